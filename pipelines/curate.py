@@ -1,0 +1,180 @@
+"""`winnow curate`: read -> extract -> filters -> dedup -> documents, rejected and errors (Parquet) + report.
+
+The job is the recipe's stages in order, each a composite with three outputs (kept, rejected, errors).
+Kept documents flow to the next stage; rejected and error rows from every stage are flattened into one
+table each. After the pipeline finishes, the Beam counters of every stage become `report.json`, which
+must satisfy `in == kept + sum(dropped) + errors` per stage; the recipe that ran is written beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.options import add_beam_arguments, make_pipeline
+from pipelines.recipe import Recipe, RecipeError, load_recipe
+from pipelines.stages import ERRORS, REJECTED, ApplyFilter
+from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, Report
+
+log = logging.getLogger(__name__)
+
+READ_STAGE = "read"
+OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERRORS_SCHEMA}
+
+
+def build_stage(name: str, options: Mapping[str, Any]) -> beam.PTransform:
+    """The composite that runs recipe stage `name` with `options` (the implementing class's kwargs)."""
+    opts = dict(options)
+    if name == "extract":
+        from pipelines.extract import ExtractText
+
+        return ExtractText(**opts)
+    if name == "language":
+        from filters.language import LanguageFilter
+
+        return ApplyFilter(name, LanguageFilter(**opts))
+    if name == "quality":
+        from filters.gopher import GopherQualityFilter
+
+        return ApplyFilter(name, GopherQualityFilter(**opts))
+    if name == "classifier":
+        from filters.classifier import QualityClassifierFilter
+
+        return ApplyFilter(name, QualityClassifierFilter(**opts))
+    if name == "dedup_exact":
+        from pipelines.dedup import DedupExact
+
+        return DedupExact(**opts)
+    if name == "dedup_minhash":
+        from pipelines.dedup import DedupMinhash
+
+        return DedupMinhash(**opts)
+    raise RecipeError(f"stage {name!r} has no implementation")
+
+
+def validate_recipe(recipe: Recipe) -> None:
+    for name, opts in recipe.stages:
+        try:
+            build_stage(name, opts)
+        except RecipeError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"recipe {recipe.name}: stage {name!r} has bad options {dict(opts)}: {exc}") from exc
+    if "language" in recipe.stage_names:
+        from filters.models import lid_model_path
+
+        lid_model_path(recipe.options("language").get("model_path"))
+
+
+def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe) -> None:
+    """Wire the recipe's stages; every composite's outputs are indexable by tag: kept, rejected, errors."""
+    from pipelines.sources import RECORDS, ReadInputs
+
+    read = p | "Read" >> ReadInputs(list(inputs))
+    current = read[RECORDS]
+    rejected: List[beam.PCollection] = []
+    errors: List[beam.PCollection] = [read[ERRORS]]
+    for name, opts in recipe.stages:
+        label = "".join(part.capitalize() for part in name.split("_"))
+        out = current | label >> build_stage(name, opts)
+        current = out["kept"]
+        rejected.append(out[REJECTED])
+        errors.append(out[ERRORS])
+    _write_table(current, output_dir, "documents")
+    _write_table(tuple(rejected) | "FlattenRejected" >> beam.Flatten(), output_dir, "rejected")
+    _write_table(tuple(errors) | "FlattenErrors" >> beam.Flatten(), output_dir, "errors")
+
+
+def _write_table(pcoll, output_dir: str, table: str) -> None:
+    pcoll | f"Write{table.capitalize()}" >> beam.io.WriteToParquet(
+        FileSystems.join(output_dir, table, "part"), schema=OUTPUT_TABLES[table], file_name_suffix=".parquet",
+        codec="zstd")
+
+
+def _clear_outputs(output_dir: str) -> None:
+    for table in OUTPUT_TABLES:
+        pattern = FileSystems.join(output_dir, table, "*")
+        matches = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+        if matches:
+            FileSystems.delete(matches)
+    for name in ("report.json", "recipe.yaml"):
+        path = FileSystems.join(output_dir, name)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+
+
+def _write_text(path: str, text: str) -> None:
+    with FileSystems.create(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+def package_versions() -> Dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for dist in ("winnow-data", "apache-beam", "trafilatura", "datasketch", "fasttext-numpy2", "tokenizers", "pyarrow"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] = None,
+               beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> Report:
+    recipe = recipe or load_recipe()
+    if not inputs:
+        raise ValueError("curate needs at least one --input")
+    from pipelines.sources import expand_input_specs
+
+    expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
+    started = time.time()
+    _clear_outputs(output_dir)
+    p = make_pipeline(beam_args, runner, workers)
+    build_curate_pipeline(p, inputs, output_dir, recipe)
+    result = p.run()
+    result.wait_until_finish()
+    from pipelines.report import counters_by_stage, stage_counts
+
+    counters = counters_by_stage(result)
+    stages = stage_counts(counters, (READ_STAGE,) + recipe.stage_names)
+    outputs = {"documents": stages[-1].kept,
+               "rejected": sum(s.dropped_total for s in stages[1:]),
+               "errors": sum(s.errors for s in stages)}
+    report = Report(stages=stages, inputs=list(inputs), recipe=recipe.to_json(), versions=package_versions(),
+                    outputs=outputs, wall_seconds=round(time.time() - started, 3))
+    _write_text(FileSystems.join(output_dir, "report.json"), report.dumps())
+    _write_text(FileSystems.join(output_dir, "recipe.yaml"), recipe.to_yaml())
+    return report
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", "-i", nargs="+", required=True, metavar="SPEC",
+                        help="inputs: paths, globs or gs:// URIs of .warc(.gz), .arc(.gz), .wet.gz, .jsonl(.gz|.zst), "
+                             ".parquet, or code:PATH for a source tree")
+    parser.add_argument("--output", "-o", required=True, help="output directory (local or gs://)")
+    parser.add_argument("--recipe", default=None, help="recipe YAML (default: recipes/default.yaml)")
+    add_beam_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe)
+    report = run_curate(args.input, args.output, recipe, getattr(args, "beam_args", ()), args.runner, args.workers)
+    print(format_funnel(report))
+    print(f"documents: {FileSystems.join(args.output, 'documents')}  report: {FileSystems.join(args.output, 'report.json')}")
+    return 0
+
+
+def format_funnel(report: Report) -> str:
+    lines = [f"{'stage':<15}{'in':>9}{'kept':>9}{'dropped':>9}{'errors':>8}{'sec':>8}  top reasons"]
+    for s in report.stages:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(s.dropped.items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"{s.name:<15}{s.in_:>9}{s.kept:>9}{s.dropped_total:>9}{s.errors:>8}{s.seconds:>8.1f}  {reasons}")
+    return "\n".join(lines)

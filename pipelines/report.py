@@ -1,0 +1,42 @@
+"""Turning Beam metrics into `report.json` entries.
+
+Every stage counts in the metrics namespace `winnow.<stage>` with the fixed names `in`, `kept`,
+`dropped_<reason>`, `errors` and `micros` (see pipelines/stages.py); this module reads them back from a
+finished pipeline result.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List
+
+from apache_beam.metrics.metric import MetricsFilter
+
+from pipelines.stages import METRICS_PREFIX
+from schemas import StageCounts
+
+
+def _counter_value(result) -> int:
+    committed = getattr(result, "committed", None)
+    return int(committed if committed is not None else result.attempted)
+
+
+def counters_by_stage(pipeline_result) -> Dict[str, Dict[str, int]]:
+    out: Dict[str, Dict[str, int]] = {}
+    for counter in pipeline_result.metrics().query(MetricsFilter())["counters"]:
+        namespace = counter.key.metric.namespace
+        if not namespace.startswith(METRICS_PREFIX):
+            continue
+        stage = namespace[len(METRICS_PREFIX):]
+        name = counter.key.metric.name
+        stage_counts = out.setdefault(stage, {})
+        stage_counts[name] = stage_counts.get(name, 0) + _counter_value(counter)
+    return out
+
+
+def stage_counts(counters: Dict[str, Dict[str, int]], stage_order: Iterable[str]) -> List[StageCounts]:
+    stages = []
+    for stage in stage_order:
+        c = counters.get(stage, {})
+        dropped = {name[len("dropped_"):]: v for name, v in c.items() if name.startswith("dropped_") and v}
+        stages.append(StageCounts(name=stage, in_=c.get("in", 0), kept=c.get("kept", 0), dropped=dropped,
+                                  errors=c.get("errors", 0), seconds=c.get("micros", 0) / 1e6))
+    return stages

@@ -1,0 +1,170 @@
+"""`winnow run`: the whole chain, end to end, on the embedded default or on a recipe's inputs.
+
+The embedded default needs no network and no data from outside the machine: the Python documentation of
+the running interpreter is rendered (pydoc, in a subprocess, for an allowlist of modules whose import has no
+side effects) and served on loopback; the real crawler crawls it into WARC; a selection of the
+interpreter's standard-library source is the code corpus. Then curate -> tokenizer -> tokenize -> stats ->
+a short CPU training run whose loss falls. Every step's wall time lands in `run.json`, and the locations of
+every output are printed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from pipelines.options import add_beam_arguments
+from pipelines.recipe import load_recipe
+
+# Standard-library packages copied into the code corpus besides the top-level modules. `encodings` holds
+# ~120 near-identical codec tables: a real near-duplicate population for the MinHash stage.
+STDLIB_PACKAGES = ("json", "email", "http", "urllib", "collections", "concurrent", "logging", "html", "wsgiref",
+                   "encodings", "importlib", "xml")
+
+
+def stage_stdlib_corpus(dest: str, max_files: Optional[int] = None) -> str:
+    """Copy the interpreter's standard-library sources (top-level modules + STDLIB_PACKAGES) to `dest`."""
+    root = sysconfig.get_paths()["stdlib"]
+    files = sorted(glob.glob(os.path.join(root, "*.py")))
+    for pkg in STDLIB_PACKAGES:
+        files += sorted(glob.glob(os.path.join(root, pkg, "**", "*.py"), recursive=True))
+    if max_files:
+        files = files[:max_files]
+    if os.path.isdir(dest):
+        shutil.rmtree(dest)
+    for f in files:
+        target = os.path.join(dest, os.path.relpath(f, root))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(f, target)
+    return dest
+
+
+class StepTimer:
+    def __init__(self, quiet: bool = False):
+        self.seconds: Dict[str, float] = {}
+        self.quiet = quiet
+
+    @contextlib.contextmanager
+    def step(self, name: str, what: str):
+        if not self.quiet:
+            print(f"[winnow run] {name}: {what} ...", flush=True)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        if not self.quiet:
+            print(f"[winnow run] {name}: done in {self.seconds[name]:.1f}s", flush=True)
+
+
+def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int = 1, beam_args: Sequence[str] = (),
+              runner: Optional[str] = None, max_pages: int = 60, vocab_size: int = 4096, seq_len: int = 256,
+              train_steps: int = 120, seed: int = 0, quiet: bool = False) -> Dict[str, Any]:
+    from pipelines.curate import format_funnel, run_curate
+    from pipelines.stats import compute_stats, format_stats
+    from pipelines.tokenize import run_tokenize
+    from tokenizer.train import train_tokenizer
+
+    recipe = load_recipe(recipe_path)
+    os.makedirs(output_dir, exist_ok=True)
+    out = {name: os.path.join(output_dir, name) for name in
+           ("site", "crawl", "code", "curated", "tokenizer", "shards", "train")}
+    timer = StepTimer(quiet)
+    started = time.perf_counter()
+    inputs: List[str] = list(recipe.inputs)
+    if not inputs:
+        from pipelines.crawl import run_crawl
+        from pipelines.docsite import render_python_docs, serve_directory
+
+        with timer.step("docsite", "rendering the interpreter's Python documentation"):
+            pages = render_python_docs(out["site"])
+            base_url, stop = serve_directory(out["site"])
+        try:
+            with timer.step("crawl", f"crawling {base_url} (at most {max_pages} pages)"):
+                if os.path.isdir(out["crawl"]):
+                    shutil.rmtree(out["crawl"])
+                run_crawl([base_url + "/index.html"], out["crawl"], max_pages=max_pages,
+                          beam_args=beam_args, runner=runner, workers=workers)
+        finally:
+            stop()
+        with timer.step("code", "copying the standard-library source as the code corpus"):
+            stage_stdlib_corpus(out["code"])
+        inputs = [os.path.join(out["crawl"], "*.warc.gz"), "code:" + out["code"]]
+    with timer.step("curate", f"curating {', '.join(inputs)}"):
+        report = run_curate(inputs, out["curated"], recipe, beam_args, runner, workers)
+    if not quiet:
+        print(format_funnel(report))
+    with timer.step("tokenizer", f"training a {vocab_size}-token byte-level BPE"):
+        tok_meta = train_tokenizer(out["curated"], vocab_size, out["tokenizer"], seed=seed)
+    with timer.step("tokenize", f"tokenizing and packing into rows of {seq_len}+1 tokens"):
+        manifest = run_tokenize(out["curated"], out["tokenizer"], out["shards"], seq_len, seed=seed,
+                                beam_args=beam_args, runner=runner, workers=workers)
+    with timer.step("stats", "summarising documents and shards"):
+        doc_stats = compute_stats(out["curated"])
+        shard_stats = compute_stats(out["shards"], os.path.join(out["tokenizer"], "tokenizer.json"))
+    if not quiet:
+        print(format_stats(doc_stats))
+        print(format_stats(shard_stats))
+    with timer.step("train", f"training the tiny GPT on CPU for {train_steps} steps"):
+        from pipelines.train_bridge import train_on_shards
+
+        train_result = train_on_shards(out["shards"], os.path.join(out["tokenizer"], "tokenizer.json"),
+                                       out["train"], max_steps=train_steps, seed=seed)
+    summary = {
+        "output": output_dir, "inputs": inputs, "seconds": timer.seconds,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "outputs": {"site": out["site"] if not recipe.inputs else None,
+                    "warc": out["crawl"] if not recipe.inputs else None,
+                    "code_corpus": out["code"] if not recipe.inputs else None,
+                    "documents": os.path.join(out["curated"], "documents"),
+                    "rejected": os.path.join(out["curated"], "rejected"),
+                    "errors": os.path.join(out["curated"], "errors"),
+                    "report": os.path.join(out["curated"], "report.json"),
+                    "tokenizer": os.path.join(out["tokenizer"], "tokenizer.json"),
+                    "shards": out["shards"], "manifest": os.path.join(out["shards"], "manifest.json"),
+                    "train_log": train_result.get("log"), "checkpoint": train_result.get("checkpoint")},
+        "documents": report.outputs.get("documents"), "sequences": manifest.totals.sequences,
+        "tokenizer_sha256": tok_meta.get("sha256"),
+        "loss": {"first": train_result["first_loss"], "final": train_result["final_loss"],
+                 "steps": train_result["steps"]},
+    }
+    with open(os.path.join(output_dir, "run.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    if not quiet:
+        print_summary(summary)
+    return summary
+
+
+def print_summary(summary: Dict[str, Any]) -> None:
+    print("\n[winnow run] finished in {:.1f}s".format(summary["wall_seconds"]))
+    print("  step seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
+    print(f"  {summary['documents']} documents -> {summary['sequences']} packed sequences; "
+          f"loss {summary['loss']['first']:.3f} -> {summary['loss']['final']:.3f} in {summary['loss']['steps']} steps")
+    print("  outputs:")
+    for name, path in summary["outputs"].items():
+        if path:
+            print(f"    {name:<12} {path}")
+    print(f"    {'run summary':<12} {os.path.join(summary['output'], 'run.json')}")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", "-o", default="out", help="output directory (default ./out)")
+    parser.add_argument("--recipe", help="recipe YAML; its `inputs:` replace the embedded default")
+    parser.add_argument("--max-pages", type=int, default=60, help="pages to crawl from the local docs site")
+    parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--train-steps", type=int, default=120, help="steps of the CPU training run")
+    parser.add_argument("--seed", type=int, default=0)
+    add_beam_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    run_chain(args.output, args.recipe, args.workers, getattr(args, "beam_args", ()), args.runner,
+              args.max_pages, args.vocab_size, args.seq_len, args.train_steps, args.seed)
+    return 0

@@ -1,0 +1,93 @@
+"""The Beam shell around a pure decision: one counted, error-catching stage.
+
+`ApplyFilter(stage, filter)` runs a `filters.base.DocumentFilter` over a PCollection of documents and
+returns three outputs: kept documents (main), `rejected` rows (stage + reason) and `errors` rows (stage +
+exception + input pointer). Every document that enters is counted once as `in` and once as exactly one of
+`kept`, `dropped_<reason>` or `errors`, in the Beam metrics namespace `winnow.<stage>`; the time spent
+in the stage accumulates in the `micros` counter. `report.stage_counts_from_metrics` turns those counters
+into report.json entries.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from schemas import ID, INPUT_OFFSET, INPUT_PATH, SOURCE, URL, to_error_row, to_rejected_row
+
+REJECTED = "rejected"
+ERRORS = "errors"
+METRICS_PREFIX = "winnow."
+
+
+def metrics_namespace(stage: str) -> str:
+    return METRICS_PREFIX + stage
+
+
+class StageCounters:
+    """The fixed counter names of one stage: in, kept, dropped_<reason>, errors, micros."""
+
+    def __init__(self, stage: str):
+        self.namespace = metrics_namespace(stage)
+        self.in_ = Metrics.counter(self.namespace, "in")
+        self.kept = Metrics.counter(self.namespace, "kept")
+        self.errors = Metrics.counter(self.namespace, "errors")
+        self.micros = Metrics.counter(self.namespace, "micros")
+        self._dropped: Dict[str, Any] = {}
+
+    def dropped(self, reason: str, n: int = 1) -> None:
+        counter = self._dropped.get(reason)
+        if counter is None:
+            counter = self._dropped[reason] = Metrics.counter(self.namespace, "dropped_" + reason)
+        counter.inc(n)
+
+
+def error_row_for(stage: str, doc: Dict[str, Any], exc: BaseException) -> Dict[str, Any]:
+    return to_error_row(stage, exc, doc_id=doc.get(ID), source=doc.get(SOURCE), url=doc.get(URL),
+                        input_path=doc.get(INPUT_PATH), input_offset=doc.get(INPUT_OFFSET))
+
+
+class _ApplyFilterFn(beam.DoFn):
+    def __init__(self, stage: str, doc_filter):
+        self._stage = stage
+        self._filter = doc_filter
+        self._counters = None
+
+    def setup(self):
+        self._counters = StageCounters(self._stage)
+        self._filter.setup()
+
+    def process(self, doc: Dict[str, Any]) -> Iterable[Any]:
+        c = self._counters
+        c.in_.inc()
+        start = time.perf_counter()
+        try:
+            reason = self._filter.apply(doc) if self._filter.applies_to(doc) else None
+        except Exception as exc:  # a bad record never kills the job: it becomes an error row
+            c.errors.inc()
+            yield TaggedOutput(ERRORS, error_row_for(self._stage, doc, exc))
+            return
+        finally:
+            c.micros.inc(int((time.perf_counter() - start) * 1e6))
+        if reason is None:
+            c.kept.inc()
+            yield doc
+        else:
+            c.dropped(reason)
+            yield TaggedOutput(REJECTED, to_rejected_row(doc, self._stage, reason))
+
+
+class ApplyFilter(beam.PTransform):
+    """Run one DocumentFilter as a counted stage; outputs: main (kept), `rejected`, `errors`."""
+
+    def __init__(self, stage: str, doc_filter):
+        super().__init__(label=None)
+        self._stage = stage
+        self._filter = doc_filter
+
+    def expand(self, docs):
+        return docs | "Apply" >> beam.ParDo(_ApplyFilterFn(self._stage, self._filter)).with_outputs(
+            REJECTED, ERRORS, main="kept")

@@ -1,0 +1,43 @@
+"""Winnow: data curation and tokenization for language-model training, as Apache Beam jobs.
+
+The same file ships Winnow to Dataflow workers (`--setup_file ./setup.py`): the worker requirements are
+`install_requires`; torch is only in the `train` extra and never reaches a worker.
+"""
+from setuptools import setup
+
+VERSION = "0.1.0"
+
+# Ranges that resolve together on Python 3.11 (checked with pip's resolver on a clean virtualenv).
+WORKER_REQUIREMENTS = [
+    "apache-beam[gcp]>=2.70,<3",
+    "trafilatura>=2.0,<3",
+    "datasketch>=1.6,<3",
+    # fasttext 0.9.3 crashes in predict under NumPy 2; fasttext-numpy2 is the maintained fork (same module).
+    "fasttext-numpy2>=0.10.4,<0.11",
+    "tokenizers>=0.21,<0.24",
+    "pyarrow>=16,<26",
+    "numpy>=1.26,<2.5",
+    "warcio>=1.7.4,<2",
+    "pyyaml>=6,<7",
+    "zstandard>=0.22",
+    "tqdm>=4.66,<5",
+]
+
+setup(
+    name="winnow-data",
+    version=VERSION,
+    description="Data curation and tokenization pipeline for training language models (Apache Beam)",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=["schemas", "filters", "tokenizer", "pipelines", "training"],
+    package_data={"filters": ["assets/*.ftz", "assets/*.txt"], "pipelines": ["recipes/*.yaml"]},
+    include_package_data=True,
+    install_requires=WORKER_REQUIREMENTS,
+    extras_require={
+        # The dev setup installs torch==2.13.0 (the local CPU build) before this extra, which it satisfies.
+        "train": ["torch>=2.4"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+    entry_points={"console_scripts": ["winnow=pipelines.cli:main"]},
+)

@@ -1,0 +1,1 @@
+"""Byte-level BPE training and evaluation, encoding, and sequence packing. Never imports apache_beam."""
