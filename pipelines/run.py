@@ -88,7 +88,8 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
             with timer.step("crawl", f"crawling {base_url} (at most {max_pages} pages)"):
                 if os.path.isdir(out["crawl"]):
                     shutil.rmtree(out["crawl"])
-                run_crawl([base_url + "/index.html"], out["crawl"], max_pages=max_pages,
+                # Our own loopback server: a short politeness delay is enough.
+                run_crawl([base_url + "/index.html"], out["crawl"], max_pages=max_pages, delay=0.02,
                           beam_args=beam_args, runner=runner, workers=workers)
         finally:
             stop()
@@ -111,8 +112,6 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
         print(format_stats(doc_stats))
         print(format_stats(shard_stats))
     with timer.step("train", f"training the tiny GPT on CPU for {train_steps} steps"):
-        from pipelines.train_bridge import train_on_shards
-
         train_result = train_on_shards(out["shards"], os.path.join(out["tokenizer"], "tokenizer.json"),
                                        out["train"], max_steps=train_steps, seed=seed)
     summary = {
@@ -139,6 +138,26 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     if not quiet:
         print_summary(summary)
     return summary
+
+
+def train_on_shards(shards: str, tokenizer_json: str, out_dir: str, max_steps: int, seed: int = 0,
+                    log_interval: int = 10) -> Dict[str, Any]:
+    """The bundled trainer's tiny preset on CPU, in its own process: torch never enters the Beam process."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "training.train", "--shards", shards, "--tokenizer", tokenizer_json,
+           "--device", "cpu", "--preset", "tiny", "--max-steps", str(max_steps), "--out", out_dir,
+           "--seed", str(seed), "--log-interval", str(log_interval)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-4000:]}")
+    log_path = os.path.join(out_dir, "log.jsonl")
+    with open(log_path, encoding="utf-8") as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    if not lines:
+        raise RuntimeError(f"training wrote no log lines to {log_path}")
+    return {"first_loss": lines[0]["loss"], "final_loss": lines[-1]["loss"], "steps": lines[-1]["step"],
+            "log": log_path, "checkpoint": os.path.join(out_dir, "ckpt.pt"), "log_lines": lines}
 
 
 def print_summary(summary: Dict[str, Any]) -> None:

@@ -1,0 +1,109 @@
+"""Gopher quality rules (Rae et al. 2021, "Scaling Language Models", appendix A.1.1), as datatrove applies them.
+
+Defaults are the published ones: 50 to 100,000 words; mean word length 3 to 10 characters; '#' and ellipsis
+('...' or '…') each at most 0.1 per word; at most 90 % of lines starting with a bullet and at most 30 %
+ending with an ellipsis; at least 80 % of words with an alphabetic character; at least 2 of the stop words
+{the, be, to, of, and, that, have, with}. Any threshold set to None disables its rule. Rules are checked in
+datatrove's order and the first one that fails names the drop reason (datatrove's reason strings).
+
+Every ratio is computed first and stored with `set_score` (`gopher_*`), so thresholds can be re-tuned from
+the saved scores; `decide()` is a pure function of those scores.
+
+Differences from datatrove, on purpose: words come from `filters.text.split_words` (no NLTK/spaCy; see that
+module for how counts differ), stop words match case-insensitively ("The" counts; datatrove's match is
+case-sensitive), and a text without words or lines cannot divide by zero.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional
+
+from filters.base import Document, DocumentFilter
+from filters.text import split_words
+from schemas import TEXT
+
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+# datatrove (and so FineWeb) counts only U+2022 as a bullet; pass more with `bullet_chars`.
+DEFAULT_BULLETS = ("\u2022",)
+ELLIPSES = ("...", "\u2026")
+
+
+class GopherQualityFilter(DocumentFilter):
+    name = "quality"
+
+    def __init__(
+        self,
+        min_doc_words: Optional[int] = 50,
+        max_doc_words: Optional[int] = 100_000,
+        min_avg_word_length: Optional[float] = 3,
+        max_avg_word_length: Optional[float] = 10,
+        max_symbol_word_ratio: Optional[float] = 0.1,
+        max_bullet_lines_ratio: Optional[float] = 0.9,
+        max_ellipsis_lines_ratio: Optional[float] = 0.3,
+        max_non_alpha_words_ratio: Optional[float] = 0.8,
+        min_stop_words: Optional[int] = 2,
+        stop_words: Optional[Iterable[str]] = None,
+        bullet_chars: Optional[Iterable[str]] = None,
+        sources: Optional[list] = None,
+    ):
+        super().__init__(sources)
+        self.min_doc_words = min_doc_words
+        self.max_doc_words = max_doc_words
+        self.min_avg_word_length = min_avg_word_length
+        self.max_avg_word_length = max_avg_word_length
+        self.max_symbol_word_ratio = max_symbol_word_ratio
+        self.max_bullet_lines_ratio = max_bullet_lines_ratio
+        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
+        # Named as in datatrove, where it is the minimum share of words that contain a letter.
+        self.max_non_alpha_words_ratio = max_non_alpha_words_ratio
+        self.min_stop_words = min_stop_words
+        self.stop_words = frozenset(w.lower() for w in (STOP_WORDS if stop_words is None else stop_words))
+        self.bullet_chars = tuple(DEFAULT_BULLETS if bullet_chars is None else bullet_chars)
+
+    def score(self, text: str) -> Dict[str, float]:
+        words = split_words(text)
+        n_words = len(words)
+        denom = max(n_words, 1)
+        lines = text.splitlines()
+        n_lines = max(len(lines), 1)
+        return {
+            "gopher_words": n_words,
+            "gopher_mean_word_length": sum(map(len, words)) / denom,
+            "gopher_hash_ratio": text.count("#") / denom,
+            "gopher_ellipsis_ratio": (text.count("...") + text.count("\u2026")) / denom,
+            "gopher_bullet_lines_ratio": sum(l.lstrip().startswith(self.bullet_chars) for l in lines) / n_lines,
+            "gopher_end_ellipsis_lines_ratio": sum(l.rstrip().endswith(ELLIPSES) for l in lines) / n_lines,
+            "gopher_alpha_words_ratio": sum(any(c.isalpha() for c in w) for w in words) / denom,
+            "gopher_stop_words": sum(w.lower() in self.stop_words for w in words),
+        }
+
+    def decide(self, s: Dict[str, float]) -> Optional[str]:
+        if self.min_doc_words is not None and s["gopher_words"] < self.min_doc_words:
+            return "gopher_short_doc"
+        if self.max_doc_words is not None and s["gopher_words"] > self.max_doc_words:
+            return "gopher_long_doc"
+        if self.min_avg_word_length is not None and s["gopher_mean_word_length"] < self.min_avg_word_length:
+            return "gopher_below_avg_threshold"
+        if self.max_avg_word_length is not None and s["gopher_mean_word_length"] > self.max_avg_word_length:
+            return "gopher_above_avg_threshold"
+        if self.max_symbol_word_ratio is not None:
+            if s["gopher_hash_ratio"] > self.max_symbol_word_ratio:
+                return "gopher_too_many_hashes"
+            if s["gopher_ellipsis_ratio"] > self.max_symbol_word_ratio:
+                return "gopher_too_many_ellipsis"
+        if self.max_bullet_lines_ratio is not None and s["gopher_bullet_lines_ratio"] > self.max_bullet_lines_ratio:
+            return "gopher_too_many_bullets"
+        if (self.max_ellipsis_lines_ratio is not None
+                and s["gopher_end_ellipsis_lines_ratio"] > self.max_ellipsis_lines_ratio):
+            return "gopher_too_many_end_ellipsis"
+        if (self.max_non_alpha_words_ratio is not None
+                and s["gopher_alpha_words_ratio"] < self.max_non_alpha_words_ratio):
+            return "gopher_below_alpha_threshold"
+        if self.min_stop_words is not None and s["gopher_stop_words"] < self.min_stop_words:
+            return "gopher_enough_stop_words"  # datatrove's name for "not enough stop words"
+        return None
+
+    def apply(self, doc: Document) -> Optional[str]:
+        scores = self.score(doc[TEXT])
+        for key, value in scores.items():
+            self.set_score(doc, key, value)
+        return self.decide(scores)

@@ -1,0 +1,112 @@
+"""Language identification with fastText's lid.176 model (176 languages, ISO 639-1 style labels).
+
+The model reads one line: fastText refuses a text with '\n' in `predict`, so newlines (and other line
+breaks) become spaces first; the label of a document is that of its whole text. The filter annotates every
+document with `language` (the code from `__label__xx`) and `language_score` (the top probability, clipped to
+1.0: fastText's softmax can return 1.00001), optionally the top-k scores as `lang_<xx>`, then drops it when
+the language is not wanted (`language`) or the score is below the threshold of that language
+(`language_score`). FineWeb keeps English at score >= 0.65.
+
+The model (~1 MB quantised) loads in `setup()`, once per worker, and is not pickled with the filter.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from filters.base import Document, DocumentFilter
+from filters.models import lid_model_path
+from schemas import LANGUAGE, LANGUAGE_SCORE, TEXT
+
+LABEL_PREFIX = "__label__"
+# fastText reads one line and splits words on ASCII whitespace only: newlines end the input early, and
+# non-breaking or other Unicode spaces (pydoc writes every space as &nbsp;) glue a sentence into one "word"
+# and sink the score. Every run of Unicode whitespace becomes one ASCII space.
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _silent(*_args, **_kwargs) -> None:
+    pass
+
+
+def load_fasttext_model(path: str):
+    import fasttext
+
+    # Older fasttext releases print a deprecation warning on every load_model through `eprint`.
+    if hasattr(fasttext.FastText, "eprint"):
+        fasttext.FastText.eprint = _silent
+    return fasttext.load_model(str(path))
+
+
+def one_line(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+class LanguageFilter(DocumentFilter):
+    name = "language"
+
+    def __init__(
+        self,
+        languages: Optional[Iterable[str]] = None,
+        min_score: float = 0.0,
+        per_language_min_score: Optional[Dict[str, float]] = None,
+        top_k: int = 0,
+        model_path: Optional[str] = None,
+        sources: Optional[list] = None,
+    ):
+        super().__init__(sources)
+        self.languages = frozenset(languages) if languages else None
+        self.min_score = float(min_score)
+        self.per_language_min_score = dict(per_language_min_score or {})
+        if top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {top_k}")
+        self.top_k = int(top_k)
+        self.model_path = model_path
+        self._model = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_model"] = None  # the fastText model is a C++ object: reload it in setup() on the worker
+        return state
+
+    def setup(self) -> None:
+        if self._model is None:
+            self._model = load_fasttext_model(lid_model_path(self.model_path))
+
+    @property
+    def model(self):
+        if self._model is None:
+            self.setup()
+        return self._model
+
+    def predict(self, text: str, k: int = 1) -> List[Tuple[str, float]]:
+        """The top-k (language, probability) pairs of one text, best first."""
+        labels, probs = self.model.predict(one_line(text), k=k)
+        return [(label[len(LABEL_PREFIX):], min(float(p), 1.0)) for label, p in zip(labels, probs)]
+
+    def predict_languages(self, texts: Sequence[str]) -> List[Tuple[str, float]]:
+        """Top (language, probability) of each text, in one fastText call for the whole batch."""
+        if not texts:
+            return []
+        labels, probs = self.model.predict([one_line(t) for t in texts], k=1)
+        return [(lab[0][len(LABEL_PREFIX):], min(float(p[0]), 1.0)) if len(lab) else ("", 0.0)
+                for lab, p in zip(labels, probs)]
+
+    def threshold_for(self, language: str) -> float:
+        return self.per_language_min_score.get(language, self.min_score)
+
+    def decide(self, language: str, score: float) -> Optional[str]:
+        if self.languages is not None and language not in self.languages:
+            return "language"
+        if score < self.threshold_for(language):
+            return "language_score"
+        return None
+
+    def apply(self, doc: Document) -> Optional[str]:
+        top = self.predict(doc[TEXT], k=max(1, self.top_k))
+        language, score = top[0] if top else ("", 0.0)
+        doc[LANGUAGE] = language
+        doc[LANGUAGE_SCORE] = score
+        for lang, p in top[: self.top_k]:
+            self.set_score(doc, f"lang_{lang}", p)
+        return self.decide(language, score)

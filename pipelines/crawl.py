@@ -1,0 +1,488 @@
+"""`winnow crawl`: a small polite crawler that writes WARC/1.1 files, run as a Beam job (one host per worker).
+
+The pure core, `Crawler`, does a breadth-first crawl from seed URLs: it fetches robots.txt once per host
+(urllib.robotparser; a 4xx robots.txt allows everything, a 5xx or an unreachable one disallows everything,
+as RFC 9309 says), waits `delay` seconds (or the robots Crawl-delay, capped) between requests to a host,
+stops at `max_pages` fetches and `max_depth` link hops, follows only http/https links on the seeds' hosts,
+reads at most `max_bytes` of a body (marking the record `WARC-Truncated: length`), and does not follow
+redirects itself: a 3xx is recorded like any response and its Location is queued, so the archive shows
+what the server said. Every fetch that got an HTTP answer, 4xx/5xx included, becomes a WARC request record
+and a response record (HTTP headers as received, payload and block digests by warcio) with WARC-Date and
+WARC-Target-URI; fetches that failed below HTTP (refused, timed out) are counted, not recorded.
+
+The Beam job: seeds -> (host, seed) -> GroupByKey -> one DoFn call crawls one host politely into
+`OUTPUT/<host>-<n>.warc.gz` (a new `n` every `max_warc_bytes`). Politeness is per host, so hosts are the
+unit of parallelism; a crawl of many hosts spreads over workers and no host is hit by two workers.
+Counters (namespace `winnow.crawl`): `in` = seeds, then exactly one of `kept` (fetched), `dropped_robots`,
+`dropped_max_pages`, `dropped_duplicate` or `errors` per seed; plus `pages`, `bytes` and `fetch_errors`
+over all fetches.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import urllib.robotparser
+from collections import deque
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.options import add_beam_arguments, make_pipeline
+from pipelines.stages import StageCounters
+
+log = logging.getLogger(__name__)
+
+CRAWL_STAGE = "crawl"
+USER_AGENT = "WinnowBot/0.1"
+MAX_CRAWL_DELAY = 30.0  # a robots Crawl-delay above this would stall a job; we cap it
+# Headers whose values describe the wire form, not the body we store (urllib de-chunks): renamed so a WARC
+# reader does not try to de-chunk or length-check the stored payload again.
+_WIRE_HEADERS = {"transfer-encoding"}
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    max_pages: int = 100        # fetches per host (robots.txt not counted)
+    max_depth: int = 3          # link hops from a seed
+    delay: float = 1.0          # seconds between requests to one host
+    timeout: float = 10.0       # socket timeout per request
+    max_bytes: int = 5 << 20    # body bytes kept per response
+    same_host: bool = True      # follow links only to the seeds' hosts
+    user_agent: str = USER_AGENT
+    max_warc_bytes: int = 1 << 30
+
+    def __post_init__(self):
+        if self.max_pages < 1 or self.max_depth < 0 or self.delay < 0 or self.timeout <= 0 or self.max_bytes < 1:
+            raise ValueError(f"bad crawl limits: {self}")
+
+
+@dataclass
+class Fetch:
+    url: str
+    depth: int
+    status: Optional[int] = None      # None when no HTTP answer came back
+    reason: str = ""
+    headers: List[Tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    truncated: bool = False
+    error: Optional[str] = None
+    request_headers: List[Tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str:
+        for k, v in self.headers:
+            if k.lower() == "content-type":
+                return v
+        return ""
+
+
+@dataclass
+class CrawlReport:
+    fetches: List[Fetch] = field(default_factory=list)
+    seed_outcomes: Dict[str, str] = field(default_factory=dict)  # seed -> kept|robots|max_pages|duplicate|error
+
+    @property
+    def pages(self) -> int:
+        return sum(1 for f in self.fetches if f.status is not None and not f.url.endswith("/robots.txt"))
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links: List[str] = []
+        self.base: Optional[str] = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "base" and attrs.get("href") and self.base is None:
+            self.base = attrs["href"]
+        elif tag in ("a", "area") and attrs.get("href"):
+            rel = (attrs.get("rel") or "").lower().split()
+            if "nofollow" not in rel:
+                self.links.append(attrs["href"])
+
+
+def extract_links(html: str, page_url: str) -> List[str]:
+    """Absolute http(s) links of a page (fragment removed, order kept, duplicates dropped)."""
+    parser = _LinkParser()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; whatever was parsed before a failure still counts
+        pass
+    base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
+    seen, out = set(), []
+    for href in parser.links:
+        url, _ = urllib.parse.urldefrag(urllib.parse.urljoin(base, href.strip()))
+        if urllib.parse.urlsplit(url).scheme in ("http", "https") and url not in seen:
+            seen.add(url)
+            out.append(url)
+    return out
+
+
+def host_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc.lower()
+
+
+def host_safe_name(host: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", host) or "host"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError for the 3xx, which we record like any response
+
+
+class Crawler:
+    """Breadth-first polite crawl; `crawl(seeds, on_fetch)` calls `on_fetch(fetch)` for every fetch."""
+
+    def __init__(self, config: CrawlConfig = CrawlConfig(), clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._robots: Dict[str, Optional[urllib.robotparser.RobotFileParser]] = {}
+        self._last_request: Dict[str, float] = {}
+
+    # -- politeness --
+    def _wait_turn(self, host: str) -> None:
+        delay = self.config.delay
+        robots = self._robots.get(host)
+        if robots is not None:
+            crawl_delay = robots.crawl_delay(self.config.user_agent)
+            if crawl_delay:
+                delay = max(delay, min(float(crawl_delay), MAX_CRAWL_DELAY))
+        last = self._last_request.get(host)
+        if last is not None:
+            wait = last + delay - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last_request[host] = self._clock()
+
+    def _robots_for(self, url: str, on_fetch: Callable[[Fetch], None]) -> Optional[urllib.robotparser.RobotFileParser]:
+        """The parsed robots.txt of url's host (fetched once and recorded); None means allow all."""
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.lower()
+        if host in self._robots:
+            return self._robots[host]
+        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        fetch = self.fetch(robots_url, depth=0)
+        on_fetch(fetch)
+        rp = urllib.robotparser.RobotFileParser(robots_url)
+        if fetch.status is not None and 200 <= fetch.status < 300:
+            rp.parse(fetch.body.decode("utf-8", errors="replace").splitlines())
+        elif fetch.status is not None and 400 <= fetch.status < 500:
+            rp = None  # no robots.txt: everything allowed
+        else:
+            rp.disallow_all = True  # 5xx, 3xx loop or unreachable: assume complete disallow (RFC 9309 2.3.1.4)
+        self._robots[host] = rp
+        return rp
+
+    def allowed(self, url: str, on_fetch: Callable[[Fetch], None] = lambda f: None) -> bool:
+        rp = self._robots_for(url, on_fetch)
+        return rp is None or rp.can_fetch(self.config.user_agent, url)
+
+    # -- fetching --
+    def fetch(self, url: str, depth: int = 0) -> Fetch:
+        headers = [("User-Agent", self.config.user_agent), ("Accept", "text/html,*/*;q=0.8"),
+                   ("Accept-Encoding", "identity"), ("Connection", "close")]
+        result = Fetch(url=url, depth=depth, request_headers=headers)
+        self._wait_turn(host_of(url))
+        request = urllib.request.Request(url, headers=dict(headers), method="GET")
+        try:
+            try:
+                response = self._opener.open(request, timeout=self.config.timeout)
+            except urllib.error.HTTPError as err:  # 3xx/4xx/5xx: still an HTTP answer, still recorded
+                response = err
+            with response:
+                result.status = int(response.status if hasattr(response, "status") else response.code)
+                result.reason = str(getattr(response, "reason", "") or "")
+                result.headers = list(response.headers.items())
+                body = response.read(self.config.max_bytes + 1)
+                result.truncated = len(body) > self.config.max_bytes
+                result.body = body[: self.config.max_bytes]
+        except Exception as exc:  # refused, reset, timed out, bad URL: no HTTP answer to record
+            result.status = None
+            result.error = f"{type(exc).__name__}: {exc}"
+        return result
+
+    def crawl(self, seeds: Sequence[str], on_fetch: Callable[[Fetch], None]) -> CrawlReport:
+        report = CrawlReport()
+        cfg = self.config
+        hosts = {host_of(s) for s in seeds}
+        queue: deque = deque()
+        seen = set()
+        for seed in seeds:
+            url = urllib.parse.urldefrag(seed.strip())[0]
+            if url in seen:
+                report.seed_outcomes.setdefault(seed, "duplicate")
+                continue
+            seen.add(url)
+            queue.append((url, 0, seed))
+        pages = 0
+        record = self._recorder(report, on_fetch)
+        while queue:
+            url, depth, seed = queue.popleft()
+            if pages >= cfg.max_pages:
+                if seed:
+                    report.seed_outcomes[seed] = "max_pages"
+                continue
+            if not self.allowed(url, record):
+                if seed:
+                    report.seed_outcomes[seed] = "robots"
+                continue
+            fetch = self.fetch(url, depth)
+            record(fetch)
+            if fetch.status is None:
+                if seed:
+                    report.seed_outcomes[seed] = "error"
+                continue
+            pages += 1
+            if seed:
+                report.seed_outcomes[seed] = "kept"
+            for link in self._next_urls(fetch):
+                if link in seen or (cfg.same_host and host_of(link) not in hosts):
+                    continue
+                # A redirect target stays at the same depth: it is the same page, moved.
+                next_depth = depth if 300 <= fetch.status < 400 else depth + 1
+                if next_depth > cfg.max_depth:
+                    continue
+                seen.add(link)
+                queue.append((link, next_depth, None))
+        return report
+
+    @staticmethod
+    def _recorder(report: CrawlReport, on_fetch: Callable[[Fetch], None]) -> Callable[[Fetch], None]:
+        def record(fetch: Fetch) -> None:
+            report.fetches.append(fetch)
+            on_fetch(fetch)
+        return record
+
+    @staticmethod
+    def _next_urls(fetch: Fetch) -> Iterable[str]:
+        if 300 <= (fetch.status or 0) < 400:
+            for k, v in fetch.headers:
+                if k.lower() == "location":
+                    url = urllib.parse.urldefrag(urllib.parse.urljoin(fetch.url, v.strip()))[0]
+                    if urllib.parse.urlsplit(url).scheme in ("http", "https"):
+                        yield url
+            return
+        if fetch.status == 200 and fetch.content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+            from pipelines.extract import decode_html
+
+            html, _ = decode_html(fetch.body, fetch.content_type)
+            yield from extract_links(html, fetch.url)
+
+
+# --- WARC writing ------------------------------------------------------------------------------------
+
+class WarcRecorder:
+    """Writes each fetch with an HTTP answer as a WARC/1.1 request + response pair (gzip per record)."""
+
+    def __init__(self, fileobj, software: str = USER_AGENT):
+        from warcio.warcwriter import WARCWriter
+
+        self._writer = WARCWriter(fileobj, gzip=True, warc_version="WARC/1.1")
+        info = self._writer.create_warcinfo_record(
+            "", {"software": f"winnow crawl ({software})", "format": "WARC File Format 1.1",
+                 "robots": "obey", "http-header-user-agent": software})
+        self._writer.write_record(info)
+        self.records = 1
+
+    def write(self, fetch: Fetch) -> None:
+        from warcio.statusandheaders import StatusAndHeaders
+
+        if fetch.status is None:
+            return
+        parts = urllib.parse.urlsplit(fetch.url)
+        path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        req_headers = StatusAndHeaders(f"GET {path} HTTP/1.1", [("Host", parts.netloc)] + fetch.request_headers,
+                                       protocol="", is_http_request=True)
+        resp_headers = [(("X-Crawler-" + k) if k.lower() in _WIRE_HEADERS else k, v) for k, v in fetch.headers]
+        http = StatusAndHeaders(f"{fetch.status} {fetch.reason}".strip(), resp_headers, protocol="HTTP/1.1")
+        warc_headers = {"WARC-Truncated": "length"} if fetch.truncated else None
+        response = self._writer.create_warc_record(fetch.url, "response", payload=io.BytesIO(fetch.body),
+                                                   http_headers=http, warc_headers_dict=warc_headers)
+        request = self._writer.create_warc_record(fetch.url, "request", payload=io.BytesIO(b""),
+                                                  http_headers=req_headers)
+        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        self._writer.write_record(request)
+        self._writer.write_record(response)
+        self.records += 2
+
+
+def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfig,
+                       counters: Optional[StageCounters] = None) -> List[str]:
+    """Crawl seeds (all of one host) into OUTPUT/<host>-<n>.warc.gz files; returns the paths written."""
+    host = host_safe_name(host_of(seeds[0]))
+    paths: List[str] = []
+    state = {"fh": None, "recorder": None, "bytes": 0}
+
+    def open_next() -> None:
+        if state["fh"] is not None:
+            state["fh"].close()
+        path = FileSystems.join(output_dir, f"{host}-{len(paths)}.warc.gz")
+        # UNCOMPRESSED: the WARC writer gzips each record itself; Beam must not gzip the file again.
+        state["fh"] = FileSystems.create(path, mime_type="application/warc",
+                                         compression_type=CompressionTypes.UNCOMPRESSED)
+        state["recorder"] = WarcRecorder(state["fh"], config.user_agent)
+        state["bytes"] = 0
+        paths.append(path)
+
+    def on_fetch(fetch: Fetch) -> None:
+        if counters is not None:
+            if fetch.status is None:
+                counters.fetch_errors.inc()
+            else:
+                counters.pages.inc()
+                counters.bytes.inc(len(fetch.body))
+        if fetch.status is None:
+            log.info("crawl: %s failed: %s", fetch.url, fetch.error)
+            return
+        if state["fh"] is None or state["bytes"] > config.max_warc_bytes:
+            open_next()
+        state["recorder"].write(fetch)
+        state["bytes"] += len(fetch.body) + 1024
+
+    try:
+        report = Crawler(config).crawl(list(seeds), on_fetch)
+    finally:
+        if state["fh"] is not None:
+            state["fh"].close()
+    if counters is not None:
+        for seed in seeds:
+            outcome = report.seed_outcomes.get(seed, "error")
+            counters.in_.inc()
+            if outcome == "kept":
+                counters.kept.inc()
+            elif outcome == "error":
+                counters.errors.inc()
+            else:
+                counters.dropped(outcome)
+    return paths
+
+
+# --- Beam job ----------------------------------------------------------------------------------------
+
+def key_by_host(seed: str) -> Tuple[str, str]:
+    return host_of(seed), seed
+
+
+class _CrawlHostFn(beam.DoFn):
+    def __init__(self, output_dir: str, config: CrawlConfig):
+        self._output_dir = output_dir
+        self._config = config
+
+    def setup(self):
+        c = StageCounters(CRAWL_STAGE)
+        c.pages = beam.metrics.Metrics.counter(c.namespace, "pages")
+        c.bytes = beam.metrics.Metrics.counter(c.namespace, "bytes")
+        c.fetch_errors = beam.metrics.Metrics.counter(c.namespace, "fetch_errors")
+        self._counters = c
+
+    def process(self, host_seeds):
+        _host, seeds = host_seeds
+        start = time.perf_counter()
+        try:
+            yield from crawl_host_to_warc(sorted(set(seeds)), self._output_dir, self._config, self._counters)
+        finally:
+            self._counters.micros.inc(int((time.perf_counter() - start) * 1e6))
+
+
+class CrawlSeeds(beam.PTransform):
+    """Seed URLs -> paths of the WARC files written (one crawl per host)."""
+
+    def __init__(self, output_dir: str, config: CrawlConfig = CrawlConfig()):
+        super().__init__()
+        self._output_dir = output_dir
+        self._config = config
+
+    def expand(self, seeds):
+        return (seeds
+                | "KeyByHost" >> beam.Map(key_by_host)
+                | "GroupByHost" >> beam.GroupByKey()
+                | "CrawlHost" >> beam.ParDo(_CrawlHostFn(self._output_dir, self._config)))
+
+
+def validate_seeds(seeds: Sequence[str]) -> List[str]:
+    out = []
+    for seed in seeds:
+        seed = seed.strip()
+        parts = urllib.parse.urlsplit(seed)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"seed {seed!r} is not an http(s) URL")
+        out.append(seed)
+    if not out:
+        raise ValueError("crawl needs at least one seed URL")
+    return out
+
+
+def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay: float = 1.0,
+              max_depth: int = 3, beam_args: Sequence[str] = (), runner: Optional[str] = None,
+              workers: int = 1, timeout: float = 10.0) -> List[str]:
+    """Crawl `seeds` as a Beam job into OUTPUT/*.warc.gz; returns the WARC paths (sorted)."""
+    seeds = validate_seeds(seeds)
+    config = CrawlConfig(max_pages=max_pages, delay=delay, max_depth=max_depth, timeout=timeout)
+    if not FileSystems.exists(output_dir):
+        FileSystems.mkdirs(output_dir)
+    p = make_pipeline(beam_args, runner, workers)
+    _ = p | "Seeds" >> beam.Create(seeds) | "Crawl" >> CrawlSeeds(output_dir, config)
+    p.run().wait_until_finish()
+    # The files of this crawl's hosts (an output directory may hold earlier crawls of other hosts).
+    patterns = [FileSystems.join(output_dir, f"{host_safe_name(h)}-*.warc.gz") for h in sorted({host_of(s) for s in seeds})]
+    return sorted(m.path for r in FileSystems.match(patterns) for m in r.metadata_list)
+
+
+def read_seed_args(values: Sequence[str]) -> List[str]:
+    """A seed argument that names an existing file is read as one URL per line (# comments allowed)."""
+    seeds: List[str] = []
+    for value in values:
+        if os.path.isfile(value):
+            with open(value, encoding="utf-8") as fh:
+                seeds.extend(line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#"))
+        else:
+            seeds.append(value)
+    return seeds
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", nargs="+", required=True, metavar="FILE_OR_URL",
+                        help="seed URLs, or files with one URL per line")
+    parser.add_argument("--output", required=True, help="directory for the WARC files (any Beam filesystem)")
+    parser.add_argument("--max-pages", type=int, default=100, help="fetches per host (default 100)")
+    parser.add_argument("--delay", type=float, default=1.0, help="seconds between requests to a host (default 1)")
+    parser.add_argument("--max-depth", type=int, default=3, help="link hops from a seed (default 3)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    add_beam_arguments(parser)
+
+
+def main(args) -> int:
+    beam_args: Sequence[str] = ()
+    if isinstance(args, (list, tuple)):
+        parser = argparse.ArgumentParser(prog="winnow crawl")
+        configure_parser(parser)
+        args, beam_args = parser.parse_known_args(list(args))
+    beam_args = list(getattr(args, "beam_args", None) or beam_args)
+    try:
+        paths = run_crawl(read_seed_args(args.seeds), args.output, max_pages=args.max_pages, delay=args.delay,
+                          max_depth=args.max_depth, beam_args=beam_args, runner=args.runner,
+                          workers=args.workers, timeout=args.timeout)
+    except ValueError as exc:
+        print(f"winnow crawl: {exc}")
+        return 2
+    for path in paths:
+        print(path)
+    print(f"{len(paths)} WARC file(s) in {args.output}")
+    return 0

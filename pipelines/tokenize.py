@@ -1,0 +1,536 @@
+"""`winnow tokenize`: documents -> token ids -> packed rows -> shuffled shards + manifest.json.
+
+Steps (each a composite named as a verb):
+
+- `ReadDocuments`: Parquet (columns id, source, text) or JSONL through Beam sources, so gs:// works.
+- `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker in
+  `setup()`; each document's ids get `<|endoftext|>` appended. Counters `winnow.tokenize/{in,kept,errors,
+  dropped_empty}`; a document that fails to encode is counted as an error and never kills the job.
+- `PackSequences`: every document goes to a packing group by a hash of (seed, id); the number of groups comes
+  from the total token count (a side input) so that a group holds about `rows_per_group` rows, which bounds
+  the memory of one GroupByKey value whatever the corpus size. Inside a group documents are sorted by a stable
+  key and packed (best-fit decreasing or concatenation, `tokenizer.pack`). Rows are keyed `group:index`.
+- `WriteShards`: rows go to shards by a hash of (seed, row key) -- this is the global shuffle -- with the
+  shard count ceil(rows / rows_per_shard) from a side input; inside a shard rows are sorted by that hash.
+  Each shard is written in full to memory, hashed, and then written through Beam FileSystems as
+  `shard-00000-of-0000N.parquet` (zstd, explicit `shard_schema`) or `.arrow` (IPC file).
+- `WriteManifest`: waits for every shard's ShardInfo (combiners.ToList), then writes `manifest.json`; a run
+  that did not finish has no manifest, which `winnow verify` reports.
+
+Nothing depends on bundle boundaries, worker count or timing, so shards and manifest are byte-identical
+across runs and `--workers`. A shard's `tokens` in the manifest is sequences x (seq_len + 1), padding included;
+`totals.non_pad_tokens` equals the sum of `sources[*].tokens` (document tokens plus one eot each).
+
+Scaling: encoding is embarrassingly parallel; the two GroupByKeys are bounded by rows_per_group and
+rows_per_shard (a 3-billion-document snapshot of ~1.5T tokens at seq_len 2048 gives ~90k groups and ~23k
+shards of 32M tokens); only the shard infos (one small dict per shard) meet in one place.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
+
+from pipelines.options import add_beam_arguments, make_pipeline, quiet_beam_logging
+from schemas import (
+    DOC_IDS, DOC_LENGTHS, ID, MANIFEST_NAME, SOURCE, TEXT, TOKENS, Manifest, PackingStats, ShardInfo,
+    SourceTotals, TokenizerInfo, Totals, shard_schema, token_dtype_for_vocab,
+)
+from tokenizer.pack import best_fit_pack, concat_pack
+from tokenizer.train import TOKENIZER_FILE, complete_document, sample_hash
+
+log = logging.getLogger(__name__)
+
+STAGE = "tokenize"
+NAMESPACE = "winnow." + STAGE
+PACKING_METHODS = ("best-fit", "concat")
+FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}
+DEFAULT_ROWS_PER_GROUP = 8192
+DEFAULT_SHARD_TOKENS = 1 << 25  # ~64 MiB of uint16 per shard before compression
+STATS = "stats"
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    output_dir: str
+    seq_len: int
+    packing: str = "best-fit"
+    seed: int = 0
+    file_format: str = "parquet"
+    doc_ids: bool = False
+    rows_per_group: int = DEFAULT_ROWS_PER_GROUP
+    rows_per_shard: Optional[int] = None
+    batch_size: int = 256
+
+    @property
+    def row_len(self) -> int:
+        return self.seq_len + 1
+
+    @property
+    def shard_rows(self) -> int:
+        return self.rows_per_shard or max(1, DEFAULT_SHARD_TOKENS // self.row_len)
+
+    def validate(self) -> None:
+        if self.seq_len < 1:
+            raise ValueError(f"--seq-len must be positive, got {self.seq_len}")
+        if self.packing not in PACKING_METHODS:
+            raise ValueError(f"--packing must be one of {PACKING_METHODS}, got {self.packing!r}")
+        if self.file_format not in FILE_FORMATS:
+            raise ValueError(f"--format must be one of {sorted(FILE_FORMATS)}, got {self.file_format!r}")
+        if self.rows_per_group < 1 or self.shard_rows < 1:
+            raise ValueError("rows_per_group and rows_per_shard must be positive")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------------------
+
+def _matches(pattern: str) -> bool:
+    try:
+        return bool(FileSystems.match([pattern])[0].metadata_list)
+    except Exception:
+        return False
+
+
+def document_patterns(input_path: str) -> List[str]:
+    """File patterns of a documents input: DIR/documents/*.parquet, DIR/*.parquet|*.jsonl[.gz], a file or glob."""
+    if input_path.endswith((".parquet", ".jsonl", ".jsonl.gz")) or any(c in input_path for c in "*?["):
+        if _matches(input_path):
+            return [input_path]
+    else:
+        curated = FileSystems.join(input_path, "documents", "*.parquet")
+        if _matches(curated):
+            return [curated]
+        found = [p for p in (FileSystems.join(input_path, "*" + ext) for ext in (".parquet", ".jsonl", ".jsonl.gz"))
+                 if _matches(p)]
+        if found:
+            return found
+    raise FileNotFoundError(f"no documents found at {input_path!r}: expected a documents dir (DIR/documents/*.parquet), "
+                            f"a dir of .parquet/.jsonl files, a file or a glob")
+
+
+def tokenizer_json_path(path: str) -> str:
+    return path if path.endswith(".json") else FileSystems.join(path, TOKENIZER_FILE)
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with FileSystems.create(path, mime_type="application/octet-stream",
+                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+
+
+def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]:
+    file_name, line = file_and_line
+    if not line.strip():
+        return
+    record = json.loads(line)
+    fallback_source = file_name.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
+    yield complete_document({c: record.get(c) for c in (ID, SOURCE, TEXT)}, (ID, SOURCE, TEXT), fallback_source)
+
+
+def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
+    return complete_document(row, (ID, SOURCE, TEXT), "parquet")
+
+
+class ReadDocuments(beam.PTransform):
+    def __init__(self, patterns: Sequence[str]):
+        super().__init__()
+        self._patterns = list(patterns)
+
+    def expand(self, pbegin):
+        parts = []
+        for i, pattern in enumerate(self._patterns):
+            if pattern.endswith(".parquet"):
+                part = (pbegin | f"ReadParquet{i}" >> beam.io.ReadFromParquet(pattern, columns=[ID, SOURCE, TEXT])
+                        | f"Complete{i}" >> beam.Map(fill_document))
+            else:
+                part = (pbegin | f"ReadJsonl{i}" >> beam.io.ReadFromTextWithFilename(pattern)
+                        | f"ParseJsonl{i}" >> beam.FlatMap(parse_jsonl_line))
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else tuple(parts) | "FlattenInputs" >> beam.Flatten()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------------------------------------
+
+def tokens_to_bytes(ids: Sequence[int]) -> bytes:
+    return np.asarray(ids, dtype=np.uint32).tobytes()
+
+
+def bytes_to_tokens(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint32)
+
+
+class _EncodeBatchFn(beam.DoFn):
+    """(list of documents) -> (id, source, uint32 token bytes with eot appended)."""
+
+    def __init__(self, tokenizer_path: str):
+        self._tokenizer_path = tokenizer_path
+        self._tok = None
+
+    def setup(self):
+        from tokenizer.encode import TokenizerHandle
+
+        self._tok = TokenizerHandle(read_bytes(tokenizer_json_path(self._tokenizer_path)))
+        self._in = Metrics.counter(NAMESPACE, "in")
+        self._kept = Metrics.counter(NAMESPACE, "kept")
+        self._errors = Metrics.counter(NAMESPACE, "errors")
+        self._empty = Metrics.counter(NAMESPACE, "dropped_empty")
+
+    def process(self, batch: List[Dict[str, Any]]):
+        docs = []
+        for doc in batch:
+            self._in.inc()
+            if not doc.get(TEXT):
+                self._empty.inc()
+            else:
+                docs.append(doc)
+        if not docs:
+            return
+        try:
+            encoded = self._tok.encode_batch([d[TEXT] for d in docs])
+        except Exception:  # find the culprit(s) one by one; the rest of the batch still goes through
+            encoded = []
+            for d in docs:
+                try:
+                    encoded.append(self._tok.encode(d[TEXT]))
+                except Exception as exc:
+                    log.warning("tokenize: cannot encode document %r: %s", d.get(ID), exc)
+                    encoded.append(None)
+        eot = self._tok.eot_id
+        for doc, ids in zip(docs, encoded):
+            if ids is None:
+                self._errors.inc()
+                continue
+            self._kept.inc()
+            ids.append(eot)
+            yield doc[ID], doc[SOURCE], tokens_to_bytes(ids)
+
+
+class EncodeDocuments(beam.PTransform):
+    def __init__(self, tokenizer_path: str, batch_size: int = 256):
+        super().__init__()
+        self._tokenizer_path = tokenizer_path
+        self._batch_size = batch_size
+
+    def expand(self, docs):
+        return (docs
+                | "Batch" >> beam.BatchElements(min_batch_size=min(16, self._batch_size),
+                                                max_batch_size=self._batch_size)
+                | "Encode" >> beam.ParDo(_EncodeBatchFn(self._tokenizer_path)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Packing
+# ---------------------------------------------------------------------------------------------------------
+
+def sum_counts(values: Iterable[Sequence[int]]) -> Tuple[int, ...]:
+    total: Optional[List[int]] = None
+    for v in values:
+        total = list(v) if total is None else [a + b for a, b in zip(total, v)]
+    return tuple(total) if total is not None else ()
+
+
+def token_count(encoded: Tuple[str, str, bytes]) -> int:
+    return len(encoded[2]) // 4
+
+
+def groups_for(total_tokens: int, row_len: int, rows_per_group: int) -> int:
+    return max(1, math.ceil(total_tokens / (row_len * rows_per_group)))
+
+
+def assign_group(encoded: Tuple[str, str, bytes], total_tokens: int, row_len: int, rows_per_group: int,
+                 seed: int) -> Tuple[int, Tuple[str, bytes]]:
+    doc_id, _, data = encoded
+    return sample_hash(doc_id, seed) % groups_for(total_tokens, row_len, rows_per_group), (doc_id, data)
+
+
+class _PackGroupFn(beam.DoFn):
+    """(group, [(id, token bytes)]) -> rows (row key, token bytes, doc_lengths, doc_ids) + tagged stats."""
+
+    def __init__(self, method: str, row_len: int, pad_id: int, seed: int):
+        self._method, self._row_len, self._pad_id, self._seed = method, row_len, pad_id, seed
+
+    def process(self, element):
+        group, docs = element
+        # A total order on the group's contents, independent of arrival order (ids are unique; the bytes break
+        # ties should duplicates slip through). Concat shuffles documents by hash; best-fit sorts by length.
+        if self._method == "concat":
+            docs = sorted(docs, key=lambda d: (sample_hash(d[0], self._seed), d[0], d[1]))
+            pack = concat_pack
+        else:
+            docs = sorted(docs, key=lambda d: (d[0], d[1]))
+            pack = best_fit_pack
+        rows, stats = pack(((doc_id, bytes_to_tokens(data).tolist()) for doc_id, data in docs), self._row_len, self._pad_id)
+        for index, row in enumerate(rows):
+            yield f"{group}:{index}", tokens_to_bytes(row.tokens), row.doc_lengths, row.doc_ids
+        yield TaggedOutput(STATS, (stats.rows, stats.tokens, stats.pad_tokens, stats.truncated_tokens))
+
+
+class PackSequences(beam.PTransform):
+    """Encoded documents -> packed rows (main) and per-group PackStats tuples (`stats`)."""
+
+    def __init__(self, method: str, row_len: int, pad_id: int, seed: int, rows_per_group: int):
+        super().__init__()
+        self._method, self._row_len, self._pad_id = method, row_len, pad_id
+        self._seed, self._rows_per_group = seed, rows_per_group
+
+    def expand(self, encoded):
+        total_tokens = (encoded | "CountTokens" >> beam.Map(token_count)
+                        | "SumTokens" >> beam.CombineGlobally(sum))
+        return (encoded
+                | "AssignGroup" >> beam.Map(assign_group, total_tokens=AsSingleton(total_tokens),
+                                            row_len=self._row_len, rows_per_group=self._rows_per_group,
+                                            seed=self._seed)
+                | "GroupDocuments" >> beam.GroupByKey()
+                | "Pack" >> beam.ParDo(_PackGroupFn(self._method, self._row_len, self._pad_id, self._seed))
+                .with_outputs(STATS, main="rows"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------
+
+def shard_name(index: int, count: int, file_format: str) -> str:
+    return f"shard-{index:05d}-of-{count:05d}.{FILE_FORMATS[file_format]}"
+
+
+def shard_count(rows: int, rows_per_shard: int) -> int:
+    return math.ceil(rows / rows_per_shard)
+
+
+def assign_shard(row, n_shards: int, seed: int):
+    return sample_hash(row[0], seed) % n_shards, row
+
+
+def shard_indices(_, n_shards: int):
+    # every shard index exists even if the hash sends it no rows, so names `-of-N` always form a full set
+    for i in range(n_shards):
+        yield i, None
+
+
+def encode_shard(rows: Sequence[Tuple[str, bytes, List[int], List[str]]], seq_len: int, dtype: str,
+                 file_format: str, with_doc_ids: bool) -> bytes:
+    """The bytes of one shard file (deterministic for the same rows in the same order)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = shard_schema(seq_len, dtype, with_doc_ids)
+    flat = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32) if rows else np.zeros(0, np.uint32))
+    values = pa.array(flat.astype(dtype), type=schema.field(TOKENS).type.value_type)
+    columns = [pa.FixedSizeListArray.from_arrays(values, type=schema.field(TOKENS).type),
+               pa.array([r[2] for r in rows], type=schema.field(DOC_LENGTHS).type)]
+    if with_doc_ids:
+        columns.append(pa.array([r[3] for r in rows], type=schema.field(DOC_IDS).type))
+    table = pa.Table.from_arrays(columns, schema=schema)
+    sink = io.BytesIO()
+    if file_format == "arrow":
+        with pa.ipc.new_file(sink, schema) as writer:
+            writer.write_table(table)
+    else:
+        pq.write_table(table, sink, compression="zstd", row_group_size=1024)
+    return sink.getvalue()
+
+
+class _WriteShardFn(beam.DoFn):
+    def __init__(self, config: TokenizeConfig, dtype: str):
+        self._config, self._dtype = config, dtype
+
+    def process(self, element, n_shards: int):
+        index, items = element
+        seed = self._config.seed
+        rows = sorted((r for r in items if r is not None), key=lambda r: (sample_hash(r[0], seed), r[0]))
+        data = encode_shard(rows, self._config.seq_len, self._dtype, self._config.file_format, self._config.doc_ids)
+        name = shard_name(index, n_shards, self._config.file_format)
+        write_bytes(FileSystems.join(self._config.output_dir, name), data)
+        yield {"path": name, "sequences": len(rows), "tokens": len(rows) * self._config.row_len,
+               "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class WriteShards(beam.PTransform):
+    """Packed rows -> shuffled shard files; emits one ShardInfo dict per shard."""
+
+    def __init__(self, config: TokenizeConfig, dtype: str):
+        super().__init__()
+        self._config, self._dtype = config, dtype
+
+    def expand(self, rows):
+        n_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
+        n_shards = n_rows | "ShardCount" >> beam.Map(shard_count, rows_per_shard=self._config.shard_rows)
+        keyed = rows | "AssignShard" >> beam.Map(assign_shard, n_shards=AsSingleton(n_shards), seed=self._config.seed)
+        every = (rows.pipeline | "Once" >> beam.Create([None])
+                 | "ShardIndices" >> beam.FlatMap(shard_indices, n_shards=AsSingleton(n_shards)))
+        return ((keyed, every) | "WithEveryShard" >> beam.Flatten()
+                | "GroupShards" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteShardFn(self._config, self._dtype), n_shards=AsSingleton(n_shards)))
+
+
+class _WriteManifestFn(beam.DoFn):
+    def __init__(self, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any], versions: Dict[str, str]):
+        self._config, self._dtype, self._tokenizer, self._versions = config, dtype, tokenizer, versions
+
+    def process(self, shard_infos: List[Dict[str, Any]], stats: Tuple[int, ...], sources: List[Tuple[str, Tuple[int, int]]]):
+        rows, tokens, pad, truncated = stats or (0, 0, 0, 0)
+        non_pad = tokens - pad
+        source_totals = {name: SourceTotals(documents=c[0], tokens=c[1]) for name, c in sorted(sources)}
+        manifest = Manifest(
+            seq_len=self._config.seq_len, dtype=self._dtype, tokenizer=TokenizerInfo(**self._tokenizer),
+            packing=PackingStats(method=self._config.packing, pad_fraction=pad / tokens if tokens else 0.0,
+                                 truncated_fraction=truncated / non_pad if non_pad else 0.0),
+            totals=Totals(documents=sum(s.documents for s in source_totals.values()), sequences=rows,
+                          tokens=tokens, non_pad_tokens=non_pad),
+            sources=source_totals, shards=[ShardInfo(**s) for s in sorted(shard_infos, key=lambda s: s["path"])],
+            file_format=self._config.file_format, seed=self._config.seed, with_doc_ids=self._config.doc_ids,
+            versions=self._versions,
+        )
+        write_bytes(FileSystems.join(self._config.output_dir, MANIFEST_NAME), manifest.dumps().encode("utf-8"))
+        yield manifest.to_json()
+
+
+def source_counts(encoded: Tuple[str, str, bytes]) -> Tuple[str, Tuple[int, int]]:
+    return encoded[1], (1, token_count(encoded))
+
+
+def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
+                            config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str]):
+    dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
+    pad_id = tokenizer_info["special_ids"]["<|pad|>"]
+    encoded = (pipeline | "ReadDocuments" >> ReadDocuments(patterns)
+               | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, config.batch_size))
+    packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
+                                                        config.rows_per_group)
+    stats = packed[STATS] | "SumPackStats" >> beam.CombineGlobally(sum_counts)
+    sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
+               | "SumSources" >> beam.CombinePerKey(sum_counts))
+    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype)
+    return (infos | "CollectShards" >> beam.combiners.ToList()
+            | "WriteManifest" >> beam.ParDo(_WriteManifestFn(config, dtype, tokenizer_info, versions),
+                                            stats=AsSingleton(stats), sources=AsList(sources)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class TokenizeResult:
+    manifest: Manifest
+    counters: Dict[str, int]
+
+
+def _clear_previous_outputs(output_dir: str) -> None:
+    """A stale manifest or shard set from an earlier run must not pass for this run's output."""
+    stale = [m.path for pattern in (FileSystems.join(output_dir, MANIFEST_NAME), FileSystems.join(output_dir, "shard-*-of-*"))
+             for m in (FileSystems.match([pattern])[0].metadata_list if _matches(pattern) else [])]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def _versions() -> Dict[str, str]:
+    import pyarrow
+    import tokenizers
+
+    return {"apache_beam": beam.__version__, "pyarrow": pyarrow.__version__, "tokenizers": tokenizers.__version__}
+
+
+def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
+                     seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
+                     file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
+                     rows_per_group: int = DEFAULT_ROWS_PER_GROUP) -> TokenizeResult:
+    from tokenizer.encode import TokenizerHandle
+
+    config = TokenizeConfig(output_dir=output_dir, seq_len=seq_len, packing=packing, seed=seed,
+                            file_format=file_format, doc_ids=doc_ids, rows_per_group=rows_per_group,
+                            rows_per_shard=rows_per_shard)
+    config.validate()
+    # bad configuration stops here, before the job starts
+    try:
+        handle = TokenizerHandle(read_bytes(tokenizer_json_path(tokenizer_path)))
+    except (FileNotFoundError, OSError, IOError) as exc:
+        raise FileNotFoundError(f"no tokenizer at {tokenizer_json_path(tokenizer_path)!r}: pass the directory "
+                                f"`winnow tokenizer train --output` wrote ({exc})") from exc
+    patterns = document_patterns(input_path)
+    tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
+    if not FileSystems.exists(output_dir):
+        FileSystems.mkdirs(output_dir)
+    _clear_previous_outputs(output_dir)
+
+    pipeline = make_pipeline(beam_args, runner, workers)
+    build_tokenize_pipeline(pipeline, patterns, tokenizer_path, config, tokenizer_info, _versions())
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    counters: Dict[str, int] = {}
+    try:
+        for c in result.metrics().query()["counters"]:
+            if c.key.metric.namespace == NAMESPACE:
+                counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or 0)
+    except Exception:  # some runners (dry runs) report no metrics
+        pass
+    manifest_path = FileSystems.join(output_dir, MANIFEST_NAME)
+    manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
+    if counters.get("errors"):
+        log.warning("tokenize: %d documents could not be encoded (counter %s/errors)", counters["errors"], NAMESPACE)
+    return TokenizeResult(manifest, counters)
+
+
+def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
+                 seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
+                 file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None) -> Manifest:
+    return run_tokenize_job(input_path, tokenizer_path, output_dir, seq_len, packing=packing, seed=seed,
+                            beam_args=beam_args, runner=runner, workers=workers, file_format=file_format,
+                            doc_ids=doc_ids, rows_per_shard=rows_per_shard).manifest
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--input", required=True, help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
+    parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
+    parser.add_argument("--seq-len", type=int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
+    parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
+    parser.add_argument("--packing", choices=PACKING_METHODS, default="best-fit", help="packing method (default best-fit)")
+    parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS), default="parquet",
+                        help="shard file format (default parquet)")
+    parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
+    parser.add_argument("--seed", type=int, default=0, help="packing/shuffle seed (default 0)")
+    parser.add_argument("--rows-per-shard", type=int, default=None,
+                        help=f"rows per shard (default: about {DEFAULT_SHARD_TOKENS:,} tokens per shard)")
+    add_beam_arguments(parser)
+    return parser
+
+
+def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
+    if args is None or isinstance(args, (list, tuple)):
+        args, extra = configure_parser(argparse.ArgumentParser(prog="winnow tokenize")).parse_known_args(args)
+        beam_args = list(beam_args) + extra
+    quiet_beam_logging()
+    result = run_tokenize_job(args.input, args.tokenizer, args.output, args.seq_len, packing=args.packing,
+                              seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
+                              file_format=args.file_format, doc_ids=args.doc_ids, rows_per_shard=args.rows_per_shard)
+    m = result.manifest
+    print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
+          f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "
+          f"{m.packing.truncated_fraction:.2%}) in {len(m.shards)} shards; counters {result.counters}")
+    print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""Curate: the counted stage shell, the dedup composites, recipes, and real curate runs."""
+from __future__ import annotations
+
+import glob
+import os
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from filters.base import DocumentFilter
+from pipelines.curate import run_curate
+from pipelines.dedup import DedupExact, DedupMinhash
+from pipelines.recipe import RecipeError, load_recipe, parse_recipe
+from pipelines.report import counters_by_stage, stage_counts
+from pipelines.stages import ERRORS, REJECTED, ApplyFilter
+from schemas import (DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DOCUMENTS_SCHEMA, DUPLICATE_OF, ERROR, ID, REASON,
+                     REJECTED_SCHEMA, STAGE, TEXT, Report, empty_document)
+
+
+def _pipeline():
+    return TestPipeline(runner=FnApiRunner())
+
+
+class _ShortOrBroken(DocumentFilter):
+    name = "toy"
+
+    def apply(self, doc):
+        if "boom" in doc[TEXT]:
+            raise ValueError("cannot score this document")
+        if len(doc[TEXT]) < 10:
+            return "too_short"
+        self.set_score(doc, "length", len(doc[TEXT]))
+        return None
+
+
+def _counts(result, stage):
+    return stage_counts(counters_by_stage(result), [stage])[0]
+
+
+def test_apply_filter_routes_kept_rejected_errors_and_counts_every_document():
+    docs = [empty_document("a", "web", "a long enough text"), empty_document("b", "web", "short"),
+            empty_document("c", "web", "this one goes boom"), empty_document("d", "code", "tiny")]
+    p = _pipeline()
+    out = p | beam.Create(docs) | ApplyFilter("toy", _ShortOrBroken(sources=["web"]))
+    assert_that(out["kept"] | "KeptIds" >> beam.Map(lambda d: d[ID]), equal_to(["a", "d"]), label="kept")
+    assert_that(out[REJECTED] | beam.Map(lambda r: (r[ID], r[STAGE], r[REASON])), equal_to([("b", "toy", "too_short")]),
+                label="rejected")
+    assert_that(out[ERRORS] | beam.Map(lambda r: (r[ID], r[STAGE], r[ERROR].split(":")[0])),
+                equal_to([("c", "toy", "ValueError")]), label="errors")
+    result = p.run()
+    result.wait_until_finish()
+    c = _counts(result, "toy")
+    assert (c.in_, c.kept, c.dropped, c.errors) == (4, 2, {"too_short": 1}, 1)
+    assert c.balanced
+
+
+def test_dedup_exact_keeps_smallest_id_and_names_it_in_rejected_rows():
+    docs = [empty_document("d2", "web", "Hello   World.\nSame text"), empty_document("d1", "web", "hello world. same TEXT"),
+            empty_document("d3", "web", "hello world same text"), empty_document("u", "web", "something else entirely")]
+    p = _pipeline()
+    out = p | beam.Create(docs) | DedupExact(normalize=True)
+    assert_that(out["kept"] | beam.Map(lambda d: (d[ID], d[DEDUP_CLUSTER_ID], d[DEDUP_CLUSTER_SIZE])),
+                equal_to([("d1", "d1", 3), ("u", "u", 1)]), label="kept")
+    assert_that(out[REJECTED] | beam.Map(lambda r: (r[ID], r[REASON], r[DUPLICATE_OF])),
+                equal_to([("d2", "exact_duplicate", "d1"), ("d3", "exact_duplicate", "d1")]), label="rejected")
+    result = p.run()
+    result.wait_until_finish()
+    c = _counts(result, "dedup_exact")
+    assert (c.in_, c.kept, c.dropped, c.errors) == (4, 2, {"exact_duplicate": 2}, 0)
+
+
+def test_dedup_exact_without_normalisation_keeps_case_variants():
+    docs = [empty_document("a", "web", "Hello world"), empty_document("b", "web", "hello world")]
+    p = _pipeline()
+    out = p | beam.Create(docs) | DedupExact(normalize=False)
+    assert_that(out["kept"] | beam.Map(lambda d: d[ID]), equal_to(["a", "b"]))
+    p.run().wait_until_finish()
+
+
+def _essay(seed_words, n=220):
+    words = []
+    for i in range(n):
+        words.append(seed_words[(i * 7 + i // 3) % len(seed_words)] + str(i % 13))
+    return " ".join(words)
+
+
+def test_dedup_minhash_drops_near_duplicates_towards_the_smallest_id():
+    vocab = ("river stone market winter lantern harbor copper meadow signal orchard velvet thunder "
+             "pepper granite saddle willow ember canyon").split()
+    base = _essay(vocab)
+    near = base.replace("market0", "bazaar0", 1)  # one word changed out of 220
+    other = _essay(list(reversed(vocab)), 180) + " completely different ordering of words here"
+    docs = [empty_document("n2", "web", near), empty_document("n1", "web", base), empty_document("z", "web", other)]
+    p = _pipeline()
+    out = p | beam.Create(docs) | DedupMinhash(ngram=5, num_perm=112, bands=14, rows=8, seed=1)
+    assert_that(out["kept"] | beam.Map(lambda d: (d[ID], d[DEDUP_CLUSTER_SIZE])), equal_to([("n1", 2), ("z", 1)]),
+                label="kept")
+    assert_that(out[REJECTED] | beam.Map(lambda r: (r[ID], r[REASON], r[DUPLICATE_OF])),
+                equal_to([("n2", "near_duplicate", "n1")]), label="rejected")
+    result = p.run()
+    result.wait_until_finish()
+    c = _counts(result, "dedup_minhash")
+    assert (c.in_, c.kept, c.dropped, c.errors) == (3, 2, {"near_duplicate": 1}, 0)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"extract": {}, "spam": {}}, "unknown stage 'spam'"),
+    ({"extract": {}, "pii": {}}, "not available in this version"),
+    ({"language": {}}, "'extract' stage is required"),
+    ({"extract": {}, "language": {"min_scor": 0.5}}, "bad options"),
+    ({"extract": {}, "dedup_exact": {}, "quality": {}}, "comes after deduplication"),
+    ({"extract": {}, "quality": "yes"}, "must be a mapping"),
+])
+def test_bad_recipes_fail_before_anything_runs(data, message):
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(data)
+
+
+def test_default_recipe_loads_with_its_stages_in_order():
+    recipe = load_recipe()
+    assert recipe.stage_names == ("extract", "language", "quality", "dedup_exact", "dedup_minhash")
+    assert parse_recipe(__import__("yaml").safe_load(recipe.to_yaml())).stages == recipe.stages
+
+
+def _read(path):
+    files = sorted(glob.glob(os.path.join(path, "*.parquet")))
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+@pytest.fixture(scope="module")
+def code_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("code")
+    (root / "pkg").mkdir()
+    (root / "pkg" / "a.py").write_text("def add(a, b):\n    return a + b\n\n\nprint(add(1, 2))\n")
+    (root / "pkg" / "b.py").write_text("def add(a, b):\n    return a + b\n\n\nprint(add(1, 2))\n")  # exact duplicate
+    (root / "main.c").write_text("#include <stdio.h>\nint main(void) {\n  puts(\"hi\");\n  return 0;\n}\n")
+    return root
+
+
+@pytest.mark.shared_data
+def test_curate_real_warc_accounts_for_every_record(shared_data, tmp_path, code_tree):
+    warc = shared_data / "warc" / "web_crawls" / "pywb__iana.warc.gz"
+    out = tmp_path / "curated"
+    report = run_curate([str(warc), f"code:{code_tree}"], str(out), load_recipe())
+    names = [s.name for s in report.stages]
+    assert names == ["read", "extract", "language", "quality", "dedup_exact", "dedup_minhash"]
+    for stage in report.stages:
+        assert stage.balanced, stage
+    # Each stage's kept documents are exactly the next stage's input.
+    for before, after in zip(report.stages[1:], report.stages[2:]):
+        assert before.kept == after.in_
+    assert report.stage("read").in_ > report.stage("read").kept > 0
+    assert report.stage("dedup_exact").dropped.get("exact_duplicate") == 1  # pkg/b.py
+    docs, rejected, errors = _read(out / "documents"), _read(out / "rejected"), _read(out / "errors")
+    assert len(docs) == report.stage("dedup_minhash").kept == report.outputs["documents"]
+    assert len(rejected) == sum(s.dropped_total for s in report.stages[1:])
+    assert len(errors) == sum(s.errors for s in report.stages)
+    assert pq.read_schema(next(iter(glob.glob(str(out / "documents" / "*.parquet"))))).names == DOCUMENTS_SCHEMA.names
+    assert pq.read_schema(next(iter(glob.glob(str(out / "rejected" / "*.parquet"))))).names == REJECTED_SCHEMA.names
+    web = [d for d in docs if d["source"] == "web"]
+    assert web and all(d["language"] == "en" and d["language_score"] >= 0.65 for d in web)
+    assert {d["code_language"] for d in docs if d["source"] == "code"} >= {"python", "c"}
+    assert len({d[ID] for d in docs}) == len(docs)
+    loaded = Report.load(str(out / "report.json"))
+    assert [s.to_json() for s in loaded.stages] == [s.to_json() for s in report.stages]
+    assert (out / "recipe.yaml").read_text().startswith("name: default")
+
+
+@pytest.mark.shared_data
+def test_extract_only_recipe_returns_documents_untouched_by_filters(shared_data, tmp_path):
+    warc = shared_data / "warc" / "web_crawls" / "pywb__iana.warc.gz"
+    report = run_curate([str(warc)], str(tmp_path / "o"), parse_recipe({"extract": {}}, name="extract-only"))
+    assert [s.name for s in report.stages] == ["read", "extract"]
+    docs = _read(tmp_path / "o" / "documents")
+    assert len(docs) == report.stage("extract").kept > 0
+    assert all(d["language"] is None and d["scores"] in ([], {}, None) for d in docs)

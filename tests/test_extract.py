@@ -1,0 +1,139 @@
+"""Stage `extract`: real pages from the Zyte AEB benchmark and real WARC records -> documents."""
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections import Counter
+
+import pytest
+
+from pipelines.extract import ExtractConfig, ExtractText, decode_html, extract_record, inflate_body
+from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, InputFile, read_input_file
+from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, REASON, SOURCE, STAGE, TEXT, URL
+
+
+def web_record(body: bytes, content_type="text/html; charset=utf-8", status=200, url="http://x.test/", rid="r1"):
+    return {ID: rid, SOURCE: "web", URL: url, INPUT_PATH: "/in/x.warc.gz", INPUT_OFFSET: 7, RECORD_TYPE: "response",
+            CONTENT_TYPE: content_type, HTTP_STATUS: status, BODY: body, TEXT: None, CODE_LANGUAGE: None}
+
+
+def text_record(text, source="text", code_language=None, rid="t1"):
+    return {ID: rid, SOURCE: source, URL: None, INPUT_PATH: "/in/t.jsonl", INPUT_OFFSET: 0, RECORD_TYPE: None,
+            CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None, TEXT: text, CODE_LANGUAGE: code_language}
+
+
+def first_sentence(text: str) -> str:
+    return text.strip().split("\n")[0][:60]
+
+
+@pytest.fixture(scope="module")
+def aeb_pages(shared_data):
+    root = shared_data / "html/scrapinghub_aeb"
+    truth = json.loads((root / "ground-truth.json").read_text())
+    pages = []
+    for path in sorted((root / "html").glob("*.html.gz"))[:6]:
+        key = path.name[: -len(".html.gz")]
+        pages.append((key, gzip.decompress(path.read_bytes()), truth[key]))
+    return pages
+
+
+@pytest.mark.shared_data
+def test_extracts_article_text_of_real_pages(aeb_pages):
+    hits = 0
+    for key, html, truth in aeb_pages:
+        doc, reason = extract_record(web_record(html, url=truth["url"], rid=key))
+        assert reason is None, key
+        assert doc[ID] == key and doc[URL] == truth["url"] and doc[SOURCE] == "web"
+        assert doc[INPUT_PATH] == "/in/x.warc.gz" and doc[INPUT_OFFSET] == 7
+        assert "<div" not in doc[TEXT] and "<p>" not in doc[TEXT]
+        hits += first_sentence(truth["articleBody"]) in doc[TEXT]
+    assert hits >= len(aeb_pages) - 1  # the article's opening words survive extraction
+
+
+def test_drops_with_named_reasons():
+    html = b"<html><body><article><p>" + b"Enough words to be a paragraph of real text here. " * 10 + b"</p></article></body></html>"
+    assert extract_record(web_record(html))[1] is None
+    assert extract_record(web_record(html, status=404))[1] == "http_status"
+    assert extract_record(web_record(html, status=301))[1] == "http_status"
+    assert extract_record(web_record(b"%PDF-1.4 ...", content_type="application/pdf"))[1] == "content_type"
+    assert extract_record(web_record(b"User-agent: *", content_type="text/plain"))[1] == "content_type"
+    assert extract_record(web_record(b"<html><head><title>t</title></head><body></body></html>"))[1] == "no_text"
+    assert extract_record(web_record(html, content_type=None))[1] is None  # sniffed as HTML
+    assert extract_record(web_record(html, content_type="text/html"), ExtractConfig(max_html_bytes=100))[1] == "too_large"
+    assert extract_record(text_record("   \n"))[1] == "empty"
+
+
+def test_text_and_code_pass_through_unchanged():
+    code = "def f(x):\n    return x  # tab\tkept\n"
+    doc, reason = extract_record(text_record(code, source="code", code_language="python", rid="code:p/f.py"))
+    assert reason is None and doc[TEXT] == code and doc[CODE_LANGUAGE] == "python" and doc[ID] == "code:p/f.py"
+    doc, reason = extract_record(text_record("plain text"))
+    assert reason is None and doc[TEXT] == "plain text" and doc[SOURCE] == "text"
+
+
+def test_decoding_and_content_encoding():
+    text = "Café Ürün 日本語"
+    assert decode_html(text.encode("cp1252", errors="ignore"), "text/html; charset=ISO-8859-1")[1] == "cp1252"
+    body = b'<html><head><meta charset="windows-1251"></head><body>' + "Привет".encode("cp1251") + b"</body></html>"
+    decoded, codec = decode_html(body, "text/html")
+    assert "Привет" in decoded and codec == "cp1251"
+    assert decode_html(b"\xef\xbb\xbf" + text.encode(), "text/html; charset=latin-1")[0] == text  # BOM wins
+    assert decode_html(text.encode(), None) == (text, "utf-8")
+    wrong_label = decode_html(text.encode(), "text/html; charset=nonsense-codec")
+    assert wrong_label[0] == text
+    html = b"<html><body><p>" + b"Compressed payload text that should be extracted. " * 10 + b"</p></body></html>"
+    assert inflate_body(gzip.compress(html)) == html and inflate_body(zlib.compress(html)) == html
+    doc, reason = extract_record(web_record(gzip.compress(html)))
+    assert reason is None and "Compressed payload text" in doc[TEXT]
+
+
+@pytest.mark.shared_data
+def test_real_warc_records(shared_data):
+    path = str(shared_data / "warc/edge_cases/ukwa__transfer_compression_gzip.warc.gz")
+    raws = [v for s, v in read_input_file(InputFile("archive", path)) if s == "kept"]
+    reasons = Counter(extract_record(r)[1] for r in raws)
+    assert sum(reasons.values()) == len(raws) and None in reasons
+
+
+@pytest.mark.shared_data
+def test_extract_text_beam_outputs_and_counters(shared_data, aeb_pages):
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.options import make_pipeline
+    from pipelines.stages import ERRORS, REJECTED, metrics_namespace
+    from pipelines.sources import ReadInputs
+
+    key, html, truth = aeb_pages[0]
+    broken = web_record(html, rid="broken")
+    broken[BODY] = "not bytes"  # a record that makes extraction raise: an error row, not a crash
+    records = [web_record(html, url=truth["url"], rid=key), web_record(b"%PDF", content_type="application/pdf", rid="pdf"),
+               web_record(html, status=500, rid="e500"), text_record("hello", rid="t"), broken]
+    p = make_pipeline()
+    out = p | "Records" >> beam.Create(records) | "Extract" >> ExtractText()
+    assert_that(out["kept"] | "Ids" >> beam.Map(lambda d: d[ID]), equal_to([key, "t"]), label="Kept")
+    assert_that(out[REJECTED] | "Reasons" >> beam.Map(lambda r: (r[ID], r[STAGE], r[REASON])),
+                equal_to([("pdf", "extract", "content_type"), ("e500", "extract", "http_status")]), label="Rejected")
+    assert_that(out[ERRORS] | "Errs" >> beam.Map(lambda r: (r[ID], r[STAGE], r[INPUT_OFFSET], bool(r[ERROR]))),
+                equal_to([("broken", "extract", 7, True)]), label="Errors")
+    # Real archives through read + extract: both stages keep the counting identity.
+    warcs = str(shared_data / "warc/edge_cases/ukwa__*.warc.gz")
+    read = p | "Read" >> ReadInputs([warcs])
+    _ = read["records"] | "ExtractWarc" >> ExtractText(fast=True)
+    result = p.run()
+    result.wait_until_finish()
+    for stage in ("read", "extract"):
+        counters = Counter()
+        for c in result.metrics().query(MetricsFilter().with_namespace(metrics_namespace(stage)))["counters"]:
+            counters[c.key.metric.name] += c.committed
+        dropped = sum(v for k, v in counters.items() if k.startswith("dropped_"))
+        assert counters["in"] > 0 and counters["in"] == counters["kept"] + dropped + counters["errors"], (stage, counters)
+        if stage == "extract":
+            assert counters["errors"] == 1 and counters["dropped_content_type"] >= 1
+
+
+def test_extract_text_rejects_unknown_options():
+    with pytest.raises(ValueError, match="unknown extract options"):
+        ExtractText(favour_precision=True)

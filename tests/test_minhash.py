@@ -1,0 +1,136 @@
+"""Pure tier: MinHash signatures (value-identical to datasketch), shingles, LSH band keys, real near-duplicates."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from datasketch import MinHash, MinHashLSH
+
+from filters.minhash import (
+    SCHEMES, MinHashParams, band_hashes, jaccard, minhash_signature, optimal_bands_rows, shingles,
+    signature_from_shingles,
+)
+
+CLOUGH = ("neardup", "clough_stevenson_short_answers")
+
+
+def _read_any(path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252")  # the corpus mixes encodings
+
+
+@pytest.fixture(scope="module")
+def book_paragraphs(shared_data):
+    book = (shared_data / "text" / "gutenberg" / "pg84__Frankenstein.txt").read_text(encoding="utf-8")
+    return [p for p in book.split("\n\n") if len(p.split()) >= 60][10:50]
+
+
+def _datasketch(items, params):
+    m = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=params.scheme)
+    m.update_batch([s.encode("utf-8") for s in items])
+    return m.hashvalues
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_signature_identical_to_datasketch(book_paragraphs, scheme):
+    params = MinHashParams(scheme=scheme)
+    for text in book_paragraphs:
+        ours = minhash_signature(text, params)
+        assert ours.dtype == np.uint64 and ours.shape == (params.num_perm,)
+        assert np.array_equal(ours, _datasketch(shingles(text, params.ngram), params))
+    # Other sizes and seeds, the one-at-a-time `update` path and the empty set too.
+    params = MinHashParams(num_perm=64, bands=8, rows=8, ngram=3, seed=42, scheme=scheme)
+    items = shingles(" ".join(book_paragraphs), 2)
+    assert len(items) > 4096  # crosses the chunk boundary
+    assert np.array_equal(signature_from_shingles(items, params), _datasketch(items, params))
+    m = MinHash(num_perm=64, seed=42, scheme=scheme)
+    for s in items[:40]:
+        m.update(s.encode("utf-8"))
+    assert np.array_equal(signature_from_shingles(items[:40], params), m.hashvalues)
+    assert np.array_equal(signature_from_shingles([], params), MinHash(num_perm=64, seed=42, scheme=scheme).hashvalues)
+
+
+def test_shingles():
+    assert shingles("One, two THREE four five six!", 5) == ["one two three four five", "two three four five six"]
+    assert shingles("Short  text.", 5) == ["short text"]
+    assert shingles(" ... ", 5) == [] and shingles("", 5) == []
+    assert shingles("a b a b a b", 2) == ["a b", "b a"]  # a set, in first-seen order
+
+
+def test_band_hashes_keys():
+    sig = minhash_signature("the quick brown fox jumps over the lazy dog again and again")
+    keys = band_hashes(sig, 14, 8)
+    assert len(keys) == 14 and len(set(keys)) == 14
+    assert [k[:2] for k in keys] == [i.to_bytes(2, "big") for i in range(14)]
+    assert keys == band_hashes(sig.copy(), 14, 8)
+    # The same band values in two different bands give different keys.
+    same = np.zeros(16, dtype=np.uint64)
+    k0, k1 = band_hashes(same, 2, 8)
+    assert k0 != k1 and k0[2:] == k1[2:]
+    with pytest.raises(ValueError):
+        band_hashes(sig, 15, 8)
+
+
+def test_params_validation():
+    with pytest.raises(ValueError):
+        MinHashParams(scheme="md5")
+    with pytest.raises(ValueError):
+        MinHashParams(num_perm=100, bands=14, rows=8)
+
+
+def test_optimal_bands_rows_matches_datasketch():
+    for threshold, num_perm in [(0.8, 128), (0.5, 112), (0.7, 256)]:
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        assert optimal_bands_rows(threshold, num_perm) == (lsh.b, lsh.r)
+
+
+def test_jaccard_and_estimate():
+    vocab = [a + b + c for a in "abcdefgh" for b in "ijklmnop" for c in "qrstuvw"]  # 448 words, no digits
+    a = shingles(" ".join(vocab[:300]), 1)
+    b = shingles(" ".join(vocab[100:400]), 1)
+    assert jaccard(a, b) == pytest.approx(0.5)
+    assert jaccard([], []) == 1.0 and jaccard(["x"], []) == 0.0
+    p = MinHashParams(num_perm=256, bands=32, rows=8)
+    estimate = np.mean(signature_from_shingles(a, p) == signature_from_shingles(b, p))
+    assert abs(estimate - 0.5) < 0.1
+
+
+@pytest.mark.shared_data
+def test_default_bands_catch_edited_copies_not_unrelated_text(book_paragraphs):
+    params = MinHashParams()  # FineWeb's 14 x 8 over 5-grams
+    text = " ".join(book_paragraphs[:3])
+    words = text.split()
+    edited = " ".join("EDITED" if i % 60 == 30 else w for i, w in enumerate(words))  # ~1.7 % of words
+    assert jaccard(shingles(text, 5), shingles(edited, 5)) > 0.8
+    base_keys = set(band_hashes(minhash_signature(text, params), params.bands, params.rows))
+    assert base_keys & set(band_hashes(minhash_signature(edited, params), params.bands, params.rows))
+    assert base_keys & set(band_hashes(minhash_signature(text.upper().replace("\n", "  "), params), 14, 8)) == base_keys
+    for other in book_paragraphs[3:]:
+        assert not base_keys & set(band_hashes(minhash_signature(other, params), params.bands, params.rows))
+
+
+@pytest.mark.shared_data
+def test_cut_answers_share_bands_with_their_source_far_more_than_independent_ones(shared_data):
+    folder = shared_data.joinpath(*CLOUGH)
+    # The answers are short excerpts of a longer source (Jaccard ~0.1-0.5, high containment), so use a
+    # low-threshold banding (56 x 2, ~0.13) to find them; independent answers have Jaccard ~0.
+    params = MinHashParams(num_perm=112, bands=56, rows=2, ngram=5)
+
+    def keys(name):
+        return set(band_hashes(minhash_signature(_read_any(folder / "texts" / name), params), 56, 2))
+
+    sources = {task: keys(f"orig_task{task}.txt") for task in "abcde"}
+    shared = {"cut": [], "non": []}
+    with open(folder / "file_information.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["Category"] in shared:
+                shared[row["Category"]].append(bool(keys(row["File"]) & sources[row["Task"]]))
+    assert len(shared["cut"]) == 19 and len(shared["non"]) == 38
+    cut_rate = sum(shared["cut"]) / len(shared["cut"])
+    non_rate = sum(shared["non"]) / len(shared["non"])
+    assert cut_rate >= 0.6 and non_rate <= 0.05, (cut_rate, non_rate)

@@ -1,0 +1,233 @@
+"""Reading inputs: real WARC/ARC files (and their malformed cousins), JSONL, Parquet and code trees."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tarfile
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from pipelines.sources import (ARCHIVE, BODY, CODE, CODE_FILE, CONTENT_TYPE, HTTP_STATUS, JSONL, PARQUET,
+                               RAW_RECORD_FIELDS, InputFile, ReadInputs, expand_input_specs, iter_raw_records,
+                               read_archive, read_input_file, split_input)
+from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
+
+def outcomes(item):
+    counts, kept, errors = Counter(), [], []
+    for status, value in read_input_file(item):
+        if status == "kept":
+            counts["kept"] += 1
+            kept.append(value)
+        elif status == "dropped":
+            counts["dropped_" + value] += 1
+        else:
+            counts["errors"] += 1
+            errors.append(value)
+    return counts, kept, errors
+
+
+def warcio_counts(path):
+    """An independent count straight from warcio: records by type."""
+    counts = Counter()
+    with open(path, "rb") as fh:
+        for rec in ArchiveIterator(fh, arc2warc=True):
+            counts[rec.rec_type] += 1
+    return counts
+
+
+@pytest.mark.shared_data
+def test_archive_counts_match_warcio(shared_data):
+    paths = sorted(str(p) for p in (shared_data / "warc").glob("*/*") if not str(p).endswith(".bad"))
+    assert len(paths) >= 20
+    for path in paths:
+        expected = warcio_counts(path)
+        counts, kept, errors = outcomes(InputFile(ARCHIVE, path))
+        content = expected["response"] + expected["resource"] + expected["conversion"]
+        assert counts["kept"] == content, path
+        assert counts["dropped_revisit"] == expected["revisit"], path
+        assert counts["dropped_record_type"] == expected["request"] + expected["metadata"] + expected["warcinfo"], path
+        assert not errors, path
+        for rec in kept:
+            assert set(rec) == set(RAW_RECORD_FIELDS)
+            assert rec[SOURCE] == "web" and rec[INPUT_PATH] == path and isinstance(rec[BODY], bytes)
+
+
+@pytest.mark.shared_data
+def test_archive_records_point_back_and_ids_are_stable(shared_data):
+    path = str(shared_data / "warc/web_crawls/pywb__iana.warc.gz")
+    _, first, _ = outcomes(InputFile(ARCHIVE, path))
+    _, second, _ = outcomes(InputFile(ARCHIVE, path))
+    assert [r[ID] for r in first] == [r[ID] for r in second]
+    assert len({r[ID] for r in first}) == len(first)
+    # The offset is where the record starts: re-open there and read the same record.
+    rec = first[5]
+    with open(path, "rb") as fh:
+        fh.seek(rec[INPUT_OFFSET])
+        again = next(iter(ArchiveIterator(fh)))
+        assert again.rec_headers.get_header("WARC-Target-URI") == rec[URL]
+        assert again.content_stream().read() == rec[BODY]
+    html = [r for r in first if (r[CONTENT_TYPE] or "").startswith("text/html") and r[HTTP_STATUS] == 200]
+    assert html and all(r[URL].startswith("http") for r in html)
+    # ARC records get ids from (file, offset): the same in two runs even though warcio invents WARC ids.
+    arc = str(shared_data / "warc/edge_cases/warcio__example-space-in-url.arc")
+    assert [r[ID] for r in outcomes(InputFile(ARCHIVE, arc))[1]] == [r[ID] for r in outcomes(InputFile(ARCHIVE, arc))[1]]
+
+
+@pytest.mark.shared_data
+def test_edge_cases_never_crash(shared_data):
+    edge = shared_data / "warc/edge_cases"
+    # A file named .bad is no known kind: the spec fails up front, naming itself and the accepted kinds ...
+    bad = str(edge / "warcio__example-bad.warc.gz.bad")
+    with pytest.raises(ValueError, match=r"example-bad.*accepted kinds are .*\.warc\.gz"):
+        expand_input_specs([bad])
+    # ... forced with warc:, it yields its good first record, then one error row with a pointer.
+    [item] = expand_input_specs(["warc:" + bad])
+    counts, kept, errors = outcomes(item)
+    assert counts == Counter({"dropped_record_type": 1, "errors": 1})
+    assert errors[0][INPUT_PATH] == bad and errors[0][INPUT_OFFSET] >= 0 and "gzip" in errors[0][ERROR]
+    # The truncated crawl, wget-style <uri>, gzip content-encoding: good records come out, nothing raises.
+    counts, kept, _ = outcomes(InputFile(ARCHIVE, str(edge / "ukwa__IAH-20080430204825-00000-blackbook-truncated.warc.gz")))
+    assert counts["kept"] == 8
+    _, kept, _ = outcomes(InputFile(ARCHIVE, str(edge / "warcio__example-wget-bad-target-uri.warc.gz")))
+    assert all(not r[URL].startswith("<") for r in kept if r[URL])
+    _, kept, _ = outcomes(InputFile(ARCHIVE, str(edge / "ukwa__transfer_compression_gzip.warc.gz")))
+    assert any(b"<html" in r[BODY].lower() for r in kept)  # the gzip Content-Encoding is undone
+
+
+@pytest.mark.shared_data
+def test_truncated_file_yields_good_records_then_one_error(shared_data, tmp_path):
+    # Cut an uncompressed WARC after its third record: a record broken mid-payload, or garbage.
+    src = (shared_data / "warc/edge_cases/warcio__example.warc").read_bytes()
+    cut = src.index(b"WARC/1.0", src.index(b"WARC/1.0", src.index(b"WARC-Type: response")) + 1)
+    path = tmp_path / "cut.warc"
+    for tail in (b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 5000\r\n\r\nHTTP/1.", b"GARBAGE\r\n\r\n"):
+        path.write_bytes(src[:cut] + tail)
+        counts, kept, errors = outcomes(InputFile(ARCHIVE, str(path)))
+        assert counts["kept"] == 1 and counts["errors"] == 1, tail
+        assert abs(errors[0][INPUT_OFFSET] - cut) <= 4  # warcio's record length leaves out the CRLF CRLF
+
+
+def test_expand_specs_globs_and_unknown_kinds(tmp_path):
+    for name in ("a.warc.gz", "b.jsonl", "c.parquet", "d.txt"):
+        (tmp_path / name).write_bytes(b"")
+    files = expand_input_specs([str(tmp_path / "*")])  # a glob skips files of no known kind
+    assert [(os.path.basename(f.path), f.kind) for f in files] == [
+        ("a.warc.gz", ARCHIVE), ("b.jsonl", JSONL), ("c.parquet", PARQUET)]
+    with pytest.raises(ValueError, match=r"d\.txt.*accepted kinds"):
+        expand_input_specs([str(tmp_path / "d.txt")])
+    with pytest.raises(ValueError, match="matches no file"):
+        expand_input_specs([str(tmp_path / "nothing-*.warc")])
+    with pytest.raises(ValueError, match="code:PATH"):
+        expand_input_specs(["code:" + str(tmp_path / "no-such-dir")])
+
+
+def test_jsonl_and_parquet(tmp_path):
+    rows = [{"text": "first doc", "id": "x1", "url": "http://a.test/"}, {"text": "second doc"}]
+    plain = tmp_path / "d.jsonl"
+    plain.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n{not json}\n")
+    gz = tmp_path / "d.jsonl.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    import zstandard
+
+    zst = tmp_path / "d.jsonl.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(("\n".join(json.dumps(r) for r in rows) + "\n").encode()))
+    for path in (plain, gz, zst):
+        counts, kept, errors = outcomes(InputFile(JSONL, str(path)))
+        assert [r[TEXT] for r in kept] == ["first doc", "second doc"], path
+        assert kept[0][ID] == "x1" and kept[0][URL] == "http://a.test/" and kept[1][URL] is None
+        assert kept[1][SOURCE] == "text" and kept[1][INPUT_OFFSET] == 1
+    assert outcomes(InputFile(JSONL, str(plain)))[0]["errors"] == 1  # the bad line, with its line number
+    assert outcomes(InputFile(JSONL, str(plain)))[2][0][INPUT_OFFSET] == 3
+    pq_path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"text": ["alpha", None, "gamma"], "url": ["u1", "u2", None]}), pq_path)
+    counts, kept, _ = outcomes(InputFile(PARQUET, str(pq_path)))
+    assert counts == Counter({"kept": 2, "dropped_empty": 1})
+    assert [(r[TEXT], r[URL], r[INPUT_OFFSET]) for r in kept] == [("alpha", "u1", 0), ("gamma", None, 2)]
+    assert kept[0][ID] == outcomes(InputFile(PARQUET, str(pq_path)))[1][0][ID]  # stable id from (file, row)
+    bad_pq = tmp_path / "nocol.parquet"
+    pq.write_table(pa.table({"body": ["x"]}), bad_pq)
+    assert "no 'text' column" in outcomes(InputFile(PARQUET, str(bad_pq)))[2][0][ERROR]
+
+
+@pytest.fixture()
+def code_tree(tmp_path):
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "mod.py").write_text("def f():\n    return 1\n")
+    (root / "main.c").write_text("int main(void) { return 0; }\n")
+    (root / "README.unknownext").write_text("no language")
+    (root / "blob.py").write_bytes(b"\x00\x01binary")
+    (root / "big.js").write_text("x" * 2_000_000)
+    (root / ".git").mkdir()
+    (root / ".git" / "config.py").write_text("skipped = True\n")
+    outside = tmp_path / "secret.py"
+    outside.write_text("password = 'x'\n")
+    os.symlink(outside, root / "link_out.py")
+    os.symlink(tmp_path, root / "dirlink")  # a symlinked directory is never descended
+    return root
+
+
+def test_code_tree(code_tree):
+    [item] = expand_input_specs(["code:" + str(code_tree)])
+    assert item.kind == CODE
+    parts = list(split_input(item))
+    assert all(p.kind == CODE_FILE for p in parts)
+    counts, kept, errors = Counter(), [], []
+    for part in parts:
+        c, k, e = outcomes(part)
+        counts.update(c)
+        kept += k
+    assert counts == Counter({"kept": 2, "dropped_extension": 1, "dropped_binary": 1, "dropped_too_large": 1,
+                              "dropped_symlink": 1})
+    by_id = {r[ID]: r for r in kept}
+    assert set(by_id) == {"code:proj/pkg/mod.py", "code:proj/main.c"}
+    assert by_id["code:proj/pkg/mod.py"][CODE_LANGUAGE] == "python" and by_id["code:proj/main.c"][CODE_LANGUAGE] == "c"
+    assert by_id["code:proj/pkg/mod.py"][TEXT] == "def f():\n    return 1\n"
+    assert by_id["code:proj/pkg/mod.py"][SOURCE] == "code"
+    # Reading the tree whole gives the same as reading it fanned out.
+    assert sorted(r[ID] for r in iter_raw_records(["code:" + str(code_tree)])) == sorted(by_id)
+
+
+def test_code_tarball(code_tree, tmp_path):
+    tar_path = tmp_path / "proj.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        tar.add(code_tree, arcname="proj")
+    ids = sorted(r[ID] for r in iter_raw_records(["code:" + str(tar_path)]))
+    assert ids == ["code:proj/proj/main.c", "code:proj/proj/pkg/mod.py"]
+
+
+@pytest.mark.shared_data
+def test_read_inputs_beam_counts(shared_data, tmp_path, code_tree):
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.options import make_pipeline
+    from pipelines.stages import ERRORS, metrics_namespace
+
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text('{"text": "hello"}\n{broken\n')
+    specs = [str(shared_data / "warc/edge_cases/warcio__example*.warc*"),
+             "warc:" + str(shared_data / "warc/edge_cases/warcio__example-bad.warc.gz.bad"),
+             str(jsonl), "code:" + str(code_tree)]
+    p = make_pipeline()
+    out = p | ReadInputs(specs)
+    ids = out["records"] | "Src" >> beam.Map(lambda r: r[SOURCE])
+    assert_that(ids, equal_to(["web"] * 6 + ["text"] + ["code"] * 2), label="Sources")
+    errs = out[ERRORS] | "Paths" >> beam.Map(lambda r: os.path.basename(r[INPUT_PATH]))
+    assert_that(errs, equal_to(["warcio__example-bad.warc.gz.bad", "t.jsonl"]), label="Errors")
+    result = p.run()
+    result.wait_until_finish()
+    counters = Counter()
+    for c in result.metrics().query(MetricsFilter().with_namespace(metrics_namespace("read")))["counters"]:
+        counters[c.key.metric.name] += c.committed
+    dropped = sum(v for k, v in counters.items() if k.startswith("dropped_"))
+    assert counters["kept"] == 9 and counters["errors"] == 2
+    assert counters["in"] == counters["kept"] + dropped + counters["errors"]
+    assert counters["dropped_revisit"] == 2 and counters["dropped_symlink"] == 1

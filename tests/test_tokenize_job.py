@@ -1,0 +1,210 @@
+"""The tokenize Beam job end to end, and `winnow verify` on its output (and on damaged copies of it)."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.tokenize import main as tokenize_main
+from pipelines.tokenize import run_tokenize_job
+from pipelines.verify import VerifyError, main as verify_main, verify_shards
+from schemas import DOC_IDS, DOC_LENGTHS, DOCUMENTS_SCHEMA, MANIFEST_NAME, TOKENS, Manifest, empty_document
+from tokenizer.encode import load_tokenizer
+from tokenizer.pack import split_long, unpack_segments
+from tokenizer.train import train_tokenizer
+
+SEQ_LEN = 64
+ROW_LEN = SEQ_LEN + 1
+WORDS = ("the of and to in a is that it was for on are with as his they be at one have this from or had by "
+         "ein der die und zu den mit nicht von sie ist des sich dem le la les de des et en un une est pour "
+         "numbers 1234567 3.14 2024-05-17 def return self if else for while x = y + 1 {} () [] ; : "
+         "日本語 中文 한국어 русский ελληνικά 😀 🎉 \t \n").split(" ")
+
+
+def make_text(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n_words))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    rng = random.Random(11)
+    root = tmp_path_factory.mktemp("corpus")
+    docs = []
+    for i in range(90):
+        n = int(rng.lognormvariate(3.0, 0.9)) + 1
+        docs.append(empty_document(f"doc-{i:03d}", ["web", "code", "books"][i % 3], make_text(rng, n)))
+    docs.append(empty_document("long", "books", make_text(rng, 600)))  # several rows long: split, not cut
+    docs.append(empty_document("special", "web", "a document that mentions <|endoftext|> and <|pad|> in its text"))
+    docs.append(empty_document("empty", "web", ""))
+    (root / "documents").mkdir()
+    for part, chunk in enumerate((docs[:50], docs[50:])):
+        pq.write_table(pa.Table.from_pylist(chunk, schema=DOCUMENTS_SCHEMA),
+                       root / "documents" / f"part-{part:05d}.parquet", compression="zstd")
+    tok_dir = root / "tokenizer"
+    train_tokenizer(str(root), vocab_size=500, output_dir=str(tok_dir), seed=0)
+    return root, tok_dir, docs
+
+
+@pytest.fixture(scope="module")
+def best_fit_run(corpus, tmp_path_factory):
+    root, tok_dir, _ = corpus
+    out = tmp_path_factory.mktemp("shards")
+    result = run_tokenize_job(str(root), str(tok_dir), str(out), SEQ_LEN, rows_per_shard=12, doc_ids=True)
+    return out, result
+
+
+def read_rows(out: Path, manifest: Manifest):
+    rows = []
+    for shard in manifest.shards:
+        path = out / shard.path
+        if manifest.file_format == "arrow":
+            table = pa.ipc.open_file(pa.OSFile(str(path))).read_all()
+        else:
+            table = pq.read_table(path)
+        for row in table.to_pylist():
+            rows.append(row)
+    return rows
+
+
+def expected_pieces(corpus):
+    _, tok_dir, docs = corpus
+    tok = load_tokenizer(str(tok_dir))
+    return tok, {d["id"]: tok.encode(d["text"]) + [tok.eot_id] for d in docs if d["text"]}
+
+
+def test_manifest_fields_and_counters(best_fit_run, corpus):
+    out, result = best_fit_run
+    m = result.manifest
+    tok, encoded = expected_pieces(corpus)
+    assert result.counters["in"] == 93 and result.counters["kept"] == 92
+    assert result.counters["dropped_empty"] == 1 and result.counters.get("errors", 0) == 0
+    assert m.format == "winnow.tokens/1" and m.seq_len == SEQ_LEN and m.dtype == "uint16"
+    assert m.tokenizer.sha256 == tok.sha256 and m.tokenizer.vocab_size == 500
+    assert m.tokenizer.special_ids == {"<|endoftext|>": tok.eot_id, "<|pad|>": tok.pad_id}
+    assert m.packing.method == "best-fit" and m.with_doc_ids and m.file_format == "parquet"
+    assert m.totals.documents == 92
+    assert m.totals.non_pad_tokens == sum(len(t) for t in encoded.values())
+    assert m.totals.tokens == m.totals.sequences * ROW_LEN
+    assert m.packing.pad_fraction == pytest.approx(1 - m.totals.non_pad_tokens / m.totals.tokens, abs=1e-7)
+    long_tokens = sum(len(t) for t in encoded.values() if len(t) > ROW_LEN)
+    assert long_tokens > 0
+    assert m.packing.truncated_fraction == pytest.approx(long_tokens / m.totals.non_pad_tokens, abs=1e-7)
+    assert set(m.sources) == {"web", "code", "books"}
+    assert m.sources["web"].documents == 31  # 30 generated + "special"; "empty" dropped
+    assert sum(s.tokens for s in m.sources.values()) == m.totals.non_pad_tokens
+    assert len(m.shards) == -(-m.totals.sequences // 12) >= 3
+    assert [s.path for s in m.shards] == [f"shard-{i:05d}-of-{len(m.shards):05d}.parquet" for i in range(len(m.shards))]
+    assert json.loads((out / MANIFEST_NAME).read_text()) == json.loads(m.dumps())
+
+
+def test_every_document_appears_exactly_once(best_fit_run, corpus):
+    out, result = best_fit_run
+    tok, encoded = expected_pieces(corpus)
+    rows = read_rows(out, result.manifest)
+    schema = pq.read_schema(out / result.manifest.shards[0].path)
+    assert schema.field(TOKENS).type == pa.list_(pa.field("item", pa.uint16(), nullable=False), ROW_LEN)
+    segments, by_doc = Counter(), {}
+    for row in rows:
+        assert len(row[TOKENS]) == ROW_LEN and sum(row[DOC_LENGTHS]) <= ROW_LEN
+        assert all(t == tok.pad_id for t in row[TOKENS][sum(row[DOC_LENGTHS]):])
+        for doc_id, seg in zip(row[DOC_IDS], unpack_segments(row[TOKENS], row[DOC_LENGTHS])):
+            segments[tuple(seg)] += 1
+            by_doc.setdefault(doc_id, Counter())[tuple(seg)] += 1
+    # multiset of segments (from doc_lengths alone) == every document's re-encoded tokens + eot, split by row
+    want = Counter(tuple(p) for toks in encoded.values() for p in split_long(toks, ROW_LEN))
+    assert segments == want
+    assert set(by_doc) == set(encoded)
+    for doc_id, toks in encoded.items():
+        assert by_doc[doc_id] == Counter(tuple(p) for p in split_long(toks, ROW_LEN)), doc_id
+    assert tok.decode(encoded["special"][:-1]) == "a document that mentions <|endoftext|> and <|pad|> in its text"
+    assert encoded["special"].count(tok.eot_id) == 1
+
+
+def snapshot(out: Path):
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_byte_identical_across_runs_and_workers(best_fit_run, corpus, tmp_path):
+    root, tok_dir, _ = corpus
+    out, _ = best_fit_run
+    again = tmp_path / "again"
+    run_tokenize_job(str(root), str(tok_dir), str(again), SEQ_LEN, rows_per_shard=12, doc_ids=True)
+    assert snapshot(again) == snapshot(out)
+    two = tmp_path / "two"
+    run_tokenize_job(str(root), str(tok_dir), str(two), SEQ_LEN, rows_per_shard=12, doc_ids=True, workers=2)
+    assert snapshot(two) == snapshot(out)
+
+
+def test_concat_arrow_via_cli(corpus, tmp_path, capsys):
+    root, tok_dir, _ = corpus
+    tok, encoded = expected_pieces(corpus)
+    out = tmp_path / "concat"
+    rc = tokenize_main(["--input", str(root / "documents"), "--tokenizer", str(tok_dir), "--seq-len", str(SEQ_LEN),
+                        "--output", str(out), "--packing", "concat", "--format", "arrow", "--seed", "3"])
+    assert rc == 0 and "manifest:" in capsys.readouterr().out
+    m = Manifest.load(str(out / MANIFEST_NAME))
+    assert m.packing.method == "concat" and m.file_format == "arrow" and not m.with_doc_ids and m.seed == 3
+    assert m.shards[0].path.endswith(".arrow")
+    rows = read_rows(out, m)
+    assert DOC_IDS not in rows[0]
+    assert sum(r[TOKENS][:sum(r[DOC_LENGTHS])].count(tok.eot_id) for r in rows) == len(encoded)
+    assert Counter(t for r in rows for t in r[TOKENS][:sum(r[DOC_LENGTHS])]) == \
+        Counter(t for toks in encoded.values() for t in toks)
+    assert m.packing.pad_fraction < 1 / m.totals.sequences  # only the last row of each group pads
+    verify_shards(str(out), str(tok_dir))
+
+
+def test_verify_passes_and_fails_clearly(best_fit_run, corpus, tmp_path, capsys):
+    root, tok_dir, _ = corpus
+    out, result = best_fit_run
+    assert verify_shards(str(out), str(tok_dir)).totals == result.manifest.totals
+    assert verify_main([str(out), "--tokenizer", str(tok_dir)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    first = result.manifest.shards[0].path
+
+    def damaged(name):
+        copy = tmp_path / name
+        shutil.copytree(out, copy)
+        return copy
+
+    flipped = damaged("flipped")
+    data = bytearray((flipped / first).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (flipped / first).write_bytes(bytes(data))
+    with pytest.raises(VerifyError, match=f"{first}: sha256"):
+        verify_shards(str(flipped))
+
+    missing = damaged("missing")
+    (missing / first).unlink()
+    with pytest.raises(VerifyError, match=f"{first}: missing"):
+        verify_shards(str(missing))
+
+    counts = damaged("counts")
+    d = json.loads((counts / MANIFEST_NAME).read_text())
+    d["shards"][0]["sequences"] += 1
+    (counts / MANIFEST_NAME).write_text(json.dumps(d))
+    with pytest.raises(VerifyError, match=f"{first}: .* sequences, manifest says"):
+        verify_shards(str(counts))
+    d["shards"][0]["sequences"] -= 1
+    d["totals"]["non_pad_tokens"] += 5
+    (counts / MANIFEST_NAME).write_text(json.dumps(d))
+    with pytest.raises(VerifyError, match="non_pad_tokens add up to"):
+        verify_shards(str(counts))
+
+    other_tok = tmp_path / "other_tok"
+    train_tokenizer(str(root), vocab_size=400, output_dir=str(other_tok), max_chars=20_000)
+    with pytest.raises(VerifyError, match="tokenizer mismatch"):
+        verify_shards(str(out), str(other_tok))
+
+    incomplete = damaged("incomplete")
+    (incomplete / MANIFEST_NAME).unlink()
+    with pytest.raises(VerifyError, match="no manifest.json.*did not complete"):
+        verify_shards(str(incomplete))
+    assert verify_main([str(incomplete)]) == 1
+    assert "did not complete" in capsys.readouterr().err

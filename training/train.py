@@ -1,0 +1,290 @@
+"""Train the bundled GPT on a Winnow shards directory: `winnow train --shards DIR [--device] [--max-steps N]`.
+
+One loop in the nanoGPT mould: AdamW with linear warmup then cosine decay to 10% of the peak rate, gradient
+accumulation to reach the preset's tokens per step, gradient clipping at 1.0, bf16 autocast on CUDA only (CPU
+bf16 is slow and changes results), optional `torch.compile`, DDP when launched by torchrun. The vocabulary
+and sequence length come from the shards' manifest, never from the preset, so a model always matches its
+data. A checkpoint (model, optimizer, reader position, step, config) lands in out_dir/ckpt.pt; a resumed run
+continues with exactly the batches and learning rates an uninterrupted run would have used.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from schemas import MANIFEST_NAME
+from training.data import ShardReader
+from training.model import GPT, GPTConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    shards: str
+    out_dir: str = ""  # "" means <shards>/../train
+    tokenizer: Optional[str] = None  # tokenizer.json or its directory; None skips the hash check
+    preset: str = "tiny"
+    device: str = ""  # "" means cuda when available, else cpu
+    # model (vocab_size and seq_len come from the manifest)
+    n_layer: int = 2
+    n_head: int = 2
+    n_embd: int = 128
+    tie_embeddings: bool = True
+    # optimisation
+    max_steps: int = 100
+    batch_size: int = 8  # sequences per micro-batch per rank
+    grad_accum_steps: int = 1  # micro-batches per optimizer step, summed over all ranks
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1  # cosine decays to 10% of the peak (Chinchilla, nanoGPT)
+    warmup_steps: int = 10
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    seed: int = 1337
+    # runtime
+    compile: bool = False
+    resume: bool = False
+    log_interval: int = 10
+    ckpt_interval: int = 0  # 0: checkpoint only at the end
+    prefetch: int = 2
+    peak_flops: Optional[float] = None  # per device, for MFU; None: looked up for known GPUs
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], "preset": name, **overrides})
+
+
+PRESETS: Dict[str, Dict[str, Any]] = {
+    # Seconds on 2 CPU cores: ~0.4M parameters outside the embedding, 8 x 128-256 tokens per step.
+    "tiny": dict(n_layer=2, n_head=2, n_embd=128, batch_size=8, grad_accum_steps=1, lr=3e-3,
+                 warmup_steps=10, max_steps=100, log_interval=10),
+    # GPT-2 small as in nanoGPT's OpenWebText run: 16 x 32 x 1024 = ~0.5M tokens per step, 6e-4 peak,
+    # 700 warmup steps, ~10B tokens over 19,073 steps. Divide grad_accum_steps by the GPU count via torchrun.
+    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, batch_size=16, grad_accum_steps=32, lr=6e-4,
+                      warmup_steps=700, max_steps=19073, log_interval=10, ckpt_interval=1000),
+}
+
+# Dense bf16 peak FLOP/s per GPU model (vendor datasheets), for MFU.
+_PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate for optimizer step `step` (0-based): linear warmup, then cosine to min_lr_ratio * lr."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    min_lr = cfg.lr * cfg.min_lr_ratio
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
+
+
+def default_out_dir(shards: str) -> str:
+    if "://" in shards:  # checkpoints are written with torch.save to a local path
+        return os.path.abspath("train")
+    return os.path.join(os.path.dirname(os.path.abspath(shards.rstrip("/"))), "train")
+
+
+def _peak_flops(cfg: TrainConfig, device: torch.device) -> Optional[float]:
+    if cfg.peak_flops is not None:
+        return cfg.peak_flops
+    if device.type != "cuda":
+        return None  # CPU peak depends on the machine; MFU is reported as null rather than guessed
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in _PEAK_BF16.items() if k in name), None)
+
+
+def _log(record: Dict[str, Any], path: str) -> None:
+    line = json.dumps(record)
+    print(line, flush=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def train(config: TrainConfig) -> Dict[str, Any]:
+    """Run the training loop; returns per-step losses of this invocation and where the outputs went."""
+    cfg = config
+    # DDP when torchrun set the environment; one process per GPU.
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    rank, world_size, local_rank = 0, 1, 0
+    if ddp:
+        import torch.distributed as dist
+
+        rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = torch.cuda.is_available() and cfg.device != "cpu"
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+    else:
+        device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    master = rank == 0
+    if cfg.grad_accum_steps % world_size and cfg.grad_accum_steps > world_size:
+        raise ValueError(f"grad_accum_steps={cfg.grad_accum_steps} is not divisible by {world_size} ranks")
+    accum = max(1, cfg.grad_accum_steps // world_size)  # fewer micro-batches than ranks: one each
+
+    out_dir = cfg.out_dir or default_out_dir(cfg.shards)
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt_path, log_path = os.path.join(out_dir, "ckpt.pt"), os.path.join(out_dir, "log.jsonl")
+    checkpoint = None
+    if cfg.resume:
+        if os.path.exists(ckpt_path):
+            checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        elif master:
+            print(f"no checkpoint at {ckpt_path}; starting from step 0", file=sys.stderr)
+    if master and checkpoint is None and os.path.exists(log_path):
+        os.remove(log_path)  # a fresh run starts a fresh log; a resumed one appends
+
+    torch.manual_seed(cfg.seed)  # same seed, same initial weights: what makes resume comparable
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    reader = ShardReader(cfg.shards, cfg.batch_size, tokenizer=cfg.tokenizer, seed=cfg.seed, rank=rank,
+                         world_size=world_size, prefetch=cfg.prefetch, pin_memory=device.type == "cuda")
+    if cfg.tokenizer is None and master:
+        print(f"no --tokenizer given: not checking the shards' tokenizer sha256 "
+              f"{reader.manifest.tokenizer.sha256[:16]}...", file=sys.stderr)
+    model_cfg = GPTConfig(vocab_size=reader.manifest.tokenizer.vocab_size, seq_len=reader.seq_len,
+                          n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
+                          tie_embeddings=cfg.tie_embeddings)
+    if checkpoint is not None:
+        model_cfg = GPTConfig(**checkpoint["model_config"])  # the checkpoint's shape wins over the preset
+    model = GPT(model_cfg).to(device)
+    optimizer = model.configure_optimizer(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
+                                          fused=device.type == "cuda")
+    step = 0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        reader.load_state_dict(checkpoint["reader"])
+        step = int(checkpoint["step"])
+        checkpoint = None  # free the host copy
+
+    raw_model = model
+    if cfg.compile:
+        model = torch.compile(model)
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else nullcontext())
+
+    flops_per_token = raw_model.estimate_flops_per_token()
+    peak = _peak_flops(cfg, device)
+    tokens_per_step = cfg.batch_size * reader.seq_len * accum * world_size
+    losses: List[float] = []
+
+    def save_checkpoint() -> None:
+        state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "reader": reader.state_dict(), "step": step, "config": dataclasses.asdict(cfg),
+                 "model_config": dataclasses.asdict(model_cfg),
+                 "tokenizer_sha256": reader.manifest.tokenizer.sha256}
+        tmp = ckpt_path + ".tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, ckpt_path)  # atomic: a crash mid-save leaves the previous checkpoint intact
+
+    batches = iter(reader)
+    model.train()
+    while step < cfg.max_steps:
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(accum):
+            x, y, mask = (t.to(device, non_blocking=True) for t in next(batches))
+            if ddp:  # all-reduce gradients only on the last micro-batch
+                model.require_backward_grad_sync = micro == accum - 1
+            with autocast:
+                _, loss = model(x, y, loss_mask=mask)
+            loss = loss / accum  # mean over micro-batches, so the gradient scale ignores accumulation
+            loss.backward()
+            loss_sum += loss.detach()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ddp:
+            import torch.distributed as dist
+
+            dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
+        step_loss = loss_sum.item()  # syncs with the device: dt below is the true step time
+        dt = time.perf_counter() - t0
+        losses.append(step_loss)
+        step += 1
+        if master and (step % cfg.log_interval == 0 or step == 1 or step == cfg.max_steps):
+            tps = tokens_per_step / dt
+            mfu = flops_per_token * tps / (peak * world_size) if peak else None
+            _log({"step": step, "loss": round(step_loss, 6), "lr": lr, "tokens_per_s": round(tps, 1),
+                  "mfu": None if mfu is None else round(mfu, 4)}, log_path)
+        if master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0:
+            save_checkpoint()
+    batches.close()  # stops the prefetch thread
+    if master:
+        save_checkpoint()
+    if ddp:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return {"losses": losses, "first_loss": losses[0] if losses else None,
+            "final_loss": losses[-1] if losses else None, "steps": step, "steps_run": len(losses),
+            "out_dir": out_dir, "log": log_path, "checkpoint": ckpt_path,
+            "params": raw_model.num_params(), "device": str(device)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="winnow train",
+        description="Train the bundled GPT on a Winnow shards directory. Vocabulary size and sequence "
+                    "length come from the shards' manifest.json; the preset sets the model size and "
+                    "optimisation. Writes OUT/ckpt.pt and one JSON line per log interval to OUT/log.jsonl.")
+    p.add_argument("--shards", required=True, help="shards directory (local path or fsspec URI) with "
+                   + MANIFEST_NAME)
+    p.add_argument("--tokenizer", help="tokenizer.json or its directory; training refuses shards made with "
+                   "a different tokenizer (sha256). Without it the check is skipped (and said so).")
+    p.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda when available, else cpu")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
+                   help="tiny: 2x128 CPU smoke run; gpt2-124m: 12 layers x 768 (default: tiny)")
+    p.add_argument("--max-steps", type=int, help="optimizer steps (default: the preset's)")
+    p.add_argument("--out", help="output directory (default: <shards>/../train)")
+    p.add_argument("--batch-size", type=int, help="sequences per micro-batch per GPU (default: the preset's)")
+    p.add_argument("--grad-accum", type=int, help="micro-batches per step over all GPUs (default: preset's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--seed", type=int, help="seed of the initial weights and the data order (default 1337)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, fast steps)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt when it exists")
+    p.add_argument("--log-interval", type=int, help="steps between log lines (default: the preset's)")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k, v in dict(
+        shards=args.shards, tokenizer=args.tokenizer, device=args.device, max_steps=args.max_steps,
+        out_dir=args.out, batch_size=args.batch_size, grad_accum_steps=args.grad_accum, lr=args.lr,
+        seed=args.seed, compile=args.compile or None, resume=args.resume or None,
+        log_interval=args.log_interval).items() if v is not None}
+    try:
+        result = train(TrainConfig.from_preset(args.preset, **overrides))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"winnow train: error: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        print(json.dumps({k: result[k] for k in ("steps", "first_loss", "final_loss", "out_dir", "log")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
