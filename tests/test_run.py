@@ -1,0 +1,112 @@
+"""End to end: `winnow run` on the embedded default, through the console script, checked against the contracts
+of DESIGN.md (columns, report accounting, manifest fields, verify, stats) and a falling training loss."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, MANIFEST_FORMAT, REJECTED_SCHEMA, Manifest, Report
+
+pytestmark = pytest.mark.slow
+
+WINNOW = os.path.join(os.path.dirname(sys.executable), "winnow")
+
+
+def winnow(*args, timeout=900):
+    cmd = [WINNOW] if os.path.exists(WINNOW) else [sys.executable, "-m", "pipelines.cli"]
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"winnow {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("winnow-run")
+    proc = winnow("run", "--output", str(out), "--train-steps", "80")
+    return out, proc.stdout
+
+
+def test_run_prints_where_every_output_is(run_dir):
+    out, stdout = run_dir
+    summary = json.loads((out / "run.json").read_text())
+    for name, path in summary["outputs"].items():
+        assert path and os.path.exists(path), name
+        assert path in stdout, f"{name} location not printed"
+    assert set(summary["seconds"]) == {"docsite", "crawl", "code", "curate", "tokenizer", "tokenize", "stats", "train"}
+
+
+def test_crawl_wrote_real_warc_of_the_local_docs(run_dir):
+    from warcio.archiveiterator import ArchiveIterator
+
+    out, _ = run_dir
+    warcs = glob.glob(str(out / "crawl" / "*.warc.gz"))
+    assert warcs
+    uris = []
+    for path in warcs:
+        with open(path, "rb") as f:
+            uris += [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(f) if r.rec_type == "response"]
+    assert len(uris) >= 30 and all(u.startswith("http://127.0.0.1:") for u in uris)
+    assert not any("/private/" in u for u in uris)  # robots.txt disallows it
+
+
+def test_curate_contract_and_accounting(run_dir):
+    out, _ = run_dir
+    report = Report.load(str(out / "curated" / "report.json"))
+    assert [s.name for s in report.stages] == ["read", "extract", "language", "quality", "dedup_exact", "dedup_minhash"]
+    for stage in report.stages:
+        assert stage.balanced, stage.to_json()
+    for table, schema in (("documents", DOCUMENTS_SCHEMA), ("rejected", REJECTED_SCHEMA), ("errors", ERRORS_SCHEMA)):
+        files = glob.glob(str(out / "curated" / table / "*.parquet"))
+        assert files, table
+        assert pq.read_schema(files[0]).names == schema.names
+    docs = pq.read_table(glob.glob(str(out / "curated" / "documents" / "*.parquet"))).to_pylist()
+    assert len(docs) == report.outputs["documents"]
+    by_source = {d["source"] for d in docs}
+    assert by_source == {"web", "code"}
+    web = [d for d in docs if d["source"] == "web"]
+    assert len(web) >= 20 and all(d["language"] == "en" for d in web)
+    assert report.stage("dedup_minhash").dropped.get("near_duplicate", 0) > 0  # encodings/cp*.py tables
+    assert (out / "curated" / "recipe.yaml").exists()
+
+
+def test_tokenizer_shards_manifest_and_verify(run_dir):
+    out, _ = run_dir
+    meta = json.loads((out / "tokenizer" / "tokenizer_meta.json").read_text())
+    manifest = Manifest.load(str(out / "shards" / "manifest.json"))
+    assert manifest.format == MANIFEST_FORMAT and manifest.seq_len == 256 and manifest.dtype == "uint16"
+    assert manifest.tokenizer.sha256 == meta["sha256"]
+    assert manifest.tokenizer.vocab_size == 4096
+    assert manifest.packing.method == "best-fit" and manifest.packing.pad_fraction < 0.01
+    report = Report.load(str(out / "curated" / "report.json"))
+    assert manifest.totals.documents == report.outputs["documents"]
+    assert set(manifest.sources) == {"web", "code"}
+    assert sum(s.sequences for s in manifest.shards) == manifest.totals.sequences
+    raw = json.loads((out / "shards" / "manifest.json").read_text())
+    for key in ("format", "seq_len", "dtype", "tokenizer", "packing", "totals", "shards"):
+        assert key in raw
+    proc = winnow("verify", str(out / "shards"), "--tokenizer", str(out / "tokenizer"))
+    assert "ok" in (proc.stdout + proc.stderr).lower()
+
+
+def test_stats_json_on_documents_and_shards(run_dir):
+    out, _ = run_dir
+    docs = json.loads(winnow("stats", str(out / "curated"), "--json").stdout)
+    assert docs["kind"] == "documents" and docs["funnel_balanced"] is True
+    assert docs["by_source"]["web"]["documents"] >= 20
+    shards = json.loads(winnow("stats", str(out / "shards"), "--json").stdout)
+    assert shards["kind"] == "shards" and shards["manifest_checks"] == ["ok"]
+    assert shards["top_tokens"] and shards["top_tokens"][0]["text"] is not None
+
+
+def test_training_loss_falls(run_dir):
+    out, _ = run_dir
+    lines = [json.loads(l) for l in (out / "train" / "log.jsonl").read_text().splitlines() if l.strip()]
+    assert lines[-1]["step"] == 80
+    assert lines[-1]["loss"] < 0.8 * lines[0]["loss"], (lines[0], lines[-1])
+    assert os.path.exists(out / "train" / "ckpt.pt")
