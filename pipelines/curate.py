@@ -8,10 +8,7 @@ must satisfy `in == kept + sum(dropped) + errors` per stage; the recipe that ran
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import sys
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 

@@ -82,7 +82,7 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
         from pipelines.docsite import render_python_docs, serve_directory
 
         with timer.step("docsite", "rendering the interpreter's Python documentation"):
-            pages = render_python_docs(out["site"])
+            render_python_docs(out["site"])
             base_url, stop = serve_directory(out["site"])
         try:
             with timer.step("crawl", f"crawling {base_url} (at most {max_pages} pages)"):

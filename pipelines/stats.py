@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import glob
 import html
 import json
 import os
@@ -21,20 +20,11 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow.parquet as pq
 
+from schemas.io import document_files
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Manifest, Report)
 
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
-
-
-def documents_files(path: str) -> List[str]:
-    if os.path.isfile(path):
-        return [path]
-    for pattern in (os.path.join(path, "documents", "*.parquet"), os.path.join(path, "*.parquet")):
-        files = sorted(glob.glob(pattern))
-        if files:
-            return files
-    return []
 
 
 def iter_batches(files: List[str], columns: List[str]) -> Iterator[Any]:
@@ -79,7 +69,7 @@ def _cluster_bucket(size: int) -> str:
 
 
 def documents_stats(path: str, top: int = 10) -> Dict[str, Any]:
-    files = documents_files(path)
+    files = [f for f in document_files(path) if f.endswith(".parquet")]
     if not files:
         raise FileNotFoundError(f"no documents Parquet files under {path} (expected {path}/documents/*.parquet)")
     by_source: Dict[str, Dict[str, int]] = collections.defaultdict(lambda: {"documents": 0, "characters": 0})

@@ -49,7 +49,8 @@ from schemas import (
     SourceTotals, TokenizerInfo, Totals, shard_schema, token_dtype_for_vocab,
 )
 from tokenizer.pack import best_fit_pack, concat_pack
-from tokenizer.train import TOKENIZER_FILE, complete_document, sample_hash
+from schemas.io import complete_document
+from tokenizer.train import TOKENIZER_FILE, sample_hash
 
 log = logging.getLogger(__name__)
 

@@ -1,38 +1,46 @@
-"""Reading documents tables wherever they are: a curate output directory, a folder of Parquet files, one
-Parquet file, or JSONL (plain, .gz or .zst) with a `text` field. Streams batches of rows (Parquet row groups,
-or bounded JSONL chunks), so a reader never holds a whole corpus in memory.
+"""Reading documents tables wherever they are: a curate output directory (its documents/ folder), a folder of
+Parquet/JSONL files, one file, or a glob. JSONL may be plain, .gz or .zst, with a `text` field. Rows stream one
+Parquet row group or one JSONL line at a time, so a reader never holds a whole corpus in memory. Missing ids
+become a hash of the text (stable across runs); a missing source becomes the file name.
 """
 from __future__ import annotations
 
 import glob
 import gzip
+import hashlib
 import io
 import json
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Sequence
 
 import pyarrow.parquet as pq
 
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz")
+from schemas.documents import ID, LANGUAGE, SOURCE, TEXT
+
+DOCUMENT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
+DEFAULT_COLUMNS = (ID, SOURCE, TEXT, LANGUAGE)
 
 
 def document_files(path: str) -> List[str]:
-    """Parquet/JSONL files of a documents input; a curate output directory means its documents/ folder."""
-    if os.path.isfile(path):
-        return [path]
-    if any(ch in path for ch in "*?["):
-        return sorted(glob.glob(path))
-    for folder in (os.path.join(path, "documents"), path):
-        files = sorted(f for f in glob.glob(os.path.join(folder, "*"))
-                       if f.endswith(".parquet") or f.endswith(JSONL_SUFFIXES))
-        if files:
-            return files
-    return []
+    """Files of a documents input: a curate output dir (DIR/documents), a dir of Parquet/JSONL, a file or a glob."""
+    if os.path.isdir(path):
+        sub = os.path.join(path, "documents")
+        base = sub if os.path.isdir(sub) else path
+        files = [os.path.join(base, n) for n in os.listdir(base) if n.endswith(DOCUMENT_SUFFIXES)]
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        files = [p for p in glob.glob(path) if os.path.isfile(p)]
+    files = sorted(files)
+    if not files:
+        raise FileNotFoundError(f"no documents found at {path!r}: expected a documents dir (DIR/documents/*.parquet), "
+                                f"a dir of .parquet/.jsonl files, a file or a glob")
+    return files
 
 
 def _open_text(path: str):
     if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8")
     if path.endswith(".zst"):
         import zstandard
 
@@ -40,35 +48,34 @@ def _open_text(path: str):
     return open(path, encoding="utf-8")
 
 
-def iter_document_batches(path: str, columns: Optional[Sequence[str]] = None,
-                          batch_rows: int = 4096) -> Iterator[List[Dict[str, Any]]]:
-    files = document_files(path)
-    if not files:
-        raise FileNotFoundError(f"no documents found at {path} (expected Parquet or JSONL files, or a curate "
-                                f"output directory with documents/)")
-    for f in files:
-        if f.endswith(".parquet"):
-            pf = pq.ParquetFile(f)
-            present = [c for c in columns if c in pf.schema_arrow.names] if columns else None
-            for i in range(pf.num_row_groups):
-                table = pf.read_row_group(i, columns=present)
-                for start in range(0, table.num_rows, batch_rows):
-                    yield table.slice(start, batch_rows).to_pylist()
+def complete_document(row: Dict[str, Any], columns: Sequence[str], fallback_source: str) -> Dict[str, Any]:
+    text = row.get(TEXT) or ""
+    out = {c: row.get(c) for c in columns}
+    out[TEXT] = text
+    if ID in columns and not out.get(ID):
+        out[ID] = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    if SOURCE in columns and not out.get(SOURCE):
+        out[SOURCE] = fallback_source
+    return out
+
+
+def iter_documents(path: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> Iterator[Dict[str, Any]]:
+    """Documents as dicts with exactly `columns` (text always present)."""
+    for file_path in document_files(path):
+        fallback_source = os.path.basename(file_path).split(".")[0]
+        if file_path.endswith(".parquet"):
+            pf = pq.ParquetFile(file_path)
+            present = [c for c in columns if c in pf.schema_arrow.names]
+            if TEXT not in pf.schema_arrow.names:
+                raise ValueError(f"{file_path}: no {TEXT!r} column (columns are {pf.schema_arrow.names})")
+            if TEXT not in present:
+                present.append(TEXT)
+            for rg in range(pf.num_row_groups):
+                for row in pf.read_row_group(rg, columns=present).to_pylist():
+                    yield complete_document(row, columns, fallback_source)
         else:
-            batch: List[Dict[str, Any]] = []
-            with _open_text(f) as fh:
-                for line in fh:
-                    if not line.strip():
-                        continue
-                    row = json.loads(line)
-                    batch.append({c: row.get(c) for c in columns} if columns else row)
-                    if len(batch) >= batch_rows:
-                        yield batch
-                        batch = []
-            if batch:
-                yield batch
-
-
-def iter_documents(path: str, columns: Optional[Sequence[str]] = None) -> Iterator[Dict[str, Any]]:
-    for batch in iter_document_batches(path, columns):
-        yield from batch
+            with _open_text(file_path) as f:
+                for line in f:
+                    if line.strip():
+                        record = json.loads(line)
+                        yield complete_document({c: record.get(c) for c in columns}, columns, fallback_source)

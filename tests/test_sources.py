@@ -14,7 +14,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.sources import (ARCHIVE, BODY, CODE, CODE_FILE, CONTENT_TYPE, HTTP_STATUS, JSONL, PARQUET,
                                RAW_RECORD_FIELDS, InputFile, ReadInputs, expand_input_specs, iter_raw_records,
-                               read_archive, read_input_file, split_input)
+                               read_input_file, split_input)
 from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
 
 def outcomes(item):
@@ -183,6 +183,8 @@ def test_code_tree(code_tree):
         c, k, e = outcomes(part)
         counts.update(c)
         kept += k
+        errors += e
+    assert errors == []
     assert counts == Counter({"kept": 2, "dropped_extension": 1, "dropped_binary": 1, "dropped_too_large": 1,
                               "dropped_symlink": 1})
     by_id = {r[ID]: r for r in kept}

@@ -18,8 +18,6 @@ by the pair itself, not by map order), and `tests/test_tokenizer.py` keeps check
 from __future__ import annotations
 
 import argparse
-import glob
-import gzip
 import hashlib
 import heapq
 import json
@@ -27,7 +25,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Tuple
 
-from schemas import ID, LANGUAGE, SOURCE, TEXT
+from schemas import ID, SOURCE, TEXT
+from schemas.io import iter_documents  # noqa: F401  (re-exported for callers)
 
 # cl100k's split pattern with the possessive quantifiers removed: Oniguruma reads `\p{N}{1,3}+` as
 # `(\p{N}{1,3})+`, which would let digit runs of any length through as one piece. Without possessives the
@@ -56,67 +55,6 @@ def sample_hash(doc_id: str, seed: int) -> int:
     """A 64-bit hash of (seed, id): the only source of randomness in sampling, packing and shuffling."""
     return int.from_bytes(hashlib.blake2b(f"{seed}\x00{doc_id}".encode("utf-8", "surrogatepass"),
                                           digest_size=8).digest(), "big")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Reading documents (local files; the Beam jobs read through Beam's own sources)
-# ---------------------------------------------------------------------------------------------------------
-
-_DOC_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
-
-
-def document_files(path: str) -> List[str]:
-    """Files of a documents input: a curate output dir (DIR/documents), a dir of Parquet/JSONL, a file or a glob."""
-    if os.path.isdir(path):
-        sub = os.path.join(path, "documents")
-        base = sub if os.path.isdir(sub) else path
-        files = [os.path.join(base, n) for n in os.listdir(base) if n.endswith(_DOC_SUFFIXES)]
-    elif os.path.isfile(path):
-        files = [path]
-    else:
-        files = [p for p in glob.glob(path) if os.path.isfile(p)]
-    files = sorted(files)
-    if not files:
-        raise FileNotFoundError(f"no documents found at {path!r}: expected a documents dir (DIR/documents/*.parquet), "
-                                f"a dir of .parquet/.jsonl files, a file or a glob")
-    return files
-
-
-def iter_documents(path: str, columns: Tuple[str, ...] = (ID, SOURCE, TEXT, LANGUAGE)) -> Iterator[Dict[str, Any]]:
-    """Documents as dicts, streamed one Parquet row group or JSONL line at a time.
-
-    Missing ids become a hash of the text (stable across runs); a missing source becomes the file name.
-    """
-    import pyarrow.parquet as pq
-
-    for file_path in document_files(path):
-        fallback_source = os.path.basename(file_path).split(".")[0]
-        if file_path.endswith(".parquet"):
-            pf = pq.ParquetFile(file_path)
-            present = [c for c in columns if c in pf.schema_arrow.names]
-            if TEXT not in present:
-                raise ValueError(f"{file_path}: no {TEXT!r} column (columns are {pf.schema_arrow.names})")
-            for rg in range(pf.num_row_groups):
-                for row in pf.read_row_group(rg, columns=present).to_pylist():
-                    yield complete_document(row, columns, fallback_source)
-        else:
-            opener = gzip.open if file_path.endswith(".gz") else open
-            with opener(file_path, "rt", encoding="utf-8") as f:
-                for line in f:
-                    if line.strip():
-                        record = json.loads(line)
-                        yield complete_document({c: record.get(c) for c in columns}, columns, fallback_source)
-
-
-def complete_document(row: Dict[str, Any], columns: Tuple[str, ...], fallback_source: str) -> Dict[str, Any]:
-    text = row.get(TEXT) or ""
-    out = {c: row.get(c) for c in columns}
-    out[TEXT] = text
-    if not out.get(ID):
-        out[ID] = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-    if not out.get(SOURCE):
-        out[SOURCE] = fallback_source
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
