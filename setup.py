@@ -30,8 +30,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
-    packages=["schemas", "filters", "tokenizer", "pipelines", "training"],
-    package_data={"filters": ["assets/*.ftz", "assets/*.txt"], "pipelines": ["recipes/*.yaml"]},
+    # The data folders are listed as packages so that the sdist shipped to Dataflow workers carries them:
+    # filters/assets holds lid.176.ftz (fetched at install time, never committed), pipelines/recipes the YAML.
+    packages=["schemas", "filters", "filters.assets", "tokenizer", "pipelines", "pipelines.recipes", "training"],
+    package_data={"filters.assets": ["*.ftz", "*.bin"], "pipelines.recipes": ["*.yaml"]},
     include_package_data=True,
     install_requires=WORKER_REQUIREMENTS,
     extras_require={
