@@ -1,7 +1,7 @@
 """`winnow run` end to end on the embedded default, wall time by step. Peers on the same data in the same run:
 raw trafilatura (`trafilatura.extract` in a plain loop over the HTML responses of the crawl's WARC files) against
 the curate job's extract stage time, and raw HF tokenizers (`BpeTrainer` over the curated texts in memory, same
-vocabulary size and pre-tokenizer) against `winnow tokenizer train`."""
+vocabulary size, pre-tokenizer and per-document character cap as Winnow's sample) against `winnow tokenizer train`."""
 from __future__ import annotations
 
 import glob
@@ -35,9 +35,9 @@ def _raw_trafilatura_seconds(warc_glob: str) -> tuple:
 def _raw_hf_tokenizer_seconds(docs_dir: str, vocab_size: int) -> float:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from tokenizer.train import GPT4_SPLIT_PATTERN
+    from tokenizer.train import DEFAULT_MAX_DOC_CHARS, GPT4_SPLIT_PATTERN
 
-    texts = [d["text"] for d in iter_documents(docs_dir, ["text"])]
+    texts = [d["text"][:DEFAULT_MAX_DOC_CHARS] for d in iter_documents(docs_dir, ["text"])]
     start = time.perf_counter()
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
