@@ -26,12 +26,21 @@ setup() {
   "$VENV/bin/python" -m filters.models fetch
 }
 
+ensure_chromium() {
+  # The HTML-report test renders in Debian's headless Chromium; install it when missing (root, Debian's apt).
+  if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "dev.sh: installing Debian's chromium for the HTML report test" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "dev.sh: could not install chromium; the browser test will fail" >&2
+  fi
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
   setup) setup ;;
   run) setup; exec "$VENV/bin/winnow" run "$@" ;;
-  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; ensure_chromium; exec "$VENV/bin/python" -m pytest "$@" ;;
   bench) setup; exec "$VENV/bin/python" -m benchmarks "$@" ;;
   *) echo "usage: bash dev.sh {run|test|bench|setup} [args]" >&2; exit 2 ;;
 esac

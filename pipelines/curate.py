@@ -8,9 +8,10 @@ must satisfy `in == kept + sum(dropped) + errors` per stage; the recipe that ran
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -26,34 +27,38 @@ READ_STAGE = "read"
 OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERRORS_SCHEMA}
 
 
+def _filter_stage(module: str, cls: str) -> Callable[[str, Dict[str, Any]], beam.PTransform]:
+    """A builder for a stage that runs one filters.base.DocumentFilter through ApplyFilter."""
+    def build(name: str, opts: Dict[str, Any]) -> beam.PTransform:
+        return ApplyFilter(name, getattr(importlib.import_module(module), cls)(**opts))
+    return build
+
+
+def _composite_stage(module: str, cls: str) -> Callable[[str, Dict[str, Any]], beam.PTransform]:
+    """A builder for a stage that is its own composite with outputs kept, rejected, errors."""
+    def build(name: str, opts: Dict[str, Any]) -> beam.PTransform:
+        return getattr(importlib.import_module(module), cls)(**opts)
+    return build
+
+
+# Recipe stage -> builder. A stage's options are the keyword arguments of its class. Adding a stage is one
+# line here (plus its name in pipelines.recipe.KNOWN_STAGES if it is new to the design).
+STAGE_BUILDERS: Dict[str, Callable[[str, Dict[str, Any]], beam.PTransform]] = {
+    "extract": _composite_stage("pipelines.extract", "ExtractText"),
+    "language": _filter_stage("filters.language", "LanguageFilter"),
+    "quality": _filter_stage("filters.gopher", "GopherQualityFilter"),
+    "classifier": _filter_stage("filters.classifier", "QualityClassifierFilter"),
+    "dedup_exact": _composite_stage("pipelines.dedup", "DedupExact"),
+    "dedup_minhash": _composite_stage("pipelines.dedup", "DedupMinhash"),
+}
+
+
 def build_stage(name: str, options: Mapping[str, Any]) -> beam.PTransform:
     """The composite that runs recipe stage `name` with `options` (the implementing class's kwargs)."""
-    opts = dict(options)
-    if name == "extract":
-        from pipelines.extract import ExtractText
-
-        return ExtractText(**opts)
-    if name == "language":
-        from filters.language import LanguageFilter
-
-        return ApplyFilter(name, LanguageFilter(**opts))
-    if name == "quality":
-        from filters.gopher import GopherQualityFilter
-
-        return ApplyFilter(name, GopherQualityFilter(**opts))
-    if name == "classifier":
-        from filters.classifier import QualityClassifierFilter
-
-        return ApplyFilter(name, QualityClassifierFilter(**opts))
-    if name == "dedup_exact":
-        from pipelines.dedup import DedupExact
-
-        return DedupExact(**opts)
-    if name == "dedup_minhash":
-        from pipelines.dedup import DedupMinhash
-
-        return DedupMinhash(**opts)
-    raise RecipeError(f"stage {name!r} has no implementation")
+    builder = STAGE_BUILDERS.get(name)
+    if builder is None:
+        raise RecipeError(f"stage {name!r} has no implementation; implemented: {', '.join(STAGE_BUILDERS)}")
+    return builder(name, dict(options))
 
 
 def validate_recipe(recipe: Recipe) -> None:

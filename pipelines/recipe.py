@@ -20,8 +20,6 @@ DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
 # Every stage key DESIGN.md names, in the order a chain normally runs them.
 KNOWN_STAGES = ("extract", "url", "language", "quality", "classifier", "code", "pii",
                 "dedup_exact", "dedup_minhash", "dedup_lines")
-# The stages this version implements; the others are named so the error can say "not yet", not "unknown".
-IMPLEMENTED_STAGES = ("extract", "language", "quality", "classifier", "dedup_exact", "dedup_minhash")
 DEDUP_STAGES = ("dedup_exact", "dedup_minhash", "dedup_lines")
 
 
@@ -74,9 +72,11 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
     for key, opts in data.items():
         if key not in KNOWN_STAGES:
             raise RecipeError(f"recipe {recipe_name}: unknown stage {key!r}; stages are {', '.join(KNOWN_STAGES)}")
-        if key not in IMPLEMENTED_STAGES:
+        from pipelines.curate import STAGE_BUILDERS  # the stages this version implements
+
+        if key not in STAGE_BUILDERS:
             raise RecipeError(f"recipe {recipe_name}: stage {key!r} is not available in this version of Winnow; "
-                              f"remove it or use one of {', '.join(IMPLEMENTED_STAGES)}")
+                              f"remove it or use one of {', '.join(STAGE_BUILDERS)}")
         if opts is None:
             opts = {}
         if not isinstance(opts, Mapping):

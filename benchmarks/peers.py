@@ -1,0 +1,32 @@
+"""Peers in their own virtualenvs (datatrove pins trafilatura 1.11, which must not meet ours).
+
+`ensure_venv(name, requirements)` creates `.bench/<name>-venv` once (from the package registries only) and
+returns its python; benchmarks then run the peer there as a subprocess on the same inputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(ROOT, ".bench")
+
+# datatrove for parity and speed comparisons: its extras omit spacy, which its English word tokenizer needs.
+DATATROVE_REQUIREMENTS = ["datatrove[processing]", "spacy", "fasttext-numpy2"]
+
+
+def ensure_venv(name: str, requirements: list) -> str:
+    venv = os.path.join(BENCH_DIR, f"{name}-venv")
+    python = os.path.join(venv, "bin", "python")
+    stamp = os.path.join(venv, ".requirements")
+    wanted = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
+    if os.path.exists(python) and os.path.exists(stamp) and open(stamp).read() == wanted:
+        return python
+    os.makedirs(BENCH_DIR, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements], check=True)
+    with open(stamp, "w") as f:
+        f.write(wanted)
+    return python
