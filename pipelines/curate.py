@@ -8,6 +8,7 @@ must satisfy `in == kept + sum(dropped) + errors` per stage; the recipe that ran
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import logging
 import time
@@ -19,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.options import add_beam_arguments, make_pipeline
 from pipelines.recipe import Recipe, RecipeError, load_recipe
 from pipelines.stages import ERRORS, REJECTED, ApplyFilter
-from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, Report
+from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,37 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
         rejected.append(out[REJECTED])
         errors.append(out[ERRORS])
     _write_table(current, output_dir, "documents")
-    _write_table(tuple(rejected) | "FlattenRejected" >> beam.Flatten(), output_dir, "rejected")
+    all_rejected = tuple(rejected) | "FlattenRejected" >> beam.Flatten()
+    if recipe.rejected_sample_per_reason is not None:
+        all_rejected = all_rejected | "SampleRejected" >> SampleRejectedPerReason(recipe.rejected_sample_per_reason)
+    _write_table(all_rejected, output_dir, "rejected")
     _write_table(tuple(errors) | "FlattenErrors" >> beam.Flatten(), output_dir, "errors")
+
+
+def _reason_key(row: Dict[str, Any]):
+    return (row[STAGE], row[REASON]), row
+
+
+def _sample_rank(row: Dict[str, Any]) -> bytes:
+    # Deterministic sample: the rows whose id hashes lowest, whatever the order rows arrive in.
+    return hashlib.blake2b(str(row[ID]).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def _sampled_rows(kv):
+    return kv[1]
+
+
+class SampleRejectedPerReason(beam.PTransform):
+    """At most `n` rejected rows per (stage, reason), chosen by id hash; a combiner keeps memory at n per key."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self._n = n
+
+    def expand(self, rows):
+        return (rows | "KeyByReason" >> beam.Map(_reason_key)
+                | "LowestHashes" >> beam.combiners.Top.PerKey(self._n, key=_sample_rank, reverse=True)
+                | "Rows" >> beam.FlatMap(_sampled_rows))
 
 
 def _write_table(pcoll, output_dir: str, table: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 
@@ -33,6 +33,8 @@ class Recipe:
     name: str = "custom"
     seed: int = 0
     inputs: Tuple[str, ...] = ()
+    # Keep at most this many rejected rows per (stage, reason) in rejected/ (None: all). Counts stay complete.
+    rejected_sample_per_reason: Optional[int] = None
 
     @property
     def stage_names(self) -> Tuple[str, ...]:
@@ -48,11 +50,14 @@ class Recipe:
         body: Dict[str, Any] = {"name": self.name, "seed": self.seed}
         if self.inputs:
             body["inputs"] = list(self.inputs)
+        if self.rejected_sample_per_reason is not None:
+            body["rejected"] = {"sample_per_reason": self.rejected_sample_per_reason}
         body.update({name: dict(opts) for name, opts in self.stages})
         return yaml.safe_dump(body, sort_keys=False)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"name": self.name, "seed": self.seed, "inputs": list(self.inputs), "stages": {n: dict(o) for n, o in self.stages}}
+        return {"name": self.name, "seed": self.seed, "inputs": list(self.inputs),
+                "rejected_sample_per_reason": self.rejected_sample_per_reason, "stages": {n: dict(o) for n, o in self.stages}}
 
 
 def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
@@ -68,6 +73,12 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
         raise RecipeError(f"recipe {recipe_name}: inputs must be a list of input specs, got {inputs!r}")
     if not isinstance(seed, int):
         raise RecipeError(f"recipe {recipe_name}: seed must be an integer, got {seed!r}")
+    rejected_opts = data.pop("rejected", None) or {}
+    if not isinstance(rejected_opts, Mapping) or set(rejected_opts) - {"sample_per_reason"}:
+        raise RecipeError(f"recipe {recipe_name}: `rejected` takes only `sample_per_reason: N`, got {rejected_opts!r}")
+    sample = rejected_opts.get("sample_per_reason")
+    if sample is not None and (not isinstance(sample, int) or sample < 0):
+        raise RecipeError(f"recipe {recipe_name}: rejected.sample_per_reason must be a non-negative integer, got {sample!r}")
     stages = []
     for key, opts in data.items():
         if key not in KNOWN_STAGES:
@@ -93,7 +104,8 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
             seen_dedup = True
         elif seen_dedup:
             raise RecipeError(f"recipe {recipe_name}: filter stage {n!r} comes after deduplication; put dedup stages last")
-    recipe = Recipe(stages=tuple(stages), name=recipe_name, seed=seed, inputs=tuple(inputs))
+    recipe = Recipe(stages=tuple(stages), name=recipe_name, seed=seed, inputs=tuple(inputs),
+                    rejected_sample_per_reason=sample)
     from pipelines.curate import validate_recipe  # builds each stage once: bad options fail here
 
     validate_recipe(recipe)

@@ -178,3 +178,24 @@ def test_extract_only_recipe_returns_documents_untouched_by_filters(shared_data,
     docs = _read(tmp_path / "o" / "documents")
     assert len(docs) == report.stage("extract").kept > 0
     assert all(d["language"] is None and d["scores"] in ([], {}, None) for d in docs)
+
+
+@pytest.mark.shared_data
+def test_rejected_sample_per_reason_keeps_counts_complete(shared_data, tmp_path):
+    warc = shared_data / "warc" / "web_crawls" / "pywb__iana.warc.gz"
+    full = run_curate([str(warc)], str(tmp_path / "full"), parse_recipe({"extract": {}, "language": {"languages": ["en"]}}))
+    sampled = run_curate([str(warc)], str(tmp_path / "s"), parse_recipe(
+        {"extract": {}, "language": {"languages": ["en"]}, "rejected": {"sample_per_reason": 2}}))
+    assert [s.to_json()["dropped"] for s in sampled.stages] == [s.to_json()["dropped"] for s in full.stages]
+    rows = _read(tmp_path / "s" / "rejected")
+    per_reason = {}
+    for r in rows:
+        per_reason[(r[STAGE], r[REASON])] = per_reason.get((r[STAGE], r[REASON]), 0) + 1
+    expected = {(s.name, reason): min(2, n) for s in full.stages[1:] for reason, n in s.dropped.items()}
+    assert per_reason == expected
+    full_ids = {r[ID] for r in _read(tmp_path / "full" / "rejected")}
+    assert {r[ID] for r in rows} <= full_ids
+    again = run_curate([str(warc)], str(tmp_path / "s2"), parse_recipe(
+        {"extract": {}, "language": {"languages": ["en"]}, "rejected": {"sample_per_reason": 2}}))
+    assert again.outputs == sampled.outputs
+    assert sorted(r[ID] for r in _read(tmp_path / "s2" / "rejected")) == sorted(r[ID] for r in rows)
