@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.options import add_beam_arguments, make_pipeline
+from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.recipe import Recipe, RecipeError, load_recipe
 from pipelines.stages import ERRORS, REJECTED, ApplyFilter
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
@@ -46,9 +46,12 @@ def _composite_stage(module: str, cls: str) -> Callable[[str, Dict[str, Any]], b
 # line here (plus its name in pipelines.recipe.KNOWN_STAGES if it is new to the design).
 STAGE_BUILDERS: Dict[str, Callable[[str, Dict[str, Any]], beam.PTransform]] = {
     "extract": _composite_stage("pipelines.extract", "ExtractText"),
-    "language": _filter_stage("filters.language", "LanguageFilter"),
-    "quality": _filter_stage("filters.gopher", "GopherQualityFilter"),
+    "url": _filter_stage("filters.url", "UrlFilter"),
+    "language": _composite_stage("pipelines.language_stage", "FilterLanguage"),
+    "quality": _filter_stage("filters.quality", "QualityFilter"),
     "classifier": _filter_stage("filters.classifier", "QualityClassifierFilter"),
+    "code": _filter_stage("filters.code_rules", "CodeFilter"),
+    "pii": _filter_stage("filters.pii", "PIIFilter"),
     "dedup_exact": _composite_stage("pipelines.dedup", "DedupExact"),
     "dedup_minhash": _composite_stage("pipelines.dedup", "DedupMinhash"),
 }
@@ -160,19 +163,21 @@ def package_versions() -> Dict[str, str]:
 
 
 def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] = None,
-               beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> Report:
+               beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> Optional[Report]:
     recipe = recipe or load_recipe()
     if not inputs:
         raise ValueError("curate needs at least one --input")
-    from pipelines.sources import expand_input_specs
-
-    expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
     started = time.time()
-    _clear_outputs(output_dir)
     p = make_pipeline(beam_args, runner, workers)
+    if not is_dry_run(p):  # a dry run touches no storage
+        from pipelines.sources import expand_input_specs
+
+        expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
+        _clear_outputs(output_dir)
     build_curate_pipeline(p, inputs, output_dir, recipe)
-    result = p.run()
-    result.wait_until_finish()
+    result = run_pipeline(p)
+    if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
+        return None
     from pipelines.report import counters_by_stage, stage_counts
 
     counters = counters_by_stage(result)
@@ -199,6 +204,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     report = run_curate(args.input, args.output, recipe, getattr(args, "beam_args", ()), args.runner, args.workers)
+    if report is None:
+        print("dry run: the job was built and not submitted")
+        return 0
     print(format_funnel(report))
     print(f"documents: {FileSystems.join(args.output, 'documents')}  report: {FileSystems.join(args.output, 'report.json')}")
     return 0

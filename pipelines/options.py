@@ -49,3 +49,29 @@ def make_pipeline(beam_args: Sequence[str] = (), runner: Optional[str] = None, w
 def quiet_beam_logging() -> None:
     for name in ("apache_beam", "apache_beam.runners", "apache_beam.io"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def is_dry_run(pipeline: beam.Pipeline) -> bool:
+    from apache_beam.options.pipeline_options import TestOptions
+
+    return bool(pipeline.options.view_as(TestOptions).dry_run)
+
+
+def run_pipeline(pipeline: beam.Pipeline):
+    """Run to completion. On a Dataflow dry run (`--dry_run=True`) nothing is submitted, and Beam writes no
+    `--dataflow_job_file`; Winnow writes the built job there itself (the Dataflow job JSON, which embeds the
+    pipeline proto with every transform's name). Returns the result, or None after a dry run."""
+    from apache_beam.options.pipeline_options import DebugOptions
+
+    result = pipeline.run()
+    result.wait_until_finish()
+    if not is_dry_run(pipeline):
+        return result
+    job_file = pipeline.options.view_as(DebugOptions).dataflow_job_file
+    job = getattr(result, "job", None)
+    if job_file and job is not None:
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.create(job_file) as f:
+            f.write(job.json().encode("utf-8"))
+    return None
