@@ -1,16 +1,26 @@
-"""Exact deduplication: a content key per document and a deterministic choice of the copy to keep.
+"""Exact deduplication keys and the deterministic choice of the document a duplicate group keeps.
 
 The key is a BLAKE2b-128 digest of the text after `normalize_for_dedup` (so whitespace, case, punctuation and
 digit variants collide on purpose); 128 bits keep the chance of an accidental collision negligible at
-Common Crawl scale (~3e9 documents: ~1e-20) while staying short as a group-by key. The representative of a
-group is its smallest id, so the kept copy does not depend on runner, worker count or arrival order.
+Common Crawl scale (~3e9 documents: ~1e-20) while staying short as a group-by key.
+
+Which copy a group keeps is the smallest `representative_key`: a string that sorts by the recipe's
+criterion and then by id, so the choice does not depend on runner, worker count or arrival order, and a
+plain `min` over strings (a Beam combiner, a group iterated once) makes it. Criteria: `smallest_id`,
+`longest` (most characters), `quality` (highest value of one of the document's `scores`, missing = lowest).
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+import math
+import struct
+from typing import Any, Dict, Iterable, Optional
 
 from filters.text import normalize_for_dedup
+from schemas import ID, SCORES, TEXT
+
+REPRESENTATIVES = ("smallest_id", "longest", "quality")
+_PREFIX_LEN = 16  # hex digits of the rank prefix for longest/quality
 
 
 def exact_dedup_key(text: str, normalize: bool = True) -> str:
@@ -20,8 +30,38 @@ def exact_dedup_key(text: str, normalize: bool = True) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def check_representative(representative: str, score: Optional[str]) -> None:
+    if representative not in REPRESENTATIVES:
+        raise ValueError(f"representative must be one of {REPRESENTATIVES}, got {representative!r}")
+    if representative == "quality" and not score:
+        raise ValueError("representative 'quality' needs `score`: the name of a document score (e.g. a classifier's)")
+
+
+def _descending_float_prefix(value: float) -> str:
+    """16 hex digits that sort in descending order of `value` (IEEE-754 bits made order-preserving)."""
+    bits = struct.unpack(">Q", struct.pack(">d", value))[0]
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)  # ascending order of value
+    return f"{0xFFFFFFFFFFFFFFFF - bits:016x}"
+
+
+def representative_key(doc: Dict[str, Any], representative: str = "smallest_id", score: Optional[str] = None) -> str:
+    """A string whose minimum over a group is the document to keep (the id is its suffix)."""
+    if representative == "smallest_id":
+        return doc[ID]
+    if representative == "longest":
+        return f"{0xFFFFFFFFFFFFFFFF - len(doc[TEXT]):016x}{doc[ID]}"
+    value = (doc.get(SCORES) or {}).get(score)
+    if value is None or math.isnan(value):
+        value = -math.inf
+    return _descending_float_prefix(float(value)) + doc[ID]
+
+
+def id_of_key(key: str, representative: str = "smallest_id") -> str:
+    return key if representative == "smallest_id" else key[_PREFIX_LEN:]
+
+
 def choose_representative(ids: Iterable[str]) -> str:
-    """The id kept for a duplicate group: the smallest, whatever order the ids arrive in."""
+    """The key kept for a duplicate group: the smallest, whatever order the keys arrive in."""
     try:
         return min(ids)
     except ValueError:

@@ -1,4 +1,4 @@
-"""Gopher quality rules (Rae et al. 2021, "Scaling Language Models", appendix A.1.1), as datatrove applies them.
+"""Gopher quality rules (Rae et al. 2021, "Scaling Language Models", appendix A, table A1), as datatrove applies them.
 
 Defaults are the published ones: 50 to 100,000 words; mean word length 3 to 10 characters; '#' and ellipsis
 ('...' or '…') each at most 0.1 per word; at most 90 % of lines starting with a bullet and at most 30 %
@@ -6,25 +6,30 @@ ending with an ellipsis; at least 80 % of words with an alphabetic character; at
 {the, be, to, of, and, that, have, with}. Any threshold set to None disables its rule. Rules are checked in
 datatrove's order and the first one that fails names the drop reason (datatrove's reason strings).
 
-Every ratio is computed first and stored with `set_score` (`gopher_*`), so thresholds can be re-tuned from
-the saved scores; `decide()` is a pure function of those scores.
+Words are `filters.text.word_tokens` (spaCy-English-like tokens, punctuation included, which is what
+datatrove and so FineWeb count). As in datatrove: the word-count and mean-length rules use the tokens that are
+not pure punctuation; the hash, ellipsis and alphabetic ratios divide by all tokens; a bullet line starts with
+'•' or '-'; the stop-word rule counts distinct stop words, matched exactly ("The" is not "the").
 
-Differences from datatrove, on purpose: words come from `filters.text.split_words` (no NLTK/spaCy; see that
-module for how counts differ), stop words match case-insensitively ("The" counts; datatrove's match is
-case-sensitive), and a text without words or lines cannot divide by zero.
+Every ratio is computed first and stored with `set_score` (`gopher_*`), so thresholds can be re-tuned from
+the saved scores; `decide()` is a pure function of those scores. A text without words or lines cannot divide
+by zero (its ratios are 0).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional
 
 from filters.base import Document, DocumentFilter
-from filters.text import split_words
+from filters.text import GOPHER_PUNCTUATION, word_tokens
 from schemas import TEXT
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
-# datatrove (and so FineWeb) counts only U+2022 as a bullet; pass more with `bullet_chars`.
-DEFAULT_BULLETS = ("\u2022",)
+DEFAULT_BULLETS = ("\u2022", "-")  # datatrove 0.10 (FineWeb's code) counts both
 ELLIPSES = ("...", "\u2026")
+
+
+def is_symbol_word(token: str) -> bool:
+    return all(ch in GOPHER_PUNCTUATION for ch in token)
 
 
 class GopherQualityFilter(DocumentFilter):
@@ -56,24 +61,25 @@ class GopherQualityFilter(DocumentFilter):
         # Named as in datatrove, where it is the minimum share of words that contain a letter.
         self.max_non_alpha_words_ratio = max_non_alpha_words_ratio
         self.min_stop_words = min_stop_words
-        self.stop_words = frozenset(w.lower() for w in (STOP_WORDS if stop_words is None else stop_words))
+        self.stop_words = frozenset(STOP_WORDS if stop_words is None else stop_words)
         self.bullet_chars = tuple(DEFAULT_BULLETS if bullet_chars is None else bullet_chars)
 
-    def score(self, text: str) -> Dict[str, float]:
-        words = split_words(text)
+    def score(self, text: str, tokens: Optional[List[str]] = None) -> Dict[str, float]:
+        words = word_tokens(text) if tokens is None else tokens
         n_words = len(words)
         denom = max(n_words, 1)
+        content = [w for w in words if not is_symbol_word(w)]
         lines = text.splitlines()
         n_lines = max(len(lines), 1)
         return {
-            "gopher_words": n_words,
-            "gopher_mean_word_length": sum(map(len, words)) / denom,
+            "gopher_words": len(content),
+            "gopher_mean_word_length": sum(map(len, content)) / len(content) if content else 0.0,
             "gopher_hash_ratio": text.count("#") / denom,
             "gopher_ellipsis_ratio": (text.count("...") + text.count("\u2026")) / denom,
             "gopher_bullet_lines_ratio": sum(l.lstrip().startswith(self.bullet_chars) for l in lines) / n_lines,
             "gopher_end_ellipsis_lines_ratio": sum(l.rstrip().endswith(ELLIPSES) for l in lines) / n_lines,
             "gopher_alpha_words_ratio": sum(any(c.isalpha() for c in w) for w in words) / denom,
-            "gopher_stop_words": sum(w.lower() in self.stop_words for w in words),
+            "gopher_stop_words": len(self.stop_words.intersection(words)),
         }
 
     def decide(self, s: Dict[str, float]) -> Optional[str]:
@@ -102,8 +108,8 @@ class GopherQualityFilter(DocumentFilter):
             return "gopher_enough_stop_words"  # datatrove's name for "not enough stop words"
         return None
 
-    def apply(self, doc: Document) -> Optional[str]:
-        scores = self.score(doc[TEXT])
+    def apply(self, doc: Document, tokens: Optional[List[str]] = None) -> Optional[str]:
+        scores = self.score(doc[TEXT], tokens)
         for key, value in scores.items():
             self.set_score(doc, key, value)
         return self.decide(scores)

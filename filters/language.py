@@ -8,6 +8,9 @@ the language is not wanted (`language`) or the score is below the threshold of t
 (`language_score`). FineWeb keeps English at score >= 0.65.
 
 The model (~1 MB quantised) loads in `setup()`, once per worker, and is not pickled with the filter.
+`apply_batch(docs)` labels a batch of documents with one fastText call (its multi-line predict), which the
+`language` stage (`pipelines/language_stage.py`) feeds with batches of documents; `apply(doc)` is the same
+decision for one document.
 """
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ def load_fasttext_model(path: str):
 
 
 def one_line(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
+    # str.split() splits on the same Unicode whitespace as `_WHITESPACE` and is ~3x faster than re.sub.
+    return " ".join(text.split())
 
 
 class LanguageFilter(DocumentFilter):
@@ -102,11 +106,22 @@ class LanguageFilter(DocumentFilter):
             return "language_score"
         return None
 
-    def apply(self, doc: Document) -> Optional[str]:
-        top = self.predict(doc[TEXT], k=max(1, self.top_k))
+    def _annotate(self, doc: Document, labels, probs) -> Optional[str]:
+        top = [(label[len(LABEL_PREFIX):], min(float(p), 1.0)) for label, p in zip(labels, probs)]
         language, score = top[0] if top else ("", 0.0)
         doc[LANGUAGE] = language
         doc[LANGUAGE_SCORE] = score
         for lang, p in top[: self.top_k]:
             self.set_score(doc, f"lang_{lang}", p)
         return self.decide(language, score)
+
+    def apply(self, doc: Document) -> Optional[str]:
+        labels, probs = self.model.predict(one_line(doc[TEXT]), k=max(1, self.top_k))
+        return self._annotate(doc, labels, probs)
+
+    def apply_batch(self, docs: Sequence[Document]) -> List[Optional[str]]:
+        """The decision of `apply` for each document, with one fastText call for the batch."""
+        if not docs:
+            return []
+        labels, probs = self.model.predict([one_line(d[TEXT]) for d in docs], k=max(1, self.top_k))
+        return [self._annotate(d, lab, p) for d, lab, p in zip(docs, labels, probs)]

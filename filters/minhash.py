@@ -2,20 +2,35 @@
 
 A document becomes the set of its word n-grams (`shingles`: `ngram` consecutive words of the
 `normalize_for_dedup` text, joined by one space; a text shorter than `ngram` words is one shingle). Each
-shingle is hashed once with SHA-1 (the first 4 or 8 bytes, little-endian: datasketch's `sha1_hash32` /
-`sha1_hash64`), then all `num_perm` permutations are applied in one numpy operation over a
-(shingles x permutations) block and the minimum is taken per permutation. The three schemes are
-datasketch's, with its permutation parameters drawn from `np.random.RandomState(seed)`:
+shingle gets one 64-bit hash (`hashfunc`), then all `num_perm` permutations are applied in one numpy
+operation over a (shingles x permutations) block and the minimum is taken per permutation.
 
-- "affine64" (default here, FineWeb-style 64-bit): h = fmix64(sha1_64), a*h + b mod 2^64, a odd. A bijection,
+Shingle hashes (`hashfunc`):
+
+- "words64" (default): computed for a whole batch of documents at once in numpy, with no Python loop per
+  shingle or word (`batch_shingle_hashes`). A word's hash is fmix64 of the polynomial sum of its code points
+  (odd base, mod 2^64) plus its length times a constant; a shingle's hash is fmix64(sum_k word_hash_k * R_k)
+  with a fixed odd constant per position. `shingle_hash64(shingle_bytes)` is the same function for one
+  shingle in plain Python: given to datasketch as `hashfunc`, datasketch's MinHash is value-identical to ours
+  (tested). Polynomial hashes mod 2^64 admit crafted collisions (Thue-Morse strings of thousands of
+  characters); the fmix64 per word makes accidental ones ~2^-64, and a crafted collision only merges two
+  shingles, it does not break a signature.
+- "sha1": datasketch's default (`sha1_hash32` / `sha1_hash64`: first 4 or 8 bytes of SHA-1, little-endian), one
+  hashlib call per shingle. Use it to compare signatures with tools that hash with SHA-1 (FineWeb, datasketch
+  defaults); ~5x slower.
+
+Permutation schemes are datasketch's, with its parameters drawn from `np.random.RandomState(seed)`:
+
+- "affine64" (default here, FineWeb-style 64-bit): h = fmix64(hash), a*h + b mod 2^64, a odd. A bijection,
   so no collisions are added, and 64 bits do not saturate at Common Crawl scale.
-- "affine32" (datasketch >= 2.0 default): the same over 32 bits from sha1_32 and fmix32.
+- "affine32" (datasketch >= 2.0 default): the same over 32 bits from the low 32 bits of the hash and fmix32.
 - "legacy" (datasketch < 2.0, and datatrove's 32-bit mode): ((a*h + b) mod (2^61 - 1)) & (2^32 - 1), with the
   uint64 product wrapping exactly as datasketch's does.
 
 Signatures are returned as uint64 whatever the scheme. With b bands of r rows, two documents of Jaccard
 similarity s share at least one band with probability 1 - (1 - s^r)^b; the default 14 x 8 over 5-grams
-(FineWeb's) sits at ~0.75 similarity. A band key is the 2-byte band index followed by an 8-byte BLAKE2b of the
+(FineWeb's) sits at ~0.75 similarity; `MinHashParams.for_threshold` derives bands and rows from a target
+threshold with datasketch's optimiser. A band key is the 2-byte band index followed by an 8-byte BLAKE2b of the
 band's values, so keys of different bands never meet in a group-by. Permutations are built once per process
 and parameter set (cached), i.e. in `DoFn.setup()`, not per document.
 """
@@ -32,14 +47,22 @@ import numpy as np
 from filters.text import normalize_for_dedup
 
 SCHEMES = ("affine64", "affine32", "legacy")
+HASHFUNCS = ("words64", "sha1")
 _MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH_32 = np.uint64((1 << 32) - 1)
-# Rows of the (shingles x permutations) block per numpy op: bounds memory at ~4096 * num_perm * 8 bytes.
-_CHUNK = 4096
+_MASK64 = (1 << 64) - 1
+# Rows of the (shingles x permutations) block per numpy op: ~2048 * 112 * 8 bytes = 1.8 MB stays in cache.
+_CHUNK = 2048
 _FMIX = {
     32: (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16)),
     64: (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(33), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33)),
 }
+# words64 constants: an odd polynomial base, an odd length multiplier, and odd per-position shingle weights
+# (the first 64 bits of the fractional parts of square roots of primes, as SHA-512 takes its constants).
+_BASE = 0x9E3779B97F4A7C15
+_LEN_MULT = 0xC2B2AE3D27D4EB4F
+_POSITION_WEIGHTS = (0x6A09E667F3BCC909, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
+                     0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179)
 
 
 @dataclass(frozen=True)
@@ -50,14 +73,26 @@ class MinHashParams:
     ngram: int = 5
     seed: int = 1
     scheme: str = "affine64"
+    hashfunc: str = "words64"
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
             raise ValueError(f"minhash scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.hashfunc not in HASHFUNCS:
+            raise ValueError(f"minhash hashfunc must be one of {HASHFUNCS}, got {self.hashfunc!r}")
         if min(self.num_perm, self.bands, self.rows, self.ngram) < 1:
             raise ValueError("num_perm, bands, rows and ngram must be positive")
         if self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.hashfunc == "words64" and self.ngram > len(_POSITION_WEIGHTS):
+            raise ValueError(f"hashfunc words64 supports ngram <= {len(_POSITION_WEIGHTS)}, got {self.ngram}")
+
+    @classmethod
+    def for_threshold(cls, threshold: float, num_perm: int = 112, false_positive_weight: float = 0.5,
+                      false_negative_weight: float = 0.5, **kwargs) -> "MinHashParams":
+        """Parameters whose bands x rows datasketch's optimiser picks for `threshold` and `num_perm`."""
+        bands, rows = optimal_bands_rows(threshold, num_perm, false_positive_weight, false_negative_weight)
+        return cls(num_perm=num_perm, bands=bands, rows=rows, **kwargs)
 
 
 def shingles(text: str, n: int) -> List[str]:
@@ -79,6 +114,127 @@ def _fmix(hv: np.ndarray, width: int) -> np.ndarray:
     return hv ^ (hv >> s3)
 
 
+def _fmix64_int(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    return h ^ (h >> 33)
+
+
+def _word_hash64_int(word: str) -> int:
+    acc, power = 0, 1
+    for ch in word:
+        acc = (acc + (ord(ch) + 1) * power) & _MASK64
+        power = (power * _BASE) & _MASK64
+    return _fmix64_int((acc + len(word) * _LEN_MULT) & _MASK64)
+
+
+def shingle_hash64(shingle: bytes) -> int:
+    """The words64 hash of one shingle (utf-8 words joined by single spaces), as a Python int.
+
+    Pass it to datasketch as `MinHash(hashfunc=shingle_hash64, scheme="affine64")` to reproduce our default
+    signatures; `shingle_hash32` for the 32-bit schemes.
+    """
+    acc = 0
+    words = shingle.decode("utf-8", "surrogatepass").split(" ")
+    for weight, word in zip(_POSITION_WEIGHTS, words):
+        acc = (acc + _word_hash64_int(word) * weight) & _MASK64
+    return _fmix64_int(acc)
+
+
+def shingle_hash32(shingle: bytes) -> int:
+    return shingle_hash64(shingle) & 0xFFFFFFFF
+
+
+@lru_cache(maxsize=4)
+def _powers(length: int) -> np.ndarray:
+    """_BASE^i mod 2^64 for i < length (uint64 products wrap, which is the mod)."""
+    pw = np.full(length, _BASE, dtype=np.uint64)
+    pw[0] = 1
+    return np.multiply.accumulate(pw)
+
+
+def _powers_at_least(length: int) -> np.ndarray:
+    size = 1 << 12
+    while size < length:
+        size <<= 1
+    return _powers(size)
+
+
+_KEEP, _DROP, _DIGIT, _SPACE = 0, 1, 2, 3
+
+
+@lru_cache(maxsize=1)
+def _char_classes() -> np.ndarray:
+    """Per code point: what `normalize_for_dedup` does to it after NFKC and lower-casing.
+
+    Unicode punctuation (category P*) is deleted, decimal digits (Nd, re's \\d) become "0", whitespace
+    (str.isspace, what str.split splits on) separates words. Built once per process (~0.5 s, 1.1 MB).
+    """
+    import sys
+    import unicodedata
+
+    table = np.zeros(sys.maxunicode + 1, dtype=np.uint8)
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        if ch.isspace():
+            table[cp] = _SPACE
+        elif ch.isdecimal():
+            table[cp] = _DIGIT
+        elif unicodedata.category(ch)[0] == "P":
+            table[cp] = _DROP
+    return table
+
+
+def batch_shingle_hashes(texts: Sequence[str], n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """words64 hashes of every shingle position of every text, and the text index of each.
+
+    The whole batch is one array of code points (NFKC and lower-casing per text, in C); the rest of
+    `normalize_for_dedup` is a table lookup per code point (punctuation deleted, digits -> "0", whitespace
+    runs separate words), so the words are exactly those of `normalize_for_dedup(text).split(" ")` (tested).
+    Word hashes are per-character polynomial terms summed with `np.add.reduceat`; n-gram hashes are n
+    shifted multiply-adds. No Python loop runs per word or shingle. Repeated shingles stay (a MinHash of a
+    set ignores repeats).
+    """
+    import unicodedata
+
+    folded = [unicodedata.normalize("NFKC", t).lower() for t in texts]
+    if not any(folded):
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    cps = np.frombuffer("".join(folded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    doc_of = np.repeat(np.arange(len(folded), dtype=np.int64), [len(t) for t in folded])
+    cls = _char_classes()[cps]
+    keep = cls != _DROP
+    cps, cls, doc_of = cps[keep], cls[keep], doc_of[keep]
+    cps = np.where(cls == _DIGIT, np.uint32(ord("0")), cps)
+    is_char = cls != _SPACE
+    cps, doc_of = cps[is_char], doc_of[is_char]
+    if len(cps) == 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    # A word starts where a character follows a separator or starts a text (original positions tell).
+    pos = np.flatnonzero(is_char)
+    starts = np.flatnonzero(np.concatenate(([True], (np.diff(pos) > 1) | (doc_of[1:] != doc_of[:-1]))))
+    lengths = np.diff(np.concatenate((starts, [len(cps)])))
+    offset = np.arange(len(cps), dtype=np.int64) - np.repeat(starts, lengths)
+    pw = _powers_at_least(int(lengths.max()))
+    terms = (cps.astype(np.uint64) + np.uint64(1)) * pw[offset]
+    word_hash = _fmix(np.add.reduceat(terms, starts) + lengths.astype(np.uint64) * np.uint64(_LEN_MULT), 64)
+    word_text = doc_of[starts]
+    n_words = len(word_hash)
+    pad_text = np.concatenate((word_text, np.full(n, -1)))
+    pad_hash = np.concatenate((word_hash, np.zeros(n, dtype=np.uint64)))
+    acc = word_hash * np.uint64(_POSITION_WEIGHTS[0])
+    for k in range(1, n):
+        same = pad_text[k:k + n_words] == word_text
+        acc += np.where(same, pad_hash[k:k + n_words], np.uint64(0)) * np.uint64(_POSITION_WEIGHTS[k])
+    # A shingle starts at word j if its n-th word is in the same text, or if j starts a text shorter than n.
+    full = pad_text[n - 1:n - 1 + n_words] == word_text
+    text_start = np.concatenate(([True], word_text[1:] != word_text[:-1]))
+    valid = full | (text_start & ~full)
+    return _fmix(acc[valid], 64), word_text[valid]
+
+
 @lru_cache(maxsize=16)
 def permutations(num_perm: int, seed: int, scheme: str) -> Tuple[np.ndarray, np.ndarray]:
     """(a, b) of datasketch's permutation functions for this scheme, drawn exactly as datasketch draws them."""
@@ -98,43 +254,77 @@ def permutations(num_perm: int, seed: int, scheme: str) -> Tuple[np.ndarray, np.
     return a, b
 
 
-def hash_shingles(items: Sequence[str], scheme: str) -> np.ndarray:
-    """SHA-1 of each utf-8 shingle, first 4 (32-bit schemes) or 8 bytes little-endian."""
-    sha1 = hashlib.sha1
+def hash_shingles(items: Sequence[str], scheme: str, hashfunc: str = "sha1") -> np.ndarray:
+    """Hash of each utf-8 shingle: sha1 (first 4 or 8 bytes little-endian) or words64 (its low 32 bits for
+    the 32-bit schemes), as the dtype the scheme permutes."""
+    if hashfunc == "words64":
+        hv = np.array([shingle_hash64(s.encode("utf-8", "surrogatepass")) for s in items], dtype=np.uint64)
+    else:
+        sha1 = hashlib.sha1
+        if scheme == "affine64":
+            raw = b"".join([sha1(s.encode("utf-8")).digest()[:8] for s in items])
+            return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+        raw = b"".join([sha1(s.encode("utf-8")).digest()[:4] for s in items])
+        hv = np.frombuffer(raw, dtype="<u4").astype(np.uint64)
+    return _to_scheme_dtype(hv, scheme)
+
+
+def _to_scheme_dtype(hv: np.ndarray, scheme: str) -> np.ndarray:
     if scheme == "affine64":
-        raw = b"".join([sha1(s.encode("utf-8")).digest()[:8] for s in items])
-        return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
-    raw = b"".join([sha1(s.encode("utf-8")).digest()[:4] for s in items])
-    hv = np.frombuffer(raw, dtype="<u4")
-    return hv.astype(np.uint64) if scheme == "legacy" else hv.astype(np.uint32)
+        return hv
+    hv = hv & _MAX_HASH_32
+    return hv if scheme == "legacy" else hv.astype(np.uint32)
+
+
+def _empty_value(scheme: str, dtype) -> np.generic:
+    if scheme == "affine64":
+        return np.uint64(_MASK64)
+    return dtype.type(_MAX_HASH_32)
+
+
+def _permuted_min(hv: np.ndarray, owner: np.ndarray, n_docs: int, params: MinHashParams) -> np.ndarray:
+    """(n_docs, num_perm) uint64 signatures from shingle hashes `hv` (scheme dtype) owned by sorted `owner`."""
+    a, b = permutations(params.num_perm, params.seed, params.scheme)
+    out = np.full((n_docs, params.num_perm), _empty_value(params.scheme, a.dtype), dtype=a.dtype)
+    if len(hv) == 0:
+        return out.astype(np.uint64)
+    if params.scheme != "legacy":
+        hv = _fmix(hv, 64 if params.scheme == "affine64" else 32)  # once per shingle, not per permutation
+    buf = np.empty((_CHUNK, params.num_perm), dtype=a.dtype)
+    for start in range(0, len(hv), _CHUNK):
+        h = hv[start:start + _CHUNK, None]
+        block = buf[:len(h)]
+        np.multiply(h, a, out=block)
+        block += b
+        if params.scheme == "legacy":
+            # uint64 a*h wraps mod 2^64 before the mod prime, exactly as in datasketch.
+            np.remainder(block, _MERSENNE_PRIME, out=block)
+            np.bitwise_and(block, _MAX_HASH_32, out=block)
+        own = owner[start:start + _CHUNK]
+        cut = np.flatnonzero(np.concatenate(([True], own[1:] != own[:-1])))
+        docs = own[cut]
+        out[docs] = np.minimum(out[docs], np.minimum.reduceat(block, cut, axis=0))
+    return out.astype(np.uint64)
 
 
 def signature_from_shingles(items: Sequence[str], params: MinHashParams = MinHashParams()) -> np.ndarray:
-    """MinHash signature (uint64, length num_perm) of a set of shingles; all-max for an empty set."""
-    a, b = permutations(params.num_perm, params.seed, params.scheme)
-    if params.scheme == "affine64":
-        empty = np.uint64((1 << 64) - 1)
-    elif params.scheme == "affine32":
-        empty = np.uint32((1 << 32) - 1)
-    else:
-        empty = _MAX_HASH_32
-    sig = np.full(params.num_perm, empty, dtype=a.dtype)
-    if len(items) == 0:
-        return sig.astype(np.uint64)
-    hv_all = hash_shingles(items, params.scheme)
-    for start in range(0, len(hv_all), _CHUNK):
-        hv = hv_all[start:start + _CHUNK].reshape(-1, 1)
-        if params.scheme == "legacy":
-            # uint64 a*h wraps mod 2^64 before the mod prime, exactly as in datasketch.
-            phv = np.bitwise_and((hv * a + b) % _MERSENNE_PRIME, _MAX_HASH_32)
-        else:
-            phv = _fmix(hv, 64 if params.scheme == "affine64" else 32) * a + b
-        np.minimum(sig, phv.min(axis=0), out=sig)
-    return sig.astype(np.uint64)
+    """MinHash signature (uint64, length num_perm) of a set of shingles with `params.hashfunc`; all-max for
+    an empty set."""
+    hv = hash_shingles(items, params.scheme, params.hashfunc)
+    return _permuted_min(hv, np.zeros(len(hv), dtype=np.int64), 1, params)[0]
+
+
+def minhash_signatures(texts: Sequence[str], params: MinHashParams = MinHashParams()) -> np.ndarray:
+    """(len(texts), num_perm) uint64 signatures of many documents in one vectorised pass (the fast path)."""
+    if params.hashfunc == "words64":
+        hv, owner = batch_shingle_hashes(texts, params.ngram)
+        return _permuted_min(_to_scheme_dtype(hv, params.scheme), owner, len(texts), params)
+    return np.stack([signature_from_shingles(shingles(t, params.ngram), params) for t in texts]) if len(texts) \
+        else np.zeros((0, params.num_perm), dtype=np.uint64)
 
 
 def minhash_signature(text: str, params: MinHashParams = MinHashParams()) -> np.ndarray:
-    return signature_from_shingles(shingles(text, params.ngram), params)
+    return minhash_signatures([text], params)[0]
 
 
 def band_hashes(signature: np.ndarray, bands: int, rows: int) -> List[bytes]:
@@ -162,3 +352,26 @@ def jaccard(a: Iterable[str], b: Iterable[str]) -> float:
     sa, sb = set(a), set(b)
     union = len(sa | sb)
     return len(sa & sb) / union if union else 1.0
+
+
+def containment(part: Iterable[str], whole: Iterable[str]) -> float:
+    """|part & whole| / |part|: how much of `part` lies in `whole` (1.0 for an empty part)."""
+    sp, sw = set(part), set(whole)
+    return len(sp & sw) / len(sp) if sp else 1.0
+
+
+def shingle_hash_sets(texts: Sequence[str], params: MinHashParams = MinHashParams()) -> List[np.ndarray]:
+    """Per text, the sorted distinct shingle hashes (uint64) with `params.hashfunc`: the set whose exact
+    Jaccard `hash_set_jaccard` computes (exact up to 64-bit hash collisions)."""
+    if params.hashfunc == "words64":
+        hv, owner = batch_shingle_hashes(texts, params.ngram)
+        cuts = np.searchsorted(owner, np.arange(len(texts) + 1))
+        return [np.unique(hv[cuts[i]:cuts[i + 1]]) for i in range(len(texts))]
+    return [np.unique(hash_shingles(shingles(t, params.ngram), "affine64", "sha1")) for t in texts]
+
+
+def hash_set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted distinct hash arrays; two empty sets count as identical (1.0)."""
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    union = len(a) + len(b) - inter
+    return inter / union if union else 1.0

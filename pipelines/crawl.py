@@ -20,10 +20,14 @@ over all fetches.
 from __future__ import annotations
 
 import argparse
+import functools
+import http.client
 import io
+import ipaddress
 import logging
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -46,6 +50,8 @@ log = logging.getLogger(__name__)
 CRAWL_STAGE = "crawl"
 USER_AGENT = "WinnowBot/0.1"
 MAX_CRAWL_DELAY = 30.0  # a robots Crawl-delay above this would stall a job; we cap it
+MAX_RETRY_AFTER = 60.0  # likewise a Retry-After
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Headers whose values describe the wire form, not the body we store (urllib de-chunks): renamed so a WARC
 # reader does not try to de-chunk or length-check the stored payload again.
 _WIRE_HEADERS = {"transfer-encoding"}
@@ -56,14 +62,22 @@ class CrawlConfig:
     max_pages: int = 100        # fetches per host (robots.txt not counted)
     max_depth: int = 3          # link hops from a seed
     delay: float = 1.0          # seconds between requests to one host
-    timeout: float = 10.0       # socket timeout per request
+    timeout: float = 10.0       # socket timeout per request (connect, and each read)
+    max_seconds: float = 30.0   # wall time per response: a server that trickles bytes is cut off here
     max_bytes: int = 5 << 20    # body bytes kept per response
     same_host: bool = True      # follow links only to the seeds' hosts
     user_agent: str = USER_AGENT
     max_warc_bytes: int = 1 << 30
+    retries: int = 2            # extra attempts after a 429 or 5xx answer (or a failed connection)
+    backoff: float = 1.0        # first retry waits this long (or the server's Retry-After), then doubles
+    max_redirects: int = 5      # hops in one redirect chain before it is abandoned
+    # Media types whose bodies are fetched and archived; other 200 answers are counted and not archived.
+    content_types: Tuple[str, ...] = ("text/html", "application/xhtml+xml", "text/plain")
+    allow_private: bool = False  # fetch private, loopback and link-local addresses (local use only)
 
     def __post_init__(self):
-        if self.max_pages < 1 or self.max_depth < 0 or self.delay < 0 or self.timeout <= 0 or self.max_bytes < 1:
+        if (self.max_pages < 1 or self.max_depth < 0 or self.delay < 0 or self.timeout <= 0 or self.max_bytes < 1
+                or self.retries < 0 or self.backoff < 0 or self.max_redirects < 0 or self.max_seconds <= 0):
             raise ValueError(f"bad crawl limits: {self}")
 
 
@@ -77,6 +91,9 @@ class Fetch:
     body: bytes = b""
     truncated: bool = False
     error: Optional[str] = None
+    skipped: Optional[str] = None     # an HTTP answer not archived: `content_type`
+    redirects: int = 0                # hops of the redirect chain that led here
+    attempts: int = 1
     request_headers: List[Tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -90,7 +107,8 @@ class Fetch:
 @dataclass
 class CrawlReport:
     fetches: List[Fetch] = field(default_factory=list)
-    seed_outcomes: Dict[str, str] = field(default_factory=dict)  # seed -> kept|robots|max_pages|duplicate|error
+    seed_outcomes: Dict[str, str] = field(default_factory=dict)  # seed -> kept|robots|max_pages|duplicate|private_address|error
+    redirect_limit: int = 0   # redirect chains abandoned at max_redirects
 
     @property
     def pages(self) -> int:
@@ -131,6 +149,36 @@ def extract_links(html: str, page_url: str) -> List[str]:
     return out
 
 
+def robots_crawl_delay(lines: Sequence[str], user_agent: str) -> Optional[float]:
+    """Crawl-delay (seconds, fractions allowed) of the group naming our agent, else of `*`.
+    urllib.robotparser only reads whole seconds, so `Crawl-delay: 0.5` would be ignored there."""
+    token = user_agent.split("/", 1)[0].lower()
+    delays: Dict[str, float] = {}
+    agents: List[str] = []
+    in_rules = False
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        elif key in ("allow", "disallow", "crawl-delay"):
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    continue
+                for agent in agents:
+                    delays.setdefault(agent, seconds)
+    for agent, seconds in delays.items():
+        if agent != "*" and agent in token:
+            return seconds
+    return delays.get("*")
+
+
 def host_of(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc.lower()
 
@@ -144,6 +192,71 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError for the 3xx, which we record like any response
 
 
+class PrivateAddressError(OSError):
+    """A host that resolves to a private, loopback, link-local or otherwise non-public address."""
+
+
+def is_public_address(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_global and not addr.is_multicast
+
+
+def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
+                               allow_private: bool = False):
+    """socket.create_connection that resolves the host once, refuses it when any of its addresses is not
+    public (unless allowed), and connects to the address it checked: the check holds after redirects
+    (every hop connects through here) and cannot be bypassed by a DNS answer that changes between the
+    check and the connection."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    if not allow_private:
+        for info in infos:
+            ip = info[4][0]
+            if not is_public_address(ip):
+                raise PrivateAddressError(f"refused {host}: it resolves to the non-public address {ip} "
+                                          f"(--allow-private fetches such addresses)")
+    error: Optional[Exception] = None
+    for family, type_, proto, _, sockaddr in infos:
+        sock = socket.socket(family, type_, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"cannot connect to {host}:{port}")
+
+
+def _guarded_handlers(allow_private: bool):
+    create = functools.partial(_guarded_create_connection, allow_private=allow_private)
+
+    class GuardedHTTPConnection(http.client.HTTPConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = create
+
+    class GuardedHTTPSConnection(http.client.HTTPSConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = create
+
+    class GuardedHTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(GuardedHTTPConnection, req)
+
+    class GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(GuardedHTTPSConnection, req, context=self._context)
+
+    return GuardedHTTPHandler(), GuardedHTTPSHandler()
+
+
 class Crawler:
     """Breadth-first polite crawl; `crawl(seeds, on_fetch)` calls `on_fetch(fetch)` for every fetch."""
 
@@ -152,18 +265,19 @@ class Crawler:
         self.config = config
         self._clock = clock
         self._sleep = sleep
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        # No proxy: a proxy would make the connection (and the address check) on our behalf.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
+                                                   *_guarded_handlers(config.allow_private))
         self._robots: Dict[str, Optional[urllib.robotparser.RobotFileParser]] = {}
         self._last_request: Dict[str, float] = {}
+        self._crawl_delays: Dict[str, float] = {}
 
     # -- politeness --
     def _wait_turn(self, host: str) -> None:
         delay = self.config.delay
-        robots = self._robots.get(host)
-        if robots is not None:
-            crawl_delay = robots.crawl_delay(self.config.user_agent)
-            if crawl_delay:
-                delay = max(delay, min(float(crawl_delay), MAX_CRAWL_DELAY))
+        crawl_delay = self._crawl_delays.get(host)
+        if crawl_delay:
+            delay = max(delay, min(crawl_delay, MAX_CRAWL_DELAY))
         last = self._last_request.get(host)
         if last is not None:
             wait = last + delay - self._clock()
@@ -182,7 +296,11 @@ class Crawler:
         on_fetch(fetch)
         rp = urllib.robotparser.RobotFileParser(robots_url)
         if fetch.status is not None and 200 <= fetch.status < 300:
-            rp.parse(fetch.body.decode("utf-8", errors="replace").splitlines())
+            lines = fetch.body.decode("utf-8", errors="replace").splitlines()
+            rp.parse(lines)
+            delay = robots_crawl_delay(lines, self.config.user_agent)
+            if delay is not None:
+                self._crawl_delays[host] = delay
         elif fetch.status is not None and 400 <= fetch.status < 500:
             rp = None  # no robots.txt: everything allowed
         else:
@@ -194,28 +312,81 @@ class Crawler:
         rp = self._robots_for(url, on_fetch)
         return rp is None or rp.can_fetch(self.config.user_agent, url)
 
+    def _address_refusal(self, url: str) -> Optional[str]:
+        """An early, per-URL form of the connection-time check (so a refused host costs no robots.txt
+        fetch); the connection itself checks again on the address it connects to."""
+        if self.config.allow_private:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        try:
+            infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                       0, socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return None  # unresolvable: the fetch reports it
+        for info in infos:
+            if not is_public_address(info[4][0]):
+                return (f"PrivateAddressError: refused {parts.hostname}: it resolves to the non-public address "
+                        f"{info[4][0]} (--allow-private fetches such addresses)")
+        return None
+
     # -- fetching --
-    def fetch(self, url: str, depth: int = 0) -> Fetch:
-        headers = [("User-Agent", self.config.user_agent), ("Accept", "text/html,*/*;q=0.8"),
+    def fetch(self, url: str, depth: int = 0, redirects: int = 0) -> Fetch:
+        """One URL, retried with exponential backoff (or Retry-After, capped) on 429, 5xx and failed
+        connections; a refused private address is not retried."""
+        cfg = self.config
+        for attempt in range(cfg.retries + 1):
+            result = self._fetch_once(url, depth)
+            result.redirects, result.attempts = redirects, attempt + 1
+            retryable = (result.status in RETRY_STATUSES
+                         or (result.status is None and not (result.error or "").startswith("PrivateAddressError")))
+            if not retryable or attempt == cfg.retries:
+                return result
+            wait = cfg.backoff * (2 ** attempt)
+            retry_after = dict((k.lower(), v) for k, v in result.headers).get("retry-after", "")
+            if retry_after.strip().isdigit():
+                wait = max(wait, min(float(retry_after), MAX_RETRY_AFTER))
+            self._sleep(wait)
+        return result
+
+    def _fetch_once(self, url: str, depth: int) -> Fetch:
+        cfg = self.config
+        headers = [("User-Agent", cfg.user_agent), ("Accept", "text/html,*/*;q=0.8"),
                    ("Accept-Encoding", "identity"), ("Connection", "close")]
         result = Fetch(url=url, depth=depth, request_headers=headers)
         self._wait_turn(host_of(url))
         request = urllib.request.Request(url, headers=dict(headers), method="GET")
         try:
             try:
-                response = self._opener.open(request, timeout=self.config.timeout)
+                response = self._opener.open(request, timeout=cfg.timeout)
             except urllib.error.HTTPError as err:  # 3xx/4xx/5xx: still an HTTP answer, still recorded
                 response = err
             with response:
                 result.status = int(response.status if hasattr(response, "status") else response.code)
                 result.reason = str(getattr(response, "reason", "") or "")
                 result.headers = list(response.headers.items())
-                body = response.read(self.config.max_bytes + 1)
-                result.truncated = len(body) > self.config.max_bytes
-                result.body = body[: self.config.max_bytes]
-        except Exception as exc:  # refused, reset, timed out, bad URL: no HTTP answer to record
+                media = result.content_type.split(";")[0].strip().lower()
+                if (result.status == 200 and not url.endswith("/robots.txt")
+                        and media not in cfg.content_types):
+                    result.skipped = "content_type"  # headers only: the body is never downloaded
+                    return result
+                body, deadline = bytearray(), self._clock() + cfg.max_seconds
+                # read1 returns what has arrived: a plain read(n) would wait for n bytes from a trickle
+                read = getattr(response, "read1", None) or response.read
+                while len(body) <= cfg.max_bytes:
+                    chunk = read(min(1 << 16, cfg.max_bytes + 1 - len(body)))
+                    if not chunk:
+                        break
+                    body += chunk
+                    if self._clock() > deadline:
+                        raise TimeoutError(f"response took over {cfg.max_seconds:g}s")
+                result.truncated = len(body) > cfg.max_bytes
+                result.body = bytes(body[: cfg.max_bytes])
+        except Exception as exc:  # refused, reset, timed out, bad URL, private address: nothing to record
             result.status = None
+            result.headers = result.headers if isinstance(exc, TimeoutError) else []
             result.error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, PrivateAddressError):
+                result.error = f"PrivateAddressError: {exc.reason}"
         return result
 
     def crawl(self, seeds: Sequence[str], on_fetch: Callable[[Fetch], None]) -> CrawlReport:
@@ -230,24 +401,31 @@ class Crawler:
                 report.seed_outcomes.setdefault(seed, "duplicate")
                 continue
             seen.add(url)
-            queue.append((url, 0, seed))
+            queue.append((url, 0, seed, 0))
         pages = 0
         record = self._recorder(report, on_fetch)
         while queue:
-            url, depth, seed = queue.popleft()
+            url, depth, seed, redirects = queue.popleft()
             if pages >= cfg.max_pages:
                 if seed:
                     report.seed_outcomes[seed] = "max_pages"
+                continue
+            refusal = self._address_refusal(url)
+            if refusal:
+                record(Fetch(url=url, depth=depth, error=refusal, redirects=redirects))
+                if seed:
+                    report.seed_outcomes[seed] = "private_address"
                 continue
             if not self.allowed(url, record):
                 if seed:
                     report.seed_outcomes[seed] = "robots"
                 continue
-            fetch = self.fetch(url, depth)
+            fetch = self.fetch(url, depth, redirects)
             record(fetch)
             if fetch.status is None:
                 if seed:
-                    report.seed_outcomes[seed] = "error"
+                    report.seed_outcomes[seed] = ("private_address" if (fetch.error or "").startswith("PrivateAddress")
+                                                  else "error")
                 continue
             pages += 1
             if seed:
@@ -256,11 +434,16 @@ class Crawler:
                 if link in seen or (cfg.same_host and host_of(link) not in hosts):
                     continue
                 # A redirect target stays at the same depth: it is the same page, moved.
-                next_depth = depth if 300 <= fetch.status < 400 else depth + 1
+                is_redirect = 300 <= fetch.status < 400
+                next_depth = depth if is_redirect else depth + 1
+                next_redirects = redirects + 1 if is_redirect else 0
                 if next_depth > cfg.max_depth:
                     continue
+                if next_redirects > cfg.max_redirects:
+                    report.redirect_limit += 1
+                    continue
                 seen.add(link)
-                queue.append((link, next_depth, None))
+                queue.append((link, next_depth, None, next_redirects))
         return report
 
     @staticmethod
@@ -304,7 +487,7 @@ class WarcRecorder:
     def write(self, fetch: Fetch) -> None:
         from warcio.statusandheaders import StatusAndHeaders
 
-        if fetch.status is None:
+        if fetch.status is None or fetch.skipped:
             return
         parts = urllib.parse.urlsplit(fetch.url)
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
@@ -350,6 +533,10 @@ def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfi
                 counters.bytes.inc(len(fetch.body))
         if fetch.status is None:
             log.info("crawl: %s failed: %s", fetch.url, fetch.error)
+            return
+        if fetch.skipped:
+            if counters is not None:
+                counters.dropped(fetch.skipped)
             return
         if state["fh"] is None or state["bytes"] > config.max_warc_bytes:
             open_next()
@@ -431,10 +618,12 @@ def validate_seeds(seeds: Sequence[str]) -> List[str]:
 
 def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay: float = 1.0,
               max_depth: int = 3, beam_args: Sequence[str] = (), runner: Optional[str] = None,
-              workers: int = 1, timeout: float = 10.0) -> List[str]:
-    """Crawl `seeds` as a Beam job into OUTPUT/*.warc.gz; returns the WARC paths (sorted)."""
+              workers: int = 1, timeout: float = 10.0, allow_private: bool = False, **limits) -> List[str]:
+    """Crawl `seeds` as a Beam job into OUTPUT/*.warc.gz; returns the WARC paths (sorted). `limits` are
+    further CrawlConfig fields (max_bytes, retries, backoff, max_redirects, max_seconds, content_types)."""
     seeds = validate_seeds(seeds)
-    config = CrawlConfig(max_pages=max_pages, delay=delay, max_depth=max_depth, timeout=timeout)
+    config = CrawlConfig(max_pages=max_pages, delay=delay, max_depth=max_depth, timeout=timeout,
+                         allow_private=allow_private, **limits)
     if not FileSystems.exists(output_dir):
         FileSystems.mkdirs(output_dir)
     p = make_pipeline(beam_args, runner, workers)
@@ -464,7 +653,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pages", type=int, default=100, help="fetches per host (default 100)")
     parser.add_argument("--delay", type=float, default=1.0, help="seconds between requests to a host (default 1)")
     parser.add_argument("--max-depth", type=int, default=3, help="link hops from a seed (default 3)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="socket timeout per request (default 10)")
+    parser.add_argument("--max-bytes", type=int, default=5 << 20, help="body bytes kept per response (default 5 MiB)")
+    parser.add_argument("--retries", type=int, default=2, help="retries on 429/5xx with exponential backoff (default 2)")
+    parser.add_argument("--max-redirects", type=int, default=5, help="hops per redirect chain (default 5)")
+    parser.add_argument("--allow-private", action="store_true",
+                        help="fetch private, loopback and link-local addresses (refused by default)")
     add_beam_arguments(parser)
 
 
@@ -478,7 +672,8 @@ def main(args) -> int:
     try:
         paths = run_crawl(read_seed_args(args.seeds), args.output, max_pages=args.max_pages, delay=args.delay,
                           max_depth=args.max_depth, beam_args=beam_args, runner=args.runner,
-                          workers=args.workers, timeout=args.timeout)
+                          workers=args.workers, timeout=args.timeout, allow_private=args.allow_private,
+                          max_bytes=args.max_bytes, retries=args.retries, max_redirects=args.max_redirects)
     except ValueError as exc:
         print(f"winnow crawl: {exc}")
         return 2

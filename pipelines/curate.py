@@ -18,6 +18,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
+from pipelines.progress import CountProgress, beam_progress
 from pipelines.recipe import Recipe, RecipeError, load_recipe
 from pipelines.stages import ERRORS, REJECTED, ApplyFilter
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
@@ -54,6 +55,7 @@ STAGE_BUILDERS: Dict[str, Callable[[str, Dict[str, Any]], beam.PTransform]] = {
     "pii": _filter_stage("filters.pii", "PIIFilter"),
     "dedup_exact": _composite_stage("pipelines.dedup", "DedupExact"),
     "dedup_minhash": _composite_stage("pipelines.dedup", "DedupMinhash"),
+    "dedup_lines": _composite_stage("pipelines.dedup", "DedupLines"),
 }
 
 
@@ -84,7 +86,7 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     from pipelines.sources import RECORDS, ReadInputs
 
     read = p | "Read" >> ReadInputs(list(inputs))
-    current = read[RECORDS]
+    current = read[RECORDS] | "ProgressRead" >> CountProgress("curate", "read")
     rejected: List[beam.PCollection] = []
     errors: List[beam.PCollection] = [read[ERRORS]]
     for name, opts in recipe.stages:
@@ -93,6 +95,7 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
         current = out["kept"]
         rejected.append(out[REJECTED])
         errors.append(out[ERRORS])
+    current = current | "ProgressKept" >> CountProgress("curate", "kept")
     _write_table(current, output_dir, "documents")
     all_rejected = tuple(rejected) | "FlattenRejected" >> beam.Flatten()
     if recipe.rejected_sample_per_reason is not None:
@@ -175,7 +178,8 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
         _clear_outputs(output_dir)
     build_curate_pipeline(p, inputs, output_dir, recipe)
-    result = run_pipeline(p)
+    with beam_progress("curate", ("read", "kept"), unit="docs"):
+        result = run_pipeline(p)
     if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
         return None
     from pipelines.report import counters_by_stage, stage_counts

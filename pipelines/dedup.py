@@ -1,41 +1,63 @@
-"""Deduplication as Beam composites: exact (normalised-text hash) and MinHash LSH near-duplicates.
+"""Deduplication as Beam composites: exact, MinHash LSH near-duplicates with distributed connected
+components, and line-level boilerplate removal.
 
-Exact: documents are keyed by a hash of their normalised text; the smallest id per key is the kept
-document (a combiner computes it, so the shuffle for the decision carries ids, not texts), then the
-documents are joined with that choice and the others leave as `exact_duplicate` rows naming the kept id.
+Exact (`DedupExact`): documents are keyed by a hash of their (optionally normalised) text; a combiner picks
+the smallest `representative_key` per text (so the decision's shuffle carries keys, not texts); a join
+routes the rest to `rejected` as `exact_duplicate` with the kept id in `duplicate_of`.
 
-MinHash: each document's signature is cut into bands; documents sharing a band key are candidates. Every
-bucket emits an edge from each member to its smallest member (not all pairs), so a bucket of n members
-costs n edges. A document is dropped as `near_duplicate` when any bucket-mate has a smaller id, and points
-at the smallest such id; documents with no smaller neighbour are kept. Kept documents carry
-`dedup_cluster_id` (their own id) and `dedup_cluster_size` (the documents folded into them, exact
-duplicates included). This is one round of min-label propagation: exact for cliques, the common shape of
-near-duplicate sets; chains can keep more than one document per connected component.
+MinHash (`DedupMinhash`):
+1. Sign: documents are batched (`BatchElements`, up to 256) and signed in one vectorised numpy pass per batch
+   (`filters.minhash.minhash_signatures`); each document leaves one ((band, band hash), node) pair per band.
+   A node is the document's `representative_key`, so "smallest node" means "the document to keep".
+2. Buckets: `GroupByKey` on the band key. A bucket is iterated twice, first for its smallest node, then to
+   emit one edge from every other member to it: n - 1 edges per bucket, never n^2, and only the running
+   minimum is held (Dataflow pages large groups, so a boilerplate bucket of a million members stays bounded).
+3. Optional verification (`verify_threshold`): each candidate edge is joined with both endpoints' shingle-hash
+   sets and kept only if their exact Jaccard reaches the threshold, removing LSH false positives.
+4. Connected components: `rounds` unrolled rounds of large-star then small-star (Kiveris et al., "Connected
+   Components in MapReduce and Beyond", 2014: O(log^2 n) rounds, in practice a handful); each round is one
+   group-by on the node plus a `Distinct` of the emitted edges, and no worker ever holds more than one node's
+   neighbour stream. Beam graphs are static, so the rounds are unrolled; the counter `cc_round_<i>_rewired`
+   (nodes whose neighbours moved in that round's large-star) is the convergence signal, and
+   `cc_unconverged` counts, after the last round, nodes whose parent is not a root. The result is safe
+   even then: every removed document points at a smaller node of its component, and a component can only
+   keep more than one document, never none.
+5. Resolve: a node's label is its smallest neighbour (or itself); cluster sizes are summed per label by a
+   combiner; one join by id sends the label's document to `kept` with `dedup_cluster_id` and
+   `dedup_cluster_size` (exact duplicates folded in) and the others to `rejected` as `near_duplicate`.
 
-Group-by keys and their bounds: exact dedup groups by text hash (a boilerplate page shared by a million
-documents is one hot key; the values are iterated once, never held as a list here, and Dataflow pages
-large groups); MinHash groups by (band, band hash), iterated twice to find the minimum and emit edges.
+Lines (`DedupLines`): see filters/lines.py; key counts by a combiner (hot-key fan-out), boilerplate keys joined
+back to the ids holding them, the removed keys grouped per document and applied in one join by id.
+
+Every step is a function of sets of ids and keys, so results are identical across runs and worker counts.
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Iterable, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from filters.dedup import exact_dedup_key
-from filters.minhash import MinHashParams, band_hashes, minhash_signature
-from pipelines.stages import ERRORS, REJECTED, StageCounters, error_row_for
+from filters.dedup import check_representative, exact_dedup_key, id_of_key, representative_key
+from filters.lines import LineDedupParams, remove_units, too_short, unit_keys
+from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
+from pipelines.stages import ERRORS, REJECTED, StageCounters, error_row_for, metrics_namespace
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, ID, TEXT, to_rejected_row
 
 EXACT_STAGE = "dedup_exact"
 MINHASH_STAGE = "dedup_minhash"
+LINES_STAGE = "dedup_lines"
+_SIGN_BATCH = 256
 
 
 def _cluster_size(doc: Dict[str, Any]) -> int:
     return int(doc.get(DEDUP_CLUSTER_SIZE) or 1)
 
+
+# ---------------------------------------------------------------------------------------------- exact
 
 class _KeyByExactHash(beam.DoFn):
     def __init__(self, normalize: bool):
@@ -59,16 +81,16 @@ class _KeyByExactHash(beam.DoFn):
         yield key, doc
 
 
-class _MinIdAndSize(beam.CombineFn):
-    """(smallest id, total cluster size) over (id, size) pairs."""
+class _MinKeyAndSize(beam.CombineFn):
+    """(smallest representative key, total cluster size) over (key, size) pairs."""
 
     def create_accumulator(self):
         return None, 0
 
     def add_input(self, acc, item):
         best, total = acc
-        doc_id, size = item
-        return (doc_id if best is None or doc_id < best else best), total + size
+        key, size = item
+        return (key if best is None or key < best else best), total + size
 
     def merge_accumulators(self, accs):
         best, total = None, 0
@@ -82,19 +104,27 @@ class _MinIdAndSize(beam.CombineFn):
         return acc
 
 
-def _id_and_size(kv):
-    key, doc = kv
-    return key, (doc[ID], _cluster_size(doc))
+class _RankAndSize(beam.DoFn):
+    def __init__(self, representative: str, score: Optional[str]):
+        self._representative, self._score = representative, score
+
+    def process(self, kv):
+        key, doc = kv
+        yield key, (representative_key(doc, self._representative, self._score), _cluster_size(doc))
 
 
 class _ResolveExact(beam.DoFn):
+    def __init__(self, representative: str):
+        self._representative = representative
+
     def setup(self):
         self._c = StageCounters(EXACT_STAGE)
 
     def process(self, kv):
         _key, grouped = kv
-        (kept_id, total), = grouped["choice"]
-        for doc in grouped["docs"]:
+        (best, total), = grouped["choice"]
+        kept_id = id_of_key(best, self._representative)
+        for doc in grouped["docs"]:  # iterated once, never held as a list
             if doc[ID] == kept_id:
                 self._c.kept.inc()
                 doc[DEDUP_CLUSTER_ID] = kept_id
@@ -106,59 +136,209 @@ class _ResolveExact(beam.DoFn):
 
 
 class DedupExact(beam.PTransform):
-    """Keep one document per normalised text; outputs main (kept), `rejected`, `errors`."""
+    """Keep one document per (normalised) text; outputs main (kept), `rejected`, `errors`."""
 
-    def __init__(self, normalize: bool = True):
+    def __init__(self, normalize: bool = True, representative: str = "smallest_id", score: Optional[str] = None):
         super().__init__()
+        check_representative(representative, score)
         self._normalize = bool(normalize)
+        self._representative, self._score = representative, score
 
     def expand(self, docs):
         keyed = docs | "KeyByTextHash" >> beam.ParDo(_KeyByExactHash(self._normalize)).with_outputs(ERRORS, main="keyed")
-        choice = (keyed.keyed | "IdAndSize" >> beam.Map(_id_and_size)
-                  | "ChooseSmallestId" >> beam.CombinePerKey(_MinIdAndSize()))
+        choice = (keyed.keyed | "RankAndSize" >> beam.ParDo(_RankAndSize(self._representative, self._score))
+                  | "ChooseRepresentative" >> beam.CombinePerKey(_MinKeyAndSize()))
         resolved = ({"docs": keyed.keyed, "choice": choice} | "JoinChoice" >> beam.CoGroupByKey()
-                    | "Resolve" >> beam.ParDo(_ResolveExact()).with_outputs(REJECTED, main="kept"))
+                    | "Resolve" >> beam.ParDo(_ResolveExact(self._representative)).with_outputs(REJECTED, main="kept"))
         return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: keyed[ERRORS]}
 
 
-class _Signature(beam.DoFn):
-    """Signature and band keys of one document: emits (id, doc) and ((band, hash), id) pairs."""
+# ---------------------------------------------------------------------------------------------- minhash
+
+class _SignBatch(beam.DoFn):
+    """Signs a batch of documents in one numpy pass; emits (id, doc), ((band, key), node) and, when
+    verifying, (node, shingle-hash set bytes). A batch that fails is retried one document at a time so a
+    bad document becomes one error row."""
 
     BANDS = "bands"
+    SETS = "sets"
 
-    def __init__(self, params: MinHashParams):
-        self._params = params
+    def __init__(self, params: MinHashParams, representative: str, score: Optional[str], verify: bool):
+        self._params, self._representative, self._score, self._verify = params, representative, score, verify
 
     def setup(self):
         self._c = StageCounters(MINHASH_STAGE)
+        minhash_signatures(["warm up the per-process tables"], self._params)
 
-    def process(self, doc):
-        self._c.in_.inc()
+    def _sign(self, docs: List[Dict[str, Any]]):
+        texts = [d[TEXT] for d in docs]
+        sigs = minhash_signatures(texts, self._params)
+        sets = shingle_hash_sets(texts, self._params) if self._verify else [None] * len(docs)
+        nodes = [representative_key(d, self._representative, self._score) for d in docs]
+        return sigs, sets, nodes
+
+    def process(self, batch):
         start = time.perf_counter()
+        self._c.in_.inc(len(batch))
         try:
-            signature = minhash_signature(doc[TEXT], self._params)
-            keys = band_hashes(signature, self._params.bands, self._params.rows)
-        except Exception as exc:
-            self._c.errors.inc()
-            yield TaggedOutput(ERRORS, error_row_for(MINHASH_STAGE, doc, exc))
-            return
-        finally:
-            self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
-        doc_id = doc[ID]
-        yield doc_id, doc
-        for band, key in enumerate(keys):
-            yield TaggedOutput(self.BANDS, ((band, key), doc_id))
+            results = [self._sign(batch)]
+            good = [batch]
+        except Exception:
+            results, good = [], []
+            for doc in batch:
+                try:
+                    results.append(self._sign([doc]))
+                    good.append([doc])
+                except Exception as exc:
+                    self._c.errors.inc()
+                    yield TaggedOutput(ERRORS, error_row_for(MINHASH_STAGE, doc, exc))
+        for docs, (sigs, sets, nodes) in zip(good, results):
+            for doc, sig, hset, node in zip(docs, sigs, sets, nodes):
+                yield doc[ID], doc
+                for key in band_hashes(sig, self._params.bands, self._params.rows):
+                    yield TaggedOutput(self.BANDS, (key, node))
+                if hset is not None:
+                    yield TaggedOutput(self.SETS, (node, hset.tobytes()))
+        self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
 
 
 def _edges_to_bucket_min(kv) -> Iterable[Tuple[str, str]]:
-    _bucket, ids = kv
+    _bucket, nodes = kv
     smallest = None
-    for doc_id in ids:  # first pass: the minimum, without materialising the bucket
-        if smallest is None or doc_id < smallest:
-            smallest = doc_id
-    for doc_id in ids:
-        if doc_id != smallest:
-            yield doc_id, smallest
+    for node in nodes:  # first pass: the minimum, without materialising the bucket
+        if smallest is None or node < smallest:
+            smallest = node
+    for node in nodes:
+        if node != smallest:
+            yield node, smallest
+
+
+def _attach_left_set(kv):
+    """Key u: (edges u->v, u's set) -> (v, (u, set_u))."""
+    _u, grouped = kv
+    sets = list(grouped["set"])
+    if not sets:
+        return
+    for v in grouped["edge"]:
+        yield v, (_u, sets[0])
+
+
+class _VerifyJaccard(beam.DoFn):
+    def __init__(self, threshold: float):
+        self._threshold = threshold
+
+    def setup(self):
+        ns = metrics_namespace(MINHASH_STAGE)
+        self._checked = Metrics.counter(ns, "pairs_verified")
+        self._false = Metrics.counter(ns, "pairs_rejected_by_jaccard")
+
+    def process(self, kv):
+        v, grouped = kv
+        sets = list(grouped["set"])
+        if not sets:
+            return
+        set_v = np.frombuffer(sets[0], dtype=np.uint64)
+        for u, set_u in grouped["left"]:  # iterated once: a hub's million edges stream through
+            self._checked.inc()
+            if hash_set_jaccard(np.frombuffer(set_u, dtype=np.uint64), set_v) >= self._threshold:
+                yield u, v
+            else:
+                self._false.inc()
+
+
+def _both_directions(edge):
+    u, v = edge
+    yield u, v
+    yield v, u
+
+
+class _LargeStar(beam.DoFn):
+    """Node u with neighbours N: link every larger neighbour to m = min(N + u)."""
+
+    def __init__(self, round_index: int):
+        self._round = round_index
+
+    def setup(self):
+        self._rewired = Metrics.counter(metrics_namespace(MINHASH_STAGE), f"cc_round_{self._round}_rewired")
+
+    def process(self, kv):
+        u, neighbours = kv
+        m = u
+        for v in neighbours:
+            if v < m:
+                m = v
+        if m != u:
+            self._rewired.inc()
+        for v in neighbours:
+            if v > u and v != m:
+                yield v, m
+                yield m, v
+
+
+class _SmallStar(beam.DoFn):
+    """Node u with neighbours N: link u and its smaller neighbours to m = min(N + u)."""
+
+    def process(self, kv):
+        u, neighbours = kv
+        m = u
+        for v in neighbours:
+            if v < m:
+                m = v
+        if m != u:
+            yield u, m
+            yield m, u
+        for v in neighbours:
+            if v < u and v != m:
+                yield v, m
+                yield m, v
+
+
+def _parent(kv):
+    u, neighbours = kv
+    m = u
+    for v in neighbours:
+        if v < m:
+            m = v
+    yield u, m
+
+
+def _swap(kv):
+    return kv[1], kv[0]
+
+
+def _is_root_flag(kv):
+    u, parent = kv
+    yield u, u == parent
+
+
+class _CountUnconverged(beam.DoFn):
+    """Key p: (children of p, p's own parent) -> counts children whose parent p is not a root."""
+
+    def setup(self):
+        self._c = Metrics.counter(metrics_namespace(MINHASH_STAGE), "cc_unconverged")
+
+    def process(self, kv):
+        _p, grouped = kv
+        roots = list(grouped["root"])
+        if roots and not roots[0]:
+            self._c.inc(sum(1 for _ in grouped["child"]))
+        return iter(())
+
+
+class _NodeToIdSize(beam.DoFn):
+    def __init__(self, representative: str):
+        self._representative = representative
+
+    def process(self, kv):
+        node, parent = kv
+        yield id_of_key(node, self._representative), id_of_key(parent, self._representative)
+
+
+def _label_size(kv):
+    doc_id, grouped = kv
+    labels = list(grouped["label"])
+    for size in grouped["size"]:
+        yield (labels[0] if labels else doc_id), size
 
 
 class _ResolveNearDuplicates(beam.DoFn):
@@ -168,43 +348,199 @@ class _ResolveNearDuplicates(beam.DoFn):
     def process(self, kv):
         doc_id, grouped = kv
         docs = list(grouped["doc"])
-        if not docs:  # an id that only appears as an edge target cannot happen; guard anyway
+        if not docs:
             return
         doc = docs[0]
-        reps = list(grouped["rep"])
-        if reps:
+        labels = list(grouped["label"])
+        label = labels[0] if labels else doc_id
+        if label != doc_id:
             self._c.dropped("near_duplicate")
-            yield TaggedOutput(REJECTED, to_rejected_row(doc, MINHASH_STAGE, "near_duplicate", duplicate_of=reps[0]))
+            yield TaggedOutput(REJECTED, to_rejected_row(doc, MINHASH_STAGE, "near_duplicate", duplicate_of=label))
             return
-        folded = sum(grouped["folded"])
+        totals = list(grouped["total"])
         doc[DEDUP_CLUSTER_ID] = doc_id
-        doc[DEDUP_CLUSTER_SIZE] = _cluster_size(doc) + folded
+        doc[DEDUP_CLUSTER_SIZE] = totals[0] if totals else _cluster_size(doc)
         self._c.kept.inc()
         yield doc
 
 
-def _size_to_rep(kv):
-    doc_id, grouped = kv
-    reps = list(grouped["rep"])
-    docs = list(grouped["doc"])
-    if reps and docs:
-        yield reps[0], _cluster_size(docs[0])
+def _doc_size(kv):
+    doc_id, doc = kv
+    yield doc_id, _cluster_size(doc)
+
+
+class ConnectedComponents(beam.PTransform):
+    """(u, v) edges -> (node, smallest node of its component) for every node that has an edge.
+
+    `rounds` unrolled large-star + small-star rounds; see the module docstring for the convergence signal.
+    """
+
+    def __init__(self, rounds: int = 8):
+        super().__init__()
+        self._rounds = rounds
+
+    def expand(self, edges):
+        current = edges | "Undirected" >> beam.FlatMap(_both_directions) | "DistinctInput" >> beam.Distinct()
+        for i in range(self._rounds):
+            current = (current | f"R{i}GroupLarge" >> beam.GroupByKey()
+                       | f"R{i}LargeStar" >> beam.ParDo(_LargeStar(i))
+                       | f"R{i}DistinctLarge" >> beam.Distinct()
+                       | f"R{i}GroupSmall" >> beam.GroupByKey()
+                       | f"R{i}SmallStar" >> beam.ParDo(_SmallStar())
+                       | f"R{i}DistinctSmall" >> beam.Distinct())
+        parents = current | "GroupFinal" >> beam.GroupByKey() | "Parent" >> beam.FlatMap(_parent)
+        by_parent = parents | "ByParent" >> beam.Map(_swap)
+        root_flags = parents | "RootFlag" >> beam.FlatMap(_is_root_flag)
+        _ = ({"child": by_parent, "root": root_flags} | "JoinParentRoot" >> beam.CoGroupByKey()
+             | "CountUnconverged" >> beam.ParDo(_CountUnconverged()))
+        return parents
 
 
 class DedupMinhash(beam.PTransform):
-    """MinHash LSH near-duplicate removal; outputs main (kept), `rejected`, `errors`."""
+    """MinHash LSH near-duplicate removal; outputs main (kept), `rejected`, `errors`.
 
-    def __init__(self, **params):
+    Options: the `MinHashParams` fields (ngram, num_perm, bands, rows, seed, scheme, hashfunc); `threshold`
+    to derive bands x rows with datasketch's optimiser instead; `verify_threshold` for exact Jaccard
+    verification of candidate pairs; `representative` (smallest_id, longest, quality + `score`); `rounds` of
+    connected components.
+    """
+
+    def __init__(self, threshold: Optional[float] = None, verify_threshold: Optional[float] = None,
+                 representative: str = "smallest_id", score: Optional[str] = None, rounds: int = 8, **params):
         super().__init__()
-        self._params = MinHashParams(**params)
+        check_representative(representative, score)
+        if threshold is not None:
+            if "bands" in params or "rows" in params:
+                raise ValueError("give either threshold or bands and rows, not both")
+            self._params = MinHashParams.for_threshold(float(threshold), **params)
+        else:
+            self._params = MinHashParams(**params)
+        if verify_threshold is not None and not 0.0 < float(verify_threshold) <= 1.0:
+            raise ValueError(f"verify_threshold must be in (0, 1], got {verify_threshold}")
+        if not 1 <= int(rounds) <= 64:
+            raise ValueError(f"rounds must be between 1 and 64, got {rounds}")
+        self._verify = None if verify_threshold is None else float(verify_threshold)
+        self._representative, self._score, self._rounds = representative, score, int(rounds)
+
+    @property
+    def params(self) -> MinHashParams:
+        return self._params
 
     def expand(self, docs):
-        sig = docs | "Signature" >> beam.ParDo(_Signature(self._params)).with_outputs(_Signature.BANDS, ERRORS, main="docs")
-        edges = (sig[_Signature.BANDS] | "GroupBuckets" >> beam.GroupByKey()
-                 | "EdgesToBucketMin" >> beam.FlatMap(_edges_to_bucket_min))
-        rep = edges | "SmallestNeighbour" >> beam.CombinePerKey(min)
-        folded = ({"doc": sig.docs, "rep": rep} | "JoinRepForSize" >> beam.CoGroupByKey()
-                  | "SizeToRep" >> beam.FlatMap(_size_to_rep) | "FoldedSize" >> beam.CombinePerKey(sum))
-        resolved = ({"doc": sig.docs, "rep": rep, "folded": folded} | "JoinDecision" >> beam.CoGroupByKey()
+        signed = (docs | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=_SIGN_BATCH)
+                  | "Sign" >> beam.ParDo(_SignBatch(self._params, self._representative, self._score,
+                                                    self._verify is not None))
+                  .with_outputs(_SignBatch.BANDS, _SignBatch.SETS, ERRORS, main="docs"))
+        edges = (signed[_SignBatch.BANDS] | "GroupBuckets" >> beam.GroupByKey()
+                 | "EdgesToBucketMin" >> beam.FlatMap(_edges_to_bucket_min) | "DistinctEdges" >> beam.Distinct())
+        if self._verify is not None:
+            sets = signed[_SignBatch.SETS]
+            left = ({"edge": edges, "set": sets} | "JoinLeftSet" >> beam.CoGroupByKey()
+                    | "AttachLeftSet" >> beam.FlatMap(_attach_left_set))
+            edges = ({"left": left, "set": sets} | "JoinRightSet" >> beam.CoGroupByKey()
+                     | "VerifyJaccard" >> beam.ParDo(_VerifyJaccard(self._verify)))
+        labels = (edges | "Components" >> ConnectedComponents(self._rounds)
+                  | "NodeToId" >> beam.ParDo(_NodeToIdSize(self._representative)))
+        sizes = signed.docs | "DocSize" >> beam.FlatMap(_doc_size)
+        totals = ({"label": labels, "size": sizes} | "JoinLabelSize" >> beam.CoGroupByKey()
+                  | "LabelSize" >> beam.FlatMap(_label_size) | "ClusterSize" >> beam.CombinePerKey(sum))
+        resolved = ({"doc": signed.docs, "label": labels, "total": totals} | "JoinDecision" >> beam.CoGroupByKey()
                     | "Resolve" >> beam.ParDo(_ResolveNearDuplicates()).with_outputs(REJECTED, main="kept"))
-        return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: sig[ERRORS]}
+        return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: signed[ERRORS]}
+
+
+# ---------------------------------------------------------------------------------------------- lines
+
+class _UnitKeys(beam.DoFn):
+    KEYS = "keys"
+
+    def __init__(self, params: LineDedupParams):
+        self._params = params
+
+    def setup(self):
+        self._c = StageCounters(LINES_STAGE)
+
+    def process(self, doc):
+        self._c.in_.inc()
+        start = time.perf_counter()
+        try:
+            keys = unit_keys(doc[TEXT], self._params)
+        except Exception as exc:
+            self._c.errors.inc()
+            yield TaggedOutput(ERRORS, error_row_for(LINES_STAGE, doc, exc))
+            return
+        finally:
+            self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
+        yield doc[ID], doc
+        for key in keys:
+            yield TaggedOutput(self.KEYS, (key, doc[ID]))
+
+
+def _key_one(kv):
+    return kv[0], 1
+
+
+class _BoilerplateHolders(beam.DoFn):
+    """Key: (its document count, the ids holding it) -> (id, key) for keys held by > max_docs documents."""
+
+    def __init__(self, max_docs: int):
+        self._max_docs = max_docs
+
+    def setup(self):
+        self._keys = Metrics.counter(metrics_namespace(LINES_STAGE), "boilerplate_units")
+
+    def process(self, kv):
+        key, grouped = kv
+        counts = list(grouped["count"])
+        if not counts or counts[0] <= self._max_docs:
+            return
+        self._keys.inc()
+        for doc_id in grouped["ids"]:
+            yield doc_id, key
+
+
+class _RemoveBoilerplate(beam.DoFn):
+    def __init__(self, params: LineDedupParams):
+        self._params = params
+
+    def setup(self):
+        self._c = StageCounters(LINES_STAGE)
+        self._removed = Metrics.counter(metrics_namespace(LINES_STAGE), "units_removed")
+
+    def process(self, kv):
+        _id, grouped = kv
+        docs = list(grouped["doc"])
+        if not docs:
+            return
+        doc = docs[0]
+        boilerplate = set(grouped["remove"])
+        if boilerplate:
+            text, removed = remove_units(doc[TEXT], boilerplate, self._params)
+            self._removed.inc(removed)
+            doc[TEXT] = text
+            if too_short(text, self._params):
+                self._c.dropped("too_short_after_line_dedup")
+                yield TaggedOutput(REJECTED, to_rejected_row(doc, LINES_STAGE, "too_short_after_line_dedup"))
+                return
+        self._c.kept.inc()
+        yield doc
+
+
+class DedupLines(beam.PTransform):
+    """Remove lines (or paragraphs) found in more than `max_docs` documents; outputs kept, rejected, errors."""
+
+    def __init__(self, max_docs: int = 10, unit: str = "line", min_unit_chars: int = 10, min_words: int = 50):
+        super().__init__()
+        self._params = LineDedupParams(max_docs=int(max_docs), unit=unit, min_unit_chars=int(min_unit_chars),
+                                       min_words=int(min_words))
+
+    def expand(self, docs):
+        keyed = docs | "UnitKeys" >> beam.ParDo(_UnitKeys(self._params)).with_outputs(_UnitKeys.KEYS, ERRORS, main="docs")
+        holders = keyed[_UnitKeys.KEYS]
+        counts = (holders | "One" >> beam.Map(_key_one)
+                  | "CountDocs" >> beam.CombinePerKey(sum).with_hot_key_fanout(16))
+        remove = ({"count": counts, "ids": holders} | "JoinCounts" >> beam.CoGroupByKey()
+                  | "Boilerplate" >> beam.ParDo(_BoilerplateHolders(self._params.max_docs)))
+        resolved = ({"doc": keyed.docs, "remove": remove} | "JoinRemovals" >> beam.CoGroupByKey()
+                    | "Remove" >> beam.ParDo(_RemoveBoilerplate(self._params)).with_outputs(REJECTED, main="kept"))
+        return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: keyed[ERRORS]}

@@ -5,17 +5,23 @@ Archive records go through three decisions before extraction: an HTTP status oth
 `content_type` (PDFs, images, robots.txt; plain-text WET conversions pass through as text), and a page
 over `max_html_bytes` as `too_large` (trafilatura's lxml tree grows to ~10x the HTML size). The bytes are
 decoded following the WHATWG order of precedence: byte-order mark, then the HTTP charset, then a
-`<meta charset>` in the first 4 KB, then strict UTF-8, then charset_normalizer's guess when it is installed,
-and UTF-8 with replacement as the last resort; `iso-8859-1`/`ascii` labels mean windows-1252 as browsers
-read them. Gzip/deflate bodies that were stored still encoded are inflated first.
+`<meta charset>` in the first 4 KB, then strict UTF-8, then charset_normalizer's guess restricted to the
+WHATWG legacy encodings, and UTF-8 with replacement as the last resort; labels map to their WHATWG decoders
+(`iso-8859-1`/`ascii` -> windows-1252, `gb2312` -> GBK, `shift_jis` -> windows-31J). A label the bytes
+cannot be falls through to the next source. Gzip/deflate bodies that were stored still encoded are inflated first.
 
 trafilatura settings, and why:
 - `include_comments=False`: comment threads are short, repetitive user text that quality filters drop
   anyway; the peers (FineWeb, datatrove) exclude them.
 - `include_tables=True`: documentation and reference pages (pydoc's own pages are table-laid-out) keep
   most of their content in tables.
-- `favor_precision=True` (FineWeb's choice): measured here on 60 Zyte AEB pages, word-bag F1 0.969 against
-  0.961 for the balanced mode at the same speed, and pydoc pages keep 99% of their text.
+- balanced mode plus a recall fallback (`recall_fallback`): precision mode (FineWeb's choice) gains 0.007
+  F1 on news articles (AEB) but loses ~0.04 on forums, listings and products (WCXB); when the balanced pass
+  keeps under 70% of what a recall pass keeps, the page is not an article and the recall text is used.
+  Costs a second trafilatura pass per page (figures in benchmarks/RESULTS.md, section `extract`).
+- Title, author, date, site name and description (trafilatura's metadata) go into the record's `title` and
+  `metadata` keys; a per-page time limit (`max_seconds`, -> `timeout`) and caps on bytes and tags
+  (`too_large`, `too_complex`) keep one pathological page from stalling a worker.
 - `deduplicate=False`: trafilatura's deduplication is an LRU cache inside each worker process, so its
   output would depend on record order and worker count; deduplication is the dedup stages' job.
 An empty extraction is dropped as `no_text`. Text records (JSONL/Parquet) and code files pass through with
@@ -28,8 +34,12 @@ scales linearly with workers (the read stage's Reshuffle spreads one file's reco
 from __future__ import annotations
 
 import codecs
+import contextlib
+import copy
 import logging
 import re
+import signal
+import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -38,9 +48,9 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE
+from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from pipelines.stages import ERRORS, REJECTED, StageCounters
-from schemas import (CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document,
+from schemas import (CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document,
                      to_error_row, to_rejected_row)
 
 EXTRACT_STAGE = "extract"
@@ -56,13 +66,23 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codec
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    favor_precision: bool = True
+    # Precision/recall trade-off (trafilatura's own switches): precision helps news articles a little
+    # (AEB F1 +0.007) and hurts forums, listings and products a lot (WCXB F1 -0.04), so it is off.
+    favor_precision: bool = False
     favor_recall: bool = False
+    # When the balanced extraction is shorter than this fraction of a recall-mode extraction of the same
+    # page, the page is not an article (a listing, product or forum page whose blocks trafilatura judged
+    # boilerplate) and the recall output is kept. 0 turns the second pass off. 0.7 measured best on a
+    # WCXB dev subset among 0.5/0.7/0.9 (benchmarks/bench_extract.py).
+    recall_fallback: float = 0.7
     include_tables: bool = True
     include_comments: bool = False
     # `fast` skips trafilatura's readability/jusText fallbacks: ~2x faster, a little lower recall.
     fast: bool = False
-    max_html_bytes: int = 5 << 20
+    with_metadata: bool = True       # title, author, date, sitename, description into the record's `metadata`
+    max_html_bytes: int = 5 << 20    # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
+    max_tags: int = 200_000          # pages with more start tags are dropped as `too_complex`
+    max_seconds: float = 20.0        # per-page wall limit (SIGALRM on the main thread) -> `timeout`
 
 
 def _media_type(content_type: Optional[str]) -> str:
@@ -77,12 +97,29 @@ def _charset_param(content_type: Optional[str]) -> Optional[str]:
     return None
 
 
+# Labels whose WHATWG decoder is a superset codec (pages labelled with the narrow one use its extensions).
+_WHATWG_SUPERSETS = {"gb2312": "gbk", "gb_2312-80": "gbk", "x-gbk": "gbk", "shift_jis": "cp932",
+                     "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "ms_kanji": "cp932",
+                     "windows-31j": "cp932", "euc-kr": "cp949", "ks_c_5601-1987": "cp949",
+                     "iso-8859-9": "cp1254", "latin5": "cp1254", "iso-8859-11": "cp874", "tis-620": "cp874",
+                     "x-user-defined": "cp1252"}
+
+
+# Detection candidates: the legacy encodings of the WHATWG Encoding Standard (what web pages use); left
+# unrestricted, charset_normalizer picks look-alikes such as mac_cyrillic for windows-1251 pages.
+_WEB_ENCODINGS = ("utf_8", "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+                  "cp1258", "cp874", "koi8_r", "koi8_u", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_5",
+                  "iso8859_6", "iso8859_7", "iso8859_8", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15",
+                  "iso8859_16", "euc_jp", "cp932", "iso2022_jp", "gb18030", "big5", "euc_kr", "utf_16")
+
+
 def _normalize_codec(label: Optional[str]) -> Optional[str]:
     if not label:
         return None
-    label = label.strip().lower()
+    label = label.strip().strip("\"'").lower()
     if label in _WINDOWS_1252_ALIASES:
         return "cp1252"
+    label = _WHATWG_SUPERSETS.get(label, label)
     try:
         return codecs.lookup(label).name
     except LookupError:
@@ -120,7 +157,7 @@ def decode_html(body: bytes, content_type: Optional[str] = None) -> Tuple[str, s
     try:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(body[:200_000]).best()
+        best = from_bytes(body[:200_000], cp_isolation=list(_WEB_ENCODINGS)).best()
         if best is not None and best.encoding:
             return body.decode(best.encoding, errors="replace"), best.encoding
     except ImportError:
@@ -140,14 +177,68 @@ def _is_html(media_type: str, body: bytes) -> bool:
     return not media_type and bool(_HTML_SNIFF.search(body[:1024]))
 
 
-def html_to_text(html: str, url: Optional[str], config: ExtractConfig = ExtractConfig()) -> str:
+class ExtractionTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise ExtractionTimeout after `seconds` of wall time. Uses SIGALRM, so it only acts on the main
+    thread of a Unix process (Beam's portable workers run bundles there); elsewhere the size and tag caps
+    are the guard."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise ExtractionTimeout(f"extraction over {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _trafilatura_text(tree_or_html, url, config: ExtractConfig, favor_recall: bool):
     import trafilatura
 
-    text = trafilatura.extract(html, url=url, include_comments=config.include_comments,
-                               include_tables=config.include_tables, favor_precision=config.favor_precision,
-                               favor_recall=config.favor_recall, fast=config.fast, deduplicate=False,
-                               output_format="txt", with_metadata=False)
-    return (text or "").strip()
+    return trafilatura.extract(tree_or_html, url=url, include_comments=config.include_comments,
+                               include_tables=config.include_tables,
+                               favor_precision=config.favor_precision and not favor_recall,
+                               favor_recall=favor_recall, fast=config.fast, deduplicate=False,
+                               output_format="txt", with_metadata=False) or ""
+
+
+def html_to_text(html: str, url: Optional[str], config: ExtractConfig = ExtractConfig()) -> str:
+    return extract_html(html, url, config)[0]
+
+
+def extract_html(html: str, url: Optional[str], config: ExtractConfig = ExtractConfig()) -> Tuple[str, Dict[str, str]]:
+    """(main text, metadata) of a page: a balanced (or precision) pass, then, when `recall_fallback` is
+    set and that pass kept little, a recall pass whose output wins if the first is under the fraction."""
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)
+    if tree is None:
+        return "", {}
+    text = _trafilatura_text(copy.deepcopy(tree), url, config, config.favor_recall)
+    if config.recall_fallback > 0 and not config.favor_recall:
+        recall = _trafilatura_text(copy.deepcopy(tree), url, config, True)
+        if len(text) < config.recall_fallback * len(recall):
+            text = recall
+    metadata: Dict[str, str] = {}
+    if config.with_metadata:
+        from trafilatura.metadata import extract_metadata
+
+        meta = extract_metadata(tree, default_url=url)
+        for key in ("title", "author", "date", "sitename", "description", "hostname", "language", "image"):
+            value = getattr(meta, key, None)
+            if value:
+                metadata[key] = str(value)
+    return text.strip(), metadata
 
 
 def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig()) -> Tuple[Dict[str, Any], Optional[str]]:
@@ -158,6 +249,8 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
     if body is None:  # text and code records
         text = raw.get(TEXT) or ""
         doc[TEXT] = text
+        if raw.get(METADATA):  # code: repo, path, language, license
+            doc[METADATA] = dict(raw[METADATA])
         return doc, (None if text.strip() else "empty")
     status = raw.get(HTTP_STATUS)
     if status is not None and status != 200:
@@ -172,8 +265,19 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
         return doc, "content_type"
     if len(body) > config.max_html_bytes:
         return doc, "too_large"
-    html, _ = decode_html(body, raw.get(CONTENT_TYPE))
-    doc[TEXT] = html_to_text(html, raw.get(URL), config)
+    if body.count(b"<") > config.max_tags:
+        return doc, "too_complex"
+    html, encoding = decode_html(body, raw.get(CONTENT_TYPE))
+    try:
+        with _time_limit(config.max_seconds):
+            doc[TEXT], metadata = extract_html(html, raw.get(URL), config)
+    except ExtractionTimeout:
+        return doc, "timeout"
+    metadata["encoding"] = encoding
+    if raw.get(WARC_DATE):
+        metadata["crawl_date"] = raw[WARC_DATE]
+    doc[TITLE] = metadata.get("title")
+    doc[METADATA] = metadata
     return doc, (None if doc[TEXT] else "no_text")
 
 

@@ -1,8 +1,17 @@
 """`winnow inspect PATH`: look at the rows behind the numbers.
 
-On a curate output: sample documents (optionally by language or source), rejected documents grouped by
-stage and reason, and error rows. On a shards directory: packed sequences decoded, with each document
-boundary marked, so packing and tokenization can be checked by eye.
+On a curate output: a random sample of documents (optionally only one language or source), rejected
+documents grouped by stage and reason with examples of each, and error rows with their input pointer. On a
+shards directory: a random sample of packed sequences decoded, each document boundary marked `⟦|⟧` and the
+padding counted, so packing and tokenization can be checked by eye.
+
+`--doc-id X` answers "where did document X go": on a curate output, the table (documents, rejected with
+stage and reason, errors) that holds it; on shards written with `--doc-ids`, every shard row that holds a
+segment of X, with the segment's offset and length and its decoded text.
+
+Sampling stays cheap on large outputs: it picks Parquet row groups at random (from the file metadata, with
+`--seed`) and random rows inside them, reading only those row groups, until it has `-n` rows that match.
+Grouping rejected rows reads only the `stage` and `reason` columns; `--doc-id` reads only `id` or `doc_ids`.
 """
 from __future__ import annotations
 
@@ -10,98 +19,233 @@ import argparse
 import glob
 import os
 import textwrap
-from typing import Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from schemas import (DOC_IDS, DOC_LENGTHS, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE, LANGUAGE_SCORE,
-                     MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
+from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE,
+                     LANGUAGE_SCORE, MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
 
 BOUNDARY = " ⟦|⟧ "
+TABLES = ("documents", "rejected", "errors")
 
 
-def _rows(directory: str, columns=None, limit: int = 1000):
-    """Up to `limit` rows from the Parquet files of `directory`, read row group by row group."""
-    n = 0
-    for f in sorted(glob.glob(os.path.join(directory, "*.parquet"))):
+def _parquet_files(directory: str) -> List[str]:
+    return sorted(glob.glob(os.path.join(directory, "*.parquet")))
+
+
+def _row_groups(files: Sequence[str]) -> List[Tuple[str, int, int]]:
+    out = []
+    for f in files:
+        md = pq.ParquetFile(f).metadata
+        out += [(f, i, md.row_group(i).num_rows) for i in range(md.num_row_groups)]
+    return out
+
+
+def sample_rows(files: Sequence[str], columns: Sequence[str], n: int, seed: int = 0,
+                where: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+    """Up to `n` random rows (whose columns equal `where`), reading random row groups until enough match."""
+    rng = np.random.default_rng(seed)
+    groups = _row_groups(files)
+    out: List[Dict[str, Any]] = []
+    for gi in rng.permutation(len(groups)):
+        f, i, _ = groups[gi]
         pf = pq.ParquetFile(f)
-        present = [c for c in (columns or pf.schema_arrow.names) if c in pf.schema_arrow.names]
-        for i in range(pf.num_row_groups):
-            for row in pf.read_row_group(i, columns=present).to_pylist():
-                yield row
-                n += 1
-                if n >= limit:
-                    return
+        names = pf.schema_arrow.names
+        if any(c not in names for c in (where or {})):
+            continue  # a column this file does not have cannot match
+        present = [c for c in columns if c in names]
+        rg = pf.read_row_group(i, columns=present + [c for c in (where or {}) if c not in present])
+        mask = None
+        for col, value in (where or {}).items():
+            m = pc.fill_null(pc.equal(rg.column(col), value), False)
+            mask = m if mask is None else pc.and_(mask, m)
+        if mask is not None:
+            rg = rg.filter(mask)
+        if not rg.num_rows:
+            continue
+        take = rng.permutation(rg.num_rows)[: n - len(out)]
+        out += rg.take(pa.array(np.sort(take))).select(present).to_pylist()
+        if len(out) >= n:
+            break
+    return out
 
 
 def _snippet(text: Optional[str], width: int) -> str:
     text = " ".join((text or "").split())
-    return textwrap.shorten(text, width=width, placeholder=" ...") if text else "(empty)"
+    return textwrap.shorten(text, width=max(width, 20), placeholder=" ...") if text else "(empty)"
 
 
-def inspect_documents(path: str, n: int, width: int, language: Optional[str], source: Optional[str]) -> None:
+# ---------------------------------------------------------------------------------------------------------
+# Curate outputs
+# ---------------------------------------------------------------------------------------------------------
+
+def rejected_groups(files: Sequence[str], examples: int, seed: int = 0) -> List[Dict[str, Any]]:
+    """Rejected rows by (stage, reason), largest first, each with up to `examples` random rows."""
+    counts: Dict[Tuple[str, str], int] = {}
+    for f, i, _ in _row_groups(files):
+        agg = (pq.ParquetFile(f).read_row_group(i, columns=[STAGE, REASON])
+               .group_by([STAGE, REASON]).aggregate([(STAGE, "count")]).to_pydict())
+        for s, r, c in zip(agg[STAGE], agg[REASON], agg[f"{STAGE}_count"]):
+            counts[(s, r)] = counts.get((s, r), 0) + c
+    out = []
+    for (stage, reason), count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        rows = sample_rows(files, [ID, URL, TEXT, DUPLICATE_OF], examples, seed,
+                           where={STAGE: stage, REASON: reason}) if examples else []
+        out.append({"stage": stage, "reason": reason, "rows": count, "examples": rows})
+    return out
+
+
+def inspect_documents(path: str, n: int, width: int, language: Optional[str], source: Optional[str],
+                      stage: Optional[str] = None, reason: Optional[str] = None, seed: int = 0) -> None:
     docs_dir = os.path.join(path, "documents")
-    print(f"== documents ({docs_dir})")
-    shown = 0
-    for row in _rows(docs_dir, [ID, SOURCE, URL, LANGUAGE, LANGUAGE_SCORE, TEXT], limit=100_000):
-        if (language and row.get(LANGUAGE) != language) or (source and row.get(SOURCE) != source):
-            continue
+    where = {k: v for k, v in ((LANGUAGE, language), (SOURCE, source)) if v}
+    label = ", ".join(f"{k}={v}" for k, v in where.items())
+    print(f"== documents ({docs_dir}){': ' + label if label else ''}, {n} sampled (seed {seed})")
+    rows = sample_rows(_parquet_files(docs_dir), [ID, SOURCE, URL, LANGUAGE, LANGUAGE_SCORE, TEXT], n, seed, where)
+    for row in rows:
         score = row.get(LANGUAGE_SCORE)
         print(f"- [{row[SOURCE]}/{row.get(LANGUAGE)}{'' if score is None else f' {score:.2f}'}] {row[ID]} {row.get(URL) or ''}")
         print("  " + _snippet(row[TEXT], width))
-        shown += 1
-        if shown >= n:
-            break
-    if not shown:
+    if not rows:
         print("  (none match)")
     rejected_dir = os.path.join(path, "rejected")
-    groups = {}
-    for row in _rows(rejected_dir, [ID, STAGE, REASON, URL, TEXT, "duplicate_of"], limit=200_000):
-        key = (row[STAGE], row[REASON])
-        groups.setdefault(key, [0, []])
-        groups[key][0] += 1
-        if len(groups[key][1]) < max(1, n // 3):
-            groups[key][1].append(row)
     print(f"\n== rejected by stage and reason ({rejected_dir})")
-    for (stage, reason), (count, rows) in sorted(groups.items(), key=lambda kv: -kv[1][0]):
-        print(f"* {stage}/{reason}: {count}")
-        for row in rows:
-            dup = f" (duplicate of {row['duplicate_of']})" if row.get("duplicate_of") else ""
+    groups = rejected_groups(_parquet_files(rejected_dir), max(1, n // 2), seed)
+    groups = [g for g in groups if (not stage or g["stage"] == stage) and (not reason or g["reason"] == reason)]
+    for g in groups:
+        print(f"* {g['stage']}/{g['reason']}: {g['rows']:,}")
+        for row in g["examples"]:
+            dup = f" (duplicate of {row[DUPLICATE_OF]})" if row.get(DUPLICATE_OF) else ""
             print(f"  - {row[ID]} {row.get(URL) or ''}{dup}: {_snippet(row[TEXT], width - 10)}")
-    print(f"\n== errors ({os.path.join(path, 'errors')})")
-    errors = list(_rows(os.path.join(path, "errors"), [STAGE, ERROR, INPUT_PATH, INPUT_OFFSET, URL], limit=n))
+    if not groups:
+        print("  (none)")
+    errors_dir = os.path.join(path, "errors")
+    print(f"\n== errors ({errors_dir})")
+    errors = sample_rows(_parquet_files(errors_dir), [STAGE, ERROR, INPUT_PATH, INPUT_OFFSET, URL], n, seed,
+                         {STAGE: stage} if stage else None)
     for row in errors:
-        print(f"- {row[STAGE]}: {row[ERROR][:width]}  at {row.get(INPUT_PATH)}:{row.get(INPUT_OFFSET)}")
+        print(f"- {row[STAGE]}: {(row[ERROR] or '')[:width]}  at {row.get(INPUT_PATH)}:{row.get(INPUT_OFFSET)}")
     if not errors:
         print("  (none)")
 
 
-def inspect_shards(path: str, n: int, width: int, tokenizer: Optional[str]) -> None:
-    from pipelines.stats import _find_tokenizer
+def find_document(path: str, doc_id: str) -> List[Dict[str, Any]]:
+    """Rows with id `doc_id` in a curate output's documents, rejected and errors tables (reads `id` first)."""
+    found = []
+    for table_name in TABLES:
+        for f, i, _ in _row_groups(_parquet_files(os.path.join(path, table_name))):
+            pf = pq.ParquetFile(f)
+            if ID not in pf.schema_arrow.names:
+                continue
+            mask = pc.fill_null(pc.equal(pf.read_row_group(i, columns=[ID]).column(ID), doc_id), False)
+            if pc.any(mask).as_py():
+                for row in pf.read_row_group(i).filter(mask).to_pylist():
+                    found.append(dict(row, table=table_name, file=os.path.basename(f)))
+    return found
 
+
+# ---------------------------------------------------------------------------------------------------------
+# Shards
+# ---------------------------------------------------------------------------------------------------------
+
+def _load_tokenizer(path: str, tokenizer: Optional[str]):
+    from pipelines.stats import find_tokenizer
+
+    tok_path = find_tokenizer(path, tokenizer)
+    if not tok_path:
+        return None, None
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(tok_path), tok_path
+
+
+def _shard_files(path: str, manifest: Manifest) -> List[str]:
+    return [os.path.join(path, s.path) for s in sorted(manifest.shards, key=lambda s: s.path)
+            if os.path.exists(os.path.join(path, s.path))]
+
+
+def _iter_shard_pieces(files: Sequence[str], file_format: str, columns: Sequence[str]
+                       ) -> Iterator[Tuple[str, int, pa.Table]]:
+    """(file, index of the piece's first row in its file, rows) for every row group / record batch."""
+    from pipelines.stats import iter_shard_batches
+
+    for f in files:
+        start = 0
+        for piece in iter_shard_batches(f, file_format, columns):
+            yield f, start, piece
+            start += piece.num_rows
+
+
+def decode_sequence(tokens: Sequence[int], doc_lengths: Sequence[int], tok) -> Tuple[List[str], int]:
+    """The decoded segments of one packed row (ids when no tokenizer) and its padding length."""
+    start, parts = 0, []
+    for length in doc_lengths:
+        seg = list(tokens[start:start + length])
+        parts.append(tok.decode(seg, skip_special_tokens=False) if tok else " ".join(map(str, seg)))
+        start += length
+    return parts, len(tokens) - start
+
+
+def inspect_shards(path: str, n: int, width: int, tokenizer: Optional[str], seed: int = 0) -> None:
     manifest = Manifest.load(os.path.join(path, MANIFEST_NAME))
-    tok_path = _find_tokenizer(path, tokenizer)
-    tok = None
-    if tok_path:
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(tok_path)
-    print(f"== sequences ({path}); tokenizer {tok_path or 'not found: showing ids'}; document boundaries as {BOUNDARY.strip()}")
-    shown = 0
+    tok, tok_path = _load_tokenizer(path, tokenizer)
+    print(f"== {n} sequences sampled (seed {seed}) from {path}; tokenizer {tok_path or 'not found: showing ids'}; "
+          f"document boundaries as {BOUNDARY.strip()}")
+    files = _shard_files(path, manifest)
+    columns = [TOKENS, DOC_LENGTHS, DOC_IDS]
     if manifest.file_format == "parquet":
-        for row in _rows(path, [TOKENS, DOC_LENGTHS, DOC_IDS], limit=n):
-            tokens, start, parts = row[TOKENS], 0, []
-            for length in row[DOC_LENGTHS]:
-                seg = tokens[start:start + length]
-                parts.append(tok.decode(seg, skip_special_tokens=False) if tok else " ".join(map(str, seg[:20])))
-                start += length
-            pad = len(tokens) - start
-            ids = f" docs={row[DOC_IDS]}" if row.get(DOC_IDS) else ""
-            print(f"- row {shown}: {len(row[DOC_LENGTHS])} segments {row[DOC_LENGTHS]}, {pad} pad{ids}")
-            print("  " + _snippet(BOUNDARY.join(parts), width * 2))
-            shown += 1
-    else:
-        print("  (Arrow IPC shards: use `winnow stats` for totals)")
+        rows = sample_rows(files, columns, n, seed)
+    else:  # Arrow IPC: the first rows of each record batch, in order
+        rows = []
+        for _, _, piece in _iter_shard_pieces(files, manifest.file_format, columns):
+            rows += piece.slice(0, n - len(rows)).to_pylist()
+            if len(rows) >= n:
+                break
+    for shown, row in enumerate(rows):
+        parts, pad = decode_sequence(row[TOKENS], row[DOC_LENGTHS], tok)
+        ids = f" docs={row[DOC_IDS]}" if row.get(DOC_IDS) else ""
+        print(f"- sequence {shown}: {len(row[DOC_LENGTHS])} segments {row[DOC_LENGTHS]}, {pad} pad{ids}")
+        print("  " + _snippet(BOUNDARY.join(parts), width * 2))
+    if not rows:
+        print("  (no sequences)")
+
+
+def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str]) -> int:
+    if os.path.exists(os.path.join(path, MANIFEST_NAME)):
+        from pipelines.lineage import find_document_segments
+
+        hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id)]
+        manifest = Manifest.load(os.path.join(path, MANIFEST_NAME))
+        tok, _ = _load_tokenizer(path, tokenizer)
+        print(f"== document {doc_id}: {len(hits)} segment(s) in {path}")
+        wanted = {(h["shard"], h["row"]) for h in hits}
+        texts: Dict[Tuple[str, int], Dict[str, Any]] = {}
+        for f, start, piece in _iter_shard_pieces(_shard_files(path, manifest), manifest.file_format, [TOKENS, DOC_LENGTHS]):
+            for shard, row in wanted:
+                if shard == os.path.basename(f) and start <= row < start + piece.num_rows:
+                    texts[(shard, row)] = piece.slice(row - start, 1).to_pylist()[0]
+        for h in hits:
+            row = texts[(h["shard"], h["row"])]
+            seg = row[TOKENS][h["offset"]:h["offset"] + h["length"]]
+            text = tok.decode(seg, skip_special_tokens=False) if tok else " ".join(map(str, seg))
+            print(f"- {h['shard']} row {h['row']}: segment {h['segment']} of {len(row[DOC_LENGTHS])}, "
+                  f"tokens {h['offset']}..{h['offset'] + h['length']}")
+            print("  " + _snippet(text, width))
+        return 0 if hits else 1
+    rows = find_document(path, doc_id)
+    print(f"== document {doc_id}: {len(rows)} row(s) in {path}")
+    for row in rows:
+        where = {"documents": "kept", "rejected": f"rejected at {row.get(STAGE)}: {row.get(REASON)}",
+                 "errors": f"error at {row.get(STAGE)}: {row.get(ERROR)}"}[row["table"]]
+        dup = f" (duplicate of {row[DUPLICATE_OF]})" if row.get(DUPLICATE_OF) else ""
+        print(f"- {row['table']}/{row['file']}: {where}{dup}; source {row.get(SOURCE)}, language {row.get(LANGUAGE)}, "
+              f"url {row.get(URL)}")
+        print("  " + _snippet(row.get(TEXT), width))
+    return 0 if rows else 1
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -109,15 +253,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", type=int, default=5, help="rows to show per section (default 5)")
     parser.add_argument("--language", help="only documents of this language")
     parser.add_argument("--source", help="only documents of this source")
+    parser.add_argument("--stage", help="only rejected/error rows of this stage")
+    parser.add_argument("--reason", help="only rejected rows with this reason")
+    parser.add_argument("--doc-id", help="where document ID is: its table (curate output) or its shard rows")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--width", type=int, default=160, help="characters per text snippet")
     parser.add_argument("--tokenizer", help="tokenizer.json or its directory (shards)")
 
 
 def main(args: argparse.Namespace) -> int:
-    if os.path.exists(os.path.join(args.path, MANIFEST_NAME)):
-        inspect_shards(args.path, args.n, args.width, args.tokenizer)
-    elif os.path.isdir(os.path.join(args.path, "documents")):
-        inspect_documents(args.path, args.n, args.width, args.language, args.source)
-    else:
+    is_shards = os.path.exists(os.path.join(args.path, MANIFEST_NAME))
+    if not is_shards and not os.path.isdir(os.path.join(args.path, "documents")):
         raise FileNotFoundError(f"{args.path} is neither a curate output (documents/) nor a shards directory (manifest.json)")
+    if args.doc_id:
+        return inspect_doc_id(args.path, args.doc_id, args.width, args.tokenizer)
+    if is_shards:
+        inspect_shards(args.path, args.n, args.width, args.tokenizer, args.seed)
+    else:
+        inspect_documents(args.path, args.n, args.width, args.language, args.source, args.stage, args.reason, args.seed)
     return 0

@@ -90,7 +90,7 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
                     shutil.rmtree(out["crawl"])
                 # Our own loopback server: a short politeness delay is enough.
                 run_crawl([base_url + "/index.html"], out["crawl"], max_pages=max_pages, delay=0.02,
-                          beam_args=beam_args, runner=runner, workers=workers)
+                          beam_args=beam_args, runner=runner, workers=workers, allow_private=True)
         finally:
             stop()
         with timer.step("code", "copying the standard-library source as the code corpus"):

@@ -9,10 +9,13 @@ read outcomes, one per archive record / line / row / file seen:
                                binary or huge code files, ...); read-level drops write no rejected rows
     ("error", error_row)       the rest of a file that could not be parsed, with the offset it stopped at
 
-Archive reading goes record by record through warcio's ArchiveIterator (which also reads ARC), so memory
-is bounded by one record (capped by `max_record_bytes`), and every record keeps a (file, offset) pointer.
-A parse failure mid-file yields every good record before it and then one error row for the rest: a
-truncated or malformed archive costs its tail, never the job.
+Archive reading goes record by record through pipelines/archives.py (our lenient WARC/ARC reader: zlib
+across gzip members, repaired Content-Lengths, CR CR LF headers, ARC v1/v2; see its docstring for why not
+warcio or FastWARC), so memory is bounded by one record (capped by `max_record_bytes`), and every record
+keeps a (file, offset) pointer: the offset of its gzip member (or byte offset in a plain file). Damage that
+leaves the rest unreadable yields every good record before it and then one error row for the rest;
+garbage between two readable records is one error row and reading goes on; a payload with an unknown
+Content-Encoding is one error row for that record.
 
 Record ids are stable across runs: WARC-Record-ID for WARC records, sha1(file name, offset) for ARC
 records (warcio's ARC->WARC conversion invents random ids), the `id` field or sha1(file name, line/row)
@@ -30,8 +33,11 @@ import json
 import logging
 import os
 import posixpath
+import re
+import subprocess
 import tarfile
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -40,8 +46,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
+from pipelines.archives import DAMAGED, ArchiveDamage, ArchiveRecord, ArchiveStream, iter_archive, parse_http_response
+from pipelines.codelang import language_of
+from pipelines.licenses import find_license_file, spdx_of_text
 from pipelines.stages import ERRORS, StageCounters
-from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
+from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, METADATA, SOURCE, TEXT, URL, to_error_row
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +62,11 @@ RECORDS = "records"
 RECORD_TYPE = "record_type"      # WARC record type: response, resource, conversion (None for text/code)
 CONTENT_TYPE = "content_type"    # HTTP Content-Type (or the WARC Content-Type of resource/conversion records)
 HTTP_STATUS = "http_status"      # int, None when the record carries no HTTP response
-BODY = "body"                    # bytes: the HTTP payload (transfer/content encodings undone by warcio)
+BODY = "body"                    # bytes: the HTTP payload (transfer and content encodings undone)
+CODE_METADATA = METADATA         # code files: {"repo", "path", "language", "license"}
+WARC_DATE = "warc_date"          # ISO 8601 capture date from WARC-Date / the ARC date, None when malformed
 RAW_RECORD_FIELDS = (ID, SOURCE, URL, INPUT_PATH, INPUT_OFFSET, RECORD_TYPE, CONTENT_TYPE, HTTP_STATUS,
-                     BODY, TEXT, CODE_LANGUAGE)
+                     BODY, TEXT, CODE_LANGUAGE, WARC_DATE)
 
 SOURCE_WEB = "web"
 SOURCE_TEXT = "text"
@@ -71,7 +82,7 @@ CODE_FILE = "code_file"  # one file of a code tree (what ReadInputs fans a tree 
 ARCHIVE_EXTENSIONS = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet.gz")
 JSONL_EXTENSIONS = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 PARQUET_EXTENSIONS = (".parquet",)
-TARBALL_EXTENSIONS = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+TARBALL_EXTENSIONS = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 # `warc:` forces archive reading of a file whose name does not say what it is.
 PREFIXES = ("code:", "warc:")
 ACCEPTED_KINDS = ", ".join(ARCHIVE_EXTENSIONS + JSONL_EXTENSIONS + PARQUET_EXTENSIONS) + \
@@ -80,20 +91,20 @@ ACCEPTED_KINDS = ", ".join(ARCHIVE_EXTENSIONS + JSONL_EXTENSIONS + PARQUET_EXTEN
 # WARC record types that carry a document, and those that are bookkeeping.
 CONTENT_RECORD_TYPES = frozenset({"response", "resource", "conversion"})
 
-# A small map from file extension to programming language: the languages of the code corpus we expect.
-CODE_EXTENSIONS = {
-    ".py": "python", ".pyi": "python", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp",
-    ".hpp": "cpp", ".hh": "cpp", ".java": "java", ".js": "javascript", ".mjs": "javascript",
-    ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust", ".rb": "ruby", ".php": "php",
-    ".cs": "csharp", ".swift": "swift", ".kt": "kotlin", ".scala": "scala", ".sh": "shell",
-    ".bash": "shell", ".pl": "perl", ".pm": "perl", ".lua": "lua", ".r": "r", ".sql": "sql",
-    ".html": "html", ".css": "css", ".md": "markdown", ".rst": "restructuredtext", ".toml": "toml",
-    ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".m": "objective-c", ".hs": "haskell",
-    ".ml": "ocaml", ".jl": "julia", ".zig": "zig", ".f90": "fortran",
-}
-# Directories that hold no authored source (VCS state, caches, vendored installs).
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".tox", ".venv", "venv",
-                       ".mypy_cache", ".pytest_cache"})
+# Directories that hold no authored source (VCS state, caches, virtualenvs): never listed.
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".tox", ".venv", "venv", ".mypy_cache",
+                       ".pytest_cache", ".idea", ".gradle"})
+# Vendored, installed or built code: dropped as `vendored` (The Stack and StarCoder drop these too).
+VENDORED_DIRS = frozenset({"node_modules", "vendor", "vendors", "third_party", "third-party", "thirdparty",
+                           "external", "bower_components", "dist", "build", "site-packages", "Pods",
+                           "Carthage", "jspm_packages", ".yarn", "target", "out", "_build", "deps"})
+LOCK_FILES = frozenset({"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock", "poetry.lock",
+                        "Gemfile.lock", "composer.lock", "go.sum", "Pipfile.lock", "uv.lock", "pdm.lock",
+                        "mix.lock", "flake.lock", "packages.lock.json", "npm-shrinkwrap.json", "bun.lockb"})
+MINIFIED_SUFFIXES = (".min.js", ".min.css", ".min.mjs", ".bundle.js", ".pack.js", "-min.js")
+MINIFIED_MEAN_LINE = 500   # bytes per line above which a .js/.css file is a bundle (authored code is ~40)
+GENERATED_MARKER = re.compile(rb"@generated\b|DO NOT EDIT|Code generated by|Autogenerated by|"
+                              rb"automatically generated by|This file was generated by", re.I)
 # The Stack v1 drops files above ~1 MB (mostly generated or data); we cap lower than a web page cap.
 MAX_CODE_BYTES = 1 << 20
 # Beyond this an archive payload is a video or a dump, not text: counted as `too_large`, never loaded.
@@ -109,6 +120,7 @@ class InputFile:
     kind: str
     path: str
     root: Optional[str] = None
+    license: Optional[str] = None   # SPDX id of the tree's license, for a code file
 
 
 def stable_id(*parts: Any) -> str:
@@ -189,57 +201,58 @@ def _open_raw(path: str):
 
 
 def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Outcome]:
-    """Read outcomes of one WARC/ARC/WET file, record by record."""
-    from warcio.archiveiterator import ArchiveIterator
+    """Read outcomes of one WARC/ARC/WET file, record by record (pipelines/archives.py does the parsing).
 
-    is_arc = path.lower().endswith((".arc", ".arc.gz"))
+    A record whose payload cannot be decoded (an unknown Content-Encoding) is one error row and reading
+    goes on; damage that leaves the rest of the file unreadable (a truncated gzip member, garbage where a
+    header should be, an unsupported file compression) is one error row for the rest of the file."""
     name = _basename(path)
-    next_offset = 0  # where the next record starts: the error pointer if parsing fails
+    is_arc = path.lower().endswith((".arc", ".arc.gz"))
     with _open_raw(path) as fh:
         try:
-            it = ArchiveIterator(fh, arc2warc=True)
-            for record in it:
-                rec_type = record.rec_type
-                outcome: Outcome
-                if rec_type in CONTENT_RECORD_TYPES:
-                    body = record.content_stream().read(max_record_bytes + 1)
-                    offset = it.get_record_offset()  # read after the body: asking first consumes it
-                    if len(body) > max_record_bytes:
-                        outcome = ("dropped", "too_large")
-                    else:
-                        outcome = ("kept", _archive_raw_record(record, body, path, name, offset, is_arc))
+            stream = ArchiveStream(fh)
+            for rec in iter_archive(stream, max_record_bytes):
+                if rec.rec_type == DAMAGED:  # bytes between two good records: one error row, read on
+                    yield ("error", to_error_row(READ_STAGE, rec.extra["error"], source=SOURCE_WEB, input_path=path,
+                                                 input_offset=rec.pointer))
+                elif rec.rec_type == "revisit":  # a byte-identical payload seen before: a duplicate
+                    yield ("dropped", "revisit")
+                elif rec.rec_type not in CONTENT_RECORD_TYPES:
+                    yield ("dropped", "record_type")
+                elif rec.block is None:
+                    yield ("dropped", "too_large")
                 else:
-                    offset = it.get_record_offset()
-                    outcome = ("dropped", "revisit" if rec_type == "revisit" else "record_type")
-                # warcio reports odd lengths for a whole-file gzip; never point before this record
-                next_offset = max(offset, offset + it.get_record_length())
-                yield outcome
-        except Exception as exc:  # a malformed tail: everything good before it has been yielded
+                    try:
+                        yield ("kept", _archive_raw_record(rec, path, name, is_arc or rec.version.startswith("ARC")))
+                    except Exception as exc:  # this record only: the next one starts at a known offset
+                        yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_WEB, url=rec.target_uri,
+                                                     input_path=path, input_offset=rec.pointer))
+        except ArchiveDamage as exc:  # the rest of the file: everything good before it has been yielded
             yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_WEB, input_path=path,
-                                         input_offset=next_offset))
+                                         input_offset=exc.offset))
 
 
-def _archive_raw_record(record, body: bytes, path: str, name: str, offset: int, is_arc: bool) -> Dict[str, Any]:
-    headers = record.rec_headers
-    uri = headers.get_header("WARC-Target-URI")
-    if uri and uri.startswith("<") and uri.endswith(">"):  # wget wraps target URIs in <...>
-        uri = uri[1:-1]
-    record_id = None if is_arc else headers.get_header("WARC-Record-ID")
-    http = record.http_headers
+def _archive_raw_record(rec: ArchiveRecord, path: str, name: str, is_arc: bool) -> Dict[str, Any]:
+    headers = rec.headers
+    uri = rec.target_uri
+    record_id = None if is_arc else headers.get("warc-record-id")
+    warc_type = (headers.get("content-type") or "").lower()
     status = None
-    if http is not None and record.rec_type == "response":
-        content_type = http.get_header("Content-Type")
-        try:
-            status = int(http.get_statuscode())
-        except (TypeError, ValueError):
-            status = None
+    if rec.rec_type == "response" and (is_arc or "application/http" in warc_type or rec.block[:5].upper() == b"HTTP/"):
+        http = parse_http_response(rec.block)
+        status, content_type, body = http.status, http.headers.get("content-type"), http.body
+        if status is None and not http.headers:  # an ARC record of a non-HTTP fetch (dns:, ftp:)
+            content_type = headers.get("content-type")
     else:
-        content_type = headers.get_header("Content-Type")
+        content_type, body = headers.get("content-type"), rec.block
+    if content_type is None and is_arc:
+        content_type = headers.get("content-type")
+    # ARC records have no id: (file, offset) is stable; a WARC record's own id survives re-packing.
     return {
-        ID: stable_id("warc", record_id) if record_id else stable_id("archive", name, offset),
-        SOURCE: SOURCE_WEB, URL: uri, INPUT_PATH: path, INPUT_OFFSET: offset,
-        RECORD_TYPE: record.rec_type, CONTENT_TYPE: content_type, HTTP_STATUS: status,
-        BODY: body, TEXT: None, CODE_LANGUAGE: None,
+        ID: stable_id("warc", record_id) if record_id else stable_id("archive", name, rec.offset),
+        SOURCE: SOURCE_WEB, URL: uri, INPUT_PATH: path, INPUT_OFFSET: rec.pointer,
+        RECORD_TYPE: rec.rec_type, CONTENT_TYPE: content_type, HTTP_STATUS: status,
+        BODY: body, TEXT: None, CODE_LANGUAGE: None, WARC_DATE: rec.date,
     }
 
 
@@ -247,7 +260,8 @@ def _archive_raw_record(record, body: bytes, path: str, name: str, offset: int, 
 
 def _text_record(doc_id: str, text: str, url: Optional[str], path: str, offset: int) -> Dict[str, Any]:
     return {ID: doc_id, SOURCE: SOURCE_TEXT, URL: url, INPUT_PATH: path, INPUT_OFFSET: offset,
-            RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None, TEXT: text, CODE_LANGUAGE: None}
+            RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None, TEXT: text, CODE_LANGUAGE: None,
+            WARC_DATE: None}
 
 
 def read_jsonl(path: str) -> Iterator[Outcome]:
@@ -313,44 +327,130 @@ def read_parquet(path: str, batch_size: int = 1024) -> Iterator[Outcome]:
 
 
 # --- code --------------------------------------------------------------------------------------------
+#
+# A code tree is a directory, a git repository (its tracked files, `git ls-files`), or a tarball or zip.
+# Each file is one outcome: kept with its Linguist language (pipelines/codelang.py) and the tree's license
+# (pipelines/licenses.py), or dropped with a reason: `vendored` (a whole vendored/generated directory, one
+# outcome per directory), `lock_file`, `minified`, `generated` (a generator's marker in the head),
+# `extension` (no known language), `binary` (NUL bytes or not UTF-8), `too_large`, `symlink`, `not_a_file`.
 
-def code_language_for(path: str) -> Optional[str]:
-    return CODE_EXTENSIONS.get(os.path.splitext(path)[1].lower())
-
-
-def list_code_tree(root: str) -> Iterator[InputFile]:
-    """Every file under a directory tree, as CODE_FILE items; never descends into symlinked directories
-    or VCS/cache directories. Order is sorted, so the listing is deterministic."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for fn in sorted(filenames):
-            yield InputFile(CODE_FILE, os.path.join(dirpath, fn), root)
+def code_language_for(path: str, head: bytes = b"") -> Optional[str]:
+    return language_of(path, head)
 
 
-def _code_record(root: str, rel: str, text: str, path: str) -> Dict[str, Any]:
+def _tree_name(path: str) -> str:
+    name = _basename(path)
+    for ext in TARBALL_EXTENSIONS + (".zip",):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _skip_reason(rel: str, data: bytes) -> Optional[str]:
+    """Why a file of a code tree is not authored source, from its path and first bytes; None to keep."""
+    name = posixpath.basename(rel)
+    lower = name.lower()
+    if name in LOCK_FILES or lower.endswith(".lock"):
+        return "lock_file"
+    if lower.endswith(MINIFIED_SUFFIXES):
+        return "minified"
+    head = data[:8192]
+    if b"\x00" in head:
+        return "binary"
+    if lower.endswith((".js", ".css", ".mjs", ".cjs")) and data:
+        lines = data.count(b"\n") + 1
+        if len(data) / lines > MINIFIED_MEAN_LINE:
+            return "minified"
+    if GENERATED_MARKER.search(head[:2048]):
+        return "generated"
+    return None
+
+
+def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optional[str]) -> Outcome:
     rel = rel.replace(os.sep, "/")
-    return {ID: f"code:{_basename(root)}/{rel}", SOURCE: SOURCE_CODE, URL: None, INPUT_PATH: path,
-            INPUT_OFFSET: None, RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None,
-            TEXT: text, CODE_LANGUAGE: code_language_for(rel)}
-
-
-def _code_outcome(data: bytes, root: str, rel: str, path: str) -> Outcome:
-    if b"\x00" in data[:8192]:
-        return ("dropped", "binary")
+    language = language_of(rel, data[:8192])
+    if language is None:
+        return ("dropped", "extension")
+    reason = _skip_reason(rel, data)
+    if reason:
+        return ("dropped", reason)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return ("dropped", "binary")
-    return ("kept", _code_record(root, rel, text, path))
+    return ("kept", {ID: f"code:{tree}/{rel}", SOURCE: SOURCE_CODE, URL: None, INPUT_PATH: path,
+                     INPUT_OFFSET: None, RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None,
+                     TEXT: text, CODE_LANGUAGE: language, WARC_DATE: None,
+                     CODE_METADATA: {"repo": tree, "path": rel, "language": language,
+                                     "license": license_id or "NOASSERTION"}})
 
 
-def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES) -> Iterator[Outcome]:
-    """One outcome for one file of a code tree: unknown extension -> `extension`, a symlink that leaves
-    the tree -> `symlink`, over `max_bytes` -> `too_large`, NUL bytes or not UTF-8 -> `binary`."""
-    rel = os.path.relpath(path, root)
+def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[str]:
+    """SPDX id of a directory tree's top-level license file (None when it has none)."""
     try:
-        if code_language_for(path) is None:
-            yield ("dropped", "extension")
+        names = names if names is not None else os.listdir(root)
+    except OSError:
+        return None
+    found = find_license_file(names)
+    if not found:
+        return None
+    with open(os.path.join(root, found), "rb") as fh:
+        return spdx_of_text(fh.read(200_000).decode("utf-8", "replace"))
+
+
+def _git_files(root: str) -> Optional[List[str]]:
+    """Tracked files of a git work tree (relative paths), or None when `root` is not one."""
+    if not os.path.exists(os.path.join(root, ".git")):
+        return None
+    try:
+        out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached"], check=True,
+                             capture_output=True, timeout=300).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("code tree %s: git ls-files failed (%s); walking the directory instead", root, exc)
+        return None
+    return sorted(p for p in out.decode("utf-8", "surrogateescape").split("\0") if p)
+
+
+def list_code_tree(root: str) -> Iterator[InputFile]:
+    """Every file of a tree as CODE_FILE items (a git repository: its tracked files), and one item per
+    vendored directory (dropped whole). Never descends into symlinked or VCS/cache directories. Sorted."""
+    license_id = tree_license(root)
+    tracked = _git_files(root)
+    if tracked is not None:
+        vendored_seen = set()
+        for rel in tracked:
+            parts = rel.split("/")
+            hit = next((i for i, part in enumerate(parts[:-1]) if part in VENDORED_DIRS or part in SKIP_DIRS), None)
+            if hit is not None:
+                top = "/".join(parts[: hit + 1])
+                if top not in vendored_seen:
+                    vendored_seen.add(top)
+                    yield InputFile(CODE_FILE, os.path.join(root, top), root, license_id)
+                continue
+            yield InputFile(CODE_FILE, os.path.join(root, rel), root, license_id)
+        return
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        keep = []
+        for d in sorted(dirnames):
+            if d in SKIP_DIRS:
+                continue
+            if d in VENDORED_DIRS:
+                yield InputFile(CODE_FILE, os.path.join(dirpath, d), root, license_id)
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for fn in sorted(filenames):
+            yield InputFile(CODE_FILE, os.path.join(dirpath, fn), root, license_id)
+
+
+def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
+                   license_id: Optional[str] = None) -> Iterator[Outcome]:
+    """One outcome for one file (or vendored directory) of a code tree."""
+    rel = os.path.relpath(path, root)
+    tree = _basename(root)
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            yield ("dropped", "vendored")
             return
         if os.path.islink(path):
             real_root = os.path.realpath(root)
@@ -366,35 +466,51 @@ def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES) -> Ite
             return
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
-        yield _code_outcome(data, root, rel, path)
+        yield _code_outcome(data, tree, rel, path, license_id)
     except Exception as exc:
-        yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{_basename(root)}/{rel}",
+        yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{tree}/{rel}",
                                      source=SOURCE_CODE, input_path=path))
 
 
+def _archive_members(path: str) -> Iterator[Tuple[str, Optional[int], Any]]:
+    """(name, size or None for a non-file, reader) of every member of a tarball or zip."""
+    if path.lower().endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+                    yield info.filename, (None if is_link else info.file_size), (lambda i=info: zf.read(i))
+        return
+    with tarfile.open(path, "r:*") as tar:
+        for member in tar:
+            if not member.isdir():
+                yield member.name, (member.size if member.isfile() else None), (lambda m=member: tar.extractfile(m).read())
+
+
 def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES) -> Iterator[Outcome]:
-    """One outcome per member of a tarball (links and devices dropped as `not_a_file`)."""
-    root = _basename(path)
-    for ext in TARBALL_EXTENSIONS:
-        if root.lower().endswith(ext):
-            root = root[: -len(ext)]
-            break
+    """One outcome per member of a tarball or zip (links and devices dropped as `not_a_file`; files under
+    a vendored directory as `vendored`, one outcome each since an archive is read in one pass)."""
+    tree = _tree_name(path)
     try:
-        with tarfile.open(path, "r:*") as tar:
-            for member in tar:
-                if member.isdir():
-                    continue
-                if any(part in SKIP_DIRS for part in member.name.split("/")[:-1]):
-                    continue
-                if not member.isfile():
-                    yield ("dropped", "not_a_file")
-                elif code_language_for(member.name) is None:
-                    yield ("dropped", "extension")
-                elif member.size > max_bytes:
-                    yield ("dropped", "too_large")
-                else:
-                    data = tar.extractfile(member).read()
-                    yield _code_outcome(data, root, member.name.lstrip("./"), f"{path}!{member.name}")
+        license_id = None
+        for name, size, read in _archive_members(path):  # first pass: the top-level license file
+            parts = name.lstrip("./").split("/")
+            if len(parts) <= 2 and find_license_file([parts[-1]]) and size is not None and size < 200_000:
+                license_id = spdx_of_text(read().decode("utf-8", "replace"))
+                break
+        for name, size, read in _archive_members(path):
+            rel = name.lstrip("./")
+            parts = rel.split("/")
+            if any(part in SKIP_DIRS for part in parts[:-1]):
+                continue
+            if any(part in VENDORED_DIRS for part in parts[:-1]):
+                yield ("dropped", "vendored")
+            elif size is None:
+                yield ("dropped", "not_a_file")
+            elif size > max_bytes:
+                yield ("dropped", "too_large")
+            else:
+                yield _code_outcome(read(), tree, rel, f"{path}!{rel}", license_id)
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_CODE, input_path=path))
 
@@ -418,11 +534,11 @@ def read_input_file(item: InputFile) -> Iterator[Outcome]:
     elif item.kind == PARQUET:
         yield from read_parquet(item.path)
     elif item.kind == CODE_FILE:
-        yield from read_code_file(item.path, item.root or os.path.dirname(item.path))
+        yield from read_code_file(item.path, item.root or os.path.dirname(item.path), license_id=item.license)
     elif item.kind == CODE:
         if os.path.isdir(item.path):
             for f in list_code_tree(item.path):
-                yield from read_code_file(f.path, f.root)
+                yield from read_code_file(f.path, f.root, license_id=f.license)
         else:
             yield from read_code_tarball(item.path)
     else:

@@ -3,26 +3,36 @@
 Steps (each a composite named as a verb):
 
 - `ReadDocuments`: Parquet (columns id, source, text) or JSONL through Beam sources, so gs:// works.
-- `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker in
-  `setup()`; each document's ids get `<|endoftext|>` appended. Counters `winnow.tokenize/{in,kept,errors,
+- `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
+  process in `setup()` (HF tokenizers, or `--encoder tiktoken` built from the same vocabulary: same ids, same
+  shards byte for byte, several times less CPU); each document's ids get `<|endoftext|>` appended and travel
+  on as bytes of the shard dtype (uint16 when the vocabulary fits). Counters `winnow.tokenize/{in,kept,errors,
   dropped_empty}`; a document that fails to encode is counted as an error and never kills the job.
-- `PackSequences`: every document goes to a packing group by a hash of (seed, id); the number of groups comes
-  from the total token count (a side input) so that a group holds about `rows_per_group` rows, which bounds
-  the memory of one GroupByKey value whatever the corpus size. Inside a group documents are sorted by a stable
-  key and packed (best-fit decreasing or concatenation, `tokenizer.pack`). Rows are keyed `group:index`.
-- `WriteShards`: rows go to shards by a hash of (seed, row key) -- this is the global shuffle -- with the
-  shard count ceil(rows / rows_per_shard) from a side input; inside a shard rows are sorted by that hash.
-  Each shard is written in full to memory, hashed, and then written through Beam FileSystems as
-  `shard-00000-of-0000N.parquet` (zstd, explicit `shard_schema`) or `.arrow` (IPC file).
+- `PackSequences`: every document goes to a packing group by a hash of (seed, id) -- the global document
+  shuffle; the number of groups comes from the total token count (a side input) so that a group holds about
+  `rows_per_group` rows, which bounds the memory of one GroupByKey value whatever the corpus size. Inside a
+  group documents are put in a total order (by id for best-fit, by hash of (seed, id) for concat), planned on
+  lengths (`tokenizer.pack`: best-fit decreasing, or concatenate-and-chunk) and copied into a numpy row matrix
+  one segment at a time. Documents longer than a row are split into row-sized pieces, never cut. Rows are
+  keyed `group:index`.
+- `WriteShards`: rows go to shards by a hash of (seed, row key) -- the global row shuffle -- with the shard
+  count ceil(rows / rows per shard) from a side input (`--rows-per-shard`, or `--shard-mb` MiB of uncompressed
+  tokens, default 64); inside a shard rows are sorted by that hash. Each shard is built in memory, hashed, and
+  written through Beam FileSystems as `shard-00000-of-0000N.parquet` (zstd, explicit `shard_schema`, row
+  groups of `--row-group-mb`, default 4 MiB = 512 rows at seq_len 2048) or `.arrow` (uncompressed Arrow IPC
+  *file*, record batches of the same size, memory-mappable without copying).
 - `WriteManifest`: waits for every shard's ShardInfo (combiners.ToList), then writes `manifest.json`; a run
   that did not finish has no manifest, which `winnow verify` reports.
 
 Nothing depends on bundle boundaries, worker count or timing, so shards and manifest are byte-identical
 across runs and `--workers`. A shard's `tokens` in the manifest is sequences x (seq_len + 1), padding included;
 `totals.non_pad_tokens` equals the sum of `sources[*].tokens` (document tokens plus one eot each).
+`packing.truncated_fraction` = tokens of documents that end up in two or more rows / non-pad tokens. Its floor
+is the tokens of documents longer than a row (every method must split those): best-fit reaches it exactly,
+concat adds every short document that straddles a row boundary. `packing.pad_fraction` = pad / all tokens.
 
 Scaling: encoding is embarrassingly parallel; the two GroupByKeys are bounded by rows_per_group and
-rows_per_shard (a 3-billion-document snapshot of ~1.5T tokens at seq_len 2048 gives ~90k groups and ~23k
+rows per shard (a 3-billion-document snapshot of ~1.5T tokens at seq_len 2048 gives ~90k groups and ~23k
 shards of 32M tokens); only the shard infos (one small dict per shard) meet in one place.
 """
 from __future__ import annotations
@@ -48,7 +58,7 @@ from schemas import (
     DOC_IDS, DOC_LENGTHS, ID, MANIFEST_NAME, SOURCE, TEXT, TOKENS, Manifest, PackingStats, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, shard_schema, token_dtype_for_vocab,
 )
-from tokenizer.pack import best_fit_pack, concat_pack
+from tokenizer.pack import fill_rows, pack_layout
 from schemas.io import complete_document
 from tokenizer.train import TOKENIZER_FILE, sample_hash
 
@@ -59,7 +69,11 @@ NAMESPACE = "winnow." + STAGE
 PACKING_METHODS = ("best-fit", "concat")
 FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}
 DEFAULT_ROWS_PER_GROUP = 8192
-DEFAULT_SHARD_TOKENS = 1 << 25  # ~64 MiB of uint16 per shard before compression
+DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens, ~16k rows at seq_len 2048
+# Rows per Parquet row group / Arrow record batch: a streaming reader holds one at a time, so a few MiB (512
+# rows of 2049 uint16 at seq_len 2048) keeps its memory small while each read is still one large sequential
+# range (zstd frames and page headers are amortised over MiBs, not KiBs).
+DEFAULT_ROW_GROUP_MB = 4.0
 STATS = "stats"
 
 
@@ -73,25 +87,38 @@ class TokenizeConfig:
     doc_ids: bool = False
     rows_per_group: int = DEFAULT_ROWS_PER_GROUP
     rows_per_shard: Optional[int] = None
+    shard_mb: float = DEFAULT_SHARD_MB
+    row_group_mb: float = DEFAULT_ROW_GROUP_MB
     batch_size: int = 256
+    encoder: str = "hf"
 
     @property
     def row_len(self) -> int:
         return self.seq_len + 1
 
-    @property
-    def shard_rows(self) -> int:
-        return self.rows_per_shard or max(1, DEFAULT_SHARD_TOKENS // self.row_len)
+    def row_bytes(self, dtype: str) -> int:
+        return self.row_len * np.dtype(dtype).itemsize
+
+    def shard_rows(self, dtype: str) -> int:
+        """Rows per shard: `rows_per_shard` when given, else as many rows as fit in `shard_mb` (uncompressed)."""
+        return self.rows_per_shard or max(1, int(self.shard_mb * 2 ** 20) // self.row_bytes(dtype))
+
+    def row_group_rows(self, dtype: str) -> int:
+        return max(1, int(self.row_group_mb * 2 ** 20) // self.row_bytes(dtype))
 
     def validate(self) -> None:
         if self.seq_len < 1:
             raise ValueError(f"--seq-len must be positive, got {self.seq_len}")
         if self.packing not in PACKING_METHODS:
             raise ValueError(f"--packing must be one of {PACKING_METHODS}, got {self.packing!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"--encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.file_format not in FILE_FORMATS:
             raise ValueError(f"--format must be one of {sorted(FILE_FORMATS)}, got {self.file_format!r}")
-        if self.rows_per_group < 1 or self.shard_rows < 1:
+        if self.rows_per_group < 1 or (self.rows_per_shard is not None and self.rows_per_shard < 1):
             raise ValueError("rows_per_group and rows_per_shard must be positive")
+        if self.shard_mb <= 0 or self.row_group_mb <= 0:
+            raise ValueError(f"--shard-mb and --row-group-mb must be positive, got {self.shard_mb}, {self.row_group_mb}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -172,38 +199,54 @@ class ReadDocuments(beam.PTransform):
 # Encoding
 # ---------------------------------------------------------------------------------------------------------
 
-def tokens_to_bytes(ids: Sequence[int]) -> bytes:
-    return np.asarray(ids, dtype=np.uint32).tobytes()
+ENCODERS = ("hf", "tiktoken")
+_HANDLES: Dict[Tuple[str, str], Any] = {}
 
 
-def bytes_to_tokens(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype=np.uint32)
+def tokenizer_handle(tokenizer_json: bytes, encoder: str = "hf"):
+    """One TokenizerHandle per process for the same tokenizer bytes and encoder (workers of the in-process
+    runner are threads of the driver, so the driver's handle is reused instead of parsed again)."""
+    from tokenizer.encode import TokenizerHandle
+
+    key = (hashlib.sha256(tokenizer_json).hexdigest(), encoder)
+    if key not in _HANDLES:
+        _HANDLES[key] = TokenizerHandle(tokenizer_json, backend=encoder)
+    return _HANDLES[key]
+
+
+def tokens_to_bytes(ids: Sequence[int], dtype: str) -> bytes:
+    return np.asarray(ids, dtype=dtype).tobytes()
+
+
+def bytes_to_tokens(data: bytes, dtype: str) -> np.ndarray:
+    return np.frombuffer(data, dtype=dtype)
 
 
 class _EncodeBatchFn(beam.DoFn):
-    """(list of documents) -> (id, source, uint32 token bytes with eot appended)."""
+    """(list of documents) -> (id, source, token count, token bytes in the shard dtype, eot appended).
 
-    def __init__(self, tokenizer_path: str):
+    Tokens travel between steps as bytes of the final dtype (2 bytes a token for uint16): Beam's coder copies
+    bytes without pickling, and packing reads them back with `np.frombuffer`, no per-token Python work.
+    """
+
+    def __init__(self, tokenizer_path: str, dtype: str, encoder: str = "hf"):
         self._tokenizer_path = tokenizer_path
+        self._dtype = dtype
+        self._encoder = encoder
         self._tok = None
 
     def setup(self):
-        from tokenizer.encode import TokenizerHandle
-
-        self._tok = TokenizerHandle(read_bytes(tokenizer_json_path(self._tokenizer_path)))
+        self._tok = tokenizer_handle(read_bytes(tokenizer_json_path(self._tokenizer_path)), self._encoder)
         self._in = Metrics.counter(NAMESPACE, "in")
         self._kept = Metrics.counter(NAMESPACE, "kept")
         self._errors = Metrics.counter(NAMESPACE, "errors")
         self._empty = Metrics.counter(NAMESPACE, "dropped_empty")
 
     def process(self, batch: List[Dict[str, Any]]):
-        docs = []
-        for doc in batch:
-            self._in.inc()
-            if not doc.get(TEXT):
-                self._empty.inc()
-            else:
-                docs.append(doc)
+        docs = [doc for doc in batch if doc.get(TEXT)]
+        self._in.inc(len(batch))
+        if len(docs) < len(batch):
+            self._empty.inc(len(batch) - len(docs))
         if not docs:
             return
         try:
@@ -217,26 +260,32 @@ class _EncodeBatchFn(beam.DoFn):
                     log.warning("tokenize: cannot encode document %r: %s", d.get(ID), exc)
                     encoded.append(None)
         eot = self._tok.eot_id
+        kept = 0
         for doc, ids in zip(docs, encoded):
             if ids is None:
                 self._errors.inc()
                 continue
-            self._kept.inc()
+            kept += 1
             ids.append(eot)
-            yield doc[ID], doc[SOURCE], tokens_to_bytes(ids)
+            yield doc[ID], doc[SOURCE], len(ids), tokens_to_bytes(ids, self._dtype)
+        self._kept.inc(kept)
 
 
 class EncodeDocuments(beam.PTransform):
-    def __init__(self, tokenizer_path: str, batch_size: int = 256):
+    """Documents -> (id, source, n_tokens, token bytes): batches encoded by a tokenizer loaded once per worker."""
+
+    def __init__(self, tokenizer_path: str, dtype: str, batch_size: int = 256, encoder: str = "hf"):
         super().__init__()
         self._tokenizer_path = tokenizer_path
+        self._dtype = dtype
         self._batch_size = batch_size
+        self._encoder = encoder
 
     def expand(self, docs):
         return (docs
                 | "Batch" >> beam.BatchElements(min_batch_size=min(16, self._batch_size),
                                                 max_batch_size=self._batch_size)
-                | "Encode" >> beam.ParDo(_EncodeBatchFn(self._tokenizer_path)))
+                | "Encode" >> beam.ParDo(_EncodeBatchFn(self._tokenizer_path, self._dtype, self._encoder)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,59 +299,71 @@ def sum_counts(values: Iterable[Sequence[int]]) -> Tuple[int, ...]:
     return tuple(total) if total is not None else ()
 
 
-def token_count(encoded: Tuple[str, str, bytes]) -> int:
-    return len(encoded[2]) // 4
+def token_count(encoded: Tuple[str, str, int, bytes]) -> int:
+    return encoded[2]
 
 
 def groups_for(total_tokens: int, row_len: int, rows_per_group: int) -> int:
     return max(1, math.ceil(total_tokens / (row_len * rows_per_group)))
 
 
-def assign_group(encoded: Tuple[str, str, bytes], total_tokens: int, row_len: int, rows_per_group: int,
+def assign_group(encoded: Tuple[str, str, int, bytes], total_tokens: int, row_len: int, rows_per_group: int,
                  seed: int) -> Tuple[int, Tuple[str, bytes]]:
-    doc_id, _, data = encoded
+    doc_id, _, _, data = encoded
     return sample_hash(doc_id, seed) % groups_for(total_tokens, row_len, rows_per_group), (doc_id, data)
 
 
 class _PackGroupFn(beam.DoFn):
-    """(group, [(id, token bytes)]) -> rows (row key, token bytes, doc_lengths, doc_ids) + tagged stats."""
+    """(group, [(id, token bytes)]) -> rows (row key, token bytes, doc_lengths, doc_ids) + tagged stats.
 
-    def __init__(self, method: str, row_len: int, pad_id: int, seed: int):
+    The plan is made on lengths (`pack_layout`) and the rows are filled with one numpy copy per segment.
+    """
+
+    def __init__(self, method: str, row_len: int, pad_id: int, seed: int, dtype: str, with_doc_ids: bool):
         self._method, self._row_len, self._pad_id, self._seed = method, row_len, pad_id, seed
+        self._dtype, self._with_doc_ids = dtype, with_doc_ids
 
     def process(self, element):
         group, docs = element
         # A total order on the group's contents, independent of arrival order (ids are unique; the bytes break
-        # ties should duplicates slip through). Concat shuffles documents by hash; best-fit sorts by length.
+        # ties should duplicates slip through). Concat shuffles documents by hash; best-fit sorts by length
+        # (ties by this order).
         if self._method == "concat":
             docs = sorted(docs, key=lambda d: (sample_hash(d[0], self._seed), d[0], d[1]))
-            pack = concat_pack
         else:
             docs = sorted(docs, key=lambda d: (d[0], d[1]))
-            pack = best_fit_pack
-        rows, stats = pack(((doc_id, bytes_to_tokens(data).tolist()) for doc_id, data in docs), self._row_len, self._pad_id)
-        for index, row in enumerate(rows):
-            yield f"{group}:{index}", tokens_to_bytes(row.tokens), row.doc_lengths, row.doc_ids
+        arrays = [bytes_to_tokens(data, self._dtype) for _, data in docs]
+        layout, stats = pack_layout(self._method, [len(a) for a in arrays], self._row_len)
+        matrix, doc_lengths = fill_rows(arrays, layout, self._row_len, self._pad_id, self._dtype)
+        for index, row in enumerate(layout):
+            ids = [docs[doc][0] for doc, _, _ in row] if self._with_doc_ids else None
+            yield f"{group}:{index}", matrix[index].tobytes(), doc_lengths[index], ids
         yield TaggedOutput(STATS, (stats.rows, stats.tokens, stats.pad_tokens, stats.truncated_tokens))
 
 
 class PackSequences(beam.PTransform):
     """Encoded documents -> packed rows (main) and per-group PackStats tuples (`stats`)."""
 
-    def __init__(self, method: str, row_len: int, pad_id: int, seed: int, rows_per_group: int):
+    def __init__(self, method: str, row_len: int, pad_id: int, seed: int, rows_per_group: int, dtype: str = "uint32",
+                 with_doc_ids: bool = True, total_tokens=None):
         super().__init__()
         self._method, self._row_len, self._pad_id = method, row_len, pad_id
         self._seed, self._rows_per_group = seed, rows_per_group
+        self._dtype, self._with_doc_ids = dtype, with_doc_ids
+        self._total_tokens = total_tokens  # a singleton PCollection the caller already has, else counted here
 
     def expand(self, encoded):
-        total_tokens = (encoded | "CountTokens" >> beam.Map(token_count)
-                        | "SumTokens" >> beam.CombineGlobally(sum))
+        total_tokens = self._total_tokens
+        if total_tokens is None:
+            total_tokens = (encoded | "CountTokens" >> beam.Map(token_count)
+                            | "SumTokens" >> beam.CombineGlobally(sum))
         return (encoded
                 | "AssignGroup" >> beam.Map(assign_group, total_tokens=AsSingleton(total_tokens),
                                             row_len=self._row_len, rows_per_group=self._rows_per_group,
                                             seed=self._seed)
                 | "GroupDocuments" >> beam.GroupByKey()
-                | "Pack" >> beam.ParDo(_PackGroupFn(self._method, self._row_len, self._pad_id, self._seed))
+                | "Pack" >> beam.ParDo(_PackGroupFn(self._method, self._row_len, self._pad_id, self._seed,
+                                                    self._dtype, self._with_doc_ids))
                 .with_outputs(STATS, main="rows"))
 
 
@@ -328,26 +389,40 @@ def shard_indices(_, n_shards: int):
         yield i, None
 
 
-def encode_shard(rows: Sequence[Tuple[str, bytes, List[int], List[str]]], seq_len: int, dtype: str,
-                 file_format: str, with_doc_ids: bool) -> bytes:
-    """The bytes of one shard file (deterministic for the same rows in the same order)."""
+def shard_table(rows: Sequence[Tuple[str, bytes, List[int], Optional[List[str]]]], seq_len: int, dtype: str,
+                with_doc_ids: bool):
+    """The pyarrow Table of one shard's rows (explicit `shard_schema`; tokens copied once, from bytes)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     schema = shard_schema(seq_len, dtype, with_doc_ids)
-    flat = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32) if rows else np.zeros(0, np.uint32))
-    values = pa.array(flat.astype(dtype), type=schema.field(TOKENS).type.value_type)
+    flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=dtype)
+    values = pa.array(flat, type=schema.field(TOKENS).type.value_type)
     columns = [pa.FixedSizeListArray.from_arrays(values, type=schema.field(TOKENS).type),
                pa.array([r[2] for r in rows], type=schema.field(DOC_LENGTHS).type)]
     if with_doc_ids:
         columns.append(pa.array([r[3] for r in rows], type=schema.field(DOC_IDS).type))
-    table = pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def encode_shard(rows: Sequence[Tuple[str, bytes, List[int], Optional[List[str]]]], seq_len: int, dtype: str,
+                 file_format: str, with_doc_ids: bool, row_group_rows: int = 1024) -> bytes:
+    """The bytes of one shard file (deterministic for the same rows in the same order).
+
+    Parquet: zstd, row groups of `row_group_rows`; no min/max statistics on the token column (useless for
+    token ids, and they cost write time). Arrow: an uncompressed IPC *file* (random access footer) in record
+    batches of `row_group_rows`, so `pa.memory_map` + `pa.ipc.open_file` reads it without copying.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = shard_table(rows, seq_len, dtype, with_doc_ids)
     sink = io.BytesIO()
     if file_format == "arrow":
-        with pa.ipc.new_file(sink, schema) as writer:
-            writer.write_table(table)
+        with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=None)) as writer:
+            writer.write_table(table, max_chunksize=row_group_rows)
     else:
-        pq.write_table(table, sink, compression="zstd", row_group_size=1024)
+        pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows,
+                       write_statistics=[DOC_LENGTHS], use_dictionary=[DOC_IDS] if with_doc_ids else False)
     return sink.getvalue()
 
 
@@ -359,7 +434,8 @@ class _WriteShardFn(beam.DoFn):
         index, items = element
         seed = self._config.seed
         rows = sorted((r for r in items if r is not None), key=lambda r: (sample_hash(r[0], seed), r[0]))
-        data = encode_shard(rows, self._config.seq_len, self._dtype, self._config.file_format, self._config.doc_ids)
+        data = encode_shard(rows, self._config.seq_len, self._dtype, self._config.file_format, self._config.doc_ids,
+                            self._config.row_group_rows(self._dtype))
         name = shard_name(index, n_shards, self._config.file_format)
         write_bytes(FileSystems.join(self._config.output_dir, name), data)
         yield {"path": name, "sequences": len(rows), "tokens": len(rows) * self._config.row_len,
@@ -369,13 +445,16 @@ class _WriteShardFn(beam.DoFn):
 class WriteShards(beam.PTransform):
     """Packed rows -> shuffled shard files; emits one ShardInfo dict per shard."""
 
-    def __init__(self, config: TokenizeConfig, dtype: str):
+    def __init__(self, config: TokenizeConfig, dtype: str, n_rows=None):
         super().__init__()
         self._config, self._dtype = config, dtype
+        self._n_rows = n_rows  # a singleton PCollection the caller already has (packing stats), else counted here
 
     def expand(self, rows):
-        n_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
-        n_shards = n_rows | "ShardCount" >> beam.Map(shard_count, rows_per_shard=self._config.shard_rows)
+        n_rows = self._n_rows
+        if n_rows is None:
+            n_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
+        n_shards = n_rows | "ShardCount" >> beam.Map(shard_count, rows_per_shard=self._config.shard_rows(self._dtype))
         keyed = rows | "AssignShard" >> beam.Map(assign_shard, n_shards=AsSingleton(n_shards), seed=self._config.seed)
         every = (rows.pipeline | "Once" >> beam.Create([None])
                  | "ShardIndices" >> beam.FlatMap(shard_indices, n_shards=AsSingleton(n_shards)))
@@ -406,8 +485,16 @@ class _WriteManifestFn(beam.DoFn):
         yield manifest.to_json()
 
 
-def source_counts(encoded: Tuple[str, str, bytes]) -> Tuple[str, Tuple[int, int]]:
-    return encoded[1], (1, token_count(encoded))
+def source_counts(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, Tuple[int, int]]:
+    return encoded[1], (1, encoded[2])
+
+
+def source_tokens(source_count: Tuple[str, Tuple[int, int]]) -> int:
+    return source_count[1][1]
+
+
+def stats_rows(stats: Tuple[int, ...]) -> int:
+    return stats[0] if stats else 0
 
 
 def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
@@ -415,13 +502,17 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
     dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
     pad_id = tokenizer_info["special_ids"]["<|pad|>"]
     encoded = (pipeline | "ReadDocuments" >> ReadDocuments(patterns)
-               | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, config.batch_size))
-    packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
-                                                        config.rows_per_group)
-    stats = packed[STATS] | "SumPackStats" >> beam.CombineGlobally(sum_counts)
+               | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder))
+    # per-source counts are needed for the manifest anyway; the total token count (which sizes the packing
+    # groups) and the row count (which sizes the shards) come from small aggregates, not another pass
     sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
                | "SumSources" >> beam.CombinePerKey(sum_counts))
-    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype)
+    total_tokens = sources | "SourceTokens" >> beam.Map(source_tokens) | "SumTokens" >> beam.CombineGlobally(sum)
+    packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
+                                                        config.rows_per_group, dtype, config.doc_ids, total_tokens)
+    stats = packed[STATS] | "SumPackStats" >> beam.CombineGlobally(sum_counts)
+    n_rows = stats | "RowCount" >> beam.Map(stats_rows)
+    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, n_rows)
     return (infos | "CollectShards" >> beam.combiners.ToList()
             | "WriteManifest" >> beam.ParDo(_WriteManifestFn(config, dtype, tokenizer_info, versions),
                                             stats=AsSingleton(stats), sources=AsList(sources)))
@@ -455,19 +546,25 @@ def _versions() -> Dict[str, str]:
 def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
                      seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
                      file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
-                     rows_per_group: int = DEFAULT_ROWS_PER_GROUP) -> TokenizeResult:
-    from tokenizer.encode import TokenizerHandle
-
+                     rows_per_group: int = DEFAULT_ROWS_PER_GROUP, shard_mb: float = DEFAULT_SHARD_MB,
+                     row_group_mb: float = DEFAULT_ROW_GROUP_MB, batch_size: int = 256,
+                     encoder: str = "hf") -> TokenizeResult:
     config = TokenizeConfig(output_dir=output_dir, seq_len=seq_len, packing=packing, seed=seed,
                             file_format=file_format, doc_ids=doc_ids, rows_per_group=rows_per_group,
-                            rows_per_shard=rows_per_shard)
+                            rows_per_shard=rows_per_shard, shard_mb=shard_mb, row_group_mb=row_group_mb,
+                            batch_size=batch_size, encoder=encoder)
     config.validate()
     # bad configuration stops here, before the job starts
     try:
-        handle = TokenizerHandle(read_bytes(tokenizer_json_path(tokenizer_path)))
+        tokenizer_json = read_bytes(tokenizer_json_path(tokenizer_path))
     except (FileNotFoundError, OSError, IOError) as exc:
         raise FileNotFoundError(f"no tokenizer at {tokenizer_json_path(tokenizer_path)!r}: pass the directory "
                                 f"`winnow tokenizer train --output` wrote ({exc})") from exc
+    try:
+        handle = tokenizer_handle(tokenizer_json, encoder)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"--encoder {encoder} cannot encode with {tokenizer_json_path(tokenizer_path)}: {exc}; "
+                         f"use --encoder hf") from exc
     patterns = document_patterns(input_path)
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
     if not FileSystems.exists(output_dir):
@@ -495,10 +592,11 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
 
 def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
                  seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
-                 file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None) -> Manifest:
+                 file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
+                 **options: Any) -> Manifest:
     return run_tokenize_job(input_path, tokenizer_path, output_dir, seq_len, packing=packing, seed=seed,
                             beam_args=beam_args, runner=runner, workers=workers, file_format=file_format,
-                            doc_ids=doc_ids, rows_per_shard=rows_per_shard).manifest
+                            doc_ids=doc_ids, rows_per_shard=rows_per_shard, **options).manifest
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -512,7 +610,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
     parser.add_argument("--seed", type=int, default=0, help="packing/shuffle seed (default 0)")
     parser.add_argument("--rows-per-shard", type=int, default=None,
-                        help=f"rows per shard (default: about {DEFAULT_SHARD_TOKENS:,} tokens per shard)")
+                        help="rows per shard (overrides --shard-mb)")
+    parser.add_argument("--shard-mb", type=float, default=DEFAULT_SHARD_MB,
+                        help=f"target shard size in MiB of uncompressed tokens (default {DEFAULT_SHARD_MB:g}; "
+                             f"Parquet shards are smaller on disk, zstd)")
+    parser.add_argument("--row-group-mb", type=float, default=DEFAULT_ROW_GROUP_MB,
+                        help=f"MiB of uncompressed tokens per Parquet row group / Arrow record batch, the unit a "
+                             f"streaming reader holds in memory (default {DEFAULT_ROW_GROUP_MB:g})")
+    parser.add_argument("--encoder", choices=ENCODERS, default="hf",
+                        help="encoder: HF tokenizers (default) or tiktoken built from the same vocabulary (same "
+                             "ids, checked; several times less CPU; needs the tiktoken package)")
+    parser.add_argument("--batch-size", type=int, default=256, help="documents per encode_batch call (default 256)")
     add_beam_arguments(parser)
     return parser
 
@@ -524,7 +632,9 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
     quiet_beam_logging()
     result = run_tokenize_job(args.input, args.tokenizer, args.output, args.seq_len, packing=args.packing,
                               seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
-                              file_format=args.file_format, doc_ids=args.doc_ids, rows_per_shard=args.rows_per_shard)
+                              file_format=args.file_format, doc_ids=args.doc_ids, rows_per_shard=args.rows_per_shard,
+                              shard_mb=args.shard_mb, row_group_mb=args.row_group_mb, batch_size=args.batch_size,
+                              encoder=args.encoder)
     m = result.manifest
     print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
           f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "

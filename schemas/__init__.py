@@ -7,7 +7,7 @@ imported here.
 from schemas.documents import (  # noqa: F401
     CODE_LANGUAGE, DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DOCUMENTS_FORMAT, DOCUMENTS_SCHEMA, DUPLICATE_OF,
     ERROR, ERRORS_SCHEMA, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE, LANGUAGE_SCORE, REASON, REJECTED_SCHEMA,
-    SCORES, SOURCE, STAGE, TEXT, URL, empty_document, to_error_row, to_rejected_row,
+    METADATA, SCORES, SOURCE, STAGE, TEXT, TITLE, URL, empty_document, to_error_row, to_rejected_row,
 )
 from schemas.report import REPORT_FORMAT, Report, StageCounts  # noqa: F401
 from schemas.shards import (  # noqa: F401

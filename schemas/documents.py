@@ -25,6 +25,10 @@ DEDUP_CLUSTER_SIZE = "dedup_cluster_size"
 # per-filter scores, kept so thresholds can be re-tuned without recomputing.
 CODE_LANGUAGE = "code_language"
 SCORES = "scores"
+# What extraction knows besides the text: the page title, and trafilatura's metadata (author, date, sitename,
+# description, encoding, crawl_date) or, for code, repo, path, language and license.
+TITLE = "title"
+METADATA = "metadata"
 INPUT_PATH = "input_path"
 INPUT_OFFSET = "input_offset"
 
@@ -45,6 +49,8 @@ _DOCUMENT_FIELDS = [
     pa.field(DEDUP_CLUSTER_SIZE, pa.int32()),
     pa.field(CODE_LANGUAGE, pa.string()),
     pa.field(SCORES, pa.map_(pa.string(), pa.float32())),
+    pa.field(TITLE, pa.string()),
+    pa.field(METADATA, pa.map_(pa.string(), pa.string())),
     pa.field(INPUT_PATH, pa.string()),
     pa.field(INPUT_OFFSET, pa.int64()),
 ]

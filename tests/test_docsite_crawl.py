@@ -74,7 +74,7 @@ def test_extract_links_resolves_relative_and_skips_other_schemes():
 def test_crawler_obeys_robots_and_max_pages(site):
     base, out, files = site
     fetched = []
-    report = Crawler(CrawlConfig(max_pages=4, delay=0, max_depth=3)).crawl([base + "index.html"], fetched.append)
+    report = Crawler(CrawlConfig(max_pages=4, delay=0, max_depth=3, allow_private=True)).crawl([base + "index.html"], fetched.append)
     urls = [f.url for f in fetched]
     assert urls[0] == base + "robots.txt"
     assert report.pages == 4  # robots.txt is not a page
@@ -82,7 +82,7 @@ def test_crawler_obeys_robots_and_max_pages(site):
     assert report.seed_outcomes == {base + "index.html": "kept"}
     # Disallowed seed: dropped for robots, never fetched.
     fetched2 = []
-    report2 = Crawler(CrawlConfig(max_pages=4, delay=0)).crawl([base + "private/notes.html"], fetched2.append)
+    report2 = Crawler(CrawlConfig(max_pages=4, delay=0, allow_private=True)).crawl([base + "private/notes.html"], fetched2.append)
     assert report2.seed_outcomes == {base + "private/notes.html": "robots"}
     assert [f.url for f in fetched2] == [base + "robots.txt"]
 
@@ -90,7 +90,7 @@ def test_crawler_obeys_robots_and_max_pages(site):
 def test_crawler_waits_between_requests_to_a_host(site):
     base, _, _ = site
     sleeps = []
-    crawler = Crawler(CrawlConfig(max_pages=3, delay=0.5, max_depth=1), sleep=sleeps.append)
+    crawler = Crawler(CrawlConfig(max_pages=3, delay=0.5, max_depth=1, allow_private=True), sleep=sleeps.append)
     crawler.crawl([base + "index.html"], lambda f: None)
     assert len(sleeps) >= 3 and all(0 < s <= 0.5 for s in sleeps)
 
@@ -98,7 +98,7 @@ def test_crawler_waits_between_requests_to_a_host(site):
 def test_crawl_writes_valid_warc_with_request_response_pairs(site, tmp_path):
     base, _, _ = site
     seeds = [base + "index.html", base + "missing-page.html"]
-    paths = crawl_host_to_warc(seeds, str(tmp_path), CrawlConfig(max_pages=20, delay=0, max_depth=1))
+    paths = crawl_host_to_warc(seeds, str(tmp_path), CrawlConfig(max_pages=20, delay=0, max_depth=1, allow_private=True))
     assert [os.path.basename(p) for p in paths] == [host_safe_name(base.split("/")[2]) + "-0.warc.gz"]
     records = read_warc(paths[0])
     assert records[0][0] == "warcinfo"
@@ -130,12 +130,12 @@ def test_crawl_job_via_beam_and_cli(site, tmp_path, capsys):
     seed_file.write_text(f"# docsite\n{base}index.html\n")
     assert read_seed_args([str(seed_file), base + "json.html"]) == [base + "index.html", base + "json.html"]
     out = tmp_path / "warc"
-    paths = run_crawl([base + "index.html", base + "json.html"], str(out), max_pages=5, delay=0, max_depth=1)
+    paths = run_crawl([base + "index.html", base + "json.html"], str(out), max_pages=5, delay=0, max_depth=1, allow_private=True)
     assert len(paths) == 1 and paths[0].endswith("-0.warc.gz")
     pages = [r for r in read_warc(paths[0]) if r[0] == "response" and not r[1].endswith("robots.txt")]
     assert len(pages) == 5
     rc = crawl_main(["--seeds", str(seed_file), "--output", str(tmp_path / "cli"), "--max-pages", "2",
-                     "--delay", "0", "--max-depth", "1"])
+                     "--delay", "0", "--max-depth", "1", "--allow-private"])
     assert rc == 0
     assert "1 WARC file(s)" in capsys.readouterr().out
     assert crawl_main(["--seeds", "ftp://x.test/", "--output", str(tmp_path / "bad")]) == 2
@@ -151,7 +151,7 @@ def test_crawl_counters(site, tmp_path):
     base, _, _ = site
     p = make_pipeline()
     _ = (p | beam.Create([base + "index.html", base + "private/notes.html"])
-         | CrawlSeeds(str(tmp_path), CrawlConfig(max_pages=3, delay=0, max_depth=1)))
+         | CrawlSeeds(str(tmp_path), CrawlConfig(max_pages=3, delay=0, max_depth=1, allow_private=True)))
     result = p.run()
     result.wait_until_finish()
     counters = Counter()

@@ -137,3 +137,22 @@ def test_extract_text_beam_outputs_and_counters(shared_data, aeb_pages):
 def test_extract_text_rejects_unknown_options():
     with pytest.raises(ValueError, match="unknown extract options"):
         ExtractText(favour_precision=True)
+
+
+def test_limits_title_metadata_and_recall_fallback():
+    paragraphs = b"".join(b"<p>Sentence number %d of a long enough paragraph for extraction.</p>" % i for i in range(400))
+    html = (b"<html><head><title>The Title</title><meta name='author' content='Ann Writer'></head><body><article>"
+            + paragraphs + b"</article></body></html>")
+    doc, reason = extract_record(web_record(html))
+    assert reason is None and doc["title"] == "The Title" and doc["metadata"]["author"] == "Ann Writer"
+    assert doc["metadata"]["encoding"] == "utf-8"
+    assert extract_record(web_record(html), ExtractConfig(max_tags=100))[1] == "too_complex"
+    assert extract_record(web_record(html), ExtractConfig(max_html_bytes=1000))[1] == "too_large"
+    assert extract_record(web_record(html), ExtractConfig(max_seconds=0.001))[1] == "timeout"
+    # A listing page: many short items that the balanced pass judges boilerplate, the recall pass keeps.
+    items = b"".join(b"<li><a href='/p%d'>Product %d</a> <span>Blue widget, size %d, in stock</span></li>" % (i, i, i)
+                     for i in range(60))
+    listing = b"<html><body><nav><a href='/'>Home</a></nav><ul>" + items + b"</ul></body></html>"
+    with_fallback = extract_record(web_record(listing))[0][TEXT]
+    without = extract_record(web_record(listing), ExtractConfig(recall_fallback=0))[0][TEXT]
+    assert len(with_fallback) >= len(without) and "Product 59" in with_fallback

@@ -8,8 +8,8 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from filters.minhash import (
-    SCHEMES, MinHashParams, band_hashes, jaccard, minhash_signature, optimal_bands_rows, shingles,
-    signature_from_shingles,
+    HASHFUNCS, SCHEMES, MinHashParams, band_hashes, containment, jaccard, minhash_signature, minhash_signatures,
+    optimal_bands_rows, shingle_hash32, shingle_hash64, shingles, signature_from_shingles,
 )
 
 CLOUGH = ("neardup", "clough_stevenson_short_answers")
@@ -29,30 +29,63 @@ def book_paragraphs(shared_data):
     return [p for p in book.split("\n\n") if len(p.split()) >= 60][10:50]
 
 
+def _datasketch_hashfunc(params):
+    """The hashfunc that makes datasketch hash shingles as `params.hashfunc` does (None: its SHA-1 default)."""
+    if params.hashfunc == "sha1":
+        return None
+    return shingle_hash64 if params.scheme == "affine64" else shingle_hash32
+
+
 def _datasketch(items, params):
-    m = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=params.scheme)
+    m = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=params.scheme, hashfunc=_datasketch_hashfunc(params))
     m.update_batch([s.encode("utf-8") for s in items])
     return m.hashvalues
 
 
 @pytest.mark.shared_data
+@pytest.mark.parametrize("hashfunc", HASHFUNCS)
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_signature_identical_to_datasketch(book_paragraphs, scheme):
-    params = MinHashParams(scheme=scheme)
-    for text in book_paragraphs:
+def test_signature_identical_to_datasketch(book_paragraphs, scheme, hashfunc):
+    params = MinHashParams(scheme=scheme, hashfunc=hashfunc)
+    batch = minhash_signatures(book_paragraphs, params)  # the vectorised batch path
+    for text, row in zip(book_paragraphs, batch):
         ours = minhash_signature(text, params)
         assert ours.dtype == np.uint64 and ours.shape == (params.num_perm,)
-        assert np.array_equal(ours, _datasketch(shingles(text, params.ngram), params))
+        expected = _datasketch(shingles(text, params.ngram), params)
+        assert np.array_equal(ours, expected) and np.array_equal(row, expected)
     # Other sizes and seeds, the one-at-a-time `update` path and the empty set too.
-    params = MinHashParams(num_perm=64, bands=8, rows=8, ngram=3, seed=42, scheme=scheme)
+    params = MinHashParams(num_perm=64, bands=8, rows=8, ngram=3, seed=42, scheme=scheme, hashfunc=hashfunc)
     items = shingles(" ".join(book_paragraphs), 2)
     assert len(items) > 4096  # crosses the chunk boundary
     assert np.array_equal(signature_from_shingles(items, params), _datasketch(items, params))
-    m = MinHash(num_perm=64, seed=42, scheme=scheme)
+    m = MinHash(num_perm=64, seed=42, scheme=scheme, hashfunc=_datasketch_hashfunc(params))
     for s in items[:40]:
         m.update(s.encode("utf-8"))
     assert np.array_equal(signature_from_shingles(items[:40], params), m.hashvalues)
     assert np.array_equal(signature_from_shingles([], params), MinHash(num_perm=64, seed=42, scheme=scheme).hashvalues)
+
+
+@pytest.mark.shared_data
+def test_batch_path_sees_the_words_of_normalize_for_dedup_in_75_languages(shared_data):
+    """The vectorised path re-implements normalisation as a code-point table: same shingles in every script."""
+    texts = []
+    for path in sorted((shared_data / "langid" / "lingua_testdata" / "sentences").glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines()[:12]
+        texts += [" ".join(lines[i:i + 4]) for i in range(0, 12, 4)]
+    texts += ["Ａｂｃ ①②③ ﬁne ǅ ΣΑΣ Σίσυφος ٣٤ x_y a‿b \x1c z\u00a0q", "", " ... ", "one", "tab\tsep\x0bv 12.5% «q»"]
+    assert len(texts) > 200
+    for params in (MinHashParams(), MinHashParams(ngram=2, num_perm=16, bands=4, rows=4)):
+        batch = minhash_signatures(texts, params)
+        for text, row in zip(texts, batch):
+            assert np.array_equal(row, _datasketch(shingles(text, params.ngram), params)), text[:80]
+
+
+def test_for_threshold_uses_datasketch_optimiser():
+    params = MinHashParams.for_threshold(0.8, num_perm=128)
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    assert (params.bands, params.rows, params.num_perm) == (lsh.b, lsh.r, 128)
+    with pytest.raises(ValueError):
+        MinHashParams(hashfunc="md5")
 
 
 def test_shingles():
@@ -95,6 +128,7 @@ def test_jaccard_and_estimate():
     b = shingles(" ".join(vocab[100:400]), 1)
     assert jaccard(a, b) == pytest.approx(0.5)
     assert jaccard([], []) == 1.0 and jaccard(["x"], []) == 0.0
+    assert containment(a[:10], a) == 1.0 and containment(["zz"], a) == 0.0
     p = MinHashParams(num_perm=256, bands=32, rows=8)
     estimate = np.mean(signature_from_shingles(a, p) == signature_from_shingles(b, p))
     assert abs(estimate - 0.5) < 0.1

@@ -120,3 +120,36 @@ def test_concat_straddling_documents_count_as_truncated():
     rows, stats = concat_pack([("a", [1] * 5), ("b", [2] * 2)], 5, PAD)
     assert stats.truncated_tokens == 0 and stats.pad_tokens == 3
     assert concat_pack([], 5, PAD)[0] == [] and best_fit_pack([], 5, PAD)[0] == []
+
+
+@pytest.mark.parametrize("method", ["best-fit", "concat"])
+def test_layout_fill_matches_rows_in_uint16(method):
+    """The Beam path (lengths -> layout -> numpy fill in the shard dtype) gives the same rows as the list API."""
+    import numpy as np
+
+    from tokenizer.pack import fill_rows, pack_layout
+
+    row_len = 129
+    docs = sorted(make_docs(skewed_lengths(300, seed=5) + [3 * row_len + 7]), key=lambda d: d[0])
+    layout, stats = pack_layout(method, [len(t) for _, t in docs], row_len)
+    matrix, doc_lengths = fill_rows([np.asarray(t, dtype=np.uint16) for _, t in docs], layout, row_len, PAD, "uint16")
+    rows, stats2 = (best_fit_pack if method == "best-fit" else concat_pack)(docs, row_len, PAD)
+    assert matrix.dtype == np.uint16 and matrix.shape == (len(rows), row_len) and stats == stats2
+    assert matrix.tolist() == [r.tokens for r in rows]
+    assert doc_lengths == [r.doc_lengths for r in rows]
+    assert [[docs[d][0] for d, _, _ in row] for row in layout] == [r.doc_ids for r in rows]
+
+
+def test_truncation_floor_best_fit_meets_it_concat_exceeds_it():
+    from tokenizer.pack import truncation_floor
+
+    row_len = 257
+    docs = make_docs(skewed_lengths(1500, seed=6))
+    lengths = [len(t) for _, t in docs]
+    floor = truncation_floor(lengths, row_len)
+    assert floor == sum(n for n in lengths if n > row_len) > 0
+    _, bf = best_fit_pack(docs, row_len, PAD)
+    _, cc = concat_pack(docs, row_len, PAD)
+    assert bf.truncated_tokens == floor
+    assert cc.truncated_tokens > floor
+    assert bf.rows <= cc.rows  # on this skewed mix best-fit needs no more rows than concat

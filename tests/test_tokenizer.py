@@ -15,10 +15,10 @@ import pytest
 
 from schemas import DOCUMENTS_SCHEMA, empty_document
 from tokenizer.encode import load_tokenizer
-from tokenizer.evaluate import evaluate_tokenizer
+from tokenizer.evaluate import evaluate_tokenizer, whole_word_tokens
 from tokenizer.train import (
-    EOT_TOKEN, FIM_TOKENS, GPT4_SPLIT_PATTERN, PAD_TOKEN, build_tokenizer, iter_documents, sample_documents,
-    train_tokenizer,
+    EOT_TOKEN, FIM_TOKENS, GPT4_SPLIT_PATTERN, PAD_TOKEN, build_tokenizer, iter_documents, parse_source_weights,
+    plan_sample, sample_documents, train_from_texts, train_tokenizer,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def docs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained(docs_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tok")
-    meta = train_tokenizer(str(docs_dir), vocab_size=600, output_dir=str(out), seed=1)
+    meta = train_tokenizer(str(docs_dir), vocab_size=600, output_dir=str(out), seed=1, baseline=True)
     return out, meta
 
 
@@ -187,3 +187,177 @@ def test_tokenizer_package_never_imports_beam():
     code = ("import sys, tokenizer.train, tokenizer.encode, tokenizer.pack, tokenizer.evaluate; "
             "sys.exit('apache_beam' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT).returncode == 0
+
+
+# --- per-source weights ----------------------------------------------------------------------------------
+
+def _weighted_docs():
+    rng = random.Random(4)
+    return [{"id": f"{src}{i}", "source": src, "text": "y" * rng.randint(50, 150)}
+            for src in ("web", "code", "books") for i in range(400)]
+
+
+def test_source_weights_split_the_budget():
+    docs = _weighted_docs()
+    plan, stats = plan_sample(iter(docs), seed=1, max_chars=12_000, source_weights={"web": 3, "code": 1})
+    assert stats.budgets == {"web": 9_000, "code": 3_000}
+    assert set(stats.sources) == {"web", "code"}  # books: not listed, no '*'
+    assert 9_000 - 150 < stats.sources["web"]["chars"] <= 9_000
+    assert 3_000 - 150 < stats.sources["code"]["chars"] <= 3_000
+    assert sum(plan.keys.values()) == stats.documents
+    # '*' takes every source not listed; weight 0 excludes a source
+    _, stats = plan_sample(iter(docs), seed=1, max_chars=12_000, source_weights={"web": 0, "code": 1, "*": 1})
+    assert set(stats.sources) == {"code", "books"} and stats.budgets == {"code": 6_000, "*": 6_000}
+    # a source with less text than its budget gives all it has
+    _, stats = plan_sample(iter(docs), seed=1, max_chars=10_000_000, source_weights={"web": 1, "code": 1})
+    assert stats.sources["web"]["documents"] == 400 and stats.sources["web"]["chars"] == sum(
+        len(d["text"]) for d in docs if d["source"] == "web")
+    # the weighted sample is seeded and order independent too
+    texts, _ = sample_documents(iter(docs), seed=2, max_chars=6_000, source_weights={"web": 1, "*": 1})
+    assert sample_documents(iter(docs[::-1]), seed=2, max_chars=6_000, source_weights={"web": 1, "*": 1})[0] == texts
+
+
+@pytest.mark.parametrize("bad", [["web"], ["web=-1"], ["=3"], ["web=x"], ["web=1", "web=2"], ["web=0"]])
+def test_bad_source_weights_stop_before_reading(bad):
+    with pytest.raises(ValueError):
+        parse_source_weights(bad)
+
+
+def test_cli_train_with_weights_and_baseline(docs_dir, tmp_path, capsys):
+    from pipelines.cli import main as winnow
+
+    out = tmp_path / "tok"
+    assert winnow(["tokenizer", "train", "--input", str(docs_dir), "--vocab-size", "400", "--output", str(out),
+                   "--source-weight", "web=1", "--source-weight", "*=1", "--max-chars", "20000", "--baseline"]) == 0
+    meta = json.loads((out / "tokenizer_meta.json").read_text())
+    assert meta["source_weights"] == {"*": 1.0, "web": 1.0}
+    assert meta["sample"]["budgets"] == {"*": 10_000, "web": 10_000}
+    assert meta["sample"]["sources"]["web"]["chars"] <= 10_000
+    assert (out / "baseline" / "tokenizer.json").is_file() and meta["baseline"]["vocab_size"] == 400
+    assert winnow(["tokenizer", "train", "--input", str(docs_dir), "--vocab-size", "400", "--output", str(out),
+                   "--source-weight", "web"]) == 1
+    assert "SOURCE=WEIGHT" in capsys.readouterr().err
+
+
+# --- determinism -----------------------------------------------------------------------------------------
+
+def tie_corpus() -> list:
+    """Every 3-letter word over 12 letters, each the same number of times: all pair counts tie at every step."""
+    letters = "abcdefghijkl"
+    words = [a + b + c for a in letters for b in letters for c in letters]
+    rng = random.Random(0)
+    docs = []
+    for rep in range(4):
+        shuffled = words[:]
+        rng.shuffle(shuffled)
+        docs += [" ".join(shuffled[i:i + 60]) for i in range(0, len(shuffled), 60)]
+    return docs
+
+
+TIE_TRAIN = ("import sys, json, hashlib; sys.path.insert(0, '.'); from tests.test_tokenizer import tie_corpus; "
+             "from tokenizer.train import train_from_texts; t = train_from_texts(tie_corpus(){order}, 700); "
+             "print(hashlib.sha256(t.to_str().encode()).hexdigest())")
+
+
+def test_training_is_deterministic_under_ties_threads_and_feeding_order():
+    """The HF trainer's maps are randomly seeded per process and merged in parallel; ties are broken by pair ids."""
+    import hashlib
+
+    docs = tie_corpus()
+    ref = train_from_texts(docs, 700).to_str()
+    assert json.loads(ref)["model"]["merges"][:1]  # it did merge
+    assert train_from_texts(docs, 700).to_str() == ref
+    assert train_from_texts(docs[::-1], 700).to_str() == ref  # feeding order does not matter (pass 2 streams)
+    want = hashlib.sha256(ref.encode()).hexdigest()
+    for threads, order in (("1", ""), ("2", "[::-1]"), ("4", "")):
+        env = dict(os.environ, RAYON_NUM_THREADS=threads, PYTHONHASHSEED=threads)
+        res = subprocess.run([sys.executable, "-c", TIE_TRAIN.format(order=order)], cwd=REPO_ROOT, env=env,
+                             capture_output=True, text=True, check=True)
+        assert res.stdout.strip() == want, f"RAYON_NUM_THREADS={threads}"
+
+
+# --- transformers and tiktoken ---------------------------------------------------------------------------
+
+PLAIN = [t for t in ROUND_TRIP + PHRASES if "<|" not in t]
+
+
+def test_loads_with_tokenizers_and_transformers(trained):
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    out, meta = trained
+    handle = load_tokenizer(str(out))
+    raw = Tokenizer.from_file(str(out / "tokenizer.json"))
+    fast = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"), eos_token=EOT_TOKEN, pad_token=PAD_TOKEN)
+    auto = AutoTokenizer.from_pretrained(str(out))
+    assert auto.eos_token_id == fast.eos_token_id == handle.eot_id == meta["special_ids"][EOT_TOKEN]
+    assert auto.pad_token_id == fast.pad_token_id == handle.pad_id == meta["special_ids"][PAD_TOKEN]
+    for text in PLAIN:
+        ids = handle.encode(text)
+        assert raw.encode(text).ids == ids
+        assert fast.encode(text) == auto.encode(text) == ids, repr(text)  # no bos/eos added
+        assert auto.decode(ids) == fast.decode(ids) == text, repr(text)
+    padded = auto(["a b", "a b c d e"], padding=True)["input_ids"]
+    assert padded[0][-1] == handle.pad_id
+
+
+def test_tiktoken_backend_gives_identical_ids(trained):
+    pytest.importorskip("tiktoken")
+    out, _ = trained
+    hf, tt = load_tokenizer(str(out)), load_tokenizer(str(out), backend="tiktoken")
+    texts = ROUND_TRIP + PHRASES + [varied_text(random.Random(i), 80) for i in range(20)]
+    assert tt.encode_batch(texts) == hf.encode_batch(texts)
+    assert [tt.encode(t) for t in texts] == [hf.encode(t) for t in texts]
+    with pytest.raises(ValueError, match="split pattern"):
+        load_tokenizer(str(out / "baseline"), backend="tiktoken")  # GPT-2 regex: not Winnow's encoder
+
+
+@pytest.mark.shared_data
+def test_tiktoken_identical_on_real_prose_and_code(shared_data, tmp_path):
+    pytest.importorskip("tiktoken")
+    import gzip
+
+    texts = []
+    for path in sorted((shared_data / "text" / "gutenberg").glob("pg*.txt"))[:3]:
+        t = path.read_text(encoding="utf-8")
+        texts += [t[i:i + 3000] for i in range(0, 300_000, 3000)]
+    with gzip.open(shared_data / "code" / "linguist_samples_dev.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["encoding"] == "utf-8":
+                texts.append(rec["content"][:3000])
+            if len(texts) >= 600:
+                break
+    docs = tmp_path / "docs.parquet"
+    write_docs(docs, [empty_document(f"d{i}", "mix", t) for i, t in enumerate(texts)])
+    train_tokenizer(str(docs), 2000, str(tmp_path / "tok"), max_chars=2_000_000)
+    hf, tt = load_tokenizer(str(tmp_path / "tok")), load_tokenizer(str(tmp_path / "tok"), backend="tiktoken")
+    assert tt.encode_batch(texts) == hf.encode_batch(texts)
+
+
+# --- evaluation against the baseline ---------------------------------------------------------------------
+
+def test_whole_word_tokens():
+    text = "the cat's 12 dogs"
+    # spans: "the", " cat", "'s", " ", "12", " do", "gs"
+    offsets = [(0, 3), (3, 7), (7, 9), (9, 10), (10, 12), (12, 15), (15, 17)]
+    assert whole_word_tokens(text, offsets) == 2  # "the", " cat"; "s" after the apostrophe is a word, "'s" is not
+    assert whole_word_tokens("día über", [(0, 3), (3, 8)]) == 2
+
+
+def test_evaluate_against_the_baseline(trained, docs_dir, capsys):
+    from tokenizer.evaluate import main
+
+    out, _ = trained
+    assert main(["--tokenizer", str(out), "--input", str(docs_dir)]) == 0  # DIR/baseline is picked up
+    report = json.loads(capsys.readouterr().out)
+    base = report["baseline"]
+    assert base["tokenizer"]["sha256"] != report["tokenizer"]["sha256"]
+    assert base["bytes"] == report["bytes"] and base["documents"] == report["documents"] == 150
+    assert report["vs_baseline"]["bytes_per_token"] == pytest.approx(report["bytes_per_token"] / base["bytes_per_token"])
+    assert set(report["vs_baseline"]["sources"]) == {"web", "code", "books"}
+    for r in (report, base):
+        assert 0 < r["whole_word_share"] < 1 and 0 < r["vocab_utilisation"] <= 1
+        assert r["whole_word_tokens"] == sum(s["whole_word_tokens"] for s in r["sources"].values())
+    assert main(["--tokenizer", str(out), "--input", str(docs_dir), "--no-baseline"]) == 0
+    assert "baseline" not in json.loads(capsys.readouterr().out)

@@ -4,29 +4,72 @@ Documents are encoded as ordinary text: a document that happens to contain the s
 not get a real document boundary in the middle of it (nor lose those characters on decode). HF tokenizers
 always matches added tokens in the input, so the handle encodes with a copy of the tokenizer whose added-token
 list is empty (same BPE model, same ids); special ids are only ever inserted by the packer.
+
+Two encoders give the same ids: HF tokenizers (`backend="hf"`, the default) and tiktoken (`backend="tiktoken"`,
+optional package), built from the same vocabulary and split pattern. tiktoken ranks a merge by the bytes it
+produces, HF by the merge's position; they agree when token ids follow merge order and no token is produced by
+two merges, which the handle checks before it builds the tiktoken encoder (tests compare the ids on real text).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from tokenizer.train import EOT_TOKEN, FIM_TOKENS, PAD_TOKEN, TOKENIZER_FILE
+from tokenizer.train import EOT_TOKEN, FIM_TOKENS, GPT4_SPLIT_PATTERN, PAD_TOKEN, TOKENIZER_FILE
+
+BACKENDS = ("hf", "tiktoken")
+
+
+def bytes_to_unicode() -> Dict[int, str]:
+    """GPT-2's byte -> printable character table, the alphabet of HF's ByteLevel pre-tokenizer."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def tiktoken_encoding(spec: Dict, name: str = "winnow"):
+    """A tiktoken Encoding equivalent to a Winnow tokenizer.json (parsed), or ValueError saying why not."""
+    import tiktoken
+
+    model = spec["model"]
+    pre = json.dumps(spec.get("pre_tokenizer"))
+    if model.get("type") != "BPE" or GPT4_SPLIT_PATTERN.replace("\\", "\\\\").replace('"', '\\"') not in pre:
+        raise ValueError("tiktoken backend needs a byte-level BPE with Winnow's split pattern")
+    byte_of = {c: b for b, c in bytes_to_unicode().items()}
+    specials = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+    vocab = {tok: i for tok, i in model["vocab"].items() if tok not in specials}
+    ranks = {bytes(byte_of[c] for c in tok): i for tok, i in vocab.items()}
+    merges = [m if isinstance(m, list) else m.split(" ", 1) for m in model["merges"]]
+    made = [vocab["".join(m)] for m in merges]
+    if len(set(made)) != len(made) or made != sorted(made):
+        raise ValueError("tiktoken backend needs ids in merge order and no token made by two merges")
+    return tiktoken.Encoding(name=name, pat_str=GPT4_SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
 
 
 class TokenizerHandle:
     """A trained byte-level BPE tokenizer: batch encoding without special tokens, decoding, its ids and hash."""
 
-    def __init__(self, tokenizer_json: bytes):
+    def __init__(self, tokenizer_json: bytes, backend: str = "hf"):
         from tokenizers import Tokenizer
 
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.sha256 = hashlib.sha256(tokenizer_json).hexdigest()
         text = tokenizer_json.decode("utf-8")
         self._full = Tokenizer.from_str(text)
         spec = json.loads(text)
+        self._tiktoken = tiktoken_encoding(spec, name=f"winnow-{self.sha256[:12]}") if backend == "tiktoken" else None
         spec["added_tokens"] = []
         self._ordinary = Tokenizer.from_str(json.dumps(spec))
+        self.backend = backend
         self.eot_id = self._required_id(EOT_TOKEN)
         self.pad_id = self._required_id(PAD_TOKEN)
         self.vocab_size = self._full.get_vocab_size(with_added_tokens=True)
@@ -47,15 +90,23 @@ class TokenizerHandle:
         return ids
 
     def encode(self, text: str) -> List[int]:
+        if self._tiktoken is not None:
+            return self._tiktoken.encode_ordinary(text)
         return self._ordinary.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
+        if self._tiktoken is not None:
+            return self._tiktoken.encode_ordinary_batch(list(texts))
         return [e.ids for e in self._ordinary.encode_batch(list(texts), add_special_tokens=False)]
+
+    def encode_batch_with_offsets(self, texts: Sequence[str]) -> List[Tuple[List[int], List[Tuple[int, int]]]]:
+        """Ids and the character span of each token in its text (HF encoder whatever the backend)."""
+        return [(e.ids, e.offsets) for e in self._ordinary.encode_batch(list(texts), add_special_tokens=False)]
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         return self._full.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
-    def id_to_token(self, token_id: int) -> str:
+    def id_to_token(self, token_id: int) -> Optional[str]:
         return self._full.id_to_token(token_id)
 
 
@@ -63,11 +114,11 @@ def tokenizer_file(path_or_dir: str) -> str:
     return os.path.join(path_or_dir, TOKENIZER_FILE) if os.path.isdir(path_or_dir) else path_or_dir
 
 
-def load_tokenizer(path_or_dir: str) -> TokenizerHandle:
+def load_tokenizer(path_or_dir: str, backend: str = "hf") -> TokenizerHandle:
     """A tokenizer from a tokenizer.json path or a directory holding one (local paths)."""
     path = tokenizer_file(path_or_dir)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no tokenizer at {path!r}: pass a tokenizer.json or the directory "
                                 f"`winnow tokenizer train --output` wrote")
     with open(path, "rb") as f:
-        return TokenizerHandle(f.read())
+        return TokenizerHandle(f.read(), backend=backend)

@@ -1,19 +1,30 @@
 """Train a byte-level BPE tokenizer (HF tokenizers) on a bounded, reproducible sample of documents.
 
 The model follows the library idiom (as nanochat's `tok_train.py` does): `Tokenizer(models.BPE())`, a
-GPT-4-style regex split followed by a byte-level mapping, a ByteLevel decoder and a `BpeTrainer` seeded with
-the 256-symbol byte alphabet, so every string round-trips and no input is ever unknown.
+GPT-4-style regex split (`pre_tokenizers.Split(Regex(...))`) followed by `ByteLevel(use_regex=False)`, a
+ByteLevel decoder and a `BpeTrainer` seeded with the 256-symbol byte alphabet, so every string round-trips and
+no input is ever unknown.
 
-Sampling is streaming and bounded. Documents are read one Parquet row group (or one JSONL line) at a time;
-each document gets a 64-bit hash of (seed, id). A document is a candidate when its hash falls under
-`sample_rate`; among candidates we keep the longest prefix in hash order whose characters (each document cut
-to `max_doc_chars`) fit in `max_chars`. A heap of kept documents plus a rejection threshold keep that
-prefix exactly while streaming, so memory is bounded by `max_chars` and the sample does not depend on the
-order of files or rows: the same documents and seed give the same sample, fed to the trainer in hash order.
+Sampling streams twice over the input and never holds the corpus (nor the sample) in memory. Pass 1 reads
+(id, source, text length) one Parquet row group or JSONL line at a time; each document gets a 64-bit hash of
+(seed, id). A document is a candidate when its hash falls under `sample_rate`. Candidates are grouped by
+source weight (`--source-weight web=3 --source-weight code=1`: a source's share of `max_chars`; `*` names every
+source not listed; without weights one group holds all sources), and each group keeps the longest prefix in
+hash order whose characters (each document cut to `max_doc_chars`) fit in its budget: a heap of
+(hash, id, length) plus a rejection threshold keep that prefix exactly while streaming. Pass 2 streams the
+documents again and feeds the kept ones, cut, to the trainer. The sample depends only on the documents, the
+seed and the caps, never on the order of files or rows. Memory is the trainer's (its word counts), measured in
+the README.
 
-The HF trainer counts words in hash maps and merges in parallel with rayon; we measured tokenizer.json
-byte-identical across repeated trainings on the same sample (ties between equally frequent pairs are broken
-by the pair itself, not by map order), and `tests/test_tokenizer.py` keeps checking it.
+Determinism. The trainer counts words in hash maps with randomised hashers and in parallel (rayon), but every
+quantity it derives from them is a sum (word counts, pair counts), the byte alphabet is sorted before ids are
+given, and the merge queue orders pairs by (count, then smaller pair ids): with distinct keys the order in which
+entries were pushed cannot matter. So the result depends on the multiset of pre-tokenized words only, not on
+feeding order, thread count or map order; `tests/test_tokenizer.py` checks byte-identical tokenizer.json across
+processes, RAYON_NUM_THREADS 1/2/4, reversed feeding order and a corpus built of equal-frequency ties. The one
+path where two queue entries can share a key (a token produced by two different merges, after which stale and
+fresh entries of one pair coexist) is counted in tokenizer_meta.json as `duplicate_merge_tokens`. The trainer
+counts pairs in i32: samples are capped below 2**31 characters.
 """
 from __future__ import annotations
 
@@ -23,7 +34,7 @@ import heapq
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from schemas import ID, SOURCE, TEXT
 from schemas.io import iter_documents  # noqa: F401  (re-exported for callers)
@@ -42,9 +53,14 @@ FIM_TOKENS = ("<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>")
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "tokenizer_meta.json"
 META_FORMAT = "winnow.tokenizer/1"
+HF_CONFIG_FILE = "tokenizer_config.json"
+HF_SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+BASELINE_DIR = "baseline"  # DIR/baseline/: the GPT-2-style tokenizer trained on the same sample (--baseline)
 
 DEFAULT_MAX_CHARS = 50_000_000
 DEFAULT_MAX_DOC_CHARS = 10_000
+MAX_SAMPLE_CHARS = 2 ** 31 - 1  # the HF trainer counts pairs in i32
+ALL_SOURCES = "*"
 
 
 def special_tokens(fim: bool = False) -> List[str]:
@@ -67,48 +83,123 @@ class SampleStats:
     documents: int = 0
     chars: int = 0
     sources: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    budgets: Dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
         return {"documents_seen": self.documents_seen, "documents": self.documents, "chars": self.chars,
-                "sources": {k: self.sources[k] for k in sorted(self.sources)}}
+                "sources": {k: self.sources[k] for k in sorted(self.sources)},
+                "budgets": {k: self.budgets[k] for k in sorted(self.budgets)}}
 
 
-def sample_documents(docs: Iterator[Dict[str, Any]], seed: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
-                     max_doc_chars: int = DEFAULT_MAX_DOC_CHARS,
-                     sample_rate: float = 1.0) -> Tuple[List[str], SampleStats]:
-    """The longest prefix, in (seed, id)-hash order, of candidate documents that fits in `max_chars`.
+@dataclass(frozen=True)
+class SamplePlan:
+    """Which documents a sample holds: (hash, id) -> how many input rows with that key were kept."""
+    seed: int
+    max_doc_chars: int
+    keys: Mapping[Tuple[int, str], int]
 
-    Returns the texts (each cut to `max_doc_chars`) in hash order, and what was taken per source.
+    def texts(self, docs: Iterable[Dict[str, Any]]) -> Iterator[str]:
+        """The kept documents' texts, cut to max_doc_chars, in input order (the trainer does not depend on it)."""
+        left = dict(self.keys)
+        for doc in docs:
+            text = doc[TEXT]
+            if not text:
+                continue
+            key = (sample_hash(doc[ID], self.seed), doc[ID])
+            n = left.get(key)
+            if n:
+                left[key] = n - 1
+                yield text[:self.max_doc_chars]
+
+
+def parse_source_weights(items: Optional[Iterable[str]]) -> Dict[str, float]:
+    """`["web=3", "code=1", "*=0.5"]` -> {"web": 3.0, ...}; a bad item stops before any reading."""
+    weights: Dict[str, float] = {}
+    for item in items or ():
+        name, sep, value = item.rpartition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or not name or weight < 0 or weight != weight:
+            raise ValueError(f"bad source weight {item!r}: write SOURCE=WEIGHT with a weight >= 0 "
+                             f"(e.g. web=3, code=1, '*=1' for every other source)")
+        if name in weights:
+            raise ValueError(f"source {name!r} weighted twice")
+        weights[name] = weight
+    if weights and sum(weights.values()) <= 0:
+        raise ValueError("source weights sum to 0: nothing could be sampled")
+    return weights
+
+
+def source_budgets(max_chars: int, weights: Optional[Mapping[str, float]]) -> Dict[str, int]:
+    """Characters per sampling group: the weights' shares of max_chars (one group `*` without weights)."""
+    if not weights:
+        return {ALL_SOURCES: max_chars}
+    total = sum(weights.values())
+    return {name: int(max_chars * w / total) for name, w in weights.items() if w > 0}
+
+
+def plan_sample(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
+                max_doc_chars: int = DEFAULT_MAX_DOC_CHARS, sample_rate: float = 1.0,
+                source_weights: Optional[Mapping[str, float]] = None) -> Tuple[SamplePlan, SampleStats]:
+    """Pass 1: per sampling group, the longest prefix in (seed, id)-hash order that fits the group's budget.
+
+    Holds (hash, id, source, length) of the kept documents only, never their text.
     """
     if max_chars <= 0 or max_doc_chars <= 0:
         raise ValueError("max_chars and max_doc_chars must be positive")
+    if max_chars > MAX_SAMPLE_CHARS:
+        raise ValueError(f"max_chars must be below 2**31 (the HF trainer counts pairs in i32), got {max_chars:,}")
+    budgets = source_budgets(max_chars, source_weights)
+    listed = {name for name in (source_weights or {}) if name != ALL_SOURCES}
     rate_cut = int(min(max(sample_rate, 0.0), 1.0) * (1 << 64))
-    heap: List[Tuple[int, str, str, str]] = []  # (-hash, id, source, text): the max hash sits on top
-    total = 0
-    threshold = 1 << 64  # every document hashing at or above this is known not to fit
+    heaps: Dict[str, List[Tuple[int, str, str, int]]] = {g: [] for g in budgets}  # (-hash, id, source, length)
+    totals = {g: 0 for g in budgets}
+    thresholds = {g: 1 << 64 for g in budgets}  # every document hashing at or above this is known not to fit
     seen = 0
     for doc in docs:
         seen += 1
         text = doc[TEXT]
         if not text:
             continue
+        source = doc[SOURCE]
+        group = source if source in listed else ALL_SOURCES
+        if group not in budgets:
+            continue  # weighted away (not listed, no `*`, or weight 0)
         h = sample_hash(doc[ID], seed)
-        if h >= rate_cut or h >= threshold:
+        if h >= rate_cut or h >= thresholds[group]:
             continue
-        text = text[:max_doc_chars]
-        heapq.heappush(heap, (-h, doc[ID], doc[SOURCE], text))
-        total += len(text)
-        while total > max_chars:
+        length = min(len(text), max_doc_chars)
+        heap = heaps[group]
+        heapq.heappush(heap, (-h, doc[ID], source, length))
+        totals[group] += length
+        while totals[group] > budgets[group]:
             neg_h, _, _, dropped = heapq.heappop(heap)
-            total -= len(dropped)
-            threshold = min(threshold, -neg_h)
-    kept = sorted(heap, key=lambda item: (-item[0], item[1]))
-    stats = SampleStats(documents_seen=seen, documents=len(kept), chars=total)
-    for _, _, source, text in kept:
-        s = stats.sources.setdefault(source, {"documents": 0, "chars": 0})
-        s["documents"] += 1
-        s["chars"] += len(text)
-    return [item[3] for item in kept], stats
+            totals[group] -= dropped
+            thresholds[group] = min(thresholds[group], -neg_h)
+    keys: Dict[Tuple[int, str], int] = {}
+    stats = SampleStats(documents_seen=seen, budgets=dict(budgets))
+    for group in sorted(heaps):
+        for neg_h, doc_id, source, length in heaps[group]:
+            keys[(-neg_h, doc_id)] = keys.get((-neg_h, doc_id), 0) + 1
+            s = stats.sources.setdefault(source, {"documents": 0, "chars": 0})
+            s["documents"] += 1
+            s["chars"] += length
+            stats.documents += 1
+            stats.chars += length
+    return SamplePlan(seed=seed, max_doc_chars=max_doc_chars, keys=keys), stats
+
+
+def sample_documents(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
+                     max_doc_chars: int = DEFAULT_MAX_DOC_CHARS, sample_rate: float = 1.0,
+                     source_weights: Optional[Mapping[str, float]] = None) -> Tuple[List[str], SampleStats]:
+    """In-memory convenience over `plan_sample`: the sampled texts in (hash, id) order, and the statistics."""
+    docs = list(docs)
+    plan, stats = plan_sample(iter(docs), seed, max_chars, max_doc_chars, sample_rate, source_weights)
+    kept = sorted(((sample_hash(d[ID], seed), d[ID], i) for i, d in enumerate(docs)
+                   if d[TEXT] and (sample_hash(d[ID], seed), d[ID]) in plan.keys))
+    return list(plan.texts(docs[i] for _, _, i in kept)), stats
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -116,7 +207,7 @@ def sample_documents(docs: Iterator[Dict[str, Any]], seed: int = 0, max_chars: i
 # ---------------------------------------------------------------------------------------------------------
 
 def build_tokenizer():
-    """An untrained byte-level BPE tokenizer with the split pattern and ByteLevel decoder."""
+    """An untrained byte-level BPE tokenizer with the GPT-4-style split pattern and ByteLevel decoder."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     tok = Tokenizer(models.BPE())
@@ -128,7 +219,22 @@ def build_tokenizer():
     return tok
 
 
-def train_from_texts(texts: List[str], vocab_size: int, fim: bool = False):
+def build_gpt2_baseline():
+    """The plain HF byte-level setup (GPT-2's own regex inside ByteLevel), the baseline of every comparison.
+
+    add_prefix_space=False as GPT-2 itself encodes (HF's default True would add a byte and break round trips).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def train_from_texts(texts: Iterable[str], vocab_size: int, fim: bool = False, length: Optional[int] = None,
+                     build: Callable[[], Any] = build_tokenizer):
+    """Train `build()` on `texts` (any iterable; streamed into the trainer) with the byte alphabet and specials."""
     from tokenizers import pre_tokenizers, trainers
 
     specials = special_tokens(fim)
@@ -136,45 +242,94 @@ def train_from_texts(texts: List[str], vocab_size: int, fim: bool = False):
     if vocab_size < min_vocab:
         raise ValueError(f"vocab_size must be at least {min_vocab} (256 bytes + {len(specials)} special tokens), "
                          f"got {vocab_size}")
-    tok = build_tokenizer()
+    tok = build()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   special_tokens=specials, show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    if length is None and hasattr(texts, "__len__"):
+        length = len(texts)  # type: ignore[arg-type]
+    tok.train_from_iterator(texts, trainer=trainer, length=length)
     return tok
+
+
+def duplicate_merge_tokens(tokenizer_json: str) -> int:
+    """How many merges produce a token an earlier merge already produced (see the module docstring)."""
+    merges = json.loads(tokenizer_json)["model"]["merges"]
+    made = [("".join(m) if isinstance(m, list) else m.replace(" ", "", 1)) for m in merges]
+    return len(made) - len(set(made))
+
+
+def hf_config(fim: bool) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """tokenizer_config.json and special_tokens_map.json for `AutoTokenizer.from_pretrained(DIR)`."""
+    special_map: Dict[str, Any] = {"eos_token": EOT_TOKEN, "pad_token": PAD_TOKEN}
+    if fim:
+        special_map["additional_special_tokens"] = list(FIM_TOKENS)
+    # No bos/unk: documents are separated by <|endoftext|> and byte-level BPE has no unknown input. Cleaning up
+    # "tokenization spaces" would change decoded text (" ." -> "."), so it is off.
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
+              "add_bos_token": False, "add_eos_token": False, **special_map}
+    return config, special_map
+
+
+def _write_json(path: str, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _save_tokenizer(tok, output_dir: str) -> Tuple[str, str]:
+    os.makedirs(output_dir, exist_ok=True)
+    tok_path = os.path.join(output_dir, TOKENIZER_FILE)
+    text = tok.to_str(pretty=False)
+    with open(tok_path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return tok_path, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int = 0,
                     max_chars: int = DEFAULT_MAX_CHARS, max_doc_chars: int = DEFAULT_MAX_DOC_CHARS,
-                    fim: bool = False, sample_rate: float = 1.0) -> Dict[str, Any]:
-    """Train on a sample of the documents at `input_path`; write tokenizer.json and tokenizer_meta.json."""
-    from filters.models import sha256_file
-
-    texts, stats = sample_documents(iter_documents(input_path, (ID, SOURCE, TEXT)), seed=seed, max_chars=max_chars,
-                                    max_doc_chars=max_doc_chars, sample_rate=sample_rate)
-    if not texts:
-        raise ValueError(f"no non-empty documents sampled from {input_path!r}")
-    tok = train_from_texts(texts, vocab_size, fim=fim)
-    os.makedirs(output_dir, exist_ok=True)
-    tok_path = os.path.join(output_dir, TOKENIZER_FILE)
-    tok.save(tok_path, pretty=False)
+                    fim: bool = False, sample_rate: float = 1.0,
+                    source_weights: Optional[Mapping[str, float]] = None, baseline: bool = False) -> Dict[str, Any]:
+    """Train on a sample of the documents at `input_path`; write tokenizer.json, tokenizer_meta.json and the
+    transformers config files (plus `baseline/` trained on the same sample when `baseline`)."""
     import tokenizers
 
+    columns = (ID, SOURCE, TEXT)
+    plan, stats = plan_sample(iter_documents(input_path, columns), seed=seed, max_chars=max_chars,
+                              max_doc_chars=max_doc_chars, sample_rate=sample_rate, source_weights=source_weights)
+    if not plan.keys:
+        raise ValueError(f"no non-empty documents sampled from {input_path!r}")
+    tok = train_from_texts(plan.texts(iter_documents(input_path, columns)), vocab_size, fim=fim,
+                           length=stats.documents)
+    tok_path, sha = _save_tokenizer(tok, output_dir)
+    config, special_map = hf_config(fim)
+    _write_json(os.path.join(output_dir, HF_CONFIG_FILE), config)
+    _write_json(os.path.join(output_dir, HF_SPECIAL_TOKENS_FILE), special_map)
     meta = {
         "format": META_FORMAT,
-        "sha256": sha256_file(tok_path),
+        "sha256": sha,
         "vocab_size": tok.get_vocab_size(),
         "requested_vocab_size": vocab_size,
         "special_ids": {t: tok.token_to_id(t) for t in special_tokens(fim)},
         "split_pattern": GPT4_SPLIT_PATTERN,
+        "pre_tokenizer": "Split(GPT4_SPLIT_PATTERN, isolated) + ByteLevel(add_prefix_space=False, use_regex=False)",
+        "duplicate_merge_tokens": duplicate_merge_tokens(tok.to_str()),
         "seed": seed,
         "max_chars": max_chars,
         "max_doc_chars": max_doc_chars,
         "sample_rate": sample_rate,
+        "source_weights": dict(sorted((source_weights or {}).items())),
         "sample": stats.to_json(),
         "versions": {"tokenizers": tokenizers.__version__},
     }
-    with open(os.path.join(output_dir, META_FILE), "w", encoding="utf-8") as f:
-        f.write(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    if baseline:
+        base = train_from_texts(plan.texts(iter_documents(input_path, columns)), vocab_size, fim=fim,
+                                length=stats.documents, build=build_gpt2_baseline)
+        base_dir = os.path.join(output_dir, BASELINE_DIR)
+        _, base_sha = _save_tokenizer(base, base_dir)
+        _write_json(os.path.join(base_dir, HF_CONFIG_FILE), config)
+        _write_json(os.path.join(base_dir, HF_SPECIAL_TOKENS_FILE), special_map)
+        meta["baseline"] = {"path": BASELINE_DIR, "sha256": base_sha, "vocab_size": base.get_vocab_size(),
+                            "pre_tokenizer": "ByteLevel(add_prefix_space=False) with GPT-2's regex (HF default)"}
+    _write_json(os.path.join(output_dir, META_FILE), meta)
     return meta
 
 
@@ -192,7 +347,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--max-doc-chars", type=int, default=DEFAULT_MAX_DOC_CHARS,
                         help=f"characters taken from each document (default {DEFAULT_MAX_DOC_CHARS:,})")
     parser.add_argument("--sample-rate", type=float, default=1.0, help="fraction of documents eligible (default 1)")
+    parser.add_argument("--source-weight", action="append", metavar="SOURCE=W", default=None,
+                        help="share of --max-chars for a source (repeatable; '*=W' for every source not listed; "
+                             "without any, all sources share one budget)")
     parser.add_argument("--fim", action="store_true", help="add fill-in-the-middle special tokens")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also train a GPT-2-style baseline (HF ByteLevel defaults) on the same sample into DIR/baseline")
     return parser
 
 
@@ -200,7 +360,8 @@ def main(args: Any = None) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args = configure_parser(argparse.ArgumentParser(prog="winnow tokenizer train")).parse_args(args)
     meta = train_tokenizer(args.input, args.vocab_size, args.output, seed=args.seed, max_chars=args.max_chars,
-                           max_doc_chars=args.max_doc_chars, fim=args.fim, sample_rate=args.sample_rate)
+                           max_doc_chars=args.max_doc_chars, fim=args.fim, sample_rate=args.sample_rate,
+                           source_weights=parse_source_weights(args.source_weight), baseline=args.baseline)
     print(f"tokenizer: {os.path.join(args.output, TOKENIZER_FILE)} vocab_size={meta['vocab_size']} "
           f"sha256={meta['sha256'][:12]} sample={meta['sample']['documents']} docs / {meta['sample']['chars']:,} chars")
     return 0

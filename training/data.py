@@ -1,11 +1,21 @@
 """Stream batches of packed sequences from a Winnow shards directory (`manifest.json` + Parquet/Arrow shards).
 
 Shuffling is two-level so that reading stays sequential and memory stays at one row group: every epoch a
-numpy Generator seeded by (seed, epoch) permutes the row groups of all shards, then the rows inside each
-row group; the concatenation is the epoch's row order. The tokenize stage already shuffled rows globally
-before writing, so this local shuffle only has to break the order between epochs, not the corpus' own order.
-Ranks take every `world_size`-th row of that order, truncated to the same length on every rank (DDP ranks
-must take the same number of steps), so the ranks' rows are disjoint and drop fewer than `world_size` rows.
+numpy Generator seeded by (seed, epoch) permutes the row groups (Arrow: record batches) of all shards, then
+the rows inside each; the concatenation is the epoch's row order. The tokenize stage already shuffled rows
+globally before writing, so this local shuffle only has to break the order between epochs, not the corpus'
+own order. Ranks take every `world_size`-th row of that order, truncated to the same length on every rank
+(DDP ranks must take the same number of steps), so the ranks' rows are disjoint and drop fewer than
+`world_size` rows.
+
+Arrow IPC shards on a local disk are memory-mapped (`pa.memory_map` + `pa.ipc.open_file`): the token matrix
+of a record batch is a numpy view of the mapped file, so nothing is decoded or copied until the rows of a
+batch are gathered into the (pinned) batch tensors. Parquet row groups are decoded (zstd) one at a time.
+Shards behind an fsspec URI (`gs://`, `s3://`, `memory://`, `file://`) are read through fsspec.
+
+With `document_masking`, each batch also carries, per input position, the index of its document inside the
+row (`doc_ids`, padding gets one id of its own) and its position inside that document (`positions`). Both
+are (batch, seq_len) whatever the number of documents, so a compiled model sees fixed shapes every step.
 
 The reader's state is (epoch, position in batches); it is saved in the checkpoint and a resumed run sees
 exactly the batches an uninterrupted run would have seen.
@@ -17,7 +27,7 @@ import json
 import os
 import queue
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +42,18 @@ try:  # fsspec lets the trainer read gs:// or s3:// shards directly; plain paths
 except ImportError:  # pragma: no cover - fsspec ships with the dev environment
     fsspec = None
 
-Batch = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+class Batch(NamedTuple):
+    """x, y: (B, T) int64 inputs and targets; loss_mask: (B, T) bool, True where the target is a real token.
+    doc_ids, positions: (B, T) int32 document index and position inside the document, or None."""
+    x: torch.Tensor
+    y: torch.Tensor
+    loss_mask: torch.Tensor
+    doc_ids: Optional[torch.Tensor] = None
+    positions: Optional[torch.Tensor] = None
+
+    def to(self, device, non_blocking: bool = True) -> "Batch":
+        return Batch(*(None if t is None else t.to(device, non_blocking=non_blocking) for t in self))
 
 
 def file_sha256(path: str) -> str:
@@ -57,14 +78,27 @@ class _Storage:
     def __init__(self, root: str):
         if fsspec is not None:
             self.fs, self.root = fsspec.core.url_to_fs(root)
+            self.local = "file" in _protocols(self.fs)
         else:
-            self.fs, self.root = None, root
+            self.fs, self.root, self.local = None, root, True
 
     def join(self, rel: str) -> str:
         return self.root.rstrip("/") + "/" + rel
 
     def open(self, rel: str):
         return self.fs.open(self.join(rel), "rb") if self.fs is not None else open(self.join(rel), "rb")
+
+    def open_arrow(self, rel: str) -> ipc.RecordBatchFileReader:
+        """A local file is memory-mapped (zero-copy record batches); a remote one is read into memory once."""
+        if self.local:
+            return ipc.open_file(pa.memory_map(self.join(rel), "r"))
+        with self.open(rel) as f:
+            return ipc.open_file(pa.py_buffer(f.read()))
+
+
+def _protocols(fs) -> Tuple[str, ...]:
+    p = fs.protocol
+    return (p,) if isinstance(p, str) else tuple(p)
 
 
 def rows_to_batch(tokens: np.ndarray, doc_lengths_sum: np.ndarray) -> Batch:
@@ -75,21 +109,58 @@ def rows_to_batch(tokens: np.ndarray, doc_lengths_sum: np.ndarray) -> Batch:
     """
     t = torch.from_numpy(tokens.astype(np.int64))
     x, y = t[:, :-1].contiguous(), t[:, 1:].contiguous()
-    positions = torch.arange(x.shape[1]).unsqueeze(0)
-    mask = positions < torch.from_numpy(doc_lengths_sum.astype(np.int64)).unsqueeze(1) - 1
-    return x, y, mask
+    return Batch(x, y, loss_mask_for(x.shape[1], doc_lengths_sum))
+
+
+def loss_mask_for(seq_len: int, doc_lengths_sum: np.ndarray) -> torch.Tensor:
+    positions = torch.arange(seq_len).unsqueeze(0)
+    return positions < torch.from_numpy(np.asarray(doc_lengths_sum, dtype=np.int64)).unsqueeze(1) - 1
+
+
+def document_layout(lengths: np.ndarray, row_offsets: np.ndarray, seq_len: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(doc_ids, positions), both (rows, seq_len) int32, of rows whose documents have the given lengths.
+
+    lengths: every row's doc_lengths concatenated; row_offsets: (rows + 1,) where each row's lengths start.
+    Document k of a row covers input positions [start_k, start_k + len_k); positions past the last document
+    are padding and form one more "document" (id = number of documents), so a padding query still has a
+    key to attend to (itself) and never yields a NaN. Positions restart at 0 at every document start.
+    """
+    rows = len(row_offsets) - 1
+    lengths = np.asarray(lengths, dtype=np.int64)
+    row_of = np.repeat(np.arange(rows), np.diff(row_offsets))
+    csum = np.cumsum(lengths)
+    # End of every document inside its row = the start of the next segment (a document or the padding).
+    ends = csum - np.concatenate([[0], csum])[row_offsets[:-1]][row_of]
+    boundary = np.zeros((rows, seq_len + 1), dtype=np.int32)
+    keep = ends < seq_len  # an end at seq_len or beyond starts nothing inside the inputs
+    np.add.at(boundary, (row_of[keep], ends[keep]), 1)  # add.at: a zero-length document counts too
+    doc_ids = np.cumsum(boundary[:, :seq_len], axis=1, dtype=np.int32)
+    j = np.arange(seq_len, dtype=np.int32)
+    starts = np.where(boundary[:, :seq_len] > 0, j, 0)
+    positions = j - np.maximum.accumulate(starts, axis=1)
+    return doc_ids, positions.astype(np.int32)
+
+
+class _Unit(NamedTuple):
+    """One decoded row group: tokens (rows, seq_len + 1), and doc_lengths as flat values + row offsets."""
+    tokens: np.ndarray
+    lengths: np.ndarray
+    offsets: np.ndarray
+    row_sums: np.ndarray
 
 
 class ShardReader:
-    """Iterate (x, y, loss_mask) batches over a shards directory, endlessly, epoch after epoch."""
+    """Iterate Batch(x, y, loss_mask[, doc_ids, positions]) over a shards directory, endlessly, epoch after
+    epoch."""
 
     def __init__(self, shards_dir: str, batch_size: int, *, tokenizer: Optional[str] = None,
                  expected_sha256: Optional[str] = None, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 prefetch: int = 0, pin_memory: Optional[bool] = None):
+                 prefetch: int = 0, pin_memory: Optional[bool] = None, document_masking: bool = False):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
         self.shards_dir, self.batch_size = shards_dir, batch_size
         self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.document_masking = document_masking
         self.storage = _Storage(shards_dir)
         with self.storage.open(MANIFEST_NAME) as f:
             self.manifest = Manifest.from_json(json.load(f))
@@ -101,7 +172,10 @@ class ShardReader:
                 f"tokenizer mismatch: the shards in {shards_dir!r} were made with a tokenizer of sha256 "
                 f"{self.manifest.tokenizer.sha256} (manifest), but {given} has sha256 {expected_sha256}; "
                 f"train with the tokenizer the shards were tokenized with, or re-tokenize the data")
+        if self.manifest.file_format not in ("parquet", "arrow"):
+            raise ValueError(f"shard file format {self.manifest.file_format!r} is not parquet or arrow")
         self.seq_len = self.manifest.seq_len
+        self._arrow: Dict[int, ipc.RecordBatchFileReader] = {}  # open (memory-mapped) Arrow shards
         self.units = self._list_units()  # (shard index, row group or record batch index, rows)
         self.unit_starts = np.cumsum([0] + [n for _, _, n in self.units])  # first global row id of each unit
         self.num_rows = int(self.unit_starts[-1])
@@ -113,18 +187,18 @@ class ShardReader:
         self.epoch, self.position = 0, 0
         self.prefetch = prefetch
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self._cache: Tuple[Optional[int], Optional[np.ndarray], Optional[np.ndarray]] = (None, None, None)
+        self._cache: Tuple[Optional[int], Optional[_Unit]] = (None, None)
 
     # -- layout -------------------------------------------------------------------------------------------
 
     def _list_units(self) -> List[Tuple[int, int, int]]:
         units = []
         for i, shard in enumerate(self.manifest.shards):
-            with self.storage.open(shard.path) as f:
-                if self.manifest.file_format == "arrow":
-                    r = ipc.open_file(f)
-                    counts = [r.get_batch(b).num_rows for b in range(r.num_record_batches)]
-                else:
+            if self.manifest.file_format == "arrow":
+                r = self._arrow_reader(i)
+                counts = [r.get_batch(b).num_rows for b in range(r.num_record_batches)]
+            else:
+                with self.storage.open(shard.path) as f:
                     md = pq.ParquetFile(f).metadata
                     counts = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
             if sum(counts) != shard.sequences:
@@ -132,6 +206,11 @@ class ShardReader:
                                  f"{shard.sequences}; run `winnow verify` on {self.shards_dir!r}")
             units.extend((i, g, n) for g, n in enumerate(counts) if n > 0)
         return units
+
+    def _arrow_reader(self, shard_i: int) -> ipc.RecordBatchFileReader:
+        if shard_i not in self._arrow:
+            self._arrow[shard_i] = self.storage.open_arrow(self.manifest.shards[shard_i].path)
+        return self._arrow[shard_i]
 
     def rows_for_epoch(self, epoch: int) -> np.ndarray:
         """Global row ids (shard-order concatenation) this rank reads in `epoch`, in order."""
@@ -141,35 +220,60 @@ class ShardReader:
         rows = np.concatenate(order)
         return rows[self.rank::self.world_size][: self.rows_per_rank]
 
-    def _load_unit(self, u: int) -> Tuple[np.ndarray, np.ndarray]:
-        """(tokens (rows, seq_len + 1), non-pad length per row) of one row group; the last one is cached."""
+    def _load_unit(self, u: int) -> _Unit:
+        """One row group (Parquet, decoded) or record batch (Arrow, zero-copy views); the last one is cached."""
         if self._cache[0] == u:
-            return self._cache[1], self._cache[2]
+            return self._cache[1]
         shard_i, group, _ = self.units[u]
-        with self.storage.open(self.manifest.shards[shard_i].path) as f:
-            if self.manifest.file_format == "arrow":
-                table = pa.Table.from_batches([ipc.open_file(f).get_batch(group)])
-            else:
+        if self.manifest.file_format == "arrow":
+            batch = self._arrow_reader(shard_i).get_batch(group)
+            toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
+        else:
+            with self.storage.open(self.manifest.shards[shard_i].path) as f:
                 table = pq.ParquetFile(f).read_row_group(group, columns=[TOKENS, DOC_LENGTHS])
-        toks = table.column(TOKENS).combine_chunks()
-        tokens = toks.flatten().to_numpy(zero_copy_only=False).reshape(len(toks), self.seq_len + 1)
-        lens = table.column(DOC_LENGTHS).combine_chunks()
-        # Per-row sums of a list column without a Python loop: differences of the cumulative sum at offsets.
-        csum = np.concatenate([[0], np.cumsum(lens.values.to_numpy(zero_copy_only=False), dtype=np.int64)])
+            toks, lens = table.column(TOKENS).combine_chunks(), table.column(DOC_LENGTHS).combine_chunks()
+        # flatten() honours a sliced array's offset; the schema forbids nulls, so to_numpy never copies.
+        tokens = toks.flatten().to_numpy(zero_copy_only=True).reshape(len(toks), self.seq_len + 1)
+        values = lens.flatten().to_numpy(zero_copy_only=True)
         offsets = lens.offsets.to_numpy()
-        lengths = csum[offsets[1:]] - csum[offsets[:-1]]
-        self._cache = (u, tokens, lengths)
-        return tokens, lengths
+        offsets = offsets - offsets[0]
+        # Per-row sums of a list column without a Python loop: differences of the cumulative sum at offsets.
+        csum = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
+        unit = _Unit(tokens, values, offsets, csum[offsets[1:]] - csum[offsets[:-1]])
+        self._cache = (u, unit)
+        return unit
 
     def _read_rows(self, rows: np.ndarray) -> Batch:
-        starts = self.unit_starts
-        unit_of = np.searchsorted(starts, rows, side="right") - 1
-        tokens = np.empty((len(rows), self.seq_len + 1), dtype=np.int64)
-        lengths = np.empty(len(rows), dtype=np.int64)
-        for j, (row, u) in enumerate(zip(rows, unit_of)):
-            t, l = self._load_unit(int(u))
-            tokens[j], lengths[j] = t[row - starts[u]], l[row - starts[u]]
-        return rows_to_batch(tokens, lengths)
+        """Gather the given global rows into one batch; rows of one unit are gathered with one fancy index."""
+        n, T = len(rows), self.seq_len
+        pin = self.pin_memory
+        x = torch.empty((n, T), dtype=torch.int64, pin_memory=pin)
+        y = torch.empty((n, T), dtype=torch.int64, pin_memory=pin)
+        xn, yn = x.numpy(), y.numpy()
+        sums = np.empty(n, dtype=np.int64)
+        lengths, counts = [], np.empty(n, dtype=np.int64)
+        unit_of = np.searchsorted(self.unit_starts, rows, side="right") - 1
+        # Rows arrive grouped by unit (the shuffle permutes units, then rows inside them): split into runs.
+        cuts = np.flatnonzero(np.diff(unit_of)) + 1
+        for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [n]])):
+            u = int(unit_of[lo])
+            unit = self._load_unit(u)
+            local = rows[lo:hi] - self.unit_starts[u]
+            gathered = unit.tokens[local]  # one copy of the rows, still uint16/uint32
+            xn[lo:hi], yn[lo:hi] = gathered[:, :-1], gathered[:, 1:]  # widening copies into the batch
+            sums[lo:hi] = unit.row_sums[local]
+            if self.document_masking:
+                starts, ends = unit.offsets[local], unit.offsets[local + 1]
+                counts[lo:hi] = ends - starts
+                lengths.extend(unit.lengths[s:e] for s, e in zip(starts, ends))
+        mask = loss_mask_for(T, sums)
+        if not self.document_masking:
+            return Batch(x, y, mask.pin_memory() if pin else mask)
+        doc_ids, positions = document_layout(np.concatenate(lengths), np.concatenate([[0], np.cumsum(counts)]), T)
+        extra = [torch.from_numpy(doc_ids), torch.from_numpy(positions)]
+        if pin:
+            mask, *extra = (t.pin_memory() for t in [mask, *extra])
+        return Batch(x, y, mask, *extra)
 
     # -- iteration ----------------------------------------------------------------------------------------
 
@@ -178,15 +282,12 @@ class ShardReader:
         while True:
             rows = self.rows_for_epoch(epoch)
             for b in range(position, self.batches_per_epoch):
-                batch = self._read_rows(rows[b * self.batch_size:(b + 1) * self.batch_size])
-                if self.pin_memory:
-                    batch = tuple(t.pin_memory() for t in batch)
-                yield epoch, b + 1, batch
+                yield epoch, b + 1, self._read_rows(rows[b * self.batch_size:(b + 1) * self.batch_size])
             epoch, position = epoch + 1, 0
 
     def __iter__(self) -> Iterator[Batch]:
         source = self._produce(self.epoch, self.position)
-        if self.prefetch > 0:
+        if self.prefetch > 0:  # the batches are read, gathered and pinned in the background thread
             source = _prefetched(source, self.prefetch)
         try:
             for epoch, position, batch in source:
@@ -222,20 +323,24 @@ def _prefetched(source: Iterator, depth: int) -> Iterator:
     done = object()
     stop = threading.Event()
 
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work():
         try:
             for item in source:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
         except BaseException as exc:  # surface reader errors in the training thread
-            q.put(exc)
-        q.put(done)
+            put(exc)
+            return
+        put(done)
 
     thread = threading.Thread(target=work, daemon=True, name="shard-prefetch")
     thread.start()
@@ -249,3 +354,4 @@ def _prefetched(source: Iterator, depth: int) -> Iterator:
             yield item
     finally:
         stop.set()
+        thread.join(timeout=5)

@@ -5,6 +5,18 @@ MLP (4x, GELU). Attention goes through `F.scaled_dot_product_attention`, which p
 kernels on GPU and a plain math kernel on CPU. RoPE instead of learned positions: no position table to size,
 and it extrapolates a little past the training length. No biases anywhere (they add parameters, not quality).
 The loss takes a mask from the caller so that targets inside a packed row's padding do not train the model.
+
+Document masking (optional): given per-token document ids and in-document positions of a packed row, a token
+attends only to earlier tokens of its own document and RoPE restarts at every document start, so a packed
+row trains exactly like its documents would one by one. Two kernels give the same result:
+- "flex": FlexAttention (`torch.nn.attention.flex_attention`) with a BlockMask built once per forward from
+  the (B, T) document ids; blocks that lie wholly across documents are skipped, so the cost falls with the
+  documents' length. It needs compilation to be fast (the whole model under --compile, or the attention op
+  alone otherwise) and, in torch 2.13, has no backward on CPU.
+- "dense": SDPA with an explicit (B, 1, T, T) boolean mask: B * T^2 bytes and no flash kernel, but it runs
+  everywhere, which makes it the CPU path and the reference the flex path is tested against.
+"auto" (the default) takes flex on CUDA and dense elsewhere. Every mask input is (B, T) whatever the number
+of documents, so torch.compile sees one shape and compiles once.
 """
 from __future__ import annotations
 
@@ -27,6 +39,7 @@ class GPTConfig:
     tie_embeddings: bool = True  # GPT-2 ties them; saves vocab_size * n_embd parameters (38M at 124M scale)
     rope_base: float = 10000.0
     init_std: float = 0.02  # GPT-2's initialisation
+    attention: str = "auto"  # document-masking kernel: "auto", "flex" or "dense" (see the module docstring)
 
 
 class RMSNorm(nn.Module):
@@ -52,11 +65,69 @@ def rope_tables(seq_len: int, head_dim: int, base: float, device=None) -> Tuple[
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (B, H, T, D). Rotates pairs (x[..., :D/2], x[..., D/2:]) by position-dependent angles."""
+    """x: (B, H, T, D); cos, sin: (T, D/2) or (B, 1, T, D/2). Rotates pairs (x[..., :D/2], x[..., D/2:]) by
+    position-dependent angles."""
     d = x.shape[-1] // 2
     x1, x2 = x[..., :d], x[..., d:]
-    cos, sin = cos[: x.shape[-2]].to(x.dtype), sin[: x.shape[-2]].to(x.dtype)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+_compiled_flex = None
+
+
+def _flex_attention(device: torch.device):
+    """flex_attention; on CUDA outside a compiled region, compiled once per process (eager flex materialises
+    the full score matrix, the compiled one is a fused kernel). On CPU flex serves only forward checks
+    (no backward there in torch 2.13), so it stays eager rather than pay a minute of compilation."""
+    global _compiled_flex
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if torch.compiler.is_compiling() or device.type != "cuda":
+        return flex_attention
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex
+
+
+def document_mask(doc_ids: torch.Tensor, kind: str):
+    """The attention mask of causal attention inside documents, from (B, T) document ids.
+
+    kind "dense": a (B, 1, T, T) bool tensor for SDPA (True = may attend). kind "flex": a BlockMask.
+    """
+    if kind == "dense":
+        T = doc_ids.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=doc_ids.device).tril()
+        return (causal & (doc_ids.unsqueeze(2) == doc_ids.unsqueeze(1))).unsqueeze(1)
+    return document_block_mask(doc_ids)
+
+
+@torch.compiler.disable
+def document_block_mask(doc_ids: torch.Tensor):
+    """FlexAttention BlockMask of causal attention inside documents.
+
+    Built outside any compiled graph (a graph break under --compile), the way torchtitan builds its
+    per-batch document masks: the compiled model then receives the BlockMask as an input of fixed shape
+    (B, 1, T/128, ...) every step instead of tracing mask construction. On CUDA the construction itself is
+    compiled (create_block_mask(_compile=True): milliseconds instead of a dense T x T evaluation).
+    """
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    B, T = doc_ids.shape
+
+    def same_document_causal(b, h, q_idx, kv_idx):
+        return (q_idx >= kv_idx) & (doc_ids[b, q_idx] == doc_ids[b, kv_idx])
+
+    return create_block_mask(same_document_causal, B, None, T, T, device=doc_ids.device,
+                             _compile=doc_ids.is_cuda)
+
+
+def attention_kind(cfg_attention: str, device: torch.device) -> str:
+    if cfg_attention not in ("auto", "flex", "dense"):
+        raise ValueError(f"attention must be auto, flex or dense, got {cfg_attention!r}")
+    if cfg_attention == "auto":
+        return "flex" if device.type == "cuda" else "dense"
+    return cfg_attention
 
 
 class CausalSelfAttention(nn.Module):
@@ -67,12 +138,18 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask=None) -> torch.Tensor:
+        """mask: None (plain causal), a (B, 1, T, T) bool tensor (SDPA) or a flex BlockMask."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif isinstance(mask, torch.Tensor):
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            y = _flex_attention(q.device)(q, k, v, block_mask=mask)
         return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -92,8 +169,8 @@ class Block(nn.Module):
         self.norm1, self.attn = RMSNorm(cfg.n_embd), CausalSelfAttention(cfg)
         self.norm2, self.mlp = RMSNorm(cfg.n_embd), MLP(cfg)
 
-    def forward(self, x, cos, sin):
-        x = x + self.attn(self.norm1(x), cos, sin)
+    def forward(self, x, cos, sin, mask=None):
+        x = x + self.attn(self.norm1(x), cos, sin, mask)
         return x + self.mlp(self.norm2(x))
 
 
@@ -126,17 +203,27 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())  # tied weights are counted once by parameters()
 
     def forward(self, idx: torch.Tensor, targets: Optional[torch.Tensor] = None,
-                loss_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                loss_mask: Optional[torch.Tensor] = None, doc_ids: Optional[torch.Tensor] = None,
+                positions: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """idx, targets: (B, T) int64; loss_mask: (B, T) bool, True where the target counts.
+        doc_ids, positions: (B, T) ints for document masking (attention inside each document, RoPE
+        positions restarting at each document), or None for plain causal attention over the row.
 
         Returns (logits (B, T, vocab), mean cross-entropy over counted targets or None without targets).
         """
         T = idx.shape[1]
         if T > self.config.seq_len:
             raise ValueError(f"sequence length {T} exceeds the model's seq_len {self.config.seq_len}")
+        if positions is None:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        else:  # (B, 1, T, D/2): one angle per token, broadcast over heads
+            cos, sin = self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+        mask = None
+        if doc_ids is not None:  # built once per forward, shared by every layer
+            mask = document_mask(doc_ids, attention_kind(self.config.attention, idx.device))
         x = self.wte(idx)
         for block in self.blocks:
-            x = block(x, self.rope_cos, self.rope_sin)
+            x = block(x, cos, sin, mask)
         logits = self.lm_head(self.norm_f(x))
         if targets is None:
             return logits, None

@@ -6,6 +6,12 @@ bf16 is slow and changes results), optional `torch.compile`, DDP when launched b
 and sequence length come from the shards' manifest, never from the preset, so a model always matches its
 data. A checkpoint (model, optimizer, reader position, step, config) lands in out_dir/ckpt.pt; a resumed run
 continues with exactly the batches and learning rates an uninterrupted run would have used.
+
+`--doc-mask` turns on document masking (attention stays inside each packed document, RoPE positions restart
+at each one; FlexAttention on CUDA, a dense SDPA mask on CPU: see training/model.py). Every log line holds
+the step, its loss, the learning rate, tokens/s and MFU averaged over the steps since the previous line. MFU
+counts 6N + 12 L T C FLOPs per token (nanoGPT's formula), the same with or without document masking, so the
+two are comparable as throughput; masked attention does less real work than the formula credits.
 """
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ class TrainConfig:
     n_head: int = 2
     n_embd: int = 128
     tie_embeddings: bool = True
+    document_masking: bool = False  # attention inside documents only, positions restart per document
+    attention: str = "auto"  # masking kernel: auto (flex on CUDA, dense on CPU), flex, dense
     # optimisation
     max_steps: int = 100
     batch_size: int = 8  # sequences per micro-batch per rank
@@ -56,6 +64,7 @@ class TrainConfig:
     log_interval: int = 10
     ckpt_interval: int = 0  # 0: checkpoint only at the end
     prefetch: int = 2
+    save_checkpoint: bool = True  # False: benchmarks that should not write 1.5 GB per run
     peak_flops: Optional[float] = None  # per device, for MFU; None: looked up for known GPUs
 
     @classmethod
@@ -147,19 +156,21 @@ def train(config: TrainConfig) -> Dict[str, Any]:
 
     torch.manual_seed(cfg.seed)  # same seed, same initial weights: what makes resume comparable
     if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
     reader = ShardReader(cfg.shards, cfg.batch_size, tokenizer=cfg.tokenizer, seed=cfg.seed, rank=rank,
-                         world_size=world_size, prefetch=cfg.prefetch, pin_memory=device.type == "cuda")
+                         world_size=world_size, prefetch=cfg.prefetch, pin_memory=device.type == "cuda",
+                         document_masking=cfg.document_masking)
     if cfg.tokenizer is None and master:
         print(f"no --tokenizer given: not checking the shards' tokenizer sha256 "
               f"{reader.manifest.tokenizer.sha256[:16]}...", file=sys.stderr)
     model_cfg = GPTConfig(vocab_size=reader.manifest.tokenizer.vocab_size, seq_len=reader.seq_len,
                           n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
-                          tie_embeddings=cfg.tie_embeddings)
-    if checkpoint is not None:
-        model_cfg = GPTConfig(**checkpoint["model_config"])  # the checkpoint's shape wins over the preset
+                          tie_embeddings=cfg.tie_embeddings, attention=cfg.attention)
+    if checkpoint is not None:  # the checkpoint's shape wins over the preset; the kernel choice does not
+        model_cfg = GPTConfig(**{**checkpoint["model_config"], "attention": cfg.attention})
     model = GPT(model_cfg).to(device)
     optimizer = model.configure_optimizer(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
                                           fused=device.type == "cuda")
@@ -185,6 +196,8 @@ def train(config: TrainConfig) -> Dict[str, Any]:
     peak = _peak_flops(cfg, device)
     tokens_per_step = cfg.batch_size * reader.seq_len * accum * world_size
     losses: List[float] = []
+    records: List[Dict[str, Any]] = []
+    interval_steps, interval_seconds = 0, 0.0
 
     def save_checkpoint() -> None:
         state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -204,11 +217,12 @@ def train(config: TrainConfig) -> Dict[str, Any]:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=device)
         for micro in range(accum):
-            x, y, mask = (t.to(device, non_blocking=True) for t in next(batches))
+            batch = next(batches).to(device)
             if ddp:  # all-reduce gradients only on the last micro-batch
                 model.require_backward_grad_sync = micro == accum - 1
             with autocast:
-                _, loss = model(x, y, loss_mask=mask)
+                _, loss = model(batch.x, batch.y, loss_mask=batch.loss_mask, doc_ids=batch.doc_ids,
+                                positions=batch.positions)
             loss = loss / accum  # mean over micro-batches, so the gradient scale ignores accumulation
             loss.backward()
             loss_sum += loss.detach()
@@ -224,15 +238,19 @@ def train(config: TrainConfig) -> Dict[str, Any]:
         dt = time.perf_counter() - t0
         losses.append(step_loss)
         step += 1
+        interval_steps, interval_seconds = interval_steps + 1, interval_seconds + dt
         if master and (step % cfg.log_interval == 0 or step == 1 or step == cfg.max_steps):
-            tps = tokens_per_step / dt
+            tps = tokens_per_step * interval_steps / interval_seconds
             mfu = flops_per_token * tps / (peak * world_size) if peak else None
-            _log({"step": step, "loss": round(step_loss, 6), "lr": lr, "tokens_per_s": round(tps, 1),
-                  "mfu": None if mfu is None else round(mfu, 4)}, log_path)
+            record = {"step": step, "loss": round(step_loss, 6), "lr": lr, "tokens_per_s": round(tps, 1),
+                      "mfu": None if mfu is None else round(mfu, 4)}
+            records.append(record)
+            _log(record, log_path)
+            interval_steps, interval_seconds = 0, 0.0
         if master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0:
             save_checkpoint()
     batches.close()  # stops the prefetch thread
-    if master:
+    if master and cfg.save_checkpoint:
         save_checkpoint()
     if ddp:
         import torch.distributed as dist
@@ -241,7 +259,8 @@ def train(config: TrainConfig) -> Dict[str, Any]:
     return {"losses": losses, "first_loss": losses[0] if losses else None,
             "final_loss": losses[-1] if losses else None, "steps": step, "steps_run": len(losses),
             "out_dir": out_dir, "log": log_path, "checkpoint": ckpt_path,
-            "params": raw_model.num_params(), "device": str(device)}
+            "params": raw_model.num_params(), "device": str(device), "records": records,
+            "flops_per_token": flops_per_token, "peak_flops": peak}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--seed", type=int, help="seed of the initial weights and the data order (default 1337)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, fast steps)")
+    p.add_argument("--doc-mask", action="store_true", help="document masking: attention stays inside each "
+                   "packed document and positions restart at each one (FlexAttention on CUDA)")
+    p.add_argument("--attention", choices=["auto", "flex", "dense"], help="document-masking kernel (default "
+                   "auto: flex on CUDA, a dense SDPA mask on CPU, where flex has no backward)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt when it exists")
     p.add_argument("--log-interval", type=int, help="steps between log lines (default: the preset's)")
     return p
@@ -275,7 +298,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         shards=args.shards, tokenizer=args.tokenizer, device=args.device, max_steps=args.max_steps,
         out_dir=args.out, batch_size=args.batch_size, grad_accum_steps=args.grad_accum, lr=args.lr,
         seed=args.seed, compile=args.compile or None, resume=args.resume or None,
-        log_interval=args.log_interval).items() if v is not None}
+        log_interval=args.log_interval, document_masking=args.doc_mask or None,
+        attention=args.attention).items() if v is not None}
     try:
         result = train(TrainConfig.from_preset(args.preset, **overrides))
     except (ValueError, FileNotFoundError) as exc:

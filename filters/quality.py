@@ -1,0 +1,65 @@
+"""The `quality` stage: FineWeb's chain of rule sets in FineWeb's order, each configurable or omitted.
+
+Order (datatrove's examples/fineweb.py): Gopher repetition -> Gopher quality -> C4 -> FineWeb. Each set is given as
+a mapping of its class's options (`{}` for the published defaults, which is also what an absent key means) or
+None (YAML `null`) to leave it out. The first set that
+drops a document names the reason (prefixed `gopher_rep_`, `gopher_`, `c4_`, `fineweb_`); later sets do not
+run on it, as in a chained pipeline. C4's line removals rewrite the text that the FineWeb rules then see.
+Repetition and Gopher quality share one tokenisation of the text.
+"""
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Dict, List, Mapping, Optional
+
+from filters.base import Document, DocumentFilter
+from filters.c4 import C4QualityFilter
+from filters.fineweb import FineWebQualityFilter
+from filters.gopher import GopherQualityFilter
+from filters.repetition import GopherRepetitionFilter
+from filters.text import word_tokens
+from schemas import TEXT
+
+PUBLISHED = MappingProxyType({})  # a rule set with its published thresholds
+RULE_SETS = (("gopher_repetition", GopherRepetitionFilter), ("gopher", GopherQualityFilter),
+             ("c4", C4QualityFilter), ("fineweb", FineWebQualityFilter))
+
+
+class QualityFilter(DocumentFilter):
+    name = "quality"
+
+    def __init__(
+        self,
+        gopher_repetition: Optional[Mapping[str, Any]] = PUBLISHED,
+        gopher: Optional[Mapping[str, Any]] = PUBLISHED,
+        c4: Optional[Mapping[str, Any]] = PUBLISHED,
+        fineweb: Optional[Mapping[str, Any]] = PUBLISHED,
+        sources: Optional[list] = None,
+    ):
+        super().__init__(sources)
+        given = {"gopher_repetition": gopher_repetition, "gopher": gopher, "c4": c4, "fineweb": fineweb}
+        self.rule_sets: List[tuple] = []
+        for key, cls in RULE_SETS:
+            opts = given[key]
+            if opts is None:
+                continue
+            if not isinstance(opts, Mapping):
+                raise ValueError(f"quality rule set {key!r} takes a mapping of options (or null to omit it), got {opts!r}")
+            if "sources" in opts:
+                raise ValueError(f"give `sources` to the quality stage, not to its rule set {key!r}")
+            self.rule_sets.append((key, cls(**dict(opts))))
+        if not self.rule_sets:
+            raise ValueError("the quality stage needs at least one rule set: gopher_repetition, gopher, c4, fineweb")
+
+    def apply(self, doc: Document) -> Optional[str]:
+        tokens = None
+        for key, rules in self.rule_sets:
+            if key in ("gopher_repetition", "gopher"):
+                if tokens is None:
+                    tokens = word_tokens(doc[TEXT])
+                reason = rules.apply(doc, tokens)
+            else:
+                reason = rules.apply(doc)
+            if reason is not None:
+                return reason
+        return None

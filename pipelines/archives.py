@@ -1,0 +1,517 @@
+"""A lenient, streaming WARC/ARC record reader: real archives are messier than the specifications.
+
+Why our own record layer (measured in benchmarks/bench_warc.py, see README "Ingest"): warcio fails on a
+whole file compressed as one gzip member and on gzip members that do not align with records; FastWARC
+(several times faster) rejects ARC files and header lines ending in CR CR LF, and stops at the first record
+whose Content-Length is wrong; both return a truncated gzip member's partial record as if it were whole.
+Here decompression is zlib (C) and the record layer is a few header lines of Python per record, so the
+reader runs at warcio's speed or better while handling every class of damage below.
+
+Layers:
+- `ArchiveStream`: the file's bytes as one uncompressed stream. Gzip is read member after member with zlib,
+  so records may span members or share one (whole-file gzip); the compressed offset of every member start
+  is kept so that a record's pointer is the member to seek to. A member cut short raises `ArchiveDamage`
+  (never a silently short record). bzip2/xz/zstd files raise `ArchiveDamage("unsupported compression")`.
+- `iter_archive(stream)`: records (`ArchiveRecord`) of WARC 0.17/0.18/1.0/1.1 and ARC v1/v2. Header lines
+  may end in LF, CRLF or CR CR LF. A wrong Content-Length is detected (the block must be followed by blank
+  lines and the next header, or the end) and repaired by resynchronising on the next `WARC/x.y` header
+  line; the record is marked `length_repaired`. ARC header lines with spaces inside the URL are parsed
+  from the right. Anything that cannot be parsed raises `ArchiveDamage` with the offset of the damage.
+- `parse_http_response(block)`: status (reason phrase optional), headers, body with Transfer-Encoding
+  chunked and Content-Encoding gzip/x-gzip/deflate/br undone; an unknown encoding raises
+  `UnsupportedEncoding`, which the caller turns into an error row for that record only.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator, List, Optional, Tuple
+
+_READ_CHUNK = 1 << 20
+_MAX_HEADER_LINE = 1 << 16
+_MAX_HEADER_LINES = 512
+# A WARC header line: `WARC/` then a version (0.17, 0.18, 1.0, 1.1 seen in the wild).
+_WARC_VERSION = re.compile(rb"WARC/\d+\.\d+[ \t]*\r*\n")
+_WARC_RESYNC = re.compile(rb"(?:\A|\n)(WARC/\d+\.\d+[ \t]*\r*\nWARC-)")
+_ARC_FIELDS = {1: 5, 2: 10}  # URL IP DATE MIME LENGTH (v1); + STATUS CHECKSUM LOCATION OFFSET FILENAME (v2)
+_ARC_DATE = re.compile(rb"^\d{4,20}$")  # 14 digits by the spec; 18 seen in the wild
+# Magic numbers of compressions we do not read.
+_UNSUPPORTED_MAGIC = ((b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+                      (b"\x04\x22\x4d\x18", "lz4"), (b"PK\x03\x04", "zip"))
+
+
+DAMAGED = "damaged"  # rec_type of the bytes skipped between two readable records
+
+
+class ArchiveDamage(Exception):
+    """The file cannot be read past this point; `offset` is where the damage was found."""
+
+    def __init__(self, message: str, offset: int):
+        super().__init__(f"{message} (at offset {offset})")
+        self.offset = offset
+
+
+class UnsupportedEncoding(ValueError):
+    """A payload Content-Encoding this reader does not decode (the record becomes an error row)."""
+
+
+class ArchiveStream:
+    """Uncompressed bytes of a plain or gzip file, read across gzip member boundaries."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._buf = b""
+        self._start = 0            # uncompressed offset of _buf[0]
+        self._eof = False
+        self._compressed_in = 0    # compressed bytes handed to zlib so far
+        self._members: List[Tuple[int, int]] = []  # (uncompressed offset, compressed offset) of member starts
+        head = raw.read(_READ_CHUNK)
+        self.gzip = head[:2] == b"\x1f\x8b"
+        for magic, name in _UNSUPPORTED_MAGIC:
+            if head.startswith(magic):
+                raise ArchiveDamage(f"unsupported compression: {name} (read .warc, .warc.gz, .arc, .arc.gz)", 0)
+        self._pending = head       # compressed bytes not yet given to zlib
+        self._inflater = None
+        if self.gzip:
+            self._new_member()
+        else:
+            self._buf, self._pending = head, b""
+            self._eof = not head
+
+    # -- decompression --
+    def _new_member(self) -> None:
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._members.append((self._start + len(self._buf), self._compressed_in))
+        self._member_fed = 0
+
+    def _fill(self) -> bool:
+        """Add at least one byte to the buffer; False at the end of the data."""
+        if self._eof:
+            return False
+        if not self.gzip:
+            chunk = self._raw.read(_READ_CHUNK)
+            if not chunk:
+                self._eof = True
+                return False
+            self._buf += chunk
+            return True
+        while True:
+            if not self._pending:
+                self._pending = self._raw.read(_READ_CHUNK)
+                if not self._pending:
+                    self._eof = True
+                    if self._member_fed and not self._inflater.eof:
+                        raise ArchiveDamage("truncated gzip member", self.member_offset(self._start + len(self._buf)))
+                    return False
+            data = self._pending
+            try:
+                out = self._inflater.decompress(data)
+            except zlib.error as exc:
+                self._eof = True
+                raise ArchiveDamage(f"corrupt gzip data: {exc}", self._compressed_in)
+            used = len(data) - len(self._inflater.unused_data)
+            self._compressed_in += used
+            self._member_fed += used
+            self._pending = self._inflater.unused_data
+            if self._inflater.eof:
+                rest = self._pending.lstrip(b"\x00")
+                if not rest:
+                    self._pending = b""
+                    more = self._raw.read(_READ_CHUNK)
+                    self._pending = more
+                    rest = more.lstrip(b"\x00")
+                self._compressed_in += len(self._pending) - len(rest)
+                self._pending = rest
+                if rest and rest[:2] != b"\x1f\x8b":
+                    self._eof = True
+                    self._buf += out
+                    raise ArchiveDamage("data after a gzip member is not gzip", self._compressed_in)
+                if rest:
+                    self._buf += out
+                    self._new_member()
+                    if out:
+                        return True
+                    continue
+            if out:
+                self._buf += out
+                return True
+
+    def member_offset(self, offset: int) -> int:
+        """Where to seek to read the byte at uncompressed `offset`: the start of its gzip member (the
+        offset itself for a plain file)."""
+        if not self.gzip:
+            return offset
+        best = 0
+        for uncompressed, compressed in self._members:
+            if uncompressed > offset:
+                break
+            best = compressed
+        if len(self._members) > 64:  # keep the table short: records are read in order
+            self._members = [m for m in self._members if m[0] >= self._start] or self._members[-1:]
+        return best
+
+    # -- reading --
+    @property
+    def tell(self) -> int:
+        return self._start
+
+    def _consume(self, n: int) -> bytes:
+        out, self._buf = self._buf[:n], self._buf[n:]
+        self._start += len(out)
+        return out
+
+    def readline(self, limit: int = _MAX_HEADER_LINE) -> bytes:
+        pos = 0
+        while True:
+            i = self._buf.find(b"\n", pos)
+            if i >= 0:
+                return self._consume(min(i + 1, limit))
+            if len(self._buf) >= limit:
+                return self._consume(limit)
+            pos = len(self._buf)
+            if not self._fill():
+                return self._consume(len(self._buf))
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) < n and self._fill():
+            pass
+        return self._consume(n)
+
+    def skip(self, n: int) -> int:
+        skipped = 0
+        while skipped < n:
+            got = len(self.read(min(n - skipped, _READ_CHUNK)))
+            if not got:
+                break
+            skipped += got
+        return skipped
+
+    def peek(self, n: int) -> bytes:
+        while len(self._buf) < n and self._fill():
+            pass
+        return self._buf[:n]
+
+    def unread(self, data: bytes) -> None:
+        self._buf = data + self._buf
+        self._start -= len(data)
+
+
+@dataclass
+class ArchiveRecord:
+    rec_type: str                      # warcinfo, response, request, revisit, resource, conversion, ...; "response" for ARC
+    headers: dict                      # WARC (or ARC) header fields, names lower-cased
+    block: Optional[bytes]             # None when the block was over the size cap (skipped, not read)
+    offset: int                        # uncompressed offset of the record's first byte
+    pointer: int                       # where to seek in the file: the record's gzip member (or offset)
+    version: str = ""                  # "WARC/1.0", "ARC/1", ...
+    length_repaired: bool = False
+    declared_length: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def target_uri(self) -> Optional[str]:
+        return clean_uri(self.headers.get("warc-target-uri"))
+
+    @property
+    def date(self) -> Optional[str]:
+        return parse_warc_date(self.headers.get("warc-date"))
+
+
+def clean_uri(uri: Optional[str]) -> Optional[str]:
+    """Strip wget's <...> wrapping and percent-encode spaces (seen in real WARC-Target-URIs)."""
+    if not uri:
+        return None
+    uri = uri.strip()
+    if uri.startswith("<") and uri.endswith(">"):
+        uri = uri[1:-1].strip()
+    return uri.replace(" ", "%20") or None
+
+
+_DATE_PARTS = re.compile(r"^(\d{4})(?:-?(\d{2})(?:-?(\d{2})(?:[T ]?(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?)?)?")
+
+
+def parse_warc_date(value: Optional[str]) -> Optional[str]:
+    """An ISO 8601 UTC date from a WARC-Date or ARC date (full, truncated, or 14 digits); None when the
+    value is not a date. Missing parts default to the start of the period; impossible dates give None."""
+    if not value:
+        return None
+    m = _DATE_PARTS.match(value.strip())
+    if not m:
+        return None
+    parts = [int(p) if p else d for p, d in zip(m.groups(), (None, 1, 1, 0, 0, 0))]
+    try:
+        return datetime.datetime(*parts).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+
+
+def _header_lines(stream: ArchiveStream, offset: int) -> List[bytes]:
+    lines = []
+    while True:
+        line = stream.readline()
+        if not line:
+            raise ArchiveDamage("archive ends inside a record header", offset)
+        line = line.rstrip(b"\r\n")
+        if not line:
+            return lines
+        lines.append(line)
+        if len(lines) > _MAX_HEADER_LINES:
+            raise ArchiveDamage("record header too long", offset)
+
+
+def _parse_fields(lines: List[bytes]) -> dict:
+    headers: dict = {}
+    last = None
+    for raw in lines:
+        line = raw.decode("utf-8", "replace")
+        if line[:1] in (" ", "\t") and last:  # folded continuation line
+            headers[last] += " " + line.strip()
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        last = name.strip().lower()
+        headers.setdefault(last, value.strip())
+    return headers
+
+
+def _skip_blank(stream: ArchiveStream) -> None:
+    while True:
+        head = stream.peek(1)
+        if head in (b"\r", b"\n") or (head == b"\x00"):
+            stream.read(1)
+        else:
+            return
+
+
+def _follows_header_or_end(stream: ArchiveStream) -> bool:
+    """True when what follows a block is blank lines, then the next WARC header line or the end."""
+    probe = stream.peek(64)
+    stripped = probe.lstrip(b"\r\n\x00")
+    if not stripped:
+        return not stream.peek(len(probe) + 1)[len(probe):] if len(probe) == 64 else True
+    return bool(_WARC_VERSION.match(stripped)) or (len(stripped) < 12 and b"WARC/".startswith(stripped[:5]))
+
+
+def _repair_length(stream: ArchiveStream, block: bytes, max_bytes: int) -> Tuple[bytes, bool]:
+    """The true block when Content-Length was wrong: the bytes up to the next WARC header line. Raises
+    ArchiveDamage when no next header is found and the data ended early (a truncated record)."""
+    m = _WARC_RESYNC.search(block, 1)
+    if m:  # declared too long: the block swallowed the next record's header
+        stream.unread(block[m.start(1):])
+        return block[:m.start(1)].rstrip(b"\r\n"), True
+    # declared too short (or the block is cut): read on, line by line, to the next header
+    extra = []
+    size = len(block)
+    while size <= max_bytes:
+        line = stream.readline(_READ_CHUNK)
+        if not line:
+            break
+        if _WARC_VERSION.match(line):
+            stream.unread(line)
+            return (block + b"".join(extra)).rstrip(b"\r\n"), True
+        extra.append(line)
+        size += len(line)
+    stream.unread(b"".join(extra))  # no next header: leave the bytes for the caller to report
+    return None, False
+
+
+def _read_to_blank_line(stream: ArchiveStream) -> bytes:
+    lines = []
+    while True:
+        line = stream.readline()
+        if not line.strip():
+            return b"".join(lines)
+        lines.append(line)
+
+
+def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iterator[ArchiveRecord]:
+    """Every record of a WARC or ARC stream; raises ArchiveDamage where the rest cannot be read."""
+    arc_version = None
+    while True:
+        _skip_blank(stream)
+        offset = stream.tell
+        pointer = stream.member_offset(offset)
+        first = stream.readline()
+        if not first:
+            return
+        line = first.rstrip(b"\r\n")
+        if line.startswith(b"WARC/"):
+            headers = _parse_fields(_header_lines(stream, pointer))
+            try:
+                length = int(headers.get("content-length", "").strip())
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                raise ArchiveDamage("WARC record without a valid Content-Length", pointer)
+            rec = ArchiveRecord(headers.get("warc-type", "").strip().lower(), headers, None, offset, pointer,
+                                version=line.decode("ascii", "replace").strip(), declared_length=length)
+            if length > max_block_bytes:
+                if stream.skip(length) < length:
+                    raise ArchiveDamage("archive ends inside a record block", pointer)
+                yield rec
+                continue
+            block = stream.read(length)
+            # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
+            # garbage, reported on the next turn); otherwise the length is wrong and is repaired.
+            if len(block) < length or (not _follows_header_or_end(stream) and stream.peek(4) != b"\r\n\r\n"):
+                repaired, ok = _repair_length(stream, block, max_block_bytes)
+                if ok:
+                    block, rec.length_repaired = repaired, True
+                elif len(block) < length:
+                    raise ArchiveDamage("archive ends inside a record block", pointer)
+                # else: the block is whole and garbage follows it; the next turn reports the garbage
+            rec.block = block
+            yield rec
+        elif line.startswith(b"filedesc://") or arc_version is not None:
+            fields = line.split()
+            if line.startswith(b"filedesc://"):
+                arc_version = 1
+            n = _ARC_FIELDS[arc_version] if len(fields) >= _ARC_FIELDS[arc_version] else 5
+            if len(fields) < 5:
+                raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
+            url = b" ".join(fields[: len(fields) - (n - 1)])  # spaces inside the URL: parse from the right
+            rest = fields[len(fields) - (n - 1):]
+            if not _ARC_DATE.match(rest[1]):
+                raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
+            try:
+                length = int(rest[-1])
+            except ValueError:
+                length = -1
+            if length < 0:  # seen in the wild (`-1` in a filedesc): the block runs to a blank line
+                block = _read_to_blank_line(stream)
+                length = len(block)
+            else:
+                block = stream.read(min(length, max_block_bytes + 1))
+            # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last block
+            # short by up to 64 bytes at the end of the file is kept, as warcio does; more is a cut file.
+            if len(block) < min(length, max_block_bytes + 1) - 64:
+                raise ArchiveDamage("archive ends inside an ARC record", pointer)
+            if length > max_block_bytes:
+                stream.skip(length - len(block))
+                block = None
+            headers = {"arc-url": url.decode("utf-8", "replace"), "arc-ip": rest[0].decode("ascii", "replace"),
+                       "arc-date": rest[1].decode("ascii", "replace"), "content-type": rest[2].decode("latin-1")}
+            if url.startswith(b"filedesc://"):
+                version_line = (block or b"").split(b"\n", 1)[0].split()
+                if version_line[:1] == [b"2"]:
+                    arc_version = 2
+                yield ArchiveRecord("warcinfo", headers, block, offset, pointer, version=f"ARC/{arc_version}")
+                continue
+            headers["warc-target-uri"] = headers["arc-url"]
+            headers["warc-date"] = headers["arc-date"]
+            yield ArchiveRecord("response", headers, block, offset, pointer, version=f"ARC/{arc_version}",
+                                declared_length=length)
+        else:
+            # Garbage where a header should be: skip to the next WARC header line and report the skipped
+            # bytes as one damaged record; with no next header, the rest of the file is the damage.
+            skipped, ok = _repair_length(stream, first, max_block_bytes)
+            if not ok:
+                raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
+            yield ArchiveRecord(DAMAGED, {}, skipped, offset, pointer, version="",
+                                extra={"error": f"not a WARC or ARC record header: {line[:80]!r}; "
+                                                f"{len(skipped)} bytes skipped to the next record"})
+
+
+# --- HTTP payloads -----------------------------------------------------------------------------------
+
+@dataclass
+class HttpResponse:
+    status: Optional[int]
+    headers: dict                      # names lower-cased, first value wins
+    body: bytes
+
+
+def _dechunk(body: bytes) -> Optional[bytes]:
+    """The de-chunked body, or None when `body` is not chunked (many archives store it de-chunked but
+    keep the header). A chunked body cut short keeps the chunks that arrived."""
+    out, pos = [], 0
+    while True:
+        eol = body.find(b"\n", pos)
+        if eol < 0:
+            return b"".join(out) if out else None
+        size_text = body[pos:eol].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return b"".join(out) if out else None
+        if size == 0:
+            return b"".join(out)
+        start = eol + 1
+        out.append(body[start:start + size])
+        if start + size >= len(body):
+            return b"".join(out)
+        pos = start + size
+        while body[pos:pos + 1] in (b"\r", b"\n"):
+            pos += 1
+
+
+def decode_content(body: bytes, encoding: Optional[str], max_bytes: int = 64 << 20) -> bytes:
+    """Undo a Content-Encoding (gzip, x-gzip, deflate raw or zlib, br, identity; a list is undone right
+    to left). A body that is already decoded (the header kept, the bytes not) is returned as is."""
+    codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip()]
+    for coding in reversed(codings):
+        if coding in ("identity", "none", "utf-8", "utf8", "text", "binary", "chunked"):
+            continue
+        if coding in ("gzip", "x-gzip"):
+            if body[:2] != b"\x1f\x8b":
+                continue
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            body = d.decompress(body, max_bytes)  # a truncated gzip payload keeps what inflates
+        elif coding == "deflate":
+            for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
+                try:
+                    body = zlib.decompressobj(wbits).decompress(body, max_bytes)
+                    break
+                except zlib.error:
+                    continue
+        elif coding == "br":
+            try:
+                import brotli
+            except ImportError as exc:
+                raise UnsupportedEncoding("Content-Encoding br needs the brotli package") from exc
+            try:
+                body = brotli.decompress(body)
+            except brotli.error:
+                if body.lstrip()[:1] == b"<":  # stored decoded
+                    continue
+                raise
+        else:
+            raise UnsupportedEncoding(f"unsupported Content-Encoding {coding!r}")
+    return body
+
+
+def parse_http_response(block: bytes, max_bytes: int = 64 << 20) -> HttpResponse:
+    """Status line (reason phrase optional), headers (any line ending) and the decoded body."""
+    end = -1
+    pos = 0
+    lines = []
+    while True:
+        nl = block.find(b"\n", pos)
+        if nl < 0:
+            lines.append(block[pos:])
+            end = len(block)
+            break
+        line = block[pos:nl].rstrip(b"\r")
+        pos = nl + 1
+        if not line:
+            end = pos
+            break
+        lines.append(line)
+    status = None
+    if lines and lines[0].upper().startswith(b"HTTP/"):
+        parts = lines[0].split(None, 2)
+        if len(parts) >= 2 and parts[1][:3].isdigit():
+            status = int(parts[1][:3])
+        headers = _parse_fields(lines[1:])
+    else:  # no HTTP header at all: the block is the body
+        return HttpResponse(None, {}, block)
+    body = block[end:]
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        dechunked = _dechunk(body)
+        if dechunked is not None:
+            body = dechunked
+    body = decode_content(body, headers.get("content-encoding"), max_bytes)
+    return HttpResponse(status, headers, body)

@@ -1,0 +1,80 @@
+"""The `language` stage: lid.176 over batches of documents, with the counters and outputs of `ApplyFilter`.
+
+fastText's multi-line predict labels a list of lines in one C++ call; per-document calls pay the Python to C++
+crossing and the result conversion each time. `FilterLanguage` groups documents with `beam.BatchElements`
+(bounded batches: at most `max_batch` documents, so memory stays flat at any corpus size), runs
+`LanguageFilter.apply_batch` once per batch and emits every document as kept, rejected (reason `language` or
+`language_score`) or error, counted in `winnow.language` exactly as `pipelines.stages.ApplyFilter` counts. If a
+batch call fails, its documents are retried one by one, so one bad document becomes one error row. The model
+loads once per worker in `DoFn.setup()`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Iterable, List
+
+import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
+
+from filters.language import LanguageFilter
+from pipelines.stages import ERRORS, REJECTED, StageCounters, error_row_for
+from schemas import to_rejected_row
+
+
+class _LanguageBatchFn(beam.DoFn):
+    def __init__(self, stage: str, doc_filter: LanguageFilter):
+        self._stage = stage
+        self._filter = doc_filter
+        self._counters = None
+
+    def setup(self):
+        self._counters = StageCounters(self._stage)
+        self._filter.setup()
+
+    def _emit(self, doc: Dict[str, Any], reason):
+        c = self._counters
+        if reason is None:
+            c.kept.inc()
+            return doc
+        c.dropped(reason)
+        return TaggedOutput(REJECTED, to_rejected_row(doc, self._stage, reason))
+
+    def process(self, batch: List[Dict[str, Any]]) -> Iterable[Any]:
+        c, f = self._counters, self._filter
+        c.in_.inc(len(batch))
+        start = time.perf_counter()
+        todo = [d for d in batch if f.applies_to(d)]
+        out = [self._emit(d, None) for d in batch if not f.applies_to(d)]
+        try:
+            reasons = f.apply_batch(todo)
+            out.extend(self._emit(d, r) for d, r in zip(todo, reasons))
+        except Exception:  # find the bad document(s): one by one, each failure an error row
+            for d in todo:
+                try:
+                    out.append(self._emit(d, f.apply(d)))
+                except Exception as exc:
+                    c.errors.inc()
+                    out.append(TaggedOutput(ERRORS, error_row_for(self._stage, d, exc)))
+        c.micros.inc(int((time.perf_counter() - start) * 1e6))
+        yield from out
+
+
+class FilterLanguage(beam.PTransform):
+    """lid.176 language filter over batches; outputs: main (kept), `rejected`, `errors`.
+
+    Options are `filters.language.LanguageFilter`'s, plus `min_batch`/`max_batch` (documents per predict call).
+    """
+
+    def __init__(self, min_batch: int = 16, max_batch: int = 512, stage: str = "language", **options: Any):
+        super().__init__()
+        if not 1 <= min_batch <= max_batch:
+            raise ValueError(f"need 1 <= min_batch <= max_batch, got {min_batch}, {max_batch}")
+        self._stage = stage
+        self._filter = LanguageFilter(**options)
+        self._min, self._max = int(min_batch), int(max_batch)
+
+    def expand(self, docs):
+        return (docs
+                | "Batch" >> beam.BatchElements(min_batch_size=self._min, max_batch_size=self._max)
+                | "Identify" >> beam.ParDo(_LanguageBatchFn(self._stage, self._filter)).with_outputs(
+                    REJECTED, ERRORS, main="kept"))

@@ -1,0 +1,94 @@
+"""Row-level lineage of token shards: which rows hold a given document.
+
+Shards written with `winnow tokenize --doc-ids` carry a `doc_ids` column (one id per document segment of a
+row, in the order of `doc_lengths`). `find_rows_with_document` scans that column only: Parquet shards one
+row group at a time (the token column is never decompressed), Arrow shards through a memory map (only the
+pages of the `doc_ids` buffers are touched). The match is vectorised (`pyarrow.compute` on the flattened ids,
+mapped back to rows by the list parent indices), so a lookup costs a sequential read of the id column of every
+shard: measured in benchmarks/RESULTS.md (`tokenize`), together with the column's size in bytes per token.
+
+A long document split across rows appears in every row that holds one of its pieces; rows come back in shard
+order, then row order.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Iterator, List, Tuple
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, Manifest
+
+
+class LineageError(ValueError):
+    pass
+
+
+def _lineage_batches(path: str, file_format: str, columns: List[str]) -> Iterator:
+    """Record batches of `columns` of one shard, in row order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    local = os.path.exists(path)
+    if file_format == "arrow":
+        source = pa.memory_map(path) if local else pa.BufferReader(FileSystems.open(path).read())
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i).select(columns)
+    else:
+        source = path if local else pa.BufferReader(FileSystems.open(path).read())
+        yield from pq.ParquetFile(source).iter_batches(columns=columns)
+
+
+def _load_manifest(shards_dir: str) -> Manifest:
+    manifest_path = FileSystems.join(shards_dir, MANIFEST_NAME)
+    if not FileSystems.exists(manifest_path):
+        raise LineageError(f"no {MANIFEST_NAME} in {shards_dir}: not a complete `winnow tokenize` output")
+    with FileSystems.open(manifest_path) as f:
+        manifest = Manifest.from_json(json.loads(f.read()))
+    if not manifest.with_doc_ids:
+        raise LineageError(f"the shards in {shards_dir} have no {DOC_IDS} column: rerun `winnow tokenize` with "
+                           f"--doc-ids to trace rows back to documents")
+    return manifest
+
+
+def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]:
+    """Every segment of document `doc_id`: {shard (path), row, segment (index in the row), offset, length} in
+    tokens, in shard then row order; [] when none. Raises LineageError without a manifest or `doc_ids`."""
+    import pyarrow.compute as pc
+
+    manifest = _load_manifest(shards_dir)
+    found: List[Dict[str, Any]] = []
+    for shard in manifest.shards:
+        path = FileSystems.join(shards_dir, shard.path)
+        start = 0
+        for batch in _lineage_batches(path, manifest.file_format, [DOC_IDS, DOC_LENGTHS]):
+            ids = batch.column(batch.schema.get_field_index(DOC_IDS))
+            match = pc.fill_null(pc.equal(pc.list_flatten(ids), doc_id), False)
+            if pc.any(match).as_py():
+                parents = pc.list_parent_indices(ids).to_numpy(zero_copy_only=False)
+                offsets = ids.offsets.to_numpy(zero_copy_only=False)
+                lengths = batch.column(batch.schema.get_field_index(DOC_LENGTHS))
+                for j in np.nonzero(match.to_numpy(zero_copy_only=False))[0]:
+                    row = int(parents[j])
+                    seg = int(j - (offsets[row] - offsets[0]))
+                    row_lengths = lengths[row].as_py()
+                    found.append({"shard": path, "row": start + row, "segment": seg,
+                                  "offset": int(sum(row_lengths[:seg])), "length": int(row_lengths[seg])})
+            start += batch.num_rows
+    return found
+
+
+def find_rows_with_document(shards_dir: str, doc_id: str) -> List[Tuple[str, int]]:
+    """Every (shard path, row index) whose row holds a segment of document `doc_id`; [] when none does.
+
+    Raises LineageError when the directory has no manifest or its shards were written without `doc_ids`.
+    """
+    rows: List[Tuple[str, int]] = []
+    for seg in find_document_segments(shards_dir, doc_id):
+        key = (seg["shard"], seg["row"])
+        if not rows or rows[-1] != key:
+            rows.append(key)
+    return rows

@@ -1,0 +1,197 @@
+"""Progress of long local work (documents read, kept, elapsed, rate), shown without cluttering logs.
+
+`Progress` is a small counter set with one renderer chosen once from the output stream:
+
+- a terminal gets one line redrawn in place (`\\r`), at most `tty_interval` apart (0.2 s), so a scan of
+  millions of rows costs a few hundred writes;
+- anything else (a file, a pipe, CI logs) gets one plain line every `log_interval` seconds (60 s), and only
+  when the work lasted that long: a short run writes nothing, a long run one line a minute, never a bar.
+
+`close()` ends the line (terminal) or writes one summary line (when at least one periodic line was
+written). Counters are plain ints behind a lock, cheap enough for per-element calls.
+
+The Beam-side hook, `CountProgress(name, counter)`, is a pass-through `PTransform` that adds each element
+it sees to the counter `counter` of the process-local reporter registered as `name` (`beam_progress(name)`
+registers and closes it around a pipeline run). It shows live counts with the in-process runner
+(`direct_running_mode=in_memory`, Winnow's default for `--workers 1`), where DoFns run in the driver's
+process; on other runners (multi-process, Dataflow) no reporter is registered in the worker process and
+the hook counts nothing and costs one dictionary lookup per bundle -- their own UIs show progress.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from typing import Dict, Iterable, Iterator, Optional, Sequence, TextIO
+
+TTY_INTERVAL = 0.2
+LOG_INTERVAL = 60.0
+
+
+def _human(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}" if abs(n) >= 99.95 or float(n).is_integer() else f"{n:.1f}"
+
+
+class Progress:
+    """Named counters with a rate, drawn in place on a terminal and as sparse lines elsewhere."""
+
+    def __init__(self, label: str, counters: Sequence[str] = ("read",), total: Optional[int] = None,
+                 unit: str = "rows", stream: Optional[TextIO] = None, tty: Optional[bool] = None,
+                 tty_interval: float = TTY_INTERVAL, log_interval: float = LOG_INTERVAL,
+                 clock=time.monotonic):
+        self.label, self.unit, self.total = label, unit, total
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty()) if tty is None else tty
+        self.interval = tty_interval if self.tty else log_interval
+        self.counts: Dict[str, int] = {c: 0 for c in counters}
+        self._clock = clock
+        self.started = clock()
+        self._last = self.started
+        self._lines = 0
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @property
+    def elapsed(self) -> float:
+        return self._clock() - self.started
+
+    def add(self, counter: str = "read", n: int = 1) -> None:
+        with self._lock:
+            self.counts[counter] = self.counts.get(counter, 0) + n
+            now = self._clock()
+            if now - self._last >= self.interval and not self.closed:
+                self._last = now
+                self._draw(now)
+
+    def line(self) -> str:
+        elapsed = max(self.elapsed, 1e-9)
+        first = next(iter(self.counts), None)
+        parts = [f"{name} {_human(v)}" for name, v in self.counts.items()]
+        if self.total and first is not None:
+            parts[0] += f"/{_human(self.total)} ({self.counts[first] / self.total:.0%})"
+        rate = f"{_human(self.counts[first] / elapsed)} {self.unit}/s" if first is not None else ""
+        return f"[{self.label}] " + ", ".join(parts) + f"; {elapsed:.0f}s, {rate}"
+
+    def _draw(self, now: float) -> None:
+        if self.tty:
+            self.stream.write("\r" + self.line() + "\x1b[K")
+        else:
+            self.stream.write(self.line() + "\n")
+        self._lines += 1
+        self.stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            if self.tty and self._lines:
+                self.stream.write("\r" + self.line() + "\x1b[K\n")
+            elif not self.tty and self._lines:
+                self.stream.write(self.line() + " (done)\n")
+            self.stream.flush()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def wrap(self, items: Iterable, counter: Optional[str] = None, weight=None) -> Iterator:
+        """Yield `items`, adding 1 (or `weight(item)`) to `counter` (default: the first) for each."""
+        counter = counter or next(iter(self.counts))
+        for item in items:
+            yield item
+            self.add(counter, weight(item) if weight else 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Beam hook: process-local registry, filled by CountProgress when DoFns run in the driver's process.
+# ---------------------------------------------------------------------------------------------------------
+
+_REPORTERS: Dict[str, Progress] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def register(name: str, reporter: Progress) -> Progress:
+    with _REGISTRY_LOCK:
+        _REPORTERS[name] = reporter
+    return reporter
+
+
+def unregister(name: str) -> None:
+    with _REGISTRY_LOCK:
+        reporter = _REPORTERS.pop(name, None)
+    if reporter is not None:
+        reporter.close()
+
+
+def reporter(name: str) -> Optional[Progress]:
+    return _REPORTERS.get(name)
+
+
+@contextlib.contextmanager
+def beam_progress(name: str, counters: Sequence[str] = ("read", "kept"), unit: str = "docs",
+                  stream: Optional[TextIO] = None, tty: Optional[bool] = None) -> Iterator[Progress]:
+    """Register a reporter `name` for CountProgress steps while a pipeline runs in this process."""
+    rep = register(name, Progress(name, counters, unit=unit, stream=stream, tty=tty))
+    try:
+        yield rep
+    finally:
+        unregister(name)
+
+
+def _define_beam_hook() -> None:
+    """Define the Beam classes on first use, so `winnow stats` never pays for importing apache_beam."""
+    import apache_beam as beam
+
+    class _CountFn(beam.DoFn):
+        """Adds the elements of each bundle to a process-local reporter, if one is registered (in_memory runs)."""
+
+        def __init__(self, name: str, counter: str):
+            self._name, self._counter = name, counter
+            self._pending = 0
+
+        def start_bundle(self):
+            self._pending = 0
+
+        def process(self, element):
+            self._pending += 1
+            if self._pending >= 256:  # one registry lookup per 256 elements, not per element
+                self._flush()
+            yield element
+
+        def finish_bundle(self):
+            self._flush()
+
+        def _flush(self) -> None:
+            rep = _REPORTERS.get(self._name)
+            if rep is not None and self._pending:
+                rep.add(self._counter, self._pending)
+            self._pending = 0
+
+    class CountProgress(beam.PTransform):
+        """Pass-through step: `pcoll | "ProgressRead" >> CountProgress("curate", "read")`."""
+
+        def __init__(self, name: str, counter: str):
+            super().__init__()
+            self._name, self._counter = name, counter
+
+        def expand(self, pcoll):
+            return pcoll | beam.ParDo(_CountFn(self._name, self._counter))
+
+    for cls in (_CountFn, CountProgress):
+        cls.__qualname__ = cls.__name__  # picklable by reference as pipelines.progress.<name>
+    globals().update(_CountFn=_CountFn, CountProgress=CountProgress)
+
+
+def __getattr__(name: str):
+    if name in ("CountProgress", "_CountFn"):
+        _define_beam_hook()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

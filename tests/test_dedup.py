@@ -1,0 +1,157 @@
+"""Deduplication: representative choice, line keys (pure), and the Beam composites (MinHash with connected
+components and verification, identical across worker counts; line-level boilerplate removal)."""
+from __future__ import annotations
+
+import random
+
+import apache_beam as beam
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from filters.dedup import REPRESENTATIVES, exact_dedup_key, id_of_key, representative_key
+from filters.lines import LineDedupParams, remove_units, too_short, unit_keys
+from filters.minhash import jaccard, shingles
+from pipelines.dedup import DedupExact, DedupLines, DedupMinhash, _edges_to_bucket_min
+from pipelines.options import make_pipeline
+from pipelines.report import counters_by_stage, stage_counts
+from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DUPLICATE_OF, ID, REASON, TEXT, empty_document
+from pipelines.stages import REJECTED
+
+
+def _words(n, seed):
+    rng = random.Random(seed)
+    return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))) for _ in range(n)]
+
+
+def test_representative_keys_sort_by_the_recipe_criterion_then_id():
+    docs = [empty_document("b", "web", "x" * 50, scores={"q": 0.9}), empty_document("a", "web", "x" * 10, scores={"q": 0.2}),
+            empty_document("c", "web", "x" * 50, scores={"q": -1.5}), empty_document("d", "web", "x" * 50)]
+    pick = {r: id_of_key(min(representative_key(d, r, "q") for d in docs), r) for r in REPRESENTATIVES}
+    assert pick == {"smallest_id": "a", "longest": "b", "quality": "b"}
+    ranked = sorted(docs, key=lambda d: representative_key(d, "quality", "q"))
+    assert [d[ID] for d in ranked] == ["b", "a", "c", "d"]  # missing score ranks last
+    assert [id_of_key(representative_key(d, "longest"), "longest") for d in docs] == ["b", "a", "c", "d"]
+    assert exact_dedup_key("Hello,  World 2019") == exact_dedup_key("hello world 2023")
+    assert exact_dedup_key("Hello", normalize=False) != exact_dedup_key("hello", normalize=False)
+
+
+def test_bucket_edges_point_at_its_smallest_member_and_never_list_the_bucket():
+    class Reiterable:  # a lazily paged group, as Dataflow hands large groups to a DoFn
+        passes = 0
+
+        def __iter__(self):
+            Reiterable.passes += 1
+            return (f"id{i:05d}" for i in range(5000, 0, -1))
+
+    edges = list(_edges_to_bucket_min((b"key", Reiterable())))
+    assert len(edges) == 4999 and {v for _, v in edges} == {"id00001"} and Reiterable.passes == 2
+
+
+def test_line_keys_and_removal():
+    params = LineDedupParams(max_docs=2, min_unit_chars=10, min_words=5)
+    text = "Copyright 2019 Example Inc.\nA real sentence about rivers and stones.\n|\nShare on Facebook now"
+    keys = unit_keys(text, params)
+    assert len(keys) == 3  # "|" is too short to be a key
+    assert unit_keys("copyright 2023 example inc", params)[0] == keys[0]  # normalised: digits, case, punctuation
+    out, removed = remove_units(text, {keys[0], keys[2]}, params)
+    assert out == "A real sentence about rivers and stones.\n|" and removed == 2
+    assert not too_short(out, params) and too_short("|", params)
+    para = LineDedupParams(unit="paragraph", min_words=0)
+    assert len(unit_keys("first paragraph here\nstill first\n\n  \nsecond paragraph text", para)) == 2
+    with pytest.raises(ValueError):
+        LineDedupParams(unit="sentence")
+
+
+def _chain_docs():
+    """Six documents, each a 200-word window shifted by 40 words: neighbours have Jaccard ~0.6, the ends 0.
+    Plus an unrelated document, an exact duplicate already folded into c3 (size 2), and a pair at Jaccard
+    ~0.4 that only a low LSH threshold makes candidates."""
+    vocab = _words(600, 1)
+    docs = [empty_document(f"c{i}", "web", " ".join(vocab[i * 40:i * 40 + 200])) for i in range(6)]
+    docs[3][DEDUP_CLUSTER_SIZE] = 2
+    docs.append(empty_document("u", "web", " ".join(_words(200, 2))))
+    base = _words(200, 3)
+    docs.append(empty_document("p1", "web", " ".join(base)))
+    docs.append(empty_document("p2", "web", " ".join(base[:120] + _words(80, 4))))
+    return docs
+
+
+def test_chain_fixture_similarities():
+    docs = {d[ID]: shingles(d[TEXT], 5) for d in _chain_docs()}
+    assert 0.55 < jaccard(docs["c0"], docs["c1"]) < 0.7 and jaccard(docs["c0"], docs["c5"]) == 0.0
+    assert 0.3 < jaccard(docs["p1"], docs["p2"]) < 0.5
+
+
+def _kept(out, label="kept"):
+    return out["kept"] | f"{label}Rows" >> beam.Map(lambda d: (d[ID], d[DEDUP_CLUSTER_ID], d[DEDUP_CLUSTER_SIZE]))
+
+
+def _rejected(out, label="rejected"):
+    return out[REJECTED] | f"{label}Rows" >> beam.Map(lambda r: (r[ID], r[REASON], r[DUPLICATE_OF]))
+
+
+CHAIN_KEPT = [("c0", "c0", 7), ("u", "u", 1), ("p1", "p1", 1), ("p2", "p2", 1)]
+CHAIN_REJECTED = [(f"c{i}", "near_duplicate", "c0") for i in range(1, 6)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_minhash_connected_components_same_result_with_1_and_2_workers(workers):
+    """A chain whose ends share no shingle is one cluster (one round of min-propagation would keep several);
+    exact verification keeps apart the 0.4 pair that the low-threshold banding made candidates."""
+    p = make_pipeline(workers=workers)
+    docs = p | beam.Create(_chain_docs())
+    # 28 x 4 bands (threshold ~0.43) make the 0.4 pair candidates: merged without verification ...
+    out = docs | "Banded" >> DedupMinhash(num_perm=112, bands=28, rows=4, rounds=3)
+    assert_that(_kept(out), equal_to(CHAIN_KEPT[:2] + [("p1", "p1", 2)]), label="kept")
+    assert_that(_rejected(out), equal_to(CHAIN_REJECTED + [("p2", "near_duplicate", "p1")]), label="rejected")
+    # ... and kept apart when candidate pairs must reach an exact Jaccard of 0.5.
+    low = docs | "Verified" >> DedupMinhash(num_perm=112, bands=28, rows=4, rounds=3, verify_threshold=0.5)
+    assert_that(_kept(low, "low"), equal_to(CHAIN_KEPT), label="kept_verified")
+    assert_that(_rejected(low, "lowrej"), equal_to(CHAIN_REJECTED), label="rejected_verified")
+    result = p.run()
+    result.wait_until_finish()
+    counters = counters_by_stage(result)["dedup_minhash"]
+    assert counters["pairs_rejected_by_jaccard"] >= 1 and counters["cc_unconverged"] == 0
+    c = stage_counts({"dedup_minhash": counters}, ["dedup_minhash"])[0]
+    assert c.in_ == c.kept + sum(c.dropped.values()) + c.errors == 2 * len(_chain_docs())
+
+
+def test_minhash_representative_longest_and_exact_dedup_longest():
+    vocab = _words(300, 5)
+    text = " ".join(vocab[:200])
+    docs = [empty_document("a", "web", text), empty_document("b", "web", text + " " + " ".join(vocab[200:215])),
+            empty_document("c", "web", text.upper())]
+    p = TestPipeline(runner=FnApiRunner())
+    pc = p | beam.Create(docs)
+    near = pc | "Near" >> DedupMinhash(representative="longest", rounds=2)
+    assert_that(_kept(near, "near"), equal_to([("b", "b", 3)]), label="near")
+    exact = pc | "Exact" >> DedupExact(representative="longest")
+    assert_that(_rejected(exact, "exact"), equal_to([("c", "exact_duplicate", "a")]), label="exact")  # tie on length -> smallest id
+    p.run().wait_until_finish()
+    with pytest.raises(ValueError, match="needs `score`"):
+        DedupMinhash(representative="quality")
+    assert DedupMinhash(threshold=0.8, num_perm=128).params.bands * DedupMinhash(threshold=0.8, num_perm=128).params.rows <= 128
+
+
+def test_dedup_lines_removes_shared_lines_and_drops_documents_left_too_short():
+    nav = "Home | About us | Contact | Privacy policy"
+    footer = "Copyright 2024 Example Publishing Ltd. All rights reserved."
+    docs = []
+    for i in range(12):
+        body = " ".join(_words(60 if i else 3, 10 + i))
+        docs.append(empty_document(f"d{i:02d}", "web", f"{nav}\n{body}\n{footer.replace('2024', str(2000 + i))}"))
+    docs.append(empty_document("solo", "web", "A lone line that appears once.\n" + " ".join(_words(60, 99))))
+    p = TestPipeline(runner=FnApiRunner())
+    out = p | beam.Create(docs) | DedupLines(max_docs=10, min_words=50)
+    assert_that(out["kept"] | beam.Map(lambda d: (d[ID], nav in d[TEXT], "Copyright" in d[TEXT], d[TEXT].count("\n"))),
+                equal_to([(f"d{i:02d}", False, False, 0) for i in range(1, 12)] + [("solo", False, False, 1)]),
+                label="kept")
+    assert_that(_rejected(out), equal_to([("d00", "too_short_after_line_dedup", None)]), label="rejected")
+    result = p.run()
+    result.wait_until_finish()
+    counters = counters_by_stage(result)["dedup_lines"]
+    assert counters["boilerplate_units"] == 2 and counters["units_removed"] == 24
+    c = stage_counts(counters_by_stage(result), ["dedup_lines"])[0]
+    assert (c.in_, c.kept, c.dropped, c.errors) == (13, 12, {"too_short_after_line_dedup": 1}, 0)
