@@ -40,18 +40,16 @@ import logging
 import re
 import signal
 import threading
-import time
 import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.pvalue import TaggedOutput
 
 from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
-from pipelines.stages import ERRORS, REJECTED, StageCounters
+from pipelines.stages import ERRORS, REJECTED, StageCounters, route_decision
 from schemas import (CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document,
-                     to_error_row, to_rejected_row)
+                     to_error_row)
 
 EXTRACT_STAGE = "extract"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -291,26 +289,13 @@ class _ExtractFn(beam.DoFn):
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
         self._counters = StageCounters(EXTRACT_STAGE)
 
+    def _decide(self, raw: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:
+        return extract_record(raw, self._config)
+
     def process(self, raw: Dict[str, Any]) -> Iterable[Any]:
-        c = self._counters
-        c.in_.inc()
-        start = time.perf_counter()
-        try:
-            doc, reason = extract_record(raw, self._config)
-        except Exception as exc:  # a bad record never kills the job: it becomes an error row
-            c.errors.inc()
-            yield TaggedOutput(ERRORS, to_error_row(
-                EXTRACT_STAGE, exc, doc_id=raw.get(ID), source=raw.get(SOURCE), url=raw.get(URL),
-                input_path=raw.get(INPUT_PATH), input_offset=raw.get(INPUT_OFFSET)))
-            return
-        finally:
-            c.micros.inc(int((time.perf_counter() - start) * 1e6))
-        if reason is None:
-            c.kept.inc()
-            yield doc
-        else:
-            c.dropped(reason)
-            yield TaggedOutput(REJECTED, to_rejected_row(doc, EXTRACT_STAGE, reason))
+        yield from route_decision(self._counters, EXTRACT_STAGE, raw, self._decide, lambda exc: to_error_row(
+            EXTRACT_STAGE, exc, doc_id=raw.get(ID), source=raw.get(SOURCE), url=raw.get(URL),
+            input_path=raw.get(INPUT_PATH), input_offset=raw.get(INPUT_OFFSET)))
 
 
 class ExtractText(beam.PTransform):

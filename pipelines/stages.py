@@ -10,7 +10,7 @@ into report.json entries.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Iterable
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -50,6 +50,29 @@ def error_row_for(stage: str, doc: Dict[str, Any], exc: BaseException) -> Dict[s
                         input_path=doc.get(INPUT_PATH), input_offset=doc.get(INPUT_OFFSET))
 
 
+def route_decision(counters: StageCounters, stage: str, item: Any,
+                   decide: Callable[[Any], Tuple[Dict[str, Any], Optional[str]]],
+                   error_row: Callable[[BaseException], Dict[str, Any]]) -> Iterable[Any]:
+    """Count `item` into `stage` and route what `decide(item)` returns: (doc, None) -> kept (main output),
+    (doc, reason) -> a `rejected` row, an exception -> an `errors` row built by `error_row(exc)`."""
+    counters.in_.inc()
+    start = time.perf_counter()
+    try:
+        doc, reason = decide(item)
+    except Exception as exc:  # a bad record never kills the job: it becomes an error row
+        counters.errors.inc()
+        yield TaggedOutput(ERRORS, error_row(exc))
+        return
+    finally:
+        counters.micros.inc(int((time.perf_counter() - start) * 1e6))
+    if reason is None:
+        counters.kept.inc()
+        yield doc
+    else:
+        counters.dropped(reason)
+        yield TaggedOutput(REJECTED, to_rejected_row(doc, stage, reason))
+
+
 class _ApplyFilterFn(beam.DoFn):
     def __init__(self, stage: str, doc_filter):
         self._stage = stage
@@ -60,24 +83,12 @@ class _ApplyFilterFn(beam.DoFn):
         self._counters = StageCounters(self._stage)
         self._filter.setup()
 
+    def _decide(self, doc: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:
+        return doc, (self._filter.apply(doc) if self._filter.applies_to(doc) else None)
+
     def process(self, doc: Dict[str, Any]) -> Iterable[Any]:
-        c = self._counters
-        c.in_.inc()
-        start = time.perf_counter()
-        try:
-            reason = self._filter.apply(doc) if self._filter.applies_to(doc) else None
-        except Exception as exc:  # a bad record never kills the job: it becomes an error row
-            c.errors.inc()
-            yield TaggedOutput(ERRORS, error_row_for(self._stage, doc, exc))
-            return
-        finally:
-            c.micros.inc(int((time.perf_counter() - start) * 1e6))
-        if reason is None:
-            c.kept.inc()
-            yield doc
-        else:
-            c.dropped(reason)
-            yield TaggedOutput(REJECTED, to_rejected_row(doc, self._stage, reason))
+        yield from route_decision(self._counters, self._stage, doc, self._decide,
+                                  lambda exc: error_row_for(self._stage, doc, exc))
 
 
 class ApplyFilter(beam.PTransform):
