@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, ".bench")
 
 # datatrove for parity and speed comparisons: its extras omit spacy, which its English word tokenizer needs.
-DATATROVE_REQUIREMENTS = ["datatrove[processing]", "spacy", "fasttext-numpy2", "orjson", "pyarrow"]
+DATATROVE_REQUIREMENTS = ["datatrove[processing]", "spacy", "fasttext-numpy2", "orjson", "pyarrow", "aiohttp"]
 
 
 def ensure_venv(name: str, requirements: list) -> str:

@@ -42,7 +42,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.options import add_beam_arguments, make_pipeline
+from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.stages import StageCounters
 
 log = logging.getLogger(__name__)
@@ -619,16 +619,19 @@ def validate_seeds(seeds: Sequence[str]) -> List[str]:
 def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay: float = 1.0,
               max_depth: int = 3, beam_args: Sequence[str] = (), runner: Optional[str] = None,
               workers: int = 1, timeout: float = 10.0, allow_private: bool = False, **limits) -> List[str]:
-    """Crawl `seeds` as a Beam job into OUTPUT/*.warc.gz; returns the WARC paths (sorted). `limits` are
-    further CrawlConfig fields (max_bytes, retries, backoff, max_redirects, max_seconds, content_types)."""
+    """Crawl `seeds` as a Beam job into OUTPUT/*.warc.gz; returns the WARC paths (sorted), or [] after a
+    Dataflow dry run. `limits` are further CrawlConfig fields (max_bytes, retries, backoff, max_redirects,
+    max_seconds, content_types)."""
     seeds = validate_seeds(seeds)
     config = CrawlConfig(max_pages=max_pages, delay=delay, max_depth=max_depth, timeout=timeout,
                          allow_private=allow_private, **limits)
-    if not FileSystems.exists(output_dir):
-        FileSystems.mkdirs(output_dir)
     p = make_pipeline(beam_args, runner, workers)
+    dry_run = is_dry_run(p)
+    if not dry_run and not FileSystems.exists(output_dir):  # a dry run touches no storage
+        FileSystems.mkdirs(output_dir)
     _ = p | "Seeds" >> beam.Create(seeds) | "Crawl" >> CrawlSeeds(output_dir, config)
-    p.run().wait_until_finish()
+    if run_pipeline(p) is None:  # a Dataflow dry run: the job was built (and written), nothing was crawled
+        return []
     # The files of this crawl's hosts (an output directory may hold earlier crawls of other hosts).
     patterns = [FileSystems.join(output_dir, f"{host_safe_name(h)}-*.warc.gz") for h in sorted({host_of(s) for s in seeds})]
     return sorted(m.path for r in FileSystems.match(patterns) for m in r.metadata_list)

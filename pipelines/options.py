@@ -2,13 +2,19 @@
 
 Beam's DirectRunner first tries to start the Prism runner (a binary it downloads) and falls back when that
 fails; we choose the in-process FnApiRunner explicitly so local runs never depend on that attempt.
-`--workers N` maps to the FnApiRunner's multi-process mode. Every other Beam option (`--runner`,
-`--project`, `--region`, `--temp_location`, `--setup_file`, ...) passes through untouched.
+`--workers N` maps to the FnApiRunner's multi-process mode (N SDK worker processes talking to the runner
+over loopback gRPC). Every other Beam option (`--runner`, `--project`, `--region`, `--temp_location`,
+`--staging_location`, `--machine_type`, `--max_num_workers`, `--sdk_container_image`, `--setup_file`, ...)
+passes through untouched; with `--runner DataflowRunner` and neither `--setup_file` nor
+`--sdk_container_image` given, Winnow's own setup.py (in a source checkout) is added, so workers install the
+same package (models and recipes are package data; torch is not a worker requirement).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 from typing import List, Optional, Sequence
 
 import apache_beam as beam
@@ -24,11 +30,30 @@ def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
                             "Other Beam/Dataflow options (--project, --region, --temp_location, ...) pass through.")
 
 
+# Options that already say how workers get Winnow's code.
+_SHIPPING_OPTIONS = ("--setup_file", "--sdk_container_image", "--worker_harness_container_image")
+
+
+def winnow_setup_file() -> Optional[str]:
+    """The setup.py of a source checkout (next to the `pipelines` package), or None for an installed wheel."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
+    return path if os.path.isfile(path) else None
+
+
 def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> PipelineOptions:
     args: List[str] = list(beam_args)
     if runner:
         args.append(f"--runner={runner}")
     options = PipelineOptions(args)
+    chosen = options.view_as(StandardOptions).runner or ""
+    if chosen.split(".")[-1] in ("DataflowRunner", "TestDataflowRunner") and \
+            not any(a.split("=", 1)[0] in _SHIPPING_OPTIONS for a in args):
+        setup_file = winnow_setup_file()
+        if setup_file:
+            options = PipelineOptions(args + [f"--setup_file={setup_file}"])
+        else:
+            logging.getLogger(__name__).warning(
+                "DataflowRunner without --setup_file or --sdk_container_image: workers must already have Winnow")
     if not runner:
         direct = options.view_as(DirectOptions)
         direct.direct_num_workers = max(1, int(workers))
@@ -59,8 +84,9 @@ def is_dry_run(pipeline: beam.Pipeline) -> bool:
 
 def run_pipeline(pipeline: beam.Pipeline):
     """Run to completion. On a Dataflow dry run (`--dry_run=True`) nothing is submitted, and Beam writes no
-    `--dataflow_job_file`; Winnow writes the built job there itself (the Dataflow job JSON, which embeds the
-    pipeline proto with every transform's name). Returns the result, or None after a dry run."""
+    `--dataflow_job_file`; Winnow writes the built job there itself: the Dataflow job JSON (name, type) plus,
+    under `pipeline`, the runner-API pipeline proto as JSON (every transform with its unique name and
+    payload, the environments with the staged artifacts). Returns the result, or None after a dry run."""
     from apache_beam.options.pipeline_options import DebugOptions
 
     result = pipeline.run()
@@ -72,6 +98,12 @@ def run_pipeline(pipeline: beam.Pipeline):
     if job_file and job is not None:
         from apache_beam.io.filesystems import FileSystems
 
+        from google.protobuf import json_format
+
+        built = json.loads(job.json())
+        proto = getattr(job, "proto_pipeline", None)
+        if proto is not None:
+            built["pipeline"] = json_format.MessageToDict(proto)
         with FileSystems.create(job_file) as f:
-            f.write(job.json().encode("utf-8"))
+            f.write(json.dumps(built, indent=1).encode("utf-8"))
     return None

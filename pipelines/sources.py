@@ -21,8 +21,9 @@ Record ids are stable across runs: WARC-Record-ID for WARC records, sha1(file na
 records (warcio's ARC->WARC conversion invents random ids), the `id` field or sha1(file name, line/row)
 for JSONL/Parquet, and `code:<tree name>/<relative path>` for code files.
 
-The Beam shell `ReadInputs` fans the work out per file (Create -> Reshuffle -> FlatMap(read) ->
-Reshuffle), and a code tree is first split into one item per file so that a big tree spreads over workers.
+The Beam shell `ReadInputs` expands the specs inside the job (building a job lists no bucket) and fans
+the work out per file (Create(specs) -> expand on a worker -> distinct files -> Reshuffle -> FlatMap(read)
+-> Reshuffle), and a code tree is first split into one item per file so that a big tree spreads over workers.
 At Common Crawl scale (~90k WARC files of ~1 GB) the per-file read is the unit of parallelism; the
 Reshuffle after it breaks fusion so that extraction of one file's records spreads over all workers.
 """
@@ -39,7 +40,7 @@ import tarfile
 import time
 import zipfile
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -581,19 +582,61 @@ class _ReadInputFn(beam.DoFn):
             c.micros.inc(int((time.perf_counter() - start) * 1e6))
 
 
+def expand_input_spec(spec: str) -> List[InputFile]:
+    """The InputFiles of one SPEC (see expand_input_specs); the worker-side step of ReadInputs."""
+    return expand_input_specs([spec])
+
+
+def input_file_key(item: InputFile) -> Tuple[Tuple[str, str], InputFile]:
+    return (item.kind, item.path), item
+
+
+def first_input_file(keyed: Tuple[Tuple[str, str], Iterable[InputFile]]) -> InputFile:
+    return next(iter(keyed[1]))
+
+
+class _ExpandSpecFn(beam.DoFn):
+    """SPEC -> InputFiles, on a worker. A spec that matches nothing here (the driver validates local specs
+    before a local run; a remote glob is only listed by the job) is one error row of stage `read`."""
+
+    def setup(self):
+        self._counters = StageCounters(READ_STAGE)
+
+    def process(self, spec: str):
+        try:
+            files = expand_input_spec(spec)
+        except Exception as exc:
+            self._counters.in_.inc()
+            self._counters.errors.inc()
+            yield TaggedOutput(ERRORS, to_error_row(READ_STAGE, exc, input_path=spec))
+            return
+        yield from files
+
+
 class ReadInputs(beam.PTransform):
-    """Input SPECs -> RawRecords (main output `records`) and error rows (`errors`); counts stage `read`."""
+    """Input SPECs -> RawRecords (main output `records`) and error rows (`errors`); counts stage `read`.
+
+    The specs are expanded inside the job (Create(specs) -> expand on a worker -> one item per file, the
+    same file named by two specs read once -> split code trees -> Reshuffle -> read), so building the job
+    lists no bucket: a Dataflow job over gs:// globs is built on a machine with no network, and a glob over
+    ~90k WARC files is listed by a worker, not by the driver."""
 
     def __init__(self, specs: Sequence[str]):
         super().__init__()
         self._specs = [specs] if isinstance(specs, str) else list(specs)
 
     def expand(self, pbegin):
-        files = expand_input_specs(self._specs)
-        result = (pbegin
-                  | "ListInputs" >> beam.Create(files)
+        listed = (pbegin
+                  | "ListSpecs" >> beam.Create(sorted(set(self._specs)))
+                  | "ExpandSpecs" >> beam.ParDo(_ExpandSpecFn()).with_outputs(ERRORS, main="files"))
+        files = (listed["files"]
+                 | "KeyByFile" >> beam.Map(input_file_key)
+                 | "DistinctFiles" >> beam.GroupByKey()
+                 | "FirstOfFile" >> beam.Map(first_input_file))
+        result = (files
                   | "SplitTrees" >> beam.FlatMap(split_input)
                   | "SpreadFiles" >> beam.Reshuffle()
                   | "ReadFiles" >> beam.ParDo(_ReadInputFn()).with_outputs(ERRORS, main=RECORDS))
         records = result[RECORDS] | "SpreadRecords" >> beam.Reshuffle()
-        return {RECORDS: records, ERRORS: result[ERRORS]}
+        errors = (listed[ERRORS], result[ERRORS]) | "FlattenReadErrors" >> beam.Flatten()
+        return {RECORDS: records, ERRORS: errors}

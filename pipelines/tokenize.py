@@ -53,7 +53,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
 
-from pipelines.options import add_beam_arguments, make_pipeline, quiet_beam_logging
+from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, quiet_beam_logging, run_pipeline
 from schemas import (
     DOC_IDS, DOC_LENGTHS, ID, MANIFEST_NAME, SOURCE, TEXT, TOKENS, Manifest, PackingStats, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, shard_schema, token_dtype_for_vocab,
@@ -149,6 +149,29 @@ def document_patterns(input_path: str) -> List[str]:
                             f"a dir of .parquet/.jsonl files, a file or a glob")
 
 
+def unchecked_document_patterns(input_path: str) -> List[str]:
+    """The patterns of a documents input without listing storage (a dry run): a file or glob as given, else
+    a curate output directory (DIR/documents/*.parquet)."""
+    if input_path.endswith((".parquet", ".jsonl", ".jsonl.gz")) or any(c in input_path for c in "*?["):
+        return [input_path]
+    return [FileSystems.join(input_path, "documents", "*.parquet")]
+
+
+def staged_tokenizer_path(tokenizer_path: str, tokenizer_json: bytes, pipeline: beam.Pipeline) -> str:
+    """Where workers read the tokenizer. A local tokenizer with a remote `--temp_location` (Dataflow, or any
+    runner whose workers cannot see this machine's disk) is copied to TEMP/winnow/tokenizer-<sha256>.json
+    (skipped on a dry run, which touches no storage) and workers read that copy."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    temp = pipeline.options.view_as(GoogleCloudOptions).temp_location
+    if "://" in tokenizer_path or not temp or "://" not in temp:
+        return tokenizer_path
+    staged = FileSystems.join(temp, "winnow", f"tokenizer-{hashlib.sha256(tokenizer_json).hexdigest()[:16]}.json")
+    if not is_dry_run(pipeline):
+        write_bytes(staged, tokenizer_json)
+    return staged
+
+
 def tokenizer_json_path(path: str) -> str:
     return path if path.endswith(".json") else FileSystems.join(path, TOKENIZER_FILE)
 
@@ -178,6 +201,10 @@ def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class ReadDocuments(beam.PTransform):
+    """Documents from Parquet or JSONL patterns. The sources do not list files when the job is built
+    (`validate=False`): the runner expands the patterns on workers, so building a job over gs:// globs needs
+    no network and a pattern that matches nothing reads nothing (run_tokenize_job checks first)."""
+
     def __init__(self, patterns: Sequence[str]):
         super().__init__()
         self._patterns = list(patterns)
@@ -186,10 +213,11 @@ class ReadDocuments(beam.PTransform):
         parts = []
         for i, pattern in enumerate(self._patterns):
             if pattern.endswith(".parquet"):
-                part = (pbegin | f"ReadParquet{i}" >> beam.io.ReadFromParquet(pattern, columns=[ID, SOURCE, TEXT])
+                part = (pbegin | f"ReadParquet{i}" >> beam.io.ReadFromParquet(pattern, columns=[ID, SOURCE, TEXT],
+                                                                          validate=False)
                         | f"Complete{i}" >> beam.Map(fill_document))
             else:
-                part = (pbegin | f"ReadJsonl{i}" >> beam.io.ReadFromTextWithFilename(pattern)
+                part = (pbegin | f"ReadJsonl{i}" >> beam.io.ReadFromTextWithFilename(pattern, validate=False)
                         | f"ParseJsonl{i}" >> beam.FlatMap(parse_jsonl_line))
             parts.append(part)
         return parts[0] if len(parts) == 1 else tuple(parts) | "FlattenInputs" >> beam.Flatten()
@@ -524,7 +552,7 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
 
 @dataclass
 class TokenizeResult:
-    manifest: Manifest
+    manifest: Optional[Manifest]  # None after a Dataflow dry run (the job was built, nothing ran)
     counters: Dict[str, int]
 
 
@@ -565,16 +593,20 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     except (ImportError, ValueError) as exc:
         raise ValueError(f"--encoder {encoder} cannot encode with {tokenizer_json_path(tokenizer_path)}: {exc}; "
                          f"use --encoder hf") from exc
-    patterns = document_patterns(input_path)
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
-    if not FileSystems.exists(output_dir):
-        FileSystems.mkdirs(output_dir)
-    _clear_previous_outputs(output_dir)
-
     pipeline = make_pipeline(beam_args, runner, workers)
-    build_tokenize_pipeline(pipeline, patterns, tokenizer_path, config, tokenizer_info, _versions())
-    result = pipeline.run()
-    result.wait_until_finish()
+    if is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
+        patterns = unchecked_document_patterns(input_path)
+    else:
+        patterns = document_patterns(input_path)
+        if not FileSystems.exists(output_dir):
+            FileSystems.mkdirs(output_dir)
+        _clear_previous_outputs(output_dir)
+    worker_tokenizer = staged_tokenizer_path(tokenizer_path, tokenizer_json, pipeline)
+    build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions())
+    result = run_pipeline(pipeline)
+    if result is None:
+        return TokenizeResult(None, {})
 
     counters: Dict[str, int] = {}
     try:
@@ -593,7 +625,7 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
 def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
                  seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
                  file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
-                 **options: Any) -> Manifest:
+                 **options: Any) -> Optional[Manifest]:
     return run_tokenize_job(input_path, tokenizer_path, output_dir, seq_len, packing=packing, seed=seed,
                             beam_args=beam_args, runner=runner, workers=workers, file_format=file_format,
                             doc_ids=doc_ids, rows_per_shard=rows_per_shard, **options).manifest
@@ -629,6 +661,8 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args, extra = configure_parser(argparse.ArgumentParser(prog="winnow tokenize")).parse_known_args(args)
         beam_args = list(beam_args) + extra
+    else:  # from `winnow tokenize`: the CLI leaves the Beam/Dataflow options it does not know in args.beam_args
+        beam_args = list(beam_args) + list(getattr(args, "beam_args", None) or [])
     quiet_beam_logging()
     result = run_tokenize_job(args.input, args.tokenizer, args.output, args.seq_len, packing=args.packing,
                               seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
@@ -636,6 +670,9 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
                               shard_mb=args.shard_mb, row_group_mb=args.row_group_mb, batch_size=args.batch_size,
                               encoder=args.encoder)
     m = result.manifest
+    if m is None:
+        print("dry run: the job was built and not submitted")
+        return 0
     print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
           f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "
           f"{m.packing.truncated_fraction:.2%}) in {len(m.shards)} shards; counters {result.counters}")

@@ -109,7 +109,6 @@ def test_dedup_minhash_drops_near_duplicates_towards_the_smallest_id():
 
 @pytest.mark.parametrize("data, message", [
     ({"extract": {}, "spam": {}}, "unknown stage 'spam'"),
-    ({"extract": {}, "pii": {}}, "not available in this version"),
     ({"language": {}}, "'extract' stage is required"),
     ({"extract": {}, "language": {"min_scor": 0.5}}, "bad options"),
     ({"extract": {}, "dedup_exact": {}, "quality": {}}, "comes after deduplication"),
@@ -122,7 +121,7 @@ def test_bad_recipes_fail_before_anything_runs(data, message):
 
 def test_default_recipe_loads_with_its_stages_in_order():
     recipe = load_recipe()
-    assert recipe.stage_names == ("extract", "language", "quality", "dedup_exact", "dedup_minhash")
+    assert recipe.stage_names == ("extract", "language", "quality", "code", "pii", "dedup_exact", "dedup_minhash")
     assert parse_recipe(__import__("yaml").safe_load(recipe.to_yaml())).stages == recipe.stages
 
 
@@ -147,7 +146,7 @@ def test_curate_real_warc_accounts_for_every_record(shared_data, tmp_path, code_
     out = tmp_path / "curated"
     report = run_curate([str(warc), f"code:{code_tree}"], str(out), load_recipe())
     names = [s.name for s in report.stages]
-    assert names == ["read", "extract", "language", "quality", "dedup_exact", "dedup_minhash"]
+    assert names == ["read", "extract", "language", "quality", "code", "pii", "dedup_exact", "dedup_minhash"]
     for stage in report.stages:
         assert stage.balanced, stage
     # Each stage's kept documents are exactly the next stage's input.
@@ -163,7 +162,7 @@ def test_curate_real_warc_accounts_for_every_record(shared_data, tmp_path, code_
     assert pq.read_schema(next(iter(glob.glob(str(out / "rejected" / "*.parquet"))))).names == REJECTED_SCHEMA.names
     web = [d for d in docs if d["source"] == "web"]
     assert web and all(d["language"] == "en" and d["language_score"] >= 0.65 for d in web)
-    assert {d["code_language"] for d in docs if d["source"] == "code"} >= {"python", "c"}
+    assert {d["code_language"] for d in docs if d["source"] == "code"} >= {"Python", "C"}
     assert len({d[ID] for d in docs}) == len(docs)
     loaded = Report.load(str(out / "report.json"))
     assert [s.to_json() for s in loaded.stages] == [s.to_json() for s in report.stages]

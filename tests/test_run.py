@@ -58,7 +58,8 @@ def test_crawl_wrote_real_warc_of_the_local_docs(run_dir):
 def test_curate_contract_and_accounting(run_dir):
     out, _ = run_dir
     report = Report.load(str(out / "curated" / "report.json"))
-    assert [s.name for s in report.stages] == ["read", "extract", "language", "quality", "dedup_exact", "dedup_minhash"]
+    assert [s.name for s in report.stages] == ["read", "extract", "language", "quality", "code", "pii", "dedup_exact",
+                                               "dedup_minhash"]
     for stage in report.stages:
         assert stage.balanced, stage.to_json()
     for table, schema in (("documents", DOCUMENTS_SCHEMA), ("rejected", REJECTED_SCHEMA), ("errors", ERRORS_SCHEMA)):
