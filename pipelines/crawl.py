@@ -680,6 +680,11 @@ def main(args) -> int:
     except ValueError as exc:
         print(f"winnow crawl: {exc}")
         return 2
+    from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
+
+    if PipelineOptions(list(beam_args)).view_as(TestOptions).dry_run:
+        print("dry run: the crawl job was built and not submitted")
+        return 0
     for path in paths:
         print(path)
     print(f"{len(paths)} WARC file(s) in {args.output}")

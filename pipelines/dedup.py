@@ -33,6 +33,8 @@ Every step is a function of sets of ids and keys, so results are identical acros
 """
 from __future__ import annotations
 
+import hashlib
+
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -124,7 +126,7 @@ class _ResolveExact(beam.DoFn):
         _key, grouped = kv
         (best, total), = grouped["choice"]
         kept_id = id_of_key(best, self._representative)
-        for doc in grouped["docs"]:  # iterated once, never held as a list
+        for doc in grouped["docs"]:  # one fan-out slot's copies of the text
             if doc[ID] == kept_id:
                 self._c.kept.inc()
                 doc[DEDUP_CLUSTER_ID] = kept_id
@@ -133,6 +135,28 @@ class _ResolveExact(beam.DoFn):
             else:
                 self._c.dropped("exact_duplicate")
                 yield TaggedOutput(REJECTED, to_rejected_row(doc, EXACT_STAGE, "exact_duplicate", duplicate_of=kept_id))
+
+
+# Beam Python's CoGroupByKey collects each key's values into lists, so the join that routes documents is
+# keyed by (text hash, fan-out slot): all copies of one hot text (a boilerplate page shared by millions of
+# documents) are spread over JOIN_FANOUT groups, and the (small) choice is sent to every slot.
+JOIN_FANOUT = 64
+
+
+def _fanout_slot(doc_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(str(doc_id).encode("utf-8", "surrogatepass"), digest_size=4).digest(),
+                          "little") % JOIN_FANOUT
+
+
+def _doc_to_slot(kv):
+    key, doc = kv
+    return (key, _fanout_slot(doc[ID])), doc
+
+
+def _choice_to_slots(kv):
+    key, choice = kv
+    for slot in range(JOIN_FANOUT):
+        yield (key, slot), choice
 
 
 class DedupExact(beam.PTransform):
@@ -148,7 +172,9 @@ class DedupExact(beam.PTransform):
         keyed = docs | "KeyByTextHash" >> beam.ParDo(_KeyByExactHash(self._normalize)).with_outputs(ERRORS, main="keyed")
         choice = (keyed.keyed | "RankAndSize" >> beam.ParDo(_RankAndSize(self._representative, self._score))
                   | "ChooseRepresentative" >> beam.CombinePerKey(_MinKeyAndSize()))
-        resolved = ({"docs": keyed.keyed, "choice": choice} | "JoinChoice" >> beam.CoGroupByKey()
+        docs_by_slot = keyed.keyed | "SpreadCopies" >> beam.Map(_doc_to_slot)
+        choice_by_slot = choice | "ChoiceToSlots" >> beam.FlatMap(_choice_to_slots)
+        resolved = ({"docs": docs_by_slot, "choice": choice_by_slot} | "JoinChoice" >> beam.CoGroupByKey()
                     | "Resolve" >> beam.ParDo(_ResolveExact(self._representative)).with_outputs(REJECTED, main="kept"))
         return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: keyed[ERRORS]}
 

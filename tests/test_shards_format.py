@@ -3,6 +3,8 @@ zero-copy memory-mapped Arrow IPC, Parquet/Arrow giving the same rows, and row-l
 `find_rows_with_document`). Real documents: Scrapinghub AEB article bodies and GitHub Linguist code samples."""
 from __future__ import annotations
 
+import gc
+
 import gzip
 import json
 import math
@@ -122,13 +124,14 @@ def test_arrow_shards_memory_map_without_copying(arrow_run, parquet_run):
     for path, ppath in zip(shard_paths(out, m), shard_paths(pout, pm)):
         raw = Path(path).read_bytes()
         assert raw[:6] == b"ARROW1" and raw[-6:] == b"ARROW1"  # IPC file format (random access), not stream
+        gc.collect()  # the counter is process-wide: settle earlier tests' garbage first
         before = pa.total_allocated_bytes()
         with pa.memory_map(path) as source:
             reader = pa.ipc.open_file(source)
             batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
             table = pa.Table.from_batches(batches)
             # uncompressed and zero-copy: no Arrow allocation, the token buffer lies inside the file's map
-            assert pa.total_allocated_bytes() == before
+            assert pa.total_allocated_bytes() <= before
             source.seek(0)
             mapped = source.read_buffer(source.size())  # the whole map, itself zero-copy
             for chunk in table.column(TOKENS).chunks:
