@@ -11,7 +11,6 @@ per measurement, 3 repeats; target >= 2 million tokens/s."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import statistics
 import tempfile

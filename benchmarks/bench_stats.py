@@ -10,7 +10,6 @@ run at 1 GB only (its memory grows with the data and it is the slowest; its 1 GB
 Each cell: min and median over repeats; ratios are peer / winnow (time) and peer / winnow (memory)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,8 @@ import tempfile
 from typing import Dict, List
 
 import numpy as np
+
+from schemas.io import sha256_file
 
 SEQ_LEN = 2048
 VOCAB = 50_000
@@ -103,14 +104,6 @@ def _write_shard(path: str, rng: np.random.Generator, pad_id: int) -> Dict[str, 
     return {"rows": rows, "non_pad": non_pad}
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 23), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _make_dirs(root: str) -> Dict[int, str]:
     from schemas import MANIFEST_NAME, Manifest, PackingStats, ShardInfo, SourceTotals, TokenizerInfo, Totals
 
@@ -122,7 +115,7 @@ def _make_dirs(root: str) -> Dict[int, str]:
     for i in range(4):
         p = os.path.join(base, f"s{i}.parquet")
         meta = _write_shard(p, rng, pad_id)
-        infos.append((p, meta, os.path.getsize(p), _sha256(p)))
+        infos.append((p, meta, os.path.getsize(p), sha256_file(p, 1 << 23)))
     dirs = {}
     for gb in SIZES_GB:
         d = os.path.join(root, f"{gb}gb")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from schemas import SCORES, SOURCE
+from schemas import SCORES, SOURCE, TEXT
 
 Document = Dict[str, Any]
 
@@ -38,3 +38,24 @@ class DocumentFilter:
         if scores is None:
             scores = doc[SCORES] = {}
         scores[key] = float(value)
+
+    @classmethod
+    def set_scores(cls, doc: Document, scores: Dict[str, float]) -> None:
+        for key, value in scores.items():
+            cls.set_score(doc, key, value)
+
+
+class ScoredFilter(DocumentFilter):
+    """A filter whose decision is a function of scores of the text: `score(text)` computes them (kept in the
+    document's `scores`), `decide(scores)` returns None or the reason. Thresholds re-tune on stored scores."""
+
+    def score(self, text: str) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def decide(self, scores: Dict[str, float]) -> Optional[str]:
+        raise NotImplementedError
+
+    def apply(self, doc: Document) -> Optional[str]:
+        scores = self.score(doc[TEXT])
+        self.set_scores(doc, scores)
+        return self.decide(scores)

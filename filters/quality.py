@@ -10,7 +10,7 @@ Repetition and Gopher quality share one tokenisation of the text.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 from filters.base import Document, DocumentFilter
 from filters.c4 import C4QualityFilter

@@ -133,6 +133,5 @@ class GopherRepetitionFilter(DocumentFilter):
         if not text:
             return "gopher_rep_empty"
         scores = self.score(text, tokens)
-        for key, value in scores.items():
-            self.set_score(doc, key, value)
+        self.set_scores(doc, scores)
         return self.decide(scores)

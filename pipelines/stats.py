@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
-import hashlib
 import json
 import os
 import sys
@@ -39,7 +38,7 @@ import pyarrow.parquet as pq
 from pipelines.progress import Progress
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Manifest, Report)
-from schemas.io import document_files
+from schemas.io import document_files, sha256_file
 
 STATS_FORMAT = "winnow.stats/1"
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -362,14 +361,6 @@ def _shard_rows_and_schema(path: str, file_format: str) -> Tuple[int, pa.Schema]
     return pf.metadata.num_rows, pf.schema_arrow
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 23), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, checksums: bool = False,
                  progress: bool = True) -> Dict[str, Any]:
     manifest = Manifest.load(os.path.join(path, MANIFEST_NAME))
@@ -400,7 +391,7 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
             files_bytes += size
             if size != shard.bytes:
                 checks.append(f"{shard.path}: {size} bytes on disk, manifest says {shard.bytes}")
-            if checksums and _sha256(f) != shard.sha256:
+            if checksums and sha256_file(f, 1 << 23) != shard.sha256:
                 checks.append(f"{shard.path}: sha256 differs from the manifest")
             rows, schema = _shard_rows_and_schema(f, manifest.file_format)
             tokens_type = schema.field(TOKENS).type if TOKENS in schema.names else None

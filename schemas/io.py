@@ -21,6 +21,15 @@ DOCUMENT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 DEFAULT_COLUMNS = (ID, SOURCE, TEXT, LANGUAGE)
 
 
+def sha256_file(path: "os.PathLike | str", chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a local file, read in chunks (manifests, tokenizer hashes, model checks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def document_files(path: str) -> List[str]:
     """Files of a documents input: a curate output dir (DIR/documents), a dir of Parquet/JSONL, a file or a glob."""
     if os.path.isdir(path):

@@ -22,7 +22,6 @@ exactly the batches an uninterrupted run would have seen.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 import torch
 
 from schemas import DOC_LENGTHS, MANIFEST_NAME, TOKENS, Manifest
+from schemas.io import sha256_file
 
 try:  # fsspec lets the trainer read gs:// or s3:// shards directly; plain paths work without it.
     import fsspec
@@ -56,20 +56,12 @@ class Batch(NamedTuple):
         return Batch(*(None if t is None else t.to(device, non_blocking=non_blocking) for t in self))
 
 
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def tokenizer_sha256(tokenizer: str) -> str:
     """sha256 of a tokenizer.json, given the file or the directory that holds it."""
     path = os.path.join(tokenizer, "tokenizer.json") if os.path.isdir(tokenizer) else tokenizer
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no tokenizer.json at {tokenizer!r}")
-    return file_sha256(path)
+    return sha256_file(path)
 
 
 class _Storage:
