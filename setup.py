@@ -26,6 +26,8 @@ WORKER_REQUIREMENTS = [
     # The tokenize job encodes with tiktoken when it can guarantee HF's ids (byte-identical shards), at about
     # half the CPU of HF's encode_batch; HF tokenizers remains the fallback and the trainer.
     "tiktoken>=0.7",
+    # Gopher/FineWeb count words with spaCy's blank English tokenizer (rules only, no model), as datatrove does.
+    "spacy>=3.7,<4",
 ]
 
 setup(

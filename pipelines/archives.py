@@ -63,7 +63,9 @@ class ArchiveStream:
     def __init__(self, raw: BinaryIO):
         self._raw = raw
         self._buf = b""
-        self._start = 0            # uncompressed offset of _buf[0]
+        self._pos = 0              # read position in _buf: bytes before it are consumed (compacted lazily,
+                                   # so that reading many short lines costs O(n), not O(n * buffer))
+        self._start = 0            # uncompressed offset of _buf[_pos]
         self._eof = False
         self._compressed_in = 0    # compressed bytes handed to zlib so far
         self._members: List[Tuple[int, int]] = []  # (uncompressed offset, compressed offset) of member starts
@@ -83,13 +85,16 @@ class ArchiveStream:
     # -- decompression --
     def _new_member(self) -> None:
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._members.append((self._start + len(self._buf), self._compressed_in))
+        self._members.append((self._start + len(self._buf) - self._pos, self._compressed_in))
         self._member_fed = 0
 
     def _fill(self) -> bool:
-        """Add at least one byte to the buffer; False at the end of the data."""
+        """Add at least one byte to the buffer; False at the end of the data. Each call adds at most
+        _READ_CHUNK uncompressed bytes, so a gzip bomb (tiny file, huge expansion) never inflates at once."""
         if self._eof:
             return False
+        if self._pos:
+            self._buf, self._pos = self._buf[self._pos:], 0
         if not self.gzip:
             chunk = self._raw.read(_READ_CHUNK)
             if not chunk:
@@ -103,18 +108,20 @@ class ArchiveStream:
                 if not self._pending:
                     self._eof = True
                     if self._member_fed and not self._inflater.eof:
-                        raise ArchiveDamage("truncated gzip member", self.member_offset(self._start + len(self._buf)))
+                        raise ArchiveDamage("truncated gzip member", self.member_offset(self._start + len(self._buf) - self._pos))
                     return False
             data = self._pending
             try:
-                out = self._inflater.decompress(data)
+                out = self._inflater.decompress(data, _READ_CHUNK)
             except zlib.error as exc:
                 self._eof = True
                 raise ArchiveDamage(f"corrupt gzip data: {exc}", self._compressed_in)
-            used = len(data) - len(self._inflater.unused_data)
+            # at a member's end the rest is unused_data (CPython may leave a stale copy in unconsumed_tail)
+            rest = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+            used = len(data) - len(rest)
             self._compressed_in += used
             self._member_fed += used
-            self._pending = self._inflater.unused_data
+            self._pending = rest
             if self._inflater.eof:
                 rest = self._pending.lstrip(b"\x00")
                 if not rest:
@@ -157,27 +164,45 @@ class ArchiveStream:
     def tell(self) -> int:
         return self._start
 
+    def _available(self) -> int:
+        return len(self._buf) - self._pos
+
     def _consume(self, n: int) -> bytes:
-        out, self._buf = self._buf[:n], self._buf[n:]
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
         self._start += len(out)
         return out
 
     def readline(self, limit: int = _MAX_HEADER_LINE) -> bytes:
-        pos = 0
+        pos = self._pos
         while True:
-            i = self._buf.find(b"\n", pos)
+            i = self._buf.find(b"\n", pos, self._pos + limit)
             if i >= 0:
-                return self._consume(min(i + 1, limit))
-            if len(self._buf) >= limit:
+                return self._consume(i + 1 - self._pos)
+            if self._available() >= limit:
                 return self._consume(limit)
             pos = len(self._buf)
+            before = self._pos
             if not self._fill():
-                return self._consume(len(self._buf))
+                return self._consume(self._available())
+            pos -= before - self._pos  # _fill may compact the buffer
 
     def read(self, n: int) -> bytes:
-        while len(self._buf) < n and self._fill():
+        while self._available() < n and self._fill():
             pass
         return self._consume(n)
+
+    def skip_bytes(self, chars: bytes) -> None:
+        """Consume a run of bytes from `chars` (blank lines and NUL padding between records), in bulk."""
+        while True:
+            if self._pos >= len(self._buf) and not self._fill():
+                return
+            view = self._buf[self._pos:self._pos + _READ_CHUNK]
+            n = len(view) - len(view.lstrip(chars))
+            self._pos += n
+            self._start += n
+            if n < len(view):
+                return
 
     def skip(self, n: int) -> int:
         skipped = 0
@@ -189,12 +214,13 @@ class ArchiveStream:
         return skipped
 
     def peek(self, n: int) -> bytes:
-        while len(self._buf) < n and self._fill():
+        while self._available() < n and self._fill():
             pass
-        return self._buf[:n]
+        return self._buf[self._pos:self._pos + n]
 
     def unread(self, data: bytes) -> None:
-        self._buf = data + self._buf
+        self._buf = data + self._buf[self._pos:]
+        self._pos = 0
         self._start -= len(data)
 
 
@@ -278,12 +304,7 @@ def _parse_fields(lines: List[bytes]) -> dict:
 
 
 def _skip_blank(stream: ArchiveStream) -> None:
-    while True:
-        head = stream.peek(1)
-        if head in (b"\r", b"\n") or (head == b"\x00"):
-            stream.read(1)
-        else:
-            return
+    stream.skip_bytes(b"\r\n\x00")
 
 
 def _follows_header_or_end(stream: ArchiveStream) -> bool:
@@ -472,8 +493,8 @@ def decode_content(body: bytes, encoding: Optional[str], max_bytes: int = 64 << 
                 import brotli
             except ImportError as exc:
                 raise UnsupportedEncoding("Content-Encoding br needs the brotli package") from exc
-            try:
-                body = brotli.decompress(body)
+            try:  # capped like gzip: a brotli bomb (a few KB -> GBs) must not inflate whole
+                body = brotli.Decompressor().process(body, output_buffer_limit=max_bytes)[:max_bytes]
             except brotli.error:
                 if body.lstrip()[:1] == b"<":  # stored decoded
                     continue

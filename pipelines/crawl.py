@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.client
+import hashlib
 import io
 import ipaddress
 import logging
@@ -33,6 +34,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import urllib.robotparser
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -495,15 +497,25 @@ class WarcRecorder:
                                        protocol="", is_http_request=True)
         resp_headers = [(("X-Crawler-" + k) if k.lower() in _WIRE_HEADERS else k, v) for k, v in fetch.headers]
         http = StatusAndHeaders(f"{fetch.status} {fetch.reason}".strip(), resp_headers, protocol="HTTP/1.1")
-        warc_headers = {"WARC-Truncated": "length"} if fetch.truncated else None
+        # Record ids from what was fetched, not random UUIDs: document ids derive from them, so the same
+        # crawl of the same site gives the same documents and byte-identical shards.
+        digest = hashlib.sha256(fetch.body).hexdigest()
+        warc_headers = {"WARC-Record-ID": _record_id("response", fetch.url, fetch.status, digest)}
+        if fetch.truncated:
+            warc_headers["WARC-Truncated"] = "length"
         response = self._writer.create_warc_record(fetch.url, "response", payload=io.BytesIO(fetch.body),
                                                    http_headers=http, warc_headers_dict=warc_headers)
-        request = self._writer.create_warc_record(fetch.url, "request", payload=io.BytesIO(b""),
-                                                  http_headers=req_headers)
+        request = self._writer.create_warc_record(
+            fetch.url, "request", payload=io.BytesIO(b""), http_headers=req_headers,
+            warc_headers_dict={"WARC-Record-ID": _record_id("request", fetch.url, fetch.status, digest)})
         request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
         self._writer.write_record(request)
         self._writer.write_record(response)
         self.records += 2
+
+
+def _record_id(record_type: str, url: str, status, payload_sha256: str) -> str:
+    return f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{record_type} {status} {url} {payload_sha256}')}>"
 
 
 def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfig,

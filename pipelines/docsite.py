@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -35,14 +36,17 @@ PRIVATE_PAGE = "private/notes.html"
 
 # Runs in the child: render each module's page the way `pydoc -w` does; print the files written as JSON.
 _RENDER_SCRIPT = r"""
-import json, os, pydoc, sys, warnings
+import json, os, pydoc, re, sys, warnings
 warnings.simplefilter("ignore")
+# Default-argument reprs carry memory addresses ("<function copy2 at 0x7f92...>") that change every run; the
+# site must be the same every run so that `winnow run` is deterministic end to end.
+_ADDRESS = re.compile(r"(at(?:&nbsp;|\s)+)0x[0-9a-fA-F]+")
 out_dir, names = sys.argv[1], sys.argv[2:]
 written = []
 for name in names:
     try:
         obj, _ = pydoc.resolve(name)
-        page = pydoc.html.page(pydoc.describe(obj), pydoc.html.document(obj, name))
+        page = _ADDRESS.sub(r"\g<1>0x0", pydoc.html.page(pydoc.describe(obj), pydoc.html.document(obj, name)))
     except Exception as exc:
         print("skip %s: %s" % (name, exc), file=sys.stderr)
         continue
@@ -74,7 +78,7 @@ def render_python_docs(out_dir: str, modules: Sequence[str] = SAFE_MODULES, time
     os.makedirs(out_dir, exist_ok=True)
     proc = subprocess.run([sys.executable, "-c", _RENDER_SCRIPT, out_dir, *modules],
                           capture_output=True, text=True, timeout=timeout, cwd=out_dir,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
     if proc.returncode != 0:
         raise RuntimeError(f"pydoc rendering failed ({proc.returncode}): {proc.stderr[-2000:]}")
     pages: List[str] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -98,10 +102,21 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve_directory(directory: str) -> Tuple[str, Callable[[], None]]:
-    """Serve `directory` on 127.0.0.1 (ephemeral port) from a daemon thread. Returns (base_url, stop)."""
+def serve_directory(directory: str, port: int = 0) -> Tuple[str, Callable[[], None]]:
+    """Serve `directory` on 127.0.0.1 from a daemon thread. Returns (base_url, stop).
+
+    `port` 0 takes an ephemeral port. A fixed port keeps URLs (and so document ids) the same run after run;
+    when it is taken, an ephemeral port is used instead and a warning says that ids will differ."""
     handler = functools.partial(_QuietHandler, directory=os.path.abspath(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        if not port:
+            raise
+        logging.getLogger(__name__).warning(
+            "port %d is busy (%s): serving on an ephemeral port; URLs and document ids will differ from other runs",
+            port, exc)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="winnow-docsite", daemon=True)
     thread.start()

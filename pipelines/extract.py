@@ -124,13 +124,20 @@ def _normalize_codec(label: Optional[str]) -> Optional[str]:
         return None
 
 
-def inflate_body(body: bytes) -> bytes:
-    """Undo a gzip/zlib/raw-deflate Content-Encoding that was stored as is (warcio usually undoes it)."""
+MAX_INFLATED_BYTES = 64 << 20  # a stored-encoded body inflates to at most this (a gzip bomb stays bounded)
+
+
+def inflate_body(body: bytes, max_bytes: int = MAX_INFLATED_BYTES) -> bytes:
+    """Undo a gzip/zlib/raw-deflate Content-Encoding that was stored as is (warcio usually undoes it).
+    The output is capped at `max_bytes` (a page over the HTML cap is dropped as `too_large` anyway)."""
     if body[:2] == b"\x1f\x8b":
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body)
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, max_bytes)
+        except zlib.error:  # the magic number by chance, or a corrupt member: treat the bytes as they are
+            return body
     if len(body) > 2 and body[0] == 0x78 and (body[0] * 256 + body[1]) % 31 == 0:
         try:
-            return zlib.decompress(body)
+            return zlib.decompressobj().decompress(body, max_bytes)
         except zlib.error:
             return body
     return body

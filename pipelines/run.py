@@ -25,6 +25,10 @@ from pipelines.recipe import load_recipe
 
 # Standard-library packages copied into the code corpus besides the top-level modules. `encodings` holds
 # ~120 near-identical codec tables: a real near-duplicate population for the MinHash stage.
+# The local docs site's port is part of every crawled URL and so of every web document's id: a fixed port keeps
+# `winnow run` deterministic from run to run (an ephemeral port is used, with a warning, when it is taken).
+DEFAULT_DOCS_PORT = 8741
+
 STDLIB_PACKAGES = ("json", "email", "http", "urllib", "collections", "concurrent", "logging", "html", "wsgiref",
                    "encodings", "importlib", "xml")
 
@@ -64,7 +68,8 @@ class StepTimer:
 
 def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int = 1, beam_args: Sequence[str] = (),
               runner: Optional[str] = None, max_pages: int = 60, vocab_size: int = 4096, seq_len: int = 256,
-              train_steps: int = 120, seed: int = 0, quiet: bool = False) -> Dict[str, Any]:
+              train_steps: int = 120, seed: int = 0, quiet: bool = False,
+              docs_port: int = DEFAULT_DOCS_PORT) -> Dict[str, Any]:
     from pipelines.curate import format_funnel, run_curate
     from pipelines.stats import compute_stats, format_stats
     from pipelines.tokenize import run_tokenize
@@ -83,7 +88,7 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
 
         with timer.step("docsite", "rendering the interpreter's Python documentation"):
             render_python_docs(out["site"])
-            base_url, stop = serve_directory(out["site"])
+            base_url, stop = serve_directory(out["site"], docs_port)
         try:
             with timer.step("crawl", f"crawling {base_url} (at most {max_pages} pages)"):
                 if os.path.isdir(out["crawl"]):
@@ -180,10 +185,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--train-steps", type=int, default=120, help="steps of the CPU training run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--docs-port", type=int, default=DEFAULT_DOCS_PORT,
+                        help=f"loopback port of the local docs site (default {DEFAULT_DOCS_PORT}; 0: any free port)")
     add_beam_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     run_chain(args.output, args.recipe, args.workers, getattr(args, "beam_args", ()), args.runner,
-              args.max_pages, args.vocab_size, args.seq_len, args.train_steps, args.seed)
+              args.max_pages, args.vocab_size, args.seq_len, args.train_steps, args.seed, docs_port=args.docs_port)
     return 0

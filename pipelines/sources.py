@@ -265,6 +265,16 @@ def _text_record(doc_id: str, text: str, url: Optional[str], path: str, offset: 
             WARC_DATE: None}
 
 
+def _valid_utf8(value: str) -> str:
+    """`value` with lone surrogates (JSON allows the escape `\\ud800`) replaced by U+FFFD: they cannot be
+    encoded as UTF-8, so one would fail the job where the record is next serialised."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def read_jsonl(path: str) -> Iterator[Outcome]:
     """One outcome per non-blank line; the offset is the 0-based line number. A line that is not a JSON
     object with a string `text` is an error row (the rest of the file still reads); a decompression failure
@@ -292,8 +302,9 @@ def read_jsonl(path: str) -> Iterator[Outcome]:
                     continue
                 doc_id = obj.get(ID)
                 url = obj.get(URL)
-                yield ("kept", _text_record(str(doc_id) if doc_id is not None else stable_id("jsonl", name, line_no),
-                                            text, str(url) if url is not None else None, path, line_no))
+                yield ("kept", _text_record(_valid_utf8(str(doc_id)) if doc_id is not None else stable_id("jsonl", name, line_no),
+                                            _valid_utf8(text), _valid_utf8(str(url)) if url is not None else None,
+                                            path, line_no))
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=line_no + 1))
 

@@ -4,8 +4,10 @@ Steps (each a composite named as a verb):
 
 - `ReadDocuments`: Parquet (columns id, source, text) or JSONL through Beam sources, so gs:// works.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
-  process in `setup()` (HF tokenizers, or `--encoder tiktoken` built from the same vocabulary: same ids, same
-  shards byte for byte, several times less CPU); each document's ids get `<|endoftext|>` appended and travel
+  process in `setup()`: `--encoder auto` (default) is tiktoken built from the same vocabulary when the package
+  is importable and the tokenizer is one it encodes with identical ids (checked, else the handle refuses it),
+  HF tokenizers otherwise; `hf` and `tiktoken` force one. Same ids, so the same shards and manifest byte for
+  byte whichever runs (the encoder used is logged, not recorded); tiktoken costs several times less CPU. Each document's ids get `<|endoftext|>` appended and travel
   on as bytes of the shard dtype (uint16 when the vocabulary fits). Counters `winnow.tokenize/{in,kept,errors,
   dropped_empty}`; a document that fails to encode is counted as an error and never kills the job.
 - `PackSequences`: every document goes to a packing group by a hash of (seed, id) -- the global document
@@ -90,7 +92,7 @@ class TokenizeConfig:
     shard_mb: float = DEFAULT_SHARD_MB
     row_group_mb: float = DEFAULT_ROW_GROUP_MB
     batch_size: int = 256
-    encoder: str = "hf"
+    encoder: str = "auto"
 
     @property
     def row_len(self) -> int:
@@ -227,18 +229,32 @@ class ReadDocuments(beam.PTransform):
 # Encoding
 # ---------------------------------------------------------------------------------------------------------
 
-ENCODERS = ("hf", "tiktoken")
+ENCODERS = ("auto", "hf", "tiktoken")
 _HANDLES: Dict[Tuple[str, str], Any] = {}
 
 
-def tokenizer_handle(tokenizer_json: bytes, encoder: str = "hf"):
+def tokenizer_handle(tokenizer_json: bytes, encoder: str = "auto"):
     """One TokenizerHandle per process for the same tokenizer bytes and encoder (workers of the in-process
-    runner are threads of the driver, so the driver's handle is reused instead of parsed again)."""
+    runner are threads of the driver, so the driver's handle is reused instead of parsed again).
+
+    `auto`: the tiktoken handle when tiktoken is importable and accepts the tokenizer (it refuses, with a
+    ValueError, any tokenizer for which it cannot guarantee HF's ids), else the HF handle. Every process
+    decides for itself; both give the same ids, so a worker without tiktoken still writes the same shards."""
     from tokenizer.encode import TokenizerHandle
 
     key = (hashlib.sha256(tokenizer_json).hexdigest(), encoder)
     if key not in _HANDLES:
-        _HANDLES[key] = TokenizerHandle(tokenizer_json, backend=encoder)
+        if encoder == "auto":
+            try:
+                handle = tokenizer_handle(tokenizer_json, "tiktoken")
+            except (ImportError, ValueError) as exc:
+                handle = tokenizer_handle(tokenizer_json, "hf")
+                log.info("tokenize: encoder auto -> hf (tiktoken not usable: %s)", exc)
+            else:
+                log.debug("tokenize: encoder auto -> tiktoken (same ids as HF tokenizers)")
+            _HANDLES[key] = handle
+        else:
+            _HANDLES[key] = TokenizerHandle(tokenizer_json, backend=encoder)
     return _HANDLES[key]
 
 
@@ -257,7 +273,7 @@ class _EncodeBatchFn(beam.DoFn):
     bytes without pickling, and packing reads them back with `np.frombuffer`, no per-token Python work.
     """
 
-    def __init__(self, tokenizer_path: str, dtype: str, encoder: str = "hf"):
+    def __init__(self, tokenizer_path: str, dtype: str, encoder: str = "auto"):
         self._tokenizer_path = tokenizer_path
         self._dtype = dtype
         self._encoder = encoder
@@ -302,7 +318,7 @@ class _EncodeBatchFn(beam.DoFn):
 class EncodeDocuments(beam.PTransform):
     """Documents -> (id, source, n_tokens, token bytes): batches encoded by a tokenizer loaded once per worker."""
 
-    def __init__(self, tokenizer_path: str, dtype: str, batch_size: int = 256, encoder: str = "hf"):
+    def __init__(self, tokenizer_path: str, dtype: str, batch_size: int = 256, encoder: str = "auto"):
         super().__init__()
         self._tokenizer_path = tokenizer_path
         self._dtype = dtype
@@ -576,7 +592,7 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
                      file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
                      rows_per_group: int = DEFAULT_ROWS_PER_GROUP, shard_mb: float = DEFAULT_SHARD_MB,
                      row_group_mb: float = DEFAULT_ROW_GROUP_MB, batch_size: int = 256,
-                     encoder: str = "hf") -> TokenizeResult:
+                     encoder: str = "auto") -> TokenizeResult:
     config = TokenizeConfig(output_dir=output_dir, seq_len=seq_len, packing=packing, seed=seed,
                             file_format=file_format, doc_ids=doc_ids, rows_per_group=rows_per_group,
                             rows_per_shard=rows_per_shard, shard_mb=shard_mb, row_group_mb=row_group_mb,
@@ -593,6 +609,7 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     except (ImportError, ValueError) as exc:
         raise ValueError(f"--encoder {encoder} cannot encode with {tokenizer_json_path(tokenizer_path)}: {exc}; "
                          f"use --encoder hf") from exc
+    log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
     pipeline = make_pipeline(beam_args, runner, workers)
     if is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
@@ -649,9 +666,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--row-group-mb", type=float, default=DEFAULT_ROW_GROUP_MB,
                         help=f"MiB of uncompressed tokens per Parquet row group / Arrow record batch, the unit a "
                              f"streaming reader holds in memory (default {DEFAULT_ROW_GROUP_MB:g})")
-    parser.add_argument("--encoder", choices=ENCODERS, default="hf",
-                        help="encoder: HF tokenizers (default) or tiktoken built from the same vocabulary (same "
-                             "ids, checked; several times less CPU; needs the tiktoken package)")
+    parser.add_argument("--encoder", choices=ENCODERS, default="auto",
+                        help="encoder: auto (default: tiktoken when installed and it gives the same ids as HF, "
+                             "checked; else HF), hf (HF tokenizers) or tiktoken (built from the same vocabulary; "
+                             "several times less CPU; needs the tiktoken package). Shards are identical either way")
     parser.add_argument("--batch-size", type=int, default=256, help="documents per encode_batch call (default 256)")
     add_beam_arguments(parser)
     return parser

@@ -171,3 +171,23 @@ def test_content_type_allowlist_and_warc_read_back(server, tmp_path):
     assert sorted(r[URL].rsplit("/", 1)[1] for r in kept) == ["", "next", "robots.txt"]  # no image archived
     assert all(r[HTTP_STATUS] == 200 for r in kept)
     assert Counter(s for s, _ in outcomes)["error"] == 0
+
+
+def test_dns_name_resolving_to_loopback_is_refused(server):
+    # `localhost` is a name, not an address: the check must apply to what it resolves to.
+    url = server.replace("127.0.0.1", "localhost") + "/"
+    report, fetched = crawl([url], allow_private=False)
+    assert report.seed_outcomes[url] == "private_address"
+    assert Handler.hits == Counter()
+
+
+@pytest.mark.parametrize("seed", ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1:70/",
+                                  "data:text/html,<p>x</p>", "javascript:alert(1)"])
+def test_non_http_schemes_are_never_fetched(server, seed):
+    try:
+        report, fetched = crawl([seed], allow_private=True)
+    except ValueError as exc:  # refused up front with a clear message is fine too
+        assert "http" in str(exc).lower()
+        return
+    assert not any(f.status for f in fetched)
+    assert Handler.hits == Counter()

@@ -236,6 +236,27 @@ def test_word_tokens_follow_spacy_english():
     assert sentence_count([]) == 0
 
 
+
+def test_word_tokens_match_spacy_on_code_and_latex():
+    # Verified against spaCy 3.8.18 `spacy.blank("en")` (whitespace tokens dropped, as datatrove does).
+    cases = {
+        '{"key":"value","n":1}': ["{", '"', 'key":"value","n":1', "}"],
+        "$x \\in A$ and \\alpha_1": ["$", "x", "\\in", "A$", "and", "\\alpha_1"],
+        "See https://example.com/a?b=1. now": ["See", "https://example.com/a?b=1", ".", "now"],
+        "Mail me@example.org, please.": ["Mail", "me@example.org", ",", "please", "."],
+        "A state-of-the-art e-mail": ["A", "state", "-", "of", "-", "the", "-", "art", "e", "-", "mail"],
+        "I don't think it's done, isn't it?": ["I", "do", "n't", "think", "it", "'s", "done", ",", "is", "n't",
+                                               "it", "?"],
+        "It cost $1,000.50 (approx.)": ["It", "cost", "$", "1,000.50", "(", "approx", ".", ")"],
+        "Mr.Wilson (U.S.) said:": ["Mr.", "Wilson", "(", "U.S.", ")", "said", ":"],
+        "COVID-19 in 2020-21": ["COVID-19", "in", "2020", "-", "21"],
+        "Wait... what?!": ["Wait", "...", "what", "?", "!"],
+        "(a): b 8)": ["(", "a", "):", "b", "8)"],
+        "dont im you're": ["do", "nt", "i", "m", "you", "'re"],
+    }
+    for text, expected in cases.items():
+        assert word_tokens(text) == expected, text
+
 def test_split_words():
     assert split_words("(Hello,  world!) e-mail 3.14 don't ... # --") == ["Hello", "world", "e-mail", "3.14", "don't"]
     assert split_words("") == [] and split_words("\n\t ") == []

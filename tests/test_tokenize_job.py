@@ -208,3 +208,37 @@ def test_verify_passes_and_fails_clearly(best_fit_run, corpus, tmp_path, capsys)
         verify_shards(str(incomplete))
     assert verify_main([str(incomplete)]) == 1
     assert "did not complete" in capsys.readouterr().err
+
+
+def test_default_encoder_is_tiktoken_when_available_and_shards_equal_hf(best_fit_run, corpus, tmp_path, caplog):
+    """The default (`auto`) picks tiktoken when it is installed and accepts the tokenizer; the shards and the
+    manifest are byte-identical to the `--encoder hf` run (nothing in them says which encoder ran)."""
+    pytest.importorskip("tiktoken")
+    from pipelines.tokenize import tokenizer_handle
+
+    root, tok_dir, _ = corpus
+    out, _ = best_fit_run  # default encoder
+    assert tokenizer_handle((tok_dir / "tokenizer.json").read_bytes()).backend == "tiktoken"
+    hf = tmp_path / "hf"
+    with caplog.at_level("INFO", logger="pipelines.tokenize"):
+        run_tokenize_job(str(root), str(tok_dir), str(hf), SEQ_LEN, rows_per_shard=12, doc_ids=True, encoder="hf")
+    assert "encoder hf (requested)" in caplog.text
+    assert snapshot(hf) == snapshot(out)
+
+
+def test_auto_encoder_falls_back_to_hf_without_tiktoken(corpus, best_fit_run, tmp_path, monkeypatch, caplog):
+    import sys
+
+    import pipelines.tokenize as tokenize
+
+    root, tok_dir, _ = corpus
+    out, _ = best_fit_run
+    monkeypatch.setitem(sys.modules, "tiktoken", None)  # import tiktoken -> ImportError
+    monkeypatch.setattr(tokenize, "_HANDLES", {})
+    assert tokenize.tokenizer_handle((tok_dir / "tokenizer.json").read_bytes(), "auto").backend == "hf"
+    monkeypatch.setattr(tokenize, "_HANDLES", {})
+    auto = tmp_path / "auto"
+    with caplog.at_level("INFO", logger="pipelines.tokenize"):
+        run_tokenize_job(str(root), str(tok_dir), str(auto), SEQ_LEN, rows_per_shard=12, doc_ids=True)
+    assert "encoder auto -> hf" in caplog.text and "encoder hf (chosen by auto)" in caplog.text
+    assert snapshot(auto) == snapshot(out)

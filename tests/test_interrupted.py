@@ -1,0 +1,123 @@
+"""Interrupted tokenize runs (issue #11): a run killed mid-write leaves nothing `winnow verify` accepts as
+complete (the manifest is written last), and rerunning the same command completes with shards and manifest
+byte-identical to an uninterrupted run."""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.tokenize import run_tokenize_job
+from pipelines.verify import VerifyError, verify_shards
+from schemas import DOCUMENTS_SCHEMA, MANIFEST_NAME, empty_document
+from tokenizer.train import train_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+SEQ_LEN = 64
+WORDS = "the of and to in a is that it was for on are with as his they be at one have this from".split()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    rng = random.Random(7)
+    root = tmp_path_factory.mktemp("interrupted")
+    docs = [empty_document(f"d{i:04d}", "web", " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 200))))
+            for i in range(1500)]
+    (root / "docs").mkdir()
+    pq.write_table(pa.Table.from_pylist(docs, schema=DOCUMENTS_SCHEMA), root / "docs" / "part-00000.parquet")
+    train_tokenizer(str(root / "docs"), vocab_size=300, output_dir=str(root / "tok"), seed=0)
+    ref = root / "ref"
+    run_tokenize_job(str(root / "docs"), str(root / "tok"), str(ref), SEQ_LEN, rows_per_shard=40)
+    verify_shards(str(ref))
+    return root, ref
+
+
+def _files(d: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.name.startswith("shard-") or p.name == MANIFEST_NAME}
+
+
+def _cmd(root: Path, out: Path):
+    return [str(REPO / ".venv" / "bin" / "winnow") if (REPO / ".venv" / "bin" / "winnow").exists() else "winnow",
+            "tokenize", "--input", str(root / "docs"), "--tokenizer", str(root / "tok"), "--seq-len", str(SEQ_LEN),
+            "--output", str(out), "--rows-per-shard", "40"]
+
+
+def _verify_rejects(out: Path, match: str) -> None:
+    with pytest.raises(VerifyError, match=match):
+        verify_shards(str(out))
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "verify", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "FAILED" in proc.stderr, proc.stderr
+
+
+def test_partial_directories_are_rejected_and_a_rerun_repairs_them(corpus, tmp_path):
+    root, ref = corpus
+    reference = _files(ref)
+    assert len(reference) > 3
+    shards = sorted(n for n in reference if n.startswith("shard-"))
+    # 1. shards written, manifest not yet
+    no_manifest = tmp_path / "no_manifest"
+    shutil.copytree(ref, no_manifest)
+    (no_manifest / MANIFEST_NAME).unlink()
+    _verify_rejects(no_manifest, "did not complete")
+    # 2. manifest present but a shard cut short (a copy interrupted after the manifest, or a torn write)
+    truncated = tmp_path / "truncated"
+    shutil.copytree(ref, truncated)
+    data = (truncated / shards[0]).read_bytes()
+    (truncated / shards[0]).write_bytes(data[: len(data) // 2])
+    _verify_rejects(truncated, "bytes, manifest says")
+    # 3. a manifest cut short while it was being written
+    torn = tmp_path / "torn"
+    shutil.copytree(ref, torn)
+    (torn / MANIFEST_NAME).write_bytes((ref / MANIFEST_NAME).read_bytes()[:100])
+    _verify_rejects(torn, "not a valid manifest")
+    # 4. some shards only, plus a stray shard of a different layout from another run
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(ref / shards[0], partial / shards[0])
+    (partial / "shard-00009-of-00099.parquet").write_bytes(b"PAR1")
+    _verify_rejects(partial, "did not complete")
+    # rerunning into each damaged directory gives the reference bytes exactly
+    for out in (no_manifest, truncated, partial):
+        run_tokenize_job(str(root / "docs"), str(root / "tok"), str(out), SEQ_LEN, rows_per_shard=40)
+        assert _files(out) == reference, out
+        verify_shards(str(out))
+
+
+def test_killed_cli_run_is_not_accepted_and_rerun_is_byte_identical(corpus, tmp_path):
+    root, ref = corpus
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(root, out), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    killed_mid_write = False
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if out.is_dir() and any(p.name.startswith("shard-") for p in out.iterdir()):
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed_mid_write = True
+                break
+            time.sleep(0.005)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    print(f"killed mid-write: {killed_mid_write}, manifest present: {(out / MANIFEST_NAME).exists()}, "
+          f"shards left: {sorted(p.name for p in out.iterdir()) if out.is_dir() else []}")
+    if killed_mid_write and not (out / MANIFEST_NAME).exists():
+        _verify_rejects(out, "did not complete")
+    else:  # the run beat the poll to the finish: then it is complete and verifies
+        verify_shards(str(out))
+    rerun = subprocess.run(_cmd(root, out), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert _files(out) == _files(ref)
+    verify_shards(str(out))
