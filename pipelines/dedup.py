@@ -46,7 +46,8 @@ from apache_beam.pvalue import TaggedOutput
 from filters.dedup import check_representative, exact_dedup_key, id_of_key, representative_key
 from filters.lines import LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
-from pipelines.stages import ERRORS, REJECTED, StageCounters, error_row_for, metrics_namespace
+from pipelines.stages import (ERRORS, FAILED, REJECTED, StageCounters, count_and_compute, error_row_for,
+                             metrics_namespace)
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, ID, TEXT, to_rejected_row
 
 EXACT_STAGE = "dedup_exact"
@@ -69,18 +70,13 @@ class _KeyByExactHash(beam.DoFn):
     def setup(self):
         self._c = StageCounters(EXACT_STAGE)
 
+    def _key(self, doc):
+        return exact_dedup_key(doc[TEXT], normalize=self._normalize)
+
     def process(self, doc):
-        self._c.in_.inc()
-        start = time.perf_counter()
-        try:
-            key = exact_dedup_key(doc[TEXT], normalize=self._normalize)
-        except Exception as exc:
-            self._c.errors.inc()
-            yield TaggedOutput(ERRORS, error_row_for(EXACT_STAGE, doc, exc))
-            return
-        finally:
-            self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
-        yield key, doc
+        key = yield from count_and_compute(self._c, EXACT_STAGE, doc, self._key)
+        if key is not FAILED:
+            yield key, doc
 
 
 class _MinKeyAndSize(beam.CombineFn):
@@ -486,17 +482,13 @@ class _UnitKeys(beam.DoFn):
     def setup(self):
         self._c = StageCounters(LINES_STAGE)
 
+    def _keys(self, doc):
+        return unit_keys(doc[TEXT], self._params)
+
     def process(self, doc):
-        self._c.in_.inc()
-        start = time.perf_counter()
-        try:
-            keys = unit_keys(doc[TEXT], self._params)
-        except Exception as exc:
-            self._c.errors.inc()
-            yield TaggedOutput(ERRORS, error_row_for(LINES_STAGE, doc, exc))
+        keys = yield from count_and_compute(self._c, LINES_STAGE, doc, self._keys)
+        if keys is FAILED:
             return
-        finally:
-            self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
         yield doc[ID], doc
         for key in keys:
             yield TaggedOutput(self.KEYS, (key, doc[ID]))

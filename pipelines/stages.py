@@ -73,6 +73,25 @@ def route_decision(counters: StageCounters, stage: str, item: Any,
         yield TaggedOutput(REJECTED, to_rejected_row(doc, stage, reason))
 
 
+FAILED = object()  # what count_and_compute returns after it has emitted an error row
+
+
+def count_and_compute(counters: StageCounters, stage: str, doc: Dict[str, Any],
+                      compute: Callable[[Dict[str, Any]], Any]) -> Iterable[Any]:
+    """Count `doc` into `stage` and return `compute(doc)` (use as `value = yield from ...`); on an exception,
+    emit the `errors` row, count it, and return FAILED. For stages that key documents before deciding."""
+    counters.in_.inc()
+    start = time.perf_counter()
+    try:
+        return compute(doc)
+    except Exception as exc:  # a bad record never kills the job: it becomes an error row
+        counters.errors.inc()
+        yield TaggedOutput(ERRORS, error_row_for(stage, doc, exc))
+        return FAILED
+    finally:
+        counters.micros.inc(int((time.perf_counter() - start) * 1e6))
+
+
 class _ApplyFilterFn(beam.DoFn):
     def __init__(self, stage: str, doc_filter):
         self._stage = stage

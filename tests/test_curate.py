@@ -198,3 +198,16 @@ def test_rejected_sample_per_reason_keeps_counts_complete(shared_data, tmp_path)
         {"extract": {}, "language": {"languages": ["en"]}, "rejected": {"sample_per_reason": 2}}))
     assert again.outputs == sampled.outputs
     assert sorted(r[ID] for r in _read(tmp_path / "s2" / "rejected")) == sorted(r[ID] for r in rows)
+
+
+def test_dedup_exact_turns_a_bad_document_into_an_error_row():
+    bad = empty_document("bad", "web", "x")
+    bad[TEXT] = None  # not a string: the key cannot be computed
+    p = _pipeline()
+    out = p | beam.Create([empty_document("ok", "web", "fine text"), bad]) | DedupExact()
+    assert_that(out["kept"] | beam.Map(lambda d: d[ID]), equal_to(["ok"]), label="kept")
+    assert_that(out[ERRORS] | beam.Map(lambda r: (r[ID], r[STAGE])), equal_to([("bad", "dedup_exact")]), label="errors")
+    result = p.run()
+    result.wait_until_finish()
+    c = _counts(result, "dedup_exact")
+    assert (c.in_, c.kept, c.errors) == (2, 1, 1) and c.balanced
