@@ -122,6 +122,8 @@ class InputFile:
     path: str
     root: Optional[str] = None
     license: Optional[str] = None   # SPDX id of the tree's license, for a code file
+    git_object: Optional[str] = None  # a file of a git repository: its blob at HEAD (read with `git cat-file`)
+    size: Optional[int] = None        # ... and the blob's size from `git ls-tree --long`
 
 
 def stable_id(*parts: Any) -> str:
@@ -340,7 +342,7 @@ def read_parquet(path: str, batch_size: int = 1024) -> Iterator[Outcome]:
 
 # --- code --------------------------------------------------------------------------------------------
 #
-# A code tree is a directory, a git repository (its tracked files, `git ls-files`), or a tarball or zip.
+# A code tree is a directory, a git repository (the files of its HEAD commit), or a tarball or zip.
 # Each file is one outcome: kept with its Linguist language (pipelines/codelang.py) and the tree's license
 # (pipelines/licenses.py), or dropped with a reason: `vendored` (a whole vendored/generated directory, one
 # outcome per directory), `lock_file`, `minified`, `generated` (a generator's marker in the head),
@@ -410,37 +412,70 @@ def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[s
         return spdx_of_text(fh.read(200_000).decode("utf-8", "replace"))
 
 
-def _git_files(root: str) -> Optional[List[str]]:
-    """Tracked files of a git work tree (relative paths), or None when `root` is not one."""
+@dataclass(frozen=True)
+class GitEntry:
+    path: str           # relative to the repository root, '/'-separated
+    mode: str           # 100644, 100755, 120000 (symlink), 160000 (submodule)
+    object: str
+    size: Optional[int]
+
+
+def _git(root: str, *args: str) -> bytes:
+    return subprocess.run(["git", "-C", root, *args], check=True, capture_output=True, timeout=300).stdout
+
+
+def _git_files(root: str) -> Optional[List[GitEntry]]:
+    """Files of a git repository's HEAD commit (`git ls-tree -r --long HEAD`), sorted; None when `root` is not
+    a repository or has no commit (then the directory is walked, with a warning)."""
     if not os.path.exists(os.path.join(root, ".git")):
         return None
     try:
-        out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached"], check=True,
-                             capture_output=True, timeout=300).stdout
+        out = _git(root, "ls-tree", "-r", "-z", "--long", "--full-tree", "HEAD")
     except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("code tree %s: git ls-files failed (%s); walking the directory instead", root, exc)
+        err = getattr(exc, "stderr", b"") or b""
+        log.warning("code tree %s: cannot list HEAD (%s%s); walking the directory instead", root, exc,
+                    ": " + err.decode("utf-8", "replace").strip() if err else "")
         return None
-    return sorted(p for p in out.decode("utf-8", "surrogateescape").split("\0") if p)
+    entries = []
+    for line in out.decode("utf-8", "surrogateescape").split("\0"):
+        if not line:
+            continue
+        meta, rel = line.split("\t", 1)
+        mode, _type, obj, size = meta.split()
+        entries.append(GitEntry(rel, mode, obj, int(size) if size.isdigit() else None))
+    return sorted(entries, key=lambda e: e.path)
+
+
+def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
+    """SPDX id of the top-level license file at HEAD."""
+    top = {e.path: e for e in entries if "/" not in e.path and e.mode.startswith("100")}
+    found = find_license_file(sorted(top))
+    if not found or (top[found].size or 0) > 200_000:
+        return None
+    return spdx_of_text(_git(root, "cat-file", "blob", top[found].object).decode("utf-8", "replace"))
 
 
 def list_code_tree(root: str) -> Iterator[InputFile]:
-    """Every file of a tree as CODE_FILE items (a git repository: its tracked files), and one item per
-    vendored directory (dropped whole). Never descends into symlinked or VCS/cache directories. Sorted."""
-    license_id = tree_license(root)
+    """Every file of a tree as CODE_FILE items (a git repository: the files of its HEAD commit, read from the
+    object store, so uncommitted edits and untracked files are not read), and one item per vendored directory
+    (dropped whole). Never descends into symlinked or VCS/cache directories. Sorted."""
     tracked = _git_files(root)
     if tracked is not None:
+        license_id = _git_license(root, tracked)
         vendored_seen = set()
-        for rel in tracked:
-            parts = rel.split("/")
+        for entry in tracked:
+            parts = entry.path.split("/")
             hit = next((i for i, part in enumerate(parts[:-1]) if part in VENDORED_DIRS or part in SKIP_DIRS), None)
             if hit is not None:
                 top = "/".join(parts[: hit + 1])
                 if top not in vendored_seen:
                     vendored_seen.add(top)
-                    yield InputFile(CODE_FILE, os.path.join(root, top), root, license_id)
+                    yield InputFile(CODE_FILE, os.path.join(root, top), root, license_id, git_object="tree")
                 continue
-            yield InputFile(CODE_FILE, os.path.join(root, rel), root, license_id)
+            yield InputFile(CODE_FILE, os.path.join(root, entry.path), root, license_id,
+                            git_object=f"{entry.mode}:{entry.object}", size=entry.size)
         return
+    license_id = tree_license(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         keep = []
         for d in sorted(dirnames):
@@ -453,6 +488,29 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
         dirnames[:] = keep
         for fn in sorted(filenames):
             yield InputFile(CODE_FILE, os.path.join(dirpath, fn), root, license_id)
+
+
+def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[Outcome]:
+    """One outcome for one file of a git repository's HEAD (item from list_code_tree)."""
+    root = item.root or os.path.dirname(item.path)
+    rel = os.path.relpath(item.path, root)
+    tree = _basename(root)
+    try:
+        if item.git_object == "tree":
+            yield ("dropped", "vendored")
+            return
+        mode, obj = item.git_object.split(":", 1)
+        if mode == "120000":
+            yield ("dropped", "symlink")
+        elif not mode.startswith("100"):  # a submodule (160000) is a commit, not a file
+            yield ("dropped", "not_a_file")
+        elif item.size is not None and item.size > max_bytes:
+            yield ("dropped", "too_large")
+        else:
+            yield _code_outcome(_git(root, "cat-file", "blob", obj), tree, rel, item.path, item.license)
+    except Exception as exc:
+        yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{tree}/{rel}",
+                                     source=SOURCE_CODE, input_path=item.path))
 
 
 def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
@@ -546,11 +604,14 @@ def read_input_file(item: InputFile) -> Iterator[Outcome]:
     elif item.kind == PARQUET:
         yield from read_parquet(item.path)
     elif item.kind == CODE_FILE:
-        yield from read_code_file(item.path, item.root or os.path.dirname(item.path), license_id=item.license)
+        if item.git_object:
+            yield from read_git_file(item)
+        else:
+            yield from read_code_file(item.path, item.root or os.path.dirname(item.path), license_id=item.license)
     elif item.kind == CODE:
         if os.path.isdir(item.path):
             for f in list_code_tree(item.path):
-                yield from read_code_file(f.path, f.root, license_id=f.license)
+                yield from read_input_file(f)
         else:
             yield from read_code_tarball(item.path)
     else:

@@ -120,13 +120,20 @@ def test_git_repository_reads_tracked_files_only(tmp_path):
     run = lambda *a: subprocess.run(["git", "-C", str(root), *a], check=True, capture_output=True, env=env)
     run("init", "-q")
     run("add", "src", "LICENSE", "vendor", "web/main.js")
+    os.symlink("app.py", root / "src" / "alias.py")
+    run("add", "src/alias.py")
     run("commit", "-q", "-m", "init")
+    # the working tree drifts from HEAD: an untracked file, an uncommitted edit, a deletion, a new license
     (root / "src" / "untracked.py").write_text("secret = 1\n")
+    (root / "src" / "app.py").write_text("uncommitted = True\n")
+    (root / "src" / "util.rs").unlink()
+    (root / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge\n")
     counts, kept = read_all("code:" + str(root))
     assert set(kept) == {"code:repo/src/app.py", "code:repo/src/util.rs", "code:repo/LICENSE", "code:repo/web/main.js"}
-    assert counts["dropped_vendored"] == 1
+    assert counts["dropped_vendored"] == 1 and counts["dropped_symlink"] == 1
     assert kept["code:repo/src/app.py"][CODE_METADATA]["license"] == "Apache-2.0"
     assert kept["code:repo/src/app.py"][TEXT] == "def main():\n    return 42\n"
+    assert kept["code:repo/src/util.rs"][TEXT]  # deleted in the working tree, still at HEAD
 
 
 def test_zip_and_tarball(tmp_path):
