@@ -35,13 +35,13 @@ def _raw_trafilatura_seconds(warc_glob: str) -> tuple:
 def _raw_hf_tokenizer_seconds(docs_dir: str, vocab_size: int) -> float:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from tokenizer.train import DEFAULT_MAX_DOC_CHARS, GPT4_SPLIT_PATTERN
+    from tokenizer.train import DEFAULT_MAX_DOC_CHARS, WINNOW_SPLIT_PATTERN
 
     texts = [d["text"][:DEFAULT_MAX_DOC_CHARS] for d in iter_documents(docs_dir, ["text"])]
     start = time.perf_counter()
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(GPT4_SPLIT_PATTERN), behavior="isolated"),
+        pre_tokenizers.Split(Regex(WINNOW_SPLIT_PATTERN), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),

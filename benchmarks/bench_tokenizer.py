@@ -1,14 +1,14 @@
-"""Tokenizer compression and encode speed: Winnow's GPT-4-style byte-level BPE against the plain HF GPT-2-style
-baseline (ByteLevel pre-tokenizer with GPT-2's regex), both trained by `train_tokenizer(..., baseline=True)` on the
-same sample with the same vocabulary size (4k, 8k, 16k, 32k). Training sample: 12 of the 16 Project Gutenberg
-books (../shared/data/text/gutenberg, cut into 5,000-character documents) plus the Linguist code samples whose
-path hashes to the training half (../shared/data/code). Held out: the other 4 books (prose), 1,000 documents of the other half of
-the code samples (code), and number-heavy text (synthetic, seeded: log lines, invoices, measurement tables,
-dates, phone numbers, decimals; nothing like it in the training sample). Bytes per token = UTF-8 bytes / tokens
-(higher is better); ratio = Winnow / baseline. Encode throughput on the held-out prose and code (8k vocabulary):
-Winnow's TokenizerHandle.encode_batch (HF backend, and the tiktoken backend built from the same vocabulary)
-against raw `tokenizers.Tokenizer.encode_batch`, same texts, interleaved repeats; tiktoken's ids are checked
-identical to HF's."""
+"""Tokenizer compression and encode speed: Winnow's byte-level BPE (its default `winnow` split, and GPT-4's own
+cl100k split) against the plain HF GPT-2-style baseline (ByteLevel pre-tokenizer with GPT-2's regex), all trained
+by `train_tokenizer` on the same sample with the same vocabulary size (4k, 8k, 16k, 32k). Training sample: 12 of
+the 16 Project Gutenberg books (../shared/data/text/gutenberg, cut into 5,000-character documents) plus the
+Linguist code samples whose path hashes to the training half (../shared/data/code). Held out: the other 4 books
+(prose), 1,000 documents of the other half of the code samples (code), and number-heavy text (synthetic, seeded:
+log lines, invoices, measurement tables, dates, phone numbers, decimals; nothing like it in the training sample).
+Bytes per token = UTF-8 bytes / tokens (higher is better); ratio = tokenizer / baseline. Encode throughput on the
+held-out prose and code (8k vocabulary): Winnow's TokenizerHandle.encode_batch (HF backend, and the tiktoken
+backend built from the same vocabulary) against raw `tokenizers.Tokenizer.encode_batch`, same texts, interleaved
+repeats; tiktoken's ids are checked identical to HF's."""
 from __future__ import annotations
 
 import gzip
@@ -91,22 +91,26 @@ def run() -> str:
 
     train, prose, code, numbers = corpora()
     held = {"prose": _docs(prose), "code": _docs(code), "numbers": _docs(numbers)}
-    rows = ["| vocab | set | Winnow B/token | baseline B/token | ratio | Winnow whole-word share | baseline whole-word share "
-            "| Winnow vocab use | baseline vocab use |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| vocab | set | Winnow B/token | cl100k split B/token | GPT-2 baseline B/token | Winnow / baseline "
+            "| cl100k / baseline | whole-word share (Winnow / cl100k / baseline) | vocab use (Winnow / cl100k / baseline) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     speed_lines = []
     with tempfile.TemporaryDirectory(prefix="winnow-bench-tok-") as tmp:
         docs_path = os.path.join(tmp, "train.parquet")
         pq.write_table(pa.Table.from_pylist(_docs(train), schema=DOCUMENTS_SCHEMA), docs_path)
         sample_chars = sum(len(t) for _, _, t in train)
         for vocab in VOCABS:
-            out = os.path.join(tmp, f"tok{vocab}")
+            out, out_cl = os.path.join(tmp, f"tok{vocab}"), os.path.join(tmp, f"cl100k{vocab}")
             meta = train_tokenizer(docs_path, vocab, out, max_chars=100_000_000, max_doc_chars=DOC_CHARS, baseline=True)
-            ours, base = load_tokenizer(out), load_tokenizer(os.path.join(out, "baseline"))
+            train_tokenizer(docs_path, vocab, out_cl, max_chars=100_000_000, max_doc_chars=DOC_CHARS, split="cl100k")
+            toks = [load_tokenizer(out), load_tokenizer(out_cl), load_tokenizer(os.path.join(out, "baseline"))]
             for name, docs in held.items():
-                a, b = evaluate_documents(ours, docs), evaluate_documents(base, docs)
-                rows.append(f"| {vocab} | {name} | {a['bytes_per_token']:.3f} | {b['bytes_per_token']:.3f} | "
-                            f"{a['bytes_per_token'] / b['bytes_per_token']:.4f} | {a['whole_word_share']:.3f} | "
-                            f"{b['whole_word_share']:.3f} | {a['vocab_utilisation']:.3f} | {b['vocab_utilisation']:.3f} |")
+                w, c, b = (evaluate_documents(t, docs) for t in toks)
+                rows.append(f"| {vocab} | {name} | {w['bytes_per_token']:.3f} | {c['bytes_per_token']:.3f} | "
+                            f"{b['bytes_per_token']:.3f} | {w['bytes_per_token'] / b['bytes_per_token']:.4f} | "
+                            f"{c['bytes_per_token'] / b['bytes_per_token']:.4f} | "
+                            + " / ".join(f"{r['whole_word_share']:.3f}" for r in (w, c, b)) + " | "
+                            + " / ".join(f"{r['vocab_utilisation']:.3f}" for r in (w, c, b)) + " |")
             print(rows[-3:], f"dup merges {meta['duplicate_merge_tokens']}", flush=True)
             if vocab == 8192:
                 speed_lines = _encode_speed(out, [d["text"] for d in held["prose"] + held["code"]], Tokenizer)

@@ -40,12 +40,12 @@ import hashlib, json, resource, sys, time
 sys.path.insert(0, {root!r})
 import pyarrow.parquet as pq
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from tokenizer.train import GPT4_SPLIT_PATTERN
+from tokenizer.train import WINNOW_SPLIT_PATTERN
 t = time.perf_counter()
 texts = [x[:10_000] for x in pq.read_table({path!r}, columns=["text"]).column("text").to_pylist() if x]
 read = time.perf_counter() - t
 tok = Tokenizer(models.BPE())
-tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(GPT4_SPLIT_PATTERN), behavior="isolated"),
+tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(WINNOW_SPLIT_PATTERN), behavior="isolated"),
                                              pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
 tok.decoder = decoders.ByteLevel()
 trainer = trainers.BpeTrainer(vocab_size={vocab}, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),

@@ -17,8 +17,8 @@ from schemas import DOCUMENTS_SCHEMA, empty_document
 from tokenizer.encode import load_tokenizer
 from tokenizer.evaluate import evaluate_tokenizer, whole_word_tokens
 from tokenizer.train import (
-    EOT_TOKEN, FIM_TOKENS, GPT4_SPLIT_PATTERN, PAD_TOKEN, build_tokenizer, iter_documents, parse_source_weights,
-    plan_sample, sample_documents, train_from_texts, train_tokenizer,
+    CL100K_SPLIT_PATTERN, EOT_TOKEN, FIM_TOKENS, WINNOW_SPLIT_PATTERN, PAD_TOKEN, build_tokenizer, iter_documents,
+    parse_source_weights, plan_sample, sample_documents, train_from_texts, train_tokenizer,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,12 +72,41 @@ def trained(docs_dir, tmp_path_factory):
 
 
 def test_split_pattern_caps_digit_runs_at_three():
-    assert not re.search(r"\{\d+(,\d*)?\}\+|[+*?]\+", GPT4_SPLIT_PATTERN)  # no possessive quantifiers
+    assert not re.search(r"\{\d+(,\d*)?\}\+|[+*?]\+", WINNOW_SPLIT_PATTERN)  # no possessive quantifiers
     pre = build_tokenizer().pre_tokenizer
     pieces = [p for p, _ in pre.pre_tokenize_str("1234567")]
     assert pieces == ["123", "456", "7"]
     pieces = [p for p, _ in pre.pre_tokenize_str("year 20245 x")]
-    assert "202" in pieces and "45" in pieces and all(len(p) <= 3 for p in pieces if p.isdigit())
+    assert pieces == ["year", "\u0120202", "45", "\u0120x"]  # \u0120 = ByteLevel's space: a space leads a group
+    assert all(len(p.lstrip("\u0120")) <= 3 for p in pieces if p.lstrip("\u0120").isdigit())
+
+
+WHITESPACE_CASES = [
+    "def f(x):\n    if x:\n        return 1\n    return 2\n", "{\n\tfoo();\n\t\tbar();\n}\n", "a\r\n    b\r\n",
+    "x = [1, 2, 3]  # 10 20\n", "\n\n    \n  \n", "end  \n", "   ", "\u3000indent\u3000\u00a0nbsp \u2003x\n\u2003y",
+    "line\n \n  \n   z", ":\n\n\n        deep", "a  1  22  333  4444", "\t\t\n\t\t", "f(\n    1,\n    2)\n",
+]
+
+
+def test_winnow_split_keeps_indentation_with_the_line_break():
+    from tokenizers import Regex, pre_tokenizers
+
+    winnow, cl100k = (pre_tokenizers.Split(Regex(p), behavior="isolated")
+                      for p in (WINNOW_SPLIT_PATTERN, CL100K_SPLIT_PATTERN))
+
+    def pieces(pre, text):
+        return [p for p, _ in pre.pre_tokenize_str(text)]
+
+    assert pieces(winnow, "if x:\n    return y") == ["if", " x", ":\n   ", " return", " y"]
+    assert pieces(winnow, "a\n    b") == ["a", "\n   ", " b"]
+    assert pieces(cl100k, "a\n    b") == ["a", "\n", "   ", " b"]
+    assert pieces(winnow, "x = 10, 2024") == ["x", " =", " 10", ",", " 202", "4"]
+    assert pieces(cl100k, "x = 10") == ["x", " =", " ", "10"]
+    assert pieces(winnow, "one.\n\nTwo words") == pieces(cl100k, "one.\n\nTwo words")
+    for text in WHITESPACE_CASES:  # the split covers every character, in order
+        assert "".join(pieces(winnow, text)) == text, repr(text)
+    with pytest.raises(ValueError, match="unknown split"):
+        build_tokenizer("gpt5")
 
 
 def test_round_trip_many_scripts(trained):
@@ -105,7 +134,7 @@ def test_meta_and_sample_statistics(trained, docs_dir):
     tok = load_tokenizer(str(out))
     assert meta["sha256"] == tok.sha256 and meta["vocab_size"] == tok.vocab_size == 600
     assert meta["special_ids"] == {EOT_TOKEN: tok.eot_id, PAD_TOKEN: tok.pad_id}
-    assert meta["split_pattern"] == GPT4_SPLIT_PATTERN
+    assert meta["split_pattern"] == WINNOW_SPLIT_PATTERN
     sample = meta["sample"]
     assert sample["documents"] == sample["documents_seen"] == 150
     assert set(sample["sources"]) == {"web", "code", "books"}
@@ -305,7 +334,7 @@ def test_tiktoken_backend_gives_identical_ids(trained):
     pytest.importorskip("tiktoken")
     out, _ = trained
     hf, tt = load_tokenizer(str(out)), load_tokenizer(str(out), backend="tiktoken")
-    texts = ROUND_TRIP + PHRASES + [varied_text(random.Random(i), 80) for i in range(20)]
+    texts = ROUND_TRIP + PHRASES + WHITESPACE_CASES + [varied_text(random.Random(i), 80) for i in range(20)]
     assert tt.encode_batch(texts) == hf.encode_batch(texts)
     assert [tt.encode(t) for t in texts] == [hf.encode(t) for t in texts]
     with pytest.raises(ValueError, match="split pattern"):
@@ -330,9 +359,12 @@ def test_tiktoken_identical_on_real_prose_and_code(shared_data, tmp_path):
                 break
     docs = tmp_path / "docs.parquet"
     write_docs(docs, [empty_document(f"d{i}", "mix", t) for i, t in enumerate(texts)])
-    train_tokenizer(str(docs), 2000, str(tmp_path / "tok"), max_chars=2_000_000)
-    hf, tt = load_tokenizer(str(tmp_path / "tok")), load_tokenizer(str(tmp_path / "tok"), backend="tiktoken")
-    assert tt.encode_batch(texts) == hf.encode_batch(texts)
+    for split in ("winnow", "cl100k"):
+        meta = train_tokenizer(str(docs), 2000, str(tmp_path / split), max_chars=2_000_000, split=split)
+        assert meta["split"] == split and meta["split_pattern"] == {"winnow": WINNOW_SPLIT_PATTERN,
+                                                                    "cl100k": CL100K_SPLIT_PATTERN}[split]
+        hf, tt = load_tokenizer(str(tmp_path / split)), load_tokenizer(str(tmp_path / split), backend="tiktoken")
+        assert tt.encode_batch(texts) == hf.encode_batch(texts)
 
 
 # --- evaluation against the baseline ---------------------------------------------------------------------

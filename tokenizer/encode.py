@@ -17,7 +17,7 @@ import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tokenizer.train import EOT_TOKEN, FIM_TOKENS, GPT4_SPLIT_PATTERN, PAD_TOKEN, TOKENIZER_FILE
+from tokenizer.train import EOT_TOKEN, FIM_TOKENS, PAD_TOKEN, SPLIT_PATTERNS, TOKENIZER_FILE
 
 BACKENDS = ("hf", "tiktoken")
 
@@ -35,14 +35,29 @@ def bytes_to_unicode() -> Dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
+def split_pattern_of(spec: Dict) -> Optional[str]:
+    """The split regex of a tokenizer.json (parsed) when its pre-tokenizer is exactly Winnow's: Split(Regex(one of
+    SPLIT_PATTERNS), isolated) then ByteLevel without its own regex; None for anything else (GPT-2 style etc.)."""
+    pre = spec.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else []
+    if len(steps) != 2 or steps[0].get("type") != "Split" or steps[1].get("type") != "ByteLevel":
+        return None
+    pattern = (steps[0].get("pattern") or {}).get("Regex")
+    if (pattern not in SPLIT_PATTERNS.values() or steps[0].get("behavior") != "Isolated" or steps[0].get("invert")
+            or steps[1].get("use_regex", True) or steps[1].get("add_prefix_space", False)):
+        return None
+    return pattern
+
+
 def tiktoken_encoding(spec: Dict, name: str = "winnow"):
     """A tiktoken Encoding equivalent to a Winnow tokenizer.json (parsed), or ValueError saying why not."""
     import tiktoken
 
     model = spec["model"]
-    pre = json.dumps(spec.get("pre_tokenizer"))
-    if model.get("type") != "BPE" or GPT4_SPLIT_PATTERN.replace("\\", "\\\\").replace('"', '\\"') not in pre:
-        raise ValueError("tiktoken backend needs a byte-level BPE with Winnow's split pattern")
+    pattern = split_pattern_of(spec)
+    if model.get("type") != "BPE" or pattern is None:
+        raise ValueError("tiktoken backend needs a byte-level BPE with one of Winnow's split patterns "
+                         f"({', '.join(SPLIT_PATTERNS)})")
     byte_of = {c: b for b, c in bytes_to_unicode().items()}
     specials = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
     vocab = {tok: i for tok, i in model["vocab"].items() if tok not in specials}
@@ -51,7 +66,7 @@ def tiktoken_encoding(spec: Dict, name: str = "winnow"):
     made = [vocab["".join(m)] for m in merges]
     if len(set(made)) != len(made) or made != sorted(made):
         raise ValueError("tiktoken backend needs ids in merge order and no token made by two merges")
-    return tiktoken.Encoding(name=name, pat_str=GPT4_SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+    return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
 
 
 class TokenizerHandle:

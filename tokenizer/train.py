@@ -42,9 +42,27 @@ from schemas.io import iter_documents  # noqa: F401  (re-exported for callers)
 # cl100k's split pattern with the possessive quantifiers removed: Oniguruma reads `\p{N}{1,3}+` as
 # `(\p{N}{1,3})+`, which would let digit runs of any length through as one piece. Without possessives the
 # other alternatives match the same spans (their greedy matches never need to backtrack).
-GPT4_SPLIT_PATTERN = (
+CL100K_SPLIT_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
 )
+
+# Winnow's default: cl100k's pattern with two changes, each measured against the GPT-2-style baseline on held-out
+# code (benchmarks/bench_tokenizer.py, 8k vocabulary): (1) a digit group may take the space before it
+# (` ?\p{N}{1,3}`, as GPT-2's ` ?\p{N}+` does), so `x = 10` or `[1, 2, 3]` do not spend a token per lone space;
+# digits still split in groups of at most three; (2) a line break keeps the indentation that follows it, less the
+# one space that goes with the next word (`\n` + `   ` + ` return` becomes `\n   ` + ` return`, as GPT-2's
+# `\s+(?!\S)` does; `{\n` + `   ` becomes `{\n   `), so an indented line costs one whitespace token, not two.
+# Letters split as with cl100k.
+_H = r"[^\S\r\n]"  # horizontal whitespace
+_INDENT = _H + r"*?(?=" + _H + r"?\S)"  # the indentation after a line break, less one space before a word
+WINNOW_SPLIT_PATTERN = (
+    r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+| ?\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+(?:[\r\n]+" + _INDENT + r"|[\r\n]*)"
+    r"|\s*[\r\n]" + _INDENT + r"|\s*[\r\n]|\s+(?!\S)|\s+"
+)
+
+SPLIT_PATTERNS = {"winnow": WINNOW_SPLIT_PATTERN, "cl100k": CL100K_SPLIT_PATTERN}
+DEFAULT_SPLIT = "winnow"
 
 EOT_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
@@ -206,13 +224,21 @@ def sample_documents(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: i
 # Training
 # ---------------------------------------------------------------------------------------------------------
 
-def build_tokenizer():
-    """An untrained byte-level BPE tokenizer with the GPT-4-style split pattern and ByteLevel decoder."""
+def split_pattern(split: str = DEFAULT_SPLIT) -> str:
+    """The regex of a named split (`winnow`, `cl100k`)."""
+    try:
+        return SPLIT_PATTERNS[split]
+    except KeyError:
+        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLIT_PATTERNS)}") from None
+
+
+def build_tokenizer(split: str = DEFAULT_SPLIT):
+    """An untrained byte-level BPE tokenizer with a GPT-4-style split pattern and ByteLevel decoder."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(GPT4_SPLIT_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.Split(Regex(split_pattern(split)), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
@@ -287,7 +313,8 @@ def _save_tokenizer(tok, output_dir: str) -> Tuple[str, str]:
 def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int = 0,
                     max_chars: int = DEFAULT_MAX_CHARS, max_doc_chars: int = DEFAULT_MAX_DOC_CHARS,
                     fim: bool = False, sample_rate: float = 1.0,
-                    source_weights: Optional[Mapping[str, float]] = None, baseline: bool = False) -> Dict[str, Any]:
+                    source_weights: Optional[Mapping[str, float]] = None, baseline: bool = False,
+                    split: str = DEFAULT_SPLIT) -> Dict[str, Any]:
     """Train on a sample of the documents at `input_path`; write tokenizer.json, tokenizer_meta.json and the
     transformers config files (plus `baseline/` trained on the same sample when `baseline`)."""
     import tokenizers
@@ -295,10 +322,11 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
     columns = (ID, SOURCE, TEXT)
     plan, stats = plan_sample(iter_documents(input_path, columns), seed=seed, max_chars=max_chars,
                               max_doc_chars=max_doc_chars, sample_rate=sample_rate, source_weights=source_weights)
+    pattern = split_pattern(split)
     if not plan.keys:
         raise ValueError(f"no non-empty documents sampled from {input_path!r}")
     tok = train_from_texts(plan.texts(iter_documents(input_path, columns)), vocab_size, fim=fim,
-                           length=stats.documents)
+                           length=stats.documents, build=lambda: build_tokenizer(split))
     tok_path, sha = _save_tokenizer(tok, output_dir)
     config, special_map = hf_config(fim)
     _write_json(os.path.join(output_dir, HF_CONFIG_FILE), config)
@@ -309,8 +337,9 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
         "vocab_size": tok.get_vocab_size(),
         "requested_vocab_size": vocab_size,
         "special_ids": {t: tok.token_to_id(t) for t in special_tokens(fim)},
-        "split_pattern": GPT4_SPLIT_PATTERN,
-        "pre_tokenizer": "Split(GPT4_SPLIT_PATTERN, isolated) + ByteLevel(add_prefix_space=False, use_regex=False)",
+        "split": split,
+        "split_pattern": pattern,
+        "pre_tokenizer": "Split(split_pattern, isolated) + ByteLevel(add_prefix_space=False, use_regex=False)",
         "duplicate_merge_tokens": duplicate_merge_tokens(tok.to_str()),
         "seed": seed,
         "max_chars": max_chars,
@@ -351,6 +380,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help="share of --max-chars for a source (repeatable; '*=W' for every source not listed; "
                              "without any, all sources share one budget)")
     parser.add_argument("--fim", action="store_true", help="add fill-in-the-middle special tokens")
+    parser.add_argument("--split", choices=sorted(SPLIT_PATTERNS), default=DEFAULT_SPLIT,
+                        help="pre-tokenizer split pattern: 'winnow' (default; cl100k with space-led digit groups and "
+                             "indentation kept with line breaks) or 'cl100k' (GPT-4's)")
     parser.add_argument("--baseline", action="store_true",
                         help="also train a GPT-2-style baseline (HF ByteLevel defaults) on the same sample into DIR/baseline")
     return parser
@@ -361,7 +393,8 @@ def main(args: Any = None) -> int:
         args = configure_parser(argparse.ArgumentParser(prog="winnow tokenizer train")).parse_args(args)
     meta = train_tokenizer(args.input, args.vocab_size, args.output, seed=args.seed, max_chars=args.max_chars,
                            max_doc_chars=args.max_doc_chars, fim=args.fim, sample_rate=args.sample_rate,
-                           source_weights=parse_source_weights(args.source_weight), baseline=args.baseline)
+                           source_weights=parse_source_weights(args.source_weight), baseline=args.baseline,
+                           split=args.split)
     print(f"tokenizer: {os.path.join(args.output, TOKENIZER_FILE)} vocab_size={meta['vocab_size']} "
           f"sha256={meta['sha256'][:12]} sample={meta['sample']['documents']} docs / {meta['sample']['chars']:,} chars")
     return 0
