@@ -17,19 +17,12 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from filters.language import LanguageFilter
-from pipelines.stages import ERRORS, REJECTED, StageCounters, error_row_for
+from pipelines.stages import ERRORS, REJECTED, ApplyFilterFn, error_row_for
 from schemas import to_rejected_row
 
 
-class _LanguageBatchFn(beam.DoFn):
-    def __init__(self, stage: str, doc_filter: LanguageFilter):
-        self._stage = stage
-        self._filter = doc_filter
-        self._counters = None
-
-    def setup(self):
-        self._counters = StageCounters(self._stage)
-        self._filter.setup()
+class _LanguageBatchFn(ApplyFilterFn):
+    """ApplyFilterFn over batches: one `apply_batch` call per batch."""
 
     def _emit(self, doc: Dict[str, Any], reason):
         c = self._counters

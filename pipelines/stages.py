@@ -92,7 +92,9 @@ def count_and_compute(counters: StageCounters, stage: str, doc: Dict[str, Any],
         counters.micros.inc(int((time.perf_counter() - start) * 1e6))
 
 
-class _ApplyFilterFn(beam.DoFn):
+class ApplyFilterFn(beam.DoFn):
+    """Counted filter DoFn: one DocumentFilter per worker (set up once), kept / rejected / error outputs."""
+
     def __init__(self, stage: str, doc_filter):
         self._stage = stage
         self._filter = doc_filter
@@ -119,5 +121,5 @@ class ApplyFilter(beam.PTransform):
         self._filter = doc_filter
 
     def expand(self, docs):
-        return docs | "Apply" >> beam.ParDo(_ApplyFilterFn(self._stage, self._filter)).with_outputs(
+        return docs | "Apply" >> beam.ParDo(ApplyFilterFn(self._stage, self._filter)).with_outputs(
             REJECTED, ERRORS, main="kept")
