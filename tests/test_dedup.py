@@ -12,8 +12,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from filters.dedup import REPRESENTATIVES, exact_dedup_key, id_of_key, representative_key
 from filters.lines import LineDedupParams, remove_units, too_short, unit_keys
-from filters.minhash import jaccard, shingles
-from pipelines.dedup import DedupExact, DedupLines, DedupMinhash, _edges_to_bucket_min
+from filters.minhash import MinHashParams, jaccard, shingle_hash_sets, shingles
+from pipelines.dedup import DedupExact, DedupLines, DedupMinhash, _edges_to_bucket_min, _send_hub_set, _VerifyJaccard
 from pipelines.options import make_pipeline
 from pipelines.report import counters_by_stage, stage_counts
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DUPLICATE_OF, ID, REASON, TEXT, empty_document
@@ -47,6 +47,22 @@ def test_bucket_edges_point_at_its_smallest_member_and_never_list_the_bucket():
 
     edges = list(_edges_to_bucket_min((b"key", Reiterable())))
     assert len(edges) == 4999 and {v for _, v in edges} == {"id00001"} and Reiterable.passes == 2
+
+
+def test_verification_join_holds_ids_at_the_hub_and_at_most_bands_sets_per_member():
+    """The hub (a bucket minimum with many members) is grouped with its one set and the members' ids; each
+    member then meets its own set and the sets of the (at most `bands`) minima it points at."""
+    texts = {"hub": " ".join(_words(120, 7)), "near": " ".join(_words(120, 7)[:110] + _words(10, 8)),
+             "far": " ".join(_words(60, 7)[:60] + _words(60, 9))}
+    sets = dict(zip(texts, (s.tobytes() for s in shingle_hash_sets(list(texts.values()), MinHashParams()))))
+    members = [f"m{i:05d}" for i in range(3000)] + ["near", "far"]
+    sent = list(_send_hub_set(("hub", {"member": members, "set": [sets["hub"]]})))
+    assert len(sent) == len(members) and all(v == ("hub", sets["hub"]) for _, v in sent)
+    assert list(_send_hub_set(("gone", {"member": members, "set": []}))) == []  # a minimum without a set: no edges
+    verify = _VerifyJaccard(0.75)
+    verify.setup()
+    kept = [e for u in ("near", "far") for e in verify.process((u, {"set": [sets[u]], "hub": [("hub", sets["hub"])]}))]
+    assert kept == [("near", "hub")]  # Jaccard 0.84 kept, 0.32 rejected
 
 
 def test_line_keys_and_removal():
@@ -116,6 +132,21 @@ def test_minhash_connected_components_same_result_with_1_and_2_workers(workers):
     assert counters["pairs_rejected_by_jaccard"] >= 1 and counters["cc_unconverged"] == 0
     c = stage_counts({"dedup_minhash": counters}, ["dedup_minhash"])[0]
     assert c.in_ == c.kept + sum(c.dropped.values()) + c.errors == 2 * len(_chain_docs())
+
+
+def test_verified_minhash_on_a_hub_bucket_checks_one_edge_per_member():
+    """1,500 copies of one page (every band bucket holds all of them) and one copy edited below the threshold."""
+    text = " ".join(_words(150, 11))
+    docs = [empty_document(f"h{i:04d}", "web", text) for i in range(1500)]
+    docs.append(empty_document("edited", "web", " ".join(_words(150, 11)[:100] + _words(50, 12))))
+    p = make_pipeline()
+    out = p | beam.Create(docs) | DedupMinhash(num_perm=112, bands=28, rows=4, rounds=3, verify_threshold=0.75)
+    assert_that(_kept(out), equal_to([("h0000", "h0000", 1500), ("edited", "edited", 1)]), label="kept")
+    result = p.run()
+    result.wait_until_finish()
+    counters = counters_by_stage(result)["dedup_minhash"]
+    assert counters["dropped_near_duplicate"] == 1499 and counters["cc_unconverged"] == 0
+    assert counters["pairs_verified"] - counters["pairs_rejected_by_jaccard"] == 1499
 
 
 def test_minhash_representative_longest_and_exact_dedup_longest():
