@@ -24,9 +24,12 @@ MinHash (`DedupMinhash`):
 4. Connected components: `rounds` unrolled rounds of large-star then small-star (Kiveris et al., "Connected
    Components in MapReduce and Beyond", 2014: O(log^2 n) rounds, in practice a handful); each round is one
    group-by on the node plus a `Distinct` of the emitted edges, and no worker ever holds more than one node's
-   neighbour stream. Beam graphs are static, so the rounds are unrolled; the counter `cc_round_<i>_rewired`
-   (nodes whose neighbours moved in that round's large-star) is the convergence signal, and
-   `cc_unconverged` counts, after the last round, nodes whose parent is not a root. The result is safe
+   neighbour stream. Beam graphs are static, so the rounds are unrolled; the counter `cc_round_<i>_changed`
+   (edges that round i's large-star and small-star re-linked to a smaller node) is the convergence signal:
+   it is 0 exactly when every component is already a star around its minimum, so the first round with 0 is
+   the number of rounds the graph needed (`cc_round_<i>_rewired` counts nodes that have a smaller neighbour
+   in round i's large-star; it settles at the number of non-root nodes, never 0). After the last round
+   `cc_unconverged` counts nodes whose parent is not a root. The result is safe
    even then: every removed document points at a smaller node of its component, and a component can only
    keep more than one document, never none.
 5. Resolve: a node's label is its smallest neighbour (or itself); cluster sizes are summed per label by a
@@ -36,6 +39,13 @@ MinHash (`DedupMinhash`):
 Lines (`DedupLines`): see filters/lines.py; key counts by a combiner (hot-key fan-out), boilerplate keys joined
 back to the ids holding them, the removed keys grouped per document and applied in one join by id.
 
+Shuffle accounting (`measure_shuffle=True`, off by default; the outputs are the same either way): every
+group-by of the composite (GroupByKey, CoGroupByKey, and the CombinePerKey inside Distinct and ClusterSize)
+gets a pass-through step before it that encodes each element as the group-by's KV coder writes it
+(Distribution `shuffle_bytes_<step>[_<tag>]`: sum = bytes, count = elements), and after each GroupByKey /
+CoGroupByKey one that sizes every group (`group_bytes_<step>`, `group_values_<step>`: max = the largest group).
+A CombinePerKey is counted at its input, before combiner lifting (an upper bound of what crosses the shuffle).
+
 Every step is a function of sets of ids and keys, so results are identical across runs and worker counts.
 """
 from __future__ import annotations
@@ -43,10 +53,12 @@ from __future__ import annotations
 import hashlib
 
 import time
+import typing
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
+from apache_beam import coders
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
@@ -292,7 +304,9 @@ class _LargeStar(beam.DoFn):
         self._round = round_index
 
     def setup(self):
-        self._rewired = Metrics.counter(metrics_namespace(MINHASH_STAGE), f"cc_round_{self._round}_rewired")
+        ns = metrics_namespace(MINHASH_STAGE)
+        self._rewired = Metrics.counter(ns, f"cc_round_{self._round}_rewired")
+        self._changed = Metrics.counter(ns, f"cc_round_{self._round}_changed")
 
     def process(self, kv):
         u, neighbours = kv
@@ -302,14 +316,24 @@ class _LargeStar(beam.DoFn):
                 m = v
         if m != u:
             self._rewired.inc()
+        changed = 0
         for v in neighbours:
             if v > u and v != m:
+                changed += m != u  # u -- v becomes m -- v
                 yield v, m
                 yield m, v
+        if changed:
+            self._changed.inc(changed)
 
 
 class _SmallStar(beam.DoFn):
     """Node u with neighbours N: link u and its smaller neighbours to m = min(N + u)."""
+
+    def __init__(self, round_index: int):
+        self._round = round_index
+
+    def setup(self):
+        self._changed = Metrics.counter(metrics_namespace(MINHASH_STAGE), f"cc_round_{self._round}_changed")
 
     def process(self, kv):
         u, neighbours = kv
@@ -320,10 +344,14 @@ class _SmallStar(beam.DoFn):
         if m != u:
             yield u, m
             yield m, u
+        changed = 0
         for v in neighbours:
             if v < u and v != m:
+                changed += 1  # u -- v becomes m -- v
                 yield v, m
                 yield m, v
+        if changed:
+            self._changed.inc(changed)
 
 
 def _parent(kv):
@@ -402,29 +430,121 @@ def _doc_size(kv):
     yield doc_id, _cluster_size(doc)
 
 
+# ------------------------------------------------------------------------------ shuffle accounting (optional)
+
+def _kv_coders(pcoll) -> Tuple[coders.Coder, coders.Coder]:
+    """The key and value coders a group-by of `pcoll` writes with (FastPrimitivesCoder for untyped values)."""
+    hint = pcoll.element_type
+    key_type = value_type = typing.Any
+    tuple_types = getattr(hint, "tuple_types", None)  # a Tuple[K, V] hint
+    if tuple_types is not None and len(tuple_types) == 2:
+        key_type, value_type = tuple_types
+    return coders.registry.get_coder(key_type), coders.registry.get_coder(value_type)
+
+
+class _ShuffleBytes(beam.DoFn):
+    """Pass-through: the encoded size of each element entering a group-by, as (key, value) bytes; `tag` for a
+    CoGroupByKey input (its value travels as (tag, value)), `distinct` for a Distinct (the element is the key)."""
+
+    def __init__(self, name: str, key_coder, value_coder, tag: Optional[str] = None, distinct: bool = False):
+        self._name, self._kc, self._vc, self._tag, self._distinct = name, key_coder, value_coder, tag, distinct
+
+    def setup(self):
+        self._bytes = Metrics.distribution(metrics_namespace(MINHASH_STAGE), self._name)
+        self._tag_coder = coders.FastPrimitivesCoder()
+
+    def process(self, element):
+        if self._distinct:
+            size = len(self._kc.encode(element)) + len(self._tag_coder.encode(None))
+        elif self._tag is not None:
+            size = len(self._kc.encode(element[0])) + len(self._tag_coder.encode((self._tag, element[1])))
+        else:
+            size = len(self._kc.encode(element[0])) + len(self._vc.encode(element[1]))
+        self._bytes.update(size)
+        yield element
+
+
+class _GroupBytes(beam.DoFn):
+    """Pass-through after a group-by: each group's encoded bytes and number of values (max = largest group)."""
+
+    def __init__(self, step: str):
+        self._step = step
+
+    def setup(self):
+        ns = metrics_namespace(MINHASH_STAGE)
+        self._bytes = Metrics.distribution(ns, f"group_bytes_{self._step}")
+        self._values = Metrics.distribution(ns, f"group_values_{self._step}")
+        self._coder = coders.FastPrimitivesCoder()
+
+    def process(self, kv):
+        key, grouped = kv
+        streams = grouped.items() if isinstance(grouped, dict) else [(None, grouped)]
+        size, count = len(self._coder.encode(key)), 0
+        for tag, values in streams:
+            for v in values:
+                size += len(self._coder.encode(v if tag is None else (tag, v)))
+                count += 1
+        self._bytes.update(size)
+        self._values.update(count)
+        yield kv
+
+
+def _group_by_key(pcoll, step: str, measure: bool):
+    if not measure:
+        return pcoll | step >> beam.GroupByKey()
+    kc, vc = _kv_coders(pcoll)
+    return (pcoll | f"{step}ShuffleBytes" >> beam.ParDo(_ShuffleBytes(f"shuffle_bytes_{step}", kc, vc))
+            | step >> beam.GroupByKey() | f"{step}GroupBytes" >> beam.ParDo(_GroupBytes(step)))
+
+
+def _co_group_by_key(pcolls: Dict[str, Any], step: str, measure: bool):
+    if not measure:
+        return pcolls | step >> beam.CoGroupByKey()
+    tagged = {}
+    for tag, pcoll in pcolls.items():
+        kc, vc = _kv_coders(pcoll)
+        tagged[tag] = pcoll | f"{step}ShuffleBytes_{tag}" >> beam.ParDo(
+            _ShuffleBytes(f"shuffle_bytes_{step}_{tag}", kc, vc, tag=tag))
+    return tagged | step >> beam.CoGroupByKey() | f"{step}GroupBytes" >> beam.ParDo(_GroupBytes(step))
+
+
+def _distinct(pcoll, step: str, measure: bool):
+    if measure:
+        kc = coders.registry.get_coder(pcoll.element_type)
+        pcoll = pcoll | f"{step}ShuffleBytes" >> beam.ParDo(
+            _ShuffleBytes(f"shuffle_bytes_{step}", kc, None, distinct=True))
+    return pcoll | step >> beam.Distinct()
+
+
+def _combine_per_key(pcoll, step: str, fn, measure: bool):
+    if measure:
+        kc, vc = _kv_coders(pcoll)
+        pcoll = pcoll | f"{step}ShuffleBytes" >> beam.ParDo(_ShuffleBytes(f"shuffle_bytes_{step}", kc, vc))
+    return pcoll | step >> beam.CombinePerKey(fn)
+
+
 class ConnectedComponents(beam.PTransform):
     """(u, v) edges -> (node, smallest node of its component) for every node that has an edge.
 
-    `rounds` unrolled large-star + small-star rounds; see the module docstring for the convergence signal.
+    `rounds` unrolled large-star + small-star rounds; see the module docstring for the convergence signal
+    and for `measure_shuffle`.
     """
 
-    def __init__(self, rounds: int = 8):
+    def __init__(self, rounds: int = 8, measure_shuffle: bool = False):
         super().__init__()
-        self._rounds = rounds
+        self._rounds, self._measure = rounds, bool(measure_shuffle)
 
     def expand(self, edges):
-        current = edges | "Undirected" >> beam.FlatMap(_both_directions) | "DistinctInput" >> beam.Distinct()
+        m = self._measure
+        current = _distinct(edges | "Undirected" >> beam.FlatMap(_both_directions), "DistinctInput", m)
         for i in range(self._rounds):
-            current = (current | f"R{i}GroupLarge" >> beam.GroupByKey()
-                       | f"R{i}LargeStar" >> beam.ParDo(_LargeStar(i))
-                       | f"R{i}DistinctLarge" >> beam.Distinct()
-                       | f"R{i}GroupSmall" >> beam.GroupByKey()
-                       | f"R{i}SmallStar" >> beam.ParDo(_SmallStar())
-                       | f"R{i}DistinctSmall" >> beam.Distinct())
-        parents = current | "GroupFinal" >> beam.GroupByKey() | "Parent" >> beam.FlatMap(_parent)
+            current = _group_by_key(current, f"R{i}GroupLarge", m) | f"R{i}LargeStar" >> beam.ParDo(_LargeStar(i))
+            current = _group_by_key(_distinct(current, f"R{i}DistinctLarge", m), f"R{i}GroupSmall", m)
+            current = _distinct(current | f"R{i}SmallStar" >> beam.ParDo(_SmallStar(i)), f"R{i}DistinctSmall", m)
+        parents = _group_by_key(current, "GroupFinal", m) | "Parent" >> beam.FlatMap(_parent)
         by_parent = parents | "ByParent" >> beam.Map(_swap)
         root_flags = parents | "RootFlag" >> beam.FlatMap(_is_root_flag)
-        _ = ({"child": by_parent, "root": root_flags} | "JoinParentRoot" >> beam.CoGroupByKey()
+        _ = (_co_group_by_key({"child": by_parent, "root": root_flags}, "JoinParentRoot", m)
              | "CountUnconverged" >> beam.ParDo(_CountUnconverged()))
         return parents
 
@@ -435,11 +555,12 @@ class DedupMinhash(beam.PTransform):
     Options: the `MinHashParams` fields (ngram, num_perm, bands, rows, seed, scheme, hashfunc); `threshold`
     to derive bands x rows with datasketch's optimiser instead; `verify_threshold` for exact Jaccard
     verification of candidate pairs; `representative` (smallest_id, longest, quality + `score`); `rounds` of
-    connected components.
+    connected components; `measure_shuffle` to count the bytes entering every group-by (module docstring).
     """
 
     def __init__(self, threshold: Optional[float] = None, verify_threshold: Optional[float] = None,
-                 representative: str = "smallest_id", score: Optional[str] = None, rounds: int = 8, **params):
+                 representative: str = "smallest_id", score: Optional[str] = None, rounds: int = 8,
+                 measure_shuffle: bool = False, **params):
         super().__init__()
         check_representative(representative, score)
         if threshold is not None:
@@ -454,30 +575,33 @@ class DedupMinhash(beam.PTransform):
             raise ValueError(f"rounds must be between 1 and 64, got {rounds}")
         self._verify = None if verify_threshold is None else float(verify_threshold)
         self._representative, self._score, self._rounds = representative, score, int(rounds)
+        self._measure = bool(measure_shuffle)
 
     @property
     def params(self) -> MinHashParams:
         return self._params
 
     def expand(self, docs):
+        m = self._measure
         signed = (docs | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=_SIGN_BATCH)
                   | "Sign" >> beam.ParDo(_SignBatch(self._params, self._representative, self._score,
                                                     self._verify is not None))
                   .with_outputs(_SignBatch.BANDS, _SignBatch.SETS, ERRORS, main="docs"))
-        edges = (signed[_SignBatch.BANDS] | "GroupBuckets" >> beam.GroupByKey()
-                 | "EdgesToBucketMin" >> beam.FlatMap(_edges_to_bucket_min) | "DistinctEdges" >> beam.Distinct())
+        edges = _distinct(_group_by_key(signed[_SignBatch.BANDS], "GroupBuckets", m)
+                          | "EdgesToBucketMin" >> beam.FlatMap(_edges_to_bucket_min), "DistinctEdges", m)
         if self._verify is not None:
             sets = signed[_SignBatch.SETS]
-            hub_sets = ({"member": edges | "ByMinimum" >> beam.Map(_swap), "set": sets}
-                        | "JoinMinimumSet" >> beam.CoGroupByKey() | "SendMinimumSet" >> beam.FlatMap(_send_hub_set))
-            edges = ({"hub": hub_sets, "set": sets} | "JoinMemberSet" >> beam.CoGroupByKey()
+            hub_sets = (_co_group_by_key({"member": edges | "ByMinimum" >> beam.Map(_swap), "set": sets},
+                                         "JoinMinimumSet", m)
+                        | "SendMinimumSet" >> beam.FlatMap(_send_hub_set))
+            edges = (_co_group_by_key({"hub": hub_sets, "set": sets}, "JoinMemberSet", m)
                      | "VerifyJaccard" >> beam.ParDo(_VerifyJaccard(self._verify)))
-        labels = (edges | "Components" >> ConnectedComponents(self._rounds)
+        labels = (edges | "Components" >> ConnectedComponents(self._rounds, measure_shuffle=m)
                   | "NodeToId" >> beam.ParDo(_NodeToIdSize(self._representative)))
         sizes = signed.docs | "DocSize" >> beam.FlatMap(_doc_size)
-        totals = ({"label": labels, "size": sizes} | "JoinLabelSize" >> beam.CoGroupByKey()
-                  | "LabelSize" >> beam.FlatMap(_label_size) | "ClusterSize" >> beam.CombinePerKey(sum))
-        resolved = ({"doc": signed.docs, "label": labels, "total": totals} | "JoinDecision" >> beam.CoGroupByKey()
+        totals = _combine_per_key(_co_group_by_key({"label": labels, "size": sizes}, "JoinLabelSize", m)
+                                  | "LabelSize" >> beam.FlatMap(_label_size), "ClusterSize", sum, m)
+        resolved = (_co_group_by_key({"doc": signed.docs, "label": labels, "total": totals}, "JoinDecision", m)
                     | "Resolve" >> beam.ParDo(_ResolveNearDuplicates()).with_outputs(REJECTED, main="kept"))
         return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: signed[ERRORS]}
 

@@ -186,3 +186,68 @@ def test_dedup_lines_removes_shared_lines_and_drops_documents_left_too_short():
     assert counters["boilerplate_units"] == 2 and counters["units_removed"] == 24
     c = stage_counts(counters_by_stage(result), ["dedup_lines"])[0]
     assert (c.in_, c.kept, c.dropped, c.errors) == (13, 12, {"too_short_after_line_dedup": 1}, 0)
+
+
+def _distributions(result, prefix=""):
+    from apache_beam.metrics.metric import MetricsFilter
+    out = {}
+    for d in result.metrics().query(MetricsFilter())["distributions"]:
+        if d.key.metric.namespace == "winnow.dedup_minhash" and d.key.metric.name.startswith(prefix):
+            out[d.key.metric.name] = d.committed
+    return out
+
+
+def test_component_rounds_count_changed_edges_until_convergence():
+    """A path of 64 nodes with shuffled ids needs several large-star / small-star rounds: `cc_round_<i>_changed`
+    is positive while edges are still re-linked and 0 from the round the graph is a star on; a star is 0 at once."""
+    from pipelines.dedup import ConnectedComponents
+    rng = random.Random(3)
+    nodes = [f"n{i:03d}" for i in range(64)]
+    rng.shuffle(nodes)
+    path = list(zip(nodes, nodes[1:]))
+    star = [(f"s{i:03d}", "s000") for i in range(1, 30)]
+
+    def run(edges, rounds):
+        p = make_pipeline()
+        parents = p | beam.Create(edges) | ConnectedComponents(rounds=rounds)
+        expected = sorted({(u, min(x for e in edges for x in e)) for e in edges for u in e})
+        if rounds > 1:
+            assert_that(parents, equal_to(expected))
+        result = p.run()
+        result.wait_until_finish()
+        c = counters_by_stage(result).get("dedup_minhash", {})
+        return [c.get(f"cc_round_{i}_changed", 0) for i in range(rounds)], c.get("cc_unconverged", 0)
+
+    changed, unconverged = run(path, 12)
+    first_zero = changed.index(0)
+    assert 2 <= first_zero < 12 and all(changed[:first_zero]) and not any(changed[first_zero:]) and unconverged == 0
+    changed, unconverged = run(path, 1)
+    assert changed[0] > 0 and unconverged > 0  # one round is not enough: the counter and cc_unconverged say so
+    assert run(star, 3) == ([0, 0, 0], 0)
+
+
+def test_measure_shuffle_counts_the_encoded_bytes_entering_every_group_by_and_keeps_outputs():
+    from apache_beam.coders import FastPrimitivesCoder
+    from filters.minhash import band_hashes, minhash_signatures
+    docs = _chain_docs()
+    params = dict(num_perm=112, bands=28, rows=4, rounds=3, verify_threshold=0.5)
+    p = make_pipeline()
+    out = p | beam.Create(docs) | DedupMinhash(measure_shuffle=True, **params)
+    assert_that(_kept(out), equal_to(CHAIN_KEPT), label="kept")
+    assert_that(_rejected(out), equal_to(CHAIN_REJECTED), label="rejected")
+    result = p.run()
+    result.wait_until_finish()
+    dist = _distributions(result)
+    fpc = FastPrimitivesCoder()
+    sigs = minhash_signatures([d[TEXT] for d in docs], MinHashParams(num_perm=112, bands=28, rows=4))
+    bands = [(key, d[ID]) for d, sig in zip(docs, sigs) for key in band_hashes(sig, 28, 4)]
+    buckets = dist["shuffle_bytes_GroupBuckets"]
+    assert buckets.count == 28 * len(docs)
+    assert buckets.sum == sum(len(fpc.encode(k)) + len(fpc.encode(v)) for k, v in bands)
+    assert dist["shuffle_bytes_JoinDecision_doc"].count == len(docs)
+    assert dist["shuffle_bytes_JoinMinimumSet_set"].count == dist["shuffle_bytes_JoinMemberSet_set"].count == len(docs)
+    assert dist["group_values_GroupBuckets"].max >= 2 and dist["group_bytes_JoinDecision"].count == len(docs)
+    for i in range(3):  # every round's four group-bys are counted, inside the Components composite too
+        for step in ("GroupLarge", "DistinctLarge", "GroupSmall", "DistinctSmall"):
+            assert dist[f"shuffle_bytes_R{i}{step}"].count > 0
+    assert counters_by_stage(result)["dedup_minhash"]["dropped_near_duplicate"] == len(CHAIN_REJECTED)
