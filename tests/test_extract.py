@@ -156,3 +156,102 @@ def test_limits_title_metadata_and_recall_fallback():
     with_fallback = extract_record(web_record(listing))[0][TEXT]
     without = extract_record(web_record(listing), ExtractConfig(recall_fallback=0))[0][TEXT]
     assert len(with_fallback) >= len(without) and "Product 59" in with_fallback
+
+
+def _listing_page() -> bytes:
+    """A shop listing: the declared main region holds link-dense product cards, a prose block sits outside it."""
+    cards = "".join(f"<li class='card'><a href='/item/{i}'>Handmade ceramic mug number {i}, speckled glaze</a> "
+                    f"<a href='/item/{i}#buy'>$ {20 + i}.00</a></li>" for i in range(40))
+    prose = " ".join(f"Our studio sentence number {i} tells the story of the workshop in plain prose."
+                     for i in range(12))
+    return (f"<html><head><title>Mugs</title></head><body><header><a href='/'>Shop</a><nav><a href='/a'>About us</a>"
+            f"</nav></header><div class='layout'><main><h1>Ceramic mugs</h1><form><select>"
+            f"<option>Sort by price</option></select><button>Filter results</button></form>"
+            f"<ul class='grid'>{cards}</ul><div id='comments'><p>Great shop, ordered twice, will order again!</p>"
+            f"</div></main><div class='story'><p>{prose}</p></div></div>"
+            f"<footer><p>Copyright 2025 Mug Shop. All rights reserved.</p></footer></body></html>").encode()
+
+
+def test_main_region_fallback_keeps_listing_content():
+    html = _listing_page()
+    doc, reason = extract_record(web_record(html))
+    text = doc[TEXT]
+    assert reason is None and "Handmade ceramic mug number 39, speckled glaze" in text and "$ 39.00" in text
+    # The region's text leaves out chrome, comment threads and form controls, and keeps one line per block.
+    for boilerplate in ("About us", "Copyright", "Sort by price", "Filter results", "ordered twice", "Our studio"):
+        assert boilerplate not in text, boilerplate
+    assert "Ceramic mugs\nHandmade ceramic mug number 0, speckled glaze $ 20.00\n" in text
+    # Without the fallback trafilatura keeps the prose block outside the region.
+    without = extract_record(web_record(html), ExtractConfig(region_fallback=0))[0][TEXT]
+    assert "Our studio" in without and "mug number 39" not in without
+
+
+def test_main_region_text_and_articles():
+    from trafilatura.utils import load_html
+
+    from pipelines.extract import main_region_text
+
+    no_landmark = load_html("<html><body><div><p>No landmark here, only a div.</p></div></body></html>")
+    assert main_region_text(no_landmark) is None
+    tree = load_html("<html><body><div role='main'><p>One <b>bold</b> word</p><!-- note --><p>Two<br>lines</p>"
+                     "<aside>Related</aside></div></body></html>")
+    assert main_region_text(tree) == "One bold word\nTwo\nlines"
+    assert "Related" in tree.text_content()  # the page's tree is left untouched
+    # An article inside <main>: trafilatura keeps most of the region, so its text (not the region's) is used.
+    paragraphs = "".join(f"<p>Paragraph {i} of the story, with enough words to be kept as article text.</p>"
+                         for i in range(30))
+    tags = "".join(f"<li><a href='/t/{i}'>Tag {i}</a></li>" for i in range(5))
+    html = (f"<html><body><main><article><h1>Story</h1>{paragraphs}</article><ul>{tags}</ul></main>"
+            f"</body></html>").encode()
+    text = extract_record(web_record(html))[0][TEXT]
+    assert "Paragraph 29 of the story" in text and text == extract_record(
+        web_record(html), ExtractConfig(region_fallback=0))[0][TEXT]
+    # A page that declares itself an article keeps trafilatura's text even when the region around the story
+    # holds more teaser text than the story itself.
+    story = "".join(f"<p>Story sentence {i} with enough words to be kept as article text by trafilatura.</p>"
+                    for i in range(8))
+    teasers = "".join(f"<div class='teaser'><h3><a href='/s/{i}'>Related story headline number {i} about the "
+                      f"council and its decisions</a></h3></div>" for i in range(40))
+    page = (f"<html><head><meta property='og:type' content='{{}}'></head><body><main><article>{story}</article>"
+            f"<section>{teasers}</section></main></body></html>")
+    as_article = extract_record(web_record(page.format("article").encode()))[0][TEXT]
+    as_website = extract_record(web_record(page.format("website").encode()))[0][TEXT]
+    assert "Story sentence 7" in as_article and "Related story headline" not in as_article
+    assert "Story sentence 7" in as_website and "Related story headline number 29" in as_website
+
+
+def test_consent_banner_pruned_and_repeated_lines_dropped():
+    from pipelines.extract import drop_repeated_lines
+
+    story = "".join(f"<p>Sentence {i} of the article body, long enough to be article text for the extractor.</p>"
+                    for i in range(20))
+    banner = "<div id='onetrust-consent-sdk'><div role='dialog'>" + "".join(
+        f"<p>We process your data number {i} to deliver content and measure advertising with our partners.</p>"
+        for i in range(40)) + "</div></div>"
+    html = f"<html><body>{banner}<div class='post'>{story}</div></body></html>".encode()
+    text = extract_record(web_record(html))[0][TEXT]
+    assert "Sentence 19 of the article body" in text and "We process your data" not in text
+    # A wrapper whose class merely names a banner state keeps the page.
+    for wrapper in (f"<div class='has-cookie-banner'>{story}</div>", f"<div class='cookie-notice-open'><p>Menu</p>"
+                                                                       f"<article>{story}</article></div>"):
+        html = f"<html><body>{wrapper}</body></html>".encode()
+        assert "Sentence 19 of the article body" in extract_record(web_record(html))[0][TEXT]
+    long_line = "A paragraph that a carousel renders twice on the page. " * 5
+    text = f"Title\n{long_line}\nshort\nshort\n{long_line}\nEnd"
+    assert drop_repeated_lines(text, 200) == f"Title\n{long_line}\nshort\nshort\nEnd"
+    assert drop_repeated_lines(text, 0) == f"Title\n{long_line}\nshort\nEnd"
+
+
+def test_deeply_nested_region_does_not_recurse():
+    from trafilatura.utils import load_html
+
+    from pipelines.extract import _block_text
+
+    from lxml import etree
+
+    tree = load_html("<html><body><main><p>top</p></main></body></html>")
+    node = tree.find(".//main")
+    for _ in range(5000):  # deeper than Python's recursion limit (the HTML parser itself stops at 256 levels)
+        node = etree.SubElement(node, "span")
+    node.text = "deep text"
+    assert _block_text(tree) == "top\ndeep text"
