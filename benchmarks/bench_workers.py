@@ -1,10 +1,17 @@
-"""Local parallelism: `--workers 1` against `--workers 2` (the FnApiRunner's multi-process mode, N SDK worker
-processes) for the curate and tokenize jobs on this machine. Peer: the same job with 1 worker.
+"""Local parallelism: `--workers 1` (the in-process runner) against `--workers 2` (two SDK worker processes,
+forked from the driver by pipelines.options) for the curate and tokenize jobs on this machine. Peer: the same
+job with 1 worker.
 
 curate: the default recipe over the web-crawl archives of ../shared/data/warc (web_crawls/* and the Common Crawl
 excerpt; 7.3 MB of compressed WARC/ARC). tokenize: 16 Project Gutenberg books cut into ~8 KB documents, a
-4096-token BPE trained once, seq_len 1024. Each setting runs `REPEATS` times (alternating 1 and 2 workers);
-the tokenize shards and manifest of every run are hashed and must be byte-identical across worker counts.
+4096-token BPE trained once, seq_len 1024. One untimed warm-up run of each job first (imports, models), then
+each job runs `CURATE_REPEATS` / `TOKENIZE_REPEATS` pairs, in the order 1-2, 2-1, 1-2, ... so that drift in the
+machine's load favours neither. Checks: the tokenize shards and manifest of every run are hashed and must be
+byte-identical; curate's documents, rejected and error rows (all columns, sorted by id) are hashed and must be
+equal across runs and worker counts. `cores` is a probe run just before each pair: two processes spinning
+against one (2 x t1 / t2), i.e. how many cores this session could get at that moment -- the machine is shared
+and the kernel's autogroup scheduler shares CPU fairly between sessions, so while other sessions are busy a
+second worker has no second core to run on, whatever the runner does.
 Throughput per core (records/s and compressed input MB/s of the whole curate job with 1 worker, and the read
 stage's own records) is the figure the README's Dataflow cost estimate is derived from.
 """
@@ -12,12 +19,14 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import statistics
 import tempfile
 import time
 
-REPEATS = 3
+CURATE_REPEATS = 3
+TOKENIZE_REPEATS = 5
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 
 
@@ -26,13 +35,29 @@ def _curate_inputs():
         [os.path.join(SHARED, "warc", "common_crawl", "resiliparse__CC-MAIN-2020-34_excerpt.warc.gz")]
 
 
+def _table_digest(paths) -> str:
+    import pyarrow.parquet as pq
+
+    rows = sorted(json.dumps(r, sort_keys=True, default=str) for p in paths for r in pq.read_table(p).to_pylist())
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def _curate_digest(out: str) -> str:
+    """The curate outputs as content (part files are named and split by bundle, so they are not compared)."""
+    digest = hashlib.sha256()
+    for table in ("documents", "rejected", "errors"):
+        digest.update(table.encode() + _table_digest(sorted(glob.glob(os.path.join(out, table, "*.parquet")))).encode())
+    return digest.hexdigest()
+
+
 def _run_curate(inputs, workers: int):
     from pipelines.curate import run_curate
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         report = run_curate(inputs, out, workers=workers)
-        return time.perf_counter() - start, report
+        seconds = time.perf_counter() - start
+        return seconds, report, _curate_digest(out)
 
 
 def _tokenize_corpus(root: str) -> str:
@@ -70,6 +95,33 @@ def _run_tokenize(root: str, workers: int):
         return seconds, result.manifest, digest.hexdigest()
 
 
+def _spin(seconds: float) -> float:
+    """Busy-loop for `seconds` of this process's CPU time; returns the wall time it took."""
+    start, cpu = time.perf_counter(), time.process_time()
+    while time.process_time() - cpu < seconds:
+        sum(range(10_000))
+    return time.perf_counter() - start
+
+
+def cores_probe(seconds: float = 0.5) -> float:
+    """How many cores this session gets right now (1.0-2.0): one spinning process against two."""
+    one = _spin(seconds)
+    start = time.perf_counter()
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # the child only spins and leaves, touching nothing it inherited
+            try:
+                _spin(seconds)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    two = time.perf_counter() - start
+    return max(1.0, min(2.0, 2 * one / two))
+
+
 def _ratio_line(name: str, one, two) -> str:
     ratios = [a / b for a in one for b in two]
     return (f"{name}: 1 worker min {min(one):.1f} s, median {statistics.median(one):.1f} s; 2 workers min "
@@ -78,37 +130,56 @@ def _ratio_line(name: str, one, two) -> str:
             f"min/min {min(one) / min(two):.2f}x.")
 
 
+def _order(repeat: int):
+    return (1, 2) if repeat % 2 else (2, 1)
+
+
 def run() -> str:
     from pipelines.options import quiet_beam_logging
 
     quiet_beam_logging()
     inputs = _curate_inputs()
     input_mb = sum(os.path.getsize(p) for p in inputs) / 1e6
-    rows = ["| job | workers | repeat | seconds | records in (read) | documents out | check |", "|---|---|---|---|---|---|---|"]
+    rows = ["| job | workers | repeat | cores (probe) | seconds | records in (read) | documents out | check |",
+            "|---|---|---|---|---|---|---|---|"]
     times = {("curate", 1): [], ("curate", 2): [], ("tokenize", 1): [], ("tokenize", 2): []}
+    probes = []
     read_in = docs_out = 0
-    for repeat in range(1, REPEATS + 1):
-        for workers in (1, 2):
-            seconds, report = _run_curate(inputs, workers)
+    curate_digests = set()
+    _run_curate([p for p in inputs if p.endswith("issue-493.warc")] or inputs[:1], 1)  # warm-up: imports, models
+    for repeat in range(1, CURATE_REPEATS + 1):
+        cores = cores_probe()
+        probes.append(cores)
+        for workers in _order(repeat):
+            seconds, report, digest = _run_curate(inputs, workers)
+            curate_digests.add(digest)
             read_in, docs_out = report.stages[0].in_, report.outputs["documents"]
             times[("curate", workers)].append(seconds)
-            rows.append(f"| curate | {workers} | {repeat} | {seconds:.1f} | {read_in} | {docs_out} | |")
+            rows.append(f"| curate | {workers} | {repeat} | {cores:.2f} | {seconds:.1f} | {read_in} | {docs_out} | "
+                        f"sha256 {digest[:12]} |")
     digests = set()
     with tempfile.TemporaryDirectory() as root:
         _tokenize_corpus(root)
-        for repeat in range(1, REPEATS + 1):
-            for workers in (1, 2):
+        _run_tokenize(root, 1)  # warm-up
+        for repeat in range(1, TOKENIZE_REPEATS + 1):
+            cores = cores_probe()
+            probes.append(cores)
+            for workers in _order(repeat):
                 seconds, manifest, digest = _run_tokenize(root, workers)
                 digests.add(digest)
                 times[("tokenize", workers)].append(seconds)
-                rows.append(f"| tokenize | {workers} | {repeat} | {seconds:.1f} | {manifest.totals.documents} | "
-                            f"{manifest.totals.sequences} rows, {manifest.totals.non_pad_tokens:,} tokens | "
-                            f"sha256 {digest[:12]} |")
+                rows.append(f"| tokenize | {workers} | {repeat} | {cores:.2f} | {seconds:.1f} | "
+                            f"{manifest.totals.documents} | {manifest.totals.sequences} rows, "
+                            f"{manifest.totals.non_pad_tokens:,} tokens | sha256 {digest[:12]} |")
     one = min(times[("curate", 1)])
     lines = ["\n".join(rows), "",
              _ratio_line("curate", times[("curate", 1)], times[("curate", 2)]) + "  ",
              _ratio_line("tokenize", times[("tokenize", 1)], times[("tokenize", 2)]) + "  ",
-             f"tokenize outputs byte-identical across all {2 * REPEATS} runs and both worker counts: "
+             f"cores this session could get (probe before each pair): min {min(probes):.2f}, median "
+             f"{statistics.median(probes):.2f}, max {max(probes):.2f}.  ",
+             f"curate outputs (documents, rejected, errors) equal across all {2 * CURATE_REPEATS} runs and both "
+             f"worker counts: {'yes' if len(curate_digests) == 1 else 'NO (' + str(len(curate_digests)) + ' distinct)'}.  ",
+             f"tokenize outputs byte-identical across all {2 * TOKENIZE_REPEATS} runs and both worker counts: "
              f"{'yes' if len(digests) == 1 else 'NO (' + str(len(digests)) + ' distinct)'}.  ",
              f"curate throughput, 1 worker (one core), best run: {read_in / one:.1f} input records/s, "
              f"{input_mb / one:.3f} MB/s of compressed WARC/ARC ({input_mb:.1f} MB, {read_in} records, "

@@ -1,0 +1,120 @@
+"""`--workers N`: SDK workers forked from a zygote (pipelines.options), results equal to one worker's."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+
+import pipelines.options as options
+from pipelines.options import make_pipeline, quiet_beam_logging
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_noting(tmp_path: Path, workers: int, n: int = 64, name: str = ""):
+    out = tmp_path / (name or f"w{workers}")
+    out.mkdir()
+    out_dir = str(out)
+
+    def note(element):  # a nested function pickles by value: Beam's fresh subprocess workers need no import
+        import os
+
+        with open(os.path.join(out_dir, str(os.getpid())), "a") as f:
+            f.write(f"{element}\n")
+        return element
+
+    quiet_beam_logging()
+    p = make_pipeline(workers=workers)
+    _ = p | beam.Create(list(range(n))) | beam.Reshuffle() | beam.Map(note)
+    p.run().wait_until_finish()
+    return {int(f.name): sorted(int(x) for x in f.read_text().split()) for f in out.iterdir()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
+def test_two_workers_are_forked_processes_that_share_the_work_and_exit(tmp_path):
+    one = _run_noting(tmp_path, 1)
+    assert list(one) == [os.getpid()] and one[os.getpid()] == list(range(64))  # in-process runner
+    if options._zygote_refused:
+        pytest.skip(f"this process cannot fork workers: {options._zygote_refused}")
+    two = _run_noting(tmp_path, 2)
+    assert options._zygote is not None
+    assert len(two) == 2 and os.getpid() not in two  # two worker processes, neither the driver
+    assert sorted(x for xs in two.values() for x in xs) == list(range(64))  # every element once
+    assert all(len(xs) >= 16 for xs in two.values())  # the work is shared, not done by one
+    zygote = options._zygote.pid
+    again = _run_noting(tmp_path, 2, name="again")
+    assert options._zygote.pid == zygote  # one zygote per driver process
+    assert not set(again) & set(two)  # fresh workers per pipeline ...
+    assert not any(_alive(pid) for pid in list(two) + list(again))  # ... which are gone when it returns
+
+
+def test_beams_subprocess_workers_when_forking_is_refused(tmp_path, monkeypatch):
+    """A process that already runs gRPC threads is never forked: Beam's own subprocess workers run instead."""
+    monkeypatch.setattr(options, "_zygote", None)
+    monkeypatch.setattr(options, "_zygote_refused", "refused for the test")
+    two = _run_noting(tmp_path, 2, n=16)
+    assert os.getpid() not in two
+    assert sorted(x for xs in two.values() for x in xs) == list(range(16))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
+def test_zygote_keeps_no_socket_of_the_driver(tmp_path):
+    """The zygote outlives the pipeline; a port the driver listened on when it was forked (the docs site of
+    `winnow run`) must be free again once the driver closes it."""
+    script = textwrap.dedent(f"""
+        import socket, sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        import apache_beam as beam
+        import pipelines.options as options
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0)); listener.listen()
+        port = listener.getsockname()[1]
+        options.quiet_beam_logging()
+        p = options.make_pipeline(workers=2)
+        _ = p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x + 1)
+        p.run().wait_until_finish()
+        assert options._zygote is not None, options._zygote_refused
+        listener.close()
+        again = socket.socket()
+        again.bind(("127.0.0.1", port)); again.listen()
+        print("rebound", port)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rebound" in proc.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
+def test_a_one_element_stage_is_set_up_on_one_worker_only(tmp_path):
+    """Beam would send the idle worker an empty bundle, making it unpickle and set up the stage's DoFns too."""
+    out_dir = str(tmp_path)
+
+    class NoteSetup(beam.DoFn):  # nested: pickled by value
+        def setup(self):
+            import os
+
+            with open(os.path.join(out_dir, f"setup-{os.getpid()}"), "a") as f:
+                f.write("x")
+
+        def process(self, element):
+            yield element
+
+    quiet_beam_logging()
+    p = make_pipeline(workers=2)
+    _ = p | beam.Create(["only"]) | beam.ParDo(NoteSetup())
+    p.run().wait_until_finish()
+    assert len(list(tmp_path.glob("setup-*"))) == 1
