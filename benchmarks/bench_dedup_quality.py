@@ -53,6 +53,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks.peers import union_find
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLD = 0.75
 CLOUGH = SHARED / "neardup" / "clough_stevenson_short_answers"
@@ -104,22 +106,6 @@ def _run_dedup(docs, variants):
     return clusters
 
 
-def _union_find(n, pairs):
-    parent = list(range(n))
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, j in pairs:
-        a, b = find(i), find(j)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    return [find(i) for i in range(n)]
-
-
 def _datasketch_labels(texts, ngram, num_perm, seed, threshold=None, params=None):
     """Cluster labels from datasketch: SHA-1 MinHash (affine64), MinHashLSH, union-find over query candidates."""
     from datasketch import MinHash, MinHashLSH
@@ -132,7 +118,7 @@ def _datasketch_labels(texts, ngram, num_perm, seed, threshold=None, params=None
     for i, m in enumerate(sigs):
         lsh.insert(str(i), m)
     pairs = [(i, int(j)) for i, m in enumerate(sigs) for j in lsh.query(m)]
-    return _union_find(len(texts), pairs), (lsh.b, lsh.r)
+    return union_find(len(texts), pairs), (lsh.b, lsh.r)
 
 
 # ---------------------------------------------------------------------------------------------- Clough
@@ -152,7 +138,7 @@ def _clough() -> list:
     for i, j in itertools.combinations(range(len(texts)), 2):
         jac[i, j] = jac[j, i] = jaccard(sets[i], sets[j])
     lsh_threshold = (1 / CLOUGH_BANDS) ** (1 / CLOUGH_ROWS)
-    ceiling = _union_find(len(texts), [pair for pair, v in jac.items() if v >= lsh_threshold])
+    ceiling = union_find(len(texts), [pair for pair, v in jac.items() if v >= lsh_threshold])
 
     def placed(labels):
         return {cat: sum(labels[index[r["File"]]] == labels[index["orig_" + r["Task"]]]
@@ -339,7 +325,7 @@ def _signature_sweep(texts, truth):
             for i, sig in enumerate(sigs):
                 for band in range(params.bands):
                     buckets[band, sig[band * params.rows:(band + 1) * params.rows].tobytes()].append(i)
-            labels = _union_find(len(texts), [(m[0], x) for m in buckets.values() for x in m[1:]])
+            labels = union_find(len(texts), [(m[0], x) for m in buckets.values() for x in m[1:]])
             pred = _cluster_pairs(labels)
             tp = len(pred & truth)
             est = np.array([(sigs[a] == sigs[b]).mean() for a, b in pairs])

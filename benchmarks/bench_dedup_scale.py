@@ -57,6 +57,8 @@ import time
 from collections import defaultdict, deque
 from pathlib import Path
 
+from benchmarks.peers import union_find
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "text" / "gutenberg"
 SIZES = (3000, 10000, 30000)
@@ -448,15 +450,8 @@ def _datasketch(n: int) -> dict:
     lsh = MinHashLSH(num_perm=112, params=(14, 8))
     for i, m in enumerate(sigs):
         lsh.insert(i, m)
-    parent = list(range(n))
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     checked = kept_pairs = 0
+    pairs = []
     for i, m in enumerate(sigs):
         for j in lsh.query(m):
             if j <= i:
@@ -465,11 +460,9 @@ def _datasketch(n: int) -> dict:
             a, b = shingle_sets[i], shingle_sets[j]
             if len(a & b) / len(a | b) >= VERIFY:
                 kept_pairs += 1
-                ra, rb = find(i), find(j)
-                if ra != rb:
-                    keep = min(ra, rb, key=ids.__getitem__)
-                    parent[ra if keep == rb else rb] = keep
-    removed = sorted(ids[i] for i in range(n) if find(i) != i)
+                pairs.append((i, j))
+    roots = union_find(n, pairs, key=ids.__getitem__)
+    removed = sorted(ids[i] for i in range(n) if roots[i] != i)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {"n": n, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": _peak_rss_mb(), "corpus_rss_mb": corpus_rss,
             "pairs_checked": checked, "pairs_kept": kept_pairs, "removed": removed}

@@ -239,7 +239,7 @@ def run(repeats: int = 3) -> str:
                          f"({100 * (min(end_to_end) - 1):+.0f}% best run) end to end; "
                          f"{100 * (statistics.median(marginal) - 1):+.0f}% median once the fixed start-up "
                          f"({startup:.2f} CPU s) is taken out. Target: at most +25%.  ")
-        lines += ["", f"Shards (tiktoken encoder, same corpus):", ""]
+        lines += ["", "Shards (tiktoken encoder, same corpus):", ""]
         print("\n".join(lines), file=sys.stderr, flush=True)
         lines += _shards_table(tmp, docs_dir, tok, repeats, docs[0][0])
     return "\n".join(lines)

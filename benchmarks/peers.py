@@ -30,3 +30,23 @@ def ensure_venv(name: str, requirements: list) -> str:
     with open(stamp, "w") as f:
         f.write(wanted)
     return python
+
+
+def union_find(n: int, pairs, key=None):
+    """Connected components of `pairs` over 0..n-1, the way one dedups on one machine: each element's root is
+    its component's smallest element (by `key`, default the index)."""
+    key = key or (lambda i: i)
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j in pairs:
+        a, b = find(i), find(j)
+        if a != b:
+            keep, drop = (a, b) if key(a) <= key(b) else (b, a)
+            parent[drop] = keep
+    return [find(i) for i in range(n)]
