@@ -3,8 +3,12 @@ forked from the driver by pipelines.options) for the curate and tokenize jobs on
 job with 1 worker.
 
 curate: the default recipe over the web-crawl archives of ../shared/data/warc (web_crawls/* and the Common Crawl
-excerpt; 7.3 MB of compressed WARC/ARC). tokenize: 16 Project Gutenberg books cut into ~8 KB documents, a
-4096-token BPE trained once, seq_len 1024. One untimed warm-up run of each job first (imports, models), then
+excerpt; 7.3 MB of compressed WARC/ARC). tokenize: 16 Project Gutenberg books cut into ~8 KB documents, each
+document `TOKENIZE_COPIES` times under distinct ids (60 MB of text in 4 Parquet files, 18.7M tokens: a job of
+~8 s, where a single copy's 3 s job is mostly start-up), a 4096-token BPE trained once, seq_len 1024. Each
+worker encodes on the threads `pipelines.options.threads_per_worker` gives it (2 with 1 worker, 1 each with 2);
+a third run per repeat, 1 worker held to 1 encode thread, separates what the second process adds from what
+the default single worker already gets from a second encode thread. One untimed warm-up run of each job first (imports, models), then
 each job runs `CURATE_REPEATS` / `TOKENIZE_REPEATS` pairs, in the order 1-2, 2-1, 1-2, ... so that drift in the
 machine's load favours neither. Checks: the tokenize shards and manifest of every run are hashed and must be
 byte-identical; curate's documents, rejected and error rows (all columns, sorted by id) are hashed and must be
@@ -27,6 +31,7 @@ import time
 
 CURATE_REPEATS = 3
 TOKENIZE_REPEATS = 5
+TOKENIZE_COPIES = 4
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 
 
@@ -71,8 +76,9 @@ def _tokenize_corpus(root: str) -> str:
     for path in sorted(glob.glob(os.path.join(SHARED, "text", "gutenberg", "pg*.txt"))):
         text = open(path, encoding="utf-8").read()
         name = os.path.basename(path).split("__")[0]
-        for i in range(0, len(text), 8000):
-            docs.append(empty_document(f"{name}-{i // 8000:05d}", "books", text[i:i + 8000]))
+        for copy in range(TOKENIZE_COPIES):
+            for i in range(0, len(text), 8000):
+                docs.append(empty_document(f"{name}-{copy}-{i // 8000:05d}", "books", text[i:i + 8000]))
     os.makedirs(os.path.join(root, "documents"))
     for part in range(4):
         pq.write_table(pa.Table.from_pylist(docs[part::4], schema=DOCUMENTS_SCHEMA),
@@ -81,12 +87,13 @@ def _tokenize_corpus(root: str) -> str:
     return root
 
 
-def _run_tokenize(root: str, workers: int):
+def _run_tokenize(root: str, workers: int, encode_threads=None):
     from pipelines.tokenize import run_tokenize_job
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = run_tokenize_job(root, os.path.join(root, "tokenizer"), out, 1024, workers=workers, shard_mb=4)
+        result = run_tokenize_job(root, os.path.join(root, "tokenizer"), out, 1024, workers=workers, shard_mb=4,
+                                  encode_threads=encode_threads)
         seconds = time.perf_counter() - start
         digest = hashlib.sha256()
         for path in sorted(os.listdir(out)):
@@ -142,7 +149,7 @@ def run() -> str:
     input_mb = sum(os.path.getsize(p) for p in inputs) / 1e6
     rows = ["| job | workers | repeat | cores (probe) | seconds | records in (read) | documents out | check |",
             "|---|---|---|---|---|---|---|---|"]
-    times = {("curate", 1): [], ("curate", 2): [], ("tokenize", 1): [], ("tokenize", 2): []}
+    times = {("curate", 1): [], ("curate", 2): [], ("tokenize", 1): [], ("tokenize", 2): [], ("tokenize", "1t1"): []}
     probes = []
     read_in = docs_out = 0
     curate_digests = set()
@@ -164,22 +171,28 @@ def run() -> str:
         for repeat in range(1, TOKENIZE_REPEATS + 1):
             cores = cores_probe()
             probes.append(cores)
-            for workers in _order(repeat):
-                seconds, manifest, digest = _run_tokenize(root, workers)
+            for workers in _order(repeat) + ("1t1",):
+                if workers == "1t1":
+                    seconds, manifest, digest = _run_tokenize(root, 1, encode_threads=1)
+                else:
+                    seconds, manifest, digest = _run_tokenize(root, workers)
                 digests.add(digest)
                 times[("tokenize", workers)].append(seconds)
-                rows.append(f"| tokenize | {workers} | {repeat} | {cores:.2f} | {seconds:.1f} | "
+                label = "1 (1 encode thread)" if workers == "1t1" else workers
+                rows.append(f"| tokenize | {label} | {repeat} | {cores:.2f} | {seconds:.1f} | "
                             f"{manifest.totals.documents} | {manifest.totals.sequences} rows, "
                             f"{manifest.totals.non_pad_tokens:,} tokens | sha256 {digest[:12]} |")
     one = min(times[("curate", 1)])
     lines = ["\n".join(rows), "",
              _ratio_line("curate", times[("curate", 1)], times[("curate", 2)]) + "  ",
              _ratio_line("tokenize", times[("tokenize", 1)], times[("tokenize", 2)]) + "  ",
+             _ratio_line("tokenize, both sides 1 encode thread per worker", times[("tokenize", "1t1")],
+                         times[("tokenize", 2)]) + "  ",
              f"cores this session could get (probe before each pair): min {min(probes):.2f}, median "
              f"{statistics.median(probes):.2f}, max {max(probes):.2f}.  ",
              f"curate outputs (documents, rejected, errors) equal across all {2 * CURATE_REPEATS} runs and both "
              f"worker counts: {'yes' if len(curate_digests) == 1 else 'NO (' + str(len(curate_digests)) + ' distinct)'}.  ",
-             f"tokenize outputs byte-identical across all {2 * TOKENIZE_REPEATS} runs and both worker counts: "
+             f"tokenize outputs byte-identical across all {3 * TOKENIZE_REPEATS} runs and both worker counts: "
              f"{'yes' if len(digests) == 1 else 'NO (' + str(len(digests)) + ' distinct)'}.  ",
              f"curate throughput, 1 worker (one core), best run: {read_in / one:.1f} input records/s, "
              f"{input_mb / one:.3f} MB/s of compressed WARC/ARC ({input_mb:.1f} MB, {read_in} records, "

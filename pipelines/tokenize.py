@@ -2,7 +2,8 @@
 
 Steps (each a composite named as a verb):
 
-- `ReadDocuments`: Parquet (columns id, source, text) or JSONL through Beam sources, so gs:// works.
+- `ReadDocuments`: Parquet (columns id, source, text) or JSONL through Beam's ReadAll transforms (files split
+  into ranges that workers share), so gs:// works.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
   process in `setup()`: `--encoder auto` (default) is tiktoken built from the same vocabulary when the package
   is importable and the tokenizer is one it encodes with identical ids (checked, else the handle refuses it),
@@ -16,15 +17,17 @@ Steps (each a composite named as a verb):
   group documents are put in a total order (by id for best-fit, by hash of (seed, id) for concat), planned on
   lengths (`tokenizer.pack`: best-fit decreasing, or concatenate-and-chunk) and copied into a numpy row matrix
   one segment at a time. Documents longer than a row are split into row-sized pieces, never cut. Rows are
-  keyed `group:index`.
-- `WriteShards`: rows go to shards by a hash of (seed, row key) -- the global row shuffle -- with the shard
-  count ceil(rows / rows per shard) from a side input (`--rows-per-shard`, or `--shard-mb` MiB of uncompressed
-  tokens, default 64); inside a shard rows are sorted by that hash. Each shard is built in memory, hashed, and
-  written through Beam FileSystems as `shard-00000-of-0000N.parquet` (zstd, explicit `shard_schema`, row
-  groups of `--row-group-mb`, default 4 MiB = 512 rows at seq_len 2048) or `.arrow` (uncompressed Arrow IPC
-  *file*, record batches of the same size, memory-mappable without copying).
-- `WriteManifest`: waits for every shard's ShardInfo (combiners.ToList), then writes `manifest.json`; a run
-  that did not finish has no manifest, which `winnow verify` reports.
+  keyed `group:index`. The same plan is first made on (id, length) pairs alone: its row count gives the shard
+  count ceil(rows / rows per shard) (`--rows-per-shard`, or `--shard-mb` MiB of uncompressed tokens, default
+  64) before any token is packed, so the packer sends each row straight to its shard, by a hash of (seed, row
+  key) -- the global row shuffle.
+- `WriteShards`: one group-by on the shard; inside a shard rows are sorted by that hash. Each shard is built in
+  memory, hashed, and written through Beam FileSystems as `shard-00000-of-0000N.parquet` (zstd, explicit
+  `shard_schema`, row groups of `--row-group-mb`, default 4 MiB = 512 rows at seq_len 2048) or `.arrow`
+  (uncompressed Arrow IPC *file*, record batches of the same size, memory-mappable without copying).
+- `WriteManifest`: waits for every shard's ShardInfo (combiners.ToList), writes the shards no row hashed to
+  (empty, so that the names `-of-N` always form a full set), then `manifest.json`; a run that did not finish has
+  no manifest, which `winnow verify` reports.
 
 Nothing depends on bundle boundaries, worker count or timing, so shards and manifest are byte-identical
 across runs and `--workers`. A shard's `tokens` in the manifest is sequences x (seq_len + 1), padding included;
@@ -33,8 +36,8 @@ across runs and `--workers`. A shard's `tokens` in the manifest is sequences x (
 is the tokens of documents longer than a row (every method must split those): best-fit reaches it exactly,
 concat adds every short document that straddles a row boundary. `packing.pad_fraction` = pad / all tokens.
 
-Scaling: encoding is embarrassingly parallel; the two GroupByKeys are bounded by rows_per_group and
-rows per shard (a 3-billion-document snapshot of ~1.5T tokens at seq_len 2048 gives ~90k groups and ~23k
+Scaling: encoding is embarrassingly parallel; the group-bys of tokens are bounded by rows_per_group and
+rows per shard, the plan's by the ids and lengths of one group (a 3-billion-document snapshot of ~1.5T tokens at seq_len 2048 gives ~90k groups and ~23k
 shards of 32M tokens); only the shard infos (one small dict per shard) meet in one place.
 """
 from __future__ import annotations
@@ -53,9 +56,11 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
+from apache_beam.pvalue import AsList, AsSingleton
 
-from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, quiet_beam_logging, run_pipeline
+from pipelines.options import (
+    add_beam_arguments, is_dry_run, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
+)
 from schemas import (
     DOC_IDS, DOC_LENGTHS, ID, MANIFEST_NAME, SOURCE, TEXT, TOKENS, Manifest, PackingStats, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, shard_schema, token_dtype_for_vocab,
@@ -77,6 +82,8 @@ DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens
 # range (zstd frames and page headers are amortised over MiBs, not KiBs).
 DEFAULT_ROW_GROUP_MB = 4.0
 STATS = "stats"
+# Files are read in ranges of this many bytes, the unit that workers share (Parquet splits at row groups).
+READ_BUNDLE_BYTES = 16 * 2 ** 20
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class TokenizeConfig:
     row_group_mb: float = DEFAULT_ROW_GROUP_MB
     batch_size: int = 256
     encoder: str = "auto"
+    encode_threads: int = 1
 
     @property
     def row_len(self) -> int:
@@ -115,6 +123,8 @@ class TokenizeConfig:
             raise ValueError(f"--packing must be one of {PACKING_METHODS}, got {self.packing!r}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"--encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.encode_threads < 1:
+            raise ValueError(f"--encode-threads must be at least 1, got {self.encode_threads}")
         if self.file_format not in FILE_FORMATS:
             raise ValueError(f"--format must be one of {sorted(FILE_FORMATS)}, got {self.file_format!r}")
         if self.rows_per_group < 1 or (self.rows_per_shard is not None and self.rows_per_shard < 1):
@@ -203,25 +213,32 @@ def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class ReadDocuments(beam.PTransform):
-    """Documents from Parquet or JSONL patterns. The sources do not list files when the job is built
-    (`validate=False`): the runner expands the patterns on workers, so building a job over gs:// globs needs
-    no network and a pattern that matches nothing reads nothing (run_tokenize_job checks first)."""
+    """Documents from Parquet or JSONL patterns. The patterns are matched by the runner on workers (Beam's
+    `ReadAll*` transforms: match, split every file into ranges of `READ_BUNDLE_BYTES`, reshuffle the ranges,
+    read), so building a job over gs:// globs needs no network, and the ranges -- not the documents -- are what
+    is redistributed: with several workers every worker reads and encodes its own share of the files, where
+    one `ReadFrom*` source would be read, and its documents encoded, by whichever worker got the single
+    impulse. run_tokenize_job checks first that every pattern matches something."""
 
-    def __init__(self, patterns: Sequence[str]):
+    def __init__(self, patterns: Sequence[str], bundle_bytes: int = READ_BUNDLE_BYTES):
         super().__init__()
         self._patterns = list(patterns)
+        self._bundle_bytes = int(bundle_bytes)
 
     def expand(self, pbegin):
+        parquet = [p for p in self._patterns if p.endswith(".parquet")]
+        jsonl = [p for p in self._patterns if not p.endswith(".parquet")]
         parts = []
-        for i, pattern in enumerate(self._patterns):
-            if pattern.endswith(".parquet"):
-                part = (pbegin | f"ReadParquet{i}" >> beam.io.ReadFromParquet(pattern, columns=[ID, SOURCE, TEXT],
-                                                                          validate=False)
-                        | f"Complete{i}" >> beam.Map(fill_document))
-            else:
-                part = (pbegin | f"ReadJsonl{i}" >> beam.io.ReadFromTextWithFilename(pattern, validate=False)
-                        | f"ParseJsonl{i}" >> beam.FlatMap(parse_jsonl_line))
-            parts.append(part)
+        if parquet:
+            parts.append(pbegin | "ParquetPatterns" >> beam.Create(parquet)
+                         | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=[ID, SOURCE, TEXT],
+                                                                       desired_bundle_size=self._bundle_bytes)
+                         | "Complete" >> beam.Map(fill_document))
+        if jsonl:
+            parts.append(pbegin | "JsonlPatterns" >> beam.Create(jsonl)
+                         | "ReadJsonl" >> beam.io.ReadAllFromText(with_filename=True,
+                                                                  desired_bundle_size=self._bundle_bytes)
+                         | "ParseJsonl" >> beam.FlatMap(parse_jsonl_line))
         return parts[0] if len(parts) == 1 else tuple(parts) | "FlattenInputs" >> beam.Flatten()
 
 
@@ -258,10 +275,6 @@ def tokenizer_handle(tokenizer_json: bytes, encoder: str = "auto"):
     return _HANDLES[key]
 
 
-def tokens_to_bytes(ids: Sequence[int], dtype: str) -> bytes:
-    return np.asarray(ids, dtype=dtype).tobytes()
-
-
 def bytes_to_tokens(data: bytes, dtype: str) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype)
 
@@ -273,10 +286,11 @@ class _EncodeBatchFn(beam.DoFn):
     bytes without pickling, and packing reads them back with `np.frombuffer`, no per-token Python work.
     """
 
-    def __init__(self, tokenizer_path: str, dtype: str, encoder: str = "auto"):
+    def __init__(self, tokenizer_path: str, dtype: str, encoder: str = "auto", threads: int = 1):
         self._tokenizer_path = tokenizer_path
         self._dtype = dtype
         self._encoder = encoder
+        self._threads = threads
         self._tok = None
 
     def setup(self):
@@ -294,12 +308,12 @@ class _EncodeBatchFn(beam.DoFn):
         if not docs:
             return
         try:
-            encoded = self._tok.encode_batch([d[TEXT] for d in docs])
+            encoded = self._tok.encode_batch_arrays([d[TEXT] for d in docs], threads=self._threads)
         except Exception:  # find the culprit(s) one by one; the rest of the batch still goes through
             encoded = []
             for d in docs:
                 try:
-                    encoded.append(self._tok.encode(d[TEXT]))
+                    encoded.append(self._tok.encode_batch_arrays([d[TEXT]], threads=1)[0])
                 except Exception as exc:
                     log.warning("tokenize: cannot encode document %r: %s", d.get(ID), exc)
                     encoded.append(None)
@@ -310,26 +324,31 @@ class _EncodeBatchFn(beam.DoFn):
                 self._errors.inc()
                 continue
             kept += 1
-            ids.append(eot)
-            yield doc[ID], doc[SOURCE], len(ids), tokens_to_bytes(ids, self._dtype)
+            row = np.empty(len(ids) + 1, dtype=self._dtype)  # the ids in the shard dtype, then the eot
+            row[:-1] = ids
+            row[-1] = eot
+            yield doc[ID], doc[SOURCE], len(row), row.tobytes()
         self._kept.inc(kept)
 
 
 class EncodeDocuments(beam.PTransform):
     """Documents -> (id, source, n_tokens, token bytes): batches encoded by a tokenizer loaded once per worker."""
 
-    def __init__(self, tokenizer_path: str, dtype: str, batch_size: int = 256, encoder: str = "auto"):
+    def __init__(self, tokenizer_path: str, dtype: str, batch_size: int = 256, encoder: str = "auto",
+                 threads: int = 1):
         super().__init__()
         self._tokenizer_path = tokenizer_path
         self._dtype = dtype
         self._batch_size = batch_size
         self._encoder = encoder
+        self._threads = threads
 
     def expand(self, docs):
         return (docs
                 | "Batch" >> beam.BatchElements(min_batch_size=min(16, self._batch_size),
                                                 max_batch_size=self._batch_size)
-                | "Encode" >> beam.ParDo(_EncodeBatchFn(self._tokenizer_path, self._dtype, self._encoder)))
+                | "Encode" >> beam.ParDo(_EncodeBatchFn(self._tokenizer_path, self._dtype, self._encoder,
+                                                               self._threads)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -357,42 +376,78 @@ def assign_group(encoded: Tuple[str, str, int, bytes], total_tokens: int, row_le
     return sample_hash(doc_id, seed) % groups_for(total_tokens, row_len, rows_per_group), (doc_id, data)
 
 
-class _PackGroupFn(beam.DoFn):
-    """(group, [(id, token bytes)]) -> rows (row key, token bytes, doc_lengths, doc_ids) + tagged stats.
+def document_length(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, int]:
+    return encoded[0], encoded[2]
 
-    The plan is made on lengths (`pack_layout`) and the rows are filled with one numpy copy per segment.
+
+def assign_group_length(id_length: Tuple[str, int], total_tokens: int, row_len: int, rows_per_group: int,
+                        seed: int) -> Tuple[int, Tuple[str, int]]:
+    """The group `assign_group` gives the document, with its length instead of its tokens."""
+    return sample_hash(id_length[0], seed) % groups_for(total_tokens, row_len, rows_per_group), id_length
+
+
+def packing_order(method: str, seed: int):
+    """A total order on a group's documents ((id, length, ...) tuples), independent of arrival order: concat
+    shuffles them by hash, best-fit sorts by id (its layout then sorts by length, ties in this order). Ids are
+    unique after curate; should duplicates slip through, the length and then the tokens break the tie, so the
+    order of the lengths alone -- all that the plan sees -- is the same as the packer's."""
+    if method == "concat":
+        return lambda d: (sample_hash(d[0], seed), d[0]) + tuple(d[1:])
+    return lambda d: tuple(d)
+
+
+def plan_group(element, method: str, row_len: int, seed: int) -> Tuple[int, int, int, int]:
+    """(group, [(id, length)]) -> the group's (rows, tokens, pad, truncated tokens): the packer's layout made on
+    lengths alone, so the row count (and from it the shard count) is known before any token is packed."""
+    _, docs = element
+    docs = sorted(docs, key=packing_order(method, seed))
+    _, stats = pack_layout(method, [length for _, length in docs], row_len)
+    return stats.rows, stats.tokens, stats.pad_tokens, stats.truncated_tokens
+
+
+def stats_shards(stats: Tuple[int, ...], rows_per_shard: int) -> int:
+    return shard_count(stats[0] if stats else 0, rows_per_shard)
+
+
+class _PackGroupFn(beam.DoFn):
+    """(group, [(id, token bytes)]) -> (shard, row) with row = (row key, token bytes, doc_lengths, doc_ids).
+
+    The layout is made on lengths (`pack_layout`, as `plan_group` made it) and the rows are filled with one
+    numpy copy per segment; each row goes straight to its shard, by a hash of (seed, row key), the global row
+    shuffle.
     """
 
     def __init__(self, method: str, row_len: int, pad_id: int, seed: int, dtype: str, with_doc_ids: bool):
         self._method, self._row_len, self._pad_id, self._seed = method, row_len, pad_id, seed
         self._dtype, self._with_doc_ids = dtype, with_doc_ids
 
-    def process(self, element):
+    def process(self, element, n_shards: int):
         group, docs = element
-        # A total order on the group's contents, independent of arrival order (ids are unique; the bytes break
-        # ties should duplicates slip through). Concat shuffles documents by hash; best-fit sorts by length
-        # (ties by this order).
-        if self._method == "concat":
-            docs = sorted(docs, key=lambda d: (sample_hash(d[0], self._seed), d[0], d[1]))
-        else:
-            docs = sorted(docs, key=lambda d: (d[0], d[1]))
-        arrays = [bytes_to_tokens(data, self._dtype) for _, data in docs]
-        layout, stats = pack_layout(self._method, [len(a) for a in arrays], self._row_len)
+        docs = sorted(((doc_id, len(data) // np.dtype(self._dtype).itemsize, data) for doc_id, data in docs),
+                      key=packing_order(self._method, self._seed))
+        arrays = [bytes_to_tokens(data, self._dtype) for _, _, data in docs]
+        layout, _ = pack_layout(self._method, [len(a) for a in arrays], self._row_len)
         matrix, doc_lengths = fill_rows(arrays, layout, self._row_len, self._pad_id, self._dtype)
         for index, row in enumerate(layout):
+            key = f"{group}:{index}"
             ids = [docs[doc][0] for doc, _, _ in row] if self._with_doc_ids else None
-            yield f"{group}:{index}", matrix[index].tobytes(), doc_lengths[index], ids
-        yield TaggedOutput(STATS, (stats.rows, stats.tokens, stats.pad_tokens, stats.truncated_tokens))
+            yield sample_hash(key, self._seed) % n_shards, (key, matrix[index].tobytes(), doc_lengths[index], ids)
 
 
 class PackSequences(beam.PTransform):
-    """Encoded documents -> packed rows (main) and per-group PackStats tuples (`stats`)."""
+    """Encoded documents -> {"rows": (shard, row) pairs, "stats": the (rows, tokens, pad, truncated) singleton,
+    "shards": the shard-count singleton}.
 
-    def __init__(self, method: str, row_len: int, pad_id: int, seed: int, rows_per_group: int, dtype: str = "uint32",
-                 with_doc_ids: bool = True, total_tokens=None):
+    Two passes over the same groups: the plan (ids and lengths only, a few bytes a document) sizes the output,
+    then the packer, which already knows the shard count, keys every row by its shard. The rows thus cross one
+    shuffle on their way to the shard files and never wait, materialised, for a count.
+    """
+
+    def __init__(self, method: str, row_len: int, pad_id: int, seed: int, rows_per_group: int, rows_per_shard: int,
+                 dtype: str = "uint32", with_doc_ids: bool = True, total_tokens=None):
         super().__init__()
         self._method, self._row_len, self._pad_id = method, row_len, pad_id
-        self._seed, self._rows_per_group = seed, rows_per_group
+        self._seed, self._rows_per_group, self._rows_per_shard = seed, rows_per_group, rows_per_shard
         self._dtype, self._with_doc_ids = dtype, with_doc_ids
         self._total_tokens = total_tokens  # a singleton PCollection the caller already has, else counted here
 
@@ -401,14 +456,21 @@ class PackSequences(beam.PTransform):
         if total_tokens is None:
             total_tokens = (encoded | "CountTokens" >> beam.Map(token_count)
                             | "SumTokens" >> beam.CombineGlobally(sum))
-        return (encoded
-                | "AssignGroup" >> beam.Map(assign_group, total_tokens=AsSingleton(total_tokens),
-                                            row_len=self._row_len, rows_per_group=self._rows_per_group,
-                                            seed=self._seed)
+        grouping = dict(total_tokens=AsSingleton(total_tokens), row_len=self._row_len,
+                        rows_per_group=self._rows_per_group, seed=self._seed)
+        # (id, length) is taken before the group count is known, in the encoding stage, so that the plan's own
+        # stage reads a few bytes a document instead of a second copy of every token
+        stats = (encoded | "Lengths" >> beam.Map(document_length)
+                 | "AssignGroupLengths" >> beam.Map(assign_group_length, **grouping)
+                 | "GroupLengths" >> beam.GroupByKey()
+                 | "Plan" >> beam.Map(plan_group, method=self._method, row_len=self._row_len, seed=self._seed)
+                 | "SumPlans" >> beam.CombineGlobally(sum_counts))
+        n_shards = stats | "ShardCount" >> beam.Map(stats_shards, rows_per_shard=self._rows_per_shard)
+        rows = (encoded | "AssignGroup" >> beam.Map(assign_group, **grouping)
                 | "GroupDocuments" >> beam.GroupByKey()
                 | "Pack" >> beam.ParDo(_PackGroupFn(self._method, self._row_len, self._pad_id, self._seed,
-                                                    self._dtype, self._with_doc_ids))
-                .with_outputs(STATS, main="rows"))
+                                                    self._dtype, self._with_doc_ids), n_shards=AsSingleton(n_shards)))
+        return {"rows": rows, STATS: stats, "shards": n_shards}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -421,16 +483,6 @@ def shard_name(index: int, count: int, file_format: str) -> str:
 
 def shard_count(rows: int, rows_per_shard: int) -> int:
     return math.ceil(rows / rows_per_shard)
-
-
-def assign_shard(row, n_shards: int, seed: int):
-    return sample_hash(row[0], seed) % n_shards, row
-
-
-def shard_indices(_, n_shards: int):
-    # every shard index exists even if the hash sends it no rows, so names `-of-N` always form a full set
-    for i in range(n_shards):
-        yield i, None
 
 
 def shard_table(rows: Sequence[Tuple[str, bytes, List[int], Optional[List[str]]]], seq_len: int, dtype: str,
@@ -470,49 +522,50 @@ def encode_shard(rows: Sequence[Tuple[str, bytes, List[int], Optional[List[str]]
     return sink.getvalue()
 
 
+def write_shard(config: TokenizeConfig, dtype: str, index: int, n_shards: int, rows) -> Dict[str, Any]:
+    """Writes shard `index` of `n_shards` (its rows sorted by their hash) and returns its ShardInfo dict."""
+    rows = sorted(rows, key=lambda r: (sample_hash(r[0], config.seed), r[0]))
+    data = encode_shard(rows, config.seq_len, dtype, config.file_format, config.doc_ids, config.row_group_rows(dtype))
+    name = shard_name(index, n_shards, config.file_format)
+    write_bytes(FileSystems.join(config.output_dir, name), data)
+    return {"path": name, "sequences": len(rows), "tokens": len(rows) * config.row_len, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
 class _WriteShardFn(beam.DoFn):
     def __init__(self, config: TokenizeConfig, dtype: str):
         self._config, self._dtype = config, dtype
 
     def process(self, element, n_shards: int):
-        index, items = element
-        seed = self._config.seed
-        rows = sorted((r for r in items if r is not None), key=lambda r: (sample_hash(r[0], seed), r[0]))
-        data = encode_shard(rows, self._config.seq_len, self._dtype, self._config.file_format, self._config.doc_ids,
-                            self._config.row_group_rows(self._dtype))
-        name = shard_name(index, n_shards, self._config.file_format)
-        write_bytes(FileSystems.join(self._config.output_dir, name), data)
-        yield {"path": name, "sequences": len(rows), "tokens": len(rows) * self._config.row_len,
-               "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        index, rows = element
+        yield write_shard(self._config, self._dtype, index, n_shards, rows)
 
 
 class WriteShards(beam.PTransform):
-    """Packed rows -> shuffled shard files; emits one ShardInfo dict per shard."""
+    """(shard, row) pairs -> shard files; emits one ShardInfo dict per shard that received rows (the manifest
+    step writes the others, empty, so that names `-of-N` always form a full set)."""
 
-    def __init__(self, config: TokenizeConfig, dtype: str, n_rows=None):
+    def __init__(self, config: TokenizeConfig, dtype: str, n_shards):
         super().__init__()
         self._config, self._dtype = config, dtype
-        self._n_rows = n_rows  # a singleton PCollection the caller already has (packing stats), else counted here
+        self._n_shards = n_shards  # the shard-count singleton PackSequences made
 
-    def expand(self, rows):
-        n_rows = self._n_rows
-        if n_rows is None:
-            n_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
-        n_shards = n_rows | "ShardCount" >> beam.Map(shard_count, rows_per_shard=self._config.shard_rows(self._dtype))
-        keyed = rows | "AssignShard" >> beam.Map(assign_shard, n_shards=AsSingleton(n_shards), seed=self._config.seed)
-        every = (rows.pipeline | "Once" >> beam.Create([None])
-                 | "ShardIndices" >> beam.FlatMap(shard_indices, n_shards=AsSingleton(n_shards)))
-        return ((keyed, every) | "WithEveryShard" >> beam.Flatten()
-                | "GroupShards" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(_WriteShardFn(self._config, self._dtype), n_shards=AsSingleton(n_shards)))
+    def expand(self, keyed_rows):
+        return (keyed_rows | "GroupShards" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteShardFn(self._config, self._dtype), n_shards=AsSingleton(self._n_shards)))
 
 
 class _WriteManifestFn(beam.DoFn):
     def __init__(self, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any], versions: Dict[str, str]):
         self._config, self._dtype, self._tokenizer, self._versions = config, dtype, tokenizer, versions
 
-    def process(self, shard_infos: List[Dict[str, Any]], stats: Tuple[int, ...], sources: List[Tuple[str, Tuple[int, int]]]):
+    def process(self, shard_infos: List[Dict[str, Any]], stats: Tuple[int, ...], sources: List[Tuple[str, Tuple[int, int]]],
+                n_shards: int):
         rows, tokens, pad, truncated = stats or (0, 0, 0, 0)
+        written = {info["path"] for info in shard_infos}
+        shard_infos = list(shard_infos) + [
+            write_shard(self._config, self._dtype, i, n_shards, []) for i in range(n_shards)
+            if shard_name(i, n_shards, self._config.file_format) not in written]  # no row hashed to it
         non_pad = tokens - pad
         source_totals = {name: SourceTotals(documents=c[0], tokens=c[1]) for name, c in sorted(sources)}
         manifest = Manifest(
@@ -537,29 +590,26 @@ def source_tokens(source_count: Tuple[str, Tuple[int, int]]) -> int:
     return source_count[1][1]
 
 
-def stats_rows(stats: Tuple[int, ...]) -> int:
-    return stats[0] if stats else 0
-
-
 def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
                             config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str]):
     dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
     pad_id = tokenizer_info["special_ids"]["<|pad|>"]
     encoded = (pipeline | "ReadDocuments" >> ReadDocuments(patterns)
-               | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder))
+               | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
+                                                                     config.encode_threads))
     # per-source counts are needed for the manifest anyway; the total token count (which sizes the packing
     # groups) and the row count (which sizes the shards) come from small aggregates, not another pass
     sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
                | "SumSources" >> beam.CombinePerKey(sum_counts))
     total_tokens = sources | "SourceTokens" >> beam.Map(source_tokens) | "SumTokens" >> beam.CombineGlobally(sum)
     packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
-                                                        config.rows_per_group, dtype, config.doc_ids, total_tokens)
-    stats = packed[STATS] | "SumPackStats" >> beam.CombineGlobally(sum_counts)
-    n_rows = stats | "RowCount" >> beam.Map(stats_rows)
-    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, n_rows)
+                                                        config.rows_per_group, config.shard_rows(dtype), dtype,
+                                                        config.doc_ids, total_tokens)
+    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, packed["shards"])
     return (infos | "CollectShards" >> beam.combiners.ToList()
             | "WriteManifest" >> beam.ParDo(_WriteManifestFn(config, dtype, tokenizer_info, versions),
-                                            stats=AsSingleton(stats), sources=AsList(sources)))
+                                            stats=AsSingleton(packed[STATS]), sources=AsList(sources),
+                                            n_shards=AsSingleton(packed["shards"])))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -592,11 +642,14 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
                      file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
                      rows_per_group: int = DEFAULT_ROWS_PER_GROUP, shard_mb: float = DEFAULT_SHARD_MB,
                      row_group_mb: float = DEFAULT_ROW_GROUP_MB, batch_size: int = 256,
-                     encoder: str = "auto") -> TokenizeResult:
+                     encoder: str = "auto", encode_threads: Optional[int] = None) -> TokenizeResult:
+    pipeline = make_pipeline(beam_args, runner, workers)
     config = TokenizeConfig(output_dir=output_dir, seq_len=seq_len, packing=packing, seed=seed,
                             file_format=file_format, doc_ids=doc_ids, rows_per_group=rows_per_group,
                             rows_per_shard=rows_per_shard, shard_mb=shard_mb, row_group_mb=row_group_mb,
-                            batch_size=batch_size, encoder=encoder)
+                            batch_size=batch_size, encoder=encoder,
+                            encode_threads=threads_per_worker(pipeline, workers) if encode_threads is None
+                            else encode_threads)
     config.validate()
     # bad configuration stops here, before the job starts
     try:
@@ -611,7 +664,6 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
                          f"use --encoder hf") from exc
     log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
-    pipeline = make_pipeline(beam_args, runner, workers)
     if is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
         patterns = unchecked_document_patterns(input_path)
     else:
@@ -671,6 +723,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                              "checked; else HF), hf (HF tokenizers) or tiktoken (built from the same vocabulary; "
                              "several times less CPU; needs the tiktoken package). Shards are identical either way")
     parser.add_argument("--batch-size", type=int, default=256, help="documents per encode_batch call (default 256)")
+    parser.add_argument("--encode-threads", type=int, default=None,
+                        help="threads one worker encodes with (default: on the local runner the cores divided "
+                             "among --workers, at most 8; 1 on other runners, which already run one worker "
+                             "process per core)")
     add_beam_arguments(parser)
     return parser
 
@@ -686,7 +742,7 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
                               seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
                               file_format=args.file_format, doc_ids=args.doc_ids, rows_per_shard=args.rows_per_shard,
                               shard_mb=args.shard_mb, row_group_mb=args.row_group_mb, batch_size=args.batch_size,
-                              encoder=args.encoder)
+                              encoder=args.encoder, encode_threads=args.encode_threads)
     m = result.manifest
     if m is None:
         print("dry run: the job was built and not submitted")

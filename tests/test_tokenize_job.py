@@ -242,3 +242,49 @@ def test_auto_encoder_falls_back_to_hf_without_tiktoken(corpus, best_fit_run, tm
         run_tokenize_job(str(root), str(tok_dir), str(auto), SEQ_LEN, rows_per_shard=12, doc_ids=True)
     assert "encoder auto -> hf" in caplog.text and "encoder hf (chosen by auto)" in caplog.text
     assert snapshot(auto) == snapshot(out)
+
+
+def test_read_documents_splits_files_into_ranges_without_losing_or_repeating_a_document(tmp_path):
+    """Parquet in many row groups and JSONL (plain and gzip), read in 4 KiB ranges by a real pipeline on two
+    worker processes: every document exactly once, JSONL rows without a source named after their file."""
+    import gzip
+
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.options import make_pipeline
+    from pipelines.tokenize import ReadDocuments
+
+    rng = random.Random(5)
+    docs = [empty_document(f"p-{i:04d}", "web", make_text(rng, 40)) for i in range(400)]
+    pq.write_table(pa.Table.from_pylist(docs, schema=DOCUMENTS_SCHEMA), tmp_path / "docs.parquet", row_group_size=16)
+    lines = [json.dumps({"id": f"j-{i:04d}", "text": make_text(rng, 30)}) for i in range(300)]
+    (tmp_path / "plain.jsonl").write_text("\n".join(lines[:200]) + "\n\n", encoding="utf-8")
+    with gzip.open(tmp_path / "packed.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines[200:]) + "\n")
+    assert (tmp_path / "docs.parquet").stat().st_size > 8 * 4096 and pq.ParquetFile(tmp_path / "docs.parquet").num_row_groups == 25
+
+    expected = [(d["id"], d["source"], d["text"]) for d in docs]
+    expected += [(f"j-{i:04d}", "plain" if i < 200 else "packed", json.loads(lines[i])["text"]) for i in range(300)]
+    with make_pipeline(workers=2) as p:
+        read = (p | ReadDocuments([str(tmp_path / "docs.parquet"), str(tmp_path / "*.jsonl*")], bundle_bytes=4096)
+                | beam.Map(lambda d: (d["id"], d["source"], d["text"])))
+        assert_that(read, equal_to(expected))
+
+
+def test_shards_no_row_hashes_to_are_written_empty(corpus, tmp_path):
+    """One row per shard: the row hash leaves some of the N shards without a row; they still exist (written,
+    empty, by the manifest step), so the names `-of-N` form a full set, and verify passes."""
+    root, tok_dir, docs = corpus
+    out = tmp_path / "one-row-shards"
+    result = run_tokenize_job(str(root), str(tok_dir), str(out), SEQ_LEN, rows_per_shard=1)
+    m = result.manifest
+    n = m.totals.sequences
+    assert len(m.shards) == n and sorted(p.name for p in out.glob("shard-*")) == [s.path for s in m.shards]
+    assert [s.path for s in m.shards] == [f"shard-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    empty = [s for s in m.shards if s.sequences == 0]
+    assert empty, "expected the hash to leave some of the one-row shards empty"
+    for shard in empty:
+        assert pq.read_table(out / shard.path).num_rows == 0 and shard.tokens == 0
+    assert sum(s.sequences for s in m.shards) == n
+    verify_shards(str(out), str(tok_dir))

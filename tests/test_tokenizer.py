@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -335,8 +336,14 @@ def test_tiktoken_backend_gives_identical_ids(trained):
     out, _ = trained
     hf, tt = load_tokenizer(str(out)), load_tokenizer(str(out), backend="tiktoken")
     texts = ROUND_TRIP + PHRASES + WHITESPACE_CASES + [varied_text(random.Random(i), 80) for i in range(20)]
-    assert tt.encode_batch(texts) == hf.encode_batch(texts)
+    expected = hf.encode_batch(texts)
+    assert tt.encode_batch(texts) == expected
     assert [tt.encode(t) for t in texts] == [hf.encode(t) for t in texts]
+    for handle in (tt, hf):  # the arrays the tokenize job packs: same ids, whatever the thread count
+        for threads in (None, 1, 3):
+            arrays = handle.encode_batch_arrays(texts, threads=threads)
+            assert [a.dtype for a in arrays] == [np.uint32] * len(texts)
+            assert [a.tolist() for a in arrays] == expected
     with pytest.raises(ValueError, match="split pattern"):
         load_tokenizer(str(out / "baseline"), backend="tiktoken")  # GPT-2 regex: not Winnow's encoder
 
@@ -365,6 +372,7 @@ def test_tiktoken_identical_on_real_prose_and_code(shared_data, tmp_path):
                                                                     "cl100k": CL100K_SPLIT_PATTERN}[split]
         hf, tt = load_tokenizer(str(tmp_path / split)), load_tokenizer(str(tmp_path / split), backend="tiktoken")
         assert tt.encode_batch(texts) == hf.encode_batch(texts)
+        assert [a.tolist() for a in tt.encode_batch_arrays(texts, threads=1)] == hf.encode_batch(texts)
 
 
 # --- evaluation against the baseline ---------------------------------------------------------------------

@@ -109,10 +109,37 @@ class TokenizerHandle:
             return self._tiktoken.encode_ordinary(text)
         return self._ordinary.encode(text, add_special_tokens=False).ids
 
-    def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
+    def encode_batch(self, texts: Sequence[str], threads: Optional[int] = None) -> List[List[int]]:
+        """Ids of each text. `threads`: how many threads may encode at once (None: the backend's default,
+        8 for tiktoken, every core for HF); 1 encodes in the calling thread only."""
         if self._tiktoken is not None:
-            return self._tiktoken.encode_ordinary_batch(list(texts))
+            if threads == 1:
+                return [self._tiktoken.encode_ordinary(t) for t in texts]
+            return self._tiktoken.encode_ordinary_batch(list(texts), num_threads=threads or 8)
+        if threads == 1:
+            return [self._ordinary.encode(t, add_special_tokens=False).ids for t in texts]
         return [e.ids for e in self._ordinary.encode_batch(list(texts), add_special_tokens=False)]
+
+    def encode_batch_arrays(self, texts: Sequence[str], threads: Optional[int] = None) -> List["np.ndarray"]:
+        """Ids of each text as a uint32 numpy array, the same ids as `encode_batch`. tiktoken writes them straight
+        into the array's buffer (no Python int per token: ~15% less CPU than a list plus `np.asarray`); with
+        `threads` 1 the texts are encoded in the calling thread, which on 2 cores was as fast as tiktoken's
+        8-thread batch at half the CPU (a thread pool per batch costs more than it saves there)."""
+        import numpy as np
+
+        if self._tiktoken is None or not hasattr(self._tiktoken, "encode_to_numpy"):
+            return [np.asarray(ids, dtype=np.uint32) for ids in self.encode_batch(texts, threads)]
+        enc = self._tiktoken
+
+        def one(text: str):
+            return enc.encode_to_numpy(text, disallowed_special=())  # specials in the text stay text
+
+        if threads == 1 or len(texts) < 2:
+            return [one(t) for t in texts]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(threads or 8, len(texts))) as pool:
+            return list(pool.map(one, texts))
 
     def encode_batch_with_offsets(self, texts: Sequence[str]) -> List[Tuple[List[int], List[Tuple[int, int]]]]:
         """Ids and the character span of each token in its text (HF encoder whatever the backend)."""
