@@ -23,7 +23,8 @@ the corpus itself counted as "corpus RSS"), and a run with `measure_shuffle=True
 bytes of every element entering each GroupByKey / CoGroupByKey / CombinePerKey, encoded with the group-by's
 coders, and the bytes and values of the largest group of each), which must remove as many documents as the
 plain run.
-Candidate edges: the distinct member -> bucket-minimum edges (before verification) and those that pass the
+Candidate edges: the distinct member -> bucket-hub edges (each member to the bucket's smallest and, when larger,
+second smallest member: the edges the verifying composite checks; before verification) and those that pass the
 exact Jaccard (after). Rounds: the first round whose `cc_round_<i>_changed` counter is 0, i.e. the number of
 large-star / small-star rounds the graph needed. Diameter: of the verified edge graph, recomputed with the
 pure functions (signatures, buckets, verification, BFS double sweep; its edge count is checked against the
@@ -353,9 +354,19 @@ def _bin_of(size):
     return next(label for label, lo, hi in SIZE_BINS if lo <= size <= hi)
 
 
+def _hub_pairs(members, key) -> set:
+    """A bucket's candidate edges as the verifying composite emits them (`_edges_to_bucket_hubs`): every member
+    to the smallest member, every larger member to the second smallest too (members ordered by `key`)."""
+    if len(members) < 2:
+        return set()
+    first, second = sorted(members, key=key)[:2]
+    return ({(i, first) for i in members if i != first}
+            | {(i, second) for i in members if i not in (first, second) and key(i) > key(second)})
+
+
 def _graph(docs, labels, clusters) -> dict:
     """The verified edge graph with the pure functions, as the composite builds it: edges from every bucket
-    member to the bucket minimum, kept at exact Jaccard >= VERIFY; components, their sizes and diameters; per
+    member to the bucket's two smallest members, kept at exact Jaccard >= VERIFY; components, their sizes and diameters; per
     bin of planted cluster size: [documents, candidate edges, verified edges] leaving its documents."""
 
     from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
@@ -368,9 +379,9 @@ def _graph(docs, labels, clusters) -> dict:
         for i, sig in enumerate(sigs, start):
             for key in band_hashes(sig, 14, 8):
                 buckets[key].append(i)
-    candidates = {(i, min(members, key=ids.__getitem__)) for members in buckets.values() if len(members) > 1
-                  for i in members}
-    candidates = {(u, v) for u, v in candidates if u != v}
+    candidates = set()
+    for members in buckets.values():
+        candidates |= _hub_pairs(members, ids.__getitem__)
     del buckets
     need = sorted({x for e in candidates for x in e})
     sets = dict(zip(need, shingle_hash_sets([docs[i]["text"] for i in need], params)))
@@ -494,7 +505,7 @@ def _paths() -> list:
 
 def _hub_edges() -> list:
     """Candidate edges per member of one boilerplate cluster (pure functions: signatures, band buckets, edges to
-    each bucket's minimum) as the cluster grows: [(copies, edges per member)], three seeded templates pooled."""
+    each bucket's two smallest members) as the cluster grows: [(copies, edges per member)], three seeded templates pooled."""
     from filters.minhash import MinHashParams, band_hashes, minhash_signatures
 
     params = MinHashParams(ngram=5, num_perm=112, bands=14, rows=8, seed=1)
@@ -511,9 +522,11 @@ def _hub_edges() -> list:
             for i in range(size):
                 for key in keys[i]:
                     buckets[key].append(i)
-            edges = {(i, min(m, key=ids.__getitem__)) for m in buckets.values() if len(m) > 1 for i in m}
+            edges = set()
+            for m in buckets.values():
+                edges |= _hub_pairs(m, ids.__getitem__)
             out[size][0] += size
-            out[size][1] += sum(1 for u, v in edges if u != v)
+            out[size][1] += len(edges)
     return [(size, e / d) for size, (d, e) in sorted(out.items())]
 
 
@@ -608,8 +621,8 @@ def run() -> str:
                      f"{m.get('copies', 0)} / {m.get('chain', 0)} / {m.get('template', 0)}) | {m['largest']:,} | "
                      f"{m['in_clusters'] / n:.1%} |")
 
-    lines += ["", "Winnow `DedupMinhash` (default recipe parameters), per size. Edges are directed member -> minimum "
-              "edges; rounds = first round with `cc_round_<i>_changed` = 0 (changed edges per round in brackets); "
+    lines += ["", "Winnow `DedupMinhash` (default recipe parameters), per size. Edges are directed member -> hub "
+              "edges (the bucket's two smallest members); rounds = first round with `cc_round_<i>_changed` = 0 (changed edges per round in brackets); "
               "time and RSS from the plain run, bytes and groups from the measured run.", "",
               "| documents | candidate edges / doc (before verify) | verified edges / doc | components, largest, "
               "its diameter, max diameter | rounds needed (changed per round) | cc_unconverged | wall s (CPU s) "

@@ -13,7 +13,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from filters.dedup import REPRESENTATIVES, exact_dedup_key, id_of_key, representative_key
 from filters.lines import LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, jaccard, shingle_hash_sets, shingles
-from pipelines.dedup import DedupExact, DedupLines, DedupMinhash, _edges_to_bucket_min, _send_hub_set, _VerifyJaccard
+from pipelines.dedup import (
+    DedupExact, DedupLines, DedupMinhash, _edges_to_bucket_hubs, _edges_to_bucket_min, _send_hub_set, _VerifyJaccard,
+)
 from pipelines.options import make_pipeline
 from pipelines.report import counters_by_stage, stage_counts
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DUPLICATE_OF, ID, REASON, TEXT, empty_document
@@ -47,6 +49,33 @@ def test_bucket_edges_point_at_its_smallest_member_and_never_list_the_bucket():
 
     edges = list(_edges_to_bucket_min((b"key", Reiterable())))
     assert len(edges) == 4999 and {v for _, v in edges} == {"id00001"} and Reiterable.passes == 2
+
+    Reiterable.passes = 0  # when verifying: the two smallest members are hubs, 2n - 3 edges, still two passes
+    edges = list(_edges_to_bucket_hubs((b"key", Reiterable())))
+    assert Reiterable.passes == 2 and len(edges) == len(set(edges)) == 2 * 5000 - 3
+    assert {v for _, v in edges} == {"id00001", "id00002"} and ("id00002", "id00001") in edges
+    assert all(u > v for u, v in edges)
+    assert list(_edges_to_bucket_hubs((b"k", ["b", "a"]))) == [("b", "a")]
+    assert sorted(_edges_to_bucket_hubs((b"k", ["c", "a", "b"]))) == [("b", "a"), ("c", "a"), ("c", "b")]
+
+
+def test_two_hub_verification_keeps_a_pair_that_the_bucket_minimum_would_lose():
+    """A bucket {a, b, c}: a is a false positive for both, b and c are near-duplicates. Checked only against
+    the minimum a, both edges fail and b, c stay apart; with b as the second hub, c -> b passes."""
+    base = _words(120, 7)
+    texts = {"a": " ".join(base[:40] + _words(80, 3)), "b": " ".join(base), "c": " ".join(base[:112] + _words(8, 5))}
+    sets = dict(zip(texts, (s.tobytes() for s in shingle_hash_sets(list(texts.values()), MinHashParams()))))
+    verify = _VerifyJaccard(0.75)
+    verify.setup()
+
+    def verified(edges):
+        hubs = {}
+        for u, v in edges:
+            hubs.setdefault(u, []).append((v, sets[v]))
+        return sorted(e for u, hs in hubs.items() for e in verify.process((u, {"set": [sets[u]], "hub": hs})))
+
+    assert verified(_edges_to_bucket_min((b"k", ["c", "b", "a"]))) == []
+    assert verified(_edges_to_bucket_hubs((b"k", ["c", "b", "a"]))) == [("c", "b")]
 
 
 def test_verification_join_holds_ids_at_the_hub_and_at_most_bands_sets_per_member():
@@ -134,8 +163,9 @@ def test_minhash_connected_components_same_result_with_1_and_2_workers(workers):
     assert c.in_ == c.kept + sum(c.dropped.values()) + c.errors == 2 * len(_chain_docs())
 
 
-def test_verified_minhash_on_a_hub_bucket_checks_one_edge_per_member():
-    """1,500 copies of one page (every band bucket holds all of them) and one copy edited below the threshold."""
+def test_verified_minhash_on_a_hub_bucket_checks_at_most_two_edges_per_member():
+    """1,500 copies of one page (every band bucket holds all of them) and one copy edited below the threshold:
+    every copy is checked against the bucket's two smallest nodes only, never against its 1,499 twins."""
     text = " ".join(_words(150, 11))
     docs = [empty_document(f"h{i:04d}", "web", text) for i in range(1500)]
     docs.append(empty_document("edited", "web", " ".join(_words(150, 11)[:100] + _words(50, 12))))
@@ -146,7 +176,10 @@ def test_verified_minhash_on_a_hub_bucket_checks_one_edge_per_member():
     result.wait_until_finish()
     counters = counters_by_stage(result)["dedup_minhash"]
     assert counters["dropped_near_duplicate"] == 1499 and counters["cc_unconverged"] == 0
-    assert counters["pairs_verified"] - counters["pairs_rejected_by_jaccard"] == 1499
+    # the edited copy ("edited" < "h0000") is the smallest node of the buckets it shares: the 1,500 edges to
+    # it fail; the copies pass to h0000 (1,499) and, where h0000 and h0001 are the hubs, to h0001 (1,498)
+    assert counters["pairs_rejected_by_jaccard"] == 1500
+    assert counters["pairs_verified"] - counters["pairs_rejected_by_jaccard"] == 1499 + 1498
 
 
 def test_minhash_representative_longest_and_exact_dedup_longest():
