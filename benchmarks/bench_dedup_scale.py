@@ -49,7 +49,6 @@ import math
 import os
 import random
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -58,7 +57,7 @@ import time
 from collections import defaultdict, deque
 from pathlib import Path
 
-from benchmarks.peers import union_find
+from benchmarks.peers import peak_rss_mb, union_find
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "text" / "gutenberg"
@@ -273,7 +272,7 @@ def documents(texts):
 # ---------------------------------------------------------------------------------------------- measured runs
 
 def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def _current_rss_mb():

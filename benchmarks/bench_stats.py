@@ -32,11 +32,12 @@ NAIVE_MAX_GB = 1
 REPEATS = int(os.environ.get("WINNOW_BENCH_REPEATS", "2"))
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 import pyarrow.parquet as pq
 import pyarrow.dataset as ds
 from pipelines.stats import flat_values, shards_stats
+from benchmarks.peers import peak_rss_mb
 
 def flat(column):  # zero-copy child values of a list column, as for winnow (to_numpy here is ~10x slower)
     return np.concatenate([flat_values(c) for c in column.chunks])
@@ -65,7 +66,7 @@ else:
         non_pad += int(flat_values(b.column(1)).sum()); rows += b.num_rows
     out = (rows, non_pad, int(np.sort(counts)[-2]))
 sec = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_rss_mb()
 print(json.dumps({"seconds": sec, "peak_mb": peak - base, "result": out}))
 """
 

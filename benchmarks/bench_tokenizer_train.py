@@ -25,19 +25,21 @@ SIZES_MB = (10, 50, 100)
 REPEATS = {10: 2, 50: 2, 100: 1}
 
 WINNOW = """
-import json, resource, sys, tempfile, time
+import json, sys, tempfile, time
 sys.path.insert(0, {root!r})
+from benchmarks.peers import peak_rss_mb
 from tokenizer.train import train_tokenizer
 t = time.perf_counter()
 with tempfile.TemporaryDirectory() as out:
     meta = train_tokenizer({path!r}, {vocab}, out, max_chars=2_000_000_000)
-print(json.dumps({{"seconds": time.perf_counter() - t, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({{"seconds": time.perf_counter() - t, "rss_mb": peak_rss_mb(),
                   "sha256": meta["sha256"], "chars": meta["sample"]["chars"], "dup": meta["duplicate_merge_tokens"]}}))
 """
 
 RAW = """
-import hashlib, json, resource, sys, time
+import hashlib, json, sys, time
 sys.path.insert(0, {root!r})
+from benchmarks.peers import peak_rss_mb
 import pyarrow.parquet as pq
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from tokenizer.train import WINNOW_SPLIT_PATTERN
@@ -52,7 +54,7 @@ trainer = trainers.BpeTrainer(vocab_size={vocab}, initial_alphabet=pre_tokenizer
                               special_tokens=["<|endoftext|>", "<|pad|>"], show_progress=False)
 tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
 print(json.dumps({{"seconds": time.perf_counter() - t, "read_seconds": read,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_mb": peak_rss_mb(),
                   "sha256": hashlib.sha256(tok.to_str().encode()).hexdigest()}}))
 """
 

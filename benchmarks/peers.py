@@ -50,3 +50,19 @@ def union_find(n: int, pairs, key=None):
             keep, drop = (a, b) if key(a) <= key(b) else (b, a)
             parent[drop] = keep
     return [find(i) for i in range(n)]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB: VmHWM of its own address space. Not `ru_maxrss`: Linux
+    carries that across exec from the forked copy of the parent, so a child started by a large process
+    (one that already ran another benchmark) would report the parent's size as its own floor."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
