@@ -37,8 +37,9 @@ is the tokens of documents longer than a row (every method must split those): be
 concat adds every short document that straddles a row boundary. `packing.pad_fraction` = pad / all tokens.
 
 Scaling: encoding is embarrassingly parallel; the group-bys of tokens are bounded by rows_per_group and
-rows per shard, the plan's by the ids and lengths of one group (a 3-billion-document snapshot of ~1.5T tokens at seq_len 2048 gives ~90k groups and ~23k
-shards of 32M tokens); only the shard infos (one small dict per shard) meet in one place.
+rows per shard, the plan's by the ids and lengths of one group (a 3-billion-document snapshot of ~1.5T tokens
+at seq_len 2048 gives ~90k groups and ~23k shards of 32M tokens); only the shard infos (one small dict per
+shard) meet in one place.
 """
 from __future__ import annotations
 
