@@ -109,5 +109,8 @@ def test_training_loss_falls(run_dir):
     out, _ = run_dir
     lines = [json.loads(l) for l in (out / "train" / "log.jsonl").read_text().splitlines() if l.strip()]
     assert lines[-1]["step"] == 80
-    assert lines[-1]["loss"] < 0.8 * lines[0]["loss"], (lines[0], lines[-1])
+    # One step's loss on 2,048 tokens is noisy (the corpus is the interpreter's own docs, so it differs between
+    # Python builds): judge the mean over the last logging interval. Uniform over 4,096 tokens is ln 4096 = 8.3.
+    assert lines[-1]["loss_avg"] < 0.85 * lines[0]["loss"], (lines[0], lines[-1])
+    assert lines[-1]["loss_avg"] < lines[1]["loss_avg"]
     assert os.path.exists(out / "train" / "ckpt.pt")

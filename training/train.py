@@ -242,7 +242,9 @@ def train(config: TrainConfig) -> Dict[str, Any]:
         if master and (step % cfg.log_interval == 0 or step == 1 or step == cfg.max_steps):
             tps = tokens_per_step * interval_steps / interval_seconds
             mfu = flops_per_token * tps / (peak * world_size) if peak else None
-            record = {"step": step, "loss": round(step_loss, 6), "lr": lr, "tokens_per_s": round(tps, 1),
+            interval_loss = sum(losses[-interval_steps:]) / interval_steps
+            record = {"step": step, "loss": round(step_loss, 6), "loss_avg": round(interval_loss, 6), "lr": lr,
+                      "tokens_per_s": round(tps, 1),
                       "mfu": None if mfu is None else round(mfu, 4)}
             records.append(record)
             _log(record, log_path)
