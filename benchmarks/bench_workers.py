@@ -4,8 +4,9 @@ job with 1 worker.
 
 curate: the default recipe over the web-crawl archives of ../shared/data/warc (web_crawls/* and the Common Crawl
 excerpt; 7.3 MB of compressed WARC/ARC). tokenize: 16 Project Gutenberg books cut into ~8 KB documents, each
-document `TOKENIZE_COPIES` times under distinct ids (60 MB of text in 4 Parquet files, 18.7M tokens: a job of
-~8 s, where a single copy's 3 s job is mostly start-up), a 4096-token BPE trained once, seq_len 1024. Each
+document `TOKENIZE_COPIES` times under distinct ids (60 MB of text in 4 Parquet files with row groups of ~8 MiB of
+text, as curate writes them; 18.7M tokens: a job of ~8 s, where a single copy's 3 s job is mostly start-up), a
+4096-token BPE trained once, seq_len 1024. Each
 worker encodes on the threads `pipelines.options.threads_per_worker` gives it (2 with 1 worker, 1 each with 2);
 a third run per repeat, 1 worker held to 1 encode thread, separates what the second process adds from what
 the default single worker already gets from a second encode thread. One untimed warm-up run of each job first (imports, models), then
@@ -69,6 +70,7 @@ def _tokenize_corpus(root: str) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from pipelines.curate import ROW_GROUP_BYTES
     from schemas import DOCUMENTS_SCHEMA, empty_document
     from tokenizer.train import train_tokenizer
 
@@ -80,9 +82,10 @@ def _tokenize_corpus(root: str) -> str:
             for i in range(0, len(text), 8000):
                 docs.append(empty_document(f"{name}-{copy}-{i // 8000:05d}", "books", text[i:i + 8000]))
     os.makedirs(os.path.join(root, "documents"))
-    for part in range(4):
+    for part in range(4):  # row groups of ~ROW_GROUP_BYTES of text, as curate writes them
         pq.write_table(pa.Table.from_pylist(docs[part::4], schema=DOCUMENTS_SCHEMA),
-                       os.path.join(root, "documents", f"part-{part:05d}.parquet"), compression="zstd")
+                       os.path.join(root, "documents", f"part-{part:05d}.parquet"), compression="zstd",
+                       row_group_size=ROW_GROUP_BYTES // 8000)
     train_tokenizer(root, vocab_size=4096, output_dir=os.path.join(root, "tokenizer"), seed=0)
     return root
 

@@ -130,10 +130,17 @@ class SampleRejectedPerReason(beam.PTransform):
                 | "Rows" >> beam.FlatMap(_sampled_rows))
 
 
+# Uncompressed bytes a writer buffers per Parquet row group (Beam's default is 64 MiB). A row group is the
+# smallest range a reader can split off a file, so smaller groups let the tokenize job share a curate output of
+# a few files among its workers; `winnow stats`/`inspect` stream one group at a time, so they also bound memory.
+ROW_GROUP_BYTES = 8 * 2 ** 20
+ROW_GROUP_RECORD_BATCH = 256  # rows Beam buffers before it measures the group: the groups overshoot by < 1 batch
+
+
 def _write_table(pcoll, output_dir: str, table: str) -> None:
     pcoll | f"Write{table.capitalize()}" >> beam.io.WriteToParquet(
         FileSystems.join(output_dir, table, "part"), schema=OUTPUT_TABLES[table], file_name_suffix=".parquet",
-        codec="zstd")
+        codec="zstd", row_group_buffer_size=ROW_GROUP_BYTES, record_batch_size=ROW_GROUP_RECORD_BATCH)
 
 
 def _clear_outputs(output_dir: str) -> None:

@@ -78,6 +78,11 @@ def make_pipeline(beam_args: Sequence[str] = (), runner: Optional[str] = None, w
     return beam.Pipeline(runner=_local_runner(), options=options)
 
 
+def is_local(pipeline: beam.Pipeline) -> bool:
+    """Whether the pipeline runs on Winnow's local runner (no --runner given)."""
+    return not pipeline.options.view_as(StandardOptions).runner
+
+
 def threads_per_worker(pipeline: beam.Pipeline, workers: int = 1) -> int:
     """Threads one worker process may spend on work that releases the GIL (tokenizer encoding): on the
     in-process runner, the cores this process may run on divided among its `--workers`, at most 8; on any
@@ -85,7 +90,7 @@ def threads_per_worker(pipeline: beam.Pipeline, workers: int = 1) -> int:
     threads of their own would oversubscribe the machine. Measured on 2 cores: tiktoken's default of 8 threads
     per batch cost 1.4x the CPU of one thread alone, 2.1x inside a tokenize job, and with 2 workers each
     encoding on 8 threads a job's encoding took 1.8x the CPU (and wall time) of 2 workers x 1 thread."""
-    if pipeline.options.view_as(StandardOptions).runner:
+    if not is_local(pipeline):
         return 1
     try:
         cores = len(os.sched_getaffinity(0))

@@ -60,7 +60,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
 from pipelines.options import (
-    add_beam_arguments, is_dry_run, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
+    add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
 from schemas import (
     DOC_IDS, DOC_LENGTHS, ID, MANIFEST_NAME, SOURCE, TEXT, TOKENS, Manifest, PackingStats, ShardInfo,
@@ -83,8 +83,13 @@ DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens
 # range (zstd frames and page headers are amortised over MiBs, not KiBs).
 DEFAULT_ROW_GROUP_MB = 4.0
 STATS = "stats"
-# Files are read in ranges of this many bytes, the unit that workers share (Parquet splits at row groups).
+# JSONL files are read in ranges of at most this many bytes, the unit that workers share (Parquet files are
+# shared by row group). On the local runner, where the input is listed before the job starts, ranges are made
+# smaller still so that each of the `--workers` gets about RANGES_PER_WORKER of them: the runner hands whole
+# ranges to workers, so a few large ones leave a worker idle.
 READ_BUNDLE_BYTES = 16 * 2 ** 20
+MIN_READ_BUNDLE_BYTES = 256 * 2 ** 10
+RANGES_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,20 @@ def document_patterns(input_path: str) -> List[str]:
                             f"a dir of .parquet/.jsonl files, a file or a glob")
 
 
+def input_bytes(patterns: Sequence[str]) -> int:
+    """Bytes of the files the patterns match (listed once, before the job starts)."""
+    return sum(m.size_in_bytes for r in FileSystems.match(list(patterns)) for m in r.metadata_list)
+
+
+def read_bundle_bytes(total_bytes: int, workers: int) -> int:
+    """Range size for `total_bytes` of input shared by `workers`: about RANGES_PER_WORKER ranges each, between
+    MIN_READ_BUNDLE_BYTES (a range is a file open and a footer read) and READ_BUNDLE_BYTES."""
+    if total_bytes <= 0:
+        return READ_BUNDLE_BYTES
+    share = total_bytes // (RANGES_PER_WORKER * max(1, int(workers)))
+    return int(min(READ_BUNDLE_BYTES, max(MIN_READ_BUNDLE_BYTES, share)))
+
+
 def unchecked_document_patterns(input_path: str) -> List[str]:
     """The patterns of a documents input without listing storage (a dry run): a file or glob as given, else
     a curate output directory (DIR/documents/*.parquet)."""
@@ -213,13 +232,48 @@ def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
     return complete_document(row, (ID, SOURCE, TEXT), "parquet")
 
 
+def _open_parquet(path: str):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(FileSystems.open(path, mime_type="application/octet-stream",
+                                           compression_type=CompressionTypes.UNCOMPRESSED))
+
+
+def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int]]:
+    """(path, row group index) of every row group of the files a pattern matches (footers only)."""
+    for result in FileSystems.match([pattern]):
+        for meta in sorted(result.metadata_list, key=lambda m: m.path):
+            parquet = _open_parquet(meta.path)
+            try:
+                count = parquet.num_row_groups
+            finally:
+                parquet.close()
+            for index in range(count):
+                yield meta.path, index
+
+
+def read_row_group(unit: Tuple[str, int]) -> Iterable[Dict[str, Any]]:
+    """The documents of one row group: id, source and text where the file has them, the rest filled in."""
+    path, index = unit
+    parquet = _open_parquet(path)
+    try:
+        columns = [c for c in (ID, SOURCE, TEXT) if c in parquet.schema_arrow.names]
+        rows = parquet.read_row_group(index, columns=columns).to_pylist()
+    finally:
+        parquet.close()
+    for row in rows:
+        yield fill_document(row)
+
+
 class ReadDocuments(beam.PTransform):
-    """Documents from Parquet or JSONL patterns. The patterns are matched by the runner on workers (Beam's
-    `ReadAll*` transforms: match, split every file into ranges of `READ_BUNDLE_BYTES`, reshuffle the ranges,
-    read), so building a job over gs:// globs needs no network, and the ranges -- not the documents -- are what
-    is redistributed: with several workers every worker reads and encodes its own share of the files, where
-    one `ReadFrom*` source would be read, and its documents encoded, by whichever worker got the single
-    impulse. run_tokenize_job checks first that every pattern matches something."""
+    """Documents from Parquet or JSONL patterns. The patterns are matched by the runner on workers, so
+    building a job over gs:// globs needs no network, and units of work -- not documents -- are what is
+    redistributed, so every worker reads and encodes its own share of the files (one `ReadFrom*` source would
+    be read, and its documents encoded, by whichever worker got the single impulse). Parquet: every row group
+    is a unit (listed from the footers, reshuffled, read), so workers get equal counts of non-empty units;
+    Beam's byte ranges split a file at row groups too, but ranges that hold no row group's start are empty and
+    a worker could get most of the full ones. JSONL: `ReadAllFromText` in ranges of `bundle_bytes`.
+    run_tokenize_job checks first that every pattern matches something."""
 
     def __init__(self, patterns: Sequence[str], bundle_bytes: int = READ_BUNDLE_BYTES):
         super().__init__()
@@ -232,9 +286,9 @@ class ReadDocuments(beam.PTransform):
         parts = []
         if parquet:
             parts.append(pbegin | "ParquetPatterns" >> beam.Create(parquet)
-                         | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=[ID, SOURCE, TEXT],
-                                                                       desired_bundle_size=self._bundle_bytes)
-                         | "Complete" >> beam.Map(fill_document))
+                         | "ListRowGroups" >> beam.FlatMap(parquet_row_groups)
+                         | "SpreadRowGroups" >> beam.Reshuffle()
+                         | "ReadRowGroups" >> beam.FlatMap(read_row_group))
         if jsonl:
             parts.append(pbegin | "JsonlPatterns" >> beam.Create(jsonl)
                          | "ReadJsonl" >> beam.io.ReadAllFromText(with_filename=True,
@@ -592,10 +646,11 @@ def source_tokens(source_count: Tuple[str, Tuple[int, int]]) -> int:
 
 
 def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
-                            config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str]):
+                            config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str],
+                            bundle_bytes: int = READ_BUNDLE_BYTES):
     dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
     pad_id = tokenizer_info["special_ids"]["<|pad|>"]
-    encoded = (pipeline | "ReadDocuments" >> ReadDocuments(patterns)
+    encoded = (pipeline | "ReadDocuments" >> ReadDocuments(patterns, bundle_bytes)
                | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
                                                                      config.encode_threads))
     # per-source counts are needed for the manifest anyway; the total token count (which sizes the packing
@@ -665,15 +720,18 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
                          f"use --encoder hf") from exc
     log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
+    bundle_bytes = READ_BUNDLE_BYTES
     if is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
         patterns = unchecked_document_patterns(input_path)
     else:
         patterns = document_patterns(input_path)
+        if is_local(pipeline):  # distributed runners split and rebalance ranges themselves
+            bundle_bytes = read_bundle_bytes(input_bytes([p for p in patterns if not p.endswith(".parquet")]), workers)
         if not FileSystems.exists(output_dir):
             FileSystems.mkdirs(output_dir)
         _clear_previous_outputs(output_dir)
     worker_tokenizer = staged_tokenizer_path(tokenizer_path, tokenizer_json, pipeline)
-    build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions())
+    build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions(), bundle_bytes)
     result = run_pipeline(pipeline)
     if result is None:
         return TokenizeResult(None, {})

@@ -272,6 +272,48 @@ def test_read_documents_splits_files_into_ranges_without_losing_or_repeating_a_d
         assert_that(read, equal_to(expected))
 
 
+
+def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_path, monkeypatch):
+    """curate's Parquet writer closes a row group at ROW_GROUP_BYTES (scaled down here to 256 KiB), so a corpus
+    of one file still splits; the tokenize reader lists every group from the footers and reads each on its
+    own, filling the columns a file lacks, every document once."""
+    import apache_beam as beam
+
+    from pipelines import curate
+    from pipelines.options import make_pipeline
+    from pipelines.tokenize import parquet_row_groups, read_row_group
+
+    monkeypatch.setattr(curate, "ROW_GROUP_BYTES", 256 * 2 ** 10)
+    monkeypatch.setattr(curate, "ROW_GROUP_RECORD_BATCH", 4)
+    rng = random.Random(11)
+    docs = [empty_document(f"d-{i:04d}", "web", make_text(rng, 9000)) for i in range(60)]  # ~3 MiB of text
+    text_bytes = sum(len(d["text"].encode()) for d in docs)
+    with make_pipeline() as p:
+        curate._write_table(p | beam.Create(docs), str(tmp_path), "documents")
+    files = sorted((tmp_path / "documents").glob("*.parquet"))
+    groups = list(parquet_row_groups(str(tmp_path / "documents" / "*.parquet")))
+    assert len(groups) == sum(pq.ParquetFile(f).num_row_groups for f in files)
+    assert len(groups) >= text_bytes // (2 * curate.ROW_GROUP_BYTES), (len(groups), text_bytes)  # ~1 per 256 KiB
+    read = [d for unit in groups for d in read_row_group(unit)]
+    assert sorted((d["id"], d["text"]) for d in read) == sorted((d["id"], d["text"]) for d in docs)
+
+    # a file without a source column: the source is filled in, not an error
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": ["x", "y", "z"]}), tmp_path / "bare.parquet",
+                   row_group_size=1)
+    bare = list(parquet_row_groups(str(tmp_path / "bare.parquet")))
+    assert [i for _, i in bare] == [0, 1, 2]
+    assert [(d["id"], d["source"], d["text"]) for u in bare for d in read_row_group(u)] == \
+        [("a", "parquet", "x"), ("b", "parquet", "y"), ("c", "parquet", "z")]
+
+
+def test_read_bundle_bytes_gives_every_worker_several_ranges():
+    from pipelines.tokenize import MIN_READ_BUNDLE_BYTES, RANGES_PER_WORKER, READ_BUNDLE_BYTES, read_bundle_bytes
+
+    assert read_bundle_bytes(0, 2) == READ_BUNDLE_BYTES  # nothing listed: Beam's own splitting size
+    assert read_bundle_bytes(64 * 2 ** 20, 2) == 64 * 2 ** 20 // (2 * RANGES_PER_WORKER)
+    assert read_bundle_bytes(10 * 2 ** 30, 2) == READ_BUNDLE_BYTES
+    assert read_bundle_bytes(1000, 4) == MIN_READ_BUNDLE_BYTES
+
 def test_shards_no_row_hashes_to_are_written_empty(corpus, tmp_path):
     """One row per shard: the row hash leaves some of the N shards without a row; they still exist (written,
     empty, by the manifest step), so the names `-of-N` form a full set, and verify passes."""
