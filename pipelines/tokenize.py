@@ -2,8 +2,9 @@
 
 Steps (each a composite named as a verb):
 
-- `ReadDocuments`: Parquet (columns id, source, text) or JSONL through Beam's ReadAll transforms (files split
-  into ranges that workers share), so gs:// works.
+- `ReadDocuments`: Parquet (columns id, source, text) row group by row group, the groups listed from the
+  footers and spread over the workers, or JSONL through Beam's `ReadAllFromText` (byte ranges), so gs:// works
+  and every worker reads its share. The footers and listings also give the input's text bytes.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
   process in `setup()`: `--encoder auto` (default) is tiktoken built from the same vocabulary when the package
   is importable and the tokenizer is one it encodes with identical ids (checked, else the handle refuses it),
@@ -12,7 +13,8 @@ Steps (each a composite named as a verb):
   on as bytes of the shard dtype (uint16 when the vocabulary fits). Counters `winnow.tokenize/{in,kept,errors,
   dropped_empty}`; a document that fails to encode is counted as an error and never kills the job.
 - `PackSequences`: every document goes to a packing group by a hash of (seed, id) -- the global document
-  shuffle; the number of groups comes from the total token count (a side input) so that a group holds about
+  shuffle; the number of groups comes from the input's text bytes at `TEXT_BYTES_PER_TOKEN` (a side input
+  known before encoding, so encoded documents go straight to their group) so that a group holds about
   `rows_per_group` rows, which bounds the memory of one GroupByKey value whatever the corpus size. Inside a
   group documents are put in a total order (by id for best-fit, by hash of (seed, id) for concat), planned on
   lengths (`tokenizer.pack`: best-fit decreasing, or concatenate-and-chunk) and copied into a numpy row matrix
@@ -239,22 +241,26 @@ def _open_parquet(path: str):
                                            compression_type=CompressionTypes.UNCOMPRESSED))
 
 
-def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int]]:
-    """(path, row group index) of every row group of the files a pattern matches (footers only)."""
+def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:
+    """(path, row group index, uncompressed bytes of its text column) of every row group of the files a
+    pattern matches (footers only)."""
     for result in FileSystems.match([pattern]):
         for meta in sorted(result.metadata_list, key=lambda m: m.path):
             parquet = _open_parquet(meta.path)
             try:
-                count = parquet.num_row_groups
+                footer = parquet.metadata
+                names = [footer.schema.column(i).name for i in range(footer.num_columns)]
+                text = names.index(TEXT) if TEXT in names else None
+                for index in range(footer.num_row_groups):
+                    group = footer.row_group(index)
+                    yield meta.path, index, group.column(text).total_uncompressed_size if text is not None else 0
             finally:
                 parquet.close()
-            for index in range(count):
-                yield meta.path, index
 
 
-def read_row_group(unit: Tuple[str, int]) -> Iterable[Dict[str, Any]]:
+def read_row_group(unit: Tuple[str, int, int]) -> Iterable[Dict[str, Any]]:
     """The documents of one row group: id, source and text where the file has them, the rest filled in."""
-    path, index = unit
+    path, index = unit[0], unit[1]
     parquet = _open_parquet(path)
     try:
         columns = [c for c in (ID, SOURCE, TEXT) if c in parquet.schema_arrow.names]
@@ -265,6 +271,28 @@ def read_row_group(unit: Tuple[str, int]) -> Iterable[Dict[str, Any]]:
         yield fill_document(row)
 
 
+# Input text bytes per token assumed when the packing groups are sized before encoding (byte-level BPE on
+# English prose gives 3.5-4.5; a wrong guess only makes the groups larger or smaller than rows_per_group).
+TEXT_BYTES_PER_TOKEN = 4
+# Compression assumed for the size of a gzip JSONL file's text, for the same estimate.
+GZIP_TEXT_RATIO = 4
+
+
+def row_group_text_bytes(unit: Tuple[str, int, int]) -> int:
+    return unit[2]
+
+
+def jsonl_text_bytes(pattern: str) -> Iterable[int]:
+    """The bytes of the JSONL files a pattern matches (gzip ones times GZIP_TEXT_RATIO)."""
+    for result in FileSystems.match([pattern]):
+        for meta in result.metadata_list:
+            yield meta.size_in_bytes * (GZIP_TEXT_RATIO if meta.path.endswith(".gz") else 1)
+
+
+def estimated_tokens(text_bytes: int) -> int:
+    return text_bytes // TEXT_BYTES_PER_TOKEN
+
+
 class ReadDocuments(beam.PTransform):
     """Documents from Parquet or JSONL patterns. The patterns are matched by the runner on workers, so
     building a job over gs:// globs needs no network, and units of work -- not documents -- are what is
@@ -273,28 +301,39 @@ class ReadDocuments(beam.PTransform):
     is a unit (listed from the footers, reshuffled, read), so workers get equal counts of non-empty units;
     Beam's byte ranges split a file at row groups too, but ranges that hold no row group's start are empty and
     a worker could get most of the full ones. JSONL: `ReadAllFromText` in ranges of `bundle_bytes`.
-    run_tokenize_job checks first that every pattern matches something."""
+    run_tokenize_job checks first that every pattern matches something.
 
-    def __init__(self, patterns: Sequence[str], bundle_bytes: int = READ_BUNDLE_BYTES):
+    With `with_text_bytes`, returns (documents, a singleton of the input's text bytes read from the footers
+    and listings -- known before a document is read, so what depends on it does not wait for the documents).
+    """
+
+    def __init__(self, patterns: Sequence[str], bundle_bytes: int = READ_BUNDLE_BYTES, with_text_bytes: bool = False):
         super().__init__()
         self._patterns = list(patterns)
         self._bundle_bytes = int(bundle_bytes)
+        self._with_text_bytes = with_text_bytes
 
     def expand(self, pbegin):
         parquet = [p for p in self._patterns if p.endswith(".parquet")]
         jsonl = [p for p in self._patterns if not p.endswith(".parquet")]
-        parts = []
+        parts, sizes = [], []
         if parquet:
-            parts.append(pbegin | "ParquetPatterns" >> beam.Create(parquet)
-                         | "ListRowGroups" >> beam.FlatMap(parquet_row_groups)
-                         | "SpreadRowGroups" >> beam.Reshuffle()
+            units = (pbegin | "ParquetPatterns" >> beam.Create(parquet)
+                     | "ListRowGroups" >> beam.FlatMap(parquet_row_groups))
+            parts.append(units | "SpreadRowGroups" >> beam.Reshuffle()
                          | "ReadRowGroups" >> beam.FlatMap(read_row_group))
+            sizes.append(units | "RowGroupTextBytes" >> beam.Map(row_group_text_bytes))
         if jsonl:
-            parts.append(pbegin | "JsonlPatterns" >> beam.Create(jsonl)
-                         | "ReadJsonl" >> beam.io.ReadAllFromText(with_filename=True,
-                                                                  desired_bundle_size=self._bundle_bytes)
+            patterns = pbegin | "JsonlPatterns" >> beam.Create(jsonl)
+            parts.append(patterns | "ReadJsonl" >> beam.io.ReadAllFromText(with_filename=True,
+                                                                           desired_bundle_size=self._bundle_bytes)
                          | "ParseJsonl" >> beam.FlatMap(parse_jsonl_line))
-        return parts[0] if len(parts) == 1 else tuple(parts) | "FlattenInputs" >> beam.Flatten()
+            sizes.append(patterns | "JsonlTextBytes" >> beam.FlatMap(jsonl_text_bytes))
+        docs = parts[0] if len(parts) == 1 else tuple(parts) | "FlattenInputs" >> beam.Flatten()
+        if not self._with_text_bytes:
+            return docs
+        sizes = sizes[0] if len(sizes) == 1 else tuple(sizes) | "FlattenSizes" >> beam.Flatten()
+        return docs, sizes | "SumTextBytes" >> beam.CombineGlobally(sum)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -496,18 +535,23 @@ class PackSequences(beam.PTransform):
     Two passes over the same groups: the plan (ids and lengths only, a few bytes a document) sizes the output,
     then the packer, which already knows the shard count, keys every row by its shard. The rows thus cross one
     shuffle on their way to the shard files and never wait, materialised, for a count.
+
+    `token_estimate` (a singleton) sizes the packing groups. It must not be computed from `encoded` itself:
+    the documents would then wait, materialised, for their own count before being grouped (one more round
+    trip of every token through the shuffle). `estimated_tokens` of the input's text bytes is what the job
+    passes; counting the tokens (`CountTokens` below) is the fallback when no estimate is given.
     """
 
     def __init__(self, method: str, row_len: int, pad_id: int, seed: int, rows_per_group: int, rows_per_shard: int,
-                 dtype: str = "uint32", with_doc_ids: bool = True, total_tokens=None):
+                 dtype: str = "uint32", with_doc_ids: bool = True, token_estimate=None):
         super().__init__()
         self._method, self._row_len, self._pad_id = method, row_len, pad_id
         self._seed, self._rows_per_group, self._rows_per_shard = seed, rows_per_group, rows_per_shard
         self._dtype, self._with_doc_ids = dtype, with_doc_ids
-        self._total_tokens = total_tokens  # a singleton PCollection the caller already has, else counted here
+        self._token_estimate = token_estimate
 
     def expand(self, encoded):
-        total_tokens = self._total_tokens
+        total_tokens = self._token_estimate
         if total_tokens is None:
             total_tokens = (encoded | "CountTokens" >> beam.Map(token_count)
                             | "SumTokens" >> beam.CombineGlobally(sum))
@@ -641,26 +685,23 @@ def source_counts(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, Tuple[int,
     return encoded[1], (1, encoded[2])
 
 
-def source_tokens(source_count: Tuple[str, Tuple[int, int]]) -> int:
-    return source_count[1][1]
-
-
 def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
                             config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str],
                             bundle_bytes: int = READ_BUNDLE_BYTES):
     dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
     pad_id = tokenizer_info["special_ids"]["<|pad|>"]
-    encoded = (pipeline | "ReadDocuments" >> ReadDocuments(patterns, bundle_bytes)
-               | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
-                                                                     config.encode_threads))
-    # per-source counts are needed for the manifest anyway; the total token count (which sizes the packing
-    # groups) and the row count (which sizes the shards) come from small aggregates, not another pass
+    docs, text_bytes = pipeline | "ReadDocuments" >> ReadDocuments(patterns, bundle_bytes, with_text_bytes=True)
+    encoded = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
+                                                          config.encode_threads)
     sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
                | "SumSources" >> beam.CombinePerKey(sum_counts))
-    total_tokens = sources | "SourceTokens" >> beam.Map(source_tokens) | "SumTokens" >> beam.CombineGlobally(sum)
+    # the packing groups are sized from the input's text bytes (footers and listings), known before encoding,
+    # so the encoded documents go straight to their groups; the row count (which sizes the shards) comes from
+    # the plan made on their lengths
+    token_estimate = text_bytes | "EstimateTokens" >> beam.Map(estimated_tokens)
     packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
                                                         config.rows_per_group, config.shard_rows(dtype), dtype,
-                                                        config.doc_ids, total_tokens)
+                                                        config.doc_ids, token_estimate)
     infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, packed["shards"])
     return (infos | "CollectShards" >> beam.combiners.ToList()
             | "WriteManifest" >> beam.ParDo(_WriteManifestFn(config, dtype, tokenizer_info, versions),

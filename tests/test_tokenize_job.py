@@ -294,6 +294,8 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
     groups = list(parquet_row_groups(str(tmp_path / "documents" / "*.parquet")))
     assert len(groups) == sum(pq.ParquetFile(f).num_row_groups for f in files)
     assert len(groups) >= text_bytes // (2 * curate.ROW_GROUP_BYTES), (len(groups), text_bytes)  # ~1 per 256 KiB
+    listed = sum(size for _, _, size in groups)  # the footers' uncompressed text bytes, which size the packing
+    assert text_bytes <= listed <= 1.05 * text_bytes, (listed, text_bytes)
     read = [d for unit in groups for d in read_row_group(unit)]
     assert sorted((d["id"], d["text"]) for d in read) == sorted((d["id"], d["text"]) for d in docs)
 
@@ -301,10 +303,45 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
     pq.write_table(pa.table({"id": ["a", "b", "c"], "text": ["x", "y", "z"]}), tmp_path / "bare.parquet",
                    row_group_size=1)
     bare = list(parquet_row_groups(str(tmp_path / "bare.parquet")))
-    assert [i for _, i in bare] == [0, 1, 2]
+    assert [i for _, i, _ in bare] == [0, 1, 2] and all(size > 0 for _, _, size in bare)
     assert [(d["id"], d["source"], d["text"]) for u in bare for d in read_row_group(u)] == \
         [("a", "parquet", "x"), ("b", "parquet", "y"), ("c", "parquet", "z")]
 
+
+
+def test_packing_groups_are_sized_before_encoding_from_input_text_bytes(corpus, tmp_path):
+    """The group count's side input comes from the footers and listings (EstimateTokens), not from the encoded
+    documents: were it counted from them, every token would wait, materialised, for the count. JSONL sizes
+    come from the listing (gzip files scaled by GZIP_TEXT_RATIO)."""
+    import gzip
+
+    import apache_beam as beam
+
+    from pipelines.tokenize import (GZIP_TEXT_RATIO, TEXT_BYTES_PER_TOKEN, TokenizeConfig, build_tokenize_pipeline,
+                                    estimated_tokens, jsonl_text_bytes)
+
+    root, tok_dir, _ = corpus
+    pipeline = beam.Pipeline()
+    info = {"vocab_size": 500, "special_ids": {"<|pad|>": 1}, "sha256": "0" * 64}
+    build_tokenize_pipeline(pipeline, [str(root / "documents" / "*.parquet")], str(tok_dir),
+                            TokenizeConfig(output_dir=str(tmp_path), seq_len=SEQ_LEN), info, {})
+    side_inputs = {}
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            side_inputs[node.full_label] = [si.pvalue.producer.full_label for si in node.side_inputs]
+
+    pipeline.visit(Visitor())
+    assert side_inputs["PackSequences/AssignGroup"] == ["EstimateTokens"]
+    assert side_inputs["PackSequences/AssignGroupLengths"] == ["EstimateTokens"]
+    assert not any(label.endswith("CountTokens") for label in side_inputs)
+    assert estimated_tokens(4000) == 4000 // TEXT_BYTES_PER_TOKEN
+
+    (tmp_path / "a.jsonl").write_text('{"id": "a", "text": "hello"}\n', encoding="utf-8")
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write('{"id": "b", "text": "world"}\n')
+    assert list(jsonl_text_bytes(str(tmp_path / "a.jsonl"))) == [(tmp_path / "a.jsonl").stat().st_size]
+    assert list(jsonl_text_bytes(str(tmp_path / "b.jsonl.gz"))) == [GZIP_TEXT_RATIO * (tmp_path / "b.jsonl.gz").stat().st_size]
 
 def test_read_bundle_bytes_gives_every_worker_several_ranges():
     from pipelines.tokenize import MIN_READ_BUNDLE_BYTES, RANGES_PER_WORKER, READ_BUNDLE_BYTES, read_bundle_bytes
