@@ -235,10 +235,17 @@ def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _open_parquet(path: str):
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(FileSystems.open(path, mime_type="application/octet-stream",
-                                           compression_type=CompressionTypes.UNCOMPRESSED))
+    handle = FileSystems.open(path, mime_type="application/octet-stream",
+                              compression_type=CompressionTypes.UNCOMPRESSED)
+    try:
+        return pq.ParquetFile(handle)
+    except (pa.ArrowException, OSError) as exc:
+        handle.close()
+        raise ValueError(f"{path} is not a readable Parquet file ({exc}): remove it from --input or rewrite it "
+                         f"(curate writes documents/*.parquet)") from exc
 
 
 def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:

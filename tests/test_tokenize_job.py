@@ -307,6 +307,10 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
     assert [(d["id"], d["source"], d["text"]) for u in bare for d in read_row_group(u)] == \
         [("a", "parquet", "x"), ("b", "parquet", "y"), ("c", "parquet", "z")]
 
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all" * 10)
+    with pytest.raises(ValueError, match="broken.parquet is not a readable Parquet file"):
+        list(parquet_row_groups(str(tmp_path / "broken.parquet")))
+
 
 
 def test_packing_groups_are_sized_before_encoding_from_input_text_bytes(corpus, tmp_path):
