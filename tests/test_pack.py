@@ -122,9 +122,99 @@ def test_concat_straddling_documents_count_as_truncated():
     assert concat_pack([], 5, PAD)[0] == [] and best_fit_pack([], 5, PAD)[0] == []
 
 
+def reference_best_fit(docs, row_len):
+    """Best-fit decreasing written the plain way, independently of tokenizer.pack (no bisection, no layout, no
+    numpy): documents in id order; each whole row-sized piece of a long document takes a row of its own, in
+    document order; the remaining pieces, longest first (ties: earlier document), each go to the row with the
+    least free space that still holds it (ties: the earliest row), else to a new row. Returns
+    [(doc_ids, doc_lengths, tokens)] and (pad_tokens, truncated_tokens)."""
+    docs = sorted(((d, list(t)) for d, t in docs if len(t)), key=lambda d: d[0])
+    rows = []  # each row: list of (doc_id, segment)
+    pieces = []
+    for index, (doc_id, toks) in enumerate(docs):
+        whole = len(toks) // row_len
+        rows += [[(doc_id, toks[k * row_len:(k + 1) * row_len])] for k in range(whole)]
+        if len(toks) % row_len:
+            pieces.append((index, doc_id, toks[whole * row_len:]))
+    pieces.sort(key=lambda p: (-len(p[2]), p[0]))
+    for _, doc_id, seg in pieces:
+        free = [(row_len - sum(len(s) for _, s in row), r) for r, row in enumerate(rows)]
+        fits = [(room, r) for room, r in free if room >= len(seg)]
+        if fits:
+            rows[min(fits)[1]].append((doc_id, seg))
+        else:
+            rows.append([(doc_id, seg)])
+    return _as_rows(rows, row_len), _reference_stats(docs, rows, row_len)
+
+
+def reference_concat(docs, row_len):
+    """Concatenate every token, tagged with its document, and cut every row_len tokens."""
+    tagged = [(doc_id, t) for doc_id, toks in docs for t in toks]
+    rows = []
+    for start in range(0, len(tagged), row_len):
+        row = []
+        for doc_id, t in tagged[start:start + row_len]:
+            if row and row[-1][0] == doc_id:
+                row[-1][1].append(t)
+            else:
+                row.append((doc_id, [t]))
+        rows.append(row)
+    return _as_rows(rows, row_len), _reference_stats([d for d in docs if len(d[1])], rows, row_len)
+
+
+def _as_rows(rows, row_len):
+    out = []
+    for row in rows:
+        tokens = [t for _, seg in row for t in seg]
+        assert len(tokens) <= row_len
+        out.append(([d for d, _ in row], [len(seg) for _, seg in row], tokens + [PAD] * (row_len - len(tokens))))
+    return out
+
+
+def _reference_stats(docs, rows, row_len):
+    rows_of = Counter(d for row in rows for d, _ in row)
+    truncated = sum(len(t) for d, t in docs if rows_of[d] > 1)
+    return len(rows) * row_len - sum(len(t) for _, t in docs), truncated
+
+
+REFERENCES = {"best-fit": (best_fit_pack, reference_best_fit), "concat": (concat_pack, reference_concat)}
+
+
 @pytest.mark.parametrize("method", ["best-fit", "concat"])
-def test_layout_fill_matches_rows_in_uint16(method):
-    """The Beam path (lengths -> layout -> numpy fill in the shard dtype) gives the same rows as the list API."""
+@pytest.mark.parametrize("seed", range(6))
+def test_packing_equals_the_plain_reference(method, seed):
+    rng = random.Random(seed)
+    row_len = rng.choice([5, 16, 64, 129])
+    # lengths around the row length (equal, multiples, one over) and duplicates, so every tie rule is exercised
+    choices = [0, 1, 2, 3, row_len - 1, row_len, row_len + 1, 2 * row_len, 3 * row_len + 2]
+    lengths = [rng.choice(choices) if rng.random() < 0.4 else max(1, int(rng.lognormvariate(2.5, 1.2)))
+               for _ in range(rng.randint(1, 150))]
+    docs = make_docs(lengths)
+    rng.shuffle(docs)
+    pack, reference = REFERENCES[method]
+    rows, stats = pack(docs, row_len, PAD)
+    expected, (pad_tokens, truncated_tokens) = reference(docs, row_len)
+    assert [(r.doc_ids, r.doc_lengths, r.tokens) for r in rows] == expected
+    assert (stats.rows, stats.pad_tokens, stats.truncated_tokens) == (len(expected), pad_tokens, truncated_tokens)
+
+
+def test_best_fit_hand_computed_packing_with_long_documents():
+    row_len = 8
+    docs = [("a", [1] * 19), ("b", [2] * 8), ("c", [3] * 5), ("d", [4] * 3), ("e", [5] * 3), ("f", [6] * 2)]
+    rows, stats = best_fit_pack(docs, row_len, PAD)
+    # a: two whole rows, then its 3-token tail; b: a row of its own. Pieces longest first: c(5) opens a row
+    # (free 3), a-tail(3) fills it; d(3) opens a row (free 5), e(3) goes there (free 2), f(2) fills it.
+    assert [(r.doc_ids, r.doc_lengths) for r in rows] == [
+        (["a"], [8]), (["a"], [8]), (["b"], [8]), (["c", "a"], [5, 3]), (["d", "e", "f"], [3, 3, 2])]
+    assert rows[3].tokens == [3] * 5 + [1] * 3
+    assert stats.rows == 5 and stats.pad_tokens == 0 and stats.truncated_tokens == 19
+    rows, stats = best_fit_pack([("x", [7] * 3), ("y", [8] * 2)], 4, PAD)
+    assert [r.tokens for r in rows] == [[7, 7, 7, PAD], [8, 8, PAD, PAD]] and stats.pad_tokens == 3
+
+
+@pytest.mark.parametrize("method", ["best-fit", "concat"])
+def test_layout_fill_matches_reference_rows_in_uint16(method):
+    """The Beam path (lengths -> layout -> numpy fill in the shard dtype) gives the reference rows."""
     import numpy as np
 
     from tokenizer.pack import fill_rows, pack_layout
@@ -133,11 +223,12 @@ def test_layout_fill_matches_rows_in_uint16(method):
     docs = sorted(make_docs(skewed_lengths(300, seed=5) + [3 * row_len + 7]), key=lambda d: d[0])
     layout, stats = pack_layout(method, [len(t) for _, t in docs], row_len)
     matrix, doc_lengths = fill_rows([np.asarray(t, dtype=np.uint16) for _, t in docs], layout, row_len, PAD, "uint16")
-    rows, stats2 = (best_fit_pack if method == "best-fit" else concat_pack)(docs, row_len, PAD)
-    assert matrix.dtype == np.uint16 and matrix.shape == (len(rows), row_len) and stats == stats2
-    assert matrix.tolist() == [r.tokens for r in rows]
-    assert doc_lengths == [r.doc_lengths for r in rows]
-    assert [[docs[d][0] for d, _, _ in row] for row in layout] == [r.doc_ids for r in rows]
+    expected, (pad_tokens, truncated_tokens) = REFERENCES[method][1](docs, row_len)
+    assert matrix.dtype == np.uint16 and matrix.shape == (len(expected), row_len)
+    assert matrix.tolist() == [tokens for _, _, tokens in expected]
+    assert doc_lengths == [lengths for _, lengths, _ in expected]
+    assert [[docs[d][0] for d, _, _ in row] for row in layout] == [ids for ids, _, _ in expected]
+    assert (stats.pad_tokens, stats.truncated_tokens) == (pad_tokens, truncated_tokens)
 
 
 def test_truncation_floor_best_fit_meets_it_concat_exceeds_it():
