@@ -35,6 +35,11 @@ _MAX_HEADER_LINES = 512
 # A WARC header line: `WARC/` then a version (0.17, 0.18, 1.0, 1.1 seen in the wild).
 _WARC_VERSION = re.compile(rb"WARC/\d+\.\d+[ \t]*\r*\n")
 _WARC_RESYNC = re.compile(rb"(?:\A|\n)(WARC/\d+\.\d+[ \t]*\r*\nWARC-)")
+# Where a record starts: used to resume after a Content-Length that proved wrong. A WARC header is its version
+# line then a `WARC-` field; an ARC header is URL IP DATE MIME ... LENGTH on one line.
+_WARC_HEAD = re.compile(rb"WARC/\d+\.\d+[ \t]*\r*\nWARC-")
+_ARC_HEAD = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:\S+ \S+ \d{12,20} \S+ [^\n]{0,4096}\d\r?\n")
+_ARC_RESYNC = re.compile(rb"(?:\A|\n)(" + _ARC_HEAD.pattern + rb")")
 _ARC_FIELDS = {1: 5, 2: 10}  # URL IP DATE MIME LENGTH (v1); + STATUS CHECKSUM LOCATION OFFSET FILENAME (v2)
 _ARC_DATE = re.compile(rb"^\d{4,20}$")  # 14 digits by the spec; 18 seen in the wild
 # Magic numbers of compressions we do not read.
@@ -69,6 +74,7 @@ class ArchiveStream:
         self._eof = False
         self._compressed_in = 0    # compressed bytes handed to zlib so far
         self._members: List[Tuple[int, int]] = []  # (uncompressed offset, compressed offset) of member starts
+        self._size = _file_size(raw)  # None when the source cannot tell (a pipe)
         head = raw.read(_READ_CHUNK)
         self.gzip = head[:2] == b"\x1f\x8b"
         for magic, name in _UNSUPPORTED_MAGIC:
@@ -155,9 +161,55 @@ class ArchiveStream:
             if uncompressed > offset:
                 break
             best = compressed
-        if len(self._members) > 64:  # keep the table short: records are read in order
-            self._members = [m for m in self._members if m[0] >= self._start] or self._members[-1:]
+        if len(self._members) > 64:  # keep the table short: records are read in order (keep the member
+            # that holds the read position: the next record may start inside it)
+            keep = max((i for i, m in enumerate(self._members) if m[0] <= self._start), default=0)
+            self._members = self._members[keep:]
         return best
+
+    def member_at(self, offset: int) -> Tuple[int, int]:
+        """(uncompressed, compressed) start of the gzip member that holds uncompressed `offset`; for a plain
+        file the offset itself twice. What `rewind` needs to come back to `offset`."""
+        if not self.gzip:
+            return offset, offset
+        best = self._members[0] if self._members else (0, 0)
+        for member in self._members:
+            if member[0] > offset:
+                break
+            best = member
+        return best
+
+    def members_between(self, start: int, end: int) -> List[int]:
+        """Uncompressed offsets of the gzip members that start in (start, end)."""
+        return [m[0] for m in self._members if start < m[0] < end] if self.gzip else []
+
+    def remaining_bound(self) -> Optional[int]:
+        """An upper bound on the uncompressed bytes left to read, or None when the file size is unknown.
+        Deflate expands at most 1032:1, so a Content-Length beyond this cannot be the record's real length."""
+        if self._size is None:
+            return None
+        if not self.gzip:
+            return max(self._size - self._start, 0)
+        left = max(self._size - self._compressed_in, 0) + 1
+        return left * 1032 + self._available() + (1 << 20)
+
+    def rewind(self, offset: int, member: Tuple[int, int]) -> bool:
+        """Read again from uncompressed `offset` (`member` from `member_at(offset)`): seek the file to the
+        member's start and inflate forward to the offset. False when the file cannot seek."""
+        try:
+            if not self._raw.seekable():
+                return False
+            self._raw.seek(member[1])
+        except (OSError, ValueError):
+            return False
+        self._buf, self._pos, self._pending, self._eof = b"", 0, b"", False
+        self._start = member[0]
+        if self.gzip:
+            self._compressed_in = member[1]
+            self._members = [m for m in self._members if m[0] < member[0]]
+            self._new_member()
+        self.skip(offset - member[0])
+        return True
 
     # -- reading --
     @property
@@ -222,6 +274,18 @@ class ArchiveStream:
         self._buf = data + self._buf[self._pos:]
         self._pos = 0
         self._start -= len(data)
+
+
+def _file_size(raw: BinaryIO) -> Optional[int]:
+    try:
+        if not raw.seekable():
+            return None
+        here = raw.tell()
+        size = raw.seek(0, 2)
+        raw.seek(here)
+        return size
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @dataclass
@@ -339,13 +403,66 @@ def _repair_length(stream: ArchiveStream, block: bytes, max_bytes: int) -> Tuple
     return None, False
 
 
-def _read_to_blank_line(stream: ArchiveStream) -> bytes:
-    lines = []
+def _read_to_blank_line(stream: ArchiveStream, max_bytes: int) -> Tuple[Optional[bytes], int]:
+    """(block, its length) of an ARC record without a length: the lines up to a blank one. A block over
+    `max_bytes` is counted and skipped, not held: (None, length)."""
+    lines, size = [], 0
     while True:
         line = stream.readline()
         if not line.strip():
-            return b"".join(lines)
-        lines.append(line)
+            return (b"".join(lines) if size <= max_bytes else None), size
+        size += len(line)
+        if size <= max_bytes:
+            lines.append(line)
+        else:
+            lines = []
+
+
+def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", resync: "re.Pattern",
+                        impossible: bool) -> Tuple[int, Optional[Tuple[int, Tuple[int, int]]], bool]:
+    """Skip a block over the size cap without holding it (one chunk at a time), watching for the next
+    record in case the declared length is wrong. Returns (bytes skipped, the first record start seen inside
+    the block as (offset, member) for `rewind`, True when it stopped at a record start).
+
+    It stops at a gzip member that opens with a record header (a block never runs on into a member that
+    starts a record: that is how per-record gzip files are written) and, when the length is `impossible`
+    (more than the rest of the file), at the first record header line."""
+    skipped, first, prev = 0, None, b""
+    while skipped < length:
+        start = stream.tell
+        chunk = stream.read(min(length - skipped, _READ_CHUNK))
+        if not chunk:
+            break
+        window = prev + chunk + stream.peek(4096 + 256)
+        base = start - len(prev)
+        for member in stream.members_between(start - 1, start + len(chunk)):
+            if head.match(window, member - base):
+                stream.unread(chunk[member - start:])
+                return skipped + member - start, None, True
+        if first is None or impossible:
+            for m in resync.finditer(window):
+                if m.start(1) < len(prev):
+                    continue
+                if m.start(1) >= len(prev) + len(chunk):
+                    break
+                found = base + m.start(1)
+                if impossible:
+                    stream.unread(chunk[found - start:])
+                    return skipped + found - start, None, True
+                first = (found, stream.member_at(found))
+                break
+        skipped += len(chunk)
+        prev = chunk[-1:]
+    return skipped, first, False
+
+
+def _resync_after_wrong_length(stream: ArchiveStream, length: int, skipped: int,
+                               first: Optional[Tuple[int, Tuple[int, int]]], at_record: bool) -> bool:
+    """After `_skip_claimed_block` found the declared length wrong: position the stream at the next record
+    (where the skip stopped, or back at the first record start it passed). False when there is none."""
+    if at_record:
+        return True
+    return first is not None and stream.rewind(*first)
 
 
 def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iterator[ArchiveRecord]:
@@ -370,9 +487,27 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iter
             rec = ArchiveRecord(headers.get("warc-type", "").strip().lower(), headers, None, offset, pointer,
                                 version=line.decode("ascii", "replace").strip(), declared_length=length)
             if length > max_block_bytes:
-                if stream.skip(length) < length:
+                # Over the cap: counted and skipped, never held. A length the file cannot hold (2^40, 2^63), or
+                # one that runs past the next record, is damage to this record only: reading resumes at the
+                # next record and this one becomes a damaged record (an error row with its pointer).
+                bound = stream.remaining_bound()
+                impossible = bound is not None and length > bound
+                block_start = stream.tell
+                skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_RESYNC, impossible)
+                whole = not at_record and skipped == length
+                if whole and (_follows_header_or_end(stream) or stream.peek(4) == b"\r\n\r\n"):
+                    yield rec
+                    continue
+                if _resync_after_wrong_length(stream, length, skipped, first, at_record):
+                    why = "more than the rest of the file" if impossible else "the next record starts inside it"
+                    yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, version=rec.version,
+                                        declared_length=length,
+                                        extra={"error": f"WARC record declares Content-Length {length} ({why}); "
+                                                        f"{stream.tell - block_start} bytes skipped to the next record"})
+                    continue
+                if not whole:
                     raise ArchiveDamage("archive ends inside a record block", pointer)
-                yield rec
+                yield rec  # the whole block is there and garbage follows: the next turn reports the garbage
                 continue
             block = stream.read(length)
             # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
@@ -401,18 +536,31 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iter
                 length = int(rest[-1])
             except ValueError:
                 length = -1
+            version = f"ARC/{arc_version}"
             if length < 0:  # seen in the wild (`-1` in a filedesc): the block runs to a blank line
-                block = _read_to_blank_line(stream)
-                length = len(block)
+                block, length = _read_to_blank_line(stream, max_block_bytes)
+            elif length > max_block_bytes:  # counted and skipped, never held; a wrong length: see WARC above
+                bound = stream.remaining_bound()
+                impossible = bound is not None and length > bound
+                block_start = stream.tell
+                skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_RESYNC, impossible)
+                # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last
+                # block short by up to 64 bytes at the end of the file is whole, as warcio has it.
+                if not at_record and skipped >= length - 64:
+                    block = None
+                elif _resync_after_wrong_length(stream, length, skipped, first, at_record):
+                    why = "more than the rest of the file" if impossible else "the next record starts inside it"
+                    yield ArchiveRecord(DAMAGED, {"arc-url": url.decode("utf-8", "replace")}, None, offset, pointer,
+                                        version=version, declared_length=length,
+                                        extra={"error": f"ARC record declares length {length} ({why}); "
+                                                        f"{stream.tell - block_start} bytes skipped to the next record"})
+                    continue
+                else:
+                    raise ArchiveDamage("archive ends inside an ARC record", pointer)
             else:
-                block = stream.read(min(length, max_block_bytes + 1))
-            # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last block
-            # short by up to 64 bytes at the end of the file is kept, as warcio does; more is a cut file.
-            if len(block) < min(length, max_block_bytes + 1) - 64:
-                raise ArchiveDamage("archive ends inside an ARC record", pointer)
-            if length > max_block_bytes:
-                stream.skip(length - len(block))
-                block = None
+                block = stream.read(length)
+                if len(block) < length - 64:  # see above: a short last block is kept, more is a cut file
+                    raise ArchiveDamage("archive ends inside an ARC record", pointer)
             headers = {"arc-url": url.decode("utf-8", "replace"), "arc-ip": rest[0].decode("ascii", "replace"),
                        "arc-date": rest[1].decode("ascii", "replace"), "content-type": rest[2].decode("latin-1")}
             if url.startswith(b"filedesc://"):
