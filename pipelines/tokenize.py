@@ -3,8 +3,10 @@
 Steps (each a composite named as a verb):
 
 - `ReadDocuments`: Parquet (columns id, source, text) row group by row group, the groups listed from the
-  footers and spread over the workers, or JSONL through Beam's `ReadAllFromText` (byte ranges), so gs:// works
-  and every worker reads its share. The footers and listings also give the input's text bytes.
+  footers and spread over the workers, or JSONL in byte ranges (plain files; a compressed file is one range)
+  read by curate's bounded line reader (`pipelines.sources.iter_bounded_lines`), so gs:// works and every
+  worker reads its share; a line over the cap or one that is not a JSON object is counted as an error and
+  logged with its file and byte offset. The footers and listings also give the input's text bytes.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
   process in `setup()`: `--encoder auto` (default) is tiktoken built from the same vocabulary when the package
   is importable and the tokenizer is one it encodes with identical ids (checked, else the handle refuses it),
@@ -64,6 +66,7 @@ from apache_beam.pvalue import AsList, AsSingleton
 from pipelines.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
+from pipelines.sources import MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, line_too_long, not_a_regular_file
 from schemas import (
     DOC_IDS, DOC_LENGTHS, ID, MANIFEST_NAME, SOURCE, TEXT, TOKENS, Manifest, PackingStats, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, shard_schema, token_dtype_for_vocab,
@@ -226,8 +229,51 @@ def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]
     if not line.strip():
         return
     record = json.loads(line)
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSONL line must be a JSON object, not {type(record).__name__}")
     fallback_source = file_name.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
     yield complete_document({c: record.get(c) for c in (ID, SOURCE, TEXT)}, (ID, SOURCE, TEXT), fallback_source)
+
+
+def jsonl_ranges(pattern: str, bundle_bytes: int) -> Iterable[Tuple[str, int, Optional[int]]]:
+    """(path, start, end) byte ranges of the JSONL files a pattern matches: plain files in ranges of
+    `bundle_bytes` (a line belongs to the range it starts in), a compressed file whole (end None)."""
+    for result in FileSystems.match([pattern]):
+        for meta in sorted(result.metadata_list, key=lambda m: m.path):
+            problem = not_a_regular_file(meta.path)
+            if problem:
+                raise ValueError(problem)
+            if jsonl_compression(meta.path) != CompressionTypes.UNCOMPRESSED:
+                yield meta.path, 0, None
+                continue
+            for start in range(0, meta.size_in_bytes, max(1, int(bundle_bytes))):
+                yield meta.path, start, min(start + bundle_bytes, meta.size_in_bytes)
+
+
+class _ReadJsonlRangeFn(beam.DoFn):
+    """The documents of one JSONL range, read as curate reads JSONL: chunked line splitting with a per-line
+    cap, so one long line costs its bytes, not a rescan of a growing buffer per chunk. An unreadable line
+    counts as `in` and `errors` (the identity of the stage's counters holds) and is logged."""
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES):
+        self._max_line_bytes = max_line_bytes
+
+    def setup(self):
+        self._in = Metrics.counter(NAMESPACE, "in")
+        self._errors = Metrics.counter(NAMESPACE, "errors")
+
+    def process(self, unit: Tuple[str, int, Optional[int]]):
+        path, start, end = unit
+        with FileSystems.open(path, compression_type=jsonl_compression(path)) as fh:
+            for offset, raw, size in iter_bounded_lines(fh, start, end, self._max_line_bytes):
+                try:
+                    if raw is None:
+                        raise ValueError(line_too_long(size, self._max_line_bytes))
+                    yield from parse_jsonl_line((path, raw.decode("utf-8", errors="replace")))
+                except Exception as exc:
+                    self._in.inc()
+                    self._errors.inc()
+                    log.warning("tokenize: %s, line at byte %d: %s: %s", path, offset, type(exc).__name__, exc)
 
 
 def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
@@ -307,18 +353,21 @@ class ReadDocuments(beam.PTransform):
     be read, and its documents encoded, by whichever worker got the single impulse). Parquet: every row group
     is a unit (listed from the footers, reshuffled, read), so workers get equal counts of non-empty units;
     Beam's byte ranges split a file at row groups too, but ranges that hold no row group's start are empty and
-    a worker could get most of the full ones. JSONL: `ReadAllFromText` in ranges of `bundle_bytes`.
+    a worker could get most of the full ones. JSONL: ranges of `bundle_bytes` (reshuffled, then read by the
+    bounded line reader; lines longer than `max_line_bytes` are counted errors).
     run_tokenize_job checks first that every pattern matches something.
 
     With `with_text_bytes`, returns (documents, a singleton of the input's text bytes read from the footers
     and listings -- known before a document is read, so what depends on it does not wait for the documents).
     """
 
-    def __init__(self, patterns: Sequence[str], bundle_bytes: int = READ_BUNDLE_BYTES, with_text_bytes: bool = False):
+    def __init__(self, patterns: Sequence[str], bundle_bytes: int = READ_BUNDLE_BYTES, with_text_bytes: bool = False,
+                 max_line_bytes: int = MAX_LINE_BYTES):
         super().__init__()
         self._patterns = list(patterns)
         self._bundle_bytes = int(bundle_bytes)
         self._with_text_bytes = with_text_bytes
+        self._max_line_bytes = int(max_line_bytes)
 
     def expand(self, pbegin):
         parquet = [p for p in self._patterns if p.endswith(".parquet")]
@@ -332,9 +381,10 @@ class ReadDocuments(beam.PTransform):
             sizes.append(units | "RowGroupTextBytes" >> beam.Map(row_group_text_bytes))
         if jsonl:
             patterns = pbegin | "JsonlPatterns" >> beam.Create(jsonl)
-            parts.append(patterns | "ReadJsonl" >> beam.io.ReadAllFromText(with_filename=True,
-                                                                           desired_bundle_size=self._bundle_bytes)
-                         | "ParseJsonl" >> beam.FlatMap(parse_jsonl_line))
+            parts.append(patterns
+                         | "ListJsonlRanges" >> beam.FlatMap(jsonl_ranges, self._bundle_bytes)
+                         | "SpreadJsonlRanges" >> beam.Reshuffle()
+                         | "ReadJsonlRanges" >> beam.ParDo(_ReadJsonlRangeFn(self._max_line_bytes)))
             sizes.append(patterns | "JsonlTextBytes" >> beam.FlatMap(jsonl_text_bytes))
         docs = parts[0] if len(parts) == 1 else tuple(parts) | "FlattenInputs" >> beam.Flatten()
         if not self._with_text_bytes:
@@ -761,6 +811,9 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     except (FileNotFoundError, OSError, IOError) as exc:
         raise FileNotFoundError(f"no tokenizer at {tokenizer_json_path(tokenizer_path)!r}: pass the directory "
                                 f"`winnow tokenizer train --output` wrote ({exc})") from exc
+    from tokenizer.encode import parse_tokenizer_json
+
+    parse_tokenizer_json(tokenizer_json, tokenizer_json_path(tokenizer_path))  # empty or foreign: its path, one line
     try:
         handle = tokenizer_handle(tokenizer_json, encoder)
     except (ImportError, ValueError) as exc:
@@ -794,7 +847,8 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     manifest_path = FileSystems.join(output_dir, MANIFEST_NAME)
     manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
     if counters.get("errors"):
-        log.warning("tokenize: %d documents could not be encoded (counter %s/errors)", counters["errors"], NAMESPACE)
+        log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors; each is logged above)",
+                    counters["errors"], NAMESPACE)
     return TokenizeResult(manifest, counters)
 
 
