@@ -4,12 +4,17 @@ The job is the recipe's stages in order, each a composite with three outputs (ke
 Kept documents flow to the next stage; rejected and error rows from every stage are flattened into one
 table each. After the pipeline finishes, the Beam counters of every stage become `report.json`, which
 must satisfy `in == kept + sum(dropped) + errors` per stage; the recipe that ran is written beside it.
+
+Right after read, `UniqueIds` (pipelines/ids.py) renames the repeats of an id that two inputs share, since the
+dedup stages route documents by id. The job writes into a staging directory that replaces the previous outputs
+only once it has finished (pipelines/staging.py), and an output directory that holds an input is refused.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import importlib
+import json
 import logging
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -19,13 +24,17 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.progress import CountProgress, beam_progress
-from pipelines.recipe import Recipe, RecipeError, load_recipe
-from pipelines.stages import ERRORS, REJECTED, ApplyFilter
+from pipelines.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
+from pipelines.staging import StagedOutput, refuse_inputs_inside_output
+from pipelines.stages import ERRORS, REJECTED, ApplyFilter, AsDocuments
+from filters.stage_options import OptionError
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
 log = logging.getLogger(__name__)
 
 READ_STAGE = "read"
+REPORT_NAME = "report.json"
+RECIPE_NAME = "recipe.yaml"
 OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERRORS_SCHEMA}
 
 
@@ -73,6 +82,8 @@ def validate_recipe(recipe: Recipe) -> None:
             build_stage(name, opts)
         except RecipeError:
             raise
+        except OptionError as exc:  # it names the option, its value and what is allowed
+            raise RecipeError(f"recipe {recipe.name}: stage {name!r}: {exc}") from None
         except (TypeError, ValueError) as exc:
             raise RecipeError(f"recipe {recipe.name}: stage {name!r} has bad options {dict(opts)}: {exc}") from exc
     if "language" in recipe.stage_names:
@@ -85,8 +96,14 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     """Wire the recipe's stages; every composite's outputs are indexable by tag: kept, rejected, errors."""
     from pipelines.sources import RECORDS, ReadInputs
 
+    from pipelines.ids import UniqueIds
+
     read = p | "Read" >> ReadInputs(list(inputs))
-    current = read[RECORDS] | "ProgressRead" >> CountProgress("curate", "read")
+    # every later stage keys documents by id: a repeated id must be renamed before any of them runs
+    current = (read[RECORDS] | "UniqueIds" >> UniqueIds()
+               | "ProgressRead" >> CountProgress("curate", "read"))
+    if recipe.stage_names[:1] != ("extract",):  # text, Parquet and code records already hold their text
+        current = current | "AsDocuments" >> AsDocuments()
     rejected: List[beam.PCollection] = []
     errors: List[beam.PCollection] = [read[ERRORS]]
     for name, opts in recipe.stages:
@@ -143,18 +160,6 @@ def _write_table(pcoll, output_dir: str, table: str) -> None:
         codec="zstd", row_group_buffer_size=ROW_GROUP_BYTES, record_batch_size=ROW_GROUP_RECORD_BATCH)
 
 
-def _clear_outputs(output_dir: str) -> None:
-    for table in OUTPUT_TABLES:
-        pattern = FileSystems.join(output_dir, table, "*")
-        matches = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
-        if matches:
-            FileSystems.delete(matches)
-    for name in ("report.json", "recipe.yaml"):
-        path = FileSystems.join(output_dir, name)
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-
-
 def _write_text(path: str, text: str) -> None:
     with FileSystems.create(path) as f:
         f.write(text.encode("utf-8"))
@@ -179,17 +184,38 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         raise ValueError("curate needs at least one --input")
     started = time.time()
     p = make_pipeline(beam_args, runner, workers)
+    refuse_inputs_inside_output(inputs, output_dir)
+    staged = None
     if not is_dry_run(p):  # a dry run touches no storage
         from pipelines.sources import expand_input_specs
 
-        expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
-        _clear_outputs(output_dir)
-    build_curate_pipeline(p, inputs, output_dir, recipe)
-    with beam_progress("curate", ("read", "kept"), unit="docs"):
-        result = run_pipeline(p)
-    if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
-        return None
-    from pipelines.report import counters_by_stage, stage_counts
+        files = expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
+        check_inputs_need_no_extract(recipe, files)
+        refuse_inputs_inside_output([f.path for f in files], output_dir)
+        staged = StagedOutput(output_dir, tuple(OUTPUT_TABLES), last=REPORT_NAME, owned_files=(RECIPE_NAME,))
+        staged.prepare()
+    write_dir = staged.staging if staged is not None else output_dir
+    build_curate_pipeline(p, inputs, write_dir, recipe)
+    try:
+        with beam_progress("curate", ("read", "kept"), unit="docs"):
+            result = run_pipeline(p)
+        if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
+            return None
+        report, renamed = _report(result, inputs, recipe, started)
+        _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed))
+        _write_text(FileSystems.join(write_dir, RECIPE_NAME), recipe.to_yaml())
+    except BaseException:  # the previous outputs stay as they were; this run's partial files go
+        if staged is not None:
+            staged.discard()
+        raise
+    staged.publish()
+    if renamed:
+        log.warning("curate: %s", _renamed_line(renamed))
+    return report
+
+
+def _report(result, inputs: Sequence[str], recipe: Recipe, started: float):
+    from pipelines.report import counters_by_stage, renamed_by_stage, stage_counts
 
     counters = counters_by_stage(result)
     stages = stage_counts(counters, (READ_STAGE,) + recipe.stage_names)
@@ -198,9 +224,21 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
                "errors": sum(s.errors for s in stages)}
     report = Report(stages=stages, inputs=list(inputs), recipe=recipe.to_json(), versions=package_versions(),
                     outputs=outputs, wall_seconds=round(time.time() - started, 3))
-    _write_text(FileSystems.join(output_dir, "report.json"), report.dumps())
-    _write_text(FileSystems.join(output_dir, "recipe.yaml"), recipe.to_yaml())
-    return report
+    return report, renamed_by_stage(counters)
+
+
+def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]]) -> str:
+    """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed."""
+    payload = report.to_json()
+    for entry in payload["stages"]:
+        if renamed.get(entry["name"]):
+            entry["renamed"] = dict(sorted(renamed[entry["name"]].items()))
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def _renamed_line(renamed: Mapping[str, Mapping[str, int]]) -> str:
+    return "; ".join(f"{stage}: {n} document(s) renamed ({reason}: their input repeats an id, the new id names "
+                     f"the input pointer)" for stage, reasons in renamed.items() for reason, n in sorted(reasons.items()))
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 
 Every stage counts in the metrics namespace `winnow.<stage>` with the fixed names `in`, `kept`,
 `dropped_<reason>`, `errors` and `micros` (see pipelines/stages.py); this module reads them back from a
-finished pipeline result.
+finished pipeline result. Counters named `renamed_<reason>` count documents that passed a stage under a new id
+(pipelines/ids.py); they are not outcomes, so they stay out of the balance and go to the stage's `renamed`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,19 @@ def counters_by_stage(pipeline_result) -> Dict[str, Dict[str, int]]:
         name = counter.key.metric.name
         stage_counts = out.setdefault(stage, {})
         stage_counts[name] = stage_counts.get(name, 0) + _counter_value(counter)
+    return out
+
+
+RENAMED_PREFIX = "renamed_"
+
+
+def renamed_by_stage(counters: Dict[str, Dict[str, int]]) -> Dict[str, Dict[str, int]]:
+    """stage -> {reason: documents renamed}, for the stages that renamed any."""
+    out: Dict[str, Dict[str, int]] = {}
+    for stage, c in counters.items():
+        renamed = {name[len(RENAMED_PREFIX):]: v for name, v in c.items() if name.startswith(RENAMED_PREFIX) and v}
+        if renamed:
+            out[stage] = renamed
     return out
 
 

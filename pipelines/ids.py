@@ -1,0 +1,167 @@
+"""Unique document ids per run, by construction: `UniqueIds` renames every repeat of an id after its first.
+
+Ids come from the inputs (a JSONL/Parquet `id`, a WARC-Record-ID, a code file's tree-relative path), so two
+inputs can repeat one: two JSONL files numbered from 0, a WARC copied under two names, two code trees of the
+same name, a tarball holding `x.py` twice. Every stage after read keys documents by id (the dedup joins route
+a document by its id), so a repeated id would lose one document without a row. Renaming, not rejecting: the
+repeat is a different record (another file, line or member), and dedup is the stage that decides whether its
+text is a duplicate.
+
+The algorithm, for R records of which r carry a repeated id (r is almost always 0):
+
+1. `(id, 1)` per record, summed per id with a combiner (partial sums before the shuffle, so only ids and
+   counts travel, never documents): the ids seen more than once, a side input that is normally empty.
+2. Records whose id is repeated emit `(id, order key)`, the order key being the record's input pointer
+   (path, offset) and a digest of its content; grouped per repeated id, the keys are sorted and each distinct
+   key gets its id: the first keeps the id, the others get `ID@path:offset` (plus `#digest` when the pointer
+   itself repeats, as for a tar member appended twice). The plan is a side input of r entries.
+3. Every record looks its id up in the plan: not there (the common case) -> passed on as it is, byte for byte;
+   there -> renamed (counter `renamed_duplicate_id` of stage `read`). Copies identical in id, pointer and
+   content cannot be told apart by any worker, so only they are grouped (by id and key, whole records, a
+   handful) and numbered `#2`, `#3`, ... in arrival order, which cannot change the output since they are
+   identical.
+
+The order comes from the pointers and the content alone, so the same inputs give the same ids whatever the
+runner, bundle sizes or number of workers. A renamed id could only collide again with an input whose own id
+is literally `ID@path:offset`.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsDict, TaggedOutput
+
+from pipelines.sources import BODY, READ_STAGE
+from pipelines.stages import metrics_namespace
+from schemas import ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
+
+RENAMED_COUNTER = "renamed_duplicate_id"
+IDENTICAL = "identical"
+
+OrderKey = Tuple[str, int, str]  # (input path, input offset or -1, content digest)
+
+
+def content_digest(doc: Dict[str, Any]) -> str:
+    """Digest of what a record says (text or payload, and its URL): tells apart two records of one pointer."""
+    h = hashlib.blake2b(digest_size=8)
+    text = doc.get(TEXT)
+    if text is not None:
+        h.update(b"t" + str(text).encode("utf-8", "surrogatepass"))
+    else:
+        body = doc.get(BODY)
+        h.update(b"b" + (bytes(body) if body is not None else b""))
+    url = doc.get(URL)
+    h.update(b"\x00u" + (str(url).encode("utf-8", "surrogatepass") if url is not None else b""))
+    return h.hexdigest()
+
+
+def order_key(doc: Dict[str, Any]) -> OrderKey:
+    offset = doc.get(INPUT_OFFSET)
+    return (str(doc.get(INPUT_PATH) or ""), int(offset) if offset is not None else -1, content_digest(doc))
+
+
+def pointer_id(doc_id: str, key: OrderKey) -> str:
+    path, offset, _digest = key
+    return f"{doc_id}@{path}:{offset}" if offset >= 0 else f"{doc_id}@{path}"
+
+
+def plan_ids(doc_id: str, keys: Iterable[OrderKey]) -> Dict[OrderKey, List[str]]:
+    """The ids of the records that share `doc_id`, per order key: the first key (in sorted order) keeps the
+    id, the others are named after their pointer (and their digest where the pointer repeats). A key held by
+    m identical records maps to m ids (its own, then `#2` ... `#m`)."""
+    multiplicity: Dict[OrderKey, int] = {}
+    for key in keys:
+        multiplicity[key] = multiplicity.get(key, 0) + 1
+    ordered = sorted(multiplicity)
+    pointers: Dict[Tuple[str, int], int] = {}
+    for key in ordered:
+        pointers[key[:2]] = pointers.get(key[:2], 0) + 1
+    plan: Dict[OrderKey, List[str]] = {}
+    for i, key in enumerate(ordered):
+        if i == 0:
+            base = doc_id
+        else:
+            base = pointer_id(doc_id, key)
+            if pointers[key[:2]] > 1:
+                base += "#" + key[2]
+        plan[key] = [base] + [f"{base}#{n}" for n in range(2, multiplicity[key] + 1)]
+    return plan
+
+
+def _id_one(doc: Dict[str, Any]) -> Tuple[str, int]:
+    return doc[ID], 1
+
+
+def _is_repeated(kv: Tuple[str, int]) -> bool:
+    return kv[1] > 1
+
+
+def _repeated_keys(doc: Dict[str, Any], repeated: Dict[str, int]):
+    if doc[ID] in repeated:
+        yield doc[ID], order_key(doc)
+
+
+def _plan_of_group(kv: Tuple[str, Iterable[OrderKey]]) -> Tuple[str, Dict[OrderKey, List[str]]]:
+    return kv[0], plan_ids(kv[0], kv[1])
+
+
+def _renamed(doc: Dict[str, Any], new_id: str) -> Dict[str, Any]:
+    out = dict(doc)
+    out[ID] = new_id
+    return out
+
+
+class _ApplyPlanFn(beam.DoFn):
+    def setup(self):
+        self._renamed = Metrics.counter(metrics_namespace(READ_STAGE), RENAMED_COUNTER)
+
+    def process(self, doc: Dict[str, Any], plan: Dict[str, Dict[OrderKey, List[str]]]):
+        ids = plan.get(doc[ID])
+        if ids is None:  # the common case: an id seen once is left exactly as it was read
+            yield doc
+            return
+        key = order_key(doc)
+        new_ids = ids[key]
+        if len(new_ids) > 1:
+            yield TaggedOutput(IDENTICAL, ((doc[ID], key), (new_ids, doc)))
+            return
+        if new_ids[0] != doc[ID]:
+            self._renamed.inc()
+            doc = _renamed(doc, new_ids[0])
+        yield doc
+
+
+class _NumberIdenticalFn(beam.DoFn):
+    def setup(self):
+        self._renamed = Metrics.counter(metrics_namespace(READ_STAGE), RENAMED_COUNTER)
+
+    def process(self, kv):
+        (doc_id, _key), copies = kv
+        for i, (new_ids, doc) in enumerate(copies):
+            if new_ids[i] != doc_id:
+                self._renamed.inc()
+                doc = _renamed(doc, new_ids[i])
+            yield doc
+
+
+class UniqueIds(beam.PTransform):
+    """Records -> the same records, every id unique: repeats after the first renamed from their input pointer."""
+
+    def expand(self, records):
+        repeated = (records
+                    | "IdOne" >> beam.Map(_id_one)
+                    | "CountIds" >> beam.CombinePerKey(sum)
+                    | "Repeated" >> beam.Filter(_is_repeated))
+        plan = (records
+                | "RepeatedKeys" >> beam.FlatMap(_repeated_keys, repeated=AsDict(repeated))
+                | "GroupRepeats" >> beam.GroupByKey()
+                | "Plan" >> beam.Map(_plan_of_group))
+        applied = records | "ApplyPlan" >> beam.ParDo(_ApplyPlanFn(), plan=AsDict(plan)).with_outputs(
+            IDENTICAL, main="records")
+        numbered = (applied[IDENTICAL]
+                    | "GroupIdentical" >> beam.GroupByKey()
+                    | "NumberIdentical" >> beam.ParDo(_NumberIdenticalFn()))
+        return (applied.records, numbered) | "Merge" >> beam.Flatten()

@@ -1,0 +1,152 @@
+"""`winnow curate -o OUT` never touches what is not its own (issue 16, item 6): an output that holds an input is
+refused before the job starts, the previous outputs are replaced only when a job has finished, files the user put
+in OUT survive, and what killed runs left (staging and `beam-temp-*` directories) is cleaned."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+
+import pipelines.curate as curate
+from pipelines.cli import main
+from pipelines.curate import run_curate
+from pipelines.recipe import parse_recipe
+from pipelines.staging import STAGING_PREFIX, fixed_part, refuse_inputs_inside_output
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = {"extract": {}}
+
+
+def _jsonl(path: Path, n: int, word: str = "document") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"{word}-{i}", "text": f"{word} number {i} of the test corpus"}) + "\n")
+    return path
+
+
+def _recipe_file(tmp_path: Path) -> Path:
+    path = tmp_path / "extract.yaml"
+    path.write_text("name: extract-only\nextract: {}\n")
+    return path
+
+
+def _snapshot(out: Path) -> dict:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def _ours(out: Path) -> list:
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                  if STAGING_PREFIX in str(p) or "beam-temp-" in p.name)
+
+
+def test_fixed_part_and_uri_outputs_are_checked_without_touching_storage():
+    assert fixed_part("OUT/documents/*.parquet") == "OUT/documents"
+    assert fixed_part("code:src/tree") == "src/tree"
+    assert fixed_part("*.jsonl") == "."
+    with pytest.raises(ValueError, match="inside the output directory"):
+        refuse_inputs_inside_output(["gs://bucket/cur/documents/*.parquet"], "gs://bucket/cur/")
+    with pytest.raises(ValueError, match="inside the output directory"):
+        refuse_inputs_inside_output(["gs://bucket/x/../cur/a.jsonl"], "gs://bucket/cur")
+    refuse_inputs_inside_output(["gs://bucket/curated2/a.jsonl", "gs://bucket/*.jsonl"], "gs://bucket/cur")
+
+
+def test_output_holding_its_own_input_is_refused_and_left_untouched(tmp_path, capsys):
+    out = tmp_path / "out"
+    run_curate([str(_jsonl(tmp_path / "in.jsonl", 3))], str(out), parse_recipe(RECIPE))
+    before = _snapshot(out)
+    assert any(name.startswith("documents/part-") for name in before)
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(out / "documents", tmp_path / "elsewhere" / "docs")
+    _jsonl(out / "mine" / "data.jsonl", 2)
+    before = _snapshot(out)
+    for spec in (f"{out}/documents/*.parquet", f"{tmp_path}/x/../out/documents/*.parquet",
+                 f"{tmp_path}/elsewhere/docs/*.parquet", str(out / "mine" / "data.jsonl"), str(out)):
+        rc = main(["curate", "-i", spec, "-o", str(out), "--recipe", str(_recipe_file(tmp_path))])
+        err = capsys.readouterr().err.strip()
+        assert rc == 1, spec
+        assert len(err.splitlines()) == 1 and "inside the output directory" in err, err
+        assert _snapshot(out) == before, spec
+
+
+def test_rerun_replaces_only_its_own_files_and_cleans_what_killed_runs_left(tmp_path):
+    out = tmp_path / "out"
+    run_curate([str(_jsonl(tmp_path / "a.jsonl", 5, "old"))], str(out), parse_recipe(RECIPE))
+    (out / "notes.txt").write_text("mine")
+    (out / "documents" / "README").write_text("mine too")
+    (out / "documents" / "part-00007-of-00009.parquet").write_bytes(b"stale part of an older layout")
+    (out / "other" / "beam-temp-keep").mkdir(parents=True)
+    (out / "other" / "beam-temp-keep" / "x").write_text("not in a table: not ours")
+    for leftover in (out / f"{STAGING_PREFIX}killed" / "documents" / "beam-temp-part-0a1b", out / "rejected" / "beam-temp-part-99ff",
+                     out / f"{STAGING_PREFIX}empty"):
+        leftover.mkdir(parents=True)
+    (out / f"{STAGING_PREFIX}killed" / "documents" / "beam-temp-part-0a1b" / "tmp").write_bytes(b"x")
+    report = run_curate([str(_jsonl(tmp_path / "b.jsonl", 4, "new"))], str(out), parse_recipe(RECIPE))
+    assert report.outputs["documents"] == 4
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "documents" / "README").read_text() == "mine too"
+    assert (out / "other" / "beam-temp-keep" / "x").exists()
+    assert _ours(out) == ["other/beam-temp-keep"]
+    import pyarrow.parquet as pq
+
+    parts = sorted(p.name for p in (out / "documents").iterdir() if p.name.startswith("part-"))
+    texts = [t for p in parts for t in pq.read_table(out / "documents" / p).column("text").to_pylist()]
+    assert sorted(texts) == sorted(f"new number {i} of the test corpus" for i in range(4))
+    assert json.loads((out / "report.json").read_text())["inputs"] == [str(tmp_path / "b.jsonl")]
+
+
+def _fail(_):
+    raise RuntimeError("the job fails after its writes started")
+
+
+def test_failed_run_keeps_previous_outputs_and_leaves_no_staging(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_curate([str(_jsonl(tmp_path / "a.jsonl", 3))], str(out), parse_recipe(RECIPE))
+    before = _snapshot(out)
+    real_build = curate.build_curate_pipeline
+
+    def failing_build(p, inputs, output_dir, recipe):
+        real_build(p, inputs, output_dir, recipe)
+        _ = p | "Boom" >> beam.Create([1]) | "Fail" >> beam.Map(_fail)
+
+    monkeypatch.setattr(curate, "build_curate_pipeline", failing_build)
+    with pytest.raises(Exception, match="the job fails after its writes started"):
+        run_curate([str(_jsonl(tmp_path / "b.jsonl", 6, "new"))], str(out), parse_recipe(RECIPE))
+    assert _snapshot(out) == before
+    assert _ours(out) == []
+
+
+def test_killed_run_leaves_previous_outputs_and_the_next_run_cleans_up(tmp_path):
+    out = tmp_path / "out"
+    run_curate([str(_jsonl(tmp_path / "a.jsonl", 3))], str(out), parse_recipe(RECIPE))
+    before = _snapshot(out)
+    big = _jsonl(tmp_path / "big.jsonl", 20000, "big")
+    cmd = [sys.executable, "-m", "pipelines.cli", "curate", "-i", str(big), "-o", str(out),
+           "--recipe", str(_recipe_file(tmp_path))]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    killed = False
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if any(p.name.startswith(STAGING_PREFIX) for p in out.iterdir()):
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+                break
+            time.sleep(0.005)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert killed, "the run finished before its staging directory was seen: the kill did not happen"
+    assert _snapshot(out) == {k: v for k, v in _snapshot(out).items() if STAGING_PREFIX in k} | before
+    assert [p.name for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    report = run_curate([str(_jsonl(tmp_path / "c.jsonl", 2, "after"))], str(out), parse_recipe(RECIPE))
+    assert report.outputs["documents"] == 2
+    assert _ours(out) == []

@@ -1,0 +1,134 @@
+"""Ids are unique per run by construction (issue 16, item 5): inputs that repeat an id (two JSONL files numbered
+from 0, a tarball with a member twice) reach the dedup stages with unique ids, so every document is kept,
+rejected with a reason or an error row, and report.json balances."""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import random
+import tarfile
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.curate import run_curate
+from pipelines.ids import RENAMED_COUNTER, UniqueIds, order_key, plan_ids
+from pipelines.recipe import parse_recipe
+from pipelines.report import counters_by_stage
+from pipelines.stats import compute_stats
+from schemas import ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
+
+WORDS = ("the river runs past an old mill and the town keeps its market on the square where farmers sell "
+         "apples bread cheese honey wool and timber while children play near the fountain beside a church "
+         "whose bell rings every hour through summer and winter").split()
+
+
+def _record(doc_id, path, offset, text, url=None):
+    return {ID: doc_id, "source": "text", URL: url, INPUT_PATH: path, INPUT_OFFSET: offset, "record_type": None,
+            "content_type": None, "http_status": None, "body": None, TEXT: text, "code_language": None,
+            "warc_date": None}
+
+
+def test_plan_keeps_the_first_pointer_and_names_the_others_after_theirs():
+    a, b, c = (order_key(_record("0", p, 0, t)) for p, t in (("/d/b.jsonl", "x"), ("/d/a.jsonl", "y"), ("/d/c.jsonl", "z")))
+    plan = plan_ids("0", [a, b, c])
+    assert plan == {b: ["0"], a: ["0@/d/b.jsonl:0"], c: ["0@/d/c.jsonl:0"]}
+    assert plan_ids("0", [c, b, a]) == plan  # the order records arrive in does not matter
+
+
+def test_plan_tells_apart_one_pointer_by_content_and_numbers_identical_copies():
+    one = order_key(_record("code:t/x.py", "t.tar!x.py", None, "print(1)\n"))
+    two = order_key(_record("code:t/x.py", "t.tar!x.py", None, "print(2)\n"))
+    plan = plan_ids("code:t/x.py", [one, two, two])
+    first, second = sorted([one, two])
+    assert plan[first] == ["code:t/x.py"]
+    assert plan[second] == [f"code:t/x.py@t.tar!x.py#{second[2]}", f"code:t/x.py@t.tar!x.py#{second[2]}#2"]
+    assert len({i for ids in plan.values() for i in ids}) == 3
+
+
+def test_unique_ids_renames_repeats_only_and_counts_them():
+    unique = [_record(f"u{i}", "/d/a.jsonl", 10 + i, f"unique {i}") for i in range(3)]
+    repeats = [_record("0", "/d/a.jsonl", 0, "first file"), _record("0", "/d/b.jsonl", 0, "second file"),
+               _record("m", "t.tar!x.py", None, "same"), _record("m", "t.tar!x.py", None, "same"),
+               _record("m", "t.tar!x.py", None, "other")]
+    p = TestPipeline(runner=FnApiRunner())
+    out = p | beam.Create(unique + repeats) | UniqueIds()
+    assert_that(out | "Ids" >> beam.Map(lambda d: d[ID]) | beam.combiners.ToList()
+                | beam.Map(lambda ids: (len(ids), len(set(ids)))), equal_to([(8, 8)]), label="unique")
+    # records whose id is not repeated come out exactly as they went in
+    assert_that(out | beam.Filter(lambda d: d[ID].startswith("u")), equal_to(unique), label="untouched")
+    assert_that(out | "Texts" >> beam.Map(lambda d: (d[TEXT], d[ID].split("@")[0])),
+                equal_to([(r[TEXT], r[ID]) for r in unique + repeats]), label="texts")
+    result = p.run()
+    result.wait_until_finish()
+    assert counters_by_stage(result)["read"][RENAMED_COUNTER] == 3
+
+
+def _write_jsonl(path, texts):
+    with open(path, "w", encoding="utf-8") as f:
+        for i, text in enumerate(texts):
+            f.write(json.dumps({"id": str(i), "text": text}) + "\n")
+
+
+def _prose(rng, n_words=120):
+    lines = []
+    for _ in range(6):
+        lines.append(" ".join(rng.choice(WORDS) for _ in range(n_words // 6)).capitalize() + ".")
+    return "\n".join(lines)
+
+
+def _read_rows(d):
+    return [row for f in sorted(glob.glob(str(d / "*.parquet"))) for row in pq.read_table(f).to_pylist()]
+
+
+def test_two_jsonl_files_numbered_from_zero_keep_every_document_through_dedup(tmp_path):
+    rng = random.Random(16)
+    texts_a = [_prose(rng) for _ in range(6)]
+    texts_b = [_prose(rng) for _ in range(6)]
+    _write_jsonl(tmp_path / "a.jsonl", texts_a)
+    _write_jsonl(tmp_path / "b.jsonl", texts_b)
+    recipe = parse_recipe({"extract": {}, "language": {"languages": ["en"], "min_score": 0.3},
+                           "dedup_exact": {"normalize": True},
+                           "dedup_minhash": {"ngram": 5, "num_perm": 112, "bands": 14, "rows": 8, "seed": 1,
+                                             "verify_threshold": 0.75},
+                           "dedup_lines": {}}, name="ids")
+    out = tmp_path / "out"
+    report = run_curate([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")], str(out), recipe)
+    assert all(s.balanced for s in report.stages), [s.to_json() for s in report.stages]
+    for before, after in zip(report.stages, report.stages[1:]):
+        assert before.kept == after.in_, (before.to_json(), after.to_json())
+    docs, rejected, errors = _read_rows(out / "documents"), _read_rows(out / "rejected"), _read_rows(out / "errors")
+    assert report.stage("read").kept == 12
+    assert len(docs) + len(rejected) + len(errors) == 12
+    assert sorted(d[TEXT].split("\n")[0] for d in docs) == sorted(t.split("\n")[0] for t in texts_a + texts_b)
+    assert len({d[ID] for d in docs}) == 12
+    # the first file (by path) keeps its ids; the other file's ids name where they came from
+    assert {d[ID] for d in docs if d[INPUT_PATH].endswith("a.jsonl")} == {str(i) for i in range(6)}
+    assert {d[ID] for d in docs if d[INPUT_PATH].endswith("b.jsonl")} == \
+        {f"{i}@{tmp_path / 'b.jsonl'}:{i}" for i in range(6)}
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["stages"][0]["renamed"] == {"duplicate_id": 6}
+    assert compute_stats(str(out))["funnel_balanced"]
+
+
+def test_tar_members_with_one_path_are_all_accounted_for(tmp_path):
+    tar_path = tmp_path / "proj.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        for name, body in (("x.py", b"def first():\n    return 1\n"), ("../x.py", b"def second():\n    return 2\n"),
+                           ("x.py", b"def first():\n    return 1\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    recipe = parse_recipe({"extract": {}, "dedup_minhash": {"ngram": 2, "verify_threshold": 0.75}, "dedup_lines": {}},
+                          name="tar")
+    out = tmp_path / "out"
+    report = run_curate([f"code:{tar_path}"], str(out), recipe)
+    assert all(s.balanced for s in report.stages), [s.to_json() for s in report.stages]
+    docs, rejected = _read_rows(out / "documents"), _read_rows(out / "rejected")
+    assert report.stage("read").kept == 3
+    assert len(docs) + len(rejected) + len(_read_rows(out / "errors")) == 3
+    assert len({r[ID] for r in docs + rejected}) == len(docs) + len(rejected)
