@@ -3,6 +3,7 @@ refused before the job starts, the previous outputs are replaced only when a job
 in OUT survive, and what killed runs left (staging and `beam-temp-*` directories) is cleaned."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -12,7 +13,9 @@ import time
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 import pytest
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata, FileSystem
 
 import pipelines.curate as curate
 from pipelines.cli import main
@@ -94,8 +97,6 @@ def test_rerun_replaces_only_its_own_files_and_cleans_what_killed_runs_left(tmp_
     assert (out / "documents" / "README").read_text() == "mine too"
     assert (out / "other" / "beam-temp-keep" / "x").exists()
     assert _ours(out) == ["other/beam-temp-keep"]
-    import pyarrow.parquet as pq
-
     parts = sorted(p.name for p in (out / "documents").iterdir() if p.name.startswith("part-"))
     texts = [t for p in parts for t in pq.read_table(out / "documents" / p).column("text").to_pylist()]
     assert sorted(texts) == sorted(f"new number {i} of the test corpus" for i in range(4))
@@ -150,3 +151,101 @@ def test_killed_run_leaves_previous_outputs_and_the_next_run_cleans_up(tmp_path)
     report = run_curate([str(_jsonl(tmp_path / "c.jsonl", 2, "after"))], str(out), parse_recipe(RECIPE))
     assert report.outputs["documents"] == 2
     assert _ours(out) == []
+
+
+class _MemoryWriter(io.BytesIO):
+    def __init__(self, store, path):
+        super().__init__()
+        self._store, self._path = store, path
+
+    def close(self):
+        if not self.closed:
+            self._store[self._path] = self.getvalue()
+        super().close()
+
+
+class MemoryObjectStore(FileSystem):
+    """An object store in this process (no directories, "dirs" are key prefixes, as on gs://): curate must reach
+    its output only through Beam FileSystems for a URI output to work."""
+
+    objects: dict = {}
+
+    @classmethod
+    def scheme(cls):
+        return "memtest"
+
+    def join(self, basepath, *paths):
+        return "/".join([basepath.rstrip("/")] + [p.strip("/") for p in paths])
+
+    def split(self, path):
+        head, _, tail = path.rstrip("/").rpartition("/")
+        return head, tail
+
+    def mkdirs(self, path):
+        pass
+
+    def has_dirs(self):
+        return False
+
+    def _list(self, dir_or_prefix):
+        for key in sorted(self.objects):
+            if key.startswith(dir_or_prefix):
+                yield FileMetadata(key, len(self.objects[key]), 0.0)
+
+    def create(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
+        return _MemoryWriter(self.objects, path)
+
+    def open(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
+        return io.BytesIO(self.objects[path])
+
+    def copy(self, source_file_names, destination_file_names):
+        for src, dst in zip(source_file_names, destination_file_names):
+            self.objects[dst] = self.objects[src]
+
+    def rename(self, source_file_names, destination_file_names):
+        for src, dst in zip(source_file_names, destination_file_names):
+            self.objects[dst] = self.objects.pop(src)
+
+    def exists(self, path):
+        return path in self.objects
+
+    def size(self, path):
+        return len(self.objects[path])
+
+    def last_updated(self, path):
+        return 0.0
+
+    def checksum(self, path):
+        return str(len(self.objects[path]))
+
+    def metadata(self, path):
+        return FileMetadata(path, len(self.objects[path]), 0.0)
+
+    def delete(self, paths):
+        for path in paths:
+            doomed = [k for k in self.objects if k.startswith(path)] if path.endswith("/") else \
+                [m.path for m in self.match([path])[0].metadata_list]
+            for key in doomed:
+                del self.objects[key]
+
+
+def test_object_store_output_is_staged_published_and_cleaned_through_beam_filesystems(tmp_path, monkeypatch):
+    monkeypatch.setattr(MemoryObjectStore, "objects", {})
+    store = MemoryObjectStore.objects
+    out = "memtest://bucket/curated"
+    store[f"{out}/notes.txt"] = b"mine"
+    store[f"{out}/documents/part-00003-of-00004.parquet"] = b"an older run's part"
+    store[f"{out}/{STAGING_PREFIX}killed/documents/beam-temp-part-0a1b/tmp"] = b"left by a killed run"
+    store[f"{out}/errors/beam-temp-part-99ff/tmp"] = b"left by a run before staging"
+    with pytest.raises(ValueError, match="inside the output directory"):
+        run_curate([f"{out}/documents/*.parquet"], out, parse_recipe(RECIPE))
+    report = run_curate([str(_jsonl(tmp_path / "a.jsonl", 3))], out, parse_recipe(RECIPE))
+    assert report.outputs["documents"] == 3
+    names = sorted(k[len(out) + 1:] for k in store)
+    assert "notes.txt" in names and "report.json" in names and "recipe.yaml" in names
+    assert not [n for n in names if STAGING_PREFIX in n or "beam-temp-" in n], names
+    assert "documents/part-00003-of-00004.parquet" not in names
+    parts = [k for k in store if k.startswith(f"{out}/documents/part-")]
+    rows = sum(pq.read_table(io.BytesIO(store[k])).num_rows for k in parts)
+    assert rows == 3
+    assert json.loads(store[f"{out}/report.json"])["outputs"]["documents"] == 3
