@@ -1,10 +1,10 @@
 """Hostile inputs, generated at run time (issue #11): every run finishes, every bad record is an error row
 with a pointer (input_path, input_offset) or a clear up-front message, and memory stays bounded.
 
-One `run_curate` (recipe: extract only) reads every hostile input in a subprocess that reports its peak RSS
-(resource.getrusage), so a reader that inflates a gzip bomb whole, or holds a huge line several times over,
-fails the bound. Tests run as root, so a chmod-000 file is still readable: the test asserts the run
-finishes either way (it cannot show the permission error itself).
+One `run_curate` (recipe: extract only) reads every hostile input in a subprocess whose own peak RSS (VmHWM,
+tests/memory.py; not ru_maxrss, which a child inherits from pytest) is bounded, so a reader that inflates a gzip
+bomb whole, or holds a huge line several times over, fails the bound. Tests run as root, so a chmod-000 file is
+still readable: the test asserts the run finishes either way (it cannot show the permission error itself).
 """
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import gzip
 import json
 import os
 import random
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -21,12 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from memory import run_python
 from pipelines.archives import ArchiveStream, iter_archive
 from pipelines.extract import extract_record, inflate_body
 from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, read_archive, read_jsonl
 from schemas import ID, SOURCE
 
-REPO = Path(__file__).resolve().parents[1]
 GB = 1 << 30
 BIG_LINE = 40 << 20          # the single-line inputs (JSONL document, WARC garbage line)
 RSS_BOUND_MB = 1500          # peak RSS of the whole curate run (Beam + trafilatura alone is ~350 MB)
@@ -144,7 +142,7 @@ def make_inputs(root: Path) -> dict:
 
 
 _CHILD = r"""
-import json, resource, sys
+import json, sys
 import pyarrow.parquet as pq, glob
 from pipelines.curate import run_curate
 from pipelines.recipe import parse_recipe
@@ -160,8 +158,7 @@ for f in sorted(glob.glob(out + "/documents/*.parquet")):
 rej = []
 for f in sorted(glob.glob(out + "/rejected/*.parquet")):
     rej += [{k: r.get(k) for k in ("id", "reason", "input_path", "stage")} for r in pq.read_table(f).to_pylist()]
-print("RESULT " + json.dumps({"report": json.loads(report.dumps()), "errors": rows, "docs": docs, "rejected": rej,
-                             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print("RESULT " + json.dumps({"report": json.loads(report.dumps()), "errors": rows, "docs": docs, "rejected": rej}))
 """
 
 
@@ -169,11 +166,10 @@ print("RESULT " + json.dumps({"report": json.loads(report.dumps()), "errors": ro
 def hostile_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     inputs = make_inputs(root)
-    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(sorted(inputs.values())), str(root / "out")],
-                          cwd=REPO, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc, peak_mb = run_python(_CHILD, [json.dumps(sorted(inputs.values())), root / "out"], timeout=240)
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
+    result["peak_rss_mb"] = peak_mb
     result["inputs"] = inputs
     return result
 
@@ -184,8 +180,8 @@ def _errors_for(run, name):
 
 
 def test_run_finishes_with_bounded_memory_and_balanced_accounting(hostile_run):
-    print(f"hostile curate peak RSS: {hostile_run['maxrss_mb']:.0f} MB")
-    assert hostile_run["maxrss_mb"] < RSS_BOUND_MB, hostile_run["maxrss_mb"]
+    print(f"hostile curate peak RSS: {hostile_run['peak_rss_mb']:.0f} MiB")
+    assert hostile_run["peak_rss_mb"] < RSS_BOUND_MB, hostile_run["peak_rss_mb"]
     for stage in hostile_run["report"]["stages"]:
         dropped = sum(stage["dropped"].values()) if isinstance(stage["dropped"], dict) else stage["dropped"]
         assert stage["in"] == stage["kept"] + dropped + stage["errors"], stage
