@@ -45,10 +45,58 @@ def _files(d: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.name.startswith("shard-") or p.name == MANIFEST_NAME}
 
 
+def _winnow() -> list:
+    """The console script of the interpreter running the tests (whatever virtualenv that is: ./.venv, or
+    $WINNOW_VENV via dev.sh), else the same CLI as a module of that interpreter."""
+    script = Path(sys.executable).parent / "winnow"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
+
+
 def _cmd(root: Path, out: Path):
-    return [str(REPO / ".venv" / "bin" / "winnow") if (REPO / ".venv" / "bin" / "winnow").exists() else "winnow",
-            "tokenize", "--input", str(root / "docs"), "--tokenizer", str(root / "tok"), "--seq-len", str(SEQ_LEN),
-            "--output", str(out), "--rows-per-shard", "40"]
+    return _winnow() + ["tokenize", "--input", str(root / "docs"), "--tokenizer", str(root / "tok"),
+                        "--seq-len", str(SEQ_LEN), "--output", str(out), "--rows-per-shard", "40"]
+
+
+def _writing(out: Path) -> list:
+    """What shows the job has started writing its output: shard files or Beam temp directories, at any depth
+    (a run may write into a staging directory inside the output)."""
+    if not out.is_dir():
+        return []
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.name.startswith(("shard-", "beam-temp-")))
+
+
+def _kill_while_writing(cmd, out: Path, attempts: int = 3) -> list:
+    """Starts `cmd`, and as soon as it has started writing, stops it (SIGSTOP: nothing more happens while the
+    state is checked) and kills it. Returns what it had written. A run whose manifest was already written when
+    it was stopped, or that exited before a poll saw it writing, was not interrupted mid-write: it is retried,
+    and the test fails after `attempts` misses rather than passing without having tested anything."""
+    misses = []
+    for attempt in range(attempts):
+        shutil.rmtree(out, ignore_errors=True)
+        log = out.parent / f"{out.name}-attempt{attempt}.log"  # a file, not a pipe nobody drains while it runs
+        with open(log, "wb") as stderr:
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        written, manifests, deadline = [], None, time.time() + 300
+        try:
+            while time.time() < deadline and proc.poll() is None and not written:
+                written = _writing(out)
+                if not written:
+                    time.sleep(0.002)
+            if written and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGSTOP)
+                written = _writing(out)
+                manifests = [str(p.relative_to(out)) for p in out.rglob(MANIFEST_NAME)]
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it exited between the poll and the signal
+            pass
+        finally:
+            proc.wait(timeout=60)
+        if proc.returncode == -signal.SIGKILL and written and not manifests:
+            return written
+        misses.append(f"exit {proc.returncode}, saw {written[:3]}, manifest {manifests}, "
+                      f"stderr {log.read_text(errors='replace')[-300:]!r}")
+    pytest.fail(f"never killed {' '.join(cmd)} mid-write in {attempts} attempts (the input is now too small to "
+                f"catch the run while it writes?): " + " | ".join(misses))
 
 
 def _verify_rejects(out: Path, match: str) -> None:
@@ -74,7 +122,7 @@ def test_partial_directories_are_rejected_and_a_rerun_repairs_them(corpus, tmp_p
     shutil.copytree(ref, truncated)
     data = (truncated / shards[0]).read_bytes()
     (truncated / shards[0]).write_bytes(data[: len(data) // 2])
-    _verify_rejects(truncated, "bytes, manifest says")
+    _verify_rejects(truncated, r"\d+ bytes, (the )?manifest says \d+")
     # 3. a manifest cut short while it was being written
     torn = tmp_path / "torn"
     shutil.copytree(ref, torn)
@@ -96,28 +144,13 @@ def test_partial_directories_are_rejected_and_a_rerun_repairs_them(corpus, tmp_p
 def test_killed_cli_run_is_not_accepted_and_rerun_is_byte_identical(corpus, tmp_path):
     root, ref = corpus
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(root, out), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    killed_mid_write = False
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            if out.is_dir() and any(p.name.startswith("shard-") for p in out.iterdir()):
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed_mid_write = True
-                break
-            time.sleep(0.005)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    print(f"killed mid-write: {killed_mid_write}, manifest present: {(out / MANIFEST_NAME).exists()}, "
-          f"shards left: {sorted(p.name for p in out.iterdir()) if out.is_dir() else []}")
-    if killed_mid_write and not (out / MANIFEST_NAME).exists():
-        _verify_rejects(out, "did not complete")
-    else:  # the run beat the poll to the finish: then it is complete and verifies
-        verify_shards(str(out))
+    written = _kill_while_writing(_cmd(root, out), out)
+    print(f"killed mid-write with {len(written)} output files written: {written[:4]}")
+    assert not (out / MANIFEST_NAME).exists()
+    _verify_rejects(out, "did not complete")
     rerun = subprocess.run(_cmd(root, out), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert _files(out) == _files(ref)
     verify_shards(str(out))
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(("beam-temp-", ".winnow-staging-"))]
+    assert not leftovers, f"the rerun left the killed run's temporary files behind: {leftovers}"
