@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE,
                      LANGUAGE_SCORE, MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
+from schemas.errors import reading
 
 BOUNDARY = " ⟦|⟧ "
 TABLES = ("documents", "rejected", "errors")
@@ -40,7 +41,8 @@ def _parquet_files(directory: str) -> List[str]:
 def _row_groups(files: Sequence[str]) -> List[Tuple[str, int, int]]:
     out = []
     for f in files:
-        md = pq.ParquetFile(f).metadata
+        with reading(f):  # a damaged file fails naming itself, not with pyarrow's bare message
+            md = pq.ParquetFile(f).metadata
         out += [(f, i, md.row_group(i).num_rows) for i in range(md.num_row_groups)]
     return out
 
@@ -58,7 +60,8 @@ def sample_rows(files: Sequence[str], columns: Sequence[str], n: int, seed: int 
         if any(c not in names for c in (where or {})):
             continue  # a column this file does not have cannot match
         present = [c for c in columns if c in names]
-        rg = pf.read_row_group(i, columns=present + [c for c in (where or {}) if c not in present])
+        with reading(f):
+            rg = pf.read_row_group(i, columns=present + [c for c in (where or {}) if c not in present])
         mask = None
         for col, value in (where or {}).items():
             m = pc.fill_null(pc.equal(rg.column(col), value), False)
@@ -158,9 +161,9 @@ def _load_tokenizer(path: str, tokenizer: Optional[str]):
     tok_path = find_tokenizer(path, tokenizer)
     if not tok_path:
         return None, None
-    from tokenizers import Tokenizer
+    from tokenizer.encode import read_tokenizer_file
 
-    return Tokenizer.from_file(tok_path), tok_path
+    return read_tokenizer_file(tok_path), tok_path
 
 
 def _shard_files(path: str, manifest: Manifest) -> List[str]:

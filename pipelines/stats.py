@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from pipelines.progress import Progress
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Manifest, Report)
+from schemas.errors import reading
 from schemas.io import document_files, sha256_file
 
 STATS_FORMAT = "winnow.stats/1"
@@ -185,10 +186,11 @@ def parquet_rows(files: Sequence[str]) -> int:
 def iter_row_groups(files: Sequence[str], columns: Sequence[str]) -> Iterator[pa.Table]:
     """One row group at a time, only the `columns` that each file has."""
     for f in files:
-        pf = pq.ParquetFile(f)
-        present = [c for c in columns if c in pf.schema_arrow.names]
-        for i in range(pf.num_row_groups):
-            yield pf.read_row_group(i, columns=present)
+        with reading(f):  # a damaged file fails naming itself, not with pyarrow's bare message
+            pf = pq.ParquetFile(f)
+            present = [c for c in columns if c in pf.schema_arrow.names]
+            for i in range(pf.num_row_groups):
+                yield pf.read_row_group(i, columns=present)
 
 
 def _table_files(path: str, table: str) -> List[str]:
@@ -333,7 +335,7 @@ _find_tokenizer = find_tokenizer  # name used by earlier callers
 def iter_shard_batches(path: str, file_format: str, columns: Sequence[str]) -> Iterator[pa.Table]:
     """A shard's rows in bounded pieces: Parquet row groups, or Arrow IPC record batches (memory-mapped)."""
     if file_format == "arrow":
-        with pa.memory_map(path) as source:
+        with reading(path), pa.memory_map(path) as source:
             reader = pa.ipc.open_file(source)
             for i in range(reader.num_record_batches):
                 batch = reader.get_batch(i)
@@ -353,6 +355,11 @@ def flat_values(chunk: pa.Array) -> np.ndarray:
 
 
 def _shard_rows_and_schema(path: str, file_format: str) -> Tuple[int, pa.Schema]:
+    with reading(path):
+        return _rows_and_schema(path, file_format)
+
+
+def _rows_and_schema(path: str, file_format: str) -> Tuple[int, pa.Schema]:
     if file_format == "arrow":
         with pa.memory_map(path) as source:
             reader = pa.ipc.open_file(source)
@@ -458,9 +465,9 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
     tok_path = find_tokenizer(path, tokenizer)
     decoded: Dict[int, str] = {}
     if tok_path:
-        from tokenizers import Tokenizer
+        from tokenizer.encode import read_tokenizer_file
 
-        tok = Tokenizer.from_file(tok_path)
+        tok = read_tokenizer_file(tok_path)
         decoded = {i: tok.decode([i], skip_special_tokens=False) for i in top_ids}
     nz = np.nonzero(per_row)[0]
     doc_lengths = LengthDistribution()

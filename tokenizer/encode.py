@@ -72,15 +72,14 @@ def tiktoken_encoding(spec: Dict, name: str = "winnow"):
 class TokenizerHandle:
     """A trained byte-level BPE tokenizer: batch encoding without special tokens, decoding, its ids and hash."""
 
-    def __init__(self, tokenizer_json: bytes, backend: str = "hf"):
+    def __init__(self, tokenizer_json: bytes, backend: str = "hf", source: str = TOKENIZER_FILE):
         from tokenizers import Tokenizer
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.sha256 = hashlib.sha256(tokenizer_json).hexdigest()
-        text = tokenizer_json.decode("utf-8")
-        self._full = Tokenizer.from_str(text)
-        spec = json.loads(text)
+        self._full = parse_tokenizer_json(tokenizer_json, source)
+        spec = json.loads(tokenizer_json.decode("utf-8"))
         self._tiktoken = tiktoken_encoding(spec, name=f"winnow-{self.sha256[:12]}") if backend == "tiktoken" else None
         spec["added_tokens"] = []
         self._ordinary = Tokenizer.from_str(json.dumps(spec))
@@ -164,6 +163,28 @@ def tokenizer_file(path_or_dir: str) -> str:
     return os.path.join(path_or_dir, TOKENIZER_FILE) if os.path.isdir(path_or_dir) else path_or_dir
 
 
+def parse_tokenizer_json(data: bytes, source: str = TOKENIZER_FILE):
+    """An HF `Tokenizer` from the bytes of a tokenizer.json; an empty, non-JSON or foreign file raises one
+    WinnowError naming `source` (HF's own parse error names neither the file nor the fix)."""
+    from tokenizers import Tokenizer
+
+    from schemas.errors import WinnowError
+
+    fix = "point --tokenizer at the directory `winnow tokenizer train --output` wrote, or train it again"
+    if not data.strip():
+        raise WinnowError("is empty", path=source, fix=fix)
+    try:
+        return Tokenizer.from_str(data.decode("utf-8"))
+    except Exception as exc:  # tokenizers raises a bare Exception for malformed JSON
+        raise WinnowError(f"is not a tokenizers JSON file ({str(exc).strip()})", path=source, fix=fix) from exc
+
+
+def read_tokenizer_file(path: str):
+    """An HF `Tokenizer` from a local tokenizer.json, with the same one-line errors."""
+    with open(path, "rb") as f:
+        return parse_tokenizer_json(f.read(), path)
+
+
 def load_tokenizer(path_or_dir: str, backend: str = "hf") -> TokenizerHandle:
     """A tokenizer from a tokenizer.json path or a directory holding one (local paths)."""
     path = tokenizer_file(path_or_dir)
@@ -171,4 +192,4 @@ def load_tokenizer(path_or_dir: str, backend: str = "hf") -> TokenizerHandle:
         raise FileNotFoundError(f"no tokenizer at {path!r}: pass a tokenizer.json or the directory "
                                 f"`winnow tokenizer train --output` wrote")
     with open(path, "rb") as f:
-        return TokenizerHandle(f.read(), backend=backend)
+        return TokenizerHandle(f.read(), backend=backend, source=path)
