@@ -1,7 +1,11 @@
 """The `winnow` command line.
 
 Each command lives in the module that owns it and exposes `configure_parser(parser)` and `main(args)`;
-this file only routes. The Beam jobs (`run`, `crawl`, `curate`, `tokenize`) accept any Beam or Dataflow
+this file only routes, and reports errors: an input, output or configuration problem (a `WinnowError` raised
+where the file is known, or a well-known OSError/pyarrow error) ends the command with one line,
+`winnow CMD: error: <file>: <problem>; <fix>`, and exit status 1 (`winnow train`: 2), never a bare
+traceback; `--log-level DEBUG` or `WINNOW_DEBUG=1` shows the traceback too (schemas/errors.py). An output
+directory that cannot be written is refused before any work starts. The Beam jobs (`run`, `crawl`, `curate`, `tokenize`) accept any Beam or Dataflow
 option they do not define themselves (`--project`, `--region`, `--temp_location`, `--setup_file`, ...)
 and pass it through to the runner as `args.beam_args`. `winnow train` hands its arguments to the bundled
 trainer, which imports torch, so torch is loaded only by that command.
@@ -12,7 +16,10 @@ import argparse
 import importlib
 import logging
 import sys
+import os
 from typing import List, Optional
+
+from schemas.errors import check_writable_dir, debugging, report_errors
 
 # command -> (module, help, takes Beam options)
 COMMANDS = {
@@ -34,6 +41,22 @@ GROUPS = {
     }),
 }
 TRAIN_HELP = "the bundled GPT trainer on token shards (run `winnow train --help`)"
+
+
+class _DropReraisedTracebacks(logging.Filter):
+    """Beam's in-process DoFn runner logs a failing DoFn's traceback and then raises the same exception, which
+    `report_errors` prints as one line: the logged copy is dropped unless debugging."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.exc_info or debugging()
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an output location nothing can be written to before a job reads anything."""
+    if getattr(args, "output", None):
+        check_writable_dir(args.output, "--output")
+    if getattr(args, "html", None):
+        check_writable_dir(os.path.dirname(os.path.abspath(args.html)), "--html")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         from training.train import main as train_main
 
-        return train_main(argv[command_index + 1:])
+        return train_main(argv[command_index + 1:])  # reports its errors through report_errors too
     _configure(parser, argv[command_index:] if command_index is not None else [])
     args, unknown = parser.parse_known_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
@@ -92,17 +115,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown and not args._beam:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.beam_args = unknown
+    logging.getLogger("apache_beam.runners.common").addFilter(_DropReraisedTracebacks())
     module = importlib.import_module(args._module)
-    try:
-        return int(module.main(args) or 0)
-    except KeyboardInterrupt:
-        print("winnow: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        # Configuration and input problems: one clear line, no traceback (use --log-level DEBUG for it).
-        logging.getLogger("winnow").debug("failed", exc_info=True)
-        print(f"winnow {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    command = " ".join(argv[command_index:command_index + (2 if args.command in GROUPS else 1)])
+
+    def run() -> int:
+        _check_outputs(args)
+        return module.main(args)
+
+    return report_errors(command, run)
 
 
 if __name__ == "__main__":
