@@ -20,9 +20,11 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, Manifest
+from schemas.errors import WinnowError, reading
+from schemas.shards import FIX_RETOKENIZE, local_shard_file
 
 
-class LineageError(ValueError):
+class LineageError(WinnowError):
     pass
 
 
@@ -32,14 +34,15 @@ def _lineage_batches(path: str, file_format: str, columns: List[str]) -> Iterato
     import pyarrow.parquet as pq
 
     local = os.path.exists(path)
-    if file_format == "arrow":
-        source = pa.memory_map(path) if local else pa.BufferReader(FileSystems.open(path).read())
-        reader = pa.ipc.open_file(source)
-        for i in range(reader.num_record_batches):
-            yield reader.get_batch(i).select(columns)
-    else:
-        source = path if local else pa.BufferReader(FileSystems.open(path).read())
-        yield from pq.ParquetFile(source).iter_batches(columns=columns)
+    with reading(path, FIX_RETOKENIZE):
+        if file_format == "arrow":
+            source = pa.memory_map(path) if local else pa.BufferReader(FileSystems.open(path).read())
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i).select(columns)
+        else:
+            source = path if local else pa.BufferReader(FileSystems.open(path).read())
+            yield from pq.ParquetFile(source).iter_batches(columns=columns)
 
 
 def _load_manifest(shards_dir: str) -> Manifest:
@@ -63,6 +66,8 @@ def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]
     found: List[Dict[str, Any]] = []
     for shard in manifest.shards:
         path = FileSystems.join(shards_dir, shard.path)
+        if "://" not in shards_dir:
+            local_shard_file(shards_dir, shard.path)  # refuses a shard that links outside the directory
         start = 0
         for batch in _lineage_batches(path, manifest.file_format, [DOC_IDS, DOC_LENGTHS]):
             ids = batch.column(batch.schema.get_field_index(DOC_IDS))

@@ -9,10 +9,15 @@ its counts, size and sha256 so that `winnow verify` and the trainer can check th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-from typing import Any, Dict, List, Optional
+import os
+import posixpath
+from typing import Any, BinaryIO, Dict, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
+
+from schemas.errors import WinnowError
 
 MANIFEST_FORMAT = "winnow.tokens/1"
 MANIFEST_NAME = "manifest.json"
@@ -22,6 +27,10 @@ DOC_LENGTHS = "doc_lengths"
 DOC_IDS = "doc_ids"
 
 _DTYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
+
+
+class ShardError(WinnowError):
+    """A shard or its manifest does not hold what the trainer relies on (message names the file)."""
 
 
 def token_dtype_for_vocab(vocab_size: int) -> str:
@@ -112,7 +121,8 @@ class Manifest:
             seq_len=int(d["seq_len"]), dtype=d["dtype"], tokenizer=TokenizerInfo(**d["tokenizer"]),
             packing=PackingStats(**d["packing"]), totals=Totals(**d["totals"]),
             sources={k: SourceTotals(**v) for k, v in d.get("sources", {}).items()},
-            shards=[ShardInfo(**s) for s in d["shards"]], file_format=d.get("file_format", "parquet"),
+            shards=[ShardInfo(**{**s, "path": safe_shard_path(s["path"])}) for s in d["shards"]],
+            file_format=d.get("file_format", "parquet"),
             seed=d.get("seed", 0), with_doc_ids=d.get("with_doc_ids", False), versions=d.get("versions", {}),
         )
 
@@ -137,3 +147,122 @@ def read_manifest_optional(path: str) -> Optional[Manifest]:
         return Manifest.load(path)
     except FileNotFoundError:
         return None
+
+
+# -- checks shared by `winnow verify` and the trainer --------------------------------------------------------
+
+FIX_RETOKENIZE = "run `winnow verify` on the directory, then restore the file or re-run `winnow tokenize`"
+
+
+def safe_shard_path(path: Any) -> str:
+    """A manifest's shard `path`, refused unless it is a relative name that stays inside the shards directory.
+
+    Every reader resolves `path` against the shards directory, so `../../etc/passwd` or `/etc/passwd` in a
+    manifest from elsewhere would make `verify`, `stats` or the trainer open files outside it.
+    """
+    if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
+        raise ValueError(f"shard path {path!r} is not a relative file name inside the shards directory")
+    norm = posixpath.normpath(path)
+    if path.startswith("/") or "://" in path or (len(path) > 1 and path[1] == ":") or norm == "." or \
+            norm == ".." or norm.startswith("../"):
+        raise ValueError(f"shard path {path!r} leaves the shards directory: a manifest may only name files "
+                         f"inside it (relative paths without '..')")
+    return path
+
+
+def local_shard_file(shards_dir: str, path: str) -> str:
+    """The local file of shard `path`, refused when it resolves (through symbolic links) outside `shards_dir`."""
+    root = os.path.realpath(shards_dir)
+    full = os.path.realpath(os.path.join(root, safe_shard_path(path)))
+    if os.path.commonpath([root, full]) != root:
+        raise ShardError(f"resolves to {full}, outside the shards directory {root}",
+                         path=os.path.join(shards_dir, path), fix="shards must be files inside their directory")
+    return full
+
+
+def sha256_stream(f: BinaryIO, chunk: int = 1 << 22) -> Tuple[int, str]:
+    """(bytes, hex sha256) of a binary file object, read in chunks (hashlib releases the GIL on big updates,
+    so several files hash in parallel threads)."""
+    h, n = hashlib.sha256(), 0
+    for block in iter(lambda: f.read(chunk), b""):
+        h.update(block)
+        n += len(block)
+    return n, h.hexdigest()
+
+
+def check_shard_digest(shard: ShardInfo, size: int, digest: str, where: str) -> None:
+    """The shard's bytes are those the manifest lists (size, then sha256): a flipped bit fails here."""
+    if size != shard.bytes:
+        raise ShardError(f"{size} bytes, the manifest says {shard.bytes}", path=where, fix=FIX_RETOKENIZE)
+    if digest != shard.sha256:
+        raise ShardError(f"sha256 {digest} does not match the manifest's {shard.sha256} (the file changed after "
+                         f"`winnow tokenize` wrote it)", path=where, fix=FIX_RETOKENIZE)
+
+
+def check_token_ids(max_id: int, vocab_size: int, where: str, row: Optional[int] = None) -> None:
+    """Every id must index the model's embedding, whose size is the manifest's vocab_size."""
+    if max_id >= vocab_size:
+        at = f"row {row} has" if row is not None else "has"
+        raise ShardError(f"{at} token id {max_id} >= vocab_size {vocab_size} of the manifest's tokenizer "
+                         f"(`winnow train` would fail on it)",
+                         path=where, fix="re-run `winnow tokenize` with the tokenizer the manifest names")
+
+
+def packing_problems(manifest: Manifest, segments_by_length: Sequence[int],
+                     truncated_tokens: Optional[int] = None) -> List[str]:
+    """What is wrong with `manifest.packing`, given the segments of all shards by length
+    (`segments_by_length[n]`: how many `doc_lengths` entries equal n; a row bounds n, so this stays small) and,
+    when doc_ids made it countable, the tokens of documents split across rows.
+
+    pad_fraction is recomputed exactly (pad / all tokens). truncated_fraction (tokens of split documents /
+    non-pad tokens) is compared exactly when `truncated_tokens` is given. Without doc_ids the segments still
+    bound it: every document has at least one segment, so `segments - documents` = k extra segments; no
+    document is split iff k = 0, and the split documents' s + k segments (1 <= s <= k) hold at least the
+    k + 1 shortest and at most the 2k longest segment lengths.
+    """
+    problems: List[str] = []
+    p, t = manifest.packing, manifest.totals
+    for name, value in (("pad_fraction", p.pad_fraction), ("truncated_fraction", p.truncated_fraction)):
+        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            problems.append(f"packing.{name} is {value!r}, not a fraction in [0, 1]")
+    if problems:
+        return problems
+    pad = 1.0 - t.non_pad_tokens / t.tokens if t.tokens else 0.0
+    if abs(pad - p.pad_fraction) > 1e-6:  # the manifest rounds floats to 8 digits
+        problems.append(f"packing.pad_fraction is {p.pad_fraction}, the shards have {pad:.8f} "
+                        f"({t.tokens - t.non_pad_tokens} pad of {t.tokens} tokens)")
+    counts = [int(c) for c in segments_by_length]
+    n_segments = sum(counts)
+    stated = p.truncated_fraction * t.non_pad_tokens
+    slack = 1e-8 * t.non_pad_tokens + 0.5
+    if truncated_tokens is not None:
+        real = truncated_tokens / t.non_pad_tokens if t.non_pad_tokens else 0.0
+        if abs(stated - truncated_tokens) > slack:
+            problems.append(f"packing.truncated_fraction is {p.truncated_fraction}, the shards have {real:.8f} "
+                            f"({truncated_tokens} tokens of documents split across rows, counted by doc_ids)")
+        return problems
+    extra = n_segments - t.documents
+    if extra < 0:
+        problems.append(f"{n_segments} document segments in the shards for totals.documents {t.documents}: "
+                        f"every document has at least one")
+    elif extra == 0 and stated > slack:
+        problems.append(f"packing.truncated_fraction is {p.truncated_fraction} but no document is split: "
+                        f"{n_segments} segments for {t.documents} documents")
+    elif extra > 0:
+        low, high = _sum_extreme(counts, extra + 1, shortest=True), _sum_extreme(counts, 2 * extra, shortest=False)
+        if not low - slack <= stated <= high + slack:
+            problems.append(f"packing.truncated_fraction is {p.truncated_fraction} ({stated:.0f} tokens), but "
+                            f"{extra} extra segments over {t.documents} documents put the split documents' "
+                            f"tokens between {low} and {high}")
+    return problems
+
+
+def _sum_extreme(counts: Sequence[int], k: int, shortest: bool) -> int:
+    """Sum of the k shortest (or longest) lengths, given how many segments have each length."""
+    total, left = 0, k
+    for n in (range(len(counts)) if shortest else range(len(counts) - 1, -1, -1)):
+        take = min(left, counts[n])
+        total, left = total + take * n, left - take
+        if not left:
+            break
+    return total
