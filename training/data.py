@@ -19,6 +19,13 @@ are (batch, seq_len) whatever the number of documents, so a compiled model sees 
 
 The reader's state is (epoch, position in batches); it is saved in the checkpoint and a resumed run sees
 exactly the batches an uninterrupted run would have seen.
+
+Before anything is read, every shard's size and sha256 are checked against the manifest (streamed, shards
+hashed in parallel threads, once per run: never again per epoch), because a flipped bit in a zstd page often
+still decodes into valid-looking tokens; `verify_checksums=False` skips it (`winnow train
+--no-verify-checksums`, which says so in the log). Shard paths must stay inside the shards directory, and the
+ids of every row group are checked against the manifest's vocab_size on its first read (an id past the
+embedding is an IndexError on CPU and a device-side assert on CUDA). Read and decode errors name the shard.
 """
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ import json
 import os
 import queue
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -35,7 +44,9 @@ import pyarrow.parquet as pq
 import torch
 
 from schemas import DOC_LENGTHS, MANIFEST_NAME, TOKENS, Manifest
+from schemas.errors import WinnowError, reading
 from schemas.io import sha256_file
+from schemas.shards import FIX_RETOKENIZE, check_shard_digest, check_token_ids, local_shard_file, sha256_stream
 
 try:  # fsspec lets the trainer read gs:// or s3:// shards directly; plain paths work without it.
     import fsspec
@@ -61,6 +72,9 @@ def tokenizer_sha256(tokenizer: str) -> str:
     path = os.path.join(tokenizer, "tokenizer.json") if os.path.isdir(tokenizer) else tokenizer
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no tokenizer.json at {tokenizer!r}")
+    if os.path.getsize(path) == 0:  # its hash would only say "mismatch", not why
+        raise WinnowError("is empty", path=path, fix="point --tokenizer at the tokenizer.json the shards were tokenized "
+                          "with (the directory `winnow tokenizer train --output` wrote)")
     return sha256_file(path)
 
 
@@ -75,6 +89,8 @@ class _Storage:
             self.fs, self.root, self.local = None, root, True
 
     def join(self, rel: str) -> str:
+        if self.local:  # a manifest entry may not lead outside the directory, symbolic links included
+            return local_shard_file(self.root, rel)
         return self.root.rstrip("/") + "/" + rel
 
     def open(self, rel: str):
@@ -147,15 +163,24 @@ class ShardReader:
 
     def __init__(self, shards_dir: str, batch_size: int, *, tokenizer: Optional[str] = None,
                  expected_sha256: Optional[str] = None, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 prefetch: int = 0, pin_memory: Optional[bool] = None, document_masking: bool = False):
+                 prefetch: int = 0, pin_memory: Optional[bool] = None, document_masking: bool = False,
+                 verify_checksums: bool = True, hash_threads: int = 4):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
         self.shards_dir, self.batch_size = shards_dir, batch_size
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.document_masking = document_masking
         self.storage = _Storage(shards_dir)
-        with self.storage.open(MANIFEST_NAME) as f:
-            self.manifest = Manifest.from_json(json.load(f))
+        manifest_path = self.storage.join(MANIFEST_NAME)
+        try:
+            with self.storage.open(MANIFEST_NAME) as f:
+                self.manifest = Manifest.from_json(json.load(f))
+        except FileNotFoundError as exc:
+            raise WinnowError(f"no {MANIFEST_NAME} in {shards_dir}", path=shards_dir,
+                              fix="pass a directory `winnow tokenize` wrote, and let that run finish") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WinnowError(f"not a valid manifest: {exc}", path=manifest_path,
+                              fix="pass a directory `winnow tokenize` wrote, or re-run it") from exc
         if tokenizer is not None:
             expected_sha256 = tokenizer_sha256(tokenizer)
         if expected_sha256 is not None and expected_sha256 != self.manifest.tokenizer.sha256:
@@ -167,7 +192,11 @@ class ShardReader:
         if self.manifest.file_format not in ("parquet", "arrow"):
             raise ValueError(f"shard file format {self.manifest.file_format!r} is not parquet or arrow")
         self.seq_len = self.manifest.seq_len
+        self.vocab_size = self.manifest.tokenizer.vocab_size
+        # {"verified": shards, "bytes": ..., "seconds": ...} or None when the caller skipped the check
+        self.checksums = self._verify_checksums(hash_threads) if verify_checksums else None
         self._arrow: Dict[int, ipc.RecordBatchFileReader] = {}  # open (memory-mapped) Arrow shards
+        self._ids_checked: set = set()  # units whose ids were compared with vocab_size (once per run)
         self.units = self._list_units()  # (shard index, row group or record batch index, rows)
         self.unit_starts = np.cumsum([0] + [n for _, _, n in self.units])  # first global row id of each unit
         self.num_rows = int(self.unit_starts[-1])
@@ -181,18 +210,36 @@ class ShardReader:
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self._cache: Tuple[Optional[int], Optional[_Unit]] = (None, None)
 
+    # -- checks -------------------------------------------------------------------------------------------
+
+    def _verify_checksums(self, threads: int) -> Dict[str, Any]:
+        """Hash every shard (streaming) and compare with the manifest before the first batch is read."""
+        start = time.perf_counter()
+
+        def check(shard) -> int:
+            with self.storage.open(shard.path) as f:
+                size, digest = sha256_stream(f)
+            check_shard_digest(shard, size, digest, self.storage.join(shard.path))
+            return size
+
+        shards = self.manifest.shards
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(shards)))) as pool:
+            sizes = list(pool.map(check, shards))  # the first mismatch (in shard order) is raised
+        return {"verified": len(shards), "bytes": sum(sizes), "seconds": round(time.perf_counter() - start, 3)}
+
     # -- layout -------------------------------------------------------------------------------------------
 
     def _list_units(self) -> List[Tuple[int, int, int]]:
         units = []
         for i, shard in enumerate(self.manifest.shards):
-            if self.manifest.file_format == "arrow":
-                r = self._arrow_reader(i)
-                counts = [r.get_batch(b).num_rows for b in range(r.num_record_batches)]
-            else:
-                with self.storage.open(shard.path) as f:
-                    md = pq.ParquetFile(f).metadata
-                    counts = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
+            with reading(self.storage.join(shard.path), FIX_RETOKENIZE):
+                if self.manifest.file_format == "arrow":
+                    r = self._arrow_reader(i)
+                    counts = [r.get_batch(b).num_rows for b in range(r.num_record_batches)]
+                else:
+                    with self.storage.open(shard.path) as f:
+                        md = pq.ParquetFile(f).metadata
+                        counts = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
             if sum(counts) != shard.sequences:
                 raise ValueError(f"shard {shard.path} holds {sum(counts)} rows but the manifest says "
                                  f"{shard.sequences}; run `winnow verify` on {self.shards_dir!r}")
@@ -217,15 +264,21 @@ class ShardReader:
         if self._cache[0] == u:
             return self._cache[1]
         shard_i, group, _ = self.units[u]
-        if self.manifest.file_format == "arrow":
-            batch = self._arrow_reader(shard_i).get_batch(group)
-            toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
-        else:
-            with self.storage.open(self.manifest.shards[shard_i].path) as f:
-                table = pq.ParquetFile(f).read_row_group(group, columns=[TOKENS, DOC_LENGTHS])
-            toks, lens = table.column(TOKENS).combine_chunks(), table.column(DOC_LENGTHS).combine_chunks()
+        where = self.storage.join(self.manifest.shards[shard_i].path)
+        with reading(where, FIX_RETOKENIZE):
+            if self.manifest.file_format == "arrow":
+                batch = self._arrow_reader(shard_i).get_batch(group)
+                toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
+            else:
+                with self.storage.open(self.manifest.shards[shard_i].path) as f:
+                    table = pq.ParquetFile(f).read_row_group(group, columns=[TOKENS, DOC_LENGTHS])
+                toks, lens = table.column(TOKENS).combine_chunks(), table.column(DOC_LENGTHS).combine_chunks()
         # flatten() honours a sliced array's offset; the schema forbids nulls, so to_numpy never copies.
         tokens = toks.flatten().to_numpy(zero_copy_only=True).reshape(len(toks), self.seq_len + 1)
+        if u not in self._ids_checked:
+            if tokens.size:
+                check_token_ids(int(tokens.max()), self.vocab_size, f"{where} (row group {group})")
+            self._ids_checked.add(u)
         values = lens.flatten().to_numpy(zero_copy_only=True)
         offsets = lens.offsets.to_numpy()
         offsets = offsets - offsets[0]

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from schemas import MANIFEST_NAME
+from schemas.errors import check_writable_dir, report_errors
 from training.data import ShardReader
 from training.model import GPT, GPTConfig
 
@@ -66,6 +67,7 @@ class TrainConfig:
     prefetch: int = 2
     save_checkpoint: bool = True  # False: benchmarks that should not write 1.5 GB per run
     peak_flops: Optional[float] = None  # per device, for MFU; None: looked up for known GPUs
+    verify_checksums: bool = True  # sha256 of every shard against the manifest before training (once per run)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
@@ -143,6 +145,7 @@ def train(config: TrainConfig) -> Dict[str, Any]:
     accum = max(1, cfg.grad_accum_steps // world_size)  # fewer micro-batches than ranks: one each
 
     out_dir = cfg.out_dir or default_out_dir(cfg.shards)
+    check_writable_dir(out_dir, "--out")  # before hashing and reading the shards, not at the first log line
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path, log_path = os.path.join(out_dir, "ckpt.pt"), os.path.join(out_dir, "log.jsonl")
     checkpoint = None
@@ -162,7 +165,15 @@ def train(config: TrainConfig) -> Dict[str, Any]:
 
     reader = ShardReader(cfg.shards, cfg.batch_size, tokenizer=cfg.tokenizer, seed=cfg.seed, rank=rank,
                          world_size=world_size, prefetch=cfg.prefetch, pin_memory=device.type == "cuda",
-                         document_masking=cfg.document_masking)
+                         document_masking=cfg.document_masking, verify_checksums=cfg.verify_checksums)
+    if master:
+        if reader.checksums is None:
+            print(f"--no-verify-checksums: as asked, not checking the sha256 of the {len(reader.manifest.shards)} "
+                  f"shards in {cfg.shards} against {MANIFEST_NAME}", file=sys.stderr)
+        else:
+            c = reader.checksums
+            print(f"checked the sha256 of {c['verified']} shards ({c['bytes'] / 1e6:.1f} MB) against "
+                  f"{MANIFEST_NAME} in {c['seconds']:.2f} s", file=sys.stderr)
     if cfg.tokenizer is None and master:
         print(f"no --tokenizer given: not checking the shards' tokenizer sha256 "
               f"{reader.manifest.tokenizer.sha256[:16]}...", file=sys.stderr)
@@ -262,7 +273,7 @@ def train(config: TrainConfig) -> Dict[str, Any]:
             "final_loss": losses[-1] if losses else None, "steps": step, "steps_run": len(losses),
             "out_dir": out_dir, "log": log_path, "checkpoint": ckpt_path,
             "params": raw_model.num_params(), "device": str(device), "records": records,
-            "flops_per_token": flops_per_token, "peak_flops": peak}
+            "flops_per_token": flops_per_token, "peak_flops": peak, "checksums": reader.checksums}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,22 +302,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "auto: flex on CUDA, a dense SDPA mask on CPU, where flex has no backward)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt when it exists")
     p.add_argument("--log-interval", type=int, help="steps between log lines (default: the preset's)")
+    p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
+                   help="skip comparing every shard's sha256 with the manifest before training (the log says so)")
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """`winnow train`: a problem with the shards, the tokenizer or --out is one line and exit status 2."""
+    return report_errors("train", lambda: _main(argv), exit_code=2)
+
+
+def _main(argv: Optional[List[str]]) -> int:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in dict(
         shards=args.shards, tokenizer=args.tokenizer, device=args.device, max_steps=args.max_steps,
         out_dir=args.out, batch_size=args.batch_size, grad_accum_steps=args.grad_accum, lr=args.lr,
         seed=args.seed, compile=args.compile or None, resume=args.resume or None,
         log_interval=args.log_interval, document_masking=args.doc_mask or None,
-        attention=args.attention).items() if v is not None}
-    try:
-        result = train(TrainConfig.from_preset(args.preset, **overrides))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"winnow train: error: {exc}", file=sys.stderr)
-        return 2
+        attention=args.attention, verify_checksums=args.verify_checksums).items() if v is not None}
+    result = train(TrainConfig.from_preset(args.preset, **overrides))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         print(json.dumps({k: result[k] for k in ("steps", "first_loss", "final_loss", "out_dir", "log")}))
     return 0
