@@ -36,7 +36,10 @@ PRIVATE_PAGE = "private/notes.html"
 
 # Runs in the child: render each module's page the way `pydoc -w` does; print the files written as JSON.
 _RENDER_SCRIPT = r"""
-import json, os, pydoc, re, sys, warnings
+import os, sys
+# `-c` puts the working directory first on sys.path: a json.py there would be documented instead of the stdlib's.
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+import json, pydoc, re, warnings
 warnings.simplefilter("ignore")
 # Default-argument reprs carry memory addresses ("<function copy2 at 0x7f92...>") that change every run; the
 # site must be the same every run so that `winnow run` is deterministic end to end.
@@ -74,10 +77,15 @@ _PRIVATE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Private</t
 
 def render_python_docs(out_dir: str, modules: Sequence[str] = SAFE_MODULES, timeout: float = 300.0) -> List[str]:
     """Render pydoc HTML pages for `modules` into out_dir (in a child interpreter) plus index.html,
-    robots.txt and one robots-disallowed page. Returns the paths of every file written."""
+    robots.txt and one robots-disallowed page. Returns the paths of every file written (absolute).
+
+    The directory is made absolute before it reaches the child, which keeps the caller's working directory
+    off its import path: nothing depends on where the caller stands (a relative `out/site` resolved again
+    inside `out/site` once sent pages to out/site/out/site/)."""
+    out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     proc = subprocess.run([sys.executable, "-c", _RENDER_SCRIPT, out_dir, *modules],
-                          capture_output=True, text=True, timeout=timeout, cwd=out_dir,
+                          capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
     if proc.returncode != 0:
         raise RuntimeError(f"pydoc rendering failed ({proc.returncode}): {proc.stderr[-2000:]}")

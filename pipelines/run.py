@@ -76,6 +76,9 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     from tokenizer.train import train_tokenizer
 
     recipe = load_recipe(recipe_path)
+    # Resolved once, here: every step below and every path in run.json then means the same directory whatever
+    # a step's working directory is (the default is the relative `out`).
+    output_dir = os.path.abspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     out = {name: os.path.join(output_dir, name) for name in
            ("site", "crawl", "code", "curated", "tokenizer", "shards", "train")}
