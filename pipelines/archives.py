@@ -17,9 +17,15 @@ Layers:
   lines and the next header, or the end) and repaired by resynchronising on the next `WARC/x.y` header
   line; the record is marked `length_repaired`. ARC header lines with spaces inside the URL are parsed
   from the right. Anything that cannot be parsed raises `ArchiveDamage` with the offset of the damage.
-- `parse_http_response(block)`: status (reason phrase optional), headers, body with Transfer-Encoding
-  chunked and Content-Encoding gzip/x-gzip/deflate/br undone; an unknown encoding raises
-  `UnsupportedEncoding`, which the caller turns into an error row for that record only.
+- Memory is one record at most, capped by `max_block_bytes`: a longer block is counted and skipped a chunk
+  at a time, never held (`block` None: the caller's `too_large`). A declared length that cannot be right
+  (more than the rest of the file could inflate to, e.g. 2^40 or 2^63, or one that runs into a gzip member
+  opening the next record, or past the next header line) costs that record only: reading resumes at the
+  next record (seeking back to it when the skip passed it) and the record comes out as `DAMAGED`.
+- `parse_http_response(block, max_bytes)`: status (reason phrase optional), headers, body with
+  Transfer-Encoding chunked and Content-Encoding gzip/x-gzip/deflate/br undone, each layer inflating at most
+  `max_bytes` + 1 bytes; a body over `max_bytes` raises `PayloadTooLarge` (the caller's `too_large`), an
+  unknown encoding `UnsupportedEncoding`, which the caller turns into an error row for that record only.
 """
 from __future__ import annotations
 
@@ -39,7 +45,9 @@ _WARC_RESYNC = re.compile(rb"(?:\A|\n)(WARC/\d+\.\d+[ \t]*\r*\nWARC-)")
 # line then a `WARC-` field; an ARC header is URL IP DATE MIME ... LENGTH on one line.
 _WARC_HEAD = re.compile(rb"WARC/\d+\.\d+[ \t]*\r*\nWARC-")
 _ARC_HEAD = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:\S+ \S+ \d{12,20} \S+ [^\n]{0,4096}\d\r?\n")
-_ARC_RESYNC = re.compile(rb"(?:\A|\n)(" + _ARC_HEAD.pattern + rb")")
+# The same after a newline; a literal first byte lets the regex engine scan for it at memchr speed.
+_WARC_NEXT = re.compile(rb"\n(" + _WARC_HEAD.pattern + rb")")
+_ARC_NEXT = re.compile(rb"\n(" + _ARC_HEAD.pattern + rb")")
 _ARC_FIELDS = {1: 5, 2: 10}  # URL IP DATE MIME LENGTH (v1); + STATUS CHECKSUM LOCATION OFFSET FILENAME (v2)
 _ARC_DATE = re.compile(rb"^\d{4,20}$")  # 14 digits by the spec; 18 seen in the wild
 # Magic numbers of compressions we do not read.
@@ -60,6 +68,11 @@ class ArchiveDamage(Exception):
 
 class UnsupportedEncoding(ValueError):
     """A payload Content-Encoding this reader does not decode (the record becomes an error row)."""
+
+
+class PayloadTooLarge(ValueError):
+    """A payload over the size cap once its Content-Encoding is undone: the caller drops it as `too_large`
+    (a few KB of gzip or brotli can stand for gigabytes, so the cap holds on the decoded bytes)."""
 
 
 class ArchiveStream:
@@ -418,7 +431,7 @@ def _read_to_blank_line(stream: ArchiveStream, max_bytes: int) -> Tuple[Optional
             lines = []
 
 
-def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", resync: "re.Pattern",
+def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", after_newline: "re.Pattern",
                         impossible: bool) -> Tuple[int, Optional[Tuple[int, Tuple[int, int]]], bool]:
     """Skip a block over the size cap without holding it (one chunk at a time), watching for the next
     record in case the declared length is wrong. Returns (bytes skipped, the first record start seen inside
@@ -440,17 +453,17 @@ def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", 
                 stream.unread(chunk[member - start:])
                 return skipped + member - start, None, True
         if first is None or impossible:
-            for m in resync.finditer(window):
-                if m.start(1) < len(prev):
-                    continue
-                if m.start(1) >= len(prev) + len(chunk):
-                    break
-                found = base + m.start(1)
+            end = len(prev) + len(chunk)  # a header may run on into the lookahead, but must start in the chunk
+            at = 0 if not skipped and head.match(window) else None  # the block itself opens a record
+            if at is None:
+                m = after_newline.search(window)
+                at = m.start(1) if m and m.start(1) < end else None
+            if at is not None:
+                found = base + at
                 if impossible:
                     stream.unread(chunk[found - start:])
                     return skipped + found - start, None, True
                 first = (found, stream.member_at(found))
-                break
         skipped += len(chunk)
         prev = chunk[-1:]
     return skipped, first, False
@@ -493,7 +506,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iter
                 bound = stream.remaining_bound()
                 impossible = bound is not None and length > bound
                 block_start = stream.tell
-                skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_RESYNC, impossible)
+                skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_NEXT, impossible)
                 whole = not at_record and skipped == length
                 if whole and (_follows_header_or_end(stream) or stream.peek(4) == b"\r\n\r\n"):
                     yield rec
@@ -543,14 +556,14 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iter
                 bound = stream.remaining_bound()
                 impossible = bound is not None and length > bound
                 block_start = stream.tell
-                skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_RESYNC, impossible)
+                skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_NEXT, impossible)
                 # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last
                 # block short by up to 64 bytes at the end of the file is whole, as warcio has it.
                 if not at_record and skipped >= length - 64:
                     block = None
                 elif _resync_after_wrong_length(stream, length, skipped, first, at_record):
                     why = "more than the rest of the file" if impossible else "the next record starts inside it"
-                    yield ArchiveRecord(DAMAGED, {"arc-url": url.decode("utf-8", "replace")}, None, offset, pointer,
+                    yield ArchiveRecord(DAMAGED, {"warc-target-uri": url.decode("utf-8", "replace")}, None, offset, pointer,
                                         version=version, declared_length=length,
                                         extra={"error": f"ARC record declares length {length} ({why}); "
                                                         f"{stream.tell - block_start} bytes skipped to the next record"})
@@ -619,7 +632,15 @@ def _dechunk(body: bytes) -> Optional[bytes]:
 
 def decode_content(body: bytes, encoding: Optional[str], max_bytes: int = 64 << 20) -> bytes:
     """Undo a Content-Encoding (gzip, x-gzip, deflate raw or zlib, br, identity; a list is undone right
-    to left). A body that is already decoded (the header kept, the bytes not) is returned as is."""
+    to left). A body that is already decoded (the header kept, the bytes not) is returned as is. At most
+    `max_bytes` come out, whatever the input expands to (see `_decode_layers`)."""
+    return _decode_layers(body, encoding, max_bytes)[0][:max_bytes]
+
+
+def _decode_layers(body: bytes, encoding: Optional[str], max_bytes: int) -> Tuple[bytes, bool]:
+    """(decoded body, True when it went over `max_bytes`). Every layer inflates at most `max_bytes` + 1
+    bytes, so a bomb never expands in memory: it is cut one byte past the cap and reported as over it."""
+    limit = max_bytes + 1
     codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip()]
     for coding in reversed(codings):
         if coding in ("identity", "none", "utf-8", "utf8", "text", "binary", "chunked"):
@@ -628,11 +649,11 @@ def decode_content(body: bytes, encoding: Optional[str], max_bytes: int = 64 << 
             if body[:2] != b"\x1f\x8b":
                 continue
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            body = d.decompress(body, max_bytes)  # a truncated gzip payload keeps what inflates
+            body = d.decompress(body, limit)  # a truncated gzip payload keeps what inflates
         elif coding == "deflate":
             for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
                 try:
-                    body = zlib.decompressobj(wbits).decompress(body, max_bytes)
+                    body = zlib.decompressobj(wbits).decompress(body, limit)
                     break
                 except zlib.error:
                     continue
@@ -641,19 +662,22 @@ def decode_content(body: bytes, encoding: Optional[str], max_bytes: int = 64 << 
                 import brotli
             except ImportError as exc:
                 raise UnsupportedEncoding("Content-Encoding br needs the brotli package") from exc
-            try:  # capped like gzip: a brotli bomb (a few KB -> GBs) must not inflate whole
-                body = brotli.Decompressor().process(body, output_buffer_limit=max_bytes)[:max_bytes]
+            try:  # brotli's output limit may overshoot a little: cut at the limit
+                body = brotli.Decompressor().process(body, output_buffer_limit=limit)[:limit]
             except brotli.error:
                 if body.lstrip()[:1] == b"<":  # stored decoded
                     continue
                 raise
         else:
             raise UnsupportedEncoding(f"unsupported Content-Encoding {coding!r}")
-    return body
+        if len(body) > max_bytes:  # an inner layer of a cut body would decode short: stop here
+            return body, True
+    return body, False
 
 
 def parse_http_response(block: bytes, max_bytes: int = 64 << 20) -> HttpResponse:
-    """Status line (reason phrase optional), headers (any line ending) and the decoded body."""
+    """Status line (reason phrase optional), headers (any line ending) and the decoded body; raises
+    PayloadTooLarge when the decoded body would exceed `max_bytes`."""
     end = -1
     pos = 0
     lines = []
@@ -682,5 +706,8 @@ def parse_http_response(block: bytes, max_bytes: int = 64 << 20) -> HttpResponse
         dechunked = _dechunk(body)
         if dechunked is not None:
             body = dechunked
-    body = decode_content(body, headers.get("content-encoding"), max_bytes)
+    body, over = _decode_layers(body, headers.get("content-encoding"), max_bytes)
+    if over:
+        raise PayloadTooLarge(f"payload over {max_bytes} bytes once its Content-Encoding "
+                              f"{headers.get('content-encoding')!r} is undone")
     return HttpResponse(status, headers, body)

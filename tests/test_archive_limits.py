@@ -1,0 +1,237 @@
+"""Limits of the archive reader (issue #16, items 5 and 7), on WARC/ARC bytes generated here.
+
+- A Content-Length the file cannot hold (2^40, 2^63), or one that runs past the next record, costs that record
+  only: one error row with its pointer, and every later record is read (per-record gzip, whole-file gzip, plain).
+- A payload over the read cap is counted as `too_large` and never held: neither a long block (skipped a chunk
+  at a time) nor a small Content-Encoded body that inflates past the cap. The end-to-end check is the issue's
+  own input, a ~1.5 MB .warc.gz of 100 records of 15 MiB, curated in a subprocess whose peak resident memory
+  (VmHWM, read by the child from its own /proc status: ru_maxrss would inherit the parent's peak) stays flat.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import tracemalloc
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipelines.archives import ArchiveStream, iter_archive
+from pipelines.sources import MAX_RECORD_BYTES, read_archive
+from schemas import ERROR, INPUT_OFFSET, URL
+from test_archive_damage import http_response, page, read, responses, urls, warc_record
+
+REPO = Path(__file__).resolve().parents[1]
+ABSURD = [2 ** 40, 2 ** 63]
+PEAK_BOUND_MB = 500  # the curate run below peaked at ~250 MB with the cap, 2.4 GB for 30 of its records without
+
+
+def _layouts(recs):
+    """The same records as a plain file, one gzip member per record, and one gzip member for the file."""
+    return {"plain.warc": b"".join(recs),
+            "members.warc.gz": b"".join(gzip.compress(r) for r in recs),
+            "whole.warc.gz": gzip.compress(b"".join(recs))}
+
+
+def _pointer(name, recs, i):
+    if name == "plain.warc":
+        return len(b"".join(recs[:i]))
+    if name == "members.warc.gz":
+        return len(b"".join(gzip.compress(r) for r in recs[:i]))
+    return 0  # one member: the record's pointer is the member it is read from
+
+
+def _member(payload: bytes, size: int, fill: bytes = b"a") -> bytes:
+    """One gzip member: `payload`, then `size` bytes of `fill`, at ~1 KB per MB. Built without compressing
+    them all: once the window is full of `fill`, each further MB deflates to the same bytes."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    mb = fill * (1 << 20)
+    n = size >> 20
+    out = [c.compress(payload) + c.compress(mb) + c.flush(zlib.Z_SYNC_FLUSH)]
+    step = c.compress(mb) + c.flush(zlib.Z_SYNC_FLUSH)
+    out += [step] * (n - 1)
+    crc = zlib.crc32(payload)
+    for _ in range(n):
+        crc = zlib.crc32(mb, crc)
+    tail = c.flush()[:-8]  # deflate's end block; the trailer is rebuilt for the repeated MBs
+    return b"".join(out) + tail + crc.to_bytes(4, "little") + ((len(payload) + (n << 20)) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+def _big_page_member(i: int, size: int) -> bytes:
+    """A WARC response record (one gzip member) whose HTML body is `size` bytes, built at ~1 KB per MB."""
+    http_head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><body><p>"
+    body_len = len(http_head) + size
+    header = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-%012d>\r\n"
+              b"WARC-Target-URI: http://example.com/big/%d\r\nWARC-Date: 2024-01-01T00:00:00Z\r\n"
+              b"Content-Type: application/http; msgtype=response\r\nContent-Length: %d\r\n\r\n" % (i, i, body_len))
+    return _member(header + http_head, size) + gzip.compress(b"\r\n\r\n")
+
+
+# --- item 5: an absurd Content-Length costs one record -------------------------------------------------
+
+@pytest.mark.parametrize("length", ABSURD)
+@pytest.mark.parametrize("name", ["plain.warc", "members.warc.gz", "whole.warc.gz"])
+def test_absurd_content_length_costs_one_record(tmp_path, name, length):
+    recs = responses(8)
+    recs[3] = warc_record(http_response(page(3)), uri=b"http://example.com/3", length=length)
+    counts, kept, errors = read(tmp_path, _layouts(recs)[name], name)
+    assert counts == Counter({"kept": 7, "error": 1}), counts
+    assert urls(kept) == [f"http://example.com/{i}" for i in range(8) if i != 3]
+    (err,) = errors
+    assert err[INPUT_OFFSET] == _pointer(name, recs, 3) and err[URL] == "http://example.com/3"
+    assert f"Content-Length {length}" in err[ERROR] and "skipped to the next record" in err[ERROR]
+
+
+@pytest.mark.parametrize("name", ["plain.warc", "members.warc.gz", "whole.warc.gz"])
+def test_wrong_length_over_the_cap_that_the_file_could_hold_rewinds_to_the_next_record(tmp_path, name):
+    # 5000 bytes declared, ~290 real, in a ~20 KB file: possible, so the skip runs to 5000 (past many
+    # records), finds no header after it, and goes back to the first record start it passed.
+    recs = responses(60)
+    recs[3] = warc_record(http_response(page(3)), uri=b"http://example.com/3", length=5000)
+    recs[7] = warc_record(http_response(page(7, b"x" * 3000)), uri=b"http://example.com/7")  # over the cap, right length
+    path = tmp_path / name
+    path.write_bytes(_layouts(recs)[name])
+    outcomes = list(read_archive(str(path), max_record_bytes=1000))
+    assert Counter(s if s != "dropped" else v for s, v in outcomes) == Counter({"kept": 58, "error": 1, "too_large": 1})
+    kept = [v[URL] for s, v in outcomes if s == "kept"]
+    assert kept == [f"http://example.com/{i}" for i in range(60) if i not in (3, 7)]
+    (err,) = [v for s, v in outcomes if s == "error"]
+    assert err[INPUT_OFFSET] == _pointer(name, recs, 3) and "Content-Length 5000" in err[ERROR]
+
+
+ARC_BODY = http_response(page(1))
+ARC_HEADER = (b"filedesc://x.arc 0.0.0.0 20080101000000 text/plain 77\n"
+              + b"1 0 Test\nURL IP-address Archive-date Content-type Archive-length\n".ljust(77, b" ") + b"\n")
+
+
+def _arc_record(i: int, length=None) -> bytes:
+    return (b"http://example.com/%d 1.2.3.4 20080430204825 text/html %d\n" % (i, len(ARC_BODY) if length is None else length)
+            + ARC_BODY + b"\n")
+
+
+@pytest.mark.parametrize("length", ABSURD)
+@pytest.mark.parametrize("name", ["t.arc", "t.arc.gz"])
+def test_arc_absurd_length_costs_one_record(tmp_path, name, length):
+    recs = [_arc_record(i) for i in range(6)]
+    recs[2] = _arc_record(2, length)
+    data = (ARC_HEADER + b"".join(recs) if name == "t.arc"
+            else gzip.compress(ARC_HEADER) + b"".join(gzip.compress(r) for r in recs))
+    counts, kept, errors = read(tmp_path, data, name)
+    assert counts == Counter({"kept": 5, "error": 1, "dropped_record_type": 1}), counts
+    assert urls(kept) == [f"http://example.com/{i}" for i in range(6) if i != 2]
+    assert errors[0][URL] == "http://example.com/2" and f"length {length}" in errors[0][ERROR]
+
+
+# --- item 7: oversize payloads are counted, never held --------------------------------------------------
+
+def _peak_while(fn):
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_oversize_block_is_skipped_a_chunk_at_a_time(tmp_path):
+    # 64 MiB in one highly compressible record, then a normal one: the first is `too_large`, the second read,
+    # and the reader never holds more than a few chunks while it watches the skipped bytes for a record.
+    path = tmp_path / "big.warc.gz"
+    path.write_bytes(_big_page_member(0, 64 << 20) + gzip.compress(responses(1)[0]))
+    outcomes, peak = _peak_while(lambda: list(read_archive(str(path))))
+    assert Counter(s if s != "dropped" else v for s, v in outcomes) == Counter({"too_large": 1, "kept": 1})
+    assert peak < 8 << 20, peak
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_content_encoded_bomb_is_too_large_at_read_not_held(tmp_path, encoding):
+    # A few KB that inflate to 32 MiB: the decode stops one byte past the read cap and the record is dropped
+    # as too_large there (it used to inflate whole, up to 64 MiB, and travel on to extract).
+    raw = b"<html><body>" + b"\0" * (32 << 20)
+    if encoding == "br":
+        brotli = pytest.importorskip("brotli")
+        payload = brotli.compress(raw, quality=1)
+    elif encoding == "deflate":
+        payload = zlib.compress(raw, 9)
+    else:
+        payload = gzip.compress(raw, 9)
+    del raw
+    block = http_response(payload, headers=[b"Content-Encoding: " + encoding.encode()])
+    path = tmp_path / "enc.warc"
+    path.write_bytes(b"".join([warc_record(block, uri=b"http://example.com/bomb")] + responses(2)))
+    outcomes, peak = _peak_while(lambda: list(read_archive(str(path))))
+    assert Counter(s if s != "dropped" else v for s, v in outcomes) == Counter({"too_large": 1, "kept": 2})
+    assert peak < 3 * MAX_RECORD_BYTES, peak
+
+
+def test_arc_record_without_length_is_capped(tmp_path):
+    # an ARC length of -1 (seen in the wild): the block runs to a blank line, and is counted, not held, past the cap
+    big = b"http://example.com/big 1.2.3.4 20080430204825 text/html -1\n" + b"y\n" * (1 << 18) + b"\n"
+    path = tmp_path / "t.arc"
+    path.write_bytes(ARC_HEADER + big + _arc_record(1))
+
+    def records():
+        with open(path, "rb") as fh:
+            return list(iter_archive(ArchiveStream(fh), max_block_bytes=1000))
+
+    recs, peak = _peak_while(records)
+    assert [r.block is None for r in recs[1:]] == [True, False]
+    assert peak < 8 << 20, peak  # the 262,144 lines were all held before they were found over the cap
+    assert recs[1].declared_length > 1000 and recs[2].headers["arc-url"] == "http://example.com/1"
+
+
+_CHILD = r"""
+import glob, json, sys
+import pyarrow.parquet as pq
+from pipelines.curate import run_curate
+from pipelines.recipe import parse_recipe
+inputs, out = json.loads(sys.argv[1]), sys.argv[2]
+report = run_curate(inputs, out, parse_recipe({"extract": {}}))
+errors = []
+for f in sorted(glob.glob(out + "/errors/*.parquet")):
+    errors += [{k: r[k] for k in ("input_path", "input_offset", "url", "error")} for r in pq.read_table(f).to_pylist()]
+docs = []
+for f in sorted(glob.glob(out + "/documents/*.parquet")):
+    docs += pq.read_table(f, columns=["input_path", "url"]).to_pylist()
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print("RESULT " + json.dumps({"report": json.loads(report.dumps()), "errors": errors, "docs": docs, "vmhwm_mb": hwm / 1024}))
+"""
+
+
+@pytest.mark.slow
+def test_curate_small_input_of_huge_records_stays_flat_and_resynchronises(tmp_path):
+    """The issue's inputs through a real curate run: the 100 x 15 MiB file (~1.5 MB) is all `too_large` at
+    read with flat memory, and the absurd-length files lose one record each, with a pointer."""
+    inputs, pointers = {}, {}
+    big = tmp_path / "huge-records.warc.gz"
+    big.write_bytes(b"".join(_big_page_member(i, 15 << 20) for i in range(100)))
+    assert big.stat().st_size < 3 << 20
+    inputs["big"] = str(big)
+    for name, length in (("members.warc.gz", 2 ** 40), ("plain.warc", 2 ** 63)):
+        recs = responses(8)
+        recs[3] = warc_record(http_response(page(3)), uri=b"http://example.com/3", length=length)
+        path = tmp_path / name
+        path.write_bytes(_layouts(recs)[name])
+        inputs[name], pointers[name] = str(path), _pointer(name, recs, 3)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(sorted(inputs.values())), str(tmp_path / "out")],
+                          cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))[len("RESULT "):])
+    print(f"curate of 100 x 15 MiB records: peak VmHWM {result['vmhwm_mb']:.0f} MB")
+    assert result["vmhwm_mb"] < PEAK_BOUND_MB, result["vmhwm_mb"]
+
+    read_stage, extract = result["report"]["stages"][:2]
+    for stage in (read_stage, extract):
+        assert stage["in"] == stage["kept"] + sum(stage["dropped"].values()) + stage["errors"], stage
+    assert read_stage["in"] == 100 + 8 + 8
+    assert read_stage["dropped"] == {"too_large": 100} and read_stage["errors"] == 2
+    assert not [d for d in result["docs"] if d["input_path"] == inputs["big"]]
+    for name in ("members.warc.gz", "plain.warc"):
+        errs = [e for e in result["errors"] if e["input_path"] == inputs[name]]
+        assert len(errs) == 1 and errs[0]["url"] == "http://example.com/3", errs
+        assert errs[0]["input_offset"] == pointers[name]
+    assert extract["in"] == 14  # every other record reached extract (kept, or dropped there with a reason)
