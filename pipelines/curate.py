@@ -22,12 +22,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from filters.stage_options import OptionError
 from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.progress import CountProgress, beam_progress
 from pipelines.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
 from pipelines.staging import StagedOutput, refuse_inputs_inside_output
 from pipelines.stages import ERRORS, REJECTED, ApplyFilter, AsDocuments
-from filters.stage_options import OptionError
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
 log = logging.getLogger(__name__)

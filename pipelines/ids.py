@@ -21,6 +21,10 @@ The algorithm, for R records of which r carry a repeated id (r is almost always 
    handful) and numbered `#2`, `#3`, ... in arrival order, which cannot change the output since they are
    identical.
 
+Cost at scale: step 1 shuffles one (id, count) pair per record (ids only, a small fraction of the documents'
+bytes); steps 2-3 hold state in proportion to r, so an input that repeats one id a million times makes a plan
+of a million small entries, still no document in memory.
+
 The order comes from the pointers and the content alone, so the same inputs give the same ids whatever the
 runner, bundle sizes or number of workers. A renamed id could only collide again with an input whose own id
 is literally `ID@path:offset`.
@@ -141,9 +145,11 @@ class _NumberIdenticalFn(beam.DoFn):
     def process(self, kv):
         (doc_id, _key), copies = kv
         for i, (new_ids, doc) in enumerate(copies):
-            if new_ids[i] != doc_id:
+            # the plan counted the copies; more can only come from a runner that replays elements
+            new_id = new_ids[i] if i < len(new_ids) else f"{new_ids[0]}#{i + 1}"
+            if new_id != doc_id:
                 self._renamed.inc()
-                doc = _renamed(doc, new_ids[i])
+                doc = _renamed(doc, new_id)
             yield doc
 
 

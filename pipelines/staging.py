@@ -149,7 +149,7 @@ class StagedOutput:
         for table in self.tables:
             stale += _children(_join(self.output_dir, table), BEAM_TEMP_PREFIX)
         for path in stale:
-            log.info("deleting %s, left by an earlier run that did not finish", path)
+            log.warning("deleting %s, left by an earlier run that did not finish", path)
             delete_tree(path)
         for table in self.tables:
             foreign = [p for p in self._table_files(table) if not PART_FILE.fullmatch(posixpath.basename(p))]
