@@ -276,7 +276,7 @@ def _prose(seed):
     for label, banding, _, _, methods in BANDINGS:
         for method, seeds in methods.items():
             for ps in seeds:
-                options = dict(banding, num_perm=112, ngram=5, seed=ps, rounds=4)
+                options = dict(banding, num_perm=112, ngram=5, seed=ps, rounds=4, verify_threshold=None)
                 if method in (WSHA, WSHAVER):
                     options["hashfunc"] = "sha1"
                 if method in (WVER, WSHAVER):

@@ -19,6 +19,7 @@ import re
 from typing import Dict, Optional
 
 from filters.base import Document, DocumentFilter
+from filters.stage_options import NonNegativeInt, PositiveInt, Sources, checked_options
 from filters.text import sentence_count, word_tokens
 from schemas import TEXT
 
@@ -30,6 +31,7 @@ POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses co
 LINE_REASONS = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy")
 
 
+@checked_options
 class C4QualityFilter(DocumentFilter):
     name = "quality"
 
@@ -37,14 +39,14 @@ class C4QualityFilter(DocumentFilter):
         self,
         remove_citations: bool = True,
         filter_no_terminal_punct: bool = True,
-        min_num_sentences: Optional[int] = 5,
-        min_words_per_line: Optional[int] = 3,
-        max_word_length: Optional[int] = 1000,
+        min_num_sentences: Optional[NonNegativeInt] = 5,
+        min_words_per_line: Optional[NonNegativeInt] = 3,
+        max_word_length: Optional[PositiveInt] = 1000,
         filter_lorem_ipsum: bool = True,
         filter_javascript: bool = True,
         filter_curly_bracket: bool = True,
         filter_policy: bool = True,
-        sources: Optional[list] = None,
+        sources: Sources = None,
     ):
         super().__init__(sources)
         self.remove_citations = remove_citations

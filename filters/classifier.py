@@ -18,6 +18,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from filters.base import Document, DocumentFilter
+from filters.stage_options import Fraction, ModelPath, Sources, checked_options
 from schemas import TEXT, ID
 from schemas.io import iter_documents
 
@@ -111,13 +112,12 @@ def _p_hq(model, line: str) -> float:
     return 0.0
 
 
+@checked_options
 class QualityClassifierFilter(DocumentFilter):
     name = "classifier"
 
-    def __init__(self, model_path: str, threshold: float = 0.5, sources: Optional[list] = None):
+    def __init__(self, model_path: ModelPath, threshold: Fraction = 0.5, sources: Sources = None):
         super().__init__(sources)
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"classifier threshold must be within [0, 1], got {threshold}")
         self.model_path, self.threshold, self._model = model_path, float(threshold), None
 
     def setup(self) -> None:

@@ -9,26 +9,28 @@ as in datatrove. Each ratio is stored as a score (`fineweb_*`); None disables a 
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+from typing import Dict, List, Optional
 
 from filters.base import ScoredFilter
+from filters.stage_options import Fraction, NonNegative, NonNegativeInt, Sources, checked_options
 from filters.repetition import duplicates
 from filters.text import TERMINAL_PUNCTUATION, word_tokens
 
 
+@checked_options
 class FineWebQualityFilter(ScoredFilter):
     name = "quality"
 
     def __init__(
         self,
-        line_punct_thr: Optional[float] = 0.12,
+        line_punct_thr: Optional[Fraction] = 0.12,
         line_punct_exclude_zero: bool = False,
-        stop_chars: Optional[Iterable[str]] = None,
-        short_line_thr: Optional[float] = 0.67,
-        short_line_length: int = 30,
-        char_duplicates_ratio: Optional[float] = 0.01,
-        new_line_ratio: Optional[float] = 0.3,
-        sources: Optional[list] = None,
+        stop_chars: Optional[List[str]] = None,
+        short_line_thr: Optional[Fraction] = 0.67,
+        short_line_length: NonNegativeInt = 30,
+        char_duplicates_ratio: Optional[Fraction] = 0.01,
+        new_line_ratio: Optional[NonNegative] = 0.3,  # newlines per word: a list of one-word lines is near 1
+        sources: Sources = None,
     ):
         super().__init__(sources)
         self.line_punct_thr = line_punct_thr

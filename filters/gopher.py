@@ -17,9 +17,10 @@ by zero (its ratios are 0).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, List, Optional
 
 from filters.base import Document, DocumentFilter
+from filters.stage_options import Fraction, NonNegative, NonNegativeInt, Sources, checked_options
 from filters.text import GOPHER_PUNCTUATION, word_tokens
 from schemas import TEXT
 
@@ -32,23 +33,25 @@ def is_symbol_word(token: str) -> bool:
     return all(ch in GOPHER_PUNCTUATION for ch in token)
 
 
+@checked_options
 class GopherQualityFilter(DocumentFilter):
     name = "quality"
 
     def __init__(
         self,
-        min_doc_words: Optional[int] = 50,
-        max_doc_words: Optional[int] = 100_000,
-        min_avg_word_length: Optional[float] = 3,
-        max_avg_word_length: Optional[float] = 10,
-        max_symbol_word_ratio: Optional[float] = 0.1,
-        max_bullet_lines_ratio: Optional[float] = 0.9,
-        max_ellipsis_lines_ratio: Optional[float] = 0.3,
-        max_non_alpha_words_ratio: Optional[float] = 0.8,
-        min_stop_words: Optional[int] = 2,
-        stop_words: Optional[Iterable[str]] = None,
-        bullet_chars: Optional[Iterable[str]] = None,
-        sources: Optional[list] = None,
+        min_doc_words: Optional[NonNegativeInt] = 50,
+        max_doc_words: Optional[NonNegativeInt] = 100_000,
+        min_avg_word_length: Optional[NonNegative] = 3,
+        max_avg_word_length: Optional[NonNegative] = 10,
+        # '#' and ellipses per word: a page can hold more than one per word, so not capped at 1
+        max_symbol_word_ratio: Optional[NonNegative] = 0.1,
+        max_bullet_lines_ratio: Optional[Fraction] = 0.9,
+        max_ellipsis_lines_ratio: Optional[Fraction] = 0.3,
+        max_non_alpha_words_ratio: Optional[Fraction] = 0.8,
+        min_stop_words: Optional[NonNegativeInt] = 2,
+        stop_words: Optional[List[str]] = None,
+        bullet_chars: Optional[List[str]] = None,
+        sources: Sources = None,
     ):
         super().__init__(sources)
         self.min_doc_words = min_doc_words

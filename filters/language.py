@@ -15,10 +15,11 @@ decision for one document.
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from filters.base import Document, DocumentFilter
 from filters.models import lid_model_path
+from filters.stage_options import Fraction, ModelPath, NonNegativeInt, Sources, checked_options
 from schemas import LANGUAGE, LANGUAGE_SCORE, TEXT
 
 LABEL_PREFIX = "__label__"
@@ -46,24 +47,24 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+@checked_options
 class LanguageFilter(DocumentFilter):
     name = "language"
 
     def __init__(
         self,
-        languages: Optional[Iterable[str]] = None,
-        min_score: float = 0.0,
-        per_language_min_score: Optional[Dict[str, float]] = None,
-        top_k: int = 0,
-        model_path: Optional[str] = None,
-        sources: Optional[list] = None,
+        languages: Optional[List[str]] = None,
+        min_score: Fraction = 0.0,
+        per_language_min_score: Optional[Dict[str, Fraction]] = None,
+        top_k: NonNegativeInt = 0,
+        model_path: Optional[ModelPath] = None,  # None: $WINNOW_LID_MODEL, else the packaged lid.176
+        # Prose only: lid.176 labels source code as some natural language, which would drop or mislabel it.
+        sources: Sources = ("web", "text"),
     ):
         super().__init__(sources)
         self.languages = frozenset(languages) if languages else None
         self.min_score = float(min_score)
         self.per_language_min_score = dict(per_language_min_score or {})
-        if top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {top_k}")
         self.top_k = int(top_k)
         self.model_path = model_path
         self._model = None

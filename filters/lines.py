@@ -14,26 +14,22 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Collection, List, Tuple
+from typing import Annotated, Collection, List, Tuple
 
+from filters.stage_options import NonNegativeInt, OneOf, PositiveInt, checked_options
 from filters.text import normalize_for_dedup, split_words
 
 UNITS = ("line", "paragraph")
 _PARAGRAPH_RE = re.compile(r"\n[ \t\r\f\v]*\n")
 
 
+@checked_options
 @dataclass(frozen=True)
 class LineDedupParams:
-    max_docs: int = 10
-    unit: str = "line"
-    min_unit_chars: int = 10
-    min_words: int = 50
-
-    def __post_init__(self):
-        if self.unit not in UNITS:
-            raise ValueError(f"unit must be one of {UNITS}, got {self.unit!r}")
-        if self.max_docs < 1 or self.min_unit_chars < 1 or self.min_words < 0:
-            raise ValueError("max_docs and min_unit_chars must be >= 1 and min_words >= 0")
+    max_docs: PositiveInt = 10
+    unit: Annotated[str, OneOf(*UNITS)] = "line"
+    min_unit_chars: PositiveInt = 10
+    min_words: NonNegativeInt = 50
 
 
 def split_units(text: str, unit: str) -> List[str]:

@@ -40,10 +40,11 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, List, Sequence, Tuple
+from typing import Annotated, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
+from filters.stage_options import NonNegative, OneOf, PositiveInt, Range, checked_options
 from filters.text import normalize_for_dedup
 
 SCHEMES = ("affine64", "affine32", "legacy")
@@ -65,31 +66,28 @@ _POSITION_WEIGHTS = (0x6A09E667F3BCC909, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B,
                      0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179)
 
 
+@checked_options
 @dataclass(frozen=True)
 class MinHashParams:
-    num_perm: int = 112
-    bands: int = 14
-    rows: int = 8
-    ngram: int = 5
-    seed: int = 1
-    scheme: str = "affine64"
-    hashfunc: str = "words64"
+    num_perm: PositiveInt = 112
+    bands: PositiveInt = 14
+    rows: PositiveInt = 8
+    ngram: PositiveInt = 5
+    seed: Annotated[int, Range(0, 2 ** 32 - 1)] = 1  # np.random.RandomState's seed range
+    scheme: Annotated[str, OneOf(*SCHEMES)] = "affine64"
+    hashfunc: Annotated[str, OneOf(*HASHFUNCS)] = "words64"
 
     def __post_init__(self):
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"minhash scheme must be one of {SCHEMES}, got {self.scheme!r}")
-        if self.hashfunc not in HASHFUNCS:
-            raise ValueError(f"minhash hashfunc must be one of {HASHFUNCS}, got {self.hashfunc!r}")
-        if min(self.num_perm, self.bands, self.rows, self.ngram) < 1:
-            raise ValueError("num_perm, bands, rows and ngram must be positive")
         if self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         if self.hashfunc == "words64" and self.ngram > len(_POSITION_WEIGHTS):
             raise ValueError(f"hashfunc words64 supports ngram <= {len(_POSITION_WEIGHTS)}, got {self.ngram}")
 
     @classmethod
-    def for_threshold(cls, threshold: float, num_perm: int = 112, false_positive_weight: float = 0.5,
-                      false_negative_weight: float = 0.5, **kwargs) -> "MinHashParams":
+    @checked_options
+    def for_threshold(cls, threshold: Annotated[float, Range(0, 1, low_open=True, high_open=True)],
+                      num_perm: PositiveInt = 112, false_positive_weight: NonNegative = 0.5,
+                      false_negative_weight: NonNegative = 0.5, **kwargs) -> "MinHashParams":
         """Parameters whose bands x rows datasketch's optimiser picks for `threshold` and `num_perm`."""
         bands, rows = optimal_bands_rows(threshold, num_perm, false_positive_weight, false_negative_weight)
         return cls(num_perm=num_perm, bands=bands, rows=rows, **kwargs)

@@ -17,6 +17,7 @@ from filters.c4 import C4QualityFilter
 from filters.fineweb import FineWebQualityFilter
 from filters.gopher import GopherQualityFilter
 from filters.repetition import GopherRepetitionFilter
+from filters.stage_options import OptionError, Sources, checked_options
 from filters.text import word_tokens
 from schemas import TEXT
 
@@ -25,6 +26,7 @@ RULE_SETS = (("gopher_repetition", GopherRepetitionFilter), ("gopher", GopherQua
              ("c4", C4QualityFilter), ("fineweb", FineWebQualityFilter))
 
 
+@checked_options
 class QualityFilter(DocumentFilter):
     name = "quality"
 
@@ -34,7 +36,8 @@ class QualityFilter(DocumentFilter):
         gopher: Optional[Mapping[str, Any]] = PUBLISHED,
         c4: Optional[Mapping[str, Any]] = PUBLISHED,
         fineweb: Optional[Mapping[str, Any]] = PUBLISHED,
-        sources: Optional[list] = None,
+        # Prose only: these are rules for natural-language pages; the `code` stage has the rules for code.
+        sources: Sources = ("web", "text"),
     ):
         super().__init__(sources)
         given = {"gopher_repetition": gopher_repetition, "gopher": gopher, "c4": c4, "fineweb": fineweb}
@@ -43,11 +46,12 @@ class QualityFilter(DocumentFilter):
             opts = given[key]
             if opts is None:
                 continue
-            if not isinstance(opts, Mapping):
-                raise ValueError(f"quality rule set {key!r} takes a mapping of options (or null to omit it), got {opts!r}")
             if "sources" in opts:
-                raise ValueError(f"give `sources` to the quality stage, not to its rule set {key!r}")
-            self.rule_sets.append((key, cls(**dict(opts))))
+                raise OptionError(f"{key}.sources", "is not an option of a rule set: give `sources` to the quality stage")
+            try:
+                self.rule_sets.append((key, cls(**dict(opts))))
+            except OptionError as exc:
+                raise exc.within(key) from None
         if not self.rule_sets:
             raise ValueError("the quality stage needs at least one rule set: gopher_repetition, gopher, c4, fineweb")
 

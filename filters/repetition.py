@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from filters.base import Document, DocumentFilter
+from filters.stage_options import Fraction, PositiveInt, Sources, checked_options
 from filters.text import word_tokens
 from schemas import TEXT
 
@@ -68,18 +69,20 @@ def duplicated_ngram_chars(words: Sequence[str], n: int) -> int:
     return chars
 
 
+@checked_options
 class GopherRepetitionFilter(DocumentFilter):
     name = "quality"
 
     def __init__(
         self,
-        dup_line_frac: Optional[float] = 0.3,
-        dup_para_frac: Optional[float] = 0.3,
-        dup_line_char_frac: Optional[float] = 0.2,
-        dup_para_char_frac: Optional[float] = 0.2,
-        top_n_grams: Sequence[Sequence[float]] = TOP_N_GRAMS,
-        dup_n_grams: Sequence[Sequence[float]] = DUP_N_GRAMS,
-        sources: Optional[list] = None,
+        dup_line_frac: Optional[Fraction] = 0.3,
+        dup_para_frac: Optional[Fraction] = 0.3,
+        dup_line_char_frac: Optional[Fraction] = 0.2,
+        dup_para_char_frac: Optional[Fraction] = 0.2,
+        # (n, largest fraction of the characters) pairs; null or [] turns the rule off
+        top_n_grams: Optional[Sequence[Tuple[PositiveInt, Fraction]]] = TOP_N_GRAMS,
+        dup_n_grams: Optional[Sequence[Tuple[PositiveInt, Fraction]]] = DUP_N_GRAMS,
+        sources: Sources = None,
     ):
         super().__init__(sources)
         self.dup_line_frac = dup_line_frac
@@ -88,9 +91,6 @@ class GopherRepetitionFilter(DocumentFilter):
         self.dup_para_char_frac = dup_para_char_frac
         self.top_n_grams = [(int(n), float(f)) for n, f in (top_n_grams or ())]
         self.dup_n_grams = [(int(n), float(f)) for n, f in (dup_n_grams or ())]
-        for n, f in self.top_n_grams + self.dup_n_grams:
-            if n < 1 or not 0 <= f <= 1:
-                raise ValueError(f"n-gram rule ({n}, {f}) needs n >= 1 and a fraction within [0, 1]")
 
     def score(self, text: str, tokens: Optional[List[str]] = None) -> Dict[str, float]:
         length = max(len(text), 1)

@@ -11,10 +11,11 @@ Documents without a URL (code, plain text) pass.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Set
+from typing import List, Optional, Set
 from urllib.parse import urlsplit
 
 from filters.base import Document, DocumentFilter
+from filters.stage_options import ListFile, Sources, checked_options
 from schemas import URL
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -39,19 +40,20 @@ def _url_key(url: str) -> str:
     return url.strip().split("#", 1)[0]
 
 
+@checked_options
 class UrlFilter(DocumentFilter):
     name = "url"
 
     def __init__(
         self,
-        domains: Optional[Iterable[str]] = None,
-        domains_file: Optional[str] = None,
-        urls: Optional[Iterable[str]] = None,
-        urls_file: Optional[str] = None,
-        banned_words: Optional[Iterable[str]] = None,
-        banned_words_file: Optional[str] = None,
-        banned_subwords: Optional[Iterable[str]] = None,
-        sources: Optional[list] = None,
+        domains: Optional[List[str]] = None,
+        domains_file: Optional[ListFile] = None,
+        urls: Optional[List[str]] = None,
+        urls_file: Optional[ListFile] = None,
+        banned_words: Optional[List[str]] = None,
+        banned_words_file: Optional[ListFile] = None,
+        banned_subwords: Optional[List[str]] = None,
+        sources: Sources = None,
     ):
         super().__init__(sources)
         self.domains = {normalize_host(d) for d in set(domains or ()) | read_list(domains_file)}

@@ -17,6 +17,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from filters.language import LanguageFilter
+from filters.stage_options import PositiveInt, checked_options
 from pipelines.stages import ERRORS, REJECTED, ApplyFilterFn, error_row_for
 from schemas import to_rejected_row
 
@@ -52,16 +53,18 @@ class _LanguageBatchFn(ApplyFilterFn):
         yield from out
 
 
+@checked_options
 class FilterLanguage(beam.PTransform):
     """lid.176 language filter over batches; outputs: main (kept), `rejected`, `errors`.
 
     Options are `filters.language.LanguageFilter`'s, plus `min_batch`/`max_batch` (documents per predict call).
     """
 
-    def __init__(self, min_batch: int = 16, max_batch: int = 512, stage: str = "language", **options: Any):
+    def __init__(self, min_batch: PositiveInt = 16, max_batch: PositiveInt = 512, stage: str = "language",
+                 **options: Any):
         super().__init__()
-        if not 1 <= min_batch <= max_batch:
-            raise ValueError(f"need 1 <= min_batch <= max_batch, got {min_batch}, {max_batch}")
+        if min_batch > max_batch:
+            raise ValueError(f"need min_batch <= max_batch, got {min_batch}, {max_batch}")
         self._stage = stage
         self._filter = LanguageFilter(**options)
         self._min, self._max = int(min_batch), int(max_batch)

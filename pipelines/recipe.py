@@ -3,16 +3,27 @@
 A recipe is YAML whose top-level keys are stage names; a stage that is absent does not run. Each stage's
 mapping holds the keyword arguments of the class that implements it, so the YAML reads like the code it
 configures. `load_recipe` turns the YAML into a frozen `Recipe` and builds every stage once up front, so a
-misspelt stage or option stops the job before it starts with a message that says what to change.
+misspelt stage, an option of the wrong type or out of its range (declared beside the option in the class,
+filters/stage_options.py) or a missing model stops the job before it starts, with one line that names the
+stage, the option, the value and what is allowed.
+
+`extract` is needed only for web archives (it turns HTML into text): a recipe for JSONL, Parquet or code
+inputs may start with any stage (`check_inputs_need_no_extract` refuses archive inputs to such a recipe).
+
+The YAML is read with a loader that bounds what aliases can expand to: nested anchors ("billion laughs")
+make a few hundred bytes stand for billions of values, which any later walk of the options (checking,
+printing, writing recipe.yaml) would materialise. A recipe is a few hundred values; past `MAX_RECIPE_VALUES`
+after expansion, or past `MAX_RECIPE_BYTES` on disk, it is refused.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
@@ -21,10 +32,72 @@ DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
 KNOWN_STAGES = ("extract", "url", "language", "quality", "classifier", "code", "pii",
                 "dedup_exact", "dedup_minhash", "dedup_lines")
 DEDUP_STAGES = ("dedup_exact", "dedup_minhash", "dedup_lines")
+# Bounds on a recipe file: the shipped recipes are ~2 KB and ~60 values; long lists belong in list files
+# (url's domains_file and the like).
+MAX_RECIPE_BYTES = 1 << 20
+MAX_RECIPE_VALUES = 100_000
 
 
 class RecipeError(ValueError):
     pass
+
+
+def _expanded_values(root: Node, limit: int) -> int:
+    """The number of YAML values `root` stands for once every alias is expanded; RecipeError past `limit`
+    or on a recursive alias. Each node is sized once (aliases share their node), so this takes time in
+    the size of the file, not of the expansion."""
+    sizes: Dict[int, int] = {}
+    active = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise RecipeError("an alias refers to the node that contains it (a recursive alias); "
+                              "write the value out instead")
+        active.add(key)
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = ()
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise RecipeError(f"its YAML aliases expand to more than {limit:,} values (nested anchors, "
+                                  f"a 'billion laughs'); write the options out, or use anchors that are not nested")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+class BoundedSafeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a document whose aliases expand beyond MAX_RECIPE_VALUES values."""
+
+    max_values = MAX_RECIPE_VALUES
+
+    def compose_document(self):
+        node = super().compose_document()
+        if node is not None:
+            _expanded_values(node, self.max_values)
+        return node
+
+
+def read_recipe_yaml(text: str, name: str = "custom") -> Any:
+    """The YAML document of a recipe, with bounded alias expansion; RecipeError names the recipe."""
+    try:
+        return yaml.load(text, Loader=BoundedSafeLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecipeError as exc:
+        raise RecipeError(f"recipe {name}: {exc}") from None
+    except RecursionError:
+        raise RecipeError(f"recipe {name}: the YAML nests too deeply to be a recipe") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe {name} is not valid YAML: {exc}") from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,10 +167,9 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
             raise RecipeError(f"recipe {recipe_name}: options of {key!r} must be a mapping, got {opts!r}")
         stages.append((key, dict(opts)))
     names = [n for n, _ in stages]
-    if "extract" not in names:
-        raise RecipeError(f"recipe {recipe_name}: the 'extract' stage is required (it turns input records into documents)")
-    if names[0] != "extract":
-        raise RecipeError(f"recipe {recipe_name}: 'extract' must come first, got order {names}")
+    if "extract" in names and names[0] != "extract":
+        raise RecipeError(f"recipe {recipe_name}: 'extract' must come first (it turns input records into "
+                          f"documents), got order {names}")
     seen_dedup = False
     for n in names:
         if n in DEDUP_STAGES:
@@ -114,10 +186,31 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
 
 def load_recipe(path: str | os.PathLike | None = None) -> Recipe:
     path = Path(path) if path else DEFAULT_RECIPE
-    if not path.is_file():
+    if not path.exists():
         raise RecipeError(f"recipe file {path} not found")
+    if not path.is_file():  # a FIFO would block the read, /dev/zero would never end it
+        raise RecipeError(f"recipe {path} is not a regular file")
+    with open(path, "rb") as f:
+        raw = f.read(MAX_RECIPE_BYTES + 1)
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise RecipeError(f"recipe {path} is over {MAX_RECIPE_BYTES // 1024} KiB; recipes are small "
+                          f"(put long lists in list files)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from exc
-    return parse_recipe(data or {}, name=path.stem)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"recipe {path} is not UTF-8 text: {exc}") from None
+    return parse_recipe(read_recipe_yaml(text, path.stem) or {}, name=path.stem)
+
+
+def check_inputs_need_no_extract(recipe: Recipe, input_files: Iterable[Any]) -> None:
+    """Refuse web archive inputs (`InputFile`s of kind archive) to a recipe without an `extract` stage: their
+    records are HTML, which only `extract` turns into text, and every one would otherwise be an error row."""
+    if "extract" in recipe.stage_names:
+        return
+    from pipelines.sources import ARCHIVE
+
+    archives = [f.path for f in input_files if f.kind == ARCHIVE]
+    if archives:
+        more = f" and {len(archives) - 1} more" if len(archives) > 1 else ""
+        raise RecipeError(f"recipe {recipe.name} has no `extract` stage, which web archive input {archives[0]}{more} "
+                          f"needs (its records are HTML): add `extract: {{}}` as the recipe's first stage")

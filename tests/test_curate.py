@@ -109,8 +109,8 @@ def test_dedup_minhash_drops_near_duplicates_towards_the_smallest_id():
 
 @pytest.mark.parametrize("data, message", [
     ({"extract": {}, "spam": {}}, "unknown stage 'spam'"),
-    ({"language": {}}, "'extract' stage is required"),
-    ({"extract": {}, "language": {"min_scor": 0.5}}, "bad options"),
+    ({"language": {}, "extract": {}}, "'extract' must come first"),
+    ({"extract": {}, "language": {"min_scor": 0.5}}, "stage 'language': option 'min_scor' is not an option"),
     ({"extract": {}, "dedup_exact": {}, "quality": {}}, "comes after deduplication"),
     ({"extract": {}, "quality": "yes"}, "must be a mapping"),
 ])
