@@ -95,8 +95,9 @@ def _kill_while_writing(cmd, out: Path, attempts: int = 3) -> list:
             return written
         misses.append(f"exit {proc.returncode}, saw {written[:3]}, manifest {manifests}, "
                       f"stderr {log.read_text(errors='replace')[-300:]!r}")
-    pytest.fail(f"never killed {' '.join(cmd)} mid-write in {attempts} attempts (the input is now too small to "
-                f"catch the run while it writes?): " + " | ".join(misses))
+    pytest.fail(f"never caught {' '.join(cmd)} writing without its manifest in {attempts} attempts: either the "
+                f"manifest is no longer written last, or the run is now too quick for the poll (make the input "
+                f"larger): " + " | ".join(misses))
 
 
 def _verify_rejects(out: Path, match: str) -> None:
