@@ -15,6 +15,7 @@ import re
 from typing import Optional, Tuple
 
 from filters.base import Document, DocumentFilter
+from filters.stage_options import NonNegativeInt, Sources, checked_options
 from schemas import TEXT
 
 EMAIL_RE = re.compile(
@@ -25,6 +26,7 @@ IPV4_RE = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d|[\w-])")
 IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 
+@checked_options
 class PIIFilter(DocumentFilter):
     name = "pii"
 
@@ -35,12 +37,10 @@ class PIIFilter(DocumentFilter):
         public_ips_only: bool = True,
         email_placeholder: str = "<EMAIL>",
         ip_placeholder: str = "<IP_ADDRESS>",
-        max_pii: Optional[int] = None,
-        sources: Optional[list] = None,
+        max_pii: Optional[NonNegativeInt] = None,
+        sources: Sources = None,
     ):
         super().__init__(sources)
-        if max_pii is not None and max_pii < 0:
-            raise ValueError(f"max_pii must be >= 0 or null, got {max_pii}")
         self.emails, self.ips, self.public_ips_only = emails, ips, public_ips_only
         self.email_placeholder, self.ip_placeholder = email_placeholder, ip_placeholder
         self.max_pii = max_pii

@@ -55,11 +55,12 @@ import re
 import signal
 import threading
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
 
+from filters.stage_options import Fraction, NonNegativeInt, Positive, PositiveInt, checked_options
 from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from pipelines.stages import ERRORS, REJECTED, StageCounters, route_decision
 from schemas import (CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document,
@@ -76,6 +77,7 @@ _WINDOWS_1252_ALIASES = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
+@checked_options
 @dataclass(frozen=True)
 class ExtractConfig:
     # Precision/recall trade-off (trafilatura's own switches): precision helps news articles a little
@@ -86,7 +88,7 @@ class ExtractConfig:
     # page, the page is not an article (a listing, product or forum page whose blocks trafilatura judged
     # boilerplate) and the recall output is kept. 0 turns the second pass off. 0.7 measured best on a
     # WCXB dev subset among 0.5/0.7/0.9 (benchmarks/bench_extract.py).
-    recall_fallback: float = 0.7
+    recall_fallback: Fraction = 0.7
     # When the page declares its main region (<main> or role="main") and the extraction keeps under this
     # fraction of that region's text (navigation, headers, footers, asides, comment threads, consent
     # banners and form controls left out), trafilatura has judged the region's own content boilerplate
@@ -94,22 +96,22 @@ class ExtractConfig:
     # region's text is used instead. Not on pages that declare themselves articles (og:type article), where
     # the rest of the region is related-story teasers. 0 turns it off. 0.5 measured best among 0.3-0.6 on
     # half A of WCXB dev (half B held out; benchmarks/bench_extract.py).
-    region_fallback: float = 0.5
+    region_fallback: Fraction = 0.5
     # Consent-management banners (cookie dialogs) are removed before extraction; trafilatura prunes them
     # only in its baseline, so a long cookie dialog could win the main extraction.
     prune_consent: bool = True
     # A line longer than this that repeats an earlier line of the same page is dropped (a carousel or a
     # responsive layout rendering the same paragraph twice). Within one page only, so the output does not
     # depend on record order. 0 keeps repeats.
-    drop_repeated_lines_over: int = 200
+    drop_repeated_lines_over: NonNegativeInt = 200
     include_tables: bool = True
     include_comments: bool = False
     # `fast` skips trafilatura's readability/jusText fallbacks: ~2x faster, a little lower recall.
     fast: bool = False
     with_metadata: bool = True       # title, author, date, sitename, description into the record's `metadata`
-    max_html_bytes: int = 5 << 20    # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
-    max_tags: int = 200_000          # pages with more start tags are dropped as `too_complex`
-    max_seconds: float = 20.0        # per-page wall limit (SIGALRM on the main thread) -> `timeout`
+    max_html_bytes: PositiveInt = 5 << 20  # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
+    max_tags: PositiveInt = 200_000  # pages with more start tags are dropped as `too_complex`
+    max_seconds: Positive = 20.0  # per-page wall limit (SIGALRM on the main thread) -> `timeout`
 
 
 def _media_type(content_type: Optional[str]) -> str:
@@ -470,11 +472,7 @@ class ExtractText(beam.PTransform):
 
     def __init__(self, **options: Any):
         super().__init__()
-        known = set(asdict(ExtractConfig()))
-        unknown = set(options) - known
-        if unknown:
-            raise ValueError(f"unknown extract options {sorted(unknown)}; known: {sorted(known)}")
-        self._config = ExtractConfig(**options)
+        self._config = ExtractConfig(**options)  # checks names, types and ranges (filters/stage_options.py)
 
     def expand(self, records):
         return records | "Extract" >> beam.ParDo(_ExtractFn(self._config)).with_outputs(
