@@ -22,6 +22,8 @@ Layers:
   (more than the rest of the file could inflate to, e.g. 2^40 or 2^63, or one that runs into a gzip member
   opening the next record, or past the next header line) costs that record only: reading resumes at the
   next record (seeking back to it when the skip passed it) and the record comes out as `DAMAGED`.
+  Per gzip file, the blocks handed on are capped at `MAX_EXPANSION` x the compressed bytes read (64 MiB at
+  least): a small file of compressible records cannot fill a worker; the records past it are `archive_cap`.
 - `parse_http_response(block, max_bytes)`: status (reason phrase optional), headers, body with
   Transfer-Encoding chunked and Content-Encoding gzip/x-gzip/deflate/br undone, each layer inflating at most
   `max_bytes` + 1 bytes; a body over `max_bytes` raises `PayloadTooLarge` (the caller's `too_large`), an
@@ -228,6 +230,11 @@ class ArchiveStream:
     @property
     def tell(self) -> int:
         return self._start
+
+    @property
+    def compressed_tell(self) -> int:
+        """Compressed bytes inflated so far (0 for a plain file)."""
+        return self._compressed_in
 
     def _available(self) -> int:
         return len(self._buf) - self._pos
@@ -478,9 +485,33 @@ def _resync_after_wrong_length(stream: ArchiveStream, length: int, skipped: int,
     return first is not None and stream.rewind(*first)
 
 
-def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iterator[ArchiveRecord]:
-    """Every record of a WARC or ARC stream; raises ArchiveDamage where the rest cannot be read."""
+# Per file: the blocks a gzip file hands on may add up to this many times the compressed bytes read (or
+# ARCHIVE_FLOOR_BYTES, whichever is more). Web archives inflate ~5x (Common Crawl: ~1 GB -> ~5 GB) and
+# per-record gzip cannot exploit repeats across records; past 64x a small file is a bomb of compressible
+# records (each under the record cap) that would otherwise fill a worker: the rest are `archive_cap`.
+MAX_EXPANSION = 64
+ARCHIVE_FLOOR_BYTES = 64 << 20
+ARCHIVE_CAP = "archive_cap"  # the reason a record's block was let go (`extra["dropped"]`)
+
+
+def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_expansion: int = MAX_EXPANSION,
+                 floor_bytes: int = ARCHIVE_FLOOR_BYTES) -> Iterator[ArchiveRecord]:
+    """Every record of a WARC or ARC stream; raises ArchiveDamage where the rest cannot be read. A record
+    whose block would take a gzip file's blocks past `max_expansion` x its compressed bytes read (and past
+    `floor_bytes`) comes with `block` None and `extra["dropped"] = "archive_cap"`."""
     arc_version = None
+    held = 0
+
+    def within_budget(rec: ArchiveRecord) -> ArchiveRecord:
+        nonlocal held
+        if rec.block is not None and stream.gzip:
+            if held + len(rec.block) > max(floor_bytes, max_expansion * stream.compressed_tell):
+                rec.block = None
+                rec.extra["dropped"] = ARCHIVE_CAP
+            else:
+                held += len(rec.block)
+        return rec
+
     while True:
         _skip_blank(stream)
         offset = stream.tell
@@ -533,7 +564,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iter
                     raise ArchiveDamage("archive ends inside a record block", pointer)
                 # else: the block is whole and garbage follows it; the next turn reports the garbage
             rec.block = block
-            yield rec
+            yield within_budget(rec)
         elif line.startswith(b"filedesc://") or arc_version is not None:
             fields = line.split()
             if line.startswith(b"filedesc://"):
@@ -580,12 +611,13 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20) -> Iter
                 version_line = (block or b"").split(b"\n", 1)[0].split()
                 if version_line[:1] == [b"2"]:
                     arc_version = 2
-                yield ArchiveRecord("warcinfo", headers, block, offset, pointer, version=f"ARC/{arc_version}")
+                yield within_budget(ArchiveRecord("warcinfo", headers, block, offset, pointer,
+                                                  version=f"ARC/{arc_version}"))
                 continue
             headers["warc-target-uri"] = headers["arc-url"]
             headers["warc-date"] = headers["arc-date"]
-            yield ArchiveRecord("response", headers, block, offset, pointer, version=f"ARC/{arc_version}",
-                                declared_length=length)
+            yield within_budget(ArchiveRecord("response", headers, block, offset, pointer,
+                                              version=f"ARC/{arc_version}", declared_length=length))
         else:
             # Garbage where a header should be: skip to the next WARC header line and report the skipped
             # bytes as one damaged record; with no next header, the rest of the file is the damage.

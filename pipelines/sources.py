@@ -126,6 +126,12 @@ MAX_CODE_BYTES = 1 << 20
 # bigger record would be dropped there anyway, after Beam had held it (a 1.5 MB .warc.gz of 100 records of
 # 15 MiB peaked at 6.35 GB when this was 16 MiB).
 MAX_RECORD_BYTES = (5 << 20) + (1 << 20)
+
+
+def record_cap(page_cap: Optional[int]) -> int:
+    """The archive read cap for a recipe whose extract stage keeps pages up to `page_cap` bytes (None: the
+    default): a recipe that raises `max_html_bytes` raises it at read too, never below the default."""
+    return max(MAX_RECORD_BYTES, (page_cap or 0) + (1 << 20))
 # Decompressed bytes read from one tarball or zip. An archive is read by one worker in one call, so without
 # this a 4 MB zip of 1,500 compressible 1 MiB files held 1.5 GB of text (6.3 GB peak); a tree larger than
 # this is read file by file as a directory (code:DIR), which spreads over workers.
@@ -243,8 +249,8 @@ def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterato
                     yield ("dropped", "revisit")
                 elif rec.rec_type not in CONTENT_RECORD_TYPES:
                     yield ("dropped", "record_type")
-                elif rec.block is None:
-                    yield ("dropped", "too_large")
+                elif rec.block is None:  # over the record cap, or past the file's cap (`archive_cap`)
+                    yield ("dropped", rec.extra.get("dropped", "too_large"))
                 else:
                     try:
                         yield ("kept", _archive_raw_record(rec, path, name, is_arc or rec.version.startswith("ARC"),
@@ -899,7 +905,7 @@ def not_a_regular_file(path: str) -> Optional[str]:
             f"remove it from the input or narrow the glob")
 
 
-def read_input_file(item: InputFile) -> Iterator[Outcome]:
+def read_input_file(item: InputFile, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Outcome]:
     """Read outcomes of one InputFile, whatever its kind. A whole-file input that is not a regular file is
     one error row naming it (code trees check their own files: a FIFO there is `not_a_file`)."""
     if item.kind in (ARCHIVE, JSONL, PARQUET) or (item.kind == CODE and not os.path.isdir(item.path)):
@@ -909,7 +915,7 @@ def read_input_file(item: InputFile) -> Iterator[Outcome]:
                                          input_path=item.path))
             return
     if item.kind == ARCHIVE:
-        yield from read_archive(item.path)
+        yield from read_archive(item.path, max_record_bytes)
     elif item.kind == JSONL:
         yield from read_jsonl(item.path)
     elif item.kind == PARQUET:
@@ -940,6 +946,10 @@ def iter_raw_records(specs: Sequence[str]) -> Iterator[Dict[str, Any]]:
 # --- Beam shell --------------------------------------------------------------------------------------
 
 class _ReadInputFn(beam.DoFn):
+    def __init__(self, max_record_bytes: int = MAX_RECORD_BYTES):
+        super().__init__()
+        self._max_record_bytes = max_record_bytes
+
     def setup(self):
         self._counters = StageCounters(READ_STAGE)
 
@@ -947,7 +957,7 @@ class _ReadInputFn(beam.DoFn):
         c = self._counters
         start = time.perf_counter()
         try:
-            for status, value in read_input_file(item):
+            for status, value in read_input_file(item, self._max_record_bytes):
                 c.in_.inc()
                 if status == "kept":
                     c.kept.inc()
@@ -1004,9 +1014,10 @@ class ReadInputs(beam.PTransform):
     lists no bucket: a Dataflow job over gs:// globs is built on a machine with no network, and a glob over
     ~90k WARC files is listed by a worker, not by the driver."""
 
-    def __init__(self, specs: Sequence[str]):
+    def __init__(self, specs: Sequence[str], max_record_bytes: int = MAX_RECORD_BYTES):
         super().__init__()
         self._specs = [specs] if isinstance(specs, str) else list(specs)
+        self._max_record_bytes = max_record_bytes  # archive records over it are `too_large` (see record_cap)
 
     def expand(self, pbegin):
         listed = (pbegin
@@ -1019,7 +1030,7 @@ class ReadInputs(beam.PTransform):
         result = (files
                   | "SplitTrees" >> beam.FlatMap(split_input)
                   | "SpreadFiles" >> beam.Reshuffle()
-                  | "ReadFiles" >> beam.ParDo(_ReadInputFn()).with_outputs(ERRORS, main=RECORDS))
+                  | "ReadFiles" >> beam.ParDo(_ReadInputFn(self._max_record_bytes)).with_outputs(ERRORS, main=RECORDS))
         records = result[RECORDS] | "SpreadRecords" >> beam.Reshuffle()
         errors = (listed[ERRORS], result[ERRORS]) | "FlattenReadErrors" >> beam.Flatten()
         return {RECORDS: records, ERRORS: errors}

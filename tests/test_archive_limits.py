@@ -3,7 +3,8 @@
 - A Content-Length the file cannot hold (2^40, 2^63), or one that runs past the next record, costs that record
   only: one error row with its pointer, and every later record is read (per-record gzip, whole-file gzip, plain).
 - A payload over the read cap is counted as `too_large` and never held: neither a long block (skipped a chunk
-  at a time) nor a small Content-Encoded body that inflates past the cap. The end-to-end check is the issue's
+  at a time) nor a small Content-Encoded body that inflates past the cap. Per gzip file, the blocks handed on
+  are capped by the file's compressed size (`archive_cap` past it). The end-to-end check is the issue's
   own input, a ~1.5 MB .warc.gz of 100 records of 15 MiB, curated in a subprocess whose peak resident memory
   (VmHWM, read by the child from its own /proc status: ru_maxrss would inherit the parent's peak) stays flat.
 """
@@ -182,6 +183,59 @@ def test_arc_record_without_length_is_capped(tmp_path):
     assert [r.block is None for r in recs[1:]] == [True, False]
     assert peak < 8 << 20, peak  # the 262,144 lines were all held before they were found over the cap
     assert recs[1].declared_length > 1000 and recs[2].headers["arc-url"] == "http://example.com/1"
+
+
+def _read_with_floor(path, floor):
+    with open(path, "rb") as fh:
+        return list(iter_archive(ArchiveStream(fh), MAX_RECORD_BYTES, floor_bytes=floor))
+
+
+def test_small_file_of_compressible_records_is_capped_per_file(tmp_path):
+    # 40 records of 1 MiB each under the record cap, ~1 KB each compressed: past the file's floor (4 MiB here,
+    # 64 MiB by default) and 64x its compressed bytes, the blocks are let go and counted as `archive_cap`.
+    path = tmp_path / "many.warc.gz"
+    path.write_bytes(b"".join(_big_page_member(i, 1 << 20) for i in range(40)))
+    recs = _read_with_floor(path, 4 << 20)
+    held = [r for r in recs if r.block is not None]
+    capped = [r for r in recs if r.extra.get("dropped") == "archive_cap"]
+    assert len(recs) == 40 and len(held) + len(capped) == 40 and len(held) == 3, (len(held), len(capped))
+    assert sum(len(r.block) for r in held) <= 4 << 20
+    # through read_archive, at the default 64 MiB floor: counted with that reason, nothing lost
+    path.write_bytes(b"".join(_big_page_member(i, 1 << 20) for i in range(80)))
+    outcomes = Counter(s if s != "dropped" else v for s, v in read_archive(str(path)))
+    assert outcomes == Counter({"kept": 63, "archive_cap": 17}), outcomes
+
+
+def test_ordinary_compression_is_not_capped(tmp_path):
+    # hex text inflates ~2x: 60 records of 100 KB (6 MB) pass a 1 MiB floor, because 64x the compressed
+    # bytes read is far above what was handed on.
+    import os
+
+    recs = [warc_record(http_response(b"<html><body><p>" + os.urandom(50_000).hex().encode()),
+                        uri=b"http://example.com/%d" % i) for i in range(60)]
+    path = tmp_path / "ordinary.warc.gz"
+    path.write_bytes(b"".join(gzip.compress(r) for r in recs))
+    out = _read_with_floor(path, 1 << 20)
+    assert len(out) == 60 and all(r.block is not None for r in out)
+
+
+def test_a_recipe_that_raises_the_page_cap_raises_the_read_cap(tmp_path):
+    # 8 MiB page: over the default read cap, under one made for max_html_bytes 16 MiB, through the Beam read
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.options import make_pipeline
+    from pipelines.sources import BODY, RECORDS, ReadInputs, record_cap
+
+    path = tmp_path / "eight.warc.gz"
+    path.write_bytes(_big_page_member(0, 8 << 20) + gzip.compress(responses(1)[0]))
+    assert record_cap(None) == MAX_RECORD_BYTES and record_cap(16 << 20) == 17 << 20
+    p = make_pipeline()
+    for label, cap, expected in (("Default", MAX_RECORD_BYTES, [0]), ("Raised", record_cap(16 << 20), [0, 8 << 20])):
+        read = p | label >> ReadInputs([str(path)], max_record_bytes=cap)
+        sizes = read[RECORDS] | f"{label}Sizes" >> beam.Map(lambda r: len(r[BODY]) // (1 << 20) << 20)
+        assert_that(sizes, equal_to(expected), label=f"{label}Check")
+    p.run().wait_until_finish()
 
 
 _CHILD = r"""
