@@ -129,7 +129,11 @@ class Manifest:
     @classmethod
     def load(cls, path: str) -> "Manifest":
         with open(path, encoding="utf-8") as f:
-            return cls.from_json(json.load(f))
+            try:
+                return cls.from_json(json.load(f))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise WinnowError(f"not a valid manifest: {exc}", path=path,
+                                  fix="point at a directory `winnow tokenize` wrote, or re-run it") from exc
 
 
 def _round_floats(obj: Any, ndigits: int = 8) -> Any:
