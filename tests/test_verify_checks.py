@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import List
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
