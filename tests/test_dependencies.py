@@ -12,7 +12,6 @@ import ast
 import base64
 import hashlib
 import importlib.metadata
-import json
 import os
 import runpy
 import shutil
