@@ -299,6 +299,9 @@ def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:
     pattern matches (footers only)."""
     for result in FileSystems.match([pattern]):
         for meta in sorted(result.metadata_list, key=lambda m: m.path):
+            problem = not_a_regular_file(meta.path)
+            if problem:  # a named pipe would block the open below forever
+                raise ValueError(problem)
             parquet = _open_parquet(meta.path)
             try:
                 footer = parquet.metadata

@@ -371,3 +371,51 @@ def test_shards_no_row_hashes_to_are_written_empty(corpus, tmp_path):
         assert pq.read_table(out / shard.path).num_rows == 0 and shard.tokens == 0
     assert sum(s.sequences for s in m.shards) == n
     verify_shards(str(out), str(tok_dir))
+
+
+def test_jsonl_is_read_by_curates_bounded_line_reader_in_ranges(tmp_path):
+    """tokenize reads JSONL the way curate does (`pipelines.sources.iter_bounded_lines`, over byte ranges), not
+    with Beam's text reader, which rescanned its growing buffer (234 s on one 50 MB line). A 3 MB line read in
+    64 KiB ranges comes out once and whole, the same documents as curate's reader keeps; a line over the cap
+    and lines that are no JSON object are counted errors, not a failed job."""
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.options import make_pipeline
+    from pipelines.sources import read_jsonl
+    from pipelines.tokenize import NAMESPACE, ReadDocuments
+
+    cap = 4 * 2 ** 20
+    rng = random.Random(3)
+    records = [{"id": f"s-{i}", "text": make_text(rng, 20)} for i in range(40)]
+    records.insert(20, {"id": "long", "text": "word " * (3 * 2 ** 20 // 5)})
+    lines = [json.dumps(r) for r in records]
+    lines.insert(10, json.dumps({"id": "too-long", "text": "x" * (cap + 10)}))
+    lines.insert(30, "[1, 2, 3]")
+    lines.insert(35, '{"text": "truncated')
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    p = make_pipeline()
+    docs = p | ReadDocuments([str(path)], bundle_bytes=64 * 2 ** 10, max_line_bytes=cap)
+    assert_that(docs | beam.Map(lambda d: (d["id"], d["text"])), equal_to([(r["id"], r["text"]) for r in records]))
+
+    labels = []
+
+    class Labels(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            labels.append(node.full_label)
+
+        def enter_composite_transform(self, node):
+            labels.append(node.full_label)
+
+    p.visit(Labels())
+    assert any(l.endswith("ReadJsonlRanges") for l in labels)
+    assert not any("ReadAllFromText" in l or "ReadAllFiles" in l for l in labels), labels
+    result = p.run()
+    result.wait_until_finish()
+    errors = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE).with_name("errors"))["counters"]
+    assert sum(c.committed for c in errors) == 3
+    curate_kept = [v["text"] for s, v in read_jsonl(str(path), max_line_bytes=cap) if s == "kept"]
+    assert sorted(curate_kept) == sorted(r["text"] for r in records)
