@@ -476,8 +476,8 @@ def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", 
     return skipped, first, False
 
 
-def _resync_after_wrong_length(stream: ArchiveStream, length: int, skipped: int,
-                               first: Optional[Tuple[int, Tuple[int, int]]], at_record: bool) -> bool:
+def _resync_after_wrong_length(stream: ArchiveStream, first: Optional[Tuple[int, Tuple[int, int]]],
+                               at_record: bool) -> bool:
     """After `_skip_claimed_block` found the declared length wrong: position the stream at the next record
     (where the skip stopped, or back at the first record start it passed). False when there is none."""
     if at_record:
@@ -542,7 +542,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 if whole and (_follows_header_or_end(stream) or stream.peek(4) == b"\r\n\r\n"):
                     yield rec
                     continue
-                if _resync_after_wrong_length(stream, length, skipped, first, at_record):
+                if _resync_after_wrong_length(stream, first, at_record):
                     why = "more than the rest of the file" if impossible else "the next record starts inside it"
                     yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, version=rec.version,
                                         declared_length=length,
@@ -592,7 +592,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 # block short by up to 64 bytes at the end of the file is whole, as warcio has it.
                 if not at_record and skipped >= length - 64:
                     block = None
-                elif _resync_after_wrong_length(stream, length, skipped, first, at_record):
+                elif _resync_after_wrong_length(stream, first, at_record):
                     why = "more than the rest of the file" if impossible else "the next record starts inside it"
                     yield ArchiveRecord(DAMAGED, {"warc-target-uri": url.decode("utf-8", "replace")}, None, offset, pointer,
                                         version=version, declared_length=length,
