@@ -728,6 +728,7 @@ class _Member:
     size: Optional[int]     # declared bytes; None for a link, device or other non-file
     open: Any               # () -> a file object of its payload (read it bounded)
     problem: Optional[str] = None  # a defect seen before reading (declared size past the end of the file)
+    stream_end: int = 0     # tar: where its payload ends in the uncompressed stream (all of it is inflated)
 
 
 class _ArchiveEnd(Exception):
@@ -775,7 +776,7 @@ def _tar_members(path: str) -> Iterator[_Member]:
                 problem = (f"member declares {member.size} bytes but the file ends "
                            f"{max(0, file_size - member.offset_data)} bytes after its header: the tarball is truncated")
             yield _Member(member.name, member.offset, member.size if member.isfile() else None,
-                          lambda m=member: tar.extractfile(m), problem)
+                          lambda m=member: tar.extractfile(m), problem, member.offset_data + member.size)
 
 
 def archive_members(path: str) -> Iterator[_Member]:
@@ -792,7 +793,7 @@ def _archive_license(path: str, max_bytes: int) -> Optional[str]:
     payloads skipped), stopping without a license at the first damage or after `max_bytes` of the stream."""
     try:
         for member in archive_members(path):
-            if member.offset > max_bytes:
+            if max(member.offset, member.stream_end) > max_bytes:
                 return None
             parts = _member_rel(member.name).split("/")
             if (len(parts) <= 2 and find_license_file([parts[-1]]) and member.size is not None
@@ -826,8 +827,8 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
             offset = member.offset
             rel = _member_rel(member.name)
             pointer = f"{path}!{rel}"
-            if not is_zip:  # a tarball's stream is decompressed up to here, skipped payloads included
-                used = member.offset
+            if not is_zip:  # a tarball's stream is inflated through this payload, even one that is skipped
+                used = member.stream_end
             if used > max_archive_bytes:
                 yield ("error", to_error_row(
                     READ_STAGE, f"archive cap: more than {max_archive_bytes} decompressed bytes read from this "

@@ -167,6 +167,32 @@ def test_zip_of_compressible_members_is_capped_per_archive(tmp_path):
     assert result["vm_hwm_mb"] < MAX_ARCHIVE_BYTES / MB + 500, result["vm_hwm_mb"]  # was > 1,600 MB
 
 
+def test_tarball_member_past_the_archive_cap_is_not_inflated(tmp_path):
+    """A .tar.gz of ~300 KB whose second member declares 300 MiB of zeros: the walk stops at that member's
+    header with the archive-cap error row (its payload is never inflated), after the member before it."""
+    import zlib
+
+    head = io.BytesIO()
+    with tarfile.open(fileobj=head, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("p/a.py")
+        info.size = len(py_member(1))
+        tar.addfile(info, io.BytesIO(py_member(1)))
+    first = head.getvalue()[:512 + ((len(py_member(1)) + 511) // 512) * 512]  # without the end blocks
+    big = tarfile.TarInfo("p/zeros.bin")
+    big.size = 300 * MB
+    gz = zlib.compressobj(1, zlib.DEFLATED, 31)
+    parts = [gz.compress(first + big.tobuf())]
+    zeros = bytes(MB)
+    parts += [gz.compress(zeros) for _ in range(300)] + [gz.compress(bytes(1024)), gz.flush()]
+    path = tmp_path / "p.tar.gz"
+    path.write_bytes(b"".join(parts))
+    assert path.stat().st_size < 2 * MB
+    outs = outcomes("code:" + str(path))
+    assert [s for s, _ in outs] == ["kept", "error"]
+    err = outs[1][1]
+    assert err[INPUT_PATH] == str(path) and err[INPUT_OFFSET] == len(first) and "archive cap" in err[ERROR]
+
+
 # --- lines and non-regular inputs -------------------------------------------------------------------------
 
 _LINE_CHILD = r"""
