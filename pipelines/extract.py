@@ -34,7 +34,9 @@ trafilatura settings, and why:
   line of the same page (carousels, responsive layouts) is dropped.
 - Title, author, date, site name and description (trafilatura's metadata) go into the record's `title` and
   `metadata` keys; a per-page time limit (`max_seconds`, -> `timeout`) and caps on bytes and tags
-  (`too_large`, `too_complex`) keep one pathological page from stalling a worker.
+  (`too_large`, `too_complex`) keep one pathological page from stalling a worker. The time limit is
+  filters.deadline's watchdog, so it fires on whichever thread runs the bundle (Beam's SDK harness uses a
+  thread pool, where SIGALRM never arrives); the caps bound the C calls (lxml parsing) it cannot interrupt.
 - `deduplicate=False`: trafilatura's deduplication is an LRU cache inside each worker process, so its
   output would depend on record order and worker count; deduplication is the dedup stages' job.
 An empty extraction is dropped as `no_text`. Text records (JSONL/Parquet) and code files pass through with
@@ -47,19 +49,17 @@ scales linearly with workers (the read stage's Reshuffle spreads one file's reco
 from __future__ import annotations
 
 import codecs
-import contextlib
 import copy
 import functools
 import logging
 import re
-import signal
-import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
 
+from filters.deadline import DeadlineExceeded, deadline
 from filters.stage_options import Fraction, NonNegativeInt, Positive, PositiveInt, checked_options
 from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from pipelines.stages import ERRORS, REJECTED, StageCounters, route_decision
@@ -111,7 +111,7 @@ class ExtractConfig:
     with_metadata: bool = True       # title, author, date, sitename, description into the record's `metadata`
     max_html_bytes: PositiveInt = 5 << 20  # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
     max_tags: PositiveInt = 200_000  # pages with more start tags are dropped as `too_complex`
-    max_seconds: Positive = 20.0  # per-page wall limit (SIGALRM on the main thread) -> `timeout`
+    max_seconds: Positive = 20.0  # per-page wall limit on any thread (filters.deadline) -> `timeout`
 
 
 def _media_type(content_type: Optional[str]) -> str:
@@ -211,31 +211,6 @@ def _is_html(media_type: str, body: bytes) -> bool:
         return True
     # No declared type (some resource records): sniff the start like a browser would.
     return not media_type and bool(_HTML_SNIFF.search(body[:1024]))
-
-
-class ExtractionTimeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Raise ExtractionTimeout after `seconds` of wall time. Uses SIGALRM, so it only acts on the main
-    thread of a Unix process (Beam's portable workers run bundles there); elsewhere the size and tag caps
-    are the guard."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise ExtractionTimeout(f"extraction over {seconds:g}s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _trafilatura_text(tree_or_html, url, config: ExtractConfig, favor_recall: bool):
@@ -435,9 +410,10 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
         return doc, "too_complex"
     html, encoding = decode_html(body, raw.get(CONTENT_TYPE))
     try:
-        with _time_limit(config.max_seconds):
+        # A watchdog, not SIGALRM: the limit must fire on the SDK harness's worker threads too.
+        with deadline(config.max_seconds, message=f"extraction over {config.max_seconds:g}s"):
             doc[TEXT], metadata = extract_html(html, raw.get(URL), config)
-    except ExtractionTimeout:
+    except DeadlineExceeded:
         return doc, "timeout"
     metadata["encoding"] = encoding
     if raw.get(WARC_DATE):

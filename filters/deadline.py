@@ -1,0 +1,179 @@
+"""Per-record wall-time limits that fire on whichever thread does the work.
+
+A SIGALRM handler only ever runs on the main thread, and Beam runs bundles on a thread pool (Dataflow's SDK
+harness, the local runner's `--workers N`), so an alarm-based limit never fires there and one pathological
+record stalls a worker. Here one watchdog thread per process holds a heap of deadlines. When one passes,
+the watchdog either raises `DeadlineExceeded` in the thread that set it (`PyThreadState_SetAsyncExc`,
+delivered at that thread's next bytecode boundary, main thread or not) or, when the deadline was given an
+`on_expiry` callback, calls that instead (the crawler shuts its socket down, so a blocked `recv` returns).
+
+Trade-off: an asynchronous exception cannot interrupt one long C call that holds the GIL (a backtracking
+regular expression, lxml parsing a huge document); it arrives as soon as that call returns. Such calls are
+bounded where they are made instead: caps on page bytes and tags before extraction, regular expressions on
+untrusted text written to run in linear time (filters/pii.py), and socket timeouts on every read.
+
+`DeadlineExceeded` is a BaseException, like KeyboardInterrupt, so that a library's `except Exception:`
+around the interrupted code does not swallow it; callers catch it by name. If the work finishes after the
+deadline passed but before the exception arrived (or a bare `except:` swallowed it), leaving the block still
+raises it: a record over its limit is over its limit, however the race falls. Forked children (Beam's
+forked SDK workers) start their own watchdog on first use.
+"""
+from __future__ import annotations
+
+import ctypes
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from typing import Callable, List, Optional
+
+log = logging.getLogger(__name__)
+
+
+class DeadlineExceeded(BaseException):
+    """The wall-time limit of the enclosing `deadline(...)` block passed."""
+
+
+def _set_async_exc(thread_id: int, exc_type: Optional[type]) -> int:
+    # None clears an exception that was set and not yet delivered.
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc_type) if exc_type is not None else None)
+
+
+class Deadline:
+    """A context manager: `with deadline(seconds):` raises DeadlineExceeded in this thread after `seconds`;
+    `with deadline(seconds, on_expiry=f):` calls `f()` from the watchdog thread instead. `expired` tells
+    afterwards whether the limit passed. `seconds <= 0` or None means no limit."""
+
+    def __init__(self, seconds: Optional[float], on_expiry: Optional[Callable[[], None]] = None,
+                 message: Optional[str] = None):
+        self.seconds = seconds
+        self.on_expiry = on_expiry
+        self.message = message or (f"over {seconds:g}s of wall time" if seconds else "deadline passed")
+        self.expired = False
+        self.when = 0.0
+        self._thread_id = 0
+        self._active = False
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left (not below 0), or None without a limit."""
+        if not self.seconds or self.seconds <= 0:
+            return None
+        return max(0.0, self.when - time.monotonic())
+
+    def __enter__(self) -> "Deadline":
+        if self.seconds and self.seconds > 0:
+            self._thread_id = threading.get_ident()
+            self.when = time.monotonic() + self.seconds
+            _watchdog().add(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not (self.seconds and self.seconds > 0):
+            return False
+        fired = _watchdog().cancel(self)
+        if not fired or self.on_expiry is not None:
+            return False
+        # Raising form and the limit passed: a pending exception must not surface after the block.
+        _set_async_exc(self._thread_id, None)
+        if exc_type is None or issubclass(exc_type, DeadlineExceeded):
+            raise DeadlineExceeded(self.message) from None
+        return False  # another exception ended the block first: let it through
+
+
+def deadline(seconds: Optional[float], on_expiry: Optional[Callable[[], None]] = None,
+             message: Optional[str] = None) -> Deadline:
+    return Deadline(seconds, on_expiry, message)
+
+
+class _Watchdog:
+    """One daemon thread and a heap of (when, seq, Deadline). Cancelled entries are removed lazily, and the
+    heap is compacted when they outnumber the live ones (a stream of fast records leaves many behind)."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: List[tuple] = []
+        self._seq = itertools.count()
+        self._cancelled = 0
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, d: Deadline) -> None:
+        with self._cond:
+            d._active = True
+            heapq.heappush(self._heap, (d.when, next(self._seq), d))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="winnow-deadline-watchdog", daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is d:
+                self._cond.notify()
+
+    def cancel(self, d: Deadline) -> bool:
+        """Deactivate `d`; returns whether it had already fired."""
+        with self._cond:
+            if d._active:
+                d._active = False
+                self._cancelled += 1
+                if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
+                    self._heap = [entry for entry in self._heap if entry[2]._active]
+                    heapq.heapify(self._heap)
+                    self._cancelled = 0
+            return d.expired
+
+    def _run(self) -> None:
+        while True:
+            callbacks = []
+            with self._cond:
+                while True:
+                    while self._heap and not self._heap[0][2]._active:
+                        heapq.heappop(self._heap)
+                        self._cancelled = max(0, self._cancelled - 1)
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait > 0:
+                        self._cond.wait(wait)
+                        continue
+                    break
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    d = heapq.heappop(self._heap)[2]
+                    if not d._active:
+                        self._cancelled = max(0, self._cancelled - 1)
+                        continue
+                    d._active, d.expired = False, True
+                    if d.on_expiry is not None:
+                        callbacks.append(d.on_expiry)
+                    else:  # under the lock: the owner's __exit__ cannot slip between the check and the raise
+                        _set_async_exc(d._thread_id, DeadlineExceeded)
+            for callback in callbacks:  # outside the lock: a callback may block (a socket shutdown)
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 -- the watchdog must outlive a failing callback
+                    log.debug("deadline callback failed", exc_info=True)
+
+
+_lock = threading.Lock()
+_instance: Optional[_Watchdog] = None
+
+
+def _watchdog() -> _Watchdog:
+    global _instance
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = _Watchdog()
+    return _instance
+
+
+def _forget_after_fork() -> None:
+    # The child has no watchdog thread (only the forking thread survives a fork), and the parent's lock may
+    # have been held at the moment of the fork: start afresh.
+    global _instance, _lock
+    _instance, _lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)

@@ -1,0 +1,225 @@
+"""Per-record time limits fire on whichever thread does the work (issue 16, item 4).
+
+Beam's SDK harness runs bundles on a thread pool (Dataflow, `--workers N`), where a SIGALRM limit never
+fires. filters.deadline's watchdog must stop a busy record on a non-main thread, in a forked worker, and in a
+real `--workers 2` curate run, where the page over the limit becomes a `timeout` rejection and the report
+balances. Regular expressions run on untrusted text cannot be interrupted that way; every pattern in
+filters/ must run in (near) linear time on hostile text instead.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import os
+import re
+import sys
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from filters.deadline import DeadlineExceeded, deadline
+from pipelines.extract import ExtractConfig, extract_record
+from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS
+from schemas import ID, SOURCE, URL
+
+
+def _busy_forever():
+    while True:
+        sum(range(1000))
+
+
+def _in_thread(fn):
+    """Run fn() on a fresh non-main thread; (its return value or exception, seconds it took)."""
+    out = {}
+
+    def target():
+        start = time.monotonic()
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 -- the test inspects it
+            out["value"] = exc
+        out["seconds"] = time.monotonic() - start
+
+    thread = threading.Thread(target=target, name="not-main")
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the limit never fired: the thread is still running after 60 s"
+    return out["value"], out["seconds"]
+
+
+def test_deadline_stops_a_busy_non_main_thread_and_is_not_swallowed():
+    def limited():
+        with deadline(0.3, message="record over 0.3s"):
+            while True:
+                try:  # a library's broad handler around the slow code must not eat the limit
+                    sum(range(1000))
+                except Exception:
+                    pass
+
+    value, seconds = _in_thread(limited)
+    assert isinstance(value, DeadlineExceeded) and "record over 0.3s" in str(value)
+    assert 0.3 <= seconds < 3
+
+
+def test_deadline_on_the_main_thread_and_nothing_fires_after_a_block_that_finished():
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        with deadline(0.2):
+            _busy_forever()
+    assert time.monotonic() - start < 3
+    for _ in range(2000):  # many short blocks near their limit: each either finishes or raises inside
+        try:
+            with deadline(0.0005):
+                sum(range(200))
+        except DeadlineExceeded:
+            pass
+    time.sleep(0.05)
+    sum(range(200_000))  # a stray exception would surface here, outside every block
+
+
+def test_nested_deadlines_report_the_one_that_passed():
+    with pytest.raises(DeadlineExceeded, match="outer"):
+        with deadline(0.2, message="outer"):
+            with deadline(30, message="inner"):
+                _busy_forever()
+
+
+def test_callback_form_runs_on_expiry_and_not_after_cancel():
+    called = threading.Event()
+    with deadline(0.1, on_expiry=called.set) as d:
+        assert called.wait(5)
+    assert d.expired
+    quick = threading.Event()
+    with deadline(0.2, on_expiry=quick.set) as d:
+        pass
+    time.sleep(0.4)
+    assert not quick.is_set() and not d.expired
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_deadline_works_in_a_forked_child_of_a_process_that_used_one():
+    with deadline(5):  # the parent's watchdog thread exists now; the child does not inherit it
+        pass
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            with deadline(0.2):
+                _busy_forever()
+        except DeadlineExceeded:
+            code = 0
+        finally:
+            os._exit(code)
+    waited = time.monotonic()
+    while time.monotonic() - waited < 30:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's deadline never fired")
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def slow_page(rows: int = 8000) -> bytes:
+    """~1 MB of link-bearing blocks in a main region: several seconds of trafilatura on one core, well under
+    the byte and tag caps, so only the time limit can stop it."""
+    blocks = "".join(f"<div class='c{i % 7}'><p>Paragraph {i} with <a href='/l{i}'>a link</a> and some words "
+                     f"to score.</p><span>x{i}</span></div>" for i in range(rows))
+    return f"<html><body><main>{blocks}</main></body></html>".encode()
+
+
+def test_extraction_limit_fires_off_the_main_thread():
+    raw = {ID: "slow", SOURCE: "web", URL: "http://example.com/slow", BODY: slow_page(), HTTP_STATUS: 200,
+           CONTENT_TYPE: "text/html; charset=utf-8"}
+    (doc, reason), seconds = _in_thread(lambda: extract_record(raw, ExtractConfig(max_seconds=0.3)))
+    assert reason == "timeout" and seconds < 3, (reason, seconds)
+    small = dict(raw, **{BODY: b"<html><body><p>" + b"A short page that extracts in milliseconds. " * 5
+                         + b"</p></body></html>"})
+    (doc, reason), _ = _in_thread(lambda: extract_record(small, ExtractConfig(max_seconds=5)))
+    assert reason is None and "short page" in doc["text"]
+
+
+def _write_warc(path: str, pages):
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for url, html in pages:
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(html),
+                                                          http_headers=http))
+
+
+def test_extraction_limit_under_two_workers(tmp_path):
+    from pipelines.curate import run_curate
+    from pipelines.recipe import parse_recipe
+
+    normal = [(f"http://example.com/p{i}", b"<html><body><article><p>" + (f"Page {i} says something plain "
+               f"and readable about topic {i}. ").encode() * 8 + b"</p></article></body></html>") for i in range(6)]
+    warc = str(tmp_path / "pages.warc.gz")
+    _write_warc(warc, normal[:3] + [("http://example.com/slow", slow_page())] + normal[3:])
+    out = tmp_path / "out"
+    start = time.monotonic()
+    report = run_curate([warc], str(out), parse_recipe({"extract": {"max_seconds": 1.0}}), workers=2)
+    assert time.monotonic() - start < 120
+    extract = report.stage("extract")
+    assert extract.balanced and extract.in_ == 7
+    assert extract.dropped.get("timeout") == 1 and extract.kept == 6, extract
+    rejected = [r for f in glob.glob(str(out / "rejected" / "*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert [(r["url"], r["stage"], r["reason"]) for r in rejected] == [("http://example.com/slow", "extract", "timeout")]
+
+
+# --- regular expressions on untrusted text -----------------------------------------------------------------
+
+def _filter_patterns():
+    import importlib
+    import pkgutil
+
+    import filters
+
+    for info in pkgutil.iter_modules(filters.__path__):
+        module = importlib.import_module(f"filters.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, re.Pattern) and isinstance(value.pattern, str):
+                yield f"filters.{info.name}.{name}", value
+
+
+# Inputs that make a backtracking pattern quadratic or worse: long runs of one class, alternations of two,
+# and a near-miss of each kind of structure the filters look for (addresses, IPs, hex bytes, escapes).
+_N = 40_000
+HOSTILE_TEXTS = {
+    "bang": "!" * _N, "brace-run": "{a}" * (_N // 3), "word-punct": "a!" * (_N // 2), "dots": "a." * (_N // 2),
+    "at-domain": "!" * _N + "@" + "a" * _N, "at-labels": "x@" + "a." * (_N // 2) + "1",
+    "local-then-at": ("a" * 60 + "!") * (_N // 61) + "@", "colons": "1:" * (_N // 2), "hex": "ab " * (_N // 3),
+    "escapes": "\\u00" * (_N // 4), "brackets": "[1" * (_N // 2), "digits": "1." * (_N // 2),
+    "newlines": "\n \n" * (_N // 3), "spaces": " " * _N,
+}
+
+
+@pytest.mark.parametrize("name,pattern", list(_filter_patterns()), ids=lambda v: v if isinstance(v, str) else "")
+def test_filter_patterns_run_in_linear_time_on_hostile_text(name, pattern):
+    for label, text in HOSTILE_TEXTS.items():
+        start = time.perf_counter()
+        for _ in pattern.finditer(text):
+            pass
+        seconds = time.perf_counter() - start
+        # Linear patterns take milliseconds on 40 KB; a quadratic one took 8 s on 20 KB (EMAIL_RE before).
+        assert seconds < 1.0, f"{name} took {seconds:.2f}s on {label!r} ({len(text)} chars)"
+
+
+def test_pii_filter_on_hostile_text_is_fast_and_still_redacts():
+    from filters.pii import PIIFilter
+
+    f = PIIFilter()
+    text = "!" * 200_000 + " contact: jane.doe+x@mail.example.org from 8.8.8.8 " + "{a}" * 50_000
+    doc = {ID: "x", SOURCE: "web", "text": text}
+    start = time.perf_counter()
+    assert f.apply(doc) is None
+    assert time.perf_counter() - start < 2.0
+    assert "<EMAIL>" in doc["text"] and "<IP_ADDRESS>" in doc["text"] and "jane.doe" not in doc["text"]
