@@ -94,11 +94,12 @@ def validate_recipe(recipe: Recipe) -> None:
 
 def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe) -> None:
     """Wire the recipe's stages; every composite's outputs are indexable by tag: kept, rejected, errors."""
-    from pipelines.sources import RECORDS, ReadInputs
-
     from pipelines.ids import UniqueIds
+    from pipelines.sources import RECORDS, ReadInputs, record_cap
 
-    read = p | "Read" >> ReadInputs(list(inputs))
+    # a recipe that raises extract's page cap raises the archive read cap with it
+    page_cap = dict(recipe.stages).get("extract", {}).get("max_html_bytes")
+    read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=record_cap(page_cap))
     # every later stage keys documents by id: a repeated id must be renamed before any of them runs
     current = (read[RECORDS] | "UniqueIds" >> UniqueIds()
                | "ProgressRead" >> CountProgress("curate", "read"))

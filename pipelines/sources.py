@@ -132,6 +132,8 @@ def record_cap(page_cap: Optional[int]) -> int:
     """The archive read cap for a recipe whose extract stage keeps pages up to `page_cap` bytes (None: the
     default): a recipe that raises `max_html_bytes` raises it at read too, never below the default."""
     return max(MAX_RECORD_BYTES, (page_cap or 0) + (1 << 20))
+
+
 # Decompressed bytes read from one tarball or zip. An archive is read by one worker in one call, so without
 # this a 4 MB zip of 1,500 compressible 1 MiB files held 1.5 GB of text (6.3 GB peak); a tree larger than
 # this is read file by file as a directory (code:DIR), which spreads over workers.

@@ -220,8 +220,13 @@ def test_gzip_bomb_block_is_skipped_not_loaded(hostile_run):
 
 def test_gzip_bomb_payloads_are_capped_and_dropped(hostile_run):
     rejected = {r["input_path"]: r["reason"] for r in hostile_run["rejected"]}
-    for name in ("bomb-payload.warc", "bomb-encoded.warc"):
-        assert rejected.get(hostile_run["inputs"][name]) == "too_large", (name, rejected)
+    # stored gzip without a Content-Encoding header: extract inflates it (capped) and drops it
+    assert rejected.get(hostile_run["inputs"]["bomb-payload.warc"]) == "too_large", rejected
+    # a declared Content-Encoding: inflated one byte past the read cap and dropped at read, never held
+    path = hostile_run["inputs"]["bomb-encoded.warc"]
+    assert path not in rejected and not [d for d in hostile_run["docs"] if d["input_path"] == path]
+    read = next(s for s in hostile_run["report"]["stages"] if s["name"] == "read")
+    assert read["dropped"].get("too_large", 0) >= 2  # bomb-block.warc.gz and bomb-encoded.warc
 
 
 def test_deeply_nested_html(hostile_run):
