@@ -92,7 +92,16 @@ def test_tokenizer_shards_manifest_and_verify(run_dir):
     for key in ("format", "seq_len", "dtype", "tokenizer", "packing", "totals", "shards"):
         assert key in raw
     proc = winnow("verify", str(out / "shards"), "--tokenizer", str(out / "tokenizer"))
-    assert "ok" in (proc.stdout + proc.stderr).lower()
+    t = manifest.totals
+    assert proc.stdout.strip().splitlines()[-1] == (
+        f"verify: ok: {len(manifest.shards)} shards, {t.sequences} sequences, {t.tokens} tokens "
+        f"({t.non_pad_tokens} non-pad), seq_len 256, tokenizer {meta['sha256'][:12]}"), proc.stdout
+    assert "FAILED" not in proc.stderr, proc.stderr
+    # run.json reports the same run that the manifest and the curate report describe
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["sequences"] == t.sequences and summary["documents"] == report.outputs["documents"]
+    assert summary["tokenizer_sha256"] == meta["sha256"]
+    assert os.path.samefile(summary["outputs"]["manifest"], out / "shards" / "manifest.json")
 
 
 def test_stats_json_on_documents_and_shards(run_dir):
