@@ -4,7 +4,10 @@ The pure core, `Crawler`, does a breadth-first crawl from seed URLs: it fetches 
 (urllib.robotparser; a 4xx robots.txt allows everything, a 5xx or an unreachable one disallows everything,
 as RFC 9309 says), waits `delay` seconds (or the robots Crawl-delay, capped) between requests to a host,
 stops at `max_pages` fetches and `max_depth` link hops, follows only http/https links on the seeds' hosts,
-reads at most `max_bytes` of a body (marking the record `WARC-Truncated: length`), and does not follow
+reads at most `max_bytes` of a body (marking the record `WARC-Truncated: length`), gives each response
+`max_seconds` of wall time from connect to last byte (filters.deadline's watchdog shuts the socket down, so a
+server that trickles its status line, headers, chunk-size lines or body is cut off however slowly it sends;
+the per-read socket `timeout` alone never fires while bytes keep coming), and does not follow
 redirects itself: a 3xx is recorded like any response and its Location is queued, so the archive shows
 what the server said. Every fetch that got an HTTP answer, 4xx/5xx included, becomes a WARC request record
 and a response record (HTTP headers as received, payload and block digests by warcio) with WARC-Date and
@@ -15,7 +18,9 @@ The Beam job: seeds -> (host, seed) -> GroupByKey -> one DoFn call crawls one ho
 unit of parallelism; a crawl of many hosts spreads over workers and no host is hit by two workers.
 Counters (namespace `winnow.crawl`): `in` = seeds, then exactly one of `kept` (fetched), `dropped_robots`,
 `dropped_max_pages`, `dropped_duplicate` or `errors` per seed; plus `pages`, `bytes` and `fetch_errors`
-over all fetches.
+over all fetches. A seed refused (private address, robots.txt, no answer) is logged with its reason at WARNING
+on the worker, and a crawl that fetches none of its seeds ends with one WARNING line on the driver naming the
+reasons and what to change.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -44,6 +50,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from filters.deadline import deadline
 from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.stages import StageCounters
 
@@ -65,7 +72,9 @@ class CrawlConfig:
     max_depth: int = 3          # link hops from a seed
     delay: float = 1.0          # seconds between requests to one host
     timeout: float = 10.0       # socket timeout per request (connect, and each read)
-    max_seconds: float = 30.0   # wall time per response: a server that trickles bytes is cut off here
+    # Wall time per response, connect to last byte: a server that trickles bytes (status line, headers,
+    # chunk-size lines or body) is cut off here. DNS resolution is not inside it (the resolver's own timeout).
+    max_seconds: float = 30.0
     max_bytes: int = 5 << 20    # body bytes kept per response
     same_host: bool = True      # follow links only to the seeds' hosts
     user_agent: str = USER_AGENT
@@ -206,11 +215,13 @@ def is_public_address(ip: str) -> bool:
 
 
 def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
-                               allow_private: bool = False):
+                               allow_private: bool = False,
+                               on_socket: Optional[Callable[[socket.socket], Optional[float]]] = None):
     """socket.create_connection that resolves the host once, refuses it when any of its addresses is not
     public (unless allowed), and connects to the address it checked: the check holds after redirects
     (every hop connects through here) and cannot be bypassed by a DNS answer that changes between the
-    check and the connection."""
+    check and the connection. `on_socket(sock)` sees each socket before it connects and returns the seconds
+    the response has left (the connect waits no longer), or None."""
     host, port = address
     infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     if not allow_private:
@@ -223,11 +234,17 @@ def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, 
     for family, type_, proto, _, sockaddr in infos:
         sock = socket.socket(family, type_, proto)
         try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+            left = on_socket(sock) if on_socket is not None else None
+            if left is not None:
+                left = max(left, 0.01)  # 0 would make the socket non-blocking rather than time out
+                sock.settimeout(left if timeout in (None, socket._GLOBAL_DEFAULT_TIMEOUT) else min(timeout, left))
+            elif timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)  # each read waits up to the per-read timeout again
             return sock
         except OSError as exc:
             error = exc
@@ -235,8 +252,8 @@ def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, 
     raise error or OSError(f"cannot connect to {host}:{port}")
 
 
-def _guarded_handlers(allow_private: bool):
-    create = functools.partial(_guarded_create_connection, allow_private=allow_private)
+def _guarded_handlers(allow_private: bool, on_socket: Optional[Callable[[socket.socket], Optional[float]]] = None):
+    create = functools.partial(_guarded_create_connection, allow_private=allow_private, on_socket=on_socket)
 
     class GuardedHTTPConnection(http.client.HTTPConnection):
         def __init__(self, *args, **kwargs):
@@ -259,6 +276,41 @@ def _guarded_handlers(allow_private: bool):
     return GuardedHTTPHandler(), GuardedHTTPSHandler()
 
 
+class _ResponseSockets:
+    """The sockets one response opens (redirects are separate fetches, so usually one). On expiry of the
+    response's deadline the watchdog thread calls `shut_down`: shutdown(2) wakes a recv blocked in another
+    thread (close(2) would not), and it acts on a dup of the descriptor, which stays valid after TLS wraps
+    (and detaches) the original socket object or http.client closes it."""
+
+    def __init__(self, response_deadline):
+        self._deadline = response_deadline
+        self._lock = threading.Lock()
+        self._dups: List[socket.socket] = []
+        self._expired = False
+
+    def add(self, sock: socket.socket) -> Optional[float]:
+        with self._lock:
+            if self._expired:
+                raise TimeoutError("response deadline passed before connecting")
+            self._dups.append(sock.dup())
+        return self._deadline.remaining()
+
+    def shut_down(self) -> None:
+        with self._lock:
+            self._expired = True
+            for dup in self._dups:
+                try:
+                    dup.shutdown(socket.SHUT_RDWR)
+                except OSError:  # not connected yet, or already closed by the peer
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            for dup in self._dups:
+                dup.close()
+            self._dups = []
+
+
 class Crawler:
     """Breadth-first polite crawl; `crawl(seeds, on_fetch)` calls `on_fetch(fetch)` for every fetch."""
 
@@ -269,7 +321,8 @@ class Crawler:
         self._sleep = sleep
         # No proxy: a proxy would make the connection (and the address check) on our behalf.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
-                                                   *_guarded_handlers(config.allow_private))
+                                                   *_guarded_handlers(config.allow_private, self._on_socket))
+        self._response_sockets: Optional[_ResponseSockets] = None  # those of the response being fetched
         self._robots: Dict[str, Optional[urllib.robotparser.RobotFileParser]] = {}
         self._last_request: Dict[str, float] = {}
         self._crawl_delays: Dict[str, float] = {}
@@ -332,6 +385,9 @@ class Crawler:
         return None
 
     # -- fetching --
+    def _on_socket(self, sock: socket.socket) -> Optional[float]:
+        return self._response_sockets.add(sock) if self._response_sockets is not None else None
+
     def fetch(self, url: str, depth: int = 0, redirects: int = 0) -> Fetch:
         """One URL, retried with exponential backoff (or Retry-After, capped) on 429, 5xx and failed
         connections; a refused private address is not retried."""
@@ -357,38 +413,49 @@ class Crawler:
         result = Fetch(url=url, depth=depth, request_headers=headers)
         self._wait_turn(host_of(url))
         request = urllib.request.Request(url, headers=dict(headers), method="GET")
+        over = f"response took over {cfg.max_seconds:g}s (connect to last byte)"
+        limit = deadline(cfg.max_seconds)
+        sockets = self._response_sockets = _ResponseSockets(limit)
+        limit.on_expiry = sockets.shut_down
         try:
-            try:
-                response = self._opener.open(request, timeout=cfg.timeout)
-            except urllib.error.HTTPError as err:  # 3xx/4xx/5xx: still an HTTP answer, still recorded
-                response = err
-            with response:
-                result.status = int(response.status if hasattr(response, "status") else response.code)
-                result.reason = str(getattr(response, "reason", "") or "")
-                result.headers = list(response.headers.items())
-                media = result.content_type.split(";")[0].strip().lower()
-                if (result.status == 200 and not url.endswith("/robots.txt")
-                        and media not in cfg.content_types):
-                    result.skipped = "content_type"  # headers only: the body is never downloaded
-                    return result
-                body, deadline = bytearray(), self._clock() + cfg.max_seconds
-                # read1 returns what has arrived: a plain read(n) would wait for n bytes from a trickle
-                read = getattr(response, "read1", None) or response.read
-                while len(body) <= cfg.max_bytes:
-                    chunk = read(min(1 << 16, cfg.max_bytes + 1 - len(body)))
-                    if not chunk:
-                        break
-                    body += chunk
-                    if self._clock() > deadline:
-                        raise TimeoutError(f"response took over {cfg.max_seconds:g}s")
-                result.truncated = len(body) > cfg.max_bytes
-                result.body = bytes(body[: cfg.max_bytes])
+            with limit:
+                try:
+                    response = self._opener.open(request, timeout=cfg.timeout)
+                except urllib.error.HTTPError as err:  # 3xx/4xx/5xx: still an HTTP answer, still recorded
+                    response = err
+                with response:
+                    result.status = int(response.status if hasattr(response, "status") else response.code)
+                    result.reason = str(getattr(response, "reason", "") or "")
+                    result.headers = list(response.headers.items())
+                    media = result.content_type.split(";")[0].strip().lower()
+                    if (result.status == 200 and not url.endswith("/robots.txt")
+                            and media not in cfg.content_types):
+                        result.skipped = "content_type"  # headers only: the body is never downloaded
+                    else:
+                        body = bytearray()
+                        # read1 returns what has arrived: a plain read(n) would wait for n bytes from a trickle
+                        read = getattr(response, "read1", None) or response.read
+                        while len(body) <= cfg.max_bytes:
+                            chunk = read(min(1 << 16, cfg.max_bytes + 1 - len(body)))
+                            if not chunk:
+                                break
+                            body += chunk
+                        result.truncated = len(body) > cfg.max_bytes
+                        result.body = bytes(body[: cfg.max_bytes])
+            # A shut-down socket reads as a clean end: what came before it is not the whole answer.
+            if limit.expired:
+                raise TimeoutError(over)
         except Exception as exc:  # refused, reset, timed out, bad URL, private address: nothing to record
-            result.status = None
+            if limit.expired:  # whatever the shutdown made the reader raise, the cause is the time limit
+                exc = TimeoutError(over)
+            result.status, result.skipped, result.body, result.truncated = None, None, b"", False
             result.headers = result.headers if isinstance(exc, TimeoutError) else []
             result.error = f"{type(exc).__name__}: {exc}"
             if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, PrivateAddressError):
                 result.error = f"PrivateAddressError: {exc.reason}"
+        finally:
+            self._response_sockets = None
+            sockets.close()
         return result
 
     def crawl(self, seeds: Sequence[str], on_fetch: Callable[[Fetch], None]) -> CrawlReport:
@@ -560,6 +627,11 @@ def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfi
     finally:
         if state["fh"] is not None:
             state["fh"].close()
+    for seed in seeds:
+        outcome = report.seed_outcomes.get(seed, "error")
+        if outcome != "kept":  # a refusal is news; a seed past --max-pages or given twice is the crawl's plan
+            log.log(logging.INFO if outcome in ("max_pages", "duplicate") else logging.WARNING,
+                    "crawl: seed %s not fetched (%s): %s", seed, outcome, seed_refusal_detail(report, seed, outcome))
     if counters is not None:
         for seed in seeds:
             outcome = report.seed_outcomes.get(seed, "error")
@@ -571,6 +643,48 @@ def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfi
             else:
                 counters.dropped(outcome)
     return paths
+
+
+# What each seed outcome means and what the user can change; the keys are CrawlReport.seed_outcomes values.
+SEED_REFUSAL_HINTS = {
+    "private_address": "the host resolves to a private, loopback or link-local address (--allow-private fetches those)",
+    "robots": "robots.txt disallows it, or robots.txt answered 5xx or not at all, which disallows everything "
+              "(RFC 9309)",
+    "error": "no HTTP answer: refused, unresolvable, or over --timeout/--max-seconds (--retries tries again; "
+             "--log-level info shows every failed fetch)",
+    "max_pages": "--max-pages was reached before it",
+    "duplicate": "the same URL is given twice",
+}
+
+
+def seed_refusal_detail(report: CrawlReport, seed: str, outcome: str) -> str:
+    """One line on why `seed` was not fetched: the failed fetch's own error when there is one, else the hint."""
+    url = urllib.parse.urldefrag(seed.strip())[0]
+    if outcome == "robots":
+        parts = urllib.parse.urlsplit(url)
+        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        robots = [f for f in report.fetches if f.url == robots_url]
+        if robots and robots[-1].status is None:
+            return f"robots.txt unreachable ({robots[-1].error}), which disallows everything (RFC 9309)"
+        if robots and robots[-1].status >= 500:
+            return f"robots.txt answered {robots[-1].status}, which disallows everything (RFC 9309)"
+        return "robots.txt disallows it for " + USER_AGENT.split("/", 1)[0]
+    failed = [f for f in report.fetches if f.url == url and f.status is None and f.error]
+    if failed:
+        return failed[-1].error
+    return SEED_REFUSAL_HINTS.get(outcome, outcome)
+
+
+def crawl_summary(counts: Dict[str, int]) -> Optional[str]:
+    """A line saying why no seed was fetched (from the stage's counters), or None when some were."""
+    seeds = counts.get("in", 0)
+    if not seeds or counts.get("kept", 0):
+        return None
+    outcomes = {name: counts.get("dropped_" + name, 0) for name in ("private_address", "robots", "max_pages", "duplicate")}
+    outcomes["error"] = counts.get("errors", 0)
+    reasons = "; ".join(f"{n} {name}: {SEED_REFUSAL_HINTS[name]}" for name, n in
+                        sorted(outcomes.items(), key=lambda kv: -kv[1]) if n)
+    return f"crawl fetched none of its {seeds} seed(s): {reasons or 'no outcome was counted'}"
 
 
 # --- Beam job ----------------------------------------------------------------------------------------
@@ -642,8 +756,14 @@ def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay
     if not dry_run and not FileSystems.exists(output_dir):  # a dry run touches no storage
         FileSystems.mkdirs(output_dir)
     _ = p | "Seeds" >> beam.Create(seeds) | "Crawl" >> CrawlSeeds(output_dir, config)
-    if run_pipeline(p) is None:  # a Dataflow dry run: the job was built (and written), nothing was crawled
+    result = run_pipeline(p)
+    if result is None:  # a Dataflow dry run: the job was built (and written), nothing was crawled
         return []
+    from pipelines.report import counters_by_stage
+
+    summary = crawl_summary(counters_by_stage(result).get(CRAWL_STAGE, {}))
+    if summary:  # the per-seed lines are in the workers' logs, which a user of the CLI may never see
+        log.warning("%s", summary)
     # The files of this crawl's hosts (an output directory may hold earlier crawls of other hosts).
     patterns = [FileSystems.join(output_dir, f"{host_safe_name(h)}-*.warc.gz") for h in sorted({host_of(s) for s in seeds})]
     return sorted(m.path for r in FileSystems.match(patterns) for m in r.metadata_list)
@@ -668,7 +788,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pages", type=int, default=100, help="fetches per host (default 100)")
     parser.add_argument("--delay", type=float, default=1.0, help="seconds between requests to a host (default 1)")
     parser.add_argument("--max-depth", type=int, default=3, help="link hops from a seed (default 3)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="socket timeout per request (default 10)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="socket timeout for the connect and each read (default 10)")
+    parser.add_argument("--max-seconds", type=float, default=30.0,
+                        help="wall time per response, connect to last byte, however slowly bytes arrive (default 30)")
     parser.add_argument("--max-bytes", type=int, default=5 << 20, help="body bytes kept per response (default 5 MiB)")
     parser.add_argument("--retries", type=int, default=2, help="retries on 429/5xx with exponential backoff (default 2)")
     parser.add_argument("--max-redirects", type=int, default=5, help="hops per redirect chain (default 5)")
@@ -688,7 +811,8 @@ def main(args) -> int:
         paths = run_crawl(read_seed_args(args.seeds), args.output, max_pages=args.max_pages, delay=args.delay,
                           max_depth=args.max_depth, beam_args=beam_args, runner=args.runner,
                           workers=args.workers, timeout=args.timeout, allow_private=args.allow_private,
-                          max_bytes=args.max_bytes, retries=args.retries, max_redirects=args.max_redirects)
+                          max_bytes=args.max_bytes, retries=args.retries, max_redirects=args.max_redirects,
+                          max_seconds=args.max_seconds)
     except ValueError as exc:
         print(f"winnow crawl: {exc}")
         return 2
