@@ -45,6 +45,7 @@ import os
 import posixpath
 import re
 import stat
+import struct
 import subprocess
 import tarfile
 import time
@@ -741,9 +742,61 @@ class _ArchiveEnd(Exception):
         self.offset = offset
 
 
+ZIP_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+
+
+def _zip_members_from_local_headers(path: str, file_size: int) -> Iterator[_Member]:
+    """The members of a zip without its central directory (a truncated download), walked from their local
+    headers: each gives its name and sizes, so the intact members are read and the walk ends at the damage,
+    with _ArchiveEnd saying where. A member whose sizes follow its data (a streamed zip) cannot be skipped
+    safely without the directory, so the walk ends there too."""
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            fh.seek(offset)
+            head = fh.read(ZIP_LOCAL_HEADER.size)
+            if head[:4] in (b"PK\x01\x02", b"PK\x05\x06"):  # a directory after all: every member was read
+                return
+            if len(head) < ZIP_LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+                raise _ArchiveEnd("the zip has no central directory (truncated or damaged) and no member header "
+                                  "here; the members before this offset were read from their local headers", offset)
+            _sig, _ver, flags, method, _t, _d, crc, csize, usize, name_len, extra_len = ZIP_LOCAL_HEADER.unpack(head)
+            name = fh.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+            data_start = offset + ZIP_LOCAL_HEADER.size + name_len + extra_len
+            if flags & 0x08 or 0xFFFFFFFF in (csize, usize):
+                raise _ArchiveEnd(f"member {name!r} gives its sizes after its data and the zip has no central "
+                                  f"directory: the rest cannot be located; re-create or re-download it", offset)
+            info = zipfile.ZipInfo(name)
+            info.compress_type, info.compress_size, info.file_size, info.CRC, info.flag_bits = method, csize, usize, crc, flags
+            info.header_offset = offset
+            problem = None
+            if data_start + csize > file_size:
+                problem = (f"member declares {csize} compressed bytes at offset {offset}, past the end of the "
+                           f"{file_size}-byte file: the zip is truncated")
+
+            def open_member(info=info, data_start=data_start):
+                fh.seek(data_start)
+                return zipfile.ZipExtFile(fh, "r", info)
+
+            if not name.endswith("/"):
+                yield _Member(name, offset, usize, open_member, problem)
+            if problem:
+                return
+            offset = data_start + csize
+
+
 def _zip_members(path: str) -> Iterator[_Member]:
     file_size = os.path.getsize(path)
-    with zipfile.ZipFile(path) as zf:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        with open(path, "rb") as fh:
+            is_zip = fh.read(4) == b"PK\x03\x04"
+        if not is_zip:
+            raise
+        yield from _zip_members_from_local_headers(path, file_size)
+        return
+    with zf:
         for info in zf.infolist():
             if info.is_dir():
                 continue

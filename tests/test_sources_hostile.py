@@ -105,6 +105,30 @@ def test_zip_whose_first_member_fails_its_crc_keeps_the_others(tmp_path):
     assert "other members are read" in err[ERROR]
 
 
+def test_truncated_zip_keeps_the_members_before_the_cut(tmp_path):
+    """A zip cut short has no central directory: its members are walked from their local headers, the intact
+    ones kept, the one cut in its data an error row pointing at it."""
+    import random
+
+    rng = random.Random(4)
+    path = tmp_path / "whole.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(4):  # incompressible, so each member's data is long enough to cut into
+            zf.writestr(f"proj/m{i}.py", "x = '%s'\n" % "".join(rng.choice("0123456789abcdef") for _ in range(4000)))
+    data = path.read_bytes()
+    directory = data.index(b"PK\x01\x02")
+    for cut, kept, err_path in [
+        (directory, [0, 1, 2, 3], "proj.zip"),                                     # only the directory is gone
+        (data.index(b"proj/m2.py") + 2000, [0, 1], "proj.zip!proj/m2.py"),        # inside m2's data
+    ]:
+        broken = tmp_path / "proj.zip"
+        broken.write_bytes(data[:cut])
+        outs = outcomes("code:" + str(broken))
+        assert kept_ids(outs) == [f"code:proj/proj/m{i}.py" for i in kept]
+        (err,) = errors(outs)
+        assert err[INPUT_PATH] == str(tmp_path / err_path), err
+
+
 @pytest.mark.parametrize("declared", [5000, 5 * MAX_CODE_BYTES])  # under and over the per-file cap
 @pytest.mark.parametrize("compress", [False, True])
 def test_member_declaring_more_bytes_than_the_file_holds_is_an_error_row(tmp_path, declared, compress):
