@@ -135,10 +135,12 @@ def record_cap(page_cap: Optional[int]) -> int:
     return max(MAX_RECORD_BYTES, (page_cap or 0) + (1 << 20))
 
 
-# Decompressed bytes read from one tarball or zip. An archive is read by one worker in one call, so without
-# this a 4 MB zip of 1,500 compressible 1 MiB files held 1.5 GB of text (6.3 GB peak); a tree larger than
-# this is read file by file as a directory (code:DIR), which spreads over workers.
-MAX_ARCHIVE_BYTES = 256 << 20
+# Decompressed bytes read from one tarball or zip. An archive is read by one worker in one call and the
+# runner holds what it yields several times over (measured: 256 MiB of text read from a zip peaked at 2.1 GB
+# in a curate run), so without a cap a 4 MB zip of 1,500 compressible 1 MiB files peaked at 6.3 GB. Most
+# source trees are far below 64 MiB of text; a larger one is read file by file as a directory (code:DIR),
+# which spreads over workers.
+MAX_ARCHIVE_BYTES = 64 << 20
 LICENSE_MAX_BYTES = 200_000   # a license text is a few KB; more is not a license file
 
 Outcome = Tuple[str, Any]
