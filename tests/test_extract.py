@@ -135,7 +135,7 @@ def test_extract_text_beam_outputs_and_counters(shared_data, aeb_pages):
 
 
 def test_extract_text_rejects_unknown_options():
-    with pytest.raises(ValueError, match="unknown extract options"):
+    with pytest.raises(ValueError, match="option 'favour_precision' is not an option here; options are favor_precision"):
         ExtractText(favour_precision=True)
 
 
