@@ -119,6 +119,8 @@ class FastTextModelFile:
     names_value = True
 
     def accepts(self, value) -> bool:
+        if not os.path.isfile(value):  # a named pipe would block the read below
+            return False
         try:
             with open(value, "rb") as f:
                 head = f.read(4)
