@@ -164,3 +164,24 @@ def test_private_seeds_are_explained_at_the_default_log_level(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "crawl fetched none of its 1 seed(s): 1 private_address" in proc.stderr, proc.stderr[-2000:]
     assert "--allow-private" in proc.stderr
+
+
+def test_link_parsing_of_a_hostile_page_stops_at_the_limit_and_keeps_what_it_found():
+    """html.parser is quadratic on unclosed tags (15 KB took 3.3 s); a crawled page is parsed for links
+    within the response's time limit, from any thread, and the links found before the bad part are kept."""
+    from pipelines.crawl import extract_links
+
+    page = "<p><a href='/first'>first</a> <a href='/second'>second</a></p>" + "<a " * 100_000
+    out = {}
+
+    def parse():
+        start = time.monotonic()
+        out["links"] = extract_links(page, "http://example.com/", max_seconds=0.5)
+        out["seconds"] = time.monotonic() - start
+
+    thread = threading.Thread(target=parse)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "link parsing ran past 60 s"
+    assert out["seconds"] < 0.5 + SLACK, out["seconds"]
+    assert out["links"] == ["http://example.com/first", "http://example.com/second"]
