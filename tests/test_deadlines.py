@@ -12,7 +12,6 @@ import glob
 import io
 import os
 import re
-import sys
 import threading
 import time
 
