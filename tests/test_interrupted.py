@@ -4,7 +4,6 @@ byte-identical to an uninterrupted run."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -12,29 +11,21 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
+from corpora import word_corpus_with_tokenizer
 from pipelines.tokenize import run_tokenize_job
 from pipelines.verify import VerifyError, verify_shards
-from schemas import DOCUMENTS_SCHEMA, MANIFEST_NAME, empty_document
-from tokenizer.train import train_tokenizer
+from schemas import MANIFEST_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 SEQ_LEN = 64
-WORDS = "the of and to in a is that it was for on are with as his they be at one have this from".split()
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    rng = random.Random(7)
     root = tmp_path_factory.mktemp("interrupted")
-    docs = [empty_document(f"d{i:04d}", "web", " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 200))))
-            for i in range(1500)]
-    (root / "docs").mkdir()
-    pq.write_table(pa.Table.from_pylist(docs, schema=DOCUMENTS_SCHEMA), root / "docs" / "part-00000.parquet")
-    train_tokenizer(str(root / "docs"), vocab_size=300, output_dir=str(root / "tok"), seed=0)
+    word_corpus_with_tokenizer(root, root / "docs", 1500, seed=7, words_per_doc=(5, 200))
     ref = root / "ref"
     run_tokenize_job(str(root / "docs"), str(root / "tok"), str(ref), SEQ_LEN, rows_per_shard=40)
     verify_shards(str(ref))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -24,24 +23,19 @@ import pytest
 
 from pipelines.tokenize import run_tokenize_job
 from pipelines.verify import VerifyError, verify_shards
-from schemas import DOCUMENTS_SCHEMA, MANIFEST_NAME, TOKENS, Manifest, empty_document
+from corpora import word_corpus_with_tokenizer
+from schemas import MANIFEST_NAME, TOKENS, Manifest
 from schemas.errors import WinnowError
-from tokenizer.train import train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SEQ_LEN = 32
-WORDS = "the of and to in a is that it was for on are with as his they be at one have this from or had by".split()
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    rng = random.Random(5)
     root = tmp_path_factory.mktemp("verify-corpus")
-    docs = [empty_document(f"d{i:03d}", ["web", "books"][i % 2],
-                           " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 120)))) for i in range(100)]
-    (root / "documents").mkdir()
-    pq.write_table(pa.Table.from_pylist(docs, schema=DOCUMENTS_SCHEMA), root / "documents" / "part-0.parquet")
-    train_tokenizer(str(root), vocab_size=300, output_dir=str(root / "tok"), seed=0)
+    word_corpus_with_tokenizer(root, root / "documents", 100, seed=5, words_per_doc=(3, 120),
+                               sources=("web", "books"), id_width=3)
     return root
 
 
