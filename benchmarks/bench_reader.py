@@ -17,11 +17,9 @@ import tempfile
 import time
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from schemas import (DOC_LENGTHS, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardInfo, TokenizerInfo,
-                     Totals, shard_schema)
+from schemas import MANIFEST_NAME, Manifest, PackingStats, ShardInfo, TokenizerInfo, Totals
+from schemas.shard_files import encode_shard, shard_table
 
 SEQ_LEN, VOCAB, ROWS, ROWS_PER_SHARD, GROUP, BATCH = 1024, 50304, 8192, 2048, 1024, 16
 
@@ -43,22 +41,14 @@ def synthetic_rows(rows: int = ROWS, seed: int = 0):
 
 def write_shards(out: str, tokens: np.ndarray, lengths, file_format: str) -> str:
     os.makedirs(out, exist_ok=True)
-    schema = shard_schema(SEQ_LEN, "uint16")
     infos = []
     for s in range(0, len(tokens), ROWS_PER_SHARD):
         chunk = tokens[s:s + ROWS_PER_SHARD]
-        flat = pa.array(chunk.reshape(-1), type=pa.uint16())
-        table = pa.Table.from_arrays(
-            [pa.FixedSizeListArray.from_arrays(flat, type=schema.field(TOKENS).type),
-             pa.array(lengths[s:s + ROWS_PER_SHARD], type=schema.field(DOC_LENGTHS).type)], schema=schema)
+        # the writer `winnow tokenize` uses, so the reader is measured on the files it will meet
+        data = encode_shard(shard_table(chunk, lengths[s:s + ROWS_PER_SHARD], SEQ_LEN, "uint16"), file_format, GROUP)
         name = f"shard-{s // ROWS_PER_SHARD:05d}.{file_format}"
-        path = os.path.join(out, name)
-        if file_format == "arrow":
-            with pa.ipc.new_file(path, schema, options=pa.ipc.IpcWriteOptions(compression=None)) as w:
-                w.write_table(table, max_chunksize=GROUP)
-        else:
-            pq.write_table(table, path, compression="zstd", row_group_size=GROUP)
-        data = open(path, "rb").read()
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
         infos.append(ShardInfo(path=name, sequences=len(chunk), tokens=chunk.size, bytes=len(data),
                                sha256=hashlib.sha256(data).hexdigest()))
     manifest = Manifest(seq_len=SEQ_LEN, dtype="uint16",

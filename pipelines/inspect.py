@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE,
                      LANGUAGE_SCORE, MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
 from schemas.errors import reading
+from schemas.shard_files import ShardFile, read_manifest
+from schemas.shards import FIX_RETOKENIZE
 
 BOUNDARY = " ⟦|⟧ "
 TABLES = ("documents", "rejected", "errors")
@@ -172,15 +174,14 @@ def _shard_files(path: str, manifest: Manifest) -> List[str]:
 
 
 def _iter_shard_pieces(files: Sequence[str], file_format: str, columns: Sequence[str]
-                       ) -> Iterator[Tuple[str, int, pa.Table]]:
+                       ) -> Iterator[Tuple[str, int, pa.RecordBatch]]:
     """(file, index of the piece's first row in its file, rows) for every row group / record batch."""
-    from pipelines.stats import iter_shard_batches
-
     for f in files:
         start = 0
-        for piece in iter_shard_batches(f, file_format, columns):
-            yield f, start, piece
-            start += piece.num_rows
+        with reading(f, FIX_RETOKENIZE):  # a damaged shard fails naming itself
+            for piece in ShardFile(f, file_format).iter_batches(columns):
+                yield f, start, piece
+                start += piece.num_rows
 
 
 def decode_sequence(tokens: Sequence[int], doc_lengths: Sequence[int], tok) -> Tuple[List[str], int]:
@@ -194,7 +195,7 @@ def decode_sequence(tokens: Sequence[int], doc_lengths: Sequence[int], tok) -> T
 
 
 def inspect_shards(path: str, n: int, width: int, tokenizer: Optional[str], seed: int = 0) -> None:
-    manifest = Manifest.load(os.path.join(path, MANIFEST_NAME))
+    manifest = read_manifest(path)
     tok, tok_path = _load_tokenizer(path, tokenizer)
     print(f"== {n} sequences sampled (seed {seed}) from {path}; tokenizer {tok_path or 'not found: showing ids'}; "
           f"document boundaries as {BOUNDARY.strip()}")
@@ -222,7 +223,7 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
         from pipelines.lineage import find_document_segments
 
         hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id)]
-        manifest = Manifest.load(os.path.join(path, MANIFEST_NAME))
+        manifest = read_manifest(path)
         tok, _ = _load_tokenizer(path, tokenizer)
         print(f"== document {doc_id}: {len(hits)} segment(s) in {path}")
         wanted = {(h["shard"], h["row"]) for h in hits}

@@ -12,49 +12,42 @@ order, then row order.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, Manifest
-from schemas.errors import WinnowError, reading
-from schemas.shards import FIX_RETOKENIZE, local_shard_file
+from schemas import DOC_IDS, DOC_LENGTHS, Manifest
+from schemas.errors import reading
+from schemas.shard_files import ShardFile, read_manifest, shard_location
+from schemas.shards import FIX_RETOKENIZE, ShardError
 
 
-class LineageError(WinnowError):
-    pass
+# One error class with the other shard readers: a missing manifest or a damaged shard says the same everywhere.
+LineageError = ShardError
 
 
 def _lineage_batches(path: str, file_format: str, columns: List[str]) -> Iterator:
-    """Record batches of `columns` of one shard, in row order."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    local = os.path.exists(path)
+    """Record batches of `columns` of one shard, in row order (a local Arrow shard is memory-mapped)."""
     with reading(path, FIX_RETOKENIZE):
-        if file_format == "arrow":
-            source = pa.memory_map(path) if local else pa.BufferReader(FileSystems.open(path).read())
-            reader = pa.ipc.open_file(source)
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i).select(columns)
-        else:
-            source = path if local else pa.BufferReader(FileSystems.open(path).read())
-            yield from pq.ParquetFile(source).iter_batches(columns=columns)
+        source = path if os.path.exists(path) else FileSystems.open(path).read()
+        yield from ShardFile(source, file_format).iter_batches(columns)
 
 
 def _load_manifest(shards_dir: str) -> Manifest:
-    manifest_path = FileSystems.join(shards_dir, MANIFEST_NAME)
-    if not FileSystems.exists(manifest_path):
-        raise LineageError(f"no {MANIFEST_NAME} in {shards_dir}: not a complete `winnow tokenize` output")
-    with FileSystems.open(manifest_path) as f:
-        manifest = Manifest.from_json(json.loads(f.read()))
+    manifest = read_manifest(shards_dir, _read_existing)
     if not manifest.with_doc_ids:
         raise LineageError(f"the shards in {shards_dir} have no {DOC_IDS} column: rerun `winnow tokenize` with "
                            f"--doc-ids to trace rows back to documents")
     return manifest
+
+
+def _read_existing(path: str) -> bytes:
+    if not FileSystems.exists(path):  # Beam's open raises its own error type for a missing file
+        raise FileNotFoundError(path)
+    with FileSystems.open(path) as f:
+        return f.read()
 
 
 def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]:
@@ -66,8 +59,7 @@ def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]
     found: List[Dict[str, Any]] = []
     for shard in manifest.shards:
         path = FileSystems.join(shards_dir, shard.path)
-        if "://" not in shards_dir:
-            local_shard_file(shards_dir, shard.path)  # refuses a shard that links outside the directory
+        shard_location(shards_dir, shard.path)  # refuses a local shard that links outside the directory
         start = 0
         for batch in _lineage_batches(path, manifest.file_format, [DOC_IDS, DOC_LENGTHS]):
             ids = batch.column(batch.schema.get_field_index(DOC_IDS))

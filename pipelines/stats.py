@@ -37,9 +37,10 @@ import pyarrow.parquet as pq
 
 from pipelines.progress import Progress
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
-                     URL, Manifest, Report)
+                     URL, Report)
 from schemas.errors import reading
 from schemas.io import document_files, sha256_file
+from schemas.shard_files import ShardFile, flat_values, read_manifest
 
 STATS_FORMAT = "winnow.stats/1"
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -332,45 +333,15 @@ def find_tokenizer(shards_dir: str, explicit: Optional[str]) -> Optional[str]:
 _find_tokenizer = find_tokenizer  # name used by earlier callers
 
 
-def iter_shard_batches(path: str, file_format: str, columns: Sequence[str]) -> Iterator[pa.Table]:
-    """A shard's rows in bounded pieces: Parquet row groups, or Arrow IPC record batches (memory-mapped)."""
-    if file_format == "arrow":
-        with reading(path), pa.memory_map(path) as source:
-            reader = pa.ipc.open_file(source)
-            for i in range(reader.num_record_batches):
-                batch = reader.get_batch(i)
-                yield pa.Table.from_batches([batch.select([c for c in columns if c in batch.schema.names])])
-    else:
-        yield from iter_row_groups([path], columns)
-
-
-def flat_values(chunk: pa.Array) -> np.ndarray:
-    """The child values of a (fixed-size) list array chunk as a zero-copy numpy view (no nulls in shards).
-
-    `Array.to_numpy` on these children measured ~0.3 s per 2M uint16 values here; a view of the buffer is free.
-    """
-    values = chunk.flatten()
-    dtype = np.dtype(values.type.to_pandas_dtype())
-    return np.frombuffer(values.buffers()[1], dtype=dtype, count=len(values), offset=values.offset * dtype.itemsize)
-
-
-def _shard_rows_and_schema(path: str, file_format: str) -> Tuple[int, pa.Schema]:
+def _reading_batches(path: str, shard_file: ShardFile, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    """The shard's batches; a damaged one fails naming the file."""
     with reading(path):
-        return _rows_and_schema(path, file_format)
-
-
-def _rows_and_schema(path: str, file_format: str) -> Tuple[int, pa.Schema]:
-    if file_format == "arrow":
-        with pa.memory_map(path) as source:
-            reader = pa.ipc.open_file(source)
-            return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)), reader.schema
-    pf = pq.ParquetFile(path)
-    return pf.metadata.num_rows, pf.schema_arrow
+        yield from shard_file.iter_batches(columns)
 
 
 def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, checksums: bool = False,
                  progress: bool = True) -> Dict[str, Any]:
-    manifest = Manifest.load(os.path.join(path, MANIFEST_NAME))
+    manifest = read_manifest(path)
     row_len = manifest.seq_len + 1
     checks: List[str] = []
     counts = np.zeros(1 << 16 if manifest.dtype == "uint16" else max(manifest.tokenizer.vocab_size, 1), np.int64)
@@ -400,7 +371,9 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
                 checks.append(f"{shard.path}: {size} bytes on disk, manifest says {shard.bytes}")
             if checksums and sha256_file(f, 1 << 23) != shard.sha256:
                 checks.append(f"{shard.path}: sha256 differs from the manifest")
-            rows, schema = _shard_rows_and_schema(f, manifest.file_format)
+            with reading(f):  # a damaged file fails naming itself, not with pyarrow's bare message
+                shard_file = ShardFile(f, manifest.file_format)
+            rows, schema = shard_file.num_rows, shard_file.schema
             tokens_type = schema.field(TOKENS).type if TOKENS in schema.names else None
             if not isinstance(tokens_type, pa.FixedSizeListType) or tokens_type.list_size != row_len:
                 checks.append(f"{shard.path}: tokens column is {tokens_type}, manifest seq_len {manifest.seq_len} "
@@ -412,11 +385,11 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
             if shard.tokens != shard.sequences * row_len:
                 checks.append(f"{shard.path}: manifest tokens {shard.tokens} != sequences x {row_len}")
             sequences += rows
-            for rg in iter_shard_batches(f, manifest.file_format, [TOKENS, DOC_LENGTHS, DOC_IDS]):
-                for chunk in rg.column(TOKENS).chunks:
-                    ids = flat_values(chunk)
-                    if not ids.size:
-                        continue
+            for rg in _reading_batches(f, shard_file, [TOKENS, DOC_LENGTHS, DOC_IDS]):
+                if not rg.num_rows:
+                    continue
+                ids = flat_values(rg.column(TOKENS))
+                if ids.size:
                     hi = int(ids.max())
                     if hi >= counts.size:
                         counts = np.concatenate([counts, np.zeros(hi + 1 - counts.size, np.int64)])
@@ -425,15 +398,15 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
                     # bincount casts to intp anyway; into a reused buffer it skips a fresh allocation per group
                     np.copyto(scratch[: ids.size], ids, casting="safe")
                     counts += np.bincount(scratch[: ids.size], minlength=counts.size)
-                seg = np.concatenate([flat_values(c) for c in rg.column(DOC_LENGTHS).chunks] or [np.zeros(0, np.int32)])
+                lengths = rg.column(DOC_LENGTHS)
+                seg = flat_values(lengths)
                 segments.extend(seg)
                 non_pad += int(seg.sum(dtype=np.int64))
                 full_row_segments += int((seg == row_len).sum())
-                for chunk in rg.column(DOC_LENGTHS).chunks:
-                    n_segs = np.diff(np.frombuffer(chunk.buffers()[1], np.int32, len(chunk) + 1, chunk.offset * 4))
-                    per_row += np.bincount(np.minimum(n_segs, row_len), minlength=row_len + 1)
-                if doc_tokens is not None and DOC_IDS in rg.column_names:
-                    for doc_id, n_tok in zip(rg.column(DOC_IDS).combine_chunks().flatten().to_pylist(), seg.tolist()):
+                n_segs = np.diff(np.frombuffer(lengths.buffers()[1], np.int32, len(lengths) + 1, lengths.offset * 4))
+                per_row += np.bincount(np.minimum(n_segs, row_len), minlength=row_len + 1)
+                if doc_tokens is not None and DOC_IDS in rg.schema.names:
+                    for doc_id, n_tok in zip(rg.column(DOC_IDS).flatten().to_pylist(), seg.tolist()):
                         doc_tokens[doc_id] = doc_tokens.get(doc_id, 0) + n_tok
                     if len(doc_tokens) > MAX_DOC_IDS:
                         doc_tokens = None

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import logging
 import math
@@ -68,11 +67,13 @@ from pipelines.options import (
 )
 from pipelines.sources import MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, line_too_long, not_a_regular_file
 from schemas import (
-    DOC_IDS, DOC_LENGTHS, ID, MANIFEST_NAME, SOURCE, TEXT, TOKENS, Manifest, PackingStats, ShardInfo,
-    SourceTotals, TokenizerInfo, Totals, shard_schema, token_dtype_for_vocab,
+    ID, MANIFEST_NAME, SOURCE, TEXT, Manifest, PackingStats, ShardInfo, SourceTotals, TokenizerInfo, Totals,
+    token_dtype_for_vocab,
 )
 from tokenizer.pack import fill_rows, pack_layout
+from schemas import shard_files
 from schemas.io import complete_document
+from schemas.shard_files import FILE_FORMATS
 from tokenizer.train import TOKENIZER_FILE, sample_hash
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,6 @@ log = logging.getLogger(__name__)
 STAGE = "tokenize"
 NAMESPACE = "winnow." + STAGE
 PACKING_METHODS = ("best-fit", "concat")
-FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}
 DEFAULT_ROWS_PER_GROUP = 8192
 DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens, ~16k rows at seq_len 2048
 # Rows per Parquet row group / Arrow record batch: a streaming reader holds one at a time, so a few MiB (512
@@ -646,39 +646,17 @@ def shard_count(rows: int, rows_per_shard: int) -> int:
 
 def shard_table(rows: Sequence[Tuple[str, bytes, List[int], Optional[List[str]]]], seq_len: int, dtype: str,
                 with_doc_ids: bool):
-    """The pyarrow Table of one shard's rows (explicit `shard_schema`; tokens copied once, from bytes)."""
-    import pyarrow as pa
-
-    schema = shard_schema(seq_len, dtype, with_doc_ids)
+    """The pyarrow Table of one shard's (hash key, token bytes, doc_lengths, doc_ids) rows (tokens copied once)."""
     flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=dtype)
-    values = pa.array(flat, type=schema.field(TOKENS).type.value_type)
-    columns = [pa.FixedSizeListArray.from_arrays(values, type=schema.field(TOKENS).type),
-               pa.array([r[2] for r in rows], type=schema.field(DOC_LENGTHS).type)]
-    if with_doc_ids:
-        columns.append(pa.array([r[3] for r in rows], type=schema.field(DOC_IDS).type))
-    return pa.Table.from_arrays(columns, schema=schema)
+    return shard_files.shard_table(flat, [r[2] for r in rows], seq_len, dtype,
+                                   [r[3] for r in rows] if with_doc_ids else None)
 
 
 def encode_shard(rows: Sequence[Tuple[str, bytes, List[int], Optional[List[str]]]], seq_len: int, dtype: str,
                  file_format: str, with_doc_ids: bool, row_group_rows: int = 1024) -> bytes:
-    """The bytes of one shard file (deterministic for the same rows in the same order).
-
-    Parquet: zstd, row groups of `row_group_rows`; no min/max statistics on the token column (useless for
-    token ids, and they cost write time). Arrow: an uncompressed IPC *file* (random access footer) in record
-    batches of `row_group_rows`, so `pa.memory_map` + `pa.ipc.open_file` reads it without copying.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = shard_table(rows, seq_len, dtype, with_doc_ids)
-    sink = io.BytesIO()
-    if file_format == "arrow":
-        with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=None)) as writer:
-            writer.write_table(table, max_chunksize=row_group_rows)
-    else:
-        pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows,
-                       write_statistics=[DOC_LENGTHS], use_dictionary=[DOC_IDS] if with_doc_ids else False)
-    return sink.getvalue()
+    """The bytes of one shard file (deterministic for the same rows in the same order), see
+    `schemas.shard_files.encode_shard`."""
+    return shard_files.encode_shard(shard_table(rows, seq_len, dtype, with_doc_ids), file_format, row_group_rows)
 
 
 def write_shard(config: TokenizeConfig, dtype: str, index: int, n_shards: int, rows) -> Dict[str, Any]:

@@ -8,7 +8,7 @@ own order. Ranks take every `world_size`-th row of that order, truncated to the 
 (DDP ranks must take the same number of steps), so the ranks' rows are disjoint and drop fewer than
 `world_size` rows.
 
-Arrow IPC shards on a local disk are memory-mapped (`pa.memory_map` + `pa.ipc.open_file`): the token matrix
+Arrow IPC shards on a local disk are memory-mapped (`schemas.shard_files.ShardFile`): the token matrix
 of a record batch is a numpy view of the mapped file, so nothing is decoded or copied until the rows of a
 batch are gathered into the (pinned) batch tensors. Parquet row groups are decoded (zstd) one at a time.
 Shards behind an fsspec URI (`gs://`, `s3://`, `memory://`, `file://`) are read through fsspec.
@@ -29,7 +29,6 @@ embedding is an IndexError on CPU and a device-side assert on CUDA). Read and de
 """
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
@@ -38,14 +37,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 import torch
 
-from schemas import DOC_LENGTHS, MANIFEST_NAME, TOKENS, Manifest
+from schemas import DOC_LENGTHS, MANIFEST_NAME, TOKENS
 from schemas.errors import WinnowError, reading
 from schemas.io import sha256_file
+from schemas.shard_files import ShardFile, read_manifest
 from schemas.shards import FIX_RETOKENIZE, check_shard_digest, check_token_ids, local_shard_file, sha256_stream
 
 try:  # fsspec lets the trainer read gs:// or s3:// shards directly; plain paths work without it.
@@ -96,12 +93,12 @@ class _Storage:
     def open(self, rel: str):
         return self.fs.open(self.join(rel), "rb") if self.fs is not None else open(self.join(rel), "rb")
 
-    def open_arrow(self, rel: str) -> ipc.RecordBatchFileReader:
+    def open_arrow(self, rel: str) -> ShardFile:
         """A local file is memory-mapped (zero-copy record batches); a remote one is read into memory once."""
         if self.local:
-            return ipc.open_file(pa.memory_map(self.join(rel), "r"))
+            return ShardFile(self.join(rel), "arrow")
         with self.open(rel) as f:
-            return ipc.open_file(pa.py_buffer(f.read()))
+            return ShardFile(f, "arrow")
 
 
 def _protocols(fs) -> Tuple[str, ...]:
@@ -171,16 +168,8 @@ class ShardReader:
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.document_masking = document_masking
         self.storage = _Storage(shards_dir)
-        manifest_path = self.storage.join(MANIFEST_NAME)
-        try:
-            with self.storage.open(MANIFEST_NAME) as f:
-                self.manifest = Manifest.from_json(json.load(f))
-        except FileNotFoundError as exc:
-            raise WinnowError(f"no {MANIFEST_NAME} in {shards_dir}", path=shards_dir,
-                              fix="pass a directory `winnow tokenize` wrote, and let that run finish") from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WinnowError(f"not a valid manifest: {exc}", path=manifest_path,
-                              fix="pass a directory `winnow tokenize` wrote, or re-run it") from exc
+        # the storage resolves the name (fsspec URI or a local path kept inside the directory)
+        self.manifest = read_manifest(shards_dir, lambda _path: self._read_manifest_bytes())
         if tokenizer is not None:
             expected_sha256 = tokenizer_sha256(tokenizer)
         if expected_sha256 is not None and expected_sha256 != self.manifest.tokenizer.sha256:
@@ -195,7 +184,7 @@ class ShardReader:
         self.vocab_size = self.manifest.tokenizer.vocab_size
         # {"verified": shards, "bytes": ..., "seconds": ...} or None when the caller skipped the check
         self.checksums = self._verify_checksums(hash_threads) if verify_checksums else None
-        self._arrow: Dict[int, ipc.RecordBatchFileReader] = {}  # open (memory-mapped) Arrow shards
+        self._arrow: Dict[int, ShardFile] = {}  # open (memory-mapped) Arrow shards
         self._ids_checked: set = set()  # units whose ids were compared with vocab_size (once per run)
         self.units = self._list_units()  # (shard index, row group or record batch index, rows)
         self.unit_starts = np.cumsum([0] + [n for _, _, n in self.units])  # first global row id of each unit
@@ -209,6 +198,10 @@ class ShardReader:
         self.prefetch = prefetch
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self._cache: Tuple[Optional[int], Optional[_Unit]] = (None, None)
+
+    def _read_manifest_bytes(self) -> bytes:
+        with self.storage.open(MANIFEST_NAME) as f:
+            return f.read()
 
     # -- checks -------------------------------------------------------------------------------------------
 
@@ -234,19 +227,17 @@ class ShardReader:
         for i, shard in enumerate(self.manifest.shards):
             with reading(self.storage.join(shard.path), FIX_RETOKENIZE):
                 if self.manifest.file_format == "arrow":
-                    r = self._arrow_reader(i)
-                    counts = [r.get_batch(b).num_rows for b in range(r.num_record_batches)]
+                    counts = self._arrow_reader(i).batch_rows
                 else:
                     with self.storage.open(shard.path) as f:
-                        md = pq.ParquetFile(f).metadata
-                        counts = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
+                        counts = ShardFile(f, "parquet").batch_rows
             if sum(counts) != shard.sequences:
                 raise ValueError(f"shard {shard.path} holds {sum(counts)} rows but the manifest says "
                                  f"{shard.sequences}; run `winnow verify` on {self.shards_dir!r}")
             units.extend((i, g, n) for g, n in enumerate(counts) if n > 0)
         return units
 
-    def _arrow_reader(self, shard_i: int) -> ipc.RecordBatchFileReader:
+    def _arrow_reader(self, shard_i: int) -> ShardFile:
         if shard_i not in self._arrow:
             self._arrow[shard_i] = self.storage.open_arrow(self.manifest.shards[shard_i].path)
         return self._arrow[shard_i]
@@ -267,12 +258,11 @@ class ShardReader:
         where = self.storage.join(self.manifest.shards[shard_i].path)
         with reading(where, FIX_RETOKENIZE):
             if self.manifest.file_format == "arrow":
-                batch = self._arrow_reader(shard_i).get_batch(group)
-                toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
+                batch = self._arrow_reader(shard_i).read_batch(group, [TOKENS, DOC_LENGTHS])
             else:
                 with self.storage.open(self.manifest.shards[shard_i].path) as f:
-                    table = pq.ParquetFile(f).read_row_group(group, columns=[TOKENS, DOC_LENGTHS])
-                toks, lens = table.column(TOKENS).combine_chunks(), table.column(DOC_LENGTHS).combine_chunks()
+                    batch = ShardFile(f, "parquet").read_batch(group, [TOKENS, DOC_LENGTHS])
+            toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
         # flatten() honours a sliced array's offset; the schema forbids nulls, so to_numpy never copies.
         tokens = toks.flatten().to_numpy(zero_copy_only=True).reshape(len(toks), self.seq_len + 1)
         if u not in self._ids_checked:
