@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from schemas import MANIFEST_NAME, Manifest, PackingStats, ShardInfo, TokenizerInfo, Totals
+from schemas import MANIFEST_NAME, Manifest, PackingStats, ShardInfo, SourceTotals, TokenizerInfo, Totals
 from schemas.shard_files import encode_shard, shard_table
 
 SEQ_LEN, VOCAB, ROWS, ROWS_PER_SHARD, GROUP, BATCH = 1024, 50304, 8192, 2048, 1024, 16
@@ -56,7 +56,8 @@ def write_shards(out: str, tokens: np.ndarray, lengths, file_format: str) -> str
                         packing=PackingStats(method="best-fit", pad_fraction=0.0, truncated_fraction=0.0),
                         totals=Totals(documents=sum(map(len, lengths)), sequences=len(tokens), tokens=tokens.size,
                                       non_pad_tokens=tokens.size),
-                        sources={}, shards=infos, file_format=file_format)
+                        sources={"synthetic": SourceTotals(documents=sum(map(len, lengths)), tokens=tokens.size)},
+                        shards=infos, file_format=file_format)
     with open(os.path.join(out, MANIFEST_NAME), "w") as f:
         f.write(manifest.dumps())
     return out

@@ -40,7 +40,10 @@ from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LA
                      URL, Report)
 from schemas.errors import reading
 from schemas.io import document_files, sha256_file
-from schemas.shard_files import ShardFile, flat_values, read_manifest
+from schemas.shard_files import (
+    ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
+    unlisted_shards,
+)
 
 STATS_FORMAT = "winnow.stats/1"
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -348,18 +351,17 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
     segments = LengthDistribution()
     per_row = np.zeros(row_len + 1, dtype=np.int64)  # sequences by number of segments
     full_row_segments = 0
-    sequences = non_pad = files_bytes = 0
-    doc_tokens: Optional[Dict[str, int]] = {} if manifest.with_doc_ids else None
+    files_bytes = 0
+    # doc_ids give whole-document lengths (and the exact truncated_fraction check), up to MAX_DOC_IDS documents
+    tally = ShardTally(row_len, manifest.with_doc_ids, max_ids=MAX_DOC_IDS)
     scratch = np.empty(0, np.intp)
     present = [s for s in manifest.shards if os.path.exists(os.path.join(path, s.path))]
     for shard in manifest.shards:
         if shard not in present:
             checks.append(f"missing shard {shard.path}")
-    listed = {s.path for s in manifest.shards}
     ext = ".arrow" if manifest.file_format == "arrow" else ".parquet"
-    for f in sorted(glob.glob(os.path.join(path, "*" + ext))):
-        if os.path.basename(f) not in listed:
-            checks.append(f"{os.path.basename(f)} is in the directory but not in the manifest")
+    for name in unlisted_shards(manifest, [os.path.basename(f) for f in glob.glob(os.path.join(path, "*" + ext))]):
+        checks.append(f"{name} is in the directory but not in the manifest")
     total_rows = sum(s.sequences for s in present)
     with Progress("stats", ("sequences",), total=total_rows, unit="seqs", tty=None if progress else False,
                   log_interval=60.0 if progress else float("inf")) as prog:
@@ -373,18 +375,9 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
                 checks.append(f"{shard.path}: sha256 differs from the manifest")
             with reading(f):  # a damaged file fails naming itself, not with pyarrow's bare message
                 shard_file = ShardFile(f, manifest.file_format)
-            rows, schema = shard_file.num_rows, shard_file.schema
-            tokens_type = schema.field(TOKENS).type if TOKENS in schema.names else None
-            if not isinstance(tokens_type, pa.FixedSizeListType) or tokens_type.list_size != row_len:
-                checks.append(f"{shard.path}: tokens column is {tokens_type}, manifest seq_len {manifest.seq_len} "
-                              f"needs fixed_size_list<{manifest.dtype}>[{row_len}]")
-            elif str(tokens_type.value_type) != manifest.dtype:
-                checks.append(f"{shard.path}: token dtype {tokens_type.value_type}, manifest says {manifest.dtype}")
-            if rows != shard.sequences:
-                checks.append(f"{shard.path}: {rows} rows, manifest says {shard.sequences}")
-            if shard.tokens != shard.sequences * row_len:
-                checks.append(f"{shard.path}: manifest tokens {shard.tokens} != sequences x {row_len}")
-            sequences += rows
+            checks += shard_problems(manifest, shard, shard_file.num_rows, shard_file.schema)
+            tally.sequences += shard_file.num_rows
+            tally.tokens += shard_file.num_rows * row_len
             for rg in _reading_batches(f, shard_file, [TOKENS, DOC_LENGTHS, DOC_IDS]):
                 if not rg.num_rows:
                     continue
@@ -401,34 +394,18 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
                 lengths = rg.column(DOC_LENGTHS)
                 seg = flat_values(lengths)
                 segments.extend(seg)
-                non_pad += int(seg.sum(dtype=np.int64))
+                tally.add_segments(seg)
+                tally.non_pad += int(seg.sum(dtype=np.int64))
                 full_row_segments += int((seg == row_len).sum())
                 n_segs = np.diff(np.frombuffer(lengths.buffers()[1], np.int32, len(lengths) + 1, lengths.offset * 4))
                 per_row += np.bincount(np.minimum(n_segs, row_len), minlength=row_len + 1)
-                if doc_tokens is not None and DOC_IDS in rg.schema.names:
-                    for doc_id, n_tok in zip(rg.column(DOC_IDS).flatten().to_pylist(), seg.tolist()):
-                        doc_tokens[doc_id] = doc_tokens.get(doc_id, 0) + n_tok
-                    if len(doc_tokens) > MAX_DOC_IDS:
-                        doc_tokens = None
+                if DOC_IDS in rg.schema.names:
+                    tally.add_ids(rg.column(DOC_IDS).flatten().to_pylist(), seg.tolist())
                 prog.add("sequences", rg.num_rows)
-    files_tokens = sequences * row_len
+    sequences, files_tokens, non_pad = tally.sequences, tally.tokens, tally.non_pad
     t = manifest.totals
-    if not checks:
-        if sum(s.sequences for s in manifest.shards) != t.sequences:
-            checks.append(f"shards list {sum(s.sequences for s in manifest.shards)} sequences, totals say {t.sequences}")
-        if sequences != t.sequences:
-            checks.append(f"{sequences} rows in files, manifest totals say {t.sequences}")
-        if files_tokens != t.tokens:
-            checks.append(f"{files_tokens} tokens in files, manifest totals say {t.tokens}")
-        if non_pad != t.non_pad_tokens:
-            checks.append(f"{non_pad} non-pad tokens in files (sum of doc_lengths), manifest says {t.non_pad_tokens}")
-        if manifest.sources and sum(s.tokens for s in manifest.sources.values()) != t.non_pad_tokens:
-            checks.append("per-source tokens do not add up to totals.non_pad_tokens")
-        if manifest.sources and sum(s.documents for s in manifest.sources.values()) != t.documents:
-            checks.append("per-source documents do not add up to totals.documents")
-        pad_measured = 1 - non_pad / files_tokens if files_tokens else 0.0
-        if abs(pad_measured - manifest.packing.pad_fraction) > 1e-6:
-            checks.append(f"pad fraction {pad_measured:.6f} in files, manifest says {manifest.packing.pad_fraction:.6f}")
+    if not checks:  # the totals only mean something once every shard matches its entry
+        checks += totals_problems(manifest, tally) or tally_packing_problems(manifest, tally)
     pad_id = manifest.tokenizer.special_ids.get("<|pad|>")
     pad_count = int(counts[pad_id]) if pad_id is not None and pad_id < counts.size else 0
     if pad_id is not None and pad_id < counts.size:
@@ -444,8 +421,9 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
         decoded = {i: tok.decode([i], skip_special_tokens=False) for i in top_ids}
     nz = np.nonzero(per_row)[0]
     doc_lengths = LengthDistribution()
-    if doc_tokens:
-        doc_lengths.extend(np.fromiter(doc_tokens.values(), dtype=np.int64, count=len(doc_tokens)))
+    if tally.doc_segments:
+        doc_lengths.extend(np.fromiter((tokens for _, tokens in tally.doc_segments.values()), dtype=np.int64,
+                                       count=len(tally.doc_segments)))
     stats = {
         "format": STATS_FORMAT, "kind": "shards", "path": path, "manifest_format": manifest.format,
         "file_format": manifest.file_format, "seq_len": manifest.seq_len, "dtype": manifest.dtype,

@@ -178,10 +178,16 @@ MAX_TRACKED_DOC_IDS = 20_000_000
 class ShardTally:
     """What the shards hold, summed over all of them, for the totals and packing checks."""
 
-    def __init__(self, row_len: int, track_ids: bool):
+    def __init__(self, row_len: int, track_ids: bool, max_ids: int = MAX_TRACKED_DOC_IDS):
+        self.row_len, self.max_ids = row_len, max_ids
         self.sequences = self.tokens = self.non_pad = 0
         self.segments_by_length = np.zeros(row_len + 1, dtype=np.int64)
         self.doc_segments: Optional[Dict[str, List[int]]] = {} if track_ids else None  # id -> [segments, tokens]
+
+    def add_segments(self, lengths: np.ndarray) -> None:
+        """The doc_lengths of some rows, flat (clipped to the row: a damaged shard is reported, not a crash)."""
+        self.segments_by_length += np.bincount(np.clip(np.asarray(lengths, dtype=np.int64), 0, self.row_len),
+                                               minlength=self.row_len + 1)
 
     def add_ids(self, ids: List[str], lengths: List[int]) -> None:
         if self.doc_segments is None:
@@ -190,7 +196,7 @@ class ShardTally:
             entry = self.doc_segments.setdefault(doc_id, [0, 0])
             entry[0] += 1
             entry[1] += n
-        if len(self.doc_segments) > MAX_TRACKED_DOC_IDS:
+        if len(self.doc_segments) > self.max_ids:
             self.doc_segments = None
 
     def truncated_tokens(self, documents: int) -> Optional[int]:
@@ -208,15 +214,10 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes, tally
         table = ShardFile(data, manifest.file_format).read_all()
     except Exception as exc:
         raise ShardError(f"cannot be read as {manifest.file_format} ({exc})", path=name, fix=FIX_RETOKENIZE) from exc
-    expected = shard_schema(manifest.seq_len, manifest.dtype, manifest.with_doc_ids)
-    if not table.schema.equals(expected, check_metadata=False):
-        raise ShardError(f"{name}: schema is {table.schema.to_string(show_schema_metadata=False)!r}, expected "
-                         f"{expected.to_string(show_schema_metadata=False)!r} (seq_len {manifest.seq_len}, {manifest.dtype})")
+    problems = shard_problems(manifest, shard, table.num_rows, table.schema)
+    if problems:
+        raise ShardError(problems[0])
     row_len = manifest.seq_len + 1
-    if table.num_rows != shard.sequences:
-        raise ShardError(f"{name}: {table.num_rows} sequences, manifest says {shard.sequences}")
-    if table.num_rows * row_len != shard.tokens:
-        raise ShardError(f"{name}: {table.num_rows * row_len} tokens, manifest says {shard.tokens}")
     tally.sequences += shard.sequences
     tally.tokens += shard.tokens
     if table.num_rows == 0:
@@ -235,8 +236,7 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes, tally
                              f"at most {row_len})")
         if pad_id is not None and sums[i] < row_len and not np.all(tokens[i, sums[i]:] == pad_id):
             raise ShardError(f"{name}: row {i} has non-pad tokens after its documents end at {sums[i]}")
-    tally.segments_by_length += np.bincount(np.concatenate([np.asarray(x, dtype=np.int64) for x in lengths]),
-                                            minlength=row_len + 1)
+    tally.add_segments(np.concatenate([np.asarray(x, dtype=np.int64) for x in lengths]))
     if manifest.with_doc_ids:
         for i, (ids, row_lengths) in enumerate(zip(table.column(DOC_IDS).to_pylist(), lengths)):
             if len(ids) != len(row_lengths):
@@ -245,16 +245,42 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes, tally
     tally.non_pad += int(sums.sum())
 
 
+def shard_problems(manifest: Manifest, shard: ShardInfo, num_rows: int, schema: pa.Schema) -> List[str]:
+    """What is wrong with one shard file's schema and row count, given the manifest's entry for it."""
+    problems, name, row_len = [], shard.path, manifest.seq_len + 1
+    expected = shard_schema(manifest.seq_len, manifest.dtype, manifest.with_doc_ids)
+    if not schema.equals(expected, check_metadata=False):
+        problems.append(f"{name}: schema is {schema.to_string(show_schema_metadata=False)!r}, expected "
+                        f"{expected.to_string(show_schema_metadata=False)!r} (seq_len {manifest.seq_len}, {manifest.dtype})")
+    if num_rows != shard.sequences:
+        problems.append(f"{name}: {num_rows} sequences, manifest says {shard.sequences}")
+    if num_rows * row_len != shard.tokens:
+        problems.append(f"{name}: {num_rows * row_len} tokens, manifest says {shard.tokens}")
+    return problems
+
+
+def totals_problems(manifest: Manifest, tally: ShardTally) -> List[str]:
+    """What is wrong with the manifest's totals and per-source figures, given what the shards hold (`tally`)."""
+    t = manifest.totals
+    return [f"{MANIFEST_NAME}: {what} add up to {got} over the shards, totals say {want}"
+            for what, got, want in (("sequences", tally.sequences, t.sequences), ("tokens", tally.tokens, t.tokens),
+                                    ("non_pad_tokens", tally.non_pad, t.non_pad_tokens),
+                                    ("source tokens", sum(s.tokens for s in manifest.sources.values()), t.non_pad_tokens),
+                                    ("source documents", sum(s.documents for s in manifest.sources.values()), t.documents))
+            if got != want]
+
+
+def tally_packing_problems(manifest: Manifest, tally: ShardTally) -> List[str]:
+    """`packing_problems` of the manifest, given what the shards hold (`tally`)."""
+    return packing_problems(manifest, tally.segments_by_length.tolist(), tally.truncated_tokens(manifest.totals.documents))
+
+
 def check_totals(manifest: Manifest, tally: ShardTally) -> None:
     """The manifest's totals, per-source figures and packing against what the shards hold (`tally`)."""
-    t = manifest.totals
-    for what, got, want in (("sequences", tally.sequences, t.sequences), ("tokens", tally.tokens, t.tokens),
-                            ("non_pad_tokens", tally.non_pad, t.non_pad_tokens),
-                            ("source tokens", sum(s.tokens for s in manifest.sources.values()), t.non_pad_tokens),
-                            ("source documents", sum(s.documents for s in manifest.sources.values()), t.documents)):
-        if got != want:
-            raise ShardError(f"{MANIFEST_NAME}: {what} add up to {got} over the shards, totals say {want}")
-    problems = packing_problems(manifest, tally.segments_by_length.tolist(), tally.truncated_tokens(t.documents))
+    problems = totals_problems(manifest, tally)
+    if problems:
+        raise ShardError(problems[0])
+    problems = tally_packing_problems(manifest, tally)
     if problems:
         raise ShardError(f"{problems[0]}", path=MANIFEST_NAME,
                          fix="the manifest does not describe these shards: re-run `winnow tokenize`")

@@ -182,3 +182,71 @@ def test_lineage_needs_doc_ids(corpus, tmp_path):
         find_rows_with_document(str(out), "aeb-0001")
     with pytest.raises(LineageError, match="no manifest.json"):
         find_rows_with_document(str(tmp_path), "aeb-0001")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# schemas.shard_files: the one writer, reader and set of checks (plain unit tests, no pipeline)
+# ---------------------------------------------------------------------------------------------------------
+
+def _synthetic_shard(rows: int = 100, seq_len: int = 15):
+    import numpy as np
+
+    from schemas.shard_files import shard_table
+
+    tokens = (np.arange(rows * (seq_len + 1)) % 251).astype(np.uint16).reshape(rows, seq_len + 1)
+    lengths = [[seq_len + 1] if i % 2 else [5, seq_len + 1 - 5] for i in range(rows)]
+    ids = [[f"d{i}"] if i % 2 else [f"d{i}", f"e{i}"] for i in range(rows)]
+    return shard_table(tokens, lengths, seq_len, "uint16", ids)
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "arrow"])
+def test_shard_file_reads_what_encode_shard_wrote(tmp_path, file_format):
+    from schemas.shard_files import ShardFile, encode_shard
+
+    table = _synthetic_shard()
+    data = encode_shard(table, file_format, row_group_rows=32)
+    path = tmp_path / f"s.{file_format}"
+    path.write_bytes(data)
+    assert encode_shard(table, file_format, row_group_rows=32) == data  # deterministic
+    for source in (str(path), data, open(path, "rb")):
+        f = ShardFile(source, file_format)
+        assert f.batch_rows == [32, 32, 32, 4] and f.num_rows == 100
+        assert f.schema.equals(table.schema, check_metadata=False)
+        batches = list(f.iter_batches([DOC_LENGTHS, "no-such-column"]))  # only the columns the file has
+        assert [b.schema.names for b in batches] == [[DOC_LENGTHS]] * 4
+        assert pa.Table.from_batches(batches).column(DOC_LENGTHS).to_pylist() == table.column(DOC_LENGTHS).to_pylist()
+        assert f.read_all().equals(table)
+
+
+def test_shard_file_maps_arrow_without_copying(tmp_path):
+    from schemas.shard_files import ShardFile, encode_shard, flat_values
+
+    path = tmp_path / "s.arrow"
+    path.write_bytes(encode_shard(_synthetic_shard(), "arrow", row_group_rows=32))
+    gc.collect()
+    before = pa.total_allocated_bytes()
+    f = ShardFile(str(path), "arrow")
+    ids = flat_values(f.read_batch(1, [TOKENS]).column(TOKENS))
+    assert pa.total_allocated_bytes() <= before  # a view of the memory map, not a copy
+    assert ids[0] == (32 * 16) % 251 and ids.dtype.name == "uint16"
+
+
+def test_stats_and_verify_report_a_manifest_with_the_same_check(parquet_run, tmp_path):
+    """One set of manifest checks: `winnow stats` lists the disagreement `winnow verify` fails on, word for word."""
+    import shutil
+
+    from pipelines.stats import compute_stats
+    from schemas.shards import ShardError
+
+    out, _ = parquet_run
+    copy = tmp_path / "shards"
+    shutil.copytree(out, copy)
+    raw = json.loads((copy / MANIFEST_NAME).read_text())
+    raw["totals"]["non_pad_tokens"] += 5
+    (copy / MANIFEST_NAME).write_text(json.dumps(raw))
+    with pytest.raises(ShardError) as failed:
+        verify_shards(str(copy))
+    checks = compute_stats(str(copy), progress=False)["manifest_checks"]
+    assert checks[0] == ("manifest.json: non_pad_tokens add up to "
+                         f"{raw['totals']['non_pad_tokens'] - 5} over the shards, totals say {raw['totals']['non_pad_tokens']}")
+    assert checks[0] in str(failed.value)
