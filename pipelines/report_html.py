@@ -12,8 +12,6 @@ import html
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from pipelines.stats import format_stats
-
 DOCUMENT_PLOTS = ("funnel", "length_histogram", "source_mix", "language_mix", "cluster_sizes", "top_domains",
                   "code_languages", "rejected_reasons")
 SHARD_PLOTS = ("source_mix", "padding", "segment_length_histogram", "segments_per_sequence", "top_tokens")
@@ -200,7 +198,9 @@ pre{background:#f5f5f5;padding:1em;overflow-x:auto;font-size:12px}
 """
 
 
-def render_report(stats: Dict[str, Any], title: Optional[str] = None) -> str:
+def render_report(stats: Dict[str, Any], tables: str, title: Optional[str] = None) -> str:
+    """The page for `stats`, with `tables` (the text `winnow stats` prints, pipelines.stats.format_stats) under
+    the plots: passed in, so that this module and stats.py do not import each other."""
     kind = stats["kind"]
     title = title or f"Winnow stats: {kind} at {stats['path']}"
     plots = document_plots(stats) if kind == "documents" else shard_plots(stats)
@@ -216,6 +216,6 @@ def render_report(stats: Dict[str, Any], title: Optional[str] = None) -> str:
             f"<meta name=\"viewport\" content=\"width=device-width\"><title>{_e(title)}</title>"
             f"<style>{CSS}</style></head><body>"
             f"<h1>{_e(title)}</h1>{checks_html}<h2>Plots</h2>" + "\n".join(p for p in plots if p) +
-            f"<h2>Tables</h2><pre>{_e(format_stats(stats))}</pre>"
+            f"<h2>Tables</h2><pre>{_e(tables)}</pre>"
             f"<script type=\"application/json\" id=\"winnow-stats\">{data}</script>"
             "</body></html>\n")
