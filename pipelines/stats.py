@@ -44,6 +44,7 @@ from schemas.shard_files import (
     ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
     unlisted_shards,
 )
+from tokenizer.encode import tokenizer_file
 
 STATS_FORMAT = "winnow.stats/1"
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -326,14 +327,9 @@ def find_tokenizer(shards_dir: str, explicit: Optional[str]) -> Optional[str]:
     candidates = [explicit] if explicit else [os.path.join(shards_dir, "..", "tokenizer", "tokenizer.json"),
                                               os.path.join(shards_dir, "tokenizer.json")]
     for c in candidates:
-        if c and os.path.isdir(c):
-            c = os.path.join(c, "tokenizer.json")
-        if c and os.path.isfile(c):
-            return c
+        if c and os.path.isfile(tokenizer_file(c)):
+            return tokenizer_file(c)
     return None
-
-
-_find_tokenizer = find_tokenizer  # name used by earlier callers
 
 
 def _reading_batches(path: str, shard_file: ShardFile, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:

@@ -44,6 +44,7 @@ from schemas.errors import WinnowError, reading
 from schemas.io import sha256_file
 from schemas.shard_files import ShardFile, read_manifest
 from schemas.shards import FIX_RETOKENIZE, check_shard_digest, check_token_ids, local_shard_file, sha256_stream
+from tokenizer.encode import tokenizer_file
 
 try:  # fsspec lets the trainer read gs:// or s3:// shards directly; plain paths work without it.
     import fsspec
@@ -66,7 +67,7 @@ class Batch(NamedTuple):
 
 def tokenizer_sha256(tokenizer: str) -> str:
     """sha256 of a tokenizer.json, given the file or the directory that holds it."""
-    path = os.path.join(tokenizer, "tokenizer.json") if os.path.isdir(tokenizer) else tokenizer
+    path = tokenizer_file(tokenizer)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no tokenizer.json at {tokenizer!r}")
     if os.path.getsize(path) == 0:  # its hash would only say "mismatch", not why
