@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import logging
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from filters.stage_options import OptionError
 from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
-from pipelines.progress import CountProgress, beam_progress
-from pipelines.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
+from pipelines.progress import beam_progress
+from pipelines.progress_beam import CountProgress
+from pipelines.recipe import Recipe, check_inputs_need_no_extract, load_recipe
+from pipelines.stage_registry import build_stage
 from pipelines.staging import StagedOutput, refuse_inputs_inside_output
-from pipelines.stages import ERRORS, REJECTED, ApplyFilter, AsDocuments
+from pipelines.stages import ERRORS, REJECTED, AsDocuments
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
 log = logging.getLogger(__name__)
@@ -36,60 +36,6 @@ READ_STAGE = "read"
 REPORT_NAME = "report.json"
 RECIPE_NAME = "recipe.yaml"
 OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERRORS_SCHEMA}
-
-
-def _filter_stage(module: str, cls: str) -> Callable[[str, Dict[str, Any]], beam.PTransform]:
-    """A builder for a stage that runs one filters.base.DocumentFilter through ApplyFilter."""
-    def build(name: str, opts: Dict[str, Any]) -> beam.PTransform:
-        return ApplyFilter(name, getattr(importlib.import_module(module), cls)(**opts))
-    return build
-
-
-def _composite_stage(module: str, cls: str) -> Callable[[str, Dict[str, Any]], beam.PTransform]:
-    """A builder for a stage that is its own composite with outputs kept, rejected, errors."""
-    def build(name: str, opts: Dict[str, Any]) -> beam.PTransform:
-        return getattr(importlib.import_module(module), cls)(**opts)
-    return build
-
-
-# Recipe stage -> builder. A stage's options are the keyword arguments of its class. Adding a stage is one
-# line here (plus its name in pipelines.recipe.KNOWN_STAGES if it is new to the design).
-STAGE_BUILDERS: Dict[str, Callable[[str, Dict[str, Any]], beam.PTransform]] = {
-    "extract": _composite_stage("pipelines.extract", "ExtractText"),
-    "url": _filter_stage("filters.url", "UrlFilter"),
-    "language": _composite_stage("pipelines.language_stage", "FilterLanguage"),
-    "quality": _filter_stage("filters.quality", "QualityFilter"),
-    "classifier": _filter_stage("filters.classifier", "QualityClassifierFilter"),
-    "code": _filter_stage("filters.code_rules", "CodeFilter"),
-    "pii": _filter_stage("filters.pii", "PIIFilter"),
-    "dedup_exact": _composite_stage("pipelines.dedup", "DedupExact"),
-    "dedup_minhash": _composite_stage("pipelines.dedup", "DedupMinhash"),
-    "dedup_lines": _composite_stage("pipelines.dedup", "DedupLines"),
-}
-
-
-def build_stage(name: str, options: Mapping[str, Any]) -> beam.PTransform:
-    """The composite that runs recipe stage `name` with `options` (the implementing class's kwargs)."""
-    builder = STAGE_BUILDERS.get(name)
-    if builder is None:
-        raise RecipeError(f"stage {name!r} has no implementation; implemented: {', '.join(STAGE_BUILDERS)}")
-    return builder(name, dict(options))
-
-
-def validate_recipe(recipe: Recipe) -> None:
-    for name, opts in recipe.stages:
-        try:
-            build_stage(name, opts)
-        except RecipeError:
-            raise
-        except OptionError as exc:  # it names the option, its value and what is allowed
-            raise RecipeError(f"recipe {recipe.name}: stage {name!r}: {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise RecipeError(f"recipe {recipe.name}: stage {name!r} has bad options {dict(opts)}: {exc}") from exc
-    if "language" in recipe.stage_names:
-        from filters.models import lid_model_path
-
-        lid_model_path(recipe.options("language").get("model_path"))
 
 
 def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe) -> None:

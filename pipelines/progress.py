@@ -10,9 +10,10 @@
 `close()` ends the line (terminal) or writes one summary line (when at least one periodic line was
 written). Counters are plain ints behind a lock, cheap enough for per-element calls.
 
-The Beam-side hook, `CountProgress(name, counter)`, is a pass-through `PTransform` that adds each element
-it sees to the counter `counter` of the process-local reporter registered as `name` (`beam_progress(name)`
-registers and closes it around a pipeline run). It shows live counts with the in-process runner
+The Beam-side hook, `CountProgress(name, counter)` in pipelines/progress_beam.py (apart, so that `winnow
+stats` never imports apache_beam), is a pass-through `PTransform` that adds each element it sees to the
+counter `counter` of the process-local reporter registered as `name` (`beam_progress(name)` here registers
+and closes it around a pipeline run). It shows live counts with the in-process runner
 (`direct_running_mode=in_memory`, Winnow's default for `--workers 1`), where DoFns run in the driver's
 process; on other runners (multi-process, Dataflow) no reporter is registered in the worker process and
 the hook counts nothing and costs one dictionary lookup per bundle -- their own UIs show progress.
@@ -145,53 +146,3 @@ def beam_progress(name: str, counters: Sequence[str] = ("read", "kept"), unit: s
     finally:
         unregister(name)
 
-
-def _define_beam_hook() -> None:
-    """Define the Beam classes on first use, so `winnow stats` never pays for importing apache_beam."""
-    import apache_beam as beam
-
-    class _CountFn(beam.DoFn):
-        """Adds the elements of each bundle to a process-local reporter, if one is registered (in_memory runs)."""
-
-        def __init__(self, name: str, counter: str):
-            self._name, self._counter = name, counter
-            self._pending = 0
-
-        def start_bundle(self):
-            self._pending = 0
-
-        def process(self, element):
-            self._pending += 1
-            if self._pending >= 256:  # one registry lookup per 256 elements, not per element
-                self._flush()
-            yield element
-
-        def finish_bundle(self):
-            self._flush()
-
-        def _flush(self) -> None:
-            rep = _REPORTERS.get(self._name)
-            if rep is not None and self._pending:
-                rep.add(self._counter, self._pending)
-            self._pending = 0
-
-    class CountProgress(beam.PTransform):
-        """Pass-through step: `pcoll | "ProgressRead" >> CountProgress("curate", "read")`."""
-
-        def __init__(self, name: str, counter: str):
-            super().__init__()
-            self._name, self._counter = name, counter
-
-        def expand(self, pcoll):
-            return pcoll | beam.ParDo(_CountFn(self._name, self._counter))
-
-    for cls in (_CountFn, CountProgress):
-        cls.__qualname__ = cls.__name__  # picklable by reference as pipelines.progress.<name>
-    globals().update(_CountFn=_CountFn, CountProgress=CountProgress)
-
-
-def __getattr__(name: str):
-    if name in ("CountProgress", "_CountFn"):
-        _define_beam_hook()
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

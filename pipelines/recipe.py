@@ -25,6 +25,8 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from pipelines.stage_registry import STAGE_BUILDERS, RecipeError, validate_recipe
+
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
 
@@ -36,10 +38,6 @@ DEDUP_STAGES = ("dedup_exact", "dedup_minhash", "dedup_lines")
 # (url's domains_file and the like).
 MAX_RECIPE_BYTES = 1 << 20
 MAX_RECIPE_VALUES = 100_000
-
-
-class RecipeError(ValueError):
-    pass
 
 
 def _expanded_values(root: Node, limit: int) -> int:
@@ -156,9 +154,7 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
     for key, opts in data.items():
         if key not in KNOWN_STAGES:
             raise RecipeError(f"recipe {recipe_name}: unknown stage {key!r}; stages are {', '.join(KNOWN_STAGES)}")
-        from pipelines.curate import STAGE_BUILDERS  # the stages this version implements
-
-        if key not in STAGE_BUILDERS:
+        if key not in STAGE_BUILDERS:  # the stages this version implements
             raise RecipeError(f"recipe {recipe_name}: stage {key!r} is not available in this version of Winnow; "
                               f"remove it or use one of {', '.join(STAGE_BUILDERS)}")
         if opts is None:
@@ -178,9 +174,7 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
             raise RecipeError(f"recipe {recipe_name}: filter stage {n!r} comes after deduplication; put dedup stages last")
     recipe = Recipe(stages=tuple(stages), name=recipe_name, seed=seed, inputs=tuple(inputs),
                     rejected_sample_per_reason=sample)
-    from pipelines.curate import validate_recipe  # builds each stage once: bad options fail here
-
-    validate_recipe(recipe)
+    validate_recipe(recipe)  # builds each stage once: bad options fail here
     return recipe
 
 

@@ -22,7 +22,8 @@ import pytest
 from pipelines import cli
 from pipelines.inspect import find_document, rejected_groups
 from pipelines.lineage import find_document_segments
-from pipelines.progress import CountProgress, Progress, beam_progress
+from pipelines.progress import Progress, beam_progress
+from pipelines.progress_beam import CountProgress
 from pipelines.report_html import DOCUMENT_PLOTS, SHARD_PLOTS
 from pipelines.stats import HeavyHitters, LengthDistribution, Reservoir, compute_stats, format_stats
 from schemas import Manifest, Report
