@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.progress import Progress
+from pipelines.report_html import render_report
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Report)
 from schemas.errors import reading
@@ -582,9 +583,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(format_stats(stats))
     if args.html:
-        from pipelines.report_html import render_report
-
         with open(args.html, "w", encoding="utf-8") as f:
-            f.write(render_report(stats))
+            f.write(render_report(stats, format_stats(stats)))
         print(f"HTML report: {args.html}", file=sys.stderr)
     return 0
