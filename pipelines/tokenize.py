@@ -62,6 +62,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
+from pipelines.files import read_bytes, tokenizer_json_path, write_bytes
 from pipelines.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
@@ -74,7 +75,7 @@ from tokenizer.pack import fill_rows, pack_layout
 from schemas import shard_files
 from schemas.io import complete_document
 from schemas.shard_files import FILE_FORMATS
-from tokenizer.train import TOKENIZER_FILE, sample_hash
+from tokenizer.train import sample_hash
 
 log = logging.getLogger(__name__)
 
@@ -207,21 +208,6 @@ def staged_tokenizer_path(tokenizer_path: str, tokenizer_json: bytes, pipeline: 
     if not is_dry_run(pipeline):
         write_bytes(staged, tokenizer_json)
     return staged
-
-
-def tokenizer_json_path(path: str) -> str:
-    return path if path.endswith(".json") else FileSystems.join(path, TOKENIZER_FILE)
-
-
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return f.read()
-
-
-def write_bytes(path: str, data: bytes) -> None:
-    with FileSystems.create(path, mime_type="application/octet-stream",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
 
 
 def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]:
