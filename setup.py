@@ -53,8 +53,9 @@ setup(
         # fsspec lets the trainer read shards from gs:// or s3:// (training/data.py).
         "train": ["torch>=2.4", "fsspec>=2023.1"],
         # Test tools, and the libraries tests and benchmarks compare against or load our outputs with.
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "pyflakes>=3", "hypothesis>=6.100", "transformers>=4.45",
-                "datasets>=3", "fastwarc>=0.14"],
+        # import-linter checks the import contracts in .importlinter (tests/test_layering.py).
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "pyflakes>=3", "import-linter>=2.1", "hypothesis>=6.100",
+                "transformers>=4.45", "datasets>=3", "fastwarc>=0.14"],
     },
     entry_points={"console_scripts": ["winnow=pipelines.cli:main"]},
 )

@@ -21,13 +21,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.extract import AsDocuments
 from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.progress import beam_progress
 from pipelines.progress_beam import CountProgress
 from pipelines.recipe import Recipe, check_inputs_need_no_extract, load_recipe
 from pipelines.stage_registry import build_stage
 from pipelines.staging import StagedOutput, refuse_inputs_inside_output
-from pipelines.stages import ERRORS, REJECTED, AsDocuments
+from pipelines.stages import ERRORS, REJECTED
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
 log = logging.getLogger(__name__)

@@ -453,3 +453,23 @@ class ExtractText(beam.PTransform):
     def expand(self, records):
         return records | "Extract" >> beam.ParDo(_ExtractFn(self._config)).with_outputs(
             REJECTED, ERRORS, main="kept")
+
+
+def record_as_document(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """A text or code record (no HTML body) as a document with every column, its text unchanged."""
+    if raw.get(BODY) is not None:
+        raise ValueError(f"record {raw.get(ID)} of {raw.get(INPUT_PATH)} is a web archive record: "
+                         f"its HTML needs an `extract` stage first in the recipe")
+    # extract_record passes text and code records through untouched; its `empty` reason is a decision of
+    # the extract stage, which this recipe does not have, so an empty text goes on to the recipe's filters.
+    doc, _reason = extract_record(raw)
+    return doc
+
+
+class AsDocuments(beam.PTransform):
+    """Records that already hold their text -> documents, one to one (recipes without `extract`): nothing is
+    decided, so nothing is counted. `pipelines.recipe.check_inputs_need_no_extract` refuses web archive inputs
+    to such a recipe before the job starts."""
+
+    def expand(self, records):
+        return records | "ToDocument" >> beam.Map(record_as_document)

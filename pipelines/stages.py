@@ -6,11 +6,6 @@ exception + input pointer). Every document that enters is counted once as `in` a
 `kept`, `dropped_<reason>` or `errors`, in the Beam metrics namespace `winnow.<stage>`; the time spent
 in the stage accumulates in the `micros` counter. `report.stage_counts_from_metrics` turns those counters
 into report.json entries.
-
-`AsDocuments` is what a recipe without an `extract` stage starts with: JSONL, Parquet and code records
-already hold their text, so each becomes a document one to one (nothing is decided, so nothing is counted).
-Web archive records hold HTML and need `extract`; `pipelines.recipe.check_inputs_need_no_extract` refuses
-such inputs before the job starts.
 """
 from __future__ import annotations
 
@@ -95,27 +90,6 @@ def count_and_compute(counters: StageCounters, stage: str, doc: Dict[str, Any],
         return FAILED
     finally:
         counters.micros.inc(int((time.perf_counter() - start) * 1e6))
-
-
-def record_as_document(raw: Dict[str, Any]) -> Dict[str, Any]:
-    """A text or code record (no HTML body) as a document with every column, its text unchanged."""
-    from pipelines.extract import extract_record
-    from pipelines.sources import BODY
-
-    if raw.get(BODY) is not None:
-        raise ValueError(f"record {raw.get(ID)} of {raw.get(INPUT_PATH)} is a web archive record: "
-                         f"its HTML needs an `extract` stage first in the recipe")
-    # extract_record passes text and code records through untouched; its `empty` reason is a decision of
-    # the extract stage, which this recipe does not have, so an empty text goes on to the recipe's filters.
-    doc, _reason = extract_record(raw)
-    return doc
-
-
-class AsDocuments(beam.PTransform):
-    """Records that already hold their text -> documents, one to one (recipes without `extract`)."""
-
-    def expand(self, records):
-        return records | "ToDocument" >> beam.Map(record_as_document)
 
 
 class ApplyFilterFn(beam.DoFn):
