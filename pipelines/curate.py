@@ -22,10 +22,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.extract import AsDocuments
+from pipelines.ids import UniqueIds
 from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.progress import beam_progress
 from pipelines.progress_beam import CountProgress
 from pipelines.recipe import Recipe, check_inputs_need_no_extract, load_recipe
+from pipelines.report import counters_by_stage, renamed_by_stage, stage_counts
+from pipelines.sources import RECORDS, ReadInputs, expand_input_specs, record_cap
 from pipelines.stage_registry import build_stage
 from pipelines.staging import StagedOutput, refuse_inputs_inside_output
 from pipelines.stages import ERRORS, REJECTED
@@ -41,9 +44,6 @@ OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "er
 
 def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe) -> None:
     """Wire the recipe's stages; every composite's outputs are indexable by tag: kept, rejected, errors."""
-    from pipelines.ids import UniqueIds
-    from pipelines.sources import RECORDS, ReadInputs, record_cap
-
     # a recipe that raises extract's page cap raises the archive read cap with it
     page_cap = dict(recipe.stages).get("extract", {}).get("max_html_bytes")
     read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=record_cap(page_cap))
@@ -135,8 +135,6 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
     refuse_inputs_inside_output(inputs, output_dir)
     staged = None
     if not is_dry_run(p):  # a dry run touches no storage
-        from pipelines.sources import expand_input_specs
-
         files = expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
         check_inputs_need_no_extract(recipe, files)
         refuse_inputs_inside_output([f.path for f in files], output_dir)
@@ -163,8 +161,6 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
 
 
 def _report(result, inputs: Sequence[str], recipe: Recipe, started: float):
-    from pipelines.report import counters_by_stage, renamed_by_stage, stage_counts
-
     counters = counters_by_stage(result)
     stages = stage_counts(counters, (READ_STAGE,) + recipe.stage_names)
     outputs = {"documents": stages[-1].kept,
