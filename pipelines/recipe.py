@@ -201,7 +201,7 @@ def check_inputs_need_no_extract(recipe: Recipe, input_files: Iterable[Any]) -> 
     records are HTML, which only `extract` turns into text, and every one would otherwise be an error row."""
     if "extract" in recipe.stage_names:
         return
-    from pipelines.sources import ARCHIVE
+    from pipelines.sources import ARCHIVE  # sources loads Beam, which parsing a recipe never needs
 
     archives = [f.path for f in input_files if f.kind == ARCHIVE]
     if archives:
