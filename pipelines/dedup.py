@@ -68,8 +68,8 @@ from filters.dedup import REPRESENTATIVES, check_representative, exact_dedup_key
 from filters.lines import UNITS, LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
 from filters.stage_options import NonNegativeInt, OneOf, PositiveInt, Range, checked_options
-from pipelines.stages import (ERRORS, FAILED, REJECTED, StageCounters, count_and_compute, error_row_for,
-                             metrics_namespace)
+from pipelines.stages import (ERRORS, FAILED, REJECTED, StageCounters, batch_then_one_by_one, count_and_compute,
+                             error_output, metrics_namespace)
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, ID, TEXT, to_rejected_row
 
 EXACT_STAGE = "dedup_exact"
@@ -219,35 +219,27 @@ class _SignBatch(beam.DoFn):
         self._c = StageCounters(MINHASH_STAGE)
         minhash_signatures(["warm up the per-process tables"], self._params)
 
-    def _sign(self, docs: List[Dict[str, Any]]):
+    def _sign(self, docs: List[Dict[str, Any]]) -> List[Tuple[Any, Any, str]]:
+        """(signature, shingle-hash set or None, node) per document, in one numpy pass."""
         texts = [d[TEXT] for d in docs]
         sigs = minhash_signatures(texts, self._params)
         sets = shingle_hash_sets(texts, self._params) if self._verify else [None] * len(docs)
         nodes = [representative_key(d, self._representative, self._score) for d in docs]
-        return sigs, sets, nodes
+        return list(zip(sigs, sets, nodes))
 
     def process(self, batch):
         start = time.perf_counter()
         self._c.in_.inc(len(batch))
-        try:
-            results = [self._sign(batch)]
-            good = [batch]
-        except Exception:
-            results, good = [], []
-            for doc in batch:
-                try:
-                    results.append(self._sign([doc]))
-                    good.append([doc])
-                except Exception as exc:
-                    self._c.errors.inc()
-                    yield TaggedOutput(ERRORS, error_row_for(MINHASH_STAGE, doc, exc))
-        for docs, (sigs, sets, nodes) in zip(good, results):
-            for doc, sig, hset, node in zip(docs, sigs, sets, nodes):
-                yield doc[ID], doc
-                for key in band_hashes(sig, self._params.bands, self._params.rows):
-                    yield TaggedOutput(self.BANDS, (key, node))
-                if hset is not None:
-                    yield TaggedOutput(self.SETS, (node, hset.tobytes()))
+        for doc, signed, exc in batch_then_one_by_one(batch, self._sign):
+            if exc is not None:
+                yield error_output(self._c, MINHASH_STAGE, doc, exc)
+                continue
+            sig, hset, node = signed
+            yield doc[ID], doc
+            for key in band_hashes(sig, self._params.bands, self._params.rows):
+                yield TaggedOutput(self.BANDS, (key, node))
+            if hset is not None:
+                yield TaggedOutput(self.SETS, (node, hset.tobytes()))
         self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
 
 

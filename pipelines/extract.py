@@ -62,9 +62,8 @@ import apache_beam as beam
 from filters.deadline import DeadlineExceeded, deadline
 from filters.stage_options import Fraction, NonNegativeInt, Positive, PositiveInt, checked_options
 from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
-from pipelines.stages import ERRORS, REJECTED, StageCounters, route_decision
-from schemas import (CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document,
-                     to_error_row)
+from pipelines.stages import ERRORS, REJECTED, StageCounters, error_row_for, route_decision
+from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
 EXTRACT_STAGE = "extract"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -437,9 +436,8 @@ class _ExtractFn(beam.DoFn):
         return extract_record(raw, self._config)
 
     def process(self, raw: Dict[str, Any]) -> Iterable[Any]:
-        yield from route_decision(self._counters, EXTRACT_STAGE, raw, self._decide, lambda exc: to_error_row(
-            EXTRACT_STAGE, exc, doc_id=raw.get(ID), source=raw.get(SOURCE), url=raw.get(URL),
-            input_path=raw.get(INPUT_PATH), input_offset=raw.get(INPUT_OFFSET)))
+        yield from route_decision(self._counters, EXTRACT_STAGE, raw, self._decide,
+                                  lambda exc: error_row_for(EXTRACT_STAGE, raw, exc))
 
 
 class ExtractText(beam.PTransform):

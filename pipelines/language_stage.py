@@ -18,7 +18,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from filters.language import LanguageFilter
 from filters.stage_options import PositiveInt, checked_options
-from pipelines.stages import ERRORS, REJECTED, ApplyFilterFn, error_row_for
+from pipelines.stages import ERRORS, REJECTED, ApplyFilterFn, batch_then_one_by_one, error_output
 from schemas import to_rejected_row
 
 
@@ -39,16 +39,8 @@ class _LanguageBatchFn(ApplyFilterFn):
         start = time.perf_counter()
         todo = [d for d in batch if f.applies_to(d)]
         out = [self._emit(d, None) for d in batch if not f.applies_to(d)]
-        try:
-            reasons = f.apply_batch(todo)
-            out.extend(self._emit(d, r) for d, r in zip(todo, reasons))
-        except Exception:  # find the bad document(s): one by one, each failure an error row
-            for d in todo:
-                try:
-                    out.append(self._emit(d, f.apply(d)))
-                except Exception as exc:
-                    c.errors.inc()
-                    out.append(TaggedOutput(ERRORS, error_row_for(self._stage, d, exc)))
+        for d, reason, exc in batch_then_one_by_one(todo, f.apply_batch, f.apply):
+            out.append(self._emit(d, reason) if exc is None else error_output(c, self._stage, d, exc))
         c.micros.inc(int((time.perf_counter() - start) * 1e6))
         yield from out
 

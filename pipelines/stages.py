@@ -4,13 +4,15 @@
 returns three outputs: kept documents (main), `rejected` rows (stage + reason) and `errors` rows (stage +
 exception + input pointer). Every document that enters is counted once as `in` and once as exactly one of
 `kept`, `dropped_<reason>` or `errors`, in the Beam metrics namespace `winnow.<stage>`; the time spent
-in the stage accumulates in the `micros` counter. `report.stage_counts_from_metrics` turns those counters
-into report.json entries.
+in the stage accumulates in the `micros` counter. `pipelines.report` reads those counters back
+(`counters_by_stage`) and turns them into report.json entries (`stage_counts`). Stages that call a library
+once per batch (language, MinHash signing, tokenize's encoder) use `batch_then_one_by_one` and
+`error_output`, so they count and route exactly like `ApplyFilter`.
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -48,6 +50,39 @@ class StageCounters:
 def error_row_for(stage: str, doc: Dict[str, Any], exc: BaseException) -> Dict[str, Any]:
     return to_error_row(stage, exc, doc_id=doc.get(ID), source=doc.get(SOURCE), url=doc.get(URL),
                         input_path=doc.get(INPUT_PATH), input_offset=doc.get(INPUT_OFFSET))
+
+
+def error_output(counters: StageCounters, stage: str, doc: Dict[str, Any], exc: BaseException) -> TaggedOutput:
+    """Count one failed record of `stage` and return its `errors` row as a tagged output."""
+    counters.errors.inc()
+    return TaggedOutput(ERRORS, error_row_for(stage, doc, exc))
+
+
+def batch_then_one_by_one(items: Sequence[Any], call_batch: Callable[[Sequence[Any]], Sequence[Any]],
+                          call_one: Optional[Callable[[Any], Any]] = None,
+                          ) -> List[Tuple[Any, Any, Optional[Exception]]]:
+    """(item, result, None) or (item, None, exception) for each item, in order.
+
+    One `call_batch(items)` (one result per item) pays the per-call cost once; if it raises, each item is retried
+    alone with `call_one(item)` (default `call_batch([item])[0]`), so one bad record fails alone and the others
+    of its batch still go through."""
+    if not items:
+        return []
+    try:
+        results = list(call_batch(items))
+        if len(results) != len(items):
+            raise ValueError(f"a batch call returned {len(results)} results for {len(items)} records")
+        return [(item, result, None) for item, result in zip(items, results)]
+    except Exception:  # find the bad record(s) one by one below
+        pass
+    one = call_one if call_one is not None else (lambda item: call_batch([item])[0])
+    out: List[Tuple[Any, Any, Optional[Exception]]] = []
+    for item in items:
+        try:
+            out.append((item, one(item), None))
+        except Exception as exc:  # a bad record never kills the job: the caller makes it an error row
+            out.append((item, None, exc))
+    return out
 
 
 def route_decision(counters: StageCounters, stage: str, item: Any,

@@ -6,14 +6,16 @@ Steps (each a composite named as a verb):
   footers and spread over the workers, or JSONL in byte ranges (plain files; a compressed file is one range)
   read by curate's bounded line reader (`pipelines.sources.iter_bounded_lines`), so gs:// works and every
   worker reads its share; a line over the cap or one that is not a JSON object is counted as an error and
-  logged with its file and byte offset. The footers and listings also give the input's text bytes.
+  becomes an error row with its file and byte offset. The footers and listings also give the input's text bytes.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
   process in `setup()`: `--encoder auto` (default) is tiktoken built from the same vocabulary when the package
   is importable and the tokenizer is one it encodes with identical ids (checked, else the handle refuses it),
   HF tokenizers otherwise; `hf` and `tiktoken` force one. Same ids, so the same shards and manifest byte for
   byte whichever runs (the encoder used is logged, not recorded); tiktoken costs several times less CPU. Each document's ids get `<|endoftext|>` appended and travel
   on as bytes of the shard dtype (uint16 when the vocabulary fits). Counters `winnow.tokenize/{in,kept,errors,
-  dropped_empty}`; a document that fails to encode is counted as an error and never kills the job.
+  dropped_empty}`; a batch the tokenizer fails on is retried one document at a time
+  (`pipelines.stages.batch_then_one_by_one`), so a document that fails to encode is one counted error and one
+  row of `errors/` (ERRORS_SCHEMA, beside the shards, written only when some record failed), never a failed job.
 - `PackSequences`: every document goes to a packing group by a hash of (seed, id) -- the global document
   shuffle; the number of groups comes from the input's text bytes at `TEXT_BYTES_PER_TOKEN` (a side input
   known before encoding, so encoded documents go straight to their group) so that a group holds about
@@ -59,17 +61,20 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
 from pipelines.files import read_bytes, tokenizer_json_path, write_bytes
 from pipelines.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
-from pipelines.sources import MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, line_too_long, not_a_regular_file
+from pipelines.report import counters_by_stage
+from pipelines.sources import (
+    MAX_LINE_BYTES, _valid_utf8, iter_bounded_lines, jsonl_compression, line_too_long, not_a_regular_file,
+)
+from pipelines.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import (
-    ID, MANIFEST_NAME, SOURCE, TEXT, Manifest, PackingStats, ShardInfo, SourceTotals, TokenizerInfo, Totals,
-    token_dtype_for_vocab,
+    ERRORS_SCHEMA, ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT, Manifest, PackingStats, ShardInfo,
+    SourceTotals, TokenizerInfo, Totals, token_dtype_for_vocab,
 )
 from tokenizer.pack import fill_rows, pack_layout
 from schemas import shard_files
@@ -80,7 +85,8 @@ from tokenizer.train import sample_hash
 log = logging.getLogger(__name__)
 
 STAGE = "tokenize"
-NAMESPACE = "winnow." + STAGE
+NAMESPACE = metrics_namespace(STAGE)
+ERRORS_DIR = ERRORS  # <output>/errors/*.parquet: the documents and lines that failed, one row each
 PACKING_METHODS = ("best-fit", "concat")
 DEFAULT_ROWS_PER_GROUP = 8192
 DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens, ~16k rows at seq_len 2048
@@ -218,7 +224,11 @@ def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]
     if not isinstance(record, dict):
         raise ValueError(f"a JSONL line must be a JSON object, not {type(record).__name__}")
     fallback_source = file_name.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
-    yield complete_document({c: record.get(c) for c in (ID, SOURCE, TEXT)}, (ID, SOURCE, TEXT), fallback_source)
+    # a lone surrogate (the JSON escape \ud800) cannot be serialised between steps and would fail the whole job:
+    # U+FFFD instead, as curate's JSONL reader does
+    values = {c: _valid_utf8(v) if isinstance(v, str) else v
+              for c, v in ((c, record.get(c)) for c in (ID, SOURCE, TEXT))}
+    yield complete_document(values, (ID, SOURCE, TEXT), fallback_source)
 
 
 def jsonl_ranges(pattern: str, bundle_bytes: int) -> Iterable[Tuple[str, int, Optional[int]]]:
@@ -239,14 +249,14 @@ def jsonl_ranges(pattern: str, bundle_bytes: int) -> Iterable[Tuple[str, int, Op
 class _ReadJsonlRangeFn(beam.DoFn):
     """The documents of one JSONL range, read as curate reads JSONL: chunked line splitting with a per-line
     cap, so one long line costs its bytes, not a rescan of a growing buffer per chunk. An unreadable line
-    counts as `in` and `errors` (the identity of the stage's counters holds) and is logged."""
+    counts as `in` and `errors` (the identity of the stage's counters holds) and becomes an `errors` row with its
+    file and byte offset."""
 
     def __init__(self, max_line_bytes: int = MAX_LINE_BYTES):
         self._max_line_bytes = max_line_bytes
 
     def setup(self):
-        self._in = Metrics.counter(NAMESPACE, "in")
-        self._errors = Metrics.counter(NAMESPACE, "errors")
+        self._counters = StageCounters(STAGE)
 
     def process(self, unit: Tuple[str, int, Optional[int]]):
         path, start, end = unit
@@ -256,10 +266,9 @@ class _ReadJsonlRangeFn(beam.DoFn):
                     if raw is None:
                         raise ValueError(line_too_long(size, self._max_line_bytes))
                     yield from parse_jsonl_line((path, raw.decode("utf-8", errors="replace")))
-                except Exception as exc:
-                    self._in.inc()
-                    self._errors.inc()
-                    log.warning("tokenize: %s, line at byte %d: %s: %s", path, offset, type(exc).__name__, exc)
+                except Exception as exc:  # one bad line is one error row, never a failed job
+                    self._counters.in_.inc()
+                    yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
 
 
 def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
@@ -348,11 +357,13 @@ class ReadDocuments(beam.PTransform):
 
     With `with_text_bytes`, returns (documents, a singleton of the input's text bytes read from the footers
     and listings -- known before a document is read, so what depends on it does not wait for the documents).
+    With `with_errors`, the `errors` rows of unreadable lines (ERRORS_SCHEMA) come last in the tuple.
     """
 
     def __init__(self, patterns: Sequence[str], bundle_bytes: int = READ_BUNDLE_BYTES, with_text_bytes: bool = False,
-                 max_line_bytes: int = MAX_LINE_BYTES):
+                 max_line_bytes: int = MAX_LINE_BYTES, with_errors: bool = False):
         super().__init__()
+        self._with_errors = with_errors
         self._patterns = list(patterns)
         self._bundle_bytes = int(bundle_bytes)
         self._with_text_bytes = with_text_bytes
@@ -361,7 +372,7 @@ class ReadDocuments(beam.PTransform):
     def expand(self, pbegin):
         parquet = [p for p in self._patterns if p.endswith(".parquet")]
         jsonl = [p for p in self._patterns if not p.endswith(".parquet")]
-        parts, sizes = [], []
+        parts, sizes, errors = [], [], None
         if parquet:
             units = (pbegin | "ParquetPatterns" >> beam.Create(parquet)
                      | "ListRowGroups" >> beam.FlatMap(parquet_row_groups))
@@ -370,16 +381,22 @@ class ReadDocuments(beam.PTransform):
             sizes.append(units | "RowGroupTextBytes" >> beam.Map(row_group_text_bytes))
         if jsonl:
             patterns = pbegin | "JsonlPatterns" >> beam.Create(jsonl)
-            parts.append(patterns
-                         | "ListJsonlRanges" >> beam.FlatMap(jsonl_ranges, self._bundle_bytes)
-                         | "SpreadJsonlRanges" >> beam.Reshuffle()
-                         | "ReadJsonlRanges" >> beam.ParDo(_ReadJsonlRangeFn(self._max_line_bytes)))
+            read = (patterns
+                    | "ListJsonlRanges" >> beam.FlatMap(jsonl_ranges, self._bundle_bytes)
+                    | "SpreadJsonlRanges" >> beam.Reshuffle()
+                    | "ReadJsonlRanges" >> beam.ParDo(_ReadJsonlRangeFn(self._max_line_bytes)).with_outputs(
+                        ERRORS, main="docs"))
+            parts.append(read.docs)
+            errors = read[ERRORS]
             sizes.append(patterns | "JsonlTextBytes" >> beam.FlatMap(jsonl_text_bytes))
         docs = parts[0] if len(parts) == 1 else tuple(parts) | "FlattenInputs" >> beam.Flatten()
-        if not self._with_text_bytes:
-            return docs
-        sizes = sizes[0] if len(sizes) == 1 else tuple(sizes) | "FlattenSizes" >> beam.Flatten()
-        return docs, sizes | "SumTextBytes" >> beam.CombineGlobally(sum)
+        out = [docs]
+        if self._with_text_bytes:
+            sizes = sizes[0] if len(sizes) == 1 else tuple(sizes) | "FlattenSizes" >> beam.Flatten()
+            out.append(sizes | "SumTextBytes" >> beam.CombineGlobally(sum))
+        if self._with_errors:  # Parquet row groups are read whole or fail the job: no line-level errors
+            out.append(errors if errors is not None else pbegin | "NoReadErrors" >> beam.Create([]))
+        return out[0] if len(out) == 1 else tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -435,44 +452,38 @@ class _EncodeBatchFn(beam.DoFn):
 
     def setup(self):
         self._tok = tokenizer_handle(read_bytes(tokenizer_json_path(self._tokenizer_path)), self._encoder)
-        self._in = Metrics.counter(NAMESPACE, "in")
-        self._kept = Metrics.counter(NAMESPACE, "kept")
-        self._errors = Metrics.counter(NAMESPACE, "errors")
-        self._empty = Metrics.counter(NAMESPACE, "dropped_empty")
+        self._counters = StageCounters(STAGE)
+
+    def _encode_batch(self, docs: List[Dict[str, Any]]):
+        return self._tok.encode_batch_arrays([d[TEXT] for d in docs], threads=self._threads)
+
+    def _encode_one(self, doc: Dict[str, Any]):
+        return self._tok.encode_batch_arrays([doc[TEXT]], threads=1)[0]
 
     def process(self, batch: List[Dict[str, Any]]):
+        c = self._counters
         docs = [doc for doc in batch if doc.get(TEXT)]
-        self._in.inc(len(batch))
+        c.in_.inc(len(batch))
         if len(docs) < len(batch):
-            self._empty.inc(len(batch) - len(docs))
-        if not docs:
-            return
-        try:
-            encoded = self._tok.encode_batch_arrays([d[TEXT] for d in docs], threads=self._threads)
-        except Exception:  # find the culprit(s) one by one; the rest of the batch still goes through
-            encoded = []
-            for d in docs:
-                try:
-                    encoded.append(self._tok.encode_batch_arrays([d[TEXT]], threads=1)[0])
-                except Exception as exc:
-                    log.warning("tokenize: cannot encode document %r: %s", d.get(ID), exc)
-                    encoded.append(None)
+            c.dropped("empty", len(batch) - len(docs))
         eot = self._tok.eot_id
         kept = 0
-        for doc, ids in zip(docs, encoded):
-            if ids is None:
-                self._errors.inc()
+        for doc, ids, exc in batch_then_one_by_one(docs, self._encode_batch, self._encode_one):
+            if exc is not None:
+                yield error_output(c, STAGE, doc, exc)
                 continue
             kept += 1
             row = np.empty(len(ids) + 1, dtype=self._dtype)  # the ids in the shard dtype, then the eot
             row[:-1] = ids
             row[-1] = eot
             yield doc[ID], doc[SOURCE], len(row), row.tobytes()
-        self._kept.inc(kept)
+        if docs:
+            c.kept.inc(kept)
 
 
 class EncodeDocuments(beam.PTransform):
-    """Documents -> (id, source, n_tokens, token bytes): batches encoded by a tokenizer loaded once per worker."""
+    """Documents -> `encoded` (id, source, n_tokens, token bytes) and `errors` rows (documents the tokenizer
+    failed on, ERRORS_SCHEMA): batches encoded by a tokenizer loaded once per worker."""
 
     def __init__(self, tokenizer_path: str, dtype: str, batch_size: int = 256, encoder: str = "auto",
                  threads: int = 1):
@@ -488,7 +499,7 @@ class EncodeDocuments(beam.PTransform):
                 | "Batch" >> beam.BatchElements(min_batch_size=min(16, self._batch_size),
                                                 max_batch_size=self._batch_size)
                 | "Encode" >> beam.ParDo(_EncodeBatchFn(self._tokenizer_path, self._dtype, self._encoder,
-                                                               self._threads)))
+                                                               self._threads)).with_outputs(ERRORS, main="encoded"))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -714,9 +725,17 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
                             bundle_bytes: int = READ_BUNDLE_BYTES):
     dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
     pad_id = tokenizer_info["special_ids"]["<|pad|>"]
-    docs, text_bytes = pipeline | "ReadDocuments" >> ReadDocuments(patterns, bundle_bytes, with_text_bytes=True)
-    encoded = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
-                                                          config.encode_threads)
+    docs, text_bytes, read_errors = pipeline | "ReadDocuments" >> ReadDocuments(
+        patterns, bundle_bytes, with_text_bytes=True, with_errors=True)
+    encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
+                                                         config.encode_threads)
+    encoded = encode.encoded
+    # error rows go beside the shards, under errors/: readers list shards from the manifest (or `shard-*`), so
+    # the folder is outside the shard set; run_tokenize_job removes it again when no record failed
+    ((read_errors, encode[ERRORS]) | "FlattenTokenizeErrors" >> beam.Flatten()
+     | "WriteTokenizeErrors" >> beam.io.WriteToParquet(
+         FileSystems.join(config.output_dir, ERRORS_DIR, "part"), schema=ERRORS_SCHEMA, file_name_suffix=".parquet",
+         codec="zstd"))
     sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
                | "SumSources" >> beam.CombinePerKey(sum_counts))
     # the packing groups are sized from the input's text bytes (footers and listings), known before encoding,
@@ -744,11 +763,29 @@ class TokenizeResult:
 
 
 def _clear_previous_outputs(output_dir: str) -> None:
-    """A stale manifest or shard set from an earlier run must not pass for this run's output."""
-    stale = [m.path for pattern in (FileSystems.join(output_dir, MANIFEST_NAME), FileSystems.join(output_dir, "shard-*-of-*"))
+    """A stale manifest, shard set or error table from an earlier run must not pass for this run's output."""
+    stale = [m.path for pattern in (FileSystems.join(output_dir, MANIFEST_NAME), FileSystems.join(output_dir, "shard-*-of-*"),
+                                    FileSystems.join(output_dir, ERRORS_DIR, "*"))
              for m in (FileSystems.match([pattern])[0].metadata_list if _matches(pattern) else [])]
     if stale:
         FileSystems.delete(stale)
+
+
+def _drop_empty_errors(output_dir: str) -> None:
+    """Remove errors/ when no row was written to it (Beam's Parquet sink writes a file even for no rows), so the
+    output of a run where every record went through stays the shards and manifest.json alone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    errors_dir = FileSystems.join(output_dir, ERRORS_DIR)
+    pattern = FileSystems.join(errors_dir, "*.parquet")
+    files = [m.path for m in FileSystems.match([pattern])[0].metadata_list] if _matches(pattern) else []
+    if any(pq.read_metadata(pa.BufferReader(read_bytes(f))).num_rows for f in files):
+        return
+    if files:
+        FileSystems.delete(files)
+    if FileSystems.exists(errors_dir):
+        FileSystems.delete([errors_dir])
 
 
 def _versions() -> Dict[str, str]:
@@ -806,16 +843,16 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
 
     counters: Dict[str, int] = {}
     try:
-        for c in result.metrics().query()["counters"]:
-            if c.key.metric.namespace == NAMESPACE:
-                counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or 0)
+        counters = counters_by_stage(result).get(STAGE, {})
     except Exception:  # some runners (dry runs) report no metrics
         pass
+    _drop_empty_errors(output_dir)
     manifest_path = FileSystems.join(output_dir, MANIFEST_NAME)
     manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
     if counters.get("errors"):
-        log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors; each is logged above)",
-                    counters["errors"], NAMESPACE)
+        log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
+                    "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
+                    FileSystems.join(output_dir, ERRORS_DIR))
     return TokenizeResult(manifest, counters)
 
 
