@@ -199,3 +199,51 @@ def test_tokenize_a_lone_surrogate_in_jsonl_does_not_fail_the_job(tokenize_input
     assert result.manifest.totals.non_pad_tokens == sum(
         len(tok.encode(json.loads(line)["text"])) + 1
         for line in (tokenize_inputs / "clean" / "docs.jsonl").read_text().splitlines()[:5]) + expected
+
+
+# ------------------------------------------------------------------- the batch stages built on the helper
+
+def _run_stage(stage_name: str, transform, docs):
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.options import make_pipeline
+    from pipelines.report import counters_by_stage
+    from pipelines.stages import ERRORS, REJECTED
+    from schemas import ID, STAGE
+
+    p = make_pipeline()
+    out = p | beam.Create(docs) | transform
+    good = [d[ID] for d in docs if isinstance(d["text"], str)]
+    assert_that((out["kept"], out[REJECTED]) | beam.Flatten() | beam.Map(lambda d: d[ID]), equal_to(good),
+                label="kept or rejected")
+    assert_that(out[ERRORS] | beam.Map(lambda r: (r[ID], r[STAGE])), equal_to([("not-text", stage_name)]),
+                label="errors")
+    result = p.run()
+    result.wait_until_finish()
+    c = counters_by_stage(result)[stage_name]
+    assert c["in"] == len(docs) and c["errors"] == 1
+    assert c["in"] == c.get("kept", 0) + c["errors"] + sum(v for k, v in c.items() if k.startswith("dropped_"))
+
+
+def _docs_with_one_that_fails():
+    from schemas import empty_document
+
+    rng = random.Random(2)
+    docs = [empty_document(f"d{i:02d}", "web", " ".join(rng.choice(WORDS) for _ in range(30))) for i in range(40)]
+    bad = empty_document("not-text", "web", "")
+    bad["text"] = 12345  # what a malformed upstream record could carry: every batch call over it raises
+    return docs[:17] + [bad] + docs[17:]
+
+
+def test_language_stage_one_failing_document_is_one_error_row(lid_model_file):
+    from pipelines.language_stage import FilterLanguage
+
+    _run_stage("language", FilterLanguage(min_batch=64, max_batch=64, model_path=str(lid_model_file)),
+               _docs_with_one_that_fails())
+
+
+def test_minhash_signing_one_failing_document_is_one_error_row():
+    from pipelines.dedup import DedupMinhash
+
+    _run_stage("dedup_minhash", DedupMinhash(), _docs_with_one_that_fails())
