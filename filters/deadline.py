@@ -20,6 +20,7 @@ forked SDK workers) start their own watchdog on first use.
 """
 from __future__ import annotations
 
+import _thread
 import ctypes
 import heapq
 import itertools
@@ -67,13 +68,21 @@ class Deadline:
         if self.seconds and self.seconds > 0:
             self._thread_id = threading.get_ident()
             self.when = time.monotonic() + self.seconds
-            _watchdog().add(self)
+            try:
+                _watchdog().add(self)
+            except BaseException:  # an enclosing limit's exception arrived here: leave nothing armed behind
+                _watchdog().cancel(self)
+                raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if not (self.seconds and self.seconds > 0):
             return False
-        fired = _watchdog().cancel(self)
+        try:
+            fired = _watchdog().cancel(self)
+        except BaseException:  # this or an enclosing limit's exception arrived first: still disarm this one
+            _watchdog().cancel(self)
+            raise
         if not fired or self.on_expiry is not None:
             return False
         # Raising form and the limit passed: a pending exception must not surface after the block.
@@ -90,28 +99,44 @@ def deadline(seconds: Optional[float], on_expiry: Optional[Callable[[], None]] =
 
 class _Watchdog:
     """One daemon thread and a heap of (when, seq, Deadline). Cancelled entries are removed lazily, and the
-    heap is compacted when they outnumber the live ones (a stream of fast records leaves many behind)."""
+    heap is compacted when they outnumber the live ones (a stream of fast records leaves many behind).
+
+    Every lock here is a bare C lock taken with `with`: an owner thread may have a DeadlineExceeded pending
+    when it calls `add` or `cancel`, and CPython delivers it at the next eval-breaker check. Inside
+    threading.Condition's Python-level `__enter__`/`__exit__` that check falls between acquiring and releasing,
+    which leaked the lock and froze the watchdog (and every later `add`) for good. A C-level `__enter__` has no
+    such gap, and an exception raised inside the `with` body releases the lock on the way out. The watchdog is
+    woken by releasing a second bare lock it waits on, for the same reason (no Condition, no Event)."""
 
     def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = _thread.allocate_lock()
+        self._wake = _thread.allocate_lock()
+        self._wake.acquire()  # held: the watchdog's `acquire(timeout=...)` on it is its sleep
         self._heap: List[tuple] = []
         self._seq = itertools.count()
         self._cancelled = 0
         self._thread: Optional[threading.Thread] = None
 
+    def _notify(self) -> None:
+        try:
+            self._wake.release()
+        except RuntimeError:  # already released: a wake-up is pending
+            pass
+
     def add(self, d: Deadline) -> None:
-        with self._cond:
+        with self._lock:
             d._active = True
             heapq.heappush(self._heap, (d.when, next(self._seq), d))
+            first = self._heap[0][2] is d
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="winnow-deadline-watchdog", daemon=True)
                 self._thread.start()
-            if self._heap[0][2] is d:
-                self._cond.notify()
+        if first:
+            self._notify()
 
     def cancel(self, d: Deadline) -> bool:
         """Deactivate `d`; returns whether it had already fired."""
-        with self._cond:
+        with self._lock:
             if d._active:
                 d._active = False
                 self._cancelled += 1
@@ -121,22 +146,25 @@ class _Watchdog:
                     self._cancelled = 0
             return d.expired
 
+    def _next_wait(self) -> Optional[float]:
+        """Under the lock: drop cancelled entries at the top; seconds until the first live one (None: none)."""
+        while self._heap and not self._heap[0][2]._active:
+            heapq.heappop(self._heap)
+            self._cancelled = max(0, self._cancelled - 1)
+        return self._heap[0][0] - time.monotonic() if self._heap else None
+
     def _run(self) -> None:
         while True:
+            with self._lock:
+                wait = self._next_wait()
+            if wait is None:
+                self._wake.acquire()
+                continue
+            if wait > 0:
+                self._wake.acquire(timeout=wait)
+                continue
             callbacks = []
-            with self._cond:
-                while True:
-                    while self._heap and not self._heap[0][2]._active:
-                        heapq.heappop(self._heap)
-                        self._cancelled = max(0, self._cancelled - 1)
-                    if not self._heap:
-                        self._cond.wait()
-                        continue
-                    wait = self._heap[0][0] - time.monotonic()
-                    if wait > 0:
-                        self._cond.wait(wait)
-                        continue
-                    break
+            with self._lock:
                 now = time.monotonic()
                 while self._heap and self._heap[0][0] <= now:
                     d = heapq.heappop(self._heap)[2]
@@ -155,7 +183,7 @@ class _Watchdog:
                     log.debug("deadline callback failed", exc_info=True)
 
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _instance: Optional[_Watchdog] = None
 
 
@@ -172,7 +200,7 @@ def _forget_after_fork() -> None:
     # The child has no watchdog thread (only the forking thread survives a fork), and the parent's lock may
     # have been held at the moment of the fork: start afresh.
     global _instance, _lock
-    _instance, _lock = None, threading.Lock()
+    _instance, _lock = None, _thread.allocate_lock()
 
 
 if hasattr(os, "register_at_fork"):
