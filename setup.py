@@ -11,7 +11,7 @@ VERSION = "0.1.0"
 WORKER_REQUIREMENTS = [
     "apache-beam[gcp]>=2.70,<3",
     "trafilatura>=2.0,<3",
-    "lxml>=5.3,<7",  # extraction walks trafilatura's tree with lxml's own XPath (pipelines/extract.py)
+    "lxml>=5.3,<7",  # extraction walks trafilatura's tree with lxml's own XPath (pipelines/transforms/extract.py)
     # jusText (under trafilatura) imports lxml_html_clean through lxml's `html_clean` extra, which lxml 6.2
     # dropped: without this line a fresh install turns every HTML page into an error row.
     "lxml_html_clean>=0.4",
@@ -32,7 +32,7 @@ WORKER_REQUIREMENTS = [
     "tiktoken>=0.7",
     # Gopher/FineWeb count words with spaCy's blank English tokenizer (rules only, no model), as datatrove does.
     "spacy>=3.7,<4",
-    "protobuf>=4.25",  # pipelines/options.py converts Beam's pipeline and endpoint protos (Beam pins the range)
+    "protobuf>=4.25",  # pipelines/runtime/options.py converts Beam's pipeline and endpoint protos (Beam pins the range)
 ]
 
 setup(
@@ -44,7 +44,9 @@ setup(
     python_requires=">=3.10,<3.13",
     # The data folders are listed as packages so that the sdist shipped to Dataflow workers carries them:
     # filters/assets holds lid.176.ftz (fetched at install time, never committed), pipelines/recipes the YAML.
-    packages=["schemas", "filters", "filters.assets", "tokenizer", "pipelines", "pipelines.recipes", "training"],
+    packages=["schemas", "filters", "filters.assets", "tokenizer", "pipelines", "pipelines.ingest",
+              "pipelines.transforms", "pipelines.jobs", "pipelines.runtime", "pipelines.tools", "pipelines.demo",
+              "pipelines.recipes", "training"],
     package_data={"filters.assets": ["*.ftz", "*.bin"], "pipelines.recipes": ["*.yaml"]},
     include_package_data=True,
     install_requires=WORKER_REQUIREMENTS,

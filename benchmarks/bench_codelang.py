@@ -1,4 +1,4 @@
-"""Language labels of pipelines/codelang.py (file name, extension, shebang, a few content checks) on GitHub
+"""Language labels of pipelines/ingest/codelang.py (file name, extension, shebang, a few content checks) on GitHub
 Linguist's own samples (../shared/data/code, 70 % of linguist's samples), for the languages the table
 covers, side by side with a plain extension-only lookup (the peer: the same table without file names,
 shebangs or content checks). Accuracy = labels equal to Linguist's; speed over 3 repeats, min and median."""
@@ -12,7 +12,7 @@ import statistics
 import time
 from collections import Counter
 
-from pipelines.codelang import BY_EXTENSION, LANGUAGES, language_of
+from pipelines.ingest.codelang import BY_EXTENSION, LANGUAGES, language_of
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "code")
 

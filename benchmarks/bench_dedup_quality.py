@@ -78,10 +78,10 @@ def _run_dedup(docs, variants):
     """{variant: {id: cluster id}} from the real Beam composite, every variant a branch of one pipeline."""
     import apache_beam as beam
 
-    from pipelines.dedup import DedupMinhash
-    from pipelines.options import make_pipeline
-    from pipelines.report import counters_by_stage
-    from pipelines.stages import REJECTED
+    from pipelines.transforms.dedup import DedupMinhash
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.counters import counters_by_stage
+    from pipelines.transforms.stages import REJECTED
     from schemas import DEDUP_CLUSTER_ID, DUPLICATE_OF, ID
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ make them, in random order.
 
 Measured per size, from two runs in fresh processes: a plain run (wall and CPU seconds of the pipeline, peak
 RSS of the process: the FnApiRunner holds every collection in memory, so this is a one-machine figure, with
-the corpus itself counted as "corpus RSS"), and a run with `measure_shuffle=True` (pipelines/dedup.py: the
+the corpus itself counted as "corpus RSS"), and a run with `measure_shuffle=True` (pipelines/transforms/dedup.py: the
 bytes of every element entering each GroupByKey / CoGroupByKey / CombinePerKey, encoded with the group-by's
 coders, and the bytes and values of the largest group of each), which must remove as many documents as the
 plain run.
@@ -284,10 +284,10 @@ def _winnow(n: int, measure: bool) -> dict:
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
-    from pipelines.dedup import DedupMinhash
-    from pipelines.options import make_pipeline, quiet_beam_logging
-    from pipelines.report import counters_by_stage
-    from pipelines.stages import REJECTED
+    from pipelines.transforms.dedup import DedupMinhash
+    from pipelines.runtime.options import make_pipeline, quiet_beam_logging
+    from pipelines.transforms.counters import counters_by_stage
+    from pipelines.transforms.stages import REJECTED
     from schemas import ID
 
     quiet_beam_logging()
@@ -482,9 +482,9 @@ def _paths() -> list:
     """(path length, diameter, rounds needed) for paths of shuffled 40-hex ids through ConnectedComponents."""
     import apache_beam as beam
 
-    from pipelines.dedup import ConnectedComponents
-    from pipelines.options import make_pipeline, quiet_beam_logging
-    from pipelines.report import counters_by_stage
+    from pipelines.transforms.dedup import ConnectedComponents
+    from pipelines.runtime.options import make_pipeline, quiet_beam_logging
+    from pipelines.transforms.counters import counters_by_stage
 
     quiet_beam_logging()
     out = []

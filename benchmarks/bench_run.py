@@ -10,7 +10,7 @@ import statistics
 import tempfile
 import time
 
-from pipelines.run import run_chain
+from pipelines.demo.run import run_chain
 from schemas import Report
 from schemas.io import iter_documents
 

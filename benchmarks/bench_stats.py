@@ -36,7 +36,7 @@ import json, sys, time
 import numpy as np
 import pyarrow.parquet as pq
 import pyarrow.dataset as ds
-from pipelines.stats import flat_values, shards_stats
+from pipelines.tools.stats import flat_values, shards_stats
 from benchmarks.peers import peak_rss_mb
 
 def flat(column):  # zero-copy child values of a list column, as for winnow (to_numpy here is ~10x slower)

@@ -1,4 +1,4 @@
-"""WARC reading: Winnow's reader (pipelines/archives.py: zlib member-by-member + a lenient record parser,
+"""WARC reading: Winnow's reader (pipelines/ingest/archives.py: zlib member-by-member + a lenient record parser,
 HTTP payload decoding included, through `read_archive`) against raw warcio `ArchiveIterator` and raw FastWARC
 `ArchiveIterator` (no HTTP parsing), each reading every record's full payload, side by side on the same
 files in the same run: every .warc/.warc.gz of ../shared/data/warc/web_crawls and common_crawl (ARC files
@@ -23,7 +23,7 @@ class Counted(Exception):
 
 
 def winnow_count(data: bytes) -> int:
-    from pipelines.archives import ArchiveStream, iter_archive
+    from pipelines.ingest.archives import ArchiveStream, iter_archive
 
     n = 0
     try:
@@ -35,7 +35,7 @@ def winnow_count(data: bytes) -> int:
 
 
 def winnow_read(path: str) -> int:
-    from pipelines.sources import read_archive
+    from pipelines.transforms.sources import read_archive
 
     return sum(1 for _ in read_archive(path))
 

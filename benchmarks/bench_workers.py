@@ -1,5 +1,5 @@
 """Local parallelism: `--workers 1` (the in-process runner) against `--workers 2` (two SDK worker processes,
-forked from the driver by pipelines.options) for the curate and tokenize jobs on this machine. Peer: the same
+forked from the driver by pipelines.runtime.options) for the curate and tokenize jobs on this machine. Peer: the same
 job with 1 worker.
 
 curate: the default recipe over the web-crawl archives of ../shared/data/warc (web_crawls/* and the Common Crawl
@@ -7,7 +7,7 @@ excerpt; 7.3 MB of compressed WARC/ARC). tokenize: 16 Project Gutenberg books cu
 document `TOKENIZE_COPIES` times under distinct ids (60 MB of text in 4 Parquet files with row groups of ~8 MiB of
 text, as curate writes them; 18.7M tokens: a job of ~8 s, where a single copy's 3 s job is mostly start-up), a
 4096-token BPE trained once, seq_len 1024. Each
-worker encodes on the threads `pipelines.options.threads_per_worker` gives it (2 with 1 worker, 1 each with 2);
+worker encodes on the threads `pipelines.runtime.options.threads_per_worker` gives it (2 with 1 worker, 1 each with 2);
 a third run per repeat, 1 worker held to 1 encode thread, separates what the second process adds from what
 the default single worker already gets from a second encode thread. One untimed warm-up run of each job first (imports, models), then
 each job runs `CURATE_REPEATS` / `TOKENIZE_REPEATS` pairs, in the order 1-2, 2-1, 1-2, ... so that drift in the
@@ -57,7 +57,7 @@ def _curate_digest(out: str) -> str:
 
 
 def _run_curate(inputs, workers: int):
-    from pipelines.curate import run_curate
+    from pipelines.jobs.curate import run_curate
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -70,7 +70,7 @@ def _tokenize_corpus(root: str) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.curate import ROW_GROUP_BYTES
+    from pipelines.jobs.curate import ROW_GROUP_BYTES
     from schemas import DOCUMENTS_SCHEMA, empty_document
     from tokenizer.train import train_tokenizer
 
@@ -91,7 +91,7 @@ def _tokenize_corpus(root: str) -> str:
 
 
 def _run_tokenize(root: str, workers: int, encode_threads=None):
-    from pipelines.tokenize import run_tokenize_job
+    from pipelines.transforms.tokenize import run_tokenize_job
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -145,7 +145,7 @@ def _order(repeat: int):
 
 
 def run() -> str:
-    from pipelines.options import quiet_beam_logging
+    from pipelines.runtime.options import quiet_beam_logging
 
     quiet_beam_logging()
     inputs = _curate_inputs()

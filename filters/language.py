@@ -9,7 +9,7 @@ the language is not wanted (`language`) or the score is below the threshold of t
 
 The model (~1 MB quantised) loads in `setup()`, once per worker, and is not pickled with the filter.
 `apply_batch(docs)` labels a batch of documents with one fastText call (its multi-line predict), which the
-`language` stage (`pipelines/language_stage.py`) feeds with batches of documents; `apply(doc)` is the same
+`language` stage (`pipelines/transforms/language.py`) feeds with batches of documents; `apply(doc)` is the same
 decision for one document.
 """
 from __future__ import annotations

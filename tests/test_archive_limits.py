@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.archives import ArchiveStream, iter_archive
-from pipelines.sources import MAX_RECORD_BYTES, read_archive
+from pipelines.ingest.archives import ArchiveStream, iter_archive
+from pipelines.transforms.sources import MAX_RECORD_BYTES, read_archive
 from schemas import ERROR, INPUT_OFFSET, URL
 from test_archive_damage import http_response, page, read, responses, urls, warc_record
 
@@ -224,8 +224,8 @@ def test_a_recipe_that_raises_the_page_cap_raises_the_read_cap(tmp_path):
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.options import make_pipeline
-    from pipelines.sources import BODY, RECORDS, ReadInputs, record_cap
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.sources import BODY, RECORDS, ReadInputs, record_cap
 
     path = tmp_path / "eight.warc.gz"
     path.write_bytes(_big_page_member(0, 8 << 20) + gzip.compress(responses(1)[0]))
@@ -241,8 +241,8 @@ def test_a_recipe_that_raises_the_page_cap_raises_the_read_cap(tmp_path):
 _CHILD = r"""
 import glob, json, sys
 import pyarrow.parquet as pq
-from pipelines.curate import run_curate
-from pipelines.recipe import parse_recipe
+from pipelines.jobs.curate import run_curate
+from pipelines.jobs.recipe import parse_recipe
 inputs, out = json.loads(sys.argv[1]), sys.argv[2]
 report = run_curate(inputs, out, parse_recipe({"extract": {}}))
 errors = []

@@ -9,8 +9,8 @@ import codecs
 
 import pytest
 
-from pipelines.extract import decode_html, extract_record
-from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+from pipelines.transforms.extract import decode_html, extract_record
+from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
 
 SAMPLES = {

@@ -9,9 +9,9 @@ import zipfile
 from collections import Counter
 
 
-from pipelines.codelang import language_of
-from pipelines.licenses import spdx_of_text
-from pipelines.sources import CODE_METADATA, expand_input_specs, read_input_file, split_input
+from pipelines.ingest.codelang import language_of
+from pipelines.ingest.licenses import spdx_of_text
+from pipelines.transforms.sources import CODE_METADATA, expand_input_specs, read_input_file, split_input
 from schemas import CODE_LANGUAGE, ID, SOURCE, TEXT
 
 MIT = """MIT License

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.crawl import CrawlConfig, Crawler, main as crawl_main
+from pipelines.transforms.crawl import CrawlConfig, Crawler, main as crawl_main
 
 REPO = Path(__file__).resolve().parents[1]
 LIFETIME = 20.0   # the trickling server closes everything after this long
@@ -115,7 +115,7 @@ def test_a_trickling_response_is_cut_off_at_the_total_deadline(trickling, path):
 
 def test_winnow_crawl_returns_in_time_and_says_why_nothing_was_fetched(trickling, tmp_path, caplog):
     start = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="pipelines.crawl"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.transforms.crawl"):
         code = crawl_main(["--seeds", trickling.url + "/header", "--output", str(tmp_path / "warc"),
                            "--timeout", str(READ_TIMEOUT), "--max-seconds", str(MAX_SECONDS), "--retries", "0",
                            "--allow-private", "--delay", "0"])
@@ -133,7 +133,7 @@ def test_seeds_refused_by_robots_or_unreachable_robots_are_explained(tmp_path, c
     closed.bind(("127.0.0.1", 0))
     dead = f"http://127.0.0.1:{closed.getsockname()[1]}/"  # bound, never listening: connection refused
     try:
-        with caplog.at_level(logging.WARNING, logger="pipelines.crawl"):
+        with caplog.at_level(logging.WARNING, logger="pipelines.transforms.crawl"):
             code = crawl_main(["--seeds", server.url + "/", dead, "--output", str(tmp_path / "warc"),
                                "--retries", "0", "--allow-private", "--delay", "0", "--timeout", "2"])
     finally:
@@ -169,7 +169,7 @@ def test_private_seeds_are_explained_at_the_default_log_level(tmp_path):
 def test_link_parsing_of_a_hostile_page_stops_at_the_limit_and_keeps_what_it_found():
     """html.parser is quadratic on unclosed tags (15 KB took 3.3 s); a crawled page is parsed for links
     within the response's time limit, from any thread, and the links found before the bad part are kept."""
-    from pipelines.crawl import extract_links
+    from pipelines.transforms.crawl import extract_links
 
     page = "<p><a href='/first'>first</a> <a href='/second'>second</a></p>" + "<a " * 100_000
     out = {}

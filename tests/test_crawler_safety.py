@@ -13,8 +13,8 @@ from collections import Counter
 
 import pytest
 
-from pipelines.crawl import CrawlConfig, Crawler, crawl_host_to_warc, is_public_address
-from pipelines.sources import ARCHIVE, BODY, HTTP_STATUS, InputFile, read_input_file
+from pipelines.transforms.crawl import CrawlConfig, Crawler, crawl_host_to_warc, is_public_address
+from pipelines.transforms.sources import ARCHIVE, BODY, HTTP_STATUS, InputFile, read_input_file
 from schemas import URL
 
 PAGE = b"<html><body><p>Hello from a loopback server, with <a href='/next'>a link</a>.</p></body></html>"
@@ -115,7 +115,7 @@ def test_loopback_is_refused_by_default(server):
 def test_redirect_to_a_private_address_is_refused(server, monkeypatch):
     # Let only 127.0.0.1 through (standing in for a public host) and keep the rest of the check real:
     # the redirect target 127.0.0.2 is loopback and must be refused at connection time.
-    import pipelines.crawl as crawl_module
+    import pipelines.transforms.crawl as crawl_module
 
     real = crawl_module.is_public_address
     monkeypatch.setattr(crawl_module, "is_public_address", lambda ip: ip == "127.0.0.1" or real(ip))

@@ -12,11 +12,11 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from filters.base import DocumentFilter
-from pipelines.curate import run_curate
-from pipelines.dedup import DedupExact, DedupMinhash
-from pipelines.recipe import RecipeError, load_recipe, parse_recipe
-from pipelines.report import counters_by_stage, stage_counts
-from pipelines.stages import ERRORS, REJECTED, ApplyFilter
+from pipelines.jobs.curate import run_curate
+from pipelines.transforms.dedup import DedupExact, DedupMinhash
+from pipelines.jobs.recipe import RecipeError, load_recipe, parse_recipe
+from pipelines.transforms.counters import counters_by_stage, stage_counts
+from pipelines.transforms.stages import ERRORS, REJECTED, ApplyFilter
 from schemas import (DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DOCUMENTS_SCHEMA, DUPLICATE_OF, ERROR, ID, REASON,
                      REJECTED_SCHEMA, STAGE, TEXT, Report, empty_document)
 

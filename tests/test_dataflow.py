@@ -138,7 +138,7 @@ def _top_level_names(proto):
 
 def test_curate_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
     from pipelines.cli import main
-    from pipelines.recipe import load_recipe
+    from pipelines.jobs.recipe import load_recipe
 
     job_file = tmp_path / "curate.job.json"
     start = time.perf_counter()
@@ -157,7 +157,7 @@ def test_curate_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
 
 
 def test_crawl_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
-    from pipelines.crawl import run_crawl
+    from pipelines.transforms.crawl import run_crawl
 
     job_file = tmp_path / "crawl.job.json"
     beam_args = [a for a in DATAFLOW_OPTIONS[2:]] + [f"--dataflow_job_file={job_file}"]
@@ -236,11 +236,11 @@ def test_pickled_functions_are_importable_by_name(no_network, small_tokenizer):
     function of ours must pickle by reference, with Beam's pickler and with the standard one."""
     from apache_beam.internal import pickler
 
-    from pipelines.crawl import CrawlSeeds
-    from pipelines.curate import build_curate_pipeline
-    from pipelines.options import make_pipeline
-    from pipelines.recipe import load_recipe
-    from pipelines.tokenize import TokenizeConfig, build_tokenize_pipeline
+    from pipelines.transforms.crawl import CrawlSeeds
+    from pipelines.jobs.curate import build_curate_pipeline
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.jobs.recipe import load_recipe
+    from pipelines.transforms.tokenize import TokenizeConfig, build_tokenize_pipeline
     from tokenizer.encode import TokenizerHandle
 
     import apache_beam as beam
@@ -272,7 +272,7 @@ def test_setup_file_sdist_carries_models_and_recipes_without_torch(tmp_path):
         pkg_info = tar.extractfile(next(m for m in tar.getmembers() if m.name.count("/") == 1
                                         and m.name.endswith("/PKG-INFO"))).read().decode()
     assert {"filters/assets/lid.176.ftz", "pipelines/recipes/default.yaml", "pipelines/recipes/fineweb-en.yaml",
-            "setup.py", "filters/models.py", "pipelines/curate.py", "tokenizer/encode.py", "schemas/__init__.py"} <= names
+            "setup.py", "filters/models.py", "pipelines/jobs/curate.py", "tokenizer/encode.py", "schemas/__init__.py"} <= names
     requires = [line.split(":", 1)[1].strip().lower() for line in pkg_info.splitlines() if line.startswith("Requires-Dist:")]
     worker_requirements = [r for r in requires if "extra ==" not in r]  # what a worker's pip installs
     assert any(r.startswith("apache-beam") for r in worker_requirements)

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from filters.deadline import DeadlineExceeded, deadline
-from pipelines.extract import ExtractConfig, extract_record
-from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS
+from pipelines.transforms.extract import ExtractConfig, extract_record
+from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS
 from schemas import ID, SOURCE, URL
 
 
@@ -156,8 +156,8 @@ def _write_warc(path: str, pages):
 
 
 def test_extraction_limit_under_two_workers(tmp_path):
-    from pipelines.curate import run_curate
-    from pipelines.recipe import parse_recipe
+    from pipelines.jobs.curate import run_curate
+    from pipelines.jobs.recipe import parse_recipe
 
     normal = [(f"http://example.com/p{i}", b"<html><body><article><p>" + (f"Page {i} says something plain "
                f"and readable about topic {i}. ").encode() * 8 + b"</p></article></body></html>") for i in range(6)]

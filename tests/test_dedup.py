@@ -13,13 +13,13 @@ from apache_beam.testing.util import assert_that, equal_to
 from filters.dedup import REPRESENTATIVES, exact_dedup_key, id_of_key, representative_key
 from filters.lines import LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, jaccard, shingle_hash_sets, shingles
-from pipelines.dedup import (
+from pipelines.transforms.dedup import (
     DedupExact, DedupLines, DedupMinhash, _edges_to_bucket_hubs, _edges_to_bucket_min, _send_hub_set, _VerifyJaccard,
 )
-from pipelines.options import make_pipeline
-from pipelines.report import counters_by_stage, stage_counts
+from pipelines.runtime.options import make_pipeline
+from pipelines.transforms.counters import counters_by_stage, stage_counts
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DUPLICATE_OF, ID, REASON, TEXT, empty_document
-from pipelines.stages import REJECTED
+from pipelines.transforms.stages import REJECTED
 
 
 def _words(n, seed):
@@ -233,7 +233,7 @@ def _distributions(result, prefix=""):
 def test_component_rounds_count_changed_edges_until_convergence():
     """A path of 64 nodes with shuffled ids needs several large-star / small-star rounds: `cc_round_<i>_changed`
     is positive while edges are still re-linked and 0 from the round the graph is a star on; a star is 0 at once."""
-    from pipelines.dedup import ConnectedComponents
+    from pipelines.transforms.dedup import ConnectedComponents
     rng = random.Random(3)
     nodes = [f"n{i:03d}" for i in range(64)]
     rng.shuffle(nodes)

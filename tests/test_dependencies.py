@@ -27,7 +27,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from filters import models
-from pipelines.docsite import serve_directory
+from pipelines.demo.docsite import serve_directory
 from schemas.io import sha256_file
 from schemas.report import Report
 

@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.crawl import (CRAWL_STAGE, Crawler, CrawlConfig, crawl_host_to_warc, extract_links, host_safe_name,
+from pipelines.transforms.crawl import (CRAWL_STAGE, Crawler, CrawlConfig, crawl_host_to_warc, extract_links, host_safe_name,
                              main as crawl_main, read_seed_args, run_crawl)
-from pipelines.docsite import ROBOTS_TXT, SAFE_MODULES, render_python_docs, serve_directory
-from pipelines.stages import metrics_namespace
+from pipelines.demo.docsite import ROBOTS_TXT, SAFE_MODULES, render_python_docs, serve_directory
+from pipelines.transforms.stages import metrics_namespace
 
 FEW_MODULES = ("json", "textwrap", "heapq", "bisect", "colorsys", "keyword")
 
@@ -145,8 +145,8 @@ def test_crawl_counters(site, tmp_path):
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
-    from pipelines.crawl import CrawlSeeds
-    from pipelines.options import make_pipeline
+    from pipelines.transforms.crawl import CrawlSeeds
+    from pipelines.runtime.options import make_pipeline
 
     base, _, _ = site
     p = make_pipeline()

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from pipelines.extract import ExtractConfig, ExtractText, decode_html, extract_record, inflate_body
-from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, InputFile, read_input_file
+from pipelines.transforms.extract import ExtractConfig, ExtractText, decode_html, extract_record, inflate_body
+from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, InputFile, read_input_file
 from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, REASON, SOURCE, STAGE, TEXT, URL
 
 
@@ -102,9 +102,9 @@ def test_extract_text_beam_outputs_and_counters(shared_data, aeb_pages):
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.options import make_pipeline
-    from pipelines.stages import ERRORS, REJECTED, metrics_namespace
-    from pipelines.sources import ReadInputs
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.stages import ERRORS, REJECTED, metrics_namespace
+    from pipelines.transforms.sources import ReadInputs
 
     key, html, truth = aeb_pages[0]
     broken = web_record(html, rid="broken")
@@ -189,7 +189,7 @@ def test_main_region_fallback_keeps_listing_content():
 def test_main_region_text_and_articles():
     from trafilatura.utils import load_html
 
-    from pipelines.extract import main_region_text
+    from pipelines.transforms.extract import main_region_text
 
     no_landmark = load_html("<html><body><div><p>No landmark here, only a div.</p></div></body></html>")
     assert main_region_text(no_landmark) is None
@@ -221,7 +221,7 @@ def test_main_region_text_and_articles():
 
 
 def test_consent_banner_pruned_and_repeated_lines_dropped():
-    from pipelines.extract import drop_repeated_lines
+    from pipelines.transforms.extract import drop_repeated_lines
 
     story = "".join(f"<p>Sentence {i} of the article body, long enough to be article text for the extractor.</p>"
                     for i in range(20))
@@ -245,7 +245,7 @@ def test_consent_banner_pruned_and_repeated_lines_dropped():
 def test_deeply_nested_region_does_not_recurse():
     from trafilatura.utils import load_html
 
-    from pipelines.extract import _block_text
+    from pipelines.transforms.extract import _block_text
 
     from lxml import etree
 

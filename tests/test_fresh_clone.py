@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.docsite import render_python_docs
+from pipelines.demo.docsite import render_python_docs
 
 WINNOW = Path(sys.executable).parent / "winnow"  # the console script of whichever venv runs the tests
 

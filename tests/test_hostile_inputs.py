@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from memory import run_python
-from pipelines.archives import ArchiveStream, iter_archive
-from pipelines.extract import extract_record, inflate_body
-from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, read_archive, read_jsonl
+from pipelines.ingest.archives import ArchiveStream, iter_archive
+from pipelines.transforms.extract import extract_record, inflate_body
+from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, read_archive, read_jsonl
 from schemas import ID, SOURCE
 
 GB = 1 << 30
@@ -144,8 +144,8 @@ def make_inputs(root: Path) -> dict:
 _CHILD = r"""
 import json, sys
 import pyarrow.parquet as pq, glob
-from pipelines.curate import run_curate
-from pipelines.recipe import parse_recipe
+from pipelines.jobs.curate import run_curate
+from pipelines.jobs.recipe import parse_recipe
 inputs, out = json.loads(sys.argv[1]), sys.argv[2]
 report = run_curate(inputs, out, parse_recipe({"extract": {"max_seconds": 5, "max_html_bytes": 16 << 20}}))
 rows = []
@@ -296,7 +296,7 @@ def test_blank_and_short_lines_read_in_linear_time(tmp_path):
 def test_inflate_body_and_content_encoding_are_capped():
     bomb = gzip_bomb(b"<html>", 256 << 20)
     assert len(inflate_body(bomb, 1 << 20)) == 1 << 20
-    from pipelines.archives import decode_content
+    from pipelines.ingest.archives import decode_content
 
     assert len(decode_content(bomb, "gzip", 1 << 20)) <= 1 << 20
     brotli = pytest.importorskip("brotli")

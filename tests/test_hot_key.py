@@ -22,9 +22,9 @@ CHILD = textwrap.dedent("""
     import json, sys, time
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
-    from pipelines.dedup import DedupExact, DedupMinhash
-    from pipelines.options import make_pipeline
-    from pipelines.stages import REJECTED, metrics_namespace
+    from pipelines.transforms.dedup import DedupExact, DedupMinhash
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.stages import REJECTED, metrics_namespace
     from schemas import empty_document
 
     n = int(sys.argv[1])

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from corpora import word_corpus_with_tokenizer
-from pipelines.tokenize import run_tokenize_job
-from pipelines.verify import VerifyError, verify_shards
+from pipelines.transforms.tokenize import run_tokenize_job
+from pipelines.tools.verify import VerifyError, verify_shards
 from schemas import MANIFEST_NAME
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata, FileSystem
 
-import pipelines.curate as curate
+import pipelines.jobs.curate as curate
 from pipelines.cli import main
-from pipelines.curate import run_curate
-from pipelines.recipe import parse_recipe
-from pipelines.staging import STAGING_PREFIX, fixed_part, refuse_inputs_inside_output
+from pipelines.jobs.curate import run_curate
+from pipelines.jobs.recipe import parse_recipe
+from pipelines.jobs.staging import STAGING_PREFIX, fixed_part, refuse_inputs_inside_output
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = {"extract": {}}

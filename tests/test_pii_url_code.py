@@ -147,8 +147,8 @@ def test_filter_language_stage_counts_and_outputs(lid_model_file):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.language_stage import FilterLanguage
-    from pipelines.stages import ERRORS, REJECTED
+    from pipelines.transforms.language import FilterLanguage
+    from pipelines.transforms.stages import ERRORS, REJECTED
     from schemas import ID, LANGUAGE, REASON
 
     docs = [

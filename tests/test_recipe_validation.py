@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipelines.recipe import DEFAULT_RECIPE, KNOWN_STAGES, RecipeError, load_recipe, parse_recipe
+from pipelines.jobs.recipe import DEFAULT_RECIPE, KNOWN_STAGES, RecipeError, load_recipe, parse_recipe
 
 WINNOW = [sys.executable, "-m", "pipelines.cli"]
 
@@ -130,9 +130,9 @@ def _stage_defaults(stage):
     from filters.pii import PIIFilter
     from filters.quality import QualityFilter
     from filters.stage_options import option_defaults
-    from pipelines.dedup import DedupExact, DedupLines, DedupMinhash
-    from pipelines.extract import ExtractConfig
-    from pipelines.language_stage import FilterLanguage
+    from pipelines.transforms.dedup import DedupExact, DedupLines, DedupMinhash
+    from pipelines.transforms.extract import ExtractConfig
+    from pipelines.transforms.language import FilterLanguage
 
     classes = {"extract": [ExtractConfig], "language": [FilterLanguage, LanguageFilter], "quality": [QualityFilter],
                "code": [CodeFilter], "pii": [PIIFilter], "dedup_exact": [DedupExact],
@@ -162,7 +162,7 @@ def test_class_defaults_equal_the_shipped_recipe():
 
 
 def test_dedup_minhash_with_empty_options_verifies_like_the_shipped_recipe():
-    from pipelines.dedup import DedupMinhash
+    from pipelines.transforms.dedup import DedupMinhash
 
     shipped = DedupMinhash(**load_recipe().options("dedup_minhash"))
     empty = DedupMinhash()
@@ -200,7 +200,7 @@ def test_billion_laughs_recipe_fails_in_a_small_peak_memory(tmp_path):
     bomb.write_text(_billion_laughs())
     script = textwrap.dedent(f"""
         import resource
-        from pipelines.recipe import RecipeError, load_recipe
+        from pipelines.jobs.recipe import RecipeError, load_recipe
         # if the bound ever breaks, fail with MemoryError at 3 GB instead of taking the machine's memory
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
         try:
@@ -246,7 +246,7 @@ def _text_inputs(tmp_path):
 
 
 def test_recipe_for_text_inputs_needs_no_extract_stage(tmp_path):
-    from pipelines.curate import run_curate
+    from pipelines.jobs.curate import run_curate
 
     jsonl, parquet = _text_inputs(tmp_path)
     recipe = parse_recipe({"language": {"languages": ["en"], "min_score": 0.5}, "dedup_exact": {}}, name="text-only")
@@ -264,7 +264,7 @@ def test_recipe_for_text_inputs_needs_no_extract_stage(tmp_path):
 
 
 def test_web_archive_input_to_a_recipe_without_extract_fails_before_the_job(tmp_path):
-    from pipelines.curate import run_curate
+    from pipelines.jobs.curate import run_curate
 
     warc = tmp_path / "page.warc"
     warc.write_bytes(b"")  # its kind (by name) is what decides; it is never read

@@ -15,10 +15,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.lineage import LineageError, find_rows_with_document
-from pipelines.tokenize import main as tokenize_main
-from pipelines.tokenize import run_tokenize_job
-from pipelines.verify import verify_shards
+from pipelines.tools.lineage import LineageError, find_rows_with_document
+from pipelines.transforms.tokenize import main as tokenize_main
+from pipelines.transforms.tokenize import run_tokenize_job
+from pipelines.tools.verify import verify_shards
 from schemas import DOC_IDS, DOC_LENGTHS, DOCUMENTS_SCHEMA, MANIFEST_NAME, TOKENS, Manifest, empty_document, shard_schema
 from tokenizer.encode import load_tokenizer
 from tokenizer.pack import unpack_segments
@@ -235,7 +235,7 @@ def test_stats_and_verify_report_a_manifest_with_the_same_check(parquet_run, tmp
     """One set of manifest checks: `winnow stats` lists the disagreement `winnow verify` fails on, word for word."""
     import shutil
 
-    from pipelines.stats import compute_stats
+    from pipelines.tools.stats import compute_stats
     from schemas.shards import ShardError
 
     out, _ = parquet_run

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.sources import (ARCHIVE, BODY, CODE, CODE_FILE, CONTENT_TYPE, HTTP_STATUS, JSONL, PARQUET,
+from pipelines.transforms.sources import (ARCHIVE, BODY, CODE, CODE_FILE, CONTENT_TYPE, HTTP_STATUS, JSONL, PARQUET,
                                RAW_RECORD_FIELDS, InputFile, ReadInputs, expand_input_specs, iter_raw_records,
                                read_input_file, split_input)
 from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
@@ -212,8 +212,8 @@ def test_read_inputs_beam_counts(shared_data, tmp_path, code_tree):
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.options import make_pipeline
-    from pipelines.stages import ERRORS, metrics_namespace
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.stages import ERRORS, metrics_namespace
 
     jsonl = tmp_path / "t.jsonl"
     jsonl.write_text('{"text": "hello"}\n{broken\n')

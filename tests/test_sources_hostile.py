@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.sources import (JSONL, MAX_ARCHIVE_BYTES, MAX_CODE_BYTES, PARQUET, InputFile, expand_input_specs,
+from pipelines.transforms.sources import (JSONL, MAX_ARCHIVE_BYTES, MAX_CODE_BYTES, PARQUET, InputFile, expand_input_specs,
                                read_input_file, read_jsonl, split_input)
 from schemas import ERROR, ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
 
@@ -166,7 +166,7 @@ def test_tar_member_paths_keep_their_own_ids(tmp_path):
 _ZIP_CHILD = r"""
 import json, sys
 from collections import Counter
-from pipelines.sources import InputFile, CODE, read_input_file
+from pipelines.transforms.sources import InputFile, CODE, read_input_file
 held = list(read_input_file(InputFile(CODE, sys.argv[1])))  # held whole, as a runner holds a bundle's output
 RESULT = {"counts": Counter(s for s, _ in held), "errors": [v for s, v in held if s == "error"],
           "text_bytes": sum(len(v["text"]) for s, v in held if s == "kept")}
@@ -221,7 +221,7 @@ def test_tarball_member_past_the_archive_cap_is_not_inflated(tmp_path):
 
 _LINE_CHILD = r"""
 import json, sys
-from pipelines.sources import read_jsonl
+from pipelines.transforms.sources import read_jsonl
 outs = list(read_jsonl(sys.argv[1]))
 RESULT = {"outs": [[s, v["input_offset"], v.get("error"), len(v.get("text") or "")] for s, v in outs]}
 """
@@ -254,8 +254,8 @@ def test_line_cap_is_exact_and_lines_keep_their_numbers(tmp_path):
 _FIFO_CHILD = r"""
 import glob, json, sys
 import pyarrow.parquet as pq
-from pipelines.curate import run_curate
-from pipelines.recipe import parse_recipe
+from pipelines.jobs.curate import run_curate
+from pipelines.jobs.recipe import parse_recipe
 report = run_curate([sys.argv[1] + "/*.jsonl"], sys.argv[2], parse_recipe({"extract": {}}))
 errors = [r for f in sorted(glob.glob(sys.argv[2] + "/errors/*.parquet")) for r in pq.read_table(f).to_pylist()]
 docs = [r["text"] for f in sorted(glob.glob(sys.argv[2] + "/documents/*.parquet")) for r in pq.read_table(f).to_pylist()]

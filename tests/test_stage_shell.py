@@ -1,4 +1,4 @@
-"""The stage shell (pipelines/stages.py): the batch-then-one-by-one helper alone and in a real Beam stage, and
+"""The stage shell (pipelines/transforms/stages.py): the batch-then-one-by-one helper alone and in a real Beam stage, and
 tokenize turning the records it cannot read or encode into counted error rows beside unchanged shards."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.stages import batch_then_one_by_one
+from pipelines.transforms.stages import batch_then_one_by_one
 
 WORDS = "the of and to in a is that it was for on are with as his they be at one have this from".split()
 
@@ -55,9 +55,9 @@ def test_a_beam_stage_on_the_shell_routes_one_bad_record_to_one_error_row_and_ba
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.options import make_pipeline
-    from pipelines.report import counters_by_stage
-    from pipelines.stages import ERRORS, StageCounters, error_output
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.counters import counters_by_stage
+    from pipelines.transforms.stages import ERRORS, StageCounters, error_output
     from schemas import ERROR, ID, STAGE
 
     class Upper(beam.DoFn):
@@ -137,7 +137,7 @@ def poisoned_encoder(monkeypatch):
 
 
 def _run(root: Path, name: str, out: Path):
-    from pipelines.tokenize import run_tokenize_job
+    from pipelines.transforms.tokenize import run_tokenize_job
 
     return run_tokenize_job(str(root / name / "docs.jsonl"), str(root / "tok"), str(out), 32, rows_per_shard=8,
                             doc_ids=True, encoder="hf")
@@ -145,7 +145,7 @@ def _run(root: Path, name: str, out: Path):
 
 def test_tokenize_documents_that_fail_become_counted_error_rows_and_the_shards_stay_the_same(
         tokenize_inputs, poisoned_encoder, tmp_path):
-    from pipelines.verify import verify_shards
+    from pipelines.tools.verify import verify_shards
     from schemas import ERROR, ERRORS_SCHEMA, ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, STAGE
 
     clean = _run(tokenize_inputs, "clean", tmp_path / "clean")
@@ -207,9 +207,9 @@ def _run_stage(stage_name: str, transform, docs):
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.options import make_pipeline
-    from pipelines.report import counters_by_stage
-    from pipelines.stages import ERRORS, REJECTED
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.counters import counters_by_stage
+    from pipelines.transforms.stages import ERRORS, REJECTED
     from schemas import ID, STAGE
 
     p = make_pipeline()
@@ -237,13 +237,13 @@ def _docs_with_one_that_fails():
 
 
 def test_language_stage_one_failing_document_is_one_error_row(lid_model_file):
-    from pipelines.language_stage import FilterLanguage
+    from pipelines.transforms.language import FilterLanguage
 
     _run_stage("language", FilterLanguage(min_batch=64, max_batch=64, model_path=str(lid_model_file)),
                _docs_with_one_that_fails())
 
 
 def test_minhash_signing_one_failing_document_is_one_error_row():
-    from pipelines.dedup import DedupMinhash
+    from pipelines.transforms.dedup import DedupMinhash
 
     _run_stage("dedup_minhash", DedupMinhash(), _docs_with_one_that_fails())

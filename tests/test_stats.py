@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import cli
-from pipelines.inspect import find_document, rejected_groups
-from pipelines.lineage import find_document_segments
-from pipelines.progress import Progress, beam_progress
-from pipelines.progress_beam import CountProgress
-from pipelines.report_html import DOCUMENT_PLOTS, SHARD_PLOTS
-from pipelines.stats import HeavyHitters, LengthDistribution, Reservoir, compute_stats, format_stats
+from pipelines.tools.inspect import find_document, rejected_groups
+from pipelines.tools.lineage import find_document_segments
+from pipelines.runtime.progress import Progress, beam_progress
+from pipelines.transforms.progress import CountProgress
+from pipelines.tools.report_html import DOCUMENT_PLOTS, SHARD_PLOTS
+from pipelines.tools.stats import HeavyHitters, LengthDistribution, Reservoir, compute_stats, format_stats
 from schemas import Manifest, Report
 
 SEQ_LEN = 64
@@ -46,9 +46,9 @@ def _paragraphs(rng: random.Random, n_sentences: int) -> str:
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     """A real curate output (extract, quality, dedup_exact, dedup_minhash) and token shards with doc_ids."""
-    from pipelines.curate import run_curate
-    from pipelines.recipe import parse_recipe
-    from pipelines.tokenize import run_tokenize
+    from pipelines.jobs.curate import run_curate
+    from pipelines.jobs.recipe import parse_recipe
+    from pipelines.transforms.tokenize import run_tokenize
     from tokenizer.train import train_tokenizer
 
     rng = random.Random(5)
@@ -390,7 +390,7 @@ def test_progress_is_sparse_when_not_a_terminal_and_redraws_on_a_terminal():
 def test_count_progress_counts_beam_elements_in_process():
     import apache_beam as beam
 
-    from pipelines.options import make_pipeline
+    from pipelines.runtime.options import make_pipeline
 
     stream = io.StringIO()
     with beam_progress("test-progress", ("read", "kept"), stream=stream, tty=False) as rep:

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.tokenize import main as tokenize_main
-from pipelines.tokenize import run_tokenize_job
-from pipelines.verify import VerifyError, main as verify_main, verify_shards
+from pipelines.transforms.tokenize import main as tokenize_main
+from pipelines.transforms.tokenize import run_tokenize_job
+from pipelines.tools.verify import VerifyError, main as verify_main, verify_shards
 from schemas import DOC_IDS, DOC_LENGTHS, DOCUMENTS_SCHEMA, MANIFEST_NAME, TOKENS, Manifest, empty_document
 from tokenizer.encode import load_tokenizer
 from tokenizer.pack import split_long, unpack_segments
@@ -214,13 +214,13 @@ def test_default_encoder_is_tiktoken_when_available_and_shards_equal_hf(best_fit
     """The default (`auto`) picks tiktoken when it is installed and accepts the tokenizer; the shards and the
     manifest are byte-identical to the `--encoder hf` run (nothing in them says which encoder ran)."""
     pytest.importorskip("tiktoken")
-    from pipelines.tokenize import tokenizer_handle
+    from pipelines.transforms.tokenize import tokenizer_handle
 
     root, tok_dir, _ = corpus
     out, _ = best_fit_run  # default encoder
     assert tokenizer_handle((tok_dir / "tokenizer.json").read_bytes()).backend == "tiktoken"
     hf = tmp_path / "hf"
-    with caplog.at_level("INFO", logger="pipelines.tokenize"):
+    with caplog.at_level("INFO", logger="pipelines.transforms.tokenize"):
         run_tokenize_job(str(root), str(tok_dir), str(hf), SEQ_LEN, rows_per_shard=12, doc_ids=True, encoder="hf")
     assert "encoder hf (requested)" in caplog.text
     assert snapshot(hf) == snapshot(out)
@@ -229,7 +229,7 @@ def test_default_encoder_is_tiktoken_when_available_and_shards_equal_hf(best_fit
 def test_auto_encoder_falls_back_to_hf_without_tiktoken(corpus, best_fit_run, tmp_path, monkeypatch, caplog):
     import sys
 
-    import pipelines.tokenize as tokenize
+    import pipelines.transforms.tokenize as tokenize
 
     root, tok_dir, _ = corpus
     out, _ = best_fit_run
@@ -238,7 +238,7 @@ def test_auto_encoder_falls_back_to_hf_without_tiktoken(corpus, best_fit_run, tm
     assert tokenize.tokenizer_handle((tok_dir / "tokenizer.json").read_bytes(), "auto").backend == "hf"
     monkeypatch.setattr(tokenize, "_HANDLES", {})
     auto = tmp_path / "auto"
-    with caplog.at_level("INFO", logger="pipelines.tokenize"):
+    with caplog.at_level("INFO", logger="pipelines.transforms.tokenize"):
         run_tokenize_job(str(root), str(tok_dir), str(auto), SEQ_LEN, rows_per_shard=12, doc_ids=True)
     assert "encoder auto -> hf" in caplog.text and "encoder hf (chosen by auto)" in caplog.text
     assert snapshot(auto) == snapshot(out)
@@ -252,8 +252,8 @@ def test_read_documents_splits_files_into_ranges_without_losing_or_repeating_a_d
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.options import make_pipeline
-    from pipelines.tokenize import ReadDocuments
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.tokenize import ReadDocuments
 
     rng = random.Random(5)
     docs = [empty_document(f"p-{i:04d}", "web", make_text(rng, 40)) for i in range(400)]
@@ -279,9 +279,9 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
     own, filling the columns a file lacks, every document once."""
     import apache_beam as beam
 
-    from pipelines import curate
-    from pipelines.options import make_pipeline
-    from pipelines.tokenize import parquet_row_groups, read_row_group
+    from pipelines.jobs import curate
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.tokenize import parquet_row_groups, read_row_group
 
     monkeypatch.setattr(curate, "ROW_GROUP_BYTES", 256 * 2 ** 10)
     monkeypatch.setattr(curate, "ROW_GROUP_RECORD_BATCH", 4)
@@ -321,7 +321,7 @@ def test_packing_groups_are_sized_before_encoding_from_input_text_bytes(corpus, 
 
     import apache_beam as beam
 
-    from pipelines.tokenize import (GZIP_TEXT_RATIO, TEXT_BYTES_PER_TOKEN, TokenizeConfig, build_tokenize_pipeline,
+    from pipelines.transforms.tokenize import (GZIP_TEXT_RATIO, TEXT_BYTES_PER_TOKEN, TokenizeConfig, build_tokenize_pipeline,
                                     estimated_tokens, jsonl_text_bytes)
 
     root, tok_dir, _ = corpus
@@ -348,7 +348,7 @@ def test_packing_groups_are_sized_before_encoding_from_input_text_bytes(corpus, 
     assert list(jsonl_text_bytes(str(tmp_path / "b.jsonl.gz"))) == [GZIP_TEXT_RATIO * (tmp_path / "b.jsonl.gz").stat().st_size]
 
 def test_read_bundle_bytes_gives_every_worker_several_ranges():
-    from pipelines.tokenize import MIN_READ_BUNDLE_BYTES, RANGES_PER_WORKER, READ_BUNDLE_BYTES, read_bundle_bytes
+    from pipelines.transforms.tokenize import MIN_READ_BUNDLE_BYTES, RANGES_PER_WORKER, READ_BUNDLE_BYTES, read_bundle_bytes
 
     assert read_bundle_bytes(0, 2) == READ_BUNDLE_BYTES  # nothing listed: Beam's own splitting size
     assert read_bundle_bytes(64 * 2 ** 20, 2) == 64 * 2 ** 20 // (2 * RANGES_PER_WORKER)
@@ -374,7 +374,7 @@ def test_shards_no_row_hashes_to_are_written_empty(corpus, tmp_path):
 
 
 def test_jsonl_is_read_by_curates_bounded_line_reader_in_ranges(tmp_path):
-    """tokenize reads JSONL the way curate does (`pipelines.sources.iter_bounded_lines`, over byte ranges), not
+    """tokenize reads JSONL the way curate does (`pipelines.transforms.sources.iter_bounded_lines`, over byte ranges), not
     with Beam's text reader, which rescanned its growing buffer (234 s on one 50 MB line). A 3 MB line read in
     64 KiB ranges comes out once and whole, the same documents as curate's reader keeps; a line over the cap
     and lines that are no JSON object are counted errors, not a failed job."""
@@ -382,9 +382,9 @@ def test_jsonl_is_read_by_curates_bounded_line_reader_in_ranges(tmp_path):
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines.options import make_pipeline
-    from pipelines.sources import read_jsonl
-    from pipelines.tokenize import NAMESPACE, ReadDocuments
+    from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.sources import read_jsonl
+    from pipelines.transforms.tokenize import NAMESPACE, ReadDocuments
 
     cap = 4 * 2 ** 20
     rng = random.Random(3)

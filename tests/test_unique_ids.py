@@ -16,11 +16,11 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.curate import run_curate
-from pipelines.ids import RENAMED_COUNTER, UniqueIds, order_key, plan_ids
-from pipelines.recipe import parse_recipe
-from pipelines.report import counters_by_stage
-from pipelines.stats import compute_stats
+from pipelines.jobs.curate import run_curate
+from pipelines.transforms.ids import RENAMED_COUNTER, UniqueIds, order_key, plan_ids
+from pipelines.jobs.recipe import parse_recipe
+from pipelines.transforms.counters import counters_by_stage
+from pipelines.tools.stats import compute_stats
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
 
 WORDS = ("the river runs past an old mill and the town keeps its market on the square where farmers sell "

@@ -1,4 +1,4 @@
-"""`--workers N`: SDK workers forked from a zygote (pipelines.options), results equal to one worker's."""
+"""`--workers N`: SDK workers forked from a zygote (pipelines.runtime.options), results equal to one worker's."""
 from __future__ import annotations
 
 import os
@@ -11,8 +11,8 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
-import pipelines.options as options
-from pipelines.options import make_pipeline, quiet_beam_logging
+import pipelines.runtime.options as options
+from pipelines.runtime.options import make_pipeline, quiet_beam_logging
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_zygote_keeps_no_socket_of_the_driver(tmp_path):
         import socket, sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
         import apache_beam as beam
-        import pipelines.options as options
+        import pipelines.runtime.options as options
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0)); listener.listen()
         port = listener.getsockname()[1]

@@ -4,7 +4,7 @@ Steps (each a composite named as a verb):
 
 - `ReadDocuments`: Parquet (columns id, source, text) row group by row group, the groups listed from the
   footers and spread over the workers, or JSONL in byte ranges (plain files; a compressed file is one range)
-  read by curate's bounded line reader (`pipelines.sources.iter_bounded_lines`), so gs:// works and every
+  read by curate's bounded line reader (`pipelines.transforms.sources.iter_bounded_lines`), so gs:// works and every
   worker reads its share; a line over the cap or one that is not a JSON object is counted as an error and
   becomes an error row with its file and byte offset. The footers and listings also give the input's text bytes.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
@@ -14,7 +14,7 @@ Steps (each a composite named as a verb):
   byte whichever runs (the encoder used is logged, not recorded); tiktoken costs several times less CPU. Each document's ids get `<|endoftext|>` appended and travel
   on as bytes of the shard dtype (uint16 when the vocabulary fits). Counters `winnow.tokenize/{in,kept,errors,
   dropped_empty}`; a batch the tokenizer fails on is retried one document at a time
-  (`pipelines.stages.batch_then_one_by_one`), so a document that fails to encode is one counted error and one
+  (`pipelines.transforms.stages.batch_then_one_by_one`), so a document that fails to encode is one counted error and one
   row of `errors/` (ERRORS_SCHEMA, beside the shards, written only when some record failed), never a failed job.
 - `PackSequences`: every document goes to a packing group by a hash of (seed, id) -- the global document
   shuffle; the number of groups comes from the input's text bytes at `TEXT_BYTES_PER_TOKEN` (a side input
@@ -63,15 +63,15 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
 
-from pipelines.files import read_bytes, tokenizer_json_path, write_bytes
-from pipelines.options import (
+from pipelines.runtime.files import read_bytes, tokenizer_json_path, write_bytes
+from pipelines.runtime.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
-from pipelines.report import counters_by_stage
-from pipelines.sources import (
+from pipelines.transforms.counters import counters_by_stage
+from pipelines.transforms.sources import (
     MAX_LINE_BYTES, _valid_utf8, iter_bounded_lines, jsonl_compression, line_too_long, not_a_regular_file,
 )
-from pipelines.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
+from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import (
     ERRORS_SCHEMA, ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT, Manifest, PackingStats, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, token_dtype_for_vocab,

@@ -4,7 +4,7 @@ fastText's multi-line predict labels a list of lines in one C++ call; per-docume
 crossing and the result conversion each time. `FilterLanguage` groups documents with `beam.BatchElements`
 (bounded batches: at most `max_batch` documents, so memory stays flat at any corpus size), runs
 `LanguageFilter.apply_batch` once per batch and emits every document as kept, rejected (reason `language` or
-`language_score`) or error, counted in `winnow.language` exactly as `pipelines.stages.ApplyFilter` counts. If a
+`language_score`) or error, counted in `winnow.language` exactly as `pipelines.transforms.stages.ApplyFilter` counts. If a
 batch call fails, its documents are retried one by one, so one bad document becomes one error row. The model
 loads once per worker in `DoFn.setup()`.
 """
@@ -18,7 +18,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from filters.language import LanguageFilter
 from filters.stage_options import PositiveInt, checked_options
-from pipelines.stages import ERRORS, REJECTED, ApplyFilterFn, batch_then_one_by_one, error_output
+from pipelines.transforms.stages import ERRORS, REJECTED, ApplyFilterFn, batch_then_one_by_one, error_output
 from schemas import to_rejected_row
 
 

@@ -25,9 +25,9 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from pipelines.stage_registry import STAGE_BUILDERS, RecipeError, validate_recipe
+from pipelines.jobs.stage_registry import STAGE_BUILDERS, RecipeError, validate_recipe
 
-RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
 
 # Every stage key DESIGN.md names, in the order a chain normally runs them.
@@ -201,7 +201,7 @@ def check_inputs_need_no_extract(recipe: Recipe, input_files: Iterable[Any]) -> 
     records are HTML, which only `extract` turns into text, and every one would otherwise be an error row."""
     if "extract" in recipe.stage_names:
         return
-    from pipelines.sources import ARCHIVE  # sources loads Beam, which parsing a recipe never needs
+    from pipelines.transforms.sources import ARCHIVE  # sources loads Beam, which parsing a recipe never needs
 
     archives = [f.path for f in input_files if f.kind == ARCHIVE]
     if archives:

@@ -1,9 +1,9 @@
 """The recipe stages this version implements, and how a stage's options become its composite.
 
-`pipelines.recipe` parses a recipe and checks it here (every stage built once, so bad options fail before a
-job starts); `pipelines.curate` builds the job's stages here. Both import this module and it imports
+`pipelines.jobs.recipe` parses a recipe and checks it here (every stage built once, so bad options fail before a
+job starts); `pipelines.jobs.curate` builds the job's stages here. Both import this module and it imports
 neither, so recipe parsing and the job do not depend on each other. `RecipeError` lives here, the lowest of
-the three, and `pipelines.recipe` re-exports it.
+the three, and `pipelines.jobs.recipe` re-exports it.
 
 Importing this module is cheap (no Beam, no pyarrow): a stage's module is imported when the stage is built, so a
 recipe that fails before that (bad YAML, an unknown stage) costs no more than reading it.
@@ -26,7 +26,7 @@ class RecipeError(ValueError):
 def _filter_stage(module: str, cls: str) -> Callable[[str, Dict[str, Any]], beam.PTransform]:
     """A builder for a stage that runs one filters.base.DocumentFilter through ApplyFilter."""
     def build(name: str, opts: Dict[str, Any]) -> beam.PTransform:
-        from pipelines.stages import ApplyFilter
+        from pipelines.transforms.stages import ApplyFilter
 
         return ApplyFilter(name, getattr(importlib.import_module(module), cls)(**opts))
     return build
@@ -40,18 +40,18 @@ def _composite_stage(module: str, cls: str) -> Callable[[str, Dict[str, Any]], b
 
 
 # Recipe stage -> builder. A stage's options are the keyword arguments of its class. Adding a stage is one
-# line here (plus its name in pipelines.recipe.KNOWN_STAGES if it is new to the design).
+# line here (plus its name in pipelines.jobs.recipe.KNOWN_STAGES if it is new to the design).
 STAGE_BUILDERS: Dict[str, Callable[[str, Dict[str, Any]], beam.PTransform]] = {
-    "extract": _composite_stage("pipelines.extract", "ExtractText"),
+    "extract": _composite_stage("pipelines.transforms.extract", "ExtractText"),
     "url": _filter_stage("filters.url", "UrlFilter"),
-    "language": _composite_stage("pipelines.language_stage", "FilterLanguage"),
+    "language": _composite_stage("pipelines.transforms.language", "FilterLanguage"),
     "quality": _filter_stage("filters.quality", "QualityFilter"),
     "classifier": _filter_stage("filters.classifier", "QualityClassifierFilter"),
     "code": _filter_stage("filters.code_rules", "CodeFilter"),
     "pii": _filter_stage("filters.pii", "PIIFilter"),
-    "dedup_exact": _composite_stage("pipelines.dedup", "DedupExact"),
-    "dedup_minhash": _composite_stage("pipelines.dedup", "DedupMinhash"),
-    "dedup_lines": _composite_stage("pipelines.dedup", "DedupLines"),
+    "dedup_exact": _composite_stage("pipelines.transforms.dedup", "DedupExact"),
+    "dedup_minhash": _composite_stage("pipelines.transforms.dedup", "DedupMinhash"),
+    "dedup_lines": _composite_stage("pipelines.transforms.dedup", "DedupLines"),
 }
 
 
@@ -64,7 +64,7 @@ def build_stage(name: str, options: Mapping[str, Any]) -> beam.PTransform:
 
 
 def validate_recipe(recipe) -> None:
-    """Build each stage of `recipe` (a pipelines.recipe.Recipe) once: bad options raise RecipeError here."""
+    """Build each stage of `recipe` (a pipelines.jobs.recipe.Recipe) once: bad options raise RecipeError here."""
     for name, opts in recipe.stages:
         try:
             build_stage(name, opts)

@@ -20,8 +20,8 @@ import sysconfig
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from pipelines.options import add_beam_arguments
-from pipelines.recipe import load_recipe
+from pipelines.runtime.options import add_beam_arguments
+from pipelines.jobs.recipe import load_recipe
 
 # Standard-library packages copied into the code corpus besides the top-level modules. `encodings` holds
 # ~120 near-identical codec tables: a real near-duplicate population for the MinHash stage.
@@ -70,9 +70,9 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
               runner: Optional[str] = None, max_pages: int = 60, vocab_size: int = 4096, seq_len: int = 256,
               train_steps: int = 120, seed: int = 0, quiet: bool = False,
               docs_port: int = DEFAULT_DOCS_PORT) -> Dict[str, Any]:
-    from pipelines.curate import format_funnel, run_curate
-    from pipelines.stats import compute_stats, format_stats
-    from pipelines.tokenize import run_tokenize
+    from pipelines.jobs.curate import format_funnel, run_curate
+    from pipelines.tools.stats import compute_stats, format_stats
+    from pipelines.transforms.tokenize import run_tokenize
     from tokenizer.train import train_tokenizer
 
     recipe = load_recipe(recipe_path)
@@ -86,8 +86,8 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     started = time.perf_counter()
     inputs: List[str] = list(recipe.inputs)
     if not inputs:
-        from pipelines.crawl import run_crawl
-        from pipelines.docsite import render_python_docs, serve_directory
+        from pipelines.transforms.crawl import run_crawl
+        from pipelines.demo.docsite import render_python_docs, serve_directory
 
         with timer.step("docsite", "rendering the interpreter's Python documentation"):
             render_python_docs(out["site"])

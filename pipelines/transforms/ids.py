@@ -38,8 +38,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
 
-from pipelines.sources import BODY, READ_STAGE
-from pipelines.stages import metrics_namespace
+from pipelines.transforms.sources import BODY, READ_STAGE
+from pipelines.transforms.stages import metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
 
 RENAMED_COUNTER = "renamed_duplicate_id"

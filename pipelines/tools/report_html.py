@@ -199,7 +199,7 @@ pre{background:#f5f5f5;padding:1em;overflow-x:auto;font-size:12px}
 
 
 def render_report(stats: Dict[str, Any], tables: str, title: Optional[str] = None) -> str:
-    """The page for `stats`, with `tables` (the text `winnow stats` prints, pipelines.stats.format_stats) under
+    """The page for `stats`, with `tables` (the text `winnow stats` prints, pipelines.tools.stats.format_stats) under
     the plots: passed in, so that this module and stats.py do not import each other."""
     kind = stats["kind"]
     title = title or f"Winnow stats: {kind} at {stats['path']}"

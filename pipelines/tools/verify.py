@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.files import read_bytes, tokenizer_json_path
+from pipelines.runtime.files import read_bytes, tokenizer_json_path
 from schemas import MANIFEST_NAME, Manifest
 from schemas.shard_files import (
     ShardTally, check_shard_content, check_totals, read_manifest, shard_location, unlisted_shards,

@@ -45,7 +45,7 @@ _SHIPPING_OPTIONS = ("--setup_file", "--sdk_container_image", "--worker_harness_
 
 def winnow_setup_file() -> Optional[str]:
     """The setup.py of a source checkout (next to the `pipelines` package), or None for an installed wheel."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "setup.py")
     return path if os.path.isfile(path) else None
 
 
@@ -264,7 +264,7 @@ def _forked_worker_main(env: Dict[str, str], exit_fd: int) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         # Process-local state that belongs to the driver: its progress line, and Beam's shared thread pool
         # (whose threads, if any, did not survive the fork).
-        progress = sys.modules.get("pipelines.progress")
+        progress = sys.modules.get("pipelines.runtime.progress")
         if progress is not None:
             progress._REPORTERS.clear()
         from apache_beam.utils import thread_pool_executor

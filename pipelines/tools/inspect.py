@@ -158,7 +158,7 @@ def find_document(path: str, doc_id: str) -> List[Dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------
 
 def _load_tokenizer(path: str, tokenizer: Optional[str]):
-    from pipelines.stats import find_tokenizer
+    from pipelines.tools.stats import find_tokenizer
 
     tok_path = find_tokenizer(path, tokenizer)
     if not tok_path:
@@ -220,7 +220,7 @@ def inspect_shards(path: str, n: int, width: int, tokenizer: Optional[str], seed
 
 def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str]) -> int:
     if os.path.exists(os.path.join(path, MANIFEST_NAME)):
-        from pipelines.lineage import find_document_segments
+        from pipelines.tools.lineage import find_document_segments
 
         hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id)]
         manifest = read_manifest(path)

@@ -4,7 +4,7 @@
 returns three outputs: kept documents (main), `rejected` rows (stage + reason) and `errors` rows (stage +
 exception + input pointer). Every document that enters is counted once as `in` and once as exactly one of
 `kept`, `dropped_<reason>` or `errors`, in the Beam metrics namespace `winnow.<stage>`; the time spent
-in the stage accumulates in the `micros` counter. `pipelines.report` reads those counters back
+in the stage accumulates in the `micros` counter. `pipelines.transforms.counters` reads those counters back
 (`counters_by_stage`) and turns them into report.json entries (`stage_counts`). Stages that call a library
 once per batch (language, MinHash signing, tokenize's encoder) use `batch_then_one_by_one` and
 `error_output`, so they count and route exactly like `ApplyFilter`.

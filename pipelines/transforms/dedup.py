@@ -68,7 +68,7 @@ from filters.dedup import REPRESENTATIVES, check_representative, exact_dedup_key
 from filters.lines import UNITS, LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
 from filters.stage_options import NonNegativeInt, OneOf, PositiveInt, Range, checked_options
-from pipelines.stages import (ERRORS, FAILED, REJECTED, StageCounters, batch_then_one_by_one, count_and_compute,
+from pipelines.transforms.stages import (ERRORS, FAILED, REJECTED, StageCounters, batch_then_one_by_one, count_and_compute,
                              error_output, metrics_namespace)
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, ID, TEXT, to_rejected_row
 

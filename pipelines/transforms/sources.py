@@ -9,7 +9,7 @@ read outcomes, one per archive record / line / row / file seen:
                                binary or huge code files, ...); read-level drops write no rejected rows
     ("error", error_row)       the rest of a file that could not be parsed, with the offset it stopped at
 
-Archive reading goes record by record through pipelines/archives.py (our lenient WARC/ARC reader: zlib
+Archive reading goes record by record through pipelines/ingest/archives.py (our lenient WARC/ARC reader: zlib
 across gzip members, repaired Content-Lengths, CR CR LF headers, ARC v1/v2; see its docstring for why not
 warcio or FastWARC), so memory is bounded by one record (capped by `max_record_bytes`), and every record
 keeps a (file, offset) pointer: the offset of its gzip member (or byte offset in a plain file). Damage that
@@ -59,11 +59,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines.archives import (DAMAGED, ArchiveDamage, ArchiveRecord, ArchiveStream, PayloadTooLarge, iter_archive,
+from pipelines.ingest.archives import (DAMAGED, ArchiveDamage, ArchiveRecord, ArchiveStream, PayloadTooLarge, iter_archive,
                                 parse_http_response)
-from pipelines.codelang import language_of
-from pipelines.licenses import find_license_file, spdx_of_text
-from pipelines.stages import ERRORS, StageCounters
+from pipelines.ingest.codelang import language_of
+from pipelines.ingest.licenses import find_license_file, spdx_of_text
+from pipelines.transforms.stages import ERRORS, StageCounters
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, METADATA, SOURCE, TEXT, URL, to_error_row
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def _open_raw(path: str):
 
 
 def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Outcome]:
-    """Read outcomes of one WARC/ARC/WET file, record by record (pipelines/archives.py does the parsing).
+    """Read outcomes of one WARC/ARC/WET file, record by record (pipelines/ingest/archives.py does the parsing).
 
     A record whose payload cannot be decoded (an unknown Content-Encoding) is one error row and reading
     goes on; damage that leaves the rest of the file unreadable (a truncated gzip member, garbage where a
@@ -478,8 +478,8 @@ def read_parquet(path: str, batch_size: int = 1024) -> Iterator[Outcome]:
 # --- code --------------------------------------------------------------------------------------------
 #
 # A code tree is a directory, a git repository (the files of its HEAD commit), or a tarball or zip.
-# Each file is one outcome: kept with its Linguist language (pipelines/codelang.py) and the tree's license
-# (pipelines/licenses.py), or dropped with a reason: `vendored` (a whole vendored/generated directory, one
+# Each file is one outcome: kept with its Linguist language (pipelines/ingest/codelang.py) and the tree's license
+# (pipelines/ingest/licenses.py), or dropped with a reason: `vendored` (a whole vendored/generated directory, one
 # outcome per directory), `lock_file`, `minified`, `generated` (a generator's marker in the head),
 # `extension` (no known language), `binary` (NUL bytes or not UTF-8), `too_large`, `symlink`, `not_a_file`.
 

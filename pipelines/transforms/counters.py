@@ -1,9 +1,9 @@
 """Turning Beam metrics into `report.json` entries.
 
 Every stage counts in the metrics namespace `winnow.<stage>` with the fixed names `in`, `kept`,
-`dropped_<reason>`, `errors` and `micros` (see pipelines/stages.py); this module reads them back from a
+`dropped_<reason>`, `errors` and `micros` (see pipelines/transforms/stages.py); this module reads them back from a
 finished pipeline result. Counters named `renamed_<reason>` count documents that passed a stage under a new id
-(pipelines/ids.py); they are not outcomes, so they stay out of the balance and go to the stage's `renamed`.
+(pipelines/transforms/ids.py); they are not outcomes, so they stay out of the balance and go to the stage's `renamed`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Dict, Iterable, List
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines.stages import METRICS_PREFIX
+from pipelines.transforms.stages import METRICS_PREFIX
 from schemas import StageCounts
 
 

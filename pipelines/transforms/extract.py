@@ -61,8 +61,8 @@ import apache_beam as beam
 
 from filters.deadline import DeadlineExceeded, deadline
 from filters.stage_options import Fraction, NonNegativeInt, Positive, PositiveInt, checked_options
-from pipelines.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
-from pipelines.stages import ERRORS, REJECTED, StageCounters, error_row_for, route_decision
+from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+from pipelines.transforms.stages import ERRORS, REJECTED, StageCounters, error_row_for, route_decision
 from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
 EXTRACT_STAGE = "extract"
@@ -466,7 +466,7 @@ def record_as_document(raw: Dict[str, Any]) -> Dict[str, Any]:
 
 class AsDocuments(beam.PTransform):
     """Records that already hold their text -> documents, one to one (recipes without `extract`): nothing is
-    decided, so nothing is counted. `pipelines.recipe.check_inputs_need_no_extract` refuses web archive inputs
+    decided, so nothing is counted. `pipelines.jobs.recipe.check_inputs_need_no_extract` refuses web archive inputs
     to such a recipe before the job starts."""
 
     def expand(self, records):

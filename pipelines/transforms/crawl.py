@@ -51,8 +51,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from filters.deadline import DeadlineExceeded, deadline
-from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
-from pipelines.stages import StageCounters
+from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
+from pipelines.transforms.stages import StageCounters
 
 log = logging.getLogger(__name__)
 
@@ -538,7 +538,7 @@ class Crawler:
                         yield url
             return
         if fetch.status == 200 and fetch.content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
-            from pipelines.extract import decode_html
+            from pipelines.transforms.extract import decode_html
 
             html, _ = decode_html(fetch.body, fetch.content_type)
             yield from extract_links(html, fetch.url, max_seconds)
@@ -765,7 +765,7 @@ def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay
     result = run_pipeline(p)
     if result is None:  # a Dataflow dry run: the job was built (and written), nothing was crawled
         return []
-    from pipelines.report import counters_by_stage
+    from pipelines.transforms.counters import counters_by_stage
 
     summary = crawl_summary(counters_by_stage(result).get(CRAWL_STAGE, {}))
     if summary:  # the per-seed lines are in the workers' logs, which a user of the CLI may never see

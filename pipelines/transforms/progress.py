@@ -1,4 +1,4 @@
-"""Beam side of pipelines/progress.py: `CountProgress`, a pass-through step that feeds a local reporter.
+"""Beam side of pipelines/runtime/progress.py: `CountProgress`, a pass-through step that feeds a local reporter.
 
 Apart from progress.py so that the offline tools (`winnow stats`) import Progress without apache_beam.
 """
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines.progress import reporter
+from pipelines.runtime.progress import reporter
 
 
 class _CountFn(beam.DoFn):

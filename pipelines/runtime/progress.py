@@ -10,7 +10,7 @@
 `close()` ends the line (terminal) or writes one summary line (when at least one periodic line was
 written). Counters are plain ints behind a lock, cheap enough for per-element calls.
 
-The Beam-side hook, `CountProgress(name, counter)` in pipelines/progress_beam.py (apart, so that `winnow
+The Beam-side hook, `CountProgress(name, counter)` in pipelines/transforms/progress.py (apart, so that `winnow
 stats` never imports apache_beam), is a pass-through `PTransform` that adds each element it sees to the
 counter `counter` of the process-local reporter registered as `name` (`beam_progress(name)` here registers
 and closes it around a pipeline run). It shows live counts with the in-process runner

@@ -5,9 +5,9 @@ Kept documents flow to the next stage; rejected and error rows from every stage 
 table each. After the pipeline finishes, the Beam counters of every stage become `report.json`, which
 must satisfy `in == kept + sum(dropped) + errors` per stage; the recipe that ran is written beside it.
 
-Right after read, `UniqueIds` (pipelines/ids.py) renames the repeats of an id that two inputs share, since the
+Right after read, `UniqueIds` (pipelines/transforms/ids.py) renames the repeats of an id that two inputs share, since the
 dedup stages route documents by id. The job writes into a staging directory that replaces the previous outputs
-only once it has finished (pipelines/staging.py), and an output directory that holds an input is refused.
+only once it has finished (pipelines/jobs/staging.py), and an output directory that holds an input is refused.
 """
 from __future__ import annotations
 
@@ -21,17 +21,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.extract import AsDocuments
-from pipelines.ids import UniqueIds
-from pipelines.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
-from pipelines.progress import beam_progress
-from pipelines.progress_beam import CountProgress
-from pipelines.recipe import Recipe, check_inputs_need_no_extract, load_recipe
-from pipelines.report import counters_by_stage, renamed_by_stage, stage_counts
-from pipelines.sources import RECORDS, ReadInputs, expand_input_specs, record_cap
-from pipelines.stage_registry import build_stage
-from pipelines.staging import StagedOutput, refuse_inputs_inside_output
-from pipelines.stages import ERRORS, REJECTED
+from pipelines.transforms.extract import AsDocuments
+from pipelines.transforms.ids import UniqueIds
+from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
+from pipelines.runtime.progress import beam_progress
+from pipelines.transforms.progress import CountProgress
+from pipelines.jobs.recipe import Recipe, check_inputs_need_no_extract, load_recipe
+from pipelines.transforms.counters import counters_by_stage, renamed_by_stage, stage_counts
+from pipelines.transforms.sources import RECORDS, ReadInputs, expand_input_specs, record_cap
+from pipelines.jobs.stage_registry import build_stage
+from pipelines.jobs.staging import StagedOutput, refuse_inputs_inside_output
+from pipelines.transforms.stages import ERRORS, REJECTED
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
 log = logging.getLogger(__name__)
