@@ -1,14 +1,21 @@
-"""The `winnow` console script: every command documents itself, bad usage fails clearly."""
+"""The `winnow` console script: every command documents itself, bad usage fails clearly.
+
+The `--help` and usage checks call `pipelines.cli.main` in this process (a child Python costs ~0.4 s each);
+one test runs the installed console script itself, and the bad-input test runs `python -m pipelines.cli` in a
+child so that nothing but its real stderr is judged.
+"""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from filters.classifier import roc_auc, train_quality_classifier
+from pipelines.cli import main as cli_main
 
 WINNOW = [sys.executable, "-m", "pipelines.cli"]
 COMMANDS = [["run"], ["crawl"], ["curate"], ["tokenize"], ["stats"], ["inspect"], ["verify"], ["train"],
@@ -22,21 +29,33 @@ def winnow(*args, check=True):
     return proc
 
 
-def test_top_level_help_lists_every_command():
-    out = winnow("--help").stdout
+def winnow_in_process(capsys, *args):
+    """`winnow ARGS` through pipelines.cli.main in this process: (exit status, stdout, stderr)."""
+    try:
+        code = cli_main(list(args))
+    except SystemExit as exc:  # argparse's --help and usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_installed_console_script_lists_every_command():
+    script = Path(sys.executable).with_name("winnow")  # setup.py's console_scripts entry, installed in the venv
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
     for cmd in ("run", "crawl", "curate", "tokenizer", "tokenize", "stats", "classifier", "inspect", "verify", "train"):
-        assert f"    {cmd}" in out, cmd
+        assert f"    {cmd}" in proc.stdout, cmd
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))
-def test_every_command_has_help(cmd):
-    proc = winnow(*cmd, "--help")
-    assert "usage:" in proc.stdout and "--help" in proc.stdout
+def test_every_command_has_help(cmd, capsys):
+    code, out, _ = winnow_in_process(capsys, *cmd, "--help")
+    assert code == 0 and "usage:" in out and "--help" in out
 
 
-def test_beam_commands_take_workers_and_runner():
+def test_beam_commands_take_workers_and_runner(capsys):
     for cmd in ("run", "crawl", "curate", "tokenize"):
-        out = winnow(cmd, "--help").stdout
+        _, out, _ = winnow_in_process(capsys, cmd, "--help")
         assert "--workers" in out and "--runner" in out, cmd
 
 
@@ -51,9 +70,9 @@ def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
     assert proc.returncode == 1 and "unknown stage 'languge'" in proc.stderr
 
 
-def test_non_beam_command_rejects_unknown_options(tmp_path):
-    proc = winnow("stats", str(tmp_path), "--bogus", check=False)
-    assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
+def test_non_beam_command_rejects_unknown_options(tmp_path, capsys):
+    code, _, err = winnow_in_process(capsys, "stats", str(tmp_path), "--bogus")
+    assert code == 2 and "unrecognized arguments: --bogus" in err
 
 
 def test_roc_auc_matches_hand_computed_values():
