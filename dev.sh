@@ -2,7 +2,8 @@
 # Winnow's developer entry point. Every command first makes sure .venv holds what it needs
 # (installed from the package registries only), then runs:
 #   bash dev.sh run [winnow run options]   the whole chain on the embedded default
-#   bash dev.sh test [pytest options]      the whole test suite
+#   bash dev.sh test [pytest options]      the everyday lane: every test not marked `slow` (under 5 minutes)
+#   bash dev.sh test --all [pytest options] every test, the slow end-to-end runs too (what .ci/run runs)
 #   bash dev.sh bench [names]              every benchmark; tables are appended to benchmarks/RESULTS.md
 #   bash dev.sh setup                      only the installation
 set -euo pipefail
@@ -56,7 +57,11 @@ cmd="${1:-}"
 case "$cmd" in
   setup) setup ;;
   run) setup; exec "$VENV/bin/winnow" run "$@" ;;
-  test) setup; ensure_chromium; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test)
+    setup; ensure_chromium
+    # A later `-m EXPR` among the options replaces the default lane's `-m "not slow"` (pytest keeps the last).
+    if [ "${1:-}" = "--all" ]; then shift; exec "$VENV/bin/python" -m pytest "$@"; fi
+    exec "$VENV/bin/python" -m pytest -m "not slow" "$@" ;;
   bench) setup; exec "$VENV/bin/python" -m benchmarks "$@" ;;
-  *) echo "usage: bash dev.sh {run|test|bench|setup} [args]" >&2; exit 2 ;;
+  *) echo "usage: bash dev.sh {run|test [--all]|bench|setup} [args]" >&2; exit 2 ;;
 esac
