@@ -24,7 +24,7 @@ from schemas.errors import check_writable_dir, debugging, report_errors
 # command -> (module, help, takes Beam options)
 COMMANDS = {
     "run": ("pipelines.demo.run", "the whole chain on the embedded default (or on a recipe's inputs)", True),
-    "crawl": ("pipelines.transforms.crawl", "polite crawl of seed URLs into WARC files (Beam job)", True),
+    "crawl": ("pipelines.jobs.crawl", "polite crawl of seed URLs into WARC files (Beam job)", True),
     "curate": ("pipelines.jobs.curate", "extract, filter and deduplicate inputs into documents (Beam job)", True),
     "tokenize": ("pipelines.transforms.tokenize", "tokenize, pack and shard documents into token shards (Beam job)", True),
     "stats": ("pipelines.tools.stats", "statistics of a documents directory or a shards directory", False),

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.transforms.crawl import CrawlConfig, Crawler, main as crawl_main
+from pipelines.transforms.crawl import CrawlConfig, Crawler
+from pipelines.jobs.crawl import main as crawl_main
 
 REPO = Path(__file__).resolve().parents[1]
 LIFETIME = 20.0   # the trickling server closes everything after this long
@@ -169,7 +170,7 @@ def test_private_seeds_are_explained_at_the_default_log_level(tmp_path):
 def test_link_parsing_of_a_hostile_page_stops_at_the_limit_and_keeps_what_it_found():
     """html.parser is quadratic on unclosed tags (15 KB took 3.3 s); a crawled page is parsed for links
     within the response's time limit, from any thread, and the links found before the bad part are kept."""
-    from pipelines.transforms.crawl import extract_links
+    from pipelines.ingest.links import extract_links
 
     page = "<p><a href='/first'>first</a> <a href='/second'>second</a></p>" + "<a " * 100_000
     out = {}

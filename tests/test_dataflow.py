@@ -157,7 +157,7 @@ def test_curate_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
 
 
 def test_crawl_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
-    from pipelines.transforms.crawl import run_crawl
+    from pipelines.jobs.crawl import run_crawl
 
     job_file = tmp_path / "crawl.job.json"
     beam_args = [a for a in DATAFLOW_OPTIONS[2:]] + [f"--dataflow_job_file={job_file}"]

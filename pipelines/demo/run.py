@@ -86,7 +86,7 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     started = time.perf_counter()
     inputs: List[str] = list(recipe.inputs)
     if not inputs:
-        from pipelines.transforms.crawl import run_crawl
+        from pipelines.jobs.crawl import run_crawl
         from pipelines.demo.docsite import render_python_docs, serve_directory
 
         with timer.step("docsite", "rendering the interpreter's Python documentation"):

@@ -1,4 +1,5 @@
-"""`winnow crawl`: a small polite crawler that writes WARC/1.1 files, run as a Beam job (one host per worker).
+"""The crawl composite: a small polite crawler that writes WARC/1.1 files, one host per worker (the job and its
+CLI, `winnow crawl`, are pipelines/jobs/crawl.py; link extraction is pipelines/ingest/links.py).
 
 The pure core, `Crawler`, does a breadth-first crawl from seed URLs: it fetches robots.txt once per host
 (urllib.robotparser; a 4xx robots.txt allows everything, a 5xx or an unreachable one disallows everything,
@@ -13,25 +14,22 @@ what the server said. Every fetch that got an HTTP answer, 4xx/5xx included, bec
 and a response record (HTTP headers as received, payload and block digests by warcio) with WARC-Date and
 WARC-Target-URI; fetches that failed below HTTP (refused, timed out) are counted, not recorded.
 
-The Beam job: seeds -> (host, seed) -> GroupByKey -> one DoFn call crawls one host politely into
+The Beam composite: seeds -> (host, seed) -> GroupByKey -> one DoFn call crawls one host politely into
 `OUTPUT/<host>-<n>.warc.gz` (a new `n` every `max_warc_bytes`). Politeness is per host, so hosts are the
 unit of parallelism; a crawl of many hosts spreads over workers and no host is hit by two workers.
 Counters (namespace `winnow.crawl`): `in` = seeds, then exactly one of `kept` (fetched), `dropped_robots`,
 `dropped_max_pages`, `dropped_duplicate` or `errors` per seed; plus `pages`, `bytes` and `fetch_errors`
 over all fetches. A seed refused (private address, robots.txt, no answer) is logged with its reason at WARNING
-on the worker, and a crawl that fetches none of its seeds ends with one WARNING line on the driver naming the
-reasons and what to change.
+on the worker.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import http.client
 import hashlib
 import io
 import ipaddress
 import logging
-import os
 import re
 import socket
 import threading
@@ -43,15 +41,14 @@ import urllib.robotparser
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from filters.deadline import DeadlineExceeded, deadline
-from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
+from filters.deadline import deadline
+from pipelines.ingest.links import extract_links
 from pipelines.transforms.stages import StageCounters
 
 log = logging.getLogger(__name__)
@@ -125,45 +122,6 @@ class CrawlReport:
     def pages(self) -> int:
         return sum(1 for f in self.fetches if f.status is not None and not f.url.endswith("/robots.txt"))
 
-
-class _LinkParser(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.links: List[str] = []
-        self.base: Optional[str] = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "base" and attrs.get("href") and self.base is None:
-            self.base = attrs["href"]
-        elif tag in ("a", "area") and attrs.get("href"):
-            rel = (attrs.get("rel") or "").lower().split()
-            if "nofollow" not in rel:
-                self.links.append(attrs["href"])
-
-
-def extract_links(html: str, page_url: str, max_seconds: Optional[float] = None) -> List[str]:
-    """Absolute http(s) links of a page (fragment removed, order kept, duplicates dropped). Parsing stops
-    after `max_seconds` and keeps the links found by then: html.parser is quadratic on some malformed markup
-    (15 KB of unclosed `<a ` tags took 3.3 s on CPython 3.11, so a 5 MB page would stall the host's crawl)."""
-    parser = _LinkParser()
-    try:
-        with deadline(max_seconds, message=f"link extraction over {max_seconds}s"):
-            parser.feed(html)
-            parser.close()
-    except DeadlineExceeded:
-        log.warning("crawl: links of %s: parsing stopped after %gs (malformed markup); %d link(s) found by then "
-                    "are followed", page_url, max_seconds, len(parser.links))
-    except Exception:  # html.parser is lenient; whatever was parsed before a failure still counts
-        pass
-    base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
-    seen, out = set(), []
-    for href in parser.links:
-        url, _ = urllib.parse.urldefrag(urllib.parse.urljoin(base, href.strip()))
-        if urllib.parse.urlsplit(url).scheme in ("http", "https") and url not in seen:
-            seen.add(url)
-            out.append(url)
-    return out
 
 
 def robots_crawl_delay(lines: Sequence[str], user_agent: str) -> Optional[float]:
@@ -681,19 +639,8 @@ def seed_refusal_detail(report: CrawlReport, seed: str, outcome: str) -> str:
     return SEED_REFUSAL_HINTS.get(outcome, outcome)
 
 
-def crawl_summary(counts: Dict[str, int]) -> Optional[str]:
-    """A line saying why no seed was fetched (from the stage's counters), or None when some were."""
-    seeds = counts.get("in", 0)
-    if not seeds or counts.get("kept", 0):
-        return None
-    outcomes = {name: counts.get("dropped_" + name, 0) for name in ("private_address", "robots", "max_pages", "duplicate")}
-    outcomes["error"] = counts.get("errors", 0)
-    reasons = "; ".join(f"{n} {name}: {SEED_REFUSAL_HINTS[name]}" for name, n in
-                        sorted(outcomes.items(), key=lambda kv: -kv[1]) if n)
-    return f"crawl fetched none of its {seeds} seed(s): {reasons or 'no outcome was counted'}"
 
-
-# --- Beam job ----------------------------------------------------------------------------------------
+# --- Beam composite ----------------------------------------------------------------------------------------
 
 def key_by_host(seed: str) -> Tuple[str, str]:
     return host_of(seed), seed
@@ -734,100 +681,3 @@ class CrawlSeeds(beam.PTransform):
                 | "GroupByHost" >> beam.GroupByKey()
                 | "CrawlHost" >> beam.ParDo(_CrawlHostFn(self._output_dir, self._config)))
 
-
-def validate_seeds(seeds: Sequence[str]) -> List[str]:
-    out = []
-    for seed in seeds:
-        seed = seed.strip()
-        parts = urllib.parse.urlsplit(seed)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"seed {seed!r} is not an http(s) URL")
-        out.append(seed)
-    if not out:
-        raise ValueError("crawl needs at least one seed URL")
-    return out
-
-
-def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay: float = 1.0,
-              max_depth: int = 3, beam_args: Sequence[str] = (), runner: Optional[str] = None,
-              workers: int = 1, timeout: float = 10.0, allow_private: bool = False, **limits) -> List[str]:
-    """Crawl `seeds` as a Beam job into OUTPUT/*.warc.gz; returns the WARC paths (sorted), or [] after a
-    Dataflow dry run. `limits` are further CrawlConfig fields (max_bytes, retries, backoff, max_redirects,
-    max_seconds, content_types)."""
-    seeds = validate_seeds(seeds)
-    config = CrawlConfig(max_pages=max_pages, delay=delay, max_depth=max_depth, timeout=timeout,
-                         allow_private=allow_private, **limits)
-    p = make_pipeline(beam_args, runner, workers)
-    dry_run = is_dry_run(p)
-    if not dry_run and not FileSystems.exists(output_dir):  # a dry run touches no storage
-        FileSystems.mkdirs(output_dir)
-    _ = p | "Seeds" >> beam.Create(seeds) | "Crawl" >> CrawlSeeds(output_dir, config)
-    result = run_pipeline(p)
-    if result is None:  # a Dataflow dry run: the job was built (and written), nothing was crawled
-        return []
-    from pipelines.transforms.counters import counters_by_stage
-
-    summary = crawl_summary(counters_by_stage(result).get(CRAWL_STAGE, {}))
-    if summary:  # the per-seed lines are in the workers' logs, which a user of the CLI may never see
-        log.warning("%s", summary)
-    # The files of this crawl's hosts (an output directory may hold earlier crawls of other hosts).
-    patterns = [FileSystems.join(output_dir, f"{host_safe_name(h)}-*.warc.gz") for h in sorted({host_of(s) for s in seeds})]
-    return sorted(m.path for r in FileSystems.match(patterns) for m in r.metadata_list)
-
-
-def read_seed_args(values: Sequence[str]) -> List[str]:
-    """A seed argument that names an existing file is read as one URL per line (# comments allowed)."""
-    seeds: List[str] = []
-    for value in values:
-        if os.path.isfile(value):
-            with open(value, encoding="utf-8") as fh:
-                seeds.extend(line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#"))
-        else:
-            seeds.append(value)
-    return seeds
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", nargs="+", required=True, metavar="FILE_OR_URL",
-                        help="seed URLs, or files with one URL per line")
-    parser.add_argument("--output", required=True, help="directory for the WARC files (any Beam filesystem)")
-    parser.add_argument("--max-pages", type=int, default=100, help="fetches per host (default 100)")
-    parser.add_argument("--delay", type=float, default=1.0, help="seconds between requests to a host (default 1)")
-    parser.add_argument("--max-depth", type=int, default=3, help="link hops from a seed (default 3)")
-    parser.add_argument("--timeout", type=float, default=10.0,
-                        help="socket timeout for the connect and each read (default 10)")
-    parser.add_argument("--max-seconds", type=float, default=30.0,
-                        help="wall time per response, connect to last byte, however slowly bytes arrive (default 30)")
-    parser.add_argument("--max-bytes", type=int, default=5 << 20, help="body bytes kept per response (default 5 MiB)")
-    parser.add_argument("--retries", type=int, default=2, help="retries on 429/5xx with exponential backoff (default 2)")
-    parser.add_argument("--max-redirects", type=int, default=5, help="hops per redirect chain (default 5)")
-    parser.add_argument("--allow-private", action="store_true",
-                        help="fetch private, loopback and link-local addresses (refused by default)")
-    add_beam_arguments(parser)
-
-
-def main(args) -> int:
-    beam_args: Sequence[str] = ()
-    if isinstance(args, (list, tuple)):
-        parser = argparse.ArgumentParser(prog="winnow crawl")
-        configure_parser(parser)
-        args, beam_args = parser.parse_known_args(list(args))
-    beam_args = list(getattr(args, "beam_args", None) or beam_args)
-    try:
-        paths = run_crawl(read_seed_args(args.seeds), args.output, max_pages=args.max_pages, delay=args.delay,
-                          max_depth=args.max_depth, beam_args=beam_args, runner=args.runner,
-                          workers=args.workers, timeout=args.timeout, allow_private=args.allow_private,
-                          max_bytes=args.max_bytes, retries=args.retries, max_redirects=args.max_redirects,
-                          max_seconds=args.max_seconds)
-    except ValueError as exc:
-        print(f"winnow crawl: {exc}")
-        return 2
-    from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
-
-    if PipelineOptions(list(beam_args)).view_as(TestOptions).dry_run:
-        print("dry run: the crawl job was built and not submitted")
-        return 0
-    for path in paths:
-        print(path)
-    print(f"{len(paths)} WARC file(s) in {args.output}")
-    return 0
