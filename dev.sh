@@ -4,7 +4,8 @@
 #   bash dev.sh run [winnow run options]   the whole chain on the embedded default
 #   bash dev.sh test [pytest options]      the everyday lane: every test not marked `slow` (under 5 minutes)
 #   bash dev.sh test --all [pytest options] every test, the slow end-to-end runs too (what .ci/run runs)
-#   bash dev.sh bench [names]              every benchmark; tables are appended to benchmarks/RESULTS.md
+#   bash dev.sh bench [names]              every benchmark; each table replaces its section in benchmarks/RESULTS.md
+#                                          and is appended to benchmarks/HISTORY.md
 #   bash dev.sh setup                      only the installation
 set -euo pipefail
 cd "$(dirname "$0")"

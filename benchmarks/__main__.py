@@ -1,4 +1,5 @@
-"""Run every benchmark (or those named) and append their tables to benchmarks/RESULTS.md."""
+"""Run every benchmark (or those named): each table replaces its benchmark's section in benchmarks/RESULTS.md and
+is appended to benchmarks/HISTORY.md (`benchmarks.results`)."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,7 @@ import platform
 import shlex
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "RESULTS.md")
+from benchmarks.results import HERE, record, section_text
 
 
 def machine() -> str:
@@ -32,7 +32,8 @@ def available() -> list:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(available())})")
-    parser.add_argument("--no-append", action="store_true", help="print tables without appending to RESULTS.md")
+    parser.add_argument("--no-append", action="store_true",
+                        help="print tables without writing RESULTS.md or appending to HISTORY.md")
     args = parser.parse_args(argv)
     names = args.names or available()
     unknown = set(names) - set(available())
@@ -44,12 +45,10 @@ def main(argv=None) -> int:
         print(f"== benchmark {name}", flush=True)
         table = module.run()
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-        section = (f"\n## {name} ({stamp})\n\nMachine: {machine()}  \nCommand: `{command.strip()}`\n\n"
-                   f"{module.__doc__.strip()}\n\n{table.strip()}\n")
-        print(section)
+        section = section_text(name, stamp, machine(), command, module.__doc__, table)
+        print("\n" + section)
         if not args.no_append:
-            with open(RESULTS, "a", encoding="utf-8") as f:
-                f.write(section)
+            record(name, section)
     return 0
 
 
