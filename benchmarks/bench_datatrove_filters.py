@@ -3,7 +3,7 @@
 Documents: every HTML page of ../shared/data/warc (WARC/ARC responses) and the first 300 pages (by name) of each set
 in ../shared/data/html (AEB, trafilatura eval, WCXB dev), extracted once with Winnow's own extraction (`pipelines.transforms.extract`), cached under
 `.bench/parity_docs.jsonl`. Both sides get the identical texts. datatrove runs in its own virtualenv
-(`.bench/datatrove-venv`, `benchmarks.peers.ensure_venv`) as a subprocess. Each filter is applied on its own to
+(`.bench/datatrove-venv`, `benchmarks.harness.ensure_venv`) as a subprocess. Each filter is applied on its own to
 every document (not chained, so each comparison covers all documents): GopherRepetitionFilter,
 GopherQualityFilter, C4QualityFilter(filter_no_terminal_punct=False) (as in FineWeb), FineWebQualityFilter, and
 the chain in FineWeb's order (language en >= 0.65 -> repetition -> quality -> C4 -> FineWeb); datatrove's
@@ -146,7 +146,7 @@ def run_ours(docs: list, repeats: int):
 
 
 def run() -> str:
-    from benchmarks.peers import DATATROVE_REQUIREMENTS, ensure_venv
+    from benchmarks.harness import DATATROVE_REQUIREMENTS, ensure_venv
     from filters.models import lid_model_path
 
     docs = extract_documents()

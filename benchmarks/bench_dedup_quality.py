@@ -54,7 +54,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.peers import union_find
+from benchmarks.harness import union_find
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLD = 0.75

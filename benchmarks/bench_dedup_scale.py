@@ -57,7 +57,7 @@ import time
 from collections import defaultdict, deque
 from pathlib import Path
 
-from benchmarks.peers import peak_rss_mb, union_find
+from benchmarks.harness import peak_rss_mb, union_find
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "text" / "gutenberg"

@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pyarrow.dataset as ds
 from pipelines.tools.stats import flat_values, shards_stats
-from benchmarks.peers import peak_rss_mb
+from benchmarks.harness import peak_rss_mb
 
 def flat(column):  # zero-copy child values of a list column, as for winnow (to_numpy here is ~10x slower)
     return np.concatenate([flat_values(c) for c in column.chunks])

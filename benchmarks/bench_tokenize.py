@@ -165,7 +165,7 @@ def corpus_documents() -> list:
 
 def run(repeats: int = 3) -> str:
     from benchmarks.bench_packing import write_documents
-    from benchmarks.peers import DATATROVE_REQUIREMENTS, ensure_venv
+    from benchmarks.harness import DATATROVE_REQUIREMENTS, ensure_venv
     from schemas import Manifest
     from tokenizer.train import train_tokenizer
 

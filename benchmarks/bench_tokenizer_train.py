@@ -27,7 +27,7 @@ REPEATS = {10: 2, 50: 2, 100: 1}
 WINNOW = """
 import json, sys, tempfile, time
 sys.path.insert(0, {root!r})
-from benchmarks.peers import peak_rss_mb
+from benchmarks.harness import peak_rss_mb
 from tokenizer.train import train_tokenizer
 t = time.perf_counter()
 with tempfile.TemporaryDirectory() as out:
@@ -39,7 +39,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "rss_mb": peak_rss_mb(),
 RAW = """
 import hashlib, json, sys, time
 sys.path.insert(0, {root!r})
-from benchmarks.peers import peak_rss_mb
+from benchmarks.harness import peak_rss_mb
 import pyarrow.parquet as pq
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from tokenizer.train import WINNOW_SPLIT_PATTERN

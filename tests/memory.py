@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 # exit, after everything the code did, teardown included.
 _WRAPPER = r"""
 import atexit, sys
-from benchmarks.peers import peak_rss_mb
+from benchmarks.harness import peak_rss_mb
 peak_file, code = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
 def _record():

@@ -1,7 +1,9 @@
-"""Peers in their own virtualenvs (datatrove pins trafilatura 1.11, which must not meet ours).
+"""What several benchmarks share: peers in their own virtualenvs, one-machine union-find, a process's peak memory.
 
 `ensure_venv(name, requirements)` creates `.bench/<name>-venv` once (from the package registries only) and
-returns its python; benchmarks then run the peer there as a subprocess on the same inputs.
+returns its python; benchmarks then run a peer there as a subprocess on the same inputs (datatrove pins
+trafilatura 1.11, which must not meet ours). `union_find` is the single-machine dedup the quality and scale
+benchmarks compare against; `peak_rss_mb` is the memory figure the benchmarks and `tests/memory.py` report.
 """
 from __future__ import annotations
 
