@@ -60,7 +60,7 @@ def write_documents(docs, directory: str) -> str:
 
 
 def _group_of(ids, lengths, rows_per_group, seed=0):
-    from pipelines.transforms.tokenize import groups_for
+    from tokenizer.pack_groups import groups_for
     from tokenizer.train import sample_hash
 
     n_groups = groups_for(int(sum(lengths)), SEQ_LEN + 1, rows_per_group)
@@ -86,7 +86,7 @@ def _pack_groups(method, ids, lengths, rows_per_group):
 
 
 def run(repeats: int = 3) -> str:
-    from pipelines.transforms.tokenize import run_tokenize_job
+    from pipelines.jobs.tokenize import run_tokenize_job
     from tokenizer.encode import load_tokenizer
     from tokenizer.pack import truncation_floor
     from tokenizer.train import train_tokenizer

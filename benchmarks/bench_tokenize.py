@@ -60,7 +60,7 @@ def _worker(kind: str, docs: str, tok: str, out: str) -> None:
         for i in range(0, len(texts), 256):
             t.encode_batch(texts[i:i + 256])
     else:
-        from pipelines.transforms.tokenize import run_tokenize_job
+        from pipelines.jobs.tokenize import run_tokenize_job
 
         cpu, wall = time.process_time(), time.perf_counter()
         run_tokenize_job(docs, tok, out, SEQ_LEN, encoder=kind.split("-", 1)[1])
@@ -97,7 +97,7 @@ def _read_tokens(paths, file_format: str) -> int:
 
 def _shards_table(tmp: str, docs: str, tok: str, repeats: int, doc_id: str) -> list:
     from pipelines.tools.lineage import find_rows_with_document
-    from pipelines.transforms.tokenize import run_tokenize_job
+    from pipelines.jobs.tokenize import run_tokenize_job
     from schemas import Manifest
 
     runs = {}
@@ -189,7 +189,7 @@ def run(repeats: int = 3) -> str:
                 f.write(json.dumps({"id": doc_id, "source": source, "text": text}) + "\n")
         tok = os.path.join(tmp, "tok")
         train_tokenizer(train_dir, vocab_size=16384, output_dir=tok, seed=0)
-        from pipelines.transforms.tokenize import tokenizer_handle
+        from tokenizer.encode import tokenizer_handle
 
         auto = tokenizer_handle(open(os.path.join(tok, "tokenizer.json"), "rb").read(), "auto").backend
         me = [sys.executable, "-m", "benchmarks.bench_tokenize"]

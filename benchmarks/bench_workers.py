@@ -91,7 +91,7 @@ def _tokenize_corpus(root: str) -> str:
 
 
 def _run_tokenize(root: str, workers: int, encode_threads=None):
-    from pipelines.transforms.tokenize import run_tokenize_job
+    from pipelines.jobs.tokenize import run_tokenize_job
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()

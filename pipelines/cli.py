@@ -26,7 +26,7 @@ COMMANDS = {
     "run": ("pipelines.demo.run", "the whole chain on the embedded default (or on a recipe's inputs)", True),
     "crawl": ("pipelines.jobs.crawl", "polite crawl of seed URLs into WARC files (Beam job)", True),
     "curate": ("pipelines.jobs.curate", "extract, filter and deduplicate inputs into documents (Beam job)", True),
-    "tokenize": ("pipelines.transforms.tokenize", "tokenize, pack and shard documents into token shards (Beam job)", True),
+    "tokenize": ("pipelines.jobs.tokenize", "tokenize, pack and shard documents into token shards (Beam job)", True),
     "stats": ("pipelines.tools.stats", "statistics of a documents directory or a shards directory", False),
     "inspect": ("pipelines.tools.inspect", "sample documents, rejected and error rows, decoded sequences", False),
     "verify": ("pipelines.tools.verify", "re-check token shards against their manifest", False),

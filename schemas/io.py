@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import os
-from typing import Any, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 import pyarrow.parquet as pq
 
@@ -19,6 +19,7 @@ from schemas.documents import ID, LANGUAGE, SOURCE, TEXT
 
 DOCUMENT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 DEFAULT_COLUMNS = (ID, SOURCE, TEXT, LANGUAGE)
+GLOB_CHARS = "*?["
 
 
 def sha256_file(path: "os.PathLike | str", chunk: int = 1 << 20) -> str:
@@ -30,21 +31,41 @@ def sha256_file(path: "os.PathLike | str", chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def document_files(path: str) -> List[str]:
-    """Files of a documents input: a curate output dir (DIR/documents), a dir of Parquet/JSONL, a file or a glob."""
-    if os.path.isdir(path):
-        sub = os.path.join(path, "documents")
-        base = sub if os.path.isdir(sub) else path
-        files = [os.path.join(base, n) for n in os.listdir(base) if n.endswith(DOCUMENT_SUFFIXES)]
-    elif os.path.isfile(path):
-        files = [path]
+def _local_matches(pattern: str) -> bool:
+    return any(os.path.isfile(p) for p in _expand(pattern))
+
+
+def _expand(pattern: str) -> List[str]:
+    return [pattern] if os.path.isfile(pattern) else glob.glob(pattern)
+
+
+def document_patterns(path: str, matches: Callable[[str], bool] = _local_matches) -> List[str]:
+    """The file patterns of a documents input, the one resolver every reader of documents uses:
+
+    - a glob, a file named with a document suffix (DOCUMENT_SUFFIXES) or any local file: itself;
+    - a curate output directory: DIR/documents/*.parquet;
+    - a directory of document files: DIR/*<suffix> for each suffix some file has.
+
+    `matches(pattern)` says whether a pattern matches a file: local files by default; `winnow tokenize` passes
+    Beam's FileSystems' (a path may be gs://), or one that is always true on a dry run, which lists nothing.
+    Raises FileNotFoundError when nothing matches."""
+    if any(c in path for c in GLOB_CHARS) or path.endswith(DOCUMENT_SUFFIXES) or os.path.isfile(path):
+        if matches(path):
+            return [path]
     else:
-        files = [p for p in glob.glob(path) if os.path.isfile(p)]
-    files = sorted(files)
-    if not files:
-        raise FileNotFoundError(f"no documents found at {path!r}: expected a documents dir (DIR/documents/*.parquet), "
-                                f"a dir of .parquet/.jsonl files, a file or a glob")
-    return files
+        curated = os.path.join(path, "documents", "*.parquet")
+        if matches(curated):
+            return [curated]
+        found = [p for p in (os.path.join(path, "*" + ext) for ext in DOCUMENT_SUFFIXES) if matches(p)]
+        if found:
+            return found
+    raise FileNotFoundError(f"no documents found at {path!r}: expected a documents dir (DIR/documents/*.parquet), "
+                            f"a dir of .parquet/.jsonl files, a file or a glob")
+
+
+def document_files(path: str) -> List[str]:
+    """The local files of a documents input (`document_patterns`), sorted."""
+    return sorted({f for pattern in document_patterns(path) for f in _expand(pattern) if os.path.isfile(f)})
 
 
 def _open_text(path: str):

@@ -1,24 +1,26 @@
 """Shard files on disk: the one writer, the one batch reader and the one set of content checks.
 
-`winnow tokenize` writes shards with `shard_table` + `encode_shard`; `verify`, `stats`, `lineage`, `inspect`
+`winnow tokenize` writes shards with `shard_table` + `encode_shard`, names them `shard_name` and assembles
+manifest.json with `build_manifest`; `verify`, `stats`, `lineage`, `inspect`
 and the trainer read them with `ShardFile` and check them with `read_manifest`, `shard_location`,
 `check_shard_content` and `check_totals`. Beam-free (numpy and pyarrow only) so that `training/` may import
 it: callers that read `gs://` hand in bytes or an open file, a local path is opened here (Arrow IPC memory-mapped).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
-from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.shards import (
-    DOC_IDS, DOC_LENGTHS, FIX_RETOKENIZE, MANIFEST_NAME, TOKENS, Manifest, ShardError, ShardInfo, check_token_ids,
-    local_shard_file, packing_problems, shard_schema,
+    DOC_IDS, DOC_LENGTHS, FIX_RETOKENIZE, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardError, ShardInfo,
+    SourceTotals, TokenizerInfo, Totals, check_token_ids, local_shard_file, packing_problems, shard_schema,
 )
 
 FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}  # --format -> file extension
@@ -57,6 +59,40 @@ def encode_shard(table: pa.Table, file_format: str, row_group_rows: int = 1024) 
         pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows,
                        write_statistics=[DOC_LENGTHS], use_dictionary=[DOC_IDS] if DOC_IDS in table.column_names else False)
     return sink.getvalue()
+
+
+def shard_name(index: int, count: int, file_format: str) -> str:
+    """`shard-00000-of-0000N.parquet`: the names of a shard set, which `-of-N` says is complete."""
+    return f"shard-{index:05d}-of-{count:05d}.{FILE_FORMATS[file_format]}"
+
+
+def shard_info(name: str, data: bytes, sequences: int, row_len: int) -> Dict[str, Any]:
+    """The manifest entry (ShardInfo fields) of one shard file's bytes; `tokens` counts padding too."""
+    return {"path": name, "sequences": sequences, "tokens": sequences * row_len, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def build_manifest(shard_infos: Iterable[Mapping[str, Any]], packing_totals: Sequence[int],
+                   sources: Iterable[Tuple[str, Tuple[int, int]]], *, seq_len: int, dtype: str,
+                   tokenizer: Mapping[str, Any], packing: str, file_format: str, seed: int, with_doc_ids: bool,
+                   versions: Mapping[str, str]) -> Manifest:
+    """The Manifest of a finished shard set, from what the job counted: every shard's ShardInfo dict (any
+    order; listed by path), the packing plan's (rows, tokens, pad, truncated tokens) totals (empty for no
+    documents), and (source, (documents, tokens)) per source. `totals.non_pad_tokens` = tokens - pad, which
+    equals the sum of the sources' tokens; `packing.pad_fraction` = pad / tokens, `truncated_fraction` =
+    truncated / non-pad tokens (0.0 when there are none)."""
+    rows, tokens, pad, truncated = tuple(packing_totals or ()) or (0, 0, 0, 0)
+    non_pad = tokens - pad
+    source_totals = {name: SourceTotals(documents=c[0], tokens=c[1]) for name, c in sorted(sources)}
+    return Manifest(
+        seq_len=seq_len, dtype=dtype, tokenizer=TokenizerInfo(**tokenizer),
+        packing=PackingStats(method=packing, pad_fraction=pad / tokens if tokens else 0.0,
+                             truncated_fraction=truncated / non_pad if non_pad else 0.0),
+        totals=Totals(documents=sum(s.documents for s in source_totals.values()), sequences=rows,
+                      tokens=tokens, non_pad_tokens=non_pad),
+        sources=source_totals, shards=[ShardInfo(**s) for s in sorted(shard_infos, key=lambda s: s["path"])],
+        file_format=file_format, seed=seed, with_doc_ids=with_doc_ids, versions=dict(versions),
+    )
 
 
 # -- reading -------------------------------------------------------------------------------------------------

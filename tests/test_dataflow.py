@@ -240,7 +240,8 @@ def test_pickled_functions_are_importable_by_name(no_network, small_tokenizer):
     from pipelines.jobs.curate import build_curate_pipeline
     from pipelines.runtime.options import make_pipeline
     from pipelines.jobs.recipe import load_recipe
-    from pipelines.transforms.tokenize import TokenizeConfig, build_tokenize_pipeline
+    from pipelines.jobs.tokenize import build_tokenize_pipeline
+    from pipelines.transforms.tokenize import TokenizeConfig
     from tokenizer.encode import TokenizerHandle
 
     import apache_beam as beam

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from corpora import word_corpus_with_tokenizer
-from pipelines.transforms.tokenize import run_tokenize_job
+from pipelines.jobs.tokenize import run_tokenize_job
 from pipelines.tools.verify import VerifyError, verify_shards
 from schemas import MANIFEST_NAME
 

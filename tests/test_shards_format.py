@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.tools.lineage import LineageError, find_rows_with_document
-from pipelines.transforms.tokenize import main as tokenize_main
-from pipelines.transforms.tokenize import run_tokenize_job
+from pipelines.jobs.tokenize import main as tokenize_main
+from pipelines.jobs.tokenize import run_tokenize_job
 from pipelines.tools.verify import verify_shards
 from schemas import DOC_IDS, DOC_LENGTHS, DOCUMENTS_SCHEMA, MANIFEST_NAME, TOKENS, Manifest, empty_document, shard_schema
 from tokenizer.encode import load_tokenizer

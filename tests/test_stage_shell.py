@@ -137,7 +137,7 @@ def poisoned_encoder(monkeypatch):
 
 
 def _run(root: Path, name: str, out: Path):
-    from pipelines.transforms.tokenize import run_tokenize_job
+    from pipelines.jobs.tokenize import run_tokenize_job
 
     return run_tokenize_job(str(root / name / "docs.jsonl"), str(root / "tok"), str(out), 32, rows_per_shard=8,
                             doc_ids=True, encoder="hf")

@@ -48,7 +48,7 @@ def outputs(tmp_path_factory):
     """A real curate output (extract, quality, dedup_exact, dedup_minhash) and token shards with doc_ids."""
     from pipelines.jobs.curate import run_curate
     from pipelines.jobs.recipe import parse_recipe
-    from pipelines.transforms.tokenize import run_tokenize
+    from pipelines.jobs.tokenize import run_tokenize
     from tokenizer.train import train_tokenizer
 
     rng = random.Random(5)

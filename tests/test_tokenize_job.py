@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.transforms.tokenize import main as tokenize_main
-from pipelines.transforms.tokenize import run_tokenize_job
+from pipelines.jobs.tokenize import main as tokenize_main
+from pipelines.jobs.tokenize import run_tokenize_job
 from pipelines.tools.verify import VerifyError, main as verify_main, verify_shards
 from schemas import DOC_IDS, DOC_LENGTHS, DOCUMENTS_SCHEMA, MANIFEST_NAME, TOKENS, Manifest, empty_document
 from tokenizer.encode import load_tokenizer
@@ -214,13 +214,13 @@ def test_default_encoder_is_tiktoken_when_available_and_shards_equal_hf(best_fit
     """The default (`auto`) picks tiktoken when it is installed and accepts the tokenizer; the shards and the
     manifest are byte-identical to the `--encoder hf` run (nothing in them says which encoder ran)."""
     pytest.importorskip("tiktoken")
-    from pipelines.transforms.tokenize import tokenizer_handle
+    from tokenizer.encode import tokenizer_handle
 
     root, tok_dir, _ = corpus
     out, _ = best_fit_run  # default encoder
     assert tokenizer_handle((tok_dir / "tokenizer.json").read_bytes()).backend == "tiktoken"
     hf = tmp_path / "hf"
-    with caplog.at_level("INFO", logger="pipelines.transforms.tokenize"):
+    with caplog.at_level("INFO", logger="pipelines.jobs.tokenize"):
         run_tokenize_job(str(root), str(tok_dir), str(hf), SEQ_LEN, rows_per_shard=12, doc_ids=True, encoder="hf")
     assert "encoder hf (requested)" in caplog.text
     assert snapshot(hf) == snapshot(out)
@@ -229,16 +229,16 @@ def test_default_encoder_is_tiktoken_when_available_and_shards_equal_hf(best_fit
 def test_auto_encoder_falls_back_to_hf_without_tiktoken(corpus, best_fit_run, tmp_path, monkeypatch, caplog):
     import sys
 
-    import pipelines.transforms.tokenize as tokenize
+    import tokenizer.encode as encode
 
     root, tok_dir, _ = corpus
     out, _ = best_fit_run
     monkeypatch.setitem(sys.modules, "tiktoken", None)  # import tiktoken -> ImportError
-    monkeypatch.setattr(tokenize, "_HANDLES", {})
-    assert tokenize.tokenizer_handle((tok_dir / "tokenizer.json").read_bytes(), "auto").backend == "hf"
-    monkeypatch.setattr(tokenize, "_HANDLES", {})
+    monkeypatch.setattr(encode, "_HANDLES", {})
+    assert encode.tokenizer_handle((tok_dir / "tokenizer.json").read_bytes(), "auto").backend == "hf"
+    monkeypatch.setattr(encode, "_HANDLES", {})
     auto = tmp_path / "auto"
-    with caplog.at_level("INFO", logger="pipelines.transforms.tokenize"):
+    with caplog.at_level("INFO", logger="pipelines.jobs.tokenize"), caplog.at_level("INFO", logger="tokenizer.encode"):
         run_tokenize_job(str(root), str(tok_dir), str(auto), SEQ_LEN, rows_per_shard=12, doc_ids=True)
     assert "encoder auto -> hf" in caplog.text and "encoder hf (chosen by auto)" in caplog.text
     assert snapshot(auto) == snapshot(out)
@@ -321,8 +321,9 @@ def test_packing_groups_are_sized_before_encoding_from_input_text_bytes(corpus, 
 
     import apache_beam as beam
 
-    from pipelines.transforms.tokenize import (GZIP_TEXT_RATIO, TEXT_BYTES_PER_TOKEN, TokenizeConfig, build_tokenize_pipeline,
-                                    estimated_tokens, jsonl_text_bytes)
+    from pipelines.jobs.tokenize import build_tokenize_pipeline
+    from pipelines.transforms.tokenize import GZIP_TEXT_RATIO, TokenizeConfig, jsonl_text_bytes
+    from tokenizer.pack_groups import TEXT_BYTES_PER_TOKEN, estimated_tokens
 
     root, tok_dir, _ = corpus
     pipeline = beam.Pipeline()

@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas import DOCUMENTS_SCHEMA, empty_document
+from schemas.io import iter_documents
 from tokenizer.encode import load_tokenizer
 from tokenizer.evaluate import evaluate_tokenizer, whole_word_tokens
 from tokenizer.train import (
-    CL100K_SPLIT_PATTERN, EOT_TOKEN, FIM_TOKENS, WINNOW_SPLIT_PATTERN, PAD_TOKEN, build_tokenizer, iter_documents,
+    CL100K_SPLIT_PATTERN, EOT_TOKEN, FIM_TOKENS, WINNOW_SPLIT_PATTERN, PAD_TOKEN, build_tokenizer,
     parse_source_weights, plan_sample, sample_documents, train_from_texts, train_tokenizer,
 )
 

@@ -115,7 +115,7 @@ def tiny(corpus, out: Path, **kw) -> TrainConfig:
 @pytest.fixture(scope="module")
 def gutenberg_shards(shared_data, tmp_path_factory):
     """Real shards through the real chain: Gutenberg paragraphs (JSONL) -> BPE tokenizer -> tokenize job."""
-    from pipelines.transforms.tokenize import run_tokenize
+    from pipelines.jobs.tokenize import run_tokenize
     from tokenizer.train import train_tokenizer
 
     root = tmp_path_factory.mktemp("gutenberg")

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.transforms.tokenize import run_tokenize_job
+from pipelines.jobs.tokenize import run_tokenize_job
 from pipelines.tools.verify import VerifyError, verify_shards
 from corpora import word_corpus_with_tokenizer
 from schemas import MANIFEST_NAME, TOKENS, Manifest

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tokenizer.train import EOT_TOKEN, FIM_TOKENS, PAD_TOKEN, SPLIT_PATTERNS, TOKENIZER_FILE
 
+log = logging.getLogger(__name__)
+
 BACKENDS = ("hf", "tiktoken")
+ENCODERS = ("auto",) + BACKENDS  # `winnow tokenize --encoder`: auto picks one of the backends (tokenizer_handle)
 
 
 def bytes_to_unicode() -> Dict[int, str]:
@@ -159,8 +163,26 @@ class TokenizerHandle:
         return self._full.id_to_token(token_id)
 
 
-def tokenizer_file(path_or_dir: str) -> str:
-    return os.path.join(path_or_dir, TOKENIZER_FILE) if os.path.isdir(path_or_dir) else path_or_dir
+def tokenizer_file(path: str) -> str:
+    """The tokenizer.json of `path` (local or gs://): `path` itself when it names a .json file or is a local
+    file, else the tokenizer.json inside the directory `path` (that `winnow tokenizer train --output` wrote).
+    The one resolver of a "tokenizer file or directory" argument: tokenize, verify, stats, inspect, train."""
+    is_local = "://" not in path
+    if is_local and os.path.isdir(path):
+        return os.path.join(path, TOKENIZER_FILE)
+    if path.endswith(".json") or (is_local and os.path.isfile(path)):
+        return path
+    return os.path.join(path, TOKENIZER_FILE) if is_local else path.rstrip("/") + "/" + TOKENIZER_FILE
+
+
+def find_tokenizer(shards_dir: str, explicit: Optional[str]) -> Optional[str]:
+    """The local tokenizer.json of a shards directory: the explicit path (file or directory), else
+    ../tokenizer/ or the shards directory itself (where `winnow run` puts them); None when none is there."""
+    candidates = [explicit] if explicit else [os.path.join(shards_dir, "..", "tokenizer"), shards_dir]
+    for c in candidates:
+        if c and os.path.isfile(tokenizer_file(c)):
+            return tokenizer_file(c)
+    return None
 
 
 def parse_tokenizer_json(data: bytes, source: str = TOKENIZER_FILE):
@@ -193,3 +215,30 @@ def load_tokenizer(path_or_dir: str, backend: str = "hf") -> TokenizerHandle:
                                 f"`winnow tokenizer train --output` wrote")
     with open(path, "rb") as f:
         return TokenizerHandle(f.read(), backend=backend, source=path)
+
+
+# One TokenizerHandle per process for the same tokenizer bytes and encoder: workers of the in-process runner
+# are threads of the driver, so the driver's handle is reused instead of parsed again.
+_HANDLES: Dict[Tuple[str, str], Any] = {}
+
+
+def tokenizer_handle(tokenizer_json: bytes, encoder: str = "auto") -> TokenizerHandle:
+    """The process's TokenizerHandle for these tokenizer bytes and encoder (one of ENCODERS), built once.
+
+    `auto`: the tiktoken handle when tiktoken is importable and accepts the tokenizer (it refuses, with a
+    ValueError, any tokenizer for which it cannot guarantee HF's ids), else the HF handle. Every process
+    decides for itself; both give the same ids, so a worker without tiktoken still writes the same shards."""
+    key = (hashlib.sha256(tokenizer_json).hexdigest(), encoder)
+    if key not in _HANDLES:
+        if encoder == "auto":
+            try:
+                handle = tokenizer_handle(tokenizer_json, "tiktoken")
+            except (ImportError, ValueError) as exc:
+                handle = tokenizer_handle(tokenizer_json, "hf")
+                log.info("tokenize: encoder auto -> hf (tiktoken not usable: %s)", exc)
+            else:
+                log.debug("tokenize: encoder auto -> tiktoken (same ids as HF tokenizers)")
+            _HANDLES[key] = handle
+        else:
+            _HANDLES[key] = TokenizerHandle(tokenizer_json, backend=encoder)
+    return _HANDLES[key]

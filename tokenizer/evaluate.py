@@ -25,8 +25,9 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from schemas import ID, LANGUAGE, SOURCE, TEXT
+from schemas.io import iter_documents
 from tokenizer.encode import TokenizerHandle, load_tokenizer, tokenizer_file
-from tokenizer.train import BASELINE_DIR, iter_documents, sample_hash
+from tokenizer.train import BASELINE_DIR, sample_hash
 
 DEFAULT_MAX_DOCS = 2000
 DEFAULT_MAX_DOC_CHARS = 100_000

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from schemas import ID, SOURCE, TEXT
-from schemas.io import iter_documents  # noqa: F401  (re-exported for callers)
+from schemas.io import iter_documents
 
 # cl100k's split pattern with the possessive quantifiers removed: Oniguruma reads `\p{N}{1,3}+` as
 # `(\p{N}{1,3})+`, which would let digit runs of any length through as one piece. Without possessives the

@@ -72,7 +72,7 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
               docs_port: int = DEFAULT_DOCS_PORT) -> Dict[str, Any]:
     from pipelines.jobs.curate import format_funnel, run_curate
     from pipelines.tools.stats import compute_stats, format_stats
-    from pipelines.transforms.tokenize import run_tokenize
+    from pipelines.jobs.tokenize import run_tokenize
     from tokenizer.train import train_tokenizer
 
     recipe = load_recipe(recipe_path)

@@ -1,17 +1,19 @@
-"""Whole small files (tokenizer.json, manifest.json) read and written through Beam's FileSystems, so a path may be
-local or gs://. Only Beam's file-system layer is imported: the offline tools (`winnow verify`) use these without
-loading a job.
+"""Whole small files (tokenizer.json, manifest.json) read and written, and patterns matched, through Beam's
+FileSystems, so a path may be local or gs://. Only Beam's file-system layer is imported: the offline tools
+(`winnow verify`) use these without loading a job.
 """
 from __future__ import annotations
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from tokenizer.train import TOKENIZER_FILE
 
-
-def tokenizer_json_path(path: str) -> str:
-    """The tokenizer.json of `path`, a .json file or the directory holding one (local or gs://)."""
-    return path if path.endswith(".json") else FileSystems.join(path, TOKENIZER_FILE)
+def path_matches(pattern: str) -> bool:
+    """Whether a file pattern (a path or a glob, local or gs://) matches at least one file; unreadable
+    storage counts as no match."""
+    try:
+        return bool(FileSystems.match([pattern])[0].metadata_list)
+    except Exception:
+        return False
 
 
 def read_bytes(path: str) -> bytes:

@@ -158,12 +158,11 @@ def find_document(path: str, doc_id: str) -> List[Dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------
 
 def _load_tokenizer(path: str, tokenizer: Optional[str]):
-    from pipelines.tools.stats import find_tokenizer
+    from tokenizer.encode import find_tokenizer, read_tokenizer_file
 
     tok_path = find_tokenizer(path, tokenizer)
     if not tok_path:
         return None, None
-    from tokenizer.encode import read_tokenizer_file
 
     return read_tokenizer_file(tok_path), tok_path
 

@@ -45,7 +45,7 @@ from schemas.shard_files import (
     ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
     unlisted_shards,
 )
-from tokenizer.encode import tokenizer_file
+from tokenizer.encode import find_tokenizer
 
 STATS_FORMAT = "winnow.stats/1"
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -322,16 +322,6 @@ def _rejected_by_stage_reason(files: Sequence[str]) -> List[Dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------
 # Shards
 # ---------------------------------------------------------------------------------------------------------
-
-def find_tokenizer(shards_dir: str, explicit: Optional[str]) -> Optional[str]:
-    """tokenizer.json: the explicit path (file or directory), else ../tokenizer/ or the shards directory."""
-    candidates = [explicit] if explicit else [os.path.join(shards_dir, "..", "tokenizer", "tokenizer.json"),
-                                              os.path.join(shards_dir, "tokenizer.json")]
-    for c in candidates:
-        if c and os.path.isfile(tokenizer_file(c)):
-            return tokenizer_file(c)
-    return None
-
 
 def _reading_batches(path: str, shard_file: ShardFile, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
     """The shard's batches; a damaged one fails naming the file."""

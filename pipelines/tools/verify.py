@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.runtime.files import read_bytes, tokenizer_json_path
+from pipelines.runtime.files import read_bytes
 from schemas import MANIFEST_NAME, Manifest
 from schemas.shard_files import (
     ShardTally, check_shard_content, check_totals, read_manifest, shard_location, unlisted_shards,
@@ -42,9 +42,9 @@ def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Mani
     manifest = read_manifest(shards_dir, _read_existing)
 
     if tokenizer_path is not None:
-        from tokenizer.encode import TokenizerHandle
+        from tokenizer.encode import TokenizerHandle, tokenizer_file
 
-        tok_file = tokenizer_json_path(tokenizer_path)
+        tok_file = tokenizer_file(tokenizer_path)
         tok = TokenizerHandle(read_bytes(tok_file), source=tok_file)
         if tok.sha256 != manifest.tokenizer.sha256:
             raise VerifyError(f"tokenizer mismatch: {tok_file} has sha256 {tok.sha256}, "

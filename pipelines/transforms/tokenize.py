@@ -1,6 +1,8 @@
-"""`winnow tokenize`: documents -> token ids -> packed rows -> shuffled shards + manifest.json.
+"""The composites of `winnow tokenize` (the job that puts them together: `pipelines.jobs.tokenize`): documents ->
+token ids -> packed rows -> shuffled shards + manifest.json.
 
-Steps (each a composite named as a verb):
+Steps (each a composite named as a verb; the work they wire is Beam-free: `tokenizer.encode`,
+`tokenizer.pack`, `tokenizer.pack_groups`, `schemas.shard_files`):
 
 - `ReadDocuments`: Parquet (columns id, source, text) row group by row group, the groups listed from the
   footers and spread over the workers, or JSONL in byte ranges (plain files; a compressed file is one range)
@@ -8,7 +10,7 @@ Steps (each a composite named as a verb):
   worker reads its share; a line over the cap or one that is not a JSON object is counted as an error and
   becomes an error row with its file and byte offset. The footers and listings also give the input's text bytes.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
-  process in `setup()`: `--encoder auto` (default) is tiktoken built from the same vocabulary when the package
+  process in `setup()` (`tokenizer.encode.tokenizer_handle`): `--encoder auto` (default) is tiktoken built from the same vocabulary when the package
   is importable and the tokenizer is one it encodes with identical ids (checked, else the handle refuses it),
   HF tokenizers otherwise; `hf` and `tiktoken` force one. Same ids, so the same shards and manifest byte for
   byte whichever runs (the encoder used is logged, not recorded); tiktoken costs several times less CPU. Each document's ids get `<|endoftext|>` appended and travel
@@ -21,7 +23,7 @@ Steps (each a composite named as a verb):
   known before encoding, so encoded documents go straight to their group) so that a group holds about
   `rows_per_group` rows, which bounds the memory of one GroupByKey value whatever the corpus size. Inside a
   group documents are put in a total order (by id for best-fit, by hash of (seed, id) for concat), planned on
-  lengths (`tokenizer.pack`: best-fit decreasing, or concatenate-and-chunk) and copied into a numpy row matrix
+  lengths (`tokenizer.pack_groups` over `tokenizer.pack`: best-fit decreasing, or concatenate-and-chunk) and copied into a numpy row matrix
   one segment at a time. Documents longer than a row are split into row-sized pieces, never cut. Rows are
   keyed `group:index`. The same plan is first made on (id, length) pairs alone: its row count gives the shard
   count ceil(rows / rows per shard) (`--rows-per-shard`, or `--shard-mb` MiB of uncompressed tokens, default
@@ -32,7 +34,7 @@ Steps (each a composite named as a verb):
   `shard_schema`, row groups of `--row-group-mb`, default 4 MiB = 512 rows at seq_len 2048) or `.arrow`
   (uncompressed Arrow IPC *file*, record batches of the same size, memory-mappable without copying).
 - `WriteManifest`: waits for every shard's ShardInfo (combiners.ToList), writes the shards no row hashed to
-  (empty, so that the names `-of-N` always form a full set), then `manifest.json`; a run that did not finish has
+  (empty, so that the names `-of-N` always form a full set), then `manifest.json` (`schemas.shard_files.build_manifest`); a run that did not finish has
   no manifest, which `winnow verify` reports.
 
 Nothing depends on bundle boundaries, worker count or timing, so shards and manifest are byte-identical
@@ -47,13 +49,11 @@ rows per shard, the plan's by the ids and lengths of one group (a 3-billion-docu
 at seq_len 2048 gives ~90k groups and ~23k shards of 32M tokens); only the shard infos (one small dict per
 shard) meet in one place.
 """
+
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -63,23 +63,20 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
 
-from pipelines.runtime.files import read_bytes, tokenizer_json_path, write_bytes
-from pipelines.runtime.options import (
-    add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
-)
-from pipelines.transforms.counters import counters_by_stage
+from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.transforms.sources import (
     MAX_LINE_BYTES, _valid_utf8, iter_bounded_lines, jsonl_compression, line_too_long, not_a_regular_file,
 )
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
-from schemas import (
-    ERRORS_SCHEMA, ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT, Manifest, PackingStats, ShardInfo,
-    SourceTotals, TokenizerInfo, Totals, token_dtype_for_vocab,
-)
-from tokenizer.pack import fill_rows, pack_layout
+from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
 from schemas.io import complete_document
-from schemas.shard_files import FILE_FORMATS
+from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
+from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
+from tokenizer.pack import METHODS
+from tokenizer.pack_groups import (
+    pack_group, packing_group, plan_group, row_shard, shard_count, sum_counts,
+)
 from tokenizer.train import sample_hash
 
 log = logging.getLogger(__name__)
@@ -87,7 +84,6 @@ log = logging.getLogger(__name__)
 STAGE = "tokenize"
 NAMESPACE = metrics_namespace(STAGE)
 ERRORS_DIR = ERRORS  # <output>/errors/*.parquet: the documents and lines that failed, one row each
-PACKING_METHODS = ("best-fit", "concat")
 DEFAULT_ROWS_PER_GROUP = 8192
 DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens, ~16k rows at seq_len 2048
 # Rows per Parquet row group / Arrow record batch: a streaming reader holds one at a time, so a few MiB (512
@@ -137,8 +133,8 @@ class TokenizeConfig:
     def validate(self) -> None:
         if self.seq_len < 1:
             raise ValueError(f"--seq-len must be positive, got {self.seq_len}")
-        if self.packing not in PACKING_METHODS:
-            raise ValueError(f"--packing must be one of {PACKING_METHODS}, got {self.packing!r}")
+        if self.packing not in METHODS:
+            raise ValueError(f"--packing must be one of {METHODS}, got {self.packing!r}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"--encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.encode_threads < 1:
@@ -151,39 +147,6 @@ class TokenizeConfig:
             raise ValueError(f"--shard-mb and --row-group-mb must be positive, got {self.shard_mb}, {self.row_group_mb}")
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------------------------------------
-
-def _matches(pattern: str) -> bool:
-    try:
-        return bool(FileSystems.match([pattern])[0].metadata_list)
-    except Exception:
-        return False
-
-
-def document_patterns(input_path: str) -> List[str]:
-    """File patterns of a documents input: DIR/documents/*.parquet, DIR/*.parquet|*.jsonl[.gz], a file or glob."""
-    if input_path.endswith((".parquet", ".jsonl", ".jsonl.gz")) or any(c in input_path for c in "*?["):
-        if _matches(input_path):
-            return [input_path]
-    else:
-        curated = FileSystems.join(input_path, "documents", "*.parquet")
-        if _matches(curated):
-            return [curated]
-        found = [p for p in (FileSystems.join(input_path, "*" + ext) for ext in (".parquet", ".jsonl", ".jsonl.gz"))
-                 if _matches(p)]
-        if found:
-            return found
-    raise FileNotFoundError(f"no documents found at {input_path!r}: expected a documents dir (DIR/documents/*.parquet), "
-                            f"a dir of .parquet/.jsonl files, a file or a glob")
-
-
-def input_bytes(patterns: Sequence[str]) -> int:
-    """Bytes of the files the patterns match (listed once, before the job starts)."""
-    return sum(m.size_in_bytes for r in FileSystems.match(list(patterns)) for m in r.metadata_list)
-
-
 def read_bundle_bytes(total_bytes: int, workers: int) -> int:
     """Range size for `total_bytes` of input shared by `workers`: about RANGES_PER_WORKER ranges each, between
     MIN_READ_BUNDLE_BYTES (a range is a file open and a footer read) and READ_BUNDLE_BYTES."""
@@ -191,29 +154,6 @@ def read_bundle_bytes(total_bytes: int, workers: int) -> int:
         return READ_BUNDLE_BYTES
     share = total_bytes // (RANGES_PER_WORKER * max(1, int(workers)))
     return int(min(READ_BUNDLE_BYTES, max(MIN_READ_BUNDLE_BYTES, share)))
-
-
-def unchecked_document_patterns(input_path: str) -> List[str]:
-    """The patterns of a documents input without listing storage (a dry run): a file or glob as given, else
-    a curate output directory (DIR/documents/*.parquet)."""
-    if input_path.endswith((".parquet", ".jsonl", ".jsonl.gz")) or any(c in input_path for c in "*?["):
-        return [input_path]
-    return [FileSystems.join(input_path, "documents", "*.parquet")]
-
-
-def staged_tokenizer_path(tokenizer_path: str, tokenizer_json: bytes, pipeline: beam.Pipeline) -> str:
-    """Where workers read the tokenizer. A local tokenizer with a remote `--temp_location` (Dataflow, or any
-    runner whose workers cannot see this machine's disk) is copied to TEMP/winnow/tokenizer-<sha256>.json
-    (skipped on a dry run, which touches no storage) and workers read that copy."""
-    from apache_beam.options.pipeline_options import GoogleCloudOptions
-
-    temp = pipeline.options.view_as(GoogleCloudOptions).temp_location
-    if "://" in tokenizer_path or not temp or "://" not in temp:
-        return tokenizer_path
-    staged = FileSystems.join(temp, "winnow", f"tokenizer-{hashlib.sha256(tokenizer_json).hexdigest()[:16]}.json")
-    if not is_dry_run(pipeline):
-        write_bytes(staged, tokenizer_json)
-    return staged
 
 
 def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]:
@@ -322,10 +262,8 @@ def read_row_group(unit: Tuple[str, int, int]) -> Iterable[Dict[str, Any]]:
         yield fill_document(row)
 
 
-# Input text bytes per token assumed when the packing groups are sized before encoding (byte-level BPE on
-# English prose gives 3.5-4.5; a wrong guess only makes the groups larger or smaller than rows_per_group).
-TEXT_BYTES_PER_TOKEN = 4
-# Compression assumed for the size of a gzip JSONL file's text, for the same estimate.
+# Compression assumed for the size of a gzip JSONL file's text, when the packing groups are sized from the
+# input's bytes (`tokenizer.pack_groups.estimated_tokens`).
 GZIP_TEXT_RATIO = 4
 
 
@@ -338,10 +276,6 @@ def jsonl_text_bytes(pattern: str) -> Iterable[int]:
     for result in FileSystems.match([pattern]):
         for meta in result.metadata_list:
             yield meta.size_in_bytes * (GZIP_TEXT_RATIO if meta.path.endswith(".gz") else 1)
-
-
-def estimated_tokens(text_bytes: int) -> int:
-    return text_bytes // TEXT_BYTES_PER_TOKEN
 
 
 class ReadDocuments(beam.PTransform):
@@ -403,39 +337,6 @@ class ReadDocuments(beam.PTransform):
 # Encoding
 # ---------------------------------------------------------------------------------------------------------
 
-ENCODERS = ("auto", "hf", "tiktoken")
-_HANDLES: Dict[Tuple[str, str], Any] = {}
-
-
-def tokenizer_handle(tokenizer_json: bytes, encoder: str = "auto"):
-    """One TokenizerHandle per process for the same tokenizer bytes and encoder (workers of the in-process
-    runner are threads of the driver, so the driver's handle is reused instead of parsed again).
-
-    `auto`: the tiktoken handle when tiktoken is importable and accepts the tokenizer (it refuses, with a
-    ValueError, any tokenizer for which it cannot guarantee HF's ids), else the HF handle. Every process
-    decides for itself; both give the same ids, so a worker without tiktoken still writes the same shards."""
-    from tokenizer.encode import TokenizerHandle
-
-    key = (hashlib.sha256(tokenizer_json).hexdigest(), encoder)
-    if key not in _HANDLES:
-        if encoder == "auto":
-            try:
-                handle = tokenizer_handle(tokenizer_json, "tiktoken")
-            except (ImportError, ValueError) as exc:
-                handle = tokenizer_handle(tokenizer_json, "hf")
-                log.info("tokenize: encoder auto -> hf (tiktoken not usable: %s)", exc)
-            else:
-                log.debug("tokenize: encoder auto -> tiktoken (same ids as HF tokenizers)")
-            _HANDLES[key] = handle
-        else:
-            _HANDLES[key] = TokenizerHandle(tokenizer_json, backend=encoder)
-    return _HANDLES[key]
-
-
-def bytes_to_tokens(data: bytes, dtype: str) -> np.ndarray:
-    return np.frombuffer(data, dtype=dtype)
-
-
 class _EncodeBatchFn(beam.DoFn):
     """(list of documents) -> (id, source, token count, token bytes in the shard dtype, eot appended).
 
@@ -451,7 +352,7 @@ class _EncodeBatchFn(beam.DoFn):
         self._tok = None
 
     def setup(self):
-        self._tok = tokenizer_handle(read_bytes(tokenizer_json_path(self._tokenizer_path)), self._encoder)
+        self._tok = tokenizer_handle(read_bytes(tokenizer_file(self._tokenizer_path)), self._encoder)
         self._counters = StageCounters(STAGE)
 
     def _encode_batch(self, docs: List[Dict[str, Any]]):
@@ -506,25 +407,14 @@ class EncodeDocuments(beam.PTransform):
 # Packing
 # ---------------------------------------------------------------------------------------------------------
 
-def sum_counts(values: Iterable[Sequence[int]]) -> Tuple[int, ...]:
-    total: Optional[List[int]] = None
-    for v in values:
-        total = list(v) if total is None else [a + b for a, b in zip(total, v)]
-    return tuple(total) if total is not None else ()
-
-
 def token_count(encoded: Tuple[str, str, int, bytes]) -> int:
     return encoded[2]
-
-
-def groups_for(total_tokens: int, row_len: int, rows_per_group: int) -> int:
-    return max(1, math.ceil(total_tokens / (row_len * rows_per_group)))
 
 
 def assign_group(encoded: Tuple[str, str, int, bytes], total_tokens: int, row_len: int, rows_per_group: int,
                  seed: int) -> Tuple[int, Tuple[str, bytes]]:
     doc_id, _, _, data = encoded
-    return sample_hash(doc_id, seed) % groups_for(total_tokens, row_len, rows_per_group), (doc_id, data)
+    return packing_group(doc_id, total_tokens, row_len, rows_per_group, seed), (doc_id, data)
 
 
 def document_length(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, int]:
@@ -534,26 +424,7 @@ def document_length(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, int]:
 def assign_group_length(id_length: Tuple[str, int], total_tokens: int, row_len: int, rows_per_group: int,
                         seed: int) -> Tuple[int, Tuple[str, int]]:
     """The group `assign_group` gives the document, with its length instead of its tokens."""
-    return sample_hash(id_length[0], seed) % groups_for(total_tokens, row_len, rows_per_group), id_length
-
-
-def packing_order(method: str, seed: int):
-    """A total order on a group's documents ((id, length, ...) tuples), independent of arrival order: concat
-    shuffles them by hash, best-fit sorts by id (its layout then sorts by length, ties in this order). Ids are
-    unique after curate; should duplicates slip through, the length and then the tokens break the tie, so the
-    order of the lengths alone -- all that the plan sees -- is the same as the packer's."""
-    if method == "concat":
-        return lambda d: (sample_hash(d[0], seed), d[0]) + tuple(d[1:])
-    return lambda d: tuple(d)
-
-
-def plan_group(element, method: str, row_len: int, seed: int) -> Tuple[int, int, int, int]:
-    """(group, [(id, length)]) -> the group's (rows, tokens, pad, truncated tokens): the packer's layout made on
-    lengths alone, so the row count (and from it the shard count) is known before any token is packed."""
-    _, docs = element
-    docs = sorted(docs, key=packing_order(method, seed))
-    _, stats = pack_layout(method, [length for _, length in docs], row_len)
-    return stats.rows, stats.tokens, stats.pad_tokens, stats.truncated_tokens
+    return packing_group(id_length[0], total_tokens, row_len, rows_per_group, seed), id_length
 
 
 def stats_shards(stats: Tuple[int, ...], rows_per_shard: int) -> int:
@@ -561,12 +432,8 @@ def stats_shards(stats: Tuple[int, ...], rows_per_shard: int) -> int:
 
 
 class _PackGroupFn(beam.DoFn):
-    """(group, [(id, token bytes)]) -> (shard, row) with row = (row key, token bytes, doc_lengths, doc_ids).
-
-    The layout is made on lengths (`pack_layout`, as `plan_group` made it) and the rows are filled with one
-    numpy copy per segment; each row goes straight to its shard, by a hash of (seed, row key), the global row
-    shuffle.
-    """
+    """(group, [(id, token bytes)]) -> (shard, row) with row = (row key, token bytes, doc_lengths, doc_ids):
+    the group packed by `tokenizer.pack_groups.pack_group`, each row sent straight to its shard (`row_shard`)."""
 
     def __init__(self, method: str, row_len: int, pad_id: int, seed: int, dtype: str, with_doc_ids: bool):
         self._method, self._row_len, self._pad_id, self._seed = method, row_len, pad_id, seed
@@ -574,15 +441,9 @@ class _PackGroupFn(beam.DoFn):
 
     def process(self, element, n_shards: int):
         group, docs = element
-        docs = sorted(((doc_id, len(data) // np.dtype(self._dtype).itemsize, data) for doc_id, data in docs),
-                      key=packing_order(self._method, self._seed))
-        arrays = [bytes_to_tokens(data, self._dtype) for _, _, data in docs]
-        layout, _ = pack_layout(self._method, [len(a) for a in arrays], self._row_len)
-        matrix, doc_lengths = fill_rows(arrays, layout, self._row_len, self._pad_id, self._dtype)
-        for index, row in enumerate(layout):
-            key = f"{group}:{index}"
-            ids = [docs[doc][0] for doc, _, _ in row] if self._with_doc_ids else None
-            yield sample_hash(key, self._seed) % n_shards, (key, matrix[index].tobytes(), doc_lengths[index], ids)
+        for row in pack_group(group, docs, self._method, self._row_len, self._pad_id, self._seed, self._dtype,
+                              self._with_doc_ids):
+            yield row_shard(row[0], self._seed, n_shards), row
 
 
 class PackSequences(beam.PTransform):
@@ -595,7 +456,7 @@ class PackSequences(beam.PTransform):
 
     `token_estimate` (a singleton) sizes the packing groups. It must not be computed from `encoded` itself:
     the documents would then wait, materialised, for their own count before being grouped (one more round
-    trip of every token through the shuffle). `estimated_tokens` of the input's text bytes is what the job
+    trip of every token through the shuffle). `tokenizer.pack_groups.estimated_tokens` of the input's text bytes is what the job
     passes; counting the tokens (`CountTokens` below) is the fallback when no estimate is given.
     """
 
@@ -633,14 +494,6 @@ class PackSequences(beam.PTransform):
 # Writing
 # ---------------------------------------------------------------------------------------------------------
 
-def shard_name(index: int, count: int, file_format: str) -> str:
-    return f"shard-{index:05d}-of-{count:05d}.{FILE_FORMATS[file_format]}"
-
-
-def shard_count(rows: int, rows_per_shard: int) -> int:
-    return math.ceil(rows / rows_per_shard)
-
-
 def shard_table(rows: Sequence[Tuple[str, bytes, List[int], Optional[List[str]]]], seq_len: int, dtype: str,
                 with_doc_ids: bool):
     """The pyarrow Table of one shard's (hash key, token bytes, doc_lengths, doc_ids) rows (tokens copied once)."""
@@ -662,8 +515,7 @@ def write_shard(config: TokenizeConfig, dtype: str, index: int, n_shards: int, r
     data = encode_shard(rows, config.seq_len, dtype, config.file_format, config.doc_ids, config.row_group_rows(dtype))
     name = shard_name(index, n_shards, config.file_format)
     write_bytes(FileSystems.join(config.output_dir, name), data)
-    return {"path": name, "sequences": len(rows), "tokens": len(rows) * config.row_len, "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return shard_info(name, data, len(rows), config.row_len)
 
 
 class _WriteShardFn(beam.DoFn):
@@ -695,229 +547,36 @@ class _WriteManifestFn(beam.DoFn):
 
     def process(self, shard_infos: List[Dict[str, Any]], stats: Tuple[int, ...], sources: List[Tuple[str, Tuple[int, int]]],
                 n_shards: int):
-        rows, tokens, pad, truncated = stats or (0, 0, 0, 0)
+        config = self._config
         written = {info["path"] for info in shard_infos}
         shard_infos = list(shard_infos) + [
-            write_shard(self._config, self._dtype, i, n_shards, []) for i in range(n_shards)
-            if shard_name(i, n_shards, self._config.file_format) not in written]  # no row hashed to it
-        non_pad = tokens - pad
-        source_totals = {name: SourceTotals(documents=c[0], tokens=c[1]) for name, c in sorted(sources)}
-        manifest = Manifest(
-            seq_len=self._config.seq_len, dtype=self._dtype, tokenizer=TokenizerInfo(**self._tokenizer),
-            packing=PackingStats(method=self._config.packing, pad_fraction=pad / tokens if tokens else 0.0,
-                                 truncated_fraction=truncated / non_pad if non_pad else 0.0),
-            totals=Totals(documents=sum(s.documents for s in source_totals.values()), sequences=rows,
-                          tokens=tokens, non_pad_tokens=non_pad),
-            sources=source_totals, shards=[ShardInfo(**s) for s in sorted(shard_infos, key=lambda s: s["path"])],
-            file_format=self._config.file_format, seed=self._config.seed, with_doc_ids=self._config.doc_ids,
-            versions=self._versions,
-        )
-        write_bytes(FileSystems.join(self._config.output_dir, MANIFEST_NAME), manifest.dumps().encode("utf-8"))
+            write_shard(config, self._dtype, i, n_shards, []) for i in range(n_shards)
+            if shard_name(i, n_shards, config.file_format) not in written]  # no row hashed to it
+        manifest = build_manifest(shard_infos, stats, sources, seq_len=config.seq_len, dtype=self._dtype,
+                                  tokenizer=self._tokenizer, packing=config.packing, file_format=config.file_format,
+                                  seed=config.seed, with_doc_ids=config.doc_ids, versions=self._versions)
+        write_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME), manifest.dumps().encode("utf-8"))
         yield manifest.to_json()
+
+
+class WriteManifest(beam.PTransform):
+    """ShardInfo dicts -> manifest.json, once every shard is written: the shards no row hashed to are written
+    (empty) first, then the manifest (`schemas.shard_files.build_manifest`) from the packing plan's totals
+    (`stats`), the per-source counts (`sources`) and the shard count (`n_shards`), all side inputs. Emits the
+    manifest's JSON dict."""
+
+    def __init__(self, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any], versions: Dict[str, str],
+                 stats, sources, n_shards):
+        super().__init__()
+        self._config, self._dtype, self._tokenizer, self._versions = config, dtype, tokenizer, versions
+        self._stats, self._sources, self._n_shards = stats, sources, n_shards
+
+    def expand(self, shard_infos):
+        return (shard_infos | "CollectShards" >> beam.combiners.ToList()
+                | "Write" >> beam.ParDo(_WriteManifestFn(self._config, self._dtype, self._tokenizer, self._versions),
+                                        stats=AsSingleton(self._stats), sources=AsList(self._sources),
+                                        n_shards=AsSingleton(self._n_shards)))
 
 
 def source_counts(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, Tuple[int, int]]:
     return encoded[1], (1, encoded[2])
-
-
-def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
-                            config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str],
-                            bundle_bytes: int = READ_BUNDLE_BYTES):
-    dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
-    pad_id = tokenizer_info["special_ids"]["<|pad|>"]
-    docs, text_bytes, read_errors = pipeline | "ReadDocuments" >> ReadDocuments(
-        patterns, bundle_bytes, with_text_bytes=True, with_errors=True)
-    encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
-                                                         config.encode_threads)
-    encoded = encode.encoded
-    # error rows go beside the shards, under errors/: readers list shards from the manifest (or `shard-*`), so
-    # the folder is outside the shard set; run_tokenize_job removes it again when no record failed
-    ((read_errors, encode[ERRORS]) | "FlattenTokenizeErrors" >> beam.Flatten()
-     | "WriteTokenizeErrors" >> beam.io.WriteToParquet(
-         FileSystems.join(config.output_dir, ERRORS_DIR, "part"), schema=ERRORS_SCHEMA, file_name_suffix=".parquet",
-         codec="zstd"))
-    sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
-               | "SumSources" >> beam.CombinePerKey(sum_counts))
-    # the packing groups are sized from the input's text bytes (footers and listings), known before encoding,
-    # so the encoded documents go straight to their groups; the row count (which sizes the shards) comes from
-    # the plan made on their lengths
-    token_estimate = text_bytes | "EstimateTokens" >> beam.Map(estimated_tokens)
-    packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
-                                                        config.rows_per_group, config.shard_rows(dtype), dtype,
-                                                        config.doc_ids, token_estimate)
-    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, packed["shards"])
-    return (infos | "CollectShards" >> beam.combiners.ToList()
-            | "WriteManifest" >> beam.ParDo(_WriteManifestFn(config, dtype, tokenizer_info, versions),
-                                            stats=AsSingleton(packed[STATS]), sources=AsList(sources),
-                                            n_shards=AsSingleton(packed["shards"])))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Running
-# ---------------------------------------------------------------------------------------------------------
-
-@dataclass
-class TokenizeResult:
-    manifest: Optional[Manifest]  # None after a Dataflow dry run (the job was built, nothing ran)
-    counters: Dict[str, int]
-
-
-def _clear_previous_outputs(output_dir: str) -> None:
-    """A stale manifest, shard set or error table from an earlier run must not pass for this run's output."""
-    stale = [m.path for pattern in (FileSystems.join(output_dir, MANIFEST_NAME), FileSystems.join(output_dir, "shard-*-of-*"),
-                                    FileSystems.join(output_dir, ERRORS_DIR, "*"))
-             for m in (FileSystems.match([pattern])[0].metadata_list if _matches(pattern) else [])]
-    if stale:
-        FileSystems.delete(stale)
-
-
-def _drop_empty_errors(output_dir: str) -> None:
-    """Remove errors/ when no row was written to it (Beam's Parquet sink writes a file even for no rows), so the
-    output of a run where every record went through stays the shards and manifest.json alone."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    errors_dir = FileSystems.join(output_dir, ERRORS_DIR)
-    pattern = FileSystems.join(errors_dir, "*.parquet")
-    files = [m.path for m in FileSystems.match([pattern])[0].metadata_list] if _matches(pattern) else []
-    if any(pq.read_metadata(pa.BufferReader(read_bytes(f))).num_rows for f in files):
-        return
-    if files:
-        FileSystems.delete(files)
-    if FileSystems.exists(errors_dir):
-        FileSystems.delete([errors_dir])
-
-
-def _versions() -> Dict[str, str]:
-    import pyarrow
-    import tokenizers
-
-    return {"apache_beam": beam.__version__, "pyarrow": pyarrow.__version__, "tokenizers": tokenizers.__version__}
-
-
-def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
-                     seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
-                     file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
-                     rows_per_group: int = DEFAULT_ROWS_PER_GROUP, shard_mb: float = DEFAULT_SHARD_MB,
-                     row_group_mb: float = DEFAULT_ROW_GROUP_MB, batch_size: int = 256,
-                     encoder: str = "auto", encode_threads: Optional[int] = None) -> TokenizeResult:
-    pipeline = make_pipeline(beam_args, runner, workers)
-    config = TokenizeConfig(output_dir=output_dir, seq_len=seq_len, packing=packing, seed=seed,
-                            file_format=file_format, doc_ids=doc_ids, rows_per_group=rows_per_group,
-                            rows_per_shard=rows_per_shard, shard_mb=shard_mb, row_group_mb=row_group_mb,
-                            batch_size=batch_size, encoder=encoder,
-                            encode_threads=threads_per_worker(pipeline, workers) if encode_threads is None
-                            else encode_threads)
-    config.validate()
-    # bad configuration stops here, before the job starts
-    try:
-        tokenizer_json = read_bytes(tokenizer_json_path(tokenizer_path))
-    except (FileNotFoundError, OSError, IOError) as exc:
-        raise FileNotFoundError(f"no tokenizer at {tokenizer_json_path(tokenizer_path)!r}: pass the directory "
-                                f"`winnow tokenizer train --output` wrote ({exc})") from exc
-    from tokenizer.encode import parse_tokenizer_json
-
-    parse_tokenizer_json(tokenizer_json, tokenizer_json_path(tokenizer_path))  # empty or foreign: its path, one line
-    try:
-        handle = tokenizer_handle(tokenizer_json, encoder)
-    except (ImportError, ValueError) as exc:
-        raise ValueError(f"--encoder {encoder} cannot encode with {tokenizer_json_path(tokenizer_path)}: {exc}; "
-                         f"use --encoder hf") from exc
-    log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
-    tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
-    bundle_bytes = READ_BUNDLE_BYTES
-    if is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
-        patterns = unchecked_document_patterns(input_path)
-    else:
-        patterns = document_patterns(input_path)
-        if is_local(pipeline):  # distributed runners split and rebalance ranges themselves
-            bundle_bytes = read_bundle_bytes(input_bytes([p for p in patterns if not p.endswith(".parquet")]), workers)
-        if not FileSystems.exists(output_dir):
-            FileSystems.mkdirs(output_dir)
-        _clear_previous_outputs(output_dir)
-    worker_tokenizer = staged_tokenizer_path(tokenizer_path, tokenizer_json, pipeline)
-    build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions(), bundle_bytes)
-    result = run_pipeline(pipeline)
-    if result is None:
-        return TokenizeResult(None, {})
-
-    counters: Dict[str, int] = {}
-    try:
-        counters = counters_by_stage(result).get(STAGE, {})
-    except Exception:  # some runners (dry runs) report no metrics
-        pass
-    _drop_empty_errors(output_dir)
-    manifest_path = FileSystems.join(output_dir, MANIFEST_NAME)
-    manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
-    if counters.get("errors"):
-        log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
-                    "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
-                    FileSystems.join(output_dir, ERRORS_DIR))
-    return TokenizeResult(manifest, counters)
-
-
-def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
-                 seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
-                 file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
-                 **options: Any) -> Optional[Manifest]:
-    return run_tokenize_job(input_path, tokenizer_path, output_dir, seq_len, packing=packing, seed=seed,
-                            beam_args=beam_args, runner=runner, workers=workers, file_format=file_format,
-                            doc_ids=doc_ids, rows_per_shard=rows_per_shard, **options).manifest
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--input", required=True, help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
-    parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
-    parser.add_argument("--seq-len", type=int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
-    parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
-    parser.add_argument("--packing", choices=PACKING_METHODS, default="best-fit", help="packing method (default best-fit)")
-    parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS), default="parquet",
-                        help="shard file format (default parquet)")
-    parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
-    parser.add_argument("--seed", type=int, default=0, help="packing/shuffle seed (default 0)")
-    parser.add_argument("--rows-per-shard", type=int, default=None,
-                        help="rows per shard (overrides --shard-mb)")
-    parser.add_argument("--shard-mb", type=float, default=DEFAULT_SHARD_MB,
-                        help=f"target shard size in MiB of uncompressed tokens (default {DEFAULT_SHARD_MB:g}; "
-                             f"Parquet shards are smaller on disk, zstd)")
-    parser.add_argument("--row-group-mb", type=float, default=DEFAULT_ROW_GROUP_MB,
-                        help=f"MiB of uncompressed tokens per Parquet row group / Arrow record batch, the unit a "
-                             f"streaming reader holds in memory (default {DEFAULT_ROW_GROUP_MB:g})")
-    parser.add_argument("--encoder", choices=ENCODERS, default="auto",
-                        help="encoder: auto (default: tiktoken when installed and it gives the same ids as HF, "
-                             "checked; else HF), hf (HF tokenizers) or tiktoken (built from the same vocabulary; "
-                             "several times less CPU; needs the tiktoken package). Shards are identical either way")
-    parser.add_argument("--batch-size", type=int, default=256, help="documents per encode_batch call (default 256)")
-    parser.add_argument("--encode-threads", type=int, default=None,
-                        help="threads one worker encodes with (default: on the local runner the cores divided "
-                             "among --workers, at most 8; 1 on other runners, which already run one worker "
-                             "process per core)")
-    add_beam_arguments(parser)
-    return parser
-
-
-def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
-    if args is None or isinstance(args, (list, tuple)):
-        args, extra = configure_parser(argparse.ArgumentParser(prog="winnow tokenize")).parse_known_args(args)
-        beam_args = list(beam_args) + extra
-    else:  # from `winnow tokenize`: the CLI leaves the Beam/Dataflow options it does not know in args.beam_args
-        beam_args = list(beam_args) + list(getattr(args, "beam_args", None) or [])
-    quiet_beam_logging()
-    result = run_tokenize_job(args.input, args.tokenizer, args.output, args.seq_len, packing=args.packing,
-                              seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
-                              file_format=args.file_format, doc_ids=args.doc_ids, rows_per_shard=args.rows_per_shard,
-                              shard_mb=args.shard_mb, row_group_mb=args.row_group_mb, batch_size=args.batch_size,
-                              encoder=args.encoder, encode_threads=args.encode_threads)
-    m = result.manifest
-    if m is None:
-        print("dry run: the job was built and not submitted")
-        return 0
-    print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
-          f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "
-          f"{m.packing.truncated_fraction:.2%}) in {len(m.shards)} shards; counters {result.counters}")
-    print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""`winnow tokenize`: the job. Resolves the inputs (`schemas.io.document_patterns`) and the tokenizer
+(`tokenizer.encode.tokenizer_file`), checks the configuration before anything starts, puts the composites of
+`pipelines.transforms.tokenize` together (ReadDocuments -> EncodeDocuments -> PackSequences -> WriteShards ->
+WriteManifest), runs them and reads back the manifest and the stage's counters. Those composites' module
+docstring describes the steps, the shard layout and why the output is byte-identical across runs.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.runtime.files import path_matches, read_bytes, write_bytes
+from pipelines.runtime.options import (
+    add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
+)
+from pipelines.transforms.counters import counters_by_stage
+from pipelines.transforms.tokenize import (
+    DEFAULT_ROW_GROUP_MB, DEFAULT_ROWS_PER_GROUP, DEFAULT_SHARD_MB, ERRORS_DIR, NAMESPACE, READ_BUNDLE_BYTES, STAGE,
+    STATS, EncodeDocuments, PackSequences, ReadDocuments, TokenizeConfig, WriteManifest, WriteShards,
+    read_bundle_bytes, source_counts,
+)
+from pipelines.transforms.stages import ERRORS
+from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_vocab
+from schemas.io import document_patterns
+from schemas.shard_files import FILE_FORMATS
+from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tokenizer_handle
+from tokenizer.pack import METHODS
+from tokenizer.pack_groups import estimated_tokens, sum_counts
+
+log = logging.getLogger(__name__)
+
+
+def any_present(pattern: str) -> bool:
+    """The `matches` of a dry run, which lists no storage: every pattern is taken as given."""
+    return True
+
+
+def input_bytes(patterns: Sequence[str]) -> int:
+    """Bytes of the files the patterns match (listed once, before the job starts)."""
+    return sum(m.size_in_bytes for r in FileSystems.match(list(patterns)) for m in r.metadata_list)
+
+
+def staged_tokenizer_path(tokenizer_path: str, tokenizer_json: bytes, pipeline: beam.Pipeline) -> str:
+    """Where workers read the tokenizer. A local tokenizer with a remote `--temp_location` (Dataflow, or any
+    runner whose workers cannot see this machine's disk) is copied to TEMP/winnow/tokenizer-<sha256>.json
+    (skipped on a dry run, which touches no storage) and workers read that copy."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    temp = pipeline.options.view_as(GoogleCloudOptions).temp_location
+    if "://" in tokenizer_path or not temp or "://" not in temp:
+        return tokenizer_path
+    staged = FileSystems.join(temp, "winnow", f"tokenizer-{hashlib.sha256(tokenizer_json).hexdigest()[:16]}.json")
+    if not is_dry_run(pipeline):
+        write_bytes(staged, tokenizer_json)
+    return staged
+
+
+def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
+                            config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str],
+                            bundle_bytes: int = READ_BUNDLE_BYTES):
+    dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
+    pad_id = tokenizer_info["special_ids"]["<|pad|>"]
+    docs, text_bytes, read_errors = pipeline | "ReadDocuments" >> ReadDocuments(
+        patterns, bundle_bytes, with_text_bytes=True, with_errors=True)
+    encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
+                                                         config.encode_threads)
+    encoded = encode.encoded
+    # error rows go beside the shards, under errors/: readers list shards from the manifest (or `shard-*`), so
+    # the folder is outside the shard set; run_tokenize_job removes it again when no record failed
+    ((read_errors, encode[ERRORS]) | "FlattenTokenizeErrors" >> beam.Flatten()
+     | "WriteTokenizeErrors" >> beam.io.WriteToParquet(
+         FileSystems.join(config.output_dir, ERRORS_DIR, "part"), schema=ERRORS_SCHEMA, file_name_suffix=".parquet",
+         codec="zstd"))
+    sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
+               | "SumSources" >> beam.CombinePerKey(sum_counts))
+    # the packing groups are sized from the input's text bytes (footers and listings), known before encoding,
+    # so the encoded documents go straight to their groups; the row count (which sizes the shards) comes from
+    # the plan made on their lengths
+    token_estimate = text_bytes | "EstimateTokens" >> beam.Map(estimated_tokens)
+    packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
+                                                        config.rows_per_group, config.shard_rows(dtype), dtype,
+                                                        config.doc_ids, token_estimate)
+    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, packed["shards"])
+    return infos | "WriteManifest" >> WriteManifest(config, dtype, tokenizer_info, versions, packed[STATS], sources,
+                                                    packed["shards"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class TokenizeResult:
+    manifest: Optional[Manifest]  # None after a Dataflow dry run (the job was built, nothing ran)
+    counters: Dict[str, int]
+
+
+def _clear_previous_outputs(output_dir: str) -> None:
+    """A stale manifest, shard set or error table from an earlier run must not pass for this run's output."""
+    stale = [m.path for pattern in (FileSystems.join(output_dir, MANIFEST_NAME), FileSystems.join(output_dir, "shard-*-of-*"),
+                                    FileSystems.join(output_dir, ERRORS_DIR, "*"))
+             for m in (FileSystems.match([pattern])[0].metadata_list if path_matches(pattern) else [])]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def _drop_empty_errors(output_dir: str) -> None:
+    """Remove errors/ when no row was written to it (Beam's Parquet sink writes a file even for no rows), so the
+    output of a run where every record went through stays the shards and manifest.json alone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    errors_dir = FileSystems.join(output_dir, ERRORS_DIR)
+    pattern = FileSystems.join(errors_dir, "*.parquet")
+    files = [m.path for m in FileSystems.match([pattern])[0].metadata_list] if path_matches(pattern) else []
+    if any(pq.read_metadata(pa.BufferReader(read_bytes(f))).num_rows for f in files):
+        return
+    if files:
+        FileSystems.delete(files)
+    if FileSystems.exists(errors_dir):
+        FileSystems.delete([errors_dir])
+
+
+def _versions() -> Dict[str, str]:
+    import pyarrow
+    import tokenizers
+
+    return {"apache_beam": beam.__version__, "pyarrow": pyarrow.__version__, "tokenizers": tokenizers.__version__}
+
+
+def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
+                     seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
+                     file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
+                     rows_per_group: int = DEFAULT_ROWS_PER_GROUP, shard_mb: float = DEFAULT_SHARD_MB,
+                     row_group_mb: float = DEFAULT_ROW_GROUP_MB, batch_size: int = 256,
+                     encoder: str = "auto", encode_threads: Optional[int] = None) -> TokenizeResult:
+    pipeline = make_pipeline(beam_args, runner, workers)
+    config = TokenizeConfig(output_dir=output_dir, seq_len=seq_len, packing=packing, seed=seed,
+                            file_format=file_format, doc_ids=doc_ids, rows_per_group=rows_per_group,
+                            rows_per_shard=rows_per_shard, shard_mb=shard_mb, row_group_mb=row_group_mb,
+                            batch_size=batch_size, encoder=encoder,
+                            encode_threads=threads_per_worker(pipeline, workers) if encode_threads is None
+                            else encode_threads)
+    config.validate()
+    # bad configuration stops here, before the job starts
+    tok_file = tokenizer_file(tokenizer_path)
+    try:
+        tokenizer_json = read_bytes(tok_file)
+    except (FileNotFoundError, OSError, IOError) as exc:
+        raise FileNotFoundError(f"no tokenizer at {tok_file!r}: pass the directory "
+                                f"`winnow tokenizer train --output` wrote ({exc})") from exc
+    parse_tokenizer_json(tokenizer_json, tok_file)  # empty or foreign: its path, one line
+    try:
+        handle = tokenizer_handle(tokenizer_json, encoder)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"--encoder {encoder} cannot encode with {tok_file}: {exc}; "
+                         f"use --encoder hf") from exc
+    log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
+    tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
+    bundle_bytes = READ_BUNDLE_BYTES
+    if is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
+        patterns = document_patterns(input_path, any_present)
+    else:
+        patterns = document_patterns(input_path, path_matches)
+        if is_local(pipeline):  # distributed runners split and rebalance ranges themselves
+            bundle_bytes = read_bundle_bytes(input_bytes([p for p in patterns if not p.endswith(".parquet")]), workers)
+        if not FileSystems.exists(output_dir):
+            FileSystems.mkdirs(output_dir)
+        _clear_previous_outputs(output_dir)
+    worker_tokenizer = staged_tokenizer_path(tokenizer_path, tokenizer_json, pipeline)
+    build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions(), bundle_bytes)
+    result = run_pipeline(pipeline)
+    if result is None:
+        return TokenizeResult(None, {})
+
+    counters: Dict[str, int] = {}
+    try:
+        counters = counters_by_stage(result).get(STAGE, {})
+    except Exception:  # some runners (dry runs) report no metrics
+        pass
+    _drop_empty_errors(output_dir)
+    manifest_path = FileSystems.join(output_dir, MANIFEST_NAME)
+    manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
+    if counters.get("errors"):
+        log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
+                    "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
+                    FileSystems.join(output_dir, ERRORS_DIR))
+    return TokenizeResult(manifest, counters)
+
+
+def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",
+                 seed: int = 0, beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
+                 file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
+                 **options: Any) -> Optional[Manifest]:
+    return run_tokenize_job(input_path, tokenizer_path, output_dir, seq_len, packing=packing, seed=seed,
+                            beam_args=beam_args, runner=runner, workers=workers, file_format=file_format,
+                            doc_ids=doc_ids, rows_per_shard=rows_per_shard, **options).manifest
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--input", required=True, help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
+    parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
+    parser.add_argument("--seq-len", type=int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
+    parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
+    parser.add_argument("--packing", choices=METHODS, default="best-fit", help="packing method (default best-fit)")
+    parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS), default="parquet",
+                        help="shard file format (default parquet)")
+    parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
+    parser.add_argument("--seed", type=int, default=0, help="packing/shuffle seed (default 0)")
+    parser.add_argument("--rows-per-shard", type=int, default=None,
+                        help="rows per shard (overrides --shard-mb)")
+    parser.add_argument("--shard-mb", type=float, default=DEFAULT_SHARD_MB,
+                        help=f"target shard size in MiB of uncompressed tokens (default {DEFAULT_SHARD_MB:g}; "
+                             f"Parquet shards are smaller on disk, zstd)")
+    parser.add_argument("--row-group-mb", type=float, default=DEFAULT_ROW_GROUP_MB,
+                        help=f"MiB of uncompressed tokens per Parquet row group / Arrow record batch, the unit a "
+                             f"streaming reader holds in memory (default {DEFAULT_ROW_GROUP_MB:g})")
+    parser.add_argument("--encoder", choices=ENCODERS, default="auto",
+                        help="encoder: auto (default: tiktoken when installed and it gives the same ids as HF, "
+                             "checked; else HF), hf (HF tokenizers) or tiktoken (built from the same vocabulary; "
+                             "several times less CPU; needs the tiktoken package). Shards are identical either way")
+    parser.add_argument("--batch-size", type=int, default=256, help="documents per encode_batch call (default 256)")
+    parser.add_argument("--encode-threads", type=int, default=None,
+                        help="threads one worker encodes with (default: on the local runner the cores divided "
+                             "among --workers, at most 8; 1 on other runners, which already run one worker "
+                             "process per core)")
+    add_beam_arguments(parser)
+    return parser
+
+
+def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
+    if args is None or isinstance(args, (list, tuple)):
+        args, extra = configure_parser(argparse.ArgumentParser(prog="winnow tokenize")).parse_known_args(args)
+        beam_args = list(beam_args) + extra
+    else:  # from `winnow tokenize`: the CLI leaves the Beam/Dataflow options it does not know in args.beam_args
+        beam_args = list(beam_args) + list(getattr(args, "beam_args", None) or [])
+    quiet_beam_logging()
+    result = run_tokenize_job(args.input, args.tokenizer, args.output, args.seq_len, packing=args.packing,
+                              seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
+                              file_format=args.file_format, doc_ids=args.doc_ids, rows_per_shard=args.rows_per_shard,
+                              shard_mb=args.shard_mb, row_group_mb=args.row_group_mb, batch_size=args.batch_size,
+                              encoder=args.encoder, encode_threads=args.encode_threads)
+    m = result.manifest
+    if m is None:
+        print("dry run: the job was built and not submitted")
+        return 0
+    print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
+          f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "
+          f"{m.packing.truncated_fraction:.2%}) in {len(m.shards)} shards; counters {result.counters}")
+    print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
