@@ -53,7 +53,10 @@ def replace_section(results_text: str, name: str, section: str) -> str:
 
 def record(name: str, section: str, results: str = RESULTS, history: str = HISTORY) -> None:
     """Make `section` benchmark `name`'s current table in `results` and append it to `history`."""
-    text = open(results, encoding="utf-8").read() if os.path.exists(results) else RESULTS_HEADER
+    text = RESULTS_HEADER
+    if os.path.exists(results):
+        with open(results, encoding="utf-8") as f:
+            text = f.read()
     with open(results, "w", encoding="utf-8") as f:
         f.write(replace_section(text, name, section))
     new_history = not os.path.exists(history)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 from benchmarks import results
 
@@ -56,8 +57,8 @@ def test_first_run_of_a_new_results_file_starts_both_files(tmp_path):
 
 
 def test_checked_in_results_hold_the_newest_section_of_each_benchmark_in_the_history():
-    current = open(results.RESULTS, encoding="utf-8").read()
-    history = open(results.HISTORY, encoding="utf-8").read()
+    current = Path(results.RESULTS).read_text(encoding="utf-8")
+    history = Path(results.HISTORY).read_text(encoding="utf-8")
     sections = re.split(r"\n(?=## \w+ \()", history)[1:]
     newest = {}
     for s in sections:
