@@ -2,6 +2,10 @@
 
 Tests that read third-party data take it where it lies, in ../shared/data beside the checkout, and skip
 with a visible reason when it is absent (a fresh clone has none; CI always has it).
+
+`word_corpus` is built once per session and shared by the files that only need some documents and a
+tokenizer trained on them (verify checks, stage shell, Dataflow dry runs): treat it as read-only and copy it
+before damaging it.
 """
 from __future__ import annotations
 
@@ -34,3 +38,15 @@ def lid_model_file() -> Path:
         return lid_model_path()
     except ModelMissingError as exc:
         pytest.fail(str(exc))  # the README test command fetches it; its absence is a setup defect, not a skip
+
+
+@pytest.fixture(scope="session")
+def word_corpus(tmp_path_factory) -> Path:
+    """The session corpus: `documents/` (100 seeded documents of random common words, sources web and books,
+    ids d000..d099, one Parquet file) and `tok/`, a 300-token BPE tokenizer trained on them (tests/corpora.py)."""
+    from corpora import word_corpus_with_tokenizer
+
+    root = tmp_path_factory.mktemp("word-corpus")
+    word_corpus_with_tokenizer(root, root / "documents", 100, seed=5, words_per_doc=(3, 120),
+                               sources=("web", "books"), id_width=3)
+    return root

@@ -23,7 +23,6 @@ import pytest
 
 from pipelines.jobs.tokenize import run_tokenize_job
 from pipelines.tools.verify import VerifyError, verify_shards
-from corpora import word_corpus_with_tokenizer
 from schemas import MANIFEST_NAME, TOKENS, Manifest
 from schemas.errors import WinnowError
 
@@ -32,11 +31,8 @@ SEQ_LEN = 32
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("verify-corpus")
-    word_corpus_with_tokenizer(root, root / "documents", 100, seed=5, words_per_doc=(3, 120),
-                               sources=("web", "books"), id_width=3)
-    return root
+def corpus(word_corpus):
+    return word_corpus  # the session corpus (tests/conftest.py), read-only here
 
 
 def tokenize(corpus: Path, out: Path, **kw) -> Path:
@@ -189,6 +185,7 @@ def train_args(shards: Path, out: Path, *extra: str) -> List[str]:
             "--log-interval", "1", "--out", str(out), *extra]
 
 
+@pytest.mark.slow  # ~12 s: a CPU training run up to its first checksum
 def test_a_flipped_bit_stops_training_before_it_starts(shards, tmp_path):
     bad = copy_of(shards, tmp_path / "flipped")
     f = shard_file(bad)
