@@ -11,7 +11,7 @@ VERSION = "0.1.0"
 WORKER_REQUIREMENTS = [
     "apache-beam[gcp]>=2.70,<3",
     "trafilatura>=2.0,<3",
-    "lxml>=5.3,<7",  # extraction walks trafilatura's tree with lxml's own XPath (pipelines/transforms/extract.py)
+    "lxml>=5.3,<7",  # extraction walks trafilatura's tree with lxml's own XPath (pipelines/ingest/html.py)
     # jusText (under trafilatura) imports lxml_html_clean through lxml's `html_clean` extra, which lxml 6.2
     # dropped: without this line a fresh install turns every HTML page into an error row.
     "lxml_html_clean>=0.4",

@@ -1,7 +1,7 @@
 """Quality rules: Winnow's filters vs datatrove 0.10's on the same extracted documents (parity and speed).
 
 Documents: every HTML page of ../shared/data/warc (WARC/ARC responses) and the first 300 pages (by name) of each set
-in ../shared/data/html (AEB, trafilatura eval, WCXB dev), extracted once with Winnow's own extraction (`pipelines.transforms.extract`), cached under
+in ../shared/data/html (AEB, trafilatura eval, WCXB dev), extracted once with Winnow's own extraction (`pipelines.ingest.html`), cached under
 `.bench/parity_docs.jsonl`. Both sides get the identical texts. datatrove runs in its own virtualenv
 (`.bench/datatrove-venv`, `benchmarks.harness.ensure_venv`) as a subprocess. Each filter is applied on its own to
 every document (not chained, so each comparison covers all documents): GopherRepetitionFilter,
@@ -37,7 +37,8 @@ def extract_documents(cache: Path = CACHE) -> list:
     if cache.is_file():
         return [json.loads(l) for l in cache.open(encoding="utf-8")]
     sys.path.insert(0, str(ROOT))
-    from pipelines.transforms.extract import decode_html, extract_record, html_to_text
+    from pipelines.ingest.charsets import decode_html
+    from pipelines.ingest.html import extract_record, html_to_text
     from pipelines.transforms.sources import iter_raw_records
     from schemas import ID, TEXT
 

@@ -1,4 +1,4 @@
-"""Stage `extract` (pipelines/transforms/extract.py `extract_record`, the recipe's default ExtractConfig) against raw
+"""Stage `extract` (pipelines/ingest/html.py `extract_record`, the recipe's default ExtractConfig) against raw
 `trafilatura.extract(html, url=url)` with its defaults, side by side on the same pages in the same run.
 Quality: the Article Extraction Benchmark's shingle metric (word tokens, multisets of 4-token shingles,
 per-document TP/FP/FN normalised to sum 1, averaged, then P/R/F1; our implementation) on
@@ -80,8 +80,8 @@ def load_trafilatura_eval():
 
 
 def stage_text(key, url, html: bytes) -> str:
-    from pipelines.transforms.extract import extract_record
-    from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+    from pipelines.ingest.html import extract_record
+    from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
     from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
 
     raw = {ID: key, SOURCE: "web", URL: url, INPUT_PATH: None, INPUT_OFFSET: None, RECORD_TYPE: "response",
@@ -93,7 +93,7 @@ def stage_text(key, url, html: bytes) -> str:
 def raw_text(key, url, html: bytes) -> str:
     import trafilatura
 
-    from pipelines.transforms.extract import decode_html
+    from pipelines.ingest.charsets import decode_html
 
     return trafilatura.extract(decode_html(html)[0], url=url) or ""
 

@@ -1,6 +1,6 @@
 """Fuzzing (issue #11) with hypothesis, a fixed time budget per target: the archive reader
 (`pipelines.transforms.sources.read_archive` on bytes built from WARC/ARC/gzip fragments and random bytes, plain and
-gzip-wrapped), the charset/extraction wrapper (`pipelines.transforms.extract.extract_record` on HTML-ish bytes with
+gzip-wrapped), the charset/extraction wrapper (`pipelines.ingest.html.extract_record` on HTML-ish bytes with
 random content types, encodings and status) and the JSONL reader (`pipelines.transforms.sources.read_jsonl` on lines
 of JSON fragments and random bytes). A crash is any exception escaping the function (readers must turn bad
 input into error rows; extract_record may raise only what the Beam shell turns into an error row, which
@@ -52,8 +52,8 @@ def _archive_target(tmp):
 
 
 def _extract_target(tmp):
-    from pipelines.transforms.extract import ExtractConfig, extract_record
-    from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+    from pipelines.ingest.html import ExtractConfig, extract_record
+    from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
     from schemas import ID, SOURCE, URL
 
     html = st.lists(st.one_of(st.sampled_from([b"<html>", b"<body>", b"<p>", b"</p>", b"<div>" * 50, b"<meta charset=",

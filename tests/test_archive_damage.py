@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from pipelines.transforms.extract import extract_record
+from pipelines.ingest.html import extract_record
 from pipelines.transforms.sources import (BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE, InputFile, ARCHIVE,
                                read_input_file)
 from schemas import ERROR, INPUT_OFFSET, INPUT_PATH, TEXT, URL

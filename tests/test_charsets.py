@@ -9,8 +9,9 @@ import codecs
 
 import pytest
 
-from pipelines.transforms.extract import decode_html, extract_record
-from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+from pipelines.ingest.charsets import decode_html
+from pipelines.ingest.html import extract_record
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
 
 SAMPLES = {

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from filters.deadline import DeadlineExceeded, deadline
-from pipelines.transforms.extract import ExtractConfig, extract_record
-from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS
+from pipelines.ingest.html import ExtractConfig, extract_record
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS
 from schemas import ID, SOURCE, URL
 
 

@@ -8,8 +8,11 @@ from collections import Counter
 
 import pytest
 
-from pipelines.transforms.extract import ExtractConfig, ExtractText, decode_html, extract_record, inflate_body
-from pipelines.transforms.sources import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, InputFile, read_input_file
+from pipelines.ingest.charsets import decode_html
+from pipelines.ingest.html import ExtractConfig, extract_record, inflate_body
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE
+from pipelines.transforms.extract import ExtractText
+from pipelines.transforms.sources import InputFile, read_input_file
 from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, REASON, SOURCE, STAGE, TEXT, URL
 
 
@@ -189,7 +192,7 @@ def test_main_region_fallback_keeps_listing_content():
 def test_main_region_text_and_articles():
     from trafilatura.utils import load_html
 
-    from pipelines.transforms.extract import main_region_text
+    from pipelines.ingest.html import main_region_text
 
     no_landmark = load_html("<html><body><div><p>No landmark here, only a div.</p></div></body></html>")
     assert main_region_text(no_landmark) is None
@@ -221,7 +224,7 @@ def test_main_region_text_and_articles():
 
 
 def test_consent_banner_pruned_and_repeated_lines_dropped():
-    from pipelines.transforms.extract import drop_repeated_lines
+    from pipelines.ingest.html import drop_repeated_lines
 
     story = "".join(f"<p>Sentence {i} of the article body, long enough to be article text for the extractor.</p>"
                     for i in range(20))
@@ -245,7 +248,7 @@ def test_consent_banner_pruned_and_repeated_lines_dropped():
 def test_deeply_nested_region_does_not_recurse():
     from trafilatura.utils import load_html
 
-    from pipelines.transforms.extract import _block_text
+    from pipelines.ingest.html import _block_text
 
     from lxml import etree
 

@@ -131,7 +131,7 @@ def _stage_defaults(stage):
     from filters.quality import QualityFilter
     from filters.stage_options import option_defaults
     from pipelines.transforms.dedup import DedupExact, DedupLines, DedupMinhash
-    from pipelines.transforms.extract import ExtractConfig
+    from pipelines.ingest.html import ExtractConfig
     from pipelines.transforms.language import FilterLanguage
 
     classes = {"extract": [ExtractConfig], "language": [FilterLanguage, LanguageFilter], "quality": [QualityFilter],

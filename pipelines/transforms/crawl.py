@@ -496,7 +496,7 @@ class Crawler:
                         yield url
             return
         if fetch.status == 200 and fetch.content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
-            from pipelines.transforms.extract import decode_html
+            from pipelines.ingest.charsets import decode_html
 
             html, _ = decode_html(fetch.body, fetch.content_type)
             yield from extract_links(html, fetch.url, max_seconds)

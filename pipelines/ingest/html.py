@@ -1,0 +1,353 @@
+"""HTML extraction: raw records -> documents (main text of HTML pages via trafilatura; text and code as is).
+
+Archive records go through three decisions before extraction: an HTTP status other than 200 is dropped as
+`http_status` (redirects, errors and soft-404 bodies are not content), a non-HTML content type as
+`content_type` (PDFs, images, robots.txt; plain-text WET conversions pass through as text), and a page
+over `max_html_bytes` as `too_large` (trafilatura's lxml tree grows to ~10x the HTML size). Gzip/deflate
+bodies that were stored still encoded are inflated first; the bytes are then decoded following the WHATWG
+order of precedence (pipelines/ingest/charsets.py `decode_html`).
+
+trafilatura settings, and why:
+- `include_comments=False`: comment threads are short, repetitive user text that quality filters drop
+  anyway; the peers (FineWeb, datatrove) exclude them.
+- `include_tables=True`: documentation and reference pages (pydoc's own pages are table-laid-out) keep
+  most of their content in tables.
+- balanced mode plus a recall fallback (`recall_fallback`): precision mode (FineWeb's choice) gains 0.007
+  F1 on news articles (AEB) but loses ~0.04 on forums, listings and products (WCXB); when the balanced pass
+  keeps under 70% of what a recall pass keeps, the page is not an article and the recall text is used.
+  Costs a second trafilatura pass per page (figures in benchmarks/RESULTS.md, section `extract`).
+- main-region fallback (`region_fallback`): trafilatura scores blocks, and on listings, collections,
+  forums and service pages the content is link-dense cards, short posts and short blocks that it scores as
+  boilerplate, sometimes keeping a side block instead. When the page declares its main region (`<main>` or
+  `role="main"`, the HTML landmark) and the extraction holds under half of that region's text (navigation,
+  headers, footers, asides, comment threads, form controls left out), the region's text is used, one line
+  per block. Pages that declare themselves articles (`og:type` article) keep trafilatura's text: on news
+  pages the rest of the region is related-story teasers (trafilatura_eval's `without` snippets). WCXB dev
+  F1 +0.02 to +0.03 on either half of a hash split, AEB unchanged (benchmarks/bench_extract.py).
+- consent banners (`prune_consent`): cookie/consent-management dialogs (trafilatura's own vocabulary of
+  banner classes and CMP vendors, which it applies only to its baseline) are removed first; a long one
+  otherwise wins trafilatura's main-block choice on some listing pages.
+- within-page repeats (`drop_repeated_lines_over`): a line over 200 characters that repeats an earlier
+  line of the same page (carousels, responsive layouts) is dropped.
+- Title, author, date, site name and description (trafilatura's metadata) go into the record's `title` and
+  `metadata` keys; a per-page time limit (`max_seconds`, -> `timeout`) and caps on bytes and tags
+  (`too_large`, `too_complex`) keep one pathological page from stalling a worker. The time limit is
+  filters.deadline's watchdog, so it fires on whichever thread runs the bundle (Beam's SDK harness uses a
+  thread pool, where SIGALRM never arrives); the caps bound the C calls (lxml parsing) it cannot interrupt.
+- `deduplicate=False`: trafilatura's deduplication is an LRU cache inside each worker process, so its
+  output would depend on record order and worker count; deduplication is the dedup stages' job.
+An empty extraction is dropped as `no_text`. Text records (JSONL/Parquet) and code files pass through with
+their text unchanged; an empty one is dropped as `empty`.
+
+`extract_record(raw)` is the pure decision, and `record_as_document(raw)` the pass-through of recipes without
+an `extract` stage; the Beam shells that count and route them are in pipelines/transforms/extract.py.
+Extraction is CPU-bound per record with no shared state, so it scales linearly with workers.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+from filters.deadline import DeadlineExceeded, deadline
+from filters.stage_options import Fraction, NonNegativeInt, Positive, PositiveInt, checked_options
+from pipelines.ingest.charsets import decode_html
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+PLAIN_TYPES = ("text/plain",)
+
+_HTML_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body)\b", re.I)
+
+
+@checked_options
+@dataclass(frozen=True)
+class ExtractConfig:
+    # Precision/recall trade-off (trafilatura's own switches): precision helps news articles a little
+    # (AEB F1 +0.007) and hurts forums, listings and products a lot (WCXB F1 -0.04), so it is off.
+    favor_precision: bool = False
+    favor_recall: bool = False
+    # When the balanced extraction is shorter than this fraction of a recall-mode extraction of the same
+    # page, the page is not an article (a listing, product or forum page whose blocks trafilatura judged
+    # boilerplate) and the recall output is kept. 0 turns the second pass off. 0.7 measured best on a
+    # WCXB dev subset among 0.5/0.7/0.9 (benchmarks/bench_extract.py).
+    recall_fallback: Fraction = 0.7
+    # When the page declares its main region (<main> or role="main") and the extraction keeps under this
+    # fraction of that region's text (navigation, headers, footers, asides, comment threads, consent
+    # banners and form controls left out), trafilatura has judged the region's own content boilerplate
+    # (link-dense cards of a listing or collection, short forum posts, service-page blocks) and the
+    # region's text is used instead. Not on pages that declare themselves articles (og:type article), where
+    # the rest of the region is related-story teasers. 0 turns it off. 0.5 measured best among 0.3-0.6 on
+    # half A of WCXB dev (half B held out; benchmarks/bench_extract.py).
+    region_fallback: Fraction = 0.5
+    # Consent-management banners (cookie dialogs) are removed before extraction; trafilatura prunes them
+    # only in its baseline, so a long cookie dialog could win the main extraction.
+    prune_consent: bool = True
+    # A line longer than this that repeats an earlier line of the same page is dropped (a carousel or a
+    # responsive layout rendering the same paragraph twice). Within one page only, so the output does not
+    # depend on record order. 0 keeps repeats.
+    drop_repeated_lines_over: NonNegativeInt = 200
+    include_tables: bool = True
+    include_comments: bool = False
+    # `fast` skips trafilatura's readability/jusText fallbacks: ~2x faster, a little lower recall.
+    fast: bool = False
+    with_metadata: bool = True       # title, author, date, sitename, description into the record's `metadata`
+    max_html_bytes: PositiveInt = 5 << 20  # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
+    max_tags: PositiveInt = 200_000  # pages with more start tags are dropped as `too_complex`
+    max_seconds: Positive = 20.0  # per-page wall limit on any thread (filters.deadline) -> `timeout`
+
+
+def _media_type(content_type: Optional[str]) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+MAX_INFLATED_BYTES = 64 << 20  # a stored-encoded body inflates to at most this (a gzip bomb stays bounded)
+
+
+def inflate_body(body: bytes, max_bytes: int = MAX_INFLATED_BYTES) -> bytes:
+    """Undo a gzip/zlib/raw-deflate Content-Encoding that was stored as is (warcio usually undoes it).
+    The output is capped at `max_bytes` (a page over the HTML cap is dropped as `too_large` anyway)."""
+    if body[:2] == b"\x1f\x8b":
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, max_bytes)
+        except zlib.error:  # the magic number by chance, or a corrupt member: treat the bytes as they are
+            return body
+    if len(body) > 2 and body[0] == 0x78 and (body[0] * 256 + body[1]) % 31 == 0:
+        try:
+            return zlib.decompressobj().decompress(body, max_bytes)
+        except zlib.error:
+            return body
+    return body
+
+
+def _is_html(media_type: str, body: bytes) -> bool:
+    if media_type in HTML_TYPES:
+        return True
+    # No declared type (some resource records): sniff the start like a browser would.
+    return not media_type and bool(_HTML_SNIFF.search(body[:1024]))
+
+
+def _trafilatura_text(tree_or_html, url, config: ExtractConfig, favor_recall: bool):
+    import trafilatura
+
+    return trafilatura.extract(tree_or_html, url=url, include_comments=config.include_comments,
+                               include_tables=config.include_tables,
+                               favor_precision=config.favor_precision and not favor_recall,
+                               favor_recall=favor_recall, fast=config.fast, deduplicate=False,
+                               output_format="txt", with_metadata=False) or ""
+
+
+_REGEXP_NS = {"re": "http://exslt.org/regular-expressions"}
+# Consent-management banners: trafilatura's own vocabulary for its baseline (settings.py, 2.3), anchored
+# compounds and CMP vendors rather than bare "cookie", which also names content about cookies.
+_CONSENT_RE = ("cookie[-_]?(?:banner|bar|consent|law|notice|policy|description)|notice[-_]{0,2}cookie"
+               "|consent[-_]?(?:banner|manager|sdk)|borlabs|cookiebot|cmplz|onetrust|moove[-_]?gdpr")
+_CONSENT = re.compile(_CONSENT_RE, re.I)
+_MAIN_REGION_XPATH = ".//main|.//*[@role='main']"
+_ARTICLE_XPATH = ("//meta[(@property='og:type' or @name='og:type') and "
+                  "translate(normalize-space(@content), 'ARTICLE', 'article') = 'article']")
+_WRAPPER_XPATH = "self::main|self::article|.//main|.//article|.//*[@role='main']"
+# Inside the main region, what is not its text: page chrome (HTML landmarks and their ARIA roles), comment
+# threads (trafilatura's comment-container ids and classes), form controls, and non-text elements.
+_COMMENTS_ID = "^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)"
+_COMMENTS_CLASS = "^[Cc]omment(?!ary)|(?:article|post)-comments"
+_REGION_DROP_XPATH = (
+    ".//nav|.//header|.//footer|.//aside"
+    "|.//*[@role='navigation' or @role='banner' or @role='contentinfo' or @role='complementary' or @role='search']"
+    "|.//*[self::div or self::section or self::details or self::ol or self::ul]"
+    f"[re:test(@id, '{_COMMENTS_ID}') or re:test(@class, '{_COMMENTS_CLASS}')]"
+    "|.//button|.//select|.//label|.//form[not(.//p)]|.//div[contains(@class, 'footer') or contains(@id, 'footer')]"
+    "|.//script|.//style|.//noscript|.//template|.//svg|.//iframe|.//object|.//canvas"
+)
+# Elements that start a new line in the region's text.
+_BLOCK_TAGS = frozenset("address article blockquote br dd details div dl dt fieldset figcaption figure h1 h2 h3 h4 h5 "
+                        "h6 hr li main ol p pre section summary table tbody td th thead tr ul".split())
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+@functools.lru_cache(maxsize=None)
+def _xpath(expression: str):
+    from lxml.etree import XPath
+
+    return XPath(expression, namespaces=_REGEXP_NS)
+
+
+def _text_length(element) -> int:
+    return sum(len(t.strip()) for t in element.itertext())
+
+
+def _remove(elements) -> None:
+    """Remove elements, keeping each one's tail text (it belongs to the parent)."""
+    for el in elements:
+        parent = el.getparent()
+        if parent is None or el.tag in ("html", "body"):
+            continue
+        if el.tail and el.tail.strip():
+            prev = el.getprevious()
+            if prev is not None:
+                prev.tail = (prev.tail or "") + " " + el.tail
+            else:
+                parent.text = (parent.text or "") + " " + el.tail
+        parent.remove(el)
+
+
+def prune_consent_banners(tree) -> None:
+    """Remove consent-management banners in place. A match that holds the page's main region or an article,
+    or most of its text, is a wrapper whose class names a banner state (`has-cookie-banner`) and is kept."""
+    # A Python pass over class and id is about twice as fast as the same test in EXSLT regular expressions.
+    matches = [el for el in tree.iter() if isinstance(el.tag, str)
+               and (_CONSENT.search(el.get("class") or "") or _CONSENT.search(el.get("id") or ""))]
+    if not matches:
+        return
+    page = _text_length(tree)
+    _remove([el for el in matches if not _xpath(_WRAPPER_XPATH)(el) and _text_length(el) <= 0.8 * page])
+
+
+def _block_text(element) -> str:
+    """The visible text of an element, one line per block-level element, spaces collapsed (iterative, so
+    deeply nested pages do not hit the recursion limit)."""
+    from lxml import etree
+
+    parts = []
+    for event, el in etree.iterwalk(element, events=("start", "end")):
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _BLOCK_TAGS:
+                parts.append("\n")
+            if tag and el.text:
+                parts.append(el.text)
+        else:
+            if tag in _BLOCK_TAGS:
+                parts.append("\n")
+            if el.tail and el is not element:
+                parts.append(el.tail)
+    lines = (_SPACES.sub(" ", line).strip() for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def main_region_text(tree) -> Optional[str]:
+    """Text of the page's declared main region (`<main>` or `role="main"`, the first in document order)
+    without chrome, comment threads and form controls; None when the page declares none. `tree` is left
+    untouched."""
+    regions = _xpath(_MAIN_REGION_XPATH)(tree)
+    if not regions:
+        return None
+    region = copy.deepcopy(regions[0])
+    region.tail = None
+    _remove(_xpath(_REGION_DROP_XPATH)(region))
+    return _block_text(region)
+
+
+def declares_article(tree) -> bool:
+    """Whether the page declares itself an article (Open Graph `og:type` = article): trafilatura's article
+    extraction is kept there, and the related-story teasers around it in the main region stay out."""
+    return bool(_xpath(_ARTICLE_XPATH)(tree))
+
+
+def drop_repeated_lines(text: str, min_length: int) -> str:
+    """Drop lines longer than `min_length` characters that repeat an earlier line of the same text."""
+    seen, out = set(), []
+    for line in text.split("\n"):
+        key = line.strip()
+        if len(key) > min_length:
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(line)
+    return "\n".join(out)
+
+
+def html_to_text(html: str, url: Optional[str], config: ExtractConfig = ExtractConfig()) -> str:
+    return extract_html(html, url, config)[0]
+
+
+def extract_html(html: str, url: Optional[str], config: ExtractConfig = ExtractConfig()) -> Tuple[str, Dict[str, str]]:
+    """(main text, metadata) of a page: consent banners pruned, a balanced (or precision) pass, then, when
+    `recall_fallback` is set and that pass kept little, a recall pass whose output wins if the first is
+    under the fraction; then, when `region_fallback` is set and the page's declared main region holds much
+    more text than was kept, the region's text; repeated long lines dropped last."""
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)
+    if tree is None:
+        return "", {}
+    if config.prune_consent:
+        prune_consent_banners(tree)
+    text = _trafilatura_text(copy.deepcopy(tree), url, config, config.favor_recall)
+    if config.recall_fallback > 0 and not config.favor_recall:
+        recall = _trafilatura_text(copy.deepcopy(tree), url, config, True)
+        if len(text) < config.recall_fallback * len(recall):
+            text = recall
+    if config.region_fallback > 0 and not declares_article(tree):
+        region = main_region_text(tree)
+        if region and len(text.strip()) < config.region_fallback * len(region):
+            text = region
+    if config.drop_repeated_lines_over > 0:
+        text = drop_repeated_lines(text, config.drop_repeated_lines_over)
+    metadata: Dict[str, str] = {}
+    if config.with_metadata:
+        from trafilatura.metadata import extract_metadata
+
+        meta = extract_metadata(tree, default_url=url)
+        for key in ("title", "author", "date", "sitename", "description", "hostname", "language", "image"):
+            value = getattr(meta, key, None)
+            if value:
+                metadata[key] = str(value)
+    return text.strip(), metadata
+
+
+def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig()) -> Tuple[Dict[str, Any], Optional[str]]:
+    """(document, None) to keep, or (document with whatever text there is, reason) to drop."""
+    doc = empty_document(raw[ID], raw[SOURCE], "", url=raw.get(URL), input_path=raw.get(INPUT_PATH),
+                         input_offset=raw.get(INPUT_OFFSET), code_language=raw.get(CODE_LANGUAGE))
+    body = raw.get(BODY)
+    if body is None:  # text and code records
+        text = raw.get(TEXT) or ""
+        doc[TEXT] = text
+        if raw.get(METADATA):  # code: repo, path, language, license
+            doc[METADATA] = dict(raw[METADATA])
+        return doc, (None if text.strip() else "empty")
+    status = raw.get(HTTP_STATUS)
+    if status is not None and status != 200:
+        return doc, "http_status"
+    media_type = _media_type(raw.get(CONTENT_TYPE))
+    body = inflate_body(body)
+    if media_type in PLAIN_TYPES and raw.get(RECORD_TYPE) == "conversion":  # WET: text already extracted
+        text, _ = decode_html(body, raw.get(CONTENT_TYPE))
+        doc[TEXT] = text.strip()
+        return doc, (None if doc[TEXT] else "no_text")
+    if not _is_html(media_type, body):
+        return doc, "content_type"
+    if len(body) > config.max_html_bytes:
+        return doc, "too_large"
+    if body.count(b"<") > config.max_tags:
+        return doc, "too_complex"
+    html, encoding = decode_html(body, raw.get(CONTENT_TYPE))
+    try:
+        # A watchdog, not SIGALRM: the limit must fire on the SDK harness's worker threads too.
+        with deadline(config.max_seconds, message=f"extraction over {config.max_seconds:g}s"):
+            doc[TEXT], metadata = extract_html(html, raw.get(URL), config)
+    except DeadlineExceeded:
+        return doc, "timeout"
+    metadata["encoding"] = encoding
+    if raw.get(WARC_DATE):
+        metadata["crawl_date"] = raw[WARC_DATE]
+    doc[TITLE] = metadata.get("title")
+    doc[METADATA] = metadata
+    return doc, (None if doc[TEXT] else "no_text")
+
+
+def record_as_document(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """A text or code record (no HTML body) as a document with every column, its text unchanged."""
+    if raw.get(BODY) is not None:
+        raise ValueError(f"record {raw.get(ID)} of {raw.get(INPUT_PATH)} is a web archive record: "
+                         f"its HTML needs an `extract` stage first in the recipe")
+    # extract_record passes text and code records through untouched; its `empty` reason is a decision of
+    # the extract stage, which this recipe does not have, so an empty text goes on to the recipe's filters.
+    doc, _reason = extract_record(raw)
+    return doc
+

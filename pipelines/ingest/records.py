@@ -1,0 +1,16 @@
+"""RawRecord: what reading an input yields for one archive record, JSONL line, Parquet row or code file, and
+what extraction (pipelines/ingest/html.py `extract_record`) turns into a document. A plain dict: these field
+names beyond the document column names ID, SOURCE, URL, TEXT, CODE_LANGUAGE, INPUT_PATH, INPUT_OFFSET
+(schemas)."""
+from __future__ import annotations
+
+from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, METADATA, SOURCE, TEXT, URL
+
+RECORD_TYPE = "record_type"      # WARC record type: response, resource, conversion (None for text/code)
+CONTENT_TYPE = "content_type"    # HTTP Content-Type (or the WARC Content-Type of resource/conversion records)
+HTTP_STATUS = "http_status"      # int, None when the record carries no HTTP response
+BODY = "body"                    # bytes: the HTTP payload (transfer and content encodings undone)
+CODE_METADATA = METADATA         # code files: {"repo", "path", "language", "license"}
+WARC_DATE = "warc_date"          # ISO 8601 capture date from WARC-Date / the ARC date, None when malformed
+RAW_RECORD_FIELDS = (ID, SOURCE, URL, INPUT_PATH, INPUT_OFFSET, RECORD_TYPE, CONTENT_TYPE, HTTP_STATUS,
+                     BODY, TEXT, CODE_LANGUAGE, WARC_DATE)
