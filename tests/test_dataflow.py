@@ -136,6 +136,7 @@ def _top_level_names(proto):
     return {t.unique_name for t in proto.components.transforms.values() if "/" not in t.unique_name}
 
 
+@pytest.mark.slow  # ~10 s: builds the whole curate job graph with every stage
 def test_curate_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
     from pipelines.cli import main
     from pipelines.jobs.recipe import load_recipe
@@ -169,19 +170,8 @@ def test_crawl_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_tokenizer(tmp_path_factory):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from schemas import DOCUMENTS_SCHEMA, empty_document
-    from tokenizer.train import train_tokenizer
-
-    root = tmp_path_factory.mktemp("tok_corpus")
-    (root / "documents").mkdir()
-    docs = [empty_document(f"d{i}", "web", f"document number {i} says hello to the world {i * 7}") for i in range(50)]
-    pq.write_table(pa.Table.from_pylist(docs, schema=DOCUMENTS_SCHEMA), root / "documents" / "part-0.parquet")
-    train_tokenizer(str(root), vocab_size=300, output_dir=str(root / "tokenizer"), seed=0)
-    return root / "tokenizer"
+def small_tokenizer(word_corpus):
+    return word_corpus / "tok"  # the session tokenizer (tests/conftest.py)
 
 
 def test_tokenize_dry_run_builds_dataflow_job_offline(no_network, tmp_path, small_tokenizer):

@@ -100,8 +100,8 @@ POISON = "poisoned"
 
 
 @pytest.fixture(scope="module")
-def tokenize_inputs(tmp_path_factory):
-    from tokenizer.train import train_tokenizer
+def tokenize_inputs(tmp_path_factory, word_corpus):
+    import shutil
 
     rng = random.Random(5)
     root = tmp_path_factory.mktemp("shell_tokenize")
@@ -109,7 +109,7 @@ def tokenize_inputs(tmp_path_factory):
             for i in range(30)]
     (root / "clean").mkdir()
     _write_jsonl(root / "clean" / "docs.jsonl", good)
-    train_tokenizer(str(root / "clean" / "docs.jsonl"), vocab_size=300, output_dir=str(root / "tok"), seed=0)
+    shutil.copytree(word_corpus / "tok", root / "tok")  # the session tokenizer (tests/conftest.py)
     bad_doc = json.dumps({"id": "cannot-encode", "source": "web", "text": f"fine words {POISON} then more"})
     (root / "dirty").mkdir()
     _write_jsonl(root / "dirty" / "docs.jsonl", good[:10] + [bad_doc] + good[10:20] + ["[1, 2]"] + good[20:])
