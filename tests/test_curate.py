@@ -140,6 +140,7 @@ def code_tree(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_curate_real_warc_accounts_for_every_record(shared_data, tmp_path, code_tree):
     warc = shared_data / "warc" / "web_crawls" / "pywb__iana.warc.gz"
@@ -169,6 +170,7 @@ def test_curate_real_warc_accounts_for_every_record(shared_data, tmp_path, code_
     assert (out / "recipe.yaml").read_text().startswith("name: default")
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_extract_only_recipe_returns_documents_untouched_by_filters(shared_data, tmp_path):
     warc = shared_data / "warc" / "web_crawls" / "pywb__iana.warc.gz"
@@ -179,6 +181,7 @@ def test_extract_only_recipe_returns_documents_untouched_by_filters(shared_data,
     assert all(d["language"] is None and d["scores"] in ([], {}, None) for d in docs)
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_rejected_sample_per_reason_keeps_counts_complete(shared_data, tmp_path):
     warc = shared_data / "warc" / "web_crawls" / "pywb__iana.warc.gz"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 from memory import run_python
 
 N_DOCS = 20_000
@@ -44,6 +46,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # ~70 s: 20,000 identical documents through both dedups in a child process
 def test_hot_key_identical_documents_bounded_memory():
     proc, peak_mb = run_python(CHILD, [N_DOCS], timeout=300)
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -124,6 +124,7 @@ def test_failed_run_keeps_previous_outputs_and_leaves_no_staging(tmp_path, monke
     assert _ours(out) == []
 
 
+@pytest.mark.slow  # ~7 s: a curate child killed mid-run, then a rerun
 def test_killed_run_leaves_previous_outputs_and_the_next_run_cleans_up(tmp_path):
     out = tmp_path / "out"
     run_curate([str(_jsonl(tmp_path / "a.jsonl", 3))], str(out), parse_recipe(RECIPE))

@@ -145,6 +145,7 @@ def unigram_entropy_nats(shards_dir: str) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+@pytest.mark.slow  # ~10 s: Gutenberg through tokenizer, tokenize job and a CPU training run
 def test_tiny_preset_loss_falls_well_below_unigram_entropy_on_real_shards(gutenberg_shards, tmp_path):
     m = gutenberg_shards["manifest"]
     assert m.totals.sequences >= 300 and m.tokenizer.vocab_size == 512

@@ -90,6 +90,7 @@ def _read_rows(d):
     return [row for f in sorted(glob.glob(str(d / "*.parquet"))) for row in pq.read_table(f).to_pylist()]
 
 
+@pytest.mark.slow  # ~7-10 s each: curate with dedup over two files
 @pytest.mark.parametrize("workers", [1, 2])
 def test_two_jsonl_files_numbered_from_zero_keep_every_document_through_dedup(tmp_path, workers):
     rng = random.Random(16)
