@@ -180,6 +180,7 @@ def _errors_for(run, name):
     return [e for e in run["errors"] if e["input_path"] == path]
 
 
+@pytest.mark.slow  # this and every test reading hostile_run: one ~25 s curate child over all the inputs
 def test_run_finishes_with_bounded_memory_and_balanced_accounting(hostile_run):
     print(f"hostile curate peak RSS: {hostile_run['peak_rss_mb']:.0f} MiB")
     assert hostile_run["peak_rss_mb"] < RSS_BOUND_MB, hostile_run["peak_rss_mb"]
@@ -188,6 +189,7 @@ def test_run_finishes_with_bounded_memory_and_balanced_accounting(hostile_run):
         assert stage["in"] == stage["kept"] + dropped + stage["errors"], stage
 
 
+@pytest.mark.slow
 def test_every_error_row_has_a_pointer(hostile_run):
     assert hostile_run["errors"]
     for e in hostile_run["errors"]:
@@ -199,6 +201,7 @@ def test_every_error_row_has_a_pointer(hostile_run):
 
 @pytest.mark.parametrize("name", ["random.warc.gz", "random-magic.warc.gz", "bomb-line.warc.gz", "bigline.warc",
                                   "notext.parquet", "empty.parquet"])
+@pytest.mark.slow
 def test_unreadable_files_are_one_error_row_each(hostile_run, name):
     errs = _errors_for(hostile_run, name)
     assert len(errs) >= 1, name
@@ -206,12 +209,14 @@ def test_unreadable_files_are_one_error_row_each(hostile_run, name):
         assert "no 'text' column" in errs[0]["error"]
 
 
+@pytest.mark.slow
 def test_zero_length_and_padding_only_archives_yield_nothing(hostile_run):
     for name in ("empty.warc.gz", "empty.warc", "empty.jsonl", "bomb-zeros.warc.gz"):
         assert not _errors_for(hostile_run, name), name
         assert not [d for d in hostile_run["docs"] if d["input_path"] == hostile_run["inputs"][name]]
 
 
+@pytest.mark.slow
 def test_gzip_bomb_block_is_skipped_not_loaded(hostile_run):
     # 1 GB declared block: over the record cap, skipped as too_large (read), never held in memory
     assert not [d for d in hostile_run["docs"] if d["input_path"] == hostile_run["inputs"]["bomb-block.warc.gz"]]
@@ -219,6 +224,7 @@ def test_gzip_bomb_block_is_skipped_not_loaded(hostile_run):
     assert read["dropped"].get("too_large", 0) >= 1
 
 
+@pytest.mark.slow
 def test_gzip_bomb_payloads_are_capped_and_dropped(hostile_run):
     rejected = {r["input_path"]: r["reason"] for r in hostile_run["rejected"]}
     # stored gzip without a Content-Encoding header: extract inflates it (capped) and drops it
@@ -230,6 +236,7 @@ def test_gzip_bomb_payloads_are_capped_and_dropped(hostile_run):
     assert read["dropped"].get("too_large", 0) >= 2  # bomb-block.warc.gz and bomb-encoded.warc
 
 
+@pytest.mark.slow
 def test_deeply_nested_html(hostile_run):
     rejected = {r["input_path"]: r["reason"] for r in hostile_run["rejected"]}
     assert rejected.get(hostile_run["inputs"]["nested-1m.warc"]) == "too_complex"
@@ -238,11 +245,13 @@ def test_deeply_nested_html(hostile_run):
     assert path in rejected or any(d["input_path"] == path for d in hostile_run["docs"]) or _errors_for(hostile_run, "nested-50k.warc")
 
 
+@pytest.mark.slow
 def test_big_single_line_document_is_kept_whole(hostile_run):
     docs = [d for d in hostile_run["docs"] if d["input_path"] == hostile_run["inputs"]["bigline.jsonl"]]
     assert len(docs) == 1 and docs[0]["text"] >= BIG_LINE - 10
 
 
+@pytest.mark.slow
 def test_invalid_utf8_and_surrogates(hostile_run):
     docs = [d for d in hostile_run["docs"] if d["input_path"] == hostile_run["inputs"]["badutf8.warc"]]
     assert len(docs) == 1
@@ -252,6 +261,7 @@ def test_invalid_utf8_and_surrogates(hostile_run):
     assert {1, 2} <= kept and kept | errs == {0, 1, 2} and not kept & errs
 
 
+@pytest.mark.slow
 def test_broken_jsonl_lines_are_error_rows_at_their_line(hostile_run):
     path = hostile_run["inputs"]["broken.jsonl"]
     kept = {d["input_offset"] for d in hostile_run["docs"] if d["input_path"] == path}
@@ -260,6 +270,7 @@ def test_broken_jsonl_lines_are_error_rows_at_their_line(hostile_run):
     assert errs == {1, 2, 3, 4, 5, 6, 8}
 
 
+@pytest.mark.slow
 def test_code_tree_nul_bytes_symlink_loops_fifo_unreadable(hostile_run):
     tree = hostile_run["inputs"]["tree"][len("code:"):]
     kept = sorted(os.path.basename(d["input_path"]) for d in hostile_run["docs"] if d["input_path"].startswith(tree))

@@ -19,6 +19,7 @@ from pipelines.tools.verify import VerifyError, verify_shards
 from schemas import MANIFEST_NAME
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # ~40 s: 1,500-document tokenize runs, one killed mid-write through the CLI
 SEQ_LEN = 64
 
 
