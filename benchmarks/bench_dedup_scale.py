@@ -354,8 +354,9 @@ def _bin_of(size):
 
 
 def _hub_pairs(members, key) -> set:
-    """A bucket's candidate edges as the verifying composite emits them (`_edges_to_bucket_hubs`): every member
-    to the smallest member, every larger member to the second smallest too (members ordered by `key`)."""
+    """A bucket's candidate edges as the verifying composite emits them (filters/components.py's
+    `edges_to_bucket_hubs`): every member to the smallest member, every larger member to the second smallest too
+    (members ordered by `key`)."""
     if len(members) < 2:
         return set()
     first, second = sorted(members, key=key)[:2]

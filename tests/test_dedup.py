@@ -13,9 +13,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from filters.dedup import REPRESENTATIVES, exact_dedup_key, id_of_key, representative_key
 from filters.lines import LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, jaccard, shingle_hash_sets, shingles
-from pipelines.transforms.dedup import (
-    DedupExact, DedupLines, DedupMinhash, _edges_to_bucket_hubs, _edges_to_bucket_min, _send_hub_set, _VerifyJaccard,
-)
+from filters.components import edges_to_bucket_hubs, edges_to_bucket_min
+from pipelines.transforms.dedup import DedupExact, DedupLines, DedupMinhash, _send_hub_set, _VerifyJaccard
 from pipelines.runtime.options import make_pipeline
 from pipelines.transforms.counters import counters_by_stage, stage_counts
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DUPLICATE_OF, ID, REASON, TEXT, empty_document
@@ -39,26 +38,6 @@ def test_representative_keys_sort_by_the_recipe_criterion_then_id():
     assert exact_dedup_key("Hello", normalize=False) != exact_dedup_key("hello", normalize=False)
 
 
-def test_bucket_edges_point_at_its_smallest_member_and_never_list_the_bucket():
-    class Reiterable:  # a lazily paged group, as Dataflow hands large groups to a DoFn
-        passes = 0
-
-        def __iter__(self):
-            Reiterable.passes += 1
-            return (f"id{i:05d}" for i in range(5000, 0, -1))
-
-    edges = list(_edges_to_bucket_min((b"key", Reiterable())))
-    assert len(edges) == 4999 and {v for _, v in edges} == {"id00001"} and Reiterable.passes == 2
-
-    Reiterable.passes = 0  # when verifying: the two smallest members are hubs, 2n - 3 edges, still two passes
-    edges = list(_edges_to_bucket_hubs((b"key", Reiterable())))
-    assert Reiterable.passes == 2 and len(edges) == len(set(edges)) == 2 * 5000 - 3
-    assert {v for _, v in edges} == {"id00001", "id00002"} and ("id00002", "id00001") in edges
-    assert all(u > v for u, v in edges)
-    assert list(_edges_to_bucket_hubs((b"k", ["b", "a"]))) == [("b", "a")]
-    assert sorted(_edges_to_bucket_hubs((b"k", ["c", "a", "b"]))) == [("b", "a"), ("c", "a"), ("c", "b")]
-
-
 def test_two_hub_verification_keeps_a_pair_that_the_bucket_minimum_would_lose():
     """A bucket {a, b, c}: a is a false positive for both, b and c are near-duplicates. Checked only against
     the minimum a, both edges fail and b, c stay apart; with b as the second hub, c -> b passes."""
@@ -74,8 +53,8 @@ def test_two_hub_verification_keeps_a_pair_that_the_bucket_minimum_would_lose():
             hubs.setdefault(u, []).append((v, sets[v]))
         return sorted(e for u, hs in hubs.items() for e in verify.process((u, {"set": [sets[u]], "hub": hs})))
 
-    assert verified(_edges_to_bucket_min((b"k", ["c", "b", "a"]))) == []
-    assert verified(_edges_to_bucket_hubs((b"k", ["c", "b", "a"]))) == [("c", "b")]
+    assert verified(edges_to_bucket_min(["c", "b", "a"])) == []
+    assert verified(edges_to_bucket_hubs(["c", "b", "a"])) == [("c", "b")]
 
 
 def test_verification_join_holds_ids_at_the_hub_and_at_most_bands_sets_per_member():

@@ -9,31 +9,31 @@ MinHash (`DedupMinhash`):
 1. Sign: documents are batched (`BatchElements`, up to 256) and signed in one vectorised numpy pass per batch
    (`filters.minhash.minhash_signatures`); each document leaves one ((band, band hash), node) pair per band.
    A node is the document's `representative_key`, so "smallest node" means "the document to keep".
-2. Buckets: `GroupByKey` on the band key. A bucket is iterated twice, first for its smallest node, then to
-   emit one edge from every other member to it: n - 1 edges per bucket, never n^2, and only the running
-   minimum is held (Dataflow pages large groups, so a boilerplate bucket of a million members stays bounded).
-3. Optional verification (`verify_threshold`): each candidate edge is joined with both endpoints' shingle-hash
-   sets and kept only if their exact Jaccard reaches the threshold, removing LSH false positives. When
-   verifying, a bucket emits edges from every member to its smallest node and from every larger member to its
-   second smallest too (2n - 3, never n^2): a member unlike the minimum but like another member keeps a second
-   chance to link. On the perturbed-prose benchmark (pure functions, 3 x 10 seeds, 11 x 10 bands) verified
-   recall is 0.851 with the minimum alone, 0.853 with two hubs -- the same as checking every pair of every
-   bucket, and 0.855 unverified -- at precision 0.93 instead of 0.78 unverified. The join is ordered so that
-   no group holds more than a bounded number of sets: first by the hub v (its one set plus the ids of the
-   members pointing at it; a hub lists ids only, as the components do), which sends (v, set_v) to each member
-   u; then by u (its own set plus at most 2 x `bands` (v, set_v), since u has two edges per band at most),
-   where the Jaccard is computed. Shuffle volume: one set per edge plus two per document.
-4. Connected components: `rounds` unrolled rounds of large-star then small-star (Kiveris et al., "Connected
-   Components in MapReduce and Beyond", 2014: O(log^2 n) rounds, in practice a handful); each round is one
-   group-by on the node plus a `Distinct` of the emitted edges, and no worker ever holds more than one node's
-   neighbour stream. Beam graphs are static, so the rounds are unrolled; the counter `cc_round_<i>_changed`
-   (edges that round i's large-star and small-star re-linked to a smaller node) is the convergence signal:
-   it is 0 exactly when every component is already a star around its minimum, so the first round with 0 is
-   the number of rounds the graph needed (`cc_round_<i>_rewired` counts nodes that have a smaller neighbour
-   in round i's large-star; it settles at the number of non-root nodes, never 0). After the last round
-   `cc_unconverged` counts nodes whose parent is not a root. The result is safe
-   even then: every removed document points at a smaller node of its component, and a component can only
-   keep more than one document, never none.
+2. Buckets: `GroupByKey` on the band key, then filters/components.py's `edges_to_bucket_min`: a bucket is iterated
+   twice, first for its smallest node, then to emit one edge from every other member to it: n - 1 edges per bucket,
+   never n^2, and only the running minimum is held (Dataflow pages large groups, so a boilerplate bucket of a
+   million members stays bounded).
+3. Optional verification (`verify_threshold`): each candidate edge is joined with both endpoints' shingle-hash sets
+   and kept only if their exact Jaccard reaches the threshold, removing LSH false positives. When verifying, a
+   bucket emits edges from every member to its smallest node and from every larger member to its second smallest
+   too (`edges_to_bucket_hubs`: 2n - 3, never n^2): a member unlike the minimum but like another member keeps a
+   second chance to link. On the perturbed-prose benchmark (pure functions, 3 x 10 seeds, 11 x 10 bands) verified
+   recall is 0.851 with the minimum alone, 0.853 with two hubs -- the same as checking every pair of every bucket,
+   and 0.855 unverified -- at precision 0.93 instead of 0.78 unverified. The join is ordered so that no group holds
+   more than a bounded number of sets: first by the hub v (its one set plus the ids of the members pointing at it;
+   a hub lists ids only, as the components do), which sends (v, set_v) to each member u; then by u (its own set
+   plus at most 2 x `bands` (v, set_v), since u has two edges per band at most), where the Jaccard is computed.
+   Shuffle volume: one set per edge plus two per document.
+4. Connected components: `rounds` unrolled rounds of large-star then small-star (the steps: filters/components.py;
+   Kiveris et al., "Connected Components in MapReduce and Beyond", 2014: O(log^2 n) rounds, in practice a handful);
+   each round is one group-by on the node plus a `Distinct` of the emitted edges, and no worker ever holds more
+   than one node's neighbour stream. Beam graphs are static, so the rounds are unrolled; the counter
+   `cc_round_<i>_changed` (edges that round i's large-star and small-star re-linked to a smaller node) is the
+   convergence signal: it is 0 exactly when every component is already a star around its minimum, so the first
+   round with 0 is the number of rounds the graph needed (`cc_round_<i>_rewired` counts nodes that have a smaller
+   neighbour in round i's large-star; it settles at the number of non-root nodes, never 0). After the last round
+   `cc_unconverged` counts nodes whose parent is not a root. The result is safe even then: every removed document
+   points at a smaller node of its component, and a component can only keep more than one document, never none.
 5. Resolve: a node's label is its smallest neighbour (or itself); cluster sizes are summed per label by a
    combiner; one join by id sends the label's document to `kept` with `dedup_cluster_id` and
    `dedup_cluster_size` (exact duplicates folded in) and the others to `rejected` as `near_duplicate`.
@@ -64,6 +64,7 @@ from apache_beam import coders
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
+from filters.components import edges_to_bucket_hubs, edges_to_bucket_min, large_star, small_star, star_minimum
 from filters.dedup import REPRESENTATIVES, check_representative, exact_dedup_key, id_of_key, representative_key
 from filters.lines import UNITS, LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
@@ -243,34 +244,10 @@ class _SignBatch(beam.DoFn):
         self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
 
 
-def _edges_to_bucket_min(kv) -> Iterable[Tuple[str, str]]:
-    _bucket, nodes = kv
-    smallest = None
-    for node in nodes:  # first pass: the minimum, without materialising the bucket
-        if smallest is None or node < smallest:
-            smallest = node
-    for node in nodes:
-        if node != smallest:
-            yield node, smallest
-
-
-def _edges_to_bucket_hubs(kv) -> Iterable[Tuple[str, str]]:
-    """Candidate edges to verify: every member to the bucket's smallest node, and every larger member to the
-    second smallest too (2n - 3 edges, never n^2; still two running minima, not the bucket, in memory). Same
-    components as `_edges_to_bucket_min` while nothing is verified; once edges can fail, a member unlike the
-    minimum keeps a second chance to link inside the bucket."""
-    _bucket, nodes = kv
-    first = second = None
-    for node in nodes:
-        if first is None or node < first:
-            first, second = node, first
-        elif node != first and (second is None or node < second):
-            second = node
-    for node in nodes:
-        if node != first:
-            yield node, first
-            if second is not None and node > second:
-                yield node, second
+def _bucket_edges(kv, edges_of) -> Iterable[Tuple[str, str]]:
+    """(band key, members) -> the bucket's candidate edges, `edges_of` one of filters/components.py's."""
+    _bucket, members = kv
+    return edges_of(members)
 
 
 def _send_hub_set(kv):
@@ -317,7 +294,7 @@ def _both_directions(edge):
 
 
 class _LargeStar(beam.DoFn):
-    """Node u with neighbours N: link every larger neighbour to m = min(N + u)."""
+    """Node u with neighbours N: `large_star`, every link in both directions; counts round i's signals."""
 
     def __init__(self, round_index: int):
         self._round = round_index
@@ -329,24 +306,20 @@ class _LargeStar(beam.DoFn):
 
     def process(self, kv):
         u, neighbours = kv
-        m = u
-        for v in neighbours:
-            if v < m:
-                m = v
+        m = star_minimum(u, neighbours)
         if m != u:
             self._rewired.inc()
-        changed = 0
-        for v in neighbours:
-            if v > u and v != m:
-                changed += m != u  # u -- v becomes m -- v
-                yield v, m
-                yield m, v
-        if changed:
-            self._changed.inc(changed)
+        links = 0
+        for v, w in large_star(u, neighbours, m):
+            links += 1
+            yield v, w
+            yield w, v
+        if links and m != u:  # each link replaced u -- v by m -- v
+            self._changed.inc(links)
 
 
 class _SmallStar(beam.DoFn):
-    """Node u with neighbours N: link u and its smaller neighbours to m = min(N + u)."""
+    """Node u with neighbours N: `small_star`, every link in both directions; counts round i's changes."""
 
     def __init__(self, round_index: int):
         self._round = round_index
@@ -356,30 +329,18 @@ class _SmallStar(beam.DoFn):
 
     def process(self, kv):
         u, neighbours = kv
-        m = u
-        for v in neighbours:
-            if v < m:
-                m = v
-        if m != u:
-            yield u, m
-            yield m, u
         changed = 0
-        for v in neighbours:
-            if v < u and v != m:
-                changed += 1  # u -- v becomes m -- v
-                yield v, m
-                yield m, v
+        for v, w in small_star(u, neighbours):
+            changed += v != u  # u -- v became m -- v (u's own link to m is not a change)
+            yield v, w
+            yield w, v
         if changed:
             self._changed.inc(changed)
 
 
 def _parent(kv):
     u, neighbours = kv
-    m = u
-    for v in neighbours:
-        if v < m:
-            m = v
-    yield u, m
+    yield u, star_minimum(u, neighbours)
 
 
 def _swap(kv):
@@ -405,7 +366,9 @@ class _CountUnconverged(beam.DoFn):
         return iter(())
 
 
-class _NodeToIdSize(beam.DoFn):
+class _NodeAndLabelToIds(beam.DoFn):
+    """(node, its label node) -> (document id, the label's document id): representative keys back to ids."""
+
     def __init__(self, representative: str):
         self._representative = representative
 
@@ -606,10 +569,10 @@ class DedupMinhash(beam.PTransform):
                   | "Sign" >> beam.ParDo(_SignBatch(self._params, self._representative, self._score,
                                                     self._verify is not None))
                   .with_outputs(_SignBatch.BANDS, _SignBatch.SETS, ERRORS, main="docs"))
-        to_hubs = (("EdgesToBucketHubs", _edges_to_bucket_hubs) if self._verify is not None
-                   else ("EdgesToBucketMin", _edges_to_bucket_min))
+        to_hubs = (("EdgesToBucketHubs", edges_to_bucket_hubs) if self._verify is not None
+                   else ("EdgesToBucketMin", edges_to_bucket_min))
         edges = _distinct(_group_by_key(signed[_SignBatch.BANDS], "GroupBuckets", m)
-                          | to_hubs[0] >> beam.FlatMap(to_hubs[1]), "DistinctEdges", m)
+                          | to_hubs[0] >> beam.FlatMap(_bucket_edges, to_hubs[1]), "DistinctEdges", m)
         if self._verify is not None:
             sets = signed[_SignBatch.SETS]
             hub_sets = (_co_group_by_key({"member": edges | "ByMinimum" >> beam.Map(_swap), "set": sets},
@@ -618,7 +581,7 @@ class DedupMinhash(beam.PTransform):
             edges = (_co_group_by_key({"hub": hub_sets, "set": sets}, "JoinMemberSet", m)
                      | "VerifyJaccard" >> beam.ParDo(_VerifyJaccard(self._verify)))
         labels = (edges | "Components" >> ConnectedComponents(self._rounds, measure_shuffle=m)
-                  | "NodeToId" >> beam.ParDo(_NodeToIdSize(self._representative)))
+                  | "NodeToId" >> beam.ParDo(_NodeAndLabelToIds(self._representative)))
         sizes = signed.docs | "DocSize" >> beam.FlatMap(_doc_size)
         totals = _combine_per_key(_co_group_by_key({"label": labels, "size": sizes}, "JoinLabelSize", m)
                                   | "LabelSize" >> beam.FlatMap(_label_size), "ClusterSize", sum, m)
