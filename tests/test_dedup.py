@@ -120,7 +120,7 @@ CHAIN_KEPT = [("c0", "c0", 7), ("u", "u", 1), ("p1", "p1", 1), ("p2", "p2", 1)]
 CHAIN_REJECTED = [(f"c{i}", "near_duplicate", "c0") for i in range(1, 6)]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2 forked workers: ~13 s
 def test_minhash_connected_components_same_result_with_1_and_2_workers(workers):
     """A chain whose ends share no shingle is one cluster (one round of min-propagation would keep several);
     exact verification keeps apart the 0.4 pair that the low-threshold banding made candidates."""
@@ -142,6 +142,7 @@ def test_minhash_connected_components_same_result_with_1_and_2_workers(workers):
     assert c.in_ == c.kept + sum(c.dropped.values()) + c.errors == 2 * len(_chain_docs())
 
 
+@pytest.mark.slow  # ~8-14 s: 1,501 documents in one band bucket
 def test_verified_minhash_on_a_hub_bucket_checks_at_most_two_edges_per_member():
     """1,500 copies of one page (every band bucket holds all of them) and one copy edited below the threshold:
     every copy is checked against the bucket's two smallest nodes only, never against its 1,499 twins."""
@@ -209,6 +210,7 @@ def _distributions(result, prefix=""):
     return out
 
 
+@pytest.mark.slow  # ~7 s: three component pipelines, up to 12 rounds
 def test_component_rounds_count_changed_edges_until_convergence():
     """A path of 64 nodes with shuffled ids needs several large-star / small-star rounds: `cc_round_<i>_changed`
     is positive while edges are still re-linked and 0 from the round the graph is a star on; a star is 0 at once."""
