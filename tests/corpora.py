@@ -1,5 +1,5 @@
 """Small seeded corpora of random common words, written as a curate documents directory, for tests that need
-real tokenizers and shards but not real prose. The session corpus most tests share is `word_corpus` in
+real tokenizers and shards but not real prose. The session corpus that several test files share is `word_corpus` in
 tests/conftest.py; build a corpus of your own here only when a test needs another size or seed."""
 from __future__ import annotations
 
