@@ -32,7 +32,8 @@ WORKER_REQUIREMENTS = [
     "tiktoken>=0.7",
     # Gopher/FineWeb count words with spaCy's blank English tokenizer (rules only, no model), as datatrove does.
     "spacy>=3.7,<4",
-    "protobuf>=4.25",  # pipelines/runtime/options.py converts Beam's pipeline and endpoint protos (Beam pins the range)
+    # pipelines/runtime/options.py and local_runner.py convert Beam's pipeline and endpoint protos (Beam pins the range).
+    "protobuf>=4.25",
 ]
 
 setup(

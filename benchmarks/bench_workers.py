@@ -1,6 +1,6 @@
 """Local parallelism: `--workers 1` (the in-process runner) against `--workers 2` (two SDK worker processes,
-forked from the driver by pipelines.runtime.options) for the curate and tokenize jobs on this machine. Peer: the same
-job with 1 worker.
+forked from the driver by pipelines.runtime.local_runner) for the curate and tokenize jobs on this machine. Peer: the
+same job with 1 worker.
 
 curate: the default recipe over the web-crawl archives of ../shared/data/warc (web_crawls/* and the Common Crawl
 excerpt; 7.3 MB of compressed WARC/ARC). tokenize: 16 Project Gutenberg books cut into ~8 KB documents, each

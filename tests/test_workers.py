@@ -1,4 +1,4 @@
-"""`--workers N`: SDK workers forked from a zygote (pipelines.runtime.options), results equal to one worker's."""
+"""`--workers N`: SDK workers forked from a zygote (pipelines.runtime.local_runner), results equal to one worker's."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
-import pipelines.runtime.options as options
+import pipelines.runtime.local_runner as local_runner
 from pipelines.runtime.options import make_pipeline, quiet_beam_logging
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,24 +48,24 @@ def _alive(pid: int) -> bool:
 def test_two_workers_are_forked_processes_that_share_the_work_and_exit(tmp_path):
     one = _run_noting(tmp_path, 1)
     assert list(one) == [os.getpid()] and one[os.getpid()] == list(range(64))  # in-process runner
-    if options._zygote_refused:
-        pytest.skip(f"this process cannot fork workers: {options._zygote_refused}")
+    if local_runner._zygote_refused:
+        pytest.skip(f"this process cannot fork workers: {local_runner._zygote_refused}")
     two = _run_noting(tmp_path, 2)
-    assert options._zygote is not None
+    assert local_runner._zygote is not None
     assert len(two) == 2 and os.getpid() not in two  # two worker processes, neither the driver
     assert sorted(x for xs in two.values() for x in xs) == list(range(64))  # every element once
     assert all(len(xs) >= 16 for xs in two.values())  # the work is shared, not done by one
-    zygote = options._zygote.pid
+    zygote = local_runner._zygote.pid
     again = _run_noting(tmp_path, 2, name="again")
-    assert options._zygote.pid == zygote  # one zygote per driver process
+    assert local_runner._zygote.pid == zygote  # one zygote per driver process
     assert not set(again) & set(two)  # fresh workers per pipeline ...
     assert not any(_alive(pid) for pid in list(two) + list(again))  # ... which are gone when it returns
 
 
 def test_beams_subprocess_workers_when_forking_is_refused(tmp_path, monkeypatch):
     """A process that already runs gRPC threads is never forked: Beam's own subprocess workers run instead."""
-    monkeypatch.setattr(options, "_zygote", None)
-    monkeypatch.setattr(options, "_zygote_refused", "refused for the test")
+    monkeypatch.setattr(local_runner, "_zygote", None)
+    monkeypatch.setattr(local_runner, "_zygote_refused", "refused for the test")
     two = _run_noting(tmp_path, 2, n=16)
     assert os.getpid() not in two
     assert sorted(x for xs in two.values() for x in xs) == list(range(16))
@@ -79,6 +79,7 @@ def test_zygote_keeps_no_socket_of_the_driver(tmp_path):
         import socket, sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
         import apache_beam as beam
+        import pipelines.runtime.local_runner as local_runner
         import pipelines.runtime.options as options
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0)); listener.listen()
@@ -87,7 +88,7 @@ def test_zygote_keeps_no_socket_of_the_driver(tmp_path):
         p = options.make_pipeline(workers=2)
         _ = p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x + 1)
         p.run().wait_until_finish()
-        assert options._zygote is not None, options._zygote_refused
+        assert local_runner._zygote is not None, local_runner._zygote_refused
         listener.close()
         again = socket.socket()
         again.bind(("127.0.0.1", port)); again.listen()
