@@ -63,6 +63,12 @@ def document_patterns(path: str, matches: Callable[[str], bool] = _local_matches
                             f"a dir of .parquet/.jsonl files, a file or a glob")
 
 
+def table_files(output_dir: str, table: str) -> List[str]:
+    """The Parquet files of one table (documents, rejected, errors) of a curate output directory, sorted; none
+    when the table is absent or empty."""
+    return sorted(glob.glob(os.path.join(output_dir, table, "*.parquet")))
+
+
 def document_files(path: str) -> List[str]:
     """The local files of a documents input (`document_patterns`), sorted."""
     return sorted({f for pattern in document_patterns(path) for f in _expand(pattern) if os.path.isfile(f)})

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas import DOCUMENTS_SCHEMA, MANIFEST_NAME, Manifest, empty_document
-from schemas.io import document_files, document_patterns, iter_documents
+from schemas.io import document_files, document_patterns, iter_documents, table_files
 from schemas.shard_files import build_manifest, shard_info, shard_name
 from tokenizer.encode import find_tokenizer, tokenizer_file
 from tokenizer.pack import pack_layout, unpack_segments
@@ -154,6 +154,9 @@ def test_documents_resolver_curate_dir_plain_dir_file_and_glob(tmp_path):
     assert document_patterns(str(curated)) == [str(curated / "documents" / "*.parquet")]
     assert document_files(str(curated)) == [str(curated / "documents" / f"part-{i}.parquet") for i in (0, 1)]
     assert [d["id"] for d in iter_documents(str(curated))] == ["a", "b"]
+    assert table_files(str(curated), "documents") == document_files(str(curated))
+    assert table_files(str(curated), "rejected") == [str(curated / "rejected" / "part-0.parquet")]
+    assert table_files(str(curated), "errors") == []
 
     plain = tmp_path / "plain"
     write_docs(plain / "x.parquet", ["p"])

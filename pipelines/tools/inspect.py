@@ -16,7 +16,6 @@ Grouping rejected rows reads only the `stage` and `reason` columns; `--doc-id` r
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import textwrap
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -29,15 +28,12 @@ import pyarrow.parquet as pq
 from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE,
                      LANGUAGE_SCORE, MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
 from schemas.errors import reading
+from schemas.io import table_files
 from schemas.shard_files import ShardFile, read_manifest
 from schemas.shards import FIX_RETOKENIZE
 
 BOUNDARY = " ⟦|⟧ "
 TABLES = ("documents", "rejected", "errors")
-
-
-def _parquet_files(directory: str) -> List[str]:
-    return sorted(glob.glob(os.path.join(directory, "*.parquet")))
 
 
 def _row_groups(files: Sequence[str]) -> List[Tuple[str, int, int]]:
@@ -110,7 +106,7 @@ def inspect_documents(path: str, n: int, width: int, language: Optional[str], so
     where = {k: v for k, v in ((LANGUAGE, language), (SOURCE, source)) if v}
     label = ", ".join(f"{k}={v}" for k, v in where.items())
     print(f"== documents ({docs_dir}){': ' + label if label else ''}, {n} sampled (seed {seed})")
-    rows = sample_rows(_parquet_files(docs_dir), [ID, SOURCE, URL, LANGUAGE, LANGUAGE_SCORE, TEXT], n, seed, where)
+    rows = sample_rows(table_files(path, "documents"), [ID, SOURCE, URL, LANGUAGE, LANGUAGE_SCORE, TEXT], n, seed, where)
     for row in rows:
         score = row.get(LANGUAGE_SCORE)
         print(f"- [{row[SOURCE]}/{row.get(LANGUAGE)}{'' if score is None else f' {score:.2f}'}] {row[ID]} {row.get(URL) or ''}")
@@ -119,7 +115,7 @@ def inspect_documents(path: str, n: int, width: int, language: Optional[str], so
         print("  (none match)")
     rejected_dir = os.path.join(path, "rejected")
     print(f"\n== rejected by stage and reason ({rejected_dir})")
-    groups = rejected_groups(_parquet_files(rejected_dir), max(1, n // 2), seed)
+    groups = rejected_groups(table_files(path, "rejected"), max(1, n // 2), seed)
     groups = [g for g in groups if (not stage or g["stage"] == stage) and (not reason or g["reason"] == reason)]
     for g in groups:
         print(f"* {g['stage']}/{g['reason']}: {g['rows']:,}")
@@ -130,7 +126,7 @@ def inspect_documents(path: str, n: int, width: int, language: Optional[str], so
         print("  (none)")
     errors_dir = os.path.join(path, "errors")
     print(f"\n== errors ({errors_dir})")
-    errors = sample_rows(_parquet_files(errors_dir), [STAGE, ERROR, INPUT_PATH, INPUT_OFFSET, URL], n, seed,
+    errors = sample_rows(table_files(path, "errors"), [STAGE, ERROR, INPUT_PATH, INPUT_OFFSET, URL], n, seed,
                          {STAGE: stage} if stage else None)
     for row in errors:
         print(f"- {row[STAGE]}: {(row[ERROR] or '')[:width]}  at {row.get(INPUT_PATH)}:{row.get(INPUT_OFFSET)}")
@@ -142,7 +138,7 @@ def find_document(path: str, doc_id: str) -> List[Dict[str, Any]]:
     """Rows with id `doc_id` in a curate output's documents, rejected and errors tables (reads `id` first)."""
     found = []
     for table_name in TABLES:
-        for f, i, _ in _row_groups(_parquet_files(os.path.join(path, table_name))):
+        for f, i, _ in _row_groups(table_files(path, table_name)):
             pf = pq.ParquetFile(f)
             if ID not in pf.schema_arrow.names:
                 continue

@@ -40,7 +40,7 @@ from pipelines.tools.report_html import render_report
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Report)
 from schemas.errors import reading
-from schemas.io import document_files, sha256_file
+from schemas.io import document_files, sha256_file, table_files
 from schemas.shard_files import (
     ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
     unlisted_shards,
@@ -199,10 +199,6 @@ def iter_row_groups(files: Sequence[str], columns: Sequence[str]) -> Iterator[pa
                 yield pf.read_row_group(i, columns=present)
 
 
-def _table_files(path: str, table: str) -> List[str]:
-    return sorted(glob.glob(os.path.join(path, table, "*.parquet")))
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Documents
 # ---------------------------------------------------------------------------------------------------------
@@ -291,7 +287,7 @@ def _funnel(path: str) -> Dict[str, Any]:
     out["rejected_sampled"] = sampled
     checks = []
     for table in ("rejected", "errors"):
-        files = _table_files(path, table)
+        files = table_files(path, table)
         if not files:
             continue
         rows = parquet_rows(files)
