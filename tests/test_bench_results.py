@@ -65,4 +65,11 @@ def test_checked_in_results_hold_the_newest_section_of_each_benchmark_in_the_his
         newest[re.match(r"## (\w+) ", s).group(1)] = s.strip() + "\n"
     assert sorted(newest) == re.findall(r"<!-- bench:(\w+) -->", current)
     for name, s in newest.items():
-        assert _sections_of(current, name) == [s]
+        (section,) = _sections_of(current, name)
+        # heading (name, date) and table rows; descriptions may since have been reworded (a module moved)
+        assert _heading_and_rows(section) == _heading_and_rows(s)
+
+
+def _heading_and_rows(section):
+    lines = section.splitlines()
+    return [lines[0]] + [line for line in lines if line.startswith("|")]
