@@ -39,7 +39,7 @@ def extract_documents(cache: Path = CACHE) -> list:
     sys.path.insert(0, str(ROOT))
     from pipelines.ingest.charsets import decode_html
     from pipelines.ingest.html import extract_record, html_to_text
-    from pipelines.transforms.sources import iter_raw_records
+    from pipelines.ingest.readers import iter_raw_records
     from schemas import ID, TEXT
 
     docs = []

@@ -1,7 +1,7 @@
 """Fuzzing (issue #11) with hypothesis, a fixed time budget per target: the archive reader
-(`pipelines.transforms.sources.read_archive` on bytes built from WARC/ARC/gzip fragments and random bytes, plain and
+(`pipelines.ingest.readers.read_archive` on bytes built from WARC/ARC/gzip fragments and random bytes, plain and
 gzip-wrapped), the charset/extraction wrapper (`pipelines.ingest.html.extract_record` on HTML-ish bytes with
-random content types, encodings and status) and the JSONL reader (`pipelines.transforms.sources.read_jsonl` on lines
+random content types, encodings and status) and the JSONL reader (`pipelines.ingest.readers.read_jsonl` on lines
 of JSON fragments and random bytes). A crash is any exception escaping the function (readers must turn bad
 input into error rows; extract_record may raise only what the Beam shell turns into an error row, which
 is still counted here as a crash to look at). Crashes found become regression tests in
@@ -35,7 +35,7 @@ def _fragments():
 
 
 def _archive_target(tmp):
-    from pipelines.transforms.sources import read_archive
+    from pipelines.ingest.readers import read_archive
 
     path = os.path.join(tmp, "f.warc")
     gz_path = os.path.join(tmp, "f.warc.gz")
@@ -76,7 +76,7 @@ def _extract_target(tmp):
 
 
 def _jsonl_target(tmp):
-    from pipelines.transforms.sources import read_jsonl
+    from pipelines.ingest.readers import read_jsonl
 
     path = os.path.join(tmp, "f.jsonl")
     line = st.one_of(st.sampled_from([b'{"text": "a"}', b'{"text": 1}', b'{"text": "\\ud800"}', b"[", b"null", b'{"text": "x", "id": []}',

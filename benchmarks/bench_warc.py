@@ -35,7 +35,7 @@ def winnow_count(data: bytes) -> int:
 
 
 def winnow_read(path: str) -> int:
-    from pipelines.transforms.sources import read_archive
+    from pipelines.ingest.readers import read_archive
 
     return sum(1 for _ in read_archive(path))
 

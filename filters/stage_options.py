@@ -25,7 +25,7 @@ import reprlib
 import typing
 from typing import Annotated, Any, Callable, Optional, Tuple
 
-# The `source` values readers give documents (pipelines/transforms/sources.py SOURCE_*): a filter's `sources` naming
+# The `source` values readers give documents (pipelines/ingest/inputs.py SOURCE_*): a filter's `sources` naming
 # anything else would silently apply to nothing.
 DOCUMENT_SOURCES = ("web", "text", "code")
 # fastText's model files (.bin and quantised .ftz) start with this little-endian int32 (FASTTEXT_FILEFORMAT_MAGIC_INT32).

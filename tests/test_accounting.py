@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.jobs.curate import run_curate
 from pipelines.jobs.recipe import parse_recipe
-from pipelines.transforms.sources import read_archive
+from pipelines.ingest.readers import read_archive
 
 WARCIO_STOPS_EARLY = {"warcio__example-bad.warc.gz.bad": (6, 1)}  # ours, warcio's
 

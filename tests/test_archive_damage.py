@@ -14,8 +14,9 @@ from collections import Counter
 import pytest
 
 from pipelines.ingest.html import extract_record
-from pipelines.transforms.sources import (BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE, InputFile, ARCHIVE,
-                               read_input_file)
+from pipelines.ingest.inputs import ARCHIVE, InputFile
+from pipelines.ingest.readers import read_input_file
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from schemas import ERROR, INPUT_OFFSET, INPUT_PATH, TEXT, URL
 
 CRLF = b"\r\n"

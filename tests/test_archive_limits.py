@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.ingest.archives import ArchiveStream, iter_archive
-from pipelines.transforms.sources import MAX_RECORD_BYTES, read_archive
+from pipelines.ingest.inputs import MAX_RECORD_BYTES
+from pipelines.ingest.readers import read_archive
 from schemas import ERROR, INPUT_OFFSET, URL
 from test_archive_damage import http_response, page, read, responses, urls, warc_record
 
@@ -225,7 +226,9 @@ def test_a_recipe_that_raises_the_page_cap_raises_the_read_cap(tmp_path):
     from apache_beam.testing.util import assert_that, equal_to
 
     from pipelines.runtime.options import make_pipeline
-    from pipelines.transforms.sources import BODY, RECORDS, ReadInputs, record_cap
+    from pipelines.ingest.inputs import record_cap
+    from pipelines.ingest.records import BODY
+    from pipelines.transforms.read import RECORDS, ReadInputs
 
     path = tmp_path / "eight.warc.gz"
     path.write_bytes(_big_page_member(0, 8 << 20) + gzip.compress(responses(1)[0]))

@@ -11,7 +11,8 @@ from collections import Counter
 
 from pipelines.ingest.codelang import language_of
 from pipelines.ingest.licenses import spdx_of_text
-from pipelines.transforms.sources import CODE_METADATA, expand_input_specs, read_input_file, split_input
+from pipelines.ingest.readers import expand_input_specs, read_input_file, split_input
+from pipelines.ingest.records import CODE_METADATA
 from schemas import CODE_LANGUAGE, ID, SOURCE, TEXT
 
 MIT = """MIT License

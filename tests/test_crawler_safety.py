@@ -14,7 +14,9 @@ from collections import Counter
 import pytest
 
 from pipelines.transforms.crawl import CrawlConfig, Crawler, crawl_host_to_warc, is_public_address
-from pipelines.transforms.sources import ARCHIVE, BODY, HTTP_STATUS, InputFile, read_input_file
+from pipelines.ingest.inputs import ARCHIVE, InputFile
+from pipelines.ingest.readers import read_input_file
+from pipelines.ingest.records import BODY, HTTP_STATUS
 from schemas import URL
 
 PAGE = b"<html><body><p>Hello from a loopback server, with <a href='/next'>a link</a>.</p></body></html>"

@@ -12,7 +12,8 @@ from pipelines.ingest.charsets import decode_html
 from pipelines.ingest.html import ExtractConfig, extract_record, inflate_body
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE
 from pipelines.transforms.extract import ExtractText
-from pipelines.transforms.sources import InputFile, read_input_file
+from pipelines.ingest.inputs import InputFile
+from pipelines.ingest.readers import read_input_file
 from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, REASON, SOURCE, STAGE, TEXT, URL
 
 
@@ -107,7 +108,7 @@ def test_extract_text_beam_outputs_and_counters(shared_data, aeb_pages):
 
     from pipelines.runtime.options import make_pipeline
     from pipelines.transforms.stages import ERRORS, REJECTED, metrics_namespace
-    from pipelines.transforms.sources import ReadInputs
+    from pipelines.transforms.read import ReadInputs
 
     key, html, truth = aeb_pages[0]
     broken = web_record(html, rid="broken")

@@ -23,7 +23,7 @@ from memory import run_python
 from pipelines.ingest.archives import ArchiveStream, iter_archive
 from pipelines.ingest.html import extract_record, inflate_body
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE
-from pipelines.transforms.sources import read_archive, read_jsonl
+from pipelines.ingest.readers import read_archive, read_jsonl
 from schemas import ID, SOURCE
 
 GB = 1 << 30

@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.transforms.sources import (ARCHIVE, BODY, CODE, CODE_FILE, CONTENT_TYPE, HTTP_STATUS, JSONL, PARQUET,
-                               RAW_RECORD_FIELDS, InputFile, ReadInputs, expand_input_specs, iter_raw_records,
-                               read_input_file, split_input)
+from pipelines.ingest.inputs import ARCHIVE, CODE, CODE_FILE, JSONL, PARQUET, InputFile
+from pipelines.ingest.readers import expand_input_specs, iter_raw_records, read_input_file, split_input
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RAW_RECORD_FIELDS
+from pipelines.transforms.read import ReadInputs
 from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
 
 def outcomes(item):

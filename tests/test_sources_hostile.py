@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.transforms.sources import (JSONL, MAX_ARCHIVE_BYTES, MAX_CODE_BYTES, PARQUET, InputFile, expand_input_specs,
-                               read_input_file, read_jsonl, split_input)
+from pipelines.ingest.code_trees import MAX_ARCHIVE_BYTES, MAX_CODE_BYTES
+from pipelines.ingest.inputs import PARQUET, InputFile
+from pipelines.ingest.readers import expand_input_specs, read_input_file, read_jsonl, split_input
 from schemas import ERROR, ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,7 +167,8 @@ def test_tar_member_paths_keep_their_own_ids(tmp_path):
 _ZIP_CHILD = r"""
 import json, sys
 from collections import Counter
-from pipelines.transforms.sources import InputFile, CODE, read_input_file
+from pipelines.ingest.inputs import CODE, InputFile
+from pipelines.ingest.readers import read_input_file
 held = list(read_input_file(InputFile(CODE, sys.argv[1])))  # held whole, as a runner holds a bundle's output
 RESULT = {"counts": Counter(s for s, _ in held), "errors": [v for s, v in held if s == "error"],
           "text_bytes": sum(len(v["text"]) for s, v in held if s == "kept")}
@@ -221,7 +223,7 @@ def test_tarball_member_past_the_archive_cap_is_not_inflated(tmp_path):
 
 _LINE_CHILD = r"""
 import json, sys
-from pipelines.transforms.sources import read_jsonl
+from pipelines.ingest.readers import read_jsonl
 outs = list(read_jsonl(sys.argv[1]))
 RESULT = {"outs": [[s, v["input_offset"], v.get("error"), len(v.get("text") or "")] for s, v in outs]}
 """

@@ -375,7 +375,7 @@ def test_shards_no_row_hashes_to_are_written_empty(corpus, tmp_path):
 
 
 def test_jsonl_is_read_by_curates_bounded_line_reader_in_ranges(tmp_path):
-    """tokenize reads JSONL the way curate does (`pipelines.transforms.sources.iter_bounded_lines`, over byte ranges), not
+    """tokenize reads JSONL the way curate does (`pipelines.ingest.readers.iter_bounded_lines`, over byte ranges), not
     with Beam's text reader, which rescanned its growing buffer (234 s on one 50 MB line). A 3 MB line read in
     64 KiB ranges comes out once and whole, the same documents as curate's reader keeps; a line over the cap
     and lines that are no JSON object are counted errors, not a failed job."""
@@ -384,7 +384,7 @@ def test_jsonl_is_read_by_curates_bounded_line_reader_in_ranges(tmp_path):
     from apache_beam.testing.util import assert_that, equal_to
 
     from pipelines.runtime.options import make_pipeline
-    from pipelines.transforms.sources import read_jsonl
+    from pipelines.ingest.readers import read_jsonl
     from pipelines.transforms.tokenize import NAMESPACE, ReadDocuments
 
     cap = 4 * 2 ** 20

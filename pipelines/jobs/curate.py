@@ -28,7 +28,9 @@ from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
 from pipelines.jobs.recipe import Recipe, check_inputs_need_no_extract, load_recipe
 from pipelines.transforms.counters import counters_by_stage, renamed_by_stage, stage_counts
-from pipelines.transforms.sources import RECORDS, ReadInputs, expand_input_specs, record_cap
+from pipelines.ingest.inputs import record_cap
+from pipelines.ingest.readers import expand_input_specs
+from pipelines.transforms.read import RECORDS, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
 from pipelines.jobs.staging import StagedOutput, refuse_inputs_inside_output
 from pipelines.transforms.stages import ERRORS, REJECTED

@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from pipelines.ingest.inputs import ARCHIVE
 from pipelines.jobs.stage_registry import STAGE_BUILDERS, RecipeError, validate_recipe
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
@@ -201,8 +202,6 @@ def check_inputs_need_no_extract(recipe: Recipe, input_files: Iterable[Any]) -> 
     records are HTML, which only `extract` turns into text, and every one would otherwise be an error row."""
     if "extract" in recipe.stage_names:
         return
-    from pipelines.transforms.sources import ARCHIVE  # sources loads Beam, which parsing a recipe never needs
-
     archives = [f.path for f in input_files if f.kind == ARCHIVE]
     if archives:
         more = f" and {len(archives) - 1} more" if len(archives) > 1 else ""

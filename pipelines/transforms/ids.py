@@ -38,7 +38,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
 
-from pipelines.transforms.sources import BODY, READ_STAGE
+from pipelines.ingest.inputs import READ_STAGE
+from pipelines.ingest.records import BODY
 from pipelines.transforms.stages import metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
 

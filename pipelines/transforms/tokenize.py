@@ -6,7 +6,7 @@ Steps (each a composite named as a verb; the work they wire is Beam-free: `token
 
 - `ReadDocuments`: Parquet (columns id, source, text) row group by row group, the groups listed from the
   footers and spread over the workers, or JSONL in byte ranges (plain files; a compressed file is one range)
-  read by curate's bounded line reader (`pipelines.transforms.sources.iter_bounded_lines`), so gs:// works and every
+  read by curate's bounded line reader (`pipelines.ingest.readers.iter_bounded_lines`), so gs:// works and every
   worker reads its share; a line over the cap or one that is not a JSON object is counted as an error and
   becomes an error row with its file and byte offset. The footers and listings also give the input's text bytes.
 - `EncodeDocuments`: batches of documents (`BatchElements`) encoded by a tokenizer loaded once per worker
@@ -64,9 +64,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
 
 from pipelines.runtime.files import read_bytes, write_bytes
-from pipelines.transforms.sources import (
-    MAX_LINE_BYTES, _valid_utf8, iter_bounded_lines, jsonl_compression, line_too_long, not_a_regular_file,
-)
+from pipelines.ingest.inputs import not_a_regular_file
+from pipelines.ingest.readers import MAX_LINE_BYTES, _valid_utf8, iter_bounded_lines, jsonl_compression, line_too_long
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files

@@ -1,0 +1,386 @@
+"""Reading inputs without Beam: input SPECs -> `InputFile`s -> read outcomes (pipelines/ingest/inputs.py) of web
+archives (WARC/ARC/WET), JSONL and Parquet; code trees are read by pipelines/ingest/code_trees.py.
+
+Archive reading goes record by record through pipelines/ingest/archives.py (our lenient WARC/ARC reader: zlib
+across gzip members, repaired Content-Lengths, CR CR LF headers, ARC v1/v2; see its docstring for why not
+warcio or FastWARC), so memory is bounded by one record (capped by `max_record_bytes`), and every record
+keeps a (file, offset) pointer: the offset of its gzip member (or byte offset in a plain file). Damage that
+leaves the rest unreadable yields every good record before it and then one error row for the rest;
+garbage between two readable records is one error row and reading goes on; a payload with an unknown
+Content-Encoding is one error row for that record.
+
+Whole-file inputs must be regular files (or object-store URIs): a named pipe or a link to a device matched
+by a glob is one error row naming it, never opened. JSONL lines are read in chunks with a cap per line
+(`iter_bounded_lines`, shared with `winnow tokenize`): a longer line is an error row and reading resumes at
+its newline. A Parquet column of the wrong type (`text` not a string column; `id`/`url` neither strings
+nor integers) is one error row naming the column.
+
+Files are opened and globs listed through Beam's file systems only, so that a path may be gs://.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+from pipelines.ingest.archives import (DAMAGED, ArchiveDamage, ArchiveRecord, ArchiveStream, PayloadTooLarge, iter_archive,
+                                       parse_http_response)
+from pipelines.ingest.code_trees import list_code_tree, read_code_file, read_code_tarball, read_git_file
+from pipelines.ingest.inputs import (ACCEPTED_KINDS, ARCHIVE, CODE, CODE_FILE, JSONL, MAX_RECORD_BYTES, PARQUET,
+                                     READ_STAGE, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB, TARBALL_EXTENSIONS, InputFile,
+                                     Outcome, basename, kind_of_path, not_a_regular_file, stable_id)
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
+
+log = logging.getLogger(__name__)
+
+# WARC record types that carry a document, and those that are bookkeeping.
+CONTENT_RECORD_TYPES = frozenset({"response", "resource", "conversion"})
+
+
+def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
+    """Turn input SPECs into InputFiles (sorted, de-duplicated). Raises ValueError naming the spec for a
+    spec of unknown kind or one that matches nothing: a bad input list stops a job before it starts."""
+    if isinstance(specs, str):
+        specs = [specs]
+    files: List[InputFile] = []
+    for spec in specs:
+        if spec.startswith("code:"):
+            path = spec[len("code:"):]
+            if not path:
+                raise ValueError(f"input {spec!r}: code: needs a directory or tarball path")
+            if os.path.isdir(path) or (os.path.isfile(path) and path.lower().endswith(TARBALL_EXTENSIONS)):
+                files.append(InputFile(CODE, os.path.abspath(path)))
+                continue
+            raise ValueError(f"input {spec!r}: code:PATH must name a directory or a tarball "
+                             f"({', '.join(TARBALL_EXTENSIONS)}); {path!r} is neither")
+        forced = None
+        path = spec
+        if spec.startswith("warc:"):
+            forced, path = ARCHIVE, spec[len("warc:"):]
+        matched = _match(path)
+        if not matched:
+            raise ValueError(f"input {spec!r} matches no file")
+        known = []
+        for p in matched:
+            kind = forced or kind_of_path(p)
+            if kind is not None:
+                known.append(InputFile(kind, p))
+            elif not _has_glob(path):
+                raise ValueError(f"input {spec!r}: unknown input kind; accepted kinds are {ACCEPTED_KINDS}")
+            else:
+                log.warning("input %s: skipping %s (not a known input kind)", spec, p)
+        if not known:
+            raise ValueError(f"input {spec!r} matches no file of a known kind; accepted kinds are {ACCEPTED_KINDS}")
+        files.extend(known)
+    return sorted(set(files), key=lambda f: (f.path, f.kind))
+
+
+def _has_glob(spec: str) -> bool:
+    return any(ch in spec for ch in "*?[")
+
+
+def _match(pattern: str) -> List[str]:
+    try:
+        result = FileSystems.match([pattern])[0]
+    except Exception as exc:  # Beam raises BeamIOError for a missing non-glob path on some filesystems
+        log.debug("match %s failed: %s", pattern, exc)
+        return []
+    return sorted(m.path for m in result.metadata_list)
+
+
+# --- archives ----------------------------------------------------------------------------------------
+
+def _open_raw(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Outcome]:
+    """Read outcomes of one WARC/ARC/WET file, record by record (pipelines/ingest/archives.py does the parsing).
+
+    A record whose payload cannot be decoded (an unknown Content-Encoding) is one error row and reading
+    goes on; damage that leaves the rest of the file unreadable (a truncated gzip member, garbage where a
+    header should be, an unsupported file compression) is one error row for the rest of the file."""
+    name = basename(path)
+    is_arc = path.lower().endswith((".arc", ".arc.gz"))
+    with _open_raw(path) as fh:
+        try:
+            stream = ArchiveStream(fh)
+            for rec in iter_archive(stream, max_record_bytes):
+                if rec.rec_type == DAMAGED:  # garbage or a record with a wrong length: one error row, read on
+                    yield ("error", to_error_row(READ_STAGE, rec.extra["error"], source=SOURCE_WEB, url=rec.target_uri,
+                                                 input_path=path, input_offset=rec.pointer))
+                elif rec.rec_type == "revisit":  # a byte-identical payload seen before: a duplicate
+                    yield ("dropped", "revisit")
+                elif rec.rec_type not in CONTENT_RECORD_TYPES:
+                    yield ("dropped", "record_type")
+                elif rec.block is None:  # over the record cap, or past the file's cap (`archive_cap`)
+                    yield ("dropped", rec.extra.get("dropped", "too_large"))
+                else:
+                    try:
+                        yield ("kept", _archive_raw_record(rec, path, name, is_arc or rec.version.startswith("ARC"),
+                                                           max_record_bytes))
+                    except PayloadTooLarge:  # a small encoded payload that inflates past the cap
+                        yield ("dropped", "too_large")
+                    except Exception as exc:  # this record only: the next one starts at a known offset
+                        yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_WEB, url=rec.target_uri,
+                                                     input_path=path, input_offset=rec.pointer))
+        except ArchiveDamage as exc:  # the rest of the file: everything good before it has been yielded
+            yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_WEB, input_path=path,
+                                         input_offset=exc.offset))
+
+
+def _archive_raw_record(rec: ArchiveRecord, path: str, name: str, is_arc: bool,
+                        max_record_bytes: int = MAX_RECORD_BYTES) -> Dict[str, Any]:
+    headers = rec.headers
+    uri = rec.target_uri
+    record_id = None if is_arc else headers.get("warc-record-id")
+    warc_type = (headers.get("content-type") or "").lower()
+    status = None
+    if rec.rec_type == "response" and (is_arc or "application/http" in warc_type or rec.block[:5].upper() == b"HTTP/"):
+        http = parse_http_response(rec.block, max_record_bytes)
+        status, content_type, body = http.status, http.headers.get("content-type"), http.body
+        if status is None and not http.headers:  # an ARC record of a non-HTTP fetch (dns:, ftp:)
+            content_type = headers.get("content-type")
+    else:
+        content_type, body = headers.get("content-type"), rec.block
+    if content_type is None and is_arc:
+        content_type = headers.get("content-type")
+    # ARC records have no id: (file, offset) is stable; a WARC record's own id survives re-packing.
+    return {
+        ID: stable_id("warc", record_id) if record_id else stable_id("archive", name, rec.offset),
+        SOURCE: SOURCE_WEB, URL: uri, INPUT_PATH: path, INPUT_OFFSET: rec.pointer,
+        RECORD_TYPE: rec.rec_type, CONTENT_TYPE: content_type, HTTP_STATUS: status,
+        BODY: body, TEXT: None, CODE_LANGUAGE: None, WARC_DATE: rec.date,
+    }
+
+
+# --- JSONL and Parquet -------------------------------------------------------------------------------
+
+def _text_record(doc_id: str, text: str, url: Optional[str], path: str, offset: int) -> Dict[str, Any]:
+    return {ID: doc_id, SOURCE: SOURCE_TEXT, URL: url, INPUT_PATH: path, INPUT_OFFSET: offset,
+            RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None, TEXT: text, CODE_LANGUAGE: None,
+            WARC_DATE: None}
+
+
+def _valid_utf8(value: str) -> str:
+    """`value` with lone surrogates (JSON allows the escape `\\ud800`) replaced by U+FFFD: they cannot be
+    encoded as UTF-8, so one would fail the job where the record is next serialised."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+# A JSONL line holds one document; past this it is a dump (or a file with no newline at all), not a
+# document: an error row, skipped up to its newline without being held. Above the 40 MB single-line
+# documents that the hostile-input tests keep whole.
+MAX_LINE_BYTES = 64 << 20
+LINE_CHUNK_BYTES = 1 << 20
+
+
+def iter_bounded_lines(fh, start: int = 0, end: Optional[int] = None, max_line_bytes: int = MAX_LINE_BYTES,
+                       chunk_bytes: int = LINE_CHUNK_BYTES) -> Iterator[Tuple[int, Optional[bytes], int]]:
+    """(byte offset, line without its newline or None when longer than `max_line_bytes`, line length) of
+    every line that starts in [start, end) of a binary file object, read in chunks of `chunk_bytes`.
+
+    Memory is bounded by one line up to the cap plus one chunk: a longer line is only counted while the reader
+    looks for its newline, where it resynchronises. Each chunk is searched once, so a 50 MB line costs what its
+    bytes cost (Beam's text reader rescans its growing buffer, 234 s for one 50 MB line). With `start` > 0 the
+    file is seeked to `start - 1` and the line in progress there belongs to the range before (the split of
+    Beam's text ranges); if no newline is found before `end`, no line starts in the range."""
+    pos = start
+    chunk = b""
+    i = 0
+    if start > 0:
+        fh.seek(start - 1)
+        pos = start - 1
+        while True:
+            if end is not None and pos >= end:
+                return
+            chunk = fh.read(chunk_bytes if end is None else max(1, min(chunk_bytes, end - pos)))
+            if not chunk:
+                return
+            nl = chunk.find(b"\n")
+            if nl >= 0:
+                i = nl + 1
+                pos += i
+                break
+            pos += len(chunk)
+    line_start = pos      # file offset of the line being read
+    parts: List[bytes] = []
+    size = 0              # bytes of the line so far (counted past the cap, not held)
+    while True:
+        if size == 0 and end is not None and line_start >= end:
+            return
+        if i >= len(chunk):
+            chunk = fh.read(chunk_bytes)
+            i = 0
+            if not chunk:
+                if size:
+                    yield line_start, (b"".join(parts) if size <= max_line_bytes else None), size
+                return
+        nl = chunk.find(b"\n", i)
+        stop = len(chunk) if nl < 0 else nl
+        if size + (stop - i) <= max_line_bytes:
+            parts.append(chunk[i:stop])
+        elif parts:
+            parts = []
+        size += stop - i
+        if nl < 0:
+            i = len(chunk)
+            continue
+        yield line_start, (b"".join(parts) if size <= max_line_bytes else None), size
+        line_start += size + 1
+        parts, size, i = [], 0, nl + 1
+
+
+def line_too_long(size: int, max_line_bytes: int = MAX_LINE_BYTES) -> str:
+    return (f"line of {size} bytes is longer than the {max_line_bytes}-byte cap of a JSONL line: skipped to its "
+            f"newline; split the document or fix the file")
+
+
+def jsonl_compression(path: str) -> str:
+    lower = path.lower()
+    return CompressionTypes.GZIP if lower.endswith(".gz") else (
+        CompressionTypes.ZSTD if lower.endswith(".zst") else CompressionTypes.UNCOMPRESSED)
+
+
+def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outcome]:
+    """One outcome per non-blank line; the offset is the 0-based line number. A line that is not a JSON
+    object with a string `text`, or that is longer than `max_line_bytes`, is an error row (the rest of the
+    file still reads); a decompression failure ends the file with one error row."""
+    name = basename(path)
+    line_no = -1
+    try:
+        with FileSystems.open(path, compression_type=jsonl_compression(path)) as fh:
+            for line_no, (_offset, raw_line, size) in enumerate(iter_bounded_lines(fh, max_line_bytes=max_line_bytes)):
+                if raw_line is None:
+                    yield ("error", to_error_row(READ_STAGE, line_too_long(size, max_line_bytes), source=SOURCE_TEXT,
+                                                 input_path=path, input_offset=line_no))
+                    continue
+                line = raw_line.decode("utf-8", errors="replace")
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    text = obj[TEXT]
+                    if not isinstance(text, str):
+                        raise TypeError(f"field {TEXT!r} is {type(text).__name__}, not a string")
+                except Exception as exc:
+                    yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path,
+                                                 input_offset=line_no))
+                    continue
+                doc_id = obj.get(ID)
+                url = obj.get(URL)
+                yield ("kept", _text_record(_valid_utf8(str(doc_id)) if doc_id is not None else stable_id("jsonl", name, line_no),
+                                            _valid_utf8(text), _valid_utf8(str(url)) if url is not None else None,
+                                            path, line_no))
+    except Exception as exc:
+        yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=line_no + 1))
+
+
+def _parquet_column_problem(name: str, dtype, allow_integers: bool) -> Optional[str]:
+    """Why a Parquet column cannot be read as document strings (None when it can): `text` must be a string
+    column; `id` and `url` may also be integers, written in decimal as JSONL's numbers are. Anything else
+    (binary, lists, structs, floats) would only have its Python repr to offer."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    string_types = (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+                    or getattr(pa.types, "is_string_view", lambda _t: False)(dtype) or pa.types.is_null(dtype))
+    if string_types or (allow_integers and pa.types.is_integer(dtype)):
+        return None
+    wanted = "a string column" if not allow_integers else "a string or integer column"
+    return (f"Parquet column {name!r} is {dtype}, not {wanted}: no row of this file is read; "
+            f"rewrite the column as UTF-8 strings")
+
+
+def read_parquet(path: str, batch_size: int = 1024) -> Iterator[Outcome]:
+    """One outcome per row (column `text`, optional `id` and `url`); the offset is the row index. A column of
+    the wrong type is a property of the file, not of a row: one error row naming it, and no row is read."""
+    import pyarrow.parquet as pq
+
+    name = basename(path)
+    row = 0
+    try:
+        with _open_raw(path) as fh:
+            pf = pq.ParquetFile(fh)
+            schema = pf.schema_arrow
+            names = set(schema.names)
+            if TEXT not in names:
+                raise ValueError(f"Parquet file has no {TEXT!r} column (columns: {sorted(names)})")
+            columns = [c for c in (TEXT, ID, URL) if c in names]
+            for c in columns:
+                problem = _parquet_column_problem(c, schema.field(c).type, allow_integers=c != TEXT)
+                if problem:
+                    yield ("error", to_error_row(READ_STAGE, problem, source=SOURCE_TEXT, input_path=path,
+                                                 input_offset=0))
+                    return
+            for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+                cols = {c: batch.column(c).to_pylist() for c in columns}
+                for i in range(batch.num_rows):
+                    text = cols[TEXT][i]
+                    if text is None:
+                        yield ("dropped", "empty")
+                    else:
+                        doc_id = cols.get(ID, [None] * batch.num_rows)[i]
+                        url = cols.get(URL, [None] * batch.num_rows)[i]
+                        yield ("kept", _text_record(str(doc_id) if doc_id is not None else stable_id("parquet", name, row),
+                                                    text, str(url) if url is not None else None, path, row))
+                    row += 1
+    except Exception as exc:
+        yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=row))
+
+
+# --- dispatch ----------------------------------------------------------------------------------------
+
+def split_input(item: InputFile) -> Iterator[InputFile]:
+    """Fan a code directory out into its files; every other input is read whole."""
+    if item.kind == CODE and os.path.isdir(item.path):
+        yield from list_code_tree(item.path)
+    else:
+        yield item
+
+
+def read_input_file(item: InputFile, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Outcome]:
+    """Read outcomes of one InputFile, whatever its kind. A whole-file input that is not a regular file is
+    one error row naming it (code trees check their own files: a FIFO there is `not_a_file`)."""
+    if item.kind in (ARCHIVE, JSONL, PARQUET) or (item.kind == CODE and not os.path.isdir(item.path)):
+        problem = not_a_regular_file(item.path)
+        if problem:
+            yield ("error", to_error_row(READ_STAGE, problem, source=SOURCE_CODE if item.kind == CODE else None,
+                                         input_path=item.path))
+            return
+    if item.kind == ARCHIVE:
+        yield from read_archive(item.path, max_record_bytes)
+    elif item.kind == JSONL:
+        yield from read_jsonl(item.path)
+    elif item.kind == PARQUET:
+        yield from read_parquet(item.path)
+    elif item.kind == CODE_FILE:
+        if item.git_object:
+            yield from read_git_file(item)
+        else:
+            yield from read_code_file(item.path, item.root or os.path.dirname(item.path), license_id=item.license)
+    elif item.kind == CODE:
+        if os.path.isdir(item.path):
+            for f in list_code_tree(item.path):
+                yield from read_input_file(f)
+        else:
+            yield from read_code_tarball(item.path)
+    else:
+        raise ValueError(f"unknown input kind {item.kind!r}")
+
+
+def iter_raw_records(specs: Sequence[str]) -> Iterator[Dict[str, Any]]:
+    """Every RawRecord of the inputs, in order, without Beam (drops and errors skipped)."""
+    for item in expand_input_specs(specs):
+        for status, value in read_input_file(item):
+            if status == "kept":
+                yield value

@@ -1,0 +1,115 @@
+"""ReadInputs: input SPECs -> RawRecords and error rows, the composite of stage `read`. It only wires; what it
+wires is Beam-free: SPECs and input kinds in pipelines/ingest/inputs.py, the readers of web archives, JSONL and
+Parquet in pipelines/ingest/readers.py, code trees and tarballs in pipelines/ingest/code_trees.py.
+
+The specs are expanded inside the job (building a job lists no bucket) and the work fans out per file
+(Create(specs) -> expand on a worker -> distinct files -> Reshuffle -> FlatMap(read) -> Reshuffle), and a code
+tree is first split into one item per file so that a big tree spreads over workers. At Common Crawl scale
+(~90k WARC files of ~1 GB) the per-file read is the unit of parallelism; the Reshuffle after it breaks fusion
+so that extraction of one file's records spreads over all workers.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterable, List, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
+
+from pipelines.ingest.inputs import MAX_RECORD_BYTES, READ_STAGE, InputFile
+from pipelines.ingest.readers import expand_input_specs, read_input_file, split_input
+from pipelines.transforms.stages import ERRORS, StageCounters
+from schemas import to_error_row
+
+RECORDS = "records"
+
+
+class _ReadInputFn(beam.DoFn):
+    def __init__(self, max_record_bytes: int = MAX_RECORD_BYTES):
+        super().__init__()
+        self._max_record_bytes = max_record_bytes
+
+    def setup(self):
+        self._counters = StageCounters(READ_STAGE)
+
+    def process(self, item: InputFile):
+        c = self._counters
+        start = time.perf_counter()
+        try:
+            for status, value in read_input_file(item, self._max_record_bytes):
+                c.in_.inc()
+                if status == "kept":
+                    c.kept.inc()
+                    yield value
+                elif status == "dropped":
+                    c.dropped(value)
+                else:
+                    c.errors.inc()
+                    yield TaggedOutput(ERRORS, value)
+        except Exception as exc:  # a reader bug must not kill the job either
+            c.in_.inc()
+            c.errors.inc()
+            yield TaggedOutput(ERRORS, to_error_row(READ_STAGE, exc, input_path=item.path))
+        finally:
+            c.micros.inc(int((time.perf_counter() - start) * 1e6))
+
+
+def expand_input_spec(spec: str) -> List[InputFile]:
+    """The InputFiles of one SPEC (see expand_input_specs); the worker-side step of ReadInputs."""
+    return expand_input_specs([spec])
+
+
+def input_file_key(item: InputFile) -> Tuple[Tuple[str, str], InputFile]:
+    return (item.kind, item.path), item
+
+
+def first_input_file(keyed: Tuple[Tuple[str, str], Iterable[InputFile]]) -> InputFile:
+    return next(iter(keyed[1]))
+
+
+class _ExpandSpecFn(beam.DoFn):
+    """SPEC -> InputFiles, on a worker. A spec that matches nothing here (the driver validates local specs
+    before a local run; a remote glob is only listed by the job) is one error row of stage `read`."""
+
+    def setup(self):
+        self._counters = StageCounters(READ_STAGE)
+
+    def process(self, spec: str):
+        try:
+            files = expand_input_spec(spec)
+        except Exception as exc:
+            self._counters.in_.inc()
+            self._counters.errors.inc()
+            yield TaggedOutput(ERRORS, to_error_row(READ_STAGE, exc, input_path=spec))
+            return
+        yield from files
+
+
+class ReadInputs(beam.PTransform):
+    """Input SPECs -> RawRecords (main output `records`) and error rows (`errors`); counts stage `read`.
+
+    The specs are expanded inside the job (Create(specs) -> expand on a worker -> one item per file, the
+    same file named by two specs read once -> split code trees -> Reshuffle -> read), so building the job
+    lists no bucket: a Dataflow job over gs:// globs is built on a machine with no network, and a glob over
+    ~90k WARC files is listed by a worker, not by the driver."""
+
+    def __init__(self, specs: Sequence[str], max_record_bytes: int = MAX_RECORD_BYTES):
+        super().__init__()
+        self._specs = [specs] if isinstance(specs, str) else list(specs)
+        self._max_record_bytes = max_record_bytes  # archive records over it are `too_large` (see record_cap)
+
+    def expand(self, pbegin):
+        listed = (pbegin
+                  | "ListSpecs" >> beam.Create(sorted(set(self._specs)))
+                  | "ExpandSpecs" >> beam.ParDo(_ExpandSpecFn()).with_outputs(ERRORS, main="files"))
+        files = (listed["files"]
+                 | "KeyByFile" >> beam.Map(input_file_key)
+                 | "DistinctFiles" >> beam.GroupByKey()
+                 | "FirstOfFile" >> beam.Map(first_input_file))
+        result = (files
+                  | "SplitTrees" >> beam.FlatMap(split_input)
+                  | "SpreadFiles" >> beam.Reshuffle()
+                  | "ReadFiles" >> beam.ParDo(_ReadInputFn(self._max_record_bytes)).with_outputs(ERRORS, main=RECORDS))
+        records = result[RECORDS] | "SpreadRecords" >> beam.Reshuffle()
+        errors = (listed[ERRORS], result[ERRORS]) | "FlattenReadErrors" >> beam.Flatten()
+        return {RECORDS: records, ERRORS: errors}

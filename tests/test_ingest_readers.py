@@ -1,0 +1,78 @@
+"""Plain unit tests of the Beam-free input helpers (pipelines/ingest/inputs.py, pipelines/ingest/readers.py) that
+tests/test_sources*.py reach only through whole files: the bounded line splitter over byte ranges, input kinds
+from file names, the regular-file guard, and JSONL values that are not valid UTF-8. No pipeline."""
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from pipelines.ingest.inputs import ARCHIVE, JSONL, PARQUET, kind_of_path, not_a_regular_file
+from pipelines.ingest.readers import iter_bounded_lines, read_jsonl
+from schemas import ERROR, ID, INPUT_OFFSET, TEXT
+
+DATA = b"alpha\n\nbravo charlie\n" + b"x" * 40 + b"\ndelta\nlast line without newline"
+
+
+def _lines(data: bytes, **kwargs):
+    return list(iter_bounded_lines(io.BytesIO(data), **kwargs))
+
+
+def test_bounded_lines_give_offsets_and_sizes_whatever_the_chunk_size():
+    expected = []
+    offset = 0
+    for line in DATA.split(b"\n"):
+        expected.append((offset, line, len(line)))
+        offset += len(line) + 1
+    for chunk in (1, 3, 7, 64, 1 << 20):
+        assert _lines(DATA, chunk_bytes=chunk) == expected, chunk
+
+
+def test_a_line_over_the_cap_is_counted_not_held_and_reading_resumes_at_its_newline():
+    for chunk in (1, 5, 64):
+        lines = _lines(DATA, max_line_bytes=20, chunk_bytes=chunk)
+        long = [(o, raw, size) for o, raw, size in lines if raw is None]
+        assert [(o, size) for o, _, size in long] == [(DATA.index(b"xxx"), 40), (DATA.index(b"last"), len(b"last line without newline"))]
+        assert [raw for _, raw, _ in lines if raw is not None] == [b"alpha", b"", b"bravo charlie", b"delta"]
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 64])
+def test_byte_ranges_split_the_lines_once_each(chunk):
+    whole = _lines(DATA, chunk_bytes=chunk)
+    for cut in range(len(DATA) + 1):
+        first = _lines(DATA, start=0, end=cut, chunk_bytes=chunk)
+        second = _lines(DATA, start=cut, end=len(DATA), chunk_bytes=chunk)
+        assert first + second == whole, cut  # a line belongs to the range it starts in
+
+
+def test_kind_of_path_from_the_extension():
+    assert kind_of_path("gs://b/CC-MAIN-1.warc.gz") == ARCHIVE
+    assert kind_of_path("x.ARC") == ARCHIVE and kind_of_path("x.wet.gz") == ARCHIVE
+    assert kind_of_path("d.jsonl.zst") == JSONL and kind_of_path("d.parquet") == PARQUET
+    assert kind_of_path("d.json") is None and kind_of_path("d.tar.gz") is None
+
+
+def test_not_a_regular_file(tmp_path):
+    regular = tmp_path / "d.jsonl"
+    regular.write_text("{}\n")
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    assert not_a_regular_file(str(regular)) is None
+    assert not_a_regular_file("gs://bucket/d.jsonl") is None  # object stores are not stat()ed
+    assert not_a_regular_file(str(tmp_path / "missing.jsonl")) is None  # the reader reports that one
+    assert "named pipe" in not_a_regular_file(str(fifo))
+    assert "a directory" in not_a_regular_file(str(tmp_path))
+
+
+def test_jsonl_lone_surrogates_become_replacement_characters(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a\\ud800b", "id": 7}\n[1, 2]\n{"text": 3}\n')
+    outcomes = list(read_jsonl(str(path)))
+    assert [status for status, _ in outcomes] == ["kept", "error", "error"]
+    kept = outcomes[0][1]
+    text = kept[TEXT]
+    assert text[0] == "a" and text[-1] == "b" and set(text[1:-1]) == {"\ufffd"} and kept[ID] == "7"
+    text.encode("utf-8")  # serialisable where the record is next written
+    assert [row[INPUT_OFFSET] for _, row in outcomes[1:]] == [1, 2]
+    assert "not a string" in outcomes[2][1][ERROR]
