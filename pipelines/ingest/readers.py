@@ -26,8 +26,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from pipelines.ingest.archives import (DAMAGED, ArchiveDamage, ArchiveRecord, ArchiveStream, PayloadTooLarge, iter_archive,
-                                       parse_http_response)
+from pipelines.ingest.archives import (DAMAGED, ArchiveDamage, ArchiveRecord, ArchiveStream, PayloadTooLarge,
+                                       iter_archive, parse_http_response)
 from pipelines.ingest.code_trees import list_code_tree, read_code_file, read_code_tarball, read_git_file
 from pipelines.ingest.inputs import (ACCEPTED_KINDS, ARCHIVE, CODE, CODE_FILE, JSONL, MAX_RECORD_BYTES, PARQUET,
                                      READ_STAGE, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB, TARBALL_EXTENSIONS, InputFile,
@@ -166,7 +166,7 @@ def _text_record(doc_id: str, text: str, url: Optional[str], path: str, offset: 
             WARC_DATE: None}
 
 
-def _valid_utf8(value: str) -> str:
+def valid_utf8(value: str) -> str:
     """`value` with lone surrogates (JSON allows the escape `\\ud800`) replaced by U+FFFD: they cannot be
     encoded as UTF-8, so one would fail the job where the record is next serialised."""
     try:
@@ -277,8 +277,8 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                     continue
                 doc_id = obj.get(ID)
                 url = obj.get(URL)
-                yield ("kept", _text_record(_valid_utf8(str(doc_id)) if doc_id is not None else stable_id("jsonl", name, line_no),
-                                            _valid_utf8(text), _valid_utf8(str(url)) if url is not None else None,
+                yield ("kept", _text_record(valid_utf8(str(doc_id)) if doc_id is not None else stable_id("jsonl", name, line_no),
+                                            valid_utf8(text), valid_utf8(str(url)) if url is not None else None,
                                             path, line_no))
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=line_no + 1))

@@ -65,7 +65,7 @@ from apache_beam.pvalue import AsList, AsSingleton
 
 from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.ingest.inputs import not_a_regular_file
-from pipelines.ingest.readers import MAX_LINE_BYTES, _valid_utf8, iter_bounded_lines, jsonl_compression, line_too_long
+from pipelines.ingest.readers import MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, line_too_long, valid_utf8
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
@@ -165,7 +165,7 @@ def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]
     fallback_source = file_name.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
     # a lone surrogate (the JSON escape \ud800) cannot be serialised between steps and would fail the whole job:
     # U+FFFD instead, as curate's JSONL reader does
-    values = {c: _valid_utf8(v) if isinstance(v, str) else v
+    values = {c: valid_utf8(v) if isinstance(v, str) else v
               for c, v in ((c, record.get(c)) for c in (ID, SOURCE, TEXT))}
     yield complete_document(values, (ID, SOURCE, TEXT), fallback_source)
 
