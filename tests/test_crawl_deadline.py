@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.transforms.crawl import CrawlConfig, Crawler
+from pipelines.ingest.fetch import CrawlConfig, Crawler
 from pipelines.jobs.crawl import main as crawl_main
 
 REPO = Path(__file__).resolve().parents[1]

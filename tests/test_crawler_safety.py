@@ -13,10 +13,11 @@ from collections import Counter
 
 import pytest
 
-from pipelines.transforms.crawl import CrawlConfig, Crawler, crawl_host_to_warc, is_public_address
+from pipelines.ingest.fetch import CrawlConfig, Crawler, is_public_address
 from pipelines.ingest.inputs import ARCHIVE, InputFile
 from pipelines.ingest.readers import read_input_file
 from pipelines.ingest.records import BODY, HTTP_STATUS
+from pipelines.transforms.crawl import crawl_host_to_warc
 from schemas import URL
 
 PAGE = b"<html><body><p>Hello from a loopback server, with <a href='/next'>a link</a>.</p></body></html>"
@@ -117,10 +118,10 @@ def test_loopback_is_refused_by_default(server):
 def test_redirect_to_a_private_address_is_refused(server, monkeypatch):
     # Let only 127.0.0.1 through (standing in for a public host) and keep the rest of the check real:
     # the redirect target 127.0.0.2 is loopback and must be refused at connection time.
-    import pipelines.transforms.crawl as crawl_module
+    import pipelines.ingest.fetch as fetch_module
 
-    real = crawl_module.is_public_address
-    monkeypatch.setattr(crawl_module, "is_public_address", lambda ip: ip == "127.0.0.1" or real(ip))
+    real = fetch_module.is_public_address
+    monkeypatch.setattr(fetch_module, "is_public_address", lambda ip: ip == "127.0.0.1" or real(ip))
     report, fetched = crawl([server + "/to-private"], allow_private=False, max_depth=2, same_host=False)
     assert [f.status for f in fetched] == [301, None]
     assert fetched[1].url.startswith("http://127.0.0.2:") and "PrivateAddressError" in fetched[1].error

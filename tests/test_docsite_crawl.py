@@ -9,9 +9,10 @@ from collections import Counter
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from pipelines.ingest.fetch import Crawler, CrawlConfig, host_safe_name
 from pipelines.ingest.links import extract_links
 from pipelines.jobs.crawl import main as crawl_main, read_seed_args, run_crawl
-from pipelines.transforms.crawl import CRAWL_STAGE, Crawler, CrawlConfig, crawl_host_to_warc, host_safe_name
+from pipelines.transforms.crawl import CRAWL_STAGE, crawl_host_to_warc
 from pipelines.demo.docsite import ROBOTS_TXT, SAFE_MODULES, render_python_docs, serve_directory
 from pipelines.transforms.stages import metrics_namespace
 

@@ -17,9 +17,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
+from pipelines.ingest.fetch import SEED_REFUSAL_HINTS, CrawlConfig, host_of, host_safe_name
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.transforms.counters import counters_by_stage
-from pipelines.transforms.crawl import CRAWL_STAGE, SEED_REFUSAL_HINTS, CrawlConfig, CrawlSeeds, host_of, host_safe_name
+from pipelines.transforms.crawl import CRAWL_STAGE, CrawlSeeds
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,510 @@
+"""The crawler's Beam-free fetcher: a small polite breadth-first crawl over HTTP, robots.txt and the address guard.
+
+`Crawler` does a breadth-first crawl from seed URLs: it fetches robots.txt once per host
+(urllib.robotparser; a 4xx robots.txt allows everything, a 5xx or an unreachable one disallows everything,
+as RFC 9309 says), waits `delay` seconds (or the robots Crawl-delay, capped) between requests to a host,
+stops at `max_pages` fetches and `max_depth` link hops, follows only http/https links on the seeds' hosts,
+reads at most `max_bytes` of a body (marking the fetch `truncated`), gives each response
+`max_seconds` of wall time from connect to last byte (filters.deadline's watchdog shuts the socket down, so a
+server that trickles its status line, headers, chunk-size lines or body is cut off however slowly it sends;
+the per-read socket `timeout` alone never fires while bytes keep coming), and does not follow
+redirects itself: a 3xx is recorded like any response and its Location is queued, so the archive shows
+what the server said. Every fetch is handed to the caller's `on_fetch`; fetches that failed below HTTP
+(refused, timed out) carry `status=None` and their error. Connections go through an address guard that
+refuses hosts resolving to private, loopback or link-local addresses unless `allow_private` is set, on the
+address actually connected to (so redirects and changing DNS answers cannot get round it).
+
+Writing the fetches as WARC records is pipelines/ingest/warc_writer.py; the crawl as a Beam job (one host per
+worker) is pipelines/transforms/crawl.py and pipelines/jobs/crawl.py.
+"""
+from __future__ import annotations
+
+import functools
+import http.client
+import ipaddress
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import urllib.robotparser
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from filters.deadline import deadline
+from pipelines.ingest.links import extract_links
+from pipelines.ingest.charsets import decode_html
+
+USER_AGENT = "WinnowBot/0.1"
+MAX_CRAWL_DELAY = 30.0  # a robots Crawl-delay above this would stall a job; we cap it
+MAX_RETRY_AFTER = 60.0  # likewise a Retry-After
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    max_pages: int = 100        # fetches per host (robots.txt not counted)
+    max_depth: int = 3          # link hops from a seed
+    delay: float = 1.0          # seconds between requests to one host
+    timeout: float = 10.0       # socket timeout per request (connect, and each read)
+    # Wall time per response, connect to last byte: a server that trickles bytes (status line, headers,
+    # chunk-size lines or body) is cut off here. DNS resolution is not inside it (the resolver's own timeout).
+    max_seconds: float = 30.0
+    max_bytes: int = 5 << 20    # body bytes kept per response
+    same_host: bool = True      # follow links only to the seeds' hosts
+    user_agent: str = USER_AGENT
+    max_warc_bytes: int = 1 << 30
+    retries: int = 2            # extra attempts after a 429 or 5xx answer (or a failed connection)
+    backoff: float = 1.0        # first retry waits this long (or the server's Retry-After), then doubles
+    max_redirects: int = 5      # hops in one redirect chain before it is abandoned
+    # Media types whose bodies are fetched and archived; other 200 answers are counted and not archived.
+    content_types: Tuple[str, ...] = ("text/html", "application/xhtml+xml", "text/plain")
+    allow_private: bool = False  # fetch private, loopback and link-local addresses (local use only)
+
+    def __post_init__(self):
+        if (self.max_pages < 1 or self.max_depth < 0 or self.delay < 0 or self.timeout <= 0 or self.max_bytes < 1
+                or self.retries < 0 or self.backoff < 0 or self.max_redirects < 0 or self.max_seconds <= 0):
+            raise ValueError(f"bad crawl limits: {self}")
+
+
+@dataclass
+class Fetch:
+    url: str
+    depth: int
+    status: Optional[int] = None      # None when no HTTP answer came back
+    reason: str = ""
+    headers: List[Tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    truncated: bool = False
+    error: Optional[str] = None
+    skipped: Optional[str] = None     # an HTTP answer not archived: `content_type`
+    redirects: int = 0                # hops of the redirect chain that led here
+    attempts: int = 1
+    request_headers: List[Tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str:
+        for k, v in self.headers:
+            if k.lower() == "content-type":
+                return v
+        return ""
+
+
+@dataclass
+class CrawlReport:
+    fetches: List[Fetch] = field(default_factory=list)
+    seed_outcomes: Dict[str, str] = field(default_factory=dict)  # seed -> kept|robots|max_pages|duplicate|private_address|error
+    redirect_limit: int = 0   # redirect chains abandoned at max_redirects
+
+    @property
+    def pages(self) -> int:
+        return sum(1 for f in self.fetches if f.status is not None and not f.url.endswith("/robots.txt"))
+
+
+def robots_crawl_delay(lines: Sequence[str], user_agent: str) -> Optional[float]:
+    """Crawl-delay (seconds, fractions allowed) of the group naming our agent, else of `*`.
+    urllib.robotparser only reads whole seconds, so `Crawl-delay: 0.5` would be ignored there."""
+    token = user_agent.split("/", 1)[0].lower()
+    delays: Dict[str, float] = {}
+    agents: List[str] = []
+    in_rules = False
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        elif key in ("allow", "disallow", "crawl-delay"):
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    continue
+                for agent in agents:
+                    delays.setdefault(agent, seconds)
+    for agent, seconds in delays.items():
+        if agent != "*" and agent in token:
+            return seconds
+    return delays.get("*")
+
+
+def host_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc.lower()
+
+
+def host_safe_name(host: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", host) or "host"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError for the 3xx, which we record like any response
+
+
+class PrivateAddressError(OSError):
+    """A host that resolves to a private, loopback, link-local or otherwise non-public address."""
+
+
+def is_public_address(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_global and not addr.is_multicast
+
+
+def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
+                               allow_private: bool = False,
+                               on_socket: Optional[Callable[[socket.socket], Optional[float]]] = None):
+    """socket.create_connection that resolves the host once, refuses it when any of its addresses is not
+    public (unless allowed), and connects to the address it checked: the check holds after redirects
+    (every hop connects through here) and cannot be bypassed by a DNS answer that changes between the
+    check and the connection. `on_socket(sock)` sees each socket before it connects and returns the seconds
+    the response has left (the connect waits no longer), or None."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    if not allow_private:
+        for info in infos:
+            ip = info[4][0]
+            if not is_public_address(ip):
+                raise PrivateAddressError(f"refused {host}: it resolves to the non-public address {ip} "
+                                          f"(--allow-private fetches such addresses)")
+    error: Optional[Exception] = None
+    for family, type_, proto, _, sockaddr in infos:
+        sock = socket.socket(family, type_, proto)
+        try:
+            left = on_socket(sock) if on_socket is not None else None
+            if left is not None:
+                left = max(left, 0.01)  # 0 would make the socket non-blocking rather than time out
+                sock.settimeout(left if timeout in (None, socket._GLOBAL_DEFAULT_TIMEOUT) else min(timeout, left))
+            elif timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)  # each read waits up to the per-read timeout again
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"cannot connect to {host}:{port}")
+
+
+def _guarded_handlers(allow_private: bool, on_socket: Optional[Callable[[socket.socket], Optional[float]]] = None):
+    create = functools.partial(_guarded_create_connection, allow_private=allow_private, on_socket=on_socket)
+
+    class GuardedHTTPConnection(http.client.HTTPConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = create
+
+    class GuardedHTTPSConnection(http.client.HTTPSConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = create
+
+    class GuardedHTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(GuardedHTTPConnection, req)
+
+    class GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(GuardedHTTPSConnection, req, context=self._context)
+
+    return GuardedHTTPHandler(), GuardedHTTPSHandler()
+
+
+class _ResponseSockets:
+    """The sockets one response opens (redirects are separate fetches, so usually one). On expiry of the
+    response's deadline the watchdog thread calls `shut_down`: shutdown(2) wakes a recv blocked in another
+    thread (close(2) would not), and it acts on a dup of the descriptor, which stays valid after TLS wraps
+    (and detaches) the original socket object or http.client closes it."""
+
+    def __init__(self, response_deadline):
+        self._deadline = response_deadline
+        self._lock = threading.Lock()
+        self._dups: List[socket.socket] = []
+        self._expired = False
+
+    def add(self, sock: socket.socket) -> Optional[float]:
+        with self._lock:
+            if self._expired:
+                raise TimeoutError("response deadline passed before connecting")
+            self._dups.append(sock.dup())
+        return self._deadline.remaining()
+
+    def shut_down(self) -> None:
+        with self._lock:
+            self._expired = True
+            for dup in self._dups:
+                try:
+                    dup.shutdown(socket.SHUT_RDWR)
+                except OSError:  # not connected yet, or already closed by the peer
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            for dup in self._dups:
+                dup.close()
+            self._dups = []
+
+
+class Crawler:
+    """Breadth-first polite crawl; `crawl(seeds, on_fetch)` calls `on_fetch(fetch)` for every fetch."""
+
+    def __init__(self, config: CrawlConfig = CrawlConfig(), clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self._clock = clock
+        self._sleep = sleep
+        # No proxy: a proxy would make the connection (and the address check) on our behalf.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
+                                                   *_guarded_handlers(config.allow_private, self._on_socket))
+        self._response_sockets: Optional[_ResponseSockets] = None  # those of the response being fetched
+        self._robots: Dict[str, Optional[urllib.robotparser.RobotFileParser]] = {}
+        self._last_request: Dict[str, float] = {}
+        self._crawl_delays: Dict[str, float] = {}
+
+    # -- politeness --
+    def _wait_turn(self, host: str) -> None:
+        delay = self.config.delay
+        crawl_delay = self._crawl_delays.get(host)
+        if crawl_delay:
+            delay = max(delay, min(crawl_delay, MAX_CRAWL_DELAY))
+        last = self._last_request.get(host)
+        if last is not None:
+            wait = last + delay - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last_request[host] = self._clock()
+
+    def _robots_for(self, url: str, on_fetch: Callable[[Fetch], None]) -> Optional[urllib.robotparser.RobotFileParser]:
+        """The parsed robots.txt of url's host (fetched once and recorded); None means allow all."""
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.lower()
+        if host in self._robots:
+            return self._robots[host]
+        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        fetch = self.fetch(robots_url, depth=0)
+        on_fetch(fetch)
+        rp = urllib.robotparser.RobotFileParser(robots_url)
+        if fetch.status is not None and 200 <= fetch.status < 300:
+            lines = fetch.body.decode("utf-8", errors="replace").splitlines()
+            rp.parse(lines)
+            delay = robots_crawl_delay(lines, self.config.user_agent)
+            if delay is not None:
+                self._crawl_delays[host] = delay
+        elif fetch.status is not None and 400 <= fetch.status < 500:
+            rp = None  # no robots.txt: everything allowed
+        else:
+            rp.disallow_all = True  # 5xx, 3xx loop or unreachable: assume complete disallow (RFC 9309 2.3.1.4)
+        self._robots[host] = rp
+        return rp
+
+    def allowed(self, url: str, on_fetch: Callable[[Fetch], None] = lambda f: None) -> bool:
+        rp = self._robots_for(url, on_fetch)
+        return rp is None or rp.can_fetch(self.config.user_agent, url)
+
+    def _address_refusal(self, url: str) -> Optional[str]:
+        """An early, per-URL form of the connection-time check (so a refused host costs no robots.txt
+        fetch); the connection itself checks again on the address it connects to."""
+        if self.config.allow_private:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        try:
+            infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                       0, socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return None  # unresolvable: the fetch reports it
+        for info in infos:
+            if not is_public_address(info[4][0]):
+                return (f"PrivateAddressError: refused {parts.hostname}: it resolves to the non-public address "
+                        f"{info[4][0]} (--allow-private fetches such addresses)")
+        return None
+
+    # -- fetching --
+    def _on_socket(self, sock: socket.socket) -> Optional[float]:
+        return self._response_sockets.add(sock) if self._response_sockets is not None else None
+
+    def fetch(self, url: str, depth: int = 0, redirects: int = 0) -> Fetch:
+        """One URL, retried with exponential backoff (or Retry-After, capped) on 429, 5xx and failed
+        connections; a refused private address is not retried."""
+        cfg = self.config
+        for attempt in range(cfg.retries + 1):
+            result = self._fetch_once(url, depth)
+            result.redirects, result.attempts = redirects, attempt + 1
+            retryable = (result.status in RETRY_STATUSES
+                         or (result.status is None and not (result.error or "").startswith("PrivateAddressError")))
+            if not retryable or attempt == cfg.retries:
+                return result
+            wait = cfg.backoff * (2 ** attempt)
+            retry_after = dict((k.lower(), v) for k, v in result.headers).get("retry-after", "")
+            if retry_after.strip().isdigit():
+                wait = max(wait, min(float(retry_after), MAX_RETRY_AFTER))
+            self._sleep(wait)
+        return result
+
+    def _fetch_once(self, url: str, depth: int) -> Fetch:
+        cfg = self.config
+        headers = [("User-Agent", cfg.user_agent), ("Accept", "text/html,*/*;q=0.8"),
+                   ("Accept-Encoding", "identity"), ("Connection", "close")]
+        result = Fetch(url=url, depth=depth, request_headers=headers)
+        self._wait_turn(host_of(url))
+        request = urllib.request.Request(url, headers=dict(headers), method="GET")
+        over = f"response took over {cfg.max_seconds:g}s (connect to last byte)"
+        limit = deadline(cfg.max_seconds)
+        sockets = self._response_sockets = _ResponseSockets(limit)
+        limit.on_expiry = sockets.shut_down
+        try:
+            with limit:
+                try:
+                    response = self._opener.open(request, timeout=cfg.timeout)
+                except urllib.error.HTTPError as err:  # 3xx/4xx/5xx: still an HTTP answer, still recorded
+                    response = err
+                with response:
+                    result.status = int(response.status if hasattr(response, "status") else response.code)
+                    result.reason = str(getattr(response, "reason", "") or "")
+                    result.headers = list(response.headers.items())
+                    media = result.content_type.split(";")[0].strip().lower()
+                    if (result.status == 200 and not url.endswith("/robots.txt")
+                            and media not in cfg.content_types):
+                        result.skipped = "content_type"  # headers only: the body is never downloaded
+                    else:
+                        body = bytearray()
+                        # read1 returns what has arrived: a plain read(n) would wait for n bytes from a trickle
+                        read = getattr(response, "read1", None) or response.read
+                        while len(body) <= cfg.max_bytes:
+                            chunk = read(min(1 << 16, cfg.max_bytes + 1 - len(body)))
+                            if not chunk:
+                                break
+                            body += chunk
+                        result.truncated = len(body) > cfg.max_bytes
+                        result.body = bytes(body[: cfg.max_bytes])
+            # A shut-down socket reads as a clean end: what came before it is not the whole answer.
+            if limit.expired:
+                raise TimeoutError(over)
+        except Exception as exc:  # refused, reset, timed out, bad URL, private address: nothing to record
+            if limit.expired:  # whatever the shutdown made the reader raise, the cause is the time limit
+                exc = TimeoutError(over)
+            result.status, result.skipped, result.body, result.truncated = None, None, b"", False
+            result.headers = result.headers if isinstance(exc, TimeoutError) else []
+            result.error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, PrivateAddressError):
+                result.error = f"PrivateAddressError: {exc.reason}"
+        finally:
+            self._response_sockets = None
+            sockets.close()
+        return result
+
+    def crawl(self, seeds: Sequence[str], on_fetch: Callable[[Fetch], None]) -> CrawlReport:
+        report = CrawlReport()
+        cfg = self.config
+        hosts = {host_of(s) for s in seeds}
+        queue: deque = deque()
+        seen = set()
+        for seed in seeds:
+            url = urllib.parse.urldefrag(seed.strip())[0]
+            if url in seen:
+                report.seed_outcomes.setdefault(seed, "duplicate")
+                continue
+            seen.add(url)
+            queue.append((url, 0, seed, 0))
+        pages = 0
+        record = self._recorder(report, on_fetch)
+        while queue:
+            url, depth, seed, redirects = queue.popleft()
+            if pages >= cfg.max_pages:
+                if seed:
+                    report.seed_outcomes[seed] = "max_pages"
+                continue
+            refusal = self._address_refusal(url)
+            if refusal:
+                record(Fetch(url=url, depth=depth, error=refusal, redirects=redirects))
+                if seed:
+                    report.seed_outcomes[seed] = "private_address"
+                continue
+            if not self.allowed(url, record):
+                if seed:
+                    report.seed_outcomes[seed] = "robots"
+                continue
+            fetch = self.fetch(url, depth, redirects)
+            record(fetch)
+            if fetch.status is None:
+                if seed:
+                    report.seed_outcomes[seed] = ("private_address" if (fetch.error or "").startswith("PrivateAddress")
+                                                  else "error")
+                continue
+            pages += 1
+            if seed:
+                report.seed_outcomes[seed] = "kept"
+            for link in self._next_urls(fetch, cfg.max_seconds):
+                if link in seen or (cfg.same_host and host_of(link) not in hosts):
+                    continue
+                # A redirect target stays at the same depth: it is the same page, moved.
+                is_redirect = 300 <= fetch.status < 400
+                next_depth = depth if is_redirect else depth + 1
+                next_redirects = redirects + 1 if is_redirect else 0
+                if next_depth > cfg.max_depth:
+                    continue
+                if next_redirects > cfg.max_redirects:
+                    report.redirect_limit += 1
+                    continue
+                seen.add(link)
+                queue.append((link, next_depth, None, next_redirects))
+        return report
+
+    @staticmethod
+    def _recorder(report: CrawlReport, on_fetch: Callable[[Fetch], None]) -> Callable[[Fetch], None]:
+        def record(fetch: Fetch) -> None:
+            report.fetches.append(fetch)
+            on_fetch(fetch)
+        return record
+
+    @staticmethod
+    def _next_urls(fetch: Fetch, max_seconds: Optional[float] = None) -> Iterable[str]:
+        if 300 <= (fetch.status or 0) < 400:
+            for k, v in fetch.headers:
+                if k.lower() == "location":
+                    url = urllib.parse.urldefrag(urllib.parse.urljoin(fetch.url, v.strip()))[0]
+                    if urllib.parse.urlsplit(url).scheme in ("http", "https"):
+                        yield url
+            return
+        if fetch.status == 200 and fetch.content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+            html, _ = decode_html(fetch.body, fetch.content_type)
+            yield from extract_links(html, fetch.url, max_seconds)
+
+
+# What each seed outcome means and what the user can change; the keys are CrawlReport.seed_outcomes values.
+SEED_REFUSAL_HINTS = {
+    "private_address": "the host resolves to a private, loopback or link-local address (--allow-private fetches those)",
+    "robots": "robots.txt disallows it, or robots.txt answered 5xx or not at all, which disallows everything "
+              "(RFC 9309)",
+    "error": "no HTTP answer: refused, unresolvable, or over --timeout/--max-seconds (--retries tries again; "
+             "--log-level info shows every failed fetch)",
+    "max_pages": "--max-pages was reached before it",
+    "duplicate": "the same URL is given twice",
+}
+
+
+def seed_refusal_detail(report: CrawlReport, seed: str, outcome: str) -> str:
+    """One line on why `seed` was not fetched: the failed fetch's own error when there is one, else the hint."""
+    url = urllib.parse.urldefrag(seed.strip())[0]
+    if outcome == "robots":
+        parts = urllib.parse.urlsplit(url)
+        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        robots = [f for f in report.fetches if f.url == robots_url]
+        if robots and robots[-1].status is None:
+            return f"robots.txt unreachable ({robots[-1].error}), which disallows everything (RFC 9309)"
+        if robots and robots[-1].status >= 500:
+            return f"robots.txt answered {robots[-1].status}, which disallows everything (RFC 9309)"
+        return "robots.txt disallows it for " + USER_AGENT.split("/", 1)[0]
+    failed = [f for f in report.fetches if f.url == url and f.status is None and f.error]
+    if failed:
+        return failed[-1].error
+    return SEED_REFUSAL_HINTS.get(outcome, outcome)
