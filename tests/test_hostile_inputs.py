@@ -8,7 +8,6 @@ still readable: the test asserts the run finishes either way (it cannot show the
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import random
@@ -23,7 +22,7 @@ from memory import run_python
 from pipelines.ingest.archives import ArchiveStream, iter_archive
 from pipelines.ingest.html import extract_record, inflate_body
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE
-from pipelines.ingest.readers import read_archive, read_jsonl
+from pipelines.ingest.readers import read_archive
 from schemas import ID, SOURCE
 
 GB = 1 << 30

@@ -469,8 +469,6 @@ def table(rows: List[List[Any]], headers: List[str]) -> str:
     return "\n".join(lines)
 
 
-_table = table
-
 
 def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
