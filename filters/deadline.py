@@ -11,6 +11,10 @@ Trade-off: an asynchronous exception cannot interrupt one long C call that holds
 regular expression, lxml parsing a huge document); it arrives as soon as that call returns. Such calls are
 bounded where they are made instead: caps on page bytes and tags before extraction, regular expressions on
 untrusted text written to run in linear time (filters/pii.py), and socket timeouts on every read.
+The same delivery point is why the watchdog's own locks are bare C locks (see `_Watchdog`); a library lock
+taken through a Python-level wrapper inside a limited block (logging's handler lock, say) could in principle be
+left held if the exception lands between its acquire and its `try`, which no limit based on asynchronous
+exceptions can rule out.
 
 `DeadlineExceeded` is a BaseException, like KeyboardInterrupt, so that a library's `except Exception:`
 around the interrupted code does not swallow it; callers catch it by name. If the work finishes after the
