@@ -175,6 +175,7 @@ RESULT = {"counts": Counter(s for s, _ in held), "errors": [v for s, v in held i
 """
 
 
+@pytest.mark.slow
 def test_zip_of_compressible_members_is_capped_per_archive(tmp_path):
     """The issue's 4 MB zip of 1,500 compressible 1 MiB files peaked at 6.3 GB: now reading stops at the
     archive cap with one error row and what was read before it is kept."""
@@ -229,6 +230,7 @@ RESULT = {"outs": [[s, v["input_offset"], v.get("error"), len(v.get("text") or "
 """
 
 
+@pytest.mark.slow
 def test_line_over_the_cap_is_an_error_row_read_in_bounded_memory(tmp_path):
     """A 300 MB line (zeros, no newline until its end) then a good line: the long one is an error row at its
     line number, never held whole, and the reader resumes at the next line."""
@@ -265,6 +267,7 @@ RESULT = {"report": json.loads(report.dumps()), "errors": errors, "docs": docs}
 """
 
 
+@pytest.mark.slow
 def test_fifo_and_device_matched_by_a_glob_are_error_rows_not_a_hang(tmp_path):
     d = tmp_path / "in"
     d.mkdir()
@@ -326,6 +329,7 @@ def test_parquet_integer_id_and_url_are_written_as_decimal_strings(tmp_path):
     assert [(v[ID], v[URL], v[TEXT]) for s, v in outs if s == "kept"] == [("7", "42", "one"), ("9", "44", "three")]
 
 
+@pytest.mark.slow
 def test_parquet_int_url_does_not_crash_curate(tmp_path):
     """An int64 `url` used to crash the whole job when the documents were written (a 100-line traceback)."""
     path = tmp_path / "in" / "ints.parquet"

@@ -171,6 +171,7 @@ def _train_hash(docs: str, out: Path, env=None) -> str:
     return res.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_training_is_deterministic_on_real_prose(shared_data, tmp_path):
     """tokenizer.json is byte-identical across trainings, processes and rayon thread counts."""
@@ -349,6 +350,7 @@ def test_tiktoken_backend_gives_identical_ids(trained):
         load_tokenizer(str(out / "baseline"), backend="tiktoken")  # GPT-2 regex: not Winnow's encoder
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_tiktoken_identical_on_real_prose_and_code(shared_data, tmp_path):
     pytest.importorskip("tiktoken")

@@ -123,6 +123,7 @@ def test_two_jsonl_files_numbered_from_zero_keep_every_document_through_dedup(tm
     assert compute_stats(str(out))["funnel_balanced"]
 
 
+@pytest.mark.slow  # ~6 s: a curate run over a tarball
 def test_tar_members_with_one_path_are_all_accounted_for(tmp_path):
     tar_path = tmp_path / "proj.tar"
     with tarfile.open(tar_path, "w") as tar:

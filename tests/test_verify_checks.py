@@ -180,6 +180,9 @@ def decodable_bit_flip(f: Path) -> int:
     raise AssertionError("no decodable single-bit flip found")
 
 
+TRAIN = pytest.param("train", marks=pytest.mark.slow)  # ~6 s each: a `winnow train` process loads torch
+
+
 def train_args(shards: Path, out: Path, *extra: str) -> List[str]:
     return ["train", "--shards", str(shards), "--device", "cpu", "--max-steps", "2", "--batch-size", "2",
             "--log-interval", "1", "--out", str(out), *extra]
@@ -229,7 +232,7 @@ def empty_tokenizer(corpus, tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("command", ["verify", "tokenize", "stats", "inspect", "train"])
+@pytest.mark.parametrize("command", ["verify", "tokenize", "stats", "inspect", TRAIN])
 def test_empty_tokenizer_json_is_one_line(corpus, shards, empty_tokenizer, tmp_path, command):
     tok = str(empty_tokenizer)
     args = {
@@ -268,7 +271,7 @@ def read_only_dir(path: Path):
             path.chmod(0o755)
 
 
-@pytest.mark.parametrize("command", ["tokenize", "stats", "train"])
+@pytest.mark.parametrize("command", ["tokenize", "stats", TRAIN])
 def test_read_only_output_directory_is_one_line(corpus, shards, tmp_path, command):
     with read_only_dir(tmp_path / "ro") as ro:
         args = {
@@ -297,7 +300,7 @@ def zstd_corrupt(shards, tmp_path_factory):
     return bad
 
 
-@pytest.mark.parametrize("command", ["verify", "stats", "inspect", "train"])
+@pytest.mark.parametrize("command", ["verify", "stats", "inspect", TRAIN])
 def test_zstd_corrupt_shard_is_one_line(zstd_corrupt, tmp_path, command):
     args = {
         "verify": ["verify", str(zstd_corrupt)],

@@ -62,6 +62,7 @@ def test_two_workers_are_forked_processes_that_share_the_work_and_exit(tmp_path)
     assert not any(_alive(pid) for pid in list(two) + list(again))  # ... which are gone when it returns
 
 
+@pytest.mark.slow  # ~5 s: Beam's own subprocess workers start
 def test_beams_subprocess_workers_when_forking_is_refused(tmp_path, monkeypatch):
     """A process that already runs gRPC threads is never forked: Beam's own subprocess workers run instead."""
     monkeypatch.setattr(local_runner, "_zygote", None)
