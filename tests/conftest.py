@@ -10,6 +10,7 @@ before damaging it.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,3 +51,16 @@ def word_corpus(tmp_path_factory) -> Path:
     word_corpus_with_tokenizer(root, root / "documents", 100, seed=5, words_per_doc=(3, 120),
                                sources=("web", "books"), id_width=3)
     return root
+
+
+@pytest.fixture(scope="session")
+def fresh_run(tmp_path_factory):
+    """Exactly what `bash dev.sh run` does, from an empty directory outside the checkout: `winnow run` with no
+    options, so the output is the default relative `out`; (that directory, stdout). tests/test_run.py reads
+    this one run (a whole chain costs ~100 s on 2 cores)."""
+    winnow = Path(sys.executable).parent / "winnow"
+    cmd = [str(winnow)] if winnow.exists() else [sys.executable, "-m", "pipelines.cli"]
+    cwd = tmp_path_factory.mktemp("newcomer")
+    proc = subprocess.run(cmd + ["run"], cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"winnow run exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return cwd, proc.stdout

@@ -18,18 +18,32 @@ pytestmark = pytest.mark.slow
 WINNOW = os.path.join(os.path.dirname(sys.executable), "winnow")
 
 
-def winnow(*args, timeout=900):
+def winnow(*args, timeout=900, cwd=None):
     cmd = [WINNOW] if os.path.exists(WINNOW) else [sys.executable, "-m", "pipelines.cli"]
-    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, cwd=cwd)
     assert proc.returncode == 0, f"winnow {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("winnow-run")
-    proc = winnow("run", "--output", str(out), "--train-steps", "80")
-    return out, proc.stdout
+def run_dir(fresh_run):
+    cwd, stdout = fresh_run
+    return cwd / "out", stdout
+
+
+def test_no_options_from_a_fresh_directory_writes_only_under_the_relative_out(fresh_run):
+    # The other end-to-end tests pass absolute paths, which hid a docs-site render into out/site/out/site/ when
+    # the output was relative (tests/test_fresh_clone.py has the fast check of the render itself).
+    cwd, stdout = fresh_run
+    out = cwd / "out"
+    assert sorted(p.name for p in cwd.iterdir()) == ["out"], "winnow run wrote outside its output directory"
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["output"] == str(out)
+    for name, path in summary["outputs"].items():
+        assert path and os.path.realpath(path).startswith(os.path.realpath(out) + os.sep), (name, path)
+    assert (out / "site" / "index.html").is_file() and not (out / "site" / "out").exists()
+    assert summary["documents"] > 0 and summary["sequences"] > 0
+    assert summary["loss"]["final"] < summary["loss"]["first"]
 
 
 def test_run_prints_where_every_output_is(run_dir):
@@ -117,7 +131,7 @@ def test_stats_json_on_documents_and_shards(run_dir):
 def test_training_loss_falls(run_dir):
     out, _ = run_dir
     lines = [json.loads(l) for l in (out / "train" / "log.jsonl").read_text().splitlines() if l.strip()]
-    assert lines[-1]["step"] == 80
+    assert lines[-1]["step"] == 120  # winnow run's default --train-steps
     # One step's loss on 2,048 tokens is noisy (the corpus is the interpreter's own docs, so it differs between
     # Python builds): judge the mean over the last logging interval. Uniform over 4,096 tokens is ln 4096 = 8.3.
     assert lines[-1]["loss_avg"] < 0.85 * lines[0]["loss"], (lines[0], lines[-1])
