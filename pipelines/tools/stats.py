@@ -470,6 +470,11 @@ def table(rows: List[List[Any]], headers: List[str]) -> str:
 
 
 
+def _quantiles(q) -> str:
+    """`min=…, p10=…, …, mean=…` of a quantile summary, for the terminal tables."""
+    return ", ".join(f"{k}={q[k]:,.0f}" for k in ("min", "p10", "p50", "p90", "p99", "max", "mean") if k in q)
+
+
 def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
@@ -498,8 +503,7 @@ def format_stats(stats: Dict[str, Any]) -> str:
                 ["source", "language", "documents", "characters"]))
         q = stats["length_chars"]
         if q:
-            out.append("\nlength in characters: " + ", ".join(
-                f"{k}={q[k]:,.0f}" for k in ("min", "p10", "p50", "p90", "p99", "max", "mean") if k in q))
+            out.append("\nlength in characters: " + _quantiles(q))
             out.append(table(_hist_rows(stats["length_histogram_chars"]), ["characters", "documents", ""]))
         if stats.get("funnel"):
             out.append("\nfilter funnel (report.json)" + ("" if stats["funnel_balanced"] else "  NOT BALANCED") + "\n" + table(
@@ -530,13 +534,11 @@ def format_stats(stats: Dict[str, Any]) -> str:
                                            ["source", "documents", "tokens", "share"]))
         q = stats["segment_length_tokens"]
         if q:
-            out.append("\ndocument segment length in tokens: " + ", ".join(
-                f"{k}={q[k]:,.0f}" for k in ("min", "p10", "p50", "p90", "p99", "max", "mean") if k in q))
+            out.append("\ndocument segment length in tokens: " + _quantiles(q))
             out.append(table(_hist_rows(stats["segment_length_histogram_tokens"]), ["tokens", "segments", ""]))
         if stats["document_length_tokens"]:
             q = stats["document_length_tokens"]
-            out.append("\ndocument length in tokens (from doc_ids): " + ", ".join(
-                f"{k}={q[k]:,.0f}" for k in ("min", "p10", "p50", "p90", "p99", "max", "mean") if k in q))
+            out.append("\ndocument length in tokens (from doc_ids): " + _quantiles(q))
             out.append(table(_hist_rows(stats["document_length_histogram_tokens"]), ["tokens", "documents", ""]))
         else:
             out.append("\nmean document length in tokens (manifest; per-document lengths need --doc-ids shards): " +
