@@ -5,7 +5,7 @@ tokenizer, the trainer and outside checks agree on one spelling. Only pyarrow (a
 imported here.
 """
 from schemas.documents import (  # noqa: F401
-    CODE_LANGUAGE, DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DOCUMENTS_FORMAT, DOCUMENTS_SCHEMA, DUPLICATE_OF,
+    CODE_LANGUAGE, DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DOCUMENTS_FORMAT, DOCUMENTS_SCHEMA, DUPLICATE_OF, DETAIL,
     ERROR, ERRORS_SCHEMA, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE, LANGUAGE_SCORE, REASON, REJECTED_SCHEMA,
     METADATA, SCORES, SOURCE, STAGE, TEXT, TITLE, URL, empty_document, to_error_row, to_rejected_row,
 )

@@ -36,6 +36,9 @@ INPUT_OFFSET = "input_offset"
 STAGE = "stage"
 REASON = "reason"
 DUPLICATE_OF = "duplicate_of"
+# What else names the cause of a rejection, as key -> value: the evaluation set and matched n-gram of a
+# decontaminated document (`set`, `ngram`), the index a previous run's duplicate was found in (`index`).
+DETAIL = "detail"
 ERROR = "error"
 
 _DOCUMENT_FIELDS = [
@@ -62,6 +65,7 @@ REJECTED_SCHEMA = pa.schema(
         pa.field(STAGE, pa.string(), nullable=False),
         pa.field(REASON, pa.string(), nullable=False),
         pa.field(DUPLICATE_OF, pa.string()),
+        pa.field(DETAIL, pa.map_(pa.string(), pa.string())),
     ],
     metadata={b"format": b"winnow.rejected/1"},
 )
@@ -91,9 +95,11 @@ def empty_document(doc_id: str, source: str, text: str, url: Optional[str] = Non
     return doc
 
 
-def to_rejected_row(doc: Dict[str, Any], stage: str, reason: str, duplicate_of: Optional[str] = None) -> Dict[str, Any]:
+def to_rejected_row(doc: Dict[str, Any], stage: str, reason: str, duplicate_of: Optional[str] = None,
+                    detail: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     row = {f.name: doc.get(f.name) for f in _DOCUMENT_FIELDS}
-    row.update({STAGE: stage, REASON: reason, DUPLICATE_OF: duplicate_of})
+    row.update({STAGE: stage, REASON: reason, DUPLICATE_OF: duplicate_of,
+                DETAIL: dict(sorted(detail.items())) if detail else None})
     return row
 
 
