@@ -59,6 +59,8 @@ BAD_OPTIONS = [
     ("code", {"min_alnum_fraction": "high"}, "min_alnum_fraction", "within [0, 1]"),
     ("pii", {"max_pii": -1}, "max_pii", ">= 0"),
     ("pii", {"emails": "yes"}, "emails", "true or false"),
+    ("decontaminate", {"sets": [], "action": "delete"}, "action", "one of 'drop', 'drop_lines', 'mark'"),
+    ("decontaminate", {"sets": [], "ngram": 0}, "ngram", "an integer within [1, 64]"),
     ("dedup_exact", {"normalize": "true"}, "normalize", "true or false"),
     ("dedup_exact", {"representative": "biggest"}, "representative", "one of 'smallest_id', 'longest', 'quality'"),
     ("dedup_minhash", {"verify_threshold": 0}, "verify_threshold", "within (0, 1]"),
@@ -102,9 +104,13 @@ def test_a_file_that_is_not_a_fasttext_model_fails_at_load(tmp_path, lid_model_f
     assert "within [0, 1]" in _refusal({"classifier": {"model_path": str(lid_model_file), "threshold": 1.5}})
 
 
-def test_valid_values_pass_and_every_stage_builds_from_empty_options(lid_model_file):
+def test_valid_values_pass_and_every_stage_builds_from_empty_options(lid_model_file, tmp_path):
+    eval_set = tmp_path / "eval.jsonl"  # decontaminate's one required option: an evaluation set
+    eval_set.write_text('{"question": "' + " ".join(["word"] * 20) + '"}\n')
+    required = {"classifier": {"model_path": str(lid_model_file)},
+                "decontaminate": {"sets": [{"name": "eval", "path": str(eval_set)}]}}
     for stage in KNOWN_STAGES:
-        options = {"model_path": str(lid_model_file)} if stage == "classifier" else {}
+        options = required.get(stage, {})
         assert parse_recipe({stage: options}).stage_names == (stage,)
     recipe = parse_recipe({"extract": {"max_seconds": 5, "recall_fallback": 0}, "language": {
         "languages": ["en", "de"], "min_score": 1, "per_language_min_score": {"de": 0.8}, "sources": ["web"]},

@@ -27,7 +27,7 @@ from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipel
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
 from pipelines.jobs.recipe import Recipe, check_inputs_need_no_extract, load_recipe
-from pipelines.transforms.counters import counters_by_stage, renamed_by_stage, stage_counts
+from pipelines.transforms.counters import breakdowns_by_stage, counters_by_stage, renamed_by_stage, stage_counts
 from pipelines.ingest.inputs import record_cap
 from pipelines.ingest.readers import expand_input_specs
 from pipelines.transforms.read import RECORDS, ReadInputs
@@ -149,8 +149,8 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
             result = run_pipeline(p)
         if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
             return None
-        report, renamed = _report(result, inputs, recipe, started)
-        _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed))
+        report, renamed, breakdowns = _report(result, inputs, recipe, started)
+        _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed, breakdowns))
         _write_text(FileSystems.join(write_dir, RECIPE_NAME), recipe.to_yaml())
     except BaseException:  # the previous outputs stay as they were; this run's partial files go
         if staged is not None:
@@ -170,15 +170,19 @@ def _report(result, inputs: Sequence[str], recipe: Recipe, started: float):
                "errors": sum(s.errors for s in stages)}
     report = Report(stages=stages, inputs=list(inputs), recipe=recipe.to_json(), versions=package_versions(),
                     outputs=outputs, wall_seconds=round(time.time() - started, 3))
-    return report, renamed_by_stage(counters)
+    return report, renamed_by_stage(counters), breakdowns_by_stage(counters)
 
 
-def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]]) -> str:
-    """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed."""
+def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
+                breakdowns: Optional[Mapping[str, Mapping[str, Mapping[str, int]]]] = None) -> str:
+    """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, and
+    its breakdowns (decontaminate's `contaminated_by_set`: set -> documents)."""
     payload = report.to_json()
     for entry in payload["stages"]:
         if renamed.get(entry["name"]):
             entry["renamed"] = dict(sorted(renamed[entry["name"]].items()))
+        for group, counts in sorted((breakdowns or {}).get(entry["name"], {}).items()):
+            entry[group] = dict(sorted(counts.items()))
     return json.dumps(payload, indent=2) + "\n"
 
 

@@ -32,7 +32,7 @@ RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
 
 # Every stage key DESIGN.md names, in the order a chain normally runs them.
-KNOWN_STAGES = ("extract", "url", "language", "quality", "classifier", "code", "pii",
+KNOWN_STAGES = ("extract", "url", "language", "quality", "classifier", "code", "pii", "decontaminate",
                 "dedup_exact", "dedup_minhash", "dedup_lines")
 DEDUP_STAGES = ("dedup_exact", "dedup_minhash", "dedup_lines")
 # Bounds on a recipe file: the shipped recipes are ~2 KB and ~60 values; long lists belong in list files

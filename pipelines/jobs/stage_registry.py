@@ -49,6 +49,7 @@ STAGE_BUILDERS: Dict[str, Callable[[str, Dict[str, Any]], beam.PTransform]] = {
     "classifier": _filter_stage("filters.classifier", "QualityClassifierFilter"),
     "code": _filter_stage("filters.code_rules", "CodeFilter"),
     "pii": _filter_stage("filters.pii", "PIIFilter"),
+    "decontaminate": _composite_stage("pipelines.transforms.decontaminate", "Decontaminate"),
     "dedup_exact": _composite_stage("pipelines.transforms.dedup", "DedupExact"),
     "dedup_minhash": _composite_stage("pipelines.transforms.dedup", "DedupMinhash"),
     "dedup_lines": _composite_stage("pipelines.transforms.dedup", "DedupLines"),

@@ -46,6 +46,21 @@ def renamed_by_stage(counters: Dict[str, Dict[str, int]]) -> Dict[str, Dict[str,
     return out
 
 
+BREAKDOWN_SEPARATOR = ":"
+
+
+def breakdowns_by_stage(counters: Dict[str, Dict[str, int]]) -> Dict[str, Dict[str, Dict[str, int]]]:
+    """stage -> {group: {key: count}} from counters named `group:key` (decontaminate's
+    `contaminated_by_set:NAME`): a breakdown of outcomes already counted, so it stays out of the balance."""
+    out: Dict[str, Dict[str, Dict[str, int]]] = {}
+    for stage, c in counters.items():
+        for name, v in c.items():
+            group, sep, key = name.partition(BREAKDOWN_SEPARATOR)
+            if sep and v:
+                out.setdefault(stage, {}).setdefault(group, {})[key] = v
+    return out
+
+
 def stage_counts(counters: Dict[str, Dict[str, int]], stage_order: Iterable[str]) -> List[StageCounts]:
     stages = []
     for stage in stage_order:

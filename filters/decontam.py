@@ -1,0 +1,415 @@
+"""Benchmark decontamination: find documents that share a long n-gram of normalised words with an evaluation set.
+
+Normalisation (GPT-3's 13-gram overlap check, as datatrove's `simplify_text` + `NGramsDecontFilter` do it):
+lowercase; delete punctuation (every Unicode P* character plus datatrove's own list, which adds a few symbols
+such as `$ + < = > ^ | ~`; deleted, not replaced by a space, so "well-known" is "wellknown" in both the
+evaluation text and the document); strip diacritics (NFD, then drop combining marks); every run of digits
+becomes "0"; split on whitespace. Newlines are whitespace, so an item split over lines still matches.
+datatrove then runs NLTK's English word tokenizer, which differs from a whitespace split only on rare words
+("cannot" -> "can not"); `python -m benchmarks decontam` measures the agreement.
+
+Hashing: each word gets a stable 64-bit BLAKE2b hash (cached per process: words are Zipfian), and the n-gram
+starting at word j gets `mix(sum_i h[j+i] * C_i mod 2^64)` with fixed odd constants C_i, computed for all j of a
+document in n vectorised numpy passes. No Python `hash()`: it is salted per process, and workers must agree.
+
+Index (`DecontIndex`): the distinct n-gram hashes of all evaluation sets as one sorted uint64 array, with a
+parallel uint16 array naming the set of each (the first set in recipe order that has it). A lookup is a binary
+search (`np.searchsorted`). It is an exact hash set: 10 bytes per n-gram (a million evaluation n-grams ship as
+10 MB), and the only false positives are 64-bit hash collisions: a document n-gram that is in no set matches with
+probability K / 2^64 for K indexed n-grams (K = 10^6: 5.4e-14 per n-gram, ~5e-8 over a million 1,000-word
+documents), so no Bloom filter's per-lookup rate of 1e-3..1e-6 is worth its saving here.
+
+Evaluation sets: JSONL (`.jsonl`, `.jsonl.gz`, `.json` lines), Parquet, or directories of those and of plain
+text files (each text file one item). An item's text is its chosen fields (question, choices, answer, context, in
+the order given) joined by newlines, each field's string leaves (a list of choices gives each choice; numbers such
+as an answer's index are not text and are skipped). Its n-grams therefore include those spanning two fields
+(question into answer), as datatrove's `find_overlap_ngrams` does. Items shorter than n words give no n-gram
+(as in datatrove) and are counted as `short_items`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import json
+import os
+import re
+import sys
+import unicodedata
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from filters.stage_options import OptionError
+
+ACTIONS = ("drop", "drop_lines", "mark")
+DEFAULT_FIELDS = ("question", "choices", "answer", "context")
+REASON = "contaminated"
+MAX_NGRAM = 64
+MAX_SETS = 1 << 16  # set ids are uint16
+
+# datatrove's PUNCTUATION (datatrove.utils.text), whitespace excepted: whitespace separates words and is
+# normalised before datatrove deletes punctuation, so deleting it here would join words datatrove keeps apart.
+_DATATROVE_PUNCTUATION = ("!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
+                          + "".join(map(chr, (x for a, b in ((0, 9), (11, 13), (13, 32), (127, 160)) for x in range(a, b)))))
+
+
+@functools.lru_cache(maxsize=1)
+def _deleted_characters() -> Tuple[str, bytes]:
+    """(the regex class body of characters to delete, the ASCII ones as bytes for bytes.translate)."""
+    chars = {c for c in _DATATROVE_PUNCTUATION if not c.isspace()}
+    for cp in range(sys.maxunicode + 1):
+        c = chr(cp)
+        if unicodedata.category(c).startswith("P") or unicodedata.category(c) == "Mn":
+            chars.add(c)
+    chars = sorted(c for c in chars if not c.isspace())
+    return "".join(re.escape(c) for c in chars), bytes(ord(c) for c in chars if ord(c) < 128)
+
+
+@functools.lru_cache(maxsize=1)
+def _ascii_table() -> bytes:
+    """bytes.translate table: ASCII lowercase, and the separators str.split() splits on but bytes.split() does
+    not (\\x1c-\\x1f) as spaces, so both paths give the same words."""
+    table = bytearray(range(256))
+    for c in range(ord("A"), ord("Z") + 1):
+        table[c] = c + 32
+    for c in range(0x1C, 0x20):
+        table[c] = 0x20
+    return bytes(table)
+
+
+@functools.lru_cache(maxsize=1)
+def _unicode_patterns():
+    body, _ = _deleted_characters()
+    return re.compile(f"[{body}]+"), re.compile(r"\d+")
+
+
+_ASCII_DIGITS = re.compile(rb"[0-9]+")
+
+
+def normalize_words(text: str) -> List[bytes]:
+    """The document's words as decontamination compares them (module docstring), UTF-8 encoded."""
+    if text.isascii():  # the common case: bytes operations, no Unicode tables
+        _, ascii_deleted = _deleted_characters()
+        data = text.encode("ascii").translate(_ascii_table(), ascii_deleted)
+        return _ASCII_DIGITS.sub(b"0", data).split()
+    punct, digits = _unicode_patterns()
+    text = punct.sub("", text.lower())
+    text = punct.sub("", unicodedata.normalize("NFD", text))  # the combining marks NFD splits off are Mn: deleted
+    return [w.encode("utf-8", "surrogatepass") for w in digits.sub("0", text).split()]
+
+
+# --------------------------------------------------------------------------------------------- hashing
+
+_WORD_CACHE: Dict[bytes, int] = {}
+_WORD_CACHE_MAX = 1 << 20  # ~100 MB at worst; cleared when full (the cache only saves time)
+
+
+def _word_hash(word: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(word, digest_size=8).digest(), "little")
+
+
+def word_hashes(words: Sequence[bytes]) -> np.ndarray:
+    """Stable 64-bit hashes of `words` (uint64)."""
+    cache = _WORD_CACHE
+    hashes = list(map(cache.get, words))
+    if None in hashes:
+        if len(cache) > _WORD_CACHE_MAX:
+            cache.clear()
+        for i, h in enumerate(hashes):
+            if h is None:
+                h = cache.get(words[i])
+                if h is None:
+                    h = cache[words[i]] = _word_hash(words[i])
+                hashes[i] = h
+    return np.array(hashes, dtype=np.uint64)
+
+
+@functools.lru_cache(maxsize=None)
+def _position_constants(n: int) -> np.ndarray:
+    """n fixed odd 64-bit multipliers, one per position of the n-gram (word order matters)."""
+    return np.array([int.from_bytes(hashlib.blake2b(f"winnow.decontam.{i}".encode(), digest_size=8).digest(),
+                                    "little") | 1 for i in range(n)], dtype=np.uint64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads the linear combination's bits over all 64."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
+    """The hash of the n-gram starting at each word position (len(hashes) - n + 1 values; none if shorter)."""
+    count = len(hashes) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    consts = _position_constants(n)
+    with np.errstate(over="ignore"):
+        acc = hashes[:count] * consts[0]
+        for i in range(1, n):
+            acc += hashes[i:i + count] * consts[i]
+        return _mix(acc)
+
+
+# --------------------------------------------------------------------------------------------- evaluation sets
+
+@dataclasses.dataclass(frozen=True)
+class EvalSet:
+    """One evaluation set of the recipe: its name, its file or directory, the fields whose text is indexed."""
+    name: str
+    path: str
+    fields: Tuple[str, ...] = DEFAULT_FIELDS
+    fields_given: bool = False
+
+
+def parse_eval_sets(sets: Any) -> Tuple[EvalSet, ...]:
+    """The recipe's `sets` list as EvalSets; OptionError names the entry and what to change."""
+    if not isinstance(sets, (list, tuple)) or not sets:
+        raise OptionError("sets", f"= {sets!r} is not allowed: expected a non-empty list of "
+                                  "{name: NAME, path: FILE_OR_DIR, fields: [..]}")
+    if len(sets) > MAX_SETS:
+        raise OptionError("sets", f"has {len(sets)} entries; at most {MAX_SETS}")
+    out: List[EvalSet] = []
+    for i, entry in enumerate(sets):
+        where = f"sets[{i}]"
+        if not isinstance(entry, Mapping):
+            raise OptionError(where, f"= {entry!r} is not allowed: expected a mapping with name, path, fields")
+        unknown = sorted(set(entry) - {"name", "path", "fields"})
+        if unknown:
+            raise OptionError(f"{where}.{unknown[0]}", "is not an option here; options are name, path, fields")
+        name, path, fields = entry.get("name"), entry.get("path"), entry.get("fields")
+        if not isinstance(name, str) or not name.strip():
+            raise OptionError(f"{where}.name", f"= {name!r} is not allowed: expected a non-empty string")
+        if any(name == s.name for s in out):
+            raise OptionError(f"{where}.name", f"= {name!r} repeats an earlier set's name; names must differ")
+        if not isinstance(path, str) or not path:
+            raise OptionError(f"{where}.path", f"= {path!r} is not allowed: expected the path of a JSONL or "
+                                               "Parquet file or of a directory")
+        if not os.path.exists(path):
+            raise OptionError(f"{where}.path", f"= {path!r}: no such file or directory")
+        given = fields is not None
+        if given and (not isinstance(fields, (list, tuple)) or not fields
+                      or not all(isinstance(f, str) and f for f in fields)):
+            raise OptionError(f"{where}.fields", f"= {fields!r} is not allowed: expected a non-empty list of "
+                                                 f"field names, e.g. {list(DEFAULT_FIELDS)}")
+        out.append(EvalSet(name=name, path=path, fields=tuple(fields) if given else DEFAULT_FIELDS,
+                           fields_given=given))
+    return tuple(out)
+
+
+_TEXT_SUFFIXES_SKIPPED = (".pyc",)
+
+
+def _set_files(path: str) -> List[str]:
+    if os.path.isfile(path):
+        return [path]
+    files = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+    return files
+
+
+def _string_leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _string_leaves(v)
+    elif isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and not np.isscalar(value)):
+        for v in (value.tolist() if hasattr(value, "tolist") else value):
+            yield from _string_leaves(v)
+
+
+def _records(path: str) -> Iterator[Dict[str, Any]]:
+    name = path.lower()
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+            yield from batch.to_pylist()
+    elif name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson")):
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path} line {lineno} is not JSON: {exc}") from None
+                if not isinstance(record, dict):
+                    raise ValueError(f"{path} line {lineno} is not a JSON object")
+                yield record
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            yield {"text": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is neither JSONL, Parquet nor UTF-8 text") from None
+
+
+def eval_items(eval_set: EvalSet) -> Iterator[str]:
+    """The text of each item of `eval_set` (module docstring); ValueError if a given field is never found."""
+    found = set()
+    seen_keys = set()
+    for path in _set_files(eval_set.path):
+        for record in _records(path):
+            if set(record) == {"text"} and not path.lower().endswith((".parquet", ".jsonl", ".jsonl.gz", ".json",
+                                                                      ".json.gz", ".ndjson")):
+                yield record["text"]  # a plain text file: the whole file is one item
+                found.update(eval_set.fields)
+                continue
+            seen_keys.update(record)
+            parts = []
+            for field in eval_set.fields:
+                if field in record:
+                    found.add(field)
+                    parts.extend(_string_leaves(record[field]))
+            if parts:
+                yield "\n".join(parts)
+    missing = [f for f in eval_set.fields if f not in found]
+    if (eval_set.fields_given and missing) or not found:
+        raise ValueError(f"set {eval_set.name!r}: field(s) {missing} found in no record of {eval_set.path}; "
+                         f"its records have {sorted(seen_keys)[:20]}")
+
+
+# --------------------------------------------------------------------------------------------- the index
+
+@dataclasses.dataclass(frozen=True)
+class DecontIndex:
+    """The evaluation n-grams: sorted distinct hashes, the set id of each, the set names, n, build counts."""
+    hashes: np.ndarray  # uint64, sorted, distinct
+    set_ids: np.ndarray  # uint16, parallel to hashes
+    set_names: Tuple[str, ...]
+    n: int
+    items: Tuple[int, ...]  # per set
+    short_items: Tuple[int, ...]  # per set: items with fewer than n words
+    ngrams: Tuple[int, ...]  # per set: distinct n-grams
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.hashes.nbytes + self.set_ids.nbytes)
+
+    def false_positive_rate(self) -> float:
+        """Probability that one document n-gram found in no set still matches (a 64-bit hash collision)."""
+        return len(self.hashes) / 2.0 ** 64
+
+    def lookup(self, query: np.ndarray) -> np.ndarray:
+        """Positions in `query` whose hash is in the index (ascending)."""
+        if len(query) == 0 or len(self.hashes) == 0:
+            return np.empty(0, dtype=np.intp)
+        pos = np.searchsorted(self.hashes, query)
+        np.minimum(pos, len(self.hashes) - 1, out=pos)
+        return np.flatnonzero(self.hashes[pos] == query)
+
+    def set_of(self, ngram_hash) -> str:
+        pos = int(np.searchsorted(self.hashes, np.uint64(ngram_hash)))
+        return self.set_names[int(self.set_ids[pos])]
+
+
+def item_ngram_hashes(text: str, n: int) -> np.ndarray:
+    return ngram_hashes(word_hashes(normalize_words(text)), n)
+
+
+def build_index(sets: Sequence[EvalSet], n: int) -> DecontIndex:
+    """Read every set and index its n-grams. A hash found in several sets belongs to the first of them."""
+    per_set: List[np.ndarray] = []
+    items, short, counts = [], [], []
+    for eval_set in sets:
+        chunks, n_items, n_short = [], 0, 0
+        for text in eval_items(eval_set):
+            n_items += 1
+            h = item_ngram_hashes(text, n)
+            if len(h) == 0:
+                n_short += 1
+            chunks.append(h)
+        distinct = np.unique(np.concatenate(chunks)) if chunks else np.empty(0, dtype=np.uint64)
+        per_set.append(distinct)
+        items.append(n_items)
+        short.append(n_short)
+        counts.append(len(distinct))
+    if per_set:
+        all_hashes = np.concatenate(per_set)
+        all_ids = np.concatenate([np.full(len(h), i, dtype=np.uint16) for i, h in enumerate(per_set)])
+        order = np.lexsort((all_ids, all_hashes))  # by hash, then set id: the first set of a hash comes first
+        all_hashes, all_ids = all_hashes[order], all_ids[order]
+        first = np.ones(len(all_hashes), dtype=bool)
+        first[1:] = all_hashes[1:] != all_hashes[:-1]
+        hashes, set_ids = all_hashes[first], all_ids[first]
+    else:
+        hashes, set_ids = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint16)
+    return DecontIndex(hashes=np.ascontiguousarray(hashes), set_ids=np.ascontiguousarray(set_ids),
+                       set_names=tuple(s.name for s in sets), n=int(n), items=tuple(items),
+                       short_items=tuple(short), ngrams=tuple(counts))
+
+
+# --------------------------------------------------------------------------------------------- decisions
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    """A document n-gram found in the index: where it starts (word position), its set and its words."""
+    start: int
+    set_name: str
+    ngram: str
+
+
+def find_matches(text: str, index: DecontIndex, first_only: bool = True) -> List[Match]:
+    """The document's n-grams found in `index`, in document order (only the first with `first_only`)."""
+    words = normalize_words(text)
+    if len(words) < index.n:
+        return []
+    hashes = ngram_hashes(word_hashes(words), index.n)
+    hits = index.lookup(hashes)
+    if len(hits) == 0:
+        return []
+    if first_only:
+        hits = hits[:1]
+    return [Match(start=int(j), set_name=index.set_of(hashes[j]),
+                  ngram=b" ".join(words[j:j + index.n]).decode("utf-8", "surrogatepass")) for j in hits]
+
+
+def remove_matched_lines(text: str, index: DecontIndex) -> Tuple[str, int, List[Match]]:
+    """The text without the lines any matched n-gram touches, how many lines went, and the matches.
+
+    Words never span a newline, so the words of the whole text are those of its lines in order; a match that
+    spans lines (an item split over lines) removes every line it touches."""
+    matches = find_matches(text, index, first_only=False)
+    if not matches:
+        return text, 0, []
+    lines = text.split("\n")
+    line_of_word = np.repeat(np.arange(len(lines)), [len(normalize_words(line)) for line in lines])
+    remove = np.zeros(len(lines), dtype=bool)
+    for m in matches:
+        remove[line_of_word[m.start]:line_of_word[m.start + index.n - 1] + 1] = True
+    kept = [line for line, gone in zip(lines, remove) if not gone]
+    return "\n".join(kept), int(remove.sum()), matches
+
+
+def _files_signature(sets: Sequence[EvalSet]) -> Tuple:
+    sig = []
+    for s in sets:
+        for path in _set_files(s.path):
+            st = os.stat(path)
+            sig.append((path, st.st_size, st.st_mtime_ns))
+    return tuple(sig)
+
+
+_INDEX_CACHE: Dict[Tuple, DecontIndex] = {}
+
+
+def load_index(sets: Sequence[EvalSet], n: int) -> DecontIndex:
+    """`build_index`, once per process for the same sets, n and file contents (size and mtime): a recipe is
+    checked before the job and built again for it, and the evaluation sets are read once."""
+    key = (tuple(sets), int(n), _files_signature(sets))
+    index = _INDEX_CACHE.get(key)
+    if index is None:
+        if len(_INDEX_CACHE) >= 4:
+            _INDEX_CACHE.clear()
+        index = _INDEX_CACHE[key] = build_index(sets, n)
+    return index

@@ -1,0 +1,238 @@
+"""Decontamination (issue 19, item 2): evaluation items planted in real documents are caught, near misses are not.
+
+Documents are paragraphs of a Project Gutenberg novel (Pride and Prejudice); evaluation items are built from the
+paragraphs of two other books (Frankenstein, Alice), so both sides are real prose. Plants: an item whole, with
+changed case and punctuation, split over lines, a bare 13-word run of it; near misses: 12 of its words in a row.
+One real curate run (in-process Beam) checks rejected rows, their detail and report.json's per-set counts.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import re
+
+import pyarrow.parquet as pq
+import pytest
+
+from filters.decontam import (build_index, find_matches, normalize_words, parse_eval_sets, remove_matched_lines)
+from pipelines.jobs.recipe import RecipeError, parse_recipe
+
+N = 13
+
+
+def _body(path) -> str:
+    text = path.read_text(encoding="utf-8")
+    start = text.index("***", text.index("START OF")) + 3
+    return text[start:text.index("*** END OF")]
+
+
+def _paragraphs(path, min_words=40):
+    paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", _body(path))]
+    return [p for p in paras if len(p.split()) >= min_words]
+
+
+@pytest.fixture(scope="module")
+def books(shared_data):
+    root = shared_data / "text" / "gutenberg"
+    names = {"docs": "pg1342__Pride-and-Prejudice.txt", "frank": "pg84__Frankenstein.txt",
+             "alice": "pg11__Alice-s-Adventures-in-Wonderland.txt"}
+    missing = [n for n in names.values() if not (root / n).exists()]
+    if missing:
+        pytest.skip(f"shared books {missing} not found under {root}")
+    return {k: root / v for k, v in names.items()}
+
+
+def _items(paras, count, offset=0):
+    """Evaluation-like items: a question (a paragraph's first sentences), four choices, an answer index."""
+    items = []
+    for i in range(count):
+        words = paras[offset + 2 * i].split()
+        other = paras[offset + 2 * i + 1].split()
+        items.append({"question": " ".join(words[:40]),
+                      "choices": [" ".join(other[k:k + 16]) for k in (0, 16, 32)] + ["None of the above."],
+                      "answer": 1, "id": f"q{i}"})
+    return items
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def eval_sets(books, tmp_path_factory):
+    d = tmp_path_factory.mktemp("evalsets")
+    frank = _items(_paragraphs(books["frank"]), 20)
+    alice = _items(_paragraphs(books["alice"]), 10)
+    text_dir = d / "alice_text"
+    text_dir.mkdir()
+    for i, item in enumerate(alice[:3]):  # a directory of plain text: each file one item
+        (text_dir / f"{i}.txt").write_text(item["question"], encoding="utf-8")
+    return {"frank": (frank, _write_jsonl(d / "frank.jsonl", frank)),
+            "alice": (alice, _write_jsonl(d / "alice.jsonl", alice)), "alice_text": str(text_dir)}
+
+
+def _shout(text: str) -> str:
+    """Changed case and punctuation: upper case, commas and full stops gone, quotes and dashes added."""
+    words = text.upper().replace(",", "").replace(".", "").split()
+    return " ".join(f'"{w}!"' if i % 5 == 0 else (w + " --" if i % 7 == 3 else w) for i, w in enumerate(words))
+
+
+def _split_lines(text: str, every: int = 4) -> str:
+    words = text.split()
+    return "\n".join(" ".join(words[i:i + every]) for i in range(0, len(words), every))
+
+
+def _plant(doc: str, insert: str) -> str:
+    words = doc.split()
+    mid = len(words) // 2
+    return " ".join(words[:mid]) + " " + insert + " " + " ".join(words[mid:])
+
+
+@pytest.fixture(scope="module")
+def docs(books):
+    paras = _paragraphs(books["docs"], min_words=20)
+    return [" ".join(paras[i:i + 4]) for i in range(0, 4 * 60, 4)]
+
+
+def test_normalisation_is_gpt3_datatrove_style():
+    assert normalize_words("The Café, in 1999: “well-known” DON'T\nstop") == [
+        b"the", b"cafe", b"in", b"0", b"wellknown", b"dont", b"stop"]
+    assert normalize_words("a\u00a0b\tc\x1dd") == [b"a", b"b", b"c", b"d"]  # every separator str.split knows
+
+
+def test_planted_items_are_caught_and_near_misses_are_not(eval_sets, docs):
+    frank, frank_path = eval_sets["frank"]
+    sets = parse_eval_sets([{"name": "frank", "path": frank_path, "fields": ["question", "choices"]},
+                            {"name": "alice_text", "path": eval_sets["alice_text"]}])
+    index = build_index(sets, N)
+    assert index.items == (20, 3) and index.short_items == (0, 0)
+    assert index.false_positive_rate() < 1e-15 and index.nbytes == 10 * len(index.hashes)
+    clean = [d for d in docs if not find_matches(d, index)]
+    assert len(clean) == len(docs), "real prose of another book shares no 13-gram with the items"
+
+    alice_item = eval_sets["alice"][0][1]["question"]
+    planted = {
+        "whole": frank[0]["question"],
+        "case_and_punctuation": _shout(frank[1]["question"]),
+        "split_over_lines": _split_lines(frank[2]["question"]),
+        "a_choice": frank[3]["choices"][1],
+        "thirteen_words": " ".join(frank[4]["question"].split()[10:10 + N]),
+        "choice_split_over_lines": _split_lines(frank[5]["choices"][0], every=3),
+        "text_file_item": _shout(alice_item),
+    }
+    for i, (kind, insert) in enumerate(planted.items()):
+        matches = find_matches(_plant(clean[i], insert), index)
+        assert matches, f"{kind} not caught"
+        expected_set = "alice_text" if kind == "text_file_item" else "frank"
+        assert matches[0].set_name == expected_set, kind
+        assert matches[0].ngram.split() == [w.decode() for w in normalize_words(insert)][
+            :N] or matches[0].ngram in " ".join(w.decode() for w in normalize_words(insert)), kind
+
+    near = {
+        "twelve_words": " ".join(frank[6]["question"].split()[5:5 + N - 1]),
+        "twelve_words_shouted": _shout(" ".join(frank[7]["question"].split()[0:N - 1])),
+        "twelve_words_of_a_choice": " ".join(frank[8]["choices"][0].split()[:N - 1]),
+        # two 12-word runs of one item that are not contiguous in it
+        "two_separate_runs": " ".join(frank[9]["question"].split()[0:12]) + " however "
+                             + " ".join(frank[9]["question"].split()[13:25]),
+    }
+    for i, (kind, insert) in enumerate(near.items()):
+        doc = _plant(clean[20 + i], insert)
+        assert not find_matches(doc, index), f"near miss {kind} was flagged"
+        assert find_matches(doc, build_index(sets, N - 1)), f"{kind}: caught with ngram {N - 1}"
+
+
+def test_drop_lines_removes_exactly_the_lines_a_match_touches(eval_sets, docs):
+    frank, frank_path = eval_sets["frank"]
+    index = build_index(parse_eval_sets([{"name": "frank", "path": frank_path}]), N)
+    head, tail = _split_lines(docs[0], 9), _split_lines(docs[1], 9)
+    planted = _split_lines(frank[0]["question"], 5)  # 40 words on 8 lines
+    text = head + "\n" + planted + "\n" + tail
+    new_text, removed, matches = remove_matched_lines(text, index)
+    assert removed == len(planted.split("\n")) and new_text == head + "\n" + tail
+    assert {m.set_name for m in matches} == {"frank"} and len(matches) == 40 - N + 1
+    assert remove_matched_lines(docs[2], index) == (docs[2], 0, [])
+
+
+def test_mark_and_drop_lines_keep_the_document(eval_sets, docs):
+    from pipelines.transforms.decontaminate import Decontaminate, _DecontaminateFn
+    from schemas import METADATA, SCORES, TEXT
+
+    frank, frank_path = eval_sets["frank"]
+    sets = [{"name": "frank", "path": frank_path}]
+    for action in ("mark", "drop_lines", "drop"):
+        fn = _DecontaminateFn(Decontaminate(sets=sets, action=action).index, action)
+        fn.setup()
+        text = docs[3] + "\n" + frank[0]["question"] + "\n" + docs[4]
+        out = list(fn.process({"id": "d", TEXT: text, SCORES: {}, METADATA: None}))
+        assert len(out) == 1
+        if action == "drop":
+            row = out[0].value
+            assert out[0].tag == "rejected" and row["reason"] == "contaminated" and row["stage"] == "decontaminate"
+            assert row["detail"]["set"] == "frank" and len(row["detail"]["ngram"].split()) == N
+            continue
+        doc = out[0]
+        assert doc[METADATA]["contaminated_set"] == "frank"
+        if action == "mark":
+            assert doc[TEXT] == text and doc[SCORES]["contaminated"] == 1.0
+            assert len(doc[METADATA]["contaminated_ngram"].split()) == N
+        else:
+            assert doc[TEXT] == docs[3] + "\n" + docs[4] and doc[METADATA]["contaminated_lines"] == "1"
+
+
+def test_bad_options_fail_before_the_job(eval_sets, tmp_path):
+    _, frank_path = eval_sets["frank"]
+    cases = {
+        "sets[0].path": {"sets": [{"name": "a", "path": str(tmp_path / "missing.jsonl")}]},
+        "found in no record": {"sets": [{"name": "a", "path": frank_path, "fields": ["question", "gold"]}]},
+        "repeats an earlier set": {"sets": [{"name": "a", "path": frank_path}, {"name": "a", "path": frank_path}]},
+        "'action'": {"sets": [{"name": "a", "path": frank_path}], "action": "delete"},
+        "'ngram'": {"sets": [{"name": "a", "path": frank_path}], "ngram": "13"},
+        "no item of 60 words": {"sets": [{"name": "a", "path": frank_path, "fields": ["question"]}], "ngram": 60},
+        "sets[0].split": {"sets": [{"name": "a", "path": frank_path, "split": "test"}]},
+    }
+    for needle, opts in cases.items():
+        with pytest.raises(RecipeError, match=re.escape(needle)):
+            parse_recipe({"decontaminate": opts})
+
+
+def test_curate_rejects_contaminated_documents_and_counts_them_per_set(eval_sets, docs, tmp_path):
+    from pipelines.jobs.curate import run_curate
+
+    frank, frank_path = eval_sets["frank"]
+    alice, alice_path = eval_sets["alice"]
+    plants = {2: ("frank", frank[0]["question"]), 5: ("frank", _shout(frank[1]["question"])),
+              9: ("frank", _split_lines(frank[2]["choices"][0], 3)), 14: ("alice", alice[0]["question"]),
+              17: ("alice", _shout(alice[1]["choices"][2])),
+              21: (None, " ".join(frank[3]["question"].split()[:N - 1]))}  # a near miss: kept
+    rows = []
+    for i, doc in enumerate(docs[:30]):
+        text = _plant(doc, plants[i][1]) if i in plants else doc
+        rows.append({"id": f"pp-{i:03d}", "text": text, "url": f"https://example.org/pp/{i}"})
+    inp = _write_jsonl(tmp_path / "docs.jsonl", rows)
+    recipe = parse_recipe({"decontaminate": {
+        "sets": [{"name": "frank", "path": frank_path, "fields": ["question", "choices", "answer"]},
+                 {"name": "alice", "path": alice_path, "fields": ["question", "choices"]}],
+        "ngram": N, "action": "drop"}})
+    report = run_curate([inp], str(tmp_path / "out"), recipe)
+
+    stage = report.stage("decontaminate")
+    assert stage.balanced and stage.errors == 0
+    assert (stage.in_, stage.kept, stage.dropped) == (30, 25, {"contaminated": 5})
+    on_disk = json.loads((tmp_path / "out" / "report.json").read_text())
+    entry = next(s for s in on_disk["stages"] if s["name"] == "decontaminate")
+    assert entry["contaminated_by_set"] == {"frank": 3, "alice": 2}
+    assert entry["in"] == entry["kept"] + sum(entry["dropped"].values()) + entry["errors"]
+
+    rejected = [r for f in sorted(glob.glob(str(tmp_path / "out" / "rejected" / "*.parquet")))
+                for r in pq.read_table(f).to_pylist()]
+    expected = {f"pp-{i:03d}": s for i, (s, _) in plants.items() if s}
+    assert {r["id"]: dict(r["detail"])["set"] for r in rejected} == expected
+    for r in rejected:
+        assert (r["stage"], r["reason"]) == ("decontaminate", "contaminated")
+        ngram = dict(r["detail"])["ngram"]
+        planted = " ".join(w.decode() for w in normalize_words(plants[int(r["id"][3:])][1]))
+        assert len(ngram.split()) == N and ngram in planted
+    kept = [r for f in glob.glob(str(tmp_path / "out" / "documents" / "*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert len(kept) == 25 and "pp-021" in {r["id"] for r in kept}
