@@ -30,6 +30,7 @@ COMMANDS = {
     "stats": ("pipelines.tools.stats", "statistics of a documents directory or a shards directory", False),
     "inspect": ("pipelines.tools.inspect", "sample documents, rejected and error rows, decoded sequences", False),
     "verify": ("pipelines.tools.verify", "re-check token shards against their manifest", False),
+    "export": ("pipelines.tools.export", "rewrite token shards for Megatron, MosaicML streaming or llm.c", False),
 }
 GROUPS = {
     "tokenizer": ("train and evaluate BPE tokenizers", {

@@ -15,7 +15,8 @@ by one row group plus fixed-size accumulators, whatever the size of the output:
 Documents: totals and characters by source and language, length histograms, the filter funnel from
 report.json (per stage in, kept, dropped by reason, errors; the rows of rejected/ and errors/ are counted from
 Parquet metadata and checked against the report), dedup cluster sizes, top domains and code languages.
-Shards: totals and per-source tokens from the manifest, recomputed from the files (rows from metadata,
+Trainer formats (`winnow export`, `winnow tokenize --format megatron|mds|llmc`): tokens and documents per file and
+per source, recounted from the files, and the documents' lengths. Shards: totals and per-source tokens from the manifest, recomputed from the files (rows from metadata,
 non-pad tokens from `doc_lengths`) and checked against the manifest, padding and truncation, segment lengths,
 sequences' segment counts, the most frequent tokens decoded. `--checksums` adds sha256 of every shard
 (what `winnow verify` does, at disk speed).
@@ -44,6 +45,11 @@ from schemas.io import document_files, sha256_file, table_files
 from schemas.shard_files import (
     ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
     unlisted_shards,
+)
+from schemas.shards import ShardError
+from schemas.trainer_formats import (
+    check_trainer_files, is_trainer_manifest, list_names as trainer_list_names, load_trainer_manifest,
+    local_reader as trainer_local_reader,
 )
 from tokenizer.encode import find_tokenizer
 
@@ -437,9 +443,48 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
     return stats
 
 
+def trainer_stats(path: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
+    """A trainer-format directory (`winnow export`, `winnow tokenize --format megatron|mds|llmc`): tokens and
+    documents from the manifest, recounted from the files (which are read whole, with their sha256 checked:
+    `schemas.trainer_formats.check_trainer_files`), per source and per file, and the documents' lengths."""
+    checks = ["ok"]
+    found: Dict[str, Any] = {"totals": {}, "lengths": np.zeros(0, np.int64)}
+    try:
+        found = check_trainer_files(manifest, trainer_local_reader(path), trainer_list_names(path))
+    except ShardError as exc:
+        checks = [str(exc)]
+    lengths = LengthDistribution()
+    lengths.extend(found["lengths"])
+    t = manifest["totals"]
+    return {
+        "format": STATS_FORMAT, "kind": "trainer", "path": path, "manifest_format": manifest["format"],
+        "file_format": manifest["file_format"], "dtype": manifest["dtype"], "seq_len": manifest.get("seq_len"),
+        "tokenizer_sha256": manifest["tokenizer"]["sha256"], "vocab_size": manifest["tokenizer"]["vocab_size"],
+        "documents_are": manifest.get("documents_are"), "totals": t, "files_totals": found["totals"],
+        "files": [{k: f.get(k) for k in ("path", "bytes", "tokens", "documents", "samples") if k in f}
+                  for f in manifest["files"]],
+        "bytes": sum(int(f["bytes"]) for f in manifest["files"]),
+        "by_source": {k: dict(v, token_share=(v.get("tokens", 0) / t["tokens"] if t.get("tokens") else 0.0))
+                      for k, v in sorted(manifest.get("sources", {}).items())},
+        "document_length_tokens": lengths.summary(),
+        "document_length_histogram_tokens": lengths.histogram(),
+        "checksums_checked": True,
+        "manifest_checks": checks,
+    }
+
+
 def compute_stats(path: str, tokenizer: Optional[str] = None, checksums: bool = False,
                   progress: bool = True) -> Dict[str, Any]:
-    if os.path.exists(os.path.join(path, MANIFEST_NAME)):
+    manifest_path = os.path.join(path, MANIFEST_NAME)
+    if os.path.exists(manifest_path):
+        with open(manifest_path, "rb") as f:
+            raw = f.read()
+        try:
+            is_trainer = is_trainer_manifest(json.loads(raw))
+        except ValueError:
+            is_trainer = False
+        if is_trainer:
+            return trainer_stats(path, load_trainer_manifest(raw, manifest_path))
         return shards_stats(path, tokenizer, checksums=checksums, progress=progress)
     return documents_stats(path, progress=progress)
 
@@ -521,6 +566,24 @@ def format_stats(stats: Dict[str, Any]) -> str:
         if stats["top_code_languages"]:
             out.append("\ntop code languages\n" + table([[d["name"], d["documents"]] for d in stats["top_code_languages"]],
                                                          ["code language", "documents"]))
+    elif stats["kind"] == "trainer":
+        t = stats["totals"]
+        out.append(f"{stats['file_format']}: {t.get('tokens', 0):,} {stats['dtype']} tokens, {t.get('documents', 0):,} "
+                   f"documents" + (f", {t['samples']:,} samples of {stats['seq_len']}+1" if "samples" in t else "")
+                   + f" in {len(stats['files'])} files ({stats['bytes']:,} bytes)")
+        out.append(f"documents are: {stats['documents_are']}")
+        if stats["by_source"]:
+            out.append("\nby source (of the shards exported or written)\n" + table(
+                [[k, v.get("documents", 0), v.get("tokens", 0)] for k, v in stats["by_source"].items()],
+                ["source", "documents", "tokens"]))
+        out.append("\nfiles\n" + table([[f["path"], f["bytes"], f.get("tokens", ""), f.get("documents", ""),
+                                           f.get("samples", "")] for f in stats["files"]],
+                                         ["file", "bytes", "tokens", "documents", "samples"]))
+        q = stats["document_length_tokens"]
+        if q:
+            out.append("\ndocument length in tokens (from the files): " + _quantiles(q))
+            out.append(table(_hist_rows(stats["document_length_histogram_tokens"]), ["tokens", "documents", ""]))
+        out.append("\nmanifest checks (with sha256): " + "; ".join(stats["manifest_checks"]))
     else:
         t, fs = stats["totals"], stats["files"]
         out.append(f"{t['sequences']:,} sequences of {stats['seq_len']}+1 {stats['dtype']} tokens in {stats['shards']} "

@@ -5,7 +5,9 @@ symbolic link out of it). For each listed shard: the file exists, its size and s
 exactly the schema of `shard_schema(seq_len, dtype, doc_ids)`, its row count and token count match, every
 row's `doc_lengths` are positive and sum to at most seq_len + 1, the tail after them is padding, and every
 token id is below the manifest's vocab_size (the model's embedding size: a larger id crashes `winnow train`).
-Then the totals: sequences, tokens and non-pad tokens over all shards equal `totals`, the per-source figures
+A directory in a trainer's format (`winnow export`, `winnow tokenize --format megatron|mds|llmc`; manifest
+format `winnow.trainer/1`) is checked file by file the same way, with that format's structure instead of the
+Parquet schema (`schemas.trainer_formats.check_trainer_files`). Then the totals: sequences, tokens and non-pad tokens over all shards equal `totals`, the per-source figures
 add up, and `packing` matches the shards (pad_fraction exactly; truncated_fraction exactly with doc_ids, else
 within the bounds the segment counts allow, see `schemas.shards.packing_problems`). Shard files in the
 directory that the manifest does not list are an error too (a stale or mixed run). With `--tokenizer`, the
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Union
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -27,6 +30,7 @@ from schemas.shard_files import (
     ShardTally, check_shard_content, check_totals, read_manifest, shard_location, unlisted_shards,
 )
 from schemas.shards import ShardError, check_shard_digest
+from schemas.trainer_formats import check_trainer_files, is_trainer_manifest, load_trainer_manifest
 
 # Verify's failures are shard errors: one class, so `winnow train` and `winnow verify` say the same thing.
 VerifyError = ShardError
@@ -38,19 +42,59 @@ def _read_existing(path: str) -> bytes:
     return read_bytes(path)
 
 
-def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Manifest:
+def _check_tokenizer(tokenizer_path: str, sha256: str, vocab_size: int) -> None:
+    from tokenizer.encode import TokenizerHandle, tokenizer_file
+
+    tok_file = tokenizer_file(tokenizer_path)
+    tok = TokenizerHandle(read_bytes(tok_file), source=tok_file)
+    if tok.sha256 != sha256:
+        raise VerifyError(f"tokenizer mismatch: {tok_file} has sha256 {tok.sha256}, "
+                          f"the shards were made with {sha256}")
+    if tok.vocab_size != vocab_size:
+        raise VerifyError(f"tokenizer vocab_size {tok.vocab_size} != manifest {vocab_size}")
+
+
+def trainer_manifest_of(shards_dir: str) -> Optional[Dict[str, Any]]:
+    """The manifest of a trainer-format directory (`winnow export`, `winnow tokenize --format megatron|mds|llmc`),
+    None for any other directory (whose manifest `read_manifest` then reads or reports)."""
+    path = FileSystems.join(shards_dir, MANIFEST_NAME)
+    if not FileSystems.exists(path):
+        return None
+    data = read_bytes(path)
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    return load_trainer_manifest(data, path) if is_trainer_manifest(doc) else None
+
+
+def verify_trainer_files(shards_dir: str, manifest: Dict[str, Any], tokenizer_path: Optional[str] = None) -> Dict[str, Any]:
+    """A trainer-format directory: every listed file's size and sha256, then its parsed content (counts, token
+    ids below vocab_size, the format's own structure: Megatron index pointers, llm.c header, MDS offsets and
+    index.json), unlisted files and the totals (`schemas.trainer_formats.check_trainer_files`)."""
+    if tokenizer_path is not None:
+        _check_tokenizer(tokenizer_path, manifest["tokenizer"]["sha256"], manifest["tokenizer"]["vocab_size"])
+    names = [m.path.rstrip("/").rsplit("/", 1)[-1]
+             for r in FileSystems.match([FileSystems.join(shards_dir, "*")]) for m in r.metadata_list]
+
+    def read(path: str) -> bytes:
+        full = shard_location(shards_dir, path)
+        if not FileSystems.exists(full):
+            raise VerifyError(f"{path}: missing (listed in {MANIFEST_NAME})")
+        return read_bytes(full)
+
+    check_trainer_files(manifest, read, names)
+    return manifest
+
+
+def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Union[Manifest, Dict[str, Any]]:
+    trainer = trainer_manifest_of(shards_dir)
+    if trainer is not None:
+        return verify_trainer_files(shards_dir, trainer, tokenizer_path)
     manifest = read_manifest(shards_dir, _read_existing)
 
     if tokenizer_path is not None:
-        from tokenizer.encode import TokenizerHandle, tokenizer_file
-
-        tok_file = tokenizer_file(tokenizer_path)
-        tok = TokenizerHandle(read_bytes(tok_file), source=tok_file)
-        if tok.sha256 != manifest.tokenizer.sha256:
-            raise VerifyError(f"tokenizer mismatch: {tok_file} has sha256 {tok.sha256}, "
-                              f"the shards were made with {manifest.tokenizer.sha256}")
-        if tok.vocab_size != manifest.tokenizer.vocab_size:
-            raise VerifyError(f"tokenizer vocab_size {tok.vocab_size} != manifest {manifest.tokenizer.vocab_size}")
+        _check_tokenizer(tokenizer_path, manifest.tokenizer.sha256, manifest.tokenizer.vocab_size)
 
     present = [m.path.rstrip("/").rsplit("/", 1)[-1]
                for r in FileSystems.match([FileSystems.join(shards_dir, "shard-*-of-*")]) for m in r.metadata_list]
@@ -85,6 +129,12 @@ def main(args: Any = None) -> int:
         # The verdict of the check, not a crash: one line, the file, what differs (other errors reach the CLI).
         print(f"winnow verify: FAILED: {exc}", file=sys.stderr)
         return 1
+    if isinstance(m, dict):
+        t = m["totals"]
+        print(f"verify: ok: {m['file_format']}: {len(m['files'])} files, {t['tokens']} tokens, {t['documents']} "
+              f"documents{', %d samples' % t['samples'] if 'samples' in t else ''}, "
+              f"tokenizer {m['tokenizer']['sha256'][:12]}")
+        return 0
     print(f"verify: ok: {len(m.shards)} shards, {m.totals.sequences} sequences, {m.totals.tokens} tokens "
           f"({m.totals.non_pad_tokens} non-pad), seq_len {m.seq_len}, tokenizer {m.tokenizer.sha256[:12]}")
     return 0

@@ -1,0 +1,152 @@
+"""`winnow export SHARDS --format megatron|mds|llmc --output DIR`: token shards already written by
+`winnow tokenize` (Parquet or Arrow) rewritten in the format another trainer reads, with a `manifest.json`
+(`schemas.trainer_formats`, format `winnow.trainer/1`) that `winnow verify` and `winnow stats` accept.
+
+Input shard `shard-i-of-N.parquet` becomes `shard-i-of-N.bin` + `.idx` (megatron), `shard-i-of-N.bin` (llmc)
+or `shard-i-of-N.mds` (mds, plus one `index.json`), in the same order, so the shards' global shuffle is kept.
+Every input shard's size and sha256 are checked against its manifest before it is read. A shard with no
+rows gets no output file.
+
+What a document is: the shards hold packed rows, so for megatron and llmc each row's segments
+(`doc_lengths`, padding dropped) are the documents; a document longer than a row was already split by packing
+into row-sized pieces, only the last of which ends in `<|endoftext|>` (the manifest's `documents_are` says so).
+`winnow tokenize --format megatron|llmc` writes whole documents instead. MDS samples are the rows themselves
+(`tokens`, `doc_lengths` and `doc_ids` when the shards have them).
+
+Memory: one shard at a time (its bytes, its rows and the output file set). Time: linear in the tokens; the
+rows' pad is dropped with one boolean mask per batch (megatron, llmc), MDS encodes a few bytes of header per
+row in Python.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+from typing import Any, Dict, List
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.runtime.files import read_bytes, write_bytes
+from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, TOKENS
+from schemas.errors import WinnowError, reading
+from schemas.shard_files import ShardFile, flat_values, read_manifest, shard_location
+from schemas.shards import check_shard_digest
+from schemas.trainer_formats import (
+    EOT, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds, file_dtype, file_entry,
+    mds_index, trainer_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+SEGMENTS_NOTE = ("row segments of packed shards: a document longer than a row was split by packing into "
+                 "row-sized pieces (only the last ends in <|endoftext|>); shorter documents are whole")
+ROWS_NOTE = "MDS samples are the shards' rows (tokens, doc_lengths, doc_ids when present)"
+
+
+def _read_existing(path: str) -> bytes:
+    if not FileSystems.exists(path):  # Beam's open raises its own error type for a missing file
+        raise FileNotFoundError(path)
+    return read_bytes(path)
+
+
+def _stem(path: str) -> str:
+    return path.rsplit(".", 1)[0]
+
+
+def shard_rows(data: bytes, file_format: str, row_len: int, with_doc_ids: bool, where: str):
+    """(tokens rows x row_len, doc_lengths per row, doc_ids per row or None) of one shard's bytes."""
+    with reading(where):
+        table = ShardFile(data, file_format).read_all([TOKENS, DOC_LENGTHS] + ([DOC_IDS] if with_doc_ids else []))
+    if table.num_rows == 0:
+        return np.zeros((0, row_len)), [], None
+    tokens = flat_values(table.column(TOKENS).combine_chunks()).reshape(-1, row_len)
+    lengths = table.column(DOC_LENGTHS).to_pylist()
+    ids = table.column(DOC_IDS).to_pylist() if with_doc_ids and DOC_IDS in table.column_names else None
+    return tokens, lengths, ids
+
+
+def segments(tokens: np.ndarray, lengths: List[List[int]]):
+    """The rows' segments back to back (padding dropped) and their lengths, in row order."""
+    sums = np.fromiter((sum(x) for x in lengths), dtype=np.int64, count=len(lengths))
+    keep = np.arange(tokens.shape[1])[None, :] < sums[:, None]
+    return tokens[keep], np.fromiter((n for row in lengths for n in row), dtype=np.int64)
+
+
+def export_shards(shards_dir: str, file_format: str, output_dir: str) -> Dict[str, Any]:
+    """Writes the file set and manifest.json of `file_format` for the shards in `shards_dir`; returns the
+    manifest dict. Bad arguments fail before anything is written."""
+    if file_format not in TRAINER_FORMATS:
+        raise WinnowError(f"--format {file_format!r} is not one of {', '.join(TRAINER_FORMATS)}", path=output_dir)
+    if FileSystems.join(shards_dir, "") == FileSystems.join(output_dir, ""):
+        raise WinnowError("--output is the shards directory", path=output_dir,
+                          fix="write the export to a directory of its own")
+    manifest = read_manifest(shards_dir, _read_existing)  # a missing or foreign manifest: one line naming it
+    manifest_bytes = read_bytes(FileSystems.join(shards_dir, MANIFEST_NAME))
+    row_len, dtype = manifest.seq_len + 1, manifest.dtype
+    eot_id = manifest.tokenizer.special_ids.get(EOT)
+    if not FileSystems.exists(output_dir):
+        FileSystems.mkdirs(output_dir)
+    stale = [m.path for pattern in ("shard-*-of-*", MANIFEST_NAME, MDS_INDEX)
+             for r in FileSystems.match([FileSystems.join(output_dir, pattern)]) for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+    files: List[Dict[str, Any]] = []
+    index_entries: List[Dict[str, Any]] = []
+    for shard in manifest.shards:
+        data = read_bytes(shard_location(shards_dir, shard.path))
+        check_shard_digest(shard, len(data), hashlib.sha256(data).hexdigest(), shard.path)
+        tokens, lengths, ids = shard_rows(data, manifest.file_format, row_len, manifest.with_doc_ids, shard.path)
+        if not lengths:
+            continue
+        if file_format == "mds":
+            name = _stem(shard.path) + ".mds"
+            out, counts, entry = encode_rows_mds(name, tokens, lengths, ids, manifest.seq_len, dtype)
+            index_entries.append(entry)
+            outputs = [(name, out, counts)]
+        else:
+            flat, seg_lengths = segments(tokens, lengths)
+            outputs = encode_documents(file_format, _stem(shard.path), flat, seg_lengths, dtype, eot_id)
+        for name, out, counts in outputs:
+            write_bytes(FileSystems.join(output_dir, name), out)
+            files.append(file_entry(name, out, **counts))
+    if file_format == "mds":
+        index = mds_index(index_entries)
+        write_bytes(FileSystems.join(output_dir, MDS_INDEX), index)
+        files.append(file_entry(MDS_INDEX, index))
+    result = trainer_manifest(
+        file_format, file_dtype(file_format, dtype), vars(manifest.tokenizer), files,
+        {k: vars(v) for k, v in manifest.sources.items()}, seed=manifest.seed, seq_len=manifest.seq_len,
+        documents_are=ROWS_NOTE if file_format == "mds" else SEGMENTS_NOTE,
+        origin={"command": "winnow export", "shards_file_format": manifest.file_format,
+                "shards_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+                "shards_totals": vars(manifest.totals)},
+        versions={"numpy": np.__version__}, packing=vars(manifest.packing))
+    write_bytes(FileSystems.join(output_dir, MANIFEST_NAME), dumps_manifest(result))
+    return result
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.description = (
+        "Rewrite token shards (`winnow tokenize` output, Parquet or Arrow) in a trainer's format: megatron "
+        "(Megatron-LM/NeMo indexed dataset .bin + .idx), mds (MosaicML streaming, index.json) or llmc "
+        "(nanoGPT/llm.c uint16 .bin with the 256-int32 header), with a manifest.json `winnow verify` checks.")
+    parser.add_argument("shards", help="directory written by `winnow tokenize` (with manifest.json)")
+    parser.add_argument("--format", dest="file_format", required=True, choices=TRAINER_FORMATS,
+                        help="output format: megatron, mds or llmc")
+    parser.add_argument("--output", required=True, help="directory for the exported files and manifest.json")
+    return parser
+
+
+def main(args: Any = None) -> int:
+    if args is None or isinstance(args, (list, tuple)):
+        args = configure_parser(argparse.ArgumentParser(prog="winnow export")).parse_args(args)
+    m = export_shards(args.shards, args.file_format, args.output)
+    t = m["totals"]
+    print(f"export: {m['file_format']}: {len(m['files'])} files, {t['tokens']:,} tokens, {t['documents']:,} "
+          f"documents{', %d samples' % t['samples'] if 'samples' in t else ''} in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,408 @@
+"""The shard formats other trainers read, and their `manifest.json` (format `winnow.trainer/1`).
+
+Beam-free encoders (bytes of one file set from numpy arrays), parsers and the manifest checks that
+`winnow verify` and `winnow stats` run. The byte layouts are those of the trainers' own writers:
+
+- `megatron`: Megatron-LM / NeMo indexed dataset, `PREFIX.bin` (the tokens, back to back) + `PREFIX.idx`
+  (megatron-core `indexed_dataset._IndexWriter`: `MMIDIDX\\x00\\x00`, version 1 (<Q), dtype code (<B), sequence
+  count (<Q), document count (<Q), int32 sequence lengths, int64 byte pointers, int64 document indices).
+  One sequence per document and document indices 0..n, as `tools/preprocess_data.py --append-eod` writes
+  them (Winnow's documents already end with `<|endoftext|>`), so Megatron's GPTDataset does its own packing.
+  Token dtype uint16 (code 8) when the vocabulary fits, else int32 (code 4: megatron has no uint32).
+- `llmc`: nanoGPT / llm.c flat token file (`dev/data/data_common.py` write_datafile): 256 int32 header
+  (magic 20240520, version 1, token count) then uint16 tokens; uint32 vocabularies get llm.c's llama-3
+  header (magic 20240801, version 7) and uint32 tokens. Documents follow each other, each ending in eot.
+- `mds`: MosaicML streaming MDS (`streaming.base.format.mds.writer.MDSWriter` joint shard: uint32 sample
+  count, uint32 offsets (n + 1, from the file start), the JSON config, the samples; `index.json` version 2).
+  One sample per Winnow row: `tokens` (ndarray:DTYPE:seq_len+1, fixed), `doc_lengths` (ndarray:int32) and,
+  with doc ids, `doc_ids` (json), so `StreamingDataset` yields exactly the rows of the Parquet shards.
+
+The manifest lists every file with bytes, sha256 and counts (tokens, documents; samples for MDS), the
+totals, the tokenizer and, for an export, the source shards' manifest. `documents` are what the format
+calls documents: Winnow documents when written by `winnow tokenize`, row segments when exported from
+packed shards (a document longer than a row was already split by packing into row-sized pieces).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from schemas.errors import WinnowError
+from schemas.shards import MANIFEST_NAME, ShardError, check_token_ids, safe_shard_path
+
+TRAINER_MANIFEST_FORMAT = "winnow.trainer/1"
+TRAINER_FORMATS = ("megatron", "mds", "llmc")
+EOT = "<|endoftext|>"
+MDS_INDEX = "index.json"
+
+# -- Megatron indexed dataset -------------------------------------------------------------------------------
+
+MEGATRON_HEADER = b"MMIDIDX\x00\x00"
+# megatron.core.datasets.indexed_dataset.DType codes
+MEGATRON_DTYPE_CODES = {"uint8": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5, "float64": 6, "float32": 7,
+                        "uint16": 8}
+MEGATRON_CODE_DTYPES = {v: k for k, v in MEGATRON_DTYPE_CODES.items()}
+
+
+def file_dtype(file_format: str, dtype: str) -> str:
+    """The token dtype a format stores for Winnow's shard dtype (megatron has no uint32: int32 holds ids < 2^31)."""
+    if file_format == "megatron" and dtype == "uint32":
+        return "int32"
+    return dtype
+
+
+def megatron_index(lengths: np.ndarray, dtype: str) -> bytes:
+    """The `.idx` bytes for documents of `lengths` tokens (one sequence each) stored back to back as `dtype`."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n = int(lengths.size)
+    pointers = np.zeros(n, dtype=np.int64)
+    if n:
+        np.cumsum(lengths[:-1] * np.dtype(dtype).itemsize, out=pointers[1:])
+    return b"".join((MEGATRON_HEADER, struct.pack("<Q", 1), struct.pack("<B", MEGATRON_DTYPE_CODES[dtype]),
+                     struct.pack("<Q", n), struct.pack("<Q", n + 1), lengths.astype(np.int32).tobytes(),
+                     pointers.tobytes(), np.arange(n + 1, dtype=np.int64).tobytes()))
+
+
+def read_megatron_index(data: bytes, where: str) -> Tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """(dtype, sequence lengths, pointers, document indices) of `.idx` bytes, as megatron-core reads them."""
+    if data[:9] != MEGATRON_HEADER or len(data) < 34:
+        raise ShardError("not a Megatron index (bad header)", path=where)
+    version, = struct.unpack_from("<Q", data, 9)
+    code, = struct.unpack_from("<B", data, 17)
+    n_seq, n_doc = struct.unpack_from("<QQ", data, 18)
+    if version != 1 or code not in MEGATRON_CODE_DTYPES:
+        raise ShardError(f"Megatron index version {version}, dtype code {code}: not what megatron-core reads",
+                         path=where)
+    need = 34 + 4 * n_seq + 8 * n_seq + 8 * n_doc
+    if len(data) != need:
+        raise ShardError(f"{len(data)} bytes for {n_seq} sequences and {n_doc} document indices ({need} expected)",
+                         path=where)
+    lengths = np.frombuffer(data, np.int32, n_seq, 34)
+    pointers = np.frombuffer(data, np.int64, n_seq, 34 + 4 * n_seq)
+    docs = np.frombuffer(data, np.int64, n_doc, 34 + 12 * n_seq)
+    return MEGATRON_CODE_DTYPES[code], lengths, pointers, docs
+
+
+# -- llm.c / nanoGPT --------------------------------------------------------------------------------------------
+
+LLMC_HEADER_INTS = 256
+LLMC_HEADERS = {"uint16": (20240520, 1), "uint32": (20240801, 7)}  # llm.c HEADERS_INFO gpt-2, llama-3
+LLMC_MAX_TOKENS = 2 ** 31 - 1  # header[2] is an int32
+
+
+def llmc_header(n_tokens: int, dtype: str) -> bytes:
+    if n_tokens > LLMC_MAX_TOKENS:
+        raise ValueError(f"{n_tokens} tokens do not fit llm.c's int32 token count: use smaller shards")
+    header = np.zeros(LLMC_HEADER_INTS, dtype=np.int32)
+    header[0], header[1] = LLMC_HEADERS[dtype]
+    header[2] = n_tokens
+    return header.tobytes()
+
+
+def read_llmc(data: bytes, where: str) -> Tuple[str, np.ndarray]:
+    """(dtype, tokens) of an llm.c `.bin`, with the loader's checks (magic, version, count == payload)."""
+    if len(data) < 4 * LLMC_HEADER_INTS:
+        raise ShardError("shorter than llm.c's 256-int32 header", path=where)
+    header = np.frombuffer(data, np.int32, LLMC_HEADER_INTS)
+    dtype = next((d for d, mv in LLMC_HEADERS.items() if tuple(int(x) for x in header[:2]) == mv), None)
+    if dtype is None:
+        raise ShardError(f"llm.c header magic/version {int(header[0])}/{int(header[1])} is not one llm.c reads",
+                         path=where)
+    payload = len(data) - 4 * LLMC_HEADER_INTS
+    itemsize = np.dtype(dtype).itemsize
+    if payload % itemsize or payload // itemsize != int(header[2]):
+        raise ShardError(f"header says {int(header[2])} tokens, the file holds {payload / itemsize:g}", path=where)
+    return dtype, np.frombuffer(data, dtype, int(header[2]), 4 * LLMC_HEADER_INTS)
+
+
+# -- MosaicML MDS ---------------------------------------------------------------------------------------------
+
+_MDS_SHAPE_DTYPES = ((1 << 8, np.uint8, 0), (1 << 16, np.uint16, 1), (1 << 32, np.uint32, 2))
+
+
+def mds_columns(seq_len: int, dtype: str, with_doc_ids: bool) -> Dict[str, str]:
+    columns = {"tokens": f"ndarray:{dtype}:{seq_len + 1}", "doc_lengths": "ndarray:int32"}
+    if with_doc_ids:
+        columns["doc_ids"] = "json"
+    return columns
+
+
+def mds_config(columns: Mapping[str, str], row_bytes: int) -> Dict[str, Any]:
+    """MDSWriter.get_config(): columns sorted by name, fixed sizes for the fixed ndarray, None otherwise."""
+    names = sorted(columns)
+    return {"version": 2, "format": "mds", "compression": None, "hashes": ["sha256"], "size_limit": None,
+            "column_names": names, "column_encodings": [columns[n] for n in names],
+            "column_sizes": [row_bytes if n == "tokens" else None for n in names]}
+
+
+def _mds_int32_array(values: np.ndarray) -> bytes:
+    """NDArray encoding with static dtype int32, dynamic 1-d shape: [ndim << 2 | shape dtype][shape][values]."""
+    n = int(values.size)
+    if n == 0:
+        raise ValueError("MDS cannot encode an empty array (a row has at least one segment)")
+    shape_dtype, code = next((d, c) for bound, d, c in _MDS_SHAPE_DTYPES if n < bound)
+    return bytes([(1 << 2) | code]) + np.array([n], shape_dtype).tobytes() + values.astype(np.int32).tobytes()
+
+
+def encode_mds_shard(tokens: np.ndarray, doc_lengths: Sequence[Sequence[int]],
+                     doc_ids: Optional[Sequence[Sequence[str]]], columns: Mapping[str, str]) -> bytes:
+    """One joint MDS shard of rows (`tokens` rows x row_len in the shard dtype), as MDSWriter encodes it."""
+    config = mds_config(columns, tokens.shape[1] * tokens.itemsize if tokens.ndim == 2 else 0)
+    config_data = json.dumps(config, sort_keys=True).encode("utf-8")
+    samples = []
+    for i in range(len(doc_lengths)):
+        body = {"tokens": tokens[i].tobytes(), "doc_lengths": _mds_int32_array(np.asarray(doc_lengths[i]))}
+        if doc_ids is not None:
+            body["doc_ids"] = json.dumps(list(doc_ids[i])).encode("utf-8")
+        names = config["column_names"]
+        sizes = [len(body[n]) for n, s in zip(names, config["column_sizes"]) if s is None]
+        samples.append(np.array(sizes, np.uint32).tobytes() + b"".join(body[n] for n in names))
+    n = len(samples)
+    offsets = np.array([0] + [len(s) for s in samples], dtype=np.int64).cumsum() + 4 + 4 * (n + 1) + len(config_data)
+    if offsets[-1] >= 1 << 32:
+        raise ValueError("an MDS shard must stay under 4 GiB (uint32 offsets): use smaller shards")
+    return np.uint32(n).tobytes() + offsets.astype(np.uint32).tobytes() + config_data + b"".join(samples)
+
+
+def mds_index_entry(name: str, data: bytes, samples: int, columns: Mapping[str, str], row_bytes: int) -> Dict[str, Any]:
+    return {**mds_config(columns, row_bytes), "samples": samples, "zip_data": None,
+            "raw_data": {"basename": name, "bytes": len(data), "hashes": {"sha256": hashlib.sha256(data).hexdigest()}}}
+
+
+def mds_index(entries: Sequence[Mapping[str, Any]]) -> bytes:
+    """index.json as MDSWriter writes it (version 2, shards in file order, keys sorted)."""
+    return json.dumps({"version": 2, "shards": sorted(entries, key=lambda e: e["raw_data"]["basename"])},
+                      sort_keys=True).encode("utf-8")
+
+
+def read_mds_shard(data: bytes, where: str) -> Tuple[Dict[str, Any], List[bytes]]:
+    """(config, raw samples) of one joint MDS shard; offsets must be increasing and end at the file's end."""
+    try:
+        n = int(np.frombuffer(data, np.uint32, 1)[0])
+        offsets = np.frombuffer(data, np.uint32, n + 1, 4).astype(np.int64)
+        config = json.loads(data[4 + 4 * (n + 1): int(offsets[0])])
+    except Exception as exc:
+        raise ShardError(f"not an MDS shard ({exc})", path=where) from exc
+    if offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
+        raise ShardError(f"MDS offsets end at {int(offsets[-1])} of {len(data)} bytes", path=where)
+    return config, [data[int(a):int(b)] for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def decode_mds_row(sample: bytes, config: Mapping[str, Any], dtype: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(tokens, doc_lengths) of one raw MDS sample written by `encode_mds_shard`."""
+    names, sizes = config["column_names"], config["column_sizes"]
+    n_var = sum(1 for s in sizes if s is None)
+    var = iter(np.frombuffer(sample, np.uint32, n_var).tolist())
+    pos, out = 4 * n_var, {}
+    for name, size in zip(names, sizes):
+        size = next(var) if size is None else size
+        out[name] = sample[pos:pos + size]
+        pos += size
+    raw = out["doc_lengths"]
+    code = raw[0] & 3
+    shape_dtype = (np.uint8, np.uint16, np.uint32, np.uint64)[code]
+    width = np.dtype(shape_dtype).itemsize
+    return np.frombuffer(out["tokens"], dtype), np.frombuffer(raw, np.int32, offset=1 + width)
+
+
+# -- one file set -------------------------------------------------------------------------------------------
+
+def encode_documents(file_format: str, stem: str, flat: np.ndarray, lengths: np.ndarray, dtype: str,
+                     eot_id: Optional[int]) -> List[Tuple[str, bytes, Dict[str, int]]]:
+    """The files (name, bytes, counts) of documents given as their tokens back to back (`flat`, Winnow's
+    shard dtype) and their `lengths`, in the order given: megatron `STEM.bin` + `STEM.idx`, llm.c `STEM.bin`."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if int(lengths.sum()) != flat.size:
+        raise ValueError(f"{flat.size} tokens for documents of {int(lengths.sum())}")
+    if file_format == "megatron":
+        fdtype = file_dtype("megatron", dtype)
+        data = flat.astype(fdtype, copy=False).tobytes()
+        return [(stem + ".bin", data, {"tokens": int(flat.size), "documents": int(lengths.size)}),
+                (stem + ".idx", megatron_index(lengths, fdtype), {"documents": int(lengths.size)})]
+    if file_format == "llmc":
+        data = llmc_header(int(flat.size), dtype) + flat.astype(dtype, copy=False).tobytes()
+        eots = int((flat == eot_id).sum()) if eot_id is not None else 0
+        return [(stem + ".bin", data, {"tokens": int(flat.size), "documents": eots})]
+    raise ValueError(f"encode_documents writes megatron or llmc, not {file_format!r} (MDS: encode_rows_mds)")
+
+
+def encode_rows_mds(name: str, rows: np.ndarray, doc_lengths: Sequence[Sequence[int]],
+                    doc_ids: Optional[Sequence[Sequence[str]]], seq_len: int,
+                    dtype: str) -> Tuple[bytes, Dict[str, int], Dict[str, Any]]:
+    """(shard bytes, counts, index.json entry) of one MDS shard holding Winnow rows (rows x (seq_len + 1))."""
+    rows = np.asarray(rows, dtype=dtype).reshape(-1, seq_len + 1)
+    columns = mds_columns(seq_len, dtype, doc_ids is not None)
+    data = encode_mds_shard(rows, doc_lengths, doc_ids, columns)
+    counts = {"tokens": int(rows.size), "documents": sum(len(d) for d in doc_lengths), "samples": len(doc_lengths),
+              "non_pad_tokens": int(sum(int(np.sum(d)) for d in doc_lengths))}
+    return data, counts, mds_index_entry(name, data, len(doc_lengths), columns, rows.shape[1] * rows.itemsize)
+
+
+# -- manifest ---------------------------------------------------------------------------------------------------
+
+def file_entry(path: str, data: bytes, **counts: int) -> Dict[str, Any]:
+    return {"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), **counts}
+
+
+def trainer_manifest(file_format: str, dtype: str, tokenizer: Mapping[str, Any], files: Sequence[Mapping[str, Any]],
+                     sources: Mapping[str, Mapping[str, int]], *, seed: int, seq_len: Optional[int],
+                     documents_are: str, origin: Mapping[str, Any], versions: Mapping[str, str],
+                     packing: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The manifest dict of a finished file set; `totals` are summed from the file entries."""
+    if file_format not in TRAINER_FORMATS:
+        raise ValueError(f"trainer format must be one of {TRAINER_FORMATS}, got {file_format!r}")
+    data_files = [f for f in files if "tokens" in f]
+    totals = {k: sum(int(f.get(k, 0)) for f in data_files) for k in ("tokens", "documents")}
+    if file_format == "mds":
+        totals["samples"] = sum(int(f.get("samples", 0)) for f in data_files)
+    manifest = {"format": TRAINER_MANIFEST_FORMAT, "file_format": file_format, "dtype": dtype,
+                "tokenizer": dict(tokenizer), "seed": seed, "seq_len": seq_len, "documents_are": documents_are,
+                "origin": dict(origin), "versions": dict(versions), "totals": totals,
+                "sources": {k: dict(v) for k, v in sorted(sources.items())},
+                "files": sorted((dict(f) for f in files), key=lambda f: f["path"])}
+    if packing is not None:
+        manifest["packing"] = dict(packing)
+    return manifest
+
+
+def dumps_manifest(manifest: Mapping[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def is_trainer_manifest(data: Mapping[str, Any]) -> bool:
+    return isinstance(data, Mapping) and data.get("format") == TRAINER_MANIFEST_FORMAT
+
+
+def load_trainer_manifest(data: bytes, where: str) -> Dict[str, Any]:
+    try:
+        manifest = json.loads(data)
+        if not is_trainer_manifest(manifest) or manifest.get("file_format") not in TRAINER_FORMATS:
+            raise ValueError(f"format {manifest.get('format')!r}/{manifest.get('file_format')!r}")
+        for f in manifest["files"]:
+            safe_shard_path(f["path"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WinnowError(f"not a valid trainer-format manifest: {exc}", path=where,
+                          fix="point at a directory `winnow export` or `winnow tokenize --format` wrote") from exc
+    return manifest
+
+
+def data_file_names(names: Sequence[str], file_format: str) -> List[str]:
+    """The names in a directory that belong to a file set of `file_format` (for the unlisted-file check)."""
+    ext = {"megatron": (".bin", ".idx"), "llmc": (".bin",), "mds": (".mds",)}[file_format]
+    keep = [n for n in names if n.startswith("shard") and n.endswith(ext)]
+    return keep + ([MDS_INDEX] if file_format == "mds" and MDS_INDEX in names else [])
+
+
+def check_trainer_files(manifest: Mapping[str, Any], read, names_present: Sequence[str]) -> Dict[str, Any]:
+    """Every file of the manifest against its entry (bytes, sha256, then parsed: counts, token ids below
+    vocab_size, the format's own consistency), and the totals. `read(path) -> bytes` reads a listed file.
+    Raises ShardError on the first mismatch; returns what the files hold: totals, per-file counts and the
+    documents' lengths (for `winnow stats`)."""
+    fmt, vocab = manifest["file_format"], int(manifest["tokenizer"]["vocab_size"])
+    listed = {f["path"]: f for f in manifest["files"]}
+    unlisted = sorted(set(data_file_names(names_present, fmt)) - set(listed))
+    if unlisted:
+        raise ShardError(f"{unlisted[0]}: not listed in {MANIFEST_NAME} ({len(unlisted)} such files; a stale or "
+                         f"mixed run?)")
+    eot = manifest["tokenizer"].get("special_ids", {}).get(EOT)
+    found = {"tokens": 0, "documents": 0, "samples": 0}
+    lengths: List[np.ndarray] = []
+    blobs: Dict[str, bytes] = {}
+    for f in manifest["files"]:
+        data = read(f["path"])
+        if len(data) != f["bytes"]:
+            raise ShardError(f"{len(data)} bytes, the manifest says {f['bytes']}", path=f["path"])
+        if hashlib.sha256(data).hexdigest() != f["sha256"]:
+            raise ShardError("sha256 differs from the manifest's (the file changed after it was written)",
+                             path=f["path"])
+        blobs[f["path"]] = data
+    for f in manifest["files"]:
+        name, data = f["path"], blobs[f["path"]]
+        got: Dict[str, int] = {}
+        if fmt == "megatron" and name.endswith(".bin"):
+            idx_name = name[:-4] + ".idx"
+            if idx_name not in blobs:
+                raise ShardError(f"{idx_name} is not listed beside it", path=name)
+            dtype, seq_lengths, pointers, doc_index = read_megatron_index(blobs[idx_name], idx_name)
+            itemsize = np.dtype(dtype).itemsize
+            if int(seq_lengths.sum(dtype=np.int64)) * itemsize != len(data):
+                raise ShardError(f"{len(data)} bytes, its index describes {int(seq_lengths.sum()) * itemsize}", path=name)
+            expected = megatron_index(seq_lengths, dtype)
+            if expected != blobs[idx_name]:
+                raise ShardError("pointers or document indices are not those of back-to-back documents",
+                                 path=idx_name)
+            tokens = np.frombuffer(data, dtype)
+            got = {"tokens": int(tokens.size), "documents": int(seq_lengths.size)}
+            lengths.append(seq_lengths.astype(np.int64))
+        elif fmt == "llmc" and name.endswith(".bin"):
+            _, tokens = read_llmc(data, name)
+            got = {"tokens": int(tokens.size), "documents": int((tokens == eot).sum()) if eot is not None else 0}
+            if eot is not None and tokens.size:
+                ends = np.flatnonzero(tokens == eot)
+                lengths.append(np.diff(np.concatenate([[-1], ends])).astype(np.int64))
+        elif fmt == "mds" and name.endswith(".mds"):
+            config, samples = read_mds_shard(data, name)
+            row_tokens, docs, non_pad = [], 0, 0
+            for s in samples:
+                t, dl = decode_mds_row(s, config, manifest["dtype"])
+                if dl.size == 0 or dl.min() <= 0 or int(dl.sum()) > t.size:
+                    raise ShardError(f"a sample has doc_lengths {dl.tolist()} for a row of {t.size}", path=name)
+                row_tokens.append(t)
+                docs += int(dl.size)
+                non_pad += int(dl.sum())
+                lengths.append(dl.astype(np.int64))
+            tokens = np.concatenate(row_tokens) if row_tokens else np.zeros(0, manifest["dtype"])
+            got = {"tokens": int(tokens.size), "documents": docs, "samples": len(samples), "non_pad_tokens": non_pad}
+        else:
+            continue
+        if tokens.size:
+            check_token_ids(int(tokens.max()), vocab, name)
+        for k, v in got.items():
+            if k in f and int(f[k]) != v:
+                raise ShardError(f"{k}: the file holds {v}, the manifest says {f[k]}", path=name)
+        for k in found:
+            found[k] += got.get(k, 0)
+    if fmt == "mds":
+        _check_mds_index(manifest, blobs)
+    for k, v in manifest["totals"].items():
+        if k in found and int(v) != found[k]:
+            raise ShardError(f"totals.{k} is {v}, the files hold {found[k]}", path=MANIFEST_NAME)
+    src = manifest.get("sources") or {}
+    if src and fmt != "mds" and sum(int(s.get("tokens", 0)) for s in src.values()) != found["tokens"]:
+        raise ShardError(f"the sources' tokens add up to {sum(int(s.get('tokens', 0)) for s in src.values())}, the "
+                         f"files hold {found['tokens']}", path=MANIFEST_NAME)
+    return {"totals": found, "lengths": np.concatenate(lengths) if lengths else np.zeros(0, np.int64)}
+
+
+def _check_mds_index(manifest: Mapping[str, Any], blobs: Mapping[str, bytes]) -> None:
+    if MDS_INDEX not in blobs:
+        raise ShardError(f"{MDS_INDEX} is not listed in {MANIFEST_NAME}", path=MANIFEST_NAME)
+    index = json.loads(blobs[MDS_INDEX])
+    shards = {s["raw_data"]["basename"]: s for s in index.get("shards", [])}
+    listed = {f["path"]: f for f in manifest["files"] if f["path"].endswith(".mds")}
+    if set(shards) != set(listed):
+        raise ShardError(f"lists {sorted(shards)}, the manifest {sorted(listed)}", path=MDS_INDEX)
+    for name, s in shards.items():
+        f = listed[name]
+        if s["samples"] != f.get("samples") or s["raw_data"]["bytes"] != f["bytes"] or \
+                s["raw_data"].get("hashes", {}).get("sha256", f["sha256"]) != f["sha256"]:
+            raise ShardError(f"entry of {name} does not match the file (samples, bytes or sha256)", path=MDS_INDEX)
+
+
+def local_reader(directory: str):
+    """`read(path)` for `check_trainer_files` over a local directory (paths stay inside it)."""
+    from schemas.shards import local_shard_file
+
+    def read(path: str) -> bytes:
+        with open(local_shard_file(directory, path), "rb") as fh:
+            return fh.read()
+    return read
+
+
+def list_names(directory: str) -> List[str]:
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
