@@ -75,12 +75,13 @@ def shard_info(name: str, data: bytes, sequences: int, row_len: int) -> Dict[str
 def build_manifest(shard_infos: Iterable[Mapping[str, Any]], packing_totals: Sequence[int],
                    sources: Iterable[Tuple[str, Tuple[int, int]]], *, seq_len: int, dtype: str,
                    tokenizer: Mapping[str, Any], packing: str, file_format: str, seed: int, with_doc_ids: bool,
-                   versions: Mapping[str, str]) -> Manifest:
+                   versions: Mapping[str, str], mixture: Optional[Mapping[str, Any]] = None) -> Manifest:
     """The Manifest of a finished shard set, from what the job counted: every shard's ShardInfo dict (any
     order; listed by path), the packing plan's (rows, tokens, pad, truncated tokens) totals (empty for no
     documents), and (source, (documents, tokens)) per source. `totals.non_pad_tokens` = tokens - pad, which
     equals the sum of the sources' tokens; `packing.pad_fraction` = pad / tokens, `truncated_fraction` =
-    truncated / non-pad tokens (0.0 when there are none)."""
+    truncated / non-pad tokens (0.0 when there are none). `mixture`: the manifest's mixture entry, when the
+    shards were made from a mixture (`tokenizer.mixture.mixture_manifest`)."""
     rows, tokens, pad, truncated = tuple(packing_totals or ()) or (0, 0, 0, 0)
     non_pad = tokens - pad
     source_totals = {name: SourceTotals(documents=c[0], tokens=c[1]) for name, c in sorted(sources)}
@@ -92,6 +93,7 @@ def build_manifest(shard_infos: Iterable[Mapping[str, Any]], packing_totals: Seq
                       tokens=tokens, non_pad_tokens=non_pad),
         sources=source_totals, shards=[ShardInfo(**s) for s in sorted(shard_infos, key=lambda s: s["path"])],
         file_format=file_format, seed=seed, with_doc_ids=with_doc_ids, versions=dict(versions),
+        mixture=dict(mixture) if mixture is not None else None,
     )
 
 

@@ -103,10 +103,15 @@ class Manifest:
     with_doc_ids: bool = False
     versions: Dict[str, str] = dataclasses.field(default_factory=dict)
     format: str = MANIFEST_FORMAT
+    # `winnow tokenize --mixture`: the sources' requested and written documents, tokens, epochs and shares
+    # (tokenizer.mixture.mixture_manifest); absent from a single-input manifest, whose bytes stay as they were
+    mixture: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
         d["shards"] = sorted(d["shards"], key=lambda s: s["path"])
+        if d["mixture"] is None:
+            del d["mixture"]
         return {"format": d.pop("format"), **d}
 
     def dumps(self) -> str:
@@ -124,6 +129,7 @@ class Manifest:
             shards=[ShardInfo(**{**s, "path": safe_shard_path(s["path"])}) for s in d["shards"]],
             file_format=d.get("file_format", "parquet"),
             seed=d.get("seed", 0), with_doc_ids=d.get("with_doc_ids", False), versions=d.get("versions", {}),
+            mixture=d.get("mixture"),
         )
 
     @classmethod

@@ -3,6 +3,11 @@
 `pipelines.transforms.tokenize` together (ReadDocuments -> EncodeDocuments -> PackSequences -> WriteShards ->
 WriteManifest), runs them and reads back the manifest and the stage's counters. Those composites' module
 docstring describes the steps, the shard layout and why the output is byte-identical across runs.
+
+`--mixture FILE` replaces `--input` with several inputs, each with a share of the output tokens or a number of
+epochs (`tokenizer.mixture` has the file format and the selection): ReadMixture -> EncodeDocuments ->
+SelectMixture (a token histogram over hash buckets, the plan, the selected copies) -> PackSequences (copies
+of one document in different groups) -> WriteShards -> WriteManifest (with its `mixture` entry).
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
@@ -23,8 +29,8 @@ from pipelines.runtime.options import (
 from pipelines.transforms.counters import counters_by_stage
 from pipelines.transforms.tokenize import (
     DEFAULT_ROW_GROUP_MB, DEFAULT_ROWS_PER_GROUP, DEFAULT_SHARD_MB, ERRORS_DIR, NAMESPACE, READ_BUNDLE_BYTES, STAGE,
-    STATS, EncodeDocuments, PackSequences, ReadDocuments, TokenizeConfig, WriteManifest, WriteShards,
-    read_bundle_bytes, source_counts,
+    STATS, EncodeDocuments, PackSequences, ReadDocuments, ReadMixture, SelectMixture, TokenizeConfig, WriteManifest,
+    WriteShards, read_bundle_bytes, source_counts,
 )
 from pipelines.transforms.stages import ERRORS
 from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_vocab
@@ -32,6 +38,7 @@ from schemas.io import document_patterns
 from schemas.shard_files import FILE_FORMATS
 from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
+from tokenizer.mixture import MixtureSpec, mixture_group, parse_mixture
 from tokenizer.pack_groups import estimated_tokens, sum_counts
 
 log = logging.getLogger(__name__)
@@ -92,6 +99,46 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
                                                     packed["shards"])
 
 
+def build_mixture_pipeline(pipeline: beam.Pipeline, spec: MixtureSpec, patterns: Sequence[Sequence[str]],
+                            tokenizer_path: str, config: TokenizeConfig, tokenizer_info: Dict[str, Any],
+                            versions: Dict[str, str], bundle_bytes: int = READ_BUNDLE_BYTES):
+    """The mixture job: like `build_tokenize_pipeline`, with the selection between encoding and packing and
+    the packing groups sized by the plan's output tokens instead of the input's bytes."""
+    dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
+    pad_id = tokenizer_info["special_ids"]["<|pad|>"]
+    docs, read_errors = pipeline | "ReadMixture" >> ReadMixture(spec, patterns, bundle_bytes)
+    encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
+                                                         config.encode_threads)
+    ((read_errors, encode[ERRORS]) | "FlattenTokenizeErrors" >> beam.Flatten()
+     | "WriteTokenizeErrors" >> beam.io.WriteToParquet(
+         FileSystems.join(config.output_dir, ERRORS_DIR, "part"), schema=ERRORS_SCHEMA, file_name_suffix=".parquet",
+         codec="zstd"))
+    mixture = encode.encoded | "SelectMixture" >> SelectMixture(spec, config.seed, config.row_len,
+                                                                config.rows_per_group)
+    selected = mixture["selected"]
+    sources = (selected | "SourceCounts" >> beam.Map(source_counts)
+               | "SumSources" >> beam.CombinePerKey(sum_counts))
+    packed = selected | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
+                                                         config.rows_per_group, config.shard_rows(dtype), dtype,
+                                                         config.doc_ids, mixture["group_tokens"], mixture_group)
+    infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, packed["shards"])
+    return infos | "WriteManifest" >> WriteManifest(config, dtype, tokenizer_info, versions, packed[STATS], sources,
+                                                    packed["shards"], spec, mixture["plan"])
+
+
+def load_mixture_spec(path: str) -> MixtureSpec:
+    """The mixture file's spec (relative local inputs resolved against its directory); a missing or bad file
+    raises before the job starts."""
+    from tokenizer.mixture import MixtureError
+
+    try:
+        text = read_bytes(path).decode("utf-8")
+    except (FileNotFoundError, OSError, IOError) as exc:
+        raise MixtureError(f"no mixture file at {path!r}: pass a YAML file {{sources: [{{name, input, weight or "
+                           f"epochs}}, ...], total_tokens: N}} ({exc})") from exc
+    return parse_mixture(text, path, None if "://" in path else os.path.dirname(os.path.abspath(path)))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Running
 # ---------------------------------------------------------------------------------------------------------
@@ -140,7 +187,12 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
                      file_format: str = "parquet", doc_ids: bool = False, rows_per_shard: Optional[int] = None,
                      rows_per_group: int = DEFAULT_ROWS_PER_GROUP, shard_mb: float = DEFAULT_SHARD_MB,
                      row_group_mb: float = DEFAULT_ROW_GROUP_MB, batch_size: int = 256,
-                     encoder: str = "auto", encode_threads: Optional[int] = None) -> TokenizeResult:
+                     encoder: str = "auto", encode_threads: Optional[int] = None,
+                     mixture: Optional[str] = None) -> TokenizeResult:
+    """Tokenize `input_path`, or with `mixture` (a mixture YAML file; `input_path` then None) its sources."""
+    if (input_path is None) == (mixture is None):
+        raise ValueError("give exactly one of --input DOCS or --mixture FILE")
+    spec = load_mixture_spec(mixture) if mixture is not None else None
     pipeline = make_pipeline(beam_args, runner, workers)
     config = TokenizeConfig(output_dir=output_dir, seq_len=seq_len, packing=packing, seed=seed,
                             file_format=file_format, doc_ids=doc_ids, rows_per_group=rows_per_group,
@@ -165,17 +217,29 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
     bundle_bytes = READ_BUNDLE_BYTES
-    if is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
-        patterns = document_patterns(input_path, any_present)
-    else:
-        patterns = document_patterns(input_path, path_matches)
+    matches = any_present if is_dry_run(pipeline) else path_matches
+    inputs = [input_path] if spec is None else [s.input for s in spec.sources]
+    per_input = []
+    for index, path in enumerate(inputs):
+        try:
+            per_input.append(document_patterns(path, matches))
+        except FileNotFoundError as exc:
+            if spec is None:
+                raise
+            raise FileNotFoundError(f"{mixture}: source {spec.sources[index].name!r}: {exc}") from exc
+    patterns = [p for ps in per_input for p in ps]
+    if not is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
         if is_local(pipeline):  # distributed runners split and rebalance ranges themselves
             bundle_bytes = read_bundle_bytes(input_bytes([p for p in patterns if not p.endswith(".parquet")]), workers)
         if not FileSystems.exists(output_dir):
             FileSystems.mkdirs(output_dir)
         _clear_previous_outputs(output_dir)
     worker_tokenizer = staged_tokenizer_path(tokenizer_path, tokenizer_json, pipeline)
-    build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions(), bundle_bytes)
+    if spec is None:
+        build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions(), bundle_bytes)
+    else:
+        build_mixture_pipeline(pipeline, spec, per_input, worker_tokenizer, config, tokenizer_info, _versions(),
+                               bundle_bytes)
     result = run_pipeline(pipeline)
     if result is None:
         return TokenizeResult(None, {})
@@ -204,8 +268,26 @@ def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len:
                             doc_ids=doc_ids, rows_per_shard=rows_per_shard, **options).manifest
 
 
+def format_mixture(mixture: Dict[str, Any]) -> str:
+    """The manifest's mixture entry as a few terminal lines: per source requested and written."""
+    lines = [f"mixture: {mixture['tokens']:,} tokens" + (f" (budget {mixture['total_tokens']:,})"
+                                                         if mixture.get("total_tokens") else "")]
+    for s in mixture["sources"]:
+        lines.append(f"  {s['name']:<12} share {s['share']:7.2%} (requested {s['requested_share']:7.2%})  "
+                     f"epochs {s['epochs']:.3f} (requested {s['requested_epochs']:.3f})  "
+                     f"{s['documents']:,} documents of {s['available_documents']:,}, {s['tokens']:,} tokens")
+    return "\n".join(lines)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--input", required=True, help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--input", help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
+    given.add_argument("--mixture", metavar="FILE",
+                       help="instead of --input: a mixture YAML {sources: [{name, input, weight: SHARE} or {name, "
+                            "input, epochs: E}, optional source: COLUMN_VALUE], total_tokens: N (optional)}; "
+                            "weights are shares of the output tokens, epochs may be fractional (0.3 keeps 30%% of "
+                            "the documents, 2.5 repeats them twice and half of them a third time), selection by "
+                            "hash of seed and id; manifest.json records requested and written counts and shares")
     parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
     parser.add_argument("--seq-len", type=int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
     parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
@@ -246,7 +328,7 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
                               seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
                               file_format=args.file_format, doc_ids=args.doc_ids, rows_per_shard=args.rows_per_shard,
                               shard_mb=args.shard_mb, row_group_mb=args.row_group_mb, batch_size=args.batch_size,
-                              encoder=args.encoder, encode_threads=args.encode_threads)
+                              encoder=args.encoder, encode_threads=args.encode_threads, mixture=args.mixture)
     m = result.manifest
     if m is None:
         print("dry run: the job was built and not submitted")
@@ -254,6 +336,8 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
     print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
           f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "
           f"{m.packing.truncated_fraction:.2%}) in {len(m.shards)} shards; counters {result.counters}")
+    if m.mixture:
+        print(format_mixture(m.mixture))
     print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
     return 0
 

@@ -76,6 +76,10 @@ from tokenizer.pack import METHODS
 from tokenizer.pack_groups import (
     pack_group, packing_group, plan_group, row_shard, shard_count, sum_counts,
 )
+from tokenizer.mixture import (
+    MixtureSpec, add_entry, copy_id, histogram_entry, merge_histograms, mixture_manifest, plan_mixture,
+    selection_bucket,
+)
 from tokenizer.train import sample_hash
 
 log = logging.getLogger(__name__)
@@ -411,9 +415,9 @@ def token_count(encoded: Tuple[str, str, int, bytes]) -> int:
 
 
 def assign_group(encoded: Tuple[str, str, int, bytes], total_tokens: int, row_len: int, rows_per_group: int,
-                 seed: int) -> Tuple[int, Tuple[str, bytes]]:
+                 seed: int, group_of=packing_group) -> Tuple[int, Tuple[str, bytes]]:
     doc_id, _, _, data = encoded
-    return packing_group(doc_id, total_tokens, row_len, rows_per_group, seed), (doc_id, data)
+    return group_of(doc_id, total_tokens, row_len, rows_per_group, seed), (doc_id, data)
 
 
 def document_length(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, int]:
@@ -421,9 +425,9 @@ def document_length(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, int]:
 
 
 def assign_group_length(id_length: Tuple[str, int], total_tokens: int, row_len: int, rows_per_group: int,
-                        seed: int) -> Tuple[int, Tuple[str, int]]:
+                        seed: int, group_of=packing_group) -> Tuple[int, Tuple[str, int]]:
     """The group `assign_group` gives the document, with its length instead of its tokens."""
-    return packing_group(id_length[0], total_tokens, row_len, rows_per_group, seed), id_length
+    return group_of(id_length[0], total_tokens, row_len, rows_per_group, seed), id_length
 
 
 def stats_shards(stats: Tuple[int, ...], rows_per_shard: int) -> int:
@@ -457,15 +461,19 @@ class PackSequences(beam.PTransform):
     the documents would then wait, materialised, for their own count before being grouped (one more round
     trip of every token through the shuffle). `tokenizer.pack_groups.estimated_tokens` of the input's text bytes is what the job
     passes; counting the tokens (`CountTokens` below) is the fallback when no estimate is given.
+
+    `group_of` (a module-level function of (id, total_tokens, row_len, rows_per_group, seed)) picks a document's
+    group: `packing_group` by default, `tokenizer.mixture.mixture_group` for a mixture's repeated copies.
     """
 
     def __init__(self, method: str, row_len: int, pad_id: int, seed: int, rows_per_group: int, rows_per_shard: int,
-                 dtype: str = "uint32", with_doc_ids: bool = True, token_estimate=None):
+                 dtype: str = "uint32", with_doc_ids: bool = True, token_estimate=None, group_of=packing_group):
         super().__init__()
         self._method, self._row_len, self._pad_id = method, row_len, pad_id
         self._seed, self._rows_per_group, self._rows_per_shard = seed, rows_per_group, rows_per_shard
         self._dtype, self._with_doc_ids = dtype, with_doc_ids
         self._token_estimate = token_estimate
+        self._group_of = group_of
 
     def expand(self, encoded):
         total_tokens = self._token_estimate
@@ -474,6 +482,8 @@ class PackSequences(beam.PTransform):
                             | "SumTokens" >> beam.CombineGlobally(sum))
         grouping = dict(total_tokens=AsSingleton(total_tokens), row_len=self._row_len,
                         rows_per_group=self._rows_per_group, seed=self._seed)
+        if self._group_of is not packing_group:  # the default path's step arguments stay as they were
+            grouping["group_of"] = self._group_of
         # (id, length) is taken before the group count is known, in the encoding stage, so that the plan's own
         # stage reads a few bytes a document instead of a second copy of every token
         stats = (encoded | "Lengths" >> beam.Map(document_length)
@@ -541,11 +551,13 @@ class WriteShards(beam.PTransform):
 
 
 class _WriteManifestFn(beam.DoFn):
-    def __init__(self, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any], versions: Dict[str, str]):
+    def __init__(self, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any], versions: Dict[str, str],
+                 mixture: Optional[MixtureSpec] = None):
         self._config, self._dtype, self._tokenizer, self._versions = config, dtype, tokenizer, versions
+        self._mixture = mixture
 
     def process(self, shard_infos: List[Dict[str, Any]], stats: Tuple[int, ...], sources: List[Tuple[str, Tuple[int, int]]],
-                n_shards: int):
+                n_shards: int, mixture_plan=None):
         config = self._config
         written = {info["path"] for info in shard_infos}
         shard_infos = list(shard_infos) + [
@@ -553,7 +565,9 @@ class _WriteManifestFn(beam.DoFn):
             if shard_name(i, n_shards, config.file_format) not in written]  # no row hashed to it
         manifest = build_manifest(shard_infos, stats, sources, seq_len=config.seq_len, dtype=self._dtype,
                                   tokenizer=self._tokenizer, packing=config.packing, file_format=config.file_format,
-                                  seed=config.seed, with_doc_ids=config.doc_ids, versions=self._versions)
+                                  seed=config.seed, with_doc_ids=config.doc_ids, versions=self._versions,
+                                  mixture=None if mixture_plan is None else
+                                  mixture_manifest(self._mixture, mixture_plan, sources))
         write_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME), manifest.dumps().encode("utf-8"))
         yield manifest.to_json()
 
@@ -562,20 +576,124 @@ class WriteManifest(beam.PTransform):
     """ShardInfo dicts -> manifest.json, once every shard is written: the shards no row hashed to are written
     (empty) first, then the manifest (`schemas.shard_files.build_manifest`) from the packing plan's totals
     (`stats`), the per-source counts (`sources`) and the shard count (`n_shards`), all side inputs. Emits the
-    manifest's JSON dict."""
+    manifest's JSON dict. With a mixture (its spec and the plan singleton of `SelectMixture`), the manifest's
+    `mixture` entry too."""
 
     def __init__(self, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any], versions: Dict[str, str],
-                 stats, sources, n_shards):
+                 stats, sources, n_shards, mixture: Optional[MixtureSpec] = None, mixture_plan=None):
         super().__init__()
         self._config, self._dtype, self._tokenizer, self._versions = config, dtype, tokenizer, versions
         self._stats, self._sources, self._n_shards = stats, sources, n_shards
+        self._mixture, self._mixture_plan = mixture, mixture_plan
 
     def expand(self, shard_infos):
+        side = dict(stats=AsSingleton(self._stats), sources=AsList(self._sources), n_shards=AsSingleton(self._n_shards))
+        if self._mixture_plan is not None:
+            side["mixture_plan"] = AsSingleton(self._mixture_plan)
         return (shard_infos | "CollectShards" >> beam.combiners.ToList()
-                | "Write" >> beam.ParDo(_WriteManifestFn(self._config, self._dtype, self._tokenizer, self._versions),
-                                        stats=AsSingleton(self._stats), sources=AsList(self._sources),
-                                        n_shards=AsSingleton(self._n_shards)))
+                | "Write" >> beam.ParDo(_WriteManifestFn(self._config, self._dtype, self._tokenizer, self._versions,
+                                                         self._mixture), **side))
 
 
 def source_counts(encoded: Tuple[str, str, int, bytes]) -> Tuple[str, Tuple[int, int]]:
     return encoded[1], (1, encoded[2])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mixtures (`winnow tokenize --mixture`; the decisions: tokenizer.mixture)
+# ---------------------------------------------------------------------------------------------------------
+
+class _TagMixtureSourceFn(beam.DoFn):
+    """A document of a mixture source's input -> itself with `source` set to the mixture source's name; a
+    document whose own source differs from the entry's `source:` selector is left out and counted
+    (`winnow.tokenize/mixture_not_selected`; it never enters the encoding stage, whose identity is unchanged)."""
+
+    def __init__(self, name: str, selector: Optional[str]):
+        self._name, self._selector = name, selector
+
+    def setup(self):
+        self._not_selected = beam.metrics.Metrics.counter(NAMESPACE, "mixture_not_selected")
+
+    def process(self, doc: Dict[str, Any]):
+        if self._selector is not None and doc.get(SOURCE) != self._selector:
+            self._not_selected.inc()
+            return
+        yield {**doc, SOURCE: self._name}
+
+
+class ReadMixture(beam.PTransform):
+    """The documents of every mixture source (`ReadDocuments` of its patterns, `source` set to its name) and
+    the error rows of unreadable lines. `patterns` is one list per source, in the spec's order."""
+
+    def __init__(self, spec: MixtureSpec, patterns: Sequence[Sequence[str]], bundle_bytes: int = READ_BUNDLE_BYTES):
+        super().__init__()
+        self._spec, self._patterns, self._bundle_bytes = spec, [list(p) for p in patterns], bundle_bytes
+
+    def expand(self, pbegin):
+        docs, errors = [], []
+        for index, (source, patterns) in enumerate(zip(self._spec.sources, self._patterns)):
+            label = f"Source{index}"  # names may hold any character; labels stay stable by position
+            read, read_errors = pbegin | f"Read{label}" >> ReadDocuments(patterns, self._bundle_bytes,
+                                                                         with_errors=True)
+            docs.append(read | f"Tag{label}" >> beam.ParDo(_TagMixtureSourceFn(source.name, source.source)))
+            errors.append(read_errors)
+        return (tuple(docs) | "FlattenSources" >> beam.Flatten(),
+                tuple(errors) | "FlattenReadErrors" >> beam.Flatten())
+
+
+class _HistogramFn(beam.CombineFn):
+    """Documents and tokens per (source, bucket): at most BUCKETS cells a source (`tokenizer.mixture`)."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, entry):
+        return add_entry(acc, entry)
+
+    def merge_accumulators(self, accs):
+        return merge_histograms(accs)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _histogram_entry(encoded: Tuple[str, str, int, bytes], seed: int):
+    return histogram_entry(encoded[1], encoded[0], encoded[2], seed)
+
+
+def _plan(histogram, spec: MixtureSpec):
+    return plan_mixture(spec, histogram)
+
+
+def _select_copies(encoded: Tuple[str, str, int, bytes], plan, seed: int):
+    """An encoded document -> its copies for the output (none when it is not selected), copy c >= 2 as `ID#c`."""
+    doc_id, name, n_tokens, data = encoded
+    for copy in range(1, plan.source(name).copies(selection_bucket(name, doc_id, seed)) + 1):
+        yield copy_id(doc_id, copy), name, n_tokens, data
+
+
+def _group_tokens(plan, row_len: int, rows_per_group: int) -> int:
+    return plan.group_tokens(row_len, rows_per_group)
+
+
+class SelectMixture(beam.PTransform):
+    """Encoded documents of all sources -> {"selected": the copies to pack (id, source name, n_tokens, token
+    bytes), "plan": the MixturePlan singleton, "group_tokens": the singleton that sizes the packing groups}.
+
+    The plan needs every source's token count before a document is selected: a histogram of documents and
+    tokens over hash buckets (a CombineGlobally of at most BUCKETS cells a source) is its one global step, so
+    the encoded documents wait for it (materialised by the runner) -- the price of an exact token budget.
+    """
+
+    def __init__(self, spec: MixtureSpec, seed: int, row_len: int, rows_per_group: int):
+        super().__init__()
+        self._spec, self._seed, self._row_len, self._rows_per_group = spec, seed, row_len, rows_per_group
+
+    def expand(self, encoded):
+        histogram = (encoded | "HistogramEntries" >> beam.Map(_histogram_entry, seed=self._seed)
+                     | "Histogram" >> beam.CombineGlobally(_HistogramFn()))
+        plan = histogram | "Plan" >> beam.Map(_plan, spec=self._spec)
+        selected = encoded | "Select" >> beam.FlatMap(_select_copies, plan=AsSingleton(plan), seed=self._seed)
+        group_tokens = plan | "GroupTokens" >> beam.Map(_group_tokens, row_len=self._row_len,
+                                                        rows_per_group=self._rows_per_group)
+        return {"selected": selected, "plan": plan, "group_tokens": group_tokens}

@@ -1,0 +1,307 @@
+"""Mixtures for `winnow tokenize --mixture FILE`: several document inputs, each with a share of the output
+tokens (`weight`) or a number of epochs, optionally a token budget for the whole output (`total_tokens`).
+Parsing and validation of the YAML, and every selection decision, as plain functions; the Beam composites
+(`pipelines.transforms.tokenize.SelectMixture`) only route documents and counts between them.
+
+Selection. A document of source S gets a bucket `sample_hash("mixture", S, id; seed) % BUCKETS` (a hash
+independent of the packing-group hash, so kept documents spread over every group). A source asked for E
+epochs (given, or its requested tokens / its available tokens) writes every document floor(E) times, plus one
+more copy of the documents whose bucket is below a threshold k. k is chosen on a histogram of the source's
+documents and tokens over the buckets (`histogram_entry` summed over the corpus: BUCKETS x 2 integers a
+source, whatever the corpus size), so the fractional part hits its target -- documents for an `epochs`
+source (0.3 keeps 30 % of the documents), tokens for a `weight` source or a budget -- to within one bucket,
+not within the binomial noise of per-document coin flips (sqrt(n) documents). With 65,536 buckets a bucket
+holds 1/65,536 of a source's tokens, or one document on small sets.
+
+Shares. `weight`s are normalised over the weighted sources. `epochs` sources take their tokens first; the
+weighted sources share the rest: `total_tokens` minus those, or, without `total_tokens`, as much as the
+weighted sources give without repeating any (the scarcest one, relative to its weight, is used once whole
+and the others subsampled to match). A weighted source asked for more than it has is repeated.
+
+Repeats. Copy c >= 2 of a document is the id `ID#c` (distinct ids: lineage names each copy) and packs in
+the group (hash(seed, ID) + c - 1) % groups, with at least as many groups as the largest copy count, so two
+copies of a document never share a packing group, hence never a row, and the row shuffle places them
+independently (different shards with probability 1 - 1/shards). Copy 1 keeps its id and the group the
+single-input path gives it.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import yaml
+
+from tokenizer.pack_groups import groups_for
+from tokenizer.train import sample_hash
+
+BUCKETS = 1 << 16
+COPY_SEPARATOR = "#"
+SOURCE_KEYS = ("name", "input", "weight", "epochs", "source")
+TOP_KEYS = ("sources", "total_tokens")
+
+# (source name, bucket, tokens) -> one document's entry; a histogram is {name: {bucket: [documents, tokens]}}
+Histogram = Dict[str, Dict[int, List[int]]]
+
+
+class MixtureError(ValueError):
+    """A mixture file that cannot run: the message names the file, the entry and what to change."""
+
+
+@dataclass(frozen=True)
+class MixtureSource:
+    name: str
+    input: str
+    weight: Optional[float] = None
+    epochs: Optional[float] = None
+    source: Optional[str] = None  # keep only documents whose `source` column equals this
+
+
+@dataclass(frozen=True)
+class MixtureSpec:
+    sources: Tuple[MixtureSource, ...]
+    total_tokens: Optional[int] = None
+
+
+def _number(value: Any, what: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise MixtureError(f"{where}: {what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def parse_mixture(text: str, where: str = "mixture", base_dir: Optional[str] = None) -> MixtureSpec:
+    """The MixtureSpec of a mixture YAML document; every problem raises MixtureError naming `where` and the
+    entry. A relative local `input` is resolved against `base_dir` (the mixture file's directory)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MixtureError(f"{where} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list) or not doc["sources"]:
+        raise MixtureError(f"{where}: expected a mapping with a non-empty `sources:` list, e.g. "
+                           f"{{sources: [{{name: web, input: DOCS, weight: 0.6}}, {{name: code, input: DOCS2, "
+                           f"weight: 0.4}}], total_tokens: 1000000}}")
+    unknown = sorted(set(doc) - set(TOP_KEYS))
+    if unknown:
+        raise MixtureError(f"{where}: unknown key(s) {unknown}; allowed: {list(TOP_KEYS)}")
+    total = doc.get("total_tokens")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total <= 0):
+        raise MixtureError(f"{where}: total_tokens must be a positive integer, got {total!r}")
+    sources: List[MixtureSource] = []
+    for i, entry in enumerate(doc["sources"]):
+        at = f"{where}: sources[{i}]"
+        if not isinstance(entry, dict):
+            raise MixtureError(f"{at} must be a mapping {{name, input, weight or epochs}}, got {entry!r}")
+        unknown = sorted(set(entry) - set(SOURCE_KEYS))
+        if unknown:
+            raise MixtureError(f"{at}: unknown key(s) {unknown}; allowed: {list(SOURCE_KEYS)}")
+        name, path = entry.get("name"), entry.get("input")
+        if not isinstance(name, str) or not name.strip() or COPY_SEPARATOR in name:
+            raise MixtureError(f"{at}: `name` must be a non-empty string without {COPY_SEPARATOR!r}, got {name!r}")
+        at = f"{where}: source {name!r}"
+        if not isinstance(path, str) or not path:
+            raise MixtureError(f"{at}: `input` must be a documents path, glob or URI, got {path!r}")
+        if ("weight" in entry) == ("epochs" in entry):
+            raise MixtureError(f"{at}: give exactly one of `weight` (share of the output tokens) or `epochs` "
+                               f"(passes over its documents, fractional allowed)")
+        selector = entry.get("source")
+        if selector is not None and (not isinstance(selector, str) or not selector):
+            raise MixtureError(f"{at}: `source` selects documents by their source column: a string, got {selector!r}")
+        if base_dir and "://" not in path and not path.startswith("code:") and not os.path.isabs(path):
+            path = os.path.join(base_dir, path)
+        weight = _number(entry["weight"], "weight", at) if "weight" in entry else None
+        epochs = _number(entry["epochs"], "epochs", at) if "epochs" in entry else None
+        sources.append(MixtureSource(name=name, input=path, weight=weight, epochs=epochs, source=selector))
+    names = [s.name for s in sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise MixtureError(f"{where}: source names must be unique, {duplicates} repeat")
+    if total is not None and not any(s.weight is not None for s in sources):
+        raise MixtureError(f"{where}: total_tokens needs at least one source with a `weight` to fill it "
+                           f"(`epochs` sources write a fixed number of tokens)")
+    return MixtureSpec(sources=tuple(sources), total_tokens=total)
+
+
+# -- per-document decisions ----------------------------------------------------------------------------------
+
+def selection_bucket(name: str, doc_id: str, seed: int) -> int:
+    return sample_hash(f"mixture\x00{name}\x00{doc_id}", seed) % BUCKETS
+
+
+def histogram_entry(name: str, doc_id: str, n_tokens: int, seed: int) -> Tuple[str, int, int]:
+    return name, selection_bucket(name, doc_id, seed), n_tokens
+
+
+def add_entry(histogram: Histogram, entry: Tuple[str, int, int]) -> Histogram:
+    name, bucket, tokens = entry
+    cell = histogram.setdefault(name, {}).setdefault(bucket, [0, 0])
+    cell[0] += 1
+    cell[1] += tokens
+    return histogram
+
+
+def merge_histograms(histograms: Iterable[Histogram]) -> Histogram:
+    merged: Histogram = {}
+    for h in histograms:
+        for name, buckets in h.items():
+            into = merged.setdefault(name, {})
+            for bucket, (docs, tokens) in buckets.items():
+                cell = into.setdefault(bucket, [0, 0])
+                cell[0] += docs
+                cell[1] += tokens
+    return merged
+
+
+def copy_id(doc_id: str, copy: int) -> str:
+    """Copy 1 keeps the id; copy c >= 2 is `ID#c`."""
+    return doc_id if copy == 1 else f"{doc_id}{COPY_SEPARATOR}{copy}"
+
+
+def split_copy_id(doc_id: str) -> Tuple[str, int]:
+    base, sep, suffix = doc_id.rpartition(COPY_SEPARATOR)
+    if sep and suffix.isdigit() and not suffix.startswith("0") and int(suffix) >= 2:
+        return base, int(suffix)
+    return doc_id, 1
+
+
+def mixture_group(doc_id: str, total_tokens: int, row_len: int, rows_per_group: int, seed: int) -> int:
+    """The packing group of a (copy of a) document: copy c of ID goes c - 1 groups after copy 1, which has the
+    group `tokenizer.pack_groups.packing_group` gives it."""
+    base, copy = split_copy_id(doc_id)
+    return (sample_hash(base, seed) + copy - 1) % groups_for(total_tokens, row_len, rows_per_group)
+
+
+# -- the plan ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SourcePlan:
+    name: str
+    full_copies: int  # every document this many times ...
+    threshold: int  # ... plus once more when its bucket < threshold
+    available_documents: int
+    available_tokens: int
+    requested_epochs: float
+    requested_documents: float
+    requested_tokens: float
+    planned_documents: int
+    planned_tokens: int
+
+    def copies(self, bucket: int) -> int:
+        return self.full_copies + (1 if bucket < self.threshold else 0)
+
+
+@dataclass(frozen=True)
+class MixturePlan:
+    sources: Tuple[SourcePlan, ...]
+
+    def source(self, name: str) -> SourcePlan:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def planned_tokens(self) -> int:
+        return sum(s.planned_tokens for s in self.sources)
+
+    @property
+    def max_copies(self) -> int:
+        return max([s.full_copies + (1 if s.threshold else 0) for s in self.sources] or [1])
+
+    def group_tokens(self, row_len: int, rows_per_group: int) -> int:
+        """The token count that sizes the packing groups: the planned output, raised so that there are at
+        least `max_copies` groups (copies of one document then never share a group)."""
+        return max(self.planned_tokens, (self.max_copies - 1) * row_len * rows_per_group + 1)
+
+
+def _dense(buckets: Mapping[int, Sequence[int]]) -> Tuple[np.ndarray, np.ndarray]:
+    docs, tokens = np.zeros(BUCKETS, dtype=np.int64), np.zeros(BUCKETS, dtype=np.int64)
+    for b, (d, t) in buckets.items():
+        docs[b], tokens[b] = d, t
+    return docs, tokens
+
+
+def _plan_source(name: str, epochs: float, by_documents: bool, docs: np.ndarray, tokens: np.ndarray) -> SourcePlan:
+    """floor(epochs) copies of everything plus the bucket threshold whose cumulative documents (or tokens)
+    come nearest the fractional part's target."""
+    n_docs, n_tokens = int(docs.sum()), int(tokens.sum())
+    full = int(math.floor(epochs + 1e-12))
+    unit = docs if by_documents else tokens
+    target = (epochs - full) * float(unit.sum())
+    cumulative = np.concatenate([[0], np.cumsum(unit)])
+    threshold = int(np.argmin(np.abs(cumulative - target))) if target > 0 else 0
+    planned_tokens = full * n_tokens + int(tokens[:threshold].sum())
+    # an `epochs` source asks for documents: its requested tokens are those of the documents it asks for (the
+    # tokens of a random 30 % of documents are not 30 % of the tokens), so the requested shares add up to 1
+    return SourcePlan(name=name, full_copies=full, threshold=threshold, available_documents=n_docs,
+                      available_tokens=n_tokens, requested_epochs=epochs, requested_documents=epochs * n_docs,
+                      requested_tokens=float(planned_tokens) if by_documents else epochs * n_tokens,
+                      planned_documents=full * n_docs + int(docs[:threshold].sum()), planned_tokens=planned_tokens)
+
+
+def plan_mixture(spec: MixtureSpec, histogram: Histogram) -> MixturePlan:
+    """Each source's copies and threshold from the corpus histogram (raises MixtureError when a source has no
+    documents or the budget cannot be met)."""
+    dense = {s.name: _dense(histogram.get(s.name, {})) for s in spec.sources}
+    for s in spec.sources:
+        if not dense[s.name][1].sum():
+            selector = f" with source {s.source!r}" if s.source else ""
+            raise MixtureError(f"mixture source {s.name!r} has no documents{selector} in {s.input}: fix its "
+                               f"`input` or `source`, or remove the entry")
+    plans: Dict[str, SourcePlan] = {}
+    for s in spec.sources:
+        if s.epochs is not None:
+            plans[s.name] = _plan_source(s.name, s.epochs, True, *dense[s.name])
+    fixed = sum(p.planned_tokens for p in plans.values())
+    weighted = [s for s in spec.sources if s.weight is not None]
+    if weighted:
+        total_weight = sum(s.weight for s in weighted)
+        if spec.total_tokens is not None:
+            budget = spec.total_tokens - fixed
+            if budget <= 0:
+                raise MixtureError(f"total_tokens {spec.total_tokens:,} leaves nothing for the weighted sources: "
+                                   f"the `epochs` sources already write {fixed:,} tokens; raise total_tokens")
+        else:
+            budget = min(float(dense[s.name][1].sum()) * total_weight / s.weight for s in weighted)
+        for s in weighted:
+            available = float(dense[s.name][1].sum())
+            plans[s.name] = _plan_source(s.name, budget * s.weight / total_weight / available, False,
+                                         *dense[s.name])
+    return MixturePlan(sources=tuple(plans[s.name] for s in spec.sources))
+
+
+def document_copies(plan: MixturePlan, name: str, doc_id: str, seed: int) -> int:
+    return plan.source(name).copies(selection_bucket(name, doc_id, seed))
+
+
+def mixture_manifest(spec: MixtureSpec, plan: MixturePlan,
+                     written: Iterable[Tuple[str, Sequence[int]]]) -> Dict[str, Any]:
+    """The manifest's `mixture` entry: per source what was asked (weight or epochs, documents, tokens, share)
+    and what was written (documents, tokens, epochs = written / available tokens, share of the output tokens,
+    padding excluded)."""
+    counts = {name: (int(c[0]), int(c[1])) for name, c in written}
+    total_written = sum(t for _, t in counts.values())
+    total_requested = sum(p.requested_tokens for p in plan.sources)
+    entries = []
+    for s, p in zip(spec.sources, plan.sources):
+        docs, tokens = counts.get(s.name, (0, 0))
+        entries.append({
+            "name": s.name, "input": s.input, "source": s.source, "weight": s.weight,
+            "requested_epochs": p.requested_epochs, "requested_documents": round(p.requested_documents),
+            "requested_tokens": round(p.requested_tokens),
+            "requested_share": p.requested_tokens / total_requested if total_requested else 0.0,
+            "available_documents": p.available_documents, "available_tokens": p.available_tokens,
+            "documents": docs, "tokens": tokens,
+            "epochs": tokens / p.available_tokens if p.available_tokens else 0.0,
+            "share": tokens / total_written if total_written else 0.0,
+        })
+    return {"total_tokens": spec.total_tokens, "tokens": total_written, "buckets": BUCKETS, "sources": entries}
+
+
+def spec_to_json(spec: MixtureSpec) -> Dict[str, Any]:
+    return {"sources": [asdict(s) for s in spec.sources], "total_tokens": spec.total_tokens}
+
+
+def spec_from_json(d: Mapping[str, Any]) -> MixtureSpec:
+    return MixtureSpec(sources=tuple(MixtureSource(**s) for s in d["sources"]), total_tokens=d.get("total_tokens"))
