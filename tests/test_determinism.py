@@ -1,41 +1,99 @@
-"""Determinism end to end (issue #11): `winnow run` with --workers 1 and with --workers 2 gives the same
-document set (ids and texts) and byte-identical token shards and manifest. Two full runs: slow."""
+"""Determinism end to end (issue #11): the chain `winnow run` runs (crawl -> curate with the default recipe ->
+tokenizer -> tokenize), once with --workers 1 and once with --workers 2, gives the same documents (ids and texts),
+the same rejections (and which copy a duplicate lost to), the same tokenizer and byte-identical token shards and
+manifest.
+
+The same steps as pipelines/demo/run.py's run_chain, on a smaller embedded default: a few pydoc pages served on
+loopback and a slice of the standard library that keeps the real near-duplicate population (`encodings`, ~120
+codec tables, for MinHash) and gains one planted exact copy (for exact dedup's choice of the kept copy). Each
+chain crawls, curates, trains and tokenizes on its own; only the site and the code directory are shared, so
+URLs and code ids cannot differ for reasons other than the chain. The CPU training run at the end of `winnow run`
+reads the shards and writes nothing these compare; the whole `winnow run` is checked by tests/test_run.py."""
 from __future__ import annotations
 
 import glob
-import json
 import os
-import subprocess
-import sys
+import shutil
+import sysconfig
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = pytest.mark.slow
+from pipelines.demo.docsite import render_python_docs, serve_directory
+from pipelines.jobs.crawl import run_crawl
+from pipelines.jobs.curate import run_curate
+from pipelines.jobs.recipe import load_recipe
+from pipelines.jobs.tokenize import run_tokenize
+from tokenizer.train import train_tokenizer
 
-WINNOW = os.path.join(os.path.dirname(sys.executable), "winnow")
+pytestmark = pytest.mark.slow  # ~25-60 s (idle-loaded 2 cores): two small chains, the second on two forked workers
 
-
-def _run(out, workers):
-    cmd = [WINNOW] if os.path.exists(WINNOW) else [sys.executable, "-m", "pipelines.cli"]
-    proc = subprocess.run(cmd + ["run", "--output", str(out), "--workers", str(workers), "--train-steps", "5"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads((out / "run.json").read_text())
-    docs_dir, shards_dir = summary["outputs"]["documents"], summary["outputs"]["shards"]
-    docs = sorted((r["id"], r["text"]) for f in sorted(glob.glob(os.path.join(docs_dir, "*.parquet")))
-                  for r in pq.read_table(f, columns=["id", "text"]).to_pylist())
-    shards = {os.path.basename(p): open(p, "rb").read()
-              for p in sorted(glob.glob(os.path.join(shards_dir, "shard-*"))) + [os.path.join(shards_dir, "manifest.json")]}
-    return docs, shards
+PAGES = ("textwrap", "heapq", "bisect", "colorsys", "fnmatch")
+TOP_LEVEL = ("textwrap.py", "heapq.py", "bisect.py", "colorsys.py", "fnmatch.py")
+CODEC_TABLES = 30  # encodings/cp*.py: near-identical codec tables, the near-duplicates MinHash clusters
 
 
-def test_run_is_deterministic_across_worker_counts(tmp_path):
-    docs1, shards1 = _run(tmp_path / "w1", 1)
-    docs2, shards2 = _run(tmp_path / "w2", 2)
-    assert docs1 and len(shards1) >= 2
-    assert [d[0] for d in docs1] == [d[0] for d in docs2]
-    assert docs1 == docs2
-    assert sorted(shards1) == sorted(shards2)
-    for name in shards1:
-        assert shards1[name] == shards2[name], name
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, lid_model_file):
+    """(site URL, code directory): pydoc pages served on loopback for the module, and the code corpus."""
+    root = tmp_path_factory.mktemp("determinism")
+    render_python_docs(str(root / "site"), PAGES)
+    stdlib = sysconfig.get_paths()["stdlib"]
+    code = root / "code"
+    files = [os.path.join(stdlib, f) for f in TOP_LEVEL] + sorted(glob.glob(os.path.join(stdlib, "encodings", "cp*.py")))[:CODEC_TABLES]
+    for f in files:
+        target = code / os.path.relpath(f, stdlib)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, target)
+    (code / "vendored").mkdir()
+    shutil.copyfile(code / "textwrap.py", code / "vendored" / "textwrap.py")  # exact dedup keeps one of the two
+    base_url, stop = serve_directory(str(root / "site"))
+    yield base_url, code
+    stop()
+
+
+def _parquet_rows(directory: str, columns):
+    return sorted(tuple(r[c] for c in columns) for f in sorted(glob.glob(os.path.join(directory, "*.parquet")))
+                  for r in pq.read_table(f, columns=list(columns)).to_pylist())
+
+
+def _chain(out: Path, workers: int, base_url: str, code: Path):
+    """run_chain's steps on the small default: what each step wrote that the other chain must reproduce."""
+    run_crawl([base_url + "index.html"], str(out / "crawl"), max_pages=len(PAGES) + 5, delay=0.02,
+              workers=workers, allow_private=True)
+    report = run_curate([str(out / "crawl" / "*.warc.gz"), "code:" + str(code)], str(out / "curated"),
+                        load_recipe(None), workers=workers)
+    train_tokenizer(str(out / "curated"), 1024, str(out / "tokenizer"), seed=0)
+    run_tokenize(str(out / "curated"), str(out / "tokenizer"), str(out / "shards"), 128, seed=0, workers=workers)
+    shards = out / "shards"
+    return {
+        "documents": _parquet_rows(str(out / "curated" / "documents"), ("id", "text")),
+        "rejected": _parquet_rows(str(out / "curated" / "rejected"), ("id", "stage", "reason", "duplicate_of")),
+        "errors": sum(s.errors for s in report.stages),
+        "tokenizer": (out / "tokenizer" / "tokenizer.json").read_bytes(),
+        "shards": {p.name: p.read_bytes() for p in sorted(shards.iterdir())
+                   if p.name.startswith("shard-") or p.name == "manifest.json"},
+    }
+
+
+def test_chain_is_deterministic_across_worker_counts(sources, tmp_path):
+    base_url, code = sources
+    one = _chain(tmp_path / "w1", 1, base_url, code)
+    two = _chain(tmp_path / "w2", 2, base_url, code)
+    # the small default still exercises what could differ: both sources kept, both dedups choosing a copy
+    ids = [d[0] for d in one["documents"]]
+    assert any(i.startswith("code:") for i in ids) and any(not i.startswith("code:") for i in ids), ids
+    reasons = {(r[1], r[2]) for r in one["rejected"]}
+    assert any(stage == "dedup_exact" for stage, _ in reasons), reasons
+    assert any(stage == "dedup_minhash" for stage, _ in reasons), reasons
+    assert len(one["shards"]) >= 2 and "manifest.json" in one["shards"]
+
+    assert ids == [d[0] for d in two["documents"]]
+    assert one["documents"] == two["documents"]
+    assert one["rejected"] == two["rejected"]
+    assert one["errors"] == two["errors"] == 0
+    assert one["tokenizer"] == two["tokenizer"]
+    assert sorted(one["shards"]) == sorted(two["shards"])
+    for name in one["shards"]:
+        assert one["shards"][name] == two["shards"][name], name
