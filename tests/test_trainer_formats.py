@@ -1,0 +1,267 @@
+"""The trainer formats (`winnow export`, `winnow tokenize --format megatron|mds|llmc`), read back by the trainers'
+own readers: megatron-core's IndexedDataset, MosaicML streaming's StreamingDataset (a local directory), and
+numpy as llm.c's `_load_data_shard` reads a `.bin`. The byte layouts are also compared with the bytes the
+ecosystems' own writers produce for the same data (megatron-core's IndexedDatasetBuilder, MDSWriter)."""
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas.trainer_formats import (
+    encode_documents, encode_rows_mds, mds_index, megatron_index,
+)
+
+
+def _megatron():
+    try:
+        from megatron.core.datasets.indexed_dataset import IndexedDataset, IndexedDatasetBuilder
+    except Exception as exc:  # an optional test dependency: say so instead of passing silently
+        pytest.skip(f"megatron-core is not importable ({exc}): pip install megatron-core")
+    return IndexedDataset, IndexedDatasetBuilder
+
+
+def _streaming():
+    # streaming/__init__ imports streaming.vision, which imports torchvision; without a torchvision built for
+    # this torch the vision datasets (unused here) cannot load, so an empty module stands in for them
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        sys.modules.setdefault("streaming.vision", types.ModuleType("streaming.vision"))
+    try:
+        import streaming
+    except Exception as exc:
+        pytest.skip(f"mosaicml-streaming is not importable ({exc}): pip install mosaicml-streaming")
+    return streaming
+
+
+def load_llmc_shard(path: Path) -> np.ndarray:
+    """llm.c's train_gpt2.py `_load_data_shard`, as it reads a gpt-2 (uint16) shard."""
+    with open(path, "rb") as f:
+        header = np.frombuffer(f.read(256 * 4), dtype=np.int32)
+        assert header[0] == 20240520, "magic number mismatch in the data .bin file"
+        assert header[1] == 1, "unsupported version"
+        ntok = header[2]
+        tokens = np.frombuffer(f.read(), dtype=np.uint16)
+    assert len(tokens) == ntok, "number of tokens read does not match header?"
+    return tokens
+
+
+DOCS = [np.array([5, 6, 7, 0], np.uint16), np.array([9, 0], np.uint16), np.array([1, 2, 3, 4, 5, 0], np.uint16)]
+
+
+# -- pure encoders against the ecosystems' own writers and readers ---------------------------------------------
+
+def test_megatron_index_is_byte_identical_to_megatron_cores_builder(tmp_path):
+    IndexedDataset, IndexedDatasetBuilder = _megatron()
+    import torch
+
+    builder = IndexedDatasetBuilder(str(tmp_path / "ref.bin"), dtype=np.uint16)
+    for doc in DOCS:  # what preprocess_data.py does per document with --append-eod and no sentence splitting
+        builder.add_document(torch.tensor(doc.astype(np.int64)), [len(doc)])
+    builder.finalize(str(tmp_path / "ref.idx"))
+    flat = np.concatenate(DOCS)
+    files = {name: data for name, data, _ in encode_documents("megatron", str(tmp_path / "ours"), flat,
+                                                              [len(d) for d in DOCS], "uint16", 0)}
+    assert files[str(tmp_path / "ours.idx")] == (tmp_path / "ref.idx").read_bytes()
+    assert files[str(tmp_path / "ours.bin")] == (tmp_path / "ref.bin").read_bytes()
+    for name, data in files.items():
+        Path(name).write_bytes(data)
+    ds = IndexedDataset(str(tmp_path / "ours"))
+    assert [ds[i].tolist() for i in range(len(ds))] == [d.tolist() for d in DOCS]
+    assert ds.document_indices.tolist() == [0, 1, 2, 3] and ds.sequence_lengths.tolist() == [4, 2, 6]
+    # uint32 vocabularies are stored as int32 (megatron has no uint32 dtype code)
+    assert megatron_index(np.array([3]), "int32")[17] == 4
+
+
+def test_mds_shard_is_byte_identical_to_mdswriter_and_reads_back(tmp_path):
+    streaming = _streaming()
+    rows = np.array([[1, 2, 3, 9, 9], [4, 5, 6, 7, 8]], np.uint16)
+    lengths, ids = [[3], [2, 3]], [["a"], ["b", "c"]]
+    ref = tmp_path / "ref"
+    columns = {"tokens": "ndarray:uint16:5", "doc_lengths": "ndarray:int32", "doc_ids": "json"}
+    with streaming.MDSWriter(out=str(ref), columns=columns, hashes=["sha256"], size_limit=None) as w:
+        for r, dl, di in zip(rows, lengths, ids):
+            w.write({"tokens": r, "doc_lengths": np.array(dl, np.int32), "doc_ids": di})
+    data, counts, entry = encode_rows_mds("shard.00000.mds", rows, lengths, ids, 4, "uint16")
+    assert data == (ref / "shard.00000.mds").read_bytes()
+    assert json.loads(mds_index([entry])) == json.loads((ref / "index.json").read_text())
+    assert counts == {"tokens": 10, "documents": 3, "samples": 2, "non_pad_tokens": 8}
+
+
+def test_llmc_file_reads_back_as_llmc_loader_does(tmp_path):
+    flat = np.concatenate(DOCS)
+    [(name, data, counts)] = encode_documents("llmc", str(tmp_path / "train"), flat, [len(d) for d in DOCS],
+                                              "uint16", 0)
+    Path(name).write_bytes(data)
+    assert load_llmc_shard(Path(name)).tolist() == flat.tolist()
+    assert counts == {"tokens": 12, "documents": 3}  # documents: the <|endoftext|> that end them
+
+
+# -- winnow export on real shards ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shards(word_corpus, tmp_path_factory):
+    """Real Parquet shards with doc_ids (seq_len 64: the longer documents are split across rows)."""
+    from pipelines.jobs.tokenize import run_tokenize
+
+    out = tmp_path_factory.mktemp("trainer-shards") / "shards"
+    run_tokenize(str(word_corpus / "documents"), str(word_corpus / "tok"), str(out), 64, doc_ids=True,
+                 rows_per_shard=25)
+    return out
+
+
+def _rows(shards_dir: Path):
+    from schemas.shard_files import ShardFile, read_manifest
+
+    m = read_manifest(str(shards_dir))
+    rows = []
+    for s in m.shards:
+        t = ShardFile(str(shards_dir / s.path), m.file_format).read_all().to_pylist()
+        rows += t
+    return m, rows
+
+
+def _export_and_verify(shards, tmp_path, fmt, tokenizer):
+    from pipelines.tools.export import main as export_main
+    from pipelines.tools.stats import compute_stats
+    from pipelines.tools.verify import verify_shards
+
+    out = tmp_path / fmt
+    assert export_main(["--format", fmt, "--output", str(out), str(shards)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert verify_shards(str(out), str(tokenizer)) == manifest
+    stats = compute_stats(str(out), progress=False)
+    assert stats["kind"] == "trainer" and stats["manifest_checks"] == ["ok"]
+    assert stats["files_totals"]["tokens"] == manifest["totals"]["tokens"]
+    return out, manifest
+
+
+def test_export_megatron_documents_are_the_row_segments(shards, tmp_path, word_corpus):
+    IndexedDataset, _ = _megatron()
+    src, rows = _rows(shards)
+    out, manifest = _export_and_verify(shards, tmp_path, "megatron", word_corpus / "tok")
+    segments = [r["tokens"][sum(r["doc_lengths"][:j]):sum(r["doc_lengths"][:j + 1])]
+                for r in rows for j in range(len(r["doc_lengths"]))]
+    read = []
+    for f in (p for p in manifest["files"] if p["path"].endswith(".bin")):  # listed by path
+        ds = IndexedDataset(str(out / f["path"][:-4]))
+        read += [ds[i].tolist() for i in range(len(ds))]
+    assert read == segments and len(read) > src.totals.documents  # some documents were split by packing
+    assert manifest["totals"]["tokens"] == src.totals.non_pad_tokens == sum(len(s) for s in segments)
+    assert "split by packing" in manifest["documents_are"]
+
+
+def test_export_mds_samples_equal_rows(shards, tmp_path, word_corpus):
+    streaming = _streaming()
+    _, rows = _rows(shards)
+    out, manifest = _export_and_verify(shards, tmp_path, "mds", word_corpus / "tok")
+    ds = streaming.StreamingDataset(local=str(out), shuffle=False, batch_size=1, validate_hash="sha256")
+    samples = [ds[i] for i in range(len(ds))]
+    assert [s["tokens"].tolist() for s in samples] == [r["tokens"] for r in rows]
+    assert [s["doc_lengths"].tolist() for s in samples] == [r["doc_lengths"] for r in rows]
+    assert [s["doc_ids"] for s in samples] == [r["doc_ids"] for r in rows]
+    assert manifest["totals"]["samples"] == len(rows)
+
+
+def test_export_llmc_and_verify_catches_a_changed_byte(shards, tmp_path, word_corpus):
+    from pipelines.tools.verify import VerifyError, verify_shards
+
+    src, rows = _rows(shards)
+    out, manifest = _export_and_verify(shards, tmp_path, "llmc", word_corpus / "tok")
+    flat = [t for f in sorted(out.glob("shard-*.bin")) for t in load_llmc_shard(f).tolist()]
+    assert flat == [t for r in rows for t in r["tokens"][:sum(r["doc_lengths"])]]
+    eot = src.tokenizer.special_ids["<|endoftext|>"]
+    assert manifest["totals"]["documents"] == flat.count(eot) == src.totals.documents
+    victim = sorted(out.glob("shard-*.bin"))[0]
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 1
+    victim.write_bytes(bytes(data))
+    with pytest.raises(VerifyError, match="sha256"):
+        verify_shards(str(out))
+    (out / "shard-99999-of-99999.bin").write_bytes(b"")
+    with pytest.raises(VerifyError, match="not listed"):
+        verify_shards(str(out))
+
+
+def test_export_refuses_bad_arguments_before_writing(shards, tmp_path):
+    from pipelines.cli import main as cli_main
+
+    assert cli_main(["export", str(shards), "--format", "megatron", "--output", str(shards)]) == 1
+    assert not list(shards.glob("*.idx"))
+    assert cli_main(["export", str(tmp_path), "--format", "llmc", "--output", str(tmp_path / "o")]) == 1
+
+
+# -- the Beam composite of `winnow tokenize --format` -----------------------------------------------------------
+
+def _encoded(n: int = 40):
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(n):
+        tokens = np.append(rng.integers(3, 290, rng.integers(1, 90)), 0).astype(np.uint16)  # eot id 0
+        out.append((f"doc{i:03d}", "web" if i % 3 else "code", len(tokens), tokens.tobytes()))
+    return out
+
+
+def _run_composite(out: Path, encoded):
+    """One tiny DirectRunner pipeline writing all three formats (out/megatron, out/llmc, out/mds)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.transforms.tokenize import TokenizeConfig
+    from pipelines.transforms.trainer_formats import WriteTrainerFormat
+
+    tok = {"sha256": "0" * 64, "vocab_size": 300, "special_ids": {"<|endoftext|>": 0, "<|pad|>": 1}}
+    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        docs = p | beam.Create(encoded)
+        for fmt in ("megatron", "llmc", "mds"):
+            (out / fmt).mkdir(parents=True, exist_ok=True)
+            config = TokenizeConfig(output_dir=str(out / fmt), seq_len=32, seed=7, doc_ids=True, rows_per_shard=8)
+            _ = docs | f"Write{fmt}" >> WriteTrainerFormat(fmt, config, "uint16", tok, {"test": "1"})
+    return {fmt: json.loads((out / fmt / "manifest.json").read_text()) for fmt in ("megatron", "llmc", "mds")}
+
+
+def test_tokenize_composite_writes_each_format_deterministically(tmp_path):
+    from pipelines.tools.verify import verify_shards
+
+    IndexedDataset, _ = _megatron()
+    streaming = _streaming()
+    encoded = _encoded()
+    docs = {e[0]: np.frombuffer(e[3], np.uint16).tolist() for e in encoded}
+    manifests = _run_composite(tmp_path / "a", encoded)
+    again = _run_composite(tmp_path / "b", encoded[::-1])  # other bundles and order, the same bytes
+    for fmt, manifest in manifests.items():
+        assert verify_shards(str(tmp_path / "a" / fmt)) == manifest
+        assert manifest["sources"] == {"code": {"documents": 14, "tokens": sum(e[2] for e in encoded[::3])},
+                                       "web": {"documents": 26, "tokens": sum(e[2] for i, e in enumerate(encoded)
+                                                                               if i % 3)}}
+        assert [(f["path"], f["sha256"]) for f in again[fmt]["files"]] == \
+            [(f["path"], f["sha256"]) for f in manifest["files"]]
+        if fmt == "megatron":
+            read = []
+            for f in (f for f in manifest["files"] if f["path"].endswith(".bin")):
+                ds = IndexedDataset(str(tmp_path / "a" / fmt / f["path"][:-4]))
+                read += [ds[i].tolist() for i in range(len(ds))]
+            assert sorted(read) == sorted(docs.values())  # every document once, whole
+            assert read != [docs[k] for k in sorted(docs)]  # in the hash order, not the input's
+            assert len([f for f in manifest["files"] if f["path"].endswith(".bin")]) > 1
+        elif fmt == "llmc":
+            flat = [t for f in sorted((tmp_path / "a" / fmt).glob("shard-*.bin")) for t in load_llmc_shard(f).tolist()]
+            assert sorted(flat) == sorted(t for d in docs.values() for t in d) and flat.count(0) == len(docs)
+        else:
+            ds = streaming.StreamingDataset(local=str(tmp_path / "a" / fmt), shuffle=False, batch_size=1)
+            samples = [ds[i] for i in range(len(ds))]
+            assert len(samples) == manifest["totals"]["samples"] > 1
+            got = {}
+            for s in samples:
+                start = 0
+                for doc_id, n in zip(s["doc_ids"], s["doc_lengths"].tolist()):
+                    got.setdefault(doc_id, []).extend(s["tokens"][start:start + n].tolist())
+                    start += n
+                assert set(s["tokens"][start:].tolist()) <= {1}  # padding after the segments
+            # a document longer than a row is split over rows (whose order is the row shuffle's)
+            assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in docs.items()}
