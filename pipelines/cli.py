@@ -40,6 +40,9 @@ GROUPS = {
     "classifier": ("fastText quality classifier", {
         "train": ("filters.classifier", "train a fastText quality classifier on positive/negative documents"),
     }),
+    "index": ("dedup indexes that later curates dedup against (`against:`)", {
+        "merge": ("pipelines.tools.index", "merge the dedup index of a new curate into an earlier one"),
+    }),
 }
 TRAIN_HELP = "the bundled GPT trainer on token shards (run `winnow train --help`)"
 

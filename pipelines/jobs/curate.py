@@ -34,6 +34,7 @@ from pipelines.transforms.read import RECORDS, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
 from pipelines.jobs.staging import StagedOutput, refuse_inputs_inside_output
 from pipelines.transforms.stages import ERRORS, REJECTED
+from filters.dedup_index import DESCRIPTION as INDEX_DESCRIPTION, INDEX_DIR, summary as index_summary
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ READ_STAGE = "read"
 REPORT_NAME = "report.json"
 RECIPE_NAME = "recipe.yaml"
 OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERRORS_SCHEMA}
+INDEX_OUTPUT = "index"  # the tag of a dedup composite's index rows (pipelines/transforms/dedup.py INDEX)
 
 
 def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe) -> None:
@@ -58,7 +60,10 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     errors: List[beam.PCollection] = [read[ERRORS]]
     for name, opts in recipe.stages:
         label = "".join(part.capitalize() for part in name.split("_"))
-        out = current | label >> build_stage(name, opts)
+        stage = build_stage(name, opts)
+        out = current | label >> stage
+        if INDEX_OUTPUT in out:  # a dedup stage: its keys, for later runs' `against` (filters/dedup_index.py)
+            stage.write_index(out, FileSystems.join(output_dir, INDEX_DIR, name), label)
         current = out["kept"]
         rejected.append(out[REJECTED])
         errors.append(out[ERRORS])
@@ -140,7 +145,8 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         files = expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
         check_inputs_need_no_extract(recipe, files)
         refuse_inputs_inside_output([f.path for f in files], output_dir)
-        staged = StagedOutput(output_dir, tuple(OUTPUT_TABLES), last=REPORT_NAME, owned_files=(RECIPE_NAME,))
+        staged = StagedOutput(output_dir, tuple(OUTPUT_TABLES), last=REPORT_NAME, owned_files=(RECIPE_NAME,),
+                              owned_trees=(INDEX_DIR,))
         staged.prepare()
     write_dir = staged.staging if staged is not None else output_dir
     build_curate_pipeline(p, inputs, write_dir, recipe)
@@ -150,7 +156,8 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
             return None
         report, renamed, breakdowns = _report(result, inputs, recipe, started)
-        _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed, breakdowns))
+        _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed, breakdowns,
+                                                                           index=_index_summaries(write_dir, recipe)))
         _write_text(FileSystems.join(write_dir, RECIPE_NAME), recipe.to_yaml())
     except BaseException:  # the previous outputs stay as they were; this run's partial files go
         if staged is not None:
@@ -173,8 +180,21 @@ def _report(result, inputs: Sequence[str], recipe: Recipe, started: float):
     return report, renamed_by_stage(counters), breakdowns_by_stage(counters)
 
 
+def _index_summaries(write_dir: str, recipe: Recipe) -> Dict[str, Any]:
+    """Per dedup stage that wrote an index: its index.json without the file list, and where it is."""
+    out = {}
+    for name in recipe.stage_names:
+        path = FileSystems.join(write_dir, INDEX_DIR, name, INDEX_DESCRIPTION)
+        if FileSystems.exists(path):
+            with FileSystems.open(path) as f:
+                desc = json.loads(f.read().decode("utf-8"))
+            out[name] = {"path": f"{INDEX_DIR}/{name}", **index_summary(desc)}
+    return out
+
+
 def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
-                breakdowns: Optional[Mapping[str, Mapping[str, Mapping[str, int]]]] = None) -> str:
+                breakdowns: Optional[Mapping[str, Mapping[str, Mapping[str, int]]]] = None,
+                index: Optional[Mapping[str, Any]] = None) -> str:
     """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, and
     its breakdowns (decontaminate's `contaminated_by_set`: set -> documents)."""
     payload = report.to_json()
@@ -183,6 +203,8 @@ def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
             entry["renamed"] = dict(sorted(renamed[entry["name"]].items()))
         for group, counts in sorted((breakdowns or {}).get(entry["name"], {}).items()):
             entry[group] = dict(sorted(counts.items()))
+    if index:  # what each dedup stage's index holds (filters/dedup_index.py), for later runs' `against`
+        payload["index"] = dict(index)
     return json.dumps(payload, indent=2) + "\n"
 
 

@@ -9,7 +9,9 @@ staging directory left by a killed process (with Beam's `beam-temp-*` directorie
 start of the next run for that output, as are `beam-temp-*` directories that runs before staging existed
 left in OUT's tables.
 
-Ours, in OUT: the tables' part files (`<table>/part-NNNNN-of-NNNNN.parquet`), report.json, recipe.yaml,
+Ours, in OUT: the tables' part files (`<table>/part-NNNNN-of-NNNNN.parquet`), report.json, recipe.yaml, the
+dedup index (`index/<stage>/part-*.parquet` and `index.json`: published with the tables; a previous run's
+index of a stage the new run did not write goes with the previous tables' files),
 `.winnow-staging-*` and the tables' `beam-temp-*` directories. Anything else the user put in OUT survives
 (with a warning when it sits in a table directory, where readers of the documents would take it for ours).
 
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 STAGING_PREFIX = ".winnow-staging-"
 BEAM_TEMP_PREFIX = "beam-temp-"
 PART_FILE = re.compile(r"part-\d+-of-\d+\.parquet")
+OWNED_TREE_FILES = ("index.json",)  # besides part files, what an owned tree (OUT/index/) holds of ours
 GLOB_CHARS = "*?["
 
 
@@ -134,9 +137,11 @@ class StagedOutput:
     `tables` are the subdirectories whose part files are ours; `last` the file that marks a finished output
     (moved last, deleted first)."""
 
-    def __init__(self, output_dir: str, tables: Sequence[str], last: str, owned_files: Sequence[str] = ()):
+    def __init__(self, output_dir: str, tables: Sequence[str], last: str, owned_files: Sequence[str] = (),
+                 owned_trees: Sequence[str] = ()):
         self.output_dir = output_dir
         self.tables = tuple(tables)
+        self.owned_trees = tuple(owned_trees)
         self.last = last
         self.owned_files = tuple(owned_files) + (last,)
         run = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -166,6 +171,9 @@ class StagedOutput:
     def _ours(self) -> List[str]:
         found = [p for t in self.tables for p in self._table_files(t) if PART_FILE.fullmatch(posixpath.basename(p))]
         found += [p for p in (_join(self.output_dir, n) for n in self.owned_files) if FileSystems.exists(p)]
+        for tree in self.owned_trees:  # the dedup index: part files and index.json of each stage
+            found += [p for p in _files_under(_join(self.output_dir, tree))
+                      if PART_FILE.fullmatch(posixpath.basename(p)) or posixpath.basename(p) in OWNED_TREE_FILES]
         return found
 
     def publish(self) -> None:

@@ -38,6 +38,20 @@ MinHash (`DedupMinhash`):
    combiner; one join by id sends the label's document to `kept` with `dedup_cluster_id` and
    `dedup_cluster_size` (exact duplicates folded in) and the others to `rejected` as `near_duplicate`.
 
+Index and earlier runs (filters/dedup_index.py): both composites emit an `index` output, the rows a later run
+looks up -- exact: (text hash, kept id) per kept document; MinHash: (band key, kept id) per band of every kept
+document -- which the curate job writes with `WriteDedupIndex` (one group per partition: sort, one Parquet
+file, then index.json). With `against: [DIR, ...]`, `LookupPrevious` groups the run's own keys by their 16-bit
+bucket (group size: the run's keys / 65536), reads for each bucket only the row groups of the one partition
+file that can hold it, and emits (key, previous node) for the keys found. A previous node sorts before every
+document, so exact dedup adds it to the representative choice of its text hash and MinHash adds it as a
+member of its band bucket; the usual minimum then rejects the new documents as `duplicate_of_previous`, with
+the kept id and {"index": DIR}. When MinHash verifies, an edge to an earlier node is verified like any other:
+the index also holds each kept document's shingle-hash set (bucketed by id), and the edges to earlier nodes,
+grouped by the bucket of the kept id, read the sets of those documents only (`_ReadPreviousSets`) and join
+the member's set in `JoinMemberSet`.
+The index's parameters are checked against the recipe's when the composite is built (before the job).
+
 Lines (`DedupLines`): see filters/lines.py; key counts by a combiner (hot-key fan-out), boilerplate keys joined
 back to the ids holding them, the removed keys grouped per document and applied in one join by id.
 
@@ -56,14 +70,16 @@ import hashlib
 
 import time
 import typing
-from typing import Annotated, Any, Dict, Iterable, List, Optional, Tuple
+from typing import Annotated, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 from apache_beam import coders
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
+from filters import dedup_index as dix
 from filters.components import edges_to_bucket_hubs, edges_to_bucket_min, large_star, small_star, star_minimum
 from filters.dedup import REPRESENTATIVES, check_representative, exact_dedup_key, id_of_key, representative_key
 from filters.lines import UNITS, LineDedupParams, remove_units, too_short, unit_keys
@@ -77,10 +93,182 @@ EXACT_STAGE = "dedup_exact"
 MINHASH_STAGE = "dedup_minhash"
 LINES_STAGE = "dedup_lines"
 _SIGN_BATCH = 256
+INDEX = "index"
+INDEX_SETS = "index_sets"  # MinHash with verification: (id bucket, kept id, shingle-hash set) of kept documents
+PREVIOUS_REASON = "duplicate_of_previous"
 
 
 def _cluster_size(doc: Dict[str, Any]) -> int:
     return int(doc.get(DEDUP_CLUSTER_SIZE) or 1)
+
+
+# ---------------------------------------------------------------------------------------------- earlier runs
+
+def load_against(stage: str, against: Optional[Sequence[str]], run_params: Dict[str, Any]) -> Tuple[Tuple[str, str, Dict[str, Any]], ...]:
+    """(DIR as given, the stage's index directory, its index.json) per `against` entry; ValueError (before any
+    job) for a DIR without an index of `stage` or one built with other parameters."""
+    if against is None:
+        return ()
+    if not against:
+        raise ValueError("against: give at least one DIR (a previous curate output or its index/), or leave it out")
+    return tuple((str(d),) + dix.check_params(str(d), stage, run_params) for d in against)
+
+
+def previous_rejection(doc: Dict[str, Any], stage: str, node: str, against_dirs: Sequence[str]) -> Dict[str, Any]:
+    number, kept_id = dix.parse_previous(node)
+    return to_rejected_row(doc, stage, PREVIOUS_REASON, duplicate_of=kept_id, detail={"index": against_dirs[number]})
+
+
+def _bucket_and_key(key):
+    kb = dix.key_bytes(key)
+    return dix.bucket_of(kb), kb
+
+
+class _LookupBucket(beam.DoFn):
+    """Bucket b: the run's keys of b -> (key, previous node) for each of them found in an index."""
+
+    def __init__(self, stage: str, indexes: Sequence[Tuple[str, Dict[str, Any]]], hex_keys: bool):
+        self._stage, self._indexes, self._hex = stage, list(indexes), hex_keys
+
+    def setup(self):
+        self._readers = [dix.IndexReader(d, desc) for d, desc in self._indexes]
+        ns = metrics_namespace(self._stage)
+        self._hits = Metrics.counter(ns, "index_hits")
+        self._bytes = Metrics.counter(ns, "index_bytes_read")
+        self._groups = Metrics.counter(ns, "index_row_groups_read")
+        self._parts = Metrics.counter(ns, "index_partitions_opened")
+
+    def process(self, kv):
+        bucket, keys = kv
+        wanted = set(keys)
+        for number, reader in enumerate(self._readers):
+            before = (reader.bytes_read, reader.row_groups_read, reader.partitions_opened)
+            for key, kept_id in reader.lookup(bucket, wanted):
+                self._hits.inc()
+                yield (key.hex() if self._hex else key), dix.previous_node(number, kept_id)
+            self._bytes.inc(reader.bytes_read - before[0])
+            self._groups.inc(reader.row_groups_read - before[1])
+            self._parts.inc(reader.partitions_opened - before[2])
+
+
+class _KeySet(beam.CombineFn):
+    """The distinct keys of a bucket. A combiner, so the copies of a hot key (a boilerplate text a million
+    documents share) collapse before the shuffle: a bucket's group is its distinct keys, never its copies."""
+
+    def create_accumulator(self):
+        return set()
+
+    def add_input(self, acc, key):
+        acc.add(key)
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = set()
+        for acc in accs:
+            out |= acc
+        return out
+
+    def extract_output(self, acc):
+        return sorted(acc)
+
+
+class LookupPrevious(beam.PTransform):
+    """The run's keys (exact hex hashes or band keys) -> (key, previous node) for those found in the indexes.
+
+    Combined by 16-bit bucket, so one group holds the run's distinct keys of one bucket (never the index's:
+    the run's keys / 65536), and each group reads only the row groups of one partition file that cover it."""
+
+    def __init__(self, stage: str, against: Sequence[Tuple[str, str, Dict[str, Any]]], hex_keys: bool):
+        super().__init__()
+        self._stage, self._hex = stage, hex_keys
+        self._indexes = [(stage_dir, desc) for _d, stage_dir, desc in against]
+
+    def expand(self, keys):
+        return (keys | "BucketOfKey" >> beam.Map(_bucket_and_key)
+                | "KeysByBucket" >> beam.CombinePerKey(_KeySet())
+                | "ReadIndex" >> beam.ParDo(_LookupBucket(self._stage, self._indexes, self._hex)))
+
+
+def _index_partition(row, partitions: int):
+    bucket, _key, _kept = row
+    return dix.partition_of(bucket, partitions), row
+
+
+class _WritePartition(beam.DoFn):
+    def __init__(self, directory: str, partitions: int, sets: bool):
+        self._dir, self._partitions, self._sets = directory, partitions, sets
+
+    def process(self, kv):
+        partition, rows = kv
+        yield dix.write_partition(self._dir, partition, self._partitions, rows,
+                                  dix.SETS_SCHEMA if self._sets else dix.INDEX_SCHEMA)
+
+
+class _WriteDescription(beam.DoFn):
+    def __init__(self, directory: str, stage: str, params: Dict[str, Any], partitions: int, keys_per_document: int,
+                 sets: bool):
+        self._dir, self._stage, self._params = directory, stage, params
+        self._partitions, self._keys, self._sets = partitions, keys_per_document, sets
+
+    def process(self, files):
+        desc = dix.describe(self._stage, self._params, self._partitions, files, self._keys,
+                            holds=dix.SETS_HOLDS if self._sets else None)
+        dix.write_description(self._dir, desc)
+        yield desc
+
+
+class WriteDedupIndex(beam.PTransform):
+    """(bucket, key bytes, kept id) rows -> `directory`/part-*.parquet + index.json (filters/dedup_index.py).
+
+    One group per partition (rows / `partitions` rows: sorted in memory, written as one file); the file
+    entries are combined into one list (one per partition) for the description."""
+
+    def __init__(self, directory: str, stage: str, params: Dict[str, Any], partitions: int, keys_per_document: int,
+                 sets: bool = False):
+        super().__init__()
+        self._dir, self._stage, self._params = directory, stage, dict(params)
+        self._partitions, self._keys, self._sets = int(partitions), int(keys_per_document), bool(sets)
+
+    def expand(self, rows):
+        files = (rows | "ByPartition" >> beam.Map(_index_partition, self._partitions)
+                 | "GroupPartition" >> beam.GroupByKey()
+                 | "WritePartition" >> beam.ParDo(_WritePartition(self._dir, self._partitions, self._sets))
+                 | "ListFiles" >> beam.combiners.ToList())
+        return files | "WriteDescription" >> beam.ParDo(
+            _WriteDescription(self._dir, self._stage, self._params, self._partitions, self._keys, self._sets))
+
+
+def _previous_set_request(edge):
+    """(u, v) with v an earlier run's node -> (bucket of v's kept id, (v, u))."""
+    u, v = edge
+    return dix.id_bucket(dix.parse_previous(v)[1]), (v, u)
+
+
+class _ReadPreviousSets(beam.DoFn):
+    """Bucket of kept ids: the (v, u) edges to earlier nodes -> (u, (v, set_v)) from the index's sets."""
+
+    def __init__(self, indexes: Sequence[Tuple[str, Dict[str, Any]]]):
+        self._indexes = list(indexes)
+
+    def setup(self):
+        self._readers = [dix.IndexReader(d, desc, key_column=dix.KEPT_ID, value_column=dix.SET)
+                         for d, desc in self._indexes]
+        self._bytes = Metrics.counter(metrics_namespace(MINHASH_STAGE), "index_set_bytes_read")
+
+    def process(self, kv):
+        bucket, pairs = kv
+        members: Dict[str, List[str]] = {}
+        for v, u in pairs:
+            members.setdefault(v, []).append(u)
+        for v in sorted(members):
+            number, kept_id = dix.parse_previous(v)
+            reader = self._readers[number]
+            before = reader.bytes_read
+            found = reader.lookup(bucket, [kept_id])
+            self._bytes.inc(reader.bytes_read - before)
+            if found:
+                for u in members[v]:
+                    yield u, (v, found[0][1])
 
 
 # ---------------------------------------------------------------------------------------------- exact
@@ -135,21 +323,28 @@ class _RankAndSize(beam.DoFn):
 
 
 class _ResolveExact(beam.DoFn):
-    def __init__(self, representative: str):
-        self._representative = representative
+    def __init__(self, representative: str, against_dirs: Sequence[str] = ()):
+        self._representative, self._against = representative, tuple(against_dirs)
 
     def setup(self):
         self._c = StageCounters(EXACT_STAGE)
 
     def process(self, kv):
-        _key, grouped = kv
+        (key, _slot), grouped = kv
         (best, total), = grouped["choice"]
+        if dix.is_previous(best):  # an earlier run kept this text
+            for doc in grouped["docs"]:
+                self._c.dropped(PREVIOUS_REASON)
+                yield TaggedOutput(REJECTED, previous_rejection(doc, EXACT_STAGE, best, self._against))
+            return
         kept_id = id_of_key(best, self._representative)
         for doc in grouped["docs"]:  # one fan-out slot's copies of the text
             if doc[ID] == kept_id:
                 self._c.kept.inc()
                 doc[DEDUP_CLUSTER_ID] = kept_id
                 doc[DEDUP_CLUSTER_SIZE] = total
+                kb = dix.key_bytes(key)
+                yield TaggedOutput(INDEX, (dix.bucket_of(kb), kb, kept_id))
                 yield doc
             else:
                 self._c.dropped("exact_duplicate")
@@ -172,6 +367,15 @@ def _doc_to_slot(kv):
     return (key, _fanout_slot(doc[ID])), doc
 
 
+def _text_hash(kv):
+    return kv[0]
+
+
+def _previous_choice(kv):
+    key, node = kv
+    return key, (node, 0)
+
+
 def _choice_to_slots(kv):
     key, choice = kv
     for slot in range(JOIN_FANOUT):
@@ -186,21 +390,41 @@ class DedupExact(beam.PTransform):
     """Keep one document per (normalised) text; outputs main (kept), `rejected`, `errors`."""
 
     def __init__(self, normalize: bool = True, representative: Representative = "smallest_id",
-                 score: Optional[str] = None):
+                 score: Optional[str] = None, against: Optional[List[str]] = None,
+                 index_partitions: Annotated[int, Range(1, dix.MAX_PARTITIONS)] = dix.DEFAULT_PARTITIONS):
         super().__init__()
         check_representative(representative, score)
         self._normalize = bool(normalize)
         self._representative, self._score = representative, score
+        self._partitions = int(index_partitions)
+        self._against = load_against(EXACT_STAGE, against, self.index_params)
+
+    @property
+    def index_params(self) -> Dict[str, Any]:
+        """The parameters an index of this stage must share with it (index.json `params`)."""
+        return dix.exact_params(self._normalize)
+
+    def write_index(self, outputs, directory: str, label: str) -> None:
+        """Write the outputs' index rows (filters/dedup_index.py) under `directory`."""
+        _ = outputs[INDEX] | f"{label}WriteIndex" >> WriteDedupIndex(directory, EXACT_STAGE, self.index_params,
+                                                                    self._partitions, 1)
 
     def expand(self, docs):
         keyed = docs | "KeyByTextHash" >> beam.ParDo(_KeyByExactHash(self._normalize)).with_outputs(ERRORS, main="keyed")
-        choice = (keyed.keyed | "RankAndSize" >> beam.ParDo(_RankAndSize(self._representative, self._score))
-                  | "ChooseRepresentative" >> beam.CombinePerKey(_MinKeyAndSize()))
+        ranks = keyed.keyed | "RankAndSize" >> beam.ParDo(_RankAndSize(self._representative, self._score))
+        if self._against:
+            previous = (keyed.keyed | "TextHashes" >> beam.Map(_text_hash)
+                        | "LookupPrevious" >> LookupPrevious(EXACT_STAGE, self._against, hex_keys=True)
+                        | "PreviousChoice" >> beam.Map(_previous_choice))
+            ranks = (ranks, previous) | "WithPrevious" >> beam.Flatten()
+        choice = ranks | "ChooseRepresentative" >> beam.CombinePerKey(_MinKeyAndSize())
         docs_by_slot = keyed.keyed | "SpreadCopies" >> beam.Map(_doc_to_slot)
         choice_by_slot = choice | "ChoiceToSlots" >> beam.FlatMap(_choice_to_slots)
+        against_dirs = [d for d, _s, _desc in self._against]
         resolved = ({"docs": docs_by_slot, "choice": choice_by_slot} | "JoinChoice" >> beam.CoGroupByKey()
-                    | "Resolve" >> beam.ParDo(_ResolveExact(self._representative)).with_outputs(REJECTED, main="kept"))
-        return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: keyed[ERRORS]}
+                    | "Resolve" >> beam.ParDo(_ResolveExact(self._representative, against_dirs))
+                    .with_outputs(REJECTED, INDEX, main="kept"))
+        return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: keyed[ERRORS], INDEX: resolved[INDEX]}
 
 
 # ---------------------------------------------------------------------------------------------- minhash
@@ -212,6 +436,7 @@ class _SignBatch(beam.DoFn):
 
     BANDS = "bands"
     SETS = "sets"
+    KEYS = "keys"  # (id, the document's band keys): what the index holds for a kept document
 
     def __init__(self, params: MinHashParams, representative: str, score: Optional[str], verify: bool):
         self._params, self._representative, self._score, self._verify = params, representative, score, verify
@@ -237,10 +462,13 @@ class _SignBatch(beam.DoFn):
                 continue
             sig, hset, node = signed
             yield doc[ID], doc
-            for key in band_hashes(sig, self._params.bands, self._params.rows):
+            keys = band_hashes(sig, self._params.bands, self._params.rows)
+            for key in keys:
                 yield TaggedOutput(self.BANDS, (key, node))
-            if hset is not None:
-                yield TaggedOutput(self.SETS, (node, hset.tobytes()))
+            hset_bytes = None if hset is None else hset.tobytes()
+            yield TaggedOutput(self.KEYS, (doc[ID], (keys, hset_bytes)))
+            if hset_bytes is not None:
+                yield TaggedOutput(self.SETS, (node, hset_bytes))
         self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
 
 
@@ -347,6 +575,18 @@ def _swap(kv):
     return kv[1], kv[0]
 
 
+def _band_key(kv):
+    return kv[0]
+
+
+def _split_previous_edges(edge):
+    """Edges to an earlier run's node get the node's set from the index, not from this run's documents."""
+    if dix.is_previous(edge[1]):
+        yield TaggedOutput(PREVIOUS_REASON, edge)
+    else:
+        yield edge
+
+
 def _is_root_flag(kv):
     u, parent = kv
     yield u, u == parent
@@ -374,7 +614,10 @@ class _NodeAndLabelToIds(beam.DoFn):
 
     def process(self, kv):
         node, parent = kv
-        yield id_of_key(node, self._representative), id_of_key(parent, self._representative)
+        if dix.is_previous(node):  # an earlier run's node: no document of this run to label
+            return
+        yield id_of_key(node, self._representative), (parent if dix.is_previous(parent)
+                                                      else id_of_key(parent, self._representative))
 
 
 def _label_size(kv):
@@ -385,6 +628,9 @@ def _label_size(kv):
 
 
 class _ResolveNearDuplicates(beam.DoFn):
+    def __init__(self, against_dirs: Sequence[str] = ()):
+        self._against = tuple(against_dirs)
+
     def setup(self):
         self._c = StageCounters(MINHASH_STAGE)
 
@@ -396,6 +642,10 @@ class _ResolveNearDuplicates(beam.DoFn):
         doc = docs[0]
         labels = list(grouped["label"])
         label = labels[0] if labels else doc_id
+        if dix.is_previous(label):  # its component holds a document an earlier run kept
+            self._c.dropped(PREVIOUS_REASON)
+            yield TaggedOutput(REJECTED, previous_rejection(doc, MINHASH_STAGE, label, self._against))
+            return
         if label != doc_id:
             self._c.dropped("near_duplicate")
             yield TaggedOutput(REJECTED, to_rejected_row(doc, MINHASH_STAGE, "near_duplicate", duplicate_of=label))
@@ -404,6 +654,11 @@ class _ResolveNearDuplicates(beam.DoFn):
         doc[DEDUP_CLUSTER_ID] = doc_id
         doc[DEDUP_CLUSTER_SIZE] = totals[0] if totals else _cluster_size(doc)
         self._c.kept.inc()
+        for keys, hset in grouped["keys"]:
+            for key in keys:
+                yield TaggedOutput(INDEX, (dix.bucket_of(key), key, doc_id))
+            if hset is not None:
+                yield TaggedOutput(INDEX_SETS, (dix.id_bucket(doc_id), doc_id, hset))
         yield doc
 
 
@@ -546,7 +801,9 @@ class DedupMinhash(beam.PTransform):
                  # (Jaccard 0.6 with probability 0.21), so without it `{}` keeps precision at ~0.7. null: off.
                  verify_threshold: Optional[Annotated[float, Range(0, 1, low_open=True)]] = 0.75,
                  representative: Representative = "smallest_id", score: Optional[str] = None,
-                 rounds: Annotated[int, Range(1, 64)] = 8, measure_shuffle: bool = False, **params):
+                 rounds: Annotated[int, Range(1, 64)] = 8, measure_shuffle: bool = False,
+                 against: Optional[List[str]] = None,
+                 index_partitions: Annotated[int, Range(1, dix.MAX_PARTITIONS)] = dix.DEFAULT_PARTITIONS, **params):
         super().__init__()
         check_representative(representative, score)
         if threshold is not None:
@@ -558,26 +815,66 @@ class DedupMinhash(beam.PTransform):
         self._verify = None if verify_threshold is None else float(verify_threshold)
         self._representative, self._score, self._rounds = representative, score, int(rounds)
         self._measure = bool(measure_shuffle)
+        self._partitions = int(index_partitions)
+        self._against = load_against(MINHASH_STAGE, against, self.index_params)
+        self._against_sets = []
+        if self._verify is not None:
+            for given, stage_dir, _desc in self._against:
+                sets = dix.load_sets(stage_dir)
+                if sets is None:
+                    raise ValueError(f"against: the dedup_minhash index {stage_dir} holds no shingle-hash sets (its run "
+                                     f"had verify_threshold: null), so candidate pairs with it cannot be verified: "
+                                     f"set verify_threshold: null here too, or index {given} again with verification")
+                self._against_sets.append(sets)
 
     @property
     def params(self) -> MinHashParams:
         return self._params
+
+    @property
+    def index_params(self) -> Dict[str, Any]:
+        """The parameters an index of this stage must share with it (index.json `params`)."""
+        return dix.minhash_params(self._params)
+
+    def write_index(self, outputs, directory: str, label: str) -> None:
+        """Write the outputs' index rows (and, when verifying, the kept documents' sets) under `directory`."""
+        _ = outputs[INDEX] | f"{label}WriteIndex" >> WriteDedupIndex(directory, MINHASH_STAGE, self.index_params,
+                                                                    self._partitions, self._params.bands)
+        if self._verify is not None:
+            _ = outputs[INDEX_SETS] | f"{label}WriteIndexSets" >> WriteDedupIndex(
+                FileSystems.join(directory, dix.SETS_DIR), MINHASH_STAGE, self.index_params, self._partitions, 1,
+                sets=True)
 
     def expand(self, docs):
         m = self._measure
         signed = (docs | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=_SIGN_BATCH)
                   | "Sign" >> beam.ParDo(_SignBatch(self._params, self._representative, self._score,
                                                     self._verify is not None))
-                  .with_outputs(_SignBatch.BANDS, _SignBatch.SETS, ERRORS, main="docs"))
+                  .with_outputs(_SignBatch.BANDS, _SignBatch.SETS, _SignBatch.KEYS, ERRORS, main="docs"))
+        bands = signed[_SignBatch.BANDS]
+        if self._against:
+            previous = (bands | "BandKeys" >> beam.Map(_band_key)
+                        | "LookupPrevious" >> LookupPrevious(MINHASH_STAGE, self._against, hex_keys=False))
+            bands = (bands, previous) | "WithPrevious" >> beam.Flatten()
         to_hubs = (("EdgesToBucketHubs", edges_to_bucket_hubs) if self._verify is not None
                    else ("EdgesToBucketMin", edges_to_bucket_min))
-        edges = _distinct(_group_by_key(signed[_SignBatch.BANDS], "GroupBuckets", m)
+        edges = _distinct(_group_by_key(bands, "GroupBuckets", m)
                           | to_hubs[0] >> beam.FlatMap(_bucket_edges, to_hubs[1]), "DistinctEdges", m)
         if self._verify is not None:
             sets = signed[_SignBatch.SETS]
-            hub_sets = (_co_group_by_key({"member": edges | "ByMinimum" >> beam.Map(_swap), "set": sets},
+            own_edges = edges
+            if self._against:
+                split = edges | "SplitPrevious" >> beam.FlatMap(_split_previous_edges).with_outputs(
+                    PREVIOUS_REASON, main="own")
+                own_edges = split.own
+            hub_sets = (_co_group_by_key({"member": own_edges | "ByMinimum" >> beam.Map(_swap), "set": sets},
                                          "JoinMinimumSet", m)
                         | "SendMinimumSet" >> beam.FlatMap(_send_hub_set))
+            if self._against:
+                previous_sets = (split[PREVIOUS_REASON] | "ByKeptIdBucket" >> beam.Map(_previous_set_request)
+                                 | "GroupKeptIds" >> beam.GroupByKey()
+                                 | "ReadPreviousSets" >> beam.ParDo(_ReadPreviousSets(self._against_sets)))
+                hub_sets = (hub_sets, previous_sets) | "WithPreviousSets" >> beam.Flatten()
             edges = (_co_group_by_key({"hub": hub_sets, "set": sets}, "JoinMemberSet", m)
                      | "VerifyJaccard" >> beam.ParDo(_VerifyJaccard(self._verify)))
         labels = (edges | "Components" >> ConnectedComponents(self._rounds, measure_shuffle=m)
@@ -585,9 +882,13 @@ class DedupMinhash(beam.PTransform):
         sizes = signed.docs | "DocSize" >> beam.FlatMap(_doc_size)
         totals = _combine_per_key(_co_group_by_key({"label": labels, "size": sizes}, "JoinLabelSize", m)
                                   | "LabelSize" >> beam.FlatMap(_label_size), "ClusterSize", sum, m)
-        resolved = (_co_group_by_key({"doc": signed.docs, "label": labels, "total": totals}, "JoinDecision", m)
-                    | "Resolve" >> beam.ParDo(_ResolveNearDuplicates()).with_outputs(REJECTED, main="kept"))
-        return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: signed[ERRORS]}
+        against_dirs = [d for d, _s, _desc in self._against]
+        resolved = (_co_group_by_key({"doc": signed.docs, "label": labels, "total": totals,
+                                      "keys": signed[_SignBatch.KEYS]}, "JoinDecision", m)
+                    | "Resolve" >> beam.ParDo(_ResolveNearDuplicates(against_dirs))
+                    .with_outputs(REJECTED, INDEX, INDEX_SETS, main="kept"))
+        return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: signed[ERRORS], INDEX: resolved[INDEX],
+                INDEX_SETS: resolved[INDEX_SETS]}
 
 
 # ---------------------------------------------------------------------------------------------- lines

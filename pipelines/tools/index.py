@@ -1,0 +1,58 @@
+"""`winnow index merge`: fold the dedup index of a new curate into the index of the runs before it.
+
+A curate that runs `dedup_exact` or `dedup_minhash` leaves `OUT/index/<stage>/` (filters/dedup_index.py); a
+later curate lists earlier indexes in `against`. Listing every earlier run works (each adds one footer read per
+partition a key touches); merging keeps one index to list. The merge is the union of the rows, written one
+output partition at a time (it reads the input row groups of that partition's bucket range only, so memory
+holds one partition), with the parameters of the inputs (which must agree) and a new index.json whose
+`sources` name the inputs. Where the inputs differ in partitions, the output takes the largest (or
+`--partitions`).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, List
+
+from apache_beam.io.filesystems import FileSystems
+
+from filters.dedup_index import HOLDS, INDEX_DIR, load_description, merge_indexes
+
+
+def _stages_of(directory: str) -> List[str]:
+    found = []
+    for stage in HOLDS:
+        try:
+            load_description(directory, stage)
+        except ValueError:
+            continue
+        found.append(stage)
+    return found
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("indexes", nargs="+", metavar="DIR",
+                        help="curate outputs or their index/ directories (every row of each is kept; a key several "
+                             "hold leads a later lookup to the smallest of their kept ids)")
+    parser.add_argument("--output", "-o", required=True,
+                        help="directory for the merged index: it gets index/<stage>/, so a later curate lists it "
+                             "in `against` as it would a curate output (local or gs://)")
+    parser.add_argument("--stage", choices=sorted(HOLDS), default=None,
+                        help="merge only this stage's index (default: every stage all DIRs hold)")
+    parser.add_argument("--partitions", type=int, default=None,
+                        help="partitions of the merged index (default: the most any input has)")
+    return parser
+
+
+def main(args: Any = None) -> int:
+    if args is None or isinstance(args, (list, tuple)):
+        args = configure_parser(argparse.ArgumentParser(prog="winnow index merge")).parse_args(args)
+    stages = [args.stage] if args.stage else [s for s in HOLDS if all(s in _stages_of(d) for d in args.indexes)]
+    if not stages:
+        raise ValueError(f"no dedup stage has an index in every one of {args.indexes}: give curate outputs that ran "
+                         f"dedup_exact or dedup_minhash (or their index/ directories), or choose --stage")
+    for stage in stages:
+        out = FileSystems.join(args.output, INDEX_DIR, stage)
+        desc = merge_indexes(args.indexes, out, stage, args.partitions)
+        print(f"{stage}: {desc['documents']} documents, {desc['rows']} rows in {len(desc['files'])} files "
+              f"({desc['partitions']} partitions) -> {out}")
+    return 0
