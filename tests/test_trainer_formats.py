@@ -177,6 +177,10 @@ def test_export_llmc_and_verify_catches_a_changed_byte(shards, tmp_path, word_co
     assert flat == [t for r in rows for t in r["tokens"][:sum(r["doc_lengths"])]]
     eot = src.tokenizer.special_ids["<|endoftext|>"]
     assert manifest["totals"]["documents"] == flat.count(eot) == src.totals.documents
+    from pipelines.cli import main as cli_main
+
+    assert cli_main(["stats", str(out), "--html", str(tmp_path / "stats.html")]) == 0
+    assert "manifest checks (with sha256): ok" in (tmp_path / "stats.html").read_text()
     victim = sorted(out.glob("shard-*.bin"))[0]
     data = bytearray(victim.read_bytes())
     data[-1] ^= 1

@@ -633,6 +633,12 @@ def main(args: argparse.Namespace) -> int:
         print(format_stats(stats))
     if args.html:
         with open(args.html, "w", encoding="utf-8") as f:
-            f.write(render_report(stats, format_stats(stats)))
+            if stats["kind"] == "trainer":  # no plots for a trainer's file set: its tables, escaped
+                import html
+
+                f.write(f"<!doctype html><meta charset='utf-8'><title>Winnow stats: {html.escape(stats['path'])}"
+                        f"</title><pre>{html.escape(format_stats(stats))}</pre>\n")
+            else:
+                f.write(render_report(stats, format_stats(stats)))
         print(f"HTML report: {args.html}", file=sys.stderr)
     return 0
