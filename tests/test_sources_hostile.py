@@ -255,33 +255,55 @@ def test_line_cap_is_exact_and_lines_keep_their_numbers(tmp_path):
     assert [(s, v[INPUT_OFFSET]) for s, v in outs] == [("kept", 0), ("error", 2), ("kept", 3)]
 
 
-_FIFO_CHILD = r"""
+_CURATE_CHILD = r"""
 import glob, json, sys
 import pyarrow.parquet as pq
 from pipelines.jobs.curate import run_curate
 from pipelines.jobs.recipe import parse_recipe
-report = run_curate([sys.argv[1] + "/*.jsonl"], sys.argv[2], parse_recipe({"extract": {}}))
+report = run_curate(json.loads(sys.argv[1]), sys.argv[2], parse_recipe({"extract": {}}))
 errors = [r for f in sorted(glob.glob(sys.argv[2] + "/errors/*.parquet")) for r in pq.read_table(f).to_pylist()]
-docs = [r["text"] for f in sorted(glob.glob(sys.argv[2] + "/documents/*.parquet")) for r in pq.read_table(f).to_pylist()]
+docs = [(r["input_path"], r["text"]) for f in sorted(glob.glob(sys.argv[2] + "/documents/*.parquet"))
+        for r in pq.read_table(f).to_pylist()]
 RESULT = {"report": json.loads(report.dumps()), "errors": errors, "docs": docs}
 """
 
 
-@pytest.mark.slow
-def test_fifo_and_device_matched_by_a_glob_are_error_rows_not_a_hang(tmp_path):
-    d = tmp_path / "in"
+@pytest.fixture(scope="module")
+def hostile_curate(tmp_path_factory):
+    """One extract-only curate child over the inputs of the two tests below (a glob matching a FIFO and a
+    device; Parquet `url`/`text` columns of other types): one job start instead of two. The tests tell their
+    inputs apart by directory; the read stage's counts cover both."""
+    root = tmp_path_factory.mktemp("hostile-curate")
+    d = root / "in"
     d.mkdir()
     (d / "good.jsonl").write_text('{"text": "a perfectly ordinary document"}\n')
     os.mkfifo(d / "pipe.jsonl")                  # opening it would block forever
     os.symlink("/dev/zero", d / "zero.jsonl")    # reading it would never end
-    result = vm_hwm_mb_of_child(_FIFO_CHILD, str(d), str(tmp_path / "out"), timeout=180)
-    assert result["docs"] == ["a perfectly ordinary document"]
-    by_path = {e[INPUT_PATH]: e[ERROR] for e in result["errors"]}
+    pdir = root / "parquet"
+    pdir.mkdir()
+    pq.write_table(pa.table({"text": ["a document with an integer url"], "url": pa.array([42], pa.int64())}),
+                   pdir / "ints.parquet")
+    pq.write_table(pa.table({"text": pa.array([b"raw bytes"], pa.binary())}), pdir / "bytes.parquet")
+    result = vm_hwm_mb_of_child(_CURATE_CHILD, json.dumps([str(d / "*.jsonl"), str(pdir / "*.parquet")]),
+                                str(root / "out"), timeout=180)
+    return d, pdir, result
+
+
+def _under(rows, directory):
+    return [r for r in rows if os.path.dirname(r[INPUT_PATH] if isinstance(r, dict) else r[0]) == str(directory)]
+
+
+@pytest.mark.slow
+def test_fifo_and_device_matched_by_a_glob_are_error_rows_not_a_hang(hostile_curate):
+    d, _, result = hostile_curate
+    assert [text for _, text in _under(result["docs"], d)] == ["a perfectly ordinary document"]
+    by_path = {e[INPUT_PATH]: e[ERROR] for e in _under(result["errors"], d)}
     assert set(by_path) == {str(d / "pipe.jsonl"), str(d / "zero.jsonl")}
     assert "named pipe (FIFO), not a regular file" in by_path[str(d / "pipe.jsonl")]
     assert "character device, not a regular file" in by_path[str(d / "zero.jsonl")]
     (read,) = [s for s in result["report"]["stages"] if s["name"] == "read"]
-    assert read["in"] == 3 and read["kept"] == 1 and read["errors"] == 2
+    # 3 jsonl files (1 kept, 2 error rows) + 2 Parquet files (1 row kept, 1 file an error row)
+    assert read["in"] == 3 + 2 and read["kept"] == 1 + 1 and read["errors"] == 2 + 1, read
 
 
 def test_non_regular_file_is_refused_before_it_is_opened(tmp_path):
@@ -330,18 +352,14 @@ def test_parquet_integer_id_and_url_are_written_as_decimal_strings(tmp_path):
 
 
 @pytest.mark.slow
-def test_parquet_int_url_does_not_crash_curate(tmp_path):
+def test_parquet_int_url_does_not_crash_curate(hostile_curate):
     """An int64 `url` used to crash the whole job when the documents were written (a 100-line traceback)."""
-    path = tmp_path / "in" / "ints.parquet"
-    path.parent.mkdir()
-    pq.write_table(pa.table({"text": ["a document with an integer url"], "url": pa.array([42], pa.int64())}), path)
-    pq.write_table(pa.table({"text": pa.array([b"raw bytes"], pa.binary())}), path.parent / "bytes.parquet")
-    code = _FIFO_CHILD.replace('"/*.jsonl"', '"/*.parquet"')
-    result = vm_hwm_mb_of_child(code, str(path.parent), str(tmp_path / "out"), timeout=180)
-    assert result["docs"] == ["a document with an integer url"]
-    (err,) = result["errors"]
+    _, pdir, result = hostile_curate
+    docs = [text for _, text in _under(result["docs"], pdir)]
+    assert docs == ["a document with an integer url"]
+    (err,) = _under(result["errors"], pdir)
     assert err[INPUT_PATH].endswith("bytes.parquet") and "column 'text' is binary" in err[ERROR]
-    assert not any("b'" in t for t in result["docs"])
+    assert not any("b'" in t for t in docs)
 
 
 # --- code trees that point elsewhere ----------------------------------------------------------------------
