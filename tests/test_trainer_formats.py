@@ -156,6 +156,33 @@ def test_export_megatron_documents_are_the_row_segments(shards, tmp_path, word_c
     assert "split by packing" in manifest["documents_are"]
 
 
+def test_megatron_gptdataset_packs_the_exported_documents(shards, tmp_path, word_corpus):
+    """Megatron's own packing applies: its GPTDataset cuts seq_len + 1 windows out of the shuffled documents."""
+    IndexedDataset, _ = _megatron()
+    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+    from megatron.core.datasets.utils import Split
+
+    out, manifest = _export_and_verify(shards, tmp_path, "megatron", word_corpus / "tok")
+    prefix = str(out / manifest["files"][0]["path"][:-4])
+    special = manifest["tokenizer"]["special_ids"]
+
+    class Tokenizer:  # what GPTDataset asks of a tokenizer: eod and pad ids, vocabulary size, an identity
+        eod, pad, vocab_size = special["<|endoftext|>"], special["<|pad|>"], manifest["tokenizer"]["vocab_size"]
+        unique_identifiers = {"class": "winnow", "sha256": manifest["tokenizer"]["sha256"]}
+
+    config = GPTDatasetConfig(random_seed=1, sequence_length=16, blend=([prefix], None), split="1,0,0",
+                              tokenizer=Tokenizer(), reset_position_ids=False, reset_attention_mask=False,
+                              eod_mask_loss=False)
+    indexed = IndexedDataset(prefix)
+    ds = GPTDataset(indexed, prefix, np.arange(len(indexed), dtype=np.int32), None, Split.train, config)
+    assert len(ds) == (int(indexed.sequence_lengths.sum()) - 1) // 16
+    stream = np.concatenate([indexed[int(d)] for d in ds.document_index])  # its shuffled document order
+    for i in range(len(ds)):
+        sample, k = ds[i], int(ds.shuffle_index[i])
+        window = np.append(sample["tokens"].numpy(), sample["labels"].numpy()[-1])
+        assert window.tolist() == stream[k * 16:k * 16 + 17].tolist()
+
+
 def test_export_mds_samples_equal_rows(shards, tmp_path, word_corpus):
     streaming = _streaming()
     _, rows = _rows(shards)

@@ -140,10 +140,11 @@ class WriteTrainerFormat(beam.PTransform):
 
     `token_estimate` (a singleton of the input's estimated tokens, as the job passes PackSequences) sizes the
     shards without waiting for the documents' own count; without it the tokens are counted first.
+    `pack_options`: further keyword arguments of PackSequences for mds (a mixture's `group_of`).
     """
 
     def __init__(self, file_format: str, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any],
-                 versions: Dict[str, str], token_estimate=None):
+                 versions: Dict[str, str], token_estimate=None, pack_options: Optional[Dict[str, Any]] = None):
         super().__init__()
         if file_format not in TRAINER_FORMATS:
             raise ValueError(f"--format {file_format!r} is not a trainer format ({', '.join(TRAINER_FORMATS)})")
@@ -152,6 +153,7 @@ class WriteTrainerFormat(beam.PTransform):
                              "`winnow tokenizer train` wrote")
         self._format, self._config, self._dtype = file_format, config, dtype
         self._tokenizer, self._versions, self._token_estimate = tokenizer, versions, token_estimate
+        self._pack_options = dict(pack_options or {})
 
     def expand(self, encoded):
         config, dtype = self._config, self._dtype
@@ -161,7 +163,8 @@ class WriteTrainerFormat(beam.PTransform):
         if self._format == "mds":
             packed = encoded | "PackSequences" >> PackSequences(
                 config.packing, config.row_len, self._tokenizer["special_ids"]["<|pad|>"], config.seed,
-                config.rows_per_group, config.shard_rows(dtype), dtype, config.doc_ids, self._token_estimate)
+                config.rows_per_group, config.shard_rows(dtype), dtype, config.doc_ids, self._token_estimate,
+                **self._pack_options)
             written = (packed["rows"] | "GroupShards" >> beam.GroupByKey()
                        | "WriteMds" >> beam.ParDo(_WriteMdsShardFn(config, dtype),
                                                   n_shards=AsSingleton(packed["shards"])))
