@@ -27,9 +27,12 @@ lifting): bytes shuffled by the whole job, by the dedup stage and by its index j
 
 Dolma (`dolma dedupe` 1.2.1, in its own virtualenv, `benchmarks.harness.ensure_venv`): the same JSONL files
 (gzip) under `documents/`; A's filter is built by one `dedupe` over A (`bloom_filter.read_only: false`, saved to
-a file), then B runs against a copy of it, in a fresh process each (processes: 1), document key `$.text`;
-a persistent filter is sized once for all it will hold, so every filter here has `estimated_doc_count` =
-|A 16x| + |B2| and `desired_false_positive_rate` 1e-5 (Dolma's own Common Crawl configs) or 1e-2. Per run: wall seconds of the `dedupe` call, peak RSS of the process (VmHWM,
+a file), then B runs against a copy of it, in a fresh process each (processes: 1), document key `$.text`.
+A persistent filter is sized once, up front: three filters (`DOLMA_FILTERS`): Dolma's own sizing for
+|A 16x| + |B2| documents at `desired_false_positive_rate` 1e-5 (its Common Crawl configs' rate; Dolma rounds
+the size up to at least 1 MiB, far more than these documents need), and `size_in_bytes` by the Bloom formula
+(m = -n ln p / ln^2 2 bits) for |A 16x| + |B2| documents at 1e-2, and for the first run only (|A 1x| + |B|) at
+1e-5, as a filter sized for one snapshot that later snapshots keep filling. Per run: wall seconds of the `dedupe` call, peak RSS of the process (VmHWM,
 children included), duplicates marked in B's attribute file against the exact truth (false positives: marked
 beyond a text's true duplicates; misses: the reverse). Winnow's removed documents (`duplicate_of_previous` and
 `exact_duplicate`) are checked against the same truth, per text. Repeats: REPEATS runs of each, min and median.
@@ -65,7 +68,10 @@ B2_FACTOR = 2           # the larger B, run against A 16x
 REPEATS = 3
 MIN_WORDS = 150
 DOLMA_REQUIREMENTS = ["dolma==1.2.1", "aiobotocore==2.5.4", "botocore==1.31.17", "boto3==1.28.17"]
-DOLMA_FP_RATES = (1e-5, 1e-2)
+# Dolma filters: (label, rate, sized for "all" = |A 16x| + |B2| or "first" = |A 1x| + |B| documents, bytes given
+# by the Bloom formula or None for Dolma's own sizing, which rounds up to at least 1 MiB).
+DOLMA_FILTERS = (("dolma sizing", 1e-5, "all", False), ("formula", 1e-2, "all", True),
+                 ("formula", 1e-5, "first", True))
 CC_DOCS = 3e9           # for the computed Bloom filter size of a cross-snapshot filter
 
 _BLANK = re.compile(r"\n\s*\n")
@@ -321,12 +327,19 @@ print(json.dumps({"wall_s": wall, "peak_rss_mb": max(hwm, children)}))
 """
 
 
-def _dolma_config(work: Path, documents: Path, bloom: Path, count: int, fp_rate: float) -> Path:
+def bloom_bytes(n: int, rate: float) -> int:
+    """Bytes of a Bloom filter for n elements at false-positive rate `rate`, by the formula."""
+    return int(math.ceil(-n * math.log(rate) / math.log(2) ** 2 / 8))
+
+
+def _dolma_config(work: Path, documents: Path, bloom: Path, count: int, fp_rate: float, formula: bool) -> Path:
+    sizing = {"estimated_doc_count": count, "desired_false_positive_rate": fp_rate}
+    if formula:
+        sizing["size_in_bytes"] = bloom_bytes(count, fp_rate)
     config = {"documents": [str(documents)],
               "dedupe": {"name": "dups", "documents": {"attribute_name": "dup", "key": "$.text"},
                          "skip_empty": True},
-              "bloom_filter": {"file": str(bloom), "read_only": False, "estimated_doc_count": count,
-                               "desired_false_positive_rate": fp_rate},
+              "bloom_filter": {"file": str(bloom), "read_only": False, **sizing},
               "processes": 1,
               "work_dir": {"input": str(work / "in"), "output": str(work / "out")}}
     path = work / "dedupe.json"
@@ -334,7 +347,7 @@ def _dolma_config(work: Path, documents: Path, bloom: Path, count: int, fp_rate:
     return path
 
 
-def _dolma_run(python: str, work: Path, documents: Path, bloom: Path, count: int, fp_rate: float):
+def _dolma_run(python: str, work: Path, documents: Path, bloom: Path, count: int, fp_rate: float, formula: bool):
     """One `dolma dedupe` in a fresh process; its timing, memory and the ids it marked as duplicates."""
     if work.exists():
         shutil.rmtree(work)
@@ -342,7 +355,7 @@ def _dolma_run(python: str, work: Path, documents: Path, bloom: Path, count: int
     attrs = Path(str(documents).replace("/documents/", "/attributes/dups/"))
     if attrs.exists():
         attrs.unlink()
-    config = _dolma_config(work, documents, bloom, count, fp_rate)
+    config = _dolma_config(work, documents, bloom, count, fp_rate, formula)
     proc = subprocess.run([python, "-c", _DOLMA_WORKER, str(config)], capture_output=True, text=True,
                           env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"})
     if proc.returncode != 0:
@@ -438,21 +451,23 @@ def run() -> str:
         # Dolma: A's filter once per size and rate, then B against a copy of it.
         python = ensure_venv("dolma", DOLMA_REQUIREMENTS)
         dolma = {}
-        count = len(sets[f"A{max(A_FACTORS)}"]) + len(sets["B2"])
+        counts = {"all": len(sets[f"A{max(A_FACTORS)}"]) + len(sets["B2"]), "first": len(sets["A1"]) + len(sets["B"])}
         for b, a in cases:
-            for rate in DOLMA_FP_RATES:
-                base = tmp / "dolma" / f"{a}_{rate:g}.bloom"
+            for n, (label, rate, sized_for, formula) in enumerate(DOLMA_FILTERS):
+                count = counts[sized_for]
+                base = tmp / "dolma" / f"{a}_{n}.bloom"
                 if not base.exists():
                     base.parent.mkdir(parents=True, exist_ok=True)
                     _dolma_run(python, tmp / "dolma" / "work", tmp / a / "documents" / f"{a}.jsonl.gz",
-                               base, count, rate)
+                               base, count, rate, formula)
                 runs = []
                 for _ in range(REPEATS):
                     bloom = tmp / "dolma" / "b.bloom"
                     shutil.copyfile(base, bloom)
                     runs.append(_dolma_run(python, tmp / "dolma" / "work", tmp / b / "documents" / f"{b}.jsonl.gz",
-                                           bloom, count, rate))
-                dolma[b, a, rate] = (runs, base.stat().st_size)
+                                           bloom, count, rate, formula))
+                desc = f"{label}: {count:,} docs at {rate:g}"
+                dolma[b, a, desc] = (runs, base.stat().st_size)
         return _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_key, raw_key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -510,16 +525,15 @@ def _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_
         (_, _, w1, s1, _, _), (_, _, w2, s2, _, _) = big
         lines += [f"Growth in B (A = A{max(A_FACTORS)}, B doubled): wall x{w2 / w1:.2f}, bytes shuffled "
                   f"x{s2 / s1:.2f}."]
-    count = len(sets[f"A{max(A_FACTORS)}"]) + len(sets["B2"])
-    lines += ["", "Dolma `dedupe` (Bloom filter over `$.text`), the same B against a filter of the same A; every "
-              f"filter sized for {count:,} documents (A{max(A_FACTORS)} + B2) at the rate shown.", "",
-              "| B | A | filter rate | filter file | wall s min / median | docs/s (median) | peak RSS MB (median) | "
+    lines += ["", "Dolma `dedupe` (Bloom filter over `$.text`), the same B against a filter of the same A, sized as "
+              "the filter column says (Dolma's own sizing, or `size_in_bytes` by the Bloom formula).", "",
+              "| B | A | filter | filter file | wall s min / median | docs/s (median) | peak RSS MB (median) | "
               "marked / true duplicates | false positives / misses |", "|---" * 9 + "|"]
-    for (b, a, rate), (runs, size) in dolma.items():
+    for (b, a, desc), (runs, size) in dolma.items():
         wmin, wmed = _stats([r["wall_s"] for r in runs])
         rss = statistics.median(r["peak_rss_mb"] for r in runs)
         marked, truth, fp, miss = score(runs[0]["marked"], sets[a], sets[b], raw_key)
-        lines.append(f"| {b} | {a} | {rate:g} | {_human(size)} | {wmin:.2f} / {wmed:.2f} | {len(sets[b]) / wmed:,.0f} | "
+        lines.append(f"| {b} | {a} | {desc} | {_human(size)} | {wmin:.2f} / {wmed:.2f} | {len(sets[b]) / wmed:,.0f} | "
                      f"{rss:,.0f} | {marked} / {truth} | {fp} / {miss} |")
     bits = -CC_DOCS * math.log(1e-5) / math.log(2) ** 2
     lines += ["", f"Computed, not measured: a Bloom filter that holds {CC_DOCS:.0e} documents (every snapshot so far) "
