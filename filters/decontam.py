@@ -1,12 +1,13 @@
 """Benchmark decontamination: find documents that share a long n-gram of normalised words with an evaluation set.
 
-Normalisation (GPT-3's 13-gram overlap check, as datatrove's `simplify_text` + `NGramsDecontFilter` do it):
-lowercase; delete punctuation (every Unicode P* character plus datatrove's own list, which adds a few symbols
-such as `$ + < = > ^ | ~`; deleted, not replaced by a space, so "well-known" is "wellknown" in both the
-evaluation text and the document); strip diacritics (NFD, then drop combining marks); every run of digits
-becomes "0"; split on whitespace. Newlines are whitespace, so an item split over lines still matches.
-datatrove then runs NLTK's English word tokenizer, which differs from a whitespace split only on rare words
-("cannot" -> "can not"); `python -m benchmarks decontam` measures the agreement.
+Normalisation (GPT-3's 13-gram overlap check, as datatrove 0.10's `simplify_text` + `NGramsDecontFilter` do
+it): lowercase; every number (a run of digits, with one decimal part such as "3.14" or "1,5") becomes "0";
+punctuation becomes a space (every Unicode P* character plus datatrove's own list, which adds a few symbols such
+as `$ + < = > ^ | ~`), so "well-known" is "well known" and "DON'T" is "don t"; diacritics are stripped (NFD, then
+combining marks dropped); words are what whitespace separates. Newlines are whitespace, so an item split over
+lines still matches. datatrove then runs spaCy's English tokenizer, which differs from a whitespace split only on
+rare words ("cannot" -> "can not") and on symbols outside its punctuation list; `python -m benchmarks decontam`
+measures the agreement.
 
 Hashing: each word gets a stable 64-bit BLAKE2b hash (cached per process: words are Zipfian), and the n-gram
 starting at word j gets `mix(sum_i h[j+i] * C_i mod 2^64)` with fixed odd constants C_i, computed for all j of a
@@ -49,55 +50,47 @@ REASON = "contaminated"
 MAX_NGRAM = 64
 MAX_SETS = 1 << 16  # set ids are uint16
 
-# datatrove's PUNCTUATION (datatrove.utils.text), whitespace excepted: whitespace separates words and is
-# normalised before datatrove deletes punctuation, so deleting it here would join words datatrove keeps apart.
+# datatrove's PUNCTUATION (datatrove.utils.text), whitespace excepted (it is a separator already).
 _DATATROVE_PUNCTUATION = ("!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
                           + "".join(map(chr, (x for a, b in ((0, 9), (11, 13), (13, 32), (127, 160)) for x in range(a, b)))))
 
 
 @functools.lru_cache(maxsize=1)
-def _deleted_characters() -> Tuple[str, bytes]:
-    """(the regex class body of characters to delete, the ASCII ones as bytes for bytes.translate)."""
-    chars = {c for c in _DATATROVE_PUNCTUATION if not c.isspace()}
+def _tables():
+    """(str.translate table: punctuation -> space, combining marks -> deleted; the ASCII bytes.translate tables
+    for lowercase and for punctuation -> space). Built once per process (~1 s: a scan of all code points)."""
+    table: Dict[int, Optional[str]] = {ord(c): " " for c in _DATATROVE_PUNCTUATION if not c.isspace()}
     for cp in range(sys.maxunicode + 1):
-        c = chr(cp)
-        if unicodedata.category(c).startswith("P") or unicodedata.category(c) == "Mn":
-            chars.add(c)
-    chars = sorted(c for c in chars if not c.isspace())
-    return "".join(re.escape(c) for c in chars), bytes(ord(c) for c in chars if ord(c) < 128)
-
-
-@functools.lru_cache(maxsize=1)
-def _ascii_table() -> bytes:
-    """bytes.translate table: ASCII lowercase, and the separators str.split() splits on but bytes.split() does
-    not (\\x1c-\\x1f) as spaces, so both paths give the same words."""
-    table = bytearray(range(256))
+        category = unicodedata.category(chr(cp))
+        if category.startswith("P"):
+            table[cp] = " "
+        elif category == "Mn":
+            table[cp] = None
+    lower = bytearray(range(256))
     for c in range(ord("A"), ord("Z") + 1):
-        table[c] = c + 32
-    for c in range(0x1C, 0x20):
-        table[c] = 0x20
-    return bytes(table)
+        lower[c] = c + 32
+    punct = bytearray(range(256))
+    for c in range(128):
+        if table.get(c) == " ":
+            punct[c] = 0x20
+    for c in range(0x1C, 0x20):  # separators str.split() splits on and bytes.split() does not
+        punct[c] = 0x20
+    return table, bytes(lower), bytes(punct)
 
 
-@functools.lru_cache(maxsize=1)
-def _unicode_patterns():
-    body, _ = _deleted_characters()
-    return re.compile(f"[{body}]+"), re.compile(r"\d+")
-
-
-_ASCII_DIGITS = re.compile(rb"[0-9]+")
+_NUMBERS = re.compile(r"\d+(?:[.,،٫⎖⎗⎘]\d+)?")  # datatrove's NUMBERS_PATTERN (\d is Unicode's Nd here)
+_ASCII_NUMBERS = re.compile(rb"[0-9]+(?:[.,][0-9]+)?")
 
 
 def normalize_words(text: str) -> List[bytes]:
     """The document's words as decontamination compares them (module docstring), UTF-8 encoded."""
+    table, ascii_lower, ascii_punct = _tables()
     if text.isascii():  # the common case: bytes operations, no Unicode tables
-        _, ascii_deleted = _deleted_characters()
-        data = text.encode("ascii").translate(_ascii_table(), ascii_deleted)
-        return _ASCII_DIGITS.sub(b"0", data).split()
-    punct, digits = _unicode_patterns()
-    text = punct.sub("", text.lower())
-    text = punct.sub("", unicodedata.normalize("NFD", text))  # the combining marks NFD splits off are Mn: deleted
-    return [w.encode("utf-8", "surrogatepass") for w in digits.sub("0", text).split()]
+        data = _ASCII_NUMBERS.sub(b"0", text.encode("ascii").translate(ascii_lower))
+        return data.translate(ascii_punct).split()
+    text = _NUMBERS.sub("0", text.lower()).translate(table)
+    text = unicodedata.normalize("NFD", text).translate(table)  # the combining marks NFD splits off go
+    return [w.encode("utf-8", "surrogatepass") for w in text.split()]
 
 
 # --------------------------------------------------------------------------------------------- hashing
@@ -374,21 +367,28 @@ def find_matches(text: str, index: DecontIndex, first_only: bool = True) -> List
                   ngram=b" ".join(words[j:j + index.n]).decode("utf-8", "surrogatepass")) for j in hits]
 
 
-def remove_matched_lines(text: str, index: DecontIndex) -> Tuple[str, int, List[Match]]:
-    """The text without the lines any matched n-gram touches, how many lines went, and the matches.
+def remove_matched_lines(text: str, index: DecontIndex) -> Tuple[str, Dict[str, int], List[Match]]:
+    """The text without the lines any matched n-gram touches, the lines removed per set (a line goes to the set
+    of the first match that touches it), and the matches.
 
     Words never span a newline, so the words of the whole text are those of its lines in order; a match that
     spans lines (an item split over lines) removes every line it touches."""
     matches = find_matches(text, index, first_only=False)
     if not matches:
-        return text, 0, []
+        return text, {}, []
     lines = text.split("\n")
     line_of_word = np.repeat(np.arange(len(lines)), [len(normalize_words(line)) for line in lines])
-    remove = np.zeros(len(lines), dtype=bool)
+    removed_by: List[Optional[str]] = [None] * len(lines)
     for m in matches:
-        remove[line_of_word[m.start]:line_of_word[m.start + index.n - 1] + 1] = True
-    kept = [line for line, gone in zip(lines, remove) if not gone]
-    return "\n".join(kept), int(remove.sum()), matches
+        for line in range(int(line_of_word[m.start]), int(line_of_word[m.start + index.n - 1]) + 1):
+            if removed_by[line] is None:
+                removed_by[line] = m.set_name
+    kept = [line for line, by in zip(lines, removed_by) if by is None]
+    per_set: Dict[str, int] = {}
+    for by in removed_by:
+        if by is not None:
+            per_set[by] = per_set.get(by, 0) + 1
+    return "\n".join(kept), per_set, matches
 
 
 def _files_signature(sets: Sequence[EvalSet]) -> Tuple:

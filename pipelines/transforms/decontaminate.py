@@ -18,8 +18,9 @@ Actions (`action`):
 
 Counters (namespace `winnow.decontaminate`): the fixed `in`, `kept`, `dropped_contaminated`, `errors`, and per
 evaluation set `contaminated_by_set:NAME` (documents found contaminated, attributed to the set of their first
-match: for `drop` these sum to `dropped_contaminated`), plus `lines_removed` and `marked`. report.json shows the
-per-set counts under the stage's `contaminated_by_set` (pipelines/transforms/counters.py `breakdowns_by_stage`).
+match: for `drop` these sum to `dropped_contaminated`), `lines_removed_by_set:NAME` (drop_lines: lines removed, each
+to the set of the first match touching it) and `marked`. report.json shows the per-set counts under the stage's
+`contaminated_by_set` and `lines_removed_by_set` (pipelines/transforms/counters.py `breakdowns_by_stage`).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from schemas import METADATA, SCORES, TEXT, to_rejected_row
 
 STAGE = "decontaminate"
 BY_SET = "contaminated_by_set"
+LINES_BY_SET = "lines_removed_by_set"
 
 
 class _DecontaminateFn(beam.DoFn):
@@ -49,7 +51,7 @@ class _DecontaminateFn(beam.DoFn):
         ns = metrics_namespace(STAGE)
         self._c = StageCounters(STAGE)
         self._by_set = {name: Metrics.counter(ns, f"{BY_SET}:{name}") for name in self._index.set_names}
-        self._lines_removed = Metrics.counter(ns, "lines_removed")
+        self._lines_by_set = {name: Metrics.counter(ns, f"{LINES_BY_SET}:{name}") for name in self._index.set_names}
         self._marked = Metrics.counter(ns, "marked")
 
     def _reject(self, doc: Dict[str, Any], set_name: str, ngram: str):
@@ -80,10 +82,11 @@ class _DecontaminateFn(beam.DoFn):
             scores["contaminated"] = 1.0
             doc[SCORES] = scores
         else:  # drop_lines
-            self._lines_removed.inc(removed)
+            for set_name, lines in removed.items():
+                self._lines_by_set[set_name].inc(lines)
             if not new_text.split():
                 return [self._reject(doc, first.set_name, first.ngram)]
-            metadata["contaminated_lines"] = str(removed)
+            metadata["contaminated_lines"] = str(sum(removed.values()))
             doc[TEXT] = new_text
         doc[METADATA] = metadata
         self._c.kept.inc()
