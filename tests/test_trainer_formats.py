@@ -219,8 +219,12 @@ def test_export_llmc_and_verify_catches_a_changed_byte(shards, tmp_path, word_co
         verify_shards(str(out))
 
 
-def test_export_refuses_bad_arguments_before_writing(shards, tmp_path):
+def test_export_refuses_bad_arguments_before_writing(shards, tmp_path, capsys):
     from pipelines.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["export", "--help"])
+    assert exc.value.code == 0 and "megatron" in capsys.readouterr().out
 
     assert cli_main(["export", str(shards), "--format", "megatron", "--output", str(shards)]) == 1
     assert not list(shards.glob("*.idx"))
