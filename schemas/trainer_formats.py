@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import struct
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -298,11 +298,13 @@ def data_file_names(names: Sequence[str], file_format: str) -> List[str]:
     return keep + ([MDS_INDEX] if file_format == "mds" and MDS_INDEX in names else [])
 
 
-def check_trainer_files(manifest: Mapping[str, Any], read, names_present: Sequence[str]) -> Dict[str, Any]:
+def check_trainer_files(manifest: Mapping[str, Any], read, names_present: Sequence[str],
+                        on_lengths: Optional[Callable[[np.ndarray], None]] = None) -> Dict[str, int]:
     """Every file of the manifest against its entry (bytes, sha256, then parsed: counts, token ids below
-    vocab_size, the format's own consistency), and the totals. `read(path) -> bytes` reads a listed file.
-    Raises ShardError on the first mismatch; returns what the files hold: totals, per-file counts and the
-    documents' lengths (for `winnow stats`)."""
+    vocab_size, the format's own consistency), and the totals. `read(path) -> bytes` reads a listed file; one
+    data file (with its Megatron index) is held at a time, so memory is one shard's, whatever the file set.
+    Raises ShardError on the first mismatch; returns the totals the files hold. `on_lengths` receives the
+    documents' lengths file by file (for `winnow stats`)."""
     fmt, vocab = manifest["file_format"], int(manifest["tokenizer"]["vocab_size"])
     listed = {f["path"]: f for f in manifest["files"]}
     unlisted = sorted(set(data_file_names(names_present, fmt)) - set(listed))
@@ -311,55 +313,59 @@ def check_trainer_files(manifest: Mapping[str, Any], read, names_present: Sequen
                          f"mixed run?)")
     eot = manifest["tokenizer"].get("special_ids", {}).get(EOT)
     found = {"tokens": 0, "documents": 0, "samples": 0}
-    lengths: List[np.ndarray] = []
-    blobs: Dict[str, bytes] = {}
-    for f in manifest["files"]:
-        data = read(f["path"])
-        if len(data) != f["bytes"]:
-            raise ShardError(f"{len(data)} bytes, the manifest says {f['bytes']}", path=f["path"])
-        if hashlib.sha256(data).hexdigest() != f["sha256"]:
+
+    def checked(entry: Mapping[str, Any]) -> bytes:
+        data = read(entry["path"])
+        if len(data) != entry["bytes"]:
+            raise ShardError(f"{len(data)} bytes, the manifest says {entry['bytes']}", path=entry["path"])
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise ShardError("sha256 differs from the manifest's (the file changed after it was written)",
-                             path=f["path"])
-        blobs[f["path"]] = data
-    for f in manifest["files"]:
-        name, data = f["path"], blobs[f["path"]]
+                             path=entry["path"])
+        return data
+
+    companions = {n for n in listed if n == MDS_INDEX or (fmt == "megatron" and n.endswith(".idx"))}
+    for name in sorted(companions - {MDS_INDEX}):
+        if name[:-4] + ".bin" not in listed:
+            raise ShardError(f"no {name[:-4]}.bin is listed beside it", path=name)
+    for name in sorted(set(listed) - companions):
+        f = listed[name]
+        data = checked(f)
         got: Dict[str, int] = {}
         if fmt == "megatron" and name.endswith(".bin"):
             idx_name = name[:-4] + ".idx"
-            if idx_name not in blobs:
+            if idx_name not in listed:
                 raise ShardError(f"{idx_name} is not listed beside it", path=name)
-            dtype, seq_lengths, pointers, doc_index = read_megatron_index(blobs[idx_name], idx_name)
+            idx = checked(listed[idx_name])
+            dtype, seq_lengths, _, _ = read_megatron_index(idx, idx_name)
             itemsize = np.dtype(dtype).itemsize
             if int(seq_lengths.sum(dtype=np.int64)) * itemsize != len(data):
                 raise ShardError(f"{len(data)} bytes, its index describes {int(seq_lengths.sum()) * itemsize}", path=name)
-            expected = megatron_index(seq_lengths, dtype)
-            if expected != blobs[idx_name]:
+            if megatron_index(seq_lengths, dtype) != idx:
                 raise ShardError("pointers or document indices are not those of back-to-back documents",
                                  path=idx_name)
             tokens = np.frombuffer(data, dtype)
             got = {"tokens": int(tokens.size), "documents": int(seq_lengths.size)}
-            lengths.append(seq_lengths.astype(np.int64))
+            lengths = seq_lengths.astype(np.int64)
         elif fmt == "llmc" and name.endswith(".bin"):
             _, tokens = read_llmc(data, name)
             got = {"tokens": int(tokens.size), "documents": int((tokens == eot).sum()) if eot is not None else 0}
-            if eot is not None and tokens.size:
-                ends = np.flatnonzero(tokens == eot)
-                lengths.append(np.diff(np.concatenate([[-1], ends])).astype(np.int64))
+            ends = np.flatnonzero(tokens == eot) if eot is not None else np.zeros(0, np.int64)
+            lengths = np.diff(np.concatenate([[-1], ends])).astype(np.int64)
         elif fmt == "mds" and name.endswith(".mds"):
             config, samples = read_mds_shard(data, name)
-            row_tokens, docs, non_pad = [], 0, 0
-            for s in samples:
-                t, dl = decode_mds_row(s, config, manifest["dtype"])
+            row_tokens, row_lengths = [], []
+            for sample in samples:
+                t, dl = decode_mds_row(sample, config, manifest["dtype"])
                 if dl.size == 0 or dl.min() <= 0 or int(dl.sum()) > t.size:
                     raise ShardError(f"a sample has doc_lengths {dl.tolist()} for a row of {t.size}", path=name)
                 row_tokens.append(t)
-                docs += int(dl.size)
-                non_pad += int(dl.sum())
-                lengths.append(dl.astype(np.int64))
+                row_lengths.append(dl.astype(np.int64))
             tokens = np.concatenate(row_tokens) if row_tokens else np.zeros(0, manifest["dtype"])
-            got = {"tokens": int(tokens.size), "documents": docs, "samples": len(samples), "non_pad_tokens": non_pad}
+            lengths = np.concatenate(row_lengths) if row_lengths else np.zeros(0, np.int64)
+            got = {"tokens": int(tokens.size), "documents": int(lengths.size), "samples": len(samples),
+                   "non_pad_tokens": int(lengths.sum())}
         else:
-            continue
+            raise ShardError(f"is not a file of the {fmt} format", path=name)
         if tokens.size:
             check_token_ids(int(tokens.max()), vocab, name)
         for k, v in got.items():
@@ -367,29 +373,35 @@ def check_trainer_files(manifest: Mapping[str, Any], read, names_present: Sequen
                 raise ShardError(f"{k}: the file holds {v}, the manifest says {f[k]}", path=name)
         for k in found:
             found[k] += got.get(k, 0)
+        if on_lengths is not None:
+            on_lengths(lengths)
     if fmt == "mds":
-        _check_mds_index(manifest, blobs)
+        if MDS_INDEX not in listed:
+            raise ShardError(f"{MDS_INDEX} is not listed in {MANIFEST_NAME}", path=MANIFEST_NAME)
+        _check_mds_index(listed, checked(listed[MDS_INDEX]))
     for k, v in manifest["totals"].items():
         if k in found and int(v) != found[k]:
             raise ShardError(f"totals.{k} is {v}, the files hold {found[k]}", path=MANIFEST_NAME)
     src = manifest.get("sources") or {}
-    if src and fmt != "mds" and sum(int(s.get("tokens", 0)) for s in src.values()) != found["tokens"]:
-        raise ShardError(f"the sources' tokens add up to {sum(int(s.get('tokens', 0)) for s in src.values())}, the "
-                         f"files hold {found['tokens']}", path=MANIFEST_NAME)
-    return {"totals": found, "lengths": np.concatenate(lengths) if lengths else np.zeros(0, np.int64)}
+    src_tokens = sum(int(s.get("tokens", 0)) for s in src.values())
+    if src and fmt != "mds" and src_tokens != found["tokens"]:
+        raise ShardError(f"the sources' tokens add up to {src_tokens}, the files hold {found['tokens']}",
+                         path=MANIFEST_NAME)
+    return found
 
 
-def _check_mds_index(manifest: Mapping[str, Any], blobs: Mapping[str, bytes]) -> None:
-    if MDS_INDEX not in blobs:
-        raise ShardError(f"{MDS_INDEX} is not listed in {MANIFEST_NAME}", path=MANIFEST_NAME)
-    index = json.loads(blobs[MDS_INDEX])
-    shards = {s["raw_data"]["basename"]: s for s in index.get("shards", [])}
-    listed = {f["path"]: f for f in manifest["files"] if f["path"].endswith(".mds")}
-    if set(shards) != set(listed):
-        raise ShardError(f"lists {sorted(shards)}, the manifest {sorted(listed)}", path=MDS_INDEX)
+def _check_mds_index(listed: Mapping[str, Mapping[str, Any]], data: bytes) -> None:
+    """index.json names exactly the listed shards, with their sample counts, sizes and sha256."""
+    try:
+        shards = {s["raw_data"]["basename"]: s for s in json.loads(data).get("shards", [])}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ShardError(f"not an MDS index ({exc})", path=MDS_INDEX) from exc
+    mds = {n: f for n, f in listed.items() if n.endswith(".mds")}
+    if set(shards) != set(mds):
+        raise ShardError(f"lists {sorted(shards)}, the manifest {sorted(mds)}", path=MDS_INDEX)
     for name, s in shards.items():
-        f = listed[name]
-        if s["samples"] != f.get("samples") or s["raw_data"]["bytes"] != f["bytes"] or \
+        f = mds[name]
+        if s.get("samples") != f.get("samples") or s["raw_data"].get("bytes") != f["bytes"] or \
                 s["raw_data"].get("hashes", {}).get("sha256", f["sha256"]) != f["sha256"]:
             raise ShardError(f"entry of {name} does not match the file (samples, bytes or sha256)", path=MDS_INDEX)
 

@@ -208,6 +208,12 @@ def test_export_llmc_and_verify_catches_a_changed_byte(shards, tmp_path, word_co
 
     assert cli_main(["stats", str(out), "--html", str(tmp_path / "stats.html")]) == 0
     assert "manifest checks (with sha256): ok" in (tmp_path / "stats.html").read_text()
+    original = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(original.replace(f'"tokens": {manifest["totals"]["tokens"]}',
+                                                        f'"tokens": {manifest["totals"]["tokens"] + 1}'))
+    with pytest.raises(VerifyError, match="totals.tokens"):
+        verify_shards(str(out))
+    (out / "manifest.json").write_text(original)
     victim = sorted(out.glob("shard-*.bin"))[0]
     data = bytearray(victim.read_bytes())
     data[-1] ^= 1

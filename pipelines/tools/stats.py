@@ -448,19 +448,19 @@ def trainer_stats(path: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
     documents from the manifest, recounted from the files (which are read whole, with their sha256 checked:
     `schemas.trainer_formats.check_trainer_files`), per source and per file, and the documents' lengths."""
     checks = ["ok"]
-    found: Dict[str, Any] = {"totals": {}, "lengths": np.zeros(0, np.int64)}
+    found: Dict[str, int] = {}
+    lengths = LengthDistribution()
     try:
-        found = check_trainer_files(manifest, trainer_local_reader(path), trainer_list_names(path))
+        found = check_trainer_files(manifest, trainer_local_reader(path), trainer_list_names(path),
+                                    on_lengths=lengths.extend)
     except ShardError as exc:
         checks = [str(exc)]
-    lengths = LengthDistribution()
-    lengths.extend(found["lengths"])
     t = manifest["totals"]
     return {
         "format": STATS_FORMAT, "kind": "trainer", "path": path, "manifest_format": manifest["format"],
         "file_format": manifest["file_format"], "dtype": manifest["dtype"], "seq_len": manifest.get("seq_len"),
         "tokenizer_sha256": manifest["tokenizer"]["sha256"], "vocab_size": manifest["tokenizer"]["vocab_size"],
-        "documents_are": manifest.get("documents_are"), "totals": t, "files_totals": found["totals"],
+        "documents_are": manifest.get("documents_are"), "totals": t, "files_totals": found,
         "files": [{k: f.get(k) for k in ("path", "bytes", "tokens", "documents", "samples") if k in f}
                   for f in manifest["files"]],
         "bytes": sum(int(f["bytes"]) for f in manifest["files"]),
