@@ -26,7 +26,7 @@ from pipelines.transforms.ids import UniqueIds
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
-from pipelines.jobs.recipe import Recipe, check_inputs_need_no_extract, load_recipe
+from pipelines.jobs.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
 from pipelines.transforms.counters import breakdowns_by_stage, counters_by_stage, renamed_by_stage, stage_counts
 from pipelines.ingest.inputs import record_cap
 from pipelines.ingest.readers import expand_input_specs
@@ -74,6 +74,18 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
         all_rejected = all_rejected | "SampleRejected" >> SampleRejectedPerReason(recipe.rejected_sample_per_reason)
     _write_table(all_rejected, output_dir, "rejected")
     _write_table(tuple(errors) | "FlattenErrors" >> beam.Flatten(), output_dir, "errors")
+
+
+def check_against_indexes(recipe: Recipe) -> None:
+    """Read the indexes the recipe's dedup stages run `against` (filters/dedup_index.py): RecipeError naming the
+    stage and the difference for an index that is missing or was built with other parameters."""
+    for name, opts in recipe.stages:
+        stage = build_stage(name, opts)
+        if getattr(stage, "check_against", None) is not None:
+            try:
+                stage.check_against()
+            except ValueError as exc:
+                raise RecipeError(f"recipe {recipe.name}: stage {name!r}: {exc}") from None
 
 
 def _reason_key(row: Dict[str, Any]):
@@ -144,6 +156,7 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
     if not is_dry_run(p):  # a dry run touches no storage
         files = expand_input_specs(list(inputs))  # bad specs fail here, before any work starts
         check_inputs_need_no_extract(recipe, files)
+        check_against_indexes(recipe)  # an index built with other parameters stops the job here
         refuse_inputs_inside_output([f.path for f in files], output_dir)
         staged = StagedOutput(output_dir, tuple(OUTPUT_TABLES), last=REPORT_NAME, owned_files=(RECIPE_NAME,),
                               owned_trees=(INDEX_DIR,))

@@ -50,7 +50,8 @@ the kept id and {"index": DIR}. When MinHash verifies, an edge to an earlier nod
 the index also holds each kept document's shingle-hash set (bucketed by id), and the edges to earlier nodes,
 grouped by the bucket of the kept id, read the sets of those documents only (`_ReadPreviousSets`) and join
 the member's set in `JoinMemberSet`.
-The index's parameters are checked against the recipe's when the composite is built (before the job).
+The index's parameters are checked against the recipe's before the job starts (`check_against`, called by the
+curate job; a Dataflow dry run reads no storage, so it skips this) and again by the workers that read it.
 
 Lines (`DedupLines`): see filters/lines.py; key counts by a combiner (hot-key fan-out), boilerplate keys joined
 back to the ids holding them, the removed keys grouped per document and applied in one join by id.
@@ -104,14 +105,32 @@ def _cluster_size(doc: Dict[str, Any]) -> int:
 
 # ---------------------------------------------------------------------------------------------- earlier runs
 
-def load_against(stage: str, against: Optional[Sequence[str]], run_params: Dict[str, Any]) -> Tuple[Tuple[str, str, Dict[str, Any]], ...]:
-    """(DIR as given, the stage's index directory, its index.json) per `against` entry; ValueError (before any
-    job) for a DIR without an index of `stage` or one built with other parameters."""
+def against_dirs(against: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """The `against` DIRs as given. Nothing is read here: a Dataflow dry run builds the job without touching
+    storage; `check_against` (called by the curate job before it starts) and the workers read the indexes."""
     if against is None:
         return ()
     if not against:
         raise ValueError("against: give at least one DIR (a previous curate output or its index/), or leave it out")
-    return tuple((str(d),) + dix.check_params(str(d), stage, run_params) for d in against)
+    return tuple(str(d) for d in against)
+
+
+def load_against(stage: str, dirs: Sequence[str], run_params: Dict[str, Any],
+                 sets: bool = False) -> List[Tuple[str, Dict[str, Any]]]:
+    """(index directory, index.json) per DIR -- of its shingle-hash sets when `sets` -- ValueError for a DIR without
+    an index of `stage`, one built with other parameters, or (sets) one without sets."""
+    out = []
+    for given in dirs:
+        stage_dir, desc = dix.check_params(given, stage, run_params)
+        if sets:
+            found = dix.load_sets(stage_dir)
+            if found is None:
+                raise ValueError(f"against: the {stage} index {stage_dir} holds no shingle-hash sets (its run had "
+                                 f"verify_threshold: null), so candidate pairs with it cannot be verified: set "
+                                 f"verify_threshold: null here too, or index {given} again with verification")
+            stage_dir, desc = found
+        out.append((stage_dir, desc))
+    return out
 
 
 def previous_rejection(doc: Dict[str, Any], stage: str, node: str, against_dirs: Sequence[str]) -> Dict[str, Any]:
@@ -127,11 +146,11 @@ def _bucket_and_key(key):
 class _LookupBucket(beam.DoFn):
     """Bucket b: the run's keys of b -> (key, previous node) for each of them found in an index."""
 
-    def __init__(self, stage: str, indexes: Sequence[Tuple[str, Dict[str, Any]]], hex_keys: bool):
-        self._stage, self._indexes, self._hex = stage, list(indexes), hex_keys
+    def __init__(self, stage: str, dirs: Sequence[str], run_params: Dict[str, Any], hex_keys: bool):
+        self._stage, self._dirs, self._params, self._hex = stage, tuple(dirs), dict(run_params), hex_keys
 
     def setup(self):
-        self._readers = [dix.IndexReader(d, desc) for d, desc in self._indexes]
+        self._readers = [dix.IndexReader(d, desc) for d, desc in load_against(self._stage, self._dirs, self._params)]
         ns = metrics_namespace(self._stage)
         self._hits = Metrics.counter(ns, "index_hits")
         self._bytes = Metrics.counter(ns, "index_bytes_read")
@@ -178,15 +197,14 @@ class LookupPrevious(beam.PTransform):
     Combined by 16-bit bucket, so one group holds the run's distinct keys of one bucket (never the index's:
     the run's keys / 65536), and each group reads only the row groups of one partition file that cover it."""
 
-    def __init__(self, stage: str, against: Sequence[Tuple[str, str, Dict[str, Any]]], hex_keys: bool):
+    def __init__(self, stage: str, dirs: Sequence[str], run_params: Dict[str, Any], hex_keys: bool):
         super().__init__()
-        self._stage, self._hex = stage, hex_keys
-        self._indexes = [(stage_dir, desc) for _d, stage_dir, desc in against]
+        self._stage, self._dirs, self._params, self._hex = stage, tuple(dirs), dict(run_params), hex_keys
 
     def expand(self, keys):
         return (keys | "BucketOfKey" >> beam.Map(_bucket_and_key)
                 | "KeysByBucket" >> beam.CombinePerKey(_KeySet())
-                | "ReadIndex" >> beam.ParDo(_LookupBucket(self._stage, self._indexes, self._hex)))
+                | "ReadIndex" >> beam.ParDo(_LookupBucket(self._stage, self._dirs, self._params, self._hex)))
 
 
 def _index_partition(row, partitions: int):
@@ -247,12 +265,12 @@ def _previous_set_request(edge):
 class _ReadPreviousSets(beam.DoFn):
     """Bucket of kept ids: the (v, u) edges to earlier nodes -> (u, (v, set_v)) from the index's sets."""
 
-    def __init__(self, indexes: Sequence[Tuple[str, Dict[str, Any]]]):
-        self._indexes = list(indexes)
+    def __init__(self, dirs: Sequence[str], run_params: Dict[str, Any]):
+        self._dirs, self._params = tuple(dirs), dict(run_params)
 
     def setup(self):
         self._readers = [dix.IndexReader(d, desc, key_column=dix.KEPT_ID, value_column=dix.SET)
-                         for d, desc in self._indexes]
+                         for d, desc in load_against(MINHASH_STAGE, self._dirs, self._params, sets=True)]
         self._bytes = Metrics.counter(metrics_namespace(MINHASH_STAGE), "index_set_bytes_read")
 
     def process(self, kv):
@@ -397,12 +415,16 @@ class DedupExact(beam.PTransform):
         self._normalize = bool(normalize)
         self._representative, self._score = representative, score
         self._partitions = int(index_partitions)
-        self._against = load_against(EXACT_STAGE, against, self.index_params)
+        self._against = against_dirs(against)
 
     @property
     def index_params(self) -> Dict[str, Any]:
         """The parameters an index of this stage must share with it (index.json `params`)."""
         return dix.exact_params(self._normalize)
+
+    def check_against(self) -> None:
+        """Read the `against` indexes' descriptions: ValueError, naming the difference, for one that cannot serve."""
+        load_against(EXACT_STAGE, self._against, self.index_params)
 
     def write_index(self, outputs, directory: str, label: str) -> None:
         """Write the outputs' index rows (filters/dedup_index.py) under `directory`."""
@@ -414,15 +436,14 @@ class DedupExact(beam.PTransform):
         ranks = keyed.keyed | "RankAndSize" >> beam.ParDo(_RankAndSize(self._representative, self._score))
         if self._against:
             previous = (keyed.keyed | "TextHashes" >> beam.Map(_text_hash)
-                        | "LookupPrevious" >> LookupPrevious(EXACT_STAGE, self._against, hex_keys=True)
+                        | "LookupPrevious" >> LookupPrevious(EXACT_STAGE, self._against, self.index_params, hex_keys=True)
                         | "PreviousChoice" >> beam.Map(_previous_choice))
             ranks = (ranks, previous) | "WithPrevious" >> beam.Flatten()
         choice = ranks | "ChooseRepresentative" >> beam.CombinePerKey(_MinKeyAndSize())
         docs_by_slot = keyed.keyed | "SpreadCopies" >> beam.Map(_doc_to_slot)
         choice_by_slot = choice | "ChoiceToSlots" >> beam.FlatMap(_choice_to_slots)
-        against_dirs = [d for d, _s, _desc in self._against]
         resolved = ({"docs": docs_by_slot, "choice": choice_by_slot} | "JoinChoice" >> beam.CoGroupByKey()
-                    | "Resolve" >> beam.ParDo(_ResolveExact(self._representative, against_dirs))
+                    | "Resolve" >> beam.ParDo(_ResolveExact(self._representative, self._against))
                     .with_outputs(REJECTED, INDEX, main="kept"))
         return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: keyed[ERRORS], INDEX: resolved[INDEX]}
 
@@ -816,16 +837,7 @@ class DedupMinhash(beam.PTransform):
         self._representative, self._score, self._rounds = representative, score, int(rounds)
         self._measure = bool(measure_shuffle)
         self._partitions = int(index_partitions)
-        self._against = load_against(MINHASH_STAGE, against, self.index_params)
-        self._against_sets = []
-        if self._verify is not None:
-            for given, stage_dir, _desc in self._against:
-                sets = dix.load_sets(stage_dir)
-                if sets is None:
-                    raise ValueError(f"against: the dedup_minhash index {stage_dir} holds no shingle-hash sets (its run "
-                                     f"had verify_threshold: null), so candidate pairs with it cannot be verified: "
-                                     f"set verify_threshold: null here too, or index {given} again with verification")
-                self._against_sets.append(sets)
+        self._against = against_dirs(against)
 
     @property
     def params(self) -> MinHashParams:
@@ -835,6 +847,11 @@ class DedupMinhash(beam.PTransform):
     def index_params(self) -> Dict[str, Any]:
         """The parameters an index of this stage must share with it (index.json `params`)."""
         return dix.minhash_params(self._params)
+
+    def check_against(self) -> None:
+        """Read the `against` indexes' descriptions (and, when verifying, their sets' ones): ValueError, naming
+        the difference, for one that cannot serve."""
+        load_against(MINHASH_STAGE, self._against, self.index_params, sets=self._verify is not None)
 
     def write_index(self, outputs, directory: str, label: str) -> None:
         """Write the outputs' index rows (and, when verifying, the kept documents' sets) under `directory`."""
@@ -854,7 +871,8 @@ class DedupMinhash(beam.PTransform):
         bands = signed[_SignBatch.BANDS]
         if self._against:
             previous = (bands | "BandKeys" >> beam.Map(_band_key)
-                        | "LookupPrevious" >> LookupPrevious(MINHASH_STAGE, self._against, hex_keys=False))
+                        | "LookupPrevious" >> LookupPrevious(MINHASH_STAGE, self._against, self.index_params,
+                                                           hex_keys=False))
             bands = (bands, previous) | "WithPrevious" >> beam.Flatten()
         to_hubs = (("EdgesToBucketHubs", edges_to_bucket_hubs) if self._verify is not None
                    else ("EdgesToBucketMin", edges_to_bucket_min))
@@ -873,7 +891,7 @@ class DedupMinhash(beam.PTransform):
             if self._against:
                 previous_sets = (split[PREVIOUS_REASON] | "ByKeptIdBucket" >> beam.Map(_previous_set_request)
                                  | "GroupKeptIds" >> beam.GroupByKey()
-                                 | "ReadPreviousSets" >> beam.ParDo(_ReadPreviousSets(self._against_sets)))
+                                 | "ReadPreviousSets" >> beam.ParDo(_ReadPreviousSets(self._against, self.index_params)))
                 hub_sets = (hub_sets, previous_sets) | "WithPreviousSets" >> beam.Flatten()
             edges = (_co_group_by_key({"hub": hub_sets, "set": sets}, "JoinMemberSet", m)
                      | "VerifyJaccard" >> beam.ParDo(_VerifyJaccard(self._verify)))
@@ -882,10 +900,9 @@ class DedupMinhash(beam.PTransform):
         sizes = signed.docs | "DocSize" >> beam.FlatMap(_doc_size)
         totals = _combine_per_key(_co_group_by_key({"label": labels, "size": sizes}, "JoinLabelSize", m)
                                   | "LabelSize" >> beam.FlatMap(_label_size), "ClusterSize", sum, m)
-        against_dirs = [d for d, _s, _desc in self._against]
         resolved = (_co_group_by_key({"doc": signed.docs, "label": labels, "total": totals,
                                       "keys": signed[_SignBatch.KEYS]}, "JoinDecision", m)
-                    | "Resolve" >> beam.ParDo(_ResolveNearDuplicates(against_dirs))
+                    | "Resolve" >> beam.ParDo(_ResolveNearDuplicates(self._against))
                     .with_outputs(REJECTED, INDEX, INDEX_SETS, main="kept"))
         return {"kept": resolved.kept, REJECTED: resolved[REJECTED], ERRORS: signed[ERRORS], INDEX: resolved[INDEX],
                 INDEX_SETS: resolved[INDEX_SETS]}
