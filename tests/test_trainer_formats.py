@@ -200,6 +200,10 @@ def test_export_llmc_and_verify_catches_a_changed_byte(shards, tmp_path, word_co
 
     src, rows = _rows(shards)
     out, manifest = _export_and_verify(shards, tmp_path, "llmc", word_corpus / "tok")
+    from pipelines.tools.export import export_shards
+
+    in_two = export_shards(str(shards), "llmc", str(tmp_path / "llmc-2"), workers=2)  # processes: same files
+    assert [(f["path"], f["sha256"]) for f in in_two["files"]] == [(f["path"], f["sha256"]) for f in manifest["files"]]
     flat = [t for f in sorted(out.glob("shard-*.bin")) for t in load_llmc_shard(f).tolist()]
     assert flat == [t for r in rows for t in r["tokens"][:sum(r["doc_lengths"])]]
     eot = src.tokenizer.special_ids["<|endoftext|>"]
@@ -235,6 +239,12 @@ def test_export_refuses_bad_arguments_before_writing(shards, tmp_path, capsys):
     assert cli_main(["export", str(shards), "--format", "megatron", "--output", str(shards)]) == 1
     assert not list(shards.glob("*.idx"))
     assert cli_main(["export", str(tmp_path), "--format", "llmc", "--output", str(tmp_path / "o")]) == 1
+    other = tmp_path / "other-shards"  # a directory of token shards is not overwritten
+    other.mkdir()
+    (other / "manifest.json").write_bytes((shards / "manifest.json").read_bytes())
+    (other / "shard-00000-of-00001.parquet").write_bytes(b"kept")
+    assert cli_main(["export", str(shards), "--format", "mds", "--output", str(other)]) == 1
+    assert sorted(p.name for p in other.iterdir()) == ["manifest.json", "shard-00000-of-00001.parquet"]
 
 
 # -- the Beam composite of `winnow tokenize --format` -----------------------------------------------------------

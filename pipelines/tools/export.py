@@ -13,7 +13,7 @@ into row-sized pieces, only the last of which ends in `<|endoftext|>` (the manif
 `winnow tokenize --format megatron|llmc` writes whole documents instead. MDS samples are the rows themselves
 (`tokens`, `doc_lengths` and `doc_ids` when the shards have them).
 
-Memory: one shard at a time (its bytes, its rows and the output file set). Time: linear in the tokens; the
+Memory: one shard at a time per `--workers` process (its bytes, its rows and the output file set). Time: linear in the tokens; the
 rows' pad is dropped with one boolean mask per batch (megatron, llmc), MDS encodes a few bytes of header per
 row in Python.
 """
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -34,7 +35,7 @@ from schemas.shard_files import ShardFile, flat_values, read_manifest, shard_loc
 from schemas.shards import check_shard_digest
 from schemas.trainer_formats import (
     EOT, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds, file_dtype, file_entry,
-    mds_index, trainer_manifest,
+    is_trainer_manifest, mds_index, trainer_manifest,
 )
 
 log = logging.getLogger(__name__)
@@ -73,45 +74,77 @@ def segments(tokens: np.ndarray, lengths: List[List[int]]):
     return tokens[keep], np.fromiter((n for row in lengths for n in row), dtype=np.int64)
 
 
-def export_shards(shards_dir: str, file_format: str, output_dir: str) -> Dict[str, Any]:
-    """Writes the file set and manifest.json of `file_format` for the shards in `shards_dir`; returns the
-    manifest dict. Bad arguments fail before anything is written."""
+def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any]]]:
+    """One input shard -> its output files, written; returns their manifest entries (and its MDS index entry).
+    `task`: (shards_dir, ShardInfo, source file format, seq_len, dtype, with_doc_ids, output format, output
+    dir, eot id), picklable so `--workers` can hand shards to processes."""
+    shards_dir, shard, source_format, seq_len, dtype, with_doc_ids, file_format, output_dir, eot_id = task
+    data = read_bytes(shard_location(shards_dir, shard.path))
+    check_shard_digest(shard, len(data), hashlib.sha256(data).hexdigest(), shard.path)
+    tokens, lengths, ids = shard_rows(data, source_format, seq_len + 1, with_doc_ids, shard.path)
+    if not lengths:
+        return [], None
+    entry = None
+    if file_format == "mds":
+        name = _stem(shard.path) + ".mds"
+        out, counts, entry = encode_rows_mds(name, tokens, lengths, ids, seq_len, dtype)
+        outputs = [(name, out, counts)]
+    else:
+        flat, seg_lengths = segments(tokens, lengths)
+        outputs = encode_documents(file_format, _stem(shard.path), flat, seg_lengths, dtype, eot_id)
+    files = []
+    for name, out, counts in outputs:
+        write_bytes(FileSystems.join(output_dir, name), out)
+        files.append(file_entry(name, out, **counts))
+    return files, entry
+
+
+def _prepare_output(output_dir: str) -> None:
+    """Refuse a directory that holds Winnow's Parquet/Arrow shards; remove a previous export's files."""
+    manifest = FileSystems.join(output_dir, MANIFEST_NAME)
+    if FileSystems.exists(manifest):
+        try:
+            ours = is_trainer_manifest(json.loads(read_bytes(manifest)))
+        except ValueError:
+            ours = False
+        if not ours:
+            raise WinnowError("--output holds a manifest.json that is not an export's (token shards?)", path=output_dir,
+                              fix="write the export to a directory of its own")
+    if not FileSystems.exists(output_dir):
+        FileSystems.mkdirs(output_dir)
+    stale = [m.path for pattern in ("shard-*-of-*.bin", "shard-*-of-*.idx", "shard-*-of-*.mds", MANIFEST_NAME, MDS_INDEX)
+             for r in FileSystems.match([FileSystems.join(output_dir, pattern)]) for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def export_shards(shards_dir: str, file_format: str, output_dir: str, workers: int = 1) -> Dict[str, Any]:
+    """Writes the file set and manifest.json of `file_format` for the shards in `shards_dir` (`workers`
+    processes, one shard at a time each; the files are the same for any count); returns the manifest dict.
+    Bad arguments fail before anything is written."""
     if file_format not in TRAINER_FORMATS:
         raise WinnowError(f"--format {file_format!r} is not one of {', '.join(TRAINER_FORMATS)}", path=output_dir)
+    if workers < 1:
+        raise WinnowError(f"--workers must be at least 1, got {workers}", path=output_dir)
     if FileSystems.join(shards_dir, "") == FileSystems.join(output_dir, ""):
         raise WinnowError("--output is the shards directory", path=output_dir,
                           fix="write the export to a directory of its own")
     manifest = read_manifest(shards_dir, _read_existing)  # a missing or foreign manifest: one line naming it
     manifest_bytes = read_bytes(FileSystems.join(shards_dir, MANIFEST_NAME))
-    row_len, dtype = manifest.seq_len + 1, manifest.dtype
-    eot_id = manifest.tokenizer.special_ids.get(EOT)
-    if not FileSystems.exists(output_dir):
-        FileSystems.mkdirs(output_dir)
-    stale = [m.path for pattern in ("shard-*-of-*", MANIFEST_NAME, MDS_INDEX)
-             for r in FileSystems.match([FileSystems.join(output_dir, pattern)]) for m in r.metadata_list]
-    if stale:
-        FileSystems.delete(stale)
-    files: List[Dict[str, Any]] = []
-    index_entries: List[Dict[str, Any]] = []
-    for shard in manifest.shards:
-        data = read_bytes(shard_location(shards_dir, shard.path))
-        check_shard_digest(shard, len(data), hashlib.sha256(data).hexdigest(), shard.path)
-        tokens, lengths, ids = shard_rows(data, manifest.file_format, row_len, manifest.with_doc_ids, shard.path)
-        if not lengths:
-            continue
-        if file_format == "mds":
-            name = _stem(shard.path) + ".mds"
-            out, counts, entry = encode_rows_mds(name, tokens, lengths, ids, manifest.seq_len, dtype)
-            index_entries.append(entry)
-            outputs = [(name, out, counts)]
-        else:
-            flat, seg_lengths = segments(tokens, lengths)
-            outputs = encode_documents(file_format, _stem(shard.path), flat, seg_lengths, dtype, eot_id)
-        for name, out, counts in outputs:
-            write_bytes(FileSystems.join(output_dir, name), out)
-            files.append(file_entry(name, out, **counts))
+    dtype = manifest.dtype
+    _prepare_output(output_dir)
+    tasks = [(shards_dir, shard, manifest.file_format, manifest.seq_len, dtype, manifest.with_doc_ids, file_format,
+              output_dir, manifest.tokenizer.special_ids.get(EOT)) for shard in manifest.shards]
+    if workers > 1 and len(tasks) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+            done = pool.map(export_one_shard, tasks, chunksize=1)
+    else:
+        done = [export_one_shard(t) for t in tasks]
+    files = [f for shard_files, _ in done for f in shard_files]
     if file_format == "mds":
-        index = mds_index(index_entries)
+        index = mds_index([entry for _, entry in done if entry is not None])
         write_bytes(FileSystems.join(output_dir, MDS_INDEX), index)
         files.append(file_entry(MDS_INDEX, index))
     result = trainer_manifest(
@@ -135,13 +168,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--format", dest="file_format", required=True, choices=TRAINER_FORMATS,
                         help="output format: megatron, mds or llmc")
     parser.add_argument("--output", required=True, help="directory for the exported files and manifest.json")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes, each exporting one shard at a time (default 1; same files for any count)")
     return parser
 
 
 def main(args: Any = None) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args = configure_parser(argparse.ArgumentParser(prog="winnow export")).parse_args(args)
-    m = export_shards(args.shards, args.file_format, args.output)
+    m = export_shards(args.shards, args.file_format, args.output, workers=args.workers)
     t = m["totals"]
     print(f"export: {m['file_format']}: {len(m['files'])} files, {t['tokens']:,} tokens, {t['documents']:,} "
           f"documents{', %d samples' % t['samples'] if 'samples' in t else ''} in {args.output}")
