@@ -25,12 +25,12 @@ from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYP
 from pipelines.ingest.readers import read_archive
 from schemas import ID, SOURCE
 
-GB = 1 << 30
+BOMB = 512 << 20             # what each archive bomb inflates to: held whole, any one alone breaks RSS_BOUND_MB
 BIG_LINE = 40 << 20          # the single-line inputs (JSONL document, WARC garbage line)
 RSS_BOUND_MB = 1100          # the child's own peak (VmHWM) measured 690-890 MiB; one 256 MB bomb held whole is ~1240
 
 
-def gzip_bomb(payload_prefix: bytes, zeros: int = GB, fill: bytes = b"\0") -> bytes:
+def gzip_bomb(payload_prefix: bytes, zeros: int = BOMB, fill: bytes = b"\0") -> bytes:
     """One gzip member: `payload_prefix` then `zeros` bytes of `fill`, ~1 KB per MB. Built without
     compressing them all: after the first MB the deflate output for each further MB is the same bytes."""
     c = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -84,10 +84,10 @@ def make_inputs(root: Path) -> dict:
     # random bytes named like archives (one with a gzip magic number, so it is "corrupt gzip")
     put("random.warc.gz", bytes(rng.getrandbits(8) for _ in range(64 << 10)))
     put("random-magic.warc.gz", b"\x1f\x8b\x08\x00" + bytes(rng.getrandbits(8) for _ in range(64 << 10)))
-    # gzip bombs: ~1 MB files that inflate to 1 GB
+    # gzip bombs: ~0.5 MB files that inflate to 512 MiB
     put("bomb-zeros.warc.gz", gzip_bomb(b""))                               # only padding
-    put("bomb-block.warc.gz", gzip_bomb(warc_header(GB - (1 << 20))))       # one huge declared block
-    put("bomb-line.warc.gz", gzip_bomb(warc_header(100), fill=b"A"))       # then 1 GB without a newline
+    put("bomb-block.warc.gz", gzip_bomb(warc_header(BOMB - (1 << 20))))     # one huge declared block
+    put("bomb-line.warc.gz", gzip_bomb(warc_header(100), fill=b"A"))       # then 512 MiB without a newline
     bomb_body = gzip_bomb(b"<html><body><p>", 256 << 20)                    # stored gzip-encoded payload
     put("bomb-payload.warc", warc_response(bomb_body, b"http://example.com/bomb"))
     put("bomb-encoded.warc", warc_response(bomb_body, b"http://example.com/bomb-ce",
@@ -217,7 +217,7 @@ def test_zero_length_and_padding_only_archives_yield_nothing(hostile_run):
 
 @pytest.mark.slow
 def test_gzip_bomb_block_is_skipped_not_loaded(hostile_run):
-    # 1 GB declared block: over the record cap, skipped as too_large (read), never held in memory
+    # 511 MiB declared block: over the record cap, skipped as too_large (read), never held in memory
     assert not [d for d in hostile_run["docs"] if d["input_path"] == hostile_run["inputs"]["bomb-block.warc.gz"]]
     read = next(s for s in hostile_run["report"]["stages"] if s["name"] == "read")
     assert read["dropped"].get("too_large", 0) >= 1
