@@ -262,3 +262,21 @@ def test_a_then_b_against_a_removes_what_one_joint_run_removes_from_b(tmp_path):
         indexed |= set(pq.read_table(os.path.join(out_b, "index", MINHASH_STAGE, f["path"]),
                                      columns=[dix.KEPT_ID]).column(0).to_pylist())
     assert indexed == kept
+
+
+def test_publish_replaces_the_previous_index_and_keeps_foreign_files(tmp_path):
+    from pipelines.jobs.staging import StagedOutput
+
+    out = tmp_path / "out"
+    old = out / "index" / EXACT_STAGE
+    _write_index(old, _rows(10), 1)
+    (out / "index" / "notes.txt").write_text("mine")
+    (out / "report.json").write_text("{}")
+    staged = StagedOutput(str(out), ("documents",), last="report.json", owned_trees=("index",))
+    staged.prepare()
+    _write_index(Path(staged.staging) / "index" / MINHASH_STAGE, [], 1, stage=MINHASH_STAGE,
+                 params={"ngram": 5})
+    (Path(staged.staging) / "report.json").write_text('{"new": 1}')
+    staged.publish()
+    assert not list(old.glob("*")), "a stage the new run did not index keeps no stale index"
+    assert (out / "index" / MINHASH_STAGE / dix.DESCRIPTION).is_file() and (out / "index" / "notes.txt").is_file()
