@@ -72,8 +72,8 @@ def test_crawl_wrote_real_warc_of_the_local_docs(run_dir):
 def test_curate_contract_and_accounting(run_dir):
     out, _ = run_dir
     report = Report.load(str(out / "curated" / "report.json"))
-    assert [s.name for s in report.stages] == ["read", "extract", "language", "quality", "code", "pii", "dedup_exact",
-                                               "dedup_minhash"]
+    assert [s.name for s in report.stages] == ["read", "extract", "language", "quality", "code", "pii", "decontaminate",
+                                               "dedup_exact", "dedup_minhash"]
     for stage in report.stages:
         assert stage.balanced, stage.to_json()
     for table, schema in (("documents", DOCUMENTS_SCHEMA), ("rejected", REJECTED_SCHEMA), ("errors", ERRORS_SCHEMA)):
@@ -90,8 +90,32 @@ def test_curate_contract_and_accounting(run_dir):
     assert (out / "curated" / "recipe.yaml").exists()
 
 
+def test_held_out_docstrings_are_removed_by_the_decontaminate_stage(run_dir):
+    # the embedded default holds out a few standard-library docstrings as a pretend benchmark
+    # (out/benchmark/stdlib_docstrings.jsonl) and its recipe drops the documents that share a 13-gram with them
+    out, stdout = run_dir
+    items = [json.loads(l) for l in (out / "benchmark" / "stdlib_docstrings.jsonl").read_text().splitlines()]
+    assert len(items) >= 2 and all(len(i["question"].split()) >= 20 for i in items)
+    entry = next(s for s in json.loads((out / "curated" / "report.json").read_text())["stages"]
+                 if s["name"] == "decontaminate")
+    removed = entry["dropped"].get("contaminated", 0)
+    assert removed >= 1 and entry["contaminated_by_set"] == {"stdlib-docstrings": removed}
+    rejected = pq.read_table(glob.glob(str(out / "curated" / "rejected" / "*.parquet"))).to_pylist()
+    hits = [r for r in rejected if r["stage"] == "decontaminate"]
+    assert len(hits) == removed and all(r["reason"] == "contaminated" for r in hits)
+    assert all(dict(r["detail"])["set"] == "stdlib-docstrings" for r in hits)
+    # the modules the docstrings come from are among the removed documents; none is left in documents/
+    docs = pq.read_table(glob.glob(str(out / "curated" / "documents" / "*.parquet"))).to_pylist()
+    module_files = {i["id"].split(".")[0] + ".py" for i in items}
+    assert module_files <= {os.path.basename(r["id"]) for r in hits if r["source"] == "code"}
+    assert not [d["url"] for d in docs if d["source"] == "code" and os.path.basename(d["url"] or d["id"]) in module_files]
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["decontaminated"]["by_set"] == {"stdlib-docstrings": removed}
+    assert f"decontaminate: of {entry['in']} documents" in stdout and f"stdlib-docstrings {removed}" in stdout
+
+
 def test_tokenizer_shards_manifest_and_verify(run_dir):
-    out, _ = run_dir
+    out, stdout = run_dir
     meta = json.loads((out / "tokenizer" / "tokenizer_meta.json").read_text())
     manifest = Manifest.load(str(out / "shards" / "manifest.json"))
     assert manifest.format == MANIFEST_FORMAT and manifest.seq_len == 256 and manifest.dtype == "uint16"
@@ -99,8 +123,20 @@ def test_tokenizer_shards_manifest_and_verify(run_dir):
     assert manifest.tokenizer.vocab_size == 4096
     assert manifest.packing.method == "best-fit" and manifest.packing.pad_fraction < 0.01
     report = Report.load(str(out / "curated" / "report.json"))
-    assert manifest.totals.documents == report.outputs["documents"]
-    assert set(manifest.sources) == {"web", "code"}
+    # the embedded default tokenizes a two-source mixture of the curated documents (pipelines/demo/run.py)
+    assert set(manifest.sources) == {"docs", "code"}
+    mix = manifest.mixture
+    by_name = {s["name"]: s for s in mix["sources"]}
+    assert list(by_name) == ["docs", "code"] and mix["total_tokens"] == 1_000_000
+    assert by_name["docs"]["source"] == "web" and by_name["code"]["source"] == "code"
+    assert by_name["docs"]["available_documents"] + by_name["code"]["available_documents"] == report.outputs["documents"]
+    assert mix["tokens"] == manifest.totals.non_pad_tokens and abs(mix["tokens"] - 1_000_000) < 20_000
+    for s, share in ((by_name["docs"], 0.4), (by_name["code"], 0.6)):
+        assert s["requested_share"] == pytest.approx(share)
+        assert abs(s["share"] - share) < 0.01, s  # within a document or two of the ~5k-token pages and modules
+    assert by_name["docs"]["epochs"] > 1 > by_name["code"]["epochs"]  # the docs repeat, the code is subsampled
+    assert manifest.totals.documents == by_name["docs"]["documents"] + by_name["code"]["documents"]
+    assert "mixture docs" in stdout and "mixture code" in stdout
     assert sum(s.sequences for s in manifest.shards) == manifest.totals.sequences
     raw = json.loads((out / "shards" / "manifest.json").read_text())
     for key in ("format", "seq_len", "dtype", "tokenizer", "packing", "totals", "shards"):
@@ -114,6 +150,7 @@ def test_tokenizer_shards_manifest_and_verify(run_dir):
     # run.json reports the same run that the manifest and the curate report describe
     summary = json.loads((out / "run.json").read_text())
     assert summary["sequences"] == t.sequences and summary["documents"] == report.outputs["documents"]
+    assert [s["name"] for s in summary["mixture"]] == ["docs", "code"]
     assert summary["tokenizer_sha256"] == meta["sha256"]
     assert os.path.samefile(summary["outputs"]["manifest"], out / "shards" / "manifest.json")
 

@@ -101,6 +101,8 @@ def test_manifest_fields_and_counters(best_fit_run, corpus):
     assert len(m.shards) == -(-m.totals.sequences // 12) >= 3
     assert [s.path for s in m.shards] == [f"shard-{i:05d}-of-{len(m.shards):05d}.parquet" for i in range(len(m.shards))]
     assert json.loads((out / MANIFEST_NAME).read_text()) == json.loads(m.dumps())
+    # a single-input run's manifest has no mixture entry (its bytes are as before mixtures existed)
+    assert m.mixture is None and "mixture" not in json.loads((out / MANIFEST_NAME).read_text())
 
 
 def test_every_document_appears_exactly_once(best_fit_run, corpus):

@@ -4,7 +4,14 @@ The embedded default needs no network and no data from outside the machine: the 
 the running interpreter is rendered (pydoc, in a subprocess, for an allowlist of modules whose import has no
 side effects) and served on loopback; the real crawler crawls it into WARC; a selection of the
 interpreter's standard-library source is the code corpus. Then curate -> tokenizer -> tokenize -> stats ->
-a short CPU training run whose loss falls. Every step's wall time lands in `run.json`, and the locations of
+a short CPU training run whose loss falls. The embedded default tokenizes a two-source mixture of the curated
+documents (`DEMO_MIXTURE`: the docs pages and the standard-library code, selected by their `source` column,
+with shares of a token budget that repeat the smaller source and subsample the larger), written as
+`out/mixture.yaml` and passed to `winnow tokenize --mixture`; a `--recipe` run tokenizes its documents once.
+It also holds out a pretend benchmark, the first long docstring of a few standard-library modules
+(`HELD_OUT_MODULES`, written to `out/benchmark/stdlib_docstrings.jsonl`), and adds a `decontaminate` stage
+(13-gram overlap, drop) over it to the default recipe, so the modules that contain them are removed and counted
+per set in report.json. Every step's wall time lands in `run.json`, and the locations of
 every output are printed at the end.
 """
 from __future__ import annotations
@@ -29,8 +36,66 @@ from pipelines.jobs.recipe import load_recipe
 # `winnow run` deterministic from run to run (an ephemeral port is used, with a warning, when it is taken).
 DEFAULT_DOCS_PORT = 8741
 
+# The embedded default's mixture: 40 % docs pages and 60 % standard-library code of a 1M-token budget. The
+# curated docs hold ~0.19M tokens and the code ~2M (Python 3.11), so the docs repeat (~2.2 epochs, copies
+# named ID#2, ID#3) and the code is subsampled (~0.3 epochs): both sides of a mixture in one small run.
+DEMO_MIXTURE = {"sources": [{"name": "docs", "input": "curated", "source": "web", "weight": 0.4},
+                            {"name": "code", "input": "curated", "source": "code", "weight": 0.6}],
+                "total_tokens": 1_000_000}
+
+# The pretend benchmark: the first docstring of DOCSTRING_MIN_WORDS words or more of each module's functions.
+HELD_OUT_MODULES = ("textwrap", "fnmatch", "shlex", "glob", "colorsys")
+HELD_OUT_SET = "stdlib-docstrings"
+DOCSTRING_MIN_WORDS = 20
+
 STDLIB_PACKAGES = ("json", "email", "http", "urllib", "collections", "concurrent", "logging", "html", "wsgiref",
                    "encodings", "importlib", "xml")
+
+
+def write_demo_mixture(output_dir: str) -> str:
+    """`DEMO_MIXTURE` as OUT/mixture.yaml (inputs relative to it, so the file also works by hand)."""
+    import yaml
+
+    path = os.path.join(output_dir, "mixture.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# the embedded default's mixture: `winnow tokenize --mixture` this file (see README)\n")
+        yaml.safe_dump(DEMO_MIXTURE, f, sort_keys=False)
+    return path
+
+
+def write_held_out_docstrings(code_dir: str, dest: str) -> str:
+    """One JSONL item per HELD_OUT_MODULES module found in the code corpus: {id, question: a docstring of at
+    least DOCSTRING_MIN_WORDS words, answer: its function's name}, in the modules' order."""
+    import ast
+
+    items = []
+    for module in HELD_OUT_MODULES:
+        path = os.path.join(code_dir, module + ".py")
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            doc = ast.get_docstring(node) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+            if doc and len(doc.split()) >= DOCSTRING_MIN_WORDS:
+                items.append({"id": f"{module}.{node.name}", "question": doc, "answer": node.name})
+                break
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    with open(dest, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(item) + "\n" for item in items)
+    return dest
+
+
+def with_decontamination(recipe, eval_path: str):
+    """The recipe with a `decontaminate` stage over the held-out docstrings, before the dedup stages."""
+    from pipelines.jobs.recipe import DEDUP_STAGES, parse_recipe
+
+    stage = ("decontaminate", {"sets": [{"name": HELD_OUT_SET, "path": eval_path, "fields": ["question"]}],
+                               "ngram": 13, "action": "drop"})
+    stages = list(recipe.stages)
+    at = next((i for i, (name, _) in enumerate(stages) if name in DEDUP_STAGES), len(stages))
+    stages.insert(at, stage)
+    return parse_recipe({"name": recipe.name, "seed": recipe.seed, **{n: dict(o) for n, o in stages}}, recipe.name)
 
 
 def stage_stdlib_corpus(dest: str, max_files: Optional[int] = None) -> str:
@@ -81,7 +146,8 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     output_dir = os.path.abspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     out = {name: os.path.join(output_dir, name) for name in
-           ("site", "crawl", "code", "curated", "tokenizer", "shards", "train")}
+           ("site", "crawl", "code", "curated", "tokenizer", "shards", "train", "benchmark")}
+    held_out = None
     timer = StepTimer(quiet)
     started = time.perf_counter()
     inputs: List[str] = list(recipe.inputs)
@@ -103,16 +169,27 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
             stop()
         with timer.step("code", "copying the standard-library source as the code corpus"):
             stage_stdlib_corpus(out["code"])
+            if recipe_path is None:  # the embedded default: a pretend benchmark and its decontamination
+                held_out = write_held_out_docstrings(out["code"], os.path.join(out["benchmark"],
+                                                                               "stdlib_docstrings.jsonl"))
+                recipe = with_decontamination(recipe, held_out)
         inputs = [os.path.join(out["crawl"], "*.warc.gz"), "code:" + out["code"]]
     with timer.step("curate", f"curating {', '.join(inputs)}"):
         report = run_curate(inputs, out["curated"], recipe, beam_args, runner, workers)
     if not quiet:
         print(format_funnel(report))
+    contaminated = None
+    if "decontaminate" in recipe.stage_names:
+        with open(os.path.join(out["curated"], "report.json"), encoding="utf-8") as f:
+            entry = next(s for s in json.load(f)["stages"] if s["name"] == "decontaminate")
+        contaminated = {"in": entry["in"], "by_set": entry.get("contaminated_by_set", {})}
     with timer.step("tokenizer", f"training a {vocab_size}-token byte-level BPE"):
         tok_meta = train_tokenizer(out["curated"], vocab_size, out["tokenizer"], seed=seed)
-    with timer.step("tokenize", f"tokenizing and packing into rows of {seq_len}+1 tokens"):
-        manifest = run_tokenize(out["curated"], out["tokenizer"], out["shards"], seq_len, seed=seed,
-                                beam_args=beam_args, runner=runner, workers=workers)
+    mixture = None if recipe.inputs else write_demo_mixture(output_dir)
+    with timer.step("tokenize", f"tokenizing and packing into rows of {seq_len}+1 tokens"
+                                + (f", mixture {mixture}" if mixture else "")):
+        manifest = run_tokenize(None if mixture else out["curated"], out["tokenizer"], out["shards"], seq_len,
+                                seed=seed, beam_args=beam_args, runner=runner, workers=workers, mixture=mixture)
     with timer.step("stats", "summarising documents and shards"):
         doc_stats = compute_stats(out["curated"])
         shard_stats = compute_stats(out["shards"], os.path.join(out["tokenizer"], "tokenizer.json"))
@@ -128,6 +205,7 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
         "outputs": {"site": out["site"] if not recipe.inputs else None,
                     "warc": out["crawl"] if not recipe.inputs else None,
                     "code_corpus": out["code"] if not recipe.inputs else None,
+                    "mixture": mixture, "held_out": held_out,
                     "documents": os.path.join(out["curated"], "documents"),
                     "rejected": os.path.join(out["curated"], "rejected"),
                     "errors": os.path.join(out["curated"], "errors"),
@@ -137,6 +215,9 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
                     "train_log": train_result.get("log"), "checkpoint": train_result.get("checkpoint")},
         "documents": report.outputs.get("documents"), "sequences": manifest.totals.sequences,
         "tokenizer_sha256": tok_meta.get("sha256"),
+        "mixture": [{k: s[k] for k in ("name", "share", "requested_share", "epochs", "documents", "tokens")}
+                    for s in manifest.mixture["sources"]] if manifest.mixture else None,
+        "decontaminated": contaminated,
         "loss": {"first": train_result["first_loss"], "final": train_result["final_loss"],
                  "steps": train_result["steps"]},
     }
@@ -173,6 +254,13 @@ def print_summary(summary: Dict[str, Any]) -> None:
     print("  step seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
     print(f"  {summary['documents']} documents -> {summary['sequences']} packed sequences; "
           f"loss {summary['loss']['first']:.3f} -> {summary['loss']['final']:.3f} in {summary['loss']['steps']} steps")
+    if summary.get("decontaminated"):
+        d = summary["decontaminated"]
+        sets = ", ".join(f"{n} {c}" for n, c in d["by_set"].items()) or "none found"
+        print(f"  decontaminate: of {d['in']} documents, removed as sharing a 13-gram with a held-out set: {sets}")
+    for s in summary.get("mixture") or ():
+        print(f"  mixture {s['name']:<5} {s['share']:6.1%} of the tokens (asked {s['requested_share']:.1%}), "
+              f"{s['epochs']:.2f} epochs, {s['documents']} documents")
     print("  outputs:")
     for name, path in summary["outputs"].items():
         if path:
