@@ -268,11 +268,13 @@ def _run_composite(out: Path, encoded):
 
     tok = {"sha256": "0" * 64, "vocab_size": 300, "special_ids": {"<|endoftext|>": 0, "<|pad|>": 1}}
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        docs = p | beam.Create(encoded)
+        docs = p | "Documents" >> beam.Create(encoded)
+        extra = p | "Extra" >> beam.Create([{"mixture": {"sources": []}}])  # what a mixture job adds to the manifest
         for fmt in ("megatron", "llmc", "mds"):
             (out / fmt).mkdir(parents=True, exist_ok=True)
             config = TokenizeConfig(output_dir=str(out / fmt), seq_len=32, seed=7, doc_ids=True, rows_per_shard=8)
-            _ = docs | f"Write{fmt}" >> WriteTrainerFormat(fmt, config, "uint16", tok, {"test": "1"})
+            _ = docs | f"Write{fmt}" >> WriteTrainerFormat(fmt, config, "uint16", tok, {"test": "1"},
+                                                           manifest_extra=extra if fmt == "llmc" else None)
     return {fmt: json.loads((out / fmt / "manifest.json").read_text()) for fmt in ("megatron", "llmc", "mds")}
 
 
@@ -301,6 +303,7 @@ def test_tokenize_composite_writes_each_format_deterministically(tmp_path):
             assert read != [docs[k] for k in sorted(docs)]  # in the hash order, not the input's
             assert len([f for f in manifest["files"] if f["path"].endswith(".bin")]) > 1
         elif fmt == "llmc":
+            assert manifest["mixture"] == {"sources": []}
             flat = [t for f in sorted((tmp_path / "a" / fmt).glob("shard-*.bin")) for t in load_llmc_shard(f).tolist()]
             assert sorted(flat) == sorted(t for d in docs.values() for t in d) and flat.count(0) == len(docs)
         else:

@@ -117,7 +117,8 @@ class _WriteTrainerManifestFn(beam.DoFn):
         self._format, self._config, self._dtype = file_format, config, dtype
         self._tokenizer, self._versions = tokenizer, versions
 
-    def process(self, written: List[Dict[str, Any]], sources: List[Tuple[str, Tuple[int, int]]], stats=None):
+    def process(self, written: List[Dict[str, Any]], sources: List[Tuple[str, Tuple[int, int]]], stats=None,
+                extra: Optional[Dict[str, Any]] = None):
         config, fmt = self._config, self._format
         files = [f for w in written for f in w["files"]]
         if fmt == "mds":
@@ -130,6 +131,7 @@ class _WriteTrainerManifestFn(beam.DoFn):
             seq_len=config.seq_len if fmt == "mds" else None, documents_are=ROWS if fmt == "mds" else WHOLE_DOCUMENTS,
             origin={"command": "winnow tokenize"}, versions=self._versions,
             packing=packing_entry(config.packing, stats) if fmt == "mds" else None)
+        manifest.update(extra or {})
         write_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME), dumps_manifest(manifest))
         yield manifest
 
@@ -141,10 +143,12 @@ class WriteTrainerFormat(beam.PTransform):
     `token_estimate` (a singleton of the input's estimated tokens, as the job passes PackSequences) sizes the
     shards without waiting for the documents' own count; without it the tokens are counted first.
     `pack_options`: further keyword arguments of PackSequences for mds (a mixture's `group_of`).
+    `manifest_extra`: a singleton dict merged into the manifest (a mixture's `{"mixture": ...}` entry).
     """
 
     def __init__(self, file_format: str, config: TokenizeConfig, dtype: str, tokenizer: Dict[str, Any],
-                 versions: Dict[str, str], token_estimate=None, pack_options: Optional[Dict[str, Any]] = None):
+                 versions: Dict[str, str], token_estimate=None, pack_options: Optional[Dict[str, Any]] = None,
+                 manifest_extra=None):
         super().__init__()
         if file_format not in TRAINER_FORMATS:
             raise ValueError(f"--format {file_format!r} is not a trainer format ({', '.join(TRAINER_FORMATS)})")
@@ -154,12 +158,15 @@ class WriteTrainerFormat(beam.PTransform):
         self._format, self._config, self._dtype = file_format, config, dtype
         self._tokenizer, self._versions, self._token_estimate = tokenizer, versions, token_estimate
         self._pack_options = dict(pack_options or {})
+        self._manifest_extra = manifest_extra
 
     def expand(self, encoded):
         config, dtype = self._config, self._dtype
         sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
                    | "SumSources" >> beam.CombinePerKey(sum_counts))
         side: Dict[str, Any] = {"sources": AsList(sources)}
+        if self._manifest_extra is not None:
+            side["extra"] = AsSingleton(self._manifest_extra)
         if self._format == "mds":
             packed = encoded | "PackSequences" >> PackSequences(
                 config.packing, config.row_len, self._tokenizer["special_ids"]["<|pad|>"], config.seed,
