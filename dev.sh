@@ -36,6 +36,12 @@ setup() {
     # Pinned first: the local CPU build. An open range would pull several GB of CUDA packages.
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev,train]"
+    # The trainers' own readers that tests/test_trainer_formats.py checks our Megatron and MDS files with.
+    # Without their declared dependencies: those pin another torch (megatron-core) and numpy<2.2, transformers<5
+    # and google-cloud-storage<3.3 (mosaicml-streaming), which would replace what Beam and the project run on;
+    # what their reading paths import is in setup.py's dev extra.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "megatron-core==0.16.1" \
+      "mosaicml-streaming==0.13.0"
     wheelhouse
     echo "$stamp" > "$VENV/.winnow-stamp"
   fi

@@ -58,7 +58,10 @@ setup(
         # Test tools, and the libraries tests and benchmarks compare against or load our outputs with.
         # import-linter checks the import contracts in .importlinter (tests/test_layering.py).
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "pyflakes>=3", "import-linter>=2.1", "hypothesis>=6.100",
-                "transformers>=4.45", "datasets>=3", "fastwarc>=0.14"],
+                "transformers>=4.45", "datasets>=3", "fastwarc>=0.14",
+                # what megatron-core's IndexedDataset and streaming's StreamingDataset import (those two readers
+                # themselves are installed without their declared dependencies by dev.sh: see there)
+                "python-snappy>=0.7", "cramjam>=2.8", "zstd>=1.5", "xxhash>=3"],
     },
     entry_points={"console_scripts": ["winnow=pipelines.cli:main"]},
 )
