@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,21 @@ def _recipe_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def previous_run(tmp_path_factory) -> Path:
+    """A finished curate output of three documents, built once: each test copies it (`_previous`) as the
+    previous run whose outputs it then guards (one job start instead of four)."""
+    root = tmp_path_factory.mktemp("previous")
+    run_curate([str(_jsonl(root / "in.jsonl", 3))], str(root / "out"), parse_recipe(RECIPE))
+    return root / "out"
+
+
+def _previous(previous_run: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(previous_run, out, symlinks=True)
+    return out
+
+
 def _snapshot(out: Path) -> dict:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
@@ -61,9 +77,8 @@ def test_fixed_part_and_uri_outputs_are_checked_without_touching_storage():
     refuse_inputs_inside_output(["gs://bucket/curated2/a.jsonl", "gs://bucket/*.jsonl"], "gs://bucket/cur")
 
 
-def test_output_holding_its_own_input_is_refused_and_left_untouched(tmp_path, capsys):
-    out = tmp_path / "out"
-    run_curate([str(_jsonl(tmp_path / "in.jsonl", 3))], str(out), parse_recipe(RECIPE))
+def test_output_holding_its_own_input_is_refused_and_left_untouched(previous_run, tmp_path, capsys):
+    out = _previous(previous_run, tmp_path)
     before = _snapshot(out)
     assert any(name.startswith("documents/part-") for name in before)
     (tmp_path / "elsewhere").mkdir()
@@ -79,9 +94,8 @@ def test_output_holding_its_own_input_is_refused_and_left_untouched(tmp_path, ca
         assert _snapshot(out) == before, spec
 
 
-def test_rerun_replaces_only_its_own_files_and_cleans_what_killed_runs_left(tmp_path):
-    out = tmp_path / "out"
-    run_curate([str(_jsonl(tmp_path / "a.jsonl", 5, "old"))], str(out), parse_recipe(RECIPE))
+def test_rerun_replaces_only_its_own_files_and_cleans_what_killed_runs_left(previous_run, tmp_path):
+    out = _previous(previous_run, tmp_path)
     (out / "notes.txt").write_text("mine")
     (out / "documents" / "README").write_text("mine too")
     (out / "documents" / "part-00007-of-00009.parquet").write_bytes(b"stale part of an older layout")
@@ -107,9 +121,8 @@ def _fail(_):
     raise RuntimeError("the job fails after its writes started")
 
 
-def test_failed_run_keeps_previous_outputs_and_leaves_no_staging(tmp_path, monkeypatch):
-    out = tmp_path / "out"
-    run_curate([str(_jsonl(tmp_path / "a.jsonl", 3))], str(out), parse_recipe(RECIPE))
+def test_failed_run_keeps_previous_outputs_and_leaves_no_staging(previous_run, tmp_path, monkeypatch):
+    out = _previous(previous_run, tmp_path)
     before = _snapshot(out)
     real_build = curate.build_curate_pipeline
 
@@ -125,9 +138,8 @@ def test_failed_run_keeps_previous_outputs_and_leaves_no_staging(tmp_path, monke
 
 
 @pytest.mark.slow  # ~7 s: a curate child killed mid-run, then a rerun
-def test_killed_run_leaves_previous_outputs_and_the_next_run_cleans_up(tmp_path):
-    out = tmp_path / "out"
-    run_curate([str(_jsonl(tmp_path / "a.jsonl", 3))], str(out), parse_recipe(RECIPE))
+def test_killed_run_leaves_previous_outputs_and_the_next_run_cleans_up(previous_run, tmp_path):
+    out = _previous(previous_run, tmp_path)
     before = _snapshot(out)
     big = _jsonl(tmp_path / "big.jsonl", 20000, "big")
     cmd = [sys.executable, "-m", "pipelines.cli", "curate", "-i", str(big), "-o", str(out),
