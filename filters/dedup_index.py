@@ -41,6 +41,7 @@ FORMAT = "winnow.dedup_index/1"
 BUCKET_BITS = 16
 BUCKETS = 1 << BUCKET_BITS
 ROW_GROUP_ROWS = 4096  # ~60 KB compressed: the unit a lookup reads
+SETS_ROW_GROUP_ROWS = 64  # a set is ~8 bytes per shingle (~1.6 KB for 200 words): ~100 KB read per candidate
 DEFAULT_PARTITIONS = 256  # write groups hold rows / partitions rows: raise it for indexes of > ~2e8 rows
 MAX_PARTITIONS = BUCKETS
 BUCKET, KEY, KEPT_ID, SET = "bucket", "key", "kept_id", "set"
@@ -202,7 +203,8 @@ def write_partition(directory: str, partition: int, partitions: int, rows: Itera
     table = pa.Table.from_arrays([pa.array([r[c] for r in unique], schema.field(c).type) for c in range(3)],
                                  schema=schema)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True)
+    pq.write_table(table, buf, compression="zstd", write_statistics=True,
+                   row_group_size=SETS_ROW_GROUP_ROWS if schema.equals(SETS_SCHEMA) else ROW_GROUP_ROWS)
     data = buf.getvalue()
     name = partition_file(partition, partitions)
     with FileSystems.create(FileSystems.join(directory, name)) as f:
