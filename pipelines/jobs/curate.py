@@ -80,6 +80,8 @@ def check_against_indexes(recipe: Recipe) -> None:
     """Read the indexes the recipe's dedup stages run `against` (filters/dedup_index.py): RecipeError naming the
     stage and the difference for an index that is missing or was built with other parameters."""
     for name, opts in recipe.stages:
+        if not opts.get("against"):  # only dedup stages take it; building other stages here would cost a load
+            continue
         stage = build_stage(name, opts)
         if getattr(stage, "check_against", None) is not None:
             try:
