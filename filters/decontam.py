@@ -38,7 +38,7 @@ import os
 import re
 import sys
 import unicodedata
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -192,9 +192,6 @@ def parse_eval_sets(sets: Any) -> Tuple[EvalSet, ...]:
         out.append(EvalSet(name=name, path=path, fields=tuple(fields) if given else DEFAULT_FIELDS,
                            fields_given=given))
     return tuple(out)
-
-
-_TEXT_SUFFIXES_SKIPPED = (".pyc",)
 
 
 def _set_files(path: str) -> List[str]:
