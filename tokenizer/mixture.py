@@ -6,12 +6,15 @@ Parsing and validation of the YAML, and every selection decision, as plain funct
 Selection. A document of source S gets a bucket `sample_hash("mixture", S, id; seed) % BUCKETS` (a hash
 independent of the packing-group hash, so kept documents spread over every group). A source asked for E
 epochs (given, or its requested tokens / its available tokens) writes every document floor(E) times, plus one
-more copy of the documents whose bucket is below a threshold k. k is chosen on a histogram of the source's
-documents and tokens over the buckets (`histogram_entry` summed over the corpus: BUCKETS x 2 integers a
-source, whatever the corpus size), so the fractional part hits its target -- documents for an `epochs`
-source (0.3 keeps 30 % of the documents), tokens for a `weight` source or a budget -- to within one bucket,
-not within the binomial noise of per-document coin flips (sqrt(n) documents). With 65,536 buckets a bucket
-holds 1/65,536 of a source's tokens, or one document on small sets.
+more copy of the documents whose bucket is in a selected set. The set is chosen on a histogram of the
+source's documents and tokens over the buckets (`histogram_entry` summed over the corpus: BUCKETS x 2 integers
+a source, whatever the corpus size) to hit the fractional part's target -- documents for an `epochs` source
+(0.3 keeps 30 % of the documents), tokens for a `weight` source or a budget: `fill_buckets` takes buckets in
+hash order while they fit, then fills the remaining gap (less than one bucket) with later buckets that still
+fit. A plain threshold on the bucket order misses by up to half its boundary bucket, which on real corpora
+is one document, and code and books have documents of 10^5 tokens; per-document coin flips miss by the
+binomial noise (benchmarks/RESULTS.md, mixture). The fill favours short documents only for the last part of
+a bucket's worth of tokens. The set travels as a bitmap of BUCKETS bits (8 KiB a source).
 
 Shares. `weight`s are normalised over the weighted sources. `epochs` sources take their tokens first; the
 weighted sources share the rest: `total_tokens` minus those, or, without `total_tokens`, as much as the
@@ -178,7 +181,7 @@ def mixture_group(doc_id: str, total_tokens: int, row_len: int, rows_per_group: 
 class SourcePlan:
     name: str
     full_copies: int  # every document this many times ...
-    threshold: int  # ... plus once more when its bucket < threshold
+    extra: bytes  # ... plus once more when its bucket's bit is set (np.packbits of BUCKETS booleans)
     available_documents: int
     available_tokens: int
     requested_epochs: float
@@ -188,7 +191,7 @@ class SourcePlan:
     planned_tokens: int
 
     def copies(self, bucket: int) -> int:
-        return self.full_copies + (1 if bucket < self.threshold else 0)
+        return self.full_copies + ((self.extra[bucket >> 3] >> (7 - (bucket & 7))) & 1)
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ class MixturePlan:
 
     @property
     def max_copies(self) -> int:
-        return max([s.full_copies + (1 if s.threshold else 0) for s in self.sources] or [1])
+        return max([s.full_copies + (1 if any(s.extra) else 0) for s in self.sources] or [1])
 
     def group_tokens(self, row_len: int, rows_per_group: int) -> int:
         """The token count that sizes the packing groups: the planned output, raised so that there are at
@@ -222,26 +225,52 @@ def _dense(buckets: Mapping[int, Sequence[int]]) -> Tuple[np.ndarray, np.ndarray
     return docs, tokens
 
 
+def prefix_buckets(unit: np.ndarray, target: float) -> np.ndarray:
+    """The buckets below the threshold whose cumulative `unit` comes nearest `target` (kept for comparison:
+    `fill_buckets` is what the plan uses)."""
+    cumulative = np.concatenate([[0], np.cumsum(unit)])
+    mask = np.zeros(len(unit), dtype=bool)
+    mask[:int(np.argmin(np.abs(cumulative - target))) if target > 0 else 0] = True
+    return mask
+
+
+def fill_buckets(unit: np.ndarray, target: float) -> np.ndarray:
+    """Buckets in hash order while their cumulative `unit` stays within `target`, then, for the gap left (less
+    than the first bucket that did not fit), every later non-empty bucket that still fits, in order."""
+    mask = np.zeros(len(unit), dtype=bool)
+    if target <= 0:
+        return mask
+    cumulative = np.cumsum(unit)
+    k = int(np.searchsorted(cumulative, target, side="right"))
+    mask[:k] = True
+    gap = target - (float(cumulative[k - 1]) if k else 0.0)
+    for b in np.flatnonzero(unit[k:]) + k:
+        if gap < 1:
+            break
+        if unit[b] <= gap:
+            mask[b] = True
+            gap -= float(unit[b])
+    return mask
+
+
 def _plan_source(name: str, epochs: float, by_documents: bool, docs: np.ndarray, tokens: np.ndarray) -> SourcePlan:
-    """floor(epochs) copies of everything plus the bucket threshold whose cumulative documents (or tokens)
-    come nearest the fractional part's target."""
+    """floor(epochs) copies of everything plus one more for the buckets `fill_buckets` selects for the
+    fractional part's target (documents or tokens)."""
     n_docs, n_tokens = int(docs.sum()), int(tokens.sum())
     full = int(math.floor(epochs + 1e-12))
     unit = docs if by_documents else tokens
-    target = (epochs - full) * float(unit.sum())
-    cumulative = np.concatenate([[0], np.cumsum(unit)])
-    threshold = int(np.argmin(np.abs(cumulative - target))) if target > 0 else 0
-    planned_tokens = full * n_tokens + int(tokens[:threshold].sum())
+    mask = fill_buckets(unit, (epochs - full) * float(unit.sum()))
+    planned_tokens = full * n_tokens + int(tokens[mask].sum())
     # an `epochs` source asks for documents: its requested tokens are those of the documents it asks for (the
     # tokens of a random 30 % of documents are not 30 % of the tokens), so the requested shares add up to 1
-    return SourcePlan(name=name, full_copies=full, threshold=threshold, available_documents=n_docs,
+    return SourcePlan(name=name, full_copies=full, extra=np.packbits(mask).tobytes(), available_documents=n_docs,
                       available_tokens=n_tokens, requested_epochs=epochs, requested_documents=epochs * n_docs,
                       requested_tokens=float(planned_tokens) if by_documents else epochs * n_tokens,
-                      planned_documents=full * n_docs + int(docs[:threshold].sum()), planned_tokens=planned_tokens)
+                      planned_documents=full * n_docs + int(docs[mask].sum()), planned_tokens=planned_tokens)
 
 
 def plan_mixture(spec: MixtureSpec, histogram: Histogram) -> MixturePlan:
-    """Each source's copies and threshold from the corpus histogram (raises MixtureError when a source has no
+    """Each source's copies and selected buckets from the corpus histogram (raises MixtureError when a source has no
     documents or the budget cannot be met)."""
     dense = {s.name: _dense(histogram.get(s.name, {})) for s in spec.sources}
     for s in spec.sources:
