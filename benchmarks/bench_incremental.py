@@ -13,17 +13,25 @@ B's growth shows beside A's. Exact truth: a document of B is a duplicate when it
 `filters.dedup.exact_dedup_key`, byte-exact for Dolma's `$.text` key) is in A or repeats an earlier one of B.
 
 Winnow: A is curated once per size with the recipe `dedup_exact: {}` (JSONL in, so no extract), which writes
-A's index (`OUT/index/dedup_exact/`); B is curated with `dedup_exact: {against: [A]}`, each run in a fresh
-process on the in-process runner (`pipelines.jobs.curate.build_curate_pipeline`, one worker). Per run: wall
-seconds of the job (pipeline build + run, imports excluded), peak RSS of the process (VmHWM,
-`benchmarks.harness.peak_rss_mb`), the stage's counters (`index_bytes_read`: footers and row groups the
+A's index (`OUT/index/dedup_exact/`); B is curated with `dedup_exact: {against: [A]}` on the in-process runner
+(`pipelines.jobs.curate.build_curate_pipeline`, one worker), REPEATS runs and then the measured run of each
+case one after another in one fresh process. Per run: wall seconds of the job (pipeline build + run, imports
+excluded), peak RSS of the process after its first run (VmHWM, `benchmarks.harness.peak_rss_mb`), the stage's
+counters (`index_bytes_read`: footers and row groups the
 lookups decoded; `index_partitions_opened`, `index_row_groups_read`), and, counted independently by wrapping
-Beam's `FileSystems.open` in the process, the files the run opened and the bytes it read from them under A's
-index and under A's documents (which must be none). A separate measured run (same inputs) adds beside every
+Beam's `FileSystems.open` in the process, the files the run opened and the bytes read from them under A's
+index ("from storage": what pyarrow pulled, its speculative footer read of up to 64 KiB included) and under
+A's documents (which must be none). A separate measured run (same inputs) adds beside every
 GroupByKey of the job a step that encodes each element entering it with the group-by's coders, as
 `measure_shuffle` does in pipelines/transforms/dedup.py (CombinePerKey counted at its input, before combiner
 lifting): bytes shuffled by the whole job, by the dedup stage and by its index join
 (`LookupPrevious/GroupByBucket`), and the largest group of that join.
+
+Index lookups beyond the curated sizes (pure functions, no Beam): an exact index of 65,536, 262,144 and
+1,048,576 rows (synthetic 16-byte keys, and B's planted keys) written by `filters.dedup_index.write_partition` in
+16 partitions, so that one partition file holds 1, 4 and 16 row groups; B's text hashes are looked up by bucket
+through one `filters.dedup_index.IndexReader` in a fresh process: the reader's counters, the bytes it read from
+storage (`FileSystems.open` wrapped), wall seconds and peak RSS.
 
 Dolma (`dolma dedupe` 1.2.1, in its own virtualenv, `benchmarks.harness.ensure_venv`): the same JSONL files
 (gzip) under `documents/`; A's filter is built by one `dedupe` over A (`bloom_filter.read_only: false`, saved to
@@ -32,10 +40,11 @@ A persistent filter is sized once, up front: three filters (`DOLMA_FILTERS`): Do
 |A 16x| + |B2| documents at `desired_false_positive_rate` 1e-5 (its Common Crawl configs' rate; Dolma rounds
 the size up to at least 1 MiB, far more than these documents need), and `size_in_bytes` by the Bloom formula
 (m = -n ln p / ln^2 2 bits) for |A 16x| + |B2| documents at 1e-2, and for the first run only (|A 1x| + |B|) at
-1e-5, as a filter sized for one snapshot that later snapshots keep filling. Per run: wall seconds of the `dedupe` call, peak RSS of the process (VmHWM,
-children included), duplicates marked in B's attribute file against the exact truth (false positives: marked
-beyond a text's true duplicates; misses: the reverse). Winnow's removed documents (`duplicate_of_previous` and
-`exact_duplicate`) are checked against the same truth, per text. Repeats: REPEATS runs of each, min and median.
+1e-5, as a filter sized for one snapshot that later snapshots keep filling. Per run: wall seconds of the
+`dedupe` call, peak RSS of the process (VmHWM, children included), duplicates marked in B's attribute file
+against the exact truth (false positives: marked beyond a text's true duplicates; misses: the reverse).
+Winnow's removed documents (`duplicate_of_previous` and `exact_duplicate`) are checked against the same truth,
+per text. Repeats: REPEATS runs of each, min and median.
 """
 from __future__ import annotations
 
@@ -73,6 +82,8 @@ DOLMA_REQUIREMENTS = ["dolma==1.2.1", "aiobotocore==2.5.4", "botocore==1.31.17",
 DOLMA_FILTERS = (("dolma sizing", 1e-5, "all", False), ("formula", 1e-2, "all", True),
                  ("formula", 1e-5, "first", True))
 CC_DOCS = 3e9           # for the computed Bloom filter size of a cross-snapshot filter
+LOOKUP_ROWS = (65_536, 262_144, 1_048_576)  # index rows for the lookup-scale section (x1, x4, x16)
+LOOKUP_PARTITIONS = 16  # so that a partition file holds 1, 4 and 16 row groups of 4,096
 
 _BLANK = re.compile(r"\n\s*\n")
 
@@ -113,7 +124,8 @@ def pool():
     from filters.dedup import exact_dedup_key
 
     texts = []
-    for path in sorted((DATA / "text" / "gutenberg").glob("pg*.txt")) + [DATA / "text" / "tinyshakespeare" / "input.txt"]:
+    books = sorted((DATA / "text" / "gutenberg").glob("pg*.txt")) + [DATA / "text" / "tinyshakespeare" / "input.txt"]
+    for path in books:
         texts += _book_documents(path)
     texts += _web_documents()
     seen, distinct = set(), []
@@ -258,7 +270,7 @@ def _measure_shuffle(p):
             _ = grouped | f"BenchGroups{n:03d}" >> beam.ParDo(_GroupBytes(f"bench|{label}"))
 
 
-def _winnow_run(inputs, out_dir, against, measure):
+def _winnow_run(inputs, out_dir, against, measure, opened):
     from apache_beam.metrics.metric import MetricsFilter
 
     from pipelines.jobs.curate import build_curate_pipeline
@@ -267,8 +279,7 @@ def _winnow_run(inputs, out_dir, against, measure):
     from pipelines.transforms.counters import counters_by_stage
 
     quiet_beam_logging()
-    opened = _OpenedFiles()
-    opened.install()
+    opened.read = Counter()
     start = time.perf_counter()
     recipe = parse_recipe({"dedup_exact": {"against": [against]} if against else {}})
     p = make_pipeline()
@@ -302,6 +313,66 @@ def _removed_ids(out_dir):
         ids += t.column("id").to_pylist()
         reasons.update(t.column("reason").to_pylist())
     return ids, dict(reasons)
+
+
+# ---------------------------------------------------------------------------------------------- index lookups
+
+def _build_index(directory: str, rows: int, hit_keys) -> None:
+    """An exact-dedup index of `rows` rows: synthetic 16-byte keys (BLAKE2b of a counter) plus `hit_keys`,
+    written as curate writes it (`filters.dedup_index.write_partition` per partition, then index.json)."""
+    from filters import dedup_index as dix
+
+    by_partition = {}
+    keys = [bytes.fromhex(k) for k in hit_keys]
+    keys += [hashlib.blake2b(f"index/{i}".encode(), digest_size=16).digest() for i in range(rows - len(keys))]
+    for i, k in enumerate(keys):
+        b = dix.bucket_of(k)
+        by_partition.setdefault(dix.partition_of(b, LOOKUP_PARTITIONS), []).append((b, k, f"a{i:08d}"))
+    files = [dix.write_partition(directory, p, LOOKUP_PARTITIONS, r) for p, r in sorted(by_partition.items())]
+    dix.write_description(directory, dix.describe("dedup_exact", dix.exact_params(True), LOOKUP_PARTITIONS, files, 1))
+
+
+def _lookup(directory: str, keys) -> dict:
+    """B's keys looked up as `LookupPrevious` does (grouped by bucket, one `IndexReader` per worker)."""
+    from filters import dedup_index as dix
+
+    opened = _OpenedFiles()
+    opened.install()
+    start = time.perf_counter()
+    _stage_dir, desc = dix.load_description(directory, "dedup_exact")
+    reader = dix.IndexReader(directory, desc)
+    by_bucket = {}
+    for k in keys:
+        kb = bytes.fromhex(k)
+        by_bucket.setdefault(dix.bucket_of(kb), set()).add(kb)
+    hits = sum(len(reader.lookup(b, ks)) for b, ks in sorted(by_bucket.items()))
+    wall = time.perf_counter() - start
+    storage = sum(n for p, n in opened.read.items() if p.endswith(".parquet"))
+    return {"wall_s": wall, "hits": hits, "counter_bytes": reader.bytes_read, "row_groups": reader.row_groups_read,
+            "partitions": reader.partitions_opened, "storage_bytes": storage, "peak_rss_mb": peak_rss_mb(),
+            "index_bytes": desc["bytes"],
+            "index_groups": sum(-(-f["rows"] // dix.ROW_GROUP_ROWS) for f in desc["files"])}
+
+
+def _lookup_table(rows_results) -> list:
+    lines = ["", f"Index lookups as A grows past what a curate here can build (pure functions, no Beam: "
+             f"`filters.dedup_index.write_partition` writes an exact index of synthetic 16-byte keys plus B's "
+             f"{B_CROSS} planted keys in {LOOKUP_PARTITIONS} partitions, so that a partition file holds 1, 4, 16 "
+             f"row groups of 4,096 rows (`filters.dedup_index.ROW_GROUP_ROWS`); B's {B_DOCS} real text hashes are "
+             "looked up as `LookupPrevious` does, by bucket, through one `IndexReader`, in a fresh process).", "",
+             "| index rows | index bytes (row groups) | hits | partitions opened | row groups read | "
+             "index bytes read: counter / from storage | share of the index read from storage | wall s | "
+             "peak RSS MB |", "|---" * 9 + "|"]
+    for rows, r in rows_results:
+        lines.append(f"| {rows:,} | {_human(r['index_bytes'])} ({r['index_groups']}) | {r['hits']} | "
+                     f"{r['partitions']} | {r['row_groups']} | {_human(r['counter_bytes'])} / "
+                     f"{_human(r['storage_bytes'])} | {r['storage_bytes'] / r['index_bytes']:.0%} | "
+                     f"{r['wall_s']:.2f} | {r['peak_rss_mb']:,.0f} |")
+    xs = [rows for rows, _ in rows_results]
+    lines += ["", f"Exponent b of bytes read ~ rows^b: counter (footers + row groups decoded) "
+              f"{_fit(xs, [r['counter_bytes'] for _, r in rows_results]):+.2f}, from storage "
+              f"{_fit(xs, [r['storage_bytes'] for _, r in rows_results]):+.2f}."]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- Dolma runs
@@ -375,11 +446,21 @@ def _dolma_run(python: str, work: Path, documents: Path, bloom: Path, count: int
 
 def _worker(argv):
     kind = argv[0]
-    if kind == "winnow":
-        inputs, out_dir, against, measure = json.loads(argv[1])
-        res = _winnow_run(inputs, out_dir, against, measure)
-        res["removed"], res["reasons"] = _removed_ids(out_dir)
-        print(json.dumps(res))
+    if kind == "winnow":  # several runs in one process: the first run's peak RSS is the fresh one
+        inputs, against, runs = json.loads(argv[1])
+        opened = _OpenedFiles()
+        opened.install()
+        out = []
+        for out_dir, measure in runs:
+            if Path(out_dir).exists():
+                shutil.rmtree(out_dir)
+            res = _winnow_run(inputs, out_dir, against, measure, opened)
+            res["removed"], res["reasons"] = _removed_ids(out_dir)
+            out.append(res)
+        print(json.dumps(out))
+    elif kind == "lookup":
+        directory, keys = json.loads(argv[1])
+        print(json.dumps(_lookup(directory, keys)))
     else:
         raise SystemExit(f"unknown worker {kind}")
 
@@ -392,10 +473,9 @@ def _in_fresh_process(*args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _winnow(inputs, out_dir, against=None, measure=False):
-    if Path(out_dir).exists():
-        shutil.rmtree(out_dir)
-    return _in_fresh_process("winnow", json.dumps([inputs, str(out_dir), against, measure]))
+def _winnow(inputs, runs, against=None):
+    """[(output dir, measure shuffle)] curated from `inputs` one after another in one fresh process."""
+    return _in_fresh_process("winnow", json.dumps([inputs, against, [[str(o), m] for o, m in runs]]))
 
 
 def _stats(values):
@@ -436,7 +516,7 @@ def run() -> str:
         index_info = {}
         for f in A_FACTORS:
             a = f"A{f}"
-            built = _winnow([str(tmp / a / "documents" / f"{a}.jsonl.gz")], tmp / "winnow" / a)
+            built, = _winnow([str(tmp / a / "documents" / f"{a}.jsonl.gz")], [(tmp / "winnow" / a, False)])
             desc = json.loads((tmp / "winnow" / a / "index" / "dedup_exact" / "index.json").read_text())
             index_info[a] = {"rows": desc["rows"], "bytes": desc["bytes"], "files": len(desc["files"]),
                              "build_s": built["wall_s"]}
@@ -446,8 +526,15 @@ def run() -> str:
             inputs = [str(tmp / b / "documents" / f"{b}.jsonl.gz")]
             against = str(tmp / "winnow" / a)
             out = tmp / "winnow" / f"{b}_against_{a}"
-            winnow[b, a] = [_winnow(inputs, out, against) for _ in range(REPEATS)]
-            measured[b, a] = _winnow(inputs, out, against, measure=True)
+            *winnow[b, a], measured[b, a] = _winnow(inputs, [(out, False)] * REPEATS + [(out, True)], against)
+        keys = [exact_dedup_key(t, normalize=True) for _, t, _ in sets["B"]]
+        hits = [exact_dedup_key(t, normalize=True) for _, t, planted in sets["B"] if planted == "copy_of_A"]
+        lookups = []
+        for rows in LOOKUP_ROWS:
+            directory = tmp / "lookup" / str(rows)
+            _build_index(str(directory), rows, hits)
+            lookups.append((rows, _in_fresh_process("lookup", json.dumps([str(directory), keys]))))
+            shutil.rmtree(directory)
         # Dolma: A's filter once per size and rate, then B against a copy of it.
         python = ensure_venv("dolma", DOLMA_REQUIREMENTS)
         dolma = {}
@@ -468,12 +555,12 @@ def run() -> str:
                                            bloom, count, rate, formula))
                 desc = f"{label}: {count:,} docs at {rate:g}"
                 dolma[b, a, desc] = (runs, base.stat().st_size)
-        return _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_key, raw_key)
+        return _table(sets, dropped, index_info, cases, winnow, measured, lookups, dolma, tmp, norm_key, raw_key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_key, raw_key) -> str:
+def _table(sets, dropped, index_info, cases, winnow, measured, lookups, dolma, tmp, norm_key, raw_key) -> str:
     lines = [f"Pool: {sum(len(v) for k, v in sets.items() if k in ('A16', 'B2'))} documents used "
              f"({dropped} texts of the shared corpus dropped as repeats of a normalised hash); B = {B_DOCS} "
              f"documents ({B_CROSS} planted copies of A's, {B_SELF} planted copies within B), B2 = "
@@ -481,9 +568,9 @@ def _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_
              + "; ".join(f"{a}: {len(sets[a]):,} docs, {i['rows']:,} rows, {_human(i['bytes'])} in {i['files']} files"
                          for a, i in index_info.items()) + ".", ""]
     lines += ["Winnow, B run against A's index (wall: job seconds, min / median of "
-              f"{REPEATS} fresh processes; shuffle: the measured run).", "",
-              "| B | A | B docs / A docs | wall s min / median | docs/s (median) | peak RSS MB (median) | "
-              "bytes shuffled: job / dedup_exact / index join | largest index-join group (values) | "
+              f"{REPEATS} runs; shuffle: the measured run).", "",
+              "| B | A | B docs / A docs | wall s min / median | docs/s (median) | peak RSS MB (first run) | "
+              "bytes shuffled: job / dedup_exact / index join | largest index-join group (B's keys in a bucket) | "
               "index partitions opened (counter) | index bytes read: counter / from storage | "
               "A's documents read | removed: previous / within B | false positives / misses |",
               "|---" * 13 + "|"]
@@ -492,7 +579,7 @@ def _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_
         runs, m = winnow[b, a], measured[b, a]
         walls = [r["wall_s"] for r in runs]
         wmin, wmed = _stats(walls)
-        rss = statistics.median(r["peak_rss_mb"] for r in runs)
+        rss = runs[0]["peak_rss_mb"]
         total = sum(v[0] for v in m["shuffle"].values())
         dedup = sum(v[0] for k, v in m["shuffle"].items() if k.startswith("DedupExact/"))
         join = sum(v[0] for k, v in m["shuffle"].items() if "LookupPrevious" in k)
@@ -506,7 +593,8 @@ def _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_
         same = all(sorted(r["removed"]) == sorted(runs[0]["removed"]) for r in runs + [m])
         lines.append(f"| {b} | {a} | {len(sets[b]):,} / {len(sets[a]):,} | {wmin:.2f} / {wmed:.2f} | "
                      f"{len(sets[b]) / wmed:,.0f} | {rss:,.0f} | {_human(total)} / {_human(dedup)} / {_human(join)} | "
-                     f"{_largest_join_group(m)} | {c.get('index_partitions_opened', 0):,} of {index_info[a]['files']} "
+                     f"{_largest_join_group(sets[b], norm_key)} | "
+                     f"{c.get('index_partitions_opened', 0):,} of {index_info[a]['files']} "
                      f"({files} files opened) | {_human(c.get('index_bytes_read', 0))} / {_human(storage)} | "
                      f"{docs_opened} files, {_human(docs_read)} | "
                      f"{reasons.get('duplicate_of_previous', 0)} / {reasons.get('exact_duplicate', 0)} | "
@@ -525,6 +613,7 @@ def _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_
         (_, _, w1, s1, _, _), (_, _, w2, s2, _, _) = big
         lines += [f"Growth in B (A = A{max(A_FACTORS)}, B doubled): wall x{w2 / w1:.2f}, bytes shuffled "
                   f"x{s2 / s1:.2f}."]
+    lines += _lookup_table(lookups)
     lines += ["", "Dolma `dedupe` (Bloom filter over `$.text`), the same B against a filter of the same A, sized as "
               "the filter column says (Dolma's own sizing, or `size_in_bytes` by the Bloom formula).", "",
               "| B | A | filter | filter file | wall s min / median | docs/s (median) | peak RSS MB (median) | "
@@ -543,12 +632,14 @@ def _table(sets, dropped, index_info, cases, winnow, measured, dolma, tmp, norm_
     return "\n".join(lines)
 
 
-def _largest_join_group(m) -> str:
-    """The index join's largest group (B's keys of one 16-bit bucket): values and encoded bytes."""
-    join = [v for k, v in m["shuffle"].items() if "LookupPrevious" in k]
-    if not join:
-        return "-"
-    return f"{join[0][2]:,} keys, {_human(join[0][3])} (of {join[0][1]:,} keys in)"
+def _largest_join_group(b_rows, norm_key) -> str:
+    """The index join's largest group: B's distinct text hashes in one 16-bit bucket (`LookupPrevious` combines
+    them per bucket, so the group is never the index's rows), computed from B's keys."""
+    from filters import dedup_index as dix
+
+    keys = {norm_key(t) for _, t, _ in b_rows}
+    per_bucket = Counter(dix.bucket_of(dix.key_bytes(k)) for k in keys)
+    return f"{max(per_bucket.values())} of {len(keys):,} keys ({len(per_bucket):,} buckets)"
 
 
 if __name__ == "__main__":
