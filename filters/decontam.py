@@ -17,14 +17,14 @@ Index (`DecontIndex`): the distinct n-gram hashes of all evaluation sets as one 
 parallel uint16 array naming the set of each (the first set in recipe order that has it). A lookup is a binary
 search (`np.searchsorted`). It is an exact hash set: 10 bytes per n-gram (a million evaluation n-grams ship as
 10 MB), and the only false positives are 64-bit hash collisions: a document n-gram that is in no set matches with
-probability K / 2^64 for K indexed n-grams (K = 10^6: 5.4e-14 per n-gram, ~5e-8 over a million 1,000-word
-documents), so no Bloom filter's per-lookup rate of 1e-3..1e-6 is worth its saving here.
+probability K / 2^64 for K indexed n-grams (K = 10^6: 5.4e-14 per n-gram, ~0.05 false flags over a billion
+1,000-word documents), so no Bloom filter's per-lookup rate of 1e-3..1e-6 is worth its saving here.
 
 Evaluation sets: JSONL (`.jsonl`, `.jsonl.gz`, `.json` lines), Parquet, or directories of those and of plain
-text files (each text file one item). An item's text is its chosen fields (question, choices, answer, context, in
-the order given) joined by newlines, each field's string leaves (a list of choices gives each choice; numbers such
-as an answer's index are not text and are skipped). Its n-grams therefore include those spanning two fields
-(question into answer), as datatrove's `find_overlap_ngrams` does. Items shorter than n words give no n-gram
+text files (each text file one item). An item's text is its chosen fields (in the order given; by default those
+of context, question, choices, answer, text that it has) joined by newlines, each field's string leaves (a list
+of choices gives each choice; numbers such as an answer's index are not text and are skipped). Its n-grams
+therefore include those spanning two fields (question into answer), as datatrove's `find_overlap_ngrams` does. Items shorter than n words give no n-gram
 (as in datatrove) and are counted as `short_items`.
 """
 from __future__ import annotations
@@ -45,7 +45,8 @@ import numpy as np
 from filters.stage_options import OptionError
 
 ACTIONS = ("drop", "drop_lines", "mark")
-DEFAULT_FIELDS = ("question", "choices", "answer", "context")
+# Without `fields`: those of these a record has (`text` for a JSONL of plain passages).
+DEFAULT_FIELDS = ("context", "question", "choices", "answer", "text")
 REASON = "contaminated"
 MAX_NGRAM = 64
 MAX_SETS = 1 << 16  # set ids are uint16
@@ -188,7 +189,7 @@ def parse_eval_sets(sets: Any) -> Tuple[EvalSet, ...]:
         if given and (not isinstance(fields, (list, tuple)) or not fields
                       or not all(isinstance(f, str) and f for f in fields)):
             raise OptionError(f"{where}.fields", f"= {fields!r} is not allowed: expected a non-empty list of "
-                                                 f"field names, e.g. {list(DEFAULT_FIELDS)}")
+                                                 f"field names, e.g. {list(DEFAULT_FIELDS[:4])}")
         out.append(EvalSet(name=name, path=path, fields=tuple(fields) if given else DEFAULT_FIELDS,
                            fields_given=given))
     return tuple(out)

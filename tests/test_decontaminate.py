@@ -146,6 +146,13 @@ def test_planted_items_are_caught_and_near_misses_are_not(eval_sets, docs):
         assert find_matches(doc, build_index(sets, N - 1)), f"{kind}: caught with ngram {N - 1}"
 
 
+def test_default_fields_take_what_a_record_has(eval_sets, docs, tmp_path):
+    frank, _ = eval_sets["frank"]
+    passages = _write_jsonl(tmp_path / "passages.jsonl", [{"text": frank[0]["question"], "n": 1}])
+    index = build_index(parse_eval_sets([{"name": "passages", "path": passages}]), N)
+    assert index.items == (1,) and find_matches(_plant(docs[0], frank[0]["question"]), index)
+
+
 def test_drop_lines_removes_exactly_the_lines_a_match_touches(eval_sets, docs):
     frank, frank_path = eval_sets["frank"]
     index = build_index(parse_eval_sets([{"name": "frank", "path": frank_path}]), N)
