@@ -24,8 +24,8 @@ Evaluation sets: JSONL (`.jsonl`, `.jsonl.gz`, `.json` lines), Parquet, or direc
 text files (each text file one item). An item's text is its chosen fields (in the order given; by default those
 of context, question, choices, answer, text that it has) joined by newlines, each field's string leaves (a list
 of choices gives each choice; numbers such as an answer's index are not text and are skipped). Its n-grams
-therefore include those spanning two fields (question into answer), as datatrove's `find_overlap_ngrams` does. Items shorter than n words give no n-gram
-(as in datatrove) and are counted as `short_items`.
+therefore include those spanning two fields (question into answer), as datatrove's `find_overlap_ngrams` does.
+Items shorter than n words give no n-gram (as in datatrove) and are counted as `short_items`.
 """
 from __future__ import annotations
 
