@@ -3,21 +3,21 @@
 Documents: the English Project Gutenberg books of ../shared/data/text/gutenberg (bodies, six paragraphs per
 document, line breaks kept) and the WCXB development pages' ground-truth main content (web text, one document
 each). Evaluation text: held-out paragraphs of those books, never in the documents, as items {question: a
-paragraph, answer: the first 20 words of another}. Planted into a deterministic 10 % of the documents (by a hash
-of the document's index): an item's question whole, shouted (upper case, commas and full stops gone, quotes
-added), split over lines (four words a line), its answer alone, a bare 13-word run of it, or a 12-word run
-(a near miss that must not be flagged: 12 words as normalisation counts them, so "enemy's" is two). Both sides index the same items with n = 13: ours
-(`filters.decontam.build_index`, fields question and answer) and datatrove's (`NGramsDecontIndexer.compute_hashes`
-with `find_query_ngrams` and `find_overlap_ngrams`: the same n-grams, question, answer and across the two;
-the indexer's `run` needs lighteval's task registry, which is not used here, so the benchmark calls the
-method itself and writes the index file as `run` does). Then each flags every document: ours with
-`filters.decontam.find_matches` (first match), datatrove with `NGramsDecontFilter.filter` (spaCy's English word
-tokenizer, xxhash64), both single-process, timed over all documents REPEATS times after a warm-up (index
-loading and tokenizer construction excluded); datatrove runs in its own virtualenv (`.bench/datatrove-venv`,
+paragraph, answer: the first 20 words of another}. Planted into a deterministic 10 % of the documents (by a hash of
+the document's index): an item's question whole, shouted (upper case, commas and full stops gone, quotes added),
+split over lines (four words a line), its answer alone, a bare 13-word run of it, or a 12-word run (a near miss
+that must not be flagged: 12 words as normalisation counts them, so "enemy's" is two). Both sides index the same
+items with n = 13: ours (`filters.decontam.build_index`, fields question and answer) and datatrove's
+(`NGramsDecontIndexer.compute_hashes` with `find_query_ngrams` and `find_overlap_ngrams`: the same n-grams,
+question, answer and across the two; the indexer's `run` needs lighteval's task registry, which is not used here,
+so the benchmark calls the method itself and writes the index file as `run` does). Then each flags every document:
+ours with `filters.decontam.find_matches` (first match), datatrove with `NGramsDecontFilter.filter` (spaCy's
+English word tokenizer, xxhash64), both single-process, timed over all documents REPEATS times after a warm-up
+(index loading and tokenizer construction excluded); datatrove runs in its own virtualenv (`.bench/datatrove-venv`,
 `benchmarks.harness.ensure_venv`). Agreement: the share of documents both flag or both keep (target >= 99 %);
 speed: documents per second (target >= datatrove's), min and median of the repeats. A document that shares a
-13-gram with the held-out text by itself (a refrain repeated in a tale, a sentence quoted twice) is flagged by
-both and counted in its plant's row.
+13-gram with the held-out text by itself (a refrain repeated in a tale, a sentence quoted twice) is flagged by both
+and counted in its plant's row.
 """
 from __future__ import annotations
 

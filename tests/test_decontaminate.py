@@ -244,5 +244,6 @@ def test_curate_rejects_contaminated_documents_and_counts_them_per_set(eval_sets
         ngram = dict(r["detail"])["ngram"]
         planted = " ".join(w.decode() for w in normalize_words(plants[int(r["id"][3:])][1]))
         assert len(ngram.split()) == N and ngram in planted
-    kept = [r for f in glob.glob(str(tmp_path / "out" / "documents" / "*.parquet")) for r in pq.read_table(f).to_pylist()]
+    kept = [r for f in glob.glob(str(tmp_path / "out" / "documents" / "*.parquet"))
+            for r in pq.read_table(f).to_pylist()]
     assert len(kept) == 25 and "pp-021" in {r["id"] for r in kept}
