@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 INDEX_DIR = "index"
 DESCRIPTION = "index.json"
@@ -221,6 +221,10 @@ def write_description(directory: str, desc: Mapping[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------ read
 
+def _open_seekable(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
 class IndexReader:
     """Looks keys up in one index, reading only the row groups that can hold their buckets.
 
@@ -233,35 +237,37 @@ class IndexReader:
         self._dir, self._columns = stage_dir, [key_column, value_column]
         self._partitions = int(desc["partitions"])
         self._files = {int(f["partition"]): f["path"] for f in desc.get("files", ()) if f.get("rows")}
-        self._meta: Dict[int, Tuple[pq.ParquetFile, List[Tuple[int, int, int]]]] = {}
+        self._meta: Dict[int, Tuple[Any, List[Tuple[int, int, int]]]] = {}
         self._groups: "OrderedDict[Tuple[int, int], Dict[bytes, List[str]]]" = OrderedDict()
         self._cache = cache_groups
         self.bytes_read = self.row_groups_read = self.partitions_opened = 0
 
     def _open(self, partition: int):
         if partition not in self._meta:
-            path = FileSystems.join(self._dir, self._files[partition])
-            with FileSystems.open(path) as f:  # one object read; index files are small (rows / partitions)
-                data = f.read()
-            pf = pq.ParquetFile(io.BytesIO(data))
+            with _open_seekable(self._path(partition)) as f:  # reads the footer only
+                meta = pq.ParquetFile(f).metadata
             ranges = []
-            for g in range(pf.metadata.num_row_groups):
-                rg = pf.metadata.row_group(g)
+            for g in range(meta.num_row_groups):
+                rg = meta.row_group(g)
                 stats = rg.column(0).statistics
                 ranges.append((int(stats.min), int(stats.max),
                                sum(rg.column(c).total_compressed_size for c in range(rg.num_columns))))
-            self._meta[partition] = (pf, ranges)
+            self._meta[partition] = (meta, ranges)
             self.partitions_opened += 1
-            self.bytes_read += pf.metadata.serialized_size
+            self.bytes_read += meta.serialized_size
         return self._meta[partition]
+
+    def _path(self, partition: int) -> str:
+        return FileSystems.join(self._dir, self._files[partition])
 
     def _group(self, partition: int, g: int) -> Dict[bytes, List[str]]:
         cached = self._groups.get((partition, g))
         if cached is not None:
             self._groups.move_to_end((partition, g))
             return cached
-        pf, ranges = self._open(partition)
-        table = pf.read_row_group(g, columns=self._columns)
+        meta, ranges = self._open(partition)
+        with _open_seekable(self._path(partition)) as f:  # seeks to the group's column chunks
+            table = pq.ParquetFile(f, metadata=meta).read_row_group(g, columns=self._columns)
         out: Dict[Any, List[Any]] = {}
         for k, i in zip(table.column(0).to_pylist(), table.column(1).to_pylist()):
             out.setdefault(k, []).append(i)

@@ -23,7 +23,8 @@ MinHash (`DedupMinhash`):
    more than a bounded number of sets: first by the hub v (its one set plus the ids of the members pointing at it;
    a hub lists ids only, as the components do), which sends (v, set_v) to each member u; then by u (its own set
    plus at most 2 x `bands` (v, set_v), since u has two edges per band at most), where the Jaccard is computed.
-   Shuffle volume: one set per edge plus two per document.
+   Shuffle volume: one set per edge plus three per document (the third carries a kept document's set to the
+   index, see below).
 4. Connected components: `rounds` unrolled rounds of large-star then small-star (the steps: filters/components.py;
    Kiveris et al., "Connected Components in MapReduce and Beyond", 2014: O(log^2 n) rounds, in practice a handful);
    each round is one group-by on the node plus a `Distinct` of the emitted edges, and no worker ever holds more
@@ -405,7 +406,8 @@ Representative = Annotated[str, OneOf(*REPRESENTATIVES)]
 
 @checked_options
 class DedupExact(beam.PTransform):
-    """Keep one document per (normalised) text; outputs main (kept), `rejected`, `errors`."""
+    """Keep one document per (normalised) text; outputs main (kept), `rejected`, `errors`, `index` (the kept
+    documents' text hashes); `against`: earlier curate outputs whose indexed texts this run rejects."""
 
     def __init__(self, normalize: bool = True, representative: Representative = "smallest_id",
                  score: Optional[str] = None, against: Optional[List[str]] = None,
@@ -814,7 +816,8 @@ class DedupMinhash(beam.PTransform):
     Options: the `MinHashParams` fields (ngram, num_perm, bands, rows, seed, scheme, hashfunc); `threshold`
     to derive bands x rows with datasketch's optimiser instead; `verify_threshold` for exact Jaccard
     verification of candidate pairs; `representative` (smallest_id, longest, quality + `score`); `rounds` of
-    connected components; `measure_shuffle` to count the bytes entering every group-by (module docstring).
+    connected components; `measure_shuffle` to count the bytes entering every group-by (module docstring);
+    `against` (earlier curate outputs or their index/) and `index_partitions` (files of this run's index).
     """
 
     def __init__(self, threshold: Optional[Annotated[float, Range(0, 1, low_open=True, high_open=True)]] = None,
