@@ -204,7 +204,7 @@ class LookupPrevious(beam.PTransform):
 
     def expand(self, keys):
         return (keys | "BucketOfKey" >> beam.Map(_bucket_and_key)
-                | "KeysByBucket" >> beam.CombinePerKey(_KeySet())
+                | "GroupByBucket" >> beam.CombinePerKey(_KeySet())
                 | "ReadIndex" >> beam.ParDo(_LookupBucket(self._stage, self._dirs, self._params, self._hex)))
 
 
