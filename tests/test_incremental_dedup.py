@@ -280,3 +280,22 @@ def test_publish_replaces_the_previous_index_and_keeps_foreign_files(tmp_path):
     staged.publish()
     assert not list(old.glob("*")), "a stage the new run did not index keeps no stale index"
     assert (out / "index" / MINHASH_STAGE / dix.DESCRIPTION).is_file() and (out / "index" / "notes.txt").is_file()
+
+
+def test_merge_carries_the_minhash_sets_when_every_input_has_them(tmp_path):
+    from filters.minhash import MinHashParams
+
+    params = dix.minhash_params(MinHashParams())
+    for name, ids in (("a", ["a1", "a2"]), ("b", ["b1"])):
+        stage_dir = tmp_path / name / "index" / MINHASH_STAGE
+        _write_index(stage_dir, _rows(28, name), 2, stage=MINHASH_STAGE, params=params)
+        sets = [(dix.id_bucket(i), i, bytes(range(8)) * (n + 1)) for n, i in enumerate(ids)]
+        entries = [dix.write_partition(str(stage_dir / dix.SETS_DIR), 0, 1, sets, dix.SETS_SCHEMA)]
+        dix.write_description(str(stage_dir / dix.SETS_DIR), dix.describe(MINHASH_STAGE, params, 1, entries, 1,
+                                                                          holds=dix.SETS_HOLDS))
+    merged = dix.merge_indexes([str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path / "m"), MINHASH_STAGE)
+    assert merged["rows"] == 56
+    sets_dir, sets = dix.load_sets(str(tmp_path / "m"))
+    reader = dix.IndexReader(sets_dir, sets, key_column=dix.KEPT_ID, value_column=dix.SET)
+    assert reader.lookup(dix.id_bucket("a2"), ["a2"]) == [("a2", bytes(range(8)) * 2)]
+    assert sets["rows"] == 3 and sets["holds"] == dix.SETS_HOLDS
