@@ -1,14 +1,17 @@
-"""Determinism end to end (issue #11): the chain `winnow run` runs (crawl -> curate with the default recipe ->
-tokenizer -> tokenize), once with --workers 1 and once with --workers 2, gives the same documents (ids and texts),
-the same rejections (and which copy a duplicate lost to), the same tokenizer and byte-identical token shards and
-manifest.
+"""Determinism end to end (issue #11): the chain `winnow run` runs on its embedded default (crawl -> curate with
+the default recipe plus the held-out docstrings' decontaminate stage -> tokenizer -> tokenize of the two-source
+mixture), once with --workers 1 and once with --workers 2, gives the same documents (ids and texts), the same
+rejections (and which copy a duplicate lost to), the same tokenizer and byte-identical token shards and manifest
+(the manifest up to the output directory, which a mixture's manifest names).
 
-The same steps as pipelines/demo/run.py's run_chain, on a smaller embedded default: a few pydoc pages served on
-loopback and a slice of the standard library that keeps the real near-duplicate population (`encodings`, ~120
-codec tables, for MinHash) and gains one planted exact copy (for exact dedup's choice of the kept copy). Each
-chain crawls, curates, trains and tokenizes on its own; only the site and the code directory are shared, so
-URLs and code ids cannot differ for reasons other than the chain. The CPU training run at the end of `winnow run`
-reads the shards and writes nothing these compare; the whole `winnow run` is checked by tests/test_run.py."""
+The same steps as pipelines/demo/run.py's run_chain, with its helpers (held-out docstrings, decontamination,
+DEMO_MIXTURE), on a smaller embedded default: a few pydoc pages served on loopback and a slice of the standard
+library that keeps a real near-duplicate population (codec tables, for MinHash) and gains one planted exact copy
+(for exact dedup's choice of the kept copy); the mixture's budget is scaled to it so that, as in `winnow run`,
+the docs repeat and the code is subsampled. Each chain crawls, curates, trains and tokenizes on its own; only
+the site and the code directory are shared, so URLs and code ids cannot differ for reasons other than the chain.
+The CPU training run at the end of `winnow run` reads the shards and writes nothing these compare; the whole
+`winnow run` is checked by tests/test_run.py."""
 from __future__ import annotations
 
 import glob
@@ -19,8 +22,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from pipelines.demo.docsite import render_python_docs, serve_directory
+from pipelines.demo.run import DEMO_MIXTURE, HELD_OUT_MODULES, with_decontamination, write_held_out_docstrings
 from pipelines.jobs.crawl import run_crawl
 from pipelines.jobs.curate import run_curate
 from pipelines.jobs.recipe import load_recipe
@@ -30,8 +35,10 @@ from tokenizer.train import train_tokenizer
 pytestmark = pytest.mark.slow  # ~25-60 s (idle-loaded 2 cores): two small chains, the second on two forked workers
 
 PAGES = ("textwrap", "heapq", "bisect", "colorsys", "fnmatch")
-TOP_LEVEL = ("textwrap.py", "heapq.py", "bisect.py", "colorsys.py", "fnmatch.py")
+TOP_LEVEL = ("heapq.py", "bisect.py") + tuple(m + ".py" for m in HELD_OUT_MODULES)  # held-out docstrings' modules
 CODEC_TABLES = 30  # encodings/cp*.py: near-identical codec tables, the near-duplicates MinHash clusters
+# DEMO_MIXTURE's shares, on a budget for ~5k tokens of docs and ~200k of code: docs ~4 epochs, code ~0.15
+MIXTURE_TOKENS = 50_000
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +54,7 @@ def sources(tmp_path_factory, lid_model_file):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, target)
     (code / "vendored").mkdir()
-    shutil.copyfile(code / "textwrap.py", code / "vendored" / "textwrap.py")  # exact dedup keeps one of the two
+    shutil.copyfile(code / "heapq.py", code / "vendored" / "heapq.py")  # exact dedup keeps one of the two
     base_url, stop = serve_directory(str(root / "site"))
     yield base_url, code
     stop()
@@ -62,18 +69,25 @@ def _chain(out: Path, workers: int, base_url: str, code: Path):
     """run_chain's steps on the small default: what each step wrote that the other chain must reproduce."""
     run_crawl([base_url + "index.html"], str(out / "crawl"), max_pages=len(PAGES) + 5, delay=0.02,
               workers=workers, allow_private=True)
+    held_out = write_held_out_docstrings(str(code), str(out / "benchmark" / "stdlib_docstrings.jsonl"))
     report = run_curate([str(out / "crawl" / "*.warc.gz"), "code:" + str(code)], str(out / "curated"),
-                        load_recipe(None), workers=workers)
+                        with_decontamination(load_recipe(None), held_out), workers=workers)
     train_tokenizer(str(out / "curated"), 1024, str(out / "tokenizer"), seed=0)
-    run_tokenize(str(out / "curated"), str(out / "tokenizer"), str(out / "shards"), 128, seed=0, workers=workers)
+    mixture = out / "mixture.yaml"  # inputs relative to it, as write_demo_mixture writes them
+    mixture.write_text(yaml.safe_dump({**DEMO_MIXTURE, "total_tokens": MIXTURE_TOKENS}, sort_keys=False))
+    manifest = run_tokenize(None, str(out / "tokenizer"), str(out / "shards"), 128, seed=0, workers=workers,
+                            mixture=str(mixture))
     shards = out / "shards"
     return {
         "documents": _parquet_rows(str(out / "curated" / "documents"), ("id", "text")),
         "rejected": _parquet_rows(str(out / "curated" / "rejected"), ("id", "stage", "reason", "duplicate_of")),
         "errors": sum(s.errors for s in report.stages),
         "tokenizer": (out / "tokenizer" / "tokenizer.json").read_bytes(),
-        "shards": {p.name: p.read_bytes() for p in sorted(shards.iterdir())
-                   if p.name.startswith("shard-") or p.name == "manifest.json"},
+        "mixture": manifest.mixture,
+        "shards": {p.name: p.read_bytes() for p in sorted(shards.iterdir()) if p.name.startswith("shard-")},
+        # A mixture's manifest names each source's input directory as an absolute path, which differs between
+        # the chains' directories (w1/, w2/): compared byte for byte with that one directory written as <OUT>.
+        "manifest": (shards / "manifest.json").read_bytes().replace(str(out).encode(), b"<OUT>"),
     }
 
 
@@ -87,7 +101,10 @@ def test_chain_is_deterministic_across_worker_counts(sources, tmp_path):
     reasons = {(r[1], r[2]) for r in one["rejected"]}
     assert any(stage == "dedup_exact" for stage, _ in reasons), reasons
     assert any(stage == "dedup_minhash" for stage, _ in reasons), reasons
-    assert len(one["shards"]) >= 2 and "manifest.json" in one["shards"]
+    assert any(stage == "decontaminate" for stage, _ in reasons), reasons
+    epochs = {s["name"]: s["epochs"] for s in one["mixture"]["sources"]}
+    assert epochs["docs"] > 1 > epochs["code"], epochs  # a repeated source and a subsampled one
+    assert one["shards"] and b"<OUT>/curated" in one["manifest"]
 
     assert ids == [d[0] for d in two["documents"]]
     assert one["documents"] == two["documents"]
@@ -97,3 +114,4 @@ def test_chain_is_deterministic_across_worker_counts(sources, tmp_path):
     assert sorted(one["shards"]) == sorted(two["shards"])
     for name in one["shards"]:
         assert one["shards"][name] == two["shards"][name], name
+    assert one["manifest"] == two["manifest"]
