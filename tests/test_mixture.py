@@ -29,6 +29,7 @@ def test_parse_resolves_relative_inputs_and_keeps_the_selector(tmp_path):
                          str(tmp_path))
     assert [s.name for s in spec.sources] == ["web", "code"] and spec.total_tokens == 1000
     assert spec.sources[0].input == str(tmp_path / "docs") and spec.sources[0].source == "web"
+    assert spec.sources[0].written_input == "docs"  # what the manifest records: the same bytes wherever it runs
     assert spec.sources[1].input == "/abs/docs" and spec.sources[1].epochs == 2.5 and spec.sources[1].weight is None
 
 
@@ -201,6 +202,7 @@ def test_mixture_job_on_real_text(real_mixture):
     mix = manifest.mixture
     by_name = {s["name"]: s for s in mix["sources"]}
     assert list(by_name) == ["books", "code", "web"] and mix["total_tokens"] == 1_200_000
+    assert by_name["web"]["input"] == "docs/web.jsonl"
     assert mix["tokens"] == manifest.totals.non_pad_tokens == sum(s["tokens"] for s in by_name.values())
     assert abs(mix["tokens"] - 1_200_000) / 1_200_000 < 0.005
     web = by_name["web"]

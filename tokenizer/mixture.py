@@ -60,6 +60,7 @@ class MixtureSource:
     weight: Optional[float] = None
     epochs: Optional[float] = None
     source: Optional[str] = None  # keep only documents whose `source` column equals this
+    written_input: Optional[str] = None  # `input` as the file wrote it (the manifest records it: no local paths)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def parse_mixture(text: str, where: str = "mixture", base_dir: Optional[str] = N
             path = os.path.join(base_dir, path)
         weight = _number(entry["weight"], "weight", at) if "weight" in entry else None
         epochs = _number(entry["epochs"], "epochs", at) if "epochs" in entry else None
-        sources.append(MixtureSource(name=name, input=path, weight=weight, epochs=epochs, source=selector))
+        sources.append(MixtureSource(name=name, input=path, weight=weight, epochs=epochs, source=selector,
+                                     written_input=entry["input"]))
     names = [s.name for s in sources]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -316,7 +318,7 @@ def mixture_manifest(spec: MixtureSpec, plan: MixturePlan,
     for s, p in zip(spec.sources, plan.sources):
         docs, tokens = counts.get(s.name, (0, 0))
         entries.append({
-            "name": s.name, "input": s.input, "source": s.source, "weight": s.weight,
+            "name": s.name, "input": s.written_input or s.input, "source": s.source, "weight": s.weight,
             "requested_epochs": p.requested_epochs, "requested_documents": round(p.requested_documents),
             "requested_tokens": round(p.requested_tokens),
             "requested_share": p.requested_tokens / total_requested if total_requested else 0.0,
