@@ -319,3 +319,37 @@ def test_tokenize_composite_writes_each_format_deterministically(tmp_path):
                 assert set(s["tokens"][start:].tolist()) <= {1}  # padding after the segments
             # a document longer than a row is split over rows (whose order is the row shuffle's)
             assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in docs.items()}
+
+
+# -- winnow tokenize --format F: the job writes the trainer's files itself --------------------------------------
+
+def test_tokenize_job_writes_each_trainer_format_and_verify_accepts_it(shards, tmp_path, word_corpus):
+    """`winnow tokenize --format megatron|mds|llmc` (the CLI, in-process): the files verify, the whole documents
+    (megatron, llmc) hold exactly the tokens the Parquet shards of the same documents hold, and a mixture keeps
+    its `mixture` entry in the trainer manifest."""
+    from pipelines.cli import main as cli_main
+    from pipelines.tools.verify import verify_shards
+    from schemas.shard_files import read_manifest
+
+    parquet = read_manifest(str(shards))
+    for fmt in ("megatron", "mds", "llmc"):
+        out = tmp_path / fmt
+        assert cli_main(["tokenize", "--input", str(word_corpus / "documents"), "--tokenizer", str(word_corpus / "tok"),
+                         "--seq-len", "64", "--format", fmt, "--output", str(out)]) == 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["file_format"] == fmt
+        assert verify_shards(str(out), str(word_corpus / "tok")) == manifest
+        if fmt != "mds":  # whole documents, each ending in <|endoftext|>
+            assert manifest["totals"]["documents"] == parquet.totals.documents == 100
+            assert manifest["totals"]["tokens"] == parquet.totals.non_pad_tokens
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(f"sources:\n  - {{name: web, input: {word_corpus / 'documents'}, source: web, weight: 0.5}}\n"
+                   f"  - {{name: books, input: {word_corpus / 'documents'}, source: books, weight: 0.5}}\n")
+    out = tmp_path / "mixed"
+    assert cli_main(["tokenize", "--mixture", str(mix), "--tokenizer", str(word_corpus / "tok"), "--seq-len", "64",
+                     "--format", "megatron", "--output", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert verify_shards(str(out), str(word_corpus / "tok")) == manifest
+    shares = {s["name"]: s["share"] for s in manifest["mixture"]["sources"]}
+    assert set(shares) == {"web", "books"} and all(abs(v - 0.5) < 0.05 for v in shares.values()), shares
+    assert sum(s["tokens"] for s in manifest["mixture"]["sources"]) == manifest["totals"]["tokens"]

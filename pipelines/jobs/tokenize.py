@@ -21,6 +21,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import AsList
 
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
 from pipelines.runtime.options import (
@@ -33,12 +34,14 @@ from pipelines.transforms.tokenize import (
     WriteShards, read_bundle_bytes, source_counts,
 )
 from pipelines.transforms.stages import ERRORS
+from pipelines.transforms.trainer_formats import WriteTrainerFormat
 from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_vocab
 from schemas.io import document_patterns
 from schemas.shard_files import FILE_FORMATS
+from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, load_trainer_manifest
 from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
-from tokenizer.mixture import MixtureSpec, mixture_group, parse_mixture
+from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture
 from tokenizer.pack_groups import estimated_tokens, sum_counts
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,9 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
     # so the encoded documents go straight to their groups; the row count (which sizes the shards) comes from
     # the plan made on their lengths
     token_estimate = text_bytes | "EstimateTokens" >> beam.Map(estimated_tokens)
+    if config.file_format in TRAINER_FORMATS:  # a trainer's own files (pipelines.transforms.trainer_formats)
+        return encoded | "WriteTrainerFormat" >> WriteTrainerFormat(config.file_format, config, dtype, tokenizer_info,
+                                                                    versions, token_estimate=token_estimate)
     packed = encoded | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
                                                         config.rows_per_group, config.shard_rows(dtype), dtype,
                                                         config.doc_ids, token_estimate)
@@ -116,6 +122,13 @@ def build_mixture_pipeline(pipeline: beam.Pipeline, spec: MixtureSpec, patterns:
     mixture = encode.encoded | "SelectMixture" >> SelectMixture(spec, config.seed, config.row_len,
                                                                 config.rows_per_group)
     selected = mixture["selected"]
+    if config.file_format in TRAINER_FORMATS:
+        extra = mixture["plan"] | "MixtureEntry" >> beam.Map(_mixture_entry, spec, AsList(
+            selected | "SourceCountsForManifest" >> beam.Map(source_counts)
+            | "SumSourcesForManifest" >> beam.CombinePerKey(sum_counts)))
+        return selected | "WriteTrainerFormat" >> WriteTrainerFormat(
+            config.file_format, config, dtype, tokenizer_info, versions, token_estimate=mixture["group_tokens"],
+            pack_options={"group_of": mixture_group}, manifest_extra=extra)
     sources = (selected | "SourceCounts" >> beam.Map(source_counts)
                | "SumSources" >> beam.CombinePerKey(sum_counts))
     packed = selected | "PackSequences" >> PackSequences(config.packing, config.row_len, pad_id, config.seed,
@@ -124,6 +137,10 @@ def build_mixture_pipeline(pipeline: beam.Pipeline, spec: MixtureSpec, patterns:
     infos = packed["rows"] | "WriteShards" >> WriteShards(config, dtype, packed["shards"])
     return infos | "WriteManifest" >> WriteManifest(config, dtype, tokenizer_info, versions, packed[STATS], sources,
                                                     packed["shards"], spec, mixture["plan"])
+
+
+def _mixture_entry(plan, spec: MixtureSpec, sources) -> Dict[str, Any]:
+    return {"mixture": mixture_manifest(spec, plan, sources)}
 
 
 def load_mixture_spec(path: str) -> MixtureSpec:
@@ -145,14 +162,16 @@ def load_mixture_spec(path: str) -> MixtureSpec:
 
 @dataclass
 class TokenizeResult:
-    manifest: Optional[Manifest]  # None after a Dataflow dry run (the job was built, nothing ran)
+    # None after a Dataflow dry run (the job was built, nothing ran); a trainer format's manifest.json is a dict
+    # (`winnow.trainer/1`, schemas.trainer_formats)
+    manifest: Optional[Any]
     counters: Dict[str, int]
 
 
 def _clear_previous_outputs(output_dir: str) -> None:
     """A stale manifest, shard set or error table from an earlier run must not pass for this run's output."""
     stale = [m.path for pattern in (FileSystems.join(output_dir, MANIFEST_NAME), FileSystems.join(output_dir, "shard-*-of-*"),
-                                    FileSystems.join(output_dir, ERRORS_DIR, "*"))
+                                    FileSystems.join(output_dir, ERRORS_DIR, "*"), FileSystems.join(output_dir, MDS_INDEX))
              for m in (FileSystems.match([pattern])[0].metadata_list if path_matches(pattern) else [])]
     if stale:
         FileSystems.delete(stale)
@@ -251,7 +270,10 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
         pass
     _drop_empty_errors(output_dir)
     manifest_path = FileSystems.join(output_dir, MANIFEST_NAME)
-    manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
+    if file_format in TRAINER_FORMATS:
+        manifest = load_trainer_manifest(read_bytes(manifest_path), manifest_path)
+    else:
+        manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
     if counters.get("errors"):
         log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
                     "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
@@ -292,8 +314,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--seq-len", type=int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
     parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
     parser.add_argument("--packing", choices=METHODS, default="best-fit", help="packing method (default best-fit)")
-    parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS), default="parquet",
-                        help="shard file format (default parquet)")
+    parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS) + list(TRAINER_FORMATS),
+                        default="parquet",
+                        help="output: parquet (default) or arrow token shards, or a trainer's own files: megatron "
+                             "(Megatron-LM/NeMo .bin + .idx, whole documents), mds (MosaicML streaming shards of the "
+                             "packed rows + index.json) or llmc (llm.c/nanoGPT .bin with its 256-int32 header)")
     parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
     parser.add_argument("--seed", type=int, default=0, help="packing/shuffle seed (default 0)")
     parser.add_argument("--rows-per-shard", type=int, default=None,
@@ -332,6 +357,14 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
     m = result.manifest
     if m is None:
         print("dry run: the job was built and not submitted")
+        return 0
+    if isinstance(m, dict):  # a trainer format
+        totals = m.get("totals", {})
+        print(f"tokenize: {args.file_format} files: {totals.get('documents', 0)} documents, "
+              f"{totals.get('tokens', 0):,} tokens in {len(m.get('files', []))} files; counters {result.counters}")
+        if m.get("mixture"):
+            print(format_mixture(m["mixture"]))
+        print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
         return 0
     print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
           f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "

@@ -71,6 +71,7 @@ from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
 from schemas.io import complete_document
 from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
+from schemas.trainer_formats import TRAINER_FORMATS
 from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
 from tokenizer.pack_groups import (
@@ -142,8 +143,9 @@ class TokenizeConfig:
             raise ValueError(f"--encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.encode_threads < 1:
             raise ValueError(f"--encode-threads must be at least 1, got {self.encode_threads}")
-        if self.file_format not in FILE_FORMATS:
-            raise ValueError(f"--format must be one of {sorted(FILE_FORMATS)}, got {self.file_format!r}")
+        if self.file_format not in FILE_FORMATS and self.file_format not in TRAINER_FORMATS:
+            raise ValueError(f"--format must be one of {sorted(FILE_FORMATS) + list(TRAINER_FORMATS)}, "
+                             f"got {self.file_format!r}")
         if self.rows_per_group < 1 or (self.rows_per_shard is not None and self.rows_per_shard < 1):
             raise ValueError("rows_per_group and rows_per_shard must be positive")
         if self.shard_mb <= 0 or self.row_group_mb <= 0:
