@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -295,3 +296,35 @@ def test_curate_with_a_bad_recipe_exits_non_zero_before_any_work(tmp_path):
     assert lines == ["winnow curate: error: recipe bad: stage 'language': option 'min_score' = '0.5' (a string) "
                      "is not allowed: expected a number within [0, 1]; write the number without quotes"], proc.stderr
     assert not out.exists() or not any(os.scandir(out))  # nothing was read, nothing written
+
+
+def test_recipe_mixture_is_checked_at_load_and_its_sources_default_to_the_curated_documents():
+    recipe = parse_recipe({"dedup_exact": {}, "mixture": {"sources": [
+        {"name": "web", "source": "web", "weight": 0.7}, {"name": "all", "input": "elsewhere", "epochs": 0.5}],
+        "total_tokens": 1000}}, name="mixed")
+    assert recipe.mixture["sources"][0]["input"] == "curated" and recipe.mixture["sources"][1]["input"] == "elsewhere"
+    assert parse_recipe(yaml.safe_load(recipe.to_yaml())).mixture == recipe.mixture  # round trip
+    for bad, says in [({"sources": [{"name": "web"}]}, "exactly one of `weight`"),
+                      ({"sources": [{"name": "a", "weight": 1, "colour": 2}]}, "unknown key"),
+                      ({"sources": "web"}, "expected {sources:")]:
+        with pytest.raises(RecipeError, match=re.escape(says)):
+            parse_recipe({"dedup_exact": {}, "mixture": bad}, name="mixed")
+
+
+@pytest.mark.slow
+def test_winnow_run_with_a_recipe_mixture_tokenizes_that_mixture(tmp_path, word_corpus):
+    """`winnow run --recipe` whose recipe has `mixture:`: the run's tokenize is that mixture of its curated
+    documents (a source without `input`) and of another input, recorded in the shards' manifest."""
+    from pipelines.demo.run import run_chain
+
+    recipe = tmp_path / "mixed.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "inputs": [str(word_corpus / "documents" / "*.parquet")], "dedup_exact": {},
+        "mixture": {"sources": [{"name": "curated", "weight": 0.25},  # no input: the run's curated documents
+                                {"name": "books", "input": str(word_corpus / "documents"), "source": "books",
+                                 "weight": 0.75}]}}))
+    summary = run_chain(str(tmp_path / "out"), str(recipe), vocab_size=300, seq_len=64, train_steps=2, quiet=True)
+    manifest = json.loads((tmp_path / "out" / "shards" / "manifest.json").read_text())
+    shares = {s["name"]: s["share"] for s in manifest["mixture"]["sources"]}
+    assert shares.keys() == {"curated", "books"} and abs(shares["curated"] - 0.25) < 0.02, shares
+    assert os.path.exists(tmp_path / "out" / "mixture.yaml") and summary["documents"] > 0

@@ -52,14 +52,15 @@ STDLIB_PACKAGES = ("json", "email", "http", "urllib", "collections", "concurrent
                    "encodings", "importlib", "xml")
 
 
-def write_demo_mixture(output_dir: str) -> str:
-    """`DEMO_MIXTURE` as OUT/mixture.yaml (inputs relative to it, so the file also works by hand)."""
+def write_demo_mixture(output_dir: str, mixture: Optional[Dict[str, Any]] = None) -> str:
+    """`mixture` (default `DEMO_MIXTURE`; a recipe's `mixture:` has its inputs filled in by the recipe parser)
+    as OUT/mixture.yaml (inputs relative to it, so the file also works by hand)."""
     import yaml
 
     path = os.path.join(output_dir, "mixture.yaml")
     with open(path, "w", encoding="utf-8") as f:
-        f.write("# the embedded default's mixture: `winnow tokenize --mixture` this file (see README)\n")
-        yaml.safe_dump(DEMO_MIXTURE, f, sort_keys=False)
+        f.write("# the mixture `winnow run` tokenized: `winnow tokenize --mixture` this file (see README)\n")
+        yaml.safe_dump(DEMO_MIXTURE if mixture is None else mixture, f, sort_keys=False)
     return path
 
 
@@ -185,7 +186,9 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
         contaminated = {"in": entry["in"], "by_set": entry.get("contaminated_by_set", {})}
     with timer.step("tokenizer", f"training a {vocab_size}-token byte-level BPE"):
         tok_meta = train_tokenizer(out["curated"], vocab_size, out["tokenizer"], seed=seed)
-    mixture = None if recipe.inputs else write_demo_mixture(output_dir)
+    # the recipe's `mixture:` if it has one; the embedded default's own; none for a recipe's inputs without one
+    mixture = (write_demo_mixture(output_dir, dict(recipe.mixture)) if recipe.mixture is not None
+               else None if recipe.inputs else write_demo_mixture(output_dir))
     with timer.step("tokenize", f"tokenizing and packing into rows of {seq_len}+1 tokens"
                                 + (f", mixture {mixture}" if mixture else "")):
         manifest = run_tokenize(None if mixture else out["curated"], out["tokenizer"], out["shards"], seq_len,

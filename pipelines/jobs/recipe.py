@@ -107,6 +107,9 @@ class Recipe:
     inputs: Tuple[str, ...] = ()
     # Keep at most this many rejected rows per (stage, reason) in rejected/ (None: all). Counts stay complete.
     rejected_sample_per_reason: Optional[int] = None
+    # `winnow run --recipe`: tokenize the curated documents as this mixture (a mixture file's mapping, see
+    # tokenizer/mixture.py; a source without `input` reads the run's curated documents). Curate ignores it.
+    mixture: Optional[Mapping[str, Any]] = None
 
     @property
     def stage_names(self) -> Tuple[str, ...]:
@@ -124,12 +127,16 @@ class Recipe:
             body["inputs"] = list(self.inputs)
         if self.rejected_sample_per_reason is not None:
             body["rejected"] = {"sample_per_reason": self.rejected_sample_per_reason}
+        if self.mixture is not None:
+            body["mixture"] = dict(self.mixture)
         body.update({name: dict(opts) for name, opts in self.stages})
         return yaml.safe_dump(body, sort_keys=False)
 
     def to_json(self) -> Dict[str, Any]:
         return {"name": self.name, "seed": self.seed, "inputs": list(self.inputs),
-                "rejected_sample_per_reason": self.rejected_sample_per_reason, "stages": {n: dict(o) for n, o in self.stages}}
+                "rejected_sample_per_reason": self.rejected_sample_per_reason,
+                **({"mixture": dict(self.mixture)} if self.mixture is not None else {}),
+                "stages": {n: dict(o) for n, o in self.stages}}
 
 
 def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
@@ -151,6 +158,9 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
     sample = rejected_opts.get("sample_per_reason")
     if sample is not None and (not isinstance(sample, int) or sample < 0):
         raise RecipeError(f"recipe {recipe_name}: rejected.sample_per_reason must be a non-negative integer, got {sample!r}")
+    mixture = data.pop("mixture", None)
+    if mixture is not None:
+        mixture = run_mixture(mixture, f"recipe {recipe_name}: mixture")
     stages = []
     for key, opts in data.items():
         if key not in KNOWN_STAGES:
@@ -174,9 +184,33 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
         elif seen_dedup:
             raise RecipeError(f"recipe {recipe_name}: filter stage {n!r} comes after deduplication; put dedup stages last")
     recipe = Recipe(stages=tuple(stages), name=recipe_name, seed=seed, inputs=tuple(inputs),
-                    rejected_sample_per_reason=sample)
+                    rejected_sample_per_reason=sample, mixture=mixture)
     validate_recipe(recipe)  # builds each stage once: bad options fail here
     return recipe
+
+
+# Where a `mixture:` source without `input` reads: the run's curated documents, OUT/curated (the mixture is
+# written to OUT/mixture.yaml, and its relative inputs are read against that file's directory).
+RUN_CURATED = "curated"
+
+
+def run_mixture(mixture: Any, where: str) -> Dict[str, Any]:
+    """A recipe's `mixture:` with every source's `input` filled in (default RUN_CURATED), checked as a mixture
+    file is (tokenizer.mixture.parse_mixture): a bad mixture stops the recipe here, before any job."""
+    from tokenizer.mixture import MixtureError, parse_mixture
+
+    if not isinstance(mixture, Mapping) or not isinstance(mixture.get("sources"), list):
+        raise RecipeError(f"{where}: expected {{sources: [{{name, weight or epochs, source (optional), input "
+                          f"(optional, default the run's curated documents)}}, ...], total_tokens: N (optional)}}, "
+                          f"got {mixture!r}")
+    filled = dict(mixture)
+    filled["sources"] = [{"input": RUN_CURATED, **entry} if isinstance(entry, Mapping) else entry
+                         for entry in mixture["sources"]]
+    try:
+        parse_mixture(yaml.safe_dump(filled), where)
+    except MixtureError as exc:
+        raise RecipeError(str(exc)) from None
+    return filled
 
 
 def load_recipe(path: str | os.PathLike | None = None) -> Recipe:
