@@ -50,11 +50,14 @@ import functools
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Annotated, Any, Dict, Optional, Tuple
 
 from filters.deadline import DeadlineExceeded, deadline
-from filters.stage_options import Fraction, NonNegativeInt, Positive, PositiveInt, checked_options
+from filters.stage_options import (Fraction, NonNegativeInt, OneOf, OptionError, Positive, PositiveInt,
+                                   checked_options)
 from pipelines.ingest.charsets import decode_html
+from pipelines.ingest.engines import (DEFAULT_ENGINE, ENGINE_NAMES, OTHER_ENGINES, Engine, Extraction,
+                                     PageTooComplex, drop_repeated_lines, metadata_of_tree)
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
@@ -99,6 +102,18 @@ class ExtractConfig:
     max_html_bytes: PositiveInt = 5 << 20  # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
     max_tags: PositiveInt = 200_000  # pages with more start tags are dropped as `too_complex`
     max_seconds: Positive = 20.0  # per-page wall limit on any thread (filters.deadline) -> `timeout`
+    # Which extractor turns a page into text (pipelines/ingest/engines.py): `trafilatura` (today's extractor,
+    # trafilatura plus the fallbacks above, the default), `resiliparse` or `rs_trafilatura`. The fallback
+    # options above are trafilatura's; the caps, the time limit, metadata and repeated-line dropping apply to all.
+    engine: Annotated[str, OneOf(*ENGINE_NAMES)] = DEFAULT_ENGINE
+
+    def __post_init__(self):
+        # An engine that cannot run here (a package missing, or rs_trafilatura off Python 3.12) is refused when
+        # the recipe loads, not on every page once the job runs.
+        other = OTHER_ENGINES.get(self.engine)  # trafilatura is this module's own, always there
+        reason = other.unavailable_reason() if other else None
+        if reason:
+            raise OptionError("engine", f"{self.engine!r} cannot run here: {reason}")
 
 
 def _media_type(content_type: Optional[str]) -> str:
@@ -248,18 +263,6 @@ def declares_article(tree) -> bool:
     return bool(_xpath(_ARTICLE_XPATH)(tree))
 
 
-def drop_repeated_lines(text: str, min_length: int) -> str:
-    """Drop lines longer than `min_length` characters that repeat an earlier line of the same text."""
-    seen, out = set(), []
-    for line in text.split("\n"):
-        key = line.strip()
-        if len(key) > min_length:
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(line)
-    return "\n".join(out)
-
 
 def html_to_text(html: str, url: Optional[str], config: ExtractConfig = ExtractConfig()) -> str:
     return extract_html(html, url, config)[0]
@@ -288,16 +291,30 @@ def extract_html(html: str, url: Optional[str], config: ExtractConfig = ExtractC
             text = region
     if config.drop_repeated_lines_over > 0:
         text = drop_repeated_lines(text, config.drop_repeated_lines_over)
-    metadata: Dict[str, str] = {}
-    if config.with_metadata:
-        from trafilatura.metadata import extract_metadata
-
-        meta = extract_metadata(tree, default_url=url)
-        for key in ("title", "author", "date", "sitename", "description", "hostname", "language", "image"):
-            value = getattr(meta, key, None)
-            if value:
-                metadata[key] = str(value)
+    metadata = metadata_of_tree(tree, url) if config.with_metadata else {}
     return text.strip(), metadata
+
+
+
+class TrafilaturaEngine(Engine):
+    """Engine `trafilatura`, the default: `extract_html` (trafilatura plus the fallbacks above), unchanged."""
+    name = "trafilatura"
+    package = "trafilatura"
+
+    def __init__(self, config: Optional["ExtractConfig"] = None):
+        super().__init__(config if config is not None else ExtractConfig())
+
+    def _extract(self, html: str, url: Optional[str]) -> Extraction:
+        text, metadata = extract_html(html, url, self.config)
+        return Extraction(text, metadata.get("title"), metadata)
+
+
+ENGINES = {TrafilaturaEngine.name: TrafilaturaEngine, **OTHER_ENGINES}
+
+
+def engine_for(config: "ExtractConfig") -> Engine:
+    """The engine an ExtractConfig names (`engine`; DEFAULT_ENGINE, today's extractor, when left out)."""
+    return ENGINES[config.engine](config)
 
 
 def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig()) -> Tuple[Dict[str, Any], Optional[str]]:
@@ -329,14 +346,18 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
     html, encoding = decode_html(body, raw.get(CONTENT_TYPE))
     try:
         # A watchdog, not SIGALRM: the limit must fire on the SDK harness's worker threads too.
+        # The engine's errors are EngineErrors whose message starts with the engine's name (-> error rows).
         with deadline(config.max_seconds, message=f"extraction over {config.max_seconds:g}s"):
-            doc[TEXT], metadata = extract_html(html, raw.get(URL), config)
+            extraction = engine_for(config).extract(html, raw.get(URL))
     except DeadlineExceeded:
         return doc, "timeout"
+    except PageTooComplex:  # beyond what the engine's uninterruptible C code finishes within the limit
+        return doc, "too_complex"
+    doc[TEXT], metadata = extraction.text, extraction.metadata
     metadata["encoding"] = encoding
     if raw.get(WARC_DATE):
         metadata["crawl_date"] = raw[WARC_DATE]
-    doc[TITLE] = metadata.get("title")
+    doc[TITLE] = extraction.title
     doc[METADATA] = metadata
     return doc, (None if doc[TEXT] else "no_text")
 

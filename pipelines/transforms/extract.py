@@ -1,8 +1,10 @@
 """Stage `extract`: the Beam shells around pipelines/ingest/html.py, which holds the extraction itself (what is
-kept, what is dropped and why, the trafilatura settings, the caps and the per-page time limit).
+kept, what is dropped and why, the trafilatura settings, the caps and the per-page time limit) and
+pipelines/ingest/engines.py, the extraction engines a recipe picks with `extract: {engine: NAME}`.
 
 `ExtractText` counts stage `extract` and routes `extract_record`'s decisions to its outputs main (`kept`
-documents), `rejected` and `errors` (an exception becomes an error row). Extraction is CPU-bound per record
+documents), `rejected` and `errors` (an exception becomes an error row; an engine's failure is a row whose `error` starts with the engine's name,
+`resiliparse: ...`). Extraction is CPU-bound per record
 with no shared state, so it scales linearly with workers (the read stage's Reshuffle spreads one file's
 records over all of them). `AsDocuments` is the pass-through of recipes without an `extract` stage.
 """
@@ -13,6 +15,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
 
+from pipelines.ingest.engines import EngineError
 from pipelines.ingest.html import ExtractConfig, extract_record, record_as_document
 from pipelines.transforms.stages import ERRORS, REJECTED, StageCounters, error_row_for, route_decision
 
@@ -34,12 +37,18 @@ class _ExtractFn(beam.DoFn):
 
     def process(self, raw: Dict[str, Any]) -> Iterable[Any]:
         yield from route_decision(self._counters, EXTRACT_STAGE, raw, self._decide,
-                                  lambda exc: error_row_for(EXTRACT_STAGE, raw, exc))
+                                  lambda exc: error_row_for(EXTRACT_STAGE, raw, _named(exc)))
+
+
+def _named(exc: BaseException):
+    """An engine's failure as its own message (`resiliparse: TypeError: ...`), naming the engine first."""
+    return str(exc) if isinstance(exc, EngineError) else exc
 
 
 class ExtractText(beam.PTransform):
     """RawRecords -> documents (main `kept`), `rejected` rows and `errors` rows; counts stage `extract`.
-    Keyword options are ExtractConfig's fields (the recipe's `extract:` mapping)."""
+    Keyword options are ExtractConfig's fields (the recipe's `extract:` mapping), `engine` among them: a name
+    not among the engines, or an engine that cannot run here, fails when the recipe loads."""
 
     def __init__(self, **options: Any):
         super().__init__()
