@@ -25,6 +25,11 @@ WORKER_REQUIREMENTS = [
     "pyyaml>=6,<7",
     "zstandard>=0.22",
     "tqdm>=4.66,<5",
+    # extraction engines besides trafilatura (`extract: {engine: ...}`, pipelines/ingest/engines.py):
+    # resiliparse (DCLM's extractor); rs-trafilatura publishes CPython 3.12 wheels only, so it is declared for
+    # 3.12 and a recipe choosing it elsewhere is refused before the job
+    "resiliparse>=2.0.1,<3",
+    "rs-trafilatura>=0.1.1,<0.2; python_version == '3.12'",
     "brotli>=1.1",  # Content-Encoding: br payloads in web archives
     "charset-normalizer>=3",  # encoding detection for pages without a usable label
     # The tokenize job encodes with tiktoken when it can guarantee HF's ids (byte-identical shards), at about

@@ -196,15 +196,18 @@ class RsTrafilaturaEngine(Engine):
     def _extract(self, html: str, url: Optional[str]) -> Extraction:
         import rs_trafilatura
 
-        # Decoded text, never extract_bytes: that trusts a wrong declared charset (issue 17).
+        # Decoded text, never extract_bytes: that trusts a wrong declared charset (issue 17). The result is an
+        # ExtractResult (rs-trafilatura 0.1.1's README and package: main_content, title, author, date, sitename,
+        # description, page_type, extraction_quality), so the metadata come from it, not from a second pass.
         result = rs_trafilatura.extract(html, url=url) if url else rs_trafilatura.extract(html)
-        if result is None or isinstance(result, str):
-            text = result or ""
-        else:
-            text = next((getattr(result, k) for k in ("main_content", "content", "text")
-                         if getattr(result, k, None)), "") or ""
-        metadata = _metadata(html, url) if self.config.with_metadata else {}
-        title = metadata.get("title") or (getattr(result, "title", None) if not isinstance(result, str) else None)
+        text = result.main_content or ""
+        title = result.title
+        metadata = {}
+        if self.config.with_metadata:
+            fields = {"title": result.title, "author": result.author, "date": result.date,
+                      "sitename": result.sitename, "description": result.description,
+                      "page_type": result.page_type}
+            metadata = {k: str(v) for k, v in fields.items() if v}
         return Extraction(str(text).strip(), title, metadata)
 
 
