@@ -74,6 +74,7 @@ class _DecontaminateFn(beam.DoFn):
         self._by_set[first.set_name].inc()
         if self._action == "drop":
             return [self._reject(doc, first.set_name, first.ngram)]
+        doc = dict(doc)  # a new element: Beam's inputs are not to be changed in place
         metadata = dict(doc.get(METADATA) or {})
         metadata["contaminated_set"] = first.set_name
         if self._action == "mark":
