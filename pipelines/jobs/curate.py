@@ -1,13 +1,23 @@
 """`winnow curate`: read -> extract -> filters -> dedup -> documents, rejected and errors (Parquet) + report.
 
-The job is the recipe's stages in order, each a composite with three outputs (kept, rejected, errors).
-Kept documents flow to the next stage; rejected and error rows from every stage are flattened into one
-table each. After the pipeline finishes, the Beam counters of every stage become `report.json`, which
-must satisfy `in == kept + sum(dropped) + errors` per stage; the recipe that ran is written beside it.
+The job is the recipe's stages in order, each a composite with three outputs (kept, rejected, errors). After
+the pipeline finishes, the Beam counters of every stage become `report.json`, which must satisfy
+`in == kept + sum(dropped) + errors` per stage; the recipe that ran is written beside it.
 
-Right after read, `UniqueIds` (pipelines/transforms/ids.py) renames the repeats of an id that two inputs share, since the
-dedup stages route documents by id. The job writes into a staging directory that replaces the previous outputs
-only once it has finished (pipelines/jobs/staging.py), and an output directory that holds an input is refused.
+Phases that hand over through files, so that no document rides through a shuffle (and Beam's in-process
+runner, which keeps every collection that crosses a stage boundary in memory, never holds texts):
+1. Read -> ids -> extract -> the per-document stages, fused in one pass per input file, write phase files
+   (`.phases/01/`, pipelines/transforms/phases.py) and their rejected and error rows. Ids are made unique
+   first (pipelines/transforms/ids.py): an ids-only pass over the inputs makes the plan of renames (normally
+   empty), which the extracting pass applies as it reads; nothing waits for it.
+2. Each dedup stage (dedup_exact, dedup_minhash) reads the phase files and carries lean documents (no text,
+   a pointer to the file row) through its joins; MinHash computes shingle-hash sets only for the documents
+   with a candidate edge, reading their texts back by pointer. Each writes its index (filters/dedup_index.py).
+3. The kept documents and the dedup stages' rejected rows get their texts back from the phase files and are
+   written; per-document stages after a dedup stage run in that pass.
+`dedup_lines` joins whole documents and runs inside a per-document phase. A recipe without dedup stages is one
+fused pass from inputs to outputs. The phase files live in the staging directory and are deleted before the
+outputs are published (pipelines/jobs/staging.py); an output directory that holds an input is refused.
 """
 from __future__ import annotations
 
@@ -16,13 +26,14 @@ import hashlib
 import json
 import logging
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.transforms.extract import AsDocuments
-from pipelines.transforms.ids import UniqueIds
+from pipelines.transforms.ids import ApplyIdPlan, IdPlan, id_and_order_key
+from pipelines.transforms.phases import AttachText, ReadPhaseFiles, WritePhase, phase_dir, PHASES_DIR
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
@@ -32,7 +43,7 @@ from pipelines.ingest.inputs import record_cap
 from pipelines.ingest.readers import expand_input_specs
 from pipelines.transforms.read import RECORDS, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
-from pipelines.jobs.staging import StagedOutput, refuse_inputs_inside_output
+from pipelines.jobs.staging import StagedOutput, delete_tree, refuse_inputs_inside_output
 from pipelines.transforms.stages import ERRORS, REJECTED
 from filters.dedup_index import DESCRIPTION as INDEX_DESCRIPTION, INDEX_DIR, summary as index_summary
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
@@ -40,40 +51,109 @@ from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA
 log = logging.getLogger(__name__)
 
 READ_STAGE = "read"
+ID_PASS_STAGE = "read_ids"  # the counters of the ids-only read pass (not a stage of the report)
 REPORT_NAME = "report.json"
 RECIPE_NAME = "recipe.yaml"
 OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERRORS_SCHEMA}
 INDEX_OUTPUT = "index"  # the tag of a dedup composite's index rows (pipelines/transforms/dedup.py INDEX)
 
 
+LEAN_DEDUP_STAGES = ("dedup_exact", "dedup_minhash")  # stages that read phase files and carry lean documents
+ROW_GROUP_BYTES = 8 * 2 ** 20
+ROW_GROUP_RECORD_BATCH = 256
+
+
+def _segments(recipe: Recipe) -> List[Tuple[str, List[Tuple[str, Dict[str, Any]]]]]:
+    """The recipe's stages as phases: ("stream", [stages]) runs of per-document stages (dedup_lines, whose
+    joins carry documents, counts as one of them) and ("dedup", [stage]) for each lean dedup stage."""
+    out: List[Tuple[str, List[Tuple[str, Dict[str, Any]]]]] = []
+    for name, opts in recipe.stages:
+        kind = "dedup" if name in LEAN_DEDUP_STAGES else "stream"
+        if kind == "stream" and out and out[-1][0] == "stream":
+            out[-1][1].append((name, opts))
+        else:
+            out.append((kind, [(name, opts)]))
+    return out
+
+
+def _label(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe) -> None:
-    """Wire the recipe's stages; every composite's outputs are indexable by tag: kept, rejected, errors."""
+    """Wire the recipe's stages as phases that hand documents over through files (module docstring)."""
     # a recipe that raises extract's page cap raises the archive read cap with it
     page_cap = dict(recipe.stages).get("extract", {}).get("max_html_bytes")
-    read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=record_cap(page_cap))
-    # every later stage keys documents by id: a repeated id must be renamed before any of them runs
-    current = (read[RECORDS] | "UniqueIds" >> UniqueIds()
+    cap = record_cap(page_cap)
+    # Pass 1 keeps only each record's id and order key (the id plan of UniqueIds); pass 2 reads again and
+    # renames by the plan, so no record waits in memory for the plan. Every later stage keys documents by id.
+    ids_pass = p | "ReadIds" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False, stage=ID_PASS_STAGE)
+    plan = ids_pass[RECORDS] | "IdsAndKeys" >> beam.Map(id_and_order_key) | "IdPlan" >> IdPlan()
+    read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False)
+    current = (read[RECORDS] | "UniqueIds" >> ApplyIdPlan(plan)
                | "ProgressRead" >> CountProgress("curate", "read"))
     if recipe.stage_names[:1] != ("extract",):  # text, Parquet and code records already hold their text
         current = current | "AsDocuments" >> AsDocuments()
     rejected: List[beam.PCollection] = []
     errors: List[beam.PCollection] = [read[ERRORS]]
-    for name, opts in recipe.stages:
-        label = "".join(part.capitalize() for part in name.split("_"))
+    lean_dir: Optional[str] = None  # set while `current` holds lean documents pointing into this phase dir
+    phase = 0
+    for kind, stages in _segments(recipe):
+        if kind == "stream":
+            if lean_dir is not None:
+                current = current | f"Texts{phase}" >> AttachText(lean_dir)
+                lean_dir = None
+            segment_rejected = []
+            for name, opts in stages:
+                label = _label(name)
+                out = current | label >> build_stage(name, opts)
+                current = out["kept"]
+                segment_rejected.append(out[REJECTED])
+                errors.append(out[ERRORS])
+            # one writer per phase: these stages run fused in one pass, so their Flatten holds nothing
+            rejected.append(segment_rejected[0] if len(segment_rejected) == 1 else
+                            tuple(segment_rejected) | f"FlattenRejected{len(rejected)}" >> beam.Flatten())
+            continue
+        (name, opts), = stages
+        label = _label(name)
         stage = build_stage(name, opts)
-        out = current | label >> stage
-        if INDEX_OUTPUT in out:  # a dedup stage: its keys, for later runs' `against` (filters/dedup_index.py)
-            stage.write_index(out, FileSystems.join(output_dir, INDEX_DIR, name), label)
+        if lean_dir is None:  # documents with their text: to phase files, then read back with pointers
+            phase += 1
+            lean_dir = phase_dir(output_dir, phase)
+            files = current | f"Phase{phase}" >> WritePhase(lean_dir, ROW_GROUP_BYTES, ROW_GROUP_RECORD_BATCH)
+            current = files | f"ReadPhase{phase}" >> ReadPhaseFiles()
+        else:  # the previous dedup stage's kept documents are lean: their text again for this stage's keys
+            current = current | f"{label}Texts" >> AttachText(lean_dir)
+        stage.lean_documents(lean_dir)
+        out = dict(current | label >> stage)
+        index_dir = FileSystems.join(output_dir, INDEX_DIR, name)
         current = out["kept"]
-        rejected.append(out[REJECTED])
+        rejected.append(out[REJECTED] | f"{label}RejectedTexts" >> AttachText(lean_dir))
         errors.append(out[ERRORS])
+        if getattr(stage, "verifies", False):  # the index's shingle-hash sets, from the kept texts
+            current = current | f"{label}KeptTexts" >> AttachText(lean_dir)
+            lean_dir = None
+            out["index_sets"] = stage.index_sets(current)
+        stage.write_index(out, index_dir, label)
+    if lean_dir is not None:
+        current = current | "KeptTexts" >> AttachText(lean_dir)
     current = current | "ProgressKept" >> CountProgress("curate", "kept")
     _write_table(current, output_dir, "documents")
-    all_rejected = tuple(rejected) | "FlattenRejected" >> beam.Flatten()
-    if recipe.rejected_sample_per_reason is not None:
-        all_rejected = all_rejected | "SampleRejected" >> SampleRejectedPerReason(recipe.rejected_sample_per_reason)
-    _write_table(all_rejected, output_dir, "rejected")
+    _write_rejected(rejected, output_dir, recipe.rejected_sample_per_reason)
     _write_table(tuple(errors) | "FlattenErrors" >> beam.Flatten(), output_dir, "errors")
+
+
+def _write_rejected(rejected: List[beam.PCollection], output_dir: str, sample: Optional[int]) -> None:
+    """Each phase's rejected rows go to their own part files (`rejected/part-<n>-*`): a Flatten across phases
+    would make the in-process runner hold every phase's rows, texts included, until the last phase ends. A
+    sample per reason is taken in each phase first (a combiner: n rows per reason), then over the samples."""
+    if sample is not None:
+        sampled = [rows | f"SampleRejected{i}" >> SampleRejectedPerReason(sample) for i, rows in enumerate(rejected)]
+        rows = tuple(sampled) | "FlattenRejected" >> beam.Flatten()
+        _write_table(rows | "SampleRejected" >> SampleRejectedPerReason(sample), output_dir, "rejected")
+        return
+    for i, rows in enumerate(rejected):
+        _write_table(rows, output_dir, "rejected", part=i)
 
 
 def check_against_indexes(recipe: Recipe) -> None:
@@ -116,16 +196,16 @@ class SampleRejectedPerReason(beam.PTransform):
                 | "Rows" >> beam.FlatMap(_sampled_rows))
 
 
-# Uncompressed bytes a writer buffers per Parquet row group (Beam's default is 64 MiB). A row group is the
-# smallest range a reader can split off a file, so smaller groups let the tokenize job share a curate output of
-# a few files among its workers; `winnow stats`/`inspect` stream one group at a time, so they also bound memory.
-ROW_GROUP_BYTES = 8 * 2 ** 20
-ROW_GROUP_RECORD_BATCH = 256  # rows Beam buffers before it measures the group: the groups overshoot by < 1 batch
+# ROW_GROUP_BYTES: uncompressed bytes a writer buffers per Parquet row group (Beam's default is 64 MiB). A row
+# group is the smallest range a reader can split off a file, so smaller groups let the tokenize job share a curate
+# output of a few files among its workers; `winnow stats`/`inspect` stream one group at a time, so they also bound
+# memory. ROW_GROUP_RECORD_BATCH: rows Beam buffers before it measures the group (groups overshoot by < 1 batch).
 
 
-def _write_table(pcoll, output_dir: str, table: str) -> None:
-    pcoll | f"Write{table.capitalize()}" >> beam.io.WriteToParquet(
-        FileSystems.join(output_dir, table, "part"), schema=OUTPUT_TABLES[table], file_name_suffix=".parquet",
+def _write_table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> None:
+    prefix = "part" if part is None else f"part-{part}"
+    pcoll | f"Write{table.capitalize()}{'' if part is None else part}" >> beam.io.WriteToParquet(
+        FileSystems.join(output_dir, table, prefix), schema=OUTPUT_TABLES[table], file_name_suffix=".parquet",
         codec="zstd", row_group_buffer_size=ROW_GROUP_BYTES, record_batch_size=ROW_GROUP_RECORD_BATCH)
 
 
@@ -170,6 +250,7 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
             result = run_pipeline(p)
         if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
             return None
+        delete_tree(FileSystems.join(write_dir, PHASES_DIR))  # the hand-over files are not outputs
         report, renamed, breakdowns = _report(result, inputs, recipe, started)
         _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed, breakdowns,
                                                                            index=_index_summaries(write_dir, recipe)))

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".winnow-staging-"
 BEAM_TEMP_PREFIX = "beam-temp-"
-PART_FILE = re.compile(r"part-\d+-of-\d+\.parquet")
+PART_FILE = re.compile(r"part-(?:\d+-)?\d+-of-\d+\.parquet")  # part-<phase>-... when several phases write a table
 OWNED_TREE_FILES = ("index.json",)  # besides part files, what an owned tree (OUT/index/) holds of ours
 GLOB_CHARS = "*?["
 

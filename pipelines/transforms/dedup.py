@@ -87,6 +87,7 @@ from filters.dedup import REPRESENTATIVES, check_representative, exact_dedup_key
 from filters.lines import UNITS, LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
 from filters.stage_options import NonNegativeInt, OneOf, PositiveInt, Range, checked_options
+from pipelines.transforms.phases import CHUNK_ROWS, PTR, lean, read_texts
 from pipelines.transforms.stages import (ERRORS, FAILED, REJECTED, StageCounters, batch_then_one_by_one, count_and_compute,
                              error_output, metrics_namespace)
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, ID, TEXT, to_rejected_row
@@ -134,9 +135,18 @@ def load_against(stage: str, dirs: Sequence[str], run_params: Dict[str, Any],
     return out
 
 
+def rejected_row(doc: Dict[str, Any], stage: str, reason: str, duplicate_of: Optional[str] = None,
+                 detail: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """`to_rejected_row`, keeping a lean document's `_ptr` (the curate job reads its text back by it)."""
+    row = to_rejected_row(doc, stage, reason, duplicate_of=duplicate_of, detail=detail)
+    if PTR in doc:
+        row[PTR] = doc[PTR]
+    return row
+
+
 def previous_rejection(doc: Dict[str, Any], stage: str, node: str, against_dirs: Sequence[str]) -> Dict[str, Any]:
     number, kept_id = dix.parse_previous(node)
-    return to_rejected_row(doc, stage, PREVIOUS_REASON, duplicate_of=kept_id, detail={"index": against_dirs[number]})
+    return rejected_row(doc, stage, PREVIOUS_REASON, duplicate_of=kept_id, detail={"index": against_dirs[number]})
 
 
 def _bucket_and_key(key):
@@ -367,7 +377,7 @@ class _ResolveExact(beam.DoFn):
                 yield doc
             else:
                 self._c.dropped("exact_duplicate")
-                yield TaggedOutput(REJECTED, to_rejected_row(doc, EXACT_STAGE, "exact_duplicate", duplicate_of=kept_id))
+                yield TaggedOutput(REJECTED, rejected_row(doc, EXACT_STAGE, "exact_duplicate", duplicate_of=kept_id))
 
 
 # Beam Python's CoGroupByKey collects each key's values into lists, so the join that routes documents is
@@ -384,6 +394,11 @@ def _fanout_slot(doc_id: str) -> int:
 def _doc_to_slot(kv):
     key, doc = kv
     return (key, _fanout_slot(doc[ID])), doc
+
+
+def _lean_doc_to_slot(kv):
+    key, doc = kv
+    return (key, _fanout_slot(doc[ID])), lean(doc)
 
 
 def _text_hash(kv):
@@ -418,6 +433,12 @@ class DedupExact(beam.PTransform):
         self._representative, self._score = representative, score
         self._partitions = int(index_partitions)
         self._against = against_dirs(against)
+        self._lean = False
+
+    def lean_documents(self, phase_dir: str) -> None:
+        """Carry documents through the join without their text (the curate job's phases; `phase_dir` holds the
+        phase files their `_ptr` point into): kept and rejected come out lean."""
+        self._lean = True
 
     @property
     def index_params(self) -> Dict[str, Any]:
@@ -442,7 +463,7 @@ class DedupExact(beam.PTransform):
                         | "PreviousChoice" >> beam.Map(_previous_choice))
             ranks = (ranks, previous) | "WithPrevious" >> beam.Flatten()
         choice = ranks | "ChooseRepresentative" >> beam.CombinePerKey(_MinKeyAndSize())
-        docs_by_slot = keyed.keyed | "SpreadCopies" >> beam.Map(_doc_to_slot)
+        docs_by_slot = keyed.keyed | "SpreadCopies" >> beam.Map(_lean_doc_to_slot if self._lean else _doc_to_slot)
         choice_by_slot = choice | "ChoiceToSlots" >> beam.FlatMap(_choice_to_slots)
         resolved = ({"docs": docs_by_slot, "choice": choice_by_slot} | "JoinChoice" >> beam.CoGroupByKey()
                     | "Resolve" >> beam.ParDo(_ResolveExact(self._representative, self._against))
@@ -455,14 +476,20 @@ class DedupExact(beam.PTransform):
 class _SignBatch(beam.DoFn):
     """Signs a batch of documents in one numpy pass; emits (id, doc), ((band, key), node) and, when
     verifying, (node, shingle-hash set bytes). A batch that fails is retried one document at a time so a
-    bad document becomes one error row."""
+    bad document becomes one error row.
+
+    Lean (the curate job's phases): (id, lean doc) instead of the document, no sets here (the documents with a
+    candidate edge get theirs from the phase files later, `_CandidateSets`), and (node, `_ptr`) per document."""
 
     BANDS = "bands"
     SETS = "sets"
     KEYS = "keys"  # (id, the document's band keys): what the index holds for a kept document
+    POINTERS = "pointers"  # lean: (node, (phase file, row))
 
-    def __init__(self, params: MinHashParams, representative: str, score: Optional[str], verify: bool):
+    def __init__(self, params: MinHashParams, representative: str, score: Optional[str], verify: bool,
+                 lean_docs: bool = False):
         self._params, self._representative, self._score, self._verify = params, representative, score, verify
+        self._lean = lean_docs
 
     def setup(self):
         self._c = StageCounters(MINHASH_STAGE)
@@ -472,7 +499,8 @@ class _SignBatch(beam.DoFn):
         """(signature, shingle-hash set or None, node) per document, in one numpy pass."""
         texts = [d[TEXT] for d in docs]
         sigs = minhash_signatures(texts, self._params)
-        sets = shingle_hash_sets(texts, self._params) if self._verify else [None] * len(docs)
+        sets = (shingle_hash_sets(texts, self._params) if self._verify and not self._lean
+                else [None] * len(docs))
         nodes = [representative_key(d, self._representative, self._score) for d in docs]
         return list(zip(sigs, sets, nodes))
 
@@ -484,7 +512,11 @@ class _SignBatch(beam.DoFn):
                 yield error_output(self._c, MINHASH_STAGE, doc, exc)
                 continue
             sig, hset, node = signed
-            yield doc[ID], doc
+            if self._lean:
+                yield doc[ID], lean(doc)
+                yield TaggedOutput(self.POINTERS, (node, doc[PTR]))
+            else:
+                yield doc[ID], doc
             keys = band_hashes(sig, self._params.bands, self._params.rows)
             for key in keys:
                 yield TaggedOutput(self.BANDS, (key, node))
@@ -493,6 +525,58 @@ class _SignBatch(beam.DoFn):
             if hset_bytes is not None:
                 yield TaggedOutput(self.SETS, (node, hset_bytes))
         self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
+
+
+def _endpoints(edge):
+    u, v = edge
+    yield u, True
+    yield v, True
+
+
+def _candidate_chunk(kv):
+    """(node, {edge, pointer}) -> ((phase file, chunk), (row, node)) for a node that has an edge and a pointer
+    (an earlier run's node has no pointer: its set comes from the index)."""
+    node, grouped = kv
+    pointers = list(grouped["pointer"])
+    if not pointers or next(iter(grouped["edge"]), None) is None:
+        return
+    name, row = pointers[0]
+    yield (name, row // CHUNK_ROWS), (row, node)
+
+
+class _ChunkSets(beam.DoFn):
+    """((phase file, chunk), [(row, node)]) -> (node, shingle-hash set bytes), reading those rows' texts only."""
+
+    def __init__(self, directory: str, params: MinHashParams):
+        self._directory, self._params = directory, params
+
+    def setup(self):
+        self._failed = Metrics.counter(metrics_namespace(MINHASH_STAGE), "candidate_sets_failed")
+
+    def process(self, kv):
+        (name, _chunk), members = kv
+        members = sorted(members)
+        texts = read_texts(FileSystems.join(self._directory, name), [row for row, _ in members])
+        for start in range(0, len(members), _SIGN_BATCH):
+            part = members[start:start + _SIGN_BATCH]
+            try:
+                sets = shingle_hash_sets([texts[row] for row, _ in part], self._params)
+            except Exception:  # signed already, so unexpected: the node's edges then stay unverified (dropped)
+                self._failed.inc(len(part))
+                continue
+            for (_row, node), hset in zip(part, sets):
+                yield node, hset.tobytes()
+
+
+class _IndexSets(beam.DoFn):
+    """A batch of kept documents with their text -> (id bucket, id, shingle-hash set) rows of the index."""
+
+    def __init__(self, params: MinHashParams):
+        self._params = params
+
+    def process(self, batch):
+        for doc, hset in zip(batch, shingle_hash_sets([d[TEXT] for d in batch], self._params)):
+            yield dix.id_bucket(doc[ID]), doc[ID], hset.tobytes()
 
 
 def _bucket_edges(kv, edges_of) -> Iterable[Tuple[str, str]]:
@@ -671,7 +755,7 @@ class _ResolveNearDuplicates(beam.DoFn):
             return
         if label != doc_id:
             self._c.dropped("near_duplicate")
-            yield TaggedOutput(REJECTED, to_rejected_row(doc, MINHASH_STAGE, "near_duplicate", duplicate_of=label))
+            yield TaggedOutput(REJECTED, rejected_row(doc, MINHASH_STAGE, "near_duplicate", duplicate_of=label))
             return
         totals = list(grouped["total"])
         doc[DEDUP_CLUSTER_ID] = doc_id
@@ -841,6 +925,22 @@ class DedupMinhash(beam.PTransform):
         self._measure = bool(measure_shuffle)
         self._partitions = int(index_partitions)
         self._against = against_dirs(against)
+        self._phase_dir: Optional[str] = None
+
+    def lean_documents(self, phase_dir: str) -> None:
+        """Carry documents through the joins without their text (the curate job's phases): kept and rejected
+        come out lean, and only the documents with a candidate edge have their shingle-hash set computed, from
+        their text in the phase files under `phase_dir`. The index's sets then come from `index_sets`."""
+        self._phase_dir = phase_dir
+
+    def index_sets(self, kept_docs):
+        """Lean mode, verifying: the kept documents (with their text again) -> the index's set rows."""
+        return (kept_docs | "IndexSetBatches" >> beam.BatchElements(min_batch_size=8, max_batch_size=_SIGN_BATCH)
+                | "IndexSets" >> beam.ParDo(_IndexSets(self._params)))
+
+    @property
+    def verifies(self) -> bool:
+        return self._verify is not None
 
     @property
     def params(self) -> MinHashParams:
@@ -869,8 +969,9 @@ class DedupMinhash(beam.PTransform):
         m = self._measure
         signed = (docs | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=_SIGN_BATCH)
                   | "Sign" >> beam.ParDo(_SignBatch(self._params, self._representative, self._score,
-                                                    self._verify is not None))
-                  .with_outputs(_SignBatch.BANDS, _SignBatch.SETS, _SignBatch.KEYS, ERRORS, main="docs"))
+                                                    self._verify is not None, self._phase_dir is not None))
+                  .with_outputs(_SignBatch.BANDS, _SignBatch.SETS, _SignBatch.KEYS, _SignBatch.POINTERS, ERRORS,
+                                main="docs"))
         bands = signed[_SignBatch.BANDS]
         if self._against:
             previous = (bands | "BandKeys" >> beam.Map(_band_key)
@@ -888,6 +989,12 @@ class DedupMinhash(beam.PTransform):
                 split = edges | "SplitPrevious" >> beam.FlatMap(_split_previous_edges).with_outputs(
                     PREVIOUS_REASON, main="own")
                 own_edges = split.own
+            if self._phase_dir is not None:  # sets only for the documents with a candidate edge
+                candidates = _co_group_by_key({"edge": edges | "Endpoints" >> beam.FlatMap(_endpoints),
+                                               "pointer": signed[_SignBatch.POINTERS]}, "JoinCandidatePointer", m)
+                sets = (_group_by_key(candidates | "CandidateChunks" >> beam.FlatMap(_candidate_chunk),
+                                      "GroupCandidateChunks", m)
+                        | "CandidateSets" >> beam.ParDo(_ChunkSets(self._phase_dir, self._params)))
             hub_sets = (_co_group_by_key({"member": own_edges | "ByMinimum" >> beam.Map(_swap), "set": sets},
                                          "JoinMinimumSet", m)
                         | "SendMinimumSet" >> beam.FlatMap(_send_hub_set))

@@ -96,17 +96,8 @@ def plan_ids(doc_id: str, keys: Iterable[OrderKey]) -> Dict[OrderKey, List[str]]
     return plan
 
 
-def _id_one(doc: Dict[str, Any]) -> Tuple[str, int]:
-    return doc[ID], 1
-
-
 def _is_repeated(kv: Tuple[str, int]) -> bool:
     return kv[1] > 1
-
-
-def _repeated_keys(doc: Dict[str, Any], repeated: Dict[str, int]):
-    if doc[ID] in repeated:
-        yield doc[ID], order_key(doc)
 
 
 def _plan_of_group(kv: Tuple[str, Iterable[OrderKey]]) -> Tuple[str, Dict[OrderKey, List[str]]]:
@@ -154,21 +145,57 @@ class _NumberIdenticalFn(beam.DoFn):
             yield doc
 
 
-class UniqueIds(beam.PTransform):
-    """Records -> the same records, every id unique: repeats after the first renamed from their input pointer."""
+def id_and_order_key(doc: Dict[str, Any]) -> Tuple[str, OrderKey]:
+    return doc[ID], order_key(doc)
 
-    def expand(self, records):
-        repeated = (records
-                    | "IdOne" >> beam.Map(_id_one)
+
+def _pair_id_one(pair: Tuple[str, OrderKey]) -> Tuple[str, int]:
+    return pair[0], 1
+
+
+def _repeated_pair(pair: Tuple[str, OrderKey], repeated: Dict[str, int]):
+    if pair[0] in repeated:
+        yield pair
+
+
+class IdPlan(beam.PTransform):
+    """(id, order key) per record -> (id, plan) for the ids that repeat (steps 1 and 2): a small collection,
+    normally empty, that `ApplyIdPlan` takes as a side input."""
+
+    def expand(self, pairs):
+        repeated = (pairs
+                    | "IdOne" >> beam.Map(_pair_id_one)
                     | "CountIds" >> beam.CombinePerKey(sum)
                     | "Repeated" >> beam.Filter(_is_repeated))
-        plan = (records
-                | "RepeatedKeys" >> beam.FlatMap(_repeated_keys, repeated=AsDict(repeated))
+        return (pairs
+                | "RepeatedKeys" >> beam.FlatMap(_repeated_pair, repeated=AsDict(repeated))
                 | "GroupRepeats" >> beam.GroupByKey()
                 | "Plan" >> beam.Map(_plan_of_group))
-        applied = records | "ApplyPlan" >> beam.ParDo(_ApplyPlanFn(), plan=AsDict(plan)).with_outputs(
+
+
+class ApplyIdPlan(beam.PTransform):
+    """Records -> the same records renamed by `plan` (step 3; `IdPlan`'s output)."""
+
+    def __init__(self, plan):
+        super().__init__()
+        self._plan = plan
+
+    def expand(self, records):
+        applied = records | "ApplyPlan" >> beam.ParDo(_ApplyPlanFn(), plan=AsDict(self._plan)).with_outputs(
             IDENTICAL, main="records")
         numbered = (applied[IDENTICAL]
                     | "GroupIdentical" >> beam.GroupByKey()
                     | "NumberIdentical" >> beam.ParDo(_NumberIdenticalFn()))
         return (applied.records, numbered) | "Merge" >> beam.Flatten()
+
+
+class UniqueIds(beam.PTransform):
+    """Records -> the same records, every id unique: repeats after the first renamed from their input pointer.
+
+    The records feed both the plan and its application, so a runner that keeps collections in memory holds
+    them all until the plan is known; the curate job instead reads its inputs twice (`IdPlan` over a pass that
+    keeps only ids and order keys, `ApplyIdPlan` on the pass that extracts), and no record waits."""
+
+    def expand(self, records):
+        plan = records | "IdsAndKeys" >> beam.Map(id_and_order_key) | "IdPlan" >> IdPlan()
+        return records | "Apply" >> ApplyIdPlan(plan)

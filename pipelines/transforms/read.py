@@ -25,12 +25,13 @@ RECORDS = "records"
 
 
 class _ReadInputFn(beam.DoFn):
-    def __init__(self, max_record_bytes: int = MAX_RECORD_BYTES):
+    def __init__(self, max_record_bytes: int = MAX_RECORD_BYTES, stage: str = READ_STAGE):
         super().__init__()
         self._max_record_bytes = max_record_bytes
+        self._stage = stage
 
     def setup(self):
-        self._counters = StageCounters(READ_STAGE)
+        self._counters = StageCounters(self._stage)
 
     def process(self, item: InputFile):
         c = self._counters
@@ -49,7 +50,7 @@ class _ReadInputFn(beam.DoFn):
         except Exception as exc:  # a reader bug must not kill the job either
             c.in_.inc()
             c.errors.inc()
-            yield TaggedOutput(ERRORS, to_error_row(READ_STAGE, exc, input_path=item.path))
+            yield TaggedOutput(ERRORS, to_error_row(self._stage, exc, input_path=item.path))
         finally:
             c.micros.inc(int((time.perf_counter() - start) * 1e6))
 
@@ -71,8 +72,12 @@ class _ExpandSpecFn(beam.DoFn):
     """SPEC -> InputFiles, on a worker. A spec that matches nothing here (the driver validates local specs
     before a local run; a remote glob is only listed by the job) is one error row of stage `read`."""
 
+    def __init__(self, stage: str = READ_STAGE):
+        super().__init__()
+        self._stage = stage
+
     def setup(self):
-        self._counters = StageCounters(READ_STAGE)
+        self._counters = StageCounters(self._stage)
 
     def process(self, spec: str):
         try:
@@ -80,7 +85,7 @@ class _ExpandSpecFn(beam.DoFn):
         except Exception as exc:
             self._counters.in_.inc()
             self._counters.errors.inc()
-            yield TaggedOutput(ERRORS, to_error_row(READ_STAGE, exc, input_path=spec))
+            yield TaggedOutput(ERRORS, to_error_row(self._stage, exc, input_path=spec))
             return
         yield from files
 
@@ -93,15 +98,21 @@ class ReadInputs(beam.PTransform):
     lists no bucket: a Dataflow job over gs:// globs is built on a machine with no network, and a glob over
     ~90k WARC files is listed by a worker, not by the driver."""
 
-    def __init__(self, specs: Sequence[str], max_record_bytes: int = MAX_RECORD_BYTES):
+    def __init__(self, specs: Sequence[str], max_record_bytes: int = MAX_RECORD_BYTES, spread: bool = True,
+                 stage: str = READ_STAGE):
         super().__init__()
         self._specs = [specs] if isinstance(specs, str) else list(specs)
         self._max_record_bytes = max_record_bytes  # archive records over it are `too_large` (see record_cap)
+        # spread=False: no Reshuffle of the records (the curate job extracts them where they are read, in one
+        # fused pass per file, so that no page waits in a shuffle); stage: the counters' namespace (the curate
+        # job's ids-only pass counts under another name, so `read` counts each record once)
+        self._spread = spread
+        self._stage = stage
 
     def expand(self, pbegin):
         listed = (pbegin
                   | "ListSpecs" >> beam.Create(sorted(set(self._specs)))
-                  | "ExpandSpecs" >> beam.ParDo(_ExpandSpecFn()).with_outputs(ERRORS, main="files"))
+                  | "ExpandSpecs" >> beam.ParDo(_ExpandSpecFn(self._stage)).with_outputs(ERRORS, main="files"))
         files = (listed["files"]
                  | "KeyByFile" >> beam.Map(input_file_key)
                  | "DistinctFiles" >> beam.GroupByKey()
@@ -109,7 +120,8 @@ class ReadInputs(beam.PTransform):
         result = (files
                   | "SplitTrees" >> beam.FlatMap(split_input)
                   | "SpreadFiles" >> beam.Reshuffle()
-                  | "ReadFiles" >> beam.ParDo(_ReadInputFn(self._max_record_bytes)).with_outputs(ERRORS, main=RECORDS))
-        records = result[RECORDS] | "SpreadRecords" >> beam.Reshuffle()
+                  | "ReadFiles" >> beam.ParDo(_ReadInputFn(self._max_record_bytes, self._stage))
+                  .with_outputs(ERRORS, main=RECORDS))
+        records = result[RECORDS] | "SpreadRecords" >> beam.Reshuffle() if self._spread else result[RECORDS]
         errors = (listed[ERRORS], result[ERRORS]) | "FlattenReadErrors" >> beam.Flatten()
         return {RECORDS: records, ERRORS: errors}
