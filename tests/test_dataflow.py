@@ -165,8 +165,43 @@ def test_crawl_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
     paths = run_crawl(["https://docs.python.org/3/"], f"{BUCKET}/crawl", beam_args=beam_args, runner="DataflowRunner")
     assert paths == []
     assert not no_network, f"the dry run tried the network: {no_network}"
-    names = {t.unique_name for t in assert_job_is_portable(job_file).components.transforms.values()}
+    proto = assert_job_is_portable(job_file)
+    names = {t.unique_name for t in proto.components.transforms.values()}
     assert {"Seeds", "Crawl", "Crawl/GroupByHost", "Crawl/CrawlHost"} <= names
+    # the workers' SDK container is the launching interpreter's (issue 17: a 3.12 launcher gets 3.12 workers)
+    assert set(_container_images(proto)) == {expected_container_image()}
+
+
+def _container_images(proto):
+    from apache_beam.portability import common_urns
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    return [beam_runner_api_pb2.DockerPayload.FromString(env.payload).container_image
+            for env in proto.components.environments.values()
+            if env.urn == common_urns.environments.DOCKER.urn]
+
+
+def expected_container_image() -> str:
+    import apache_beam
+
+    major, minor = sys.version_info[:2]
+    return f"gcr.io/cloud-dataflow/v1beta3/beam_python{major}.{minor}_sdk:{apache_beam.__version__}"
+
+
+def test_dataflow_container_image_is_the_launching_interpreters():
+    """Beam derives the workers' image from the launcher's major.minor; an explicit image wins (and, being a
+    way of shipping Winnow, leaves out the --setup_file Winnow adds otherwise)."""
+    from apache_beam.options.pipeline_options import SetupOptions
+
+    from pipelines.runtime.options import dataflow_container_image, make_pipeline_options
+
+    options = make_pipeline_options(DATAFLOW_OPTIONS[2:], "DataflowRunner")
+    assert dataflow_container_image(options) == expected_container_image()
+    assert options.view_as(SetupOptions).setup_file
+    custom = "us-docker.pkg.dev/p/r/winnow:1"
+    options = make_pipeline_options(DATAFLOW_OPTIONS[2:] + [f"--sdk_container_image={custom}"], "DataflowRunner")
+    assert dataflow_container_image(options) == custom
+    assert not options.view_as(SetupOptions).setup_file
 
 
 @pytest.fixture(scope="module")

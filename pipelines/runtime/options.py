@@ -10,6 +10,15 @@ driver rather than started as fresh interpreters (pipelines/runtime/local_runner
 `--runner DataflowRunner` and neither `--setup_file` nor `--sdk_container_image` given, Winnow's own setup.py
 (in a source checkout) is added, so workers install the same package (models and recipes are package data;
 torch is not a worker requirement).
+
+Dataflow workers run the SDK container of the launching interpreter: without `--sdk_container_image`, Beam's
+DataflowRunner derives `gcr.io/cloud-dataflow/v1beta3/beam_python<major>.<minor>_sdk:<Beam version>` from
+`sys.version_info` (a mirror of Docker Hub's `apache/beam_python3.X_sdk`), which must match the launcher since
+pickled functions do not cross Python minor versions. A job launched from Python 3.12 therefore gets 3.12
+workers, where setup.py's `python_version == '3.12'` requirement (rs-trafilatura) installs; from 3.11, 3.11
+workers without it, and a recipe naming `rs_trafilatura` is refused on the launcher before the job is built.
+Winnow leaves that default to Beam and logs the image it resolves to (`dataflow_container_image`); the built
+job records it as its default environment's Docker image.
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from typing import List, Optional, Sequence
 
 import apache_beam as beam
@@ -44,6 +54,14 @@ def winnow_setup_file() -> Optional[str]:
     return path if os.path.isfile(path) else None
 
 
+def dataflow_container_image(options: PipelineOptions) -> str:
+    """The SDK container Dataflow workers will run: `--sdk_container_image` when given, else the image Beam's
+    DataflowRunner derives from this interpreter's major.minor and Beam's version (the same Beam function)."""
+    from apache_beam.runners.dataflow.internal.apiclient import get_container_image_from_options
+
+    return get_container_image_from_options(options)
+
+
 def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> PipelineOptions:
     args: List[str] = list(beam_args)
     if runner:
@@ -58,6 +76,9 @@ def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] =
         else:
             logging.getLogger(__name__).warning(
                 "DataflowRunner without --setup_file or --sdk_container_image: workers must already have Winnow")
+    if chosen.split(".")[-1] in ("DataflowRunner", "TestDataflowRunner"):
+        logging.getLogger(__name__).info("Dataflow workers run %s (launched from Python %d.%d)",
+                                         dataflow_container_image(options), *sys.version_info[:2])
     if not runner:
         direct = options.view_as(DirectOptions)
         direct.direct_num_workers = max(1, int(workers))
