@@ -280,7 +280,21 @@ def _current_rss_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
-def _winnow(n: int, measure: bool) -> dict:
+def _write_phase_file(docs, directory: str) -> str:
+    """The documents as one phase file (what curate's first phase writes), row groups of ~8 MiB of text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas import DOCUMENTS_SCHEMA
+
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "part-00000-of-00001.parquet")
+    pq.write_table(pa.Table.from_pylist(docs, schema=DOCUMENTS_SCHEMA), path, row_group_size=2048,
+                   compression="zstd")
+    return path
+
+
+def _winnow(n: int, measure: bool, lean_docs: bool = False) -> dict:
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
@@ -299,9 +313,17 @@ def _winnow(n: int, measure: bool) -> dict:
     corpus_rss = _current_rss_mb()
     tmp = tempfile.mkdtemp(prefix="dedup_scale_")
     p = make_pipeline()
-    out = p | beam.Create(docs, reshuffle=False) | DedupMinhash(
-        ngram=5, num_perm=112, bands=14, rows=8, seed=1, verify_threshold=VERIFY, rounds=ROUNDS,
-        measure_shuffle=measure)
+    stage = DedupMinhash(ngram=5, num_perm=112, bands=14, rows=8, seed=1, verify_threshold=VERIFY, rounds=ROUNDS,
+                         measure_shuffle=measure)
+    if lean_docs:  # as in curate's phases: the documents in a phase file, lean documents through the joins
+        from pipelines.transforms.phases import ReadPhaseFiles
+
+        phase = os.path.join(tmp, "phase")
+        path = _write_phase_file(docs, phase)
+        stage.lean_documents(phase)
+        out = p | beam.Create([path]) | ReadPhaseFiles() | stage
+    else:
+        out = p | beam.Create(docs, reshuffle=False) | stage
     if measure:
         _ = out[REJECTED] | beam.Map(lambda r: r[ID]) | beam.io.WriteToText(os.path.join(tmp, "removed"))
     wall, cpu = time.perf_counter(), time.process_time()
@@ -311,6 +333,19 @@ def _winnow(n: int, measure: bool) -> dict:
     counters = counters_by_stage(result).get("dedup_minhash", {})
     res = {"n": n, "words": words, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": _peak_rss_mb(),
            "corpus_rss_mb": corpus_rss, "counters": counters}
+    if measure and lean_docs:
+        dist = {}
+        for d in result.metrics().query(MetricsFilter())["distributions"]:
+            if d.key.metric.namespace == "winnow.dedup_minhash":
+                c = d.committed
+                dist[d.key.metric.name] = {"sum": c.sum, "count": c.count, "max": c.max}
+        res["dist"] = dist
+        removed = []
+        for f in sorted(Path(tmp).glob("removed*")):
+            removed += f.read_text().split()
+        res["removed"] = sorted(removed)
+        res["lean_row_bytes"] = _lean_row_bytes(docs)
+        return res
     if measure:
         dist = {}
         for d in result.metrics().query(MetricsFilter())["distributions"]:
@@ -331,6 +366,23 @@ def _winnow(n: int, measure: bool) -> dict:
         res["meta"] = {"clusters": len(clusters), "largest": max(size for _, size in clusters),
                        "in_clusters": sum(size for _, size in clusters), **kinds}
     return res
+
+
+def _lean_row_bytes(docs) -> float:
+    """Mean encoded bytes of a lean document keyed by its phase-file chunk: what curate's `AttachText` shuffles per
+    kept document or rejected row, outside the composite."""
+    from apache_beam import coders
+
+    from pipelines.transforms.phases import PTR, chunk_key, lean
+
+    coder = coders.FastPrimitivesCoder()
+    total = 0
+    for row, doc in enumerate(docs):
+        item = lean(doc)
+        item[PTR] = ("part-00000-of-00001.parquet", row)
+        key, value = chunk_key(item)
+        total += len(coder.encode(key)) + len(coder.encode(value))
+    return total / len(docs)
 
 
 def _listed_id_bytes(docs) -> tuple:
@@ -548,6 +600,18 @@ PHASES = (("bands: GroupBuckets, DistinctEdges", ("GroupBuckets", "DistinctEdges
           ("decision join: JoinDecision (whole documents)", ("JoinDecision",)))
 
 
+PHASES_LEAN = (("bands: GroupBuckets, DistinctEdges", ("GroupBuckets", "DistinctEdges")),
+               ("candidate texts: JoinCandidatePointer, GroupCandidateChunks",
+                ("JoinCandidatePointer", "GroupCandidateChunks")),
+               ("verification: JoinMinimumSet, JoinMemberSet", ("JoinMinimumSet", "JoinMemberSet")),
+               ("components", ("DistinctInput", "R", "GroupFinal", "JoinParentRoot")),
+               ("resolve: JoinLabelSize, ClusterSize", ("JoinLabelSize", "ClusterSize")),
+               ("decision join: JoinDecision (lean documents)", ("JoinDecision",)))
+# Lean streams with one element per document; every other stream grows with the candidate edges.
+LEAN_DOC_STREAMS = ("GroupBuckets", "JoinCandidatePointer_pointer", "JoinLabelSize_size", "ClusterSize",
+                    "JoinDecision_doc", "JoinDecision_total", "JoinDecision_keys")
+
+
 def _step_of(name):
     return name[len("shuffle_bytes_"):]
 
@@ -605,6 +669,7 @@ def _human(b):
 def run() -> str:
     plain = {n: _child("winnow", n, 0) for n in SIZES}
     measured = {n: _child("winnow", n, 1) for n in SIZES}
+    lean_runs = {n: _child("winnow", n, 1, 1) for n in SIZES}
     peer = {n: _child("datasketch", n) for n in PEER_SIZES}
     paths = _child("paths")["paths"]
     hub = _child("hub")["hub"]
@@ -656,6 +721,23 @@ def run() -> str:
         totals[n] = (total, per, one_round)
         lines.append(f"| {n:,} | " + " | ".join(f"{v:,.0f} B" for v in per) +
                      f" | {total / n:,.0f} B | {_human(total)} | {one_round:,.0f} B |")
+
+    lines += ["", "Lean documents, as the curate job runs the stage (pipelines/transforms/phases.py): the documents "
+              "are read from a phase file, the joins carry every column but the text, and only the documents with "
+              "a candidate edge have their shingle-hash set computed (their text read back from the file by "
+              "pointer). Same documents, same measured run kind; bytes per document by phase.", "",
+              "| documents | " + " | ".join(p for p, _ in PHASES_LEAN) + " | total / doc (lean) | total / doc "
+              "(whole documents) | lean / whole | removed: lean / whole, same ids | outside the composite: "
+              "AttachText per kept or rejected row |", "|---" * (len(PHASES_LEAN) + 6) + "|"]
+    for n in SIZES:
+        d = lean_runs[n]["dist"]
+        per = [_phase_bytes(d, prefixes) / n for _, prefixes in PHASES_LEAN]
+        total = sum(v["sum"] for k, v in d.items() if k.startswith("shuffle_bytes_"))
+        same = lean_runs[n]["removed"] == measured[n]["removed"]
+        lines.append(f"| {n:,} | " + " | ".join(f"{v:,.0f} B" for v in per) +
+                     f" | {total / n:,.0f} B | {totals[n][0] / n:,.0f} B | {total / totals[n][0]:.2f} | "
+                     f"{len(lean_runs[n]['removed']):,} / {len(measured[n]['removed']):,}, "
+                     f"{'yes' if same else 'NO'} | {lean_runs[n]['lean_row_bytes']:,.0f} B |")
 
     lines += ["", "Largest group per group-by (values, encoded bytes); CoGroupByKey lists its groups in memory, "
               "GroupByKey groups stream on Dataflow.", "",
@@ -789,13 +871,28 @@ def run() -> str:
               f"in memory on one worker, besides the signing batch. Chains have fewer than {TEMPLATE_MIN} versions "
               f"at every n, so the diameter is bounded whatever n (largest measured: {max_diam}; paths of that "
               f"diameter need {r_icpt + r_slope * math.log2(max(max_diam, 2)):.1f} rounds by the fit)."]
+    dl = lean_runs[big]["dist"]
+    set_streams = ("JoinMinimumSet_set", "JoinMemberSet_set", "JoinMemberSet_hub")
+    lean_b = {_step_of(k): v["sum"] * (scale if _step_of(k) in set_streams else 1)
+              for k, v in dl.items() if k.startswith("shuffle_bytes_")}
+    lean_doc = sum(b for k, b in lean_b.items() if k in LEAN_DOC_STREAMS) / big
+    lean_edge = sum(b for k, b in lean_b.items() if k not in LEAN_DOC_STREAMS) / cand_big
+    lean_cc = lean_doc + edges_cc * lean_edge
+    lines += ["", f"Lean (as curate runs it), same extrapolation: {lean_doc:,.0f} B of one-per-document streams (band "
+              f"keys, the pointer, the lean decision join) plus {edges_cc:.3f} candidate edges x {lean_edge:,.0f} B "
+              f"(the edge streams and, now per candidate rather than per document, the shingle-hash sets and their "
+              f"pointers) = {lean_cc:,.0f} B per document, {_human(lean_cc * CC_DOCS)} in all, "
+              f"{lean_cc / cc_doc:.2f}x the whole-document figure; with the boilerplate rate "
+              f"{lean_doc + edges_high * lean_edge:,.0f} B. Outside the composite the curate job's final pass "
+              f"shuffles one lean row per kept document or rejected row to read its text back "
+              f"({lean_runs[big]['lean_row_bytes']:,.0f} B here; pointer-keyed, no text)."]
     return "\n".join(lines)
 
 
 def _main(argv):
     kind = argv[0]
     if kind == "winnow":
-        res = _winnow(int(argv[1]), bool(int(argv[2])))
+        res = _winnow(int(argv[1]), bool(int(argv[2])), len(argv) > 3 and bool(int(argv[3])))
     elif kind == "datasketch":
         res = _datasketch(int(argv[1]))
     elif kind == "paths":

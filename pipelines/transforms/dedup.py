@@ -527,25 +527,35 @@ class _SignBatch(beam.DoFn):
         self._c.micros.inc(int((time.perf_counter() - start) * 1e6))
 
 
+_MEMBER, _HUB = 1, 2  # a candidate's roles: the u of an edge u -> v needs its set in JoinMemberSet, the v in
+# JoinMinimumSet; a document that is only ever a member sends its set once, not to both joins
+
+
 def _endpoints(edge):
     u, v = edge
-    yield u, True
-    yield v, True
+    yield u, _MEMBER
+    yield v, _HUB
 
 
 def _candidate_chunk(kv):
-    """(node, {edge, pointer}) -> ((phase file, chunk), (row, node)) for a node that has an edge and a pointer
-    (an earlier run's node has no pointer: its set comes from the index)."""
+    """(node, {edge: roles, pointer}) -> ((phase file, chunk), (row, node, roles)) for a node that has an edge and
+    a pointer (an earlier run's node has no pointer: its set comes from the index)."""
     node, grouped = kv
     pointers = list(grouped["pointer"])
-    if not pointers or next(iter(grouped["edge"]), None) is None:
+    roles = 0
+    for role in grouped["edge"]:
+        roles |= role
+    if not pointers or not roles:
         return
     name, row = pointers[0]
-    yield (name, row // CHUNK_ROWS), (row, node)
+    yield (name, row // CHUNK_ROWS), (row, node, roles)
 
 
 class _ChunkSets(beam.DoFn):
-    """((phase file, chunk), [(row, node)]) -> (node, shingle-hash set bytes), reading those rows' texts only."""
+    """((phase file, chunk), [(row, node, roles)]) -> (node, shingle-hash set bytes) for members (main output) and
+    for hubs (`HUBS`), reading those rows' texts only."""
+
+    HUBS = "hub_sets"
 
     def __init__(self, directory: str, params: MinHashParams):
         self._directory, self._params = directory, params
@@ -556,16 +566,20 @@ class _ChunkSets(beam.DoFn):
     def process(self, kv):
         (name, _chunk), members = kv
         members = sorted(members)
-        texts = read_texts(FileSystems.join(self._directory, name), [row for row, _ in members])
+        texts = read_texts(FileSystems.join(self._directory, name), [row for row, _, _ in members])
         for start in range(0, len(members), _SIGN_BATCH):
             part = members[start:start + _SIGN_BATCH]
             try:
-                sets = shingle_hash_sets([texts[row] for row, _ in part], self._params)
+                sets = shingle_hash_sets([texts[row] for row, _, _ in part], self._params)
             except Exception:  # signed already, so unexpected: the node's edges then stay unverified (dropped)
                 self._failed.inc(len(part))
                 continue
-            for (_row, node), hset in zip(part, sets):
-                yield node, hset.tobytes()
+            for (_row, node, roles), hset in zip(part, sets):
+                data = hset.tobytes()
+                if roles & _MEMBER:
+                    yield node, data
+                if roles & _HUB:
+                    yield TaggedOutput(self.HUBS, (node, data))
 
 
 class _IndexSets(beam.DoFn):
@@ -992,10 +1006,14 @@ class DedupMinhash(beam.PTransform):
             if self._phase_dir is not None:  # sets only for the documents with a candidate edge
                 candidates = _co_group_by_key({"edge": edges | "Endpoints" >> beam.FlatMap(_endpoints),
                                                "pointer": signed[_SignBatch.POINTERS]}, "JoinCandidatePointer", m)
-                sets = (_group_by_key(candidates | "CandidateChunks" >> beam.FlatMap(_candidate_chunk),
-                                      "GroupCandidateChunks", m)
-                        | "CandidateSets" >> beam.ParDo(_ChunkSets(self._phase_dir, self._params)))
-            hub_sets = (_co_group_by_key({"member": own_edges | "ByMinimum" >> beam.Map(_swap), "set": sets},
+                chunk_sets = (_group_by_key(candidates | "CandidateChunks" >> beam.FlatMap(_candidate_chunk),
+                                            "GroupCandidateChunks", m)
+                              | "CandidateSets" >> beam.ParDo(_ChunkSets(self._phase_dir, self._params))
+                              .with_outputs(_ChunkSets.HUBS, main="members"))
+                sets, minimum_sets = chunk_sets.members, chunk_sets[_ChunkSets.HUBS]
+            else:
+                minimum_sets = sets
+            hub_sets = (_co_group_by_key({"member": own_edges | "ByMinimum" >> beam.Map(_swap), "set": minimum_sets},
                                          "JoinMinimumSet", m)
                         | "SendMinimumSet" >> beam.FlatMap(_send_hub_set))
             if self._against:
