@@ -5,8 +5,12 @@ tests call directly; the extract stage (pipelines/ingest/html.py `extract_record
 for every engine.
 
 Engines (issue 17; figures of the table in benchmarks/RESULTS.md section `extract` and the issue):
-- `trafilatura` (the default, `DEFAULT_ENGINE`; html.py `TrafilaturaEngine`): today's extractor, trafilatura
-  plus this project's fallbacks (`extract_html`), unchanged: leaving `engine` out gives byte-identical outputs.
+- `cascade` (the default, `DEFAULT_ENGINE`; html.py `CascadeEngine`): resiliparse first, trafilatura (fast,
+  recall mode) as a second opinion only where resiliparse is likely wrong, then a choice by lengths
+  (`cascade_first_choice`, `cascade_second_choice` below); metadata from the page's declared metadata
+  (`light_metadata`). Thresholds chosen on half A of WCXB dev (benchmarks/bench_extract.py).
+- `trafilatura` (html.py `TrafilaturaEngine`): the default until issue 17, trafilatura plus this project's
+  fallbacks (`extract_html`), unchanged: `engine: trafilatura` gives that extractor's outputs byte for byte.
 - `resiliparse`: resiliparse's `extract_plain_text(main_content=True)` (DCLM's extractor), an order of
   magnitude faster, lower word F1 on WCXB. It skips `<noscript>` (where some forums put their posts). The
   title is resiliparse's own (`HTMLTree.title`) unless trafilatura's metadata has one; author, date, site
@@ -25,8 +29,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Union
 
-DEFAULT_ENGINE = "trafilatura"
-ENGINE_NAMES = ("trafilatura", "rs_trafilatura", "resiliparse")
+DEFAULT_ENGINE = "cascade"
+ENGINE_NAMES = ("cascade", "trafilatura", "rs_trafilatura", "resiliparse")
 
 
 @dataclass
@@ -212,3 +216,168 @@ class RsTrafilaturaEngine(Engine):
 
 
 OTHER_ENGINES = {cls.name: cls for cls in (ResiliparseEngine, RsTrafilaturaEngine)}
+
+
+# --- light metadata: the same keys as trafilatura's metadata pass, read from the page's declared metadata ---
+# trafilatura's pass (title heuristics, htmldate's date search, author cleaning) costs 14-25 ms a page, about
+# half of raw trafilatura's whole extraction; the cascade reads what pages declare instead (Open Graph, Dublin
+# Core, schema.org JSON-LD and microdata, <title>, <time datetime>, <html lang>) from the tree it already has.
+_DATE = re.compile(r"((?:19|20)\d\d)-(\d\d)-(\d\d)")
+_META_KEYS = {
+    "title": ("og:title", "twitter:title", "dc.title"),
+    "author": ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl"),
+    "date": ("article:published_time", "og:published_time", "datepublished", "date", "pubdate", "publishdate",
+             "dc.date", "dc.date.issued", "dcterms.date", "sailthru.date", "parsely-pub-date",
+             "article:modified_time", "og:updated_time", "datemodified", "last-modified"),
+    "sitename": ("og:site_name", "application-name", "twitter:site"),
+    "description": ("description", "og:description", "twitter:description", "dc.description"),
+    "image": ("og:image", "twitter:image", "og:image:url"),
+}
+_JSONLD_KEYS = {"datePublished": "date", "dateCreated": "date", "dateModified": "date", "author": "author",
+                "headline": "title"}
+
+
+def _iso_date(value: str) -> Optional[str]:
+    match = _DATE.search(value or "")
+    if not match or not ("01" <= match.group(2) <= "12" and "01" <= match.group(3) <= "31"):
+        return None
+    return match.group(0)
+
+
+def _jsonld_values(text: str, found: Dict[str, str]) -> None:
+    """First datePublished/dateCreated/dateModified, author name and headline of a JSON-LD block."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return
+    stack = [data]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        for key, target in _JSONLD_KEYS.items():
+            value = item.get(key)
+            if isinstance(value, list) and value:
+                value = value[0]
+            if isinstance(value, dict):
+                value = value.get("name")
+            if isinstance(value, str) and value.strip() and target not in found:
+                found[target] = value.strip()
+        stack.extend(v for k, v in item.items() if k in ("@graph", "mainEntity", "mainEntityOfPage")
+                     or isinstance(v, (list, dict)) and k not in ("author", "publisher", "image"))
+
+
+_META_TAG = re.compile(r"<meta\s[^>]*>", re.I)
+_ATTR = re.compile(r"""([a-zA-Z:_-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_JSONLD = re.compile(r"<script[^>]*application/ld\+json[^>]*>(.*?)</script", re.I | re.S)
+_TIME = re.compile(r"<time\s[^>]*datetime\s*=\s*[\"']?([^\"'>\s]+)", re.I)
+_TITLE = re.compile(r"<title[^>]*>([^<]*)</title", re.I)
+_HTML_LANG = re.compile(r"<html\s[^>]*?\blang\s*=\s*[\"']?([a-zA-Z-]+)", re.I)
+
+
+def _attributes(tag: str) -> Dict[str, str]:
+    return {m.group(1).lower(): html_unescape(m.group(2) or m.group(3) or m.group(4) or "")
+            for m in _ATTR.finditer(tag)}
+
+
+def html_unescape(value: str) -> str:
+    from html import unescape
+
+    return unescape(value) if "&" in value else value
+
+
+def light_metadata(html: str, url: Optional[str], title: Optional[str] = None, h1: Optional[str] = None
+                   ) -> Dict[str, str]:
+    """title, author, date (YYYY-MM-DD), sitename, description, hostname, language and image of a page, the
+    values it declares (<meta> tags, JSON-LD, <time datetime>, <html lang>); the keys of `metadata_of_tree`,
+    read where pages put them rather than by trafilatura's heuristics. `title` (the <title> element) and
+    `h1` (the first heading) are the title when no metadata names one (`title` None: the <title> found here). Regular expressions over the markup:
+    about 1 ms a page (resiliparse 2.0.1's element collections cost ~1 ms per element to iterate)."""
+    from urllib.parse import urlsplit
+
+    found: Dict[str, str] = {}
+    wanted = {name: key for key, names in _META_KEYS.items() for name in names}
+    order = {name: i for names in _META_KEYS.values() for i, name in enumerate(names)}
+    best: Dict[str, tuple] = {}
+    for tag in _META_TAG.findall(html):
+        attrs = _attributes(tag)
+        name = (attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or "").strip().lower()
+        key = wanted.get(name)
+        content = (attrs.get("content") or "").strip()
+        if key and content and (key not in best or order[name] < best[key][0]):
+            best[key] = (order[name], content)
+    found.update({key: value for key, (_, value) in best.items()})
+    for block in _JSONLD.findall(html):
+        _jsonld_values(block, found)
+    date = _iso_date(found.pop("date", ""))
+    if not date:
+        date = next(filter(None, (_iso_date(v) for v in _TIME.findall(html))), None)
+    if date:
+        found["date"] = date
+    if "title" not in found and title is None:
+        match = _TITLE.search(html)
+        title = html_unescape(match.group(1)) if match else None
+    if "title" not in found and (title or h1):
+        found["title"] = (title or h1).strip()
+    if found.get("author", "").startswith(("http://", "https://")):
+        del found["author"]
+    lang = _HTML_LANG.search(html)
+    if lang:
+        found["language"] = lang.group(1).split("-")[0].lower()
+    host = urlsplit(url).hostname if url else None
+    if host:
+        found["hostname"] = host[4:] if host.startswith("www.") else host
+    return {key: " ".join(value.split())[:2000] for key, value in found.items() if value and value.strip()}
+
+
+# --- the cascade's decisions (engine `cascade`, html.py CascadeEngine); thresholds chosen on WCXB dev half A ---
+# Measured per page on WCXB dev and the AEB (benchmarks/bench_extract.py): on pages that do not declare
+# themselves articles, resiliparse's main content beats trafilatura's on average once it keeps a fifth or more
+# of the page's visible text (listings, services, forums and documentation, where trafilatura drops the
+# link-dense or short blocks); on declared articles, and where resiliparse kept little, trafilatura is better
+# (AEB: resiliparse 0.899 F1, trafilatura fast 0.963). Kept without a second opinion: resiliparse's text when
+# it holds at least 0.7 of the visible text (grid 0.3-1.1, best on half A with the thresholds below); that
+# leaves trafilatura out of about a fifth of WCXB's pages and few articles.
+CASCADE_FIRST_SHARE = 0.7
+# With trafilatura's text in hand: resiliparse's is kept when trafilatura's is under 0.3 of its length
+# (trafilatura judged the page's content boilerplate), and on pages that are not articles the declared main
+# region's text (html.py `main_region_text`) when trafilatura kept under half of it. Grid 0-1.0 and 0-0.7.
+CASCADE_KEEP_FIRST_UNDER = 0.3
+CASCADE_REGION_UNDER = 0.5
+_ARTICLE_DECLARED = re.compile(
+    r"""<meta[^>]+(?:property|name)\s*=\s*["']?og:type["']?[^>]+content\s*=\s*["']?article"""
+    r"""|"@type"\s*:\s*\[?\s*"(?:\w*Article|BlogPosting|Report)\"""", re.I)
+
+
+def declares_article_markup(html: str) -> bool:
+    """Whether the page declares itself an article: Open Graph `og:type` article, or a schema.org JSON-LD
+    type ending in Article (NewsArticle, BlogPosting, Report, ...)."""
+    return bool(_ARTICLE_DECLARED.search(html))
+
+
+def cascade_first_choice(first_length: int, visible_length: int, article: bool,
+                         share: float = CASCADE_FIRST_SHARE) -> bool:
+    """Whether resiliparse's main text (`first_length` characters) is kept without a second opinion: the page
+    is not a declared article and the text holds at least `share` of the page's visible text."""
+    return not article and first_length > 0 and first_length >= share * visible_length
+
+
+def cascade_second_choice(first_length: int, second_length: int, region_length: int, article: bool,
+                          keep_first_under: float = CASCADE_KEEP_FIRST_UNDER,
+                          region_under: float = CASCADE_REGION_UNDER) -> str:
+    """Which text the cascade keeps once trafilatura's (`second_length`) is in hand: "second", "first"
+    (resiliparse's, when trafilatura's is under `keep_first_under` of it and the page is not an article) or
+    "region" (the declared main region's text, on pages that are not articles, when trafilatura's is under
+    `region_under` of it)."""
+    if article:
+        return "second"
+    if second_length < keep_first_under * first_length:
+        return "first"
+    if region_under > 0 and region_length and second_length < region_under * region_length:
+        return "region"
+    return "second"

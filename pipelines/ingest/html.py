@@ -1,4 +1,9 @@
-"""HTML extraction: raw records -> documents (main text of HTML pages via trafilatura; text and code as is).
+"""HTML extraction: raw records -> documents (main text of HTML pages; text and code as is).
+
+The engine is the recipe's `extract: {engine: NAME}` (pipelines/ingest/engines.py). The default, `cascade`
+(`CascadeEngine` below), runs resiliparse first and trafilatura (fast mode, recall focus) only where
+resiliparse is likely wrong, and reads the metadata the page declares; `trafilatura` (`TrafilaturaEngine`,
+`extract_html`) is the default until issue 17, whose settings follow. Figures: benchmarks/RESULTS.md `extract`.
 
 Archive records go through three decisions before extraction: an HTTP status other than 200 is dropped as
 `http_status` (redirects, errors and soft-404 bodies are not content), a non-HTML content type as
@@ -7,7 +12,7 @@ over `max_html_bytes` as `too_large` (trafilatura's lxml tree grows to ~10x the 
 bodies that were stored still encoded are inflated first; the bytes are then decoded following the WHATWG
 order of precedence (pipelines/ingest/charsets.py `decode_html`).
 
-trafilatura settings, and why:
+The `trafilatura` engine's settings, and why:
 - `include_comments=False`: comment threads are short, repetitive user text that quality filters drop
   anyway; the peers (FineWeb, datatrove) exclude them.
 - `include_tables=True`: documentation and reference pages (pydoc's own pages are table-laid-out) keep
@@ -56,8 +61,10 @@ from filters.deadline import DeadlineExceeded, deadline
 from filters.stage_options import (Fraction, NonNegativeInt, OneOf, OptionError, Positive, PositiveInt,
                                    checked_options)
 from pipelines.ingest.charsets import decode_html
-from pipelines.ingest.engines import (DEFAULT_ENGINE, ENGINE_NAMES, OTHER_ENGINES, Engine, Extraction,
-                                     PageTooComplex, drop_repeated_lines, metadata_of_tree)
+from pipelines.ingest.engines import (DEFAULT_ENGINE, ENGINE_NAMES, OTHER_ENGINES, RESILIPARSE_MAX_DEPTH, Engine,
+                                     Extraction, PageTooComplex, ResiliparseEngine, _depth_over,
+                                     cascade_first_choice, cascade_second_choice, declares_article_markup,
+                                     drop_repeated_lines, light_metadata, metadata_of_tree)
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
@@ -96,15 +103,20 @@ class ExtractConfig:
     drop_repeated_lines_over: NonNegativeInt = 200
     include_tables: bool = True
     include_comments: bool = False
-    # `fast` skips trafilatura's readability/jusText fallbacks: ~2x faster, a little lower recall.
+    # `fast` skips trafilatura's readability/jusText fallbacks: ~2x faster, a little lower recall. (The
+    # `cascade` engine's trafilatura pass is always fast.)
     fast: bool = False
     with_metadata: bool = True       # title, author, date, sitename, description into the record's `metadata`
     max_html_bytes: PositiveInt = 5 << 20  # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
     max_tags: PositiveInt = 200_000  # pages with more start tags are dropped as `too_complex`
     max_seconds: Positive = 20.0  # per-page wall limit on any thread (filters.deadline) -> `timeout`
-    # Which extractor turns a page into text (pipelines/ingest/engines.py): `trafilatura` (today's extractor,
-    # trafilatura plus the fallbacks above, the default), `resiliparse` or `rs_trafilatura`. The fallback
-    # options above are trafilatura's; the caps, the time limit, metadata and repeated-line dropping apply to all.
+    # Which extractor turns a page into text (pipelines/ingest/engines.py): `cascade` (the default: resiliparse
+    # first, trafilatura as a second opinion where resiliparse is likely wrong, declared metadata),
+    # `trafilatura` (the default until issue 17: trafilatura plus the fallbacks above), `resiliparse` or
+    # `rs_trafilatura`. recall_fallback, prune_consent and fast are the `trafilatura` engine's; with `cascade`,
+    # favor_precision asks trafilatura on every page in precision mode and keeps its text (no swaps), and
+    # region_fallback is the cascade's main-region threshold when it is not the default (0 turns it off).
+    # The caps, the time limit, metadata and repeated-line dropping apply to all.
     engine: Annotated[str, OneOf(*ENGINE_NAMES)] = DEFAULT_ENGINE
 
     def __post_init__(self):
@@ -112,6 +124,9 @@ class ExtractConfig:
         # the recipe loads, not on every page once the job runs.
         other = OTHER_ENGINES.get(self.engine)  # trafilatura is this module's own, always there
         reason = other.unavailable_reason() if other else None
+        if self.engine == "cascade":  # resiliparse first (CascadeEngine, defined below)
+            reason = ResiliparseEngine.unavailable_reason()
+            reason = reason and reason.replace("engine 'resiliparse'", "engine 'cascade'")
         if reason:
             raise OptionError("engine", f"{self.engine!r} cannot run here: {reason}")
 
@@ -309,11 +324,77 @@ class TrafilaturaEngine(Engine):
         return Extraction(text, metadata.get("title"), metadata)
 
 
-ENGINES = {TrafilaturaEngine.name: TrafilaturaEngine, **OTHER_ENGINES}
+class CascadeEngine(Engine):
+    """Engine `cascade`, the default: resiliparse's main-content text first (an order of magnitude faster than
+    trafilatura); trafilatura (fast mode, recall focus, comments off) as a second opinion only where the first
+    is likely wrong: a page that declares itself an article (Open Graph or schema.org), or whose resiliparse
+    text holds under 0.7 of its visible text (engines.py `cascade_first_choice`). With both texts, the choice
+    by lengths (`cascade_second_choice`): trafilatura's, resiliparse's when trafilatura kept under 0.3 of it,
+    the declared main region's when trafilatura kept under half of it (not on articles). Metadata: what the page
+    declares (`light_metadata`), not trafilatura's heuristic pass (14-25 ms a page, half of raw trafilatura's
+    time). Pages nested deeper than resiliparse can take within the limit go to the `trafilatura` engine.
+    `favor_precision`: trafilatura in precision mode on every page, its text kept."""
+    name = "cascade"
+    package = "resiliparse==2.0.1"
+
+    def __init__(self, config: Optional["ExtractConfig"] = None):
+        super().__init__(config if config is not None else ExtractConfig())
+
+    @classmethod
+    def unavailable_reason(cls) -> Optional[str]:
+        reason = ResiliparseEngine.unavailable_reason()
+        return reason and reason.replace("engine 'resiliparse'", "engine 'cascade'")
+
+    def _trafilatura(self, tree, url, recall: bool) -> str:
+        import trafilatura
+
+        config = self.config
+        return trafilatura.extract(tree, url=url, include_comments=config.include_comments,
+                                   include_tables=config.include_tables, fast=True, deduplicate=False,
+                                   favor_precision=not recall, favor_recall=recall,
+                                   output_format="txt", with_metadata=False) or ""
+
+    def _extract(self, html: str, url: Optional[str]) -> Extraction:
+        from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.html import HTMLTree
+        from trafilatura.utils import load_html
+
+        config = self.config
+        rtree = HTMLTree.parse(html)
+        if _depth_over(rtree, html, RESILIPARSE_MAX_DEPTH):
+            return TrafilaturaEngine(config)._extract(html, url)
+        skip = None if config.include_tables else ["table"]
+        precision = config.favor_precision
+        article = declares_article_markup(html)
+        text = ""
+        if not precision:
+            text = extract_plain_text(rtree, main_content=True, preserve_formatting=True, skip_elements=skip)
+            visible = extract_plain_text(rtree, main_content=False, preserve_formatting=True, skip_elements=skip)
+        if precision or not cascade_first_choice(len(text), len(visible), article):
+            tree = load_html(html)
+            second = self._trafilatura(tree, url, recall=not precision) if tree is not None else ""
+            if precision:
+                text = second
+            else:
+                region_under = config.region_fallback  # 0.5 by default, engines.CASCADE_REGION_UNDER
+                region = ""
+                if tree is not None and region_under > 0 and not article:
+                    region = main_region_text(tree) or ""
+                choice = cascade_second_choice(len(text), len(second), len(region), article,
+                                               region_under=region_under)
+                text = {"first": text, "second": second, "region": region}[choice]
+        if config.drop_repeated_lines_over > 0:
+            text = drop_repeated_lines(text, config.drop_repeated_lines_over)
+        metadata = light_metadata(html, url, rtree.title) if config.with_metadata else {}
+        title = metadata.get("title") or (rtree.title or "").strip() or None
+        return Extraction(text.strip(), title, metadata)
+
+
+ENGINES = {CascadeEngine.name: CascadeEngine, TrafilaturaEngine.name: TrafilaturaEngine, **OTHER_ENGINES}
 
 
 def engine_for(config: "ExtractConfig") -> Engine:
-    """The engine an ExtractConfig names (`engine`; DEFAULT_ENGINE, today's extractor, when left out)."""
+    """The engine an ExtractConfig names (`engine`; DEFAULT_ENGINE, the cascade, when left out)."""
     return ENGINES[config.engine](config)
 
 

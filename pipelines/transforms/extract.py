@@ -1,6 +1,7 @@
 """Stage `extract`: the Beam shells around pipelines/ingest/html.py, which holds the extraction itself (what is
 kept, what is dropped and why, the trafilatura settings, the caps and the per-page time limit) and
-pipelines/ingest/engines.py, the extraction engines a recipe picks with `extract: {engine: NAME}`.
+pipelines/ingest/engines.py, the extraction engines a recipe picks with `extract: {engine: NAME}` (default
+`cascade`: resiliparse first, trafilatura as a second opinion).
 
 `ExtractText` counts stage `extract` and routes `extract_record`'s decisions to its outputs main (`kept`
 documents), `rejected` and `errors` (an exception becomes an error row; an engine's failure is a row whose `error` starts with the engine's name,
@@ -28,6 +29,9 @@ class _ExtractFn(beam.DoFn):
 
     def setup(self):
         import trafilatura  # noqa: F401  (load lxml and trafilatura's settings once per worker)
+
+        if self._config.engine in ("cascade", "resiliparse"):
+            import resiliparse.extract.html2text  # noqa: F401
 
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
         self._counters = StageCounters(EXTRACT_STAGE)
