@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 from filters.base import ScoredFilter
 from filters.stage_options import Fraction, NonNegative, NonNegativeInt, Sources, checked_options
 from filters.repetition import duplicates
-from filters.text import TERMINAL_PUNCTUATION, word_tokens
+from filters.text import TERMINAL_PUNCTUATION, word_count
 
 
 @checked_options
@@ -44,13 +44,13 @@ class FineWebQualityFilter(ScoredFilter):
     def score(self, text: str) -> Dict[str, float]:
         lines = [l for l in text.split("\n") if l.strip()]
         n = max(len(lines), 1)
-        words = word_tokens(text)
+        n_words = word_count(text)
         return {
             "fineweb_lines": len(lines),
             "fineweb_line_punct_ratio": sum(l.endswith(self.stop_chars) for l in lines) / n,
             "fineweb_short_line_ratio": sum(len(l) <= self.short_line_length for l in lines) / n,
             "fineweb_char_dup_ratio": duplicates(lines)[1] / max(len(text) - text.count("\n"), 1),
-            "fineweb_list_ratio": text.count("\n") / max(len(words), 1),
+            "fineweb_list_ratio": text.count("\n") / max(n_words, 1),
         }
 
     def decide(self, s: Dict[str, float]) -> Optional[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import compress
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from filters.base import Document, DocumentFilter
@@ -47,25 +48,34 @@ def top_ngram_chars(words: Sequence[str], n: int) -> int:
     """Characters covered by the most frequent n-gram: len(' '.join(gram)) x count; 0 without n-grams."""
     if len(words) < n:
         return 0
-    counts = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    counts = Counter(zip(*(words[i:] for i in range(n))))  # the n-grams in order, built in C
     # Counter.most_common keeps first-seen order among ties, like datatrove's.
     gram, count = counts.most_common(1)[0]
     return (sum(map(len, gram)) + n - 1) * count
 
 
 def duplicated_ngram_chars(words: Sequence[str], n: int) -> int:
-    """Characters in repeated n-grams, greedily left to right (a repeat skips its n words)."""
+    """Characters in repeated n-grams, greedily left to right (a repeat skips its n words).
+
+    The walk stops only at positions whose gram occurs more than once: a gram that occurs once can neither be a
+    repeat nor make a later gram one, so jumping over such positions gives the walk's exact count."""
+    grams = list(map("".join, zip(*(words[i:] for i in range(n)))))  # gram i = "".join(words[i:i + n])
+    counts = Counter(grams)
+    if len(counts) == len(grams):
+        return 0  # no gram occurs twice (most texts)
+    repeated = compress(range(len(grams)), map((1).__lt__, map(counts.__getitem__, grams)))
     seen = set()
     chars = i = 0
-    last = len(words) - n + 1
-    while i < last:
-        gram = "".join(words[i:i + n])
+    for p in repeated:
+        if p < i:  # inside the n words skipped after a repeat
+            continue
+        gram = grams[p]
         if gram in seen:
             chars += len(gram)
-            i += n
+            i = p + n
         else:
             seen.add(gram)
-            i += 1
+            i = p + 1
     return chars
 
 

@@ -18,7 +18,13 @@ mean word lengths and word counts differ slightly. It does not segment scripts w
 `word_tokens` is what the published quality rules (Gopher, Gopher repetition, FineWeb) count as words: the
 tokens of spaCy's blank English tokenizer (rules only, no model to download), which datatrove and so FineWeb
 use, with whitespace tokens dropped as datatrove does. Using the library itself keeps the counts identical to
-datatrove's: "don't" -> "do", "n't"; `key":"value"` is one token and `\\in` one.
+datatrove's: "don't" -> "do", "n't"; `key":"value"` is one token and `\\in` one. spaCy cuts a text at whitespace
+first and tokenizes each whitespace-free chunk on its own (its `_tokenize_affixes`), so the tokens of a text are
+the concatenation of its chunks' tokens: `word_tokens` asks spaCy once per distinct chunk and keeps the answer
+in a bounded per-process cache (spaCy's own cache skips words outside its vocabulary, i.e. nearly all of them,
+and its affix regexes cost ~50 us a chunk); a chunk of ASCII letters that is not one of spaCy's special cases
+("cannot", "gonna", "dont") is one token without asking. Measured: same tokens as one spaCy call on every text
+and line of the parity set, 5-10x faster. `word_count` is `len(word_tokens(text))` without the list.
 `sentence_count` splits a line into sentences the way spaCy's rule-based sentencizer does: a
 sentence ends at a terminal punctuation token that is followed by a token that is not punctuation.
 """
@@ -86,9 +92,47 @@ def _spacy_tokenizer():
     return _SPACY_TOKENIZER
 
 
+_SPECIAL_CASES: frozenset = frozenset()
+_CHUNK_TOKENS: dict = {}  # whitespace-free chunk -> its spaCy tokens (tuple)
+CHUNK_CACHE_SIZE = 1 << 17  # ~20 MB at most; cleared when full (results never depend on it)
+
+
+def _chunk_tokens(chunk: str) -> tuple:
+    global _SPECIAL_CASES
+    tokenizer = _spacy_tokenizer()
+    if not _SPECIAL_CASES:
+        _SPECIAL_CASES = frozenset(tokenizer.rules)
+    if chunk.isascii() and chunk.isalpha() and chunk not in _SPECIAL_CASES:
+        tokens = (chunk,)  # no prefix, suffix or infix rule of spaCy's English applies to bare ASCII letters
+    else:
+        tokens = tuple(t.text for t in tokenizer(chunk) if not t.is_space)
+    if len(_CHUNK_TOKENS) >= CHUNK_CACHE_SIZE:
+        _CHUNK_TOKENS.clear()
+    _CHUNK_TOKENS[chunk] = tokens
+    return tokens
+
+
 def word_tokens(text: str) -> List[str]:
     """Tokens of spaCy's blank English tokenizer, punctuation included, whitespace tokens dropped."""
-    return [t.text for t in _spacy_tokenizer()(text) if not t.is_space]
+    cache = _CHUNK_TOKENS
+    out: List[str] = []
+    for chunk in text.split():  # str.split and spaCy cut at the same characters (str.isspace)
+        tokens = cache.get(chunk)
+        out += tokens if tokens is not None else _chunk_tokens(chunk)
+    return out
+
+
+def word_count(text: str) -> int:
+    """len(word_tokens(text))."""
+    cache = _CHUNK_TOKENS
+    n = 0
+    for chunk in text.split():
+        tokens = cache.get(chunk)
+        n += len(tokens if tokens is not None else _chunk_tokens(chunk))
+    return n
+
+
+_PUNCT_TOKENS: dict = {}
 
 
 def is_punctuation_token(token: str) -> bool:
@@ -102,11 +146,19 @@ def sentence_count(tokens: List[str]) -> int:
         return 0
     n = 1
     seen_end = False
+    punct = _PUNCT_TOKENS
     for tok in tokens:
-        if seen_end and not is_punctuation_token(tok):
-            n += 1
-            seen_end = False
-        elif tok in TERMINAL_PUNCTUATION:  # a whole token: "..." does not end a sentence
+        if seen_end:
+            is_punct = punct.get(tok)
+            if is_punct is None:
+                if len(punct) >= CHUNK_CACHE_SIZE:
+                    punct.clear()
+                is_punct = punct[tok] = _PUNCT_TOKEN_RE.fullmatch(tok) is not None
+            if not is_punct:
+                n += 1
+                seen_end = False
+                continue
+        if tok in TERMINAL_PUNCTUATION:  # a whole token: "..." does not end a sentence
             seen_end = True
     return n
 
