@@ -1,4 +1,5 @@
-"""Stage `extract` (pipelines/ingest/html.py `extract_record`, the recipe's default ExtractConfig) against raw
+"""Stage `extract` (pipelines/ingest/html.py `extract_record`) with each engine (the default `cascade`, the
+pre-issue-17 default `trafilatura`, `resiliparse`, `rs_trafilatura` where installable) against raw
 `trafilatura.extract(html, url=url)` with its defaults, side by side on the same pages in the same run.
 Quality: the Article Extraction Benchmark's shingle metric (word tokens, multisets of 4-token shingles,
 per-document TP/FP/FN normalised to sum 1, averaged, then P/R/F1; our implementation) on
@@ -6,7 +7,9 @@ per-document TP/FP/FN normalised to sum 1, averaged, then P/R/F1; our implementa
 main-content ground truth, by page type, and by halves split on a sha256 of the page id: the stage's
 thresholds were chosen on half A, half B is held out); trafilatura_eval's `with`/`without` snippets give
 snippet precision/recall on its 990 pages (trafilatura is tuned on that set: a regression check). Speed:
-docs/s of both on the AEB pages, 3 repeats, min and median."""
+pages/s on one thread of the whole stage (decoding, caps, fallbacks, metadata) on a fixed sample of the three
+sets, 3 repeats (1 for the slow `trafilatura` engine, which is scored on the AEB only), min and median;
+quality runs in 2 worker processes (BENCH_EXTRACT_PROCESSES)."""
 from __future__ import annotations
 
 import ast
@@ -79,15 +82,28 @@ def load_trafilatura_eval():
     return pages
 
 
-def stage_text(key, url, html: bytes) -> str:
-    from pipelines.ingest.html import extract_record
+def stage_text(key, url, html: bytes, engine: str = "") -> str:
+    """The extract stage's text of a page (`extract_record`, decoding and caps included) with `engine`
+    (the recipe default's when empty)."""
+    from pipelines.ingest.html import ExtractConfig, extract_record
     from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
     from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
 
     raw = {ID: key, SOURCE: "web", URL: url, INPUT_PATH: None, INPUT_OFFSET: None, RECORD_TYPE: "response",
            CONTENT_TYPE: "text/html", HTTP_STATUS: 200, BODY: html, TEXT: None, CODE_LANGUAGE: None, WARC_DATE: None}
-    doc, _ = extract_record(raw)
+    doc, _ = extract_record(raw, _config(engine))
     return doc[TEXT] or ""
+
+
+_CONFIGS = {}
+
+
+def _config(engine: str):
+    from pipelines.ingest.html import ExtractConfig
+
+    if engine not in _CONFIGS:
+        _CONFIGS[engine] = ExtractConfig(engine=engine) if engine else ExtractConfig()
+    return _CONFIGS[engine]
 
 
 def raw_text(key, url, html: bytes) -> str:
@@ -126,33 +142,85 @@ def snippet_scores(pages, fn):
     return tp / max(1, tp + fp), tp / max(1, tp + fn_)
 
 
-def run() -> str:
+def _runner(label):
+    """The text function of a column: "raw" is raw trafilatura, any other an engine through the stage."""
+    if label == RAW:
+        return raw_text
+    engine = label.split(" ")[0]
+    return lambda key, url, html: stage_text(key, url, html, engine)
+
+
+RAW = "raw trafilatura"
+
+
+def _columns():
+    from pipelines.ingest.engines import DEFAULT_ENGINE, ENGINE_NAMES
+    from pipelines.ingest.html import ENGINES
+
+    names = [DEFAULT_ENGINE] + [n for n in ENGINE_NAMES if n != DEFAULT_ENGINE]
+    columns = [f"{n} (default)" if n == DEFAULT_ENGINE else n for n in names if not ENGINES[n].unavailable_reason()]
+    missing = [n for n in names if ENGINES[n].unavailable_reason()]
+    return columns + [RAW], missing
+
+
+def _quality_job(args):
+    label, name = args
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-    lines = ["| set | page type | pages | stage P | stage R | stage F1 | raw P | raw R | raw F1 | F1 delta |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    aeb = load_aeb()
-    for name, pages in (("scrapinghub_aeb", aeb), ("wcxb_dev", load_wcxb())):
-        halves = name == "wcxb_dev"
-        ours, raw = quality(pages, stage_text, halves), quality(pages, raw_text, halves)
+    fn = _runner(label)
+    if name == "trafilatura_eval":
+        return label, name, snippet_scores(load_trafilatura_eval(), fn)
+    pages = load_aeb() if name == "scrapinghub_aeb" else load_wcxb()
+    return label, name, quality(pages, fn, halves=name == "wcxb_dev")
+
+
+def _speed_pages():
+    """A fixed sample for throughput: every 3rd page (by name) of the AEB, every 16th of WCXB dev and of
+    trafilatura_eval (news, listings, forums, products, German pages in mixed encodings)."""
+    return ([(k, u, h) for k, u, h, _, _ in load_aeb()[::3]] + [(k, u, h) for k, u, h, _, _ in load_wcxb()[::16]]
+            + [(u, u, h) for u, h, _, _ in load_trafilatura_eval()[::16]])
+
+
+def run() -> str:
+    import multiprocessing
+
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    columns, missing = _columns()
+    # The `trafilatura` engine (the pre-issue-17 default, ~0.2 s a page) runs on the AEB only: on 2 shared
+    # cores the three sets would take it most of an hour (its WCXB and snippet figures: HISTORY.md, 2026-11-21).
+    jobs = [(label, name) for name in ("trafilatura_eval", "wcxb_dev", "scrapinghub_aeb") for label in columns
+            if label != "trafilatura" or name == "scrapinghub_aeb"]
+    # Quality in worker processes (the figures do not depend on timing); throughput below, single thread.
+    with multiprocessing.get_context("fork").Pool(int(os.environ.get("BENCH_EXTRACT_PROCESSES", "2"))) as pool:
+        found = {(label, name): value for label, name, value in pool.imap_unordered(_quality_job, jobs)}
+    default = columns[0]
+    lines = [f"Columns: F1 of each engine through the stage (`extract_record`, decoding and caps included) and of raw "
+             f"trafilatura; `delta` is the default engine's F1 minus raw trafilatura's."
+             + (f" Not available here: {', '.join(missing)}." if missing else ""), "",
+             "| set | page type | pages | " + " | ".join(f"{c} F1" for c in columns) + " | default P / R | delta |",
+             "|---|---|---|" + "---|" * len(columns) + "---|---|"]
+    for name in ("scrapinghub_aeb", "wcxb_dev"):
+        ours = found[(default, name)]
         for t in sorted(ours, key=lambda t: (t != "all", t.startswith("half"), t)):
-            o, r = ours[t], raw[t]
-            lines.append(f"| {name} | {t} | {o[3]} | {o[0]:.3f} | {o[1]:.3f} | {o[2]:.3f} | {r[0]:.3f} | {r[1]:.3f} | "
-                         f"{r[2]:.3f} | {o[2] - r[2]:+.3f} |")
-    te = load_trafilatura_eval()
-    sp, sr = snippet_scores(te, stage_text)
-    rp, rr = snippet_scores(te, raw_text)
-    lines += ["", "| trafilatura_eval snippets | pages | precision | recall |", "|---|---|---|---|",
-              f"| stage | {len(te)} | {sp:.3f} | {sr:.3f} |", f"| raw trafilatura | {len(te)} | {rp:.3f} | {rr:.3f} |"]
-    speeds = {"stage": [], "raw": []}
-    for _ in range(3):
-        for label, fn in (("stage", stage_text), ("raw", raw_text)):
+            cells = " | ".join(f"{found[(c, name)][t][2]:.3f}" if (c, name) in found else "-" for c in columns)
+            lines.append(f"| {name} | {t} | {ours[t][3]} | {cells} | {ours[t][0]:.3f} / {ours[t][1]:.3f} | "
+                         f"{ours[t][2] - found[(RAW, name)][t][2]:+.3f} |")
+    lines += ["", f"| trafilatura_eval snippets ({len(load_trafilatura_eval())} pages) | precision | recall |", "|---|---|---|"]
+    lines += [f"| {c} | {found[(c, 'trafilatura_eval')][0]:.3f} | {found[(c, 'trafilatura_eval')][1]:.3f} |"
+              for c in columns if (c, "trafilatura_eval") in found]
+    pages = _speed_pages()
+    speeds = defaultdict(list)
+    for repeat in range(3):
+        for label in columns:
+            if label == "trafilatura" and repeat:  # one repeat of the slow pre-issue-17 default
+                continue
+            fn = _runner(label)
             start = time.perf_counter()
-            for key, url, html, _, _ in aeb:
+            for key, url, html in pages:
                 fn(key, url, html)
-            speeds[label].append(len(aeb) / (time.perf_counter() - start))
-    ratio = [s / r for s, r in zip(speeds["stage"], speeds["raw"])]
-    lines += ["", "| speed on AEB (181 pages), 3 repeats | min docs/s | median docs/s |", "|---|---|---|",
-              f"| stage | {min(speeds['stage']):.1f} | {statistics.median(speeds['stage']):.1f} |",
-              f"| raw trafilatura | {min(speeds['raw']):.1f} | {statistics.median(speeds['raw']):.1f} |",
-              f"| ratio stage/raw | {min(ratio):.2f} | {statistics.median(ratio):.2f} |"]
+            speeds[label].append(len(pages) / (time.perf_counter() - start))
+    lines += ["", f"| throughput, {len(pages)} pages (AEB every 3rd, WCXB dev and trafilatura_eval every 16th), one "
+              f"thread, 3 repeats | min pages/s | median pages/s | median / raw trafilatura |", "|---|---|---|---|"]
+    raw_median = statistics.median(speeds[RAW])
+    lines += [f"| {c} | {min(speeds[c]):.1f} | {statistics.median(speeds[c]):.1f} | "
+              f"{statistics.median(speeds[c]) / raw_median:.2f}x |" for c in columns]
     return "\n".join(lines)
