@@ -90,7 +90,7 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     ids_pass = p | "ReadIds" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False, stage=ID_PASS_STAGE)
     plan = ids_pass[RECORDS] | "IdsAndKeys" >> beam.Map(id_and_order_key) | "IdPlan" >> IdPlan()
     read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False)
-    current = (read[RECORDS] | "UniqueIds" >> ApplyIdPlan(plan)
+    current = (read[RECORDS] | "UniqueIds" >> ApplyIdPlan(plan, number_in_bundle=True)
                | "ProgressRead" >> CountProgress("curate", "read"))
     if recipe.stage_names[:1] != ("extract",):  # text, Parquet and code records already hold their text
         current = current | "AsDocuments" >> AsDocuments()
@@ -103,16 +103,12 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
             if lean_dir is not None:
                 current = current | f"Texts{phase}" >> AttachText(lean_dir)
                 lean_dir = None
-            segment_rejected = []
             for name, opts in stages:
                 label = _label(name)
                 out = current | label >> build_stage(name, opts)
                 current = out["kept"]
-                segment_rejected.append(out[REJECTED])
+                rejected.append(out[REJECTED])
                 errors.append(out[ERRORS])
-            # one writer per phase: these stages run fused in one pass, so their Flatten holds nothing
-            rejected.append(segment_rejected[0] if len(segment_rejected) == 1 else
-                            tuple(segment_rejected) | f"FlattenRejected{len(rejected)}" >> beam.Flatten())
             continue
         (name, opts), = stages
         label = _label(name)
@@ -144,9 +140,10 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
 
 
 def _write_rejected(rejected: List[beam.PCollection], output_dir: str, sample: Optional[int]) -> None:
-    """Each phase's rejected rows go to their own part files (`rejected/part-<n>-*`): a Flatten across phases
-    would make the in-process runner hold every phase's rows, texts included, until the last phase ends. A
-    sample per reason is taken in each phase first (a combiner: n rows per reason), then over the samples."""
+    """Each stage's rejected rows go to their own part files (`rejected/part-<n>-*`): Beam's in-process runner
+    materialises every Flatten of several collections (it holds all their elements, texts included, until the
+    reader runs), even of stages fused in one pass. A sample per reason is taken per stage first (a combiner: n
+    rows per reason), then over the samples."""
     if sample is not None:
         sampled = [rows | f"SampleRejected{i}" >> SampleRejectedPerReason(sample) for i, rows in enumerate(rejected)]
         rows = tuple(sampled) | "FlattenRejected" >> beam.Flatten()

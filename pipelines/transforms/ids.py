@@ -111,8 +111,19 @@ def _renamed(doc: Dict[str, Any], new_id: str) -> Dict[str, Any]:
 
 
 class _ApplyPlanFn(beam.DoFn):
+    """Renames by the plan. Identical copies (same id, pointer and content) go out tagged `IDENTICAL` to be
+    numbered after a group-by, or, with `number_in_bundle`, are numbered here in arrival order: copies with one
+    pointer come from one file, which one call of the reading DoFn reads within one bundle, and the count
+    restarts with each bundle, so a retried bundle numbers them the same way."""
+
+    def __init__(self, number_in_bundle: bool = False):
+        self._in_bundle = number_in_bundle
+
     def setup(self):
         self._renamed = Metrics.counter(metrics_namespace(READ_STAGE), RENAMED_COUNTER)
+
+    def start_bundle(self):
+        self._seen: Dict[Tuple[str, OrderKey], int] = {}
 
     def process(self, doc: Dict[str, Any], plan: Dict[str, Dict[OrderKey, List[str]]]):
         ids = plan.get(doc[ID])
@@ -122,11 +133,17 @@ class _ApplyPlanFn(beam.DoFn):
         key = order_key(doc)
         new_ids = ids[key]
         if len(new_ids) > 1:
-            yield TaggedOutput(IDENTICAL, ((doc[ID], key), (new_ids, doc)))
-            return
-        if new_ids[0] != doc[ID]:
+            if not self._in_bundle:
+                yield TaggedOutput(IDENTICAL, ((doc[ID], key), (new_ids, doc)))
+                return
+            i = self._seen.get((doc[ID], key), 0)
+            self._seen[(doc[ID], key)] = i + 1
+            new_id = new_ids[i] if i < len(new_ids) else f"{new_ids[0]}#{i + 1}"
+        else:
+            new_id = new_ids[0]
+        if new_id != doc[ID]:
             self._renamed.inc()
-            doc = _renamed(doc, new_ids[0])
+            doc = _renamed(doc, new_id)
         yield doc
 
 
@@ -174,15 +191,20 @@ class IdPlan(beam.PTransform):
 
 
 class ApplyIdPlan(beam.PTransform):
-    """Records -> the same records renamed by `plan` (step 3; `IdPlan`'s output)."""
+    """Records -> the same records renamed by `plan` (step 3; `IdPlan`'s output). `number_in_bundle`: number
+    identical copies where they are read (one ParDo, fused with the read: no record waits for a group-by or a
+    Flatten, which the in-process runner would hold in memory) -- right when each input file is read whole by one
+    call of the reading DoFn, as the curate job's reads are."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, number_in_bundle: bool = False):
         super().__init__()
-        self._plan = plan
+        self._plan, self._in_bundle = plan, number_in_bundle
 
     def expand(self, records):
-        applied = records | "ApplyPlan" >> beam.ParDo(_ApplyPlanFn(), plan=AsDict(self._plan)).with_outputs(
-            IDENTICAL, main="records")
+        apply = beam.ParDo(_ApplyPlanFn(self._in_bundle), plan=AsDict(self._plan))
+        if self._in_bundle:
+            return records | "ApplyPlan" >> apply
+        applied = records | "ApplyPlan" >> apply.with_outputs(IDENTICAL, main="records")
         numbered = (applied[IDENTICAL]
                     | "GroupIdentical" >> beam.GroupByKey()
                     | "NumberIdentical" >> beam.ParDo(_NumberIdenticalFn()))
