@@ -82,13 +82,38 @@ GOPHER_PUNCTUATION = frozenset(
 _SPACY_TOKENIZER = None
 
 
+def _import_spacy():
+    """`import spacy` without torch. spaCy imports thinc, whose `compat` imports torch when it is installed (it is,
+    for `winnow train`): 60 % of spaCy's import time (~1.5 s idle, ~12 s on a loaded 2-core machine, measured
+    with -X importtime), paid by every curate worker process for a tokenizer that never touches torch. While
+    spaCy loads, `sys.modules["torch"] = None` makes that optional import fail fast (thinc then records "no
+    torch", which only its neural-network shims read); a process that already has torch keeps it, and if spaCy
+    refuses to load this way it is imported normally."""
+    import sys
+
+    if "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        import spacy
+    except ImportError:
+        for name in [m for m in sys.modules if m == "spacy" or m.startswith(("spacy.", "thinc"))]:
+            del sys.modules[name]
+        del sys.modules["torch"]
+        import spacy
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+    return spacy
+
+
 def _spacy_tokenizer():
     """spaCy's blank English tokenizer (rules only, no model), loaded once per process."""
     global _SPACY_TOKENIZER
     if _SPACY_TOKENIZER is None:
-        import spacy
-
-        _SPACY_TOKENIZER = spacy.blank("en").tokenizer
+        _SPACY_TOKENIZER = _import_spacy().blank("en").tokenizer
     return _SPACY_TOKENIZER
 
 
