@@ -1,4 +1,5 @@
-"""Hostile pages through every extraction engine under `winnow curate --workers 2` (issue 17, item 5).
+"""Hostile pages through every extraction engine (the default cascade, trafilatura, resiliparse, rs_trafilatura where
+it installs) under `winnow curate --workers 2` (issue 17, item 5).
 
 tests/test_engines.py feeds the hostile pages to the extract decision in this process; here a real curate
 run (the CLI, two forked SDK workers, Beam's FnApiRunner) reads them from a WARC written by the test, with the
@@ -15,6 +16,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.ingest.engines import ENGINE_NAMES
 from pipelines.ingest.html import ENGINES
 from test_engines import HOSTILE
 
@@ -43,7 +45,7 @@ def _rows(out, folder):
 
 @pytest.mark.slow  # ~10 s an engine: a --workers 2 curate over 40 MB of hostile HTML
 @pytest.mark.timeout(180)  # a hang fails here instead of holding CI
-@pytest.mark.parametrize("engine", ["trafilatura", "resiliparse", "rs_trafilatura"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)  # every engine (the default cascade too)
 def test_hostile_pages_under_two_workers(engine, tmp_path):
     reason = ENGINES[engine].unavailable_reason()
     if reason:
