@@ -320,23 +320,26 @@ class _KeyByExactHash(beam.DoFn):
 
 
 class _MinKeyAndSize(beam.CombineFn):
-    """(smallest representative key, total cluster size) over (key, size) pairs."""
+    """(smallest representative key, total cluster size, bit mask of the fan-out slots that hold documents) over
+    (key, size, slot) items (slot None: an earlier run's node, which has no document here)."""
 
     def create_accumulator(self):
-        return None, 0
+        return None, 0, 0
 
     def add_input(self, acc, item):
-        best, total = acc
-        key, size = item
-        return (key if best is None or key < best else best), total + size
+        best, total, mask = acc
+        key, size, slot = item
+        return ((key if best is None or key < best else best), total + size,
+                mask if slot is None else mask | (1 << slot))
 
     def merge_accumulators(self, accs):
-        best, total = None, 0
-        for b, t in accs:
+        best, total, mask = None, 0, 0
+        for b, t, m in accs:
             if b is not None and (best is None or b < best):
                 best = b
             total += t
-        return best, total
+            mask |= m
+        return best, total, mask
 
     def extract_output(self, acc):
         return acc
@@ -348,7 +351,8 @@ class _RankAndSize(beam.DoFn):
 
     def process(self, kv):
         key, doc = kv
-        yield key, (representative_key(doc, self._representative, self._score), _cluster_size(doc))
+        yield key, (representative_key(doc, self._representative, self._score), _cluster_size(doc),
+                    _fanout_slot(doc[ID]))
 
 
 class _ResolveExact(beam.DoFn):
@@ -360,7 +364,7 @@ class _ResolveExact(beam.DoFn):
 
     def process(self, kv):
         (key, _slot), grouped = kv
-        (best, total), = grouped["choice"]
+        (best, total, _mask), = grouped["choice"]
         if dix.is_previous(best):  # an earlier run kept this text
             for doc in grouped["docs"]:
                 self._c.dropped(PREVIOUS_REASON)
@@ -407,13 +411,17 @@ def _text_hash(kv):
 
 def _previous_choice(kv):
     key, node = kv
-    return key, (node, 0)
+    return key, (node, 0, None)
 
 
 def _choice_to_slots(kv):
+    """The choice goes to the fan-out slots that hold a copy of the text only (one for a text seen once, not all
+    64: sent to every slot it was 64 elements per distinct text, which the in-process runner holds in memory)."""
     key, choice = kv
+    mask = choice[2]
     for slot in range(JOIN_FANOUT):
-        yield (key, slot), choice
+        if mask >> slot & 1:
+            yield (key, slot), choice
 
 
 Representative = Annotated[str, OneOf(*REPRESENTATIVES)]
