@@ -333,19 +333,6 @@ def _winnow(n: int, measure: bool, lean_docs: bool = False) -> dict:
     counters = counters_by_stage(result).get("dedup_minhash", {})
     res = {"n": n, "words": words, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": _peak_rss_mb(),
            "corpus_rss_mb": corpus_rss, "counters": counters}
-    if measure and lean_docs:
-        dist = {}
-        for d in result.metrics().query(MetricsFilter())["distributions"]:
-            if d.key.metric.namespace == "winnow.dedup_minhash":
-                c = d.committed
-                dist[d.key.metric.name] = {"sum": c.sum, "count": c.count, "max": c.max}
-        res["dist"] = dist
-        removed = []
-        for f in sorted(Path(tmp).glob("removed*")):
-            removed += f.read_text().split()
-        res["removed"] = sorted(removed)
-        res["lean_row_bytes"] = _lean_row_bytes(docs)
-        return res
     if measure:
         dist = {}
         for d in result.metrics().query(MetricsFilter())["distributions"]:
@@ -357,6 +344,10 @@ def _winnow(n: int, measure: bool, lean_docs: bool = False) -> dict:
         for f in sorted(Path(tmp).glob("removed*")):
             removed += f.read_text().split()
         res["removed"] = sorted(removed)
+    if measure and lean_docs:
+        res["lean_row_bytes"] = _lean_row_bytes(docs)
+        return res
+    if measure:
         res["graph"] = _graph(docs, labels, clusters)
         res["sign_batch_peak_mb"] = _sign_memory(docs)
         res["listed_id_bytes"] = _listed_id_bytes(docs)
