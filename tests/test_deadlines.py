@@ -126,7 +126,8 @@ def test_deadline_works_in_a_forked_child_of_a_process_that_used_one():
 
 def slow_page(rows: int = 8000) -> bytes:
     """~1 MB of link-bearing blocks in a main region: several seconds of trafilatura on one core, well under
-    the byte and tag caps, so only the time limit can stop it."""
+    the byte and tag caps, so only the time limit can stop it. (The default `cascade` engine's resiliparse pass
+    takes ~0.15 s on it, so these tests name the `trafilatura` engine: they check the limit, not an engine.)"""
     blocks = "".join(f"<div class='c{i % 7}'><p>Paragraph {i} with <a href='/l{i}'>a link</a> and some words "
                      f"to score.</p><span>x{i}</span></div>" for i in range(rows))
     return f"<html><body><main>{blocks}</main></body></html>".encode()
@@ -135,7 +136,7 @@ def slow_page(rows: int = 8000) -> bytes:
 def test_extraction_limit_fires_off_the_main_thread():
     raw = {ID: "slow", SOURCE: "web", URL: "http://example.com/slow", BODY: slow_page(), HTTP_STATUS: 200,
            CONTENT_TYPE: "text/html; charset=utf-8"}
-    (doc, reason), seconds = _in_thread(lambda: extract_record(raw, ExtractConfig(max_seconds=0.3)))
+    (doc, reason), seconds = _in_thread(lambda: extract_record(raw, ExtractConfig(max_seconds=0.3, engine="trafilatura")))
     assert reason == "timeout" and seconds < 3, (reason, seconds)
     small = dict(raw, **{BODY: b"<html><body><p>" + b"A short page that extracts in milliseconds. " * 5
                          + b"</p></body></html>"})
@@ -165,7 +166,7 @@ def test_extraction_limit_under_two_workers(tmp_path):
     _write_warc(warc, normal[:3] + [("http://example.com/slow", slow_page())] + normal[3:])
     out = tmp_path / "out"
     start = time.monotonic()
-    report = run_curate([warc], str(out), parse_recipe({"extract": {"max_seconds": 1.0}}), workers=2)
+    report = run_curate([warc], str(out), parse_recipe({"extract": {"max_seconds": 1.0, "engine": "trafilatura"}}), workers=2)
     assert time.monotonic() - start < 120
     extract = report.stage("extract")
     assert extract.balanced and extract.in_ == 7
