@@ -55,10 +55,13 @@ ID_PASS_STAGE = "read_ids"  # the counters of the ids-only read pass (not a stag
 REPORT_NAME = "report.json"
 RECIPE_NAME = "recipe.yaml"
 OUTPUT_TABLES = {"documents": DOCUMENTS_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERRORS_SCHEMA}
-INDEX_OUTPUT = "index"  # the tag of a dedup composite's index rows (pipelines/transforms/dedup.py INDEX)
 
 
 LEAN_DEDUP_STAGES = ("dedup_exact", "dedup_minhash")  # stages that read phase files and carry lean documents
+# ROW_GROUP_BYTES: uncompressed bytes a writer buffers per Parquet row group (Beam's default is 64 MiB). A row
+# group is the smallest range a reader can split off a file, so smaller groups let the tokenize job share a curate
+# output of a few files among its workers; `winnow stats`/`inspect` stream one group at a time, so they also bound
+# memory. ROW_GROUP_RECORD_BATCH: rows Beam buffers before it measures the group (groups overshoot by < 1 batch).
 ROW_GROUP_BYTES = 8 * 2 ** 20
 ROW_GROUP_RECORD_BATCH = 256
 
@@ -191,12 +194,6 @@ class SampleRejectedPerReason(beam.PTransform):
         return (rows | "KeyByReason" >> beam.Map(_reason_key)
                 | "LowestHashes" >> beam.combiners.Top.PerKey(self._n, key=_sample_rank, reverse=True)
                 | "Rows" >> beam.FlatMap(_sampled_rows))
-
-
-# ROW_GROUP_BYTES: uncompressed bytes a writer buffers per Parquet row group (Beam's default is 64 MiB). A row
-# group is the smallest range a reader can split off a file, so smaller groups let the tokenize job share a curate
-# output of a few files among its workers; `winnow stats`/`inspect` stream one group at a time, so they also bound
-# memory. ROW_GROUP_RECORD_BATCH: rows Beam buffers before it measures the group (groups overshoot by < 1 batch).
 
 
 def _write_table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> None:
