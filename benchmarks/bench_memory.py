@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = (20000, 100000, 400000)
@@ -182,12 +183,14 @@ def winnow() -> str:
     return beside if os.path.exists(beside) else os.path.join(ROOT, ".venv", "bin", "winnow")
 
 
-def curate_tree(inputs, output_dir: str, log_path: str, workers: int = 1) -> dict:
+def curate_tree(inputs, output_dir: str, log_path: str, workers: int = 1, recipe: Optional[str] = None) -> dict:
     """Run `winnow curate` on `inputs` (a path or a list of them) as a subprocess of this checkout; its wall
     time and tree memory. Its output goes to `log_path`, whose tail is in the error when it fails."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     paths = [inputs] if isinstance(inputs, str) else list(inputs)
     command = [winnow(), "curate", "--input", *paths, "--output", output_dir, "--workers", str(workers)]
+    if recipe:
+        command += ["--recipe", recipe]
     with open(log_path, "wb") as log:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

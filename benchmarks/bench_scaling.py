@@ -1,19 +1,26 @@
 """`winnow curate --workers 1` against `--workers 2` on extraction-heavy input: every WARC/ARC file under
 ../shared/data/warc (web_crawls/, common_crawl/ and edge_cases/: *.warc, *.warc.gz, *.arc, *.arc.gz; the one
-`*.warc.gz.bad` file is not an archive name and is left out), default recipe. Peer: the same command with 1 worker.
+`*.warc.gz.bad` file is not an archive name and is left out). Peer: the same command with 1 worker.
 
-Each run is the CLI as a subprocess of this checkout (PYTHONPATH is this repository), so wall seconds include
-the job's start-up; an untimed warm-up run on the smallest web crawl comes first (disk cache, compiled files),
-and its wall time is given as the fixed cost of a small job. `REPEATS` pairs run in the order 1-2, 2-1, 1-2
-(`benchmarks.bench_workers._order`) so that drift in the machine's load favours neither. Before each pair,
-`cores` is `benchmarks.bench_workers.cores_probe`: how many cores this session could get at that moment (two
-spinning processes against one; the machine is shared). Checks: the documents, rejected and error rows of every
-run (`bench_workers._curate_digest`: all columns, sorted, part-file names ignored) must be equal across runs
-and worker counts. Records/s is the read stage's input records (report.json) over the wall time; documents/s
-the documents kept over it. Extract timeouts: pages dropped because extraction passed the per-page wall limit
-(extract `max_seconds`, 20 s by default): on a loaded machine some pages pass it in one run and not in another,
-which makes the outputs differ (seen: a page of the archive.org 2008 crawl at load ~12 on 2 cores). Peak tree
-RSS: `benchmarks.bench_memory.watch` (sum of each process's VmHWM).
+Two recipes: the default (extraction by the `cascade` engine, resiliparse first, which leaves extraction a
+small part of this job) and the default with `extract: {engine: trafilatura}` (the previous default extractor,
+~10x slower per page: the extraction-heavy case). Each run is the CLI as a subprocess of this checkout
+(PYTHONPATH is this repository), so wall seconds include the job's start-up; an untimed warm-up run on the
+smallest web crawl comes first (disk cache, compiled files), and its wall time is given as the fixed cost of a
+small job. `REPEATS` pairs per recipe run in the order 1-2, 2-1, 1-2 (`benchmarks.bench_workers._order`) so
+that drift in the machine's load favours neither. Before each pair, `cores` is
+`benchmarks.bench_workers.cores_probe`: how many cores this session could get at that moment (two spinning
+processes against one; the machine is shared).
+
+Two throughputs: records/s of the whole job (read stage input records over the wall time), and records/s of
+the read pass, over its `span_seconds` in report.json (first read bundle's start to the last one's end on any
+worker: the fused read -> extract -> per-document filters -> phase files pass, which is where `--workers`
+shares files; a big archive is read as one stride of its records per worker, pipelines/ingest/readers.py).
+Checks: the documents, rejected and error rows of every run (`bench_workers._curate_digest`: all columns,
+sorted, part-file names ignored) must be equal across runs and worker counts of a recipe. Extract timeouts:
+pages dropped because extraction passed the per-page wall limit (extract `max_seconds`, 20 s by default): on a
+loaded machine some pages pass it in one run and not in another, which makes the outputs differ. Peak tree RSS:
+`benchmarks.bench_memory.watch` (sum of each process's VmHWM).
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ from benchmarks.bench_memory import MIB, curate_tree
 from benchmarks.bench_workers import _curate_digest, _order, cores_probe
 
 REPEATS = 3
-WARC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "warc")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WARC = os.path.join(ROOT, "..", "shared", "data", "warc")
 SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 
@@ -36,22 +44,70 @@ def inputs() -> list:
                   if os.path.isfile(p) and p.endswith(SUFFIXES))
 
 
-def _run(paths, workers: int, root: str) -> dict:
+def _recipes(root: str) -> list:
+    """(name, recipe path or None) per measured recipe: the default, and the default extracting with trafilatura."""
+    with open(os.path.join(ROOT, "recipes", "default.yaml"), encoding="utf-8") as f:
+        default = f.read()
+    assert "\nextract: {}\n" in default, "recipes/default.yaml's extract line changed: update bench_scaling"
+    heavy = os.path.join(root, "default-trafilatura.yaml")
+    with open(heavy, "w", encoding="utf-8") as f:
+        f.write(default.replace("\nextract: {}\n", "\nextract: {engine: trafilatura}\n")
+                .replace("\nname: default\n", "\nname: default-trafilatura\n"))
+    return [("default (cascade)", None), ("default, engine trafilatura", heavy)]
+
+
+def _run(paths, workers: int, root: str, recipe) -> dict:
     out = tempfile.mkdtemp(dir=root)
-    result = curate_tree(paths, out, out + ".log", workers)
+    result = curate_tree(paths, out, out + ".log", workers, recipe=recipe)
     with open(os.path.join(out, "report.json"), encoding="utf-8") as f:
         report = json.load(f)
+    read = report["stages"][0]
     extract = [s for s in report["stages"] if s["name"] == "extract"]
-    result.update(records=report["stages"][0]["in"], documents=report.get("outputs", {}).get("documents", 0),
+    result.update(records=read["in"], span=read.get("span_seconds") or float("nan"),
+                  documents=report.get("outputs", {}).get("documents", 0),
                   timeouts=extract[0].get("dropped", {}).get("timeout", 0) if extract else 0,
                   digest=_curate_digest(out))
     return result
 
 
-def _summary(name, times, records, documents) -> str:
-    return (f"{name}: min {min(times):.1f} s, median {statistics.median(times):.1f} s; "
-            f"{records / min(times):.1f} records/s and {documents / min(times):.2f} documents/s at the min, "
-            f"{records / statistics.median(times):.1f} and {documents / statistics.median(times):.2f} at the median")
+def _ratios(one, two) -> str:
+    pairs = [a / b for a in one for b in two]
+    return (f"min/min {min(one) / min(two):.2f}x, median of every pair {statistics.median(pairs):.2f}x "
+            f"(range {min(pairs):.2f}-{max(pairs):.2f}x)")
+
+
+def _measure_recipe(name: str, recipe, paths, root: str, rows: list, probes: list) -> list:
+    times, spans = {1: [], 2: []}, {1: [], 2: []}
+    digests, timeouts = set(), []
+    records = documents = 0
+    for repeat in range(1, REPEATS + 1):
+        cores = cores_probe()
+        probes.append(cores)
+        for workers in _order(repeat):
+            r = _run(paths, workers, root, recipe)
+            print(f"scaling: {name}, repeat {repeat}, {workers} worker(s): {r['seconds']:.1f} s "
+                  f"(read pass {r['span']:.1f} s)", flush=True)
+            times[workers].append(r["seconds"])
+            spans[workers].append(r["span"])
+            digests.add(r["digest"])
+            timeouts.append(r["timeouts"])
+            records, documents = r["records"], r["documents"]
+            rows.append(f"| {name} | {workers} | {repeat} | {cores:.2f} | {r['seconds']:.1f} | {r['span']:.1f} | "
+                        f"{r['records']} | {r['documents']} | {r['records'] / r['seconds']:.1f} | "
+                        f"{r['records'] / r['span']:.1f} | {r['timeouts']} | {r['peak'] / MIB:,.0f} | "
+                        f"sha256 {r['digest'][:12]} |")
+    return [f"**{name}**: whole job, 1 worker min {min(times[1]):.1f} s / median {statistics.median(times[1]):.1f} s, "
+            f"2 workers min {min(times[2]):.1f} s / median {statistics.median(times[2]):.1f} s: speed-up "
+            f"{_ratios(times[1], times[2])}.  ",
+            f"Read pass (read -> extract -> filters -> phase files): 1 worker min {min(spans[1]):.1f} s, 2 workers "
+            f"min {min(spans[2]):.1f} s: speed-up {_ratios(spans[1], spans[2])}; "
+            f"{records / min(spans[2]):.1f} records/s with 2 workers at the min.  ",
+            f"Fixed cost of this job outside the read pass (wall - span, 1 worker): median "
+            f"{statistics.median(t - s for t, s in zip(times[1], spans[1])):.1f} s; {documents} documents kept.  ",
+            f"Outputs (documents, rejected, errors) equal across all {2 * REPEATS} runs and both worker counts: "
+            f"{'yes' if len(digests) == 1 else 'NO (' + str(len(digests)) + ' distinct)'}"
+            + (f"; pages dropped as extract `timeout` per run: {timeouts} (the per-page wall limit fires under "
+               f"load, so outputs then differ with the machine's load)." if any(timeouts) else "."), ""]
 
 
 def run() -> str:
@@ -59,41 +115,20 @@ def run() -> str:
     if not paths:
         raise SystemExit(f"no WARC/ARC files under {os.path.abspath(WARC)}")
     input_mb = sum(os.path.getsize(p) for p in paths) / 1e6
-    rows = ["| workers | repeat | cores (probe) | wall s | records in (read) | documents out | records/s | "
-            "extract timeouts | peak tree RSS MiB | check |", "|---|---|---|---|---|---|---|---|---|---|"]
-    times = {1: [], 2: []}
-    digests, probes, timeouts = set(), [], []
-    records = documents = 0
+    rows = ["| recipe | workers | repeat | cores (probe) | wall s | read pass s | records in (read) | documents out | "
+            "records/s (wall) | records/s (read pass) | extract timeouts | peak tree RSS MiB | check |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    probes: list = []
+    notes: list = []
     with tempfile.TemporaryDirectory(prefix="winnow-bench-scaling-") as root:
         small = [p for p in paths if p.endswith("issue-493.warc")] or paths[:1]
-        warm = _run(small, 1, root)
-        for repeat in range(1, REPEATS + 1):
-            cores = cores_probe()
-            probes.append(cores)
-            for workers in _order(repeat):
-                r = _run(paths, workers, root)
-                print(f"scaling: repeat {repeat}, {workers} worker(s): {r['seconds']:.1f} s", flush=True)
-                times[workers].append(r["seconds"])
-                digests.add(r["digest"])
-                timeouts.append(r["timeouts"])
-                records, documents = r["records"], r["documents"]
-                rows.append(f"| {workers} | {repeat} | {cores:.2f} | {r['seconds']:.1f} | {r['records']} | "
-                            f"{r['documents']} | {r['records'] / r['seconds']:.1f} | {r['timeouts']} | "
-                            f"{r['peak'] / MIB:,.0f} | sha256 {r['digest'][:12]} |")
-    ratios = [a / b for a in times[1] for b in times[2]]
+        warm = _run(small, 1, root, None)
+        for name, recipe in _recipes(root):
+            notes += _measure_recipe(name, recipe, paths, root, rows, probes)
     lines = ["\n".join(rows), "",
-             f"Input: {len(paths)} files, {input_mb:.1f} MB of WARC/ARC, {records} records, {documents} documents "
-             f"kept. Warm-up ({os.path.basename(small[0])}, {warm['records']} records): {warm['seconds']:.1f} s, "
-             f"the fixed cost of a small job.  ",
-             _summary("1 worker", times[1], records, documents) + ".  ",
-             _summary("2 workers", times[2], records, documents) + ".  ",
-             f"Speed-up (1-worker time / 2-worker time): min/min {min(times[1]) / min(times[2]):.2f}x, median of "
-             f"every pair {statistics.median(ratios):.2f}x (range {min(ratios):.2f}-{max(ratios):.2f}x).  ",
+             f"Input: {len(paths)} files, {input_mb:.1f} MB of WARC/ARC. Warm-up ({os.path.basename(small[0])}, "
+             f"{warm['records']} records, default recipe): {warm['seconds']:.1f} s, the fixed cost of a small job.  ",
+             *notes,
              f"Cores this session could get (probe before each pair): min {min(probes):.2f}, median "
-             f"{statistics.median(probes):.2f}, max {max(probes):.2f}.  ",
-             f"Outputs (documents, rejected, errors) equal across all {2 * REPEATS} runs and both worker counts: "
-             f"{'yes' if len(digests) == 1 else 'NO (' + str(len(digests)) + ' distinct)'}"
-             + (f"; pages dropped as extract `timeout` per run: {timeouts} (the per-page wall limit, extract "
-                f"max_seconds, fires under load, so outputs then differ with the machine's load)." if any(timeouts)
-                else ".")]
+             f"{statistics.median(probes):.2f}, max {max(probes):.2f}."]
     return "\n".join(lines)

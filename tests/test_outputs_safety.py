@@ -126,8 +126,8 @@ def test_failed_run_keeps_previous_outputs_and_leaves_no_staging(previous_run, t
     before = _snapshot(out)
     real_build = curate.build_curate_pipeline
 
-    def failing_build(p, inputs, output_dir, recipe):
-        real_build(p, inputs, output_dir, recipe)
+    def failing_build(p, inputs, output_dir, recipe, **kwargs):
+        real_build(p, inputs, output_dir, recipe, **kwargs)
         _ = p | "Boom" >> beam.Create([1]) | "Fail" >> beam.Map(_fail)
 
     monkeypatch.setattr(curate, "build_curate_pipeline", failing_build)

@@ -236,3 +236,37 @@ def test_read_inputs_beam_counts(shared_data, tmp_path, code_tree):
     assert counters["kept"] == 11 and counters["errors"] == 1
     assert counters["in"] == counters["kept"] + dropped + counters["errors"]
     assert counters["dropped_revisit"] == 3 and counters["dropped_symlink"] == 1
+
+
+@pytest.mark.shared_data
+def test_archive_shards_give_each_record_once(shared_data, tmp_path):
+    """A big archive read as k strides (`--workers k` on the local runner): together the shards give exactly the
+    file's outcomes, each record once, and the damage that ends a file is one error row, not k."""
+    from pipelines.ingest.readers import SHARD_MIN_BYTES
+
+    path = str(shared_data / "warc/web_crawls/aut__IAH-archive.org-2008__example.warc.gz")
+    whole_counts, whole, _ = outcomes(InputFile(ARCHIVE, path))
+    shards = list(split_input(InputFile(ARCHIVE, path), shards=3))
+    assert [s.shard for s in shards] == [(0, 3), (1, 3), (2, 3)] and os.path.getsize(path) >= SHARD_MIN_BYTES
+    counts, kept = Counter(), []
+    for part in shards:
+        c, k, _ = outcomes(part)
+        assert 0 < c["kept"] < whole_counts["kept"]  # each shard has a share, none has all
+        counts += c
+        kept += k
+    assert counts == whole_counts
+    assert sorted(r[ID] for r in kept) == sorted(r[ID] for r in whole)
+    assert {r[ID]: r[BODY] for r in kept} == {r[ID]: r[BODY] for r in whole}
+    # small files and every other kind are read whole
+    small = str(shared_data / "warc/edge_cases/warcio__example.warc")
+    assert list(split_input(InputFile(ARCHIVE, small), shards=3)) == [InputFile(ARCHIVE, small)]
+    # a big file cut short: the records before the damage once each, the damage once
+    cut = tmp_path / "cut.warc.gz"
+    data = open(path, "rb").read()
+    cut.write_bytes(data[: len(data) // 2])
+    whole_counts, _, whole_errors = outcomes(InputFile(ARCHIVE, str(cut)))
+    assert whole_counts["errors"] == 1
+    counts = Counter()
+    for part in split_input(InputFile(ARCHIVE, str(cut)), shards=2):
+        counts += outcomes(part)[0]
+    assert counts == whole_counts

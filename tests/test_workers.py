@@ -120,3 +120,31 @@ def test_a_one_element_stage_is_set_up_on_one_worker_only(tmp_path):
     _ = p | beam.Create(["only"]) | beam.ParDo(NoteSetup())
     p.run().wait_until_finish()
     assert len(list(tmp_path.glob("setup-*"))) == 1
+
+
+@pytest.mark.slow  # ~20 s: two curates of a 2.5 MB crawl
+@pytest.mark.shared_data
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
+def test_curate_shares_a_big_archive_among_workers(shared_data, tmp_path):
+    """One big WARC and `--workers 2`: the file is read as two strides of its records (one per worker), and the
+    outputs equal one worker's; report.json gives the read pass's wall span."""
+    import json
+
+    from benchmarks.bench_workers import _curate_digest
+    from pipelines.cli import main
+
+    warc = str(shared_data / "warc/web_crawls/aut__IAH-archive.org-2008__example.warc.gz")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(json.dumps({"name": "shards", "extract": {"engine": "resiliparse"},
+                                  "language": {"languages": ["en"]}}))
+    reports = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert main(["curate", "--input", warc, "--output", str(out), "--recipe", str(recipe),
+                     "--workers", str(workers)]) == 0
+        reports[workers] = json.loads((out / "report.json").read_text())
+    assert _curate_digest(str(tmp_path / "w1")) == _curate_digest(str(tmp_path / "w2"))
+    one, two = (reports[w]["stages"][0] for w in (1, 2))
+    assert one["name"] == two["name"] == "read" and one["in"] == two["in"] == 822
+    assert one["kept"] == two["kept"] and one["dropped"] == two["dropped"]
+    assert 0 < one["span_seconds"] <= reports[1]["wall_seconds"] and 0 < two["span_seconds"] <= reports[2]["wall_seconds"]

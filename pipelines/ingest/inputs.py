@@ -66,13 +66,16 @@ Outcome = Tuple[str, Any]
 @dataclass(frozen=True)
 class InputFile:
     """One unit of reading: `kind` (archive, jsonl, parquet, code, code_file), the path, and for a code
-    file the tree it belongs to (`root`) so that its id and language are relative to the tree."""
+    file the tree it belongs to (`root`) so that its id and language are relative to the tree. `shard` (i, k):
+    of a web archive, only the records that `readers._stride_of` gives to shard i of k (pipelines/ingest/readers.py's
+    `split_input`)."""
     kind: str
     path: str
     root: Optional[str] = None
     license: Optional[str] = None   # SPDX id of the tree's license, for a code file
     git_object: Optional[str] = None  # a file of a git repository: its blob at HEAD (read with `git cat-file`)
     size: Optional[int] = None        # ... and the blob's size from `git ls-tree --long`
+    shard: Optional[Tuple[int, int]] = None
 
 
 def stable_id(*parts: Any) -> str:

@@ -19,6 +19,7 @@ Files are opened and globs listed through Beam's file systems only, so that a pa
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -98,18 +99,32 @@ def _open_raw(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Outcome]:
+def _stride_of(n: int, count: int) -> int:
+    """The shard of the file's n-th record: a hash of n, so that records in a fixed cycle (request, response,
+    metadata) do not all fall to one shard as they would modulo `count`."""
+    return (((n * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> 40) % count
+
+
+def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES,
+                 shard: Optional[Tuple[int, int]] = None) -> Iterator[Outcome]:
     """Read outcomes of one WARC/ARC/WET file, record by record (pipelines/ingest/archives.py does the parsing).
 
     A record whose payload cannot be decoded (an unknown Content-Encoding) is one error row and reading
     goes on; damage that leaves the rest of the file unreadable (a truncated gzip member, garbage where a
-    header should be, an unsupported file compression) is one error row for the rest of the file."""
+    header should be, an unsupported file compression) is one error row for the rest of the file.
+
+    `shard` (i, k): the outcomes of the records whose index n in the file has `_stride_of(n, k)` == i only (every shard
+    parses the whole file, which costs little next to extraction, and sees the same records, caps and damage);
+    the damage that ends the file is shard 0's row. The k shards together give the file's outcomes once each."""
     name = basename(path)
     is_arc = path.lower().endswith((".arc", ".arc.gz"))
+    index, count = shard or (0, 1)
     with _open_raw(path) as fh:
         try:
             stream = ArchiveStream(fh)
-            for rec in iter_archive(stream, max_record_bytes):
+            for n, rec in enumerate(iter_archive(stream, max_record_bytes)):
+                if count > 1 and _stride_of(n, count) != index:
+                    continue
                 if rec.rec_type == DAMAGED:  # garbage or a record with a wrong length: one error row, read on
                     yield ("error", to_error_row(READ_STAGE, rec.extra["error"], source=SOURCE_WEB, url=rec.target_uri,
                                                  input_path=path, input_offset=rec.pointer))
@@ -129,6 +144,8 @@ def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterato
                         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_WEB, url=rec.target_uri,
                                                      input_path=path, input_offset=rec.pointer))
         except ArchiveDamage as exc:  # the rest of the file: everything good before it has been yielded
+            if index != 0:
+                return
             yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_WEB, input_path=path,
                                          input_offset=exc.offset))
 
@@ -340,10 +357,19 @@ def read_parquet(path: str, batch_size: int = 1024) -> Iterator[Outcome]:
 
 # --- dispatch ----------------------------------------------------------------------------------------
 
-def split_input(item: InputFile) -> Iterator[InputFile]:
-    """Fan a code directory out into its files; every other input is read whole."""
+SHARD_MIN_BYTES = 256 << 10  # a local web archive at least this big is read as `shards` strides (split_input)
+
+
+def split_input(item: InputFile, shards: int = 1) -> Iterator[InputFile]:
+    """Fan a code directory out into its files; with `shards` > 1, a local web archive of at least
+    SHARD_MIN_BYTES into `shards` strides of its records (`InputFile.shard`), so that a few big files spread
+    over a machine's workers (the local runner's `--workers`); every other input is read whole."""
     if item.kind == CODE and os.path.isdir(item.path):
         yield from list_code_tree(item.path)
+    elif (shards > 1 and item.kind == ARCHIVE and item.shard is None and "://" not in item.path
+          and os.path.isfile(item.path) and os.path.getsize(item.path) >= SHARD_MIN_BYTES):
+        for i in range(shards):
+            yield dataclasses.replace(item, shard=(i, shards))
     else:
         yield item
 
@@ -353,12 +379,14 @@ def read_input_file(item: InputFile, max_record_bytes: int = MAX_RECORD_BYTES) -
     one error row naming it (code trees check their own files: a FIFO there is `not_a_file`)."""
     if item.kind in (ARCHIVE, JSONL, PARQUET) or (item.kind == CODE and not os.path.isdir(item.path)):
         problem = not_a_regular_file(item.path)
+        if problem and item.shard is not None and item.shard[0] != 0:  # one error row for the file
+            return
         if problem:
             yield ("error", to_error_row(READ_STAGE, problem, source=SOURCE_CODE if item.kind == CODE else None,
                                          input_path=item.path))
             return
     if item.kind == ARCHIVE:
-        yield from read_archive(item.path, max_record_bytes)
+        yield from read_archive(item.path, max_record_bytes, item.shard)
     elif item.kind == JSONL:
         yield from read_jsonl(item.path)
     elif item.kind == PARQUET:

@@ -34,11 +34,12 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.transforms.extract import AsDocuments
 from pipelines.transforms.ids import ApplyIdPlan, IdPlan, id_and_order_key
 from pipelines.transforms.phases import AttachText, ReadPhaseFiles, WritePhase, phase_dir, PHASES_DIR
-from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
+from pipelines.runtime.options import add_beam_arguments, is_dry_run, is_local, make_pipeline, run_pipeline
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
 from pipelines.jobs.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
-from pipelines.transforms.counters import breakdowns_by_stage, counters_by_stage, renamed_by_stage, stage_counts
+from pipelines.transforms.counters import (breakdowns_by_stage, counters_by_stage, renamed_by_stage, span_seconds,
+                                           stage_counts)
 from pipelines.ingest.inputs import record_cap
 from pipelines.ingest.readers import expand_input_specs
 from pipelines.transforms.read import RECORDS, ReadInputs
@@ -83,8 +84,10 @@ def _label(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe) -> None:
-    """Wire the recipe's stages as phases that hand documents over through files (module docstring)."""
+def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe,
+                          read_shards: int = 1) -> None:
+    """Wire the recipe's stages as phases that hand documents over through files (module docstring).
+    `read_shards`: how many strides a big local web archive is read as (the local runner's worker count)."""
     # a recipe that raises extract's page cap raises the archive read cap with it
     page_cap = dict(recipe.stages).get("extract", {}).get("max_html_bytes")
     cap = record_cap(page_cap)
@@ -92,7 +95,7 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     # renames by the plan, so no record waits in memory for the plan. Every later stage keys documents by id.
     ids_pass = p | "ReadIds" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False, stage=ID_PASS_STAGE)
     plan = ids_pass[RECORDS] | "IdsAndKeys" >> beam.Map(id_and_order_key) | "IdPlan" >> IdPlan()
-    read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False)
+    read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False, shards=read_shards)
     current = (read[RECORDS] | "UniqueIds" >> ApplyIdPlan(plan, number_in_bundle=True)
                | "ProgressRead" >> CountProgress("curate", "read"))
     if recipe.stage_names[:1] != ("extract",):  # text, Parquet and code records already hold their text
@@ -238,7 +241,7 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
                               owned_trees=(INDEX_DIR,))
         staged.prepare()
     write_dir = staged.staging if staged is not None else output_dir
-    build_curate_pipeline(p, inputs, write_dir, recipe)
+    build_curate_pipeline(p, inputs, write_dir, recipe, read_shards=workers if is_local(p) else 1)
     try:
         with beam_progress("curate", ("read", "kept"), unit="docs"):
             result = run_pipeline(p)
@@ -247,7 +250,8 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         delete_tree(FileSystems.join(write_dir, PHASES_DIR))  # the hand-over files are not outputs
         report, renamed, breakdowns = _report(result, inputs, recipe, started)
         _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed, breakdowns,
-                                                                           index=_index_summaries(write_dir, recipe)))
+                                                                           index=_index_summaries(write_dir, recipe),
+                                                                           spans=span_seconds(result)))
         _write_text(FileSystems.join(write_dir, RECIPE_NAME), recipe.to_yaml())
     except BaseException:  # the previous outputs stay as they were; this run's partial files go
         if staged is not None:
@@ -284,11 +288,15 @@ def _index_summaries(write_dir: str, recipe: Recipe) -> Dict[str, Any]:
 
 def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
                 breakdowns: Optional[Mapping[str, Mapping[str, Mapping[str, int]]]] = None,
-                index: Optional[Mapping[str, Any]] = None) -> str:
-    """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, and
-    its breakdowns (decontaminate's `contaminated_by_set`: set -> documents)."""
+                index: Optional[Mapping[str, Any]] = None, spans: Optional[Mapping[str, float]] = None) -> str:
+    """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, its
+    breakdowns (decontaminate's `contaminated_by_set`: set -> documents), and `span_seconds` where the stage
+    records one (read: wall seconds from the first read bundle's start to the last one's end, i.e. the fused
+    read -> extract -> filters pass over all workers; its `seconds` are the summed time of its calls)."""
     payload = report.to_json()
     for entry in payload["stages"]:
+        if (spans or {}).get(entry["name"]) is not None:
+            entry["span_seconds"] = spans[entry["name"]]
         if renamed.get(entry["name"]):
             entry["renamed"] = dict(sorted(renamed[entry["name"]].items()))
         for group, counts in sorted((breakdowns or {}).get(entry["name"], {}).items()):

@@ -33,6 +33,23 @@ def counters_by_stage(pipeline_result) -> Dict[str, Dict[str, int]]:
     return out
 
 
+BUNDLE_CLOCK = "bundle_clock_ms"  # a distribution of wall-clock times (ms) at bundle starts and ends
+
+
+def span_seconds(pipeline_result) -> Dict[str, float]:
+    """stage -> seconds from its first bundle's start to its last bundle's end, for the stages that record a
+    `BUNDLE_CLOCK` (read: the wall time of the pass it is fused with, across all workers)."""
+    out: Dict[str, float] = {}
+    for dist in pipeline_result.metrics().query(MetricsFilter().with_name(BUNDLE_CLOCK))["distributions"]:
+        namespace = dist.key.metric.namespace
+        value = dist.committed if dist.committed is not None else dist.attempted
+        if not namespace.startswith(METRICS_PREFIX) or value is None or not value.count:
+            continue
+        stage = namespace[len(METRICS_PREFIX):]
+        out[stage] = max(out.get(stage, 0.0), round((value.max - value.min) / 1000.0, 3))
+    return out
+
+
 RENAMED_PREFIX = "renamed_"
 
 

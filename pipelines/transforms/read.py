@@ -14,11 +14,13 @@ import time
 from typing import Iterable, List, Sequence, Tuple
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from pipelines.ingest.inputs import MAX_RECORD_BYTES, READ_STAGE, InputFile
 from pipelines.ingest.readers import expand_input_specs, read_input_file, split_input
-from pipelines.transforms.stages import ERRORS, StageCounters
+from pipelines.transforms.counters import BUNDLE_CLOCK
+from pipelines.transforms.stages import ERRORS, StageCounters, metrics_namespace
 from schemas import to_error_row
 
 RECORDS = "records"
@@ -32,6 +34,15 @@ class _ReadInputFn(beam.DoFn):
 
     def setup(self):
         self._counters = StageCounters(self._stage)
+        self._clock = Metrics.distribution(metrics_namespace(self._stage), BUNDLE_CLOCK)
+
+    def start_bundle(self):
+        self._clock.update(int(time.time() * 1000))
+
+    def finish_bundle(self):
+        # read is fused with what follows it, so the last read bundle ends when its records have been extracted,
+        # filtered and written: min..max of this clock is the wall span of that pass (counters.span_seconds)
+        self._clock.update(int(time.time() * 1000))
 
     def process(self, item: InputFile):
         c = self._counters
@@ -99,7 +110,7 @@ class ReadInputs(beam.PTransform):
     ~90k WARC files is listed by a worker, not by the driver."""
 
     def __init__(self, specs: Sequence[str], max_record_bytes: int = MAX_RECORD_BYTES, spread: bool = True,
-                 stage: str = READ_STAGE):
+                 stage: str = READ_STAGE, shards: int = 1):
         super().__init__()
         self._specs = [specs] if isinstance(specs, str) else list(specs)
         self._max_record_bytes = max_record_bytes  # archive records over it are `too_large` (see record_cap)
@@ -108,6 +119,9 @@ class ReadInputs(beam.PTransform):
         # job's ids-only pass counts under another name, so `read` counts each record once)
         self._spread = spread
         self._stage = stage
+        # shards: a big local web archive is read as this many strides of its records (readers.split_input), so
+        # that `--workers N` on one machine share a few big files; 1 on Dataflow, where files are the unit
+        self._shards = max(1, int(shards))
 
     def expand(self, pbegin):
         listed = (pbegin
@@ -118,7 +132,7 @@ class ReadInputs(beam.PTransform):
                  | "DistinctFiles" >> beam.GroupByKey()
                  | "FirstOfFile" >> beam.Map(first_input_file))
         result = (files
-                  | "SplitTrees" >> beam.FlatMap(split_input)
+                  | "SplitTrees" >> beam.FlatMap(split_input, shards=self._shards)
                   | "SpreadFiles" >> beam.Reshuffle()
                   | "ReadFiles" >> beam.ParDo(_ReadInputFn(self._max_record_bytes, self._stage))
                   .with_outputs(ERRORS, main=RECORDS))
