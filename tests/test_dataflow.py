@@ -204,6 +204,19 @@ def test_dataflow_container_image_is_the_launching_interpreters():
     assert not options.view_as(SetupOptions).setup_file
 
 
+def test_construction_type_check_is_skipped_locally_and_kept_on_dataflow():
+    """Local runs skip Beam's construction-time type check (a fixed cost of every small job) unless asked for;
+    a Dataflow job keeps it."""
+    from apache_beam.options.pipeline_options import TypeOptions
+
+    from pipelines.runtime.options import make_pipeline_options
+
+    assert make_pipeline_options([]).view_as(TypeOptions).pipeline_type_check is False
+    assert make_pipeline_options(["--pipeline_type_check"]).view_as(TypeOptions).pipeline_type_check is True
+    dataflow = make_pipeline_options(DATAFLOW_OPTIONS[2:], "DataflowRunner")
+    assert dataflow.view_as(TypeOptions).pipeline_type_check is True
+
+
 @pytest.fixture(scope="module")
 def small_tokenizer(word_corpus):
     return word_corpus / "tok"  # the session tokenizer (tests/conftest.py)
