@@ -148,3 +148,41 @@ def test_curate_shares_a_big_archive_among_workers(shared_data, tmp_path):
     assert one["name"] == two["name"] == "read" and one["in"] == two["in"] == 822
     assert one["kept"] == two["kept"] and one["dropped"] == two["dropped"]
     assert 0 < one["span_seconds"] <= reports[1]["wall_seconds"] and 0 < two["span_seconds"] <= reports[2]["wall_seconds"]
+
+
+def test_dofn_specs_cache_gives_beams_answers():
+    """`cache_dofn_specs` keeps Beam's state/timer specs per DoFn class (and per wrapped function): the same answer
+    as Beam's own inspection, for a stateful DoFn, a plain one and Map wrappers of different functions."""
+    from apache_beam.transforms import userstate
+    from apache_beam.transforms.core import CallableWrapperDoFn
+    from apache_beam.transforms.userstate import BagStateSpec, TimerSpec
+    from apache_beam.transforms.timeutil import TimeDomain
+
+    from pipelines.runtime.options import cache_dofn_specs
+
+    class Stateful(beam.DoFn):
+        BAG = BagStateSpec("bag", beam.coders.VarIntCoder())
+        TIMER = TimerSpec("t", TimeDomain.WATERMARK)
+
+        def process(self, kv, bag=beam.DoFn.StateParam(BAG), timer=beam.DoFn.TimerParam(TIMER)):
+            yield kv
+
+    class Plain(beam.DoFn):
+        def process(self, x):
+            yield x
+
+    cache_dofn_specs()
+    cache_dofn_specs()  # idempotent: one wrapper
+    cached = userstate.get_dofn_specs
+    assert getattr(cached, "_winnow_cached", False)
+    for _ in range(2):  # the second call is served from the cache
+        assert cached(Stateful()) == ({Stateful.BAG}, {Stateful.TIMER})
+        assert cached(Plain()) == (set(), set())
+        assert cached(CallableWrapperDoFn(len)) == (set(), set())
+    assert userstate.is_stateful_dofn(Stateful()) and not userstate.is_stateful_dofn(Plain())
+    with pytest.raises(ValueError, match="duplicate"):  # Beam's own validation still runs on a miss
+        class Twice(beam.DoFn):
+            def process(self, kv, a=beam.DoFn.StateParam(Stateful.BAG), b=beam.DoFn.StateParam(Stateful.BAG)):
+                yield kv
+
+        cached(Twice())
