@@ -186,3 +186,42 @@ def test_dofn_specs_cache_gives_beams_answers():
                 yield kv
 
         cached(Twice())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
+@pytest.mark.parametrize("warm", [True, False])
+def test_workers_start_with_what_the_zygote_warmed(warm, tmp_path):
+    """`warm_workers` has the zygote load spaCy's tokenizer while the driver builds the job: forked workers then
+    find it loaded without loading it themselves, and the driver never loads it (without the call they do not)."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        import apache_beam as beam
+        import filters.text as text
+        import pipelines.runtime.local_runner as local_runner
+        import pipelines.runtime.options as options
+
+        def note(element):
+            import os
+            import filters.text as text
+            name = f"{{element}} {{os.getpid()}} {{text._SPACY_TOKENIZER is not None}}"
+            open(os.path.join({str(tmp_path)!r}, name), "w").close()
+            return element
+
+        assert text._SPACY_TOKENIZER is None
+        options.quiet_beam_logging()
+        if {warm!r}:
+            assert local_runner.warm_workers("filters.text:_spacy_tokenizer"), local_runner._zygote_refused
+        p = options.make_pipeline(workers=2)
+        _ = p | beam.Create(list(range(8))) | beam.Reshuffle() | beam.Map(note)
+        p.run().wait_until_finish()
+        assert text._SPACY_TOKENIZER is None  # the driver did not load it
+        print("driver", os.getpid())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    driver = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("driver ")]
+    seen = [name.split() for name in os.listdir(tmp_path)]
+    assert sorted(int(element) for element, _, _ in seen) == list(range(8))
+    assert driver and all(pid != driver[0] for _, pid, _ in seen)
+    assert {flag for _, _, flag in seen} == {str(warm)}

@@ -35,6 +35,7 @@ from pipelines.transforms.extract import AsDocuments
 from pipelines.transforms.ids import ApplyIdPlan, IdPlan, id_and_order_key
 from pipelines.transforms.phases import AttachText, ReadPhaseFiles, WritePhase, phase_dir, PHASES_DIR
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, is_local, make_pipeline, run_pipeline
+from pipelines.runtime.local_runner import warm_workers
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
 from pipelines.jobs.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
@@ -52,6 +53,7 @@ from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA
 log = logging.getLogger(__name__)
 
 READ_STAGE = "read"
+SPACY_TOKENIZER_LOADER = "filters.text:_spacy_tokenizer"
 ID_PASS_STAGE = "read_ids"  # the counters of the ids-only read pass (not a stage of the report)
 REPORT_NAME = "report.json"
 RECIPE_NAME = "recipe.yaml"
@@ -241,6 +243,10 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
                               owned_trees=(INDEX_DIR,))
         staged.prepare()
     write_dir = staged.staging if staged is not None else output_dir
+    if is_local(p) and workers > 1 and "quality" in recipe.stage_names:
+        # the quality rules' word splitting loads spaCy's tokenizer in each process; the workers' zygote loads it
+        # once while the job is built, and the workers start with it
+        warm_workers(SPACY_TOKENIZER_LOADER)
     build_curate_pipeline(p, inputs, write_dir, recipe, read_shards=workers if is_local(p) else 1)
     try:
         with beam_progress("curate", ("read", "kept"), unit="docs"):

@@ -114,7 +114,14 @@ def _zygote_main(sock: socket.socket) -> None:
             message, fds = None, []
         if message is None:  # the driver has gone
             os._exit(0)
-        if message["op"] == "import":
+        if message["op"] == "warm":  # load what every worker would load for itself (see warm_workers)
+            module, _, function = message["target"].partition(":")
+            try:
+                getattr(importlib.import_module(module), function)()
+            except BaseException:  # noqa: BLE001 -- a worker loads it again and reports the error
+                pass
+            _send(sock, {"ok": True})
+        elif message["op"] == "import":
             for name in message["modules"]:
                 try:
                     importlib.import_module(name)
@@ -187,14 +194,29 @@ class _Zygote:
         theirs.close()
         self.pid, self._sock, self._lock = pid, ours, threading.Lock()
         self._modules = set(_loaded_winnow_modules())
+        self._unanswered = 0  # requests sent without waiting (`send_warm`), answered before the next call's
+        self.warmed: set = set()
 
     def _call(self, message: dict, fds: Sequence[int] = ()) -> dict:
         with self._lock:
             _send(self._sock, message, fds)
+            for _ in range(self._unanswered):
+                _recv(self._sock)
+            self._unanswered = 0
             reply, _ = _recv(self._sock)
         if reply is None:
             raise RuntimeError("the worker zygote has exited")
         return reply
+
+    def send_warm(self, target: str) -> None:
+        """Ask the zygote to call `target` ("module:function") and go on without waiting: it runs while the
+        driver builds the job, and the first worker it forks afterwards has the result in memory."""
+        with self._lock:
+            if target in self.warmed:
+                return
+            _send(self._sock, {"op": "warm", "target": target})
+            self._unanswered += 1
+            self.warmed.add(target)
 
     def warm(self) -> None:
         """Import in the zygote the Winnow modules the driver loaded since it was forked (once, not per worker)."""
@@ -258,6 +280,18 @@ def _worker_zygote() -> Optional[_Zygote]:
             if _zygote_refused:
                 logging.getLogger(__name__).info("--workers: %s; using Beam's subprocess workers", _zygote_refused)
         return _zygote
+
+
+def warm_workers(target: str) -> bool:
+    """For a multi-worker local job about to be built: start the worker zygote now (if it can be) and have it call
+    `target` ("module:function", e.g. a per-process model loader) while the driver builds the job, so that every
+    forked worker starts with it loaded instead of each loading it for itself (spaCy's tokenizer: 0.87 s per
+    worker). False where no zygote can be started (Beam's subprocess workers load it themselves)."""
+    zygote = _worker_zygote()
+    if zygote is None:
+        return False
+    zygote.send_warm(target)
+    return True
 
 
 def _register_forked_worker_handler() -> None:
