@@ -14,7 +14,8 @@ untimed) and the table names the files it had to leave out; Winnow gets all of t
 
 Counted per side: input files; HTML pages read (Winnow: records handed to extraction less the non-HTML content
 types; datatrove: documents its WarcReader yields, which keeps text/html and application/xhtml+xml responses);
-pages extracted (non-empty text out of the extractor; Winnow does not extract non-2xx responses, datatrove does);
+pages extracted (non-empty text out of the extractor; both extract every HTML response whatever its HTTP status:
+the recipe's `only_http_200: false`, as datatrove's WarcReader);
 documents kept (written). Wall seconds are the subprocess's whole run including start-up, min and median of
 `REPEATS` runs, sides alternating order each repeat. Throughput = HTML pages read per wall second (median), and
 kept documents per second; ratio = Winnow / datatrove. Per-stage seconds (summed over workers) come from each

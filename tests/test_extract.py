@@ -64,6 +64,9 @@ def test_drops_with_named_reasons():
     assert extract_record(web_record(html))[1] is None
     assert extract_record(web_record(html, status=404))[1] == "http_status"
     assert extract_record(web_record(html, status=301))[1] == "http_status"
+    every_status = ExtractConfig(only_http_200=False)  # FineWeb's chain extracts error pages too
+    doc, reason = extract_record(web_record(html, status=404), every_status)
+    assert reason is None and "Enough words to be a paragraph" in doc[TEXT]
     assert extract_record(web_record(b"%PDF-1.4 ...", content_type="application/pdf"))[1] == "content_type"
     assert extract_record(web_record(b"User-agent: *", content_type="text/plain"))[1] == "content_type"
     assert extract_record(web_record(b"<html><head><title>t</title></head><body></body></html>"))[1] == "no_text"

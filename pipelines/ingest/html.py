@@ -6,7 +6,8 @@ resiliparse is likely wrong, and reads the metadata the page declares; `trafilat
 `extract_html`) is the default until issue 17, whose settings follow. Figures: benchmarks/RESULTS.md `extract`.
 
 Archive records go through three decisions before extraction: an HTTP status other than 200 is dropped as
-`http_status` (redirects, errors and soft-404 bodies are not content), a non-HTML content type as
+`http_status` (redirects, errors and soft-404 bodies are not content; `only_http_200: false` extracts every
+response whatever its status, as FineWeb did: its rules then judge the error pages' text), a non-HTML content type as
 `content_type` (PDFs, images, robots.txt; plain-text WET conversions pass through as text), and a page
 over `max_html_bytes` as `too_large` (trafilatura's lxml tree grows to ~10x the HTML size). Gzip/deflate
 bodies that were stored still encoded are inflated first; the bytes are then decoded following the WHATWG
@@ -110,6 +111,9 @@ class ExtractConfig:
     max_html_bytes: PositiveInt = 5 << 20  # pages above are dropped as `too_large` (lxml's tree is ~10x the HTML)
     max_tags: PositiveInt = 200_000  # pages with more start tags are dropped as `too_complex`
     max_seconds: Positive = 20.0  # per-page wall limit on any thread (filters.deadline) -> `timeout`
+    # Archive responses whose HTTP status is not 200 are dropped as `http_status` (redirects, error pages, soft
+    # 404s). false: every response is extracted whatever its status (FineWeb's chain, recipes/fineweb-en.yaml).
+    only_http_200: bool = True
     # Which extractor turns a page into text (pipelines/ingest/engines.py): `cascade` (the default: resiliparse
     # first, trafilatura as a second opinion where resiliparse is likely wrong, declared metadata),
     # `trafilatura` (the default until issue 17: trafilatura plus the fallbacks above), `resiliparse` or
@@ -410,7 +414,7 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
             doc[METADATA] = dict(raw[METADATA])
         return doc, (None if text.strip() else "empty")
     status = raw.get(HTTP_STATUS)
-    if status is not None and status != 200:
+    if status is not None and status != 200 and config.only_http_200:
         return doc, "http_status"
     media_type = _media_type(raw.get(CONTENT_TYPE))
     body = inflate_body(body)
