@@ -330,10 +330,14 @@ def _register_forked_worker_handler() -> None:
 
 def make_local_runner():
     """Beam's in-process FnApiRunner; with several workers, their SDK environment is the forked one, and a
-    stage whose input all falls to one worker is not also sent, empty, to the others."""
+    stage whose input all falls to one worker is not also sent, empty, to the others. Its group-bys keep their
+    values encoded (pipelines/runtime/buffers.py)."""
     from apache_beam.portability import python_urns
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManager, ParallelBundleManager
+    from pipelines.runtime import buffers
+
+    buffers.install()  # group-bys hold encoded values, not Python objects (pipelines/runtime/buffers.py)
 
     class SkipEmptyParts(ParallelBundleManager):
         """Beam sends every worker its part of a stage's input, even an empty one: a one-element stage (an
@@ -347,7 +351,7 @@ def make_local_runner():
             for name, buffer in inputs.items():
                 for i, part in enumerate(buffer.partition(self._num_workers)):
                     parts[i][name] = part
-            holding = [p for p in parts if any(len(chunk) for chunks in p.values() for chunk in chunks)]
+            holding = [p for p in parts if any(buffers.holds_data(chunks) for chunks in p.values())]
             if len(holding) > 1:
                 return super().process_bundle(inputs, expected_outputs, fired_timers, expected_output_timers,
                                               dry_run)
