@@ -245,7 +245,8 @@ GLOBAL_PANE = window.GlobalWindows.windowed_value(
 class _ElementQueue:
     """What one side of an in-process data channel has been sent and not yet read: Data and Timers elements in
     order, the payloads of Data elements past the first `SPILL_BYTES` kept in a temporary file, which is
-    dropped whenever the queue empties."""
+    dropped whenever the queue empties. A Data element waits as (instruction id, transform id, payload or spill
+    handle) and becomes a message again when it is read."""
 
     def __init__(self) -> None:
         self._items: collections.deque = collections.deque()
@@ -254,15 +255,23 @@ class _ElementQueue:
         self._lock = threading.Lock()
 
     def append(self, element) -> None:
+        if isinstance(element, beam_fn_api_pb2.Elements.Data):
+            if element.data:
+                self.append_data(element.instruction_id, element.transform_id, element.data)
+            return  # an empty Data element without is_last carries nothing (the reader skips it)
         with self._lock:
-            if isinstance(element, beam_fn_api_pb2.Elements.Data) and element.data:
-                if self._memory_bytes + len(element.data) > SPILL_BYTES:
-                    if self._spill is None:
-                        self._spill = _SpillFile()
-                    element = (element.instruction_id, element.transform_id, self._spill.write(element.data))
-                else:
-                    self._memory_bytes += len(element.data)
             self._items.append(element)
+
+    def append_data(self, instruction_id: str, transform_id: str, data: bytes) -> None:
+        with self._lock:
+            if self._memory_bytes + len(data) > SPILL_BYTES:
+                if self._spill is None:
+                    self._spill = _SpillFile()
+                payload = self._spill.write(data)
+            else:
+                self._memory_bytes += len(data)
+                payload = data
+            self._items.append((instruction_id, transform_id, payload))
 
     def take(self, instruction_id: str) -> Iterator:
         """Remove and yield, in order, the elements of one instruction; the others stay, in order."""
@@ -278,16 +287,17 @@ class _ElementQueue:
                     if item[0] != instruction_id:
                         others.append(item)
                         continue
-                    yield beam_fn_api_pb2.Elements.Data(
-                        instruction_id=item[0], transform_id=item[1], data=spill.read(item[2]))
-                    continue
-                if item.instruction_id != instruction_id:
+                    payload = item[2]
+                    if isinstance(payload, bytes):
+                        with self._lock:
+                            self._memory_bytes -= len(payload)
+                    else:
+                        payload = spill.read(payload)
+                    yield beam_fn_api_pb2.Elements.Data(instruction_id=item[0], transform_id=item[1], data=payload)
+                elif item.instruction_id != instruction_id:
                     others.append(item)
-                    continue
-                if isinstance(item, beam_fn_api_pb2.Elements.Data) and item.data:
-                    with self._lock:
-                        self._memory_bytes -= len(item.data)
-                yield item
+                else:
+                    yield item
         finally:
             with self._lock:
                 self._items.extendleft(reversed(others))
@@ -295,14 +305,36 @@ class _ElementQueue:
                     self._spill, self._memory_bytes = None, 0
 
 
+class _ChunkWriter:
+    """The runner's stream of a bundle's input: each chunk the runner writes (a collection's chunk, a group-by's
+    output chunk) becomes one Data element of the worker's queue as it is. Beam's stream would first gather the
+    whole input in one growing buffer and then copy it twice (bytes, then message)."""
+
+    def __init__(self, queue: _ElementQueue, instruction_id: str, transform_id: str) -> None:
+        self._queue, self._instruction_id, self._transform_id = queue, instruction_id, transform_id
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._queue.append_data(self._instruction_id, self._transform_id, bytes(data))
+
+    def close(self) -> None:
+        pass
+
+
 class SpillingDataChannel(_BeamInMemoryDataChannel):
     """Beam's in-process data channel (runner <-> embedded worker), which holds a whole bundle's input, and its
-    whole output, until the other side reads them: here what passes `SPILL_BYTES` waits on disk, and each
-    element is dropped as soon as it is read."""
+    whole output, until the other side reads them: here what passes `SPILL_BYTES` waits on disk, each element
+    is dropped as soon as it is read, and the runner's side hands its chunks over one by one."""
 
     def __init__(self, inverse=None, data_buffer_time_limit_ms=0) -> None:
+        self._runner_side = inverse is None  # the runner makes its side; that side makes the worker's
         super().__init__(inverse, data_buffer_time_limit_ms)
         self._inputs = _ElementQueue()
+
+    def output_stream(self, instruction_id, transform_id):
+        if self._runner_side:  # only the runner writes whole chunks (the worker's DataOutputOperation encodes
+            return _ChunkWriter(self._inverse._inputs, instruction_id, transform_id)  # into a coder stream)
+        return super().output_stream(instruction_id, transform_id)
 
     def input_elements(self, instruction_id, unused_expected_inputs, abort_callback=None):
         for element in self._inputs.take(instruction_id):
