@@ -1,10 +1,11 @@
-"""The local runner's group-by buffer (pipelines/runtime/buffers.py): the same grouped output as Beam's own
-buffer, from a table of encoded values."""
+"""The local runner's buffers (pipelines/runtime/buffers.py): the same grouped output as Beam's own buffer, from
+a table of encoded values in memory or in runs on disk, and the same curate outputs when everything spills."""
 from __future__ import annotations
 
 import sys
 
 import apache_beam as beam
+import pytest
 from apache_beam import coders
 from apache_beam.coders.coder_impl import create_OutputStream
 from apache_beam.coders.coders import GlobalWindowCoder
@@ -12,6 +13,7 @@ from apache_beam.runners.portability.fn_api_runner import execution
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core, window
 
+from pipelines.runtime import buffers
 from pipelines.runtime.buffers import EncodedGroupingBuffer, _BeamGroupingBuffer
 from pipelines.runtime.options import make_pipeline
 
@@ -38,20 +40,37 @@ def _elements():
     return [(f"key{i % 9}", docs[i] if i % 3 else (i, f"v{i}")) for i in range(40)]
 
 
-def test_same_grouped_output_as_beams_buffer():
+@pytest.mark.parametrize("spill_bytes", [1 << 40, 300, 1])
+def test_same_grouped_output_as_beams_buffer(spill_bytes, monkeypatch):
+    """In memory, and with the table written to disk as runs every 300 bytes or every value."""
+    monkeypatch.setattr(buffers, "SPILL_BYTES", spill_bytes)
+    monkeypatch.setattr(buffers, "CHUNK_BYTES", 64)
     windowing = core.Windowing(window.GlobalWindows())
-    ours, beams = EncodedGroupingBuffer(PRE, POST, windowing), _BeamGroupingBuffer(PRE, POST, windowing)
-    for chunk in _chunks(_elements()):
-        ours.append(chunk)
-        beams.append(chunk)
-    assert all(isinstance(v, bytes) for values in ours._table.values() for v in values)  # encoded, not objects
     for n in (1, 3):
-        a, b = (EncodedGroupingBuffer(PRE, POST, windowing), _BeamGroupingBuffer(PRE, POST, windowing))
+        ours, beams = EncodedGroupingBuffer(PRE, POST, windowing), _BeamGroupingBuffer(PRE, POST, windowing)
         for chunk in _chunks(_elements()):
-            a.append(chunk)
-            b.append(chunk)
-        assert a.partition(n) == b.partition(n)
-        assert not a._table  # every key left the table as its group was written
+            ours.append(chunk)
+            beams.append(chunk)
+        assert all(isinstance(v, bytes) for values in ours._table.values() for v in values)  # encoded
+        assert (ours._run_file is not None) == (spill_bytes < 1 << 40)
+        assert [b"".join(part) for part in ours.partition(n)] == [b"".join(p) for p in beams.partition(n)]
+        assert not ours._table and not ours._runs  # every key left the buffer as its group was written
+
+
+def test_extend_takes_another_buffers_groups_in_order(monkeypatch):
+    monkeypatch.setattr(buffers, "SPILL_BYTES", 300)
+    windowing = core.Windowing(window.GlobalWindows())
+    first, second = EncodedGroupingBuffer(PRE, POST, windowing), EncodedGroupingBuffer(PRE, POST, windowing)
+    beams = _BeamGroupingBuffer(PRE, POST, windowing)
+    chunks = _chunks(_elements())
+    for chunk in chunks[:3]:
+        first.append(chunk)
+    for chunk in chunks[3:]:
+        second.append(chunk)
+    for chunk in chunks:
+        beams.append(chunk)
+    first.extend(second)
+    assert [b"".join(part) for part in first.partition(2)] == [b"".join(p) for p in beams.partition(2)]
 
 
 def test_encoded_values_take_less_memory_than_beams_decoded_ones():

@@ -10,9 +10,9 @@ that was most of the memory that grew with the corpus (benchmarks/bench_memory.p
 - `SpillingListBuffer`: once a buffer holds more than `SPILL_BYTES` of chunks, they go to an unlinked
   temporary file (under `tempfile.gettempdir()`, i.e. $TMPDIR) and are read back, chunk by chunk, when the
   consuming stage sends them to its worker. Order and chunks are unchanged.
-- `EncodedGroupingBuffer`: keeps each value encoded (one `bytes` per value, keys encoded as Beam does) and
-  decodes one key's values at a time while it writes the grouped output, dropping each key from the table as
-  it goes; a grouped output over `SPILL_BYTES` is written to a temporary file in chunks of `CHUNK_BYTES` and
+- `EncodedGroupingBuffer`: keeps each value encoded (one `bytes` per value, keys encoded as Beam does), writes
+  its table to a temporary file as a run whenever it holds more than `SPILL_BYTES`, and decodes one key's
+  values at a time while it writes the grouped output, dropping each key as it goes; a grouped output over `SPILL_BYTES` is written to a temporary file in chunks of `CHUNK_BYTES` and
   read back by the consuming stage. Only the default windowing (the global window, every Winnow pipeline's)
   takes this path; any other windowing strategy keeps Beam's own behaviour. The output is the same elements
   in the same order as Beam's buffer produces.
@@ -170,12 +170,21 @@ class SpillingListBuffer(_BeamListBuffer):
 
 
 class EncodedGroupingBuffer(_BeamGroupingBuffer):
-    """A GroupingBuffer (Beam's interface) whose table holds encoded values under the default windowing."""
+    """A GroupingBuffer (Beam's interface) whose table holds encoded values under the default windowing.
+
+    Once the table holds more than `SPILL_BYTES`, it is written to a temporary file as a run (each key's values
+    in one record, its handle kept by key) and emptied; `partition` then reads each key's records back, run by
+    run, before the values still in memory. Keys come out in the order they were first seen, each key's values
+    in the order they came, exactly as from Beam's buffer."""
 
     def __init__(self, pre_grouped_coder, post_grouped_coder, windowing) -> None:
         super().__init__(pre_grouped_coder, post_grouped_coder, windowing)
         self._encoded = windowing.is_default()
-        self._bytes = 0
+        self._bytes = 0        # encoded values in the in-memory table
+        self._total_bytes = 0  # encoded values ever added (memory and runs)
+        self._order = None     # once a run is on disk: every key, in first-seen order
+        self._runs = {}        # key -> handles of its records in the runs, in run order
+        self._run_file = None
         if self._encoded:
             self._value_impl = pre_grouped_coder.wrapped_value_coder.value_coder().get_impl()
 
@@ -188,23 +197,69 @@ class EncodedGroupingBuffer(_BeamGroupingBuffer):
         coder_impl = self._pre_grouped_coder.get_impl()
         encode_key = self._key_coder.get_impl().encode
         encode_value = self._value_impl.encode
-        table = self._table
-        added = 0
         while stream.size() > 0:
             key, value = coder_impl.decode_from_stream(stream, True).value
-            encoded = encode_value(value)
-            added += len(encoded)
-            table[encode_key(key)].append(encoded)
-        self._bytes += added
+            self._add(encode_key(key), encode_value(value))
+
+    def _add(self, key: bytes, encoded: bytes) -> None:
+        self._table[key].append(encoded)
+        if self._order is not None and key not in self._order:
+            self._order[key] = None
+        self._bytes += len(encoded)
+        self._total_bytes += len(encoded)
+        if self._bytes > SPILL_BYTES:
+            self._write_run()
+
+    def _write_run(self) -> None:
+        """The in-memory table -> one run on disk (records of length-prefixed values, written in chunks)."""
+        if self._run_file is None:
+            self._run_file = _SpillFile()
+            self._order = dict.fromkeys(self._table)
+        out = bytearray()
+        start = self._run_file._end
+        for key, values in self._table.items():
+            stream = create_OutputStream()
+            for value in values:
+                stream.write_var_int64(len(value))
+                stream.write(value)
+            record = stream.get()
+            self._runs.setdefault(key, []).append((start + len(out), len(record)))
+            out += record
+            if len(out) >= CHUNK_BYTES:
+                self._run_file.write(bytes(out))
+                start, out = self._run_file._end, bytearray()
+        if out:
+            self._run_file.write(bytes(out))
+        self._table.clear()
+        self._bytes = 0
+
+    def _encoded_groups(self) -> Iterator[Tuple[bytes, List[bytes]]]:
+        """(encoded key, encoded values) in first-seen order; each key leaves the buffer as it is yielded."""
+        table = self._table
+        if self._order is None:
+            for key in list(table):
+                yield key, table.pop(key)
+            return
+        run_file, runs = self._run_file, self._runs
+        for key in self._order:
+            values: List[bytes] = []
+            for handle in runs.pop(key, ()):
+                stream = create_InputStream(run_file.read(handle))
+                while stream.size() > 0:
+                    values.append(stream.read(stream.read_var_int64()))
+            values.extend(table.pop(key, ()))
+            yield key, values
 
     def extend(self, input_buffer) -> None:
         if isinstance(input_buffer, _BeamListBuffer):  # as Beam's GroupingBuffer does
             return
         if not isinstance(input_buffer, EncodedGroupingBuffer) or input_buffer._encoded != self._encoded:
             raise TypeError(f"an EncodedGroupingBuffer cannot take the table of {type(input_buffer).__name__}")
-        for key, values in input_buffer._table.items():
-            self._table[key].extend(values)
-        self._bytes += input_buffer._bytes
+        if not self._encoded:
+            return super().extend(input_buffer)
+        for key, values in input_buffer._encoded_groups():
+            for value in values:
+                self._add(key, value)
 
     def partition(self, n: int):
         if not self._encoded or self._grouped_output:
@@ -214,17 +269,17 @@ class EncodedGroupingBuffer(_BeamGroupingBuffer):
         decode_key = self._key_coder.get_impl().decode
         decode_value = self._value_impl.decode
         streams = [create_OutputStream() for _ in range(n)]
-        spill = _SpillFile() if self._bytes > SPILL_BYTES else None
+        spill = _SpillFile() if self._total_bytes > SPILL_BYTES else None
         parts: List[List[Chunk]] = [[] for _ in range(n)]
-        table = self._table
-        for idx, encoded_key in enumerate(list(table)):  # insertion order, as Beam's buffer
-            values = [decode_value(v) for v in table.pop(encoded_key)]
+        for idx, (encoded_key, encoded_values) in enumerate(self._encoded_groups()):
+            values = [decode_value(v) for v in encoded_values]
             stream = streams[idx % n]
             coder_impl.encode_to_stream(as_windowed((decode_key(encoded_key), values)), stream, True)
             if spill is not None and stream.size() >= CHUNK_BYTES:
                 parts[idx % n].append(spill.write(stream.get()))
                 streams[idx % n] = create_OutputStream()
-        table.clear()
+        self._table.clear()
+        self._order, self._runs, self._run_file, self._bytes = None, {}, None, 0
         if spill is None:
             self._grouped_output = [[s.get()] for s in streams]
         else:
