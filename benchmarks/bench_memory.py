@@ -1,6 +1,6 @@
 """Peak memory of `winnow curate` per byte of input text: the default recipe (pipelines/recipes/default.yaml),
 `--workers 1`, on JSONL prose of ~600 words per document, at several corpus sizes. Peer: the same benchmark on
-an earlier commit (today's code before the phased data flow; /work/notes/memory_baseline.md keeps its figures).
+an earlier commit (74a550c, the data flow before the phases; the README's memory table keeps its figures).
 
 Corpus: `benchmarks.bench_dedup_scale.corpus(n)` -- real Project Gutenberg sentences cut into documents of
 log-normal length (median 480 words, ~600 on average), 30 % of them in near-duplicate clusters with a power-law

@@ -6,6 +6,9 @@ record stalls a worker. Here one watchdog thread per process holds a heap of dea
 the watchdog either raises `DeadlineExceeded` in the thread that set it (`PyThreadState_SetAsyncExc`,
 delivered at that thread's next bytecode boundary, main thread or not) or, when the deadline was given an
 `on_expiry` callback, calls that instead (the crawler shuts its socket down, so a blocked `recv` returns).
+An exception that does not end the block (a library's `except BaseException:` swallowed it, or CPython 3.11 lost
+it: measured, a 0.3 s limit on trafilatura fired only when the 4 s call finished, in a process where a Beam job
+had left its thread pool) is sent again every `RESEND_SECONDS` until the owner leaves its block.
 
 Trade-off: an asynchronous exception cannot interrupt one long C call that holds the GIL (a backtracking
 regular expression, lxml parsing a huge document); it arrives as soon as that call returns. Such calls are
@@ -37,6 +40,9 @@ from typing import Callable, List, Optional
 log = logging.getLogger(__name__)
 
 
+RESEND_SECONDS = 0.25  # a fired limit whose owner is still in its block after this gets its exception again
+
+
 class DeadlineExceeded(BaseException):
     """The wall-time limit of the enclosing `deadline(...)` block passed."""
 
@@ -61,6 +67,8 @@ class Deadline:
         self.when = 0.0
         self._thread_id = 0
         self._active = False
+        self._inside = False  # the raising form's owner is inside its block (under the watchdog's lock)
+        self._resend_at = 0.0
 
     def remaining(self) -> Optional[float]:
         """Seconds left (not below 0), or None without a limit."""
@@ -119,6 +127,7 @@ class _Watchdog:
         self._heap: List[tuple] = []
         self._seq = itertools.count()
         self._cancelled = 0
+        self._fired: List[Deadline] = []  # raising deadlines that fired and whose owner is still in its block
         self._thread: Optional[threading.Thread] = None
 
     def _notify(self) -> None:
@@ -130,6 +139,7 @@ class _Watchdog:
     def add(self, d: Deadline) -> None:
         with self._lock:
             d._active = True
+            d._inside = d.on_expiry is None
             heapq.heappush(self._heap, (d.when, next(self._seq), d))
             first = self._heap[0][2] is d
             if self._thread is None:
@@ -141,6 +151,7 @@ class _Watchdog:
     def cancel(self, d: Deadline) -> bool:
         """Deactivate `d`; returns whether it had already fired."""
         with self._lock:
+            d._inside = False  # no resend after this
             if d._active:
                 d._active = False
                 self._cancelled += 1
@@ -151,11 +162,14 @@ class _Watchdog:
             return d.expired
 
     def _next_wait(self) -> Optional[float]:
-        """Under the lock: drop cancelled entries at the top; seconds until the first live one (None: none)."""
+        """Under the lock: drop cancelled entries at the top; seconds until the first live one or the next
+        resend (None: neither)."""
         while self._heap and not self._heap[0][2]._active:
             heapq.heappop(self._heap)
             self._cancelled = max(0, self._cancelled - 1)
-        return self._heap[0][0] - time.monotonic() if self._heap else None
+        self._fired = [d for d in self._fired if d._inside]
+        times = ([self._heap[0][0]] if self._heap else []) + [d._resend_at for d in self._fired]
+        return min(times) - time.monotonic() if times else None
 
     def _run(self) -> None:
         while True:
@@ -170,6 +184,10 @@ class _Watchdog:
             callbacks = []
             with self._lock:
                 now = time.monotonic()
+                for d in self._fired:  # fired, owner still inside: the exception was lost, send it again
+                    if d._inside and d._resend_at <= now:
+                        d._resend_at = now + RESEND_SECONDS
+                        _set_async_exc(d._thread_id, DeadlineExceeded)
                 while self._heap and self._heap[0][0] <= now:
                     d = heapq.heappop(self._heap)[2]
                     if not d._active:
@@ -180,6 +198,8 @@ class _Watchdog:
                         callbacks.append(d.on_expiry)
                     else:  # under the lock: the owner's __exit__ cannot slip between the check and the raise
                         _set_async_exc(d._thread_id, DeadlineExceeded)
+                        d._resend_at = now + RESEND_SECONDS
+                        self._fired.append(d)
             for callback in callbacks:  # outside the lock: a callback may block (a socket shutdown)
                 try:
                     callback()

@@ -78,6 +78,26 @@ def test_deadline_on_the_main_thread_and_nothing_fires_after_a_block_that_finish
     sum(range(200_000))  # a stray exception would surface here, outside every block
 
 
+def test_an_exception_swallowed_inside_the_block_is_sent_again():
+    """A library that catches BaseException (or loses the asynchronous exception: CPython 3.11 did, after a Beam
+    job left its thread pool behind) does not keep the block running to its natural end."""
+    started = time.monotonic()
+    end = started + 6.0
+    swallowed = []
+    with pytest.raises(DeadlineExceeded):
+        with deadline(0.2):
+            try:
+                while time.monotonic() < end:
+                    pass
+            except DeadlineExceeded:  # the first delivery, swallowed
+                swallowed.append(time.monotonic() - started)
+            while time.monotonic() < end:
+                pass
+    took = time.monotonic() - started
+    assert swallowed and swallowed[0] < 2.0
+    assert took < 3.0, took  # sent again a quarter of a second later, not left until the loop's 6 s end
+
+
 def test_nested_deadlines_report_the_one_that_passed():
     with pytest.raises(DeadlineExceeded, match="outer"):
         with deadline(0.2, message="outer"):
