@@ -287,3 +287,43 @@ def test_cascade_error_row_names_the_cascade():
 
     with pytest.raises(EngineError, match=r"^cascade: "):
         CascadeEngine().extract(None, None)
+
+
+def test_layout_table_rows_are_recognised_by_a_prose_cell():
+    from pipelines.ingest.engines import has_layout_table_row, layout_table_choice
+
+    prose = " ".join(["word"] * 45) + "."
+    assert has_layout_table_row(f"Intro\n|  | {prose} |  |\nEnd")
+    assert not has_layout_table_row("| Name | Price |\n| apple | 3 |\n| pear | 4 |")  # a data table
+    assert not has_layout_table_row(prose)  # prose, no table
+    assert not has_layout_table_row(f"| {' '.join(['w'] * 20)} | {' '.join(['w'] * 30)} |")  # 50 words, no cell of 40
+    flat = "\n".join(["Title", prose])
+    assert layout_table_choice(f"| {prose} |", flat) == flat
+    assert layout_table_choice(f"| {prose} |", "Title") == f"| {prose} |"  # the re-read lost the words: keep
+
+
+def test_cascade_reads_a_table_laid_out_page_as_lines(shared_data):
+    """A 2008 archive.org FAQ page laid out with a table: trafilatura's table rendering gives one line of
+    '| cell |' with the paragraphs flattened, which FineWeb's line rules reject; the cascade reads it again
+    without table handling and keeps the paragraphs as lines, losing none of the words."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from pipelines.ingest.engines import has_layout_table_row
+
+    url = "http://www.archive.org/about/faq.php?faq_id=252"
+    path = shared_data / "warc" / "web_crawls" / "aut__IAH-archive.org-2008__example.arc.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with open(path, "rb") as fh:
+        html = next(rec.content_stream().read() for rec in ArchiveIterator(fh, arc2warc=True)
+                    if rec.rec_type == "response" and rec.rec_headers.get_header("WARC-Target-URI") == url)
+    import trafilatura
+
+    raw = trafilatura.extract(html, include_tables=True, favor_precision=True, fast=True, output_format="txt")
+    assert has_layout_table_row(raw) and raw.count("\n") == 0  # what trafilatura alone gives
+    for precision in (True, False):
+        text = ENGINES["cascade"](ExtractConfig(favor_precision=precision)).extract(html.decode("utf-8"), url).text
+        assert not has_layout_table_row(text)
+        assert text.count("\n") >= 8 and text.startswith("Frequently Asked Questions\n")
+        assert len(text.split()) >= len(raw.replace("|", " ").split())  # nothing of the table's text lost
+        assert "FLAC stands for free lossless audio codec." in text

@@ -395,3 +395,28 @@ def cascade_second_choice(first_length: int, second_length: int, region_length: 
     if region_under > 0 and region_length and second_length < region_under * region_length:
         return "region"
     return "second"
+
+
+# trafilatura (2.x) writes a table as one line per row, "| cell | cell |", each cell's paragraphs and line breaks
+# flattened to spaces. A page laid out with a table (one big cell holding the page's prose, the web of the 2000s)
+# then comes out as one long line, which the line-based quality rules (FineWeb's terminal punctuation share, C4's
+# per-line rules) read as a single unpunctuated line. A row with a cell of `LAYOUT_CELL_WORDS` words or more is
+# taken for such a layout table: the page is extracted again without table handling, where trafilatura keeps the
+# cells' paragraphs as lines, and that text is used when it keeps at least `LAYOUT_KEEP_SHARE` of the words.
+LAYOUT_CELL_WORDS = 40
+LAYOUT_KEEP_SHARE = 0.8
+
+
+def has_layout_table_row(text: str, cell_words: int = LAYOUT_CELL_WORDS) -> bool:
+    """Whether trafilatura's text holds a table row ("| a | b |") with a cell of at least `cell_words` words."""
+    for line in text.splitlines():
+        line = line.strip()
+        if len(line) > 2 and line[0] == "|" and line[-1] == "|" and line.count(" ") >= cell_words:
+            if any(len(cell.split()) >= cell_words for cell in line[1:-1].split("|")):
+                return True
+    return False
+
+
+def layout_table_choice(with_tables: str, without_tables: str, keep_share: float = LAYOUT_KEEP_SHARE) -> str:
+    """The text without table handling when it keeps at least `keep_share` of the words of the text with it."""
+    return without_tables if len(without_tables.split()) >= keep_share * len(with_tables.split()) else with_tables

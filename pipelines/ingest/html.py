@@ -65,7 +65,8 @@ from pipelines.ingest.charsets import decode_html
 from pipelines.ingest.engines import (DEFAULT_ENGINE, ENGINE_NAMES, OTHER_ENGINES, RESILIPARSE_MAX_DEPTH, Engine,
                                      Extraction, PageTooComplex, ResiliparseEngine, _depth_over,
                                      cascade_first_choice, cascade_second_choice, declares_article_markup,
-                                     drop_repeated_lines, light_metadata, metadata_of_tree)
+                                     drop_repeated_lines, has_layout_table_row, layout_table_choice, light_metadata,
+                                     metadata_of_tree)
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
@@ -349,14 +350,24 @@ class CascadeEngine(Engine):
         reason = ResiliparseEngine.unavailable_reason()
         return reason and reason.replace("engine 'resiliparse'", "engine 'cascade'")
 
-    def _trafilatura(self, tree, url, recall: bool) -> str:
+    def _trafilatura(self, tree, url, recall: bool, html: str = "") -> str:
         import trafilatura
+        from trafilatura.utils import load_html
 
         config = self.config
-        return trafilatura.extract(tree, url=url, include_comments=config.include_comments,
-                                   include_tables=config.include_tables, fast=True, deduplicate=False,
-                                   favor_precision=not recall, favor_recall=recall,
-                                   output_format="txt", with_metadata=False) or ""
+
+        def run(tree, tables: bool, fast: bool = True) -> str:
+            return trafilatura.extract(tree, url=url, include_comments=config.include_comments,
+                                       include_tables=tables, fast=fast, deduplicate=False,
+                                       favor_precision=not recall, favor_recall=recall,
+                                       output_format="txt", with_metadata=False) or ""
+
+        text = run(tree, config.include_tables)
+        if config.include_tables and html and has_layout_table_row(text):  # engines.py: a page laid out
+            fresh = load_html(html)                      # with a table, read again without table handling
+            if fresh is not None:                        # (and with trafilatura's fallbacks, which find the
+                text = layout_table_choice(text, run(fresh, False, fast=False))  # cells' paragraphs)
+        return text
 
     def _extract(self, html: str, url: Optional[str]) -> Extraction:
         from resiliparse.extract.html2text import extract_plain_text
@@ -376,7 +387,7 @@ class CascadeEngine(Engine):
             visible = extract_plain_text(rtree, main_content=False, preserve_formatting=True, skip_elements=skip)
         if precision or not cascade_first_choice(len(text), len(visible), article):
             tree = load_html(html)
-            second = self._trafilatura(tree, url, recall=not precision) if tree is not None else ""
+            second = self._trafilatura(tree, url, recall=not precision, html=html) if tree is not None else ""
             if precision:
                 text = second
             else:
