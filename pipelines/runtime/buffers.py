@@ -177,8 +177,9 @@ class EncodedGroupingBuffer(_BeamGroupingBuffer):
     run, before the values still in memory. Keys come out in the order they were first seen, each key's values
     in the order they came, exactly as from Beam's buffer."""
 
-    def __init__(self, pre_grouped_coder, post_grouped_coder, windowing) -> None:
-        super().__init__(pre_grouped_coder, post_grouped_coder, windowing)
+    def __init__(self, pre_grouped_coder, post_grouped_coder, windowing, *args, **kwargs) -> None:
+        # Beam >= 2.78 also passes `clock` (processing-time triggers, non-default windowing only): handed on.
+        super().__init__(pre_grouped_coder, post_grouped_coder, windowing, *args, **kwargs)
         self._encoded = windowing.is_default()
         self._bytes = 0        # encoded values in the in-memory table
         self._total_bytes = 0  # encoded values ever added (memory and runs)
