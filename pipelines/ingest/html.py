@@ -350,7 +350,7 @@ class CascadeEngine(Engine):
         reason = ResiliparseEngine.unavailable_reason()
         return reason and reason.replace("engine 'resiliparse'", "engine 'cascade'")
 
-    def _trafilatura(self, tree, url, recall: bool, html: str = "") -> str:
+    def _trafilatura(self, tree, url, recall: bool, html: str) -> str:
         import trafilatura
         from trafilatura.utils import load_html
 
@@ -363,7 +363,7 @@ class CascadeEngine(Engine):
                                        output_format="txt", with_metadata=False) or ""
 
         text = run(tree, config.include_tables)
-        if config.include_tables and html and has_layout_table_row(text):  # engines.py: a page laid out
+        if config.include_tables and has_layout_table_row(text):  # engines.py: a page laid out
             fresh = load_html(html)                      # with a table, read again without table handling
             if fresh is not None:                        # (and with trafilatura's fallbacks, which find the
                 text = layout_table_choice(text, run(fresh, False, fast=False))  # cells' paragraphs)

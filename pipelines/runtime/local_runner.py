@@ -330,14 +330,14 @@ def _register_forked_worker_handler() -> None:
 
 def make_local_runner():
     """Beam's in-process FnApiRunner; with several workers, their SDK environment is the forked one, and a
-    stage whose input all falls to one worker is not also sent, empty, to the others. Its group-bys keep their
-    values encoded (pipelines/runtime/buffers.py)."""
+    stage whose input all falls to one worker is not also sent, empty, to the others. What waits between stages
+    (collections, group-by tables, a bundle's input) goes to disk past 16 MiB (pipelines/runtime/buffers.py)."""
     from apache_beam.portability import python_urns
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManager, ParallelBundleManager
     from pipelines.runtime import buffers
 
-    buffers.install()  # group-bys hold encoded values, not Python objects (pipelines/runtime/buffers.py)
+    buffers.install()  # the runner's holders spill to temporary files (pipelines/runtime/buffers.py)
 
     class SkipEmptyParts(ParallelBundleManager):
         """Beam sends every worker its part of a stage's input, even an empty one: a one-element stage (an
