@@ -270,3 +270,70 @@ def test_archive_shards_give_each_record_once(shared_data, tmp_path):
     for part in split_input(InputFile(ARCHIVE, str(cut)), shards=2):
         counts += outcomes(part)[0]
     assert counts == whole_counts
+
+
+def _claimed_outcomes(item, pause, queue):
+    """One worker's share of a shared archive, read in a forked process (`pause` seconds per kept record, as
+    extraction would take): its counts and its kept records' ids."""
+    import time
+
+    counts, ids = Counter(), []
+    for status, value in read_input_file(item):
+        if status == "kept":
+            counts["kept"] += 1
+            ids.append(value[ID])
+            time.sleep(pause)
+        else:
+            counts["dropped_" + value if status == "dropped" else "errors"] += 1
+    queue.put((counts, ids))
+
+
+def _read_in_processes(items, pauses):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_claimed_outcomes, args=(item, pause, queue)) for item, pause in zip(items, pauses)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    return results
+
+
+@pytest.mark.shared_data
+def test_archive_shards_with_claims_share_records_as_workers_get_free(shared_data, tmp_path):
+    """Shards that share a claim file (`--workers k` of the curate job): two processes reading at once together give
+    exactly the file's outcomes, each record once; a slow reader leaves most records to a fast one (not a fixed
+    half each); the damage that ends a file is one error row, not one per shard."""
+    from pipelines.ingest.readers import order_for_workers
+
+    path = str(shared_data / "warc/web_crawls/aut__IAH-archive.org-2008__example.warc.gz")
+    whole_counts, whole, _ = outcomes(InputFile(ARCHIVE, path))
+    shards = list(split_input(InputFile(ARCHIVE, path), shards=2, claims_dir=str(tmp_path / "claims")))
+    assert [s.shard for s in shards] == [(0, 2), (1, 2)] and len({s.claims for s in shards}) == 1
+    (fast_counts, fast_ids), (slow_counts, slow_ids) = sorted(
+        _read_in_processes(shards, (0.002, 0.02)), key=lambda r: -r[0]["kept"])
+    assert fast_counts + slow_counts == whole_counts
+    assert sorted(fast_ids + slow_ids) == sorted(r[ID] for r in whole)
+    assert 0 < slow_counts["kept"] < fast_counts["kept"] // 3  # the fast reader took the slow one's share
+
+    # read one after the other, the first takes everything and the second nothing (the claim file is shared)
+    again = list(split_input(InputFile(ARCHIVE, path), shards=2, claims_dir=str(tmp_path / "again")))
+    assert outcomes(again[0])[0] == whole_counts and sum(outcomes(again[1])[0].values()) == 0
+
+    cut = tmp_path / "cut.warc.gz"
+    data = open(path, "rb").read()
+    cut.write_bytes(data[: len(data) // 2])
+    cut_counts, _, cut_errors = outcomes(InputFile(ARCHIVE, str(cut)))
+    assert cut_counts["errors"] == 1
+    parts = list(split_input(InputFile(ARCHIVE, str(cut)), shards=2, claims_dir=str(tmp_path / "cut")))
+    together = [c for c, _ in _read_in_processes(parts, (0.001, 0.001))]
+    assert together[0] + together[1] == cut_counts
+
+    # the order the local runner deals items in: files read whole first, biggest first, shards side by side last
+    small = InputFile(ARCHIVE, str(shared_data / "warc/edge_cases/warcio__example.warc"))
+    mid = InputFile(ARCHIVE, str(shared_data / "warc/web_crawls/pywb__dupes.warc.gz"))
+    assert order_for_workers([shards[1], small, shards[0], mid]) == [mid, small, shards[0], shards[1]]

@@ -68,7 +68,8 @@ class InputFile:
     """One unit of reading: `kind` (archive, jsonl, parquet, code, code_file), the path, and for a code
     file the tree it belongs to (`root`) so that its id and language are relative to the tree. `shard` (i, k):
     of a web archive, only the records that `readers._stride_of` gives to shard i of k (pipelines/ingest/readers.py's
-    `split_input`)."""
+    `split_input`); with `claims` (a local file that the k shards share), the records this shard claims first
+    instead (`readers.RecordClaims`: whichever worker is free takes the next record)."""
     kind: str
     path: str
     root: Optional[str] = None
@@ -76,6 +77,7 @@ class InputFile:
     git_object: Optional[str] = None  # a file of a git repository: its blob at HEAD (read with `git cat-file`)
     size: Optional[int] = None        # ... and the blob's size from `git ls-tree --long`
     shard: Optional[Tuple[int, int]] = None
+    claims: Optional[str] = None
 
 
 def stable_id(*parts: Any) -> str:

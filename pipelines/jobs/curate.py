@@ -25,6 +25,8 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -87,9 +89,10 @@ def _label(name: str) -> str:
 
 
 def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: str, recipe: Recipe,
-                          read_shards: int = 1) -> None:
+                          read_shards: int = 1, claims_dir: Optional[str] = None) -> None:
     """Wire the recipe's stages as phases that hand documents over through files (module docstring).
-    `read_shards`: how many strides a big local web archive is read as (the local runner's worker count)."""
+    `read_shards`: how many shards a big local web archive is read as (the local runner's worker count);
+    `claims_dir`: a local directory where those shards claim the file's records (readers.RecordClaims)."""
     # a recipe that raises extract's page cap raises the archive read cap with it
     page_cap = dict(recipe.stages).get("extract", {}).get("max_html_bytes")
     cap = record_cap(page_cap)
@@ -97,7 +100,8 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     # renames by the plan, so no record waits in memory for the plan. Every later stage keys documents by id.
     ids_pass = p | "ReadIds" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False, stage=ID_PASS_STAGE)
     plan = ids_pass[RECORDS] | "IdsAndKeys" >> beam.Map(id_and_order_key) | "IdPlan" >> IdPlan()
-    read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False, shards=read_shards)
+    read = p | "Read" >> ReadInputs(list(inputs), max_record_bytes=cap, spread=False, shards=read_shards,
+                                    claims_dir=claims_dir)
     current = (read[RECORDS] | "UniqueIds" >> ApplyIdPlan(plan, number_in_bundle=True)
                | "ProgressRead" >> CountProgress("curate", "read"))
     if recipe.stage_names[:1] != ("extract",):  # text, Parquet and code records already hold their text
@@ -247,7 +251,11 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         # the quality rules' word splitting loads spaCy's tokenizer in each process; the workers' zygote loads it
         # once while the job is built, and the workers start with it
         warm_workers(SPACY_TOKENIZER_LOADER)
-    build_curate_pipeline(p, inputs, write_dir, recipe, read_shards=workers if is_local(p) else 1)
+    shared = is_local(p) and workers > 1 and staged is not None
+    # the workers of this machine share big archives record by record through claim files in a local directory
+    claims_dir = tempfile.mkdtemp(prefix="winnow-claims-") if shared else None
+    build_curate_pipeline(p, inputs, write_dir, recipe, read_shards=workers if is_local(p) else 1,
+                          claims_dir=claims_dir)
     try:
         with beam_progress("curate", ("read", "kept"), unit="docs"):
             result = run_pipeline(p)
@@ -263,6 +271,9 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         if staged is not None:
             staged.discard()
         raise
+    finally:
+        if claims_dir is not None:
+            shutil.rmtree(claims_dir, ignore_errors=True)
     staged.publish()
     if renamed:
         log.warning("curate: %s", _renamed_line(renamed))

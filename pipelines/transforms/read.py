@@ -11,14 +11,14 @@ so that extraction of one file's records spreads over all workers.
 from __future__ import annotations
 
 import time
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from pipelines.ingest.inputs import MAX_RECORD_BYTES, READ_STAGE, InputFile
-from pipelines.ingest.readers import expand_input_specs, read_input_file, split_input
+from pipelines.ingest.readers import expand_input_specs, order_for_workers, read_input_file, split_input
 from pipelines.transforms.counters import BUNDLE_CLOCK
 from pipelines.transforms.stages import ERRORS, StageCounters, metrics_namespace
 from schemas import to_error_row
@@ -110,7 +110,7 @@ class ReadInputs(beam.PTransform):
     ~90k WARC files is listed by a worker, not by the driver."""
 
     def __init__(self, specs: Sequence[str], max_record_bytes: int = MAX_RECORD_BYTES, spread: bool = True,
-                 stage: str = READ_STAGE, shards: int = 1):
+                 stage: str = READ_STAGE, shards: int = 1, claims_dir: Optional[str] = None):
         super().__init__()
         self._specs = [specs] if isinstance(specs, str) else list(specs)
         self._max_record_bytes = max_record_bytes  # archive records over it are `too_large` (see record_cap)
@@ -122,6 +122,9 @@ class ReadInputs(beam.PTransform):
         # shards: a big local web archive is read as this many strides of its records (readers.split_input), so
         # that `--workers N` on one machine share a few big files; 1 on Dataflow, where files are the unit
         self._shards = max(1, int(shards))
+        # claims_dir: a local directory the workers share, where the shards of a file claim its records as they
+        # get free (readers.RecordClaims) instead of each reading a fixed stride
+        self._claims_dir = claims_dir
 
     def expand(self, pbegin):
         listed = (pbegin
@@ -131,8 +134,11 @@ class ReadInputs(beam.PTransform):
                  | "KeyByFile" >> beam.Map(input_file_key)
                  | "DistinctFiles" >> beam.GroupByKey()
                  | "FirstOfFile" >> beam.Map(first_input_file))
-        result = (files
-                  | "SplitTrees" >> beam.FlatMap(split_input, shards=self._shards)
+        items = files | "SplitTrees" >> beam.FlatMap(split_input, shards=self._shards, claims_dir=self._claims_dir)
+        if self._shards > 1:  # the local runner's workers: deal the items out in an order that balances them
+            items = (items | "AllItems" >> beam.combiners.ToList()
+                     | "OrderForWorkers" >> beam.FlatMap(order_for_workers))
+        result = (items
                   | "SpreadFiles" >> beam.Reshuffle()
                   | "ReadFiles" >> beam.ParDo(_ReadInputFn(self._max_record_bytes, self._stage))
                   .with_outputs(ERRORS, main=RECORDS))
