@@ -217,6 +217,30 @@ def test_construction_type_check_is_skipped_locally_and_kept_on_dataflow():
     assert dataflow.view_as(TypeOptions).pipeline_type_check is True
 
 
+def test_local_options_keep_their_views_and_stay_one_set_of_options():
+    """Local options hand out one view per class (Beam builds a new one per call); every view still reads and
+    writes the same options, the options pickle without the kept views, and Dataflow's options are Beam's own."""
+    import pickle
+
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TypeOptions
+
+    from pipelines.runtime.options import LocalPipelineOptions, make_pipeline_options
+
+    local = make_pipeline_options(["--job_name=kept-views"], workers=2)
+    assert isinstance(local, LocalPipelineOptions)
+    direct = local.view_as(DirectOptions)
+    assert local.view_as(DirectOptions) is direct and direct.direct_num_workers == 2
+    direct.direct_num_workers = 3  # written through one view, read through a fresh one and the options themselves
+    assert PipelineOptions.view_as(local, DirectOptions).direct_num_workers == 3
+    assert local.get_all_options()["direct_num_workers"] == 3
+    local.view_as(TypeOptions).pipeline_type_check = True
+    assert local.view_as(TypeOptions).pipeline_type_check is True
+    copy = pickle.loads(pickle.dumps(local))
+    assert "_winnow_views" not in copy.__dict__ and copy.view_as(DirectOptions).direct_num_workers == 3
+    dataflow = make_pipeline_options(DATAFLOW_OPTIONS[2:], "DataflowRunner")
+    assert type(dataflow) is PipelineOptions and dataflow.view_as(StandardOptions) is not dataflow.view_as(StandardOptions)
+
+
 @pytest.fixture(scope="module")
 def small_tokenizer(word_corpus):
     return word_corpus / "tok"  # the session tokenizer (tests/conftest.py)
