@@ -15,7 +15,8 @@ processes against one; the machine is shared).
 Two throughputs: records/s of the whole job (read stage input records over the wall time), and records/s of
 the read pass, over its `span_seconds` in report.json (first read bundle's start to the last one's end on any
 worker: the fused read -> extract -> per-document filters -> phase files pass, which is where `--workers`
-shares files; a big archive is read as one stride of its records per worker, pipelines/ingest/readers.py).
+shares files; a big archive is shared record by record, each worker taking the next record nobody has taken,
+pipelines/ingest/readers.py `RecordClaims`).
 Checks: the documents, rejected and error rows of every run (`bench_workers._curate_digest`: all columns,
 sorted, part-file names ignored) must be equal across runs and worker counts of a recipe. Extract timeouts:
 pages dropped because extraction passed the per-page wall limit (extract `max_seconds`, 20 s by default): on a
