@@ -20,7 +20,6 @@ Files are opened and globs listed through Beam's file systems only, so that a pa
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
@@ -120,6 +119,8 @@ class RecordClaims:
         self._path, self._fd = path, os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def take(self, n: int) -> bool:
+        import fcntl  # POSIX only (the curate job shares files this way on POSIX systems only)
+
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(self._fd, 8, 0)

@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -251,7 +252,7 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         # the quality rules' word splitting loads spaCy's tokenizer in each process; the workers' zygote loads it
         # once while the job is built, and the workers start with it
         warm_workers(SPACY_TOKENIZER_LOADER)
-    shared = is_local(p) and workers > 1 and staged is not None
+    shared = is_local(p) and workers > 1 and staged is not None and os.name == "posix"  # flock: readers.RecordClaims
     # the workers of this machine share big archives record by record through claim files in a local directory
     claims_dir = tempfile.mkdtemp(prefix="winnow-claims-") if shared else None
     build_curate_pipeline(p, inputs, write_dir, recipe, read_shards=workers if is_local(p) else 1,
