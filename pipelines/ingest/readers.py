@@ -107,7 +107,7 @@ class RecordClaims:
     claim file (a counter: the next record nobody has taken) holds n, and skips it if the counter has passed
     n. A shard that is busy extracting falls behind and skips what a free one took meanwhile, so two workers
     share a file's extraction record by record, however the pages' costs fall (a fixed stride of the records
-    left one worker 3 s of extraction to the other's 7 s on one archive here). Each record goes to exactly
+    left one worker 4 s of extraction to the other's 7 s on one archive here). Each record goes to exactly
     one shard: a shard's check at m leaves the counter above m, so at n the counter is n or more, and the
     shard that finds it at n moves it on under an exclusive `flock` of its own open file (which excludes
     other threads as well as processes). The file must be on a disk all the readers share (the local
