@@ -110,26 +110,31 @@ class RecordClaims:
     left one worker 4 s of extraction to the other's 7 s on one archive here). Each record goes to exactly
     one shard: a shard's check at m leaves the counter above m, so at n the counter is n or more, and the
     shard that finds it at n moves it on under an exclusive `flock` of its own open file (which excludes
-    other threads as well as processes). The file must be on a disk all the readers share (the local
+    other threads as well as processes); a shard remembers the counter it last read, so it skips the records
+    below it without a lock. The file must be on a disk all the readers share (the local
     runner's workers; never used on Dataflow, where whole files are the unit). A bundle that ran again after
     a failure would find its records taken: the local runner does not retry bundles."""
 
     def __init__(self, path: str):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self._path, self._fd = path, os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._seen = 0  # the counter as this reader last read it: it only grows, so records below it are taken
 
     def take(self, n: int) -> bool:
+        if n < self._seen:  # taken by another reader (known without touching the file)
+            return False
         import fcntl  # POSIX only (the curate job shares files this way on POSIX systems only)
 
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(self._fd, 8, 0)
-            counter = int.from_bytes(raw, "little") if len(raw) == 8 else 0
+            counter = self._seen = int.from_bytes(raw, "little") if len(raw) == 8 else 0
             if counter > n:
                 return False
             if counter < n:  # only a claim file left from another run can be behind a reader
                 raise RuntimeError(f"claim file {self._path} says record {counter} is untaken at record {n}")
             os.pwrite(self._fd, (n + 1).to_bytes(8, "little"), 0)
+            self._seen = n + 1
             return True
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
