@@ -225,3 +225,28 @@ def test_workers_start_with_what_the_zygote_warmed(warm, tmp_path):
     assert sorted(int(element) for element, _, _ in seen) == list(range(8))
     assert driver and all(pid != driver[0] for _, pid, _ in seen)
     assert {flag for _, _, flag in seen} == {str(warm)}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
+def test_forked_workers_start_without_info_lines_at_the_warning_level(tmp_path):
+    """Beam's harness sets the root logger to INFO while it starts; a forked worker of a driver that logs at
+    WARNING (the CLI's default) must not print Beam's start-up chatter into the user's terminal."""
+    script = textwrap.dedent(f"""
+        import logging, sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        import apache_beam as beam
+        import pipelines.runtime.local_runner as local_runner
+        import pipelines.runtime.options as options
+        p = options.make_pipeline(workers=2)
+        _ = p | beam.Create(list(range(8))) | beam.Reshuffle() | beam.Map(lambda x: x + 1)
+        p.run().wait_until_finish()
+        assert local_runner._zygote is not None, local_runner._zygote_refused
+        logging.getLogger("apache_beam.runners.worker.sdk_worker").warning("a warning still shows")
+        print("done")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "done" in proc.stdout
+    assert "a warning still shows" in proc.stderr
+    assert "INFO" not in proc.stderr, proc.stderr[-3000:]

@@ -158,11 +158,17 @@ def _forked_worker_main(env: Dict[str, str], exit_fd: int) -> None:
                 thread_pool_executor._SharedUnboundedThreadPoolExecutor()
         from apache_beam.runners.worker import sdk_worker_main
 
-        # Log like the driver (its handlers and levels came with the fork); no main session to load here.
+        # Log like the driver (its handlers and levels came with the fork); no main session to load here. Beam's
+        # harness sets the root logger to INFO while it starts: its start-up lines (control channel, state cache)
+        # show only where the driver logs at INFO itself.
         root_level = logging.getLogger().level
         logging.getLogger(sdk_worker_main.__name__).setLevel(logging.ERROR)
+        worker_log = logging.getLogger("apache_beam.runners.worker")
+        worker_level = worker_log.level
+        worker_log.setLevel(root_level or logging.WARNING)
         _, harness, _ = sdk_worker_main.create_harness(env)
         logging.getLogger().setLevel(root_level)
+        worker_log.setLevel(worker_level)
         harness.run()
         code = 0
     except BaseException:  # noqa: BLE001 -- report, then leave without running the driver's atexit hooks

@@ -33,7 +33,9 @@ class _ExtractFn(beam.DoFn):
         if self._config.engine in ("cascade", "resiliparse"):
             import resiliparse.extract.html2text  # noqa: F401
 
-        logging.getLogger("trafilatura").setLevel(logging.ERROR)
+        # trafilatura logs a page it cannot parse ("lxml parsing failed: Document is empty") as an ERROR; here
+        # such a page is a counted `no_text` drop with its rejected row, so the line only clutters the terminal
+        logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
         self._counters = StageCounters(EXTRACT_STAGE)
 
     def _decide(self, raw: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:
