@@ -22,8 +22,9 @@ COMMANDS = [["run"], ["crawl"], ["curate"], ["tokenize"], ["stats"], ["inspect"]
             ["tokenizer", "train"], ["tokenizer", "eval"], ["classifier", "train"]]
 
 
-def winnow(*args, check=True):
-    proc = subprocess.run(WINNOW + list(args), capture_output=True, text=True, timeout=300)
+def winnow(*args, check=True, env=None):
+    proc = subprocess.run(WINNOW + list(args), capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
     if check and proc.returncode != 0:
         raise AssertionError(f"winnow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -60,9 +61,13 @@ def test_beam_commands_take_workers_and_runner(capsys):
 
 
 def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
-    proc = winnow("curate", "--input", str(tmp_path / "nothing.xyz"), "--output", str(tmp_path / "o"), check=False)
+    temp = tmp_path / "tmp"  # the job is refused after Beam's Pipeline made its temporary directory here
+    temp.mkdir()
+    proc = winnow("curate", "--input", str(tmp_path / "nothing.xyz"), "--output", str(tmp_path / "o"), check=False,
+                  env={"TMPDIR": str(temp)})
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and "nothing.xyz" in proc.stderr
+    assert not list(temp.iterdir())  # nothing left behind in $TMPDIR
     bad_recipe = tmp_path / "r.yaml"
     bad_recipe.write_text("extract: {}\nlanguge: {}\n")
     proc = winnow("curate", "--input", str(tmp_path / "x.jsonl"), "--output", str(tmp_path / "o"),

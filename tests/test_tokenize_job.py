@@ -324,11 +324,12 @@ def test_packing_groups_are_sized_before_encoding_from_input_text_bytes(corpus, 
     import apache_beam as beam
 
     from pipelines.jobs.tokenize import build_tokenize_pipeline
+    from pipelines.runtime.options import make_pipeline
     from pipelines.transforms.tokenize import GZIP_TEXT_RATIO, TokenizeConfig, jsonl_text_bytes
     from tokenizer.pack_groups import TEXT_BYTES_PER_TOKEN, estimated_tokens
 
     root, tok_dir, _ = corpus
-    pipeline = beam.Pipeline()
+    pipeline = make_pipeline()  # built to be inspected, never run: its temporary directory goes with it
     info = {"vocab_size": 500, "special_ids": {"<|pad|>": 1}, "sha256": "0" * 64}
     build_tokenize_pipeline(pipeline, [str(root / "documents" / "*.parquet")], str(tok_dir),
                             TokenizeConfig(output_dir=str(tmp_path), seq_len=SEQ_LEN), info, {})

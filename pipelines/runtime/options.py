@@ -26,7 +26,9 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+import weakref
 from typing import List, Optional, Sequence
 
 import apache_beam as beam
@@ -161,12 +163,21 @@ def cache_dofn_specs() -> None:
 
 
 def make_pipeline(beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> beam.Pipeline:
-    """A Pipeline on the runner the user asked for, else on the in-process FnApiRunner."""
+    """A Pipeline on the runner the user asked for, else on the in-process FnApiRunner.
+
+    Beam's Pipeline makes a local temporary directory when it is created and removes it only at the end of
+    `run()`; a job refused while it is built (a bad input, a refused output) would leave it in $TMPDIR. Here it
+    also goes when the pipeline object does, or at exit."""
     cache_dofn_specs()
     options = make_pipeline_options(beam_args, runner, workers)
     if options.view_as(StandardOptions).runner:
-        return beam.Pipeline(options=options)
-    return beam.Pipeline(runner=make_local_runner(), options=options)
+        pipeline = beam.Pipeline(options=options)
+    else:
+        pipeline = beam.Pipeline(runner=make_local_runner(), options=options)
+    tempdir = getattr(pipeline, "local_tempdir", None)
+    if tempdir:
+        weakref.finalize(pipeline, shutil.rmtree, tempdir, True)
+    return pipeline
 
 
 def is_local(pipeline: beam.Pipeline) -> bool:
