@@ -107,3 +107,20 @@ def test_classifier_separates_prose_from_code(shared_data, tmp_path):
     assert os.path.exists(tmp_path / "clf" / "model.bin")
     assert meta["held_out_examples"] > 50
     assert meta["held_out_auc"] > 0.95, meta
+
+
+TOKENIZE = ["tokenize", "--input", "d", "--tokenizer", "t", "--output", "o"]
+
+
+@pytest.mark.parametrize("command, option", [
+    (["curate", "-i", "x.jsonl", "-o", "o"], "--workers"),
+    (["export", "shards", "--format", "llmc", "--output", "o"], "--workers"),
+    (TOKENIZE + ["--seq-len", "8"], "--batch-size"),
+    (TOKENIZE, "--seq-len"),
+    (["crawl", "--seeds", "s.txt", "--output", "o"], "--max-pages"),
+])
+def test_counts_below_one_are_usage_errors(capsys, command, option):
+    code, _, err = winnow_in_process(capsys, *command, option, "0")
+    assert code == 2 and f"{option}: 0 is not at least 1" in err, err
+    code, _, err = winnow_in_process(capsys, *command, option, "two")
+    assert code == 2 and f"{option}: 'two' is not a whole number" in err, err

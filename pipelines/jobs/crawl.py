@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from pipelines.ingest.fetch import SEED_REFUSAL_HINTS, CrawlConfig, host_of, host_safe_name
+from pipelines.runtime.arguments import positive_int
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.transforms.counters import counters_by_stage
 from pipelines.transforms.crawl import CRAWL_STAGE, CrawlSeeds
@@ -91,14 +92,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", nargs="+", required=True, metavar="FILE_OR_URL",
                         help="seed URLs, or files with one URL per line")
     parser.add_argument("--output", required=True, help="directory for the WARC files (any Beam filesystem)")
-    parser.add_argument("--max-pages", type=int, default=100, help="fetches per host (default 100)")
+    parser.add_argument("--max-pages", type=positive_int, default=100, help="fetches per host (default 100)")
     parser.add_argument("--delay", type=float, default=1.0, help="seconds between requests to a host (default 1)")
     parser.add_argument("--max-depth", type=int, default=3, help="link hops from a seed (default 3)")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="socket timeout for the connect and each read (default 10)")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="wall time per response, connect to last byte, however slowly bytes arrive (default 30)")
-    parser.add_argument("--max-bytes", type=int, default=5 << 20, help="body bytes kept per response (default 5 MiB)")
+    parser.add_argument("--max-bytes", type=positive_int, default=5 << 20, help="body bytes kept per response (default 5 MiB)")
     parser.add_argument("--retries", type=int, default=2, help="retries on 429/5xx with exponential backoff (default 2)")
     parser.add_argument("--max-redirects", type=int, default=5, help="hops per redirect chain (default 5)")
     parser.add_argument("--allow-private", action="store_true",

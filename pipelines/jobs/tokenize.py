@@ -23,6 +23,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList
 
+from pipelines.runtime.arguments import positive_int
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
 from pipelines.runtime.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
@@ -311,7 +312,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                             "the documents, 2.5 repeats them twice and half of them a third time), selection by "
                             "hash of seed and id; manifest.json records requested and written counts and shares")
     parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
-    parser.add_argument("--seq-len", type=int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
+    parser.add_argument("--seq-len", type=positive_int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
     parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
     parser.add_argument("--packing", choices=METHODS, default="best-fit", help="packing method (default best-fit)")
     parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS) + list(TRAINER_FORMATS),
@@ -321,7 +322,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                              "packed rows + index.json) or llmc (llm.c/nanoGPT .bin with its 256-int32 header)")
     parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
     parser.add_argument("--seed", type=int, default=0, help="packing/shuffle seed (default 0)")
-    parser.add_argument("--rows-per-shard", type=int, default=None,
+    parser.add_argument("--rows-per-shard", type=positive_int, default=None,
                         help="rows per shard (overrides --shard-mb)")
     parser.add_argument("--shard-mb", type=float, default=DEFAULT_SHARD_MB,
                         help=f"target shard size in MiB of uncompressed tokens (default {DEFAULT_SHARD_MB:g}; "
@@ -333,8 +334,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help="encoder: auto (default: tiktoken when installed and it gives the same ids as HF, "
                              "checked; else HF), hf (HF tokenizers) or tiktoken (built from the same vocabulary; "
                              "several times less CPU; needs the tiktoken package). Shards are identical either way")
-    parser.add_argument("--batch-size", type=int, default=256, help="documents per encode_batch call (default 256)")
-    parser.add_argument("--encode-threads", type=int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="documents per encode_batch call (default 256)")
+    parser.add_argument("--encode-threads", type=positive_int, default=None,
                         help="threads one worker encodes with (default: on the local runner the cores divided "
                              "among --workers, at most 8; 1 on other runners, which already run one worker "
                              "process per core)")

@@ -34,12 +34,13 @@ from typing import List, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TypeOptions
 
+from pipelines.runtime.arguments import positive_int
 from pipelines.runtime.local_runner import make_local_runner
 
 
 def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("execution")
-    group.add_argument("--workers", type=int, default=1,
+    group.add_argument("--workers", type=positive_int, default=1,
                        help="local worker processes for the in-process runner (default 1)")
     group.add_argument("--runner", default=None,
                        help="Beam runner (default: in-process FnApiRunner; e.g. DataflowRunner). "

@@ -29,6 +29,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.runtime.files import read_bytes, write_bytes
+from pipelines.runtime.arguments import positive_int
 from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, TOKENS
 from schemas.errors import WinnowError, reading
 from schemas.shard_files import ShardFile, flat_values, read_manifest, shard_location
@@ -168,7 +169,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--format", dest="file_format", required=True, choices=TRAINER_FORMATS,
                         help="output format: megatron, mds or llmc")
     parser.add_argument("--output", required=True, help="directory for the exported files and manifest.json")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="processes, each exporting one shard at a time (default 1; same files for any count)")
     return parser
 

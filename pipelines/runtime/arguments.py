@@ -1,0 +1,15 @@
+"""Argument types shared by the commands' parsers (Beam-free: the offline tools use them too)."""
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(value: str) -> int:
+    """argparse type of a count that must be at least 1 (`--workers 0` is a usage error, not one worker)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not at least 1")
+    return number
