@@ -68,12 +68,24 @@ def test_not_a_regular_file(tmp_path):
 
 def test_jsonl_lone_surrogates_become_replacement_characters(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_text('{"text": "a\\ud800b", "id": 7}\n[1, 2]\n{"text": 3}\n')
+    path.write_text('{"text": "a\\ud800b", "id": 7}\n[1, 2]\n{"text": 3}\n{"body": "x", "id": 1}\n')
     outcomes = list(read_jsonl(str(path)))
-    assert [status for status, _ in outcomes] == ["kept", "error", "error"]
+    assert [status for status, _ in outcomes] == ["kept", "error", "error", "error"]
     kept = outcomes[0][1]
     text = kept[TEXT]
     assert text[0] == "a" and text[-1] == "b" and set(text[1:-1]) == {"\ufffd"} and kept[ID] == "7"
     text.encode("utf-8")  # serialisable where the record is next written
-    assert [row[INPUT_OFFSET] for _, row in outcomes[1:]] == [1, 2]
+    assert [row[INPUT_OFFSET] for _, row in outcomes[1:]] == [1, 2, 3]
+    assert "the line is a JSON array, not an object with a 'text' field" in outcomes[1][1][ERROR]
     assert "not a string" in outcomes[2][1][ERROR]
+    assert "no 'text' field (fields: body, id)" in outcomes[3][1][ERROR]
+
+
+def test_a_directory_input_is_refused_with_the_glob_to_give_instead(tmp_path):
+    from pipelines.ingest.readers import expand_input_specs
+
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    with pytest.raises(ValueError) as err:
+        expand_input_specs([str(tmp_path)])
+    assert "is a directory" in str(err.value) and f"'{tmp_path / '*'}'" in str(err.value)
+    assert [f.path for f in expand_input_specs([str(tmp_path / "*")])] == [str(tmp_path / "a.jsonl")]

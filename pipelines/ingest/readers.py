@@ -63,6 +63,10 @@ def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
         path = spec
         if spec.startswith("warc:"):
             forced, path = ARCHIVE, spec[len("warc:"):]
+        if not _has_glob(path) and os.path.isdir(path):
+            raise ValueError(f"input {spec!r} is a directory: give its files as a glob, e.g. "
+                             f"'{os.path.join(path, '*')}' (files of other kinds are skipped with a warning), "
+                             f"or code:{path} for a source tree")
         matched = _match(path)
         if not matched:
             raise ValueError(f"input {spec!r} matches no file")
@@ -354,6 +358,10 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                     continue
                 try:
                     obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        raise TypeError(f"the line is a JSON {_json_kind(obj)}, not an object with a {TEXT!r} field")
+                    if TEXT not in obj:
+                        raise ValueError(f"no {TEXT!r} field (fields: {', '.join(sorted(obj)[:8]) or 'none'})")
                     text = obj[TEXT]
                     if not isinstance(text, str):
                         raise TypeError(f"field {TEXT!r} is {type(text).__name__}, not a string")
@@ -368,6 +376,13 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                                             path, line_no))
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=line_no + 1))
+
+
+def _json_kind(value) -> str:
+    for kind, types in (("array", list), ("string", str), ("boolean", bool), ("number", (int, float))):
+        if isinstance(value, types):
+            return kind
+    return "null" if value is None else type(value).__name__
 
 
 def _parquet_column_problem(name: str, dtype, allow_integers: bool) -> Optional[str]:
