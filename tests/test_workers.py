@@ -188,6 +188,39 @@ def test_dofn_specs_cache_gives_beams_answers():
         cached(Twice())
 
 
+def test_function_arguments_cache_gives_beams_answers():
+    """`cache_function_arguments` keeps Beam's (argument names, defaults) per function: for methods bound to
+    different instances, the same function unbound, plain functions and a partial (not cached: asked afresh),
+    the answers are Beam's own; a caller may change the lists it gets without changing the next answer."""
+    import functools
+
+    from apache_beam.transforms import core
+
+    from pipelines.runtime.options import cache_function_arguments
+
+    class Fn(beam.DoFn):
+        def process(self, element, side=3, *args, key=beam.DoFn.KeyParam):
+            yield element
+
+    def plain(a, b=2):
+        return a
+
+    cache_function_arguments()
+    cache_function_arguments()  # idempotent: one wrapper
+    cached = core.get_function_args_defaults
+    beams = cached._winnow_original
+    assert beams is not cached and not getattr(beams, "_winnow_cached", False)
+    cases = [Fn().process, Fn().process, Fn.process, plain, functools.partial(plain, 1)]
+    answers = [(["element", "side"], [3]), (["element", "side"], [3]), (["self", "element", "side"], [3]),
+               (["a", "b"], [2]), (["b"], [2])]
+    for _ in range(2):  # the second round is served from the cache
+        assert [cached(f) for f in cases] == [beams(f) for f in cases] == answers
+    got = cached(plain)
+    got[0].append("changed")
+    assert cached(plain) == (["a", "b"], [2])
+    assert core.get_function_arguments(Fn(), "process") == (["element", "side"], [3])
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
 @pytest.mark.parametrize("warm", [True, False])
 def test_workers_start_with_what_the_zygote_warmed(warm, tmp_path):
