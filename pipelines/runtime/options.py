@@ -136,6 +136,31 @@ def _dofn_specs_key(dofn):
     return None if any(callable(v) for v in own.values()) else type(dofn)
 
 
+def _keep_answers(module, name: str, key_of, fresh) -> None:
+    """Replace `module.name`, a one-argument function of Beam's, with one that keeps its answers per
+    `key_of(argument)` for this process (and the workers forked from it); a None key is asked afresh, and
+    `fresh(answer)` gives every caller its own copy. Idempotent."""
+    original = getattr(module, name)
+    if getattr(original, "_winnow_cached", False):
+        return
+    cache: dict = {}
+
+    def kept(argument):
+        key = key_of(argument)
+        if key is None:
+            return original(argument)
+        found = cache.get(key)
+        if found is None:
+            if len(cache) > 50_000:
+                cache.clear()
+            found = cache[key] = original(argument)
+        return fresh(found)
+
+    kept._winnow_cached = True
+    kept._winnow_original = original
+    setattr(module, name, kept)
+
+
 def cache_dofn_specs() -> None:
     """Beam inspects every method signature of a DoFn (`userstate.get_dofn_specs`, ~0.5 ms a DoFn) each time it
     builds a ParDo, a DoFnSignature or a bundle processor: ~2,300 times (~1 s) in a small curate job, in the driver
@@ -143,24 +168,19 @@ def cache_dofn_specs() -> None:
     for this process (and the workers forked from it). Idempotent."""
     from apache_beam.transforms import userstate
 
-    original = userstate.get_dofn_specs
-    if getattr(original, "_winnow_cached", False):
-        return
-    cache: dict = {}
+    _keep_answers(userstate, "get_dofn_specs", _dofn_specs_key, lambda found: (set(found[0]), set(found[1])))
 
-    def get_dofn_specs(dofn):
-        key = _dofn_specs_key(dofn)
-        if key is None:
-            return original(dofn)
-        found = cache.get(key)
-        if found is None:
-            if len(cache) > 50_000:
-                cache.clear()
-            found = cache[key] = original(dofn)
-        return set(found[0]), set(found[1])
 
-    get_dofn_specs._winnow_cached = True
-    userstate.get_dofn_specs = get_dofn_specs
+def _function_key(f):
+    """What Beam's `core.get_function_args_defaults` answer depends on: a plain function, or the function of a
+    method bound to any instance (its first argument then left out). None for anything else."""
+    import types
+
+    if isinstance(f, types.FunctionType):
+        return f, False
+    if isinstance(f, types.MethodType) and isinstance(f.__func__, types.FunctionType):
+        return f.__func__, True
+    return None
 
 
 def cache_function_arguments() -> None:
@@ -169,32 +189,9 @@ def cache_function_arguments() -> None:
     or a bundle processor: ~17,000 times in a small curate job. For a plain function, or a method bound to any
     instance, the answer depends on the function alone, so it is kept per function for this process (and the
     workers forked from it); anything else (partials, callables, builtins) is asked afresh. Idempotent."""
-    import types
-
     from apache_beam.transforms import core
 
-    original = core.get_function_args_defaults
-    if getattr(original, "_winnow_cached", False):
-        return
-    cache: dict = {}
-
-    def get_function_args_defaults(f):
-        if isinstance(f, types.FunctionType):
-            key = (f, False)
-        elif isinstance(f, types.MethodType) and isinstance(f.__func__, types.FunctionType):
-            key = (f.__func__, True)
-        else:
-            return original(f)
-        found = cache.get(key)
-        if found is None:
-            if len(cache) > 50_000:
-                cache.clear()
-            found = cache[key] = original(f)
-        return list(found[0]), list(found[1])
-
-    get_function_args_defaults._winnow_cached = True
-    get_function_args_defaults._winnow_original = original
-    core.get_function_args_defaults = get_function_args_defaults
+    _keep_answers(core, "get_function_args_defaults", _function_key, lambda found: (list(found[0]), list(found[1])))
 
 
 def make_pipeline(beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> beam.Pipeline:
