@@ -5,15 +5,15 @@
 Two recipes: the default (extraction by the `cascade` engine, resiliparse first, which leaves extraction a
 small part of this job) and the default with `extract: {engine: trafilatura}` (the previous default extractor,
 ~10x slower per page: the extraction-heavy case), and that extraction-heavy job again with every file given
-`COPIES` times (symbolic links under distinct names: the job reads, extracts and filters every copy; exact dedup
-then keeps one), so that the job's fixed cost outside the read pass -- start-up, building the job, the dedup
-phase's ~100 small bundles, ~5 s -- weighs as it does in a job of real size. Each run is the CLI as a subprocess of this checkout
-(PYTHONPATH is this repository), so wall seconds include the job's start-up; an untimed warm-up run on the
-smallest web crawl comes first (disk cache, compiled files), and its wall time is given as the fixed cost of a
-small job. `REPEATS` pairs per recipe (`COPIES_REPEATS` for the copies) run in the order 1-2, 2-1, 1-2 (`benchmarks.bench_workers._order`) so
-that drift in the machine's load favours neither. Before each pair, `cores` is
-`benchmarks.bench_workers.cores_probe`: how many cores this session could get at that moment (two spinning
-processes against one; the machine is shared).
+`COPIES` times (symbolic links under distinct names: the job reads, extracts and filters every copy; exact
+dedup then keeps one), so that the job's fixed cost outside the read pass -- start-up, building the job, the
+dedup phase's ~100 small bundles, ~5 s -- weighs as it does in a job of real size. Each run is the CLI as a
+subprocess of this checkout (PYTHONPATH is this repository), so wall seconds include the job's start-up; an
+untimed warm-up run on the smallest web crawl comes first (disk cache, compiled files), and its wall time is
+given as the fixed cost of a small job. `REPEATS` pairs per recipe (`COPIES_REPEATS` for the copies) run in
+the order 1-2, 2-1, 1-2 (`benchmarks.bench_workers._order`) so that drift in the machine's load favours
+neither. Before each pair, `cores` is `benchmarks.bench_workers.cores_probe`: how many cores this session
+could get at that moment (two spinning processes against one; the machine is shared).
 
 Two throughputs: records/s of the whole job (read stage input records over the wall time), and records/s of
 the read pass, over its `span_seconds` in report.json (first read bundle's start to the last one's end on any

@@ -99,7 +99,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="socket timeout for the connect and each read (default 10)")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="wall time per response, connect to last byte, however slowly bytes arrive (default 30)")
-    parser.add_argument("--max-bytes", type=positive_int, default=5 << 20, help="body bytes kept per response (default 5 MiB)")
+    parser.add_argument("--max-bytes", type=positive_int, default=5 << 20,
+                        help="body bytes kept per response (default 5 MiB)")
     parser.add_argument("--retries", type=int, default=2, help="retries on 429/5xx with exponential backoff (default 2)")
     parser.add_argument("--max-redirects", type=int, default=5, help="hops per redirect chain (default 5)")
     parser.add_argument("--allow-private", action="store_true",

@@ -312,7 +312,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                             "the documents, 2.5 repeats them twice and half of them a third time), selection by "
                             "hash of seed and id; manifest.json records requested and written counts and shares")
     parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
-    parser.add_argument("--seq-len", type=positive_int, required=True, help="sequence length (rows hold seq_len + 1 ids)")
+    parser.add_argument("--seq-len", type=positive_int, required=True,
+                        help="sequence length (rows hold seq_len + 1 ids)")
     parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
     parser.add_argument("--packing", choices=METHODS, default="best-fit", help="packing method (default best-fit)")
     parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS) + list(TRAINER_FORMATS),
@@ -334,7 +335,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help="encoder: auto (default: tiktoken when installed and it gives the same ids as HF, "
                              "checked; else HF), hf (HF tokenizers) or tiktoken (built from the same vocabulary; "
                              "several times less CPU; needs the tiktoken package). Shards are identical either way")
-    parser.add_argument("--batch-size", type=positive_int, default=256, help="documents per encode_batch call (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256,
+                        help="documents per encode_batch call (default 256)")
     parser.add_argument("--encode-threads", type=positive_int, default=None,
                         help="threads one worker encodes with (default: on the local runner the cores divided "
                              "among --workers, at most 8; 1 on other runners, which already run one worker "

@@ -28,8 +28,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.runtime.arguments import positive_int
+from pipelines.runtime.files import read_bytes, write_bytes
 from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, TOKENS
 from schemas.errors import WinnowError, reading
 from schemas.shard_files import ShardFile, flat_values, read_manifest, shard_location
