@@ -13,6 +13,7 @@ trainer, which imports torch, so torch is loaded only by that command.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -95,7 +96,32 @@ def _configure(parser: argparse.ArgumentParser, argv: List[str]) -> None:
         leaf = sub_action.choices[argv[1]]
     module = leaf.get_default("_module")
     if module:
-        importlib.import_module(module).configure_parser(leaf)
+        _import_command(module).configure_parser(leaf)
+
+
+_imports_frozen = False
+
+
+def _import_command(module: str):
+    """Import a command's module with the cyclic garbage collector paused, then move what is alive (Beam,
+    pyarrow, numpy, trafilatura, ...: ~200,000 tracked objects that live as long as the process) out of its
+    sight: every full collection during the job would walk them all again, and so would each forked worker,
+    touching (so copying) the memory it shares with the driver. Once per process, after a collection, so that
+    nothing already garbage is kept. Measured on the 27 shared WARC files (default recipe, 3 interleaved pairs):
+    `--workers 1` 9.77-9.90 s -> 8.89-9.13 s, `--workers 2` 7.59-7.85 s -> 7.10-7.40 s; a 32-record curate
+    3.43-3.55 s -> 2.91-3.03 s."""
+    global _imports_frozen
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return importlib.import_module(module)
+    finally:
+        if not _imports_frozen:
+            gc.collect()
+            gc.freeze()
+            _imports_frozen = True
+        if was_enabled:
+            gc.enable()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from filters.classifier import roc_auc, train_quality_classifier
 from pipelines.cli import main as cli_main
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 WINNOW = [sys.executable, "-m", "pipelines.cli"]
 COMMANDS = [["run"], ["crawl"], ["curate"], ["tokenize"], ["stats"], ["inspect"], ["verify"], ["train"],
             ["tokenizer", "train"], ["tokenizer", "eval"], ["classifier", "train"]]
@@ -124,3 +126,32 @@ def test_counts_below_one_are_usage_errors(capsys, command, option):
     assert code == 2 and f"{option}: 0 is not at least 1" in err, err
     code, _, err = winnow_in_process(capsys, *command, option, "two")
     assert code == 2 and f"{option}: 'two' is not a whole number" in err, err
+
+
+def test_command_import_freezes_what_lives_and_keeps_no_garbage():
+    """`_import_command` imports with the collector paused, then (once per process) collects and freezes what
+    is alive: garbage made before is collected, not frozen; the collector is on again unless it was off."""
+    script = textwrap.dedent(f"""
+        import gc, sys, weakref
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from pipelines import cli
+
+        class Node:
+            pass
+
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        dead = weakref.ref(a)
+        del a, b  # a cycle: garbage that only the cyclic collector frees
+        assert gc.get_freeze_count() == 0 and dead() is not None
+        cli._import_command("pipelines.jobs.curate")
+        assert dead() is None, "garbage was frozen"
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000 and gc.isenabled(), frozen
+        gc.disable()
+        cli._import_command("pipelines.jobs.tokenize")
+        assert not gc.isenabled() and gc.get_freeze_count() <= frozen  # once per process: nothing more frozen
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
