@@ -130,7 +130,8 @@ def test_counts_below_one_are_usage_errors(capsys, command, option):
 
 def test_command_import_freezes_what_lives_and_keeps_no_garbage():
     """`_import_command` imports with the collector paused, then (once per process) collects and freezes what
-    is alive: garbage made before is collected, not frozen; the collector is left as it was found."""
+    is alive: garbage made before is collected, not frozen; full collections are made rarer; the collector is
+    left on or off as it was found."""
     script = textwrap.dedent(f"""
         import gc, sys, weakref
         sys.path.insert(0, {str(REPO_ROOT)!r})
@@ -151,6 +152,7 @@ def test_command_import_freezes_what_lives_and_keeps_no_garbage():
         assert not gc.isenabled()  # left off, as it was found
         frozen = gc.get_freeze_count()
         assert frozen > before + 10_000, (before, frozen)
+        assert gc.get_threshold()[2] == cli.FULL_COLLECTION_EVERY > 10  # full collections made rarer
         gc.enable()
         cli._import_command("pipelines.jobs.tokenize")
         assert gc.isenabled() and gc.get_freeze_count() <= frozen  # left on; once per process: nothing more frozen
