@@ -35,12 +35,11 @@ def _documents(limit: int = 3000):
 def run() -> str:
     from datasketch import MinHash
 
-    from filters.minhash import MinHashParams, _char_classes, minhash_signatures, shingle_hash64, shingles
+    from filters.minhash import MinHashParams, minhash_signatures, shingle_hash64, shingles
 
     docs = _documents()
     params = MinHashParams()
     sha1_params = MinHashParams(hashfunc="sha1")
-    _char_classes()  # built once per worker in DoFn.setup(); not part of the per-document cost
     sample = docs[:50]
     ours = minhash_signatures(sample, params)
     for text, sig in zip(sample, ours):
