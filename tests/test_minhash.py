@@ -83,13 +83,15 @@ def test_batch_path_sees_the_words_of_normalize_for_dedup_in_75_languages(shared
 def test_code_point_classes_are_filled_as_seen_and_agree_with_normalize_for_dedup(monkeypatch):
     """The batch path classifies a code point the first time a process sees it (not all 1.1M up front); a
     fresh table and a filled one give the same signatures, equal to datasketch's over `shingles`."""
+    import unicodedata
+
     import filters.minhash as mh
 
     texts = ["Ｆｉｎｅ ǅ ΣΑΣ  ٣٤, x_y a‿b!", "tab\tsep\x0bv 12.5% «q» 　 end.", "¿Qué? ¡Sí! 1,000"]
     monkeypatch.setattr(mh, "_class_table", None)
     params = MinHashParams(ngram=2, num_perm=16, bands=4, rows=4)
     fresh = minhash_signatures(texts, params)
-    seen = {ord(c) for t in texts for c in __import__("unicodedata").normalize("NFKC", t).lower()}
+    seen = {ord(c) for t in texts for c in unicodedata.normalize("NFKC", t).lower()}
     classified = np.flatnonzero(mh._class_table != mh._UNSEEN)
     assert set(classified.tolist()) == seen  # only what the texts hold
     assert np.array_equal(minhash_signatures(texts, params), fresh)  # the filled table answers the same
