@@ -50,6 +50,7 @@ from pipelines.transforms.read import RECORDS, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
 from pipelines.jobs.staging import StagedOutput, delete_tree, refuse_inputs_inside_output
 from pipelines.transforms.stages import ERRORS, REJECTED
+from pipelines.transforms.tables import write_tables
 from filters.dedup_index import DESCRIPTION as INDEX_DESCRIPTION, INDEX_DIR, summary as index_summary
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA, STAGE, Report
 
@@ -147,12 +148,13 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     if lean_dir is not None:
         current = current | "KeptTexts" >> AttachText(lean_dir)
     current = current | "ProgressKept" >> CountProgress("curate", "kept")
-    _write_table(current, output_dir, "documents")
-    _write_rejected(rejected, output_dir, recipe.rejected_sample_per_reason)
-    _write_table(tuple(errors) | "FlattenErrors" >> beam.Flatten(), output_dir, "errors")
+    tables = [_table(current, output_dir, "documents")]
+    tables += _rejected_tables(rejected, output_dir, recipe.rejected_sample_per_reason)
+    tables.append(_table(tuple(errors) | "FlattenErrors" >> beam.Flatten(), output_dir, "errors"))
+    _write_tables(tables)
 
 
-def _write_rejected(rejected: List[beam.PCollection], output_dir: str, sample: Optional[int]) -> None:
+def _rejected_tables(rejected: List[beam.PCollection], output_dir: str, sample: Optional[int]) -> List[tuple]:
     """Each stage's rejected rows go to their own part files (`rejected/part-<n>-*`): Beam's in-process runner
     materialises every Flatten of several collections (it holds all their elements, texts included, until the
     reader runs), even of stages fused in one pass. A sample per reason is taken per stage first (a combiner: n
@@ -160,10 +162,8 @@ def _write_rejected(rejected: List[beam.PCollection], output_dir: str, sample: O
     if sample is not None:
         sampled = [rows | f"SampleRejected{i}" >> SampleRejectedPerReason(sample) for i, rows in enumerate(rejected)]
         rows = tuple(sampled) | "FlattenRejected" >> beam.Flatten()
-        _write_table(rows | "SampleRejected" >> SampleRejectedPerReason(sample), output_dir, "rejected")
-        return
-    for i, rows in enumerate(rejected):
-        _write_table(rows, output_dir, "rejected", part=i)
+        return [_table(rows | "SampleRejected" >> SampleRejectedPerReason(sample), output_dir, "rejected")]
+    return [_table(rows, output_dir, "rejected", part=i) for i, rows in enumerate(rejected)]
 
 
 def check_against_indexes(recipe: Recipe) -> None:
@@ -206,11 +206,21 @@ class SampleRejectedPerReason(beam.PTransform):
                 | "Rows" >> beam.FlatMap(_sampled_rows))
 
 
-def _write_table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> None:
+def _table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> tuple:
+    """(label, rows, file prefix, schema) of an output table for `_write_tables`."""
     prefix = "part" if part is None else f"part-{part}"
-    pcoll | f"Write{table.capitalize()}{'' if part is None else part}" >> beam.io.WriteToParquet(
-        FileSystems.join(output_dir, table, prefix), schema=OUTPUT_TABLES[table], file_name_suffix=".parquet",
-        codec="zstd", row_group_buffer_size=ROW_GROUP_BYTES, record_batch_size=ROW_GROUP_RECORD_BATCH)
+    return (f"Write{table.capitalize()}{'' if part is None else part}", pcoll,
+            FileSystems.join(output_dir, table, prefix), OUTPUT_TABLES[table])
+
+
+def _write_tables(tables: List[tuple]) -> beam.PCollection:
+    """The output tables, each written inside the stage that makes its rows and all named in one step at the end
+    (pipelines/transforms/tables.py: Beam's WriteToParquet costs five stages a table)."""
+    return write_tables(tables, ROW_GROUP_BYTES, ROW_GROUP_RECORD_BATCH)
+
+
+def _write_table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> beam.PCollection:
+    return _write_tables([_table(pcoll, output_dir, table, part)])
 
 
 def _write_text(path: str, text: str) -> None:

@@ -31,10 +31,12 @@ from typing import Iterable, List, Sequence
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 
+from pipelines.runtime.files import BEAM_TEMP_PREFIX, delete_tree
+from pipelines.runtime.files import ensure_dir as _ensure_dir, files_under as _files_under
+
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".winnow-staging-"
-BEAM_TEMP_PREFIX = "beam-temp-"
 PART_FILE = re.compile(r"part-(?:\d+-)?\d+-of-\d+\.parquet")  # part-<phase>-... when several phases write a table
 OWNED_TREE_FILES = ("index.json",)  # besides part files, what an owned tree (OUT/index/) holds of ours
 GLOB_CHARS = "*?["
@@ -86,15 +88,6 @@ def _join(*parts: str) -> str:
     return FileSystems.join(*parts)
 
 
-def _files_under(directory: str) -> List[str]:
-    pattern = _join(directory, "**")
-    try:
-        return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
-    except Exception as exc:  # a missing directory is no files (Beam raises on some filesystems)
-        log.debug("listing %s: %s", pattern, exc)
-        return []
-
-
 def _children(directory: str, prefix: str) -> List[str]:
     """Paths of the entries of `directory` whose names start with `prefix` (directories included)."""
     if isinstance(FileSystems.get_filesystem(directory), LocalFileSystem):
@@ -105,26 +98,6 @@ def _children(directory: str, prefix: str) -> List[str]:
     base = directory.rstrip("/") + "/"
     names = {p[len(base):].split("/", 1)[0] for p in _files_under(directory) if p.startswith(base)}
     return sorted(_join(directory, n) for n in names if n.startswith(prefix))
-
-
-def delete_tree(path: str) -> None:
-    """Delete a directory (or the objects under a prefix) and everything in it; nothing there is not an error."""
-    if FileSystems.get_filesystem(path).has_dirs():
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        return
-    files = _files_under(path)
-    if files:
-        FileSystems.delete(files)
-
-
-def _ensure_dir(path: str) -> None:
-    if FileSystems.get_filesystem(path).has_dirs() and not FileSystems.exists(path):
-        try:
-            FileSystems.mkdirs(path)
-        except IOError:  # made meanwhile by another writer
-            if not FileSystems.exists(path):
-                raise
 
 
 def _dirname(path: str) -> str:

@@ -4,7 +4,16 @@ FileSystems, so a path may be local or gs://. Only Beam's file-system layer is i
 """
 from __future__ import annotations
 
+import logging
+from typing import List
+
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+log = logging.getLogger(__name__)
+
+# Temporary directories of a table being written (Beam's file sinks and pipelines/transforms/tables.py): never an
+# output; pipelines/jobs/staging.py deletes those a killed run left.
+BEAM_TEMP_PREFIX = "beam-temp-"
 
 
 def path_matches(pattern: str) -> bool:
@@ -25,3 +34,35 @@ def write_bytes(path: str, data: bytes) -> None:
     with FileSystems.create(path, mime_type="application/octet-stream",
                             compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write(data)
+
+
+def files_under(directory: str) -> List[str]:
+    """Every file under a directory (or object prefix), sorted; a missing directory is no files."""
+    pattern = FileSystems.join(directory, "**")
+    try:
+        return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+    except Exception as exc:  # a missing directory is no files (Beam raises on some filesystems)
+        log.debug("listing %s: %s", pattern, exc)
+        return []
+
+
+def delete_tree(path: str) -> None:
+    """Delete a directory (or the objects under a prefix) and everything in it; nothing there is not an error."""
+    if FileSystems.get_filesystem(path).has_dirs():
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        return
+    files = files_under(path)
+    if files:
+        FileSystems.delete(files)
+
+
+def ensure_dir(path: str) -> None:
+    """Make a directory where the filesystem has directories (object stores have none); one another writer made
+    meanwhile is not an error."""
+    if FileSystems.get_filesystem(path).has_dirs() and not FileSystems.exists(path):
+        try:
+            FileSystems.mkdirs(path)
+        except IOError:  # made meanwhile by another writer
+            if not FileSystems.exists(path):
+                raise

@@ -22,6 +22,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.transforms.tables import WriteParquetParts
 from schemas import DOCUMENTS_SCHEMA, METADATA, SCORES, TEXT
 
 PTR = "_ptr"  # (phase file name, row): where a lean document's text is; never written to an output table
@@ -59,9 +60,10 @@ class WritePhase(beam.PTransform):
         self._directory, self._group, self._batch = directory, row_group_bytes, record_batch
 
     def expand(self, docs):
-        return docs | "WritePhaseFiles" >> beam.io.WriteToParquet(
-            FileSystems.join(self._directory, "part"), schema=DOCUMENTS_SCHEMA, file_name_suffix=".parquet",
-            codec="zstd", row_group_buffer_size=self._group, record_batch_size=self._batch)
+        # written by the bundles that make the documents, named by them (no finalize: the job reads its own
+        # output, and a failed bundle's file is never in it; the directory goes at the end of the job)
+        return docs | "WritePhaseFiles" >> WriteParquetParts(FileSystems.join(self._directory, "part"),
+                                                             DOCUMENTS_SCHEMA, self._group, self._batch)
 
 
 class _ReadPhaseFile(beam.DoFn):
