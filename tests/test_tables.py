@@ -57,7 +57,7 @@ def test_finalize_names_only_what_reached_it_and_a_second_run_keeps_the_names(tm
         paths.append(w.path)
     # a bundle that failed after writing: its file is in the directory but its output never reached the group
     ParquetPartWriter(f"{directory}/part-failed.parquet", SCHEMA, 1 << 20, 4).close()
-    written = [(prefix, p) for p in paths] + [None]
+    written = [(prefix, p) for p in paths]
     names = finalize_tables(written, {prefix: SCHEMA}, token)
     assert [n.rsplit("/", 1)[1] for n in names] == [f"part-{i:05d}-of-00003.parquet" for i in range(3)]
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [f"part-{i:05d}-of-00003.parquet" for i in range(3)]

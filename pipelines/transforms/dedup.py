@@ -239,7 +239,7 @@ class _WriteDescription(beam.DoFn):
         self._dir, self._stage, self._params = directory, stage, params
         self._partitions, self._keys, self._sets = partitions, keys_per_document, sets
 
-    def process(self, files):
+    def process(self, unused_once, files):
         desc = dix.describe(self._stage, self._params, self._partitions, files, self._keys,
                             holds=dix.SETS_HOLDS if self._sets else None)
         dix.write_description(self._dir, desc)
@@ -249,8 +249,9 @@ class _WriteDescription(beam.DoFn):
 class WriteDedupIndex(beam.PTransform):
     """(bucket, key bytes, kept id) rows -> `directory`/part-*.parquet + index.json (filters/dedup_index.py).
 
-    One group per partition (rows / `partitions` rows: sorted in memory, written as one file); the file
-    entries are combined into one list (one per partition) for the description."""
+    One group per partition (rows / `partitions` rows: sorted in memory, written as one file); the description
+    is one step that reads the file entries (one per partition) as a side input, so it runs once they are all
+    written (a side input instead of a global combine: one bundle instead of two)."""
 
     def __init__(self, directory: str, stage: str, params: Dict[str, Any], partitions: int, keys_per_document: int,
                  sets: bool = False):
@@ -261,10 +262,11 @@ class WriteDedupIndex(beam.PTransform):
     def expand(self, rows):
         files = (rows | "ByPartition" >> beam.Map(_index_partition, self._partitions)
                  | "GroupPartition" >> beam.GroupByKey()
-                 | "WritePartition" >> beam.ParDo(_WritePartition(self._dir, self._partitions, self._sets))
-                 | "ListFiles" >> beam.combiners.ToList())
-        return files | "WriteDescription" >> beam.ParDo(
-            _WriteDescription(self._dir, self._stage, self._params, self._partitions, self._keys, self._sets))
+                 | "WritePartition" >> beam.ParDo(_WritePartition(self._dir, self._partitions, self._sets)))
+        return (rows.pipeline | "Once" >> beam.Create([None])
+                | "WriteDescription" >> beam.ParDo(_WriteDescription(self._dir, self._stage, self._params,
+                                                                     self._partitions, self._keys, self._sets),
+                                                   beam.pvalue.AsList(files)))
 
 
 def _previous_set_request(edge):

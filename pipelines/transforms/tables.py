@@ -11,15 +11,16 @@ Here a table is one DoFn, fused into the stage that makes its rows (`WriteParque
 rows writes them to its own file in the table's temporary directory (`beam-temp-<prefix>-<token>`, under the
 table's directory; pipelines/jobs/staging.py deletes such directories left by a killed run) in row groups cut
 as Beam's writer cuts them (`record_batch` rows per batch, a group once the batches pass `row_group_bytes`),
-and outputs (table prefix, file) once the file is closed. `FinalizeTables` groups every table's files in one
-group-by and gives them their final names, `<prefix>-SSSSS-of-NNNNN.parquet` (Beam's shard names, in the order
+and outputs (table prefix, file) once the file is closed. `FinalizeTables`, one step that reads every table's
+files as side inputs (so it runs once they are all complete), gives them their final names, `<prefix>-SSSSS-of-NNNNN.parquet` (Beam's shard names, in the order
 of the temporary names); a table no bundle wrote gets one file with its schema and no rows, as Beam's sink
 writes; then the temporary directories go, with any file of a failed bundle (its output never reached the
-group-by, so it is never named). `WriteParquetParts` alone, without a finalize, serves files that are read back
+side input, so it is never named). `WriteParquetParts` alone, without a finalize, serves files that are read back
 within the job (the phase files): their names are its output.
 """
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -155,15 +156,14 @@ def final_names(prefix: str, count: int) -> List[str]:
     return [f"{prefix}-{i:05d}-of-{count:05d}{SUFFIX}" for i in range(count)]
 
 
-def finalize_tables(written: Iterable[Optional[Tuple[str, str]]], tables: Mapping[str, pa.Schema],
+def finalize_tables(written: Iterable[Tuple[str, str]], tables: Mapping[str, pa.Schema],
                     token: str) -> List[str]:
     """Name every table's files (`<prefix>-SSSSS-of-NNNNN.parquet`, in the order of their temporary names), give
     a table without files one empty file, delete the temporary directories; the final names. Run again after a
     failure part way (a retried bundle), it names what is left and keeps what was already named."""
     by_prefix: Dict[str, List[str]] = {prefix: [] for prefix in tables}
-    for item in written:
-        if item is not None:
-            by_prefix[item[0]].append(item[1])
+    for prefix, path in written:
+        by_prefix[prefix].append(path)
     out: List[str] = []
     for prefix, schema in tables.items():
         paths = sorted(by_prefix[prefix])
@@ -180,29 +180,24 @@ def finalize_tables(written: Iterable[Optional[Tuple[str, str]]], tables: Mappin
     return out
 
 
-def _finalize_group(kv, tables: Mapping[str, pa.Schema], token: str) -> List[str]:
-    return finalize_tables(kv[1], tables, token)
+def _finalize_once(_, tables: Mapping[str, pa.Schema], token: str, *written: List[Tuple[str, str]]) -> List[str]:
+    return finalize_tables(itertools.chain.from_iterable(written), tables, token)
 
 
 class FinalizeTables(beam.PTransform):
-    """The (prefix, file) outputs of a job's `WriteParquetParts` (flattened into one PCollection) -> the tables'
-    final file names, in one group-by and one bundle for all of them. `tables`: prefix -> schema of every table
-    the job writes, so that a table no row reached still gets its (empty) file."""
+    """Applied to the pipeline: the (prefix, file) outputs of a job's `WriteParquetParts` (`written`, read as side
+    inputs, so the step runs once all of them are complete) -> the tables' final file names, in one bundle for
+    all tables. `tables`: prefix -> schema of every table the job writes, so that a table no row reached still
+    gets its (empty) file."""
 
-    def __init__(self, tables: Mapping[str, pa.Schema], token: str):
+    def __init__(self, tables: Mapping[str, pa.Schema], token: str, written: Sequence[beam.PCollection]):
         super().__init__()
         self._tables, self._token = dict(tables), token
+        self._written = [beam.pvalue.AsList(pcoll) for pcoll in written]
 
-    def expand(self, written):
-        seed = written.pipeline | "Seed" >> beam.Create([None])  # the group has a key even when nothing was written
-        return ((seed, written) | "WithSeed" >> beam.Flatten()
-                | "KeyAll" >> beam.Map(_key_all)
-                | "GroupAll" >> beam.GroupByKey()
-                | "Name" >> beam.FlatMap(_finalize_group, self._tables, self._token))
-
-
-def _key_all(item):
-    return None, item
+    def expand(self, pbegin):
+        return (pbegin | "Once" >> beam.Create([None])
+                | "Name" >> beam.FlatMap(_finalize_once, self._tables, self._token, *self._written))
 
 
 def write_tables(tables: Sequence[Tuple[str, beam.PCollection, str, pa.Schema]], row_group_bytes: int,
@@ -211,5 +206,5 @@ def write_tables(tables: Sequence[Tuple[str, beam.PCollection, str, pa.Schema]],
     token = new_token()
     written = [rows | name >> WriteParquetParts(prefix, schema, row_group_bytes, record_batch, token=token)
                for name, rows, prefix, schema in tables]
-    return (tuple(written) | f"{label}Files" >> beam.Flatten()
-            | label >> FinalizeTables({prefix: schema for _, _, prefix, schema in tables}, token))
+    pipeline = tables[0][1].pipeline
+    return pipeline | label >> FinalizeTables({prefix: schema for _, _, prefix, schema in tables}, token, written)
