@@ -7,7 +7,7 @@ small part of this job) and the default with `extract: {engine: trafilatura}` (t
 ~10x slower per page: the extraction-heavy case), and that extraction-heavy job again with every file given
 `COPIES` times (symbolic links under distinct names: the job reads, extracts and filters every copy; exact
 dedup then keeps one), so that the job's fixed cost outside the read pass -- start-up, building the job, the
-dedup phase's ~100 small bundles, ~5 s -- weighs as it does in a job of real size. Each run is the CLI as a
+dedup phase's ~65 small bundles, ~4 s -- weighs as it does in a job of real size. Each run is the CLI as a
 subprocess of this checkout (PYTHONPATH is this repository), so wall seconds include the job's start-up; an
 untimed warm-up run on the smallest web crawl comes first (disk cache, compiled files), and its wall time is
 given as the fixed cost of a small job. `REPEATS` pairs per recipe (`COPIES_REPEATS` for the copies) run in
@@ -146,7 +146,7 @@ def run() -> str:
         for name, recipe in recipes:
             notes += _measure_recipe(name, recipe, paths, root, rows, probes)
         # the same extraction-heavy job on more input: the fixed cost outside the read pass (start-up, the dedup
-        # phase's ~100 small bundles) is a smaller share, as in a job of real size
+        # phase's ~65 small bundles) is a smaller share, as in a job of real size
         name, recipe = recipes[-1]
         notes += _measure_recipe(f"{name}, every file {COPIES}x", recipe, _copies(paths, root, COPIES), root,
                                  rows, probes, repeats=COPIES_REPEATS)
