@@ -35,6 +35,7 @@ from pipelines.transforms.tokenize import (
     WriteShards, read_bundle_bytes, source_counts,
 )
 from pipelines.transforms.stages import ERRORS
+from pipelines.transforms.tables import write_tables
 from pipelines.transforms.trainer_formats import WriteTrainerFormat
 from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_vocab
 from schemas.io import document_patterns
@@ -44,6 +45,10 @@ from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tok
 from tokenizer.pack import METHODS
 from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture
 from tokenizer.pack_groups import estimated_tokens, sum_counts
+
+# The error table's row groups: Beam's WriteToParquet defaults, which wrote it before (64 MiB, 1,000-row batches).
+ERRORS_ROW_GROUP_BYTES = 64 * 2 ** 20
+ERRORS_RECORD_BATCH = 1000
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,14 @@ def staged_tokenizer_path(tokenizer_path: str, tokenizer_json: bytes, pipeline: 
     return staged
 
 
+def _write_errors(errors, output_dir: str) -> None:
+    """The read and encode error rows, as the table `errors/part-*.parquet` (pipelines/transforms/tables.py: written
+    inside the stages that make the rows; one file with no rows when nothing failed)."""
+    rows = errors | "FlattenTokenizeErrors" >> beam.Flatten()
+    write_tables([("WriteTokenizeErrors", rows, FileSystems.join(output_dir, ERRORS_DIR, "part"), ERRORS_SCHEMA)],
+                 ERRORS_ROW_GROUP_BYTES, ERRORS_RECORD_BATCH, label="FinalizeTokenizeErrors")
+
+
 def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], tokenizer_path: str,
                             config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str],
                             bundle_bytes: int = READ_BUNDLE_BYTES):
@@ -85,10 +98,7 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
     encoded = encode.encoded
     # error rows go beside the shards, under errors/: readers list shards from the manifest (or `shard-*`), so
     # the folder is outside the shard set; run_tokenize_job removes it again when no record failed
-    ((read_errors, encode[ERRORS]) | "FlattenTokenizeErrors" >> beam.Flatten()
-     | "WriteTokenizeErrors" >> beam.io.WriteToParquet(
-         FileSystems.join(config.output_dir, ERRORS_DIR, "part"), schema=ERRORS_SCHEMA, file_name_suffix=".parquet",
-         codec="zstd"))
+    _write_errors((read_errors, encode[ERRORS]), config.output_dir)
     sources = (encoded | "SourceCounts" >> beam.Map(source_counts)
                | "SumSources" >> beam.CombinePerKey(sum_counts))
     # the packing groups are sized from the input's text bytes (footers and listings), known before encoding,
@@ -116,10 +126,7 @@ def build_mixture_pipeline(pipeline: beam.Pipeline, spec: MixtureSpec, patterns:
     docs, read_errors = pipeline | "ReadMixture" >> ReadMixture(spec, patterns, bundle_bytes)
     encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
                                                          config.encode_threads)
-    ((read_errors, encode[ERRORS]) | "FlattenTokenizeErrors" >> beam.Flatten()
-     | "WriteTokenizeErrors" >> beam.io.WriteToParquet(
-         FileSystems.join(config.output_dir, ERRORS_DIR, "part"), schema=ERRORS_SCHEMA, file_name_suffix=".parquet",
-         codec="zstd"))
+    _write_errors((read_errors, encode[ERRORS]), config.output_dir)
     mixture = encode.encoded | "SelectMixture" >> SelectMixture(spec, config.seed, config.row_len,
                                                                 config.rows_per_group)
     selected = mixture["selected"]
@@ -179,7 +186,7 @@ def _clear_previous_outputs(output_dir: str) -> None:
 
 
 def _drop_empty_errors(output_dir: str) -> None:
-    """Remove errors/ when no row was written to it (Beam's Parquet sink writes a file even for no rows), so the
+    """Remove errors/ when no row was written to it (the table writer leaves a file even for no rows), so the
     output of a run where every record went through stays the shards and manifest.json alone."""
     import pyarrow as pa
     import pyarrow.parquet as pq
