@@ -151,7 +151,9 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
     tables = [_table(current, output_dir, "documents")]
     tables += _rejected_tables(rejected, output_dir, recipe.rejected_sample_per_reason)
     tables.append(_table(tuple(errors) | "FlattenErrors" >> beam.Flatten(), output_dir, "errors"))
-    _write_tables(tables)
+    # each table written inside the stage that makes its rows, all named in one step at the end
+    # (pipelines/transforms/tables.py; Beam's WriteToParquet costs five stages a table)
+    write_tables(tables, ROW_GROUP_BYTES, ROW_GROUP_RECORD_BATCH)
 
 
 def _rejected_tables(rejected: List[beam.PCollection], output_dir: str, sample: Optional[int]) -> List[tuple]:
@@ -207,20 +209,15 @@ class SampleRejectedPerReason(beam.PTransform):
 
 
 def _table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> tuple:
-    """(label, rows, file prefix, schema) of an output table for `_write_tables`."""
+    """(label, rows, file prefix, schema) of an output table for `write_tables`."""
     prefix = "part" if part is None else f"part-{part}"
     return (f"Write{table.capitalize()}{'' if part is None else part}", pcoll,
             FileSystems.join(output_dir, table, prefix), OUTPUT_TABLES[table])
 
 
-def _write_tables(tables: List[tuple]) -> beam.PCollection:
-    """The output tables, each written inside the stage that makes its rows and all named in one step at the end
-    (pipelines/transforms/tables.py: Beam's WriteToParquet costs five stages a table)."""
-    return write_tables(tables, ROW_GROUP_BYTES, ROW_GROUP_RECORD_BATCH)
-
-
 def _write_table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> beam.PCollection:
-    return _write_tables([_table(pcoll, output_dir, table, part)])
+    """One output table on its own (tests)."""
+    return write_tables([_table(pcoll, output_dir, table, part)], ROW_GROUP_BYTES, ROW_GROUP_RECORD_BATCH)
 
 
 def _write_text(path: str, text: str) -> None:

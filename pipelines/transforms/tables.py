@@ -60,7 +60,6 @@ class ParquetPartWriter:
         self._columns: List[List[Any]] = [[] for _ in self._names]
         self._batches: List[pa.RecordBatch] = []
         self._buffered = 0
-        self.rows = 0
         self._handle = FileSystems.create(path)
         self._writer = pq.ParquetWriter(self._handle, schema, compression=codec)
 
@@ -71,7 +70,6 @@ class ParquetPartWriter:
             self._write_group()
         for column, name, nullable in zip(self._columns, self._names, self._nullable):
             column.append(row.get(name) if nullable else row[name])
-        self.rows += 1
 
     def _flush_batch(self) -> None:
         arrays = [pa.array(column, type=self._schema.field(i).type) for i, column in enumerate(self._columns)]
