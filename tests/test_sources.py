@@ -127,6 +127,15 @@ def test_expand_specs_globs_and_unknown_kinds(tmp_path):
         expand_input_specs([str(tmp_path / "nothing-*.warc")])
     with pytest.raises(ValueError, match="code:PATH"):
         expand_input_specs(["code:" + str(tmp_path / "no-such-dir")])
+    os.symlink(tmp_path / "moved.warc.gz", tmp_path / "dangling.warc.gz")  # a link whose target is gone
+    os.symlink(tmp_path / "loop-b.jsonl", tmp_path / "loop-a.jsonl")
+    os.symlink(tmp_path / "loop-a.jsonl", tmp_path / "loop-b.jsonl")
+    for name in ("dangling.warc.gz", "loop-a.jsonl"):
+        with pytest.raises(ValueError, match=rf"{name}.* is a symbolic link to .*does not exist.*loop"):
+            expand_input_specs([str(tmp_path / name)])
+    # a glob names no link: one that matches only dangling links matches nothing, as before
+    with pytest.raises(ValueError, match="matches no file$"):
+        expand_input_specs([str(tmp_path / "dangl*.warc.gz")])
 
 
 def test_jsonl_and_parquet(tmp_path):

@@ -68,6 +68,9 @@ def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
                              f"'{os.path.join(path, '*')}' (files of other kinds are skipped with a warning), "
                              f"or code:{path} for a source tree")
         matched = _match(path)
+        if not matched and "://" not in path and not _has_glob(path) and os.path.islink(path):
+            raise ValueError(f"input {spec!r} is a symbolic link to {os.readlink(path)!r}, which does not exist "
+                             f"(or the links form a loop): fix the link or give the file itself")
         if not matched:
             raise ValueError(f"input {spec!r} matches no file")
         known = []
