@@ -108,15 +108,40 @@ def debugging() -> bool:
         logging.getLogger("winnow").isEnabledFor(logging.DEBUG)
 
 
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for `cat` when the reader of its output quits
+
+
+def stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reading end has been closed (`winnow stats --json | head`)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout is not a real file
+        return False
+
+
 def report_errors(command: str, run: Callable[[], int], exit_code: int = 1) -> int:
     """Run a command; an error the user can fix becomes `winnow COMMAND: error: ...` on stderr and
-    `exit_code`, Ctrl-C becomes 130. Other exceptions propagate with their traceback."""
+    `exit_code`, Ctrl-C becomes 130. Output cut short because its reader quit (`| head`) ends the command
+    quietly, as it ends `cat`: exit 141 and nothing on stderr. Other exceptions propagate with their traceback."""
     try:
-        return int(run() or 0)
+        code = int(run() or 0)
+        sys.stdout.flush()  # what is still buffered goes now, where a reader that has quit is handled below
+        return code
     except KeyboardInterrupt:
         print(f"winnow {command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        if isinstance(exc, BrokenPipeError) and stdout_reader_gone():  # not a pipe of the job's own
+            # nothing more can reach the reader; what is still buffered for it goes nowhere instead of raising
+            # again when the interpreter flushes stdout on exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return EXIT_STDOUT_CLOSED
         message = one_line(exc)
         if message is None:
             raise

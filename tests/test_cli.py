@@ -77,6 +77,29 @@ def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
     assert proc.returncode == 1 and "unknown stage 'languge'" in proc.stderr
 
 
+def test_output_into_a_reader_that_quits_ends_quietly(tmp_path):
+    """`winnow stats DOCS --json | head`: once the reader has gone, the command stops as `cat` would (exit 141,
+    nothing on stderr), instead of `winnow stats: error: [Errno 32] Broken pipe`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    docs = tmp_path / "curated"
+    (docs / "documents").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(50)], "source": ["text"] * 50,
+                             "text": [f"document number {i} with a few words" for i in range(50)]}),
+                   docs / "documents" / "part-00000-of-00001.parquet")
+    args = WINNOW + ["stats", str(docs), "--json", "--no-progress"]
+    whole = subprocess.run(args, capture_output=True, text=True, timeout=300)  # a reader that reads it all
+    assert whole.returncode == 0 and json.loads(whole.stdout)["kind"] == "documents", whole.stderr
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader quits before the command writes a byte
+    try:
+        proc = subprocess.run(args, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+
+
 def test_non_beam_command_rejects_unknown_options(tmp_path, capsys):
     code, _, err = winnow_in_process(capsys, "stats", str(tmp_path), "--bogus")
     assert code == 2 and "unrecognized arguments: --bogus" in err
