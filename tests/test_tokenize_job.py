@@ -283,6 +283,7 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
 
     from pipelines.jobs import curate
     from pipelines.runtime.options import make_pipeline
+    from pipelines.transforms.tables import write_tables
     from pipelines.transforms.tokenize import parquet_row_groups, read_row_group
 
     monkeypatch.setattr(curate, "ROW_GROUP_BYTES", 256 * 2 ** 10)
@@ -291,7 +292,8 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
     docs = [empty_document(f"d-{i:04d}", "web", make_text(rng, 9000)) for i in range(60)]  # ~3 MiB of text
     text_bytes = sum(len(d["text"].encode()) for d in docs)
     with make_pipeline() as p:
-        curate._write_table(p | beam.Create(docs), str(tmp_path), "documents")
+        write_tables([curate._table(p | beam.Create(docs), str(tmp_path), "documents")], curate.ROW_GROUP_BYTES,
+                     curate.ROW_GROUP_RECORD_BATCH)  # as curate writes its documents table
     files = sorted((tmp_path / "documents").glob("*.parquet"))
     groups = list(parquet_row_groups(str(tmp_path / "documents" / "*.parquet")))
     assert len(groups) == sum(pq.ParquetFile(f).num_row_groups for f in files)

@@ -215,11 +215,6 @@ def _table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> tu
             FileSystems.join(output_dir, table, prefix), OUTPUT_TABLES[table])
 
 
-def _write_table(pcoll, output_dir: str, table: str, part: Optional[int] = None) -> beam.PCollection:
-    """One output table on its own (tests)."""
-    return write_tables([_table(pcoll, output_dir, table, part)], ROW_GROUP_BYTES, ROW_GROUP_RECORD_BATCH)
-
-
 def _write_text(path: str, text: str) -> None:
     with FileSystems.create(path) as f:
         f.write(text.encode("utf-8"))

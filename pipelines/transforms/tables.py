@@ -4,7 +4,7 @@ Beam's `WriteToParquet` is five stages per table: a one-element start (it makes 
 write (fused into the stage that makes the rows), a group of the written files, a pre-finalize and a finalize,
 the last three each waiting on side inputs. The curate job writes nine tables (documents, a rejected part per
 stage, errors) and its phase files, and every stage is a bundle of 5-20 ms however few rows it holds: with
-Beam's sink a curate of 32 records (default recipe, in-process runner) ran 119 bundles in 3.0 s, here 83 in
+Beam's sink a curate of 32 records (default recipe, in-process runner) ran 119 bundles in 3.0 s, here 77 in
 2.4 s, with the same rows in the tables.
 
 Here a table is one DoFn, fused into the stage that makes its rows (`WriteParquetParts`): each bundle that holds
