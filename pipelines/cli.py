@@ -13,6 +13,7 @@ trainer, which imports torch, so torch is loaded only by that command.
 from __future__ import annotations
 
 import argparse
+import difflib
 import gc
 import importlib
 import logging
@@ -82,21 +83,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure(parser: argparse.ArgumentParser, argv: List[str]) -> None:
-    """Let the chosen command's module add its own arguments (imports only that module)."""
+def _configure(parser: argparse.ArgumentParser, argv: List[str]) -> Optional[argparse.ArgumentParser]:
+    """Let the chosen command's module add its own arguments (imports only that module); returns the command's
+    parser, or None when argv names no command."""
     # Find the leaf subparser the argv selects, then ask its module to configure it.
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     if not argv or argv[0] not in action.choices:
-        return
+        return None
     leaf = action.choices[argv[0]]
     if argv[0] in GROUPS:
         sub_action = next(a for a in leaf._actions if isinstance(a, argparse._SubParsersAction))
         if len(argv) < 2 or argv[1] not in sub_action.choices:
-            return
+            return None
         leaf = sub_action.choices[argv[1]]
     module = leaf.get_default("_module")
     if module:
         _import_command(module).configure_parser(leaf)
+    return leaf
+
+
+def _refuse_unknown(leaf: argparse.ArgumentParser, unknown: List[str], beam: bool) -> None:
+    """End with the command's own usage line when arguments are left that the command does not take (for a Beam
+    job: that no Beam or Dataflow option takes either, which Beam would drop with a log warning and run on
+    defaults), naming the closest option the user may have meant."""
+    if beam:
+        from pipelines.runtime.options import unrecognised_beam_args
+
+        unknown = unrecognised_beam_args(unknown)
+    if not unknown:
+        return
+    options = [o for a in leaf._actions for o in a.option_strings if o.startswith("--")]
+    hints = []
+    for arg in unknown:
+        close = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1) if arg.startswith("--") else []
+        if close:
+            hints.append(f"{arg.split('=', 1)[0]}: did you mean {close[0]}?")
+    where = " (neither this command's nor a Beam/Dataflow pipeline option)" if beam else ""
+    leaf.error(f"unrecognized arguments: {' '.join(unknown)}{where}" + (f"; {'; '.join(hints)}" if hints else ""))
 
 
 _imports_frozen = False
@@ -144,15 +167,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         from training.train import main as train_main
 
         return train_main(argv[command_index + 1:])  # reports its errors through report_errors too
-    _configure(parser, argv[command_index:] if command_index is not None else [])
+    leaf = _configure(parser, argv[command_index:] if command_index is not None else [])
     args, unknown = parser.parse_known_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
-    if unknown and not args._beam:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        _refuse_unknown(leaf or parser, unknown, args._beam)
     args.beam_args = unknown
     logging.getLogger("apache_beam.runners.common").addFilter(_DropReraisedTracebacks())
     module = importlib.import_module(args._module)

@@ -102,7 +102,26 @@ def test_output_into_a_reader_that_quits_ends_quietly(tmp_path):
 
 def test_non_beam_command_rejects_unknown_options(tmp_path, capsys):
     code, _, err = winnow_in_process(capsys, "stats", str(tmp_path), "--bogus")
-    assert code == 2 and "unrecognized arguments: --bogus" in err
+    assert code == 2 and "winnow stats: error: unrecognized arguments: --bogus" in err  # the command's usage
+
+
+def test_beam_job_refuses_a_misspelt_option_instead_of_running_on_defaults(tmp_path, capsys):
+    # Beam drops arguments no pipeline option takes with a log warning; the job would then run the default
+    # recipe, so a typo must stop it before any work
+    docs = tmp_path / "in.jsonl"
+    docs.write_text('{"text": "one document"}\n')
+    out = tmp_path / "out"
+    code, _, err = winnow_in_process(capsys, "curate", "--input", str(docs), "--output", str(out),
+                                     "--recipie", "x.yaml")
+    assert code == 2 and "winnow curate: error: unrecognized arguments: --recipie x.yaml" in err
+    assert "did you mean --recipe?" in err and not out.exists()
+    # what Beam or Dataflow does take still passes through to the runner
+    from pipelines.runtime.options import unrecognised_beam_args
+
+    assert unrecognised_beam_args(["--project", "p", "--region=us-central1", "--temp_location", "gs://b/t",
+                                   "--experiments=a", "--experiments", "b", "--dry_run=True", "--setup_file",
+                                   "./setup.py", "--sdk_container_image=img"]) == []
+    assert unrecognised_beam_args(["--projcet", "p", "stray"]) == ["--projcet", "p", "stray"]
 
 
 def test_roc_auc_matches_hand_computed_values():

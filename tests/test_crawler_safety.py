@@ -2,7 +2,7 @@
 
 Covered: robots.txt disallow and Crawl-delay, a slow (trickling) server, a huge response, a redirect loop,
 429 then success (retry with backoff), 5xx retried then recorded, a redirect to a private address, the
-content-type allowlist, and the default refusal of loopback addresses.
+content-type allowlist, the default refusal of loopback addresses, and URLs of other schemes than http(s).
 """
 from __future__ import annotations
 
@@ -187,10 +187,17 @@ def test_dns_name_resolving_to_loopback_is_refused(server):
 @pytest.mark.parametrize("seed", ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1:70/",
                                   "data:text/html,<p>x</p>", "javascript:alert(1)"])
 def test_non_http_schemes_are_never_fetched(server, seed):
-    try:
-        report, fetched = crawl([seed], allow_private=True)
-    except ValueError as exc:  # refused up front with a clear message is fine too
-        assert "http" in str(exc).lower()
-        return
-    assert not any(f.status for f in fetched)
+    every = []  # every fetch the crawler records, robots.txt included
+    report = Crawler(CrawlConfig(delay=0, allow_private=True)).crawl([seed], every.append)
+    assert report.seed_outcomes == {seed: "error"}
+    assert len(every) == 1 and every[0].url == seed  # not even a robots.txt of that scheme was asked for
+    assert every[0].status is None and every[0].body == b"" and "only http and https" in every[0].error
     assert Handler.hits == Counter()
+
+
+def test_fetch_reads_no_local_file(tmp_path):
+    # urllib's default opener reads file: URLs; the crawler's fetch must not
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"do not archive")
+    fetch = Crawler(CrawlConfig(delay=0, allow_private=True)).fetch(secret.as_uri())
+    assert fetch.body == b"" and fetch.status is None and fetch.error.startswith("UnsupportedScheme")

@@ -48,6 +48,7 @@ def _datasketch(items, params):
 def test_signature_identical_to_datasketch(book_paragraphs, scheme, hashfunc):
     params = MinHashParams(scheme=scheme, hashfunc=hashfunc)
     batch = minhash_signatures(book_paragraphs, params)  # the vectorised batch path
+    assert batch.shape == (len(book_paragraphs), params.num_perm) and len(book_paragraphs) > 0
     for text, row in zip(book_paragraphs, batch):
         ours = minhash_signature(text, params)
         assert ours.dtype == np.uint64 and ours.shape == (params.num_perm,)
@@ -76,6 +77,7 @@ def test_batch_path_sees_the_words_of_normalize_for_dedup_in_75_languages(shared
     assert len(texts) > 200
     for params in (MinHashParams(), MinHashParams(ngram=2, num_perm=16, bands=4, rows=4)):
         batch = minhash_signatures(texts, params)
+        assert batch.shape == (len(texts), params.num_perm)
         for text, row in zip(texts, batch):
             assert np.array_equal(row, _datasketch(shingles(text, params.ngram), params)), text[:80]
 
@@ -91,6 +93,7 @@ def test_code_point_classes_are_filled_as_seen_and_agree_with_normalize_for_dedu
     monkeypatch.setattr(mh, "_class_table", None)
     params = MinHashParams(ngram=2, num_perm=16, bands=4, rows=4)
     fresh = minhash_signatures(texts, params)
+    assert fresh.shape == (len(texts), params.num_perm)
     seen = {ord(c) for t in texts for c in unicodedata.normalize("NFKC", t).lower()}
     classified = np.flatnonzero(mh._class_table != mh._UNSEEN)
     assert set(classified.tolist()) == seen  # only what the texts hold

@@ -70,6 +70,14 @@ class CrawlConfig:
             raise ValueError(f"bad crawl limits: {self}")
 
 
+def scheme_refusal(url: str) -> Optional[str]:
+    """Why `url` is not fetched when its scheme is not http(s), else None."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return None
+    return f"UnsupportedScheme: {url[:200]!r} is not an http(s) URL; the crawler fetches only http and https"
+
+
 @dataclass
 class Fetch:
     url: str
@@ -334,7 +342,11 @@ class Crawler:
 
     def fetch(self, url: str, depth: int = 0, redirects: int = 0) -> Fetch:
         """One URL, retried with exponential backoff (or Retry-After, capped) on 429, 5xx and failed
-        connections; a refused private address is not retried."""
+        connections; a refused private address is not retried. Only http(s) is fetched: urllib's opener would
+        also read file:, ftp: and data: URLs."""
+        refusal = scheme_refusal(url)
+        if refusal:
+            return Fetch(url=url, depth=depth, error=refusal, redirects=redirects)
         cfg = self.config
         for attempt in range(cfg.retries + 1):
             result = self._fetch_once(url, depth)
@@ -422,6 +434,12 @@ class Crawler:
             if pages >= cfg.max_pages:
                 if seed:
                     report.seed_outcomes[seed] = "max_pages"
+                continue
+            refusal = scheme_refusal(url)
+            if refusal:  # recorded as a failed fetch: the seed's outcome is `error`, and its detail this line
+                record(Fetch(url=url, depth=depth, error=refusal, redirects=redirects))
+                if seed:
+                    report.seed_outcomes[seed] = "error"
                 continue
             refusal = self._address_refusal(url)
             if refusal:

@@ -88,6 +88,25 @@ class LocalPipelineOptions(PipelineOptions):
         return state
 
 
+def unrecognised_beam_args(args: Sequence[str]) -> List[str]:
+    """Those of `args` that no Beam or Dataflow pipeline option takes, parsed as Beam parses them (every
+    PipelineOptions class, no abbreviations). Beam itself only logs "Discarding unparseable args" and goes on, so
+    a misspelt option (`--recipie`) would run the job with that option's default. [] where Beam's parser rejects
+    a value instead: Beam reports that itself when the options are read."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False, add_help=False, exit_on_error=False)
+    classes = {}
+    for cls in PipelineOptions.__subclasses__():
+        classes.setdefault(str(cls), cls)
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    try:
+        return parser.parse_known_args(list(args))[1]
+    except (argparse.ArgumentError, SystemExit):
+        return []
+
+
 def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> PipelineOptions:
     args: List[str] = list(beam_args)
     if runner:
