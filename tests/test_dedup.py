@@ -84,7 +84,7 @@ def test_line_keys_and_removal():
     assert not too_short(out, params) and too_short("|", params)
     para = LineDedupParams(unit="paragraph", min_words=0)
     assert len(unit_keys("first paragraph here\nstill first\n\n  \nsecond paragraph text", para)) == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected one of 'line', 'paragraph'"):
         LineDedupParams(unit="sentence")
 
 

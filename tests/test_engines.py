@@ -18,8 +18,13 @@ from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS
 from pipelines.jobs.recipe import RecipeError, parse_recipe
 from schemas import ID, SOURCE, TEXT, TITLE, URL
 
-resiliparse_missing = pytest.mark.skipif(ResiliparseEngine.unavailable_reason() is not None,
-                                         reason="resiliparse is not installed (pip install resiliparse==2.0.1)")
+from engines_available import require_engine
+
+
+
+@pytest.fixture()
+def resiliparse():
+    require_engine("resiliparse")  # a dependency of every install: missing fails, not skips
 
 
 def _pages(shared_data, n):
@@ -34,10 +39,8 @@ def _pages(shared_data, n):
 
 
 def _available(name):
-    cls = ENGINES[name]
-    if cls.unavailable_reason():
-        pytest.skip(cls.unavailable_reason())
-    return cls(ExtractConfig(engine=name))
+    require_engine(name)
+    return ENGINES[name](ExtractConfig(engine=name))
 
 
 @pytest.mark.parametrize("name", ["cascade", "trafilatura", "resiliparse", "rs_trafilatura"])
@@ -62,8 +65,7 @@ def test_trafilatura_engine_is_the_pre_cascade_extractor(shared_data):
     assert (result.text, result.metadata, result.title) == (text, metadata, metadata.get("title"))
 
 
-@resiliparse_missing
-def test_resiliparse_differs_from_trafilatura_and_keeps_metadata(shared_data):
+def test_resiliparse_differs_from_trafilatura_and_keeps_metadata(resiliparse, shared_data):
     body, url = _pages(shared_data, 1)[0]
     a = TrafilaturaEngine().extract_page(body, url, "text/html")
     b = ResiliparseEngine(ExtractConfig(engine="resiliparse")).extract_page(body, url, "text/html")
@@ -71,8 +73,7 @@ def test_resiliparse_differs_from_trafilatura_and_keeps_metadata(shared_data):
     assert b.metadata.get("title") == b.title and b.metadata.get("hostname")
 
 
-@resiliparse_missing
-def test_engine_error_names_the_engine():
+def test_engine_error_names_the_engine(resiliparse):
     with pytest.raises(EngineError, match=r"^resiliparse: "):
         ResiliparseEngine(ExtractConfig(engine="resiliparse")).extract(None, None)  # not a str: resiliparse refuses it
 
@@ -93,9 +94,8 @@ HOSTILE = {
 }
 
 
-@resiliparse_missing
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_inputs_finish_under_the_limit(case):
+def test_hostile_inputs_finish_under_the_limit(resiliparse, case):
     """Through the stage's decision (caps, decoding, time limit) with the caps raised so the engine itself
     sees the page, and through the default caps: no exception, a kept document or a drop reason."""
     body = HOSTILE[case]
@@ -129,8 +129,7 @@ def test_rs_trafilatura_refused_at_load_off_python_312():
     assert "\n" not in message and "Python 3.12" in message and "pip install rs-trafilatura" in message
 
 
-@resiliparse_missing
-def test_curate_with_resiliparse_engine(shared_data, tmp_path):
+def test_curate_with_resiliparse_engine(resiliparse, shared_data, tmp_path):
     import pyarrow.parquet as pq
 
     from pipelines.jobs.curate import run_curate
@@ -206,8 +205,7 @@ def _wcxb_page(shared_data, page_type, n):
     return out
 
 
-@resiliparse_missing
-def test_cascade_on_real_pages_follows_its_decisions(shared_data):
+def test_cascade_on_real_pages_follows_its_decisions(resiliparse, shared_data):
     """On each real page the cascade's text is the text its decisions name: resiliparse's alone, or after a
     trafilatura pass trafilatura's, resiliparse's or the main region's; declared articles get trafilatura's."""
     import trafilatura

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.ingest.engines import ENGINE_NAMES
-from pipelines.ingest.html import ENGINES
+from engines_available import require_engine
 from test_engines import HOSTILE
 
 # The engine sees every page: caps above the 40 MB line and the 200k-deep nesting, the time limit kept.
@@ -47,9 +47,7 @@ def _rows(out, folder):
 @pytest.mark.timeout(180)  # a hang fails here instead of holding CI
 @pytest.mark.parametrize("engine", ENGINE_NAMES)  # every engine (the default cascade too)
 def test_hostile_pages_under_two_workers(engine, tmp_path):
-    reason = ENGINES[engine].unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    require_engine(engine)
     from pipelines.cli import main
 
     pages = [(f"https://example.com/{case}", body) for case, body in sorted(HOSTILE.items())]

@@ -284,7 +284,7 @@ def test_exact_dedup_key_equalises_variants():
 def test_choose_representative_is_order_independent():
     ids = ["doc-17", "doc-03", "doc-9"]
     assert choose_representative(ids) == choose_representative(reversed(ids)) == "doc-03"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs at least one id"):
         choose_representative([])
 
 

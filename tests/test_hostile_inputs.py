@@ -275,10 +275,57 @@ def test_code_tree_nul_bytes_symlink_loops_fifo_unreadable(hostile_run):
     kept = sorted(os.path.basename(d["input_path"]) for d in hostile_run["docs"] if d["input_path"].startswith(tree))
     # nul.py, latin1.py and surrogate.py are `binary`; loops, dangling link and FIFO are `not_a_file`;
     # secret.py (chmod 000) is read anyway because the tests run as root.
+    # (test_unreadable_code_file_is_an_error_row reads an unreadable file as another user)
     expected = ["ok.py"] + (["secret.py"] if os.geteuid() == 0 else [])
     assert kept == expected
     if os.geteuid() != 0:
         assert any(e["input_path"].endswith("secret.py") for e in hostile_run["errors"])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork and POSIX users")
+def test_unreadable_code_file_is_an_error_row(tmp_path):
+    """A file of a code tree that cannot be opened is one error row naming it, and the rest is read. Root opens
+    anything, so the tree is read by a forked child that becomes `nobody` (uid 65534) when the tests run as root."""
+    import shutil
+    import tempfile
+
+    from pipelines.ingest.inputs import CODE, InputFile
+    from pipelines.ingest.readers import read_input_file
+    from schemas import ERROR, INPUT_PATH
+
+    tree = Path(tempfile.mkdtemp(prefix="winnow-unreadable-"))  # not under tmp_path, which `nobody` cannot enter
+    try:
+        os.chmod(tree, 0o755)
+        (tree / "ok.py").write_text("print('ok')\n")
+        (tree / "secret.py").write_text("x = 1\n")
+        os.chmod(tree / "secret.py", 0)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: read, report through the pipe, exit without running pytest's teardown
+            try:
+                os.close(read_end)
+                if os.geteuid() == 0:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                rows = [(s, os.path.basename(v[INPUT_PATH] or ""), str(v.get(ERROR) or ""))
+                        for s, v in read_input_file(InputFile(CODE, str(tree)))]
+                os.write(write_end, json.dumps(rows).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        data = b""
+        while True:
+            chunk = os.read(read_end, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    finally:
+        shutil.rmtree(tree)
+    rows = json.loads(data)
+    assert sorted((s, name) for s, name, _ in rows) == [("error", "secret.py"), ("kept", "ok.py")], rows
+    assert "PermissionError" in next(e for s, name, e in rows if name == "secret.py")
 
 
 # --- fast in-process checks of the caps (no Beam) -----------------------------------------------------
@@ -310,7 +357,8 @@ def test_inflate_body_and_content_encoding_are_capped():
     from pipelines.ingest.archives import decode_content
 
     assert len(decode_content(bomb, "gzip", 1 << 20)) <= 1 << 20
-    brotli = pytest.importorskip("brotli")
+    import brotli  # a dependency of every install (setup.py)
+
     assert len(decode_content(brotli.compress(b"\0" * (64 << 20)), "br", 1 << 20)) <= 1 << 20
 
 

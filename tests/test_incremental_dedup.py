@@ -21,10 +21,8 @@ from pipelines.jobs.recipe import RecipeError, parse_recipe
 from pipelines.transforms.dedup import EXACT_STAGE, MINHASH_STAGE, PREVIOUS_REASON, DedupExact
 from pipelines.transforms.stages import REJECTED
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-BOOKS = DATA / "text" / "gutenberg"
-ARTICLES = DATA / "html" / "scrapinghub_aeb" / "ground-truth.json"
+BOOKS = Path("text") / "gutenberg"  # under the shared data directory (the `shared_data` fixture)
+ARTICLES = Path("html") / "scrapinghub_aeb" / "ground-truth.json"
 
 
 # ------------------------------------------------------------------------------------------ pure
@@ -150,16 +148,18 @@ def _word_edit(text: str, rate_percent: int, salt: str) -> str:
     return " ".join(words)
 
 
-def build_split_corpus(n_book_docs: int = 120, n_articles: int = 30, words: int = 150, planted_a: int = 36,
-                       planted_b: int = 10):
+def build_split_corpus(data: Path, n_book_docs: int = 120, n_articles: int = 30, words: int = 150,
+                       planted_a: int = 36, planted_b: int = 10):
     """(A rows, B rows, planted) from real prose: book chunks and news articles split in two by id hash, with B
     gaining exact copies of A documents, near-copies at several edit rates, two-step chains (B -> B -> A) and
     near-copies of B's own documents. Ids sort A before B, as ids of successive snapshots would."""
     base = []
-    for book in sorted(BOOKS.glob("pg*.txt"))[:6]:
+    books = sorted((data / BOOKS).glob("pg*.txt"))[:6]
+    assert len(books) == 6, f"{data / BOOKS} holds {len(books)} of the 6 books this corpus needs"
+    for book in books:
         ws = book.read_text(encoding="utf-8", errors="replace").split()[2000:]  # past the PG header
         base += [" ".join(ws[i * words:(i + 1) * words]) for i in range(n_book_docs // 6)]
-    articles = json.loads(ARTICLES.read_text(encoding="utf-8"))
+    articles = json.loads((data / ARTICLES).read_text(encoding="utf-8"))
     base += [" ".join(v["articleBody"].split()[:300]) for _k, v in sorted(articles.items())[:n_articles]]
     a_rows, b_rows = [], []
     for i, text in enumerate(base):
@@ -231,10 +231,8 @@ def equivalence(tmp_path: Path, a_rows, b_rows, recipe_opts=None, workers: int =
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.skipif(not (BOOKS.is_dir() and ARTICLES.is_file()),
-                    reason="needs ../shared/data/text/gutenberg and html/scrapinghub_aeb (see its README)")
-def test_a_then_b_against_a_removes_what_one_joint_run_removes_from_b(tmp_path):
-    a_rows, b_rows, planted = build_split_corpus()
+def test_a_then_b_against_a_removes_what_one_joint_run_removes_from_b(shared_data, tmp_path):
+    a_rows, b_rows, planted = build_split_corpus(shared_data)
     figures, report_b, out_a, out_b = equivalence(tmp_path, a_rows, b_rows)
     assert figures["exact_equal"] and figures["exact_removed_incremental"] >= len(planted["exact"])
     assert figures["minhash_agreement"] >= 0.995, figures

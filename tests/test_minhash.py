@@ -108,7 +108,7 @@ def test_for_threshold_uses_datasketch_optimiser():
     params = MinHashParams.for_threshold(0.8, num_perm=128)
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     assert (params.bands, params.rows, params.num_perm) == (lsh.b, lsh.r, 128)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'hashfunc' = 'md5'"):
         MinHashParams(hashfunc="md5")
 
 
@@ -129,14 +129,14 @@ def test_band_hashes_keys():
     same = np.zeros(16, dtype=np.uint64)
     k0, k1 = band_hashes(same, 2, 8)
     assert k0 != k1 and k0[2:] == k1[2:]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exceeds the signature length"):
         band_hashes(sig, 15, 8)
 
 
 def test_params_validation():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'scheme' = 'md5'"):
         MinHashParams(scheme="md5")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exceeds num_perm = 100"):
         MinHashParams(num_perm=100, bands=14, rows=8)
 
 

@@ -39,7 +39,7 @@ def test_split_long_never_loses_tokens(max_len):
     assert all(1 <= len(p) <= max_len for p in pieces)
     assert len(pieces) == -(-len(tokens) // max_len)
     assert split_long([], 5) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_len must be positive"):
         split_long(tokens, 0)
 
 

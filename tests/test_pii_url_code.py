@@ -51,7 +51,7 @@ def test_pii_options():
     assert PIIFilter(max_pii=2).apply(d) == "pii_too_many" and d[TEXT] == text  # 3 > 2: dropped, untouched
     assert PIIFilter(max_pii=3).apply(doc(text)) is None
     assert PIIFilter(emails=False).redact(text)[1:] == (0, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'max_pii' = -1"):
         PIIFilter(max_pii=-1)
 
 

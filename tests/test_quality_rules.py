@@ -138,7 +138,7 @@ def test_quality_runs_sets_in_fineweb_order_and_omits_sets():
     only_gopher = QualityFilter(gopher_repetition=None, c4=None, fineweb=None)
     assert [k for k, _ in only_gopher.rule_sets] == ["gopher"]
     assert only_gopher.apply(doc(ARTICLE + "\n" + ARTICLE)) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs at least one rule set"):
         QualityFilter(gopher_repetition=None, gopher=None, c4=None, fineweb=None)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="'gopher.min_words' is not an option here"):
         QualityFilter(gopher={"min_words": 3})

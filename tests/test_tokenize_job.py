@@ -215,7 +215,6 @@ def test_verify_passes_and_fails_clearly(best_fit_run, corpus, tmp_path, capsys)
 def test_default_encoder_is_tiktoken_when_available_and_shards_equal_hf(best_fit_run, corpus, tmp_path, caplog):
     """The default (`auto`) picks tiktoken when it is installed and accepts the tokenizer; the shards and the
     manifest are byte-identical to the `--encoder hf` run (nothing in them says which encoder ran)."""
-    pytest.importorskip("tiktoken")
     from tokenizer.encode import tokenizer_handle
 
     root, tok_dir, _ = corpus
@@ -279,23 +278,22 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
     """curate's Parquet writer closes a row group at ROW_GROUP_BYTES (scaled down here to 256 KiB), so a corpus
     of one file still splits; the tokenize reader lists every group from the footers and reads each on its
     own, filling the columns a file lacks, every document once."""
-    import apache_beam as beam
-
     from pipelines.jobs import curate
-    from pipelines.runtime.options import make_pipeline
-    from pipelines.transforms.tables import write_tables
+    from pipelines.jobs.recipe import parse_recipe
     from pipelines.transforms.tokenize import parquet_row_groups, read_row_group
 
     monkeypatch.setattr(curate, "ROW_GROUP_BYTES", 256 * 2 ** 10)
     monkeypatch.setattr(curate, "ROW_GROUP_RECORD_BATCH", 4)
     rng = random.Random(11)
-    docs = [empty_document(f"d-{i:04d}", "web", make_text(rng, 9000)) for i in range(60)]  # ~3 MiB of text
+    docs = [{"id": f"d-{i:04d}", "text": make_text(rng, 9000)} for i in range(60)]  # ~3 MiB of text
     text_bytes = sum(len(d["text"].encode()) for d in docs)
-    with make_pipeline() as p:
-        write_tables([curate._table(p | beam.Create(docs), str(tmp_path), "documents")], curate.ROW_GROUP_BYTES,
-                     curate.ROW_GROUP_RECORD_BATCH)  # as curate writes its documents table
-    files = sorted((tmp_path / "documents").glob("*.parquet"))
-    groups = list(parquet_row_groups(str(tmp_path / "documents" / "*.parquet")))
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    out = tmp_path / "curated"
+    report = curate.run_curate([str(source)], str(out), parse_recipe({"extract": {}}))  # no filter: all kept
+    assert report.stages[-1].kept == len(docs)
+    files = sorted((out / "documents").glob("*.parquet"))
+    groups = list(parquet_row_groups(str(out / "documents" / "*.parquet")))
     assert len(groups) == sum(pq.ParquetFile(f).num_row_groups for f in files)
     assert len(groups) >= text_bytes // (2 * curate.ROW_GROUP_BYTES), (len(groups), text_bytes)  # ~1 per 256 KiB
     listed = sum(size for _, _, size in groups)  # the footers' uncompressed text bytes, which size the packing

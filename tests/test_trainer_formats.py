@@ -20,8 +20,9 @@ from schemas.trainer_formats import (
 def _megatron():
     try:
         from megatron.core.datasets.indexed_dataset import IndexedDataset, IndexedDatasetBuilder
-    except Exception as exc:  # an optional test dependency: say so instead of passing silently
-        pytest.skip(f"megatron-core is not importable ({exc}): pip install megatron-core")
+    except ImportError as exc:  # dev.sh installs it; elsewhere say so instead of passing silently (a broken
+        # install, any other error, fails)
+        pytest.skip(f"megatron-core is not installed ({exc}): pip install --no-deps megatron-core==0.16.1")
     return IndexedDataset, IndexedDatasetBuilder
 
 
@@ -34,8 +35,8 @@ def _streaming():
         sys.modules.setdefault("streaming.vision", types.ModuleType("streaming.vision"))
     try:
         import streaming
-    except Exception as exc:
-        pytest.skip(f"mosaicml-streaming is not importable ({exc}): pip install mosaicml-streaming")
+    except ImportError as exc:  # as for megatron-core: missing skips, broken fails
+        pytest.skip(f"mosaicml-streaming is not installed ({exc}): pip install --no-deps mosaicml-streaming==0.13.0")
     return streaming
 
 
@@ -325,13 +326,20 @@ def test_tokenize_composite_writes_each_format_deterministically(tmp_path):
 
 def test_tokenize_job_writes_each_trainer_format_and_verify_accepts_it(shards, tmp_path, word_corpus):
     """`winnow tokenize --format megatron|mds|llmc` (the CLI, in-process): the files verify, the whole documents
-    (megatron, llmc) hold exactly the tokens the Parquet shards of the same documents hold, and a mixture keeps
-    its `mixture` entry in the trainer manifest."""
+    (megatron, llmc) are exactly the tokenizer's encoding of each input document (and <|endoftext|>), and a
+    mixture keeps its `mixture` entry in the trainer manifest."""
+    import pyarrow.parquet as pq
+
     from pipelines.cli import main as cli_main
     from pipelines.tools.verify import verify_shards
     from schemas.shard_files import read_manifest
+    from tokenizer.encode import load_tokenizer
 
     parquet = read_manifest(str(shards))
+    tok = load_tokenizer(str(word_corpus / "tok"))
+    texts = [t for f in sorted((word_corpus / "documents").glob("*.parquet"))
+             for t in pq.read_table(f)["text"].to_pylist()]
+    expected = sorted(tok.encode(t) + [tok.eot_id] for t in texts if t)  # each whole document, in any order
     for fmt in ("megatron", "mds", "llmc"):
         out = tmp_path / fmt
         assert cli_main(["tokenize", "--input", str(word_corpus / "documents"), "--tokenizer", str(word_corpus / "tok"),
@@ -342,6 +350,19 @@ def test_tokenize_job_writes_each_trainer_format_and_verify_accepts_it(shards, t
         if fmt != "mds":  # whole documents, each ending in <|endoftext|>
             assert manifest["totals"]["documents"] == parquet.totals.documents == 100
             assert manifest["totals"]["tokens"] == parquet.totals.non_pad_tokens
+        if fmt == "megatron":
+            IndexedDataset, _ = _megatron()
+            got = [IndexedDataset(str(out / f["path"][:-4]))
+                   for f in manifest["files"] if f["path"].endswith(".bin")]
+            assert sorted(ds[i].tolist() for ds in got for i in range(len(ds))) == expected
+        if fmt == "llmc":
+            flat = [t for f in sorted(out.glob("shard-*.bin")) for t in load_llmc_shard(f).tolist()]
+            docs, start = [], 0
+            for i, t in enumerate(flat):
+                if t == tok.eot_id:
+                    docs.append(flat[start:i + 1])
+                    start = i + 1
+            assert start == len(flat) and sorted(docs) == expected
     mix = tmp_path / "mix.yaml"
     mix.write_text(f"sources:\n  - {{name: web, input: {word_corpus / 'documents'}, source: web, weight: 0.5}}\n"
                    f"  - {{name: books, input: {word_corpus / 'documents'}, source: books, weight: 0.5}}\n")

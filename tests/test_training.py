@@ -300,7 +300,8 @@ def assert_same_batches(a, b):
 
 
 def test_reader_opens_fsspec_uris(corpus):
-    fsspec = pytest.importorskip("fsspec")
+    import fsspec  # the `train` extra, which dev.sh installs with torch
+
     local = batches(ShardReader(corpus["shards"], 8, seed=5, document_masking=True), 10)
     as_file_uri = ShardReader("file://" + corpus["shards"], 8, seed=5, document_masking=True,
                               tokenizer=corpus["tokenizer"])
