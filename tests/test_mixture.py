@@ -6,7 +6,6 @@ from __future__ import annotations
 import glob
 import gzip
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 
