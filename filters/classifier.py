@@ -135,9 +135,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--positive", required=True, help="high-quality documents (curate output, Parquet or JSONL)")
     parser.add_argument("--negative", required=True, help="low-quality documents (curate output, Parquet or JSONL)")
     parser.add_argument("--output", required=True, help="directory for model.bin and classifier_meta.json")
-    parser.add_argument("--epoch", type=int, default=5)
+    parser.add_argument("--epoch", type=int, default=5, help="fastText training epochs (default 5)")
     parser.add_argument("--max-docs", type=int, default=200_000, help="cap per side")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training order and of fastText (default 0)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from schemas.shards import (
 
 FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}  # --format -> file extension
 
-FIX_TOKENIZE_DIR = "pass a directory `winnow tokenize` wrote, and let that run finish (or re-run it)"
+FIX_TOKENIZE_DIR = "pass a directory `winnow tokenize` (or `winnow export`) wrote, and let that run finish (or re-run it)"
 
 
 # -- writing -------------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def read_manifest(shards_dir: str, read: Optional[Callable[[str], bytes]] = None
         data = read(path) if read is not None else _read_local(path)
     except FileNotFoundError as exc:
         raise ShardError(f"no {MANIFEST_NAME} in {shards_dir}: the run did not complete (or this is not a "
-                         f"`winnow tokenize` output directory)", path=shards_dir, fix=FIX_TOKENIZE_DIR) from exc
+                         f"`winnow tokenize` or `winnow export` output directory)", path=shards_dir, fix=FIX_TOKENIZE_DIR) from exc
     try:
         return Manifest.from_json(json.loads(data))
     except (ValueError, KeyError, TypeError) as exc:

@@ -275,10 +275,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default="out", help="output directory (default ./out)")
     parser.add_argument("--recipe", help="recipe YAML; its `inputs:` replace the embedded default")
     parser.add_argument("--max-pages", type=int, default=60, help="pages to crawl from the local docs site")
-    parser.add_argument("--vocab-size", type=int, default=4096)
-    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size (default 4096)")
+    parser.add_argument("--seq-len", type=int, default=256, help="tokens per packed sequence (default 256)")
     parser.add_argument("--train-steps", type=int, default=120, help="steps of the CPU training run")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the tokenizer sample, packing and training (default 0)")
     parser.add_argument("--docs-port", type=int, default=DEFAULT_DOCS_PORT,
                         help=f"loopback port of the local docs site (default {DEFAULT_DOCS_PORT}; 0: any free port)")
     add_beam_arguments(parser)

@@ -164,7 +164,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.description = (
         "Rewrite token shards (`winnow tokenize` output, Parquet or Arrow) in a trainer's format: megatron "
         "(Megatron-LM/NeMo indexed dataset .bin + .idx), mds (MosaicML streaming, index.json) or llmc "
-        "(nanoGPT/llm.c uint16 .bin with the 256-int32 header), with a manifest.json `winnow verify` checks.")
+        "(nanoGPT/llm.c .bin with the 256-int32 header: uint16 tokens, uint32 for vocabularies over 65,536), with a manifest.json `winnow verify` checks.")
     parser.add_argument("shards", help="directory written by `winnow tokenize` (with manifest.json)")
     parser.add_argument("--format", dest="file_format", required=True, choices=TRAINER_FORMATS,
                         help="output format: megatron, mds or llmc")

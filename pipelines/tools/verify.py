@@ -115,7 +115,7 @@ def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Unio
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("shards", help="directory written by `winnow tokenize`")
+    parser.add_argument("shards", help="directory written by `winnow tokenize` (any --format) or `winnow export`")
     parser.add_argument("--tokenizer", default=None, help="also check the shards were made with this tokenizer")
     return parser
 

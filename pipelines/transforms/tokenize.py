@@ -31,7 +31,7 @@ Steps (each a composite named as a verb; the work they wire is Beam-free: `token
   key) -- the global row shuffle.
 - `WriteShards`: one group-by on the shard; inside a shard rows are sorted by that hash. Each shard is built in
   memory, hashed, and written through Beam FileSystems as `shard-00000-of-0000N.parquet` (zstd, explicit
-  `shard_schema`, row groups of `--row-group-mb`, default 4 MiB = 512 rows at seq_len 2048) or `.arrow`
+  `shard_schema`, row groups of `--row-group-mb`, default 4 MiB = 1,023 uint16 rows at seq_len 2048) or `.arrow`
   (uncompressed Arrow IPC *file*, record batches of the same size, memory-mappable without copying).
 - `WriteManifest`: waits for every shard's ShardInfo (combiners.ToList), writes the shards no row hashed to
   (empty, so that the names `-of-N` always form a full set), then `manifest.json` (`schemas.shard_files.build_manifest`); a run that did not finish has
