@@ -102,24 +102,16 @@ def _configure(parser: argparse.ArgumentParser, argv: List[str]) -> Optional[arg
     return leaf
 
 
-def _refuse_unknown(leaf: argparse.ArgumentParser, unknown: List[str], beam: bool) -> None:
-    """End with the command's own usage line when arguments are left that the command does not take (for a Beam
-    job: that no Beam or Dataflow option takes either, which Beam would drop with a log warning and run on
-    defaults), naming the closest option the user may have meant."""
-    if beam:
-        from pipelines.runtime.options import unrecognised_beam_args
-
-        unknown = unrecognised_beam_args(unknown)
-    if not unknown:
-        return
+def _refuse_unknown(leaf: argparse.ArgumentParser, unknown: List[str]) -> None:
+    """End with the command's own usage line, naming the closest option the user may have meant, when
+    arguments are left that the command does not take."""
     options = [o for a in leaf._actions for o in a.option_strings if o.startswith("--")]
     hints = []
     for arg in unknown:
         close = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1) if arg.startswith("--") else []
         if close:
             hints.append(f"{arg.split('=', 1)[0]}: did you mean {close[0]}?")
-    where = " (neither this command's nor a Beam/Dataflow pipeline option)" if beam else ""
-    leaf.error(f"unrecognized arguments: {' '.join(unknown)}{where}" + (f"; {'; '.join(hints)}" if hints else ""))
+    leaf.error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {'; '.join(hints)}" if hints else ""))
 
 
 _imports_frozen = False
@@ -174,8 +166,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
-    if unknown:
-        _refuse_unknown(leaf or parser, unknown, args._beam)
+    if unknown and not args._beam:
+        _refuse_unknown(leaf or parser, unknown)
+    # a Beam job hands what it does not take to Beam; pipelines/runtime/options.py refuses what Beam does not take
     args.beam_args = unknown
     logging.getLogger("apache_beam.runners.common").addFilter(_DropReraisedTracebacks())
     module = importlib.import_module(args._module)

@@ -35,6 +35,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TypeOptions
 
 from pipelines.runtime.arguments import positive_int
+from schemas.errors import WinnowError
 from pipelines.runtime.local_runner import make_local_runner
 
 
@@ -47,7 +48,10 @@ def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
                             "Other Beam/Dataflow options (--project, --region, --temp_location, ...) pass through.")
 
 
-_TYPE_CHECK_OPTIONS = ("--pipeline_type_check", "--no_pipeline_type_check")
+# Beam has only `--no_pipeline_type_check` (the check is on by default); Winnow turns it off for local jobs, and
+# `--pipeline_type_check` (Winnow's own flag, not handed to Beam) keeps it on
+WINNOW_TYPE_CHECK = "--pipeline_type_check"
+_TYPE_CHECK_OPTIONS = (WINNOW_TYPE_CHECK, "--no_pipeline_type_check")
 # Options that already say how workers get Winnow's code.
 _SHIPPING_OPTIONS = ("--setup_file", "--sdk_container_image", "--worker_harness_container_image")
 
@@ -109,6 +113,12 @@ def unrecognised_beam_args(args: Sequence[str]) -> List[str]:
 
 def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> PipelineOptions:
     args: List[str] = list(beam_args)
+    type_check_given = any(a.split("=", 1)[0] in _TYPE_CHECK_OPTIONS for a in args)
+    args = [a for a in args if a != WINNOW_TYPE_CHECK]  # ours; Beam's own default is the check on
+    unknown = unrecognised_beam_args(args)
+    if unknown:  # Beam would drop them with a log warning and run on its defaults (and, for `--recipie`, ours)
+        raise WinnowError(f"unrecognized arguments: {' '.join(unknown)}: neither an option of this command nor a "
+                          f"Beam or Dataflow pipeline option", fix="check the spelling against the command's --help")
     if runner:
         args.append(f"--runner={runner}")
     options = PipelineOptions(args)
@@ -127,7 +137,7 @@ def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] =
         logging.getLogger(__name__).info("Dataflow workers run %s (launched from Python %d.%d)",
                                          dataflow_container_image(options), *sys.version_info[:2])
     if not runner:
-        if not any(a.split("=", 1)[0] in _TYPE_CHECK_OPTIONS for a in args):
+        if not type_check_given:
             # Beam's construction-time type check of every transform's hints costs ~0.6 s of a small local job
             # (~10 %); Dataflow jobs keep it (built once, run long), and --pipeline_type_check turns it back on
             options.view_as(TypeOptions).pipeline_type_check = False
