@@ -77,6 +77,20 @@ class PayloadTooLarge(ValueError):
     (a few KB of gzip or brotli can stand for gigabytes, so the cap holds on the decoded bytes)."""
 
 
+_MAGIC_BYTES = 8  # enough of a file's first bytes to tell gzip and the unsupported compressions apart
+
+
+def _read_at_least(raw: BinaryIO, n: int) -> bytes:
+    """One read of up to _READ_CHUNK bytes, then more until `n` bytes or the end (a source may read short)."""
+    data = raw.read(_READ_CHUNK)
+    while data and len(data) < n:
+        more = raw.read(_READ_CHUNK)
+        if not more:
+            break
+        data += more
+    return data
+
+
 class ArchiveStream:
     """Uncompressed bytes of a plain or gzip file, read across gzip member boundaries."""
 
@@ -90,7 +104,7 @@ class ArchiveStream:
         self._compressed_in = 0    # compressed bytes handed to zlib so far
         self._members: List[Tuple[int, int]] = []  # (uncompressed offset, compressed offset) of member starts
         self._size = _file_size(raw)  # None when the source cannot tell (a pipe)
-        head = raw.read(_READ_CHUNK)
+        head = _read_at_least(raw, _MAGIC_BYTES)
         self.gzip = head[:2] == b"\x1f\x8b"
         for magic, name in _UNSUPPORTED_MAGIC:
             if head.startswith(magic):
@@ -144,13 +158,21 @@ class ArchiveStream:
             self._member_fed += used
             self._pending = rest
             if self._inflater.eof:
+                # NUL padding may follow a member; the next member's magic may straddle a read (a member that
+                # ends one byte before a read boundary, or a source that returns short reads): read on until
+                # two bytes past the padding, or the end, are in hand
                 rest = self._pending.lstrip(b"\x00")
-                if not rest:
-                    self._pending = b""
+                skipped = len(self._pending) - len(rest)
+                while len(rest) < 2:
                     more = self._raw.read(_READ_CHUNK)
-                    self._pending = more
-                    rest = more.lstrip(b"\x00")
-                self._compressed_in += len(self._pending) - len(rest)
+                    if not more:
+                        break
+                    if rest:
+                        rest += more
+                    else:
+                        rest = more.lstrip(b"\x00")
+                        skipped += len(more) - len(rest)
+                self._compressed_in += skipped
                 self._pending = rest
                 if rest and rest[:2] != b"\x1f\x8b":
                     self._eof = True
