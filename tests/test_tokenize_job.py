@@ -423,3 +423,22 @@ def test_jsonl_is_read_by_curates_bounded_line_reader_in_ranges(tmp_path):
     assert sum(c.committed for c in errors) == 3
     curate_kept = [v["text"] for s, v in read_jsonl(str(path), max_line_bytes=cap) if s == "kept"]
     assert sorted(curate_kept) == sorted(r["text"] for r in records)
+
+
+def test_a_glob_named_neither_parquet_nor_jsonl_reads_each_file_by_its_name(corpus, tmp_path):
+    """`--input 'docs/part-*'` over Parquet and JSONL files: each file goes to the reader its name says (the
+    Parquet one was read as JSONL lines: binary garbage as error rows, its documents lost)."""
+    root, tok_dir, docs = corpus
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(root / "documents" / "part-00000.parquet", mixed / "part-0.parquet")
+    (mixed / "part-1.jsonl").write_text("".join(json.dumps({"id": d["id"], "source": d["source"], "text": d["text"]})
+                                                + "\n" for d in docs[50:]), encoding="utf-8")
+    out = tmp_path / "out"
+    run_tokenize_job(str(mixed / "part-*"), str(tok_dir), str(out), SEQ_LEN, doc_ids=True)
+    manifest = Manifest.load(str(out / MANIFEST_NAME))
+    assert manifest.totals.documents == sum(1 for d in docs if d["text"])  # every document, once
+    assert not list((out / "errors").glob("*.parquet")) or all(
+        pq.read_table(f).num_rows == 0 for f in (out / "errors").glob("*.parquet"))
+    ids = {i for row in read_rows(out, manifest) for i in row[DOC_IDS]}
+    assert ids == {d["id"] for d in docs if d["text"]}

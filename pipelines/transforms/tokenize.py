@@ -64,12 +64,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
 
 from pipelines.runtime.files import read_bytes, write_bytes
-from pipelines.ingest.inputs import not_a_regular_file
+from pipelines.ingest.inputs import JSONL_EXTENSIONS, PARQUET_EXTENSIONS, not_a_regular_file
 from pipelines.ingest.readers import MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, line_too_long, valid_utf8
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
-from schemas.io import complete_document
+from schemas.io import GLOB_CHARS, complete_document
 from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
 from schemas.trainer_formats import TRAINER_FORMATS
 from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
@@ -181,6 +181,8 @@ def jsonl_ranges(pattern: str, bundle_bytes: int) -> Iterable[Tuple[str, int, Op
     `bundle_bytes` (a line belongs to the range it starts in), a compressed file whole (end None)."""
     for result in FileSystems.match([pattern]):
         for meta in sorted(result.metadata_list, key=lambda m: m.path):
+            if meta.path.endswith(PARQUET_EXTENSIONS):  # a glob's Parquet files are the Parquet reader's
+                continue
             problem = not_a_regular_file(meta.path)
             if problem:
                 raise ValueError(problem)
@@ -236,9 +238,11 @@ def _open_parquet(path: str):
 
 def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:
     """(path, row group index, uncompressed bytes of its text column) of every row group of the files a
-    pattern matches (footers only)."""
+    pattern matches (footers only); of a glob's matches, those named .parquet (the others are JSONL's)."""
     for result in FileSystems.match([pattern]):
         for meta in sorted(result.metadata_list, key=lambda m: m.path):
+            if not pattern.endswith(PARQUET_EXTENSIONS) and not meta.path.endswith(PARQUET_EXTENSIONS):
+                continue
             problem = not_a_regular_file(meta.path)
             if problem:  # a named pipe would block the open below forever
                 raise ValueError(problem)
@@ -280,7 +284,8 @@ def jsonl_text_bytes(pattern: str) -> Iterable[int]:
     """The bytes of the JSONL files a pattern matches (gzip ones times GZIP_TEXT_RATIO)."""
     for result in FileSystems.match([pattern]):
         for meta in result.metadata_list:
-            yield meta.size_in_bytes * (GZIP_TEXT_RATIO if meta.path.endswith(".gz") else 1)
+            if not meta.path.endswith(PARQUET_EXTENSIONS):
+                yield meta.size_in_bytes * (GZIP_TEXT_RATIO if meta.path.endswith(".gz") else 1)
 
 
 class ReadDocuments(beam.PTransform):
@@ -309,8 +314,12 @@ class ReadDocuments(beam.PTransform):
         self._max_line_bytes = int(max_line_bytes)
 
     def expand(self, pbegin):
-        parquet = [p for p in self._patterns if p.endswith(".parquet")]
-        jsonl = [p for p in self._patterns if not p.endswith(".parquet")]
+        # each file is read by the reader its name says: a pattern named .parquet goes to the Parquet reader,
+        # one named .jsonl* to the JSONL reader, and a glob named neither (`docs/part-*`) to both, each reading
+        # the files it matches of its own kind (a file named outright with another suffix is JSONL)
+        parquet = [p for p in self._patterns if p.endswith(PARQUET_EXTENSIONS) or
+                   (any(c in p for c in GLOB_CHARS) and not p.endswith(JSONL_EXTENSIONS))]
+        jsonl = [p for p in self._patterns if not p.endswith(PARQUET_EXTENSIONS)]
         parts, sizes, errors = [], [], None
         if parquet:
             units = (pbegin | "ParquetPatterns" >> beam.Create(parquet)
