@@ -442,3 +442,29 @@ def test_a_glob_named_neither_parquet_nor_jsonl_reads_each_file_by_its_name(corp
         pq.read_table(f).num_rows == 0 for f in (out / "errors").glob("*.parquet"))
     ids = {i for row in read_rows(out, manifest) for i in row[DOC_IDS]}
     assert ids == {d["id"] for d in docs if d["text"]}
+
+
+def test_documents_without_text_are_errors_not_empty_documents(corpus, tmp_path):
+    """A JSONL line with no `text` (or a non-string one) is an error row naming its line, as curate reads it,
+    not an empty document counted `dropped_empty`; a Parquet file with no `text` column stops the job, naming
+    the file, instead of passing every row as empty."""
+    _, tok_dir, _ = corpus
+    src = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"id": "a", "text": "one real document"}), json.dumps({"id": "b", "content": "x"}),
+             json.dumps({"id": "c", "text": 7}), json.dumps({"id": "d", "text": "another one"})]
+    src.write_text("\n".join(lines) + "\n")
+    starts = [sum(len(l) + 1 for l in lines[:i]) for i in range(len(lines))]  # errors point at the line's byte
+    out = tmp_path / "out"
+    run_tokenize_job(str(src), str(tok_dir), str(out), SEQ_LEN, doc_ids=True)
+    manifest = Manifest.load(str(out / MANIFEST_NAME))
+    assert manifest.totals.documents == 2
+    errors = [r for f in sorted((out / "errors").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert sorted((r["input_offset"], r["error"].split(":")[0]) for r in errors) == [(starts[1], "ValueError"),
+                                                                                    (starts[2], "TypeError")]
+    assert "no 'text' field" in next(r["error"] for r in errors if r["input_offset"] == starts[1])
+
+    wrong = tmp_path / "wrong" / "part-0.parquet"
+    wrong.parent.mkdir()
+    pq.write_table(pa.table({"id": ["x"], "content": ["words"]}), wrong)
+    with pytest.raises(Exception, match="has no 'text' column"):
+        run_tokenize_job(str(wrong.parent), str(tok_dir), str(tmp_path / "out2"), SEQ_LEN)

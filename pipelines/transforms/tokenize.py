@@ -168,6 +168,10 @@ def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]
     record = json.loads(line)
     if not isinstance(record, dict):
         raise ValueError(f"a JSONL line must be a JSON object, not {type(record).__name__}")
+    if TEXT not in record:  # as curate reads it: an error row, not an empty document
+        raise ValueError(f"no {TEXT!r} field (fields: {', '.join(sorted(record)[:8]) or 'none'})")
+    if not isinstance(record[TEXT], str):
+        raise TypeError(f"field {TEXT!r} is {type(record[TEXT]).__name__}, not a string")
     fallback_source = file_name.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
     # a lone surrogate (the JSON escape \ud800) cannot be serialised between steps and would fail the whole job:
     # U+FFFD instead, as curate's JSONL reader does
@@ -250,10 +254,14 @@ def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:
             try:
                 footer = parquet.metadata
                 names = [footer.schema.column(i).name for i in range(footer.num_columns)]
-                text = names.index(TEXT) if TEXT in names else None
+                if TEXT not in names:  # not a documents file: every row would pass as an empty document
+                    raise ValueError(f"{meta.path}: Parquet file has no {TEXT!r} column (columns: "
+                                     f"{', '.join(names[:12])}): remove it from --input (curate writes "
+                                     f"documents/*.parquet)")
+                text = names.index(TEXT)
                 for index in range(footer.num_row_groups):
                     group = footer.row_group(index)
-                    yield meta.path, index, group.column(text).total_uncompressed_size if text is not None else 0
+                    yield meta.path, index, group.column(text).total_uncompressed_size
             finally:
                 parquet.close()
 
