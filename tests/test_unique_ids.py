@@ -141,3 +141,47 @@ def test_tar_members_with_one_path_are_all_accounted_for(tmp_path):
     assert report.stage("read").kept == 3
     assert len(docs) + len(rejected) + len(_read_rows(out / "errors")) == 3
     assert len({r[ID] for r in docs + rejected}) == len(docs) + len(rejected)
+
+
+def test_identical_records_in_one_gzip_member_get_distinct_ids_whichever_shard_reads_them(tmp_path):
+    """A WARC gzipped whole holds one record twice (same WARC-Record-ID, same bytes): both carry the member's
+    pointer (offset 0) and the same content. `--workers 2` reads a big archive as shards that share its records,
+    so the two copies may be read in two bundles, where numbering copies in arrival order gave both the first id
+    (and the dedup joins, keyed by id, lost one). Their position in the file tells them apart: every shard split
+    names them the same two distinct ids."""
+    import gzip
+
+    from test_archive_damage import http_response, warc_record
+
+    from pipelines.ingest.inputs import ARCHIVE, InputFile
+    from pipelines.ingest.readers import _stride_of, read_input_file
+    from pipelines.transforms.ids import _ApplyPlanFn, id_and_order_key
+
+    records = [warc_record(http_response(b"<html><body><p>page %d</p></body></html>" % i),
+                           uri=b"http://example.com/%d" % i) for i in range(12)]
+    first, second = next((a, b) for a in range(12) for b in range(a + 1, 13)
+                         if _stride_of(a, 2) != _stride_of(b, 2))  # positions two shards read
+    records.insert(second, records[first])
+    path = tmp_path / "whole.warc.gz"
+    path.write_bytes(gzip.compress(b"".join(records)))
+
+    def read(shard):
+        return [v for s, v in read_input_file(InputFile(ARCHIVE, str(path), shard=shard)) if s == "kept"]
+
+    whole = read(None)
+    assert len(whole) == 13 and len({r[INPUT_OFFSET] for r in whole}) == 1  # one member: one pointer
+    groups = {}
+    for doc_id, key in map(id_and_order_key, whole):
+        groups.setdefault(doc_id, []).append(key)
+    plan = {doc_id: plan_ids(doc_id, keys) for doc_id, keys in groups.items() if len(keys) > 1}
+    assert len(plan) == 1
+
+    def apply(bundle):  # one bundle of the reading DoFn: the fn numbers identical copies within it
+        fn = _ApplyPlanFn(number_in_bundle=True)
+        fn.setup()
+        fn.start_bundle()
+        return [d[ID] for r in bundle for d in fn.process(r, plan)]
+
+    one_bundle = apply(whole)
+    two_bundles = apply(read((0, 2))) + apply(read((1, 2)))
+    assert len(set(one_bundle)) == 13 and sorted(two_bundles) == sorted(one_bundle)

@@ -12,5 +12,9 @@ HTTP_STATUS = "http_status"      # int, None when the record carries no HTTP res
 BODY = "body"                    # bytes: the HTTP payload (transfer and content encodings undone)
 CODE_METADATA = METADATA         # code files: {"repo", "path", "language", "license"}
 WARC_DATE = "warc_date"          # ISO 8601 capture date from WARC-Date / the ARC date, None when malformed
+# Archives: the record's uncompressed offset in its file. Records of one gzip member share their INPUT_OFFSET (the
+# member, a seek target), so this tells identical copies in one member apart, whichever worker reads each
+# (pipelines/transforms/ids.py); None for other inputs, whose INPUT_OFFSET is already one per record.
+RECORD_POSITION = "record_position"
 RAW_RECORD_FIELDS = (ID, SOURCE, URL, INPUT_PATH, INPUT_OFFSET, RECORD_TYPE, CONTENT_TYPE, HTTP_STATUS,
-                     BODY, TEXT, CODE_LANGUAGE, WARC_DATE)
+                     BODY, TEXT, CODE_LANGUAGE, WARC_DATE, RECORD_POSITION)

@@ -12,7 +12,8 @@ The algorithm, for R records of which r carry a repeated id (r is almost always 
 1. `(id, 1)` per record, summed per id with a combiner (partial sums before the shuffle, so only ids and
    counts travel, never documents): the ids seen more than once, a side input that is normally empty.
 2. Records whose id is repeated emit `(id, order key)`, the order key being the record's input pointer
-   (path, offset) and a digest of its content; grouped per repeated id, the keys are sorted and each distinct
+   (path, offset) and a digest of its content (and, for an archive record, of its position in the file: the
+   records of one gzip member share a pointer); grouped per repeated id, the keys are sorted and each distinct
    key gets its id: the first keeps the id, the others get `ID@path:offset` (plus `#digest` when the pointer
    itself repeats, as for a tar member appended twice). The plan is a side input of r entries.
 3. Every record looks its id up in the plan: not there (the common case) -> passed on as it is, byte for byte;
@@ -39,7 +40,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
 
 from pipelines.ingest.inputs import READ_STAGE
-from pipelines.ingest.records import BODY
+from pipelines.ingest.records import BODY, RECORD_POSITION
 from pipelines.transforms.stages import metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, TEXT, URL
 
@@ -50,7 +51,8 @@ OrderKey = Tuple[str, int, str]  # (input path, input offset or -1, content dige
 
 
 def content_digest(doc: Dict[str, Any]) -> str:
-    """Digest of what a record says (text or payload, and its URL): tells apart two records of one pointer."""
+    """Digest of what a record says (text or payload, and its URL) and, for an archive record, where it sits in
+    its file: tells apart two records of one pointer."""
     h = hashlib.blake2b(digest_size=8)
     text = doc.get(TEXT)
     if text is not None:
@@ -60,6 +62,9 @@ def content_digest(doc: Dict[str, Any]) -> str:
         h.update(b"b" + (bytes(body) if body is not None else b""))
     url = doc.get(URL)
     h.update(b"\x00u" + (str(url).encode("utf-8", "surrogatepass") if url is not None else b""))
+    position = doc.get(RECORD_POSITION)
+    if position is not None:  # identical copies in one gzip member: told apart by where each sits in the file
+        h.update(b"\x00p%d" % int(position))
     return h.hexdigest()
 
 
@@ -112,9 +117,10 @@ def _renamed(doc: Dict[str, Any], new_id: str) -> Dict[str, Any]:
 
 class _ApplyPlanFn(beam.DoFn):
     """Renames by the plan. Identical copies (same id, pointer and content) go out tagged `IDENTICAL` to be
-    numbered after a group-by, or, with `number_in_bundle`, are numbered here in arrival order: copies with one
-    pointer come from one file, which one call of the reading DoFn reads within one bundle, and the count
-    restarts with each bundle, so a retried bundle numbers them the same way."""
+    numbered after a group-by, or, with `number_in_bundle`, are numbered here in arrival order: such copies come
+    from one file that is read whole by one call of the reading DoFn within one bundle (a tarball's member
+    appended twice; an archive, which the local runner may share between workers, tells its copies apart by
+    position), and the count restarts with each bundle, so a retried bundle numbers them the same way."""
 
     def __init__(self, number_in_bundle: bool = False):
         self._in_bundle = number_in_bundle
