@@ -185,3 +185,25 @@ def test_identical_records_in_one_gzip_member_get_distinct_ids_whichever_shard_r
     one_bundle = apply(whole)
     two_bundles = apply(read((0, 2))) + apply(read((1, 2)))
     assert len(set(one_bundle)) == 13 and sorted(two_bundles) == sorted(one_bundle)
+
+
+def test_an_input_id_starting_with_nul_is_an_error_row_not_a_failed_dedup(tmp_path):
+    """The dedup indexes mark an earlier run's documents with a NUL prefix; an input id that starts with NUL
+    was taken for one, and dedup failed the job parsing it. It is refused where it is read (JSONL line or
+    Parquet row), and the rest is curated."""
+    import pyarrow as pa
+
+    texts = [" ".join(random.Random(i).choice(WORDS) for _ in range(60)) for i in range(4)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(["\x00x", "a", "b"], texts)))
+    pq.write_table(pa.table({"id": ["\x00y", "c"], "text": [texts[3], texts[3] + " more"]}), tmp_path / "in.parquet")
+    out = tmp_path / "out"
+    report = run_curate([str(src), str(tmp_path / "in.parquet")], str(out),
+                        parse_recipe({"dedup_exact": {}, "dedup_minhash": {}}))
+    assert all(s.balanced for s in report.stages)
+    read = report.stage("read")
+    assert (read.in_, read.kept, read.errors) == (5, 3, 2)
+    errors = [r for f in glob.glob(str(out / "errors" / "*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert sorted((r[INPUT_PATH].rsplit("/", 1)[1], r[INPUT_OFFSET]) for r in errors) == [("in.jsonl", 0),
+                                                                                          ("in.parquet", 0)]
+    assert all("starts with a NUL character" in r["error"] for r in errors)

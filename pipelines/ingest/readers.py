@@ -35,6 +35,7 @@ from pipelines.ingest.inputs import (ACCEPTED_KINDS, ARCHIVE, CODE, CODE_FILE, J
                                      READ_STAGE, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB, TARBALL_EXTENSIONS, InputFile,
                                      Outcome, basename, kind_of_path, not_a_regular_file, stable_id)
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE, WARC_DATE
+from filters.dedup_index import PREVIOUS_PREFIX
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
 
 log = logging.getLogger(__name__)
@@ -259,6 +260,17 @@ def _text_record(doc_id: str, text: str, url: Optional[str], path: str, offset: 
             WARC_DATE: None, RECORD_POSITION: None}
 
 
+def input_id(value: Any) -> str:
+    """A document id from an input's own `id` field (JSONL, Parquet), as a string. One that starts with NUL is
+    refused (an error row): the dedup indexes mark an earlier run's documents with that prefix
+    (filters/dedup_index.py `previous_node`), so such an id would be taken for one."""
+    doc_id = valid_utf8(str(value))
+    if doc_id.startswith(PREVIOUS_PREFIX):
+        raise ValueError(f"id {doc_id[:40]!r} starts with a NUL character, which marks an earlier run's documents "
+                         f"in the dedup indexes: give the document another id")
+    return doc_id
+
+
 def valid_utf8(value: str) -> str:
     """`value` with lone surrogates (JSON allows the escape `\\ud800`) replaced by U+FFFD: they cannot be
     encoded as UTF-8, so one would fail the job where the record is next serialised."""
@@ -368,13 +380,13 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                     text = obj[TEXT]
                     if not isinstance(text, str):
                         raise TypeError(f"field {TEXT!r} is {type(text).__name__}, not a string")
+                    doc_id = input_id(obj[ID]) if obj.get(ID) is not None else stable_id("jsonl", name, line_no)
                 except Exception as exc:
                     yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path,
                                                  input_offset=line_no))
                     continue
-                doc_id = obj.get(ID)
                 url = obj.get(URL)
-                yield ("kept", _text_record(valid_utf8(str(doc_id)) if doc_id is not None else stable_id("jsonl", name, line_no),
+                yield ("kept", _text_record(doc_id,
                                             valid_utf8(text), valid_utf8(str(url)) if url is not None else None,
                                             path, line_no))
     except Exception as exc:
@@ -435,8 +447,14 @@ def read_parquet(path: str, batch_size: int = 1024) -> Iterator[Outcome]:
                     else:
                         doc_id = cols.get(ID, [None] * batch.num_rows)[i]
                         url = cols.get(URL, [None] * batch.num_rows)[i]
-                        yield ("kept", _text_record(str(doc_id) if doc_id is not None else stable_id("parquet", name, row),
-                                                    text, str(url) if url is not None else None, path, row))
+                        try:
+                            doc_id = input_id(doc_id) if doc_id is not None else stable_id("parquet", name, row)
+                        except ValueError as exc:  # this row only: the rest of the file is read on
+                            yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path,
+                                                         input_offset=row))
+                        else:
+                            yield ("kept", _text_record(doc_id, text, str(url) if url is not None else None, path,
+                                                        row))
                     row += 1
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=row))
