@@ -44,6 +44,8 @@ def test_parse_resolves_relative_inputs_and_keeps_the_selector(tmp_path):
     ("sources: [{name: a, input: x, epochs: 1}]\ntotal_tokens: 100", "needs at least one source with a `weight`"),
     ("sources: [{name: a, input: x, weight: 1}]\ntotal_tokens: 1.5", "total_tokens must be a positive integer"),
     ("sources: [{name: a, weight: 1}]", "`input` must be"),
+    ("sources: [{name: a, input: x, weight: 1, weight: 2}]", "the key 'weight' appears twice"),
+    ("total_tokens: 10\nsources: [{name: a, input: x, weight: 1}]\ntotal_tokens: 20", "lines 1 and 3"),
 ])
 def test_bad_mixture_files_say_what_to_change(text, says):
     with pytest.raises(MixtureError) as err:

@@ -94,6 +94,18 @@ def test_unknown_and_missing_options_name_themselves():
     assert "option 'gopher.min_words' is not an option" in _refusal({"quality": {"gopher": {"min_words": 3}}})
 
 
+def test_a_stage_given_twice_is_refused_not_silently_replaced(tmp_path):
+    # PyYAML keeps the last of two equal keys: the first `language:`'s options were lost without a word
+    recipe = tmp_path / "twice.yaml"
+    recipe.write_text("language: {min_score: 0.5}\nquality: {}\nlanguage: {languages: [de]}\n")
+    with pytest.raises(RecipeError, match=r"recipe twice: the key 'language' appears twice in one mapping \(lines 1 "
+                                          r"and 3\)"):
+        load_recipe(str(recipe))
+    merged = tmp_path / "merged.yaml"  # a merged key may still be overridden by the mapping's own, as YAML intends
+    merged.write_text("language:\n  <<: {min_score: 0.5, languages: [de]}\n  min_score: 0.7\n")
+    assert dict(load_recipe(str(merged)).stages)["language"] == {"min_score": 0.7, "languages": ["de"]}
+
+
 def test_a_file_that_is_not_a_fasttext_model_fails_at_load(tmp_path, lid_model_file):
     not_a_model = tmp_path / "model.bin"
     not_a_model.write_text("these are not fastText weights\n")

@@ -37,6 +37,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
+from schemas.yaml_files import DuplicateKeyError, load_unique_keys
 from tokenizer.pack_groups import groups_for
 from tokenizer.train import sample_hash
 
@@ -79,7 +80,9 @@ def parse_mixture(text: str, where: str = "mixture", base_dir: Optional[str] = N
     """The MixtureSpec of a mixture YAML document; every problem raises MixtureError naming `where` and the
     entry. A relative local `input` is resolved against `base_dir` (the mixture file's directory)."""
     try:
-        doc = yaml.safe_load(text)
+        doc = load_unique_keys(text)
+    except DuplicateKeyError as exc:
+        raise MixtureError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
         raise MixtureError(f"{where} is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list) or not doc["sources"]:

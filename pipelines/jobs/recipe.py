@@ -27,6 +27,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from pipelines.ingest.inputs import ARCHIVE
 from pipelines.jobs.stage_registry import STAGE_BUILDERS, RecipeError, validate_recipe
+from schemas.yaml_files import DuplicateKeyError, UniqueKeySafeLoader
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
@@ -75,8 +76,9 @@ def _expanded_values(root: Node, limit: int) -> int:
     return size(root)
 
 
-class BoundedSafeLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses a document whose aliases expand beyond MAX_RECIPE_VALUES values."""
+class BoundedSafeLoader(UniqueKeySafeLoader):
+    """A safe loader that refuses a repeated key and a document whose aliases expand beyond MAX_RECIPE_VALUES
+    values."""
 
     max_values = MAX_RECIPE_VALUES
 
@@ -91,7 +93,7 @@ def read_recipe_yaml(text: str, name: str = "custom") -> Any:
     """The YAML document of a recipe, with bounded alias expansion; RecipeError names the recipe."""
     try:
         return yaml.load(text, Loader=BoundedSafeLoader)  # noqa: S506 (a SafeLoader subclass)
-    except RecipeError as exc:
+    except (RecipeError, DuplicateKeyError) as exc:
         raise RecipeError(f"recipe {name}: {exc}") from None
     except RecursionError:
         raise RecipeError(f"recipe {name}: the YAML nests too deeply to be a recipe") from None
