@@ -283,15 +283,41 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
     return report
 
 
+# Counters that say a stage's result is weaker than it should be, though every document is accounted for: put in
+# report.json as the stage's `warnings` and logged, so that a local run shows what Dataflow's metrics would.
+WARNING_COUNTERS = {
+    "dedup_minhash": {
+        "cc_unconverged": "documents whose cluster was not final after the last component round (raise "
+                          "dedup_minhash `rounds`); each cluster still keeps one document",
+        "candidate_sets_failed": "candidate documents whose shingle sets could not be computed: their near-duplicate "
+                                 "pairs were not verified, so they were kept",
+    },
+}
+
+
+def _warnings(counters: Mapping[str, Mapping[str, int]]) -> Dict[str, Dict[str, int]]:
+    out: Dict[str, Dict[str, int]] = {}
+    for stage, names in WARNING_COUNTERS.items():
+        for name, meaning in names.items():
+            count = counters.get(stage, {}).get(name, 0)
+            if count:
+                out.setdefault(stage, {})[name] = count
+                log.warning("curate: %s: %s %d: %s", stage, name, count, meaning)
+    return out
+
+
 def _report(result, inputs: Sequence[str], recipe: Recipe, started: float):
     counters = counters_by_stage(result)
+    breakdowns = breakdowns_by_stage(counters)
+    for stage, found in _warnings(counters).items():
+        breakdowns.setdefault(stage, {})["warnings"] = found
     stages = stage_counts(counters, (READ_STAGE,) + recipe.stage_names)
     outputs = {"documents": stages[-1].kept,
                "rejected": sum(s.dropped_total for s in stages[1:]),
                "errors": sum(s.errors for s in stages)}
     report = Report(stages=stages, inputs=list(inputs), recipe=recipe.to_json(), versions=package_versions(),
                     outputs=outputs, wall_seconds=round(time.time() - started, 3))
-    return report, renamed_by_stage(counters), breakdowns_by_stage(counters)
+    return report, renamed_by_stage(counters), breakdowns
 
 
 def _index_summaries(write_dir: str, recipe: Recipe) -> Dict[str, Any]:
@@ -312,7 +338,8 @@ def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
     """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, its
     breakdowns (decontaminate's `contaminated_by_set`: set -> documents), and `span_seconds` where the stage
     records one (read: wall seconds from the first read bundle's start to the last one's end, i.e. the fused
-    read -> extract -> filters pass over all workers; its `seconds` are the summed time of its calls)."""
+    read -> extract -> filters pass over all workers; its `seconds` are the summed time of its calls), and its
+    `warnings` (WARNING_COUNTERS that are not 0)."""
     payload = report.to_json()
     for entry in payload["stages"]:
         if (spans or {}).get(entry["name"]) is not None:
