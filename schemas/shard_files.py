@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from typing import Any, BinaryIO, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -59,6 +60,10 @@ def encode_shard(table: pa.Table, file_format: str, row_group_rows: int = 1024) 
         pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows,
                        write_statistics=[DOC_LENGTHS], use_dictionary=[DOC_IDS] if DOC_IDS in table.column_names else False)
     return sink.getvalue()
+
+
+# Any shard file Winnow writes: token shards (Parquet, Arrow) and the trainer formats' files (.bin, .idx, .mds)
+SHARD_FILE_NAME = re.compile(r"shard-\d+-of-\d+\.(?:parquet|arrow|bin|idx|mds)")
 
 
 def shard_name(index: int, count: int, file_format: str) -> str:

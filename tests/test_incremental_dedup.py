@@ -263,7 +263,7 @@ def test_a_then_b_against_a_removes_what_one_joint_run_removes_from_b(shared_dat
 
 
 def test_publish_replaces_the_previous_index_and_keeps_foreign_files(tmp_path):
-    from pipelines.jobs.staging import StagedOutput
+    from pipelines.runtime.staging import StagedOutput
 
     out = tmp_path / "out"
     old = out / "index" / EXACT_STAGE

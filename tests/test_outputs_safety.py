@@ -22,7 +22,7 @@ import pipelines.jobs.curate as curate
 from pipelines.cli import main
 from pipelines.jobs.curate import run_curate
 from pipelines.jobs.recipe import parse_recipe
-from pipelines.jobs.staging import STAGING_PREFIX, fixed_part, refuse_inputs_inside_output
+from pipelines.runtime.staging import STAGING_PREFIX, fixed_part, refuse_inputs_inside_output
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = {"extract": {}}

@@ -468,3 +468,29 @@ def test_documents_without_text_are_errors_not_empty_documents(corpus, tmp_path)
     pq.write_table(pa.table({"id": ["x"], "content": ["words"]}), wrong)
     with pytest.raises(Exception, match="has no 'text' column"):
         run_tokenize_job(str(wrong.parent), str(tok_dir), str(tmp_path / "out2"), SEQ_LEN)
+
+
+def test_a_failed_run_leaves_the_previous_shards_and_an_output_holding_the_input_is_refused(corpus, tmp_path):
+    """tokenize writes under OUT/.winnow-staging-<run> and moves the files in once the run is complete: a run
+    that fails (here on a Parquet file with no text column, found while the job runs) leaves the previous run's
+    shards and manifest as they were, and no staging directory. An --output that holds the input is refused
+    before anything is written (the run replaces its files there, and would read them)."""
+    root, tok_dir, _ = corpus
+    out = tmp_path / "out"
+    run_tokenize_job(str(root), str(tok_dir), str(out), SEQ_LEN, rows_per_shard=12)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert MANIFEST_NAME in before and any(n.startswith("shard-") for n in before)
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    pq.write_table(pa.table({"id": ["x"], "content": ["words"]}), wrong / "part-0.parquet")
+    with pytest.raises(Exception, match="has no 'text' column"):
+        run_tokenize_job(str(wrong), str(tok_dir), str(out), SEQ_LEN)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".winnow-staging-")]
+    # a second good run with fewer shards replaces the first's files, leaving none of them behind
+    run_tokenize_job(str(root), str(tok_dir), str(out), SEQ_LEN, rows_per_shard=1000)
+    manifest = Manifest.load(str(out / MANIFEST_NAME))
+    assert sorted(p.name for p in out.glob("shard-*")) == sorted(s.path for s in manifest.shards)
+    verify_shards(str(out))
+    with pytest.raises(ValueError, match="is inside the output directory"):
+        run_tokenize_job(str(root), str(tok_dir), str(root), SEQ_LEN)

@@ -374,3 +374,28 @@ def test_tokenize_job_writes_each_trainer_format_and_verify_accepts_it(shards, t
     shares = {s["name"]: s["share"] for s in manifest["mixture"]["sources"]}
     assert set(shares) == {"web", "books"} and all(abs(v - 0.5) < 0.05 for v in shares.values()), shares
     assert sum(s["tokens"] for s in manifest["mixture"]["sources"]) == manifest["totals"]["tokens"]
+
+
+def test_a_failed_export_leaves_the_previous_export(shards, tmp_path):
+    """export writes under OUT/.winnow-staging-<run> and replaces the previous export only once it is complete:
+    an export that fails (a shard whose bytes no longer match its manifest) leaves the previous files as they
+    were; a shards directory inside OUT is refused."""
+    import shutil
+
+    from pipelines.tools.export import export_shards
+
+    out = tmp_path / "llmc"
+    export_shards(str(shards), "llmc", str(out))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    damaged = tmp_path / "damaged"
+    shutil.copytree(shards, damaged)
+    victim = sorted(damaged.glob("shard-*"))[-1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 1
+    victim.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="sha256"):
+        export_shards(str(damaged), "llmc", str(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".winnow-staging-")]
+    with pytest.raises(ValueError, match="is inside the output directory"):
+        export_shards(str(damaged), "llmc", str(tmp_path))

@@ -17,7 +17,7 @@ runner, which keeps every collection that crosses a stage boundary in memory, ne
    written; per-document stages after a dedup stage run in that pass.
 `dedup_lines` joins whole documents and runs inside a per-document phase. A recipe without dedup stages is one
 fused pass from inputs to outputs. The phase files live in the staging directory and are deleted before the
-outputs are published (pipelines/jobs/staging.py); an output directory that holds an input is refused.
+outputs are published (pipelines/runtime/staging.py); an output directory that holds an input is refused.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from pipelines.ingest.inputs import record_cap
 from pipelines.ingest.readers import expand_input_specs
 from pipelines.transforms.read import RECORDS, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
-from pipelines.jobs.staging import StagedOutput, delete_tree, refuse_inputs_inside_output
+from pipelines.runtime.staging import StagedOutput, delete_tree, refuse_inputs_inside_output
 from pipelines.transforms.stages import ERRORS, REJECTED
 from pipelines.transforms.tables import write_tables
 from filters.dedup_index import DESCRIPTION as INDEX_DESCRIPTION, INDEX_DIR, summary as index_summary

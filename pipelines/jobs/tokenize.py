@@ -12,6 +12,7 @@ of one document in different groups) -> WriteShards -> WriteManifest (with its `
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList
 
+from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
 from pipelines.runtime.arguments import positive_int
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
 from pipelines.runtime.options import (
@@ -39,7 +41,7 @@ from pipelines.transforms.tables import write_tables
 from pipelines.transforms.trainer_formats import WriteTrainerFormat
 from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_vocab
 from schemas.io import document_patterns
-from schemas.shard_files import FILE_FORMATS
+from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
 from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, load_trainer_manifest
 from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
@@ -176,15 +178,6 @@ class TokenizeResult:
     counters: Dict[str, int]
 
 
-def _clear_previous_outputs(output_dir: str) -> None:
-    """A stale manifest, shard set or error table from an earlier run must not pass for this run's output."""
-    stale = [m.path for pattern in (FileSystems.join(output_dir, MANIFEST_NAME), FileSystems.join(output_dir, "shard-*-of-*"),
-                                    FileSystems.join(output_dir, ERRORS_DIR, "*"), FileSystems.join(output_dir, MDS_INDEX))
-             for m in (FileSystems.match([pattern])[0].metadata_list if path_matches(pattern) else [])]
-    if stale:
-        FileSystems.delete(stale)
-
-
 def _drop_empty_errors(output_dir: str) -> None:
     """Remove errors/ when no row was written to it (the table writer leaves a file even for no rows), so the
     output of a run where every record went through stays the shards and manifest.json alone."""
@@ -255,33 +248,44 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
                 raise
             raise FileNotFoundError(f"{mixture}: source {spec.sources[index].name!r}: {exc}") from exc
     patterns = [p for ps in per_input for p in ps]
-    if not is_dry_run(pipeline):  # a dry run touches no storage: no listing, no clearing
+    refuse_inputs_inside_output(patterns, output_dir)  # the run replaces its files there, and would read them
+    staged = None
+    if not is_dry_run(pipeline):  # a dry run touches no storage: no listing, no staging
         if is_local(pipeline):  # distributed runners split and rebalance ranges themselves
             bundle_bytes = read_bundle_bytes(input_bytes([p for p in patterns if not p.endswith(".parquet")]), workers)
-        if not FileSystems.exists(output_dir):
-            FileSystems.mkdirs(output_dir)
-        _clear_previous_outputs(output_dir)
+        # written under OUT/.winnow-staging-<run> and moved into OUT once complete: a run that fails leaves the
+        # previous shards and manifest as they were
+        staged = StagedOutput(output_dir, (ERRORS_DIR,), last=MANIFEST_NAME, owned_files=(MDS_INDEX,),
+                              owned_names=SHARD_FILE_NAME)
+        staged.prepare()
+        config = dataclasses.replace(config, output_dir=staged.staging)
     worker_tokenizer = staged_tokenizer_path(tokenizer_path, tokenizer_json, pipeline)
-    if spec is None:
-        build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions(), bundle_bytes)
-    else:
-        build_mixture_pipeline(pipeline, spec, per_input, worker_tokenizer, config, tokenizer_info, _versions(),
-                               bundle_bytes)
-    result = run_pipeline(pipeline)
-    if result is None:
-        return TokenizeResult(None, {})
-
-    counters: Dict[str, int] = {}
     try:
-        counters = counters_by_stage(result).get(STAGE, {})
-    except Exception:  # some runners (dry runs) report no metrics
-        pass
-    _drop_empty_errors(output_dir)
-    manifest_path = FileSystems.join(output_dir, MANIFEST_NAME)
-    if file_format in TRAINER_FORMATS:
-        manifest = load_trainer_manifest(read_bytes(manifest_path), manifest_path)
-    else:
-        manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
+        if spec is None:
+            build_tokenize_pipeline(pipeline, patterns, worker_tokenizer, config, tokenizer_info, _versions(),
+                                    bundle_bytes)
+        else:
+            build_mixture_pipeline(pipeline, spec, per_input, worker_tokenizer, config, tokenizer_info, _versions(),
+                                   bundle_bytes)
+        result = run_pipeline(pipeline)
+        if result is None:
+            return TokenizeResult(None, {})
+        counters: Dict[str, int] = {}
+        try:
+            counters = counters_by_stage(result).get(STAGE, {})
+        except Exception:  # some runners (dry runs) report no metrics
+            pass
+        _drop_empty_errors(staged.staging)
+        manifest_path = FileSystems.join(staged.staging, MANIFEST_NAME)
+        if file_format in TRAINER_FORMATS:
+            manifest = load_trainer_manifest(read_bytes(manifest_path), manifest_path)
+        else:
+            manifest = Manifest.from_json(json.loads(read_bytes(manifest_path)))
+        staged.publish()
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
     if counters.get("errors"):
         log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
                     "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,

@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 log = logging.getLogger(__name__)
 
 # Temporary directories of a table being written (Beam's file sinks and pipelines/transforms/tables.py): never an
-# output; pipelines/jobs/staging.py deletes those a killed run left.
+# output; pipelines/runtime/staging.py deletes those a killed run left.
 BEAM_TEMP_PREFIX = "beam-temp-"
 
 

@@ -29,10 +29,11 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.runtime.arguments import positive_int
+from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
 from pipelines.runtime.files import read_bytes, write_bytes
 from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, TOKENS
 from schemas.errors import WinnowError, reading
-from schemas.shard_files import ShardFile, flat_values, read_manifest, shard_location
+from schemas.shard_files import SHARD_FILE_NAME, ShardFile, flat_values, read_manifest, shard_location
 from schemas.shards import check_shard_digest
 from schemas.trainer_formats import (
     EOT, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds, file_dtype, file_entry,
@@ -100,8 +101,9 @@ def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any
     return files, entry
 
 
-def _prepare_output(output_dir: str) -> None:
-    """Refuse a directory that holds Winnow's Parquet/Arrow shards; remove a previous export's files."""
+def _prepare_output(output_dir: str) -> StagedOutput:
+    """Refuse a directory that holds Winnow's Parquet/Arrow shards; the export is written under its staging
+    directory, and replaces a previous export's files once it is complete (`publish`)."""
     manifest = FileSystems.join(output_dir, MANIFEST_NAME)
     if FileSystems.exists(manifest):
         try:
@@ -111,12 +113,10 @@ def _prepare_output(output_dir: str) -> None:
         if not ours:
             raise WinnowError("--output holds a manifest.json that is not an export's (token shards?)", path=output_dir,
                               fix="write the export to a directory of its own")
-    if not FileSystems.exists(output_dir):
-        FileSystems.mkdirs(output_dir)
-    stale = [m.path for pattern in ("shard-*-of-*.bin", "shard-*-of-*.idx", "shard-*-of-*.mds", MANIFEST_NAME, MDS_INDEX)
-             for r in FileSystems.match([FileSystems.join(output_dir, pattern)]) for m in r.metadata_list]
-    if stale:
-        FileSystems.delete(stale)
+    staged = StagedOutput(output_dir, (), last=MANIFEST_NAME, owned_files=(MDS_INDEX,), owned_names=SHARD_FILE_NAME)
+    staged.prepare()
+    FileSystems.mkdirs(staged.staging)
+    return staged
 
 
 def export_shards(shards_dir: str, file_format: str, output_dir: str, workers: int = 1) -> Dict[str, Any]:
@@ -133,7 +133,19 @@ def export_shards(shards_dir: str, file_format: str, output_dir: str, workers: i
     manifest = read_manifest(shards_dir, _read_existing)  # a missing or foreign manifest: one line naming it
     manifest_bytes = read_bytes(FileSystems.join(shards_dir, MANIFEST_NAME))
     dtype = manifest.dtype
-    _prepare_output(output_dir)
+    refuse_inputs_inside_output([shards_dir], output_dir, "shards directory")
+    staged = _prepare_output(output_dir)
+    try:
+        result = _export(manifest, manifest_bytes, shards_dir, file_format, dtype, staged.staging, workers)
+        staged.publish()
+    except BaseException:
+        staged.discard()
+        raise
+    return result
+
+
+def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, dtype: str, output_dir: str,
+            workers: int) -> Dict[str, Any]:
     tasks = [(shards_dir, shard, manifest.file_format, manifest.seq_len, dtype, manifest.with_doc_ids, file_format,
               output_dir, manifest.tokenizer.special_ids.get(EOT)) for shard in manifest.shards]
     if workers > 1 and len(tasks) > 1:

@@ -9,7 +9,7 @@ Beam's sink a curate of 32 records (default recipe, in-process runner) ran 119 b
 
 Here a table is one DoFn, fused into the stage that makes its rows (`WriteParquetParts`): each bundle that holds
 rows writes them to its own file in the table's temporary directory (`beam-temp-<prefix>-<token>`, under the
-table's directory; pipelines/jobs/staging.py deletes such directories left by a killed run) in row groups cut
+table's directory; pipelines/runtime/staging.py deletes such directories left by a killed run) in row groups cut
 as Beam's writer cuts them (`record_batch` rows per batch, a group once the batches pass `row_group_bytes`),
 and outputs (table prefix, file) once the file is closed. `FinalizeTables`, one step that reads every table's
 files as side inputs (so it runs once they are all complete), gives them their final names, `<prefix>-SSSSS-of-NNNNN.parquet` (Beam's shard names, in the order

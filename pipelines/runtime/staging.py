@@ -26,10 +26,9 @@ import posixpath
 import re
 import time
 import uuid
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.localfilesystem import LocalFileSystem
 
 from pipelines.runtime.files import BEAM_TEMP_PREFIX, delete_tree
 from pipelines.runtime.files import ensure_dir as _ensure_dir, files_under as _files_under
@@ -81,7 +80,7 @@ def refuse_inputs_inside_output(specs: Iterable[str], output_dir: str, what: str
             continue
         if is_inside(path, output_dir):
             raise ValueError(f"{what} {spec!r} is inside the output directory {output_dir!r} ({resolved(output_dir)}); "
-                             f"curate replaces its outputs there: write to another --output, or move the input out")
+                             f"the run replaces its outputs there: write to another --output, or move the input out")
 
 
 def _join(*parts: str) -> str:
@@ -90,7 +89,7 @@ def _join(*parts: str) -> str:
 
 def _children(directory: str, prefix: str) -> List[str]:
     """Paths of the entries of `directory` whose names start with `prefix` (directories included)."""
-    if isinstance(FileSystems.get_filesystem(directory), LocalFileSystem):
+    if not is_uri(directory):
         try:  # a local directory can be empty, which a listing of files would not show
             return sorted(os.path.join(directory, n) for n in os.listdir(directory) if n.startswith(prefix))
         except OSError:
@@ -111,10 +110,11 @@ class StagedOutput:
     (moved last, deleted first)."""
 
     def __init__(self, output_dir: str, tables: Sequence[str], last: str, owned_files: Sequence[str] = (),
-                 owned_trees: Sequence[str] = ()):
+                 owned_trees: Sequence[str] = (), owned_names: Optional["re.Pattern"] = None):
         self.output_dir = output_dir
         self.tables = tuple(tables)
         self.owned_trees = tuple(owned_trees)
+        self.owned_names = owned_names  # files directly in the output directory whose names match are ours
         self.last = last
         self.owned_files = tuple(owned_files) + (last,)
         run = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -144,6 +144,10 @@ class StagedOutput:
     def _ours(self) -> List[str]:
         found = [p for t in self.tables for p in self._table_files(t) if PART_FILE.fullmatch(posixpath.basename(p))]
         found += [p for p in (_join(self.output_dir, n) for n in self.owned_files) if FileSystems.exists(p)]
+        if self.owned_names is not None:  # e.g. tokenize's shard-NNNNN-of-NNNNN.* files
+            base = self.output_dir.rstrip("/") + "/"
+            found += [p for p in _files_under(self.output_dir) if p.startswith(base) and "/" not in p[len(base):]
+                      and self.owned_names.fullmatch(p[len(base):])]
         for tree in self.owned_trees:  # the dedup index: part files and index.json of each stage
             found += [p for p in _files_under(_join(self.output_dir, tree))
                       if PART_FILE.fullmatch(posixpath.basename(p)) or posixpath.basename(p) in OWNED_TREE_FILES]
