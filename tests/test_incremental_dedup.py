@@ -115,6 +115,11 @@ def test_merge_is_the_union_and_refuses_other_parameters(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         winnow(["index", "merge", "--help"])
     assert done.value.code == 0 and "--output" in capsys.readouterr().out
+    # an --output that already holds a merged index is refused: the merge would replace it, not add to it
+    before = sorted(p.name for p in (tmp_path / "m" / "index" / EXACT_STAGE).iterdir())
+    assert winnow(["index", "merge", str(tmp_path / "b"), "--output", str(tmp_path / "m")]) == 1
+    assert "already holds a dedup_exact index" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "m" / "index" / EXACT_STAGE).iterdir()) == before
 
 
 # ------------------------------------------------------------------------------------------ one composite

@@ -16,6 +16,8 @@ from typing import Any, List
 from apache_beam.io.filesystems import FileSystems
 
 from filters.dedup_index import HOLDS, INDEX_DIR, load_description, merge_indexes
+from pipelines.runtime.arguments import positive_int
+from schemas.errors import WinnowError
 
 
 def _stages_of(directory: str) -> List[str]:
@@ -34,11 +36,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help="curate outputs or their index/ directories (every row of each is kept; a key several "
                              "hold leads a later lookup to the smallest of their kept ids)")
     parser.add_argument("--output", "-o", required=True,
-                        help="directory for the merged index: it gets index/<stage>/, so a later curate lists it "
-                             "in `against` as it would a curate output (local or gs://)")
+                        help="directory for the merged index, without one of its own (to add to a merged index, "
+                             "list it among the DIRs): it gets index/<stage>/, so a later curate lists it in "
+                             "`against` as it would a curate output (local or gs://)")
     parser.add_argument("--stage", choices=sorted(HOLDS), default=None,
                         help="merge only this stage's index (default: every stage all DIRs hold)")
-    parser.add_argument("--partitions", type=int, default=None,
+    parser.add_argument("--partitions", type=positive_int, default=None,
                         help="partitions of the merged index (default: the most any input has)")
     return parser
 
@@ -50,6 +53,10 @@ def main(args: Any = None) -> int:
     if not stages:
         raise ValueError(f"no dedup stage has an index in every one of {args.indexes}: give curate outputs that ran "
                          f"dedup_exact or dedup_minhash (or their index/ directories), or choose --stage")
+    for stage in stages:  # refused before anything is written
+        if stage in _stages_of(args.output):
+            raise WinnowError(f"already holds a {stage} index, which the merge would replace, not add to",
+                              path=args.output, fix="list it among the DIRs to merge and write to a new --output")
     for stage in stages:
         out = FileSystems.join(args.output, INDEX_DIR, stage)
         desc = merge_indexes(args.indexes, out, stage, args.partitions)
