@@ -494,3 +494,15 @@ def test_a_failed_run_leaves_the_previous_shards_and_an_output_holding_the_input
     verify_shards(str(out))
     with pytest.raises(ValueError, match="is inside the output directory"):
         run_tokenize_job(str(root), str(tok_dir), str(root), SEQ_LEN)
+
+
+def test_a_relative_glob_with_its_wildcard_in_the_first_part(corpus, tmp_path, monkeypatch):
+    # Beam's local file system matched nothing for `in_*/*.parquet` (no documents found); `./in_*/...` worked
+    root, tok_dir, docs = corpus
+    (tmp_path / "in_a").mkdir()
+    shutil.copy(root / "documents" / "part-00000.parquet", tmp_path / "in_a" / "p.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert tokenize_main(["--input", "in_*/*.parquet", "--tokenizer", str(tok_dir), "--seq-len", str(SEQ_LEN),
+                          "--output", "out"]) == 0
+    assert Manifest.load(str(tmp_path / "out" / MANIFEST_NAME)).totals.documents == sum(
+        1 for d in docs[:50] if d["text"])

@@ -239,6 +239,9 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     bundle_bytes = READ_BUNDLE_BYTES
     matches = any_present if is_dry_run(pipeline) else path_matches
     inputs = [input_path] if spec is None else [s.input for s in spec.sources]
+    # local paths made absolute: Beam's local file system matches nothing for a relative glob whose first part
+    # holds the wildcard (`in_*/*.parquet`), and workers need not share this process's directory
+    inputs = [p if FileSystems.get_scheme(p) else os.path.abspath(p) for p in inputs]
     per_input = []
     for index, path in enumerate(inputs):
         try:
