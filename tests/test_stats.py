@@ -169,7 +169,7 @@ def test_shards_stats_agree_with_the_files_and_manifest(outputs):
     assert stats["full_row_segments"] >= 1  # some documents are longer than one row
 
 
-def test_manifest_checks_report_disagreements(outputs, tmp_path):
+def test_manifest_checks_report_disagreements(outputs, tmp_path, capsys):
     copy = tmp_path / "shards"
     shutil.copytree(outputs["shards"], copy)
     raw = json.loads((copy / "manifest.json").read_text())
@@ -183,6 +183,11 @@ def test_manifest_checks_report_disagreements(outputs, tmp_path):
     assert "bytes on disk, manifest says" in joined
     assert "sha256 differs" in joined
     assert "shard-99999-of-99999.parquet is in the directory but not in the manifest" in joined
+    # the command prints the figures, then says the checks failed and exits 1 (it exited 0)
+    assert cli.main(["stats", str(copy), "--checksums"]) == 1
+    captured = capsys.readouterr()
+    assert "manifest checks" in captured.out and "winnow stats: manifest checks failed (" in captured.err
+    assert cli.main(["stats", str(outputs["shards"]), "--checksums"]) == 0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -401,3 +406,28 @@ def test_count_progress_counts_beam_elements_in_process():
          | "Kept" >> CountProgress("test-progress", "kept"))
         p.run().wait_until_finish()
         assert rep.counts == {"read": 1000, "kept": 334}
+
+
+def test_documents_not_written_by_curate_get_stats_or_one_line(tmp_path, capsys):
+    """Documents from elsewhere: no `source` column or a null source counts as `unknown`, a null text as 0
+    characters (these were a KeyError and a TypeError traceback, and a NaN error); a `text` column that holds
+    no strings is one line naming the file."""
+    from pipelines.tools.stats import compute_stats
+
+    cases = {"nosource": {"id": ["a", "b"], "text": ["hello world", "x y"]},
+             "nullsource": {"id": ["a", "b"], "source": [None, "web"], "text": ["hello world", "x y"]},
+             "nulltext": {"id": ["a", "b"], "source": ["web", "web"], "text": [None, "x y"]}}
+    for name, columns in cases.items():
+        (tmp_path / name).mkdir()
+        pq.write_table(pa.table(columns), tmp_path / name / "p.parquet")
+    assert compute_stats(str(tmp_path / "nosource"), progress=False)["by_source"] == {
+        "unknown": {"documents": 2, "characters": 14}}
+    assert compute_stats(str(tmp_path / "nullsource"), progress=False)["by_source"] == {
+        "unknown": {"documents": 1, "characters": 11}, "web": {"documents": 1, "characters": 3}}
+    stats = compute_stats(str(tmp_path / "nulltext"), progress=False)
+    assert (stats["documents"], stats["characters"]) == (2, 3)
+    (tmp_path / "ints").mkdir()
+    pq.write_table(pa.table({"id": ["a"], "text": [1]}), tmp_path / "ints" / "p.parquet")
+    assert cli.main(["stats", str(tmp_path / "ints")]) == 1
+    err = capsys.readouterr().err
+    assert "ints/p.parquet: column 'text' holds int64, not strings" in err and "Traceback" not in err

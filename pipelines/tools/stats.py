@@ -40,7 +40,7 @@ from pipelines.runtime.progress import Progress
 from pipelines.tools.report_html import render_report
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Report)
-from schemas.errors import reading
+from schemas.errors import WinnowError, reading
 from schemas.io import document_files, sha256_file, table_files
 from schemas.shard_files import (
     ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
@@ -219,22 +219,33 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
     domains, code_languages = HeavyHitters(), HeavyHitters()
     clusters: collections.Counter = collections.Counter()
     duplicates_removed = 0
+    for f in files:  # documents not written by curate: say which file, not pyarrow's or numpy's bare message
+        with reading(f):
+            schema = pq.read_schema(f)
+        if TEXT not in schema.names:
+            raise WinnowError(f"no {TEXT!r} column (columns: {', '.join(schema.names[:12])})", path=f,
+                              fix="give a documents directory (curate writes documents/*.parquet)")
+        if not (pa.types.is_string(schema.field(TEXT).type) or pa.types.is_large_string(schema.field(TEXT).type)):
+            raise WinnowError(f"column {TEXT!r} holds {schema.field(TEXT).type}, not strings", path=f,
+                              fix="give a documents directory (curate writes documents/*.parquet)")
     rows_total = parquet_rows(files)
     with Progress("stats", ("documents",), total=rows_total, unit="docs", tty=None if progress else False,
                   log_interval=60.0 if progress else float("inf")) as prog:
         for batch in iter_row_groups(files, [TEXT, SOURCE, LANGUAGE, URL, CODE_LANGUAGE, DEDUP_CLUSTER_SIZE]):
             n = batch.num_rows
-            n_chars = pc.utf8_length(batch.column(TEXT))
+            n_chars = pc.fill_null(pc.utf8_length(batch.column(TEXT)), 0)  # a null text: 0 characters
             language = (pc.fill_null(batch.column(LANGUAGE), "unknown") if LANGUAGE in batch.column_names
                         else pa.array(["unknown"] * n))
-            keyed = pa.table({"s": batch.column(SOURCE), "l": language, "c": n_chars})
+            source = (pc.fill_null(batch.column(SOURCE), "unknown") if SOURCE in batch.column_names
+                      else pa.array(["unknown"] * n))
+            keyed = pa.table({"s": source, "l": language, "c": n_chars})
             agg = keyed.group_by(["s", "l"]).aggregate([("c", "sum"), ("c", "count")]).to_pydict()
             for s, l, c, k in zip(agg["s"], agg["l"], agg["c_sum"], agg["c_count"]):
                 pairs[(s, l)][0] += int(k)
                 pairs[(s, l)][1] += int(c or 0)
             chars = n_chars.to_numpy(zero_copy_only=False)
             lengths.extend(chars)
-            sources = batch.column(SOURCE).to_numpy(zero_copy_only=False)
+            sources = source.to_numpy(zero_copy_only=False)
             for src in np.unique(sources):
                 lengths_by_source.setdefault(str(src), LengthDistribution()).extend(chars[sources == src])
             if URL in batch.column_names:
@@ -641,4 +652,9 @@ def main(args: argparse.Namespace) -> int:
             else:
                 f.write(render_report(stats, format_stats(stats)))
         print(f"HTML report: {args.html}", file=sys.stderr)
+    problems = [c for c in stats.get("manifest_checks", ["ok"]) if c != "ok"]
+    if problems:  # the figures above are printed, but the shards are not what their manifest says
+        print(f"winnow stats: manifest checks failed ({len(problems)}): {problems[0]}"
+              f"{' ...' if len(problems) > 1 else ''}; `winnow verify {args.path}` checks every shard", file=sys.stderr)
+        return 1
     return 0
