@@ -20,6 +20,7 @@ import numpy as np
 from filters.base import Document, DocumentFilter
 from filters.stage_options import Fraction, ModelPath, Sources, checked_options
 from schemas import TEXT, ID
+from schemas.arguments import positive_int
 from schemas.io import iter_documents
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
@@ -79,6 +80,10 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
                 train_lines.append(f"{POSITIVE if label else NEGATIVE} {line}")
     if not train_lines or not test:
         raise ValueError("not enough documents to train and hold out (need several positive and negative documents)")
+    for label, side in ((1, "positive"), (0, "negative")):
+        if not any(l == label for l, _ in test):  # the AUC needs both classes among the held-out documents
+            raise ValueError(f"no {side} document fell in the held-out {held_out:.0%} (chosen by a hash of the text): "
+                             f"give more {side} documents (or a larger --max-docs)")
     # fastText shuffles nothing itself: present the examples in a fixed, label-mixed order.
     train_lines.sort(key=lambda l: hashlib.blake2b(f"{seed}:{l}".encode(), digest_size=8).digest())
     fasttext = _load_fasttext()
@@ -135,12 +140,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--positive", required=True, help="high-quality documents (curate output, Parquet or JSONL)")
     parser.add_argument("--negative", required=True, help="low-quality documents (curate output, Parquet or JSONL)")
     parser.add_argument("--output", required=True, help="directory for model.bin and classifier_meta.json")
-    parser.add_argument("--epoch", type=int, default=5, help="fastText training epochs (default 5)")
-    parser.add_argument("--max-docs", type=int, default=200_000, help="cap per side")
+    parser.add_argument("--epoch", type=positive_int, default=5, help="fastText training epochs (default 5)")
+    parser.add_argument("--max-docs", type=positive_int, default=200_000, help="cap per side (default 200,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the training order and of fastText (default 0)")
 
 
 def main(args: argparse.Namespace) -> int:
+    if os.path.realpath(args.positive) == os.path.realpath(args.negative):
+        raise ValueError(f"--positive and --negative are the same documents ({args.positive}): give the "
+                         f"high-quality and the low-quality examples separately")
     pos = (d[TEXT] for d in iter_documents(args.positive, [ID, TEXT]))
     neg = (d[TEXT] for d in iter_documents(args.negative, [ID, TEXT]))
     meta = train_quality_classifier(pos, neg, args.output, epoch=args.epoch, seed=args.seed, max_docs=args.max_docs)

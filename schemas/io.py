@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any, Callable, Dict, Iterator, List, Sequence
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.documents import ID, LANGUAGE, SOURCE, TEXT
@@ -104,6 +105,9 @@ def iter_documents(path: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> Itera
             present = [c for c in columns if c in pf.schema_arrow.names]
             if TEXT not in pf.schema_arrow.names:
                 raise ValueError(f"{file_path}: no {TEXT!r} column (columns are {pf.schema_arrow.names})")
+            text_type = pf.schema_arrow.field(TEXT).type
+            if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+                raise ValueError(f"{file_path}: column {TEXT!r} holds {text_type}, not strings")
             if TEXT not in present:
                 present.append(TEXT)
             for rg in range(pf.num_row_groups):
@@ -111,7 +115,10 @@ def iter_documents(path: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> Itera
                     yield complete_document(row, columns, fallback_source)
         else:
             with _open_text(file_path) as f:
-                for line in f:
+                for number, line in enumerate(f, 1):
                     if line.strip():
                         record = json.loads(line)
+                        if not isinstance(record, dict) or not isinstance(record.get(TEXT, ""), (str, type(None))):
+                            raise ValueError(f"{file_path}: line {number} is not a JSON object with a string "
+                                             f"{TEXT!r}")
                         yield complete_document({c: record.get(c) for c in columns}, columns, fallback_source)

@@ -207,3 +207,14 @@ def test_command_import_freezes_what_lives_and_keeps_no_garbage():
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+
+
+def test_classifier_train_refuses_settings_that_train_nothing(tmp_path, capsys):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"text": "some words here"}\n')
+    code, _, err = winnow_in_process(capsys, "classifier", "train", "--positive", str(docs), "--negative", str(docs),
+                                     "--output", str(tmp_path / "m"))
+    assert code == 1 and "--positive and --negative are the same documents" in err
+    code, _, err = winnow_in_process(capsys, "classifier", "train", "--positive", str(docs), "--negative",
+                                     str(tmp_path / "other.jsonl"), "--output", str(tmp_path / "m"), "--epoch", "0")
+    assert code == 2 and "argument --epoch: 0 is not at least 1" in err

@@ -22,7 +22,7 @@ OUR_PACKAGES = ("schemas", "filters", "tokenizer", "training", "pipelines")
 # any module of ours they import: the libraries, and in pipelines/ the Beam-free ingest, the offline tools
 # (`winnow stats`, `inspect`, `verify`, lineage, progress) and the CLI's router.
 BEAM_FREE_PACKAGES = ("schemas", "filters", "tokenizer", "training", "pipelines.ingest", "pipelines.tools")
-BEAM_FREE_MODULES = ("pipelines.runtime.arguments", "pipelines.runtime.files", "pipelines.runtime.progress",
+BEAM_FREE_MODULES = ("pipelines.runtime.files", "pipelines.runtime.progress",
                      "pipelines.cli")
 ALLOWED_BEAM = "from apache_beam.io.filesystems import "
 

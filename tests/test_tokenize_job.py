@@ -506,3 +506,11 @@ def test_a_relative_glob_with_its_wildcard_in_the_first_part(corpus, tmp_path, m
                           "--output", "out"]) == 0
     assert Manifest.load(str(tmp_path / "out" / MANIFEST_NAME)).totals.documents == sum(
         1 for d in docs[:50] if d["text"])
+
+
+def test_a_sequence_length_past_any_context_is_refused_before_the_job(corpus, tmp_path):
+    # --seq-len 50000000 took 1.7 GB for one row of padding; 3e9 ran out of memory
+    root, tok_dir, _ = corpus
+    with pytest.raises(ValueError, match=r"--seq-len 50,000,000 is over 4,194,304 tokens a row"):
+        run_tokenize_job(str(root), str(tok_dir), str(tmp_path / "out"), 50_000_000)
+    assert not (tmp_path / "out").exists()

@@ -211,3 +211,15 @@ def test_find_tokenizer_beside_or_inside_the_shards(tmp_path):
     assert find_tokenizer(str(shards), None) == str(shards / ".." / "tokenizer" / "tokenizer.json")
     assert find_tokenizer(str(shards), str(shards)) == str(shards / "tokenizer.json")
     assert find_tokenizer(str(shards), str(tmp_path / "nothing")) is None
+
+
+def test_documents_whose_text_is_not_a_string_are_one_line_naming_the_file(tmp_path):
+    # tokenizer train, tokenizer eval and classifier train read documents here: a text of numbers was a traceback
+    (tmp_path / "ints").mkdir()
+    pq.write_table(pa.table({"id": ["a"], "text": [7]}), tmp_path / "ints" / "p.parquet")
+    with pytest.raises(ValueError, match=r"ints/p.parquet: column 'text' holds int64, not strings"):
+        list(iter_documents(str(tmp_path / "ints")))
+    (tmp_path / "lines").mkdir()
+    (tmp_path / "lines" / "x.jsonl").write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": 5}\n')
+    with pytest.raises(ValueError, match=r"x.jsonl: line 2 is not a JSON object with a string 'text'"):
+        list(iter_documents(str(tmp_path / "lines")))

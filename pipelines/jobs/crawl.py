@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from pipelines.ingest.fetch import SEED_REFUSAL_HINTS, CrawlConfig, host_of, host_safe_name
-from pipelines.runtime.arguments import positive_int
+from schemas.arguments import positive_int
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.transforms.counters import counters_by_stage
 from pipelines.transforms.crawl import CRAWL_STAGE, CrawlSeeds

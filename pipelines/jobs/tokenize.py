@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList
 
 from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
-from pipelines.runtime.arguments import positive_int
+from schemas.arguments import positive_int
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
 from pipelines.runtime.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,

@@ -34,7 +34,7 @@ from typing import List, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TypeOptions
 
-from pipelines.runtime.arguments import positive_int
+from schemas.arguments import positive_int
 from schemas.errors import WinnowError
 from pipelines.runtime.local_runner import make_local_runner
 

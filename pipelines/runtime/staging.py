@@ -172,6 +172,10 @@ class StagedOutput:
         leftover = [p for p in previous if p not in kept and p != old_last]
         if leftover:
             FileSystems.delete(leftover)
+        for table in self.tables:  # a table this run did not write (tokenize's errors/ of a clean run) goes whole
+            directory = _join(self.output_dir, table)
+            if not is_uri(directory) and os.path.isdir(directory) and not os.listdir(directory):
+                os.rmdir(directory)
         FileSystems.rename(last, [targets[p] for p in last])
         delete_tree(self.staging)
 

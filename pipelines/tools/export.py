@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.runtime.arguments import positive_int
+from schemas.arguments import positive_int
 from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
 from pipelines.runtime.files import read_bytes, write_bytes
 from schemas import DOC_IDS, DOC_LENGTHS, MANIFEST_NAME, TOKENS

@@ -16,7 +16,7 @@ from typing import Any, List
 from apache_beam.io.filesystems import FileSystems
 
 from filters.dedup_index import HOLDS, INDEX_DIR, load_description, merge_indexes
-from pipelines.runtime.arguments import positive_int
+from schemas.arguments import positive_int
 from schemas.errors import WinnowError
 
 

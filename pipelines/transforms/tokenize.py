@@ -87,6 +87,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "tokenize"
 NAMESPACE = metrics_namespace(STAGE)
+MAX_SEQ_LEN = 1 << 22  # 4,194,304 tokens a row: past the longest contexts trained; a typo beyond it took gigabytes
 ERRORS_DIR = ERRORS  # <output>/errors/*.parquet: the documents and lines that failed, one row each
 DEFAULT_ROWS_PER_GROUP = 8192
 DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens, ~16k rows at seq_len 2048
@@ -137,6 +138,9 @@ class TokenizeConfig:
     def validate(self) -> None:
         if self.seq_len < 1:
             raise ValueError(f"--seq-len must be positive, got {self.seq_len}")
+        if self.seq_len > MAX_SEQ_LEN:  # every row holds seq_len + 1 tokens, padding included, in memory
+            raise ValueError(f"--seq-len {self.seq_len:,} is over {MAX_SEQ_LEN:,} tokens a row: choose the "
+                             f"training context length (e.g. 2048 or 8192)")
         if self.packing not in METHODS:
             raise ValueError(f"--packing must be one of {METHODS}, got {self.packing!r}")
         if self.encoder not in ENCODERS:

@@ -1,4 +1,5 @@
-"""Argument types shared by the commands' parsers (Beam-free: the offline tools use them too)."""
+"""Argument types shared by the commands' parsers (in schemas, the lowest package: filters, tokenizer and the
+pipelines all parse arguments)."""
 from __future__ import annotations
 
 import argparse
