@@ -23,6 +23,7 @@ from schemas.shards import (
     DOC_IDS, DOC_LENGTHS, FIX_RETOKENIZE, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardError, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, check_token_ids, local_shard_file, packing_problems, shard_schema,
 )
+from schemas.trainer_formats import TRAINER_MANIFEST_FORMAT
 
 FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}  # --format -> file extension
 
@@ -199,10 +200,19 @@ def read_manifest(shards_dir: str, read: Optional[Callable[[str], bytes]] = None
     try:
         data = read(path) if read is not None else _read_local(path)
     except FileNotFoundError as exc:
+        if "://" not in shards_dir and not os.path.isdir(shards_dir):
+            raise ShardError("no such directory", path=shards_dir, fix=FIX_TOKENIZE_DIR) from exc
         raise ShardError(f"no {MANIFEST_NAME} in {shards_dir}: the run did not complete (or this is not a "
                          f"`winnow tokenize` or `winnow export` output directory)", path=shards_dir, fix=FIX_TOKENIZE_DIR) from exc
     try:
-        return Manifest.from_json(json.loads(data))
+        raw = json.loads(data)
+        if isinstance(raw, dict) and raw.get("format") == TRAINER_MANIFEST_FORMAT:
+            raise ShardError(f"{shards_dir} holds a trainer's format ({raw.get('file_format')}), which this command "
+                             f"does not read", path=path, fix="pass the token shards (Parquet or Arrow) `winnow "
+                             "tokenize` wrote; `winnow verify` and `winnow stats` read both")
+        return Manifest.from_json(raw)
+    except ShardError:
+        raise
     except (ValueError, KeyError, TypeError) as exc:
         raise ShardError(f"not a valid manifest: {exc}", path=path, fix=FIX_TOKENIZE_DIR) from exc
 

@@ -402,3 +402,17 @@ def test_evaluate_against_the_baseline(trained, docs_dir, capsys):
         assert r["whole_word_tokens"] == sum(s["whole_word_tokens"] for s in r["sources"].values())
     assert main(["--tokenizer", str(out), "--input", str(docs_dir), "--no-baseline"]) == 0
     assert "baseline" not in json.loads(capsys.readouterr().out)
+
+
+def test_a_run_without_baseline_removes_an_earlier_runs_baseline(word_corpus, tmp_path):
+    # `tokenizer eval` compares with DIR/baseline by default: one trained on another run's sample misled it
+    from tokenizer.train import BASELINE_DIR, train_tokenizer
+
+    out = tmp_path / "tok"
+    train_tokenizer(str(word_corpus / "documents"), vocab_size=300, output_dir=str(out), seed=0, baseline=True)
+    assert (out / BASELINE_DIR / "tokenizer.json").is_file()
+    meta = train_tokenizer(str(word_corpus / "documents"), vocab_size=300, output_dir=str(out), seed=1)
+    assert "baseline" not in meta and not (out / BASELINE_DIR).exists()
+    with pytest.raises(ValueError, match=r"--source-weight gives weight to nosuch=1, and the documents' sources are"):
+        train_tokenizer(str(word_corpus / "documents"), vocab_size=300, output_dir=str(tmp_path / "t2"),
+                        source_weights={"nosuch": 1.0})

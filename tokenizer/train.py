@@ -324,6 +324,11 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
                               max_doc_chars=max_doc_chars, sample_rate=sample_rate, source_weights=source_weights)
     pattern = split_pattern(split)
     if not plan.keys:
+        if source_weights:  # (the error path only) name the sources the documents do have
+            present = sorted({str(d[SOURCE]) for d in iter_documents(input_path, columns) if d[TEXT]})
+            raise ValueError(f"no documents sampled from {input_path!r}: --source-weight gives weight to "
+                             f"{', '.join(f'{k}={v:g}' for k, v in sorted(source_weights.items()))}, and the "
+                             f"documents' sources are {', '.join(present) or 'none (every text is empty)'}")
         raise ValueError(f"no non-empty documents sampled from {input_path!r}")
     tok = train_from_texts(plan.texts(iter_documents(input_path, columns)), vocab_size, fim=fim,
                            length=stats.documents, build=lambda: build_tokenizer(split))
@@ -358,6 +363,15 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
         _write_json(os.path.join(base_dir, HF_SPECIAL_TOKENS_FILE), special_map)
         meta["baseline"] = {"path": BASELINE_DIR, "sha256": base_sha, "vocab_size": base.get_vocab_size(),
                             "pre_tokenizer": "ByteLevel(add_prefix_space=False) with GPT-2's regex (HF default)"}
+    else:  # an earlier run's baseline was trained on another sample: `tokenizer eval` would compare against it
+        for name in (TOKENIZER_FILE, HF_CONFIG_FILE, HF_SPECIAL_TOKENS_FILE):
+            stale = os.path.join(output_dir, BASELINE_DIR, name)
+            if os.path.isfile(stale):
+                os.remove(stale)
+        try:
+            os.rmdir(os.path.join(output_dir, BASELINE_DIR))
+        except OSError:  # absent, or holding files that are not ours
+            pass
     _write_json(os.path.join(output_dir, META_FILE), meta)
     return meta
 

@@ -232,8 +232,9 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     try:
         handle = tokenizer_handle(tokenizer_json, encoder)
     except (ImportError, ValueError) as exc:
-        raise ValueError(f"--encoder {encoder} cannot encode with {tok_file}: {exc}; "
-                         f"use --encoder hf") from exc
+        advice = ("use --encoder hf" if encoder != "hf" else
+                  "train the tokenizer with `winnow tokenizer train`, which adds the special tokens tokenize needs")
+        raise ValueError(f"--encoder {encoder} cannot encode with {tok_file}: {exc}; {advice}") from exc
     log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
     bundle_bytes = READ_BUNDLE_BYTES

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE,
                      LANGUAGE_SCORE, MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
+from schemas.arguments import positive_int
 from schemas.errors import reading
 from schemas.io import table_files
 from schemas.shard_files import ShardFile, read_manifest
@@ -249,7 +250,7 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="a curate output directory or a shards directory")
-    parser.add_argument("-n", type=int, default=5, help="rows to show per section (default 5)")
+    parser.add_argument("-n", type=positive_int, default=5, help="rows to show per section (default 5)")
     parser.add_argument("--language", help="only documents of this language")
     parser.add_argument("--source", help="only documents of this source")
     parser.add_argument("--stage", help="only rejected/error rows of this stage")
