@@ -259,3 +259,16 @@ def test_garbage_between_records_is_one_error_row_and_reading_goes_on(tmp_path):
     # Garbage with no header after it: the good records, then one error row for the rest.
     counts, kept, errors = read(tmp_path, good[0] + good[1] + b"\x13garbage\r\n" * 50)
     assert urls(kept) == ["http://example.com/0", "http://example.com/1"] and counts["error"] == 1
+
+
+def test_a_truncated_record_says_so_in_the_documents_metadata(tmp_path):
+    """WARC-Truncated (a crawler stopped reading the payload: our own crawler writes `length` at its size cap)
+    keeps the page, whose text may end early, and says so in metadata["truncated"]; whole pages have no key."""
+    cut = http_response(page(1))[:-40]  # the end of the page is missing
+    data = (warc_record(cut, uri=b"http://example.com/cut", extra=(b"WARC-Truncated: length",))
+            + warc_record(http_response(page(2)), uri=b"http://example.com/whole"))
+    counts, kept, errors = read(tmp_path, data)
+    assert counts == Counter({"kept": 2}) and not errors
+    docs = {r[URL]: extract_record(r)[0] for r in kept}
+    assert docs["http://example.com/cut"]["metadata"]["truncated"] == "length"
+    assert "truncated" not in docs["http://example.com/whole"]["metadata"]

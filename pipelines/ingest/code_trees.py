@@ -31,7 +31,7 @@ from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL
                                      basename)
 from pipelines.ingest.licenses import find_license_file, spdx_of_text
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
-                                     WARC_DATE)
+                                     TRUNCATED, WARC_DATE)
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optio
         return ("dropped", "binary")
     return ("kept", {ID: f"code:{tree}/{rel}", SOURCE: SOURCE_CODE, URL: None, INPUT_PATH: path,
                      INPUT_OFFSET: offset, RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None,
-                     TEXT: text, CODE_LANGUAGE: language, WARC_DATE: None, RECORD_POSITION: None,
+                     TEXT: text, CODE_LANGUAGE: language, WARC_DATE: None, RECORD_POSITION: None, TRUNCATED: None,
                      CODE_METADATA: {"repo": tree, "path": rel, "language": language,
                                      "license": license_id or "NOASSERTION"}})
 

@@ -67,7 +67,7 @@ from pipelines.ingest.engines import (DEFAULT_ENGINE, ENGINE_NAMES, OTHER_ENGINE
                                      cascade_first_choice, cascade_second_choice, declares_article_markup,
                                      drop_repeated_lines, has_layout_table_row, layout_table_choice, light_metadata,
                                      metadata_of_tree)
-from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, WARC_DATE
+from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, TRUNCATED, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -428,7 +428,7 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
     if status is not None and status != 200 and config.only_http_200:
         return doc, "http_status"
     media_type = _media_type(raw.get(CONTENT_TYPE))
-    body = inflate_body(body)
+    body = inflate_body(body, max(MAX_INFLATED_BYTES, config.max_html_bytes + 1))  # over the cap: too_large below
     if media_type in PLAIN_TYPES and raw.get(RECORD_TYPE) == "conversion":  # WET: text already extracted
         text, _ = decode_html(body, raw.get(CONTENT_TYPE))
         doc[TEXT] = text.strip()
@@ -453,6 +453,8 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
     metadata["encoding"] = encoding
     if raw.get(WARC_DATE):
         metadata["crawl_date"] = raw[WARC_DATE]
+    if raw.get(TRUNCATED):  # the archive holds only part of the page (WARC-Truncated): the text may end early
+        metadata["truncated"] = str(raw[TRUNCATED])
     doc[TITLE] = extraction.title
     doc[METADATA] = metadata
     return doc, (None if doc[TEXT] else "no_text")

@@ -34,7 +34,8 @@ from pipelines.ingest.code_trees import list_code_tree, read_code_file, read_cod
 from pipelines.ingest.inputs import (ACCEPTED_KINDS, ARCHIVE, CODE, CODE_FILE, JSONL, MAX_RECORD_BYTES, PARQUET,
                                      READ_STAGE, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB, TARBALL_EXTENSIONS, InputFile,
                                      Outcome, basename, kind_of_path, not_a_regular_file, stable_id)
-from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE, WARC_DATE
+from pipelines.ingest.records import (BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE, TRUNCATED,
+                                      WARC_DATE)
 from filters.dedup_index import PREVIOUS_PREFIX
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
 
@@ -249,6 +250,7 @@ def _archive_raw_record(rec: ArchiveRecord, path: str, name: str, is_arc: bool,
         SOURCE: SOURCE_WEB, URL: uri, INPUT_PATH: path, INPUT_OFFSET: rec.pointer,
         RECORD_TYPE: rec.rec_type, CONTENT_TYPE: content_type, HTTP_STATUS: status,
         BODY: body, TEXT: None, CODE_LANGUAGE: None, WARC_DATE: rec.date, RECORD_POSITION: rec.offset,
+        TRUNCATED: (headers.get("warc-truncated") or None) if not is_arc else None,
     }
 
 
@@ -257,7 +259,7 @@ def _archive_raw_record(rec: ArchiveRecord, path: str, name: str, is_arc: bool,
 def _text_record(doc_id: str, text: str, url: Optional[str], path: str, offset: int) -> Dict[str, Any]:
     return {ID: doc_id, SOURCE: SOURCE_TEXT, URL: url, INPUT_PATH: path, INPUT_OFFSET: offset,
             RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None, TEXT: text, CODE_LANGUAGE: None,
-            WARC_DATE: None, RECORD_POSITION: None}
+            WARC_DATE: None, RECORD_POSITION: None, TRUNCATED: None}
 
 
 def input_id(value: Any) -> str:

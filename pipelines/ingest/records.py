@@ -16,5 +16,8 @@ WARC_DATE = "warc_date"          # ISO 8601 capture date from WARC-Date / the AR
 # member, a seek target), so this tells identical copies in one member apart, whichever worker reads each
 # (pipelines/transforms/ids.py); None for other inputs, whose INPUT_OFFSET is already one per record.
 RECORD_POSITION = "record_position"
+# Archives: the record's WARC-Truncated value ("length", "time", ...: the crawler stopped reading the payload),
+# None when whole; extraction keeps it as the document's metadata["truncated"]
+TRUNCATED = "truncated"
 RAW_RECORD_FIELDS = (ID, SOURCE, URL, INPUT_PATH, INPUT_OFFSET, RECORD_TYPE, CONTENT_TYPE, HTTP_STATUS,
-                     BODY, TEXT, CODE_LANGUAGE, WARC_DATE, RECORD_POSITION)
+                     BODY, TEXT, CODE_LANGUAGE, WARC_DATE, RECORD_POSITION, TRUNCATED)
