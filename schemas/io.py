@@ -89,8 +89,11 @@ def complete_document(row: Dict[str, Any], columns: Sequence[str], fallback_sour
     text = row.get(TEXT) or ""
     out = {c: row.get(c) for c in columns}
     out[TEXT] = text
-    if ID in columns and not out.get(ID):
-        out[ID] = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    if ID in columns:
+        if out.get(ID) is None or out.get(ID) == "":  # no id: one from the text (an id of 0 is an id)
+            out[ID] = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        else:
+            out[ID] = str(out[ID])  # integer ids in decimal, as curate writes them
     if SOURCE in columns and not out.get(SOURCE):
         out[SOURCE] = fallback_source
     return out

@@ -223,3 +223,10 @@ def test_documents_whose_text_is_not_a_string_are_one_line_naming_the_file(tmp_p
     (tmp_path / "lines" / "x.jsonl").write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": 5}\n')
     with pytest.raises(ValueError, match=r"x.jsonl: line 2 is not a JSON object with a string 'text'"):
         list(iter_documents(str(tmp_path / "lines")))
+
+
+def test_an_id_of_zero_is_an_id(tmp_path):
+    # a falsy id (JSONL numbered from 0) was replaced by a hash of the text, so two equal texts shared one id
+    (tmp_path / "d.jsonl").write_text('{"id": 0, "text": "same"}\n{"id": 1, "text": "same"}\n{"text": "other"}\n')
+    ids = [d["id"] for d in iter_documents(str(tmp_path / "d.jsonl"))]
+    assert ids[:2] == ["0", "1"] and len(ids[2]) == 32
