@@ -514,3 +514,14 @@ def test_a_sequence_length_past_any_context_is_refused_before_the_job(corpus, tm
     with pytest.raises(ValueError, match=r"--seq-len 50,000,000 is over 4,194,304 tokens a row"):
         run_tokenize_job(str(root), str(tok_dir), str(tmp_path / "out"), 50_000_000)
     assert not (tmp_path / "out").exists()
+
+
+def test_whitespace_only_documents_are_empty(corpus, tmp_path):
+    # they were tokenized (a few whitespace tokens and <|endoftext|>) while an empty text was dropped
+    _, tok_dir, _ = corpus
+    src = tmp_path / "d.jsonl"
+    src.write_text("\n".join(json.dumps({"id": i, "text": t}) for i, t in
+                             enumerate(["some words", " \n\t ", "", "more words"])) + "\n")
+    result = run_tokenize_job(str(src), str(tok_dir), str(tmp_path / "out"), SEQ_LEN)
+    assert result.counters == {"in": 4, "kept": 2, "dropped_empty": 2}
+    assert result.manifest.totals.documents == 2
