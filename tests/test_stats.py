@@ -329,6 +329,16 @@ def test_inspect_shards_marks_document_boundaries(outputs, capsys):
     assert multi and "⟦|⟧" in out  # rows holding more than one document show the boundary
 
 
+def test_inspect_of_shards_with_one_missing_says_so(outputs, tmp_path, capsys):
+    # it printed a sample of the shards that were left (or "(no sequences)") and exited 0
+    copy = tmp_path / "shards"
+    shutil.copytree(outputs["shards"], copy)
+    victim = sorted(copy.glob("shard-*"))[0]
+    victim.unlink()
+    assert cli.main(["inspect", str(copy)]) == 1
+    assert f"shards listed in manifest.json are missing ({victim.name}" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------------------
 # streaming accumulators and progress
 # ---------------------------------------------------------------------------------------------------------

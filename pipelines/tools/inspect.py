@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE,
                      LANGUAGE_SCORE, MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
 from schemas.arguments import positive_int
-from schemas.errors import reading
+from schemas.errors import WinnowError, reading
 from schemas.io import table_files
 from schemas.shard_files import ShardFile, read_manifest
 from schemas.shards import FIX_RETOKENIZE
@@ -165,8 +165,13 @@ def _load_tokenizer(path: str, tokenizer: Optional[str]):
 
 
 def _shard_files(path: str, manifest: Manifest) -> List[str]:
-    return [os.path.join(path, s.path) for s in sorted(manifest.shards, key=lambda s: s.path)
-            if os.path.exists(os.path.join(path, s.path))]
+    files = [os.path.join(path, s.path) for s in sorted(manifest.shards, key=lambda s: s.path)]
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:  # a sample of what is left would pass for the shards
+        raise WinnowError(f"{len(missing)} of the {len(files)} shards listed in {MANIFEST_NAME} are missing "
+                          f"({os.path.basename(missing[0])}{', ...' if len(missing) > 1 else ''})", path=path,
+                          fix="re-run `winnow tokenize` into this directory (`winnow verify` checks every shard)")
+    return files
 
 
 def _iter_shard_pieces(files: Sequence[str], file_format: str, columns: Sequence[str]
