@@ -61,8 +61,10 @@ def any_present(pattern: str) -> bool:
 
 
 def input_bytes(patterns: Sequence[str]) -> int:
-    """Bytes of the files the patterns match (listed once, before the job starts)."""
-    return sum(m.size_in_bytes for r in FileSystems.match(list(patterns)) for m in r.metadata_list)
+    """Bytes of the JSONL files the patterns match (listed once, before the job starts): a glob's Parquet files
+    are read by row group, not in byte ranges."""
+    return sum(m.size_in_bytes for r in FileSystems.match(list(patterns)) for m in r.metadata_list
+               if not m.path.endswith(".parquet"))
 
 
 def staged_tokenizer_path(tokenizer_path: str, tokenizer_json: bytes, pipeline: beam.Pipeline) -> str:

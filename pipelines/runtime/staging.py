@@ -15,6 +15,9 @@ index of a stage the new run did not write goes with the previous tables' files)
 `.winnow-staging-*` and the tables' `beam-temp-*` directories. Anything else the user put in OUT survives
 (with a warning when it sits in a table directory, where readers of the documents would take it for ours).
 
+`winnow tokenize -o OUT` and `winnow export -o OUT` go the same way, their files being the shards
+(`shard-NNNNN-of-NNNNN.*`, `owned_names`), MDS's index.json, the errors table and manifest.json (last).
+
 Every operation goes through Beam FileSystems, so a gs:// output works as a local one: on object stores a
 "directory" is the set of objects under a prefix.
 """
@@ -32,13 +35,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.runtime.files import BEAM_TEMP_PREFIX, delete_tree
 from pipelines.runtime.files import ensure_dir as _ensure_dir, files_under as _files_under
+from schemas.io import GLOB_CHARS
 
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".winnow-staging-"
 PART_FILE = re.compile(r"part-(?:\d+-)?\d+-of-\d+\.parquet")  # part-<phase>-... when several phases write a table
 OWNED_TREE_FILES = ("index.json",)  # besides part files, what an owned tree (OUT/index/) holds of ours
-GLOB_CHARS = "*?["
 
 
 def is_uri(path: str) -> bool:
@@ -145,9 +148,7 @@ class StagedOutput:
         found = [p for t in self.tables for p in self._table_files(t) if PART_FILE.fullmatch(posixpath.basename(p))]
         found += [p for p in (_join(self.output_dir, n) for n in self.owned_files) if FileSystems.exists(p)]
         if self.owned_names is not None:  # e.g. tokenize's shard-NNNNN-of-NNNNN.* files
-            base = self.output_dir.rstrip("/") + "/"
-            found += [p for p in _files_under(self.output_dir) if p.startswith(base) and "/" not in p[len(base):]
-                      and self.owned_names.fullmatch(p[len(base):])]
+            found += [p for p in _children(self.output_dir, "") if self.owned_names.fullmatch(posixpath.basename(p))]
         for tree in self.owned_trees:  # the dedup index: part files and index.json of each stage
             found += [p for p in _files_under(_join(self.output_dir, tree))
                       if PART_FILE.fullmatch(posixpath.basename(p)) or posixpath.basename(p) in OWNED_TREE_FILES]
