@@ -124,6 +124,34 @@ def test_beam_job_refuses_a_misspelt_option_instead_of_running_on_defaults(tmp_p
     assert unrecognised_beam_args(["--projcet", "p", "stray"]) == ["--projcet", "p", "stray"]
 
 
+def test_input_and_seeds_given_twice_add_up(tmp_path, capsys):
+    # `--input a --input b` read only b (argparse's nargs="+" replaced the first list), with exit 0
+    inputs = []
+    for k in range(3):
+        path = tmp_path / f"in{k}.jsonl"
+        path.write_text("".join(json.dumps({"id": f"f{k}d{i}", "text": f"document {i} of file {k}"}) + "\n"
+                                for i in range(k + 1)))
+        inputs.append(str(path))
+    recipe = tmp_path / "none.yaml"
+    recipe.write_text("name: read-only\n")
+    out = tmp_path / "out"
+    code, _, err = winnow_in_process(capsys, "curate", "--input", inputs[0], "--output", str(out), "--recipe",
+                                     str(recipe), "-i", *inputs[1:])
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["stages"][0]["name"] == "read" and report["stages"][0]["in"] == 1 + 2 + 3
+    import pyarrow.parquet as pq
+
+    ids = sorted(pq.read_table(out / "documents").column("id").to_pylist())
+    assert ids == sorted(f"f{k}d{i}" for k in range(3) for i in range(k + 1))
+    from pipelines.cli import _configure, build_parser
+
+    parser = build_parser()
+    argv = ["crawl", "--seeds", "http://a.test/", "--seeds", "http://b.test/", "seeds.txt", "--output", "o"]
+    _configure(parser, argv)
+    assert parser.parse_known_args(argv)[0].seeds == ["http://a.test/", "http://b.test/", "seeds.txt"]
+
+
 def test_unknown_option_names_the_closest_one(tmp_path, capsys):
     code, _, err = winnow_in_process(capsys, "stats", str(tmp_path), "--jsno")
     assert code == 2 and "winnow stats: error: unrecognized arguments: --jsno; --jsno: did you mean --json?" in err

@@ -89,8 +89,9 @@ def read_seed_args(values: Sequence[str]) -> List[str]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", nargs="+", required=True, metavar="FILE_OR_URL",
-                        help="seed URLs, or files with one URL per line")
+    parser.add_argument("--seeds", nargs="+", action="extend", required=True, metavar="FILE_OR_URL",
+                        help="seed URLs, or files with one URL per line (several after one --seeds, or --seeds "
+                             "given again)")
     parser.add_argument("--output", required=True, help="directory for the WARC files (any Beam filesystem)")
     parser.add_argument("--max-pages", type=positive_int, default=100, help="fetches per host (default 100)")
     parser.add_argument("--delay", type=float, default=1.0, help="seconds between requests to a host (default 1)")

@@ -359,9 +359,10 @@ def _renamed_line(renamed: Mapping[str, Mapping[str, int]]) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", "-i", nargs="+", required=True, metavar="SPEC",
+    parser.add_argument("--input", "-i", nargs="+", action="extend", required=True, metavar="SPEC",
                         help="inputs: paths, globs or gs:// URIs of .warc(.gz), .arc(.gz), .wet.gz, .jsonl(.gz|.zst), "
-                             ".parquet, or code:PATH for a source tree")
+                             ".parquet, or code:PATH for a source tree (several after one --input, or --input "
+                             "given again)")
     parser.add_argument("--output", "-o", required=True, help="output directory (local or gs://)")
     parser.add_argument("--recipe", default=None, help="recipe YAML (default: recipes/default.yaml)")
     add_beam_arguments(parser)
