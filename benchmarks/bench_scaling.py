@@ -20,6 +20,11 @@ the read pass, over its `span_seconds` in report.json (first read bundle's start
 worker: the fused read -> extract -> per-document filters -> phase files pass, which is where `--workers`
 shares files; a big archive is shared record by record, each worker taking the next record nobody has taken,
 pipelines/ingest/readers.py `RecordClaims`).
+What the machine itself gives two processes: after each pair, two independent `--workers 1` runs of the same
+job at the same time (`_run_concurrent`, not for the copies case, whose runs are long). With no contention each
+takes as long as the job alone; shared caches, memory bandwidth, a host's other tenants and frequency limits make
+them slower, and 2 x (the job alone) / (the two at once) is the speed-up two uncoordinated processes get here: the
+ceiling for `--workers 2`, which the measured speed-up is set against (whole job and read pass).
 Checks: the documents, rejected and error rows of every run (`bench_workers._curate_digest`: all columns,
 sorted, part-file names ignored) must be equal across runs and worker counts of a recipe. Extract timeouts:
 pages dropped because extraction passed the per-page wall limit (extract `max_seconds`, 20 s by default): on a
@@ -33,6 +38,7 @@ import json
 import os
 import statistics
 import tempfile
+import time
 
 from benchmarks.bench_memory import MIB, curate_tree
 from benchmarks.bench_workers import _curate_digest, _order, cores_probe
@@ -76,6 +82,28 @@ def _run(paths, workers: int, root: str, recipe) -> dict:
     return result
 
 
+def _run_concurrent(paths, root: str, recipe) -> dict:
+    """Two independent 1-worker runs of the same job started together: the wall time until both are done, and
+    the mean of their read-pass spans."""
+    import threading
+
+    results = [None, None]
+
+    def one(i):
+        results[i] = _run(paths, 1, root, recipe)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if None in results:
+        raise RuntimeError("a concurrent run failed (its error is above)")
+    return {"seconds": time.perf_counter() - start, "span": statistics.mean(r["span"] for r in results),
+            "digests": {r["digest"] for r in results}}
+
+
 def _ratios(one, two) -> str:
     pairs = [a / b for a in one for b in two]
     return (f"min/min {min(one) / min(two):.2f}x, median of every pair {statistics.median(pairs):.2f}x "
@@ -95,8 +123,10 @@ def _copies(paths, root: str, copies: int) -> list:
     return linked
 
 
-def _measure_recipe(name: str, recipe, paths, root: str, rows: list, probes: list, repeats: int = REPEATS) -> list:
+def _measure_recipe(name: str, recipe, paths, root: str, rows: list, probes: list, repeats: int = REPEATS,
+                    concurrent: bool = True) -> list:
     times, spans = {1: [], 2: []}, {1: [], 2: []}
+    together = []  # (wall, mean span) of two independent 1-worker runs at once, per repeat
     digests, timeouts = set(), []
     records = documents = 0
     for repeat in range(1, repeats + 1):
@@ -115,18 +145,44 @@ def _measure_recipe(name: str, recipe, paths, root: str, rows: list, probes: lis
                         f"{r['records']} | {r['documents']} | {r['records'] / r['seconds']:.1f} | "
                         f"{r['records'] / r['span']:.1f} | {r['timeouts']} | {r['peak'] / MIB:,.0f} | "
                         f"sha256 {r['digest'][:12]} |")
+        if concurrent:
+            c = _run_concurrent(paths, root, recipe)
+            print(f"scaling: {name}, repeat {repeat}, two 1-worker runs at once: {c['seconds']:.1f} s "
+                  f"(read pass {c['span']:.1f} s each)", flush=True)
+            together.append((c["seconds"], c["span"]))
+            digests.update(c["digests"])
+            rows.append(f"| {name} | 2 x 1, at once | {repeat} | {cores:.2f} | {c['seconds']:.1f} | {c['span']:.1f} | "
+                        f"2 x {records} | 2 x {documents} | | | | | {len(c['digests'])} digest(s) |")
     return [f"**{name}**: whole job, 1 worker min {min(times[1]):.1f} s / median {statistics.median(times[1]):.1f} s, "
             f"2 workers min {min(times[2]):.1f} s / median {statistics.median(times[2]):.1f} s: speed-up "
             f"{_ratios(times[1], times[2])}.  ",
             f"Read pass (read -> extract -> filters -> phase files): 1 worker min {min(spans[1]):.1f} s, 2 workers "
             f"min {min(spans[2]):.1f} s: speed-up {_ratios(spans[1], spans[2])}; "
             f"{records / min(spans[2]):.1f} records/s with 2 workers at the min.  ",
+            *(_ceiling_lines(times, spans, together) if together else []),
             f"Fixed cost of this job outside the read pass (wall - span, 1 worker): median "
             f"{statistics.median(t - s for t, s in zip(times[1], spans[1])):.1f} s; {documents} documents kept.  ",
-            f"Outputs (documents, rejected, errors) equal across all {2 * repeats} runs and both worker counts: "
+            f"Outputs (documents, rejected, errors) equal across all {2 * repeats + 2 * len(together)} runs and both "
+            f"worker counts: "
             f"{'yes' if len(digests) == 1 else 'NO (' + str(len(digests)) + ' distinct)'}"
             + (f"; pages dropped as extract `timeout` per run: {timeouts} (the per-page wall limit fires under "
                f"load, so outputs then differ with the machine's load)." if any(timeouts) else "."), ""]
+
+
+def _ceiling_lines(times, spans, together) -> list:
+    """The speed-up two uncoordinated processes get from this machine (2 x the job alone / two at once, medians),
+    and the measured `--workers 2` speed-up as a share of it."""
+    one_wall, one_span = statistics.median(times[1]), statistics.median(spans[1])
+    both_wall = statistics.median(w for w, _ in together)
+    both_span = statistics.median(s for _, s in together)
+    wall_ceiling, span_ceiling = 2 * one_wall / both_wall, 2 * one_span / both_span
+    wall_got = one_wall / statistics.median(times[2])
+    span_got = one_span / statistics.median(spans[2])
+    return [f"What the machine gives two processes (two independent 1-worker runs at once, medians): whole job "
+            f"{both_wall:.1f} s against {one_wall:.1f} s alone, a ceiling of {wall_ceiling:.2f}x; read pass "
+            f"{both_span:.1f} s against {one_span:.1f} s, {span_ceiling:.2f}x. `--workers 2` reaches "
+            f"{wall_got:.2f}x whole job ({100 * wall_got / wall_ceiling:.0f} % of that ceiling) and {span_got:.2f}x "
+            f"read pass ({100 * span_got / span_ceiling:.0f} %).  "]
 
 
 def run() -> str:
@@ -149,7 +205,7 @@ def run() -> str:
         # phase's ~65 small bundles) is a smaller share, as in a job of real size
         name, recipe = recipes[-1]
         notes += _measure_recipe(f"{name}, every file {COPIES}x", recipe, _copies(paths, root, COPIES), root,
-                                 rows, probes, repeats=COPIES_REPEATS)
+                                 rows, probes, repeats=COPIES_REPEATS, concurrent=False)
     lines = ["\n".join(rows), "",
              f"Input: {len(paths)} files, {input_mb:.1f} MB of WARC/ARC (the last recipe: each file {COPIES} times, "
              f"{COPIES * input_mb:.1f} MB). Warm-up ({os.path.basename(small[0])}, "
