@@ -271,6 +271,20 @@ def test_cli_train_with_weights_and_baseline(docs_dir, tmp_path, capsys):
     assert "SOURCE=WEIGHT" in capsys.readouterr().err
 
 
+def test_cli_train_says_when_the_vocabulary_falls_short(tmp_path, capsys):
+    # BPE stops merging when the sample has no pair left: the file held fewer entries than asked, without a word
+    from pipelines.cli import main as winnow
+
+    docs = tmp_path / "tiny.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "abc abd abe " * 20}) + "\n")
+    out = tmp_path / "tok"
+    assert winnow(["tokenizer", "train", "--input", str(docs), "--vocab-size", "5000", "--output", str(out)]) == 0
+    meta = json.loads((out / "tokenizer_meta.json").read_text())
+    assert meta["requested_vocab_size"] == 5000 and meta["vocab_size"] < 300
+    err = capsys.readouterr().err
+    assert f"the vocabulary has {meta['vocab_size']} entries, not the 5000 asked for" in err
+
+
 # --- determinism -----------------------------------------------------------------------------------------
 
 def tie_corpus() -> list:

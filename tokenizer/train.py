@@ -33,6 +33,7 @@ import hashlib
 import heapq
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -411,6 +412,10 @@ def main(args: Any = None) -> int:
                            split=args.split)
     print(f"tokenizer: {os.path.join(args.output, TOKENIZER_FILE)} vocab_size={meta['vocab_size']} "
           f"sha256={meta['sha256'][:12]} sample={meta['sample']['documents']} docs / {meta['sample']['chars']:,} chars")
+    if meta["vocab_size"] < meta["requested_vocab_size"]:  # BPE stops when no pair occurs twice in the sample
+        print(f"tokenizer train: the vocabulary has {meta['vocab_size']} entries, not the {args.vocab_size} asked "
+              f"for: the sample ran out of pairs to merge; give more text (--input, --max-chars) or a smaller "
+              f"--vocab-size", file=sys.stderr)
     return 0
 
 
