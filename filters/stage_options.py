@@ -38,11 +38,11 @@ _SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxoth
 class OptionError(TypeError, ValueError):
     """A stage option that is unknown, missing, of the wrong type or out of range. Both a TypeError (what
     Python raises for an unknown or missing keyword) and a ValueError (a value out of range), so callers that
-    catch either keep working."""
+    catch either keep working. `options`: for an unknown option, the names that are options there."""
 
-    def __init__(self, option: str, message: str):
+    def __init__(self, option: str, message: str, options: Tuple[str, ...] = ()):
         super().__init__(f"option {option!r} {message}")
-        self.option, self.message = option, message
+        self.option, self.message, self.options = option, message, tuple(options)
 
     def within(self, parent: str) -> "OptionError":
         """The same error for an option nested in `parent` (quality's rule sets): `gopher.min_doc_words`."""
@@ -135,13 +135,24 @@ class FastTextModelFile:
         return _why_not_a_file(value) or "the file is not a fastText model (wrong header)"
 
 
+@dataclasses.dataclass(frozen=True)
+class NonEmpty:
+    """At least one item: an empty list that would mean "all" (a filter's `sources`) or nothing is refused."""
+
+    def accepts(self, value) -> bool:
+        return len(value) > 0
+
+    def describe(self) -> str:
+        return "(at least one; leave the option out for the default)"
+
+
 # Aliases for the ranges most options have, so signatures stay readable.
 Fraction = Annotated[float, Range(0, 1)]
 NonNegative = Annotated[float, Range(0)]
 Positive = Annotated[float, Range(0, low_open=True)]
 NonNegativeInt = Annotated[int, Range(0)]
 PositiveInt = Annotated[int, Range(1)]
-Sources = Optional[typing.List[Annotated[str, OneOf(*DOCUMENT_SOURCES)]]]
+Sources = Optional[Annotated[typing.List[Annotated[str, OneOf(*DOCUMENT_SOURCES)]], NonEmpty()]]
 ModelPath = Annotated[str, FastTextModelFile()]
 ListFile = Annotated[str, ExistingFile()]
 
@@ -242,14 +253,41 @@ def check_option(name: str, tp, value) -> None:
         message += f" ({path_check.explain(value)})"
     if isinstance(value, str):
         try:
-            float(value)
+            number = float(value)
         except ValueError:
             pass
         else:
-            message += "; write the number without quotes"
-            if "e" in value.lower() and "." not in value:
-                message += " (YAML reads 1e-3 as text: write 1.0e-3)"
+            if "e" in value.lower() and math.isfinite(number):  # YAML 1.1: an exponent needs a dot and a sign
+                message += f"; YAML reads {value} as text: write {yaml_float(value)}"
+            else:
+                message += "; write the number without quotes"
+    if _holds_yaml_boolean(value) and "string" in describe(tp):
+        message += ("; YAML reads unquoted yes, no, on, off, y and n as booleans: quote the word (e.g. 'no', "
+                    "Norwegian)")
     raise OptionError(name, message)
+
+
+def yaml_float(text: str) -> str:
+    """A number written with an exponent (`1e-3`, `1.0e2`) as YAML 1.1 reads it as a float: a dot in the
+    mantissa and a sign on the exponent (`1.0e-3`, `1.0e+2`)."""
+    mantissa, exponent = text.strip().lower().split("e", 1)
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{exponent if exponent[:1] in ('+', '-') else '+' + exponent}"
+
+
+def _holds_yaml_boolean(value) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, bool) for v in value)
+    if isinstance(value, collections.abc.Mapping):
+        return any(isinstance(k, bool) for k in value)
+    return False
+
+
+def _unknown_option(option: str, named) -> OptionError:
+    return OptionError(option, f"is not an option here; options are {', '.join(named)}", options=tuple(named))
 
 
 def checked_options(target):
@@ -278,7 +316,7 @@ def checked_options(target):
         if not accepts_any:
             unknown = sorted(set(kwargs) - set(named))
             if unknown:
-                raise OptionError(unknown[0], f"is not an option here; options are {', '.join(named)}")
+                raise _unknown_option(unknown[0], named)
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -291,7 +329,14 @@ def checked_options(target):
             if name in hints and params[name].kind not in (inspect.Parameter.VAR_KEYWORD,
                                                             inspect.Parameter.VAR_POSITIONAL):
                 check_option(name, hints[name], value)
-        return func(*args, **kwargs)
+        if not accepts_any:
+            return func(*args, **kwargs)
+        try:  # **kwargs are checked where they are forwarded; a name unknown there is not one of ours either
+            return func(*args, **kwargs)
+        except OptionError as exc:
+            if exc.options and exc.option in kwargs and exc.option not in named:
+                raise _unknown_option(exc.option, named + [n for n in exc.options if n not in named]) from None
+            raise
 
     wrapper.__checked_options__ = True
     if is_class:

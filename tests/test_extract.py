@@ -133,7 +133,7 @@ def test_extract_text_beam_outputs_and_counters(shared_data, aeb_pages):
     # Real archives through read + extract: both stages keep the counting identity.
     warcs = str(shared_data / "warc/edge_cases/ukwa__*.warc.gz")
     read = p | "Read" >> ReadInputs([warcs])
-    _ = read["records"] | "ExtractWarc" >> ExtractText(fast=True)
+    _ = read["records"] | "ExtractWarc" >> ExtractText(engine="trafilatura", fast=True)
     result = p.run()
     result.wait_until_finish()
     for stage in ("read", "extract"):

@@ -89,7 +89,10 @@ def test_bad_option_fails_at_load_with_stage_option_value_and_what_is_allowed(st
 
 def test_unknown_and_missing_options_name_themselves():
     message = _refusal({"language": {"min_scor": 0.5}})
-    assert "option 'min_scor' is not an option here; options are languages, min_score" in message
+    # the language stage's own options and those it hands to its filter, all named
+    assert "option 'min_scor' is not an option here; options are min_batch, max_batch, languages, min_score" in message
+    message = _refusal({"dedup_minhash": {"treshold": 0.5}})  # the composite's options and its MinHash's
+    assert "options are threshold, verify_threshold" in message and "num_perm, bands, rows" in message
     assert "option 'model_path' is required" in _refusal({"classifier": {}})
     assert "option 'gopher.min_words' is not an option" in _refusal({"quality": {"gopher": {"min_words": 3}}})
 
@@ -340,3 +343,34 @@ def test_winnow_run_with_a_recipe_mixture_tokenizes_that_mixture(tmp_path, word_
     shares = {s["name"]: s["share"] for s in manifest["mixture"]["sources"]}
     assert shares.keys() == {"curated", "books"} and abs(shares["curated"] - 0.25) < 0.02, shares
     assert os.path.exists(tmp_path / "out" / "mixture.yaml") and summary["documents"] > 0
+
+
+def test_an_extract_option_the_engine_does_not_read_is_refused():
+    # the cascade never reads prune_consent, fast, favor_recall or recall_fallback: they were accepted and did
+    # nothing (a cookie banner stayed with `prune_consent: true` as with false)
+    message = _refusal({"extract": {"prune_consent": False}})
+    assert ("option 'prune_consent' = False does nothing with engine 'cascade', which does not read it; engines that "
+            "do: trafilatura (set `engine:`)") in message
+    assert "engines that do: cascade, trafilatura" in _refusal({"extract": {"engine": "resiliparse",
+                                                                           "include_comments": True}})
+    assert "option 'region_fallback'" in _refusal({"extract": {"engine": "resiliparse", "region_fallback": 0.3}})
+    # what the engine reads, what every engine gets, and defaults written out all load
+    for options in ({"favor_precision": True}, {"engine": "trafilatura", "fast": True, "prune_consent": False},
+                    {"engine": "resiliparse", "include_tables": False, "max_seconds": 5.0},
+                    {"prune_consent": True, "fast": False}, {"only_http_200": False, "max_tags": 10}):
+        parse_recipe({"extract": options})
+
+
+def test_empty_sources_and_yaml_lookalikes_are_refused_with_what_to_write():
+    import yaml
+
+    # `sources: []` meant every source (the code rules then dropped prose documents)
+    for stage in ("language", "code", "quality", "pii"):
+        assert "option 'sources' = [] (a list) is not allowed" in _refusal({stage: {"sources": []}}), stage
+    parse_recipe({"extract": {}, "language": {"sources": ["web"]}})
+    # YAML 1.1 reads `no` as false and `1e2` / `1.0e2` as text: the message says what to write
+    message = _refusal(yaml.safe_load("language: {languages: [en, no]}"))
+    assert "['en', False]" in message and "quote the word (e.g. 'no', Norwegian)" in message
+    assert "YAML reads 1.0e2 as text: write 1.0e+2" in _refusal(yaml.safe_load("extract: {max_seconds: 1.0e2}"))
+    assert "YAML reads 1e-3 as text: write 1.0e-3" in _refusal(yaml.safe_load("extract: {max_seconds: 1e-3}"))
+    assert yaml.safe_load("x: [1.0e+2, 1.0e-3]") == {"x": [100.0, 0.001]}  # what the messages advise is a number

@@ -27,7 +27,7 @@ import itertools
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 DEFAULT_ENGINE = "cascade"
 ENGINE_NAMES = ("cascade", "trafilatura", "rs_trafilatura", "resiliparse")
@@ -92,6 +92,9 @@ class Engine:
     The `trafilatura` engine is pipelines/ingest/html.py `TrafilaturaEngine`, beside the extractor it wraps."""
     name = ""
     package = ""  # the PyPI package to install, for the refusal message
+    # The ExtractConfig options this engine reads besides the caps every engine gets (None: all of them); a recipe
+    # that sets another one to a value other than its default is refused (html.py ExtractConfig).
+    options: Optional[Tuple[str, ...]] = None
 
     def __init__(self, config):
         self.config = config  # a pipelines.ingest.html.ExtractConfig (its caps, tables, metadata switches)
@@ -157,6 +160,7 @@ class ResiliparseEngine(Engine):
     """resiliparse's main-content plain text (lexbor's HTML parser, C++), the DCLM extractor's settings."""
     name = "resiliparse"
     package = "resiliparse==2.0.1"
+    options = ("include_tables", "drop_repeated_lines_over", "with_metadata")
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:
@@ -195,6 +199,7 @@ class RsTrafilaturaEngine(Engine):
     """rs-trafilatura (Rust port of trafilatura with page-type classification), given decoded text."""
     name = "rs_trafilatura"
     package = "rs-trafilatura"
+    options = ("with_metadata",)
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:

@@ -52,6 +52,7 @@ Extraction is CPU-bound per record with no shared state, so it scales linearly w
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 import zlib
@@ -134,6 +135,23 @@ class ExtractConfig:
             reason = reason and reason.replace("engine 'resiliparse'", "engine 'cascade'")
         if reason:
             raise OptionError("engine", f"{self.engine!r} cannot run here: {reason}")
+        # An option the chosen engine never reads would be accepted and do nothing (`prune_consent: false` with the
+        # cascade): a value other than its default is refused, naming the engines that read it.
+        changed = [f for f in dataclasses.fields(self) if f.name not in ALL_ENGINES_OPTIONS
+                   and getattr(self, f.name) != f.default]
+        if changed:
+            reads = ENGINES[self.engine].options
+            for f in changed:
+                if reads is not None and f.name not in reads:
+                    readers = [name for name, cls in ENGINES.items() if cls.options is None or f.name in cls.options]
+                    raise OptionError(f.name, f"= {getattr(self, f.name)!r} does nothing with engine {self.engine!r}, "
+                                              f"which does not read it; engines that do: {', '.join(readers)} "
+                                              f"(set `engine:`), or remove the option")
+
+
+# Options every engine is run with (extract_record's caps, status check and time limit, and the engine's name);
+# the others are read by the engines whose `options` name them (None: all).
+ALL_ENGINES_OPTIONS = frozenset({"engine", "only_http_200", "max_html_bytes", "max_tags", "max_seconds"})
 
 
 def _media_type(content_type: Optional[str]) -> str:
@@ -317,9 +335,11 @@ def extract_html(html: str, url: Optional[str], config: ExtractConfig = ExtractC
 
 
 class TrafilaturaEngine(Engine):
-    """Engine `trafilatura`, the default: `extract_html` (trafilatura plus the fallbacks above), unchanged."""
+    """Engine `trafilatura`, the default until issue 17: `extract_html` (trafilatura plus the fallbacks above),
+    unchanged. It reads every option of ExtractConfig."""
     name = "trafilatura"
     package = "trafilatura"
+    options = None
 
     def __init__(self, config: Optional["ExtractConfig"] = None):
         super().__init__(config if config is not None else ExtractConfig())
@@ -341,6 +361,8 @@ class CascadeEngine(Engine):
     `favor_precision`: trafilatura in precision mode on every page, its text kept."""
     name = "cascade"
     package = "resiliparse==2.0.1"
+    options = ("favor_precision", "region_fallback", "include_tables", "include_comments", "drop_repeated_lines_over",
+               "with_metadata")
 
     def __init__(self, config: Optional["ExtractConfig"] = None):
         super().__init__(config if config is not None else ExtractConfig())
