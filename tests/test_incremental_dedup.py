@@ -302,3 +302,26 @@ def test_merge_carries_the_minhash_sets_when_every_input_has_them(tmp_path):
     reader = dix.IndexReader(sets_dir, sets, key_column=dix.KEPT_ID, value_column=dix.SET)
     assert reader.lookup(dix.id_bucket("a2"), ["a2"]) == [("a2", bytes(range(8)) * 2)]
     assert sets["rows"] == 3 and sets["holds"] == dix.SETS_HOLDS
+
+
+def test_against_the_output_directory_itself_is_refused_before_the_job(tmp_path, capsys):
+    # the second run read its own output's index as "earlier" (every document a duplicate of itself), then replaced
+    # that output and index with an empty one: exit 0, the first run's documents gone
+    from pipelines.cli import main
+
+    docs = _write_jsonl(tmp_path / "in.jsonl", [{"id": f"d{i}", "text": f"document number {i} here"} for i in range(5)])
+    first = tmp_path / "first.yaml"
+    first.write_text("name: first\ndedup_exact: {}\n")
+    out = tmp_path / "out"
+    assert main(["curate", "-i", docs, "-o", str(out), "--recipe", str(first)]) == 0
+    before = sorted((p.relative_to(out), p.read_bytes()) for p in out.rglob("*") if p.is_file())
+    for against in (str(out), str(out / "index"), str(out) + "/"):
+        again = tmp_path / "again.yaml"
+        again.write_text(f"name: again\ndedup_exact: {{against: ['{against}']}}\n")
+        assert main(["curate", "-i", docs, "-o", str(out), "--recipe", str(again)]) == 1
+        err = capsys.readouterr().err
+        assert "stage 'dedup_exact': the `against` directory" in err and "is inside the output directory" in err, err
+        assert sorted((p.relative_to(out), p.read_bytes()) for p in out.rglob("*") if p.is_file()) == before
+    # against an earlier run elsewhere still works
+    again.write_text(f"name: again\ndedup_exact: {{against: ['{out}']}}\n")
+    assert main(["curate", "-i", docs, "-o", str(tmp_path / "second"), "--recipe", str(again)]) == 0

@@ -246,6 +246,9 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         check_inputs_need_no_extract(recipe, files)
         check_against_indexes(recipe)  # an index built with other parameters stops the job here
         refuse_inputs_inside_output([f.path for f in files], output_dir)
+        for name, opts in recipe.stages:  # an earlier run's index that this run would replace while reading it
+            refuse_inputs_inside_output(list(opts.get("against") or ()), output_dir,
+                                        what=f"stage {name!r}: the `against` directory")
         staged = StagedOutput(output_dir, tuple(OUTPUT_TABLES), last=REPORT_NAME, owned_files=(RECIPE_NAME,),
                               owned_trees=(INDEX_DIR,))
         staged.prepare()
