@@ -65,10 +65,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_writable_dir(os.path.dirname(os.path.abspath(args.html)), "--html")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winnow", description="Winnow: curate web archives, crawls and code into training-ready token shards.")
-    parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS,
+                        help="Python log level: DEBUG, INFO, WARNING, ERROR or CRITICAL (default WARNING)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text, _beam) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -14,3 +14,14 @@ def positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{number} is not at least 1")
     return number
+
+
+def fraction_over_zero(value: str) -> float:
+    """argparse type of a share in (0, 1] (`--sample-rate 50` is a usage error, not 1)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < number <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not within (0, 1]")
+    return number

@@ -152,6 +152,42 @@ def test_input_and_seeds_given_twice_add_up(tmp_path, capsys):
     assert parser.parse_known_args(argv)[0].seeds == ["http://a.test/", "http://b.test/", "seeds.txt"]
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--log-level", "verbose", "stats", "x"], "--log-level: invalid choice: 'VERBOSE'"),  # was WARNING, silently
+    (["tokenizer", "train", "--input", "x", "--vocab-size", "300", "--output", "o", "--sample-rate", "50"],
+     "--sample-rate: 50 is not within (0, 1]"),  # was read as 1
+    (["tokenizer", "eval", "--tokenizer", "t", "--input", "x", "--baseline", "b", "--no-baseline"],
+     "argument --no-baseline: not allowed with argument --baseline"),  # the baseline was dropped
+    (["train", "--shards", "s", "--max-steps", "-3"], "--max-steps: -3 is not at least 1"),  # an untrained ckpt.pt
+    (["train", "--shards", "s", "--grad-accum", "0"], "--grad-accum: 0 is not at least 1"),  # became 1
+    (["train", "--shards", "s", "--batch-size", "0"], "--batch-size: 0 is not at least 1"),  # ZeroDivisionError
+    (["train", "--shards", "s", "--log-interval", "0"], "--log-interval: 0 is not at least 1"),
+], ids=["log-level", "sample-rate", "baseline", "max-steps", "grad-accum", "batch-size", "log-interval"])
+def test_out_of_range_or_contradictory_options_are_usage_errors(argv, said, capsys):
+    code, _, err = winnow_in_process(capsys, *argv)
+    assert code == 2 and said in err, err
+
+
+def test_log_level_takes_any_case(tmp_path, capsys):
+    code, _, err = winnow_in_process(capsys, "--log-level", "debug", "stats", str(tmp_path / "none"))
+    assert code == 1 and "invalid choice" not in err and "no documents found" in err, err
+
+
+def test_a_misspelt_source_weight_is_an_error_not_a_lost_share(tmp_path, capsys):
+    # `--source-weight Web=3 --source-weight code=1` sampled code alone: web's share went to a source nobody has
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"{s}{i}", "source": s, "text": f"{s} text number {i} " * 20}) + "\n"
+                            for s in ("web", "code") for i in range(10)))
+    out = tmp_path / "tok"
+    code, _, err = winnow_in_process(capsys, "tokenizer", "train", "--input", str(docs), "--vocab-size", "300",
+                                     "--output", str(out), "--source-weight", "Web=3", "--source-weight", "code=1")
+    assert code == 1 and "--source-weight names Web, which no document has: the documents' sources are code, web" in err
+    code, _, err = winnow_in_process(capsys, "tokenizer", "train", "--input", str(docs), "--vocab-size", "300",
+                                     "--output", str(out), "--source-weight", "web=3", "--source-weight", "code=1")
+    assert code == 0, err
+    assert json.loads((out / "tokenizer_meta.json").read_text())["sample"]["sources"].keys() == {"web", "code"}
+
+
 def test_unknown_option_names_the_closest_one(tmp_path, capsys):
     code, _, err = winnow_in_process(capsys, "stats", str(tmp_path), "--jsno")
     assert code == 2 and "winnow stats: error: unrecognized arguments: --jsno; --jsno: did you mean --json?" in err

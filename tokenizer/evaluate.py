@@ -123,9 +123,10 @@ def evaluate_tokenizer(tokenizer_path: str, docs_path: str, max_docs: int = DEFA
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
     parser.add_argument("--input", required=True, help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
-    parser.add_argument("--baseline", help="tokenizer to compare with (default: TOKENIZER_DIR/baseline when "
-                                           "`winnow tokenizer train --baseline` wrote one)")
-    parser.add_argument("--no-baseline", action="store_true", help="do not compare with a baseline")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--baseline", help="tokenizer to compare with (default: TOKENIZER_DIR/baseline when "
+                                          "`winnow tokenizer train --baseline` wrote one)")
+    which.add_argument("--no-baseline", action="store_true", help="do not compare with a baseline")
     parser.add_argument("--max-docs", type=positive_int, default=DEFAULT_MAX_DOCS, help=f"documents evaluated (default {DEFAULT_MAX_DOCS}), each up to its "
                                                                                    f"first {DEFAULT_MAX_DOC_CHARS:,} characters")
     parser.add_argument("--seed", type=int, default=0, help="which documents are sampled (default 0)")

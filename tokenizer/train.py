@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from schemas import ID, SOURCE, TEXT
+from schemas.arguments import fraction_over_zero
 from schemas.io import iter_documents
 
 # cl100k's split pattern with the possessive quantifiers removed: Oniguruma reads `\p{N}{1,3}+` as
@@ -177,12 +178,14 @@ def plan_sample(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = 
     totals = {g: 0 for g in budgets}
     thresholds = {g: 1 << 64 for g in budgets}  # every document hashing at or above this is known not to fit
     seen = 0
+    present = set()  # the sources of the non-empty documents
     for doc in docs:
         seen += 1
         text = doc[TEXT]
         if not text:
             continue
         source = doc[SOURCE]
+        present.add(source)
         group = source if source in listed else ALL_SOURCES
         if group not in budgets:
             continue  # weighted away (not listed, no `*`, or weight 0)
@@ -197,6 +200,10 @@ def plan_sample(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = 
             neg_h, _, _, dropped = heapq.heappop(heap)
             totals[group] -= dropped
             thresholds[group] = min(thresholds[group], -neg_h)
+    absent = sorted(name for name in listed if source_weights[name] > 0 and name not in present)
+    if absent and present:  # a misspelt source (`Web=3`) took its share from the budget and gave it to nothing
+        raise ValueError(f"--source-weight names {', '.join(absent)}, which no document has: the documents' sources "
+                         f"are {', '.join(sorted(map(str, present)))}")
     keys: Dict[Tuple[int, str], int] = {}
     stats = SampleStats(documents_seen=seen, budgets=dict(budgets))
     for group in sorted(heaps):
@@ -390,7 +397,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help=f"characters of training text in total (default {DEFAULT_MAX_CHARS:,})")
     parser.add_argument("--max-doc-chars", type=int, default=DEFAULT_MAX_DOC_CHARS,
                         help=f"characters taken from each document (default {DEFAULT_MAX_DOC_CHARS:,})")
-    parser.add_argument("--sample-rate", type=float, default=1.0, help="fraction of documents eligible (default 1)")
+    parser.add_argument("--sample-rate", type=fraction_over_zero, default=1.0,
+                        help="fraction of documents eligible, in (0, 1] (default 1)")
     parser.add_argument("--source-weight", action="append", metavar="SOURCE=W", default=None,
                         help="share of --max-chars for a source (repeatable; '*=W' for every source not listed; "
                              "without any, all sources share one budget)")

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from schemas import MANIFEST_NAME
+from schemas.arguments import positive_int
 from schemas.errors import check_writable_dir, report_errors
 from training.data import ShardReader
 from training.model import GPT, GPTConfig
@@ -289,10 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda when available, else cpu")
     p.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
                    help="tiny: 2x128 CPU smoke run; gpt2-124m: 12 layers x 768 (default: tiny)")
-    p.add_argument("--max-steps", type=int, help="optimizer steps (default: the preset's)")
-    p.add_argument("--out", help="output directory (default: <shards>/../train)")
-    p.add_argument("--batch-size", type=int, help="sequences per micro-batch per GPU (default: the preset's)")
-    p.add_argument("--grad-accum", type=int, help="micro-batches per step over all GPUs (default: preset's)")
+    p.add_argument("--max-steps", type=positive_int, help="optimizer steps (default: the preset's)")
+    p.add_argument("--out", help="output directory (default: <shards>/../train for local shards, ./train for a URI)")
+    p.add_argument("--batch-size", type=positive_int, help="sequences per micro-batch per GPU (default: the preset's)")
+    p.add_argument("--grad-accum", type=positive_int, help="micro-batches per step over all GPUs (default: preset's)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--seed", type=int, help="seed of the initial weights and the data order (default 1337)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, fast steps)")
@@ -301,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=["auto", "flex", "dense"], help="document-masking kernel (default "
                    "auto: flex on CUDA, a dense SDPA mask on CPU, where flex has no backward)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt when it exists")
-    p.add_argument("--log-interval", type=int, help="steps between log lines (default: the preset's)")
+    p.add_argument("--log-interval", type=positive_int, help="steps between log lines (default: the preset's)")
     p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
                    help="skip comparing every shard's sha256 with the manifest before training (the log says so)")
     return p
