@@ -152,6 +152,26 @@ def test_input_and_seeds_given_twice_add_up(tmp_path, capsys):
     assert parser.parse_known_args(argv)[0].seeds == ["http://a.test/", "http://b.test/", "seeds.txt"]
 
 
+def test_one_file_under_two_spellings_is_read_once(tmp_path, capsys, monkeypatch):
+    # `-i d/a.jsonl ./d/a.jsonl` read the file twice: every document twice, half of them renamed as repeated ids
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.jsonl").write_text("".join(json.dumps({"id": f"x{i}", "text": f"text {i}"}) + "\n"
+                                                    for i in range(4)))
+    recipe = tmp_path / "none.yaml"
+    recipe.write_text("name: read-only\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = winnow_in_process(capsys, "curate", "-i", "d/a.jsonl", "./d/a.jsonl", str(tmp_path / "d/a.jsonl"),
+                                     "d//a.jsonl", "-o", "out", "--recipe", str(recipe))
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["stages"][0]["in"] == 4 and "renamed" not in report["stages"][0], report["stages"][0]
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "out" / "documents")
+    assert sorted(table.column("id").to_pylist()) == ["x0", "x1", "x2", "x3"]
+    assert set(table.column("input_path").to_pylist()) == {"./d/a.jsonl"}  # the first spelling in sorted order
+
+
 @pytest.mark.parametrize("argv, said", [
     (["--log-level", "verbose", "stats", "x"], "--log-level: invalid choice: 'VERBOSE'"),  # was WARNING, silently
     (["tokenizer", "train", "--input", "x", "--vocab-size", "300", "--output", "o", "--sample-rate", "50"],

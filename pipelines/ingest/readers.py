@@ -87,7 +87,23 @@ def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
         if not known:
             raise ValueError(f"input {spec!r} matches no file of a known kind; accepted kinds are {ACCEPTED_KINDS}")
         files.extend(known)
-    return sorted(set(files), key=lambda f: (f.path, f.kind))
+    return distinct_files(files)
+
+
+def same_file_key(item: InputFile) -> Tuple[str, str, Optional[str]]:
+    """What makes two InputFiles one read: a local path is compared absolute and normalised (`d/a.jsonl`,
+    `./d/a.jsonl` and its absolute form are one file), without resolving links (a link under another name is
+    another input, as its name says)."""
+    path = item.path if "://" in item.path else os.path.abspath(item.path)
+    return item.kind, path, item.root
+
+
+def distinct_files(files: Sequence[InputFile]) -> List[InputFile]:
+    """Each file once (the first spelling in sorted order), sorted by path."""
+    chosen: Dict[Tuple[str, str, Optional[str]], InputFile] = {}
+    for item in sorted(set(files), key=lambda f: (f.path, f.kind)):
+        chosen.setdefault(same_file_key(item), item)
+    return sorted(chosen.values(), key=lambda f: (f.path, f.kind))
 
 
 def _has_glob(spec: str) -> bool:

@@ -18,7 +18,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from pipelines.ingest.inputs import MAX_RECORD_BYTES, READ_STAGE, InputFile
-from pipelines.ingest.readers import expand_input_specs, order_for_workers, read_input_file, split_input
+from pipelines.ingest.readers import (expand_input_specs, order_for_workers, read_input_file, same_file_key,
+                                      split_input)
 from pipelines.transforms.counters import BUNDLE_CLOCK
 from pipelines.transforms.stages import ERRORS, StageCounters, metrics_namespace
 from schemas import to_error_row
@@ -71,12 +72,13 @@ def expand_input_spec(spec: str) -> List[InputFile]:
     return expand_input_specs([spec])
 
 
-def input_file_key(item: InputFile) -> Tuple[Tuple[str, str], InputFile]:
-    return (item.kind, item.path), item
+def input_file_key(item: InputFile) -> Tuple[Tuple[str, str, Optional[str]], InputFile]:
+    return same_file_key(item), item
 
 
-def first_input_file(keyed: Tuple[Tuple[str, str], Iterable[InputFile]]) -> InputFile:
-    return next(iter(keyed[1]))
+def first_input_file(keyed: Tuple[Tuple[str, str, Optional[str]], Iterable[InputFile]]) -> InputFile:
+    """One file named by several specs (or spellings) is read once, under its first spelling in sorted order."""
+    return min(keyed[1], key=lambda f: f.path)
 
 
 class _ExpandSpecFn(beam.DoFn):
