@@ -18,7 +18,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from filters.base import Document, DocumentFilter
-from filters.stage_options import Fraction, ModelPath, Sources, checked_options
+from filters.stage_options import Fraction, ModelPath, OptionError, Sources, checked_options
 from schemas import TEXT, ID
 from schemas.arguments import positive_int
 from schemas.io import iter_documents
@@ -124,6 +124,15 @@ class QualityClassifierFilter(DocumentFilter):
     def __init__(self, model_path: ModelPath, threshold: Fraction = 0.5, sources: Sources = None):
         super().__init__(sources)
         self.model_path, self.threshold, self._model = model_path, float(threshold), None
+        # Any fastText file passes model_path's header check; one without the label read here (lid.176, say)
+        # would score every document 0.0 and drop it. The model is loaded again in each worker's setup().
+        labels = _load_fasttext().load_model(model_path).get_labels()
+        if POSITIVE not in labels:
+            shown = ", ".join(labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
+            raise OptionError("model_path", f"= {model_path!r} is not allowed: the model's labels are {shown}, "
+                                            f"without the {POSITIVE} (and {NEGATIVE}) of a quality classifier, so "
+                                            f"every document would score 0.0; give the model.bin that `winnow "
+                                            f"classifier train` writes")
 
     def setup(self) -> None:
         if not os.path.isfile(self.model_path):

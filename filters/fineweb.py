@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from filters.base import ScoredFilter
-from filters.stage_options import Fraction, NonNegative, NonNegativeInt, Sources, checked_options
+from filters.stage_options import Fraction, NonNegative, NonNegativeInt, OptionError, Sources, checked_options
 from filters.repetition import duplicates
 from filters.text import TERMINAL_PUNCTUATION, word_count
 
@@ -33,6 +33,19 @@ class FineWebQualityFilter(ScoredFilter):
         sources: Sources = None,
     ):
         super().__init__(sources)
+        if stop_chars is not None:
+            # Lines are tested with str.endswith: '.!?' would be one three-character ending, not three characters.
+            if not stop_chars:
+                raise OptionError("stop_chars", "= [] is not allowed: no line would end in one of them, so every "
+                                                "document would be dropped; list the characters, e.g. "
+                                                "['.', '!', '?'], leave the option out for the defaults, or set "
+                                                "line_punct_thr: null to turn the rule off")
+            for entry in stop_chars:
+                if len(entry) != 1:
+                    single = [c for e in stop_chars for c in e] or ["."]
+                    raise OptionError("stop_chars", f"= {stop_chars!r} is not allowed: each entry is one character "
+                                                    f"a line may end with, and {entry!r} has {len(entry)}; write "
+                                                    f"{list(dict.fromkeys(single))!r}")
         self.line_punct_thr = line_punct_thr
         self.line_punct_exclude_zero = line_punct_exclude_zero
         self.stop_chars = tuple(TERMINAL_PUNCTUATION if stop_chars is None else stop_chars)

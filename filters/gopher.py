@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Dict, List, Optional
 
 from filters.base import Document, DocumentFilter
-from filters.stage_options import Fraction, NonNegative, NonNegativeInt, Sources, checked_options
+from filters.stage_options import Fraction, NonNegative, NonNegativeInt, OptionError, Sources, checked_options
 from filters.text import CHUNK_CACHE_SIZE, GOPHER_PUNCTUATION, word_tokens
 from schemas import TEXT
 
@@ -67,6 +67,20 @@ class GopherQualityFilter(DocumentFilter):
         sources: Sources = None,
     ):
         super().__init__(sources)
+        # A minimum above its maximum (or above what can be reached) drops every document.
+        for low, low_value, high, high_value in (
+                ("min_doc_words", min_doc_words, "max_doc_words", max_doc_words),
+                ("min_avg_word_length", min_avg_word_length, "max_avg_word_length", max_avg_word_length)):
+            if low_value is not None and high_value is not None and low_value > high_value:
+                raise OptionError(low, f"= {low_value!r} is not allowed: it is above {high} = {high_value!r}, so "
+                                       f"every document would be dropped; write {low} <= {high_value!r} or raise "
+                                       f"{high}")
+        n_stop_words = len(set(STOP_WORDS if stop_words is None else stop_words))
+        if min_stop_words is not None and min_stop_words > n_stop_words:
+            raise OptionError("min_stop_words", f"= {min_stop_words!r} is not allowed: it is above the {n_stop_words} "
+                                                f"distinct stop_words a document can contain, so every document "
+                                                f"would be dropped; write min_stop_words <= {n_stop_words} (or null "
+                                                f"to turn the rule off)")
         self.min_doc_words = min_doc_words
         self.max_doc_words = max_doc_words
         self.min_avg_word_length = min_avg_word_length

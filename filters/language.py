@@ -15,11 +15,12 @@ decision for one document.
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from filters.base import Document, DocumentFilter
 from filters.models import lid_model_path
-from filters.stage_options import Fraction, ModelPath, NonNegativeInt, Sources, checked_options
+from filters.stage_options import Fraction, ModelPath, NonNegativeInt, OptionError, Sources, checked_options
 from schemas import LANGUAGE, LANGUAGE_SCORE, TEXT
 
 LABEL_PREFIX = "__label__"
@@ -27,6 +28,9 @@ LABEL_PREFIX = "__label__"
 # non-breaking or other Unicode spaces (pydoc writes every space as &nbsp;) glue a sentence into one "word"
 # and sink the score. Every run of Unicode whitespace becomes one ASCII space.
 _WHITESPACE = re.compile(r"\s+")
+# A refused list of codes is quoted in the message, abridged as filters/stage_options.py abridges values.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring = 8, 8, 80
 
 
 def _silent(*_args, **_kwargs) -> None:
@@ -45,6 +49,19 @@ def load_fasttext_model(path: str):
 def one_line(text: str) -> str:
     # str.split() splits on the same Unicode whitespace as `_WHITESPACE` and is ~3x faster than re.sub.
     return " ".join(text.split())
+
+
+def _unknown_code(value, code: str, known, model_path: Optional[str]) -> str:
+    """OptionError's message for `code`, a language the model never produces: what to write instead."""
+    model = f"the model {model_path}" if model_path else "lid.176"
+    message = (f"= {_SHOWN.repr(value)} is not allowed: {code!r} is not a language {model} labels, so no document "
+               f"would ever match it; ")
+    plain = code.strip().lower()
+    plain = plain[len(LABEL_PREFIX):] if plain.startswith(LABEL_PREFIX) else plain
+    if plain in known:
+        return message + f"write {plain!r}"
+    return message + ("write one of its codes, lower-case and ISO 639-1 where one exists ('en', not 'eng'), e.g. "
+                      + ", ".join(repr(c) for c in sorted(known)[:8]) + f" ({len(known)} in all)")
 
 
 @checked_options
@@ -68,6 +85,16 @@ class LanguageFilter(DocumentFilter):
         self.top_k = int(top_k)
         self.model_path = model_path
         self._model = None
+        if self.languages is not None or self.per_language_min_score:
+            # A code the model never produces (`EN`, `eng`) would drop every document: check the codes against
+            # the model's labels now, and keep the model so the driver does not load it again.
+            self._model = load_fasttext_model(lid_model_path(self.model_path))
+            known = {label[len(LABEL_PREFIX):] for label in self._model.get_labels()}
+            for option, value in (("languages", languages or ()),
+                                  ("per_language_min_score", per_language_min_score or {})):
+                for code in value:
+                    if code not in known:
+                        raise OptionError(option, _unknown_code(value, code, known, self.model_path))
 
     def __getstate__(self):
         state = self.__dict__.copy()

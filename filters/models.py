@@ -23,6 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from filters.stage_options import FastTextModelFile
 from schemas.io import sha256_file
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -55,6 +56,12 @@ def lid_model_path(explicit: str | None = None) -> Path:
         if not Path(named).is_file():
             raise ModelMissingError(f"fastText language-ID model not found at {named}: pass the path of a "
                                     f"lid.176.ftz/.bin, or leave language.model_path and ${ENV_LID_MODEL} unset")
+        # language.model_path is checked as a recipe option; the variable gets the same header check here, so a
+        # stray file fails at recipe load naming the variable, not mid-run with fastText's "wrong file format".
+        if not explicit and not FastTextModelFile().accepts(named):
+            raise ModelMissingError(f"${ENV_LID_MODEL}={named} (the model of the language stage) is not a fastText "
+                                    f"model (wrong header): set it to the path of a lid.176.ftz/.bin, or unset it "
+                                    f"to use the packaged lid.176")
         return Path(named)
     packaged = ASSETS_DIR / LID_MODEL_NAME
     if packaged.is_file():

@@ -10,15 +10,20 @@ Documents without a URL (code, plain text) pass.
 """
 from __future__ import annotations
 
+import logging
 import re
+import reprlib
 from typing import List, Optional, Set
 from urllib.parse import urlsplit
 
 from filters.base import Document, DocumentFilter
-from filters.stage_options import ListFile, Sources, checked_options
+from filters.stage_options import ListFile, OptionError, Sources, checked_options
 from schemas import URL
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+# A refused list is quoted in the message, abridged as filters/stage_options.py abridges values.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlist, _SHOWN.maxstring = 8, 80
 
 
 def read_list(path: Optional[str]) -> Set[str]:
@@ -40,6 +45,41 @@ def _url_key(url: str) -> str:
     return url.strip().split("#", 1)[0]
 
 
+def _domain_problem(entry: str) -> Optional[str]:
+    """Why a `domains` entry cannot mean what it says (None when it is a host name, with or without a scheme)."""
+    text = entry.strip()
+    if "://" in text:
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            return None
+        if not (parts.path.strip("/") or parts.query):
+            return None  # "https://example.com": the host, as normalize_host reads it
+        host = normalize_host(parts.hostname or "")
+        return (f"{entry!r} has a path, but a domain entry blocks a whole host (here all of {host}); write {host!r} "
+                f"to block the host, or list the page under urls: [{entry!r}]")
+    if any(c in text for c in "/?#"):
+        host = normalize_host(re.split(r"[/?#]", text, maxsplit=1)[0])
+        return (f"{entry!r} has a path, so it is not a host name and never matches; write {host!r} to block the "
+                f"host, or list the page's full URL under urls: (e.g. 'https://{text}')")
+    return None
+
+
+def _banned_word_problem(word: str) -> Optional[str]:
+    """Why a `banned_words` entry can never match a word of a URL (None when it can)."""
+    lower = word.lower()
+    if not lower:  # a URL that starts or ends with a separator ('.../') splits into an empty word too
+        return (f"{word!r} is empty, which matches every URL that ends in a separator (like 'https://example.com/'); "
+                f"remove it")
+    if not _NON_ALNUM.search(lower):
+        return None
+    parts = [p for p in _NON_ALNUM.split(lower) if p]
+    separators = "".join(dict.fromkeys(c for c in lower if not ("a" <= c <= "z" or "0" <= c <= "9")))
+    return (f"{word!r} has {separators!r}, but URLs are split into words at every character other than a-z and "
+            f"0-9, so it never matches a word; use banned_subwords: [{word!r}] to match it anywhere in the URL "
+            f"(separators ignored)" + (f", or list the words {parts!r} separately" if len(parts) > 1 else ""))
+
+
 @checked_options
 class UrlFilter(DocumentFilter):
     name = "url"
@@ -56,9 +96,26 @@ class UrlFilter(DocumentFilter):
         sources: Sources = None,
     ):
         super().__init__(sources)
-        self.domains = {normalize_host(d) for d in set(domains or ()) | read_list(domains_file)}
+        listed_domains, listed_words = read_list(domains_file), read_list(banned_words_file)
+        for option, value, entries, problem in (
+                ("domains", domains, domains or (), _domain_problem),
+                ("domains_file", domains_file, sorted(listed_domains), _domain_problem),
+                ("banned_words", banned_words, banned_words or (), _banned_word_problem),
+                ("banned_words_file", banned_words_file, sorted(listed_words), _banned_word_problem)):
+            if option.endswith("_file"):  # a downloaded list of thousands of lines: say so, do not stop on one
+                unusable = [(entry, why) for entry in entries for why in (problem(entry),) if why]
+                if unusable:
+                    logging.getLogger(__name__).warning(
+                        "url: %d entr%s of %s %s cannot match as written, e.g. %s", len(unusable),
+                        "y" if len(unusable) == 1 else "ies", option, value, unusable[0][1])
+                continue
+            for entry in entries:
+                why = problem(entry)
+                if why:
+                    raise OptionError(option, f"= {_SHOWN.repr(value)} is not allowed: {why}")
+        self.domains = {normalize_host(d) for d in set(domains or ()) | listed_domains}
         self.urls = {_url_key(u) for u in set(urls or ()) | read_list(urls_file)}
-        self.banned_words = {w.lower() for w in set(banned_words or ()) | read_list(banned_words_file)}
+        self.banned_words = {w.lower() for w in set(banned_words or ()) | listed_words}
         self.banned_subwords = {_NON_ALNUM.sub("", w.lower()) for w in banned_subwords or ()} - {""}
 
     def decide(self, url: str) -> Optional[str]:

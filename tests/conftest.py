@@ -32,6 +32,23 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hq_model(tmp_path_factory):
+    """A small quality classifier trained as `winnow classifier train` trains one (labels __label__hq/lq)."""
+    import random
+
+    from filters.classifier import train_quality_classifier
+
+    rng = random.Random(0)
+    hq = "the harbour town kept its lighthouse for a century and keepers wrote down the weather".split()
+    lq = "click here buy now cheap offer free deal win prize best price today only limited".split()
+    positive = [" ".join(rng.choice(hq) for _ in range(12)) for _ in range(100)]
+    negative = [" ".join(rng.choice(lq) for _ in range(12)) for _ in range(100)]
+    out = tmp_path_factory.mktemp("hq-model")
+    train_quality_classifier(positive, negative, str(out), epoch=2)
+    return out / "model.bin"
+
+
+@pytest.fixture(scope="session")
 def lid_model_file() -> Path:
     from filters.models import ModelMissingError, lid_model_path
 

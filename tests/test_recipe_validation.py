@@ -109,26 +109,26 @@ def test_a_stage_given_twice_is_refused_not_silently_replaced(tmp_path):
     assert dict(load_recipe(str(merged)).stages)["language"] == {"min_score": 0.7, "languages": ["de"]}
 
 
-def test_a_file_that_is_not_a_fasttext_model_fails_at_load(tmp_path, lid_model_file):
+def test_a_file_that_is_not_a_fasttext_model_fails_at_load(tmp_path, hq_model):
     not_a_model = tmp_path / "model.bin"
     not_a_model.write_text("these are not fastText weights\n")
     for stage in ("language", "classifier"):
         message = _refusal({stage: {"model_path": str(not_a_model)}})
         assert f"stage {stage!r}: option 'model_path'" in message and "not a fastText model" in message
     # A real fastText file passes the check; the classifier's threshold is then range-checked as usual.
-    assert parse_recipe({"classifier": {"model_path": str(lid_model_file), "threshold": 0.4}})
-    assert "within [0, 1]" in _refusal({"classifier": {"model_path": str(lid_model_file), "threshold": 1.5}})
+    assert parse_recipe({"classifier": {"model_path": str(hq_model), "threshold": 0.4}})
+    assert "within [0, 1]" in _refusal({"classifier": {"model_path": str(hq_model), "threshold": 1.5}})
 
 
-def test_valid_values_pass_and_every_stage_builds_from_empty_options(lid_model_file, tmp_path):
+def test_valid_values_pass_and_every_stage_builds_from_empty_options(hq_model, tmp_path):
     eval_set = tmp_path / "eval.jsonl"  # decontaminate's one required option: an evaluation set
     eval_set.write_text('{"question": "' + " ".join(["word"] * 20) + '"}\n')
-    required = {"classifier": {"model_path": str(lid_model_file)},
+    required = {"classifier": {"model_path": str(hq_model)},
                 "decontaminate": {"sets": [{"name": "eval", "path": str(eval_set)}]}}
     for stage in KNOWN_STAGES:
         options = required.get(stage, {})
         assert parse_recipe({stage: options}).stage_names == (stage,)
-    recipe = parse_recipe({"extract": {"max_seconds": 5, "recall_fallback": 0}, "language": {
+    recipe = parse_recipe({"extract": {"max_seconds": 5, "region_fallback": 0}, "language": {
         "languages": ["en", "de"], "min_score": 1, "per_language_min_score": {"de": 0.8}, "sources": ["web"]},
         "quality": {"gopher": {"min_doc_words": None}, "gopher_repetition": {"top_n_grams": [[2, 0.2]]}},
         "dedup_minhash": {"threshold": 0.8, "num_perm": 128, "verify_threshold": None}})
