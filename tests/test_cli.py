@@ -152,6 +152,26 @@ def test_input_and_seeds_given_twice_add_up(tmp_path, capsys):
     assert parser.parse_known_args(argv)[0].seeds == ["http://a.test/", "http://b.test/", "seeds.txt"]
 
 
+def test_workers_with_another_runner_and_direct_counts_without_one_are_refused(tmp_path, capsys):
+    # `--runner DirectRunner --workers 2` ran with no worker processes; `--direct_num_workers=2` alone was
+    # overridden by --workers' default of 1: both exit 0, neither with the parallelism asked for
+    docs = tmp_path / "in.jsonl"
+    docs.write_text('{"text": "one document"}\n')
+    out = tmp_path / "out"
+    for extra, said in ((["--runner", "DirectRunner", "--workers", "2"], "--workers 2 sets the local runner's worker "
+                         "processes and does nothing with --runner DirectRunner; leave --workers out and give that "
+                         "runner's own option (DirectRunner: --direct_num_workers=N"),
+                        (["--workers", "2", "--runner=DataflowRunner"], "does nothing with --runner DataflowRunner"),
+                        (["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+                         "--direct_num_workers is replaced by --workers on the local runner; give --workers N instead")):
+        code, _, err = winnow_in_process(capsys, "curate", "--input", str(docs), "--output", str(out), *extra)
+        assert code == 1 and said in err and not out.exists(), (extra, err)
+    from pipelines.runtime.options import make_pipeline_options
+
+    assert make_pipeline_options(["--direct_num_workers=2"], runner="DirectRunner").view_as(
+        __import__("apache_beam").options.pipeline_options.DirectOptions).direct_num_workers == 2
+
+
 def test_one_file_under_two_spellings_is_read_once(tmp_path, capsys, monkeypatch):
     # `-i d/a.jsonl ./d/a.jsonl` read the file twice: every document twice, half of them renamed as repeated ids
     (tmp_path / "d").mkdir()

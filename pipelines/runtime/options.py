@@ -119,6 +119,17 @@ def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] =
     if unknown:  # Beam would drop them with a log warning and run on its defaults (and, for `--recipie`, ours)
         raise WinnowError(f"unrecognized arguments: {' '.join(unknown)}: neither an option of this command nor a "
                           f"Beam or Dataflow pipeline option", fix="check the spelling against the command's --help")
+    runner_given = runner or next((a.split("=", 1)[1] if "=" in a else "" for a in args
+                                   if a.split("=", 1)[0] == "--runner"), None)
+    if runner_given is not None and workers > 1:  # the local runner's process count; another runner has its own
+        raise WinnowError(f"--workers {workers} sets the local runner's worker processes and does nothing with "
+                          f"--runner {runner_given}".rstrip(), fix="leave --workers out and give that runner's own option "
+                          "(DirectRunner: --direct_num_workers=N --direct_running_mode=multi_processing; Dataflow: "
+                          "--num_workers / --max_num_workers)")
+    local_counts = [a for a in args if a.split("=", 1)[0] in ("--direct_num_workers", "--direct_running_mode")]
+    if local_counts and runner_given is None:
+        raise WinnowError(f"{local_counts[0].split('=', 1)[0]} is replaced by --workers on the local runner",
+                          fix="give --workers N instead")
     if runner:
         args.append(f"--runner={runner}")
     options = PipelineOptions(args)
