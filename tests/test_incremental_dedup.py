@@ -120,6 +120,15 @@ def test_merge_is_the_union_and_refuses_other_parameters(tmp_path, capsys):
     assert winnow(["index", "merge", str(tmp_path / "b"), "--output", str(tmp_path / "m")]) == 1
     assert "already holds a dedup_exact index" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "m" / "index" / EXACT_STAGE).iterdir()) == before
+    # a stage only some DIRs hold is left out of the default merge: it is said, not dropped unseen
+    both = tmp_path / "both"  # a curate output's layout: index/<stage>/ for each dedup stage it ran
+    _write_index(both / "index" / EXACT_STAGE, a, 4)
+    _write_index(both / "index" / MINHASH_STAGE, [], 2, stage=MINHASH_STAGE, params={"ngram": 5})
+    capsys.readouterr()
+    assert winnow(["index", "merge", str(both), str(tmp_path / "b"), "--output", str(tmp_path / "m3")]) == 0
+    assert (f"index merge: dedup_minhash is not merged: only {both} of the DIRs hold it; merge it alone "
+            f"with --stage dedup_minhash") in capsys.readouterr().err
+    assert not (tmp_path / "m3" / "index" / MINHASH_STAGE).exists() and (tmp_path / "m3" / "index" / EXACT_STAGE).is_dir()
 
 
 # ------------------------------------------------------------------------------------------ one composite

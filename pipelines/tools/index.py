@@ -11,6 +11,7 @@ holds one partition), with the parameters of the inputs (which must agree) and a
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any, List
 
 from apache_beam.io.filesystems import FileSystems
@@ -49,7 +50,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 def main(args: Any = None) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args = configure_parser(argparse.ArgumentParser(prog="winnow index merge")).parse_args(args)
-    stages = [args.stage] if args.stage else [s for s in HOLDS if all(s in _stages_of(d) for d in args.indexes)]
+    held = {d: _stages_of(d) for d in args.indexes}
+    stages = [args.stage] if args.stage else [s for s in HOLDS if all(s in held[d] for d in args.indexes)]
+    for stage in ([] if args.stage else [s for s in HOLDS if s not in stages and any(s in h for h in held.values())]):
+        having = [d for d in args.indexes if stage in held[d]]  # merged without it, the index would be lost unseen
+        print(f"index merge: {stage} is not merged: only {', '.join(having)} of the DIRs hold it; merge it alone "
+              f"with --stage {stage} and the DIRs that hold it", file=sys.stderr)
     if not stages:
         raise ValueError(f"no dedup stage has an index in every one of {args.indexes}: give curate outputs that ran "
                          f"dedup_exact or dedup_minhash (or their index/ directories), or choose --stage")
