@@ -172,6 +172,20 @@ def test_workers_with_another_runner_and_direct_counts_without_one_are_refused(t
         __import__("apache_beam").options.pipeline_options.DirectOptions).direct_num_workers == 2
 
 
+def test_row_options_with_a_whole_document_format_are_refused(tmp_path, capsys):
+    # megatron and llmc write whole documents: --packing, --doc-ids and --row-group-mb gave byte-identical files
+    for fmt in ("megatron", "llmc"):
+        code, _, err = winnow_in_process(capsys, "tokenize", "--input", str(tmp_path), "--tokenizer", str(tmp_path),
+                                         "--seq-len", "64", "--output", str(tmp_path / "o"), "--format", fmt,
+                                         "--packing", "concat", "--doc-ids")
+        assert code == 1 and (f"--format {fmt} writes whole documents, not packed rows: --packing, --doc-ids would do "
+                              f"nothing; leave them out, or choose --format parquet, arrow or mds") in err, err
+    code, _, err = winnow_in_process(capsys, "tokenize", "--input", str(tmp_path), "--tokenizer", str(tmp_path),
+                                     "--seq-len", "64", "--output", str(tmp_path / "o"), "--format", "mds",
+                                     "--packing", "concat", "--doc-ids")
+    assert "whole documents" not in err  # mds holds packed rows: it goes on (and stops later on the empty input)
+
+
 def test_one_file_under_two_spellings_is_read_once(tmp_path, capsys, monkeypatch):
     # `-i d/a.jsonl ./d/a.jsonl` read the file twice: every document twice, half of them renamed as repeated ids
     (tmp_path / "d").mkdir()

@@ -40,6 +40,7 @@ from pipelines.transforms.stages import ERRORS
 from pipelines.transforms.tables import write_tables
 from pipelines.transforms.trainer_formats import WriteTrainerFormat
 from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_vocab
+from schemas.errors import WinnowError
 from schemas.io import document_patterns
 from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
 from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, load_trainer_manifest
@@ -330,7 +331,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                             "hash of seed and id; manifest.json records requested and written counts and shares")
     parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
     parser.add_argument("--seq-len", type=positive_int, required=True,
-                        help="sequence length (rows hold seq_len + 1 ids)")
+                        help="sequence length (rows hold seq_len + 1 ids); megatron and llmc write whole documents, "
+                             "where it only sizes shards given with --rows-per-shard")
     parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
     parser.add_argument("--packing", choices=METHODS, default="best-fit", help="packing method (default best-fit)")
     parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS) + list(TRAINER_FORMATS),
@@ -362,12 +364,23 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
+# Trainer formats of whole documents (the others hold packed rows of seq_len + 1 ids).
+WHOLE_DOCUMENT_FORMATS = tuple(f for f in TRAINER_FORMATS if f != "mds")
+
+
 def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args, extra = configure_parser(argparse.ArgumentParser(prog="winnow tokenize")).parse_known_args(args)
         beam_args = list(beam_args) + extra
     else:  # from `winnow tokenize`: the CLI leaves the Beam/Dataflow options it does not know in args.beam_args
         beam_args = list(beam_args) + list(getattr(args, "beam_args", None) or [])
+    if args.file_format in WHOLE_DOCUMENT_FORMATS:  # no rows: packing, row lineage and row groups do not apply
+        unused = [flag for flag, given in (("--packing", args.packing != "best-fit"), ("--doc-ids", args.doc_ids),
+                                           ("--row-group-mb", args.row_group_mb != DEFAULT_ROW_GROUP_MB)) if given]
+        if unused:
+            raise WinnowError(f"--format {args.file_format} writes whole documents, not packed rows: "
+                              f"{', '.join(unused)} would do nothing",
+                              fix="leave them out, or choose --format parquet, arrow or mds for packed rows")
     quiet_beam_logging()
     result = run_tokenize_job(args.input, args.tokenizer, args.output, args.seq_len, packing=args.packing,
                               seed=args.seed, beam_args=beam_args, runner=args.runner, workers=args.workers,
