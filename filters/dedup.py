@@ -7,7 +7,8 @@ Common Crawl scale (~3e9 documents: ~1e-20) while staying short as a group-by ke
 Which copy a group keeps is the smallest `representative_key`: a string that sorts by the recipe's
 criterion and then by id, so the choice does not depend on runner, worker count or arrival order, and a
 plain `min` over strings (a Beam combiner, a group iterated once) makes it. Criteria: `smallest_id`,
-`longest` (most characters), `quality` (highest value of one of the document's `scores`, missing = lowest).
+`longest` (most characters), `quality` (highest value of one of the document's `scores`, missing = lowest;
+the dedup stages count the documents without it, `SCORE_MISSING`). `score` without `quality` is refused.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import math
 import struct
 from typing import Any, Dict, Iterable, Optional
 
+from filters.stage_options import OptionError
 from filters.text import normalize_for_dedup
 from schemas import ID, SCORES, TEXT
 
@@ -35,6 +37,24 @@ def check_representative(representative: str, score: Optional[str]) -> None:
         raise ValueError(f"representative must be one of {REPRESENTATIVES}, got {representative!r}")
     if representative == "quality" and not score:
         raise ValueError("representative 'quality' needs `score`: the name of a document score (e.g. a classifier's)")
+    if representative != "quality" and score is not None:
+        # only `quality` reads a score: with any other criterion it would be ignored without a word
+        raise OptionError("score", f"= {score!r} is used only with representative 'quality' (here "
+                                   f"{representative!r}): add `representative: quality`, or remove `score`")
+
+
+# A duplicate group's documents that lack the `score` the representative `quality` ranks by (a score name no
+# stage of the recipe writes, or a document a scoring filter skipped) rank lowest: the stage counts them in
+# report.json as `score_missing: {SCORE: documents}` (a breakdown counter, pipelines/transforms/counters.py).
+SCORE_MISSING = "score_missing"
+
+
+def score_missing(doc: Dict[str, Any], representative: str, score: Optional[str]) -> bool:
+    """Whether `doc` has no usable value of `score` when the representative is `quality` (it ranks lowest)."""
+    if representative != "quality":
+        return False
+    value = (doc.get(SCORES) or {}).get(score)
+    return value is None or math.isnan(value)
 
 
 def _descending_float_prefix(value: float) -> str:

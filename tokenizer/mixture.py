@@ -44,6 +44,9 @@ from tokenizer.train import sample_hash
 BUCKETS = 1 << 16
 COPY_SEPARATOR = "#"
 SOURCE_KEYS = ("name", "input", "weight", "epochs", "source")
+# The `source` values Winnow's readers give documents (pipelines/ingest/inputs.py SOURCE_*, the same as
+# filters/stage_options.py DOCUMENT_SOURCES; tokenizer imports neither package): all a curate output holds.
+CURATED_SOURCES = ("web", "text", "code")
 TOP_KEYS = ("sources", "total_tokens")
 
 # (source name, bucket, tokens) -> one document's entry; a histogram is {name: {bucket: [documents, tokens]}}
@@ -76,9 +79,13 @@ def _number(value: Any, what: str, where: str) -> float:
     return float(value)
 
 
-def parse_mixture(text: str, where: str = "mixture", base_dir: Optional[str] = None) -> MixtureSpec:
+def parse_mixture(text: str, where: str = "mixture", base_dir: Optional[str] = None,
+                  curated_inputs: Sequence[str] = ()) -> MixtureSpec:
     """The MixtureSpec of a mixture YAML document; every problem raises MixtureError naming `where` and the
-    entry. A relative local `input` is resolved against `base_dir` (the mixture file's directory)."""
+    entry. A relative local `input` is resolved against `base_dir` (the mixture file's directory).
+    `curated_inputs`: inputs known to be curate outputs (a recipe's `mixture:` reading its run's curated
+    documents), whose `source` selector must be one of CURATED_SOURCES: any other selects nothing, which would
+    only show once the documents are read."""
     try:
         doc = load_unique_keys(text)
     except DuplicateKeyError as exc:
@@ -115,6 +122,10 @@ def parse_mixture(text: str, where: str = "mixture", base_dir: Optional[str] = N
         selector = entry.get("source")
         if selector is not None and (not isinstance(selector, str) or not selector):
             raise MixtureError(f"{at}: `source` selects documents by their source column: a string, got {selector!r}")
+        if selector is not None and path in curated_inputs and selector not in CURATED_SOURCES:
+            raise MixtureError(f"{at}: `source` must be one of {', '.join(CURATED_SOURCES)} (the sources of curated "
+                               f"documents), got {selector!r}; write one of those, or leave `source` out to "
+                               f"take every document")
         if base_dir and "://" not in path and not path.startswith("code:") and not os.path.isabs(path):
             path = os.path.join(base_dir, path)
         weight = _number(entry["weight"], "weight", at) if "weight" in entry else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import glob
 import json
 import os
@@ -134,14 +135,20 @@ class StepTimer:
 
 def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int = 1, beam_args: Sequence[str] = (),
               runner: Optional[str] = None, max_pages: int = 60, vocab_size: int = 4096, seq_len: int = 256,
-              train_steps: int = 120, seed: int = 0, quiet: bool = False,
+              train_steps: int = 120, seed: Optional[int] = None, quiet: bool = False,
               docs_port: int = DEFAULT_DOCS_PORT) -> Dict[str, Any]:
+    """The whole chain into `output_dir`. `seed` (the tokenizer sample, packing and training): None takes the
+    recipe's `seed:`; a given one replaces it, so the recipe.yaml curate writes records the seed that was used."""
     from pipelines.jobs.curate import format_funnel, run_curate
     from pipelines.tools.stats import compute_stats, format_stats
     from pipelines.jobs.tokenize import run_tokenize
     from tokenizer.train import train_tokenizer
 
     recipe = load_recipe(recipe_path)
+    if seed is None:
+        seed = recipe.seed
+    elif seed != recipe.seed:
+        recipe = dataclasses.replace(recipe, seed=seed)
     # Resolved once, here: every step below and every path in run.json then means the same directory whatever
     # a step's working directory is (the default is the relative `out`).
     output_dir = os.path.abspath(output_dir)
@@ -278,7 +285,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size (default 4096)")
     parser.add_argument("--seq-len", type=int, default=256, help="tokens per packed sequence (default 256)")
     parser.add_argument("--train-steps", type=int, default=120, help="steps of the CPU training run")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the tokenizer sample, packing and training (default 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the tokenizer sample, packing and training (default: the recipe's `seed:`, "
+                             "0 when it has none, as the embedded default's)")
     parser.add_argument("--docs-port", type=int, default=DEFAULT_DOCS_PORT,
                         help=f"loopback port of the local docs site (default {DEFAULT_DOCS_PORT}; 0: any free port)")
     add_beam_arguments(parser)

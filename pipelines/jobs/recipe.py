@@ -152,14 +152,16 @@ def parse_recipe(data: Mapping[str, Any], name: str = "custom") -> Recipe:
         inputs = [inputs]
     if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
         raise RecipeError(f"recipe {recipe_name}: inputs must be a list of input specs, got {inputs!r}")
-    if not isinstance(seed, int):
-        raise RecipeError(f"recipe {recipe_name}: seed must be an integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):  # YAML's true is a bool, and bool is an int
+        raise RecipeError(f"recipe {recipe_name}: seed must be an integer, got {seed!r}; write a number "
+                          f"(e.g. `seed: 0`), or leave `seed` out for 0")
     rejected_opts = data.pop("rejected", None) or {}
     if not isinstance(rejected_opts, Mapping) or set(rejected_opts) - {"sample_per_reason"}:
         raise RecipeError(f"recipe {recipe_name}: `rejected` takes only `sample_per_reason: N`, got {rejected_opts!r}")
     sample = rejected_opts.get("sample_per_reason")
-    if sample is not None and (not isinstance(sample, int) or sample < 0):
-        raise RecipeError(f"recipe {recipe_name}: rejected.sample_per_reason must be a non-negative integer, got {sample!r}")
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 0):
+        raise RecipeError(f"recipe {recipe_name}: rejected.sample_per_reason must be a non-negative integer, got "
+                          f"{sample!r}; write a number of rows (0 keeps none), or null to keep every rejected row")
     mixture = data.pop("mixture", None)
     if mixture is not None:
         mixture = run_mixture(mixture, f"recipe {recipe_name}: mixture")
@@ -209,7 +211,8 @@ def run_mixture(mixture: Any, where: str) -> Dict[str, Any]:
     filled["sources"] = [{"input": RUN_CURATED, **entry} if isinstance(entry, Mapping) else entry
                          for entry in mixture["sources"]]
     try:
-        parse_mixture(yaml.safe_dump(filled), where)
+        # the run's curated documents carry only the sources Winnow's readers give
+        parse_mixture(yaml.safe_dump(filled), where, curated_inputs=(RUN_CURATED,))
     except MixtureError as exc:
         raise RecipeError(str(exc)) from None
     return filled

@@ -83,10 +83,12 @@ from apache_beam.pvalue import TaggedOutput
 
 from filters import dedup_index as dix
 from filters.components import edges_to_bucket_hubs, edges_to_bucket_min, large_star, small_star, star_minimum
-from filters.dedup import REPRESENTATIVES, check_representative, exact_dedup_key, id_of_key, representative_key
+from filters.dedup import (REPRESENTATIVES, SCORE_MISSING, check_representative, exact_dedup_key, id_of_key,
+                           representative_key, score_missing)
 from filters.lines import UNITS, LineDedupParams, remove_units, too_short, unit_keys
 from filters.minhash import MinHashParams, band_hashes, hash_set_jaccard, minhash_signatures, shingle_hash_sets
-from filters.stage_options import NonNegativeInt, OneOf, PositiveInt, Range, checked_options
+from filters.stage_options import NonNegativeInt, OneOf, OptionError, PositiveInt, Range, checked_options
+from pipelines.transforms.counters import BREAKDOWN_SEPARATOR
 from pipelines.transforms.phases import CHUNK_ROWS, PTR, lean, read_texts
 from pipelines.transforms.stages import (ERRORS, FAILED, REJECTED, StageCounters, batch_then_one_by_one, count_and_compute,
                              error_output, metrics_namespace)
@@ -347,12 +349,25 @@ class _MinKeyAndSize(beam.CombineFn):
         return acc
 
 
+def _score_missing_counter(stage: str, representative: str, score: Optional[str]):
+    """The counter of documents without the `quality` representative's score (None for other criteria): in
+    report.json as the stage's `score_missing: {SCORE: documents}`."""
+    if representative != "quality":
+        return None
+    return Metrics.counter(metrics_namespace(stage), f"{SCORE_MISSING}{BREAKDOWN_SEPARATOR}{score}")
+
+
 class _RankAndSize(beam.DoFn):
     def __init__(self, representative: str, score: Optional[str]):
         self._representative, self._score = representative, score
 
+    def setup(self):
+        self._missing = _score_missing_counter(EXACT_STAGE, self._representative, self._score)
+
     def process(self, kv):
         key, doc = kv
+        if self._missing is not None and score_missing(doc, self._representative, self._score):
+            self._missing.inc()
         yield key, (representative_key(doc, self._representative, self._score), _cluster_size(doc),
                     _fanout_slot(doc[ID]))
 
@@ -503,6 +518,7 @@ class _SignBatch(beam.DoFn):
 
     def setup(self):
         self._c = StageCounters(MINHASH_STAGE)
+        self._missing = _score_missing_counter(MINHASH_STAGE, self._representative, self._score)
         minhash_signatures(["warm up the per-process tables"], self._params)
 
     def _sign(self, docs: List[Dict[str, Any]]) -> List[Tuple[Any, Any, str]]:
@@ -522,6 +538,8 @@ class _SignBatch(beam.DoFn):
                 yield error_output(self._c, MINHASH_STAGE, doc, exc)
                 continue
             sig, hset, node = signed
+            if self._missing is not None and score_missing(doc, self._representative, self._score):
+                self._missing.inc()
             if self._lean:
                 yield doc[ID], lean(doc)
                 yield TaggedOutput(self.POINTERS, (node, doc[PTR]))
@@ -917,21 +935,32 @@ class ConnectedComponents(beam.PTransform):
         return parents
 
 
+class _DefaultVerify(float):
+    """The type of `verify_threshold`'s default: a float equal to 0.75 that the constructor can tell from a
+    recipe's explicit 0.75 (with `threshold` given and `verify_threshold` not, verification uses `threshold`)."""
+
+
+DEFAULT_VERIFY_THRESHOLD = _DefaultVerify(0.75)
+
+
 @checked_options
 class DedupMinhash(beam.PTransform):
     """MinHash LSH near-duplicate removal; outputs main (kept), `rejected`, `errors`.
 
     Options: the `MinHashParams` fields (ngram, num_perm, bands, rows, seed, scheme, hashfunc); `threshold`
     to derive bands x rows with datasketch's optimiser instead; `verify_threshold` for exact Jaccard
-    verification of candidate pairs; `representative` (smallest_id, longest, quality + `score`); `rounds` of
-    connected components; `measure_shuffle` to count the bytes entering every group-by (module docstring);
-    `against` (earlier curate outputs or their index/) and `index_partitions` (files of this run's index).
+    verification of candidate pairs (default 0.75, or `threshold` when that is given; never above `threshold`,
+    which would drop the pairs between the two unreported); `representative` (smallest_id, longest, quality +
+    `score`); `rounds` of connected components; `measure_shuffle` to count the bytes entering every group-by
+    (module docstring); `against` (earlier curate outputs or their index/) and `index_partitions` (files of this
+    run's index).
     """
 
     def __init__(self, threshold: Optional[Annotated[float, Range(0, 1, low_open=True, high_open=True)]] = None,
                  # FineWeb's target similarity, checked exactly: 14 x 8 bands also pair documents well below it
                  # (Jaccard 0.6 with probability 0.21), so without it `{}` keeps precision at ~0.7. null: off.
-                 verify_threshold: Optional[Annotated[float, Range(0, 1, low_open=True)]] = 0.75,
+                 # With `threshold` given (and no verify_threshold), verification is at `threshold` instead.
+                 verify_threshold: Optional[Annotated[float, Range(0, 1, low_open=True)]] = DEFAULT_VERIFY_THRESHOLD,
                  representative: Representative = "smallest_id", score: Optional[str] = None,
                  rounds: Annotated[int, Range(1, 64)] = 8, measure_shuffle: bool = False,
                  against: Optional[List[str]] = None,
@@ -942,6 +971,12 @@ class DedupMinhash(beam.PTransform):
             if "bands" in params or "rows" in params:
                 raise ValueError("give either threshold or bands and rows, not both")
             self._params = MinHashParams.for_threshold(float(threshold), **params)
+            if verify_threshold is DEFAULT_VERIFY_THRESHOLD:
+                verify_threshold = threshold
+            elif verify_threshold is not None and verify_threshold > threshold:
+                raise OptionError("verify_threshold", f"= {verify_threshold!r} is above threshold {threshold!r}: "
+                                  f"the candidate pairs between the two would be dropped unreported; lower "
+                                  f"verify_threshold to at most {threshold!r}, or set it to null (no verification)")
         else:
             self._params = MinHashParams(**params)
         self._verify = None if verify_threshold is None else float(verify_threshold)

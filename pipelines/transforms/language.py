@@ -52,12 +52,15 @@ class FilterLanguage(beam.PTransform):
     Options are `filters.language.LanguageFilter`'s, plus `min_batch`/`max_batch` (documents per predict call).
     """
 
-    def __init__(self, min_batch: PositiveInt = 16, max_batch: PositiveInt = 512, stage: str = "language",
-                 **options: Any):
+    # The stage its counters and rejected rows name: fixed, not an option (a recipe's `stage:` is refused as an
+    # unknown option of LanguageFilter, which the other options go to).
+    STAGE = "language"
+
+    def __init__(self, min_batch: PositiveInt = 16, max_batch: PositiveInt = 512, **options: Any):
         super().__init__()
         if min_batch > max_batch:
             raise ValueError(f"need min_batch <= max_batch, got {min_batch}, {max_batch}")
-        self._stage = stage
+        self._stage = self.STAGE
         self._filter = LanguageFilter(**options)
         self._min, self._max = int(min_batch), int(max_batch)
 
