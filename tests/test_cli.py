@@ -186,6 +186,21 @@ def test_row_options_with_a_whole_document_format_are_refused(tmp_path, capsys):
     assert "whole documents" not in err  # mds holds packed rows: it goes on (and stops later on the empty input)
 
 
+def test_run_does_not_replace_a_crawl_or_code_directory_it_did_not_write(tmp_path, capsys):
+    # `winnow run -o .` in a project directory deleted the user's code/ and crawl/ (exit 0)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "mine.py").write_text("print('mine')\n")
+    (tmp_path / "crawl").mkdir()
+    code, _, err = winnow_in_process(capsys, "run", "-o", str(tmp_path), "--max-pages", "2", "--docs-port", "0")
+    assert code == 1 and f"{tmp_path}: holds crawl/, code/, which `winnow run` replaces as a whole" in err, err
+    assert (tmp_path / "code" / "mine.py").read_text() == "print('mine')\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["code", "crawl"]
+    from pipelines.demo.run import RUN_MARKER, refuse_foreign_subdirs
+
+    (tmp_path / RUN_MARKER).write_text("")  # an earlier `winnow run` wrote here: its own directories may go
+    refuse_foreign_subdirs(str(tmp_path), [str(tmp_path / "code"), str(tmp_path / "crawl")])
+
+
 def test_one_file_under_two_spellings_is_read_once(tmp_path, capsys, monkeypatch):
     # `-i d/a.jsonl ./d/a.jsonl` read the file twice: every document twice, half of them renamed as repeated ids
     (tmp_path / "d").mkdir()

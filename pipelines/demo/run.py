@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from pipelines.runtime.options import add_beam_arguments
 from pipelines.jobs.recipe import load_recipe
+from schemas.errors import WinnowError
 
 # Standard-library packages copied into the code corpus besides the top-level modules. `encodings` holds
 # ~120 near-identical codec tables: a real near-duplicate population for the MinHash stage.
@@ -117,6 +118,21 @@ def stage_stdlib_corpus(dest: str, max_files: Optional[int] = None) -> str:
     return dest
 
 
+RUN_MARKER = ".winnow-run"  # in an output `winnow run` has written to: a later run may replace its crawl/ and code/
+
+
+def refuse_foreign_subdirs(output_dir: str, replaced: Sequence[str]) -> None:
+    """WinnowError when `output_dir` holds one of the directories the run replaces as a whole (its crawl's WARC
+    files, its copy of the standard library) and no earlier `winnow run` wrote there: they are someone else's."""
+    if os.path.exists(os.path.join(output_dir, RUN_MARKER)) or os.path.exists(os.path.join(output_dir, "run.json")):
+        return
+    found = [d for d in replaced if os.path.lexists(d)]
+    if found:
+        raise WinnowError(f"holds {', '.join(os.path.basename(d) + '/' for d in found)}, which `winnow run` replaces "
+                          f"as a whole, and no earlier `winnow run` wrote there", path=output_dir,
+                          fix="choose another --output (a new directory), or move them away")
+
+
 class StepTimer:
     def __init__(self, quiet: bool = False):
         self.seconds: Dict[str, float] = {}
@@ -152,9 +168,13 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     # Resolved once, here: every step below and every path in run.json then means the same directory whatever
     # a step's working directory is (the default is the relative `out`).
     output_dir = os.path.abspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
     out = {name: os.path.join(output_dir, name) for name in
            ("site", "crawl", "code", "curated", "tokenizer", "shards", "train", "benchmark")}
+    if not recipe.inputs:
+        refuse_foreign_subdirs(output_dir, (out["crawl"], out["code"]))
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, RUN_MARKER), "w", encoding="utf-8") as f:
+        f.write("written by `winnow run`: its crawl/ and code/ are replaced by the next run into this directory\n")
     held_out = None
     timer = StepTimer(quiet)
     started = time.perf_counter()
