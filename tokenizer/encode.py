@@ -201,6 +201,18 @@ def parse_tokenizer_json(data: bytes, source: str = TOKENIZER_FILE):
         raise WinnowError(f"is not a tokenizers JSON file ({str(exc).strip()})", path=source, fix=fix) from exc
 
 
+def tokenizer_mismatch(tokenizer_json: bytes, source: str, sha256: str, vocab_size: int) -> Optional[str]:
+    """Why a tokenizer.json (its bytes, read from `source`) is not the one shards were made with (their
+    manifest's sha256 and vocab_size), or None when it is: `winnow verify --tokenizer`, and `stats`/`inspect`
+    before they decode with it."""
+    tok = TokenizerHandle(tokenizer_json, source=source)
+    if tok.sha256 != sha256:
+        return f"tokenizer mismatch: {source} has sha256 {tok.sha256}, the shards were made with {sha256}"
+    if tok.vocab_size != vocab_size:
+        return f"tokenizer vocab_size {tok.vocab_size} != manifest {vocab_size}"
+    return None
+
+
 def read_tokenizer_file(path: str):
     """An HF `Tokenizer` from a local tokenizer.json, with the same one-line errors."""
     with open(path, "rb") as f:

@@ -54,7 +54,7 @@ def validate_seeds(seeds: Sequence[str]) -> List[str]:
 def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay: float = 1.0,
               max_depth: int = 3, beam_args: Sequence[str] = (), runner: Optional[str] = None,
               workers: int = 1, timeout: float = 10.0, allow_private: bool = False, **limits) -> List[str]:
-    """Crawl `seeds` as a Beam job into OUTPUT/*.warc.gz; returns the WARC paths (sorted), or [] after a
+    """Crawl `seeds` as a Beam job into new OUTPUT/*.warc.gz files; returns their paths (sorted), or [] after a
     Dataflow dry run. `limits` are further CrawlConfig fields (max_bytes, retries, backoff, max_redirects,
     max_seconds, content_types)."""
     seeds = validate_seeds(seeds)
@@ -64,6 +64,9 @@ def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay
     dry_run = is_dry_run(p)
     if not dry_run and not FileSystems.exists(output_dir):  # a dry run touches no storage
         FileSystems.mkdirs(output_dir)
+    # The files of this crawl's hosts already there (earlier crawls): kept, and not this crawl's to report.
+    patterns = [FileSystems.join(output_dir, f"{host_safe_name(h)}-*.warc.gz") for h in sorted({host_of(s) for s in seeds})]
+    earlier = set() if dry_run else {m.path for r in FileSystems.match(patterns) for m in r.metadata_list}
     _ = p | "Seeds" >> beam.Create(seeds) | "Crawl" >> CrawlSeeds(output_dir, config)
     result = run_pipeline(p)
     if result is None:  # a Dataflow dry run: the job was built (and written), nothing was crawled
@@ -71,9 +74,8 @@ def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay
     summary = crawl_summary(counters_by_stage(result).get(CRAWL_STAGE, {}))
     if summary:  # the per-seed lines are in the workers' logs, which a user of the CLI may never see
         log.warning("%s", summary)
-    # The files of this crawl's hosts (an output directory may hold earlier crawls of other hosts).
-    patterns = [FileSystems.join(output_dir, f"{host_safe_name(h)}-*.warc.gz") for h in sorted({host_of(s) for s in seeds})]
-    return sorted(m.path for r in FileSystems.match(patterns) for m in r.metadata_list)
+    # The files this crawl wrote (an output directory may hold earlier crawls, of these hosts or others).
+    return sorted(m.path for r in FileSystems.match(patterns) for m in r.metadata_list if m.path not in earlier)
 
 
 def read_seed_args(values: Sequence[str]) -> List[str]:

@@ -5,18 +5,26 @@ documents grouped by stage and reason with examples of each, and error rows with
 shards directory: a random sample of packed sequences decoded, each document boundary marked `⟦|⟧` and the
 padding counted, so packing and tokenization can be checked by eye.
 
+Shards are decoded only with the tokenizer they were made with: its sha256 and vocabulary size are checked
+against the manifest (`winnow verify --tokenizer`'s comparison). A `--tokenizer` that differs is refused; one
+found next to the shards (`../tokenizer`, or in the directory) that differs is not used, with one line on
+stderr, and the token ids are shown instead. The document filters (`--language`, `--source`, `--stage`,
+`--reason`) select rows of a curate output's tables; on shards they are refused rather than ignored.
+
 `--doc-id X` answers "where did document X go": on a curate output, the table (documents, rejected with
 stage and reason, errors) that holds it; on shards written with `--doc-ids`, every shard row that holds a
 segment of X, with the segment's offset and length and its decoded text.
 
-Sampling stays cheap on large outputs: it picks Parquet row groups at random (from the file metadata, with
-`--seed`) and random rows inside them, reading only those row groups, until it has `-n` rows that match.
+Sampling stays cheap on large outputs: it picks Parquet row groups (Arrow shards: record batches) at random
+(from the file metadata, with `--seed`) and random rows inside them, reading only those row groups, until it
+has `-n` rows that match.
 Grouping rejected rows reads only the `stage` and `reason` columns; `--doc-id` reads only `id` or `doc_ids`.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import textwrap
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -35,6 +43,7 @@ from schemas.shards import FIX_RETOKENIZE
 
 BOUNDARY = " ⟦|⟧ "
 TABLES = ("documents", "rejected", "errors")
+DOCUMENT_FILTERS = ("language", "source", "stage", "reason")  # options that only apply to a curate output
 
 
 def _row_groups(files: Sequence[str]) -> List[Tuple[str, int, int]]:
@@ -154,10 +163,33 @@ def find_document(path: str, doc_id: str) -> List[Dict[str, Any]]:
 # Shards
 # ---------------------------------------------------------------------------------------------------------
 
-def _load_tokenizer(path: str, tokenizer: Optional[str]):
-    from tokenizer.encode import find_tokenizer, read_tokenizer_file
+def shard_tokenizer(path: str, tokenizer: Optional[str], manifest: Manifest, command: str,
+                    instead: str = "showing token ids") -> Optional[str]:
+    """The tokenizer.json to decode the shards at `path` with (`find_tokenizer`: `tokenizer`, else one next to
+    the shards), or None. Its sha256 and vocabulary size must be the manifest's (`winnow verify --tokenizer`'s
+    comparison): an explicit `tokenizer` that differs is refused (WinnowError); one found next to the shards that
+    differs is not used, and one line on stderr says so (`instead`: what the command does without it)."""
+    from tokenizer.encode import find_tokenizer, tokenizer_mismatch
 
     tok_path = find_tokenizer(path, tokenizer)
+    if not tok_path:
+        return None
+    with open(tok_path, "rb") as f:  # find_tokenizer gives local files only
+        problem = tokenizer_mismatch(f.read(), tok_path, manifest.tokenizer.sha256, manifest.tokenizer.vocab_size)
+    if problem:
+        if tokenizer:
+            raise WinnowError(f"--tokenizer: {problem}", fix="pass the tokenizer the shards were made with, or no "
+                              "--tokenizer")
+        print(f"winnow {command}: not using the tokenizer found next to the shards ({problem}); {instead}",
+              file=sys.stderr)
+        return None
+    return tok_path
+
+
+def _load_tokenizer(path: str, tokenizer: Optional[str], manifest: Manifest):
+    from tokenizer.encode import read_tokenizer_file
+
+    tok_path = shard_tokenizer(path, tokenizer, manifest, "inspect")
     if not tok_path:
         return None, None
 
@@ -185,6 +217,31 @@ def _iter_shard_pieces(files: Sequence[str], file_format: str, columns: Sequence
                 start += piece.num_rows
 
 
+def sample_shard_rows(files: Sequence[str], file_format: str, columns: Sequence[str], n: int,
+                      seed: int = 0) -> List[Dict[str, Any]]:
+    """Up to `n` random rows of the shards: Parquet as `sample_rows`; Arrow the same way over record batches
+    (random batches, from the files' footers, then random rows inside each)."""
+    if file_format == "parquet":
+        return sample_rows(files, columns, n, seed)
+    rng = np.random.default_rng(seed)
+    shard_files: Dict[str, ShardFile] = {}
+    groups: List[Tuple[str, int]] = []
+    for f in files:
+        with reading(f, FIX_RETOKENIZE):
+            shard_files[f] = ShardFile(f, file_format)
+        groups += [(f, i) for i, rows in enumerate(shard_files[f].batch_rows) if rows]
+    out: List[Dict[str, Any]] = []
+    for gi in rng.permutation(len(groups)):
+        if len(out) >= n:
+            break
+        f, i = groups[gi]
+        with reading(f, FIX_RETOKENIZE):
+            batch = shard_files[f].read_batch(i, columns)
+        take = rng.permutation(batch.num_rows)[: n - len(out)]
+        out += batch.take(pa.array(np.sort(take))).to_pylist()
+    return out
+
+
 def decode_sequence(tokens: Sequence[int], doc_lengths: Sequence[int], tok) -> Tuple[List[str], int]:
     """The decoded segments of one packed row (ids when no tokenizer) and its padding length."""
     start, parts = 0, []
@@ -197,19 +254,11 @@ def decode_sequence(tokens: Sequence[int], doc_lengths: Sequence[int], tok) -> T
 
 def inspect_shards(path: str, n: int, width: int, tokenizer: Optional[str], seed: int = 0) -> None:
     manifest = read_manifest(path)
-    tok, tok_path = _load_tokenizer(path, tokenizer)
-    print(f"== {n} sequences sampled (seed {seed}) from {path}; tokenizer {tok_path or 'not found: showing ids'}; "
+    tok, tok_path = _load_tokenizer(path, tokenizer, manifest)
+    print(f"== {n} sequences sampled (seed {seed}) from {path}; tokenizer {tok_path or 'none: showing ids'}; "
           f"document boundaries as {BOUNDARY.strip()}")
     files = _shard_files(path, manifest)
-    columns = [TOKENS, DOC_LENGTHS, DOC_IDS]
-    if manifest.file_format == "parquet":
-        rows = sample_rows(files, columns, n, seed)
-    else:  # Arrow IPC: the first rows of each record batch, in order
-        rows = []
-        for _, _, piece in _iter_shard_pieces(files, manifest.file_format, columns):
-            rows += piece.slice(0, n - len(rows)).to_pylist()
-            if len(rows) >= n:
-                break
+    rows = sample_shard_rows(files, manifest.file_format, [TOKENS, DOC_LENGTHS, DOC_IDS], n, seed)
     for shown, row in enumerate(rows):
         parts, pad = decode_sequence(row[TOKENS], row[DOC_LENGTHS], tok)
         ids = f" docs={row[DOC_IDS]}" if row.get(DOC_IDS) else ""
@@ -225,7 +274,7 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
 
         hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id)]
         manifest = read_manifest(path)
-        tok, _ = _load_tokenizer(path, tokenizer)
+        tok, _ = _load_tokenizer(path, tokenizer, manifest)
         print(f"== document {doc_id}: {len(hits)} segment(s) in {path}")
         wanted = {(h["shard"], h["row"]) for h in hits}
         texts: Dict[Tuple[str, int], Dict[str, Any]] = {}
@@ -270,6 +319,11 @@ def main(args: argparse.Namespace) -> int:
     is_shards = os.path.exists(os.path.join(args.path, MANIFEST_NAME))
     if not is_shards and not os.path.isdir(os.path.join(args.path, "documents")):
         raise FileNotFoundError(f"{args.path} is neither a curate output (documents/) nor a shards directory (manifest.json)")
+    if is_shards:
+        given = [f"--{name}" for name in DOCUMENT_FILTERS if getattr(args, name, None)]
+        if given:  # they select rows of a curate output's tables: on shards they would be silently ignored
+            raise WinnowError(f"{', '.join(given)} select rows of a curate output, and {args.path} is a shards "
+                              f"directory (manifest.json)", fix="drop them, or inspect the curate output")
     if args.doc_id:
         return inspect_doc_id(args.path, args.doc_id, args.width, args.tokenizer)
     if is_shards:

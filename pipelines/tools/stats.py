@@ -12,14 +12,17 @@ by one row group plus fixed-size accumulators, whatever the size of the output:
   exact while there are fewer distinct keys, approximate and flagged beyond);
 - token frequencies are one `np.bincount` per row group into a vocabulary-sized array.
 
-Documents: totals and characters by source and language, length histograms, the filter funnel from
-report.json (per stage in, kept, dropped by reason, errors; the rows of rejected/ and errors/ are counted from
-Parquet metadata and checked against the report), dedup cluster sizes, top domains and code languages.
+Documents (Parquet and JSONL files alike, as every reader of documents takes them: `schemas.io`): totals and
+characters by source and language, length histograms, the filter funnel from report.json (per stage in, kept,
+dropped by reason, errors; the rows of rejected/ and errors/ are counted from Parquet metadata and checked
+against the report), dedup cluster sizes, top domains and code languages.
 Trainer formats (`winnow export`, `winnow tokenize --format megatron|mds|llmc`): tokens and documents per file and
 per source, recounted from the files, and the documents' lengths. Shards: totals and per-source tokens from the manifest, recomputed from the files (rows from metadata,
 non-pad tokens from `doc_lengths`) and checked against the manifest, padding and truncation, segment lengths,
-sequences' segment counts, the most frequent tokens decoded. `--checksums` adds sha256 of every shard
-(what `winnow verify` does, at disk speed).
+sequences' segment counts, the most frequent tokens decoded (only with the tokenizer the manifest names: a
+`--tokenizer` that differs is refused, one found next to the shards that differs is not used). `--checksums`
+adds sha256 of every shard (what `winnow verify` does, at disk speed). `--html` may not be written inside the
+input it describes.
 """
 from __future__ import annotations
 
@@ -37,11 +40,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.runtime.progress import Progress
+from pipelines.tools.inspect import shard_tokenizer
 from pipelines.tools.report_html import render_report
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Report)
 from schemas.errors import WinnowError, reading
-from schemas.io import document_files, sha256_file, table_files
+from schemas.io import document_files, iter_documents, sha256_file, table_files
 from schemas.shard_files import (
     ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
     unlisted_shards,
@@ -51,7 +55,6 @@ from schemas.trainer_formats import (
     check_trainer_files, is_trainer_manifest, list_names as trainer_list_names, load_trainer_manifest,
     local_reader as trainer_local_reader,
 )
-from tokenizer.encode import find_tokenizer
 
 STATS_FORMAT = "winnow.stats/1"
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -205,21 +208,67 @@ def iter_row_groups(files: Sequence[str], columns: Sequence[str]) -> Iterator[pa
                 yield pf.read_row_group(i, columns=present)
 
 
+JSONL_BATCH_ROWS = 8192
+_INT_COLUMNS = (DEDUP_CLUSTER_SIZE,)
+
+
+def _jsonl_batch(rows: List[Dict[str, Any]], columns: Sequence[str]) -> pa.Table:
+    """Rows of `iter_documents` as a table of the `columns` some row has (text always): strings, or int64."""
+    arrays = {}
+    for c in columns:
+        values = [r.get(c) for r in rows]
+        if c != TEXT and all(v is None for v in values):
+            continue  # like a Parquet file without the column
+        if c in _INT_COLUMNS:
+            arrays[c] = pa.array(values, type=pa.int64())
+        else:
+            arrays[c] = pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], type=pa.string())
+    return pa.table(arrays)
+
+
+def iter_document_batches(files: Sequence[str], columns: Sequence[str]) -> Iterator[pa.Table]:
+    """`iter_row_groups` for a documents input: Parquet one row group at a time, JSONL (plain, .gz, .zst)
+    `JSONL_BATCH_ROWS` lines at a time, read by `schemas.io.iter_documents` (a missing source is the file
+    name, as every reader of documents has it)."""
+    for f in files:
+        if f.endswith(".parquet"):
+            yield from iter_row_groups([f], columns)
+            continue
+        rows: List[Dict[str, Any]] = []
+        try:
+            with reading(f):
+                for row in iter_documents(f, columns):
+                    rows.append(row)
+                    if len(rows) >= JSONL_BATCH_ROWS:
+                        yield _jsonl_batch(rows, columns)
+                        rows = []
+            if rows:
+                yield _jsonl_batch(rows, columns)
+        except WinnowError:
+            raise
+        except (ValueError, TypeError, pa.ArrowException) as exc:  # bad JSON, or a value of the wrong type
+            problem = " ".join(str(exc).split())
+            problem = problem[len(f) + 1:].strip() if problem.startswith(f + ":") else problem  # named below
+            raise WinnowError(f"cannot be read as JSONL documents ({problem})", path=f,
+                              fix="give JSON objects with a string `text`, one per line") from exc
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Documents
 # ---------------------------------------------------------------------------------------------------------
 
 def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str, Any]:
-    files = [f for f in document_files(path) if f.endswith(".parquet")]
+    files = document_files(path)  # Parquet and JSONL: what `winnow tokenize` and `tokenizer eval` read there
     if not files:
-        raise FileNotFoundError(f"no documents Parquet files under {path} (expected {path}/documents/*.parquet)")
+        raise FileNotFoundError(f"no documents files under {path} (expected {path}/documents/*.parquet)")
+    parquet_files = [f for f in files if f.endswith(".parquet")]
     pairs: Dict[Tuple[str, str], List[int]] = collections.defaultdict(lambda: [0, 0])
     lengths = LengthDistribution()
     lengths_by_source: Dict[str, LengthDistribution] = {}
     domains, code_languages = HeavyHitters(), HeavyHitters()
     clusters: collections.Counter = collections.Counter()
     duplicates_removed = 0
-    for f in files:  # documents not written by curate: say which file, not pyarrow's or numpy's bare message
+    for f in parquet_files:  # documents not written by curate: say which file, not pyarrow's or numpy's bare message
         with reading(f):
             schema = pq.read_schema(f)
         if TEXT not in schema.names:
@@ -228,10 +277,11 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
         if not (pa.types.is_string(schema.field(TEXT).type) or pa.types.is_large_string(schema.field(TEXT).type)):
             raise WinnowError(f"column {TEXT!r} holds {schema.field(TEXT).type}, not strings", path=f,
                               fix="give a documents directory (curate writes documents/*.parquet)")
-    rows_total = parquet_rows(files)
+    # JSONL has no row count short of reading it: then the progress line has no total
+    rows_total = parquet_rows(files) if len(parquet_files) == len(files) else None
     with Progress("stats", ("documents",), total=rows_total, unit="docs", tty=None if progress else False,
                   log_interval=60.0 if progress else float("inf")) as prog:
-        for batch in iter_row_groups(files, [TEXT, SOURCE, LANGUAGE, URL, CODE_LANGUAGE, DEDUP_CLUSTER_SIZE]):
+        for batch in iter_document_batches(files, [TEXT, SOURCE, LANGUAGE, URL, CODE_LANGUAGE, DEDUP_CLUSTER_SIZE]):
             n = batch.num_rows
             n_chars = pc.fill_null(pc.utf8_length(batch.column(TEXT)), 0)  # a null text: 0 characters
             language = (pc.fill_null(batch.column(LANGUAGE), "unknown") if LANGUAGE in batch.column_names
@@ -345,6 +395,8 @@ def _reading_batches(path: str, shard_file: ShardFile, columns: Sequence[str]) -
 def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, checksums: bool = False,
                  progress: bool = True) -> Dict[str, Any]:
     manifest = read_manifest(path)
+    # before the scan: a --tokenizer the shards were not made with is refused at once
+    tok_path = shard_tokenizer(path, tokenizer, manifest, "stats", "top tokens are shown as ids")
     row_len = manifest.seq_len + 1
     checks: List[str] = []
     counts = np.zeros(1 << 16 if manifest.dtype == "uint16" else max(manifest.tokenizer.vocab_size, 1), np.int64)
@@ -412,7 +464,6 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
         counts[pad_id] = 0
     order = np.argsort(-counts, kind="stable")[:top]
     top_ids = [int(i) for i in order if counts[i] > 0]
-    tok_path = find_tokenizer(path, tokenizer)
     decoded: Dict[int, str] = {}
     if tok_path:
         from tokenizer.encode import read_tokenizer_file
@@ -634,7 +685,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
 
+def html_inside_input(html_path: str, path: str) -> bool:
+    """Whether writing `html_path` would replace what `path` is (a directory, a file or a glob of files)."""
+    target = os.path.realpath(html_path)
+    if os.path.isdir(path):
+        root = os.path.realpath(path)
+        return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+    if os.path.exists(path):
+        return target == os.path.realpath(path)
+    return any(target == os.path.realpath(f) for f in glob.glob(path))
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.html and html_inside_input(args.html, args.path):  # it replaced manifest.json with the report
+        raise WinnowError(f"--html {args.html} is inside {args.path}, the input being analysed",
+                          fix="write the report outside it")
     stats = compute_stats(args.path, args.tokenizer, checksums=getattr(args, "checksums", False),
                           progress=not getattr(args, "no_progress", False))
     if args.json:

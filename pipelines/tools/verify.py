@@ -43,15 +43,12 @@ def _read_existing(path: str) -> bytes:
 
 
 def _check_tokenizer(tokenizer_path: str, sha256: str, vocab_size: int) -> None:
-    from tokenizer.encode import TokenizerHandle, tokenizer_file
+    from tokenizer.encode import tokenizer_file, tokenizer_mismatch
 
     tok_file = tokenizer_file(tokenizer_path)
-    tok = TokenizerHandle(read_bytes(tok_file), source=tok_file)
-    if tok.sha256 != sha256:
-        raise VerifyError(f"tokenizer mismatch: {tok_file} has sha256 {tok.sha256}, "
-                          f"the shards were made with {sha256}")
-    if tok.vocab_size != vocab_size:
-        raise VerifyError(f"tokenizer vocab_size {tok.vocab_size} != manifest {vocab_size}")
+    problem = tokenizer_mismatch(read_bytes(tok_file), tok_file, sha256, vocab_size)
+    if problem:
+        raise VerifyError(problem)
 
 
 def trainer_manifest_of(shards_dir: str) -> Optional[Dict[str, Any]]:

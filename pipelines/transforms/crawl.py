@@ -1,5 +1,7 @@
 """The crawl as a Beam composite: seeds -> (host, seed) -> GroupByKey -> one DoFn call crawls one host politely
-into `OUTPUT/<host>-<n>.warc.gz` (a new `n` every `max_warc_bytes`).
+into `OUTPUT/<host>-<n>.warc.gz` (a new `n` every `max_warc_bytes`). `n` counts from 0 and skips the names
+that are already taken, so a later crawl of the same host into the same OUTPUT adds files and never replaces
+an earlier crawl's (on a local OUTPUT the name is claimed atomically, by exclusive creation).
 
 Politeness is per host, so hosts are the unit of parallelism; a crawl of many hosts spreads over workers and no
 host is hit by two workers. The fetching itself (robots.txt, delays, deadlines, the address guard) is the
@@ -13,6 +15,7 @@ on the worker.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import List, Optional, Sequence, Tuple
 
@@ -29,20 +32,39 @@ log = logging.getLogger(__name__)
 CRAWL_STAGE = "crawl"
 
 
+def _create_new_warc(output_dir: str, host: str, n: int):
+    """(path, open file, next n) for the first `OUTPUT/<host>-<m>.warc.gz` with m >= n that does not exist yet:
+    a file already there (an earlier crawl's) is never opened for writing."""
+    local = "://" not in output_dir
+    if local:
+        os.makedirs(output_dir, exist_ok=True)
+    while True:
+        path = FileSystems.join(output_dir, f"{host}-{n}.warc.gz")
+        n += 1
+        if local:
+            try:  # exclusive: two crawls of one host into one directory cannot both claim a name
+                return path, open(path, "xb"), n
+            except FileExistsError:
+                continue
+        if FileSystems.exists(path):
+            continue
+        # UNCOMPRESSED: the WARC writer gzips each record itself; Beam must not gzip the file again.
+        return path, FileSystems.create(path, mime_type="application/warc",
+                                        compression_type=CompressionTypes.UNCOMPRESSED), n
+
+
 def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfig,
                        counters: Optional[StageCounters] = None) -> List[str]:
-    """Crawl seeds (all of one host) into OUTPUT/<host>-<n>.warc.gz files; returns the paths written."""
+    """Crawl seeds (all of one host) into new OUTPUT/<host>-<n>.warc.gz files (names already taken in OUTPUT
+    are skipped); returns the paths written."""
     host = host_safe_name(host_of(seeds[0]))
     paths: List[str] = []
-    state = {"fh": None, "recorder": None, "bytes": 0}
+    state = {"fh": None, "recorder": None, "bytes": 0, "next": 0}
 
     def open_next() -> None:
         if state["fh"] is not None:
             state["fh"].close()
-        path = FileSystems.join(output_dir, f"{host}-{len(paths)}.warc.gz")
-        # UNCOMPRESSED: the WARC writer gzips each record itself; Beam must not gzip the file again.
-        state["fh"] = FileSystems.create(path, mime_type="application/warc",
-                                         compression_type=CompressionTypes.UNCOMPRESSED)
+        path, state["fh"], state["next"] = _create_new_warc(output_dir, host, state["next"])
         state["recorder"] = WarcRecorder(state["fh"], config.user_agent)
         state["bytes"] = 0
         paths.append(path)
@@ -68,6 +90,17 @@ def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfi
 
     try:
         report = Crawler(config).crawl(list(seeds), on_fetch)
+    except Exception:
+        # A failed call leaves no partial files: a retried bundle writes its host's files again, under the same names.
+        if state["fh"] is not None:
+            state["fh"].close()
+            state["fh"] = None
+        for path in paths:
+            try:
+                FileSystems.delete([path])
+            except Exception:  # noqa: BLE001 -- the crawl's own error is the one to report
+                log.warning("crawl: could not remove the partial %s", path)
+        raise
     finally:
         if state["fh"] is not None:
             state["fh"].close()
