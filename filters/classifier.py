@@ -21,7 +21,7 @@ from filters.base import Document, DocumentFilter
 from filters.stage_options import Fraction, ModelPath, OptionError, Sources, checked_options
 from schemas import TEXT, ID
 from schemas.arguments import positive_int
-from schemas.io import iter_documents
+from schemas.io import document_files, iter_documents
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 
@@ -154,10 +154,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the training order and of fastText (default 0)")
 
 
+def _same_documents(positive: str, negative: str) -> str:
+    """What the two sides share ("" when nothing): the same path, or document files both resolve to (a curate
+    output and its documents/ directory, a glob and a file)."""
+    if os.path.realpath(positive) == os.path.realpath(negative):
+        return "the same path"
+    try:
+        both = ({os.path.realpath(f) for f in document_files(positive)}
+                & {os.path.realpath(f) for f in document_files(negative)})
+    except (OSError, ValueError):  # a side with no documents: reading it reports that
+        return ""
+    return f"{len(both)} document file(s) on both sides, e.g. {sorted(both)[0]}" if both else ""
+
+
 def main(args: argparse.Namespace) -> int:
-    if os.path.realpath(args.positive) == os.path.realpath(args.negative):
-        raise ValueError(f"--positive and --negative are the same documents ({args.positive}): give the "
-                         f"high-quality and the low-quality examples separately")
+    shared = _same_documents(args.positive, args.negative)
+    if shared:
+        raise ValueError(f"--positive and --negative are the same documents ({args.positive}, {args.negative}: "
+                         f"{shared}): give the high-quality and the low-quality examples separately")
     pos = (d[TEXT] for d in iter_documents(args.positive, [ID, TEXT]))
     neg = (d[TEXT] for d in iter_documents(args.negative, [ID, TEXT]))
     meta = train_quality_classifier(pos, neg, args.output, epoch=args.epoch, seed=args.seed, max_docs=args.max_docs)

@@ -348,6 +348,11 @@ def test_classifier_train_refuses_settings_that_train_nothing(tmp_path, capsys):
     code, _, err = winnow_in_process(capsys, "classifier", "train", "--positive", str(docs), "--negative", str(docs),
                                      "--output", str(tmp_path / "m"))
     assert code == 1 and "--positive and --negative are the same documents" in err
+    # the same files under two names (a folder and a glob, a curate output and its documents/): trained on one
+    # set as both classes, exit 0, held-out AUC 0.5
+    code, _, err = winnow_in_process(capsys, "classifier", "train", "--positive", str(tmp_path),
+                                     "--negative", str(tmp_path / "*.jsonl"), "--output", str(tmp_path / "m"))
+    assert code == 1 and f"1 document file(s) on both sides, e.g. {docs}" in err, err
     code, _, err = winnow_in_process(capsys, "classifier", "train", "--positive", str(docs), "--negative",
                                      str(tmp_path / "other.jsonl"), "--output", str(tmp_path / "m"), "--epoch", "0")
     assert code == 2 and "argument --epoch: 0 is not at least 1" in err
