@@ -186,3 +186,14 @@ def test_recipe_mixture_source_must_be_a_curated_documents_source():
     other = parse_recipe({"dedup_exact": {}, "mixture": {"sources": [
         {"name": "w", "source": "web", "weight": 1}, {"name": "b", "input": "elsewhere", "source": "books", "weight": 1}]}})
     assert [s["source"] for s in other.mixture["sources"]] == ["web", "books"]
+
+
+def test_recipe_mixture_inputs_resolve_from_where_the_run_starts(tmp_path, monkeypatch):
+    # `inputs:` were read from the working directory, a mixture source's `input` from OUT (written into
+    # OUT/mixture.yaml): `input: d/b.jsonl` failed after curate and tokenizer training, or read another file
+    monkeypatch.chdir(tmp_path)
+    recipe = parse_recipe({"dedup_exact": {}, "inputs": ["d/a.jsonl"], "mixture": {"sources": [
+        {"name": "w", "source": "web", "weight": 1}, {"name": "b", "input": "d/b.jsonl", "weight": 1},
+        {"name": "g", "input": "gs://bucket/docs/*.parquet", "weight": 1}]}})
+    assert [s["input"] for s in recipe.mixture["sources"]] == ["curated", str(tmp_path / "d" / "b.jsonl"),
+                                                                "gs://bucket/docs/*.parquet"]

@@ -210,6 +210,11 @@ def run_mixture(mixture: Any, where: str) -> Dict[str, Any]:
     filled = dict(mixture)
     filled["sources"] = [{"input": RUN_CURATED, **entry} if isinstance(entry, Mapping) else entry
                          for entry in mixture["sources"]]
+    for entry in filled["sources"]:  # a relative path means what the recipe's `inputs:` do: from where the run starts
+        path = entry.get("input") if isinstance(entry, dict) else None
+        if (isinstance(path, str) and path != RUN_CURATED and "://" not in path and not path.startswith("code:")
+                and not os.path.isabs(path)):
+            entry["input"] = os.path.abspath(path)
     try:
         # the run's curated documents carry only the sources Winnow's readers give
         parse_mixture(yaml.safe_dump(filled), where, curated_inputs=(RUN_CURATED,))
