@@ -17,8 +17,8 @@ import difflib
 import gc
 import importlib
 import logging
-import sys
 import os
+import sys
 from typing import List, Optional
 
 from schemas.errors import check_writable_dir, debugging, report_errors
@@ -152,6 +152,23 @@ def _import_command(module: str):
             gc.enable()
 
 
+def _home(value):
+    """`~/x` (or `~user/x`) as the shell would have expanded it: `--output=~/x` and quoted paths reach us as is."""
+    if isinstance(value, str) and value.startswith("~") and "://" not in value:
+        return os.path.expanduser(value)
+    if isinstance(value, list):
+        return [_home(v) for v in value]
+    return value
+
+
+def _expand_home(args: argparse.Namespace) -> None:
+    """Every path-like option value that starts with `~`: a command then reads and writes where its checks
+    looked (the output-safety checks expand `~`; the writers did not, and wrote into ./~/x)."""
+    for name, value in vars(args).items():
+        if not name.startswith("_") and name != "beam_args":
+            setattr(args, name, _home(value))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -174,6 +191,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         _refuse_unknown(leaf or parser, unknown)
     # a Beam job hands what it does not take to Beam; pipelines/runtime/options.py refuses what Beam does not take
     args.beam_args = unknown
+    _expand_home(args)
     logging.getLogger("apache_beam.runners.common").addFilter(_DropReraisedTracebacks())
     module = importlib.import_module(args._module)
     command = " ".join(argv[command_index:command_index + (2 if args.command in GROUPS else 1)])

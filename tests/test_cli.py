@@ -201,6 +201,20 @@ def test_run_does_not_replace_a_crawl_or_code_directory_it_did_not_write(tmp_pat
     refuse_foreign_subdirs(str(tmp_path), [str(tmp_path / "code"), str(tmp_path / "crawl")])
 
 
+def test_tilde_in_path_options_means_home(tmp_path, capsys, monkeypatch):
+    # `--output=~/x` (no shell expansion after `=`) wrote into ./~/x while the safety checks looked at $HOME/x
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    (home / "in.jsonl").write_text(json.dumps({"id": "a", "text": "one document"}) + "\n")
+    (home / "none.yaml").write_text("name: read-only\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    code, _, err = winnow_in_process(capsys, "curate", "--input=~/in.jsonl", "--output=~/out", "--recipe=~/none.yaml")
+    assert code == 0, err
+    assert (home / "out" / "report.json").is_file() and list(work.iterdir()) == []
+
+
 def test_one_file_under_two_spellings_is_read_once(tmp_path, capsys, monkeypatch):
     # `-i d/a.jsonl ./d/a.jsonl` read the file twice: every document twice, half of them renamed as repeated ids
     (tmp_path / "d").mkdir()
