@@ -124,6 +124,9 @@ def test_explicit_tokenizer_that_differs_from_the_manifest_is_refused(shards, wo
                             *(["--no-progress"] if command == "stats" else []))
     assert code == 0, err
     assert "mismatch" not in err
+    # a --tokenizer that names nothing (a typo) was ignored: ids shown, exit 0
+    code, out, err = winnow(capsys, command, str(shards["parquet"]), "--tokenizer", str(word_corpus / "tokk"))
+    assert code == 1 and f"--tokenizer: no tokenizer.json at {word_corpus / 'tokk'}" in err, (out[-2000:], err)
 
 
 def test_tokenizer_found_next_to_shards_that_differs_is_not_used(shards, word_corpus, other_tokenizer, tmp_path,

@@ -173,6 +173,9 @@ def shard_tokenizer(path: str, tokenizer: Optional[str], manifest: Manifest, com
 
     tok_path = find_tokenizer(path, tokenizer)
     if not tok_path:
+        if tokenizer:  # a typo would otherwise show ids, as if no tokenizer had been asked for
+            raise WinnowError(f"--tokenizer: no tokenizer.json at {tokenizer}", fix="pass the tokenizer.json the "
+                              "shards were made with, or its directory, or no --tokenizer")
         return None
     with open(tok_path, "rb") as f:  # find_tokenizer gives local files only
         problem = tokenizer_mismatch(f.read(), tok_path, manifest.tokenizer.sha256, manifest.tokenizer.vocab_size)
