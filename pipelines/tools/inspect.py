@@ -55,18 +55,32 @@ def _row_groups(files: Sequence[str]) -> List[Tuple[str, int, int]]:
     return out
 
 
+def _sample_groups(groups: Sequence[Any], read_group, n: int, seed: int) -> List[Dict[str, Any]]:
+    """Up to `n` random rows: groups (row groups, record batches) in a seeded random order, each read by
+    `read_group` (a table of the rows that may be taken, or None), random rows of each, until there are `n`."""
+    rng = np.random.default_rng(seed)
+    out: List[Dict[str, Any]] = []
+    for gi in rng.permutation(len(groups)):
+        table = read_group(groups[gi])
+        if table is None or not table.num_rows:
+            continue
+        take = rng.permutation(table.num_rows)[: n - len(out)]
+        out += table.take(pa.array(np.sort(take))).to_pylist()
+        if len(out) >= n:
+            break
+    return out
+
+
 def sample_rows(files: Sequence[str], columns: Sequence[str], n: int, seed: int = 0,
                 where: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
     """Up to `n` random rows (whose columns equal `where`), reading random row groups until enough match."""
-    rng = np.random.default_rng(seed)
-    groups = _row_groups(files)
-    out: List[Dict[str, Any]] = []
-    for gi in rng.permutation(len(groups)):
-        f, i, _ = groups[gi]
+
+    def read_group(group):
+        f, i, _ = group
         pf = pq.ParquetFile(f)
         names = pf.schema_arrow.names
         if any(c not in names for c in (where or {})):
-            continue  # a column this file does not have cannot match
+            return None  # a column this file does not have cannot match
         present = [c for c in columns if c in names]
         with reading(f):
             rg = pf.read_row_group(i, columns=present + [c for c in (where or {}) if c not in present])
@@ -74,15 +88,9 @@ def sample_rows(files: Sequence[str], columns: Sequence[str], n: int, seed: int 
         for col, value in (where or {}).items():
             m = pc.fill_null(pc.equal(rg.column(col), value), False)
             mask = m if mask is None else pc.and_(mask, m)
-        if mask is not None:
-            rg = rg.filter(mask)
-        if not rg.num_rows:
-            continue
-        take = rng.permutation(rg.num_rows)[: n - len(out)]
-        out += rg.take(pa.array(np.sort(take))).select(present).to_pylist()
-        if len(out) >= n:
-            break
-    return out
+        return (rg if mask is None else rg.filter(mask)).select(present)
+
+    return _sample_groups(_row_groups(files), read_group, n, seed)
 
 
 def _snippet(text: Optional[str], width: int) -> str:
@@ -226,23 +234,19 @@ def sample_shard_rows(files: Sequence[str], file_format: str, columns: Sequence[
     (random batches, from the files' footers, then random rows inside each)."""
     if file_format == "parquet":
         return sample_rows(files, columns, n, seed)
-    rng = np.random.default_rng(seed)
     shard_files: Dict[str, ShardFile] = {}
     groups: List[Tuple[str, int]] = []
     for f in files:
         with reading(f, FIX_RETOKENIZE):
             shard_files[f] = ShardFile(f, file_format)
         groups += [(f, i) for i, rows in enumerate(shard_files[f].batch_rows) if rows]
-    out: List[Dict[str, Any]] = []
-    for gi in rng.permutation(len(groups)):
-        if len(out) >= n:
-            break
-        f, i = groups[gi]
+
+    def read_group(group):
+        f, i = group
         with reading(f, FIX_RETOKENIZE):
-            batch = shard_files[f].read_batch(i, columns)
-        take = rng.permutation(batch.num_rows)[: n - len(out)]
-        out += batch.take(pa.array(np.sort(take))).to_pylist()
-    return out
+            return shard_files[f].read_batch(i, columns)
+
+    return _sample_groups(groups, read_group, n, seed)
 
 
 def decode_sequence(tokens: Sequence[int], doc_lengths: Sequence[int], tok) -> Tuple[List[str], int]:
