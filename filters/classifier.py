@@ -123,10 +123,12 @@ class QualityClassifierFilter(DocumentFilter):
 
     def __init__(self, model_path: ModelPath, threshold: Fraction = 0.5, sources: Sources = None):
         super().__init__(sources)
-        self.model_path, self.threshold, self._model = model_path, float(threshold), None
+        self.model_path, self.threshold = model_path, float(threshold)
         # Any fastText file passes model_path's header check; one without the label read here (lid.176, say)
-        # would score every document 0.0 and drop it. The model is loaded again in each worker's setup().
-        labels = _load_fasttext().load_model(model_path).get_labels()
+        # would score every document 0.0 and drop it. The model checked is kept for this process (not pickled:
+        # a worker loads it in setup()).
+        self._model = _load_fasttext().load_model(model_path)
+        labels = self._model.get_labels()
         if POSITIVE not in labels:
             shown = ", ".join(labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
             raise OptionError("model_path", f"= {model_path!r} is not allowed: the model's labels are {shown}, "
@@ -134,7 +136,14 @@ class QualityClassifierFilter(DocumentFilter):
                                             f"every document would score 0.0; give the model.bin that `winnow "
                                             f"classifier train` writes")
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_model"] = None  # a C++ object: each worker loads the model in setup()
+        return state
+
     def setup(self) -> None:
+        if self._model is not None:
+            return
         if not os.path.isfile(self.model_path):
             raise FileNotFoundError(f"classifier model {self.model_path} not found (train one with `winnow classifier train`)")
         self._model = _load_fasttext().load_model(self.model_path)

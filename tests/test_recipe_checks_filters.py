@@ -64,6 +64,17 @@ def test_classifier_model_without_the_hq_label_fails_at_load(lid_model_file, hq_
     assert message.endswith("give the model.bin that `winnow classifier train` writes"), message
 
     assert parse_recipe({"classifier": {"model_path": str(hq_model), "threshold": 0.4}}).stage_names == ("classifier",)
+    from filters.classifier import QualityClassifierFilter
+
+    f = QualityClassifierFilter(model_path=str(hq_model))
+    model = f._model
+    f.setup()
+    assert f._model is model  # the model checked at build is the one used here, not loaded a second time
+    worker = pickle.loads(pickle.dumps(f))  # and not pickled to the workers, which load it in setup()
+    assert worker._model is None
+    worker.setup()
+    doc = {"id": "a", "source": "web", "text": "the harbour town kept its lighthouse"}
+    assert worker.apply(dict(doc)) == f.apply(dict(doc))
 
 
 # --- WINNOW_LID_MODEL: a file that is not a fastText model --------------------------------------------------
