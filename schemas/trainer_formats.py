@@ -37,6 +37,7 @@ from schemas.shards import MANIFEST_NAME, ShardError, check_token_ids, safe_shar
 
 TRAINER_MANIFEST_FORMAT = "winnow.trainer/1"
 TRAINER_FORMATS = ("megatron", "mds", "llmc")
+WHOLE_DOCUMENT_FORMATS = ("megatron", "llmc")  # whole documents; mds holds packed rows of seq_len + 1 ids
 EOT = "<|endoftext|>"
 MDS_INDEX = "index.json"
 

@@ -43,7 +43,7 @@ from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_voca
 from schemas.errors import WinnowError
 from schemas.io import document_patterns
 from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
-from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, load_trainer_manifest
+from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, WHOLE_DOCUMENT_FORMATS, load_trainer_manifest
 from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
 from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture
@@ -362,10 +362,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                              "process per core)")
     add_beam_arguments(parser)
     return parser
-
-
-# Trainer formats of whole documents (the others hold packed rows of seq_len + 1 ids).
-WHOLE_DOCUMENT_FORMATS = tuple(f for f in TRAINER_FORMATS if f != "mds")
 
 
 def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
