@@ -329,8 +329,6 @@ def checked_options(target):
             if name in hints and params[name].kind not in (inspect.Parameter.VAR_KEYWORD,
                                                             inspect.Parameter.VAR_POSITIONAL):
                 check_option(name, hints[name], value)
-        if not accepts_any:
-            return func(*args, **kwargs)
         try:  # **kwargs are checked where they are forwarded; a name unknown there is not one of ours either
             return func(*args, **kwargs)
         except OptionError as exc:
