@@ -35,6 +35,14 @@ PEAK_BOUND_MB = 500  # the curate run below peaked at ~250 MB with the cap, 2.4 
 HUGE_RECORDS = 30    # of 15 MiB each: the issue's file had 100; the bound above fails on an uncapped reader at 30
 
 
+def _kind(outcome):
+    """kept / error, or the reason of a drop or of a rejected row (a record let go unread)."""
+    status, value = outcome
+    if status == "dropped":
+        return value
+    return value["reason"] if status == "rejected" else status
+
+
 def _layouts(recs):
     """The same records as a plain file, one gzip member per record, and one gzip member for the file."""
     return {"plain.warc": b"".join(recs),
@@ -101,9 +109,14 @@ def test_wrong_length_over_the_cap_that_the_file_could_hold_rewinds_to_the_next_
     path = tmp_path / name
     path.write_bytes(_layouts(recs)[name])
     outcomes = list(read_archive(str(path), max_record_bytes=1000))
-    assert Counter(s if s != "dropped" else v for s, v in outcomes) == Counter({"kept": 58, "error": 1, "too_large": 1})
+    assert Counter(map(_kind, outcomes)) == Counter({"kept": 58, "error": 1, "too_large": 1})
     kept = [v[URL] for s, v in outcomes if s == "kept"]
     assert kept == [f"http://example.com/{i}" for i in range(60) if i not in (3, 7)]
+    # the record over the cap is a rejected row of stage read that says which page and where it lies
+    [row] = [v for s, v in outcomes if s == "rejected"]
+    assert (row[URL], row["stage"], row["text"], row["detail"]["cap_bytes"]) == (
+        "http://example.com/7", "read", "", "1000")
+    assert int(row["detail"]["declared_bytes"]) > 3000 and row["input_path"] == str(path)
     (err,) = [v for s, v in outcomes if s == "error"]
     assert err[INPUT_OFFSET] == _pointer(name, recs, 3) and "Content-Length 5000" in err[ERROR]
 
@@ -148,7 +161,7 @@ def test_oversize_block_is_skipped_a_chunk_at_a_time(tmp_path):
     path = tmp_path / "big.warc.gz"
     path.write_bytes(_big_page_member(0, 64 << 20) + gzip.compress(responses(1)[0]))
     outcomes, peak = _peak_while(lambda: list(read_archive(str(path))))
-    assert Counter(s if s != "dropped" else v for s, v in outcomes) == Counter({"too_large": 1, "kept": 1})
+    assert Counter(map(_kind, outcomes)) == Counter({"too_large": 1, "kept": 1})
     assert peak < 8 << 20, peak
 
 
@@ -170,8 +183,10 @@ def test_content_encoded_bomb_is_too_large_at_read_not_held(tmp_path, encoding):
     path = tmp_path / "enc.warc"
     path.write_bytes(b"".join([warc_record(block, uri=b"http://example.com/bomb")] + responses(2)))
     outcomes, peak = _peak_while(lambda: list(read_archive(str(path))))
-    assert Counter(s if s != "dropped" else v for s, v in outcomes) == Counter({"too_large": 1, "kept": 2})
+    assert Counter(map(_kind, outcomes)) == Counter({"too_large": 1, "kept": 2})
     assert peak < 3 * MAX_RECORD_BYTES, peak
+    [row] = [v for s, v in outcomes if s == "rejected"]
+    assert (row[URL], row["detail"].get("inflated")) == ("http://example.com/bomb", "true")
 
 
 def test_arc_record_without_length_is_capped(tmp_path):
@@ -207,7 +222,7 @@ def test_small_file_of_compressible_records_is_capped_per_file(tmp_path):
     assert sum(len(r.block) for r in held) <= 4 << 20
     # through read_archive, at the default 64 MiB floor: counted with that reason, nothing lost
     path.write_bytes(b"".join(_big_page_member(i, 1 << 20) for i in range(80)))
-    outcomes = Counter(s if s != "dropped" else v for s, v in read_archive(str(path)))
+    outcomes = Counter(map(_kind, read_archive(str(path))))
     assert outcomes == Counter({"kept": 63, "archive_cap": 17}), outcomes
 
 

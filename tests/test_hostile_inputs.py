@@ -157,7 +157,8 @@ for f in sorted(glob.glob(out + "/documents/*.parquet")):
              for r in pq.read_table(f, columns=["id", "text", "input_path", "input_offset"]).to_pylist()]
 rej = []
 for f in sorted(glob.glob(out + "/rejected/*.parquet")):
-    rej += [{k: r.get(k) for k in ("id", "reason", "input_path", "stage")} for r in pq.read_table(f).to_pylist()]
+    rej += [dict({k: r.get(k) for k in ("id", "reason", "input_path", "stage", "detail")}, text_chars=len(r["text"]))
+            for r in pq.read_table(f).to_pylist()]
 print("RESULT " + json.dumps({"report": json.loads(report.dumps()), "errors": rows, "docs": docs, "rejected": rej}))
 """
 
@@ -228,11 +229,17 @@ def test_gzip_bomb_payloads_are_capped_and_dropped(hostile_run):
     rejected = {r["input_path"]: r["reason"] for r in hostile_run["rejected"]}
     # stored gzip without a Content-Encoding header: extract inflates it (capped) and drops it
     assert rejected.get(hostile_run["inputs"]["bomb-payload.warc"]) == "too_large", rejected
-    # a declared Content-Encoding: inflated one byte past the read cap and dropped at read, never held
+    # a declared Content-Encoding: inflated one byte past the read cap and dropped at read, never held; its
+    # rejected row (stage read, empty text) says so
     path = hostile_run["inputs"]["bomb-encoded.warc"]
-    assert path not in rejected and not [d for d in hostile_run["docs"] if d["input_path"] == path]
+    [row] = [r for r in hostile_run["rejected"] if r["input_path"] == path]
+    assert (row["stage"], row["reason"], row["text_chars"]) == ("read", "too_large", 0)
+    assert dict(row["detail"]).get("inflated") == "true", row["detail"]
+    assert not [d for d in hostile_run["docs"] if d["input_path"] == path]
     read = next(s for s in hostile_run["report"]["stages"] if s["name"] == "read")
     assert read["dropped"].get("too_large", 0) >= 2  # bomb-block.warc.gz and bomb-encoded.warc
+    read_rows = [r for r in hostile_run["rejected"] if r["stage"] == "read"]
+    assert len(read_rows) == read["dropped"]["too_large"] + read["dropped"].get("archive_cap", 0), read_rows
 
 
 @pytest.mark.slow

@@ -18,14 +18,18 @@ from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RAW_RECORD
 from pipelines.transforms.read import ReadInputs
 from schemas import CODE_LANGUAGE, ERROR, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL
 
-def outcomes(item):
+def outcomes(item, kept_away=None):
     counts, kept, errors = Counter(), [], []
+    kept_away = [] if kept_away is None else kept_away
     for status, value in read_input_file(item):
         if status == "kept":
             counts["kept"] += 1
             kept.append(value)
         elif status == "dropped":
             counts["dropped_" + value] += 1
+        elif status == "rejected":  # let go unread: a rejected row of stage read
+            counts["dropped_" + value["reason"]] += 1
+            kept_away.append(value)
         else:
             counts["errors"] += 1
             errors.append(value)
@@ -190,15 +194,19 @@ def test_code_tree(code_tree):
     assert item.kind == CODE
     parts = list(split_input(item))
     assert all(p.kind == CODE_FILE for p in parts)
-    counts, kept, errors = Counter(), [], []
+    counts, kept, errors, lost = Counter(), [], [], []
     for part in parts:
-        c, k, e = outcomes(part)
+        c, k, e = outcomes(part, lost)
         counts.update(c)
         kept += k
         errors += e
     assert errors == []
     assert counts == Counter({"kept": 2, "dropped_extension": 1, "dropped_binary": 1, "dropped_too_large": 1,
                               "dropped_symlink": 1})
+    [row] = lost  # the file over the cap is a rejected row that names it
+    assert (row[ID], row["stage"], row["reason"], row[TEXT], row["input_path"]) == (
+        "code:proj/big.js", "read", "too_large", "", str(code_tree / "big.js"))
+    assert int(row["detail"]["bytes"]) > int(row["detail"]["cap_bytes"])
     by_id = {r[ID]: r for r in kept}
     assert set(by_id) == {"code:proj/pkg/mod.py", "code:proj/main.c"}
     assert by_id["code:proj/pkg/mod.py"][CODE_LANGUAGE] == "Python" and by_id["code:proj/main.c"][CODE_LANGUAGE] == "C"

@@ -4,7 +4,8 @@ Each file is one read outcome (pipelines/ingest/inputs.py): kept with its Lingui
 (pipelines/ingest/codelang.py) and the tree's license (pipelines/ingest/licenses.py), or dropped with a reason:
 `vendored` (a whole vendored/generated directory, one outcome per directory), `lock_file`, `minified`,
 `generated` (a generator's marker in the head), `extension` (no known language), `binary` (NUL bytes or not
-UTF-8), `too_large`, `symlink`, `not_a_file`. A file's id is `code:<tree name>/<relative path>`.
+UTF-8), `symlink`, `not_a_file`; or, over the per-file cap, `too_large` with a rejected row of stage `read` (its
+id, path and size; never read). A file's id is `code:<tree name>/<relative path>`.
 
 A directory is listed (`list_code_tree`) into one `InputFile` per file, so that a big tree spreads over
 workers; a git repository's files are read from its object store at HEAD. A code tree whose `.git` points at
@@ -31,7 +32,7 @@ from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL
                                      basename)
 from pipelines.ingest.licenses import find_license_file, spdx_of_text
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
-                                     TRUNCATED, WARC_DATE)
+                                     TRUNCATED, WARC_DATE, lost_record)
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,15 @@ def _skip_reason(rel: str, data: bytes) -> Optional[str]:
     if GENERATED_MARKER.search(head[:2048]):
         return "generated"
     return None
+
+
+def _too_large(tree: str, rel: str, path: str, offset: Optional[int], size: Optional[int], max_bytes: int) -> Outcome:
+    """A code file over the per-file cap: a rejected row of stage `read` (records.lost_record), never read."""
+    detail = {"cap_bytes": str(max_bytes)}
+    if size is not None:
+        detail["bytes"] = str(size)
+    return lost_record(f"code:{tree}/{rel.replace(os.sep, '/')}", SOURCE_CODE, "too_large", path, offset,
+                       detail=detail)
 
 
 def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optional[str],
@@ -245,7 +255,7 @@ def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[
         elif not mode.startswith("100"):  # a submodule (160000) is a commit, not a file
             yield ("dropped", "not_a_file")
         elif item.size is not None and item.size > max_bytes:
-            yield ("dropped", "too_large")
+            yield _too_large(tree, rel, item.path, None, item.size, max_bytes)
         else:
             yield _code_outcome(_git(root, "cat-file", "blob", obj), tree, rel, item.path, item.license)
     except Exception as exc:
@@ -271,8 +281,9 @@ def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
         if not os.path.isfile(path):
             yield ("dropped", "not_a_file")
             return
-        if os.path.getsize(path) > max_bytes:
-            yield ("dropped", "too_large")
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            yield _too_large(tree, rel, path, None, size, max_bytes)
             return
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
@@ -481,14 +492,14 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
                     if not is_zip:  # walk it here, so that a truncated payload errs at this member
                         with member.open() as fh:
                             _drain(fh)
-                    yield ("dropped", "too_large")
+                    yield _too_large(tree, rel, pointer, member.offset, member.size, max_bytes)
                 else:
                     with member.open() as fh:  # a zip member's CRC is checked when the read reaches its end
                         data = fh.read(max_bytes + 1)
                     if is_zip:
                         used += len(data)
                     if len(data) > max_bytes:  # its declared size was smaller
-                        yield ("dropped", "too_large")
+                        yield _too_large(tree, rel, pointer, member.offset, None, max_bytes)
                     else:
                         yield _code_outcome(data, tree, rel, pointer, license_id, offset=member.offset)
             except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,

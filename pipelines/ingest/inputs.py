@@ -5,8 +5,11 @@ An input SPEC (a path, glob or URI that Beam FileSystems can open, or `code:PATH
 reader yields read outcomes (`Outcome`), one per archive record / line / row / file seen:
 
     ("kept", RawRecord)        a record for the extract stage (fields: pipelines/ingest/records.py)
-    ("dropped", reason)        counted only (request/metadata/warcinfo -> `record_type`, revisit -> `revisit`,
-                               binary or huge code files, ...); read-level drops write no rejected rows
+    ("dropped", reason)        counted only: records that hold no document (request/metadata/warcinfo ->
+                               `record_type`, revisit -> `revisit`, binary, vendored or generated code files, ...)
+    ("rejected", rejected_row) a record whose content was let go unread (`too_large`, `archive_cap`): counted under
+                               its reason and written as a rejected row of stage `read` (empty text, with its id,
+                               URL, input pointer and sizes in `detail`), so that what was lost can be found
     ("error", error_row)       the rest of a file that could not be parsed, with the offset it stopped at
 
 Record ids are stable across runs: WARC-Record-ID for WARC records, sha1(file name, offset) for ARC

@@ -35,7 +35,7 @@ from pipelines.ingest.inputs import (ACCEPTED_KINDS, ARCHIVE, CODE, CODE_FILE, J
                                      READ_STAGE, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB, TARBALL_EXTENSIONS, InputFile,
                                      Outcome, basename, kind_of_path, not_a_regular_file, stable_id)
 from pipelines.ingest.records import (BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE, TRUNCATED,
-                                      WARC_DATE)
+                                      WARC_DATE, lost_record)
 from filters.dedup_index import PREVIOUS_PREFIX
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
 
@@ -227,13 +227,15 @@ def _read_archive(path: str, max_record_bytes: int, mine: Optional[Callable[[int
                 elif rec.rec_type not in CONTENT_RECORD_TYPES:
                     yield ("dropped", "record_type")
                 elif rec.block is None:  # over the record cap, or past the file's cap (`archive_cap`)
-                    yield ("dropped", rec.extra.get("dropped", "too_large"))
+                    reason = rec.extra.get("dropped", "too_large")
+                    yield _lost_archive_record(rec, path, name, is_arc, reason, max_record_bytes)
                 else:
                     try:
                         yield ("kept", _archive_raw_record(rec, path, name, is_arc or rec.version.startswith("ARC"),
                                                            max_record_bytes))
                     except PayloadTooLarge:  # a small encoded payload that inflates past the cap
-                        yield ("dropped", "too_large")
+                        yield _lost_archive_record(rec, path, name, is_arc, "too_large", max_record_bytes,
+                                                   inflated=True)
                     except Exception as exc:  # this record only: the next one starts at a known offset
                         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_WEB, url=rec.target_uri,
                                                      input_path=path, input_offset=rec.pointer))
@@ -244,11 +246,30 @@ def _read_archive(path: str, max_record_bytes: int, mine: Optional[Callable[[int
                                          input_offset=exc.offset))
 
 
+def _archive_record_id(rec: ArchiveRecord, name: str, is_arc: bool) -> str:
+    # ARC records have no id: (file, offset) is stable; a WARC record's own id survives re-packing.
+    record_id = None if is_arc else rec.headers.get("warc-record-id")
+    return stable_id("warc", record_id) if record_id else stable_id("archive", name, rec.offset)
+
+
+def _lost_archive_record(rec: ArchiveRecord, path: str, name: str, is_arc: bool, reason: str,
+                         max_record_bytes: int, inflated: bool = False) -> Outcome:
+    """The `rejected` outcome of a content record whose block was let go: over the record cap (`too_large`;
+    `inflated`: its Content-Encoding undone), or past the file's cap (`archive_cap`)."""
+    arc = is_arc or rec.version.startswith("ARC")
+    detail = {"declared_bytes": str(rec.declared_length)}
+    if reason == "too_large":
+        detail["cap_bytes"] = str(max_record_bytes)
+        if inflated:
+            detail["inflated"] = "true"
+    return lost_record(_archive_record_id(rec, name, arc), SOURCE_WEB, reason, path, rec.pointer,
+                       url=rec.target_uri, detail=detail)
+
+
 def _archive_raw_record(rec: ArchiveRecord, path: str, name: str, is_arc: bool,
                         max_record_bytes: int = MAX_RECORD_BYTES) -> Dict[str, Any]:
     headers = rec.headers
     uri = rec.target_uri
-    record_id = None if is_arc else headers.get("warc-record-id")
     warc_type = (headers.get("content-type") or "").lower()
     status = None
     if rec.rec_type == "response" and (is_arc or "application/http" in warc_type or rec.block[:5].upper() == b"HTTP/"):
@@ -260,9 +281,8 @@ def _archive_raw_record(rec: ArchiveRecord, path: str, name: str, is_arc: bool,
         content_type, body = headers.get("content-type"), rec.block
     if content_type is None and is_arc:
         content_type = headers.get("content-type")
-    # ARC records have no id: (file, offset) is stable; a WARC record's own id survives re-packing.
     return {
-        ID: stable_id("warc", record_id) if record_id else stable_id("archive", name, rec.offset),
+        ID: _archive_record_id(rec, name, is_arc),
         SOURCE: SOURCE_WEB, URL: uri, INPUT_PATH: path, INPUT_OFFSET: rec.pointer,
         RECORD_TYPE: rec.rec_type, CONTENT_TYPE: content_type, HTTP_STATUS: status,
         BODY: body, TEXT: None, CODE_LANGUAGE: None, WARC_DATE: rec.date, RECORD_POSITION: rec.offset,

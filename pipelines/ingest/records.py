@@ -4,7 +4,11 @@ names beyond the document column names ID, SOURCE, URL, TEXT, CODE_LANGUAGE, INP
 (schemas)."""
 from __future__ import annotations
 
-from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, METADATA, SOURCE, TEXT, URL
+from typing import Dict, Optional, Tuple
+
+from pipelines.ingest.inputs import READ_STAGE
+from schemas import (CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, METADATA, SOURCE, TEXT, URL, empty_document,
+                     to_rejected_row)
 
 RECORD_TYPE = "record_type"      # WARC record type: response, resource, conversion (None for text/code)
 CONTENT_TYPE = "content_type"    # HTTP Content-Type (or the WARC Content-Type of resource/conversion records)
@@ -21,3 +25,11 @@ RECORD_POSITION = "record_position"
 TRUNCATED = "truncated"
 RAW_RECORD_FIELDS = (ID, SOURCE, URL, INPUT_PATH, INPUT_OFFSET, RECORD_TYPE, CONTENT_TYPE, HTTP_STATUS,
                      BODY, TEXT, CODE_LANGUAGE, WARC_DATE, RECORD_POSITION, TRUNCATED)
+
+
+def lost_record(doc_id: str, source: str, reason: str, input_path: str, input_offset: Optional[int],
+                url: Optional[str] = None, detail: Optional[Dict[str, str]] = None) -> Tuple[str, dict]:
+    """The read outcome ("rejected", row) of a record whose content was let go unread (pipelines/ingest/inputs.py):
+    a rejected row of stage `read` with an empty text, so that the record can be found again."""
+    doc = empty_document(doc_id, source, "", url, input_path=input_path, input_offset=input_offset)
+    return ("rejected", to_rejected_row(doc, READ_STAGE, reason, detail=detail))

@@ -108,7 +108,7 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
                | "ProgressRead" >> CountProgress("curate", "read"))
     if recipe.stage_names[:1] != ("extract",):  # text, Parquet and code records already hold their text
         current = current | "AsDocuments" >> AsDocuments()
-    rejected: List[beam.PCollection] = []
+    rejected: List[beam.PCollection] = [read[REJECTED]]  # records whose content was let go unread
     errors: List[beam.PCollection] = [read[ERRORS]]
     lean_dir: Optional[str] = None  # set while `current` holds lean documents pointing into this phase dir
     phase = 0

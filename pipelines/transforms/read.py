@@ -1,6 +1,7 @@
-"""ReadInputs: input SPECs -> RawRecords and error rows, the composite of stage `read`. It only wires; what it
-wires is Beam-free: SPECs and input kinds in pipelines/ingest/inputs.py, the readers of web archives, JSONL and
-Parquet in pipelines/ingest/readers.py, code trees and tarballs in pipelines/ingest/code_trees.py.
+"""ReadInputs: input SPECs -> RawRecords, rejected rows (content let go unread) and error rows, the composite
+of stage `read`. It only wires; what it wires is Beam-free: SPECs and input kinds in pipelines/ingest/inputs.py,
+the readers of web archives, JSONL and Parquet in pipelines/ingest/readers.py, code trees and tarballs in
+pipelines/ingest/code_trees.py.
 
 The specs are expanded inside the job (building a job lists no bucket) and the work fans out per file
 (Create(specs) -> expand on a worker -> distinct files -> Reshuffle -> FlatMap(read) -> Reshuffle), and a code
@@ -21,8 +22,8 @@ from pipelines.ingest.inputs import MAX_RECORD_BYTES, READ_STAGE, InputFile
 from pipelines.ingest.readers import (expand_input_specs, order_for_workers, read_input_file, same_file_key,
                                       split_input)
 from pipelines.transforms.counters import BUNDLE_CLOCK
-from pipelines.transforms.stages import ERRORS, StageCounters, metrics_namespace
-from schemas import to_error_row
+from pipelines.transforms.stages import ERRORS, REJECTED, StageCounters, metrics_namespace
+from schemas import REASON, to_error_row
 
 RECORDS = "records"
 
@@ -56,6 +57,9 @@ class _ReadInputFn(beam.DoFn):
                     yield value
                 elif status == "dropped":
                     c.dropped(value)
+                elif status == "rejected":  # content let go unread: counted under its reason, and a row
+                    c.dropped(value[REASON])
+                    yield TaggedOutput(REJECTED, value)
                 else:
                     c.errors.inc()
                     yield TaggedOutput(ERRORS, value)
@@ -104,7 +108,8 @@ class _ExpandSpecFn(beam.DoFn):
 
 
 class ReadInputs(beam.PTransform):
-    """Input SPECs -> RawRecords (main output `records`) and error rows (`errors`); counts stage `read`.
+    """Input SPECs -> RawRecords (main output `records`), rejected rows (`rejected`: records over the read caps,
+    pipelines/ingest/inputs.py) and error rows (`errors`); counts stage `read`.
 
     The specs are expanded inside the job (Create(specs) -> expand on a worker -> one item per file, the
     same file named by two specs read once -> split code trees -> Reshuffle -> read), so building the job
@@ -143,7 +148,7 @@ class ReadInputs(beam.PTransform):
         result = (items
                   | "SpreadFiles" >> beam.Reshuffle()
                   | "ReadFiles" >> beam.ParDo(_ReadInputFn(self._max_record_bytes, self._stage))
-                  .with_outputs(ERRORS, main=RECORDS))
+                  .with_outputs(ERRORS, REJECTED, main=RECORDS))
         records = result[RECORDS] | "SpreadRecords" >> beam.Reshuffle() if self._spread else result[RECORDS]
         errors = (listed[ERRORS], result[ERRORS]) | "FlattenReadErrors" >> beam.Flatten()
-        return {RECORDS: records, ERRORS: errors}
+        return {RECORDS: records, ERRORS: errors, REJECTED: result[REJECTED]}
