@@ -207,3 +207,41 @@ def test_an_input_id_starting_with_nul_is_an_error_row_not_a_failed_dedup(tmp_pa
     assert sorted((r[INPUT_PATH].rsplit("/", 1)[1], r[INPUT_OFFSET]) for r in errors) == [("in.jsonl", 0),
                                                                                           ("in.parquet", 0)]
     assert all("starts with a NUL character" in r["error"] for r in errors)
+
+
+def test_a_new_name_that_an_input_already_holds_is_not_given_twice():
+    a, b, c = (order_key(_record("0", "/d/a.jsonl", o, t)) for o, t in ((0, "x"), (1, "y"), (2, "z")))
+    assert plan_ids("0", [a, b, c])[b] == ["0@/d/a.jsonl:1"]
+    taken = {"0@/d/a.jsonl:1", "0@/d/a.jsonl:1~2", "0@/d/a.jsonl:2"}
+    plan = plan_ids("0", [a, b, c], taken)
+    assert plan == {a: ["0"], b: ["0@/d/a.jsonl:1~3"], c: ["0@/d/a.jsonl:2~2"]}
+    with pytest.raises(ValueError, match="ids of their own"):
+        plan_ids("0", [a, b], {"0@/d/a.jsonl:1"} | {f"0@/d/a.jsonl:1~{n}" for n in range(2, 17)})
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_unique_ids_steps_around_an_input_that_holds_the_new_name(reverse):
+    # an earlier run's renamed document (`0@/d/a.jsonl:1`) curated again beside the file it came from
+    records = [_record("0", "/d/a.jsonl", 0, "first"), _record("0", "/d/a.jsonl", 1, "second"),
+               _record("0@/d/a.jsonl:1", "/d/old.jsonl", 0, "earlier run")]
+    p = TestPipeline(runner=FnApiRunner())
+    out = p | beam.Create(records[::-1] if reverse else records) | UniqueIds()
+    assert_that(out | beam.Map(lambda d: (d[ID], d[TEXT])),
+                equal_to([("0", "first"), ("0@/d/a.jsonl:1~2", "second"), ("0@/d/a.jsonl:1", "earlier run")]))
+    p.run().wait_until_finish()
+
+
+@pytest.mark.slow  # ~5 s: a curate run with dedup
+def test_a_renamed_id_that_an_input_holds_loses_no_document_in_dedup(tmp_path):
+    # Three lines, the third holding the id the second is renamed to: dedup_minhash kept 2 of 3 with no row
+    texts = [" ".join(random.Random(i).choice(WORDS) for _ in range(60)) for i in range(3)]
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
+                           for i, t in zip(["0", "0", f"0@{src}:1"], texts)))
+    out = tmp_path / "out"
+    report = run_curate([str(src)], str(out), parse_recipe({"dedup_exact": {"normalize": True},
+                                                            "dedup_minhash": {}}))
+    assert all(s.balanced for s in report.stages), [s.to_json() for s in report.stages]
+    docs = _read_rows(out / "documents")
+    assert sorted(d[TEXT] for d in docs) == sorted(texts)
+    assert sorted(d[ID] for d in docs) == sorted(["0", f"0@{src}:1", f"0@{src}:1~2"])

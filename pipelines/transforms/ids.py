@@ -27,13 +27,15 @@ bytes); steps 2-3 hold state in proportion to r, so an input that repeats one id
 of a million small entries, still no document in memory.
 
 The order comes from the pointers and the content alone, so the same inputs give the same ids whatever the
-runner, bundle sizes or number of workers. A renamed id could only collide again with an input whose own id
-is literally `ID@path:offset`.
+runner, bundle sizes or number of workers. A new name can be an id some input already holds (an input whose own
+id is literally `ID@path:offset`, such as an earlier run's renamed document curated again): every name the plan
+could give is looked up among the ids read (a filter of the id counts against the plan's names, a side input of
+r entries: no more shuffling), and a name that is taken becomes `NAME~2`, `NAME~3`, ... , the first one free.
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Container, Dict, Iterable, List, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -78,10 +80,26 @@ def pointer_id(doc_id: str, key: OrderKey) -> str:
     return f"{doc_id}@{path}:{offset}" if offset >= 0 else f"{doc_id}@{path}"
 
 
-def plan_ids(doc_id: str, keys: Iterable[OrderKey]) -> Dict[OrderKey, List[str]]:
+ALTERNATIVES = 16  # names tried for a new id that an input already holds: NAME, NAME~2, ..., NAME~16
+
+
+def alternatives(name: str) -> List[str]:
+    return [name] + [f"{name}~{n}" for n in range(2, ALTERNATIVES + 1)]
+
+
+def _free(name: str, taken: Container[str]) -> str:
+    for candidate in alternatives(name):
+        if candidate not in taken:
+            return candidate
+    raise ValueError(f"the inputs hold every id from {name!r} to {name!r}~{ALTERNATIVES}, so a repeated id "
+                     f"cannot be renamed without taking one of them: give the inputs' records ids of their own")
+
+
+def plan_ids(doc_id: str, keys: Iterable[OrderKey], taken: Container[str] = ()) -> Dict[OrderKey, List[str]]:
     """The ids of the records that share `doc_id`, per order key: the first key (in sorted order) keeps the
     id, the others are named after their pointer (and their digest where the pointer repeats). A key held by
-    m identical records maps to m ids (its own, then `#2` ... `#m`)."""
+    m identical records maps to m ids (its own, then `#2` ... `#m`). A new name in `taken` (ids the inputs
+    hold) is replaced by the first of its `alternatives` that is not."""
     multiplicity: Dict[OrderKey, int] = {}
     for key in keys:
         multiplicity[key] = multiplicity.get(key, 0) + 1
@@ -97,16 +115,34 @@ def plan_ids(doc_id: str, keys: Iterable[OrderKey]) -> Dict[OrderKey, List[str]]
             base = pointer_id(doc_id, key)
             if pointers[key[:2]] > 1:
                 base += "#" + key[2]
-        plan[key] = [base] + [f"{base}#{n}" for n in range(2, multiplicity[key] + 1)]
+        names = [base] + [f"{base}#{n}" for n in range(2, multiplicity[key] + 1)]
+        plan[key] = [name if name == doc_id else _free(name, taken) for name in names]
     return plan
+
+
+def _candidate_names(kv: Tuple[str, List[OrderKey]]) -> Iterable[Tuple[str, None]]:
+    """Every name the plan of one repeated id could give (each new name and its alternatives), keyed."""
+    for names in plan_ids(kv[0], kv[1]).values():
+        for name in names:
+            if name != kv[0]:
+                for candidate in alternatives(name):
+                    yield candidate, None
+
+
+def _is_named(kv: Tuple[str, int], names: Dict[str, None]) -> bool:
+    return kv[0] in names
 
 
 def _is_repeated(kv: Tuple[str, int]) -> bool:
     return kv[1] > 1
 
 
-def _plan_of_group(kv: Tuple[str, Iterable[OrderKey]]) -> Tuple[str, Dict[OrderKey, List[str]]]:
-    return kv[0], plan_ids(kv[0], kv[1])
+def _keys_of_group(kv: Tuple[str, Iterable[OrderKey]]) -> Tuple[str, List[OrderKey]]:
+    return kv[0], list(kv[1])
+
+
+def _plan_of_group(kv: Tuple[str, List[OrderKey]], taken: Dict[str, int]) -> Tuple[str, Dict[OrderKey, List[str]]]:
+    return kv[0], plan_ids(kv[0], kv[1], taken)
 
 
 def _renamed(doc: Dict[str, Any], new_id: str) -> Dict[str, Any]:
@@ -186,14 +222,18 @@ class IdPlan(beam.PTransform):
     normally empty, that `ApplyIdPlan` takes as a side input."""
 
     def expand(self, pairs):
-        repeated = (pairs
-                    | "IdOne" >> beam.Map(_pair_id_one)
-                    | "CountIds" >> beam.CombinePerKey(sum)
-                    | "Repeated" >> beam.Filter(_is_repeated))
-        return (pairs
-                | "RepeatedKeys" >> beam.FlatMap(_repeated_pair, repeated=AsDict(repeated))
-                | "GroupRepeats" >> beam.GroupByKey()
-                | "Plan" >> beam.Map(_plan_of_group))
+        counts = (pairs
+                  | "IdOne" >> beam.Map(_pair_id_one)
+                  | "CountIds" >> beam.CombinePerKey(sum))
+        repeated = counts | "Repeated" >> beam.Filter(_is_repeated)
+        groups = (pairs
+                  | "RepeatedKeys" >> beam.FlatMap(_repeated_pair, repeated=AsDict(repeated))
+                  | "GroupRepeats" >> beam.GroupByKey()
+                  | "KeysOfGroup" >> beam.Map(_keys_of_group))
+        # the ids read that a new name (or an alternative of it) would repeat: normally none
+        names = groups | "CandidateNames" >> beam.FlatMap(_candidate_names)
+        taken = counts | "TakenNames" >> beam.Filter(_is_named, names=AsDict(names))
+        return groups | "Plan" >> beam.Map(_plan_of_group, taken=AsDict(taken))
 
 
 class ApplyIdPlan(beam.PTransform):
