@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -299,9 +300,14 @@ def _text_record(doc_id: str, text: str, url: Optional[str], path: str, offset: 
 
 
 def input_id(value: Any) -> str:
-    """A document id from an input's own `id` field (JSONL, Parquet), as a string. One that starts with NUL is
-    refused (an error row): the dedup indexes mark an earlier run's documents with that prefix
+    """A document id from an input's own `id` field (JSONL, Parquet), as a string: a string, or an integer
+    written in decimal. Any other JSON value (a boolean, a number with a fraction, an array or object) is
+    refused (an error row): its Python spelling (`True`, `1.0`, `{'a': 1}`) is no id a user gave. One that
+    starts with NUL is refused too: the dedup indexes mark an earlier run's documents with that prefix
     (filters/dedup_index.py `previous_node`), so such an id would be taken for one."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"field {ID!r} is a JSON {_json_kind(value)} ({json.dumps(value)[:40]}), not a string or "
+                        f"an integer: give the document a string id, or leave `id` out to have one made")
     doc_id = valid_utf8(str(value))
     if doc_id.startswith(PREVIOUS_PREFIX):
         raise ValueError(f"id {doc_id[:40]!r} starts with a NUL character, which marks an earlier run's documents "
@@ -315,8 +321,11 @@ def valid_utf8(value: str) -> str:
     try:
         value.encode("utf-8")
         return value
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # one U+FFFD for each (decoding the surrogatepass bytes would give three)
+        return _SURROGATE.sub("\ufffd", value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # A JSONL line holds one document; past this it is a dump (or a file with no newline at all), not a
@@ -393,6 +402,88 @@ def jsonl_compression(path: str) -> str:
         CompressionTypes.ZSTD if lower.endswith(".zst") else CompressionTypes.UNCOMPRESSED)
 
 
+class TruncatedStream(EOFError):
+    """A compressed file that ends inside a gzip member or zstd frame: cut short in a copy or a download."""
+
+
+class _Frames:
+    """`read(n)` over the gzip members or zstd frames of a binary file object (a file may hold several),
+    raising TruncatedStream where the file ends inside one, once the lines before it have been handed out.
+    zstandard's stream_reader (and so Beam's ZSTD reading) returns what it has and stops, so a .zst file cut in
+    half read as 0 lines; Beam's gzip reading stops quietly at a cut between lines; GzipFile raises, but drops
+    what the failing read had inflated. Compressed bytes go in `FEED` at a time, which bounds one step's output
+    (a zstd run-length block turns 3 bytes into 128 KiB: at most ~16 MiB per step; deflate ~0.5 MiB)."""
+
+    FEED = 512
+
+    def __init__(self, raw, kind: str):
+        if kind == CompressionTypes.ZSTD:
+            import zstandard
+
+            self._new, self._name = zstandard.ZstdDecompressor().decompressobj, "zstd stream ends inside a frame"
+        else:
+            import zlib
+
+            self._new, self._name = (lambda: zlib.decompressobj(31)), "gzip stream ends inside a member"
+        self._gzip = kind != CompressionTypes.ZSTD
+        self._raw, self._frame, self._fed = raw, self._new(), False
+        self._out, self._pending, self._done, self._failure = b"", b"", False, None
+
+    def _step(self) -> None:
+        data = self._pending or self._raw.read(64 << 10)
+        if not data:
+            self._done = True
+            if self._fed:
+                self._failure = TruncatedStream(f"the {self._name} (the file is cut short): the lines before it "
+                                                f"were read; copy or download the file again")
+            return
+        if not self._fed and self._gzip:  # gzip files may be padded with zeros after their last member
+            data = data.lstrip(b"\0")
+            if not data:
+                self._pending = b""
+                return
+        feed, self._pending = data[:self.FEED], data[self.FEED:]
+        self._out += self._frame.decompress(feed)
+        self._fed = True
+        if self._frame.eof:  # the next member or frame starts in what was fed after this one
+            rest = self._frame.unused_data + self._pending
+            self._frame, self._fed, self._pending = self._new(), False, rest
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._done and (n < 0 or len(self._out) < n):
+            self._step()
+        if not self._out and self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        if n < 0:
+            n = len(self._out)
+        out, self._out = self._out[:n], self._out[n:]
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._raw.close()
+
+
+def open_jsonl(path: str):
+    """A JSONL file (`.gz`, `.zst` or plain) for reading with `read(n)`, as a context manager. A compressed
+    file that ends inside a gzip member or zstd frame raises TruncatedStream where its bytes end (Beam's
+    readers stop there without a word)."""
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    kind = jsonl_compression(path)
+    return raw if kind == CompressionTypes.UNCOMPRESSED else _Frames(raw, kind)
+
+
+def jsonl_line_text(raw_line: bytes, line_no: int) -> str:
+    """A JSONL line's text: UTF-8 (bad bytes as U+FFFD), without the byte-order mark an editor may put at the
+    start of the file (json.loads refuses it, which lost the first document)."""
+    if line_no == 0 and raw_line.startswith(b"\xef\xbb\xbf"):
+        raw_line = raw_line[3:]
+    return raw_line.decode("utf-8", errors="replace")
+
+
 def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outcome]:
     """One outcome per non-blank line; the offset is the 0-based line number. A line that is not a JSON
     object with a string `text`, or that is longer than `max_line_bytes`, is an error row (the rest of the
@@ -400,13 +491,13 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
     name = basename(path)
     line_no = -1
     try:
-        with FileSystems.open(path, compression_type=jsonl_compression(path)) as fh:
+        with open_jsonl(path) as fh:
             for line_no, (_offset, raw_line, size) in enumerate(iter_bounded_lines(fh, max_line_bytes=max_line_bytes)):
                 if raw_line is None:
                     yield ("error", to_error_row(READ_STAGE, line_too_long(size, max_line_bytes), source=SOURCE_TEXT,
                                                  input_path=path, input_offset=line_no))
                     continue
-                line = raw_line.decode("utf-8", errors="replace")
+                line = jsonl_line_text(raw_line, line_no)
                 if not line.strip():
                     continue
                 try:
@@ -432,7 +523,8 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
 
 
 def _json_kind(value) -> str:
-    for kind, types in (("array", list), ("string", str), ("boolean", bool), ("number", (int, float))):
+    for kind, types in (("array", list), ("object", dict), ("string", str), ("boolean", bool),
+                        ("number", (int, float))):
         if isinstance(value, types):
             return kind
     return "null" if value is None else type(value).__name__
