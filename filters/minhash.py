@@ -37,10 +37,11 @@ and parameter set (cached), i.e. in `DoFn.setup()`, not per document.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Iterable, List, Sequence, Tuple
+from typing import Annotated, Iterable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -195,8 +196,9 @@ def _char_classes(cps: np.ndarray) -> np.ndarray:
     return cls
 
 
-def batch_shingle_hashes(texts: Sequence[str], n: int) -> Tuple[np.ndarray, np.ndarray]:
-    """words64 hashes of every shingle position of every text, and the text index of each.
+def batch_shingle_hashes(texts: Sequence[str], n: int, short_texts: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+    """words64 hashes of every shingle position of every text, and the text index of each (`short_texts`
+    False: a text shorter than n words gives none, as a piece of a longer text must not; see `_hash_parts`).
 
     The whole batch is one array of code points (NFKC and lower-casing per text, in C); the rest of
     `normalize_for_dedup` is a table lookup per code point (punctuation deleted, digits -> "0", whitespace
@@ -239,8 +241,95 @@ def batch_shingle_hashes(texts: Sequence[str], n: int) -> Tuple[np.ndarray, np.n
     # A shingle starts at word j if its n-th word is in the same text, or if j starts a text shorter than n.
     full = pad_text[n - 1:n - 1 + n_words] == word_text
     text_start = np.concatenate(([True], word_text[1:] != word_text[:-1]))
-    valid = full | (text_start & ~full)
+    valid = full | (text_start & ~full) if short_texts else full
     return _fmix(acc[valid], 64), word_text[valid]
+
+
+# Code points per batch_shingle_hashes call: its arrays peak near 60 bytes per code point, so a batch of long
+# texts, or one 50 MB document, took ~3 GB in one call; calls of at most this many hold ~60 MB.
+_BATCH_CHARS = 1 << 20
+_SPACE_RE = re.compile(r"\s")   # str.isspace, what separates words before and after normalisation
+_TOKEN_RE = re.compile(r"\S+")
+_OVERLAP_WINDOW_MAX = 1 << 22
+
+
+def _has_word(token: str) -> bool:
+    """Whether a whitespace-free piece of raw text leaves at least one word after normalisation."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", token).lower()
+    cls = _char_classes(np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32))
+    return bool(((cls == _KEEP) | (cls == _DIGIT)).any())
+
+
+def _overlap_start(text: str, cut: int, words: int) -> int:
+    """Where the piece after `cut` (a whitespace position) starts: `words` words before it, so that every
+    shingle that crosses the cut lies whole in the next piece. Looked for in a window that grows up to
+    `_OVERLAP_WINDOW_MAX` characters (past that, a text of punctuation-only tokens, the window's start)."""
+    if words == 0:
+        return cut
+    window = 4096
+    while True:
+        lo = max(0, cut - window)
+        tokens = list(_TOKEN_RE.finditer(text, lo, cut))
+        if lo > 0 and tokens and tokens[0].start() == lo:  # may be the tail of a longer token
+            tokens = tokens[1:]
+        found = 0
+        for m in reversed(tokens):
+            if _has_word(m.group()):
+                found += 1
+                if found == words:
+                    return m.start()
+        if lo == 0 or window >= _OVERLAP_WINDOW_MAX:
+            return lo
+        window *= 4
+
+
+def _pieces(text: str, n: int) -> List[str]:
+    """A text longer than `_BATCH_CHARS`, cut at whitespace into pieces of about that size, each starting
+    n - 1 words before the previous one ended (the same word n-grams, hashed a piece at a time). A text
+    without whitespace to cut at stays whole."""
+    pieces, start, floor = [], 0, 0
+    while True:
+        m = _SPACE_RE.search(text, max(start + _BATCH_CHARS, floor))
+        if m is None:
+            pieces.append(text[start:])
+            return pieces
+        cut = m.start()
+        pieces.append(text[start:cut])
+        start, floor = _overlap_start(text, cut, n - 1), cut + 1
+
+
+def _hash_parts(texts: Sequence[str], n: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """(shingle hashes, text index of each) of `texts`, in batch_shingle_hashes calls of about `_BATCH_CHARS`
+    code points at most: short texts grouped, a longer one hashed piece by piece (`_pieces`). A long text
+    whose pieces hold no n-gram (fewer than n words in all) is hashed whole, to get its one short shingle."""
+    group: List[int] = []
+    size = 0
+
+    def flush():
+        hv, owner = batch_shingle_hashes([texts[j] for j in group], n)
+        return hv, np.asarray(group, dtype=np.int64)[owner]
+
+    for i, text in enumerate(texts):
+        if len(text) > _BATCH_CHARS:
+            if group:
+                yield flush()
+                group, size = [], 0
+            pieces = _pieces(text, n)
+            parts = [batch_shingle_hashes([piece], n, short_texts=len(pieces) == 1)[0] for piece in pieces]
+            hv = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+            if len(hv) == 0:
+                hv = batch_shingle_hashes([text], n)[0]
+            yield hv, np.full(len(hv), i, dtype=np.int64)
+            continue
+        if group and size + len(text) > _BATCH_CHARS:
+            yield flush()
+            group, size = [], 0
+        group.append(i)
+        size += len(text)
+    if group:
+        yield flush()
 
 
 @lru_cache(maxsize=16)
@@ -325,8 +414,12 @@ def signature_from_shingles(items: Sequence[str], params: MinHashParams = MinHas
 def minhash_signatures(texts: Sequence[str], params: MinHashParams = MinHashParams()) -> np.ndarray:
     """(len(texts), num_perm) uint64 signatures of many documents in one vectorised pass (the fast path)."""
     if params.hashfunc == "words64":
-        hv, owner = batch_shingle_hashes(texts, params.ngram)
-        return _permuted_min(_to_scheme_dtype(hv, params.scheme), owner, len(texts), params)
+        out = None
+        for hv, owner in _hash_parts(texts, params.ngram):
+            part = _permuted_min(_to_scheme_dtype(hv, params.scheme), owner, len(texts), params)
+            out = part if out is None else np.minimum(out, part)
+        return out if out is not None else _permuted_min(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64),
+                                                         len(texts), params)
     return np.stack([signature_from_shingles(shingles(t, params.ngram), params) for t in texts]) if len(texts) \
         else np.zeros((0, params.num_perm), dtype=np.uint64)
 
@@ -372,9 +465,12 @@ def shingle_hash_sets(texts: Sequence[str], params: MinHashParams = MinHashParam
     """Per text, the sorted distinct shingle hashes (uint64) with `params.hashfunc`: the set whose exact
     Jaccard `hash_set_jaccard` computes (exact up to 64-bit hash collisions)."""
     if params.hashfunc == "words64":
-        hv, owner = batch_shingle_hashes(texts, params.ngram)
-        cuts = np.searchsorted(owner, np.arange(len(texts) + 1))
-        return [np.unique(hv[cuts[i]:cuts[i + 1]]) for i in range(len(texts))]
+        found: List[List[np.ndarray]] = [[] for _ in texts]
+        for hv, owner in _hash_parts(texts, params.ngram):
+            cuts = np.searchsorted(owner, np.arange(len(texts) + 1))
+            for i in np.unique(owner).tolist():
+                found[i].append(hv[cuts[i]:cuts[i + 1]])
+        return [np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64) for parts in found]
     return [np.unique(hash_shingles(shingles(t, params.ngram), "affine64", "sha1")) for t in texts]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import random
 
 import numpy as np
 import pytest
@@ -192,3 +193,52 @@ def test_cut_answers_share_bands_with_their_source_far_more_than_independent_one
     cut_rate = sum(shared["cut"]) / len(shared["cut"])
     non_rate = sum(shared["non"]) / len(shared["non"])
     assert cut_rate >= 0.6 and non_rate <= 0.05, (cut_rate, non_rate)
+
+
+def _whole(texts, params):
+    """Signatures and shingle sets from one batch_shingle_hashes call over all texts (no bound on its size)."""
+    from filters.minhash import _permuted_min, _to_scheme_dtype, batch_shingle_hashes
+
+    hv, owner = batch_shingle_hashes(texts, params.ngram)
+    sigs = _permuted_min(_to_scheme_dtype(hv, params.scheme), owner, len(texts), params)
+    cuts = np.searchsorted(owner, np.arange(len(texts) + 1))
+    return sigs, [np.unique(hv[cuts[i]:cuts[i + 1]]) for i in range(len(texts))]
+
+
+@pytest.mark.parametrize("batch_chars", [40, 333, 5000])
+def test_bounded_batches_and_pieces_give_the_same_signatures_and_sets(monkeypatch, batch_chars):
+    """Texts over the per-call bound are hashed piece by piece with an overlap of n-1 words: the same shingles
+    as hashing each text whole, for texts with punctuation-only tokens, Unicode spaces, NFKC-splitting
+    characters (U+00A8 becomes a space and a mark), digits, a text of fewer than n words over the bound, and
+    one long token with no whitespace."""
+    import filters.minhash as mh
+
+    rng = random.Random(batch_chars)
+    vocab = ["alpha", "beta", "gamma", "delta", "—", "...", "!!", "x¨y", "42", "Σίσυφος", "日本語", "a\u0301"]
+    spaces = [" ", "  ", "\n", "\u00a0", "\u3000", "\t "]
+    texts = ["".join(rng.choice(vocab) + rng.choice(spaces) for _ in range(rng.randint(0, 400)))
+             for _ in range(30)]
+    texts += ["one two three " + "z" * 600, "q" * 900, "", "— — — " * 80 + "end word here now too", "a b"]
+    for params in (MinHashParams(), MinHashParams(ngram=1), MinHashParams(ngram=8, scheme="legacy")):
+        expected_sigs, expected_sets = _whole(texts, params)
+        monkeypatch.setattr(mh, "_BATCH_CHARS", batch_chars)
+        sigs, sets = mh.minhash_signatures(texts, params), mh.shingle_hash_sets(texts, params)
+        monkeypatch.undo()
+        assert np.array_equal(sigs, expected_sigs), params
+        assert all(np.array_equal(a, b) for a, b in zip(sets, expected_sets)), params
+
+
+def test_signing_one_long_document_holds_a_bounded_batch(tmp_path):
+    """A 50 MB document: the signing arrays were ~58 bytes per byte of text at once (2.9 GB in curate); now
+    they are held a piece of ~1 MiB code points at a time."""
+    import tracemalloc
+
+    text = " ".join(f"w{i % 5000}" for i in range(2_000_000))  # ~13 MB
+    tracemalloc.start()
+    try:
+        sig = minhash_signatures([text, "a small doc"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sig.shape == (2, 112)
+    assert peak < 200 << 20, peak >> 20  # the whole-text path peaked near 0.75 GB on this text
