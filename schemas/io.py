@@ -1,7 +1,8 @@
 """Reading documents tables wherever they are: a curate output directory (its documents/ folder), a folder of
 Parquet/JSONL files, one file, or a glob. JSONL may be plain, .gz or .zst, with a `text` field. Rows stream one
 Parquet row group or one JSONL line at a time, so a reader never holds a whole corpus in memory. Missing ids
-become a hash of the text (stable across runs); a missing source becomes the file name.
+become a hash of the text (stable across runs); a missing source becomes the file name, a non-string one
+its `str`, as ids are.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import hashlib
 import io
 import json
 import os
-from typing import Any, Callable, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -85,7 +86,19 @@ def _open_text(path: str):
     return open(path, encoding="utf-8")
 
 
+def parquet_text_problem(path: str, schema: pa.Schema) -> Optional[str]:
+    """Why a Parquet file's `text` column cannot be read as documents (None when it can): it must hold strings
+    (an integer or binary column would only have Python reprs to encode)."""
+    text_type = schema.field(TEXT).type
+    if pa.types.is_string(text_type) or pa.types.is_large_string(text_type):
+        return None
+    return f"{path}: column {TEXT!r} holds {text_type}, not strings"
+
+
 def complete_document(row: Dict[str, Any], columns: Sequence[str], fallback_source: str) -> Dict[str, Any]:
+    """`row` with exactly `columns`. A non-string id or source (`"source": 7`, a list) is written with `str`, as
+    curate writes a JSONL or Parquet id (pipelines/ingest/readers.py `input_id`): every reader gets string ids and
+    sources, which the manifest sorts and the per-source counts key on."""
     text = row.get(TEXT) or ""
     out = {c: row.get(c) for c in columns}
     out[TEXT] = text
@@ -94,8 +107,11 @@ def complete_document(row: Dict[str, Any], columns: Sequence[str], fallback_sour
             out[ID] = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
         else:
             out[ID] = str(out[ID])  # integer ids in decimal, as curate writes them
-    if SOURCE in columns and not out.get(SOURCE):
-        out[SOURCE] = fallback_source
+    if SOURCE in columns:
+        if out.get(SOURCE) is None or out.get(SOURCE) == "":
+            out[SOURCE] = fallback_source
+        elif not isinstance(out[SOURCE], str):
+            out[SOURCE] = str(out[SOURCE])
     return out
 
 
@@ -108,9 +124,9 @@ def iter_documents(path: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> Itera
             present = [c for c in columns if c in pf.schema_arrow.names]
             if TEXT not in pf.schema_arrow.names:
                 raise ValueError(f"{file_path}: no {TEXT!r} column (columns are {pf.schema_arrow.names})")
-            text_type = pf.schema_arrow.field(TEXT).type
-            if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
-                raise ValueError(f"{file_path}: column {TEXT!r} holds {text_type}, not strings")
+            problem = parquet_text_problem(file_path, pf.schema_arrow)
+            if problem:
+                raise ValueError(problem)
             if TEXT not in present:
                 present.append(TEXT)
             for rg in range(pf.num_row_groups):

@@ -130,13 +130,83 @@ def test_plan_refuses_an_empty_source_and_a_budget_the_epochs_exceed():
 def test_copies_have_distinct_ids_and_never_share_a_packing_group():
     assert copy_id("d1", 1) == "d1" and copy_id("d1", 3) == "d1#3"
     assert split_copy_id("d1#3") == ("d1", 3) and split_copy_id("url#frag") == ("url#frag", 1)
-    assert split_copy_id("d#1") == ("d#1", 1) and split_copy_id("d#02") == ("d#02", 1)
+    assert split_copy_id("d#02") == ("d#02", 1) and split_copy_id("d#\u00b2") == ("d#\u00b2", 1)
     row_len, per_group = 65, 10
     for doc in ("a", "b", "http://x/#frag"):
         # copy 1 is where the single-input path puts the document
         assert mixture_group(doc, 5000, row_len, per_group, 7) == packing_group(doc, 5000, row_len, per_group, 7)
         groups = {mixture_group(copy_id(doc, c), 3 * row_len * per_group, row_len, per_group, 7) for c in (1, 2, 3)}
         assert len(groups) == 3
+
+
+def test_ids_that_end_like_copies_keep_their_own_copy_ids():
+    # `x#2` copy 1 was written `x#2`, the id of copy 2 of `x`, and grouped as that copy: two documents, one id
+    ids = ["x", "x#2", "x#2#2", "x#1", "x#02", "url#frag", "#3", ""]
+    written = {(doc, c): copy_id(doc, c) for doc in ids for c in (1, 2, 3)}
+    assert len(set(written.values())) == len(written)
+    assert all(split_copy_id(w) == key for key, w in written.items())
+    assert copy_id("x", 1) == "x" and copy_id("x", 2) == "x#2" and copy_id("x#2", 1) == "x#2#1"
+    row_len, per_group = 65, 10
+    for doc in ids:
+        assert mixture_group(copy_id(doc, 1), 5000, row_len, per_group, 7) == packing_group(
+            doc, 5000, row_len, per_group, 7)
+        groups = {mixture_group(copy_id(doc, c), 2 * row_len * per_group, row_len, per_group, 7) for c in (1, 2)}
+        assert len(groups) == 2, doc
+
+
+def write_lines(path, docs):
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+
+
+def test_a_mixture_of_ids_that_end_like_copies_writes_every_copy_under_its_own_id(word_corpus, tmp_path):
+    from pipelines.jobs.tokenize import run_tokenize_job
+
+    write_lines(tmp_path / "hash.jsonl", [{"id": "x", "text": "first document text here"},
+                                          {"id": "x#2", "text": "second totally different document"}])
+    (tmp_path / "mix.yaml").write_text("sources:\n  - {name: s, input: hash.jsonl, epochs: 2}\n")
+    out = tmp_path / "out"
+    manifest = run_tokenize_job(None, str(word_corpus / "tok"), str(out), 64, mixture=str(tmp_path / "mix.yaml"),
+                                doc_ids=True).manifest
+    rows = [ids for shard in manifest.shards
+            for ids in pq.read_table(out / shard.path, columns=["doc_ids"]).column("doc_ids").to_pylist()]
+    written = sorted(i for ids in rows for i in ids)
+    assert written == ["x", "x#2", "x#2#1", "x#2#2"] and manifest.totals.documents == 4
+    for ids in rows:  # two copies of one document never share a row
+        assert len({split_copy_id(i)[0] for i in ids}) == len(ids), ids
+
+
+def test_two_entries_over_one_file_are_refused_unless_their_selectors_differ(word_corpus, tmp_path, capsys):
+    from pipelines import cli
+    from pipelines.jobs.tokenize import run_tokenize_job
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_lines(docs / "a.jsonl", [{"id": f"a{i}", "source": "web" if i % 2 else "code",
+                                    "text": f"document number {i} of the first file"} for i in range(40)])
+    write_lines(docs / "b.jsonl", [{"id": f"b{i}", "text": f"document {i} of the second file"} for i in range(10)])
+    tok, out = str(word_corpus / "tok"), tmp_path / "out"
+    cases = {"twice": "  - {name: one, input: docs/a.jsonl, weight: 0.5}\n"
+                      "  - {name: two, input: docs/a.jsonl, weight: 0.5}\n",
+             "glob": "  - {name: all, input: 'docs/*.jsonl', weight: 0.5}\n"
+                     "  - {name: more, input: docs/a.jsonl, epochs: 2, source: web}\n"}
+    for case, sources in cases.items():
+        mix = tmp_path / f"{case}.yaml"
+        mix.write_text("sources:\n" + sources)
+        with pytest.raises(MixtureError, match=r"sources '(one|all)' and '(two|more)' both read .*docs/a\.jsonl: "):
+            run_tokenize_job(None, tok, str(out), 64, mixture=str(mix))
+        assert not out.exists()
+    assert cli.main(["tokenize", "--mixture", str(tmp_path / "twice.yaml"), "--tokenizer", tok, "--seq-len", "64",
+                     "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "give each file one entry" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # one input split by its source column, as the embedded default does: disjoint documents, distinct ids
+    (tmp_path / "split.yaml").write_text("sources:\n  - {name: w, input: 'docs/*.jsonl', source: web, epochs: 2}\n"
+                                         "  - {name: c, input: docs/a.jsonl, source: code, epochs: 1}\n")
+    manifest = run_tokenize_job(None, tok, str(out), 64, mixture=str(tmp_path / "split.yaml"),
+                                doc_ids=True).manifest
+    ids = [i for shard in manifest.shards
+           for row in pq.read_table(out / shard.path, columns=["doc_ids"]).column("doc_ids").to_pylist() for i in row]
+    assert len(ids) == len(set(ids)) == manifest.totals.documents == 2 * 20 + 20
 
 
 # -- one real job ----------------------------------------------------------------------------------------------

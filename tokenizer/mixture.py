@@ -25,7 +25,13 @@ Repeats. Copy c >= 2 of a document is the id `ID#c` (distinct ids: lineage names
 the group (hash(seed, ID) + c - 1) % groups, with at least as many groups as the largest copy count, so two
 copies of a document never share a packing group, hence never a row, and the row shuffle places them
 independently (different shards with probability 1 - 1/shards). Copy 1 keeps its id and the group the
-single-input path gives it.
+single-input path gives it; only an id that itself ends in `#<n>` gets `#1` (`x#2` is `x#2#1`, its copy
+`x#2#2`), so that no document's id is another's copy id and the id alone gives document and copy back.
+
+Overlaps. Two entries that read the same file (the same input twice, or a glob and a file it matches) are
+refused unless their `source:` selectors differ (`refuse_shared_files`): their documents would share ids, and
+the copies of one entry would not keep out of the other's rows. One entry with more weight or epochs says the
+same thing.
 """
 from __future__ import annotations
 
@@ -172,16 +178,26 @@ def merge_histograms(histograms: Iterable[Histogram]) -> Histogram:
     return merged
 
 
+def _copy_suffix(doc_id: str) -> Optional[Tuple[str, int]]:
+    """(ID, c) when `doc_id` ends in a copy number `#c` (c >= 1, ASCII digits without a leading zero)."""
+    base, sep, suffix = doc_id.rpartition(COPY_SEPARATOR)
+    if sep and suffix.isascii() and suffix.isdigit() and not suffix.startswith("0"):
+        return base, int(suffix)
+    return None
+
+
 def copy_id(doc_id: str, copy: int) -> str:
-    """Copy 1 keeps the id; copy c >= 2 is `ID#c`."""
-    return doc_id if copy == 1 else f"{doc_id}{COPY_SEPARATOR}{copy}"
+    """The id written for copy `copy` of document `doc_id`: copy c >= 2 is `ID#c`; copy 1 keeps its id, unless
+    the id itself ends like a copy (`x#2`, which copy 2 of `x` is written as): then it is `ID#1`. Every (id,
+    copy) pair thus has its own string, which `split_copy_id` reads back."""
+    if copy == 1 and _copy_suffix(doc_id) is None:
+        return doc_id
+    return f"{doc_id}{COPY_SEPARATOR}{copy}"
 
 
 def split_copy_id(doc_id: str) -> Tuple[str, int]:
-    base, sep, suffix = doc_id.rpartition(COPY_SEPARATOR)
-    if sep and suffix.isdigit() and not suffix.startswith("0") and int(suffix) >= 2:
-        return base, int(suffix)
-    return doc_id, 1
+    """(document id, copy) of an id `copy_id` wrote."""
+    return _copy_suffix(doc_id) or (doc_id, 1)
 
 
 def mixture_group(doc_id: str, total_tokens: int, row_len: int, rows_per_group: int, seed: int) -> int:
@@ -314,6 +330,27 @@ def plan_mixture(spec: MixtureSpec, histogram: Histogram) -> MixturePlan:
             plans[s.name] = _plan_source(s.name, budget * s.weight / total_weight / available, False,
                                          *dense[s.name])
     return MixturePlan(sources=tuple(plans[s.name] for s in spec.sources))
+
+
+def refuse_shared_files(spec: MixtureSpec, files: Sequence[Iterable[str]], where: str = "mixture") -> None:
+    """Raises MixtureError when two entries read one file and may select the same documents from it (no
+    `source:` on one of them, or the same on both): those documents would be written under one id by each
+    entry, and the copies of one entry would not keep out of the rows of the other's. `files`: the files each
+    entry's input matches, in the spec's order. Entries that split one input by different `source:` values
+    (the embedded default's docs and code) read disjoint documents and pass."""
+    matched = [set(f) for f in files]
+    for i, a in enumerate(spec.sources):
+        for j in range(i + 1, len(spec.sources)):
+            b = spec.sources[j]
+            if a.source is not None and b.source is not None and a.source != b.source:
+                continue
+            shared = sorted(matched[i] & matched[j])
+            if shared:
+                more = f" (and {len(shared) - 1} more files)" if len(shared) > 1 else ""
+                raise MixtureError(f"{where}: sources {a.name!r} and {b.name!r} both read {shared[0]}{more}: its "
+                                   f"documents would be written twice under the same ids; give each file one "
+                                   f"entry (raise its weight or epochs to repeat it), or select different "
+                                   f"documents of it with different `source:` values")
 
 
 def document_copies(plan: MixturePlan, name: str, doc_id: str, seed: int) -> int:

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -46,7 +46,7 @@ from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
 from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, WHOLE_DOCUMENT_FORMATS, load_trainer_manifest
 from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
-from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture
+from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture, refuse_shared_files
 from tokenizer.pack_groups import estimated_tokens, sum_counts
 
 # The error table's row groups: Beam's WriteToParquet defaults, which wrote it before (64 MiB, 1,000-row batches).
@@ -66,6 +66,11 @@ def input_bytes(patterns: Sequence[str]) -> int:
     are read by row group, not in byte ranges."""
     return sum(m.size_in_bytes for r in FileSystems.match(list(patterns)) for m in r.metadata_list
                if not m.path.endswith(".parquet"))
+
+
+def matched_files(patterns: Sequence[str]) -> List[str]:
+    """The files the patterns match (listed once, before the job starts)."""
+    return [m.path for r in FileSystems.match(list(patterns)) for m in r.metadata_list]
 
 
 def staged_tokenizer_path(tokenizer_path: str, tokenizer_json: bytes, pipeline: beam.Pipeline) -> str:
@@ -258,6 +263,8 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     refuse_inputs_inside_output(patterns, output_dir)  # the run replaces its files there, and would read them
     staged = None
     if not is_dry_run(pipeline):  # a dry run touches no storage: no listing, no staging
+        if spec is not None:  # one file in two entries: the same ids twice in the shards
+            refuse_shared_files(spec, [matched_files(ps) for ps in per_input], mixture)
         if is_local(pipeline):  # distributed runners split and rebalance ranges themselves
             bundle_bytes = read_bundle_bytes(input_bytes([p for p in patterns if not p.endswith(".parquet")]), workers)
         # written under OUT/.winnow-staging-<run> and moved into OUT once complete: a run that fails leaves the

@@ -8,7 +8,8 @@ mapped back to rows by the list parent indices), so a lookup costs a sequential 
 shard: measured in benchmarks/RESULTS.md (`tokenize`), together with the column's size in bytes per token.
 
 A long document split across rows appears in every row that holds one of its pieces; rows come back in shard
-order, then row order.
+order, then row order. Ids are matched as written: in a mixture's shards copy c >= 2 of a document is `ID#c`
+and copy 1 is `ID`, or `ID#1` when the id itself ends in `#<n>` (`tokenizer.mixture.copy_id`).
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ from pipelines.ingest.readers import MAX_LINE_BYTES, iter_bounded_lines, jsonl_c
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
-from schemas.io import GLOB_CHARS, complete_document
+from schemas.io import GLOB_CHARS, complete_document, parquet_text_problem
 from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
 from schemas.trainer_formats import TRAINER_FORMATS
 from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
@@ -246,7 +246,8 @@ def _open_parquet(path: str):
 
 def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:
     """(path, row group index, uncompressed bytes of its text column) of every row group of the files a
-    pattern matches (footers only); of a glob's matches, those named .parquet (the others are JSONL's)."""
+    pattern matches (footers only); of a glob's matches, those named .parquet (the others are JSONL's). A file
+    with no `text` column, or one that does not hold strings, stops the job before any row is read."""
     for result in FileSystems.match([pattern]):
         for meta in sorted(result.metadata_list, key=lambda m: m.path):
             if not pattern.endswith(PARQUET_EXTENSIONS) and not meta.path.endswith(PARQUET_EXTENSIONS):
@@ -262,6 +263,9 @@ def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:
                     raise ValueError(f"{meta.path}: Parquet file has no {TEXT!r} column (columns: "
                                      f"{', '.join(names[:12])}): remove it from --input (curate writes "
                                      f"documents/*.parquet)")
+                problem = parquet_text_problem(meta.path, parquet.schema_arrow)
+                if problem:  # an integer `text` would reach the encoder, one traceback per batch
+                    raise ValueError(problem)
                 text = names.index(TEXT)
                 for index in range(footer.num_row_groups):
                     group = footer.row_group(index)

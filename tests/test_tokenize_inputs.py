@@ -1,0 +1,74 @@
+"""What `winnow tokenize` and `winnow tokenizer train` make of document fields of the wrong type: a `source` that
+is not a string is written with `str`, as curate writes an id of another type (both commands crashed after
+the whole job, in the manifest's sort or in a set of sources); a Parquet `text` column that is not strings
+stops tokenize before a row is read, with the line tokenizer train already gave (it crashed in the encoder)."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import cli
+from pipelines.jobs.tokenize import run_tokenize_job
+from schemas import MANIFEST_NAME, Manifest
+from tokenizer.train import train_tokenizer
+
+SEQ_LEN = 64
+# curate reads every one of these lines (it ignores `source`); null and "" are the file's name, as before
+SOURCES = ["web", 7, ["web"], True, {"a": 1}, 0, None, ""]
+
+
+def write_jsonl(path, sources):
+    words = "the cat sat on a mat while seven dogs ran past it in the rain".split()
+    with open(path, "w", encoding="utf-8") as f:
+        for i, source in enumerate(sources):
+            f.write(json.dumps({"id": f"d{i}", "source": source, "text": " ".join(words[i:] + words[:i])}) + "\n")
+
+
+def test_tokenize_writes_non_string_sources_as_strings(word_corpus, tmp_path):
+    src = tmp_path / "docs.jsonl"
+    write_jsonl(src, SOURCES)
+    result = run_tokenize_job(str(src), str(word_corpus / "tok"), str(tmp_path / "out"), SEQ_LEN)
+    manifest = result.manifest
+    assert {k: v.documents for k, v in manifest.sources.items()} == {
+        "web": 1, "7": 1, "['web']": 1, "True": 1, "{'a': 1}": 1, "0": 1, "docs": 2}
+    assert manifest.totals.documents == len(SOURCES) and not result.counters.get("errors")
+
+    table = tmp_path / "ints" / "part-0.parquet"  # an integer `source` column of a Parquet input: the same
+    table.parent.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "source": [3, 3], "text": ["one document", "another one"]}), table)
+    manifest = run_tokenize_job(str(table), str(word_corpus / "tok"), str(tmp_path / "out2"), SEQ_LEN).manifest
+    assert {k: v.documents for k, v in manifest.sources.items()} == {"3": 2}
+
+
+def test_tokenizer_train_samples_non_string_sources_as_strings(tmp_path):
+    src = tmp_path / "docs.jsonl"
+    write_jsonl(src, SOURCES)
+    out = tmp_path / "tok"
+    train_tokenizer(str(src), vocab_size=300, output_dir=str(out), source_weights={"7": 1, "*": 1})
+    meta = json.loads((out / "tokenizer_meta.json").read_text())
+    assert set(meta["sample"]["sources"]) == {"web", "7", "['web']", "True", "{'a': 1}", "0", "docs"}
+
+
+def test_tokenize_refuses_a_parquet_text_column_that_is_not_strings(word_corpus, tmp_path, capsys):
+    bad = tmp_path / "int_text.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": [1, 2]}), bad)
+    out = tmp_path / "out"
+    assert cli.main(["tokenize", "--input", str(bad), "--tokenizer", str(word_corpus / "tok"),
+                     "--seq-len", str(SEQ_LEN), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "int_text.parquet: column 'text' holds int64, not strings" in err and "Traceback" not in err
+    assert not (out / MANIFEST_NAME).exists()
+    # the line tokenizer train gives for the same file: one check, in schemas.io
+    assert cli.main(["tokenizer", "train", "--input", str(bad), "--vocab-size", "300",
+                     "--output", str(tmp_path / "tok")]) == 1
+    assert "int_text.parquet: column 'text' holds int64, not strings" in capsys.readouterr().err
+
+
+def test_a_string_source_and_a_missing_one_are_unchanged(word_corpus, tmp_path):
+    src = tmp_path / "plain.jsonl"
+    write_jsonl(src, ["web", "books", None])
+    run_tokenize_job(str(src), str(word_corpus / "tok"), str(tmp_path / "out"), SEQ_LEN)
+    manifest = Manifest.load(str(tmp_path / "out" / MANIFEST_NAME))
+    assert sorted(manifest.sources) == ["books", "plain", "web"]
