@@ -1,10 +1,15 @@
 """The crawler's Beam-free fetcher: a small polite breadth-first crawl over HTTP, robots.txt and the address guard.
 
-`Crawler` does a breadth-first crawl from seed URLs: it fetches robots.txt once per host
-(urllib.robotparser; a 4xx robots.txt allows everything, a 5xx or an unreachable one disallows everything,
-as RFC 9309 says), waits `delay` seconds (or the robots Crawl-delay, capped) between requests to a host,
-stops at `max_pages` fetches and `max_depth` link hops, follows only http/https links on the seeds' hosts,
-reads at most `max_bytes` of a body (marking the fetch `truncated`), gives each response
+`Crawler` does a breadth-first crawl from seed URLs: it fetches robots.txt once per host and reads it as
+RFC 9309 says (`RobotsRules`: the group whose user-agent is our product token as a whole word, case-insensitive,
+else `*`; `*` and `$` in paths; the longest matching rule wins and Allow wins a tie; a UTF-8 BOM is skipped; up
+to five redirects are followed; a 4xx, or a redirect chain longer than that, allows everything; a 5xx or an
+unreachable one disallows everything), waits `delay` seconds (or the robots Crawl-delay, capped) between
+requests to a host, stops at `max_pages` fetches and `max_depth` link hops, follows only http/https links on
+the seeds' hosts, normalises every URL that enters the frontier (`normalize_url`: one spelling of one URL is
+fetched once), reads at most `max_bytes` of a body (marking the fetch `truncated`), records a body the server
+ended short of its Content-Length as a failed fetch (IncompleteRead, as http.client reports a chunked body
+cut short: the server did not send the page, so there is no page to archive), gives each response
 `max_seconds` of wall time from connect to last byte (filters.deadline's watchdog shuts the socket down, so a
 server that trickles its status line, headers, chunk-size lines or body is cut off however slowly it sends;
 the per-read socket `timeout` alone never fires while bytes keep coming), and does not follow
@@ -22,6 +27,7 @@ from __future__ import annotations
 import functools
 import http.client
 import ipaddress
+import math
 import re
 import socket
 import threading
@@ -29,18 +35,23 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import urllib.robotparser
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from filters.deadline import deadline
+from pipelines.ingest.archives import decode_content
 from pipelines.ingest.links import extract_links
 from pipelines.ingest.charsets import decode_html
 
 USER_AGENT = "WinnowBot/0.1"
 MAX_CRAWL_DELAY = 30.0  # a robots Crawl-delay above this would stall a job; we cap it
 MAX_RETRY_AFTER = 60.0  # likewise a Retry-After
+# delay, timeout, max_seconds and backoff stop here: --max-seconds 1e12 overflowed the socket timeout (and the
+# robots.txt fetch failing so refused the whole host); a day is longer than any crawl wait needs to be
+MAX_LIMIT_SECONDS = 86400.0
+ROBOTS_PARSE_BYTES = 500 << 10  # RFC 9309 2.5: parse at least 500 KiB; more only multiplies the rules checked per URL
+MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five; past that robots.txt counts as unavailable
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -57,7 +68,7 @@ class CrawlConfig:
     same_host: bool = True      # follow links only to the seeds' hosts
     user_agent: str = USER_AGENT
     max_warc_bytes: int = 1 << 30
-    retries: int = 2            # extra attempts after a 429 or 5xx answer (or a failed connection)
+    retries: int = 2            # extra attempts after a 429 or 5xx, or no answer (refused, reset, timed out)
     backoff: float = 1.0        # first retry waits this long (or the server's Retry-After), then doubles
     max_redirects: int = 5      # hops in one redirect chain before it is abandoned
     # Media types whose bodies are fetched and archived; other 200 answers are counted and not archived.
@@ -65,6 +76,11 @@ class CrawlConfig:
     allow_private: bool = False  # fetch private, loopback and link-local addresses (local use only)
 
     def __post_init__(self):
+        # nan passes every comparison below (and switched the time limit off); inf overflowed the watchdog
+        if not all(math.isfinite(x) and x <= MAX_LIMIT_SECONDS for x in (self.delay, self.timeout, self.max_seconds,
+                                                                         self.backoff)):
+            raise ValueError(f"bad crawl limits: delay, timeout, max_seconds and backoff must be finite numbers of "
+                             f"seconds, at most {MAX_LIMIT_SECONDS:g}: {self}")
         if (self.max_pages < 1 or self.max_depth < 0 or self.delay < 0 or self.timeout <= 0 or self.max_bytes < 1
                 or self.retries < 0 or self.backoff < 0 or self.max_redirects < 0 or self.max_seconds <= 0):
             raise ValueError(f"bad crawl limits: {self}")
@@ -106,44 +122,170 @@ class CrawlReport:
     fetches: List[Fetch] = field(default_factory=list)
     seed_outcomes: Dict[str, str] = field(default_factory=dict)  # seed -> kept|robots|max_pages|duplicate|private_address|error
     redirect_limit: int = 0   # redirect chains abandoned at max_redirects
+    seed_details: Dict[str, str] = field(default_factory=dict)  # seed -> why it was refused, where known
 
     @property
     def pages(self) -> int:
         return sum(1 for f in self.fetches if f.status is not None and not f.url.endswith("/robots.txt"))
 
 
-def robots_crawl_delay(lines: Sequence[str], user_agent: str) -> Optional[float]:
-    """Crawl-delay (seconds, fractions allowed) of the group naming our agent, else of `*`.
-    urllib.robotparser only reads whole seconds, so `Crawl-delay: 0.5` would be ignored there."""
-    token = user_agent.split("/", 1)[0].lower()
-    delays: Dict[str, float] = {}
-    agents: List[str] = []
-    in_rules = False
-    for raw in lines:
-        line = raw.split("#", 1)[0].strip()
-        key, _, value = line.partition(":")
-        key, value = key.strip().lower(), value.strip()
-        if key == "user-agent":
-            if in_rules:
-                agents, in_rules = [], False
-            agents.append(value.lower())
-        elif key in ("allow", "disallow", "crawl-delay"):
-            in_rules = True
-            if key == "crawl-delay":
-                try:
-                    seconds = float(value)
-                except ValueError:
-                    continue
-                for agent in agents:
-                    delays.setdefault(agent, seconds)
-    for agent, seconds in delays.items():
-        if agent != "*" and agent in token:
-            return seconds
-    return delays.get("*")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _decode_unreserved(text: str) -> str:
+    """`%41` -> `A` for the unreserved characters only: RFC 3986 6.2.2.2 makes those spellings one URL;
+    every other escape (`%2F`, `%3F`, non-ASCII) is kept, since decoding it could change what the URL names."""
+    return _PERCENT.sub(lambda m: chr(int(m.group(1), 16)) if chr(int(m.group(1), 16)) in _UNRESERVED else m.group(0),
+                        text)
+
+
+def _normalized_netloc(parts: urllib.parse.SplitResult) -> str:
+    """netloc with the host lowercased and the scheme's default port dropped (`HOST:80` is `host`)."""
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number: leave it for the fetch to report
+        return parts.netloc.lower()
+    if not host:
+        return parts.netloc.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        netloc += f":{port}"
+    return netloc
+
+
+def normalize_url(url: str) -> str:
+    """The one spelling of `url` the frontier holds (RFC 3986 6.2.2-6.2.3): scheme and host lowercased, the
+    default port dropped, an empty path as `/`, percent-encoded unreserved characters decoded, the fragment
+    dropped; everything else is kept as is. Without it `HTTP://H:80/%64` and `http://h/d` were two pages
+    (fetched twice, two robots.txt fetches, and a WARC-Target-URI warcio cannot read)."""
+    url = url.strip()
+    try:
+        url = urllib.parse.urldefrag(url)[0]
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # `http://[x/`: left as it is, the fetch reports it
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:  # not fetched at all (scheme_refusal): kept as given, for the report
+        return url
+    return urllib.parse.urlunsplit((scheme, _normalized_netloc(parts), _decode_unreserved(parts.path) or "/",
+                                    _decode_unreserved(parts.query), ""))
 
 
 def host_of(url: str) -> str:
-    return urllib.parse.urlsplit(url).netloc.lower()
+    """The crawl's unit of politeness: lowercased host, with a port only when it is not the scheme's default."""
+    try:
+        return _normalized_netloc(urllib.parse.urlsplit(url.strip()))
+    except ValueError:
+        return ""
+
+
+def _agent_token(value: str) -> str:
+    """The product token of a user-agent value or line, lowercased: `WinnowBot/0.1` -> `winnowbot`, `*` -> `*`."""
+    value = value.strip()
+    if value.startswith("*"):
+        return "*"
+    match = re.match(r"[A-Za-z_-]+", value)
+    return match.group(0).lower() if match else ""
+
+
+def _robots_path_form(path: str) -> str:
+    """The form both a rule's path and a URL's path are compared in (RFC 9309 2.2.2): unreserved escapes
+    decoded, other escapes in upper case, non-ASCII characters percent-encoded as UTF-8."""
+    path = _decode_unreserved(path)
+    path = _PERCENT.sub(lambda m: m.group(0).upper(), path)
+    return "".join(c if ord(c) < 128 else urllib.parse.quote(c, safe="") for c in path)
+
+
+def robots_pattern_matches(pattern: str, path: str) -> bool:
+    """Whether a robots.txt path pattern matches `path` from its start: `*` is any run of characters and a
+    final `$` anchors the end (RFC 9309 2.2.3). Greedy leftmost search of the pieces between `*`s is exact
+    for such patterns and linear in the path, unlike a backtracking regex a hostile robots.txt could stall."""
+    anchored = pattern.endswith("$")
+    pieces = (pattern[:-1] if anchored else pattern).split("*")
+    if not path.startswith(pieces[0]):
+        return False
+    if len(pieces) == 1:
+        return not anchored or path == pieces[0]
+    pos = len(pieces[0])
+    for piece in pieces[1:-1]:
+        found = path.find(piece, pos)
+        if found < 0:
+            return False
+        pos = found + len(piece)
+    last = pieces[-1]
+    if anchored:
+        return len(path) - len(last) >= pos and path.endswith(last)
+    return path.find(last, pos) >= 0
+
+
+@dataclass(frozen=True)
+class RobotsRules:
+    """What one host's robots.txt says to one crawler (RFC 9309). urllib.robotparser, used before, read rule
+    paths as literal prefixes (`Disallow: /*.php` blocked nothing) and matched user-agents by substring
+    (`User-agent: bot` applied to WinnowBot)."""
+    rules: Tuple[Tuple[str, bool], ...] = ()   # (path pattern in _robots_path_form, allow)
+    crawl_delay: Optional[float] = None
+    disallow_all: bool = False                 # robots.txt answered 5xx or not at all
+
+    @classmethod
+    def parse(cls, lines: Sequence[str], user_agent: str) -> "RobotsRules":
+        """The rules of the groups naming our product token (all such groups together), else of the `*`
+        groups; rules before any user-agent line belong to no group and are ignored. Crawl-delay (not in the
+        RFC, seconds, fractions allowed) is the first valid one of those groups."""
+        groups: List[Tuple[List[str], List[Tuple[str, str]]]] = []
+        for raw in lines:
+            key, sep, value = raw.split("#", 1)[0].partition(":")
+            key, value = key.strip().lower(), value.strip()
+            if not sep:
+                continue
+            if key == "user-agent":
+                if not groups or groups[-1][1]:  # a user-agent line after rules starts the next group
+                    groups.append(([], []))
+                groups[-1][0].append(_agent_token(value))
+            elif key in ("allow", "disallow", "crawl-delay") and groups:
+                groups[-1][1].append((key, value))
+        token = _agent_token(user_agent)
+        chosen = [g for g in groups if token and token in g[0]] or [g for g in groups if "*" in g[0]]
+        rules: List[Tuple[str, bool]] = []
+        crawl_delay: Optional[float] = None
+        for _agents, group_rules in chosen:
+            for key, value in group_rules:
+                if key == "crawl-delay":
+                    try:
+                        seconds = float(value)
+                    except ValueError:
+                        continue
+                    if crawl_delay is None and math.isfinite(seconds) and seconds >= 0:
+                        crawl_delay = seconds
+                elif value:  # an empty Disallow (or Allow) is no rule
+                    rules.append((_robots_path_form(value), key == "allow"))
+        return cls(rules=tuple(rules), crawl_delay=crawl_delay)
+
+    def allows(self, url: str) -> bool:
+        """The longest matching pattern decides and Allow wins a tie; nothing matching allows. /robots.txt is
+        always allowed (RFC 9309 2.2.2)."""
+        if self.disallow_all:
+            return False
+        parts = urllib.parse.urlsplit(url)
+        path = _robots_path_form((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        if path == "/robots.txt":
+            return True
+        best: Optional[Tuple[int, bool]] = None
+        for pattern, allow in self.rules:
+            if robots_pattern_matches(pattern, path) and (best is None or (len(pattern), allow) > best):
+                best = (len(pattern), allow)
+        return best is None or best[1]
+
+
+def robots_crawl_delay(lines: Sequence[str], user_agent: str) -> Optional[float]:
+    """Crawl-delay (seconds, fractions allowed) of the groups naming our agent's product token, else of `*`.
+    urllib.robotparser only reads whole seconds, so `Crawl-delay: 0.5` would be ignored there."""
+    return RobotsRules.parse(lines, user_agent).crawl_delay
 
 
 def host_safe_name(host: str) -> str:
@@ -263,6 +405,17 @@ class _ResponseSockets:
             self._dups = []
 
 
+def decoded_body(fetch: Fetch, max_bytes: int) -> Optional[bytes]:
+    """The body with its Content-Encoding undone (servers gzip though we ask for identity), at most
+    `max_bytes` of it (the body cap, so a gzip bomb stays bounded), by the archive reader's decoder; None when
+    it does not decode (an unknown coding, corrupt data): the archive keeps it as sent and `read` reports it."""
+    encoding = next((v for k, v in fetch.headers if k.lower() == "content-encoding"), None)
+    try:
+        return decode_content(fetch.body, encoding, max_bytes)
+    except Exception:  # noqa: BLE001 -- UnsupportedEncoding, zlib.error, brotli.error: all mean "no text here"
+        return None
+
+
 class Crawler:
     """Breadth-first polite crawl; `crawl(seeds, on_fetch)` calls `on_fetch(fetch)` for every fetch."""
 
@@ -275,7 +428,8 @@ class Crawler:
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
                                                    *_guarded_handlers(config.allow_private, self._on_socket))
         self._response_sockets: Optional[_ResponseSockets] = None  # those of the response being fetched
-        self._robots: Dict[str, Optional[urllib.robotparser.RobotFileParser]] = {}
+        self._robots: Dict[str, RobotsRules] = {}
+        self._robots_refusal: Dict[str, str] = {}  # host -> why its robots.txt refuses a URL, for the report
         self._last_request: Dict[str, float] = {}
         self._crawl_delays: Dict[str, float] = {}
 
@@ -292,32 +446,52 @@ class Crawler:
                 self._sleep(wait)
         self._last_request[host] = self._clock()
 
-    def _robots_for(self, url: str, on_fetch: Callable[[Fetch], None]) -> Optional[urllib.robotparser.RobotFileParser]:
-        """The parsed robots.txt of url's host (fetched once and recorded); None means allow all."""
-        parts = urllib.parse.urlsplit(url)
-        host = parts.netloc.lower()
+    def _robots_for(self, url: str, on_fetch: Callable[[Fetch], None]) -> RobotsRules:
+        """The robots.txt rules of url's host, fetched once per host; every hop is recorded. Redirects are
+        followed up to MAX_ROBOTS_REDIRECTS, to any http(s) host (RFC 9309 2.3.1.2: "even across
+        authorities"; each hop still goes through the address guard), and the rules found apply to url's host.
+        A 4xx, or a chain still redirecting after that, means no usable robots.txt: everything is allowed
+        (2.3.1.2-2.3.1.3). A 5xx or no answer disallows everything (2.3.1.4). Before, a redirect was read as
+        a 5xx, so a robots.txt that had moved refused the whole site."""
+        host = host_of(url)
         if host in self._robots:
             return self._robots[host]
-        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
-        fetch = self.fetch(robots_url, depth=0)
-        on_fetch(fetch)
-        rp = urllib.robotparser.RobotFileParser(robots_url)
+        robots_url = f"{urllib.parse.urlsplit(url).scheme.lower()}://{host}/robots.txt"
+        for hops in range(MAX_ROBOTS_REDIRECTS + 1):
+            fetch = self.fetch(robots_url, depth=0, redirects=hops)
+            on_fetch(fetch)
+            location = next((v.strip() for k, v in fetch.headers if k.lower() == "location"), "")
+            redirected = fetch.status is not None and 300 <= fetch.status < 400 and location
+            if not redirected or hops == MAX_ROBOTS_REDIRECTS:
+                break
+            robots_url = normalize_url(urllib.parse.urljoin(robots_url, location))
+        via = f" (robots.txt redirected to {robots_url})" if hops else ""
         if fetch.status is not None and 200 <= fetch.status < 300:
-            lines = fetch.body.decode("utf-8", errors="replace").splitlines()
-            rp.parse(lines)
-            delay = robots_crawl_delay(lines, self.config.user_agent)
-            if delay is not None:
-                self._crawl_delays[host] = delay
-        elif fetch.status is not None and 400 <= fetch.status < 500:
-            rp = None  # no robots.txt: everything allowed
+            # utf-8-sig: a BOM left in place made the first line `\ufeffUser-agent`, so the group was lost
+            body = (decoded_body(fetch, self.config.max_bytes) or b"")[:ROBOTS_PARSE_BYTES]
+            rules = RobotsRules.parse(body.decode("utf-8-sig", errors="replace").splitlines(), self.config.user_agent)
+            if rules.crawl_delay is not None:
+                self._crawl_delays[host] = rules.crawl_delay
+            agent = self.config.user_agent.split("/", 1)[0]
+            self._robots_refusal[host] = f"robots.txt disallows it for {agent}{via}"
+        elif fetch.status is not None and fetch.status < 500:
+            rules = RobotsRules()  # 4xx, or still redirecting after five hops: unavailable, everything allowed
         else:
-            rp.disallow_all = True  # 5xx, 3xx loop or unreachable: assume complete disallow (RFC 9309 2.3.1.4)
-        self._robots[host] = rp
-        return rp
+            rules = RobotsRules(disallow_all=True)
+            self._robots_refusal[host] = (
+                f"robots.txt answered {fetch.status}{via}, which disallows everything (RFC 9309)"
+                if fetch.status is not None else
+                f"robots.txt unreachable ({fetch.error}){via}, which disallows everything (RFC 9309)")
+        self._robots[host] = rules
+        return rules
 
     def allowed(self, url: str, on_fetch: Callable[[Fetch], None] = lambda f: None) -> bool:
-        rp = self._robots_for(url, on_fetch)
-        return rp is None or rp.can_fetch(self.config.user_agent, url)
+        url = normalize_url(url)
+        return self._robots_for(url, on_fetch).allows(url)
+
+    def robots_refusal(self, url: str) -> str:
+        """Why robots.txt refuses `url` (after `allowed` said no): the rules, or the answer that disallows all."""
+        return self._robots_refusal.get(host_of(url), "robots.txt disallows it")
 
     def _address_refusal(self, url: str) -> Optional[str]:
         """An early, per-URL form of the connection-time check (so a refused host costs no robots.txt
@@ -398,6 +572,11 @@ class Crawler:
                             body += chunk
                         result.truncated = len(body) > cfg.max_bytes
                         result.body = bytes(body[: cfg.max_bytes])
+                        # read1 returns b"" when the server closes early, where read() would raise: a body
+                        # short of its Content-Length is a failed fetch, as a chunked body cut short already is
+                        missing = getattr(response, "length", None)
+                        if not result.truncated and not limit.expired and isinstance(missing, int) and missing > 0:
+                            raise http.client.IncompleteRead(bytes(body), missing)
             # A shut-down socket reads as a clean end: what came before it is not the whole answer.
             if limit.expired:
                 raise TimeoutError(over)
@@ -421,7 +600,7 @@ class Crawler:
         queue: deque = deque()
         seen = set()
         for seed in seeds:
-            url = urllib.parse.urldefrag(seed.strip())[0]
+            url = normalize_url(seed)
             if url in seen:
                 report.seed_outcomes.setdefault(seed, "duplicate")
                 continue
@@ -450,6 +629,7 @@ class Crawler:
             if not self.allowed(url, record):
                 if seed:
                     report.seed_outcomes[seed] = "robots"
+                    report.seed_details[seed] = self.robots_refusal(url)
                 continue
             fetch = self.fetch(url, depth, redirects)
             record(fetch)
@@ -461,7 +641,7 @@ class Crawler:
             pages += 1
             if seed:
                 report.seed_outcomes[seed] = "kept"
-            for link in self._next_urls(fetch, cfg.max_seconds):
+            for link in map(normalize_url, self._next_urls(fetch, cfg.max_seconds, cfg.max_bytes)):
                 if link in seen or (cfg.same_host and host_of(link) not in hosts):
                     continue
                 # A redirect target stays at the same depth: it is the same page, moved.
@@ -485,7 +665,10 @@ class Crawler:
         return record
 
     @staticmethod
-    def _next_urls(fetch: Fetch, max_seconds: Optional[float] = None) -> Iterable[str]:
+    def _next_urls(fetch: Fetch, max_seconds: Optional[float] = None,
+                   max_bytes: int = CrawlConfig.max_bytes) -> Iterable[str]:
+        """Where a fetch leads: a redirect's Location, or the links of an HTML page (its body decoded by
+        `decoded_body`: a gzipped page parsed as it came had no links)."""
         if 300 <= (fetch.status or 0) < 400:
             for k, v in fetch.headers:
                 if k.lower() == "location":
@@ -494,7 +677,10 @@ class Crawler:
                         yield url
             return
         if fetch.status == 200 and fetch.content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
-            html, _ = decode_html(fetch.body, fetch.content_type)
+            body = decoded_body(fetch, max_bytes)
+            if body is None:
+                return
+            html, _ = decode_html(body, fetch.content_type)
             yield from extract_links(html, fetch.url, max_seconds)
 
 
@@ -511,8 +697,11 @@ SEED_REFUSAL_HINTS = {
 
 
 def seed_refusal_detail(report: CrawlReport, seed: str, outcome: str) -> str:
-    """One line on why `seed` was not fetched: the failed fetch's own error when there is one, else the hint."""
-    url = urllib.parse.urldefrag(seed.strip())[0]
+    """One line on why `seed` was not fetched: the crawler's own account (robots.txt), the failed fetch's own
+    error when there is one, else the hint."""
+    if seed in report.seed_details:
+        return report.seed_details[seed]
+    url = normalize_url(seed)
     if outcome == "robots":
         parts = urllib.parse.urlsplit(url)
         robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"

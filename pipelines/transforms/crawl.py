@@ -123,6 +123,8 @@ def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfi
 
 
 def key_by_host(seed: str) -> Tuple[str, str]:
+    """host_of normalises (`HTTP://H:80/` is host `h`): one host's seeds, however spelled, reach one worker,
+    so politeness and the duplicate check hold across them."""
     return host_of(seed), seed
 
 
