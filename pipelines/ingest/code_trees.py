@@ -5,7 +5,10 @@ Each file is one read outcome (pipelines/ingest/inputs.py): kept with its Lingui
 `vendored` (a whole vendored/generated directory, one outcome per directory), `lock_file`, `minified`,
 `generated` (a generator's marker in the head), `extension` (no known language), `binary` (NUL bytes or not
 UTF-8), `symlink`, `not_a_file`; or, over the per-file cap, `too_large` with a rejected row of stage `read` (its
-id, path and size; never read). A file's id is `code:<tree name>/<relative path>`.
+id, path and size; never read). A file's id is `code:<tree name>/<relative path>`. A name that is not UTF-8
+(a file named b'\\xe9t\\xe9.py' on disk, in a git tree or in a tarball) is read like any other, its undecodable
+bytes written `\\xNN` in its id, metadata path and input_path (`code:proj/\\xe9t\\xe9.py`), which stay the same
+from run to run.
 
 A directory is listed (`list_code_tree`) into one `InputFile` per file, so that a big tree spreads over
 workers; a git repository's files are read from its object store at HEAD. A code tree whose `.git` points at
@@ -69,6 +72,17 @@ def _tree_name(path: str) -> str:
         if name.lower().endswith(ext):
             return name[: -len(ext)]
     return name
+
+
+def _utf8_name(name: str) -> str:
+    """A file name as valid UTF-8 text, for ids and pointers: the bytes of a name that is not UTF-8 (which
+    os.listdir, git's output and tarfile decode as lone surrogates, `surrogateescape`) are written `\\xNN`.
+    The raw name still opens the file; this one is only shown. A name that is literally `\\xe9` gives the
+    same id as the byte; the read stage renames a repeated id."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _skip_reason(rel: str, data: bytes) -> Optional[str]:
@@ -243,8 +257,9 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
 def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[Outcome]:
     """One outcome for one file of a git repository's HEAD (item from list_code_tree)."""
     root = item.root or os.path.dirname(item.path)
-    rel = os.path.relpath(item.path, root)
-    tree = basename(root)
+    rel = _utf8_name(os.path.relpath(item.path, root))
+    tree = _utf8_name(basename(root))
+    shown = _utf8_name(item.path)
     try:
         if item.git_object == "tree":
             yield ("dropped", "vendored")
@@ -255,19 +270,20 @@ def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[
         elif not mode.startswith("100"):  # a submodule (160000) is a commit, not a file
             yield ("dropped", "not_a_file")
         elif item.size is not None and item.size > max_bytes:
-            yield _too_large(tree, rel, item.path, None, item.size, max_bytes)
+            yield _too_large(tree, rel, shown, None, item.size, max_bytes)
         else:
-            yield _code_outcome(_git(root, "cat-file", "blob", obj), tree, rel, item.path, item.license)
+            yield _code_outcome(_git(root, "cat-file", "blob", obj), tree, rel, shown, item.license)
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{tree}/{rel}",
-                                     source=SOURCE_CODE, input_path=item.path))
+                                     source=SOURCE_CODE, input_path=shown))
 
 
 def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
                    license_id: Optional[str] = None) -> Iterator[Outcome]:
     """One outcome for one file (or vendored directory) of a code tree."""
-    rel = os.path.relpath(path, root)
-    tree = basename(root)
+    rel = _utf8_name(os.path.relpath(path, root))
+    tree = _utf8_name(basename(root))
+    shown = _utf8_name(path)
     try:
         if os.path.isdir(path) and not os.path.islink(path):
             yield ("dropped", "vendored")
@@ -283,14 +299,14 @@ def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
             return
         size = os.path.getsize(path)
         if size > max_bytes:
-            yield _too_large(tree, rel, path, None, size, max_bytes)
+            yield _too_large(tree, rel, shown, None, size, max_bytes)
             return
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
-        yield _code_outcome(data, tree, rel, path, license_id)
+        yield _code_outcome(data, tree, rel, shown, license_id)
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{tree}/{rel}",
-                                     source=SOURCE_CODE, input_path=path))
+                                     source=SOURCE_CODE, input_path=shown))
 
 
 def _member_rel(name: str) -> str:
@@ -460,7 +476,8 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
     the offset where it stopped, after every member before it. Decompressed bytes are capped per archive
     (`max_archive_bytes`, payloads read plus, for a tarball, the stream walked): past it, one error row and
     the rest is not read, so a small archive of compressible members cannot fill memory."""
-    tree = _tree_name(path)
+    tree = _utf8_name(_tree_name(path))
+    shown = _utf8_name(path)
     used = 0
     offset = 0
     try:
@@ -468,15 +485,15 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
         is_zip = path.lower().endswith(".zip")
         for member in archive_members(path):
             offset = member.offset
-            rel = _member_rel(member.name)
-            pointer = f"{path}!{rel}"
+            rel = _utf8_name(_member_rel(member.name))
+            pointer = f"{shown}!{rel}"
             if not is_zip:  # a tarball's stream is inflated through this payload, even one that is skipped
                 used = member.stream_end
             if used > max_archive_bytes:
                 yield ("error", to_error_row(
                     READ_STAGE, f"archive cap: more than {max_archive_bytes} decompressed bytes read from this "
                     f"archive; the members from here on are not read (unpack it and pass code:DIR, which is read "
-                    f"file by file)", source=SOURCE_CODE, input_path=path, input_offset=member.offset))
+                    f"file by file)", source=SOURCE_CODE, input_path=shown, input_offset=member.offset))
                 return
             parts = rel.split("/")
             if any(part in SKIP_DIRS for part in parts[:-1]):
@@ -514,7 +531,7 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
                 if not is_zip:
                     return
     except _ArchiveEnd as exc:
-        yield ("error", to_error_row(READ_STAGE, str(exc), source=SOURCE_CODE, input_path=path,
+        yield ("error", to_error_row(READ_STAGE, str(exc), source=SOURCE_CODE, input_path=shown,
                                      input_offset=exc.offset))
     except Exception as exc:  # the archive itself cannot be opened (not a zip, not a tarball)
-        yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_CODE, input_path=path, input_offset=offset))
+        yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_CODE, input_path=shown, input_offset=offset))

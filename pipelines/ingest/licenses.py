@@ -1,28 +1,38 @@
 """SPDX id of a repository's license from its LICENSE/COPYING file, by the distinctive phrases of each
 common license's text (the way licensee and go-license-detector start: normalise, then look for the
-sentences no other license has). Unknown text gives "NOASSERTION"; no license file gives None."""
+sentences no other license has). The licenses that name each other in their terms (GPL-3.0 section 13 and
+MPL-2.0's "Secondary License" both name the GNU Affero GPL) are told apart by their title instead: the first
+of those titles in the text that a version follows ("GNU GENERAL PUBLIC LICENSE Version 3", "Mozilla Public
+License Version 2.0", "under the terms of the GNU General Public License ... either version 2") decides.
+Unknown text gives "NOASSERTION"; no license file gives None. License file names match in any case."""
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from typing import Dict, Iterable, List, Optional
 
 LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENSE.rst", "LICENCE", "LICENCE.md",
                       "LICENCE.txt", "COPYING", "COPYING.md", "COPYING.txt", "LICENSE-MIT", "LICENSE-APACHE",
-                      "UNLICENSE", "license", "license.md", "license.txt")
+                      "UNLICENSE")
 
-# (spdx id, phrases that must all appear in the normalised text); the first match wins, so the more
-# specific texts (AGPL before GPL, LGPL before GPL, BSD-3 before BSD-2) come first.
+# Titled licenses: (title, {version: spdx id}); versions without a trailing ".0" ("2.0" and "2" are one).
+_TITLES = (
+    ("gnu affero general public license", {"3": "AGPL-3.0"}),
+    ("gnu lesser general public license", {"3": "LGPL-3.0", "2.1": "LGPL-2.1"}),
+    ("gnu library general public license", {"2": "LGPL-2.0"}),
+    ("gnu general public license", {"3": "GPL-3.0", "2": "GPL-2.0"}),
+    ("mozilla public license", {"2": "MPL-2.0"}),
+    ("apache license", {"2": "Apache-2.0"}),
+    ("eclipse public license", {"2": "EPL-2.0", "1": "EPL-1.0"}),
+)
+_TITLE = re.compile("|".join(re.escape(title) for title, _ in _TITLES))
+# The version that belongs to a title follows it closely: "Version 3, 29 June 2007", "v. 2.0", "- v 2.0",
+# "as published by the Free Software Foundation; either version 2" (a title with none near is a mention).
+_VERSION = re.compile(r"\b(?:version|v\.?)\s*(\d+(?:\.\d+)?)")
+TITLE_VERSION_WINDOW = 120
+
+# (spdx id, phrases that must all appear in the normalised text) for the licenses without a title above; the
+# first match wins, so the more specific texts (BSD-3 before BSD-2) come first.
 _RULES = (
-    ("AGPL-3.0", ("gnu affero general public license", "version 3")),
-    ("LGPL-3.0", ("gnu lesser general public license", "version 3")),
-    ("LGPL-2.1", ("gnu lesser general public license", "version 2.1")),
-    ("LGPL-2.0", ("gnu library general public license", "version 2")),
-    ("GPL-3.0", ("gnu general public license", "version 3")),
-    ("GPL-2.0", ("gnu general public license", "version 2")),
-    ("MPL-2.0", ("mozilla public license", "2.0")),
-    ("Apache-2.0", ("apache license", "version 2.0")),
-    ("EPL-2.0", ("eclipse public license", "v 2.0")),
-    ("EPL-1.0", ("eclipse public license", "v 1.0")),
     ("BSL-1.0", ("boost software license",)),
     ("Unlicense", ("this is free and unencumbered software released into the public domain",)),
     ("CC0-1.0", ("cc0 1.0 universal",)),
@@ -43,8 +53,24 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+def _titled_spdx(norm: str) -> Optional[str]:
+    """The id named by the first title in the text that a version follows ("NOASSERTION" for a version we do
+    not know, such as GPL-1 or MPL-1.1); None when no title has a version."""
+    versions = dict(_TITLES)
+    for title in _TITLE.finditer(norm):
+        # bounded: a file of title mentions without a version must not scan to its end from each of them
+        version = _VERSION.search(norm, title.end(), title.end() + TITLE_VERSION_WINDOW + 20)
+        if version and version.start() - title.end() <= TITLE_VERSION_WINDOW:
+            number = re.sub(r"\.0$", "", version.group(1))
+            return versions[title.group(0)].get(number, "NOASSERTION")
+    return None
+
+
 def spdx_of_text(text: str) -> str:
     norm = normalise(text)
+    titled = _titled_spdx(norm)
+    if titled:
+        return titled
     for spdx, phrases in _RULES:
         if all(p in norm for p in phrases):
             return spdx
@@ -52,9 +78,13 @@ def spdx_of_text(text: str) -> str:
 
 
 def find_license_file(names: Iterable[str]) -> Optional[str]:
-    """The license file among a tree's top-level file names, by LICENSE_FILE_NAMES order."""
-    names = set(names)
+    """The license file among a tree's top-level file names, by LICENSE_FILE_NAMES order, in any case
+    (`License.txt`, `licence`); of two names that differ in case only, the exact one, then the first sorted."""
+    by_lower: Dict[str, List[str]] = {}
+    for name in sorted(names):
+        by_lower.setdefault(name.lower(), []).append(name)
     for candidate in LICENSE_FILE_NAMES:
-        if candidate in names:
-            return candidate
+        found = by_lower.get(candidate.lower())
+        if found:
+            return candidate if candidate in found else found[0]
     return None
