@@ -7,7 +7,6 @@ its `str`, as ids are.
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
 import io
 import json
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.documents import ID, LANGUAGE, SOURCE, TEXT
+from schemas.errors import reading
 
 DOCUMENT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 DEFAULT_COLUMNS = (ID, SOURCE, TEXT, LANGUAGE)
@@ -76,14 +76,96 @@ def document_files(path: str) -> List[str]:
     return sorted({f for pattern in document_patterns(path) for f in _expand(pattern) if os.path.isfile(f)})
 
 
-def _open_text(path: str):
-    if path.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    if path.endswith(".zst"):
-        import zstandard
+class TruncatedStream(OSError):
+    """A compressed file that ends inside a gzip member or zstd frame: cut short in a copy or a download. An
+    OSError without a file name, as zstandard's own read errors are, so that `schemas.errors.reading` names the
+    file in the one line a command prints."""
 
-        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")), encoding="utf-8")
-    return open(path, encoding="utf-8")
+
+class CompressedFrames(io.RawIOBase):
+    """`read(n)` over the gzip members or zstd frames (`kind`: "gzip" or "zstd") of a binary file object (a file
+    may hold several), raising TruncatedStream where the file ends inside one, once the lines before it have
+    been handed out.
+    zstandard's stream_reader (and so Beam's ZSTD reading) returns what it has and stops, so a .zst file cut in
+    half read as 0 lines; Beam's gzip reading stops quietly at a cut between lines; GzipFile raises, but drops
+    what the failing read had inflated. Compressed bytes go in `FEED` at a time, which bounds one step's output
+    (a zstd run-length block turns 3 bytes into 128 KiB: at most ~16 MiB per step; deflate ~0.5 MiB)."""
+
+    FEED = 512
+
+    def __init__(self, raw, kind: str):
+        super().__init__()
+        if kind == "zstd":
+            import zstandard
+
+            self._new, self._name = zstandard.ZstdDecompressor().decompressobj, "zstd stream ends inside a frame"
+        else:
+            import zlib
+
+            self._new, self._name = (lambda: zlib.decompressobj(31)), "gzip stream ends inside a member"
+        self._gzip = kind != "zstd"
+        self._raw, self._frame, self._fed = raw, self._new(), False
+        self._out, self._at = bytearray(), 0  # inflated bytes, and how many of them were handed out
+        self._pending, self._done, self._failure = b"", False, None
+
+    def _step(self) -> None:
+        data = self._pending or self._raw.read(64 << 10)
+        if not data:
+            self._done = True
+            if self._fed:
+                self._failure = TruncatedStream(f"the {self._name}: the file is cut short; copy or download it "
+                                                f"again")
+            return
+        if not self._fed and self._gzip:  # gzip files may be padded with zeros after their last member
+            data = data.lstrip(b"\0")
+            if not data:
+                self._pending = b""
+                return
+        feed, self._pending = data[:self.FEED], data[self.FEED:]
+        self._out += self._frame.decompress(feed)
+        self._fed = True
+        if self._frame.eof:  # the next member or frame starts in what was fed after this one
+            rest = self._frame.unused_data + self._pending
+            self._frame, self._fed, self._pending = self._new(), False, rest
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._done and (n < 0 or len(self._out) - self._at < n):
+            self._step()
+        left = len(self._out) - self._at
+        if not left and self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        n = left if n < 0 else min(n, left)
+        out = bytes(self._out[self._at:self._at + n])
+        self._at += n
+        if self._at > (1 << 20) and 2 * self._at > len(self._out):  # drop what was handed out, now and then
+            del self._out[:self._at]
+            self._at = 0
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # for io.BufferedReader / TextIOWrapper
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+BOM_UTF8 = b"\xef\xbb\xbf"
+
+
+def _open_text(path: str):
+    """A JSONL file as text (a leading byte-order mark skipped; a cut .gz/.zst raises TruncatedStream)."""
+    if path.endswith((".gz", ".zst")):
+        frames = CompressedFrames(open(path, "rb"), "zstd" if path.endswith(".zst") else "gzip")
+        return io.TextIOWrapper(io.BufferedReader(frames), encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def parquet_text_problem(path: str, schema: pa.Schema) -> Optional[str]:
@@ -133,7 +215,7 @@ def iter_documents(path: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> Itera
                 for row in pf.read_row_group(rg, columns=present).to_pylist():
                     yield complete_document(row, columns, fallback_source)
         else:
-            with _open_text(file_path) as f:
+            with reading(file_path), _open_text(file_path) as f:  # a cut .gz/.zst names itself
                 for number, line in enumerate(f, 1):
                     if line.strip():
                         record = json.loads(line)

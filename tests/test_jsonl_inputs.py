@@ -56,7 +56,7 @@ def test_a_gzip_file_cut_on_a_line_boundary_says_it_was_cut(tmp_path):
     path.write_bytes(out[:cut])
     kept, errors = _outcomes(path)
     assert len(kept) == 50  # before: 50 documents and no error row at all
-    assert len(errors) == 1 and "gzip stream ends inside a member (the file is cut short)" in errors[0]["error"], errors
+    assert len(errors) == 1 and "gzip stream ends inside a member: the file is cut short" in errors[0]["error"], errors
 
 
 def test_whole_multi_frame_and_multi_member_files_read_without_error(tmp_path):
@@ -125,3 +125,20 @@ def test_curate_of_a_cut_zstd_file_balances_and_names_the_cut(tmp_path):
     assert all(s.balanced for s in report.stages) and read.errors == 1 and read.kept > 1000
     errors = [r for f in glob.glob(str(out / "errors" / "*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert len(errors) == 1 and "cut short" in errors[0]["error"]
+
+
+def test_documents_readers_of_stats_and_tokenizer_train_read_a_bom_and_refuse_a_cut_file(tmp_path):
+    from schemas.errors import WinnowError
+    from schemas.io import iter_documents
+
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b'\xef\xbb\xbf{"id":"a","text":"first"}\n{"id":"b","text":"second"}\n')
+    assert [d["text"] for d in iter_documents(str(bom))] == ["first", "second"]  # before: a JSON error
+    packed = zstandard.ZstdCompressor().compress(_lines(2000))
+    cut = tmp_path / "cut.jsonl.zst"
+    cut.write_bytes(packed[:len(packed) // 2])
+    with pytest.raises(WinnowError, match="cut.jsonl.zst: .*cut short"):  # before: 0 documents, no word
+        list(iter_documents(str(cut)))
+    whole = tmp_path / "whole.jsonl.gz"
+    whole.write_bytes(gzip.compress(_lines(40)))
+    assert len(list(iter_documents(str(whole)))) == 40

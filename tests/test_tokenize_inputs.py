@@ -72,3 +72,24 @@ def test_a_string_source_and_a_missing_one_are_unchanged(word_corpus, tmp_path):
     run_tokenize_job(str(src), str(word_corpus / "tok"), str(tmp_path / "out"), SEQ_LEN)
     manifest = Manifest.load(str(tmp_path / "out" / MANIFEST_NAME))
     assert sorted(manifest.sources) == ["books", "plain", "web"]
+
+
+def test_tokenize_reads_a_bom_and_says_when_a_compressed_file_is_cut(word_corpus, tmp_path):
+    """tokenize reads JSONL as curate does: a byte-order mark costs no document, and a .zst cut short keeps its
+    whole lines and ends with one error row (zstandard's reader stopped quietly: the file read as 0 lines)."""
+    import zstandard
+
+    lines = [json.dumps({"id": f"d{i}", "text": f"the cat sat on mat {i} " * 20}) for i in range(3000)]
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines[:3]).encode() + b"\n")
+    result = run_tokenize_job(str(bom), str(word_corpus / "tok"), str(tmp_path / "out-bom"), SEQ_LEN)
+    assert result.manifest.totals.documents == 3 and not result.counters.get("errors")
+
+    packed = zstandard.ZstdCompressor().compress(("\n".join(lines) + "\n").encode())
+    cut = tmp_path / "cut.jsonl.zst"
+    cut.write_bytes(packed[:len(packed) // 2])
+    out = tmp_path / "out-cut"
+    result = run_tokenize_job(str(cut), str(word_corpus / "tok"), str(out), SEQ_LEN)
+    assert 0 < result.manifest.totals.documents < 3000 and result.counters.get("errors") == 1
+    [row] = [r for f in sorted(out.glob("errors/*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert "cut short" in row["error"] and row["input_path"] == str(cut)

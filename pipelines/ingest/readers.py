@@ -39,6 +39,7 @@ from pipelines.ingest.records import (BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_PO
                                       WARC_DATE, lost_record)
 from filters.dedup_index import PREVIOUS_PREFIX
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
+from schemas.io import BOM_UTF8, CompressedFrames
 
 log = logging.getLogger(__name__)
 
@@ -402,84 +403,21 @@ def jsonl_compression(path: str) -> str:
         CompressionTypes.ZSTD if lower.endswith(".zst") else CompressionTypes.UNCOMPRESSED)
 
 
-class TruncatedStream(EOFError):
-    """A compressed file that ends inside a gzip member or zstd frame: cut short in a copy or a download."""
-
-
-class _Frames:
-    """`read(n)` over the gzip members or zstd frames of a binary file object (a file may hold several),
-    raising TruncatedStream where the file ends inside one, once the lines before it have been handed out.
-    zstandard's stream_reader (and so Beam's ZSTD reading) returns what it has and stops, so a .zst file cut in
-    half read as 0 lines; Beam's gzip reading stops quietly at a cut between lines; GzipFile raises, but drops
-    what the failing read had inflated. Compressed bytes go in `FEED` at a time, which bounds one step's output
-    (a zstd run-length block turns 3 bytes into 128 KiB: at most ~16 MiB per step; deflate ~0.5 MiB)."""
-
-    FEED = 512
-
-    def __init__(self, raw, kind: str):
-        if kind == CompressionTypes.ZSTD:
-            import zstandard
-
-            self._new, self._name = zstandard.ZstdDecompressor().decompressobj, "zstd stream ends inside a frame"
-        else:
-            import zlib
-
-            self._new, self._name = (lambda: zlib.decompressobj(31)), "gzip stream ends inside a member"
-        self._gzip = kind != CompressionTypes.ZSTD
-        self._raw, self._frame, self._fed = raw, self._new(), False
-        self._out, self._pending, self._done, self._failure = b"", b"", False, None
-
-    def _step(self) -> None:
-        data = self._pending or self._raw.read(64 << 10)
-        if not data:
-            self._done = True
-            if self._fed:
-                self._failure = TruncatedStream(f"the {self._name} (the file is cut short): the lines before it "
-                                                f"were read; copy or download the file again")
-            return
-        if not self._fed and self._gzip:  # gzip files may be padded with zeros after their last member
-            data = data.lstrip(b"\0")
-            if not data:
-                self._pending = b""
-                return
-        feed, self._pending = data[:self.FEED], data[self.FEED:]
-        self._out += self._frame.decompress(feed)
-        self._fed = True
-        if self._frame.eof:  # the next member or frame starts in what was fed after this one
-            rest = self._frame.unused_data + self._pending
-            self._frame, self._fed, self._pending = self._new(), False, rest
-
-    def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._out) < n):
-            self._step()
-        if not self._out and self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
-        if n < 0:
-            n = len(self._out)
-        out, self._out = self._out[:n], self._out[n:]
-        return out
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._raw.close()
-
-
 def open_jsonl(path: str):
     """A JSONL file (`.gz`, `.zst` or plain) for reading with `read(n)`, as a context manager. A compressed
     file that ends inside a gzip member or zstd frame raises TruncatedStream where its bytes end (Beam's
-    readers stop there without a word)."""
+    readers stop there without a word; schemas/io.py `CompressedFrames`)."""
     raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     kind = jsonl_compression(path)
-    return raw if kind == CompressionTypes.UNCOMPRESSED else _Frames(raw, kind)
+    if kind == CompressionTypes.UNCOMPRESSED:
+        return raw
+    return CompressedFrames(raw, "zstd" if kind == CompressionTypes.ZSTD else "gzip")
 
 
-def jsonl_line_text(raw_line: bytes, line_no: int) -> str:
+def jsonl_line_text(raw_line: bytes, first: bool) -> str:
     """A JSONL line's text: UTF-8 (bad bytes as U+FFFD), without the byte-order mark an editor may put at the
-    start of the file (json.loads refuses it, which lost the first document)."""
-    if line_no == 0 and raw_line.startswith(b"\xef\xbb\xbf"):
+    start of the file (`first`: the file's first line; json.loads refuses it, which lost the first document)."""
+    if first and raw_line.startswith(BOM_UTF8):
         raw_line = raw_line[3:]
     return raw_line.decode("utf-8", errors="replace")
 
@@ -497,7 +435,7 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                     yield ("error", to_error_row(READ_STAGE, line_too_long(size, max_line_bytes), source=SOURCE_TEXT,
                                                  input_path=path, input_offset=line_no))
                     continue
-                line = jsonl_line_text(raw_line, line_no)
+                line = jsonl_line_text(raw_line, line_no == 0)
                 if not line.strip():
                     continue
                 try:

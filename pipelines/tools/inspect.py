@@ -331,7 +331,7 @@ def main(args: argparse.Namespace) -> int:
         if given:  # they select rows of a curate output's tables: on shards they would be silently ignored
             raise WinnowError(f"{', '.join(given)} select rows of a curate output, and {args.path} is a shards "
                               f"directory (manifest.json)", fix="drop them, or inspect the curate output")
-    if args.doc_id:
+    if args.doc_id is not None:  # an empty id is an id (a JSONL `"id": ""` is kept as one)
         return inspect_doc_id(args.path, args.doc_id, args.width, args.tokenizer)
     if is_shards:
         inspect_shards(args.path, args.n, args.width, args.tokenizer, args.seed)

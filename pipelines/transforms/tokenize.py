@@ -65,11 +65,12 @@ from apache_beam.pvalue import AsList, AsSingleton
 
 from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.ingest.inputs import JSONL_EXTENSIONS, PARQUET_EXTENSIONS, not_a_regular_file
-from pipelines.ingest.readers import MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, line_too_long, valid_utf8
+from pipelines.ingest.readers import (MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, jsonl_line_text,
+                                      line_too_long, open_jsonl, valid_utf8)
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
-from schemas.io import GLOB_CHARS, complete_document, parquet_text_problem
+from schemas.io import GLOB_CHARS, TruncatedStream, complete_document, parquet_text_problem
 from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
 from schemas.trainer_formats import TRAINER_FORMATS
 from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
@@ -215,15 +216,20 @@ class _ReadJsonlRangeFn(beam.DoFn):
 
     def process(self, unit: Tuple[str, int, Optional[int]]):
         path, start, end = unit
-        with FileSystems.open(path, compression_type=jsonl_compression(path)) as fh:
-            for offset, raw, size in iter_bounded_lines(fh, start, end, self._max_line_bytes):
-                try:
-                    if raw is None:
-                        raise ValueError(line_too_long(size, self._max_line_bytes))
-                    yield from parse_jsonl_line((path, raw.decode("utf-8", errors="replace")))
-                except Exception as exc:  # one bad line is one error row, never a failed job
-                    self._counters.in_.inc()
-                    yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
+        offset = start
+        try:
+            with open_jsonl(path) as fh:
+                for offset, raw, size in iter_bounded_lines(fh, start, end, self._max_line_bytes):
+                    try:
+                        if raw is None:
+                            raise ValueError(line_too_long(size, self._max_line_bytes))
+                        yield from parse_jsonl_line((path, jsonl_line_text(raw, offset == 0)))
+                    except Exception as exc:  # one bad line is one error row, never a failed job
+                        self._counters.in_.inc()
+                        yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
+        except TruncatedStream as exc:  # a .gz/.zst cut short: its whole lines were read, then one row says so
+            self._counters.in_.inc()
+            yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
 
 
 def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
