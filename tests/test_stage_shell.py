@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -195,7 +196,7 @@ def test_tokenize_a_lone_surrogate_in_jsonl_does_not_fail_the_job(tokenize_input
     tok = load_tokenizer(str(tokenize_inputs / "tok"))
     lone = [r for r in (json.loads(line) for line in
                         (tokenize_inputs / "surrogate" / "docs.jsonl").read_text().splitlines()) if r["id"] == "lone"]
-    expected = len(tok.encode(lone[0]["text"].encode("utf-8", "surrogatepass").decode("utf-8", "replace"))) + 1
+    expected = len(tok.encode(re.sub("[\ud800-\udfff]", "\ufffd", lone[0]["text"]))) + 1  # one U+FFFD each
     assert result.manifest.totals.non_pad_tokens == sum(
         len(tok.encode(json.loads(line)["text"])) + 1
         for line in (tokenize_inputs / "clean" / "docs.jsonl").read_text().splitlines()[:5]) + expected
