@@ -322,3 +322,18 @@ def test_retries_help_says_failed_fetches_are_retried_too(server, capsys):
     _, fetched = crawl([server.url + "/hang"], retries=1, backoff=0, timeout=0.3, max_seconds=5)
     hang = [f for f in fetched if f.url.endswith("/hang")][0]
     assert hang.status is None and hang.attempts == 2 and server.hits["/hang"] == 2
+
+
+
+def test_the_crawler_archives_what_extraction_reads(server):
+    """A 200 with no Content-Type is archived and its links followed (extraction sniffs it as HTML; the crawler
+    dropped it, and the pages it linked to); a text/plain page is not downloaded (it was archived, then every one
+    dropped by extraction as `content_type`)."""
+    untyped = b"<!doctype html><html><body><p>untyped</p><a href='/after'>n</a><a href='/notes.txt'>t</a></body></html>"
+    server.routes["/"] = answer("200 OK", untyped)
+    server.routes["/after"] = html(page())
+    server.routes["/notes.txt"] = answer("200 OK", b"plain notes " * 50, [("Content-Type", "text/plain")])
+    report, fetched = crawl([server.url + "/"], max_depth=1)
+    by_path = {f.url[len(server.url):]: f for f in fetched}
+    assert by_path["/"].body == untyped and by_path["/after"].status == 200, sorted(by_path)
+    assert by_path["/notes.txt"].skipped == "content_type" and not by_path["/notes.txt"].body

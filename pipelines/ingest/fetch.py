@@ -41,7 +41,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from filters.deadline import deadline
 from pipelines.ingest.archives import decode_content
-from pipelines.ingest.links import extract_links
+from pipelines.ingest.links import HTML_TYPES, extract_links, is_html
 from pipelines.ingest.charsets import decode_html
 
 USER_AGENT = "WinnowBot/0.1"
@@ -71,8 +71,10 @@ class CrawlConfig:
     retries: int = 2            # extra attempts after a 429 or 5xx, or no answer (refused, reset, timed out)
     backoff: float = 1.0        # first retry waits this long (or the server's Retry-After), then doubles
     max_redirects: int = 5      # hops in one redirect chain before it is abandoned
-    # Media types whose bodies are fetched and archived; other 200 answers are counted and not archived.
-    content_types: Tuple[str, ...] = ("text/html", "application/xhtml+xml", "text/plain")
+    # Media types whose bodies are fetched and archived (and a 200 with no Content-Type, which extraction sniffs
+    # as a browser does); other 200 answers are counted and not archived. The types curate extracts: text/plain
+    # pages were fetched and archived, then every one dropped by extraction as `content_type`.
+    content_types: Tuple[str, ...] = HTML_TYPES
     allow_private: bool = False  # fetch private, loopback and link-local addresses (local use only)
 
     def __post_init__(self):
@@ -458,7 +460,7 @@ class Crawler:
             return self._robots[host]
         robots_url = f"{urllib.parse.urlsplit(url).scheme.lower()}://{host}/robots.txt"
         for hops in range(MAX_ROBOTS_REDIRECTS + 1):
-            fetch = self.fetch(robots_url, depth=0, redirects=hops)
+            fetch = self.fetch(robots_url, depth=0, redirects=hops, robots=True)
             on_fetch(fetch)
             location = next((v.strip() for k, v in fetch.headers if k.lower() == "location"), "")
             redirected = fetch.status is not None and 300 <= fetch.status < 400 and location
@@ -514,16 +516,17 @@ class Crawler:
     def _on_socket(self, sock: socket.socket) -> Optional[float]:
         return self._response_sockets.add(sock) if self._response_sockets is not None else None
 
-    def fetch(self, url: str, depth: int = 0, redirects: int = 0) -> Fetch:
+    def fetch(self, url: str, depth: int = 0, redirects: int = 0, robots: bool = False) -> Fetch:
         """One URL, retried with exponential backoff (or Retry-After, capped) on 429, 5xx and failed
         connections; a refused private address is not retried. Only http(s) is fetched: urllib's opener would
-        also read file:, ftp: and data: URLs."""
+        also read file:, ftp: and data: URLs. `robots`: a robots.txt (or where its redirects lead), whose body is
+        read whatever its media type."""
         refusal = scheme_refusal(url)
         if refusal:
             return Fetch(url=url, depth=depth, error=refusal, redirects=redirects)
         cfg = self.config
         for attempt in range(cfg.retries + 1):
-            result = self._fetch_once(url, depth)
+            result = self._fetch_once(url, depth, robots)
             result.redirects, result.attempts = redirects, attempt + 1
             retryable = (result.status in RETRY_STATUSES
                          or (result.status is None and not (result.error or "").startswith("PrivateAddressError")))
@@ -536,7 +539,7 @@ class Crawler:
             self._sleep(wait)
         return result
 
-    def _fetch_once(self, url: str, depth: int) -> Fetch:
+    def _fetch_once(self, url: str, depth: int, robots: bool = False) -> Fetch:
         cfg = self.config
         headers = [("User-Agent", cfg.user_agent), ("Accept", "text/html,*/*;q=0.8"),
                    ("Accept-Encoding", "identity"), ("Connection", "close")]
@@ -558,8 +561,8 @@ class Crawler:
                     result.reason = str(getattr(response, "reason", "") or "")
                     result.headers = list(response.headers.items())
                     media = result.content_type.split(";")[0].strip().lower()
-                    if (result.status == 200 and not url.endswith("/robots.txt")
-                            and media not in cfg.content_types):
+                    if (result.status == 200 and not robots  # robots.txt, wherever a redirect took it
+                            and media and media not in cfg.content_types):
                         result.skipped = "content_type"  # headers only: the body is never downloaded
                     else:
                         body = bytearray()
@@ -676,9 +679,10 @@ class Crawler:
                     if urllib.parse.urlsplit(url).scheme in ("http", "https"):
                         yield url
             return
-        if fetch.status == 200 and fetch.content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+        media = fetch.content_type.split(";")[0].strip().lower()
+        if fetch.status == 200 and (media in HTML_TYPES or not media):
             body = decoded_body(fetch, max_bytes)
-            if body is None:
+            if body is None or not is_html(media, body):  # no Content-Type: sniffed, as extraction does
                 return
             html, _ = decode_html(body, fetch.content_type)
             yield from extract_links(html, fetch.url, max_seconds)

@@ -68,13 +68,11 @@ from pipelines.ingest.engines import (DEFAULT_ENGINE, ENGINE_NAMES, OTHER_ENGINE
                                      cascade_first_choice, cascade_second_choice, declares_article_markup,
                                      drop_repeated_lines, has_layout_table_row, layout_table_choice, light_metadata,
                                      metadata_of_tree)
+from pipelines.ingest.links import is_html
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, TRUNCATED, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 PLAIN_TYPES = ("text/plain",)
-
-_HTML_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body)\b", re.I)
 
 
 @checked_options
@@ -175,13 +173,6 @@ def inflate_body(body: bytes, max_bytes: int = MAX_INFLATED_BYTES) -> bytes:
         except zlib.error:
             return body
     return body
-
-
-def _is_html(media_type: str, body: bytes) -> bool:
-    if media_type in HTML_TYPES:
-        return True
-    # No declared type (some resource records): sniff the start like a browser would.
-    return not media_type and bool(_HTML_SNIFF.search(body[:1024]))
 
 
 def _trafilatura_text(tree_or_html, url, config: ExtractConfig, favor_recall: bool):
@@ -455,7 +446,7 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
         text, _ = decode_html(body, raw.get(CONTENT_TYPE))
         doc[TEXT] = text.strip()
         return doc, (None if doc[TEXT] else "no_text")
-    if not _is_html(media_type, body):
+    if not is_html(media_type, body):  # no declared type (some resource records): sniffed
         return doc, "content_type"
     if len(body) > config.max_html_bytes:
         return doc, "too_large"

@@ -3,11 +3,24 @@ skipped, parsing bounded in time by filters.deadline."""
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 from html.parser import HTMLParser
 from typing import List, Optional
 
 from filters.deadline import DeadlineExceeded, deadline
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+_HTML_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body)\b", re.I)
+
+
+def is_html(media_type: str, body: bytes) -> bool:
+    """An HTML page: by its declared media type (lower-case, no parameters), or, where none is declared, by its
+    first bytes as a browser sniffs them. The crawler (which pages to archive and read links from) and extraction
+    (which records to extract) decide alike."""
+    if media_type in HTML_TYPES:
+        return True
+    return not media_type and bool(_HTML_SNIFF.search(body[:1024]))
 
 log = logging.getLogger(__name__)
 
