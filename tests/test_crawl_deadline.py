@@ -22,6 +22,7 @@ import pytest
 
 from pipelines.ingest.fetch import CrawlConfig, Crawler
 from pipelines.jobs.crawl import main as crawl_main
+from tests.loopback import RawSocketServer
 
 REPO = Path(__file__).resolve().parents[1]
 LIFETIME = 20.0   # the trickling server closes everything after this long
@@ -40,56 +41,32 @@ RESPONSES = {
 }
 
 
-class TricklingServer:
+class TricklingServer(RawSocketServer):
     """A loopback HTTP/1.1 server, one thread per connection, that stops itself after LIFETIME seconds."""
+
+    conn_timeout = LIFETIME
 
     def __init__(self, robots: bytes = b""):
         self.robots = robots
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.stop_at = time.monotonic() + LIFETIME
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def serving(self) -> bool:
+        return time.monotonic() < self.stop_at
 
-    def _serve(self):
-        with self.sock:
-            while time.monotonic() < self.stop_at:
-                try:
-                    conn, _ = self.sock.accept()
-                except socket.timeout:
-                    continue
-                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket):
-        with conn:
-            conn.settimeout(LIFETIME)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                request += data
-            path = request.split(b" ", 2)[1].decode()
-            if path == "/robots.txt" and self.robots:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                             b"Connection: close\r\n\r\n%s" % (len(self.robots), self.robots))
-                return
-            head, trickle = RESPONSES.get(path, (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
-                                                 b"Content-Length: 13\r\nConnection: close\r\n\r\n<p>hello</p>\n", b""))
-            try:
-                conn.sendall(head)
-                i = 0
-                while trickle and time.monotonic() < self.stop_at:
-                    conn.sendall(trickle[i % len(trickle):i % len(trickle) + 1])
-                    i += 1
-                    time.sleep(TRICKLE)
-            except OSError:  # the crawler hung up: that is the point
-                return
+    def answer(self, conn, path: str) -> None:
+        if path == "/robots.txt" and self.robots:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n%s" % (len(self.robots), self.robots))
+            return
+        head, trickle = RESPONSES.get(path, (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                                             b"Content-Length: 13\r\nConnection: close\r\n\r\n<p>hello</p>\n", b""))
+        conn.sendall(head)  # an OSError (the crawler hung up: that is the point) ends the connection
+        i = 0
+        while trickle and time.monotonic() < self.stop_at:
+            conn.sendall(trickle[i % len(trickle):i % len(trickle) + 1])
+            i += 1
+            time.sleep(TRICKLE)
 
 
 @pytest.fixture()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import logging
 import socket
-import threading
 import time
 from collections import Counter
 
@@ -20,6 +19,7 @@ import pytest
 from pipelines.ingest.fetch import CrawlConfig, Crawler, seed_refusal_detail
 from pipelines.jobs.crawl import main as crawl_main
 from pipelines.transforms.crawl import crawl_host_to_warc
+from tests.loopback import RawSocketServer
 
 
 def page(*links: str) -> bytes:
@@ -42,7 +42,7 @@ def robots(text: bytes) -> bytes:
     return answer("200 OK", text, [("Content-Type", "text/plain")])
 
 
-class RawServer:
+class RawServer(RawSocketServer):
     """Answers each path (query included) with fixed raw bytes (or calls `route(conn)`) and closes; unknown
     paths get a small page.
     Raw sockets, so it can send what http.server would not (a Content-Length it does not keep)."""
@@ -50,44 +50,18 @@ class RawServer:
     def __init__(self):
         self.routes = {}
         self.hits: Counter = Counter()
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.running = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def serving(self) -> bool:
+        return self.running
 
-    def _serve(self):
-        with self.sock:
-            while self.running:
-                try:
-                    conn, _ = self.sock.accept()
-                except socket.timeout:
-                    continue
-                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket):
-        with conn:
-            conn.settimeout(10)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                request += data
-            path = request.split(b" ", 2)[1].decode("latin-1")
-            self.hits[path] += 1
-            default = answer("404 Not Found", b"no robots", [("Content-Type", "text/plain")]) \
-                if path == "/robots.txt" else html(page())
-            route = self.routes.get(path, default)
-            try:
-                route(conn) if callable(route) else conn.sendall(route)
-            except OSError:
-                return
+    def answer(self, conn, path: str) -> None:
+        self.hits[path] += 1
+        default = answer("404 Not Found", b"no robots", [("Content-Type", "text/plain")]) \
+            if path == "/robots.txt" else html(page())
+        route = self.routes.get(path, default)
+        route(conn) if callable(route) else conn.sendall(route)
 
 
 @pytest.fixture()

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import bisect
 import posixpath
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.transforms.tables import WriteParquetParts
-from schemas import DOCUMENTS_SCHEMA, METADATA, SCORES, TEXT
+from schemas import DOCUMENTS_SCHEMA, TEXT
 
 PTR = "_ptr"  # (phase file name, row): where a lean document's text is; never written to an output table
 PHASES_DIR = ".phases"
