@@ -25,3 +25,14 @@ def fraction_over_zero(value: str) -> float:
     if not 0 < number <= 1:
         raise argparse.ArgumentTypeError(f"{value} is not within (0, 1]")
     return number
+
+
+def port_number(value: str) -> int:
+    """argparse type of a TCP port, 0 (any free port) to 65535 (`--docs-port 70000` failed at bind)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a port (0 to 65535)")
+    return number

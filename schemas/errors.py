@@ -123,6 +123,18 @@ def stdout_reader_gone() -> bool:
         return False
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether `exc` is a Ctrl-C that a runner wrapped: a KeyboardInterrupt among its causes, or a message that
+    starts with one (`KeyboardInterrupt [while running 'DedupExact/...']`, as Beam's runners re-raise it)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt) or str(exc).lstrip().startswith("KeyboardInterrupt"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def report_errors(command: str, run: Callable[[], int], exit_code: int = 1) -> int:
     """Run a command; an error the user can fix becomes `winnow COMMAND: error: ...` on stderr and
     `exit_code`, Ctrl-C becomes 130. Output cut short because its reader quit (`| head`) ends the command
@@ -135,6 +147,9 @@ def report_errors(command: str, run: Callable[[], int], exit_code: int = 1) -> i
         print(f"winnow {command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        if interrupted(exc):  # Beam re-raises a Ctrl-C inside a running transform as its own error
+            print(f"winnow {command}: interrupted", file=sys.stderr)
+            return 130
         if isinstance(exc, BrokenPipeError) and stdout_reader_gone():  # not a pipe of the job's own
             # nothing more can reach the reader; what is still buffered for it goes nowhere instead of raising
             # again when the interpreter flushes stdout on exit

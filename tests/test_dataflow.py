@@ -342,3 +342,29 @@ def test_setup_file_sdist_carries_models_and_recipes_without_torch(tmp_path):
     assert any(r.startswith("fasttext") for r in worker_requirements)
     assert not [r for r in worker_requirements if r.startswith("torch")]
     assert any(r.startswith("torch") and "extra == \"train\"" in r for r in requires)
+
+
+def test_dry_run_off_dataflow_or_without_a_temp_location_is_refused_before_anything_runs(no_network, tmp_path,
+                                                                                        capsys):
+    """`--dry_run=True` on the local runner ran the job for real (replacing the output, then saying "dry run:
+    not submitted"); on Dataflow without --temp_location, or with a bucket name GCS refuses, Beam went looking
+    for a default bucket over the network and failed two minutes later with a traceback."""
+    from pipelines.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "one small document"}) + "\n")
+    out = tmp_path / "out"
+    (out / "documents").mkdir(parents=True)
+    (out / "documents" / "keep.txt").write_text("an earlier output")
+    assert main(["curate", "--input", str(src), "--output", str(out), "--dry_run=True"]) == 1
+    err = capsys.readouterr().err
+    assert "--dry_run=True builds a Dataflow job" in err and "--runner DataflowRunner" in err, err
+    assert sorted(p.name for p in out.rglob("*")) == ["documents", "keep.txt"]  # nothing ran, nothing replaced
+    no_temp = [o for o in DATAFLOW_OPTIONS if not o.startswith(("--temp_location", "--staging_location"))]
+    for extra, message in (([], "needs --temp_location"),
+                           (["--temp_location=gs://b/tmp"], "valid bucket name")):
+        assert main(["curate", "--input", f"{BUCKET}/in.jsonl", "--output", f"{BUCKET}/curated"] + no_temp
+                    + extra) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert not no_network, f"the refusal tried the network: {no_network}"

@@ -28,9 +28,14 @@ import sysconfig
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from pipelines.runtime.options import add_beam_arguments
+from pipelines.runtime.options import add_beam_arguments, dry_run_requested
 from pipelines.jobs.recipe import load_recipe
+from schemas.arguments import port_number, positive_int
 from schemas.errors import WinnowError
+from tokenizer.train import special_tokens
+
+MIN_VOCAB_SIZE = 256 + len(special_tokens())  # the byte alphabet and the special tokens (tokenizer/train.py)
+MIXTURE_HEADER = "# the mixture `winnow run` tokenized: `winnow tokenize --mixture` this file (see README)\n"
 
 # Standard-library packages copied into the code corpus besides the top-level modules. `encodings` holds
 # ~120 near-identical codec tables: a real near-duplicate population for the MinHash stage.
@@ -61,7 +66,7 @@ def write_demo_mixture(output_dir: str, mixture: Optional[Dict[str, Any]] = None
 
     path = os.path.join(output_dir, "mixture.yaml")
     with open(path, "w", encoding="utf-8") as f:
-        f.write("# the mixture `winnow run` tokenized: `winnow tokenize --mixture` this file (see README)\n")
+        f.write(MIXTURE_HEADER)
         yaml.safe_dump(DEMO_MIXTURE if mixture is None else mixture, f, sort_keys=False)
     return path
 
@@ -160,6 +165,13 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     from pipelines.jobs.tokenize import run_tokenize
     from tokenizer.train import train_tokenizer
 
+    if vocab_size < MIN_VOCAB_SIZE:  # the tokenizer step would refuse it after crawl and curate
+        raise WinnowError(f"--vocab-size {vocab_size} is below {MIN_VOCAB_SIZE} (256 bytes and the special tokens)",
+                          fix=f"give --vocab-size {MIN_VOCAB_SIZE} or more")
+    if dry_run_requested(beam_args):
+        raise WinnowError("--dry_run=True builds one Dataflow job without running it, and each step of `winnow run` "
+                          "reads what the step before it wrote", fix="dry-run the commands one by one (winnow "
+                          "crawl / curate / tokenize ... --runner DataflowRunner --dry_run=True), or leave it out")
     recipe = load_recipe(recipe_path)
     if seed is None:
         seed = recipe.seed
@@ -216,6 +228,12 @@ def run_chain(output_dir: str, recipe_path: Optional[str] = None, workers: int =
     # the recipe's `mixture:` if it has one; the embedded default's own; none for a recipe's inputs without one
     mixture = (write_demo_mixture(output_dir, dict(recipe.mixture)) if recipe.mixture is not None
                else None if recipe.inputs else write_demo_mixture(output_dir))
+    stale = os.path.join(output_dir, "mixture.yaml")
+    if mixture is None and os.path.exists(stale):  # an earlier run's would describe shards this run replaces
+        with open(stale, encoding="utf-8", errors="replace") as f:
+            ours = f.readline() == MIXTURE_HEADER
+        if ours:
+            os.remove(stale)
     with timer.step("tokenize", f"tokenizing and packing into rows of {seq_len}+1 tokens"
                                 + (f", mixture {mixture}" if mixture else "")):
         manifest = run_tokenize(None if mixture else out["curated"], out["tokenizer"], out["shards"], seq_len,
@@ -301,14 +319,16 @@ def print_summary(summary: Dict[str, Any]) -> None:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default="out", help="output directory (default ./out)")
     parser.add_argument("--recipe", help="recipe YAML; its `inputs:` replace the embedded default")
-    parser.add_argument("--max-pages", type=int, default=60, help="pages to crawl from the local docs site")
-    parser.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size (default 4096)")
-    parser.add_argument("--seq-len", type=int, default=256, help="tokens per packed sequence (default 256)")
-    parser.add_argument("--train-steps", type=int, default=120, help="steps of the CPU training run")
+    # checked here, not when each step is reached: a bad --train-steps failed after crawl, curate and tokenize
+    parser.add_argument("--max-pages", type=positive_int, default=60, help="pages to crawl from the local docs site")
+    parser.add_argument("--vocab-size", type=positive_int, default=4096,
+                        help=f"BPE vocabulary size (default 4096; at least {MIN_VOCAB_SIZE})")
+    parser.add_argument("--seq-len", type=positive_int, default=256, help="tokens per packed sequence (default 256)")
+    parser.add_argument("--train-steps", type=positive_int, default=120, help="steps of the CPU training run")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the tokenizer sample, packing and training (default: the recipe's `seed:`, "
                              "0 when it has none, as the embedded default's)")
-    parser.add_argument("--docs-port", type=int, default=DEFAULT_DOCS_PORT,
+    parser.add_argument("--docs-port", type=port_number, default=DEFAULT_DOCS_PORT,
                         help=f"loopback port of the local docs site (default {DEFAULT_DOCS_PORT}; 0: any free port)")
     add_beam_arguments(parser)
 

@@ -26,6 +26,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import weakref
@@ -111,6 +112,37 @@ def unrecognised_beam_args(args: Sequence[str]) -> List[str]:
         return []
 
 
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+
+
+def check_dry_run(options: PipelineOptions, runner: str) -> None:
+    """`--dry_run=True` builds a Dataflow job without submitting it. On any other runner Beam ignores it and the
+    job runs (a local curate replaced its output while saying "dry run: not submitted"); on Dataflow without a
+    usable --temp_location, Beam looks for (and creates) a default bucket over the network and fails minutes
+    later with a traceback. Both are refused here, before anything is built."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, TestOptions
+
+    if not options.view_as(TestOptions).dry_run:
+        return
+    if runner.split(".")[-1] not in ("DataflowRunner", "TestDataflowRunner"):
+        raise WinnowError(f"--dry_run=True builds a Dataflow job without submitting it; on the "
+                          f"{runner or 'local'} runner the job would run for real",
+                          fix="add --runner DataflowRunner (with --project, --region and --temp_location), or "
+                              "leave --dry_run out")
+    cloud = options.view_as(GoogleCloudOptions)
+    for name, value in (("--temp_location", cloud.temp_location), ("--staging_location", cloud.staging_location)):
+        if value is None:
+            if name == "--temp_location":
+                raise WinnowError("a Dataflow dry run needs --temp_location: without it Beam looks for a default "
+                                  "bucket over the network", fix="add --temp_location=gs://BUCKET/tmp")
+            continue
+        bucket = value[len("gs://"):].split("/", 1)[0] if value.startswith("gs://") else None
+        if bucket is None or not _GCS_BUCKET.fullmatch(bucket):
+            raise WinnowError(f"{name} {value!r} is not gs://BUCKET/PATH with a valid bucket name (3-63 lower-case "
+                              f"letters, digits, dots, dashes or underscores)",
+                              fix=f"give {name}=gs://BUCKET/tmp for a bucket the job may write")
+
+
 def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> PipelineOptions:
     args: List[str] = list(beam_args)
     type_check_given = any(a.split("=", 1)[0] in _TYPE_CHECK_OPTIONS for a in args)
@@ -134,6 +166,7 @@ def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] =
         args.append(f"--runner={runner}")
     options = PipelineOptions(args)
     chosen = options.view_as(StandardOptions).runner or ""
+    check_dry_run(options, chosen)
     if not chosen:
         options = LocalPipelineOptions(args)
     if chosen.split(".")[-1] in ("DataflowRunner", "TestDataflowRunner") and \
@@ -277,6 +310,13 @@ def threads_per_worker(pipeline: beam.Pipeline, workers: int = 1) -> int:
 def quiet_beam_logging() -> None:
     for name in ("apache_beam", "apache_beam.runners", "apache_beam.io"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def dry_run_requested(beam_args: Sequence[str]) -> bool:
+    """Whether the command line's Beam options ask for `--dry_run=True`."""
+    from apache_beam.options.pipeline_options import TestOptions
+
+    return bool(PipelineOptions(list(beam_args)).view_as(TestOptions).dry_run)
 
 
 def is_dry_run(pipeline: beam.Pipeline) -> bool:
