@@ -35,6 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
+from schemas.errors import reading
+
 INDEX_DIR = "index"
 DESCRIPTION = "index.json"
 FORMAT = "winnow.dedup_index/1"
@@ -52,6 +54,8 @@ INDEX_SCHEMA = pa.schema([(BUCKET, pa.uint16()), (KEY, pa.binary()), (KEPT_ID, p
 SETS_DIR = "sets"
 SETS_SCHEMA = pa.schema([(BUCKET, pa.uint16()), (KEPT_ID, pa.string()), (SET, pa.binary())])
 SETS_HOLDS = "the shingle-hash set of every kept document, by id: a later run verifies candidate pairs with it"
+FIX_DAMAGED_INDEX = ("the index file is damaged or truncated: restore it, or write the index again (curate that run "
+                     "again, or merge its inputs again), or leave that index out of `against`")
 HOLDS = {
     "dedup_exact": "text hash (BLAKE2b-128 of the normalised text) of every kept document, with its id",
     "dedup_minhash": "every LSH band key of every kept document, with its cluster id (the kept document's id)",
@@ -244,7 +248,8 @@ class IndexReader:
 
     def _open(self, partition: int):
         if partition not in self._meta:
-            with _open_seekable(self._path(partition)) as f:  # reads the footer only
+            path = self._path(partition)
+            with reading(path, FIX_DAMAGED_INDEX), _open_seekable(path) as f:  # reads the footer only
                 meta = pq.ParquetFile(f).metadata
             ranges = []
             for g in range(meta.num_row_groups):
@@ -266,7 +271,8 @@ class IndexReader:
             self._groups.move_to_end((partition, g))
             return cached
         meta, ranges = self._open(partition)
-        with _open_seekable(self._path(partition)) as f:  # seeks to the group's column chunks
+        path = self._path(partition)
+        with reading(path, FIX_DAMAGED_INDEX), _open_seekable(path) as f:  # seeks to the group's column chunks
             table = pq.ParquetFile(f, metadata=meta).read_row_group(g, columns=self._columns)
         out: Dict[Any, List[Any]] = {}
         for k, i in zip(table.column(0).to_pylist(), table.column(1).to_pylist()):
@@ -327,8 +333,9 @@ def _merge_tables(loaded, output: str, stage: str, params, partitions: int, keys
                 b = f.get("buckets")
                 if not f.get("rows") or b[1] < lo or b[0] > hi:
                     continue
-                table = pq.read_table(FileSystems.open(FileSystems.join(stage_dir, f["path"])),
-                                      filters=[(BUCKET, ">=", lo), (BUCKET, "<=", hi)])
+                path = FileSystems.join(stage_dir, f["path"])
+                with reading(path, FIX_DAMAGED_INDEX):
+                    table = pq.read_table(FileSystems.open(path), filters=[(BUCKET, ">=", lo), (BUCKET, "<=", hi)])
                 rows.extend(zip(*(table.column(c).to_pylist() for c in columns)))
         if rows:
             files.append(write_partition(output, p, partitions, rows, schema))

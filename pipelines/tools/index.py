@@ -6,7 +6,8 @@ partition a key touches); merging keeps one index to list. The merge is the unio
 output partition at a time (it reads the input row groups of that partition's bucket range only, so memory
 holds one partition), with the parameters of the inputs (which must agree) and a new index.json whose
 `sources` name the inputs. Where the inputs differ in partitions, the output takes the largest (or
-`--partitions`).
+`--partitions`). MinHash shingle-hash sets are merged only when every input has them: one line on stderr names
+the inputs without them (a run with `verify_threshold: null`), since a verifying curate refuses the result.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, List
 
 from apache_beam.io.filesystems import FileSystems
 
-from filters.dedup_index import HOLDS, INDEX_DIR, load_description, merge_indexes
+from filters.dedup_index import HOLDS, INDEX_DIR, load_description, load_sets, merge_indexes
 from schemas.arguments import positive_int
 from schemas.errors import WinnowError
 
@@ -64,6 +65,11 @@ def main(args: Any = None) -> int:
             raise WinnowError(f"already holds a {stage} index, which the merge would replace, not add to",
                               path=args.output, fix="list it among the DIRs to merge and write to a new --output")
     for stage in stages:
+        without = [d for d in args.indexes if load_sets(load_description(d, stage)[0]) is None]
+        if 0 < len(without) < len(args.indexes):  # the sets are merged only when every DIR has them
+            print(f"index merge: {stage}: the shingle-hash sets are not merged: none in {', '.join(without)} (built "
+                  f"with verify_threshold: null); a curate against the merged index needs verify_threshold: null, "
+                  f"or merge only indexes built with verification", file=sys.stderr)
         out = FileSystems.join(args.output, INDEX_DIR, stage)
         desc = merge_indexes(args.indexes, out, stage, args.partitions)
         print(f"{stage}: {desc['documents']} documents, {desc['rows']} rows in {len(desc['files'])} files "

@@ -9,7 +9,8 @@ Shards are decoded only with the tokenizer they were made with: its sha256 and v
 against the manifest (`winnow verify --tokenizer`'s comparison). A `--tokenizer` that differs is refused; one
 found next to the shards (`../tokenizer`, or in the directory) that differs is not used, with one line on
 stderr, and the token ids are shown instead. The document filters (`--language`, `--source`, `--stage`,
-`--reason`) select rows of a curate output's tables; on shards they are refused rather than ignored.
+`--reason`) select rows of a curate output's tables; on shards they are refused rather than ignored, as
+`--tokenizer` is on a curate output.
 
 `--doc-id X` answers "where did document X go": on a curate output, the table (documents, rejected with
 stage and reason, errors) that holds it; on shards written with `--doc-ids`, every shard row that holds a
@@ -331,6 +332,9 @@ def main(args: argparse.Namespace) -> int:
         if given:  # they select rows of a curate output's tables: on shards they would be silently ignored
             raise WinnowError(f"{', '.join(given)} select rows of a curate output, and {args.path} is a shards "
                               f"directory (manifest.json)", fix="drop them, or inspect the curate output")
+    elif args.tokenizer:  # it decodes shards only: on a curate output it would be silently ignored
+        raise WinnowError(f"--tokenizer decodes shards, and {args.path} is a curate output (documents/, no "
+                          f"{MANIFEST_NAME})", fix="drop it, or inspect the shards")
     if args.doc_id is not None:  # an empty id is an id (a JSONL `"id": ""` is kept as one)
         return inspect_doc_id(args.path, args.doc_id, args.width, args.tokenizer)
     if is_shards:

@@ -22,6 +22,11 @@ PALETTE = ("#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#c62828", "#5
 FONT = 12
 LABEL_W = 150
 WIDTH = 720
+# JSON inside <script> holds no `<`, `>` or `&` at all, only their \u escapes (the same JSON): `</script` would
+# close the element early, and `<!--` followed by `<script` puts the HTML parser in a state where the element
+# runs to the end of the page. U+2028/2029 are line ends to older JavaScript parsers.
+SCRIPT_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                                     "\u2029": "\\u2029"})
 
 
 def _e(s: Any) -> str:
@@ -210,8 +215,7 @@ def render_report(stats: Dict[str, Any], tables: str, title: Optional[str] = Non
         ok = checks == ["ok"]
         checks_html = (f'<p class="{"checks-ok" if ok else "checks-bad"}" id="checks">'
                        f'{"manifest" if kind == "shards" else "report"} checks: {_e("; ".join(checks))}</p>')
-    # JSON inside <script> must not close the element early.
-    data = json.dumps(stats, default=str, sort_keys=False).replace("</", "<\\/")
+    data = json.dumps(stats, default=str, sort_keys=False).translate(SCRIPT_JSON_ESCAPES)
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width\"><title>{_e(title)}</title>"
             f"<style>{CSS}</style></head><body>"

@@ -14,8 +14,9 @@ by one row group plus fixed-size accumulators, whatever the size of the output:
 
 Documents (Parquet and JSONL files alike, as every reader of documents takes them: `schemas.io`): totals and
 characters by source and language, length histograms, the filter funnel from report.json (per stage in, kept,
-dropped by reason, errors; the rows of rejected/ and errors/ are counted from Parquet metadata and checked
-against the report), dedup cluster sizes, top domains and code languages.
+dropped by reason, errors; the documents read and the rows of rejected/ and errors/, counted from Parquet
+metadata, are checked against the report), dedup cluster sizes and the duplicates removed (within the run, from
+the cluster sizes, and of earlier runs' indexes, `duplicate_of_previous`), top domains and code languages.
 Trainer formats (`winnow export`, `winnow tokenize --format megatron|mds|llmc`): tokens and documents per file and
 per source, recounted from the files, and the documents' lengths. Shards: totals and per-source tokens from the manifest, recomputed from the files (rows from metadata,
 non-pad tokens from `doc_lengths`) and checked against the manifest, padding and truncation, segment lengths,
@@ -60,6 +61,8 @@ STATS_FORMAT = "winnow.stats/1"
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 CLUSTER_BUCKETS = ((1, "1"), (2, "2"), (5, "3-5"), (10, "6-10"), (100, "11-100"), (None, ">100"))
 HEAVY_HITTER_CAPACITY = 10_000
+# pipelines.transforms.dedup.PREVIOUS_REASON (that module imports Beam, which `winnow stats` does not need)
+PREVIOUS_REASON = "duplicate_of_previous"
 # Exact per-document token lengths need one dict entry per document (doc_ids column): bounded by this cap.
 MAX_DOC_IDS = 2_000_000
 # scheme://[user@]host[:port]/... -> host; vectorised over a whole row group instead of urlsplit per row.
@@ -334,12 +337,21 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
         "top_domains": domains.top(top), "top_domains_exact": domains.exact,
         "top_code_languages": code_languages.top(top),
     }
-    stats.update(_funnel(path))
+    stats.update(_funnel(path, lengths.n))
+    # Duplicates of an earlier run's index (`against`) are rejected, not folded into a kept document's cluster
+    # size: counted from report.json (complete when rejected/ is sampled), else from the rows of rejected/.
+    if "funnel" in stats:
+        previous = sum(s["dropped"].get(PREVIOUS_REASON, 0) for s in stats["funnel"])
+    else:
+        rejected = table_files(path, "rejected") if os.path.isdir(path) else []
+        previous = sum(g["rows"] for g in _rejected_by_stage_reason(rejected) if g["reason"] == PREVIOUS_REASON)
+    stats["dedup_duplicates_removed"] += previous
     return stats
 
 
-def _funnel(path: str) -> Dict[str, Any]:
-    """The funnel of report.json, with the rejected/errors row counts (Parquet metadata) checked against it."""
+def _funnel(path: str, documents: int) -> Dict[str, Any]:
+    """The funnel of report.json, with the documents read (`documents`) and the rejected/errors row counts
+    (Parquet metadata) checked against it."""
     report_path = os.path.join(path, "report.json") if os.path.isdir(path) else None
     if not report_path or not os.path.exists(report_path):
         return {}
@@ -353,6 +365,9 @@ def _funnel(path: str) -> Dict[str, Any]:
     sampled = report.recipe.get("rejected_sample_per_reason") is not None
     out["rejected_sampled"] = sampled
     checks = []
+    expected = report.outputs.get("documents")
+    if expected is not None and documents != expected:  # a part file added, lost or replaced since the run
+        checks.append(f"documents/: {documents} documents, report.json outputs say {expected}")
     for table in ("rejected", "errors"):
         files = table_files(path, table)
         if not files:
@@ -621,7 +636,10 @@ def format_stats(stats: Dict[str, Any]) -> str:
         if stats["dedup_cluster_sizes"]:
             out.append("\ndedup cluster sizes (kept documents)\n" + table(
                 [[k, v] for k, v in stats["dedup_cluster_sizes"].items()], ["cluster size", "documents"]))
-            out.append(f"duplicates removed by clustering: {stats['dedup_duplicates_removed']:,}")
+        previous = sum(s["dropped"].get(PREVIOUS_REASON, 0) for s in stats.get("funnel", ()))
+        if stats["dedup_cluster_sizes"] or stats["dedup_duplicates_removed"]:
+            out.append(f"duplicates removed: {stats['dedup_duplicates_removed']:,}" +
+                       (f" ({previous:,} of them duplicates of an earlier run's index)" if previous else ""))
         if stats["top_domains"]:
             out.append("\ntop domains" + ("" if stats["top_domains_exact"] else " (approximate)") + "\n" +
                        table([[d["name"], d["documents"]] for d in stats["top_domains"]], ["domain", "documents"]))
@@ -700,6 +718,10 @@ def main(args: argparse.Namespace) -> int:
     if args.html and html_inside_input(args.html, args.path):  # it replaced manifest.json with the report
         raise WinnowError(f"--html {args.html} is inside {args.path}, the input being analysed",
                           fix="write the report outside it")
+    given = [o for o, v in (("--tokenizer", args.tokenizer), ("--checksums", getattr(args, "checksums", False))) if v]
+    if given and not os.path.exists(os.path.join(args.path, MANIFEST_NAME)):  # else silently ignored
+        raise WinnowError(f"{', '.join(given)} apply to shards, and {args.path} is not a shards directory (no "
+                          f"{MANIFEST_NAME})", fix="drop them, or give a shards directory")
     stats = compute_stats(args.path, args.tokenizer, checksums=getattr(args, "checksums", False),
                           progress=not getattr(args, "no_progress", False))
     if args.json:

@@ -129,9 +129,13 @@ def load_against(stage: str, dirs: Sequence[str], run_params: Dict[str, Any],
         if sets:
             found = dix.load_sets(stage_dir)
             if found is None:
-                raise ValueError(f"against: the {stage} index {stage_dir} holds no shingle-hash sets (its run had "
-                                 f"verify_threshold: null), so candidate pairs with it cannot be verified: set "
-                                 f"verify_threshold: null here too, or index {given} again with verification")
+                why, again = ((f"it was merged from an index without them", "merge only indexes that have sets")
+                              if desc.get("sources") else
+                              ("its run had verify_threshold: null", f"curate the run of {given} again with "
+                                                                     f"verification"))
+                raise ValueError(f"against: the {stage} index {stage_dir} holds no shingle-hash sets ({why}), so "
+                                 f"candidate pairs with it cannot be verified: set verify_threshold: null here "
+                                 f"too, or {again}")
             stage_dir, desc = found
         out.append((stage_dir, desc))
     return out
