@@ -25,7 +25,9 @@ hashed in parallel threads, once per run: never again per epoch), because a flip
 still decodes into valid-looking tokens; `verify_checksums=False` skips it (`winnow train
 --no-verify-checksums`, which says so in the log). Shard paths must stay inside the shards directory, and the
 ids of every row group are checked against the manifest's vocab_size on its first read (an id past the
-embedding is an IndexError on CPU and a device-side assert on CUDA). Read and decode errors name the shard.
+embedding is an IndexError on CPU and a device-side assert on CUDA), and so are its doc_lengths (none negative,
+at most seq_len + 1 per row: the loss mask and document layout come from them). Read and decode errors name the
+shard.
 """
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ from schemas import DOC_LENGTHS, MANIFEST_NAME, TOKENS
 from schemas.errors import WinnowError, reading
 from schemas.io import sha256_file
 from schemas.shard_files import ShardFile, read_manifest
-from schemas.shards import FIX_RETOKENIZE, check_shard_digest, check_token_ids, local_shard_file, sha256_stream
+from schemas.shards import (
+    FIX_RETOKENIZE, ShardError, check_shard_digest, check_token_ids, local_shard_file, sha256_stream,
+)
 from tokenizer.encode import tokenizer_file
 
 try:  # fsspec lets the trainer read gs:// or s3:// shards directly; plain paths work without it.
@@ -184,9 +188,9 @@ class ShardReader:
         self.seq_len = self.manifest.seq_len
         self.vocab_size = self.manifest.tokenizer.vocab_size
         # {"verified": shards, "bytes": ..., "seconds": ...} or None when the caller skipped the check
-        self.checksums = self._verify_checksums(hash_threads) if verify_checksums else None
+        self.checksums = self.check_checksums(hash_threads) if verify_checksums else None
         self._arrow: Dict[int, ShardFile] = {}  # open (memory-mapped) Arrow shards
-        self._ids_checked: set = set()  # units whose ids were compared with vocab_size (once per run)
+        self._ids_checked: set = set()  # units whose ids and doc_lengths were checked (once per run)
         self.units = self._list_units()  # (shard index, row group or record batch index, rows)
         self.unit_starts = np.cumsum([0] + [n for _, _, n in self.units])  # first global row id of each unit
         self.num_rows = int(self.unit_starts[-1])
@@ -206,8 +210,10 @@ class ShardReader:
 
     # -- checks -------------------------------------------------------------------------------------------
 
-    def _verify_checksums(self, threads: int) -> Dict[str, Any]:
-        """Hash every shard (streaming) and compare with the manifest before the first batch is read."""
+    def check_checksums(self, threads: int = 4) -> Dict[str, Any]:
+        """Hash every shard (streaming) and compare with the manifest before the first batch is read; sets and
+        returns `checksums`. The trainer calls it itself (`verify_checksums=False`) after its cheap checks of a
+        resumed checkpoint against the manifest, so a wrong --shards is refused before minutes of hashing."""
         start = time.perf_counter()
 
         def check(shard) -> int:
@@ -219,7 +225,9 @@ class ShardReader:
         shards = self.manifest.shards
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(shards)))) as pool:
             sizes = list(pool.map(check, shards))  # the first mismatch (in shard order) is raised
-        return {"verified": len(shards), "bytes": sum(sizes), "seconds": round(time.perf_counter() - start, 3)}
+        self.checksums = {"verified": len(shards), "bytes": sum(sizes),
+                          "seconds": round(time.perf_counter() - start, 3)}
+        return self.checksums
 
     # -- layout -------------------------------------------------------------------------------------------
 
@@ -266,18 +274,36 @@ class ShardReader:
             toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
         # flatten() honours a sliced array's offset; the schema forbids nulls, so to_numpy never copies.
         tokens = toks.flatten().to_numpy(zero_copy_only=True).reshape(len(toks), self.seq_len + 1)
-        if u not in self._ids_checked:
-            if tokens.size:
-                check_token_ids(int(tokens.max()), self.vocab_size, f"{where} (row group {group})")
-            self._ids_checked.add(u)
         values = lens.flatten().to_numpy(zero_copy_only=True)
         offsets = lens.offsets.to_numpy()
         offsets = offsets - offsets[0]
         # Per-row sums of a list column without a Python loop: differences of the cumulative sum at offsets.
         csum = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
         unit = _Unit(tokens, values, offsets, csum[offsets[1:]] - csum[offsets[:-1]])
+        if u not in self._ids_checked:
+            if tokens.size:
+                check_token_ids(int(tokens.max()), self.vocab_size, f"{where} (row group {group})")
+            self._check_doc_lengths(u, unit, where)
+            self._ids_checked.add(u)
         self._cache = (u, unit)
         return unit
+
+    def _check_doc_lengths(self, u: int, unit: _Unit, where: str) -> None:
+        """A negative length or lengths summing past the row would make the loss mask and the document layout
+        garbage (such rows were trained on silently); zero-length documents are harmless and pass."""
+        bad = unit.row_sums > self.seq_len + 1
+        negative = np.flatnonzero(unit.lengths < 0)
+        if negative.size:
+            bad[np.searchsorted(unit.offsets, negative, side="right") - 1] = True
+        if not bad.any():
+            return
+        local = int(np.argmax(bad))
+        shard_i, group, _ = self.units[u]
+        first = next(k for k, unit_k in enumerate(self.units) if unit_k[0] == shard_i)  # the shard's first unit
+        row = int(self.unit_starts[u] - self.unit_starts[first]) + local
+        lengths = unit.lengths[unit.offsets[local]:unit.offsets[local + 1]].tolist()
+        raise ShardError(f"row {row} (row group {group}) has doc_lengths {lengths} (need lengths of at least 0 "
+                         f"summing to at most {self.seq_len + 1})", path=where, fix=FIX_RETOKENIZE)
 
     def _read_rows(self, rows: np.ndarray) -> Batch:
         """Gather the given global rows into one batch; rows of one unit are gathered with one fancy index."""

@@ -29,7 +29,7 @@ import torch
 
 from schemas import MANIFEST_NAME
 from schemas.arguments import positive_int
-from schemas.errors import check_writable_dir, report_errors
+from schemas.errors import WinnowError, check_writable_dir, report_errors
 from training.data import ShardReader
 from training.model import GPT, GPTConfig
 
@@ -69,6 +69,17 @@ class TrainConfig:
     save_checkpoint: bool = True  # False: benchmarks that should not write 1.5 GB per run
     peak_flops: Optional[float] = None  # per device, for MFU; None: looked up for known GPUs
     verify_checksums: bool = True  # sha256 of every shard against the manifest before training (once per run)
+
+    def __post_init__(self) -> None:
+        """Optimisation numbers must be finite and in range (`lr=inf` once trained NaN into the log and the
+        checkpoint and exited 0); the command line refuses them earlier, naming the option."""
+        in_range = {"lr": 0 < self.lr <= 1, "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
+                    "warmup_steps": self.warmup_steps >= 0, "weight_decay": self.weight_decay >= 0,
+                    "beta1": 0 <= self.beta1 < 1, "beta2": 0 <= self.beta2 < 1, "grad_clip": self.grad_clip >= 0}
+        for name, ok in in_range.items():
+            value = getattr(self, name)
+            if not (ok and math.isfinite(value)):  # NaN compares False: refused by `ok` too
+                raise ValueError(f"TrainConfig {name}={value!r} is out of range")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
@@ -115,6 +126,45 @@ def _peak_flops(cfg: TrainConfig, device: torch.device) -> Optional[float]:
     return next((v for k, v in _PEAK_BF16.items() if k in name), None)
 
 
+FIX_CHECKPOINT = "remove it to train from step 0, or pass a new --out"
+
+
+def load_checkpoint(path: str) -> Dict[str, Any]:
+    """OUT/ckpt.pt for --resume; an empty, cut or foreign file is one line naming it (it was an EOFError,
+    KeyError or "[Errno 22] Invalid argument" traceback naming nothing)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if isinstance(exc, OSError) and getattr(exc, "filename", None):
+            raise  # unreadable (permissions): the message already names the file
+        detail = ": ".join([type(exc).__name__, *(str(exc).strip().splitlines() or [])[:1]])[:200]
+        problem = "is empty" if os.path.getsize(path) == 0 else f"cannot be read as a checkpoint ({detail})"
+        raise WinnowError(problem, path=path, fix=FIX_CHECKPOINT) from exc
+    keys = ("model", "optimizer", "reader", "step", "model_config", "tokenizer_sha256")
+    missing = [k for k in keys if not isinstance(checkpoint, dict) or k not in checkpoint]
+    if missing or not isinstance(checkpoint["model_config"], dict):
+        raise WinnowError(f"is not a `winnow train` checkpoint (no {', '.join(missing) or 'model_config'})",
+                          path=path, fix=FIX_CHECKPOINT)
+    return checkpoint
+
+
+def check_resumable(checkpoint: Dict[str, Any], manifest, shards: str, path: str) -> None:
+    """The checkpoint's model was built for its shards' tokenizer, vocab_size and seq_len: other shards
+    trained silently (or an IndexError traceback, for a larger vocabulary) before this check."""
+    model_cfg = checkpoint["model_config"]
+    theirs = {"tokenizer sha256": checkpoint["tokenizer_sha256"], "vocab_size": model_cfg.get("vocab_size"),
+              "seq_len": model_cfg.get("seq_len")}
+    mine = {"tokenizer sha256": manifest.tokenizer.sha256, "vocab_size": manifest.tokenizer.vocab_size,
+            "seq_len": manifest.seq_len}
+    differ = [k for k in mine if theirs[k] != mine[k]]
+    if differ:
+        def show(d):
+            return ", ".join(f"{k} {str(d[k])[:12] if k == 'tokenizer sha256' else d[k]}" for k in differ)
+        raise WinnowError(f"was trained on shards with {show(theirs)}, but --shards {shards} has {show(mine)}",
+                          path=path, fix="resume with the --shards it was trained on, or pass a new --out to "
+                                         "train these from step 0")
+
+
 def _log(record: Dict[str, Any], path: str) -> None:
     line = json.dumps(record)
     print(line, flush=True)
@@ -152,7 +202,11 @@ def train(config: TrainConfig) -> Dict[str, Any]:
     checkpoint = None
     if cfg.resume:
         if os.path.exists(ckpt_path):
-            checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            checkpoint = load_checkpoint(ckpt_path)
+            if int(checkpoint["step"]) >= cfg.max_steps:  # no step to run: it was rewritten, first_loss null
+                raise WinnowError(f"is at step {int(checkpoint['step'])} already, and --max-steps is "
+                                  f"{cfg.max_steps}", path=ckpt_path,
+                                  fix=f"pass a --max-steps above {int(checkpoint['step'])} to train further")
         elif master:
             print(f"no checkpoint at {ckpt_path}; starting from step 0", file=sys.stderr)
     if master and checkpoint is None and os.path.exists(log_path):
@@ -166,7 +220,11 @@ def train(config: TrainConfig) -> Dict[str, Any]:
 
     reader = ShardReader(cfg.shards, cfg.batch_size, tokenizer=cfg.tokenizer, seed=cfg.seed, rank=rank,
                          world_size=world_size, prefetch=cfg.prefetch, pin_memory=device.type == "cuda",
-                         document_masking=cfg.document_masking, verify_checksums=cfg.verify_checksums)
+                         document_masking=cfg.document_masking, verify_checksums=False)
+    if checkpoint is not None:  # before hashing the shards: a wrong --shards is refused at once
+        check_resumable(checkpoint, reader.manifest, cfg.shards, ckpt_path)
+    if cfg.verify_checksums:
+        reader.check_checksums()
     if master:
         if reader.checksums is None:
             print(f"--no-verify-checksums: as asked, not checking the sha256 of the {len(reader.manifest.shards)} "
@@ -181,7 +239,7 @@ def train(config: TrainConfig) -> Dict[str, Any]:
     model_cfg = GPTConfig(vocab_size=reader.manifest.tokenizer.vocab_size, seq_len=reader.seq_len,
                           n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
                           tie_embeddings=cfg.tie_embeddings, attention=cfg.attention)
-    if checkpoint is not None:  # the checkpoint's shape wins over the preset; the kernel choice does not
+    if checkpoint is not None:  # its shape (checked against the manifest) wins over the preset; the kernel does not
         model_cfg = GPTConfig(**{**checkpoint["model_config"], "attention": cfg.attention})
     model = GPT(model_cfg).to(device)
     optimizer = model.configure_optimizer(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
@@ -212,6 +270,9 @@ def train(config: TrainConfig) -> Dict[str, Any]:
     interval_steps, interval_seconds = 0, 0.0
 
     def save_checkpoint() -> None:
+        if not torch.stack([torch.isfinite(p).all() for p in raw_model.parameters()]).all():
+            raise WinnowError(f"the weights are no longer finite after step {step} (learning rate "
+                              f"{lr_at(step - 1, cfg):g})", fix=f"lower --lr; {kept_checkpoint()}")
         state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
                  "reader": reader.state_dict(), "step": step, "config": dataclasses.asdict(cfg),
                  "model_config": dataclasses.asdict(model_cfg),
@@ -219,6 +280,9 @@ def train(config: TrainConfig) -> Dict[str, Any]:
         tmp = ckpt_path + ".tmp"
         torch.save(state, tmp)
         os.replace(tmp, ckpt_path)  # atomic: a crash mid-save leaves the previous checkpoint intact
+
+    def kept_checkpoint() -> str:
+        return f"{ckpt_path} was not overwritten" if os.path.exists(ckpt_path) else "no checkpoint was written"
 
     batches = iter(reader)
     model.train()
@@ -248,6 +312,10 @@ def train(config: TrainConfig) -> Dict[str, Any]:
             dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
         step_loss = loss_sum.item()  # syncs with the device: dt below is the true step time
         dt = time.perf_counter() - t0
+        if not math.isfinite(step_loss):  # stop before NaN reaches the log (invalid JSON) or the checkpoint
+            batches.close()
+            raise WinnowError(f"the loss became {step_loss} at step {step + 1} (learning rate {lr:g})",
+                              fix=f"lower --lr; {kept_checkpoint()}")
         losses.append(step_loss)
         step += 1
         interval_steps, interval_seconds = interval_steps + 1, interval_seconds + dt
@@ -277,6 +345,18 @@ def train(config: TrainConfig) -> Dict[str, Any]:
             "flops_per_token": flops_per_token, "peak_flops": peak, "checksums": reader.checksums}
 
 
+def learning_rate(value: str) -> float:
+    """argparse type of --lr: within (0, 1]. `--lr inf` trained NaN into log and checkpoint; AdamW moves each
+    weight by about lr per step, so above 1 nothing is learnt (and past 3.4e38 torch cannot hold it)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < number <= 1:  # NaN fails the comparison too
+        raise argparse.ArgumentTypeError(f"{value} is not within (0, 1]")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="winnow train",
@@ -294,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: <shards>/../train for local shards, ./train for a URI)")
     p.add_argument("--batch-size", type=positive_int, help="sequences per micro-batch per GPU (default: the preset's)")
     p.add_argument("--grad-accum", type=positive_int, help="micro-batches per step over all GPUs (default: preset's)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--lr", type=learning_rate, help="peak learning rate, in (0, 1] (default: the preset's)")
     p.add_argument("--seed", type=int, help="seed of the initial weights and the data order (default 1337)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, fast steps)")
     p.add_argument("--doc-mask", action="store_true", help="document masking: attention stays inside each "
