@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from schemas.shards import (
     DOC_IDS, DOC_LENGTHS, FIX_RETOKENIZE, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardError, ShardInfo,
-    SourceTotals, TokenizerInfo, Totals, check_token_ids, local_shard_file, packing_problems, shard_schema,
+    SourceTotals, TokenizerInfo, Totals, check_token_ids, local_shard_file, packing_problems, shard_schema, shown,
 )
 from schemas.trainer_formats import TRAINER_MANIFEST_FORMAT
 
@@ -210,7 +210,10 @@ def read_manifest(shards_dir: str, read: Optional[Callable[[str], bytes]] = None
             raise ShardError(f"{shards_dir} holds a trainer's format ({raw.get('file_format')}), which this command "
                              f"does not read", path=path, fix="pass the token shards (Parquet or Arrow) `winnow "
                              "tokenize` wrote; `winnow verify` and `winnow stats` read both")
-        return Manifest.from_json(raw)
+        manifest = Manifest.from_json(raw)
+        if manifest.file_format not in FILE_FORMATS:
+            raise ValueError(f"file_format is {shown(manifest.file_format)}, not one of {', '.join(FILE_FORMATS)}")
+        return manifest
     except ShardError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
@@ -252,6 +255,22 @@ class ShardTally:
         if len(self.doc_segments) > self.max_ids:
             self.doc_segments = None
 
+    def merge(self, other: "ShardTally") -> None:
+        """Adds what `other` counted (the tally of shards checked in another process: `winnow export --workers`)."""
+        self.sequences += other.sequences
+        self.tokens += other.tokens
+        self.non_pad += other.non_pad
+        self.segments_by_length += other.segments_by_length
+        if self.doc_segments is None or other.doc_segments is None:
+            self.doc_segments = None
+            return
+        for doc_id, (segments, tokens) in other.doc_segments.items():
+            entry = self.doc_segments.setdefault(doc_id, [0, 0])
+            entry[0] += segments
+            entry[1] += tokens
+        if len(self.doc_segments) > self.max_ids:
+            self.doc_segments = None
+
     def truncated_tokens(self, documents: int) -> Optional[int]:
         """Tokens of documents in two or more segments, when every document has its own id."""
         if self.doc_segments is None or len(self.doc_segments) != documents:
@@ -259,9 +278,11 @@ class ShardTally:
         return sum(tokens for segments, tokens in self.doc_segments.values() if segments > 1)
 
 
-def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes, tally: ShardTally) -> None:
+def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
+                        tally: ShardTally) -> Tuple[pa.Table, np.ndarray, List[List[int]]]:
     """One shard's bytes against the manifest: schema, row and token counts, token ids below vocab_size,
-    doc_lengths positive and within the row, padding after them, doc_ids one per segment; adds to `tally`."""
+    doc_lengths positive and within the row, padding after them, doc_ids one per segment; adds to `tally`.
+    Returns what it read, checked: the table, its tokens (rows x (seq_len + 1)) and its doc_lengths."""
     name = shard.path
     try:
         table = ShardFile(data, manifest.file_format).read_all()
@@ -274,8 +295,8 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes, tally
     tally.sequences += shard.sequences
     tally.tokens += shard.tokens
     if table.num_rows == 0:
-        return
-    tokens = table.column(TOKENS).combine_chunks().flatten().to_numpy().reshape(-1, row_len)
+        return table, np.zeros((0, row_len), np.dtype(manifest.dtype)), []
+    tokens = flat_values(table.column(TOKENS).combine_chunks()).reshape(-1, row_len)
     top = int(tokens.max())
     if top >= manifest.tokenizer.vocab_size:
         check_token_ids(top, manifest.tokenizer.vocab_size, name,
@@ -287,7 +308,10 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes, tally
         if not row_lengths or min(row_lengths) <= 0 or sums[i] > row_len:
             raise ShardError(f"{name}: row {i} has doc_lengths {row_lengths} (need positive lengths summing to "
                              f"at most {row_len})")
-        if pad_id is not None and sums[i] < row_len and not np.all(tokens[i, sums[i]:] == pad_id):
+    if pad_id is not None:  # one mask over the shard, not a slice per row (`winnow export` runs this too)
+        tails = (np.arange(row_len)[None, :] >= sums[:, None]) & (tokens != pad_id)
+        if tails.any():
+            i = int(np.argmax(tails.any(axis=1)))
             raise ShardError(f"{name}: row {i} has non-pad tokens after its documents end at {sums[i]}")
     tally.add_segments(np.concatenate([np.asarray(x, dtype=np.int64) for x in lengths]))
     if manifest.with_doc_ids:
@@ -296,6 +320,7 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes, tally
                 raise ShardError(f"{name}: row {i} has {len(ids)} doc_ids for {len(row_lengths)} doc_lengths")
             tally.add_ids(ids, row_lengths)
     tally.non_pad += int(sums.sum())
+    return table, tokens, lengths
 
 
 def shard_problems(manifest: Manifest, shard: ShardInfo, num_rows: int, schema: pa.Schema) -> List[str]:

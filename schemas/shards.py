@@ -27,6 +27,9 @@ DOC_LENGTHS = "doc_lengths"
 DOC_IDS = "doc_ids"
 
 _DTYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
+# `winnow tokenize --seq-len` refuses more (pipelines.transforms.tokenize.MAX_SEQ_LEN; a test keeps them equal):
+# a manifest past it was edited, and a reader would size its buffers by it
+MAX_SEQ_LEN = 1 << 22
 
 
 class ShardError(WinnowError):
@@ -119,17 +122,67 @@ class Manifest:
         return json.dumps(_round_floats(self.to_json()), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "Manifest":
+    def from_json(cls, d: Any) -> "Manifest":
+        """The manifest of a parsed manifest.json; every field is checked by type and range first (a
+        hand-edited `1e400`, `NaN`, `"4096"` or `-1` is a ValueError naming the field and its value, not a crash
+        or a huge allocation in a reader)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"the manifest is a JSON {json_type(d)}, not an object")
         if d.get("format") != MANIFEST_FORMAT:
             raise ValueError(f"manifest format {d.get('format')!r} is not {MANIFEST_FORMAT!r}")
+        seq_len = manifest_int(d, "seq_len", low=1, high=MAX_SEQ_LEN)
+        dtype = d.get("dtype")
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype is {shown(dtype)}, not one of {', '.join(_DTYPES)}")
+        tok = manifest_object(d, "tokenizer")
+        manifest_str(tok, "sha256", "tokenizer.")
+        # every id must be storable in the shards' dtype, so a larger vocabulary cannot be theirs
+        vocab = manifest_int(tok, "vocab_size", "tokenizer.", low=1, high=1 << _DTYPES[dtype].bit_width)
+        special = manifest_object(tok, "special_ids", "tokenizer.")
+        for name in special:
+            manifest_int(special, name, "tokenizer.special_ids.", low=0, high=vocab - 1)
+        packing = manifest_object(d, "packing")
+        manifest_str(packing, "method", "packing.")
+        for key in ("pad_fraction", "truncated_fraction"):  # their range: packing_problems, which verify reports
+            value = packing.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"packing.{key} is {shown(value)}, not a number")
+        totals = manifest_object(d, "totals")
+        for key in ("documents", "sequences", "tokens", "non_pad_tokens"):
+            manifest_int(totals, key, "totals.")
+        sources = manifest_object(d, "sources") if "sources" in d else {}
+        for name in sources:
+            source = manifest_object(sources, name, "sources.")
+            for key in ("documents", "tokens"):
+                manifest_int(source, key, f"sources.{name}.")
+        shards = d.get("shards")
+        if not isinstance(shards, list):
+            raise ValueError(f"shards is {shown(shards)}, not a list of the shard files")
+        seen = set()
+        for i, s in enumerate(shards):
+            s = manifest_object(shards, i, "shards")
+            path = safe_shard_path(s.get("path"))
+            if path in seen:
+                raise ValueError(f"shards lists {path!r} twice")
+            seen.add(path)
+            for key in ("sequences", "tokens", "bytes"):
+                manifest_int(s, key, f"shards[{i}].")
+            manifest_str(s, "sha256", f"shards[{i}].")
+        file_format = d.get("file_format", "parquet")
+        if not isinstance(file_format, str):
+            raise ValueError(f"file_format is {shown(file_format)}, not a string")
+        seed = manifest_int(d, "seed", low=None) if "seed" in d else 0
+        with_doc_ids = d.get("with_doc_ids", False)
+        if not isinstance(with_doc_ids, bool):
+            raise ValueError(f"with_doc_ids is {shown(with_doc_ids)}, not true or false")
+        versions = manifest_object(d, "versions") if "versions" in d else {}
+        mixture = manifest_object(d, "mixture") if d.get("mixture") is not None else None
         return cls(
-            seq_len=int(d["seq_len"]), dtype=d["dtype"], tokenizer=TokenizerInfo(**d["tokenizer"]),
-            packing=PackingStats(**d["packing"]), totals=Totals(**d["totals"]),
-            sources={k: SourceTotals(**v) for k, v in d.get("sources", {}).items()},
-            shards=[ShardInfo(**{**s, "path": safe_shard_path(s["path"])}) for s in d["shards"]],
-            file_format=d.get("file_format", "parquet"),
-            seed=d.get("seed", 0), with_doc_ids=d.get("with_doc_ids", False), versions=d.get("versions", {}),
-            mixture=d.get("mixture"),
+            seq_len=seq_len, dtype=dtype, tokenizer=TokenizerInfo(**tok),
+            packing=PackingStats(**packing), totals=Totals(**totals),
+            sources={k: SourceTotals(**v) for k, v in sources.items()},
+            shards=[ShardInfo(**s) for s in shards],
+            file_format=file_format, seed=seed, with_doc_ids=with_doc_ids, versions=versions, mixture=mixture,
         )
 
     @classmethod
@@ -140,6 +193,58 @@ class Manifest:
             except (ValueError, KeyError, TypeError) as exc:
                 raise WinnowError(f"not a valid manifest: {exc}", path=path,
                                   fix="point at a directory `winnow tokenize` wrote, or re-run it") from exc
+
+
+# -- a manifest's fields by type and range (this manifest and the trainer formats' one) -------------------------
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(value), type(value).__name__)
+
+
+_MISSING = object()
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A field's value for a message, as JSON writes it (`null`, `NaN`, `"4096"`), cut short (a hand-edited
+    manifest may hold anything)."""
+    text = "missing" if value is _MISSING else json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def manifest_int(d: Dict[str, Any], key: str, prefix: str = "", low: Optional[int] = 0,
+                 high: Optional[int] = None) -> int:
+    """`d[key]`, a whole number from `low` to `high` (either None: unbounded): not a bool, a float (1e400, NaN,
+    4096.0) or a string; otherwise a ValueError naming the field (`prefix` + key) and its value."""
+    value = d.get(key, _MISSING)
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) or \
+            (high is not None and value > high):
+        if low is None:
+            want = "a whole number"
+        elif high is None:
+            want = f"a whole number >= {low}"
+        else:
+            want = f"a whole number from {low:,} to {high:,}"
+        raise ValueError(f"{prefix}{key} is {shown(value)}, not {want}")
+    return value
+
+
+def manifest_str(d: Dict[str, Any], key: str, prefix: str = "") -> str:
+    value = d.get(key, _MISSING)
+    if not isinstance(value, str):
+        raise ValueError(f"{prefix}{key} is {shown(value)}, not a string")
+    return value
+
+
+def manifest_object(d: Any, key: Any, prefix: str = "") -> Dict[str, Any]:
+    """`d[key]`, a JSON object (dict) -- `d` a dict or a list (`prefix` then names the list: `shards[3]`)."""
+    value = d.get(key, _MISSING) if isinstance(d, dict) else d[key]
+    if not isinstance(value, dict):
+        name = f"{prefix}[{key}]" if isinstance(d, list) else f"{prefix}{key}"
+        raise ValueError(f"{name} is {shown(value)}, not an object")
+    return value
 
 
 def _round_floats(obj: Any, ndigits: int = 8) -> Any:

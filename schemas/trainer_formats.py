@@ -33,7 +33,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from schemas.errors import WinnowError
-from schemas.shards import MANIFEST_NAME, ShardError, check_token_ids, safe_shard_path
+from schemas.shards import (
+    MANIFEST_NAME, MAX_SEQ_LEN, ShardError, check_token_ids, manifest_int, manifest_object, manifest_str,
+    safe_shard_path, shown,
+)
 
 TRAINER_MANIFEST_FORMAT = "winnow.trainer/1"
 TRAINER_FORMATS = ("megatron", "mds", "llmc")
@@ -279,13 +282,61 @@ def is_trainer_manifest(data: Mapping[str, Any]) -> bool:
     return isinstance(data, Mapping) and data.get("format") == TRAINER_MANIFEST_FORMAT
 
 
+COUNTS = ("tokens", "documents", "samples", "non_pad_tokens")  # a file entry's and the totals' counts
+
+
+def check_trainer_manifest(manifest: Any) -> None:
+    """The fields `winnow verify` and `winnow stats` rely on, by type and range: a hand-edited manifest (totals
+    removed or `{}`, `Infinity`, `NaN`, `special_ids: null`, a file without `bytes`) is a ValueError naming
+    the field and its value instead of a crash in the checks."""
+    if not is_trainer_manifest(manifest) or manifest.get("file_format") not in TRAINER_FORMATS:
+        got = (manifest.get("format"), manifest.get("file_format")) if isinstance(manifest, dict) else (manifest,)
+        raise ValueError(f"format {'/'.join(shown(x) for x in got)} is not {TRAINER_MANIFEST_FORMAT!r} with a "
+                         f"file_format of {', '.join(TRAINER_FORMATS)}")
+    fmt = manifest["file_format"]
+    dtypes = sorted({file_dtype(fmt, d) for d in LLMC_HEADERS})  # what each format stores (megatron: int32)
+    dtype = manifest.get("dtype")
+    if dtype not in dtypes:
+        raise ValueError(f"dtype is {shown(dtype)}, not one of {', '.join(dtypes)} ({fmt})")
+    tok = manifest_object(manifest, "tokenizer")
+    manifest_str(tok, "sha256", "tokenizer.")
+    vocab = manifest_int(tok, "vocab_size", "tokenizer.", low=1, high=int(np.iinfo(dtype).max) + 1)
+    special = manifest_object(tok, "special_ids", "tokenizer.") if "special_ids" in tok else {}
+    for name in special:
+        manifest_int(special, name, "tokenizer.special_ids.", low=0, high=vocab - 1)
+    if manifest.get("seq_len") is not None:
+        manifest_int(manifest, "seq_len", low=1, high=MAX_SEQ_LEN)
+    totals = manifest_object(manifest, "totals")
+    for key in ("tokens", "documents") + (("samples",) if fmt == "mds" else ()):
+        manifest_int(totals, key, "totals.")
+    for key in totals:
+        manifest_int(totals, key, "totals.")
+    sources = manifest_object(manifest, "sources") if "sources" in manifest else {}
+    for name in sources:
+        source = manifest_object(sources, name, "sources.")
+        for key in source:
+            manifest_int(source, key, f"sources.{name}.")
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise ValueError(f"files is {shown(files)}, not a list of the files")
+    seen = set()
+    for i, f in enumerate(files):
+        f = manifest_object(files, i, "files")
+        path = safe_shard_path(f.get("path"))
+        if path in seen:
+            raise ValueError(f"files lists {path!r} twice")
+        seen.add(path)
+        manifest_int(f, "bytes", f"files[{i}].")
+        manifest_str(f, "sha256", f"files[{i}].")
+        for key in COUNTS:
+            if key in f:
+                manifest_int(f, key, f"files[{i}].")
+
+
 def load_trainer_manifest(data: bytes, where: str) -> Dict[str, Any]:
     try:
         manifest = json.loads(data)
-        if not is_trainer_manifest(manifest) or manifest.get("file_format") not in TRAINER_FORMATS:
-            raise ValueError(f"format {manifest.get('format')!r}/{manifest.get('file_format')!r}")
-        for f in manifest["files"]:
-            safe_shard_path(f["path"])
+        check_trainer_manifest(manifest)
     except (ValueError, KeyError, TypeError) as exc:
         raise WinnowError(f"not a valid trainer-format manifest: {exc}", path=where,
                           fix="point at a directory `winnow export` or `winnow tokenize --format` wrote") from exc

@@ -1,7 +1,8 @@
 """`winnow verify SHARDS`: re-check every shard against manifest.json, and what the trainer relies on.
 
-The manifest's shard paths must be relative names inside the directory (no `..`, no absolute path, no
-symbolic link out of it). For each listed shard: the file exists, its size and sha256 match, it reads back with
+The manifest is checked field by field first, by type and range (`Manifest.from_json`,
+`schemas.trainer_formats.check_trainer_manifest`). Its shard paths must be relative names inside the directory
+(no `..`, no absolute path, no symbolic link out of it). For each listed shard: the file exists, its size and sha256 match, it reads back with
 exactly the schema of `shard_schema(seq_len, dtype, doc_ids)`, its row count and token count match, every
 row's `doc_lengths` are positive and sum to at most seq_len + 1, the tail after them is padding, and every
 token id is below the manifest's vocab_size (the model's embedding size: a larger id crashes `winnow train`).
@@ -29,7 +30,7 @@ from schemas import MANIFEST_NAME, Manifest
 from schemas.shard_files import (
     ShardTally, check_shard_content, check_totals, read_manifest, shard_location, unlisted_shards,
 )
-from schemas.shards import ShardError, check_shard_digest
+from schemas.shards import ShardError, ShardInfo, check_shard_digest
 from schemas.trainer_formats import check_trainer_files, is_trainer_manifest, load_trainer_manifest
 
 # Verify's failures are shard errors: one class, so `winnow train` and `winnow verify` say the same thing.
@@ -84,6 +85,27 @@ def verify_trainer_files(shards_dir: str, manifest: Dict[str, Any], tokenizer_pa
     return manifest
 
 
+def read_listed_shard(shards_dir: str, shard: ShardInfo) -> bytes:
+    """The bytes of a listed shard, which must exist and have the size and sha256 the manifest lists."""
+    path = shard_location(shards_dir, shard.path)
+    if not FileSystems.exists(path):
+        raise VerifyError(f"{shard.path}: missing (listed in {MANIFEST_NAME})")
+    data = read_bytes(path)
+    check_shard_digest(shard, len(data), hashlib.sha256(data).hexdigest(), shard.path)
+    return data
+
+
+def check_listed(shards_dir: str, manifest: Manifest) -> None:
+    """Shard files in the directory that the manifest does not list are an error (a stale or mixed run): one
+    listing, no shard read (`winnow export` runs it before reading any shard)."""
+    present = [m.path.rstrip("/").rsplit("/", 1)[-1]
+               for r in FileSystems.match([FileSystems.join(shards_dir, "shard-*-of-*")]) for m in r.metadata_list]
+    unlisted = unlisted_shards(manifest, present)
+    if unlisted:
+        raise VerifyError(f"{unlisted[0]}: shard file not listed in {MANIFEST_NAME} ({len(unlisted)} such files; "
+                          f"a stale or mixed run?)")
+
+
 def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Union[Manifest, Dict[str, Any]]:
     trainer = trainer_manifest_of(shards_dir)
     if trainer is not None:
@@ -93,20 +115,10 @@ def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Unio
     if tokenizer_path is not None:
         _check_tokenizer(tokenizer_path, manifest.tokenizer.sha256, manifest.tokenizer.vocab_size)
 
-    present = [m.path.rstrip("/").rsplit("/", 1)[-1]
-               for r in FileSystems.match([FileSystems.join(shards_dir, "shard-*-of-*")]) for m in r.metadata_list]
-    unlisted = unlisted_shards(manifest, present)
-    if unlisted:
-        raise VerifyError(f"{unlisted[0]}: shard file not listed in {MANIFEST_NAME} ({len(unlisted)} such files; "
-                          f"a stale or mixed run?)")
+    check_listed(shards_dir, manifest)
     tally = ShardTally(manifest.seq_len + 1, manifest.with_doc_ids)
     for shard in manifest.shards:
-        path = shard_location(shards_dir, shard.path)
-        if not FileSystems.exists(path):
-            raise VerifyError(f"{shard.path}: missing (listed in {MANIFEST_NAME})")
-        data = read_bytes(path)
-        check_shard_digest(shard, len(data), hashlib.sha256(data).hexdigest(), shard.path)
-        check_shard_content(manifest, shard, data, tally)
+        check_shard_content(manifest, shard, read_listed_shard(shards_dir, shard), tally)
     check_totals(manifest, tally)
     return manifest
 
