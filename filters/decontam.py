@@ -225,7 +225,7 @@ def _records(path: str) -> Iterator[Dict[str, Any]]:
             yield from batch.to_pylist()
     elif name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson")):
         opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
+        with opener(path, "rt", encoding="utf-8-sig") as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue

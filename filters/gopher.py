@@ -9,7 +9,8 @@ datatrove's order and the first one that fails names the drop reason (datatrove'
 Words are `filters.text.word_tokens` (spaCy-English-like tokens, punctuation included, which is what
 datatrove and so FineWeb count). As in datatrove: the word-count and mean-length rules use the tokens that are
 not pure punctuation; the hash, ellipsis and alphabetic ratios divide by all tokens; a bullet line starts with
-'•' or '-'; the stop-word rule counts distinct stop words, matched exactly ("The" is not "the").
+'•' or '-'; the stop-word rule counts distinct stop words, matched exactly ("The" is not "the"), as datatrove's current
+filter does (`stop_words.intersection(set(words))`; its first versions counted occurrences).
 
 Every ratio is computed first and stored with `set_score` (`gopher_*`), so thresholds can be re-tuned from
 the saved scores; `decide()` is a pure function of those scores. A text without words or lines cannot divide

@@ -27,7 +27,8 @@ EMAIL_RE = re.compile(
     r"(?<![\w.+-])(?=[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@)" + _ATEXT + r"+(?:\." + _ATEXT + r"+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![\w-])")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-IPV4_RE = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d|[\w-])")
+# A dash may follow (`8.8.8.8-8.8.8.9`, a range, kept its first address): datatrove's pattern has no guard there.
+IPV4_RE = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d|\w)")
 IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 

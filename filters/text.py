@@ -166,7 +166,10 @@ def is_punctuation_token(token: str) -> bool:
 
 
 def sentence_count(tokens: List[str]) -> int:
-    """Sentences in a token list, by spaCy's sentencizer rule (a terminal mark followed by a non-mark)."""
+    """Sentences in a token list, by spaCy's sentencizer rule (a terminal mark followed by a token that is not
+    punctuation). Punctuation is spaCy's `is_punct`: every character of Unicode category P*. A symbol or an emoji
+    (`$`, `😀`, categories S*) after a full stop starts the next sentence, as in the sentencizer that datatrove's
+    C4 filter counts with (they were taken for punctuation: "It works! 😀" was one sentence, not two)."""
     if not tokens:
         return 0
     n = 1
@@ -178,7 +181,7 @@ def sentence_count(tokens: List[str]) -> int:
             if is_punct is None:
                 if len(punct) >= CHUNK_CACHE_SIZE:
                     punct.clear()
-                is_punct = punct[tok] = _PUNCT_TOKEN_RE.fullmatch(tok) is not None
+                is_punct = punct[tok] = all(unicodedata.category(c)[0] == "P" for c in tok)
             if not is_punct:
                 n += 1
                 seen_end = False

@@ -51,7 +51,7 @@ _DOCUMENT_FIELDS = [
     pa.field(DEDUP_CLUSTER_ID, pa.string()),
     pa.field(DEDUP_CLUSTER_SIZE, pa.int32()),
     pa.field(CODE_LANGUAGE, pa.string()),
-    pa.field(SCORES, pa.map_(pa.string(), pa.float32())),
+    pa.field(SCORES, pa.map_(pa.string(), pa.float64())),  # float64: decide() on a stored score gives the decision taken
     pa.field(TITLE, pa.string()),
     pa.field(METADATA, pa.map_(pa.string(), pa.string())),
     pa.field(INPUT_PATH, pa.string()),

@@ -11,13 +11,14 @@ import hashlib
 import io
 import json
 import os
+import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.documents import ID, LANGUAGE, SOURCE, TEXT
-from schemas.errors import reading
+from schemas.errors import WinnowError, reading
 
 DOCUMENT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 DEFAULT_COLUMNS = (ID, SOURCE, TEXT, LANGUAGE)
@@ -158,6 +159,17 @@ class CompressedFrames(io.RawIOBase):
 
 
 BOM_UTF8 = b"\xef\xbb\xbf"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_utf8(value: str) -> str:
+    """`value` with lone surrogates (JSON allows the escape `\\ud800`) replaced by U+FFFD: they cannot be
+    encoded as UTF-8, so one would fail the job (or the tokenizer) where the text is next serialised."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:  # one U+FFFD for each (decoding the surrogatepass bytes would give three)
+        return _SURROGATE.sub("\ufffd", value)
 
 
 def _open_text(path: str):
@@ -218,8 +230,16 @@ def iter_documents(path: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> Itera
             with reading(file_path), _open_text(file_path) as f:  # a cut .gz/.zst names itself
                 for number, line in enumerate(f, 1):
                     if line.strip():
-                        record = json.loads(line)
+                        try:
+                            record = json.loads(line)
+                        except ValueError as exc:  # json's own message counts lines within this one line
+                            raise WinnowError(f"line {number} is not JSON ({exc})", path=file_path,
+                                              fix="fix or remove the line (winnow curate reads such a file and "
+                                                  "writes the line to errors/)") from None
                         if not isinstance(record, dict) or not isinstance(record.get(TEXT, ""), (str, type(None))):
                             raise ValueError(f"{file_path}: line {number} is not a JSON object with a string "
                                              f"{TEXT!r}")
-                        yield complete_document({c: record.get(c) for c in columns}, columns, fallback_source)
+                        row = {c: record.get(c) for c in columns}
+                        if isinstance(row.get(TEXT), str):
+                            row[TEXT] = valid_utf8(row[TEXT])  # a lone surrogate, as every other reader does
+                        yield complete_document(row, columns, fallback_source)

@@ -191,6 +191,29 @@ def test_mark_and_drop_lines_keep_the_document(eval_sets, docs):
             assert doc[TEXT] == docs[3] + "\n" + docs[4] and doc[METADATA]["contaminated_lines"] == "1"
 
 
+def test_drop_lines_rejects_a_document_left_with_punctuation_only(eval_sets):
+    """The README: the document stays "unless no word is left (then it is rejected)". Lines of dashes are no
+    words, but they are not whitespace: the document was kept as "----\n****"."""
+    from pipelines.transforms.decontaminate import Decontaminate, _DecontaminateFn
+    from schemas import METADATA, SCORES, TEXT
+
+    frank, frank_path = eval_sets["frank"]
+    fn = _DecontaminateFn(Decontaminate(sets=[{"name": "frank", "path": frank_path}], action="drop_lines").index,
+                          "drop_lines")
+    fn.setup()
+    text = "----\n" + frank[0]["question"] + "\n****"
+    [out] = list(fn.process({"id": "d", TEXT: text, SCORES: {}, METADATA: None}))
+    assert out.tag == "rejected" and out.value["reason"] == "contaminated", out
+
+
+def test_an_evaluation_set_with_a_byte_order_mark_is_read(tmp_path):
+    question = "what is the capital of the land of the long white cloud by the sea today"
+    path = tmp_path / "bom.jsonl"  # refused before: "line 1 is not JSON: Unexpected UTF-8 BOM"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"question": question}).encode() + b"\n")
+    index = build_index(parse_eval_sets([{"name": "bom", "path": str(path)}]), N)
+    assert [m.set_name for m in find_matches("so " + question + " and more", index, first_only=True)] == ["bom"]
+
+
 def test_bad_options_fail_before_the_job(eval_sets, tmp_path):
     _, frank_path = eval_sets["frank"]
     cases = {

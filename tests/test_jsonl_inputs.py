@@ -142,3 +142,20 @@ def test_documents_readers_of_stats_and_tokenizer_train_read_a_bom_and_refuse_a_
     whole = tmp_path / "whole.jsonl.gz"
     whole.write_bytes(gzip.compress(_lines(40)))
     assert len(list(iter_documents(str(whole)))) == 40
+
+
+def test_documents_reader_replaces_lone_surrogates_and_names_a_broken_line(tmp_path):
+    """tokenizer train/eval and stats read JSONL through schemas.io.iter_documents: a lone surrogate failed
+    `tokenizer train` ("surrogates not allowed", no file) and crashed `tokenizer eval`; a broken line said only
+    "Invalid control character at: line 1 column 30" (json's count within the line, and no file)."""
+    from schemas.errors import WinnowError
+    from schemas.io import iter_documents
+
+    surrogate = tmp_path / "surr.jsonl"
+    surrogate.write_text('{"id": "s1", "text": "hello a\\ud800b world"}\n{"id": "s2", "text": "plain"}\n')
+    assert [d["text"] for d in iter_documents(str(surrogate))] == ["hello a\ufffdb world", "plain"]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("".join(json.dumps({"id": str(i), "text": "t"}) + "\n" for i in range(50))
+                      + '{"id": "broken", "text": "abc\n' + json.dumps({"id": "z", "text": "t"}) + "\n")
+    with pytest.raises(WinnowError, match=r"broken.jsonl: line 51 is not JSON"):
+        list(iter_documents(str(broken)))

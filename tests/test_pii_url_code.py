@@ -29,6 +29,13 @@ def test_pii_replaces_emails_and_public_ips():
     assert d[SCORES]["pii_emails"] == 2 and d[SCORES]["pii_ips"] == 3
 
 
+def test_pii_replaces_both_ends_of_an_address_range():
+    d = doc("Block the range 8.8.8.8-8.8.4.4 and 1.1.1.1 - 9.9.9.9 today.")  # the first end stayed
+    assert PIIFilter().apply(d) is None
+    assert d[TEXT] == "Block the range <IP_ADDRESS>-<IP_ADDRESS> and <IP_ADDRESS> - <IP_ADDRESS> today."
+    assert d[SCORES]["pii_ips"] == 4
+
+
 @pytest.mark.parametrize("text", [
     "Upgrade to version 1.2.3.4.5 of the library, or v10.0.12.4 if you must.",  # versions
     "Released 2024.01.15, patched 12.31.2023; build 3.11.4 and 256.1.1.1 (not an address).",  # dates, >255

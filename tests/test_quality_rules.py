@@ -142,3 +142,49 @@ def test_quality_runs_sets_in_fineweb_order_and_omits_sets():
         QualityFilter(gopher_repetition=None, gopher=None, c4=None, fineweb=None)
     with pytest.raises(TypeError, match="'gopher.min_words' is not an option here"):
         QualityFilter(gopher={"min_words": 3})
+
+
+@pytest.mark.parametrize("line", [
+    "It works! 😀", "Paid in full. $", "Shipping was fast! 👍 Would buy again.", "Costs 5 €. Cheap.",
+    "Wait... what? Yes!", "End. (Note: it.) Next one!", "He said “Stop.” Then left.", "x _ y. _z", "A. B. C.",
+])
+def test_sentence_count_is_the_sentencizers_with_symbols_after_a_stop(line):
+    """C4's sentence rule counts with spaCy's sentencizer (datatrove's C4 filter): a symbol or emoji after a full
+    stop starts a sentence, because spaCy's `is_punct` is Unicode category P* only (they were taken for
+    punctuation, and three-line reviews ending in emoji were dropped as c4_too_few_sentences)."""
+    import spacy
+
+    from filters.text import sentence_count, word_tokens
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    assert sentence_count(word_tokens(line)) == len(list(nlp(line).sents))
+
+
+@pytest.mark.slow  # ~4 s: one curate run
+def test_stored_scores_give_back_the_decision_taken(tmp_path):
+    """Scores are written so thresholds can be re-tuned: decide() on the stored scores must give the decision
+    the stage took. Stored as float32, a duplicate-line fraction of exactly 0.3 read back as 0.30000001 (over
+    the 0.3 limit: "drop"), as a FineWeb punctuation ratio of exactly 0.12 read back as 0.11999999."""
+    import glob
+    import json
+
+    import pyarrow.parquet as pq
+
+    from filters.repetition import GopherRepetitionFilter
+    from pipelines.jobs.curate import run_curate
+    from pipelines.jobs.recipe import parse_recipe
+
+    lines = ["Apples grow on tall trees in the northern orchard", "Bakers start work before the sun comes up",
+             "Cold rivers carry fresh water down from mountains", "Dogs bark loudly whenever strangers approach",
+             "Every winter brings heavy snow across these valleys", "Foxes hunt quietly through fields at night",
+             "ok", "ok", "ok", "ok"]
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "dup_03", "text": "\n".join(lines)}) + "\n")
+    out = tmp_path / "out"
+    run_curate([str(src)], str(out), parse_recipe({"quality": {"gopher": None, "gopher_repetition": {}, "c4": None,
+                                                              "fineweb": None}}))
+    [row] = [r for f in glob.glob(str(out / "documents" / "*.parquet")) for r in pq.read_table(f).to_pylist()]
+    scores = dict(row["scores"])
+    assert scores["gopher_rep_dup_line_frac"] == 0.3
+    assert GopherRepetitionFilter().decide(scores) is None

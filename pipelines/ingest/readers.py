@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -39,7 +38,7 @@ from pipelines.ingest.records import (BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_PO
                                       WARC_DATE, lost_record)
 from filters.dedup_index import PREVIOUS_PREFIX
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
-from schemas.io import BOM_UTF8, CompressedFrames
+from schemas.io import BOM_UTF8, CompressedFrames, valid_utf8
 
 log = logging.getLogger(__name__)
 
@@ -314,19 +313,6 @@ def input_id(value: Any) -> str:
         raise ValueError(f"id {doc_id[:40]!r} starts with a NUL character, which marks an earlier run's documents "
                          f"in the dedup indexes: give the document another id")
     return doc_id
-
-
-def valid_utf8(value: str) -> str:
-    """`value` with lone surrogates (JSON allows the escape `\\ud800`) replaced by U+FFFD: they cannot be
-    encoded as UTF-8, so one would fail the job where the record is next serialised."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:  # one U+FFFD for each (decoding the surrogatepass bytes would give three)
-        return _SURROGATE.sub("\ufffd", value)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # A JSONL line holds one document; past this it is a dump (or a file with no newline at all), not a

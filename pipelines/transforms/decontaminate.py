@@ -86,7 +86,7 @@ class _DecontaminateFn(beam.DoFn):
         else:  # drop_lines
             for set_name, lines in removed.items():
                 self._lines_by_set[set_name].inc(lines)
-            if not new_text.split():
+            if not normalize_words(new_text):  # only punctuation left ("----"): no word, as the README says
                 return [self._reject(doc, first.set_name, first.ngram)]
             metadata["contaminated_lines"] = str(sum(removed.values()))
             doc[TEXT] = new_text
