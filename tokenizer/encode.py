@@ -53,15 +53,36 @@ def split_pattern_of(spec: Dict) -> Optional[str]:
     return pattern
 
 
+def tiktoken_unsupported(spec: Dict) -> Optional[str]:
+    """What of a tokenizer.json (parsed) tiktoken cannot reproduce, or None. tiktoken only splits and merges:
+    a normalizer (Lowercase, NFKC) changes the text HF encodes, BPE dropout or subword affixes change the
+    merges, truncation or padding change the ids, and a post-processor or decoder other than ByteLevel belongs
+    to a tokenizer that is not plain byte-level BPE."""
+    model = spec.get("model") or {}
+    if model.get("type") != "BPE" or split_pattern_of(spec) is None:
+        return ("tiktoken backend needs a byte-level BPE with one of Winnow's split patterns "
+                f"({', '.join(SPLIT_PATTERNS)})")
+    for part in ("normalizer", "truncation", "padding"):
+        if spec.get(part) is not None:
+            return f"the tokenizer has a {part} ({json.dumps(spec[part])[:80]}), which tiktoken does not apply"
+    for option in ("dropout", "continuing_subword_prefix", "end_of_word_suffix"):
+        if model.get(option):
+            return f"the BPE model sets {option} ({model[option]!r}), which tiktoken does not apply"
+    for part in ("post_processor", "decoder"):
+        if spec.get(part) is not None and spec[part].get("type") != "ByteLevel":
+            return f"the tokenizer's {part} is {spec[part].get('type')}, not ByteLevel"
+    return None
+
+
 def tiktoken_encoding(spec: Dict, name: str = "winnow"):
     """A tiktoken Encoding equivalent to a Winnow tokenizer.json (parsed), or ValueError saying why not."""
     import tiktoken
 
+    why = tiktoken_unsupported(spec)
+    if why:
+        raise ValueError(why)
     model = spec["model"]
     pattern = split_pattern_of(spec)
-    if model.get("type") != "BPE" or pattern is None:
-        raise ValueError("tiktoken backend needs a byte-level BPE with one of Winnow's split patterns "
-                         f"({', '.join(SPLIT_PATTERNS)})")
     byte_of = {c: b for b, c in bytes_to_unicode().items()}
     specials = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
     vocab = {tok: i for tok, i in model["vocab"].items() if tok not in specials}
@@ -73,62 +94,84 @@ def tiktoken_encoding(spec: Dict, name: str = "winnow"):
     return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
 
 
-class TokenizerHandle:
-    """A trained byte-level BPE tokenizer: batch encoding without special tokens, decoding, its ids and hash."""
+class MissingSpecialToken(ValueError):
+    """A tokenizer without a special token its caller needs (tokenize pads rows with <|pad|>): no encoder helps."""
 
-    def __init__(self, tokenizer_json: bytes, backend: str = "hf", source: str = TOKENIZER_FILE):
+    def __init__(self, source: str, tokens: Sequence[str]):
+        self.source, self.missing, self.tokens = source, list(tokens), " or ".join(map(repr, tokens))
+        super().__init__(f"{source} has no {self.tokens} special token")
+
+
+class TokenizerHandle:
+    """A trained byte-level BPE tokenizer: batch encoding without special tokens, decoding, its ids and hash.
+
+    `required`: the special tokens the caller uses (packing needs <|endoftext|> and <|pad|>; `tokenizer eval`
+    none, so it reads GPT-2-style files); the ids of absent ones that are not required are None."""
+
+    def __init__(self, tokenizer_json: bytes, backend: str = "hf", source: str = TOKENIZER_FILE,
+                 required: Sequence[str] = (EOT_TOKEN, PAD_TOKEN)):
         from tokenizers import Tokenizer
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.sha256 = hashlib.sha256(tokenizer_json).hexdigest()
         self._full = parse_tokenizer_json(tokenizer_json, source)
+        missing = [t for t in required if self._full.token_to_id(t) is None]
+        if missing:  # before the encoder: a tokenizer without them is refused whichever encoder is asked for
+            raise MissingSpecialToken(source, missing)
         spec = json.loads(tokenizer_json.decode("utf-8"))
         self._tiktoken = tiktoken_encoding(spec, name=f"winnow-{self.sha256[:12]}") if backend == "tiktoken" else None
         spec["added_tokens"] = []
         self._ordinary = Tokenizer.from_str(json.dumps(spec))
         self.backend = backend
-        self.eot_id = self._required_id(EOT_TOKEN)
-        self.pad_id = self._required_id(PAD_TOKEN)
+        self.eot_id = self._full.token_to_id(EOT_TOKEN)
+        self.pad_id = self._full.token_to_id(PAD_TOKEN)
         self.vocab_size = self._full.get_vocab_size(with_added_tokens=True)
         self._pool, self._pool_threads = None, 0  # encode_batch_arrays' threads, started once per handle
 
-    def _required_id(self, token: str) -> int:
-        token_id = self._full.token_to_id(token)
-        if token_id is None:
-            raise ValueError(f"tokenizer has no {token!r} special token; train it with `winnow tokenizer train`")
-        return token_id
-
     @property
     def special_ids(self) -> Dict[str, int]:
-        ids = {EOT_TOKEN: self.eot_id, PAD_TOKEN: self.pad_id}
-        for token in FIM_TOKENS:
+        ids = {}
+        for token in (EOT_TOKEN, PAD_TOKEN) + FIM_TOKENS:
             token_id = self._full.token_to_id(token)
             if token_id is not None:
                 ids[token] = token_id
         return ids
 
+    def _hf_ids(self, text: str) -> List[int]:
+        return self._ordinary.encode(text, add_special_tokens=False).ids
+
     def encode(self, text: str) -> List[int]:
         if self._tiktoken is not None:
-            return self._tiktoken.encode_ordinary(text)
-        return self._ordinary.encode(text, add_special_tokens=False).ids
+            try:  # encode_ordinary would panic (not raise) where encode raises: see encode_batch_arrays
+                return self._tiktoken.encode(text, disallowed_special=())
+            except ValueError:
+                return self._hf_ids(text)
+        return self._hf_ids(text)
 
     def encode_batch(self, texts: Sequence[str], threads: Optional[int] = None) -> List[List[int]]:
         """Ids of each text. `threads`: how many threads may encode at once (None: the backend's default,
         8 for tiktoken, every core for HF); 1 encodes in the calling thread only."""
         if self._tiktoken is not None:
             if threads == 1:
-                return [self._tiktoken.encode_ordinary(t) for t in texts]
-            return self._tiktoken.encode_ordinary_batch(list(texts), num_threads=threads or 8)
+                return [self.encode(t) for t in texts]
+            try:
+                return self._tiktoken.encode_batch(list(texts), num_threads=threads or 8, disallowed_special=())
+            except ValueError:  # see encode_batch_arrays
+                return [self.encode(t) for t in texts]
         if threads == 1:
-            return [self._ordinary.encode(t, add_special_tokens=False).ids for t in texts]
+            return [self._hf_ids(t) for t in texts]
         return [e.ids for e in self._ordinary.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode_batch_arrays(self, texts: Sequence[str], threads: Optional[int] = None) -> List["np.ndarray"]:
         """Ids of each text as a uint32 numpy array, the same ids as `encode_batch`. tiktoken writes them straight
         into the array's buffer (no Python int per token: ~15% less CPU than a list plus `np.asarray`); with
         `threads` 1 the texts are encoded in the calling thread, which on 2 cores was as fast as tiktoken's
-        8-thread batch at half the CPU; with more, on one thread pool that the handle keeps."""
+        8-thread batch at half the CPU; with more, on one thread pool that the handle keeps.
+
+        tiktoken's regex engine gives up on a long run it would backtrack through (~1M spaces or dashes in a row:
+        "Max stack size exceeded for backtracking"); HF's splits it, so a text tiktoken raises on is encoded by
+        HF's tokenizer, whose ids tiktoken's are (the shards stay those of `--encoder hf`). Only that text pays."""
         import numpy as np
 
         if self._tiktoken is None or not hasattr(self._tiktoken, "encode_to_numpy"):
@@ -136,7 +179,10 @@ class TokenizerHandle:
         enc = self._tiktoken
 
         def one(text: str):
-            return enc.encode_to_numpy(text, disallowed_special=())  # specials in the text stay text
+            try:
+                return enc.encode_to_numpy(text, disallowed_special=())  # specials in the text stay text
+            except ValueError:
+                return np.asarray(self._hf_ids(text), dtype=np.uint32)
 
         if threads == 1 or len(texts) < 2:
             return [one(t) for t in texts]
@@ -219,14 +265,15 @@ def read_tokenizer_file(path: str):
         return parse_tokenizer_json(f.read(), path)
 
 
-def load_tokenizer(path_or_dir: str, backend: str = "hf") -> TokenizerHandle:
+def load_tokenizer(path_or_dir: str, backend: str = "hf",
+                   required: Sequence[str] = (EOT_TOKEN, PAD_TOKEN)) -> TokenizerHandle:
     """A tokenizer from a tokenizer.json path or a directory holding one (local paths)."""
     path = tokenizer_file(path_or_dir)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no tokenizer at {path!r}: pass a tokenizer.json or the directory "
                                 f"`winnow tokenizer train --output` wrote")
     with open(path, "rb") as f:
-        return TokenizerHandle(f.read(), backend=backend, source=path)
+        return TokenizerHandle(f.read(), backend=backend, source=path, required=required)
 
 
 # One TokenizerHandle per process for the same tokenizer bytes and encoder: workers of the in-process runner

@@ -108,9 +108,10 @@ def evaluate_tokenizer(tokenizer_path: str, docs_path: str, max_docs: int = DEFA
                        baseline_path: Optional[str] = None) -> Dict[str, Any]:
     """Report of `tokenizer_path` on the chosen documents; with a baseline, its report and the ratios too."""
     docs = choose_documents(docs_path, max_docs, seed)
-    report = evaluate_documents(load_tokenizer(tokenizer_path), docs, max_doc_chars, batch_size)
+    # no special token is required: eval encodes text only, and a baseline may be GPT-2's (no <|pad|>)
+    report = evaluate_documents(load_tokenizer(tokenizer_path, required=()), docs, max_doc_chars, batch_size)
     if baseline_path:
-        base = evaluate_documents(load_tokenizer(baseline_path), docs, max_doc_chars, batch_size)
+        base = evaluate_documents(load_tokenizer(baseline_path, required=()), docs, max_doc_chars, batch_size)
         report["baseline"] = base
         report["vs_baseline"] = {
             "bytes_per_token": _vs(report, base),

@@ -11,9 +11,11 @@ Sampling streams twice over the input and never holds the corpus (nor the sample
 source weight (`--source-weight web=3 --source-weight code=1`: a source's share of `max_chars`; `*` names every
 source not listed; without weights one group holds all sources), and each group keeps the longest prefix in
 hash order whose characters (each document cut to `max_doc_chars`) fit in its budget: a heap of
-(hash, id, length) plus a rejection threshold keep that prefix exactly while streaming. Pass 2 streams the
-documents again and feeds the kept ones, cut, to the trainer. The sample depends only on the documents, the
-seed and the caps, never on the order of files or rows. Memory is the trainer's (its word counts), measured in
+(hash, id, text digest, length) plus a rejection threshold keep that prefix exactly while streaming. Rows that
+share an id (two files both numbering from 0) are ordered by a digest of their source and text, so only
+identical rows tie and which of them is kept cannot matter. Pass 2 streams the documents again and feeds the
+kept ones, cut, to the trainer: exactly the rows counted in the statistics. The sample depends only on the
+multiset of documents, the seed and the caps, never on the order of files or rows. Memory is the trainer's (its word counts), measured in
 the README.
 
 Determinism. The trainer counts words in hash maps with randomised hashers and in parallel (rayon), but every
@@ -32,6 +34,7 @@ import argparse
 import hashlib
 import heapq
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -93,6 +96,16 @@ def sample_hash(doc_id: str, seed: int) -> int:
                                           digest_size=8).digest(), "big")
 
 
+SampleKey = Tuple[int, str, bytes]
+
+
+def sample_key(doc: Mapping[str, Any], seed: int, h: Optional[int] = None) -> SampleKey:
+    """A document's place in sampling order: (hash of seed and id, id, digest of source and text). The digest
+    orders rows that share an id, so the order, and the sample, do not depend on the input's row order."""
+    digest = hashlib.blake2b(f"{doc[SOURCE]}\x00{doc[TEXT]}".encode("utf-8", "surrogatepass"), digest_size=16)
+    return (sample_hash(doc[ID], seed) if h is None else h), doc[ID], digest.digest()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Sampling
 # ---------------------------------------------------------------------------------------------------------
@@ -113,19 +126,23 @@ class SampleStats:
 
 @dataclass(frozen=True)
 class SamplePlan:
-    """Which documents a sample holds: (hash, id) -> how many input rows with that key were kept."""
+    """Which documents a sample holds: sample_key -> how many input rows with that key (identical rows) were kept."""
     seed: int
     max_doc_chars: int
-    keys: Mapping[Tuple[int, str], int]
+    keys: Mapping[SampleKey, int]
 
     def texts(self, docs: Iterable[Dict[str, Any]]) -> Iterator[str]:
         """The kept documents' texts, cut to max_doc_chars, in input order (the trainer does not depend on it)."""
         left = dict(self.keys)
+        hashes = {k[0] for k in left}  # the text digest only for rows whose id hash was kept
         for doc in docs:
             text = doc[TEXT]
             if not text:
                 continue
-            key = (sample_hash(doc[ID], self.seed), doc[ID])
+            h = sample_hash(doc[ID], self.seed)
+            if h not in hashes:
+                continue
+            key = sample_key(doc, self.seed, h)
             n = left.get(key)
             if n:
                 left[key] = n - 1
@@ -133,7 +150,8 @@ class SamplePlan:
 
 
 def parse_source_weights(items: Optional[Iterable[str]]) -> Dict[str, float]:
-    """`["web=3", "code=1", "*=0.5"]` -> {"web": 3.0, ...}; a bad item stops before any reading."""
+    """`["web=3", "code=1", "*=0.5"]` -> {"web": 3.0, ...}; a bad item stops before any reading. Weight 0
+    excludes a source from `*`; inf, nan and weights whose sum overflows would make every share NaN."""
     weights: Dict[str, float] = {}
     for item in items or ():
         name, sep, value = item.rpartition("=")
@@ -141,14 +159,18 @@ def parse_source_weights(items: Optional[Iterable[str]]) -> Dict[str, float]:
             weight = float(value)
         except ValueError:
             weight = -1.0
-        if not sep or not name or weight < 0 or weight != weight:
-            raise ValueError(f"bad source weight {item!r}: write SOURCE=WEIGHT with a weight >= 0 "
-                             f"(e.g. web=3, code=1, '*=1' for every other source)")
+        if not sep or not name or weight < 0 or not math.isfinite(weight):
+            raise ValueError(f"--source-weight: bad source weight {item!r}: write SOURCE=WEIGHT with a finite "
+                             f"weight >= 0 (e.g. web=3, code=1, '*=1' for every other source)")
         if name in weights:
-            raise ValueError(f"source {name!r} weighted twice")
+            raise ValueError(f"--source-weight: source {name!r} weighted twice")
         weights[name] = weight
-    if weights and sum(weights.values()) <= 0:
-        raise ValueError("source weights sum to 0: nothing could be sampled")
+    total = sum(weights.values())
+    if weights and not math.isfinite(total):
+        raise ValueError(f"--source-weight: the weights sum to {total} (too large to share --max-chars): give "
+                         f"weights as ratios of small numbers (e.g. web=3, code=1)")
+    if weights and total <= 0:
+        raise ValueError("--source-weight: source weights sum to 0: nothing could be sampled")
     return weights
 
 
@@ -157,15 +179,16 @@ def source_budgets(max_chars: int, weights: Optional[Mapping[str, float]]) -> Di
     if not weights:
         return {ALL_SOURCES: max_chars}
     total = sum(weights.values())
-    return {name: int(max_chars * w / total) for name, w in weights.items() if w > 0}
+    return {name: int(max_chars * (w / total)) for name, w in weights.items() if w > 0}  # w/total first: no inf
 
 
 def plan_sample(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
                 max_doc_chars: int = DEFAULT_MAX_DOC_CHARS, sample_rate: float = 1.0,
                 source_weights: Optional[Mapping[str, float]] = None) -> Tuple[SamplePlan, SampleStats]:
-    """Pass 1: per sampling group, the longest prefix in (seed, id)-hash order that fits the group's budget.
+    """Pass 1: per sampling group, the longest prefix in sample_key order that fits the group's budget.
 
-    Holds (hash, id, source, length) of the kept documents only, never their text.
+    Holds (key, source, length) of the kept documents only, never their text. When every group's first
+    document is over its budget, ValueError says which --max-chars or --max-doc-chars would sample one.
     """
     if max_chars <= 0 or max_doc_chars <= 0:
         raise ValueError("max_chars and max_doc_chars must be positive")
@@ -174,9 +197,11 @@ def plan_sample(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = 
     budgets = source_budgets(max_chars, source_weights)
     listed = {name for name in (source_weights or {}) if name != ALL_SOURCES}
     rate_cut = int(min(max(sample_rate, 0.0), 1.0) * (1 << 64))
-    heaps: Dict[str, List[Tuple[int, str, str, int]]] = {g: [] for g in budgets}  # (-hash, id, source, length)
+    heaps: Dict[str, List[_Kept]] = {g: [] for g in budgets}  # the largest key on top
     totals = {g: 0 for g in budgets}
-    thresholds = {g: 1 << 64 for g in budgets}  # every document hashing at or above this is known not to fit
+    # every document whose key is at or above this is known not to fit (a key's hash is below 2**64)
+    thresholds: Dict[str, SampleKey] = {g: (1 << 64, "", b"") for g in budgets}
+    first: Dict[str, Tuple[SampleKey, int]] = {}  # per group, the candidate first in key order, and its length
     seen = 0
     present = set()  # the sources of the non-empty documents
     for doc in docs:
@@ -190,42 +215,81 @@ def plan_sample(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = 
         if group not in budgets:
             continue  # weighted away (not listed, no `*`, or weight 0)
         h = sample_hash(doc[ID], seed)
-        if h >= rate_cut or h >= thresholds[group]:
+        if h >= rate_cut or h > thresholds[group][0]:
+            continue
+        key = sample_key(doc, seed, h)
+        if key >= thresholds[group]:
             continue
         length = min(len(text), max_doc_chars)
+        if group not in first or key < first[group][0]:
+            first[group] = (key, length)
         heap = heaps[group]
-        heapq.heappush(heap, (-h, doc[ID], source, length))
+        heapq.heappush(heap, _Kept(key, source, length))
         totals[group] += length
         while totals[group] > budgets[group]:
-            neg_h, _, _, dropped = heapq.heappop(heap)
-            totals[group] -= dropped
-            thresholds[group] = min(thresholds[group], -neg_h)
+            dropped = heapq.heappop(heap)
+            totals[group] -= dropped.length
+            thresholds[group] = min(thresholds[group], dropped.key)
     absent = sorted(name for name in listed if source_weights[name] > 0 and name not in present)
     if absent and present:  # a misspelt source (`Web=3`) took its share from the budget and gave it to nothing
         raise ValueError(f"--source-weight names {', '.join(absent)}, which no document has: the documents' sources "
                          f"are {', '.join(sorted(map(str, present)))}")
-    keys: Dict[Tuple[int, str], int] = {}
+    if first and not any(heaps.values()):
+        raise ValueError(_budget_too_small(first, budgets, max_chars, max_doc_chars, source_weights))
+    keys: Dict[SampleKey, int] = {}
     stats = SampleStats(documents_seen=seen, budgets=dict(budgets))
     for group in sorted(heaps):
-        for neg_h, doc_id, source, length in heaps[group]:
-            keys[(-neg_h, doc_id)] = keys.get((-neg_h, doc_id), 0) + 1
-            s = stats.sources.setdefault(source, {"documents": 0, "chars": 0})
+        for kept in heaps[group]:
+            keys[kept.key] = keys.get(kept.key, 0) + 1
+            s = stats.sources.setdefault(kept.source, {"documents": 0, "chars": 0})
             s["documents"] += 1
-            s["chars"] += length
+            s["chars"] += kept.length
             stats.documents += 1
-            stats.chars += length
+            stats.chars += kept.length
     return SamplePlan(seed=seed, max_doc_chars=max_doc_chars, keys=keys), stats
+
+
+class _Kept:
+    """A kept document in a sampling heap, ordered by sample_key reversed: heapq pops the largest key first."""
+    __slots__ = ("key", "source", "length")
+
+    def __init__(self, key: SampleKey, source: str, length: int):
+        self.key, self.source, self.length = key, source, length
+
+    def __lt__(self, other: "_Kept") -> bool:
+        return other.key < self.key
+
+
+def _budget_too_small(first: Mapping[str, Tuple[SampleKey, int]], budgets: Mapping[str, int], max_chars: int,
+                      max_doc_chars: int, weights: Optional[Mapping[str, float]]) -> str:
+    """Why nothing was sampled when every group's first document in key order is over the group's budget, and
+    the --max-chars (the least that samples some group's first document) or --max-doc-chars that would do."""
+    total = sum(weights.values()) if weights else 1.0
+    needed = []
+    for group, (_, length) in first.items():
+        share = (weights[group] / total) if weights else 1.0
+        n = math.ceil(length / share)
+        while int(n * share) < length:  # source_budgets rounds down
+            n += 1
+        needed.append((n, group, length))
+    n, group, length = min(needed)
+    budget = (f"--max-chars {max_chars:,}" if not weights else
+              f"each source's share of --max-chars {max_chars:,} ({group!r}: {budgets[group]:,})")
+    fix = f"give --max-chars {n:,} or more"
+    if max(budgets.values()) > 0:
+        fix += f", or --max-doc-chars {max(budgets.values()):,} or less"
+    return (f"no documents sampled: {budget} is smaller than every sampled document (the first in sampling order "
+            f"has {length:,} characters, at most --max-doc-chars {max_doc_chars:,}): {fix}")
 
 
 def sample_documents(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
                      max_doc_chars: int = DEFAULT_MAX_DOC_CHARS, sample_rate: float = 1.0,
                      source_weights: Optional[Mapping[str, float]] = None) -> Tuple[List[str], SampleStats]:
-    """In-memory convenience over `plan_sample`: the sampled texts in (hash, id) order, and the statistics."""
+    """In-memory convenience over `plan_sample`: the sampled texts in sample_key order, and the statistics."""
     docs = list(docs)
     plan, stats = plan_sample(iter(docs), seed, max_chars, max_doc_chars, sample_rate, source_weights)
-    kept = sorted(((sample_hash(d[ID], seed), d[ID], i) for i, d in enumerate(docs)
-                   if d[TEXT] and (sample_hash(d[ID], seed), d[ID]) in plan.keys))
-    return list(plan.texts(docs[i] for _, _, i in kept)), stats
+    kept = sorted((sample_key(d, seed), i) for i, d in enumerate(docs) if d[TEXT] and sample_key(d, seed) in plan.keys)
+    return list(plan.texts(docs[i] for _, i in kept)), stats
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from schemas.errors import WinnowError
 from schemas.io import document_patterns
 from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
 from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, WHOLE_DOCUMENT_FORMATS, load_trainer_manifest
-from tokenizer.encode import ENCODERS, parse_tokenizer_json, tokenizer_file, tokenizer_handle
+from tokenizer.encode import ENCODERS, MissingSpecialToken, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
 from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture, refuse_shared_files
 from tokenizer.pack_groups import estimated_tokens, sum_counts
@@ -239,10 +239,14 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     parse_tokenizer_json(tokenizer_json, tok_file)  # empty or foreign: its path, one line
     try:
         handle = tokenizer_handle(tokenizer_json, encoder)
-    except (ImportError, ValueError) as exc:
-        advice = ("use --encoder hf" if encoder != "hf" else
-                  "train the tokenizer with `winnow tokenizer train`, which adds the special tokens tokenize needs")
-        raise ValueError(f"--encoder {encoder} cannot encode with {tok_file}: {exc}; {advice}") from exc
+    except MissingSpecialToken as exc:  # no encoder helps: rows are separated by <|endoftext|>, padded by <|pad|>
+        raise ValueError(f"{tok_file} has no {exc.tokens} special token, which tokenize needs to separate and pad "
+                         f"documents (whatever the --encoder): train a tokenizer with `winnow tokenizer train`, which "
+                         f"adds <|endoftext|> and <|pad|>, or add it to {tok_file} (tokenizers: "
+                         f"`tok.add_special_tokens({exc.missing!r})`, then `tok.save(...)`)") from exc
+    except (ImportError, ValueError) as exc:  # tiktoken absent, or unable to give HF's ids: HF encodes this file
+        advice = "; use --encoder hf (or auto)" if encoder != "hf" else ""
+        raise ValueError(f"--encoder {encoder} cannot encode with {tok_file}: {exc}{advice}") from exc
     log.info("tokenize: encoder %s (%s)", handle.backend, "chosen by auto" if encoder == "auto" else "requested")
     tokenizer_info = {"sha256": handle.sha256, "vocab_size": handle.vocab_size, "special_ids": handle.special_ids}
     bundle_bytes = READ_BUNDLE_BYTES
