@@ -155,19 +155,7 @@ class Manifest:
             source = manifest_object(sources, name, "sources.")
             for key in ("documents", "tokens"):
                 manifest_int(source, key, f"sources.{name}.")
-        shards = d.get("shards")
-        if not isinstance(shards, list):
-            raise ValueError(f"shards is {shown(shards)}, not a list of the shard files")
-        seen = set()
-        for i, s in enumerate(shards):
-            s = manifest_object(shards, i, "shards")
-            path = safe_shard_path(s.get("path"))
-            if path in seen:
-                raise ValueError(f"shards lists {path!r} twice")
-            seen.add(path)
-            for key in ("sequences", "tokens", "bytes"):
-                manifest_int(s, key, f"shards[{i}].")
-            manifest_str(s, "sha256", f"shards[{i}].")
+        shards = check_listed_files(d, "shards", ("sequences", "tokens", "bytes"))
         file_format = d.get("file_format", "parquet")
         if not isinstance(file_format, str):
             raise ValueError(f"file_format is {shown(file_format)}, not a string")
@@ -245,6 +233,25 @@ def manifest_object(d: Any, key: Any, prefix: str = "") -> Dict[str, Any]:
         name = f"{prefix}[{key}]" if isinstance(d, list) else f"{prefix}{key}"
         raise ValueError(f"{name} is {shown(value)}, not an object")
     return value
+
+
+def check_listed_files(d: Dict[str, Any], key: str, counts: Sequence[str]) -> List[Dict[str, Any]]:
+    """`d[key]`, a manifest's list of files (`shards`, or a trainer manifest's `files`): objects with a safe path
+    listed once, non-negative whole `counts` and a sha256; otherwise a ValueError naming the entry and field."""
+    entries = d.get(key, _MISSING)
+    if not isinstance(entries, list):
+        raise ValueError(f"{key} is {shown(entries)}, not a list of the files")
+    seen = set()
+    for i in range(len(entries)):
+        entry = manifest_object(entries, i, key)
+        path = safe_shard_path(entry.get("path"))
+        if path in seen:
+            raise ValueError(f"{key} lists {path!r} twice")
+        seen.add(path)
+        for count in counts:
+            manifest_int(entry, count, f"{key}[{i}].")
+        manifest_str(entry, "sha256", f"{key}[{i}].")
+    return entries
 
 
 def _round_floats(obj: Any, ndigits: int = 8) -> Any:

@@ -34,8 +34,8 @@ import numpy as np
 
 from schemas.errors import WinnowError
 from schemas.shards import (
-    MANIFEST_NAME, MAX_SEQ_LEN, ShardError, check_token_ids, manifest_int, manifest_object, manifest_str,
-    safe_shard_path, shown,
+    MANIFEST_NAME, MAX_SEQ_LEN, ShardError, check_listed_files, check_token_ids, manifest_int, manifest_object,
+    manifest_str, shown,
 )
 
 TRAINER_MANIFEST_FORMAT = "winnow.trainer/1"
@@ -316,18 +316,7 @@ def check_trainer_manifest(manifest: Any) -> None:
         source = manifest_object(sources, name, "sources.")
         for key in source:
             manifest_int(source, key, f"sources.{name}.")
-    files = manifest.get("files")
-    if not isinstance(files, list):
-        raise ValueError(f"files is {shown(files)}, not a list of the files")
-    seen = set()
-    for i, f in enumerate(files):
-        f = manifest_object(files, i, "files")
-        path = safe_shard_path(f.get("path"))
-        if path in seen:
-            raise ValueError(f"files lists {path!r} twice")
-        seen.add(path)
-        manifest_int(f, "bytes", f"files[{i}].")
-        manifest_str(f, "sha256", f"files[{i}].")
+    for i, f in enumerate(check_listed_files(manifest, "files", ("bytes",))):
         for key in COUNTS:
             if key in f:
                 manifest_int(f, key, f"files[{i}].")

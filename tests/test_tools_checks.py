@@ -26,6 +26,7 @@ from pipelines.tools import stats as stats_tool
 from pipelines.tools.stats import compute_stats
 from pipelines.transforms.dedup import EXACT_STAGE, MINHASH_STAGE, PREVIOUS_REASON
 from schemas import Report
+from tests.clirun import last_error_line, winnow
 
 WORDS = ("the of and to in a is that it was for on are with as his they be at one have this from or had by "
          "river garden window morning letter village teacher winter market station doctor kitchen music "
@@ -34,20 +35,6 @@ MINHASH = "ngram: 5, num_perm: 112, bands: 14, rows: 8, seed: 1"
 # A URL whose host holds `<!--<script>`: in a <script> element's raw text an HTML parser reads it as the start
 # of an escaped script, and the element then runs past its `</script>` to the end of the page.
 TRICKY_URL = "https://<!--<script>.example.org/page"
-
-
-def winnow(capsys, *args: str):
-    """(exit status, stdout, stderr) of `winnow ARGS`, run in this process."""
-    code = cli.main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def last_error_line(err: str, command: str) -> str:
-    lines = [l for l in err.strip().splitlines() if l.strip()]
-    assert lines and "Traceback" not in err, err
-    assert lines[-1].startswith(f"winnow {command}: error: "), err
-    return lines[-1]
 
 
 def _text(rng: random.Random) -> str:

@@ -24,25 +24,11 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from corpora import word_corpus_with_tokenizer
-from pipelines import cli
 from pipelines.jobs.tokenize import run_tokenize_job
 from schemas import DOCUMENTS_SCHEMA, MANIFEST_NAME, empty_document
+from tests.clirun import last_error_line, winnow
 
 SEQ_LEN = 32
-
-
-def winnow(capsys, *args: str):
-    """(exit status, stdout, stderr) of `winnow ARGS`, run in this process."""
-    code = cli.main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def last_error_line(err: str, command: str) -> str:
-    lines = [l for l in err.strip().splitlines() if l.strip()]
-    assert lines and "Traceback" not in err, err
-    assert lines[-1].startswith(f"winnow {command}: error: "), err
-    return lines[-1]
 
 
 @pytest.fixture(scope="module")
