@@ -324,3 +324,19 @@ def test_cli_takes_input_or_mixture_and_a_bad_source_stops_before_the_job(real_m
         main(["--mixture", str(bad), "--tokenizer", str(root / "tok"), "--seq-len", "8",
               "--output", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_source_whose_share_is_below_every_document_is_warned_about(word_corpus, tmp_path, capsys):
+    """A budget smaller than every document a source selects writes none of them (whole documents only): the
+    job said no more than `share 0.00 % (requested ...)` and exited 0."""
+    from pipelines import cli
+
+    docs = word_corpus / "documents"
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(f"sources:\n  - {{name: web, input: {docs}, source: web, weight: 0.99}}\n"
+                   f"  - {{name: books, input: {docs}, source: books, weight: 0.01}}\ntotal_tokens: 400\n")
+    assert cli.main(["tokenize", "--mixture", str(mix), "--tokenizer", str(word_corpus / "tok"), "--seq-len", "64",
+                     "--output", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "mixture source 'books' asked for 4 tokens and wrote no document" in err, err
+    assert "'web'" not in err

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -320,6 +321,14 @@ def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len:
                             doc_ids=doc_ids, rows_per_shard=rows_per_shard, **options).manifest
 
 
+def empty_sources(mixture: Dict[str, Any]) -> List[str]:
+    """Warnings for the sources a mixture asked tokens of and wrote no document from: a budget below every
+    document it selects (whole documents only) writes nothing, and exit 0 said no more than a 0.00 % share."""
+    return [f"tokenize: warning: mixture source {s['name']!r} asked for {s['requested_tokens']:,} tokens and wrote "
+            f"no document: its share of the budget is smaller than every document it selects; raise total_tokens "
+            f"or its weight" for s in mixture["sources"] if s["requested_tokens"] > 0 and s["documents"] == 0]
+
+
 def format_mixture(mixture: Dict[str, Any]) -> str:
     """The manifest's mixture entry as a few terminal lines: per source requested and written."""
     lines = [f"mixture: {mixture['tokens']:,} tokens" + (f" (budget {mixture['total_tokens']:,})"
@@ -404,6 +413,8 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
               f"{totals.get('tokens', 0):,} tokens in {len(m.get('files', []))} files; counters {result.counters}")
         if m.get("mixture"):
             print(format_mixture(m["mixture"]))
+            for line in empty_sources(m["mixture"]):
+                print(line, file=sys.stderr)
         print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
         return 0
     print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
@@ -411,6 +422,8 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
           f"{m.packing.truncated_fraction:.2%}) in {len(m.shards)} shards; counters {result.counters}")
     if m.mixture:
         print(format_mixture(m.mixture))
+        for line in empty_sources(m.mixture):
+            print(line, file=sys.stderr)
     print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
     return 0
 
