@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.ingest.fetch import (USER_AGENT, CrawlConfig, Crawler, CrawlReport, Fetch, host_of, host_safe_name,
-                                    is_public_address, robots_crawl_delay, seed_refusal_detail)
+from pipelines.ingest.fetch import (USER_AGENT, CrawlConfig, Crawler, CrawlReport, Fetch, RobotsRules, host_of,
+                                    host_safe_name, is_public_address, seed_refusal_detail)
 from pipelines.ingest.links import extract_links
 from pipelines.ingest.warc_writer import WarcRecorder
 
@@ -92,14 +92,14 @@ def test_public_address(ip, public):
 def test_robots_crawl_delay_prefers_our_group_and_reads_fractions():
     lines = ["User-agent: *", "Crawl-delay: 5", "", "User-agent: OtherBot", "User-agent: WinnowBot",
              "Disallow: /private  # comment", "Crawl-delay: 0.5"]
-    assert robots_crawl_delay(lines, USER_AGENT) == 0.5
-    assert robots_crawl_delay(lines, "SomeoneElse/1.0") == 5.0
+    assert RobotsRules.parse(lines, USER_AGENT).crawl_delay == 0.5
+    assert RobotsRules.parse(lines, "SomeoneElse/1.0").crawl_delay == 5.0
 
 
 def test_robots_crawl_delay_skips_bad_values_and_may_be_absent():
-    assert robots_crawl_delay(["User-agent: *", "Crawl-delay: soon", "Crawl-delay: 2"], USER_AGENT) == 2.0
-    assert robots_crawl_delay(["User-agent: *", "Disallow: /"], USER_AGENT) is None
-    assert robots_crawl_delay([], USER_AGENT) is None
+    assert RobotsRules.parse(["User-agent: *", "Crawl-delay: soon", "Crawl-delay: 2"], USER_AGENT).crawl_delay == 2.0
+    assert RobotsRules.parse(["User-agent: *", "Disallow: /"], USER_AGENT).crawl_delay is None
+    assert RobotsRules.parse([], USER_AGENT).crawl_delay is None
 
 
 # --- one fetch -----------------------------------------------------------------------------------------

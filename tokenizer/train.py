@@ -288,7 +288,8 @@ def sample_documents(docs: Iterable[Dict[str, Any]], seed: int = 0, max_chars: i
     """In-memory convenience over `plan_sample`: the sampled texts in sample_key order, and the statistics."""
     docs = list(docs)
     plan, stats = plan_sample(iter(docs), seed, max_chars, max_doc_chars, sample_rate, source_weights)
-    kept = sorted((sample_key(d, seed), i) for i, d in enumerate(docs) if d[TEXT] and sample_key(d, seed) in plan.keys)
+    keyed = ((sample_key(d, seed), i) for i, d in enumerate(docs) if d[TEXT])
+    kept = sorted((key, i) for key, i in keyed if key in plan.keys)
     return list(plan.texts(docs[i] for _, i in kept)), stats
 
 

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from schemas import MANIFEST_NAME
-from schemas.arguments import positive_int
+from schemas.arguments import fraction_over_zero, positive_int
 from schemas.errors import WinnowError, check_writable_dir, report_errors
 from training.data import ShardReader
 from training.model import GPT, GPTConfig
@@ -345,18 +345,6 @@ def train(config: TrainConfig) -> Dict[str, Any]:
             "flops_per_token": flops_per_token, "peak_flops": peak, "checksums": reader.checksums}
 
 
-def learning_rate(value: str) -> float:
-    """argparse type of --lr: within (0, 1]. `--lr inf` trained NaN into log and checkpoint; AdamW moves each
-    weight by about lr per step, so above 1 nothing is learnt (and past 3.4e38 torch cannot hold it)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0 < number <= 1:  # NaN fails the comparison too
-        raise argparse.ArgumentTypeError(f"{value} is not within (0, 1]")
-    return number
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="winnow train",
@@ -374,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: <shards>/../train for local shards, ./train for a URI)")
     p.add_argument("--batch-size", type=positive_int, help="sequences per micro-batch per GPU (default: the preset's)")
     p.add_argument("--grad-accum", type=positive_int, help="micro-batches per step over all GPUs (default: preset's)")
-    p.add_argument("--lr", type=learning_rate, help="peak learning rate, in (0, 1] (default: the preset's)")
+    # within (0, 1]: `--lr inf` trained NaN into log and checkpoint; AdamW moves each weight by about lr per step,
+    # so above 1 nothing is learnt
+    p.add_argument("--lr", type=fraction_over_zero, help="peak learning rate, in (0, 1] (default: the preset's)")
     p.add_argument("--seed", type=int, help="seed of the initial weights and the data order (default 1337)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, fast steps)")
     p.add_argument("--doc-mask", action="store_true", help="document masking: attention stays inside each "

@@ -284,12 +284,6 @@ class RobotsRules:
         return best is None or best[1]
 
 
-def robots_crawl_delay(lines: Sequence[str], user_agent: str) -> Optional[float]:
-    """Crawl-delay (seconds, fractions allowed) of the groups naming our agent's product token, else of `*`.
-    urllib.robotparser only reads whole seconds, so `Crawl-delay: 0.5` would be ignored there."""
-    return RobotsRules.parse(lines, user_agent).crawl_delay
-
-
 def host_safe_name(host: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", host) or "host"
 
