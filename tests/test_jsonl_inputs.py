@@ -114,6 +114,19 @@ def test_a_lone_surrogate_is_one_replacement_character(tmp_path):
     assert (status, record["text"]) == ("kept", "lone \ufffd surrogate")
 
 
+def test_a_null_text_is_a_rejected_row_and_an_error_row_names_its_id(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "n", "text": null, "url": "http://a.test/"}\n{"id": "m"}\n{"id": "k", "text": "ok"}\n'
+                    '[1, 2]\n')
+    outcomes = list(read_jsonl(str(path)))
+    assert [s for s, _ in outcomes] == ["rejected", "error", "kept", "error"]
+    rejected = outcomes[0][1]  # before: an error row "field 'text' is NoneType" with no id; Parquet's null was
+    assert (rejected["id"], rejected["stage"], rejected["reason"], rejected["url"], rejected["input_offset"]) == (
+        "n", "read", "empty", "http://a.test/", 0)  # a count with no row: the two inputs now agree
+    assert outcomes[1][1]["id"] == "m" and "no 'text' field" in outcomes[1][1]["error"]
+    assert outcomes[3][1]["id"] is None  # no object, no id
+
+
 @pytest.mark.slow  # ~4 s: one curate run
 def test_curate_of_a_cut_zstd_file_balances_and_names_the_cut(tmp_path):
     packed = zstandard.ZstdCompressor().compress(_lines(2000))

@@ -162,8 +162,11 @@ def test_jsonl_and_parquet(tmp_path):
     assert outcomes(InputFile(JSONL, str(plain)))[2][0][INPUT_OFFSET] == 3
     pq_path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"text": ["alpha", None, "gamma"], "url": ["u1", "u2", None]}), pq_path)
-    counts, kept, _ = outcomes(InputFile(PARQUET, str(pq_path)))
+    away = []
+    counts, kept, _ = outcomes(InputFile(PARQUET, str(pq_path)), away)
     assert counts == Counter({"kept": 2, "dropped_empty": 1})
+    # the null text is a rejected row of stage read that names its row (it was a bare count before)
+    assert [(r["stage"], r[URL], r[INPUT_OFFSET], r[TEXT]) for r in away] == [("read", "u2", 1, "")]
     assert [(r[TEXT], r[URL], r[INPUT_OFFSET]) for r in kept] == [("alpha", "u1", 0), ("gamma", None, 2)]
     assert kept[0][ID] == outcomes(InputFile(PARQUET, str(pq_path)))[1][0][ID]  # stable id from (file, row)
     bad_pq = tmp_path / "nocol.parquet"

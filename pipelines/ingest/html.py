@@ -69,7 +69,7 @@ from pipelines.ingest.engines import (DEFAULT_ENGINE, ENGINE_NAMES, OTHER_ENGINE
                                      drop_repeated_lines, has_layout_table_row, layout_table_choice, light_metadata,
                                      metadata_of_tree)
 from pipelines.ingest.links import is_html
-from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_TYPE, TRUNCATED, WARC_DATE
+from pipelines.ingest.records import BODY, CONTENT_TYPE, EMPTY_TEXT, HTTP_STATUS, RECORD_TYPE, TRUNCATED, WARC_DATE
 from schemas import CODE_LANGUAGE, ID, METADATA, TITLE, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, empty_document
 
 PLAIN_TYPES = ("text/plain",)
@@ -436,7 +436,7 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
         doc[TEXT] = text
         if raw.get(METADATA):  # code: repo, path, language, license
             doc[METADATA] = dict(raw[METADATA])
-        return doc, (None if text.strip() else "empty")
+        return doc, (None if text.strip() else EMPTY_TEXT)
     status = raw.get(HTTP_STATUS)
     if status is not None and status != 200 and config.only_http_200:
         return doc, "http_status"

@@ -34,8 +34,8 @@ from pipelines.ingest.code_trees import list_code_tree, read_code_file, read_cod
 from pipelines.ingest.inputs import (ACCEPTED_KINDS, ARCHIVE, CODE, CODE_FILE, JSONL, MAX_RECORD_BYTES, PARQUET,
                                      READ_STAGE, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB, TARBALL_EXTENSIONS, InputFile,
                                      Outcome, basename, kind_of_path, not_a_regular_file, stable_id)
-from pipelines.ingest.records import (BODY, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE, TRUNCATED,
-                                      WARC_DATE, lost_record)
+from pipelines.ingest.records import (BODY, CONTENT_TYPE, EMPTY_TEXT, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
+                                      TRUNCATED, WARC_DATE, lost_record)
 from filters.dedup_index import PREVIOUS_PREFIX
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
 from schemas.io import BOM_UTF8, CompressedFrames, valid_utf8
@@ -410,8 +410,9 @@ def jsonl_line_text(raw_line: bytes, first: bool) -> str:
 
 def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outcome]:
     """One outcome per non-blank line; the offset is the 0-based line number. A line that is not a JSON
-    object with a string `text`, or that is longer than `max_line_bytes`, is an error row (the rest of the
-    file still reads); a decompression failure ends the file with one error row."""
+    object with a string `text`, or that is longer than `max_line_bytes`, is an error row (with the line's id
+    when it has a valid one; the rest of the file still reads); `"text": null` is a rejected row of stage read,
+    reason `empty`, as a Parquet null is; a decompression failure ends the file with one error row."""
     name = basename(path)
     line_no = -1
     try:
@@ -424,24 +425,27 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                 line = jsonl_line_text(raw_line, line_no == 0)
                 if not line.strip():
                     continue
+                doc_id = None
                 try:
                     obj = json.loads(line)
                     if not isinstance(obj, dict):
                         raise TypeError(f"the line is a JSON {_json_kind(obj)}, not an object with a {TEXT!r} field")
+                    doc_id = input_id(obj[ID]) if obj.get(ID) is not None else stable_id("jsonl", name, line_no)
                     if TEXT not in obj:
                         raise ValueError(f"no {TEXT!r} field (fields: {', '.join(sorted(obj)[:8]) or 'none'})")
                     text = obj[TEXT]
-                    if not isinstance(text, str):
+                    if text is not None and not isinstance(text, str):
                         raise TypeError(f"field {TEXT!r} is {type(text).__name__}, not a string")
-                    doc_id = input_id(obj[ID]) if obj.get(ID) is not None else stable_id("jsonl", name, line_no)
                 except Exception as exc:
-                    yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path,
+                    yield ("error", to_error_row(READ_STAGE, exc, doc_id=doc_id, source=SOURCE_TEXT, input_path=path,
                                                  input_offset=line_no))
                     continue
                 url = obj.get(URL)
-                yield ("kept", _text_record(doc_id,
-                                            valid_utf8(text), valid_utf8(str(url)) if url is not None else None,
-                                            path, line_no))
+                url = valid_utf8(str(url)) if url is not None else None
+                if text is None:  # `"text": null`, as a Parquet null: a rejected row, reason empty
+                    yield lost_record(doc_id, SOURCE_TEXT, EMPTY_TEXT, path, line_no, url=url)
+                    continue
+                yield ("kept", _text_record(doc_id, valid_utf8(text), url, path, line_no))
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=line_no + 1))
 
@@ -496,19 +500,19 @@ def read_parquet(path: str, batch_size: int = 1024) -> Iterator[Outcome]:
                 cols = {c: batch.column(c).to_pylist() for c in columns}
                 for i in range(batch.num_rows):
                     text = cols[TEXT][i]
-                    if text is None:
-                        yield ("dropped", "empty")
+                    doc_id = cols.get(ID, [None] * batch.num_rows)[i]
+                    url = cols.get(URL, [None] * batch.num_rows)[i]
+                    url = str(url) if url is not None else None
+                    try:
+                        doc_id = input_id(doc_id) if doc_id is not None else stable_id("parquet", name, row)
+                    except ValueError as exc:  # this row only: the rest of the file is read on
+                        yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, url=url, input_path=path,
+                                                     input_offset=row))
                     else:
-                        doc_id = cols.get(ID, [None] * batch.num_rows)[i]
-                        url = cols.get(URL, [None] * batch.num_rows)[i]
-                        try:
-                            doc_id = input_id(doc_id) if doc_id is not None else stable_id("parquet", name, row)
-                        except ValueError as exc:  # this row only: the rest of the file is read on
-                            yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path,
-                                                         input_offset=row))
+                        if text is None:  # a null text: a rejected row (reason empty) that names the row
+                            yield lost_record(doc_id, SOURCE_TEXT, EMPTY_TEXT, path, row, url=url)
                         else:
-                            yield ("kept", _text_record(doc_id, text, str(url) if url is not None else None, path,
-                                                        row))
+                            yield ("kept", _text_record(doc_id, text, url, path, row))
                     row += 1
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=row))

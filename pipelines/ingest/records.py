@@ -23,6 +23,8 @@ RECORD_POSITION = "record_position"
 # Archives: the record's WARC-Truncated value ("length", "time", ...: the crawler stopped reading the payload),
 # None when whole; extraction keeps it as the document's metadata["truncated"]
 TRUNCATED = "truncated"
+# The drop reason of a record with no text: a JSONL or Parquet null text at read, an empty extraction at extract
+EMPTY_TEXT = "empty"
 RAW_RECORD_FIELDS = (ID, SOURCE, URL, INPUT_PATH, INPUT_OFFSET, RECORD_TYPE, CONTENT_TYPE, HTTP_STATUS,
                      BODY, TEXT, CODE_LANGUAGE, WARC_DATE, RECORD_POSITION, TRUNCATED)
 
