@@ -20,7 +20,7 @@ import numpy as np
 from filters.base import Document, DocumentFilter
 from filters.stage_options import Fraction, ModelPath, OptionError, Sources, checked_options
 from schemas import TEXT, ID
-from schemas.arguments import positive_int
+from schemas.arguments import positive_int, seed_number
 from schemas.io import document_files, iter_documents
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
@@ -160,7 +160,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="directory for model.bin and classifier_meta.json")
     parser.add_argument("--epoch", type=positive_int, default=5, help="fastText training epochs (default 5)")
     parser.add_argument("--max-docs", type=positive_int, default=200_000, help="cap per side (default 200,000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the training order and of fastText (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="seed of the training order and of fastText (default 0)")
 
 
 def _same_documents(positive: str, negative: str) -> str:

@@ -36,3 +36,18 @@ def port_number(value: str) -> int:
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"{number} is not a port (0 to 65535)")
     return number
+
+
+SEED_MAX = 2 ** 63 - 1
+
+
+def seed_number(value: str) -> int:
+    """argparse type of a seed, 0 to 2**63-1: numpy's generators refuse a negative seed, which `train --seed -1`
+    reached only after loading the shards, with numpy's words and no option named."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= number <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{number} is not a seed (0 to 2**63-1)")
+    return number

@@ -102,6 +102,26 @@ def test_resume_on_its_own_shards_still_trains(word_corpus, shards, trained, tmp
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
+@pytest.mark.parametrize("extra, needles", [
+    (["--seed", "7"], ["was saved with --seed 1337", "this run has --seed 7"]),
+    (["--batch-size", "3"], ["was saved with --batch-size 2", "this run has --batch-size 3"]),
+])
+def test_resume_with_another_data_order_is_refused_naming_the_option(shards, trained, tmp_path, capsys, extra,
+                                                                      needles):
+    out = copy_out(trained, "a", tmp_path / "out")
+    before = digest(out / "ckpt.pt")  # before: "reader state was saved with {...}", naming no option nor file
+    refused(args(shards["a"], out, "--resume", "--max-steps", "4") + extra, capsys, f"{out / 'ckpt.pt'}: ",
+            *needles, "resume with the same --seed, --batch-size and number of ranks")
+    assert digest(out / "ckpt.pt") == before
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2 ** 63), "x"])
+def test_a_seed_out_of_range_is_a_usage_error(shards, tmp_path, capsys, seed):
+    with pytest.raises(SystemExit) as exit_:  # -1 failed in numpy after the shards were read
+        main(args(shards["a"], tmp_path / "out", "--seed", seed))
+    assert exit_.value.code == 2 and "winnow train: error: argument --seed: " in capsys.readouterr().err
+
+
 # -- 2. a damaged ckpt.pt ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "junk"])

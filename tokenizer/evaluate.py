@@ -25,7 +25,7 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from schemas import ID, LANGUAGE, SOURCE, TEXT
-from schemas.arguments import positive_int
+from schemas.arguments import positive_int, seed_number
 from schemas.io import iter_documents
 from tokenizer.encode import TokenizerHandle, load_tokenizer, tokenizer_file
 from tokenizer.train import BASELINE_DIR, sample_hash
@@ -130,7 +130,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     which.add_argument("--no-baseline", action="store_true", help="do not compare with a baseline")
     parser.add_argument("--max-docs", type=positive_int, default=DEFAULT_MAX_DOCS, help=f"documents evaluated (default {DEFAULT_MAX_DOCS}), each up to its "
                                                                                    f"first {DEFAULT_MAX_DOC_CHARS:,} characters")
-    parser.add_argument("--seed", type=int, default=0, help="which documents are sampled (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="which documents are sampled (default 0)")
     return parser
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from schemas import ID, SOURCE, TEXT
-from schemas.arguments import fraction_over_zero
+from schemas.arguments import fraction_over_zero, seed_number
 from schemas.io import iter_documents
 
 # cl100k's split pattern with the possessive quantifiers removed: Oniguruma reads `\p{N}{1,3}+` as
@@ -457,7 +457,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--input", required=True, help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
     parser.add_argument("--vocab-size", type=int, required=True, help="vocabulary size including special tokens")
     parser.add_argument("--output", required=True, help="directory for tokenizer.json and tokenizer_meta.json")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="sampling seed (default 0)")
     parser.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
                         help=f"characters of training text in total (default {DEFAULT_MAX_CHARS:,})")
     parser.add_argument("--max-doc-chars", type=int, default=DEFAULT_MAX_DOC_CHARS,

@@ -362,20 +362,20 @@ class ShardReader:
 
     def state_dict(self) -> Dict[str, Any]:
         if self.position == self.batches_per_epoch:  # normalise "end of epoch e" to "start of e + 1"
-            return {"epoch": self.epoch + 1, "position": 0, **self._identity()}
-        return {"epoch": self.epoch, "position": self.position, **self._identity()}
+            return {"epoch": self.epoch + 1, "position": 0, **self.identity()}
+        return {"epoch": self.epoch, "position": self.position, **self.identity()}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Call before iterating. Refuses a state from a different seed, batch size or world size, whose
         positions would not mean the same rows."""
-        mine = self._identity()
+        mine = self.identity()
         theirs = {k: state.get(k) for k in mine}
         if theirs != mine:
             raise ValueError(f"reader state was saved with {theirs} but this reader has {mine}; "
                              f"resume with the same seed, batch size and number of ranks")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
-    def _identity(self) -> Dict[str, int]:
+    def identity(self) -> Dict[str, int]:
         return {"seed": self.seed, "batch_size": self.batch_size, "world_size": self.world_size}
 
 

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from schemas import MANIFEST_NAME
-from schemas.arguments import fraction_over_zero, positive_int
+from schemas.arguments import fraction_over_zero, positive_int, seed_number
 from schemas.errors import WinnowError, check_writable_dir, report_errors
 from training.data import ShardReader
 from training.model import GPT, GPTConfig
@@ -165,6 +165,19 @@ def check_resumable(checkpoint: Dict[str, Any], manifest, shards: str, path: str
                                          "train these from step 0")
 
 
+def check_same_order(saved: Dict[str, Any], mine: Dict[str, int], path: str) -> None:
+    """The checkpoint's reader position means the same rows in this run: same seed, micro-batch size and number
+    of ranks (the reader's own refusal named none of the options, nor the file)."""
+    names = {"seed": "--seed", "batch_size": "--batch-size", "world_size": "ranks"}
+    differ = [k for k in names if saved.get(k) != mine[k]]
+    if differ:
+        def show(d):
+            return ", ".join(f"{names[k]} {d.get(k)}" for k in differ)
+        raise WinnowError(f"was saved with {show(saved)}, but this run has {show(mine)}", path=path,
+                          fix="resume with the same --seed, --batch-size and number of ranks (its data order "
+                              "depends on them), or pass a new --out to train from step 0")
+
+
 def _log(record: Dict[str, Any], path: str) -> None:
     line = json.dumps(record)
     print(line, flush=True)
@@ -223,6 +236,7 @@ def train(config: TrainConfig) -> Dict[str, Any]:
                          document_masking=cfg.document_masking, verify_checksums=False)
     if checkpoint is not None:  # before hashing the shards: a wrong --shards is refused at once
         check_resumable(checkpoint, reader.manifest, cfg.shards, ckpt_path)
+        check_same_order(checkpoint.get("reader") or {}, reader.identity(), ckpt_path)
     if cfg.verify_checksums:
         reader.check_checksums()
     if master:
@@ -365,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     # within (0, 1]: `--lr inf` trained NaN into log and checkpoint; AdamW moves each weight by about lr per step,
     # so above 1 nothing is learnt
     p.add_argument("--lr", type=fraction_over_zero, help="peak learning rate, in (0, 1] (default: the preset's)")
-    p.add_argument("--seed", type=int, help="seed of the initial weights and the data order (default 1337)")
+    p.add_argument("--seed", type=seed_number, help="seed of the initial weights and the data order (default 1337)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, fast steps)")
     p.add_argument("--doc-mask", action="store_true", help="document masking: attention stays inside each "
                    "packed document and positions restart at each one (FlexAttention on CUDA)")

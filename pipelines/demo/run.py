@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from pipelines.runtime.options import add_beam_arguments, dry_run_requested
 from pipelines.jobs.recipe import load_recipe
-from schemas.arguments import port_number, positive_int
+from schemas.arguments import port_number, positive_int, seed_number
 from schemas.errors import WinnowError
 from tokenizer.train import special_tokens
 
@@ -325,7 +325,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help=f"BPE vocabulary size (default 4096; at least {MIN_VOCAB_SIZE})")
     parser.add_argument("--seq-len", type=positive_int, default=256, help="tokens per packed sequence (default 256)")
     parser.add_argument("--train-steps", type=positive_int, default=120, help="steps of the CPU training run")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=seed_number, default=None,
                         help="seed of the tokenizer sample, packing and training (default: the recipe's `seed:`, "
                              "0 when it has none, as the embedded default's)")
     parser.add_argument("--docs-port", type=port_number, default=DEFAULT_DOCS_PORT,

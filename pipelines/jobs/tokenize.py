@@ -26,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList
 
 from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
-from schemas.arguments import positive_int
+from schemas.arguments import positive_int, seed_number
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
 from pipelines.runtime.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
@@ -361,7 +361,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                              "(Megatron-LM/NeMo .bin + .idx, whole documents), mds (MosaicML streaming shards of the "
                              "packed rows + index.json) or llmc (llm.c/nanoGPT .bin with its 256-int32 header)")
     parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
-    parser.add_argument("--seed", type=int, default=0, help="packing/shuffle seed (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="packing/shuffle seed (default 0)")
     parser.add_argument("--rows-per-shard", type=positive_int, default=None,
                         help="rows per shard (overrides --shard-mb)")
     parser.add_argument("--shard-mb", type=float, default=DEFAULT_SHARD_MB,

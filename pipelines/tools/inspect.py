@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET, INPUT_PATH, LANGUAGE,
                      LANGUAGE_SCORE, MANIFEST_NAME, REASON, SOURCE, STAGE, TEXT, TOKENS, URL, Manifest)
-from schemas.arguments import positive_int
+from schemas.arguments import positive_int, seed_number
 from schemas.errors import WinnowError, reading
 from schemas.io import table_files
 from schemas.shard_files import ShardFile, read_manifest
@@ -318,7 +318,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", help="only rejected/error rows of this stage")
     parser.add_argument("--reason", help="only rejected rows with this reason")
     parser.add_argument("--doc-id", help="where document ID is: its table (curate output) or its shard rows")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="sampling seed (default 0)")
     parser.add_argument("--width", type=int, default=160, help="characters per text snippet")
     parser.add_argument("--tokenizer", help="tokenizer.json or its directory (shards)")
 
