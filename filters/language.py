@@ -5,7 +5,9 @@ breaks) become spaces first; the label of a document is that of its whole text. 
 document with `language` (the code from `__label__xx`) and `language_score` (the top probability, clipped to
 1.0: fastText's softmax can return 1.00001), optionally the top-k scores as `lang_<xx>`, then drops it when
 the language is not wanted (`language`) or the score is below the threshold of that language
-(`language_score`). FineWeb keeps English at score >= 0.65.
+(`language_score`). FineWeb keeps English at score >= 0.65. A text with no letter or digit (empty, spaces,
+emoji, NUL) gets no label: language "" and score 0.0, where fastText would label its end-of-line token alone
+('en' at 0.12).
 
 The model (~1 MB quantised) loads in `setup()`, once per worker, and is not pickled with the filter.
 `apply_batch(docs)` labels a batch of documents with one fastText call (its multi-line predict), which the
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import re
 import reprlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Annotated, Dict, List, Optional, Sequence, Tuple
 
 from filters.base import Document, DocumentFilter
 from filters.models import lid_model_path
-from filters.stage_options import Fraction, ModelPath, NonNegativeInt, OptionError, Sources, checked_options
+from filters.fasttext_files import fasttext_model_labels
+from filters.stage_options import (Fraction, ModelPath, NonEmpty, NonNegativeInt, OptionError, Sources,
+                                   checked_options)
 from schemas import LANGUAGE, LANGUAGE_SCORE, TEXT
 
 LABEL_PREFIX = "__label__"
@@ -44,6 +48,13 @@ def load_fasttext_model(path: str):
     if hasattr(fasttext.FastText, "eprint"):
         fasttext.FastText.eprint = _silent
     return fasttext.load_model(str(path))
+
+
+# A text with no letter or digit gets no label: fastText would label its end-of-line token alone ('en' at 0.12
+# for an empty or emoji-only text, and P(hq) 0.95 from a quality classifier).
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
+# A model whose labels are these is `winnow classifier train`'s quality classifier, not a language-ID model.
+QUALITY_LABELS = frozenset({"__label__hq", "__label__lq"})
 
 
 def one_line(text: str) -> str:
@@ -70,7 +81,7 @@ class LanguageFilter(DocumentFilter):
 
     def __init__(
         self,
-        languages: Optional[List[str]] = None,
+        languages: Optional[Annotated[List[str], NonEmpty()]] = None,
         min_score: Fraction = 0.0,
         per_language_min_score: Optional[Dict[str, Fraction]] = None,
         top_k: NonNegativeInt = 0,
@@ -85,16 +96,21 @@ class LanguageFilter(DocumentFilter):
         self.top_k = int(top_k)
         self.model_path = model_path
         self._model = None
-        if self.languages is not None or self.per_language_min_score:
-            # A code the model never produces (`EN`, `eng`) would drop every document: check the codes against
-            # the model's labels now, and keep the model so the driver does not load it again.
-            self._model = load_fasttext_model(lid_model_path(self.model_path))
-            known = {label[len(LABEL_PREFIX):] for label in self._model.get_labels()}
-            for option, value in (("languages", languages or ()),
-                                  ("per_language_min_score", per_language_min_score or {})):
-                for code in value:
-                    if code not in known:
-                        raise OptionError(option, _unknown_code(value, code, known, self.model_path))
+        # The model is checked now (filters/fasttext_files.py: loaded whole in a child process, its labels
+        # cached), not kept: each worker loads it in setup().
+        path = str(lid_model_path(self.model_path))
+        labels = fasttext_model_labels(path)
+        if labels and set(labels) <= QUALITY_LABELS:
+            raise OptionError("model_path", f"= {path!r} is not allowed: it is a quality classifier (labels "
+                                            f"{', '.join(sorted(labels))}), not a language-ID model; give it to "
+                                            f"`classifier: {{model_path: ...}}` and leave language.model_path out "
+                                            f"for lid.176")
+        # A code the model never produces (`EN`, `eng`) would drop every document.
+        known = {label[len(LABEL_PREFIX):] for label in labels}
+        for option, value in (("languages", languages or ()), ("per_language_min_score", per_language_min_score or {})):
+            for code in value:
+                if code not in known:
+                    raise OptionError(option, _unknown_code(value, code, known, self.model_path))
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -111,18 +127,28 @@ class LanguageFilter(DocumentFilter):
             self.setup()
         return self._model
 
+    def _predict(self, texts: Sequence[str], k: int) -> List[Tuple[Sequence[str], Sequence[float]]]:
+        """fastText's (labels, probabilities) of each text, in one call for all of them; none for a text with no
+        letter or digit (`_LETTER_OR_DIGIT`)."""
+        lines = [one_line(t) for t in texts]
+        worded = [i for i, line in enumerate(lines) if _LETTER_OR_DIGIT.search(line)]
+        out: List[Tuple[Sequence[str], Sequence[float]]] = [((), ())] * len(lines)
+        if worded:
+            labels, probs = self.model.predict([lines[i] for i in worded], k=k)
+            for i, lab, p in zip(worded, labels, probs):
+                out[i] = (lab, p)
+        return out
+
     def predict(self, text: str, k: int = 1) -> List[Tuple[str, float]]:
-        """The top-k (language, probability) pairs of one text, best first."""
-        labels, probs = self.model.predict(one_line(text), k=k)
+        """The top-k (language, probability) pairs of one text, best first (none for a text without words)."""
+        labels, probs = self._predict([text], k)[0]
         return [(label[len(LABEL_PREFIX):], min(float(p), 1.0)) for label, p in zip(labels, probs)]
 
     def predict_languages(self, texts: Sequence[str]) -> List[Tuple[str, float]]:
-        """Top (language, probability) of each text, in one fastText call for the whole batch."""
-        if not texts:
-            return []
-        labels, probs = self.model.predict([one_line(t) for t in texts], k=1)
+        """Top (language, probability) of each text, in one fastText call for the whole batch ("", 0.0 for a
+        text without words)."""
         return [(lab[0][len(LABEL_PREFIX):], min(float(p[0]), 1.0)) if len(lab) else ("", 0.0)
-                for lab, p in zip(labels, probs)]
+                for lab, p in self._predict(texts, 1)]
 
     def threshold_for(self, language: str) -> float:
         return self.per_language_min_score.get(language, self.min_score)
@@ -144,12 +170,9 @@ class LanguageFilter(DocumentFilter):
         return self.decide(language, score)
 
     def apply(self, doc: Document) -> Optional[str]:
-        labels, probs = self.model.predict(one_line(doc[TEXT]), k=max(1, self.top_k))
-        return self._annotate(doc, labels, probs)
+        return self.apply_batch([doc])[0]
 
     def apply_batch(self, docs: Sequence[Document]) -> List[Optional[str]]:
         """The decision of `apply` for each document, with one fastText call for the batch."""
-        if not docs:
-            return []
-        labels, probs = self.model.predict([one_line(d[TEXT]) for d in docs], k=max(1, self.top_k))
-        return [self._annotate(d, lab, p) for d, lab, p in zip(docs, labels, probs)]
+        predicted = self._predict([d[TEXT] for d in docs], max(1, self.top_k))
+        return [self._annotate(d, lab, p) for d, (lab, p) in zip(docs, predicted)]

@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from filters.stage_options import FastTextModelFile
+from filters.fasttext_files import model_problem
 from schemas.io import sha256_file
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -56,12 +56,13 @@ def lid_model_path(explicit: str | None = None) -> Path:
         if not Path(named).is_file():
             raise ModelMissingError(f"fastText language-ID model not found at {named}: pass the path of a "
                                     f"lid.176.ftz/.bin, or leave language.model_path and ${ENV_LID_MODEL} unset")
-        # language.model_path is checked as a recipe option; the variable gets the same header check here, so a
-        # stray file fails at recipe load naming the variable, not mid-run with fastText's "wrong file format".
-        if not explicit and not FastTextModelFile().accepts(named):
-            raise ModelMissingError(f"${ENV_LID_MODEL}={named} (the model of the language stage) is not a fastText "
-                                    f"model (wrong header): set it to the path of a lid.176.ftz/.bin, or unset it "
-                                    f"to use the packaged lid.176")
+        # language.model_path is checked as a recipe option; the variable gets the same check here, so a stray
+        # or damaged file fails at recipe load naming the variable, not mid-run.
+        problem = None if explicit else model_problem(named)
+        if problem:  # fasttext_files.py: a damaged file crashed or hung the job
+            raise ModelMissingError(f"${ENV_LID_MODEL}={named} (the model of the language stage) is no usable "
+                                    f"fastText model ({problem}): set it to the path of a lid.176.ftz/.bin, or "
+                                    f"unset it to use the packaged lid.176")
         return Path(named)
     packaged = ASSETS_DIR / LID_MODEL_NAME
     if packaged.is_file():

@@ -25,11 +25,11 @@ import reprlib
 import typing
 from typing import Annotated, Any, Callable, Optional, Tuple
 
+from filters.fasttext_files import fasttext_model_labels, model_problem  # noqa: F401 (re-exported)
+
 # The `source` values readers give documents (pipelines/ingest/inputs.py SOURCE_*): a filter's `sources` naming
 # anything else would silently apply to nothing.
 DOCUMENT_SOURCES = ("web", "text", "code")
-# fastText's model files (.bin and quantised .ftz) start with this little-endian int32 (FASTTEXT_FILEFORMAT_MAGIC_INT32).
-FASTTEXT_MAGIC = 793712314
 # A bad value is quoted in the message, abridged: an option can hold a huge (or alias-expanded) structure.
 _SHOWN = reprlib.Repr()
 _SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxother = 3, 8, 8, 80, 80
@@ -114,25 +114,19 @@ class ExistingFile:
 
 @dataclasses.dataclass(frozen=True)
 class FastTextModelFile:
-    """A local file that starts with fastText's magic number: a missing or foreign model fails at recipe load
-    with its path, not in every worker's setup() once the job runs."""
+    """A local fastText model file that loads whole (filters/fasttext_files.py: loaded once in a child process,
+    with time and memory limits, and cached): a missing, foreign, damaged or cut-short model fails at recipe
+    load with its path, not as a crash or a hang of the job."""
     names_value = True
 
     def accepts(self, value) -> bool:
-        if not os.path.isfile(value):  # a named pipe would block the read below
-            return False
-        try:
-            with open(value, "rb") as f:
-                head = f.read(4)
-        except OSError:
-            return False
-        return len(head) == 4 and int.from_bytes(head, "little", signed=True) == FASTTEXT_MAGIC
+        return model_problem(value) is None
 
     def describe(self) -> str:
         return "the path of a fastText model file (.bin or .ftz)"
 
     def explain(self, value) -> str:
-        return _why_not_a_file(value) or "the file is not a fastText model (wrong header)"
+        return _why_not_a_file(value) or model_problem(value) or ""
 
 
 @dataclasses.dataclass(frozen=True)

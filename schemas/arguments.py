@@ -39,15 +39,25 @@ def port_number(value: str) -> int:
 
 
 SEED_MAX = 2 ** 63 - 1
+FASTTEXT_SEED_MAX = 2 ** 31 - 1  # fastText's seed is a C int
+
+
+def _seed(value: str, maximum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= number <= maximum:
+        raise argparse.ArgumentTypeError(f"{number} is not a seed (0 to {maximum:,})")
+    return number
 
 
 def seed_number(value: str) -> int:
     """argparse type of a seed, 0 to 2**63-1: numpy's generators refuse a negative seed, which `train --seed -1`
     reached only after loading the shards, with numpy's words and no option named."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if not 0 <= number <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{number} is not a seed (0 to 2**63-1)")
-    return number
+    return _seed(value, SEED_MAX)
+
+
+def fasttext_seed(value: str) -> int:
+    """argparse type of a fastText seed, 0 to 2**31-1 (a larger one was a TypeError traceback from fastText)."""
+    return _seed(value, FASTTEXT_SEED_MAX)

@@ -173,11 +173,13 @@ def valid_utf8(value: str) -> str:
 
 
 def _open_text(path: str):
-    """A JSONL file as text (a leading byte-order mark skipped; a cut .gz/.zst raises TruncatedStream)."""
+    """A JSONL file as text (a leading byte-order mark skipped; a cut .gz/.zst raises TruncatedStream). Bytes that
+    are not UTF-8 read as U+FFFD, as curate and tokenize read them (a Latin-1 é stopped stats, tokenizer train
+    and classifier train with a bare UnicodeDecodeError naming no file)."""
     if path.endswith((".gz", ".zst")):
         frames = CompressedFrames(open(path, "rb"), "zstd" if path.endswith(".zst") else "gzip")
-        return io.TextIOWrapper(io.BufferedReader(frames), encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")
+        return io.TextIOWrapper(io.BufferedReader(frames), encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 def parquet_text_problem(path: str, schema: pa.Schema) -> Optional[str]:

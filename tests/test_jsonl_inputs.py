@@ -167,6 +167,10 @@ def test_documents_reader_replaces_lone_surrogates_and_names_a_broken_line(tmp_p
     surrogate = tmp_path / "surr.jsonl"
     surrogate.write_text('{"id": "s1", "text": "hello a\\ud800b world"}\n{"id": "s2", "text": "plain"}\n')
     assert [d["text"] for d in iter_documents(str(surrogate))] == ["hello a\ufffdb world", "plain"]
+    latin1 = tmp_path / "latin1.jsonl"  # a UnicodeDecodeError naming no file before; curate reads it so
+    latin1.write_bytes(b'{"id": "l", "text": "caf\xe9 au lait"}\n')
+    assert [d["text"] for d in iter_documents(str(latin1))] == ["caf\ufffd au lait"]
+    assert [r["text"] for s, r in read_jsonl(str(latin1)) if s == "kept"] == ["caf\ufffd au lait"]
     broken = tmp_path / "broken.jsonl"
     broken.write_text("".join(json.dumps({"id": str(i), "text": "t"}) + "\n" for i in range(50))
                       + '{"id": "broken", "text": "abc\n' + json.dumps({"id": "z", "text": "t"}) + "\n")
