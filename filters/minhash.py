@@ -297,7 +297,9 @@ def _pieces(text: str, n: int) -> List[str]:
             return pieces
         cut = m.start()
         pieces.append(text[start:cut])
-        start, floor = _overlap_start(text, cut, n - 1), cut + 1
+        # the next cut at least half a batch further on: an overlap that reached far back (a long wordless
+        # stretch) made each piece advance by one space, a hang with ~1 MB more memory a piece
+        start, floor = _overlap_start(text, cut, n - 1), cut + _BATCH_CHARS // 2
 
 
 def _hash_parts(texts: Sequence[str], n: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:

@@ -242,3 +242,17 @@ def test_signing_one_long_document_holds_a_bounded_batch(tmp_path):
         tracemalloc.stop()
     assert sig.shape == (2, 112)
     assert peak < 200 << 20, peak >> 20  # the whole-text path peaked near 0.75 GB on this text
+
+
+@pytest.mark.slow  # ~15 s: two 1 MiB pieces with a 1.1 MB wordless stretch between them
+def test_a_long_wordless_stretch_past_a_cut_ends_and_keeps_the_sets():
+    """A document over a batch with a long stretch of punctuation-only tokens (`- - -`): each piece started at
+    the overlap far back and advanced one space, a hang of the whole curate (found by an audit)."""
+    from filters.minhash import _hash_parts, _pieces, batch_shingle_hashes
+
+    text = ("alpha beta gamma delta epsilon zeta eta theta " * 3000 + "- " * 550_000
+            + "iota kappa lambda mu nu xi omicron " * 3000)
+    assert len(_pieces(text, 5)) == 2
+    whole = np.unique(batch_shingle_hashes([text], 5)[0])
+    parts = np.unique(np.concatenate([hv for hv, _ in _hash_parts([text], 5)]))
+    assert np.array_equal(whole, parts)
