@@ -88,7 +88,7 @@ def _load_in_child(path: str, size: int, _mtime_ns: int) -> Tuple[Optional[str],
         if "MemoryError" in last or "bad_alloc" in last:
             return (f"fastText ran out of the {cap / 2 ** 30:.1f} GiB allowed for loading a {size:,}-byte file: "
                     f"the file is damaged or cut short"), ()
-        return f"fastText cannot load it ({last[:300]})", ()
+        return f"fastText cannot load it ({last[:300]}): the file is damaged or cut short", ()
     try:
         info = json.loads(proc.stdout.decode("utf-8").strip().splitlines()[-1])
     except (ValueError, IndexError):

@@ -69,9 +69,11 @@ def test_classifier_model_without_the_hq_label_fails_at_load(lid_model_file, hq_
     from filters.classifier import QualityClassifierFilter
 
     f = QualityClassifierFilter(model_path=str(hq_model))
+    assert f._model is None  # its labels came from model_path's check (fasttext_files.py): no copy held here
+    f.setup()
     model = f._model
     f.setup()
-    assert f._model is model  # the model checked at build is the one used here, not loaded a second time
+    assert f._model is model  # loaded once
     worker = pickle.loads(pickle.dumps(f))  # and not pickled to the workers, which load it in setup()
     assert worker._model is None
     worker.setup()
