@@ -128,8 +128,41 @@ def params_differences(index: Mapping[str, Any], run: Mapping[str, Any]) -> List
 # ------------------------------------------------------------------------------------------ description
 
 def _read_json(path: str) -> Dict[str, Any]:
-    with FileSystems.open(path) as f:
-        return json.loads(f.read().decode("utf-8"))
+    """An index.json, checked for the fields the readers use: a cut, empty or hand-edited description was a
+    traceback (a list: AttributeError; no `partitions`: KeyError mid-job) or json's message without the file."""
+    try:
+        with FileSystems.open(path) as f:
+            desc = json.loads(f.read().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # json's JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: cannot be read as an index description ({exc}); {FIX_DAMAGED_INDEX}") from None
+    problem = _description_problem(desc)
+    if problem:
+        raise ValueError(f"{path}: {problem}; {FIX_DAMAGED_INDEX}")
+    return desc
+
+
+def _description_problem(desc: Any) -> Optional[str]:
+    """What an index.json lacks of what the readers use (None when it has it all)."""
+    if not isinstance(desc, dict):
+        return f"is a JSON {type(desc).__name__}, not an index description (an object)"
+    partitions = desc.get("partitions")
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        return f"'partitions' is {partitions!r}, not a whole number of at least 1"
+    files = desc.get("files")
+    if not isinstance(files, list):
+        return f"'files' is {files!r:.80}, not a list"
+    for f in files:
+        if not (isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("partition"), int)
+                and isinstance(f.get("rows"), int) and isinstance(f.get("buckets"), list) and len(f["buckets"]) == 2):
+            return f"the file entry {f!r:.120} lacks a path, partition, rows or buckets"
+    if not isinstance(desc.get("params", {}), dict):
+        return "'params' is not an object"
+    return None
+
+
+def _missing_files(stage_dir: str, desc: Mapping[str, Any]) -> List[str]:
+    """The listed files with rows that are not there (a deleted part file failed mid-job)."""
+    return [f["path"] for f in desc["files"] if f["rows"] and not _exists(FileSystems.join(stage_dir, f["path"]))]
 
 
 def _exists(path: str) -> bool:
@@ -158,6 +191,10 @@ def load_description(directory: str, stage: str) -> Tuple[str, Dict[str, Any]]:
         raise ValueError(f"against: {stage_dir} is not a {FORMAT} index (format {desc.get('format')!r})")
     if desc.get("stage") != stage:
         raise ValueError(f"against: {stage_dir} is a {desc.get('stage')} index, not a {stage} one")
+    missing = _missing_files(stage_dir, desc)
+    if missing:
+        raise ValueError(f"{stage_dir}: {len(missing)} of the files its {DESCRIPTION} lists are missing "
+                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {FIX_DAMAGED_INDEX}")
     return stage_dir, desc
 
 

@@ -334,3 +334,33 @@ def test_against_the_output_directory_itself_is_refused_before_the_job(tmp_path,
     # against an earlier run elsewhere still works
     again.write_text(f"name: again\ndedup_exact: {{against: ['{out}']}}\n")
     assert main(["curate", "-i", docs, "-o", str(tmp_path / "second"), "--recipe", str(again)]) == 0
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ("list", "is a JSON list, not an index description"),          # AttributeError traceback before
+    ("no_partitions", "'partitions' is None, not a whole number"),  # KeyError mid-job before
+    ("cut", "cannot be read as an index description (Expecting"),  # json's message, no file, before
+    ("empty", "cannot be read as an index description"),
+    ("part_deleted", "of the files its index.json lists are missing"),  # FileNotFoundError mid-job before
+])
+def test_a_damaged_index_description_is_one_line_naming_it_before_the_job(tmp_path, damage, needle):
+    from pipelines.jobs.curate import check_against_indexes
+
+    index = tmp_path / "old" / "index" / EXACT_STAGE
+    _write_index(index, _rows(50), 4)
+    desc_path = index / dix.DESCRIPTION
+    text = desc_path.read_text()
+    if damage == "list":
+        desc_path.write_text("[1, 2]")
+    elif damage == "no_partitions":
+        desc_path.write_text(json.dumps({k: v for k, v in json.loads(text).items() if k != "partitions"}))
+    elif damage == "cut":
+        desc_path.write_text(text[:200])
+    elif damage == "empty":
+        desc_path.write_text("")
+    else:
+        os.remove(index / json.loads(text)["files"][0]["path"])
+    with pytest.raises(RecipeError) as info:
+        check_against_indexes(parse_recipe({"dedup_exact": {"against": [str(tmp_path / "old")]}}))
+    message = str(info.value)
+    assert needle in message and str(index) in message and "the index file is damaged or truncated" in message
