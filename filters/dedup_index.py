@@ -127,7 +127,7 @@ def params_differences(index: Mapping[str, Any], run: Mapping[str, Any]) -> List
 
 # ------------------------------------------------------------------------------------------ description
 
-def _read_json(path: str) -> Dict[str, Any]:
+def read_description(path: str) -> Dict[str, Any]:
     """An index.json, checked for the fields the readers use: a cut, empty or hand-edited description was a
     traceback (a list: AttributeError; no `partitions`: KeyError mid-job) or json's message without the file."""
     try:
@@ -186,7 +186,7 @@ def stage_index_dir(directory: str, stage: str) -> str:
 def load_description(directory: str, stage: str) -> Tuple[str, Dict[str, Any]]:
     """(the stage's index directory, its index.json), checked for format and stage."""
     stage_dir = stage_index_dir(directory, stage)
-    desc = _read_json(FileSystems.join(stage_dir, DESCRIPTION))
+    desc = read_description(FileSystems.join(stage_dir, DESCRIPTION))
     if desc.get("format") != FORMAT:
         raise ValueError(f"against: {stage_dir} is not a {FORMAT} index (format {desc.get('format')!r})")
     if desc.get("stage") != stage:
@@ -214,7 +214,12 @@ def load_sets(stage_dir: str) -> Optional[Tuple[str, Dict[str, Any]]]:
     sets_dir = FileSystems.join(stage_dir, SETS_DIR)
     if not _exists(FileSystems.join(sets_dir, DESCRIPTION)):
         return None
-    return sets_dir, _read_json(FileSystems.join(sets_dir, DESCRIPTION))
+    desc = read_description(FileSystems.join(sets_dir, DESCRIPTION))
+    missing = _missing_files(sets_dir, desc)
+    if missing:
+        raise ValueError(f"{sets_dir}: {len(missing)} of the files its {DESCRIPTION} lists are missing "
+                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {FIX_DAMAGED_INDEX}")
+    return sets_dir, desc
 
 
 def describe(stage: str, params: Mapping[str, Any], partitions: int, files: Sequence[Mapping[str, Any]],

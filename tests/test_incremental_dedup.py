@@ -364,3 +364,36 @@ def test_a_damaged_index_description_is_one_line_naming_it_before_the_job(tmp_pa
         check_against_indexes(parse_recipe({"dedup_exact": {"against": [str(tmp_path / "old")]}}))
     message = str(info.value)
     assert needle in message and str(index) in message and "the index file is damaged or truncated" in message
+
+
+def test_a_merge_that_fails_on_a_damaged_part_leaves_nothing_and_a_retry_runs(tmp_path, capsys):
+    """Both stages in two DIRs; one DIR's MinHash sets file cut to 50 bytes. The merge used to leave the merged
+    dedup_exact index and a dedup_minhash index.json without sets: the retry was refused ("already holds"), and a
+    curate against it was told to set verify_threshold: null, which would have used the half-merged index. A
+    damaged index.json was taken for none ("only DIR holds it") and the merge went on with exit 0."""
+    from filters.minhash import MinHashParams
+    from tests.clirun import last_error_line, winnow
+
+    params = dix.minhash_params(MinHashParams())
+    for name in ("a", "b"):
+        _write_index(tmp_path / name / "index" / EXACT_STAGE, _rows(40, name), 2)
+        stage_dir = tmp_path / name / "index" / MINHASH_STAGE
+        _write_index(stage_dir, _rows(28, name), 2, stage=MINHASH_STAGE, params=params)
+        sets = [(dix.id_bucket(f"{name}1"), f"{name}1", bytes(range(8)))]
+        entries = [dix.write_partition(str(stage_dir / dix.SETS_DIR), 0, 1, sets, dix.SETS_SCHEMA)]
+        dix.write_description(str(stage_dir / dix.SETS_DIR), dix.describe(MINHASH_STAGE, params, 1, entries, 1,
+                                                                          holds=dix.SETS_HOLDS))
+    sets_dir = tmp_path / "b" / "index" / MINHASH_STAGE / dix.SETS_DIR
+    part = sets_dir / json.loads((sets_dir / dix.DESCRIPTION).read_text())["files"][0]["path"]
+    whole = part.read_bytes()
+    part.write_bytes(whole[:50])
+    out = tmp_path / "m"
+    code, _, err = winnow(capsys, "index", "merge", tmp_path / "a", tmp_path / "b", "--output", out)
+    assert code != 0 and str(part) in last_error_line(err, "index merge")
+    assert not list(out.rglob(dix.DESCRIPTION))  # no index of either stage left behind
+    part.write_bytes(whole)
+    code, _, _ = winnow(capsys, "index", "merge", tmp_path / "a", tmp_path / "b", "--output", out)
+    assert code == 0 and dix.load_description(str(out), EXACT_STAGE)[1]["rows"] == 80
+    (tmp_path / "b" / "index" / EXACT_STAGE / dix.DESCRIPTION).write_text("[]")
+    code, _, err = winnow(capsys, "index", "merge", tmp_path / "a", tmp_path / "b", "--output", tmp_path / "m2")
+    assert code != 0 and "is a JSON list, not an index description" in last_error_line(err, "index merge")

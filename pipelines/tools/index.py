@@ -17,7 +17,8 @@ from typing import Any, List
 
 from apache_beam.io.filesystems import FileSystems
 
-from filters.dedup_index import HOLDS, INDEX_DIR, load_description, load_sets, merge_indexes
+from filters.dedup_index import (DESCRIPTION, HOLDS, INDEX_DIR, load_description, load_sets, merge_indexes,
+                                 read_description, stage_index_dir)
 from schemas.arguments import positive_int
 from schemas.errors import WinnowError
 
@@ -26,9 +27,12 @@ def _stages_of(directory: str) -> List[str]:
     found = []
     for stage in HOLDS:
         try:
-            load_description(directory, stage)
-        except ValueError:
+            stage_dir = stage_index_dir(directory, stage)
+        except ValueError:  # holds none; a damaged one is refused here, not taken for none
             continue
+        if read_description(FileSystems.join(stage_dir, DESCRIPTION)).get("stage") != stage:
+            continue  # DIR is itself another stage's index
+        load_description(directory, stage)
         found.append(stage)
     return found
 
@@ -64,6 +68,7 @@ def main(args: Any = None) -> int:
         if stage in _stages_of(args.output):
             raise WinnowError(f"already holds a {stage} index, which the merge would replace, not add to",
                               path=args.output, fix="list it among the DIRs to merge and write to a new --output")
+    written: List[str] = []
     for stage in stages:
         without = [d for d in args.indexes if load_sets(load_description(d, stage)[0]) is None]
         if 0 < len(without) < len(args.indexes):  # the sets are merged only when every DIR has them
@@ -71,7 +76,14 @@ def main(args: Any = None) -> int:
                   f"with verify_threshold: null); a curate against the merged index needs verify_threshold: null, "
                   f"or merge only indexes built with verification", file=sys.stderr)
         out = FileSystems.join(args.output, INDEX_DIR, stage)
-        desc = merge_indexes(args.indexes, out, stage, args.partitions)
+        written.append(out)
+        try:
+            desc = merge_indexes(args.indexes, out, stage, args.partitions)
+        except BaseException:  # a damaged input part: no half-written index that a retry or an `against` would
+            for path in written:  # meet (this run's other stages too: the retry would be refused for them)
+                if FileSystems.exists(path):
+                    FileSystems.delete([path])
+            raise
         print(f"{stage}: {desc['documents']} documents, {desc['rows']} rows in {len(desc['files'])} files "
               f"({desc['partitions']} partitions) -> {out}")
     return 0
