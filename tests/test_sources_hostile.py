@@ -347,7 +347,8 @@ def test_parquet_integer_id_and_url_are_written_as_decimal_strings(tmp_path):
     pq.write_table(pa.table({"text": ["one", None, "three"], "id": pa.array([7, 8, 9], pa.int64()),
                              "url": pa.array([42, None, 44], pa.int64())}), path)
     outs = list(read_input_file(InputFile(PARQUET, str(path))))
-    assert [s for s, _ in outs] == ["kept", "dropped", "kept"]
+    assert [s for s, _ in outs] == ["kept", "rejected", "kept"]
+    assert outs[1][1][ID] == "8"  # the null text: a rejected row naming its id
     assert [(v[ID], v[URL], v[TEXT]) for s, v in outs if s == "kept"] == [("7", "42", "one"), ("9", "44", "three")]
 
 
