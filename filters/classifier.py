@@ -20,13 +20,13 @@ import ctypes
 import hashlib
 import json
 import os
-import re
 import tempfile
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from filters.base import Document, DocumentFilter
+from filters.fasttext_files import has_words
 from filters.stage_options import (Fraction, ModelPath, OptionError, Sources, checked_options,
                                    fasttext_model_labels)
 from schemas import TEXT, ID
@@ -40,7 +40,6 @@ LABEL_PREFIX = "__label__"  # fastText's default `-label`: a word of a training 
 # floats, so bucket x dim x 4 bytes is most of the model (2,000,000 x 64 x 4 = 512 MB).
 DEFAULT_BUCKET = 2_000_000
 MAX_BUCKET = 100_000_000
-_WORD_CHARACTER = re.compile(r"\w")
 
 
 def fasttext_line(text: str) -> str:
@@ -49,11 +48,6 @@ def fasttext_line(text: str) -> str:
     underscores so that no text adds a label to a model (used by training and scoring alike)."""
     words = text.replace("\0", " ").split()
     return " ".join(w.lstrip("_") if w.startswith(LABEL_PREFIX) else w for w in words)
-
-
-def has_words(line: str) -> bool:
-    """Whether a `fasttext_line` has anything to classify (a word character)."""
-    return _WORD_CHARACTER.search(line) is not None
 
 
 def _held_out(text: str, fraction: float) -> bool:

@@ -160,9 +160,12 @@ def _description_problem(desc: Any) -> Optional[str]:
     return None
 
 
-def _missing_files(stage_dir: str, desc: Mapping[str, Any]) -> List[str]:
-    """The listed files with rows that are not there (a deleted part file failed mid-job)."""
-    return [f["path"] for f in desc["files"] if f["rows"] and not _exists(FileSystems.join(stage_dir, f["path"]))]
+def _check_listed_files(stage_dir: str, desc: Mapping[str, Any]) -> None:
+    """ValueError naming the listed files with rows that are not there (a deleted part file failed mid-job)."""
+    missing = [f["path"] for f in desc["files"] if f["rows"] and not _exists(FileSystems.join(stage_dir, f["path"]))]
+    if missing:
+        raise ValueError(f"{stage_dir}: {len(missing)} of the files its {DESCRIPTION} lists are missing "
+                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {FIX_DAMAGED_INDEX}")
 
 
 def _exists(path: str) -> bool:
@@ -191,10 +194,7 @@ def load_description(directory: str, stage: str) -> Tuple[str, Dict[str, Any]]:
         raise ValueError(f"against: {stage_dir} is not a {FORMAT} index (format {desc.get('format')!r})")
     if desc.get("stage") != stage:
         raise ValueError(f"against: {stage_dir} is a {desc.get('stage')} index, not a {stage} one")
-    missing = _missing_files(stage_dir, desc)
-    if missing:
-        raise ValueError(f"{stage_dir}: {len(missing)} of the files its {DESCRIPTION} lists are missing "
-                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {FIX_DAMAGED_INDEX}")
+    _check_listed_files(stage_dir, desc)
     return stage_dir, desc
 
 
@@ -215,10 +215,7 @@ def load_sets(stage_dir: str) -> Optional[Tuple[str, Dict[str, Any]]]:
     if not _exists(FileSystems.join(sets_dir, DESCRIPTION)):
         return None
     desc = read_description(FileSystems.join(sets_dir, DESCRIPTION))
-    missing = _missing_files(sets_dir, desc)
-    if missing:
-        raise ValueError(f"{sets_dir}: {len(missing)} of the files its {DESCRIPTION} lists are missing "
-                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {FIX_DAMAGED_INDEX}")
+    _check_listed_files(sets_dir, desc)
     return sets_dir, desc
 
 

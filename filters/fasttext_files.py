@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,16 @@ finally:
     shutil.rmtree(folder, ignore_errors=True)
 print(json.dumps({"labels": model.get_labels(), "saved": saved}))
 """
+
+
+# A text with no letter or digit has nothing for a fastText model to read: fastText would label its end-of-line
+# token alone ('en' at 0.12 from lid.176, P(hq) 0.95 from a quality classifier).
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
+
+
+def has_words(line: str) -> bool:
+    """Whether a text holds a letter or digit (the language and classifier stages score nothing else)."""
+    return _LETTER_OR_DIGIT.search(line) is not None
 
 
 def has_fasttext_header(path: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Annotated, Dict, List, Optional, Sequence, Tuple
 
 from filters.base import Document, DocumentFilter
 from filters.models import lid_model_path
-from filters.fasttext_files import fasttext_model_labels
+from filters.fasttext_files import fasttext_model_labels, has_words
 from filters.stage_options import (Fraction, ModelPath, NonEmpty, NonNegativeInt, OptionError, Sources,
                                    checked_options)
 from schemas import LANGUAGE, LANGUAGE_SCORE, TEXT
@@ -50,9 +50,6 @@ def load_fasttext_model(path: str):
     return fasttext.load_model(str(path))
 
 
-# A text with no letter or digit gets no label: fastText would label its end-of-line token alone ('en' at 0.12
-# for an empty or emoji-only text, and P(hq) 0.95 from a quality classifier).
-_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 # A model whose labels are these is `winnow classifier train`'s quality classifier, not a language-ID model.
 QUALITY_LABELS = frozenset({"__label__hq", "__label__lq"})
 
@@ -129,9 +126,9 @@ class LanguageFilter(DocumentFilter):
 
     def _predict(self, texts: Sequence[str], k: int) -> List[Tuple[Sequence[str], Sequence[float]]]:
         """fastText's (labels, probabilities) of each text, in one call for all of them; none for a text with no
-        letter or digit (`_LETTER_OR_DIGIT`)."""
+        letter or digit (fasttext_files.has_words)."""
         lines = [one_line(t) for t in texts]
-        worded = [i for i, line in enumerate(lines) if _LETTER_OR_DIGIT.search(line)]
+        worded = [i for i, line in enumerate(lines) if has_words(line)]
         out: List[Tuple[Sequence[str], Sequence[float]]] = [((), ())] * len(lines)
         if worded:
             labels, probs = self.model.predict([lines[i] for i in worded], k=k)
