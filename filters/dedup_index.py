@@ -117,10 +117,15 @@ def minhash_params(params) -> Dict[str, Any]:
     """The fields of a `filters.minhash.MinHashParams` that decide band keys, and how text is normalised."""
     return {"ngram": params.ngram, "num_perm": params.num_perm, "bands": params.bands, "rows": params.rows,
             "seed": params.seed, "scheme": params.scheme, "hash": params.hashfunc, "band_key": "blake2b-64",
-            "normalize": "normalize_for_dedup"}
+            "normalize": "normalize_for_dedup", "words": params.words}
+
+
+# Parameters that indexes built before them do not record, and the value those indexes were built with.
+_UNRECORDED_BEFORE = {"words": "whitespace"}
 
 
 def params_differences(index: Mapping[str, Any], run: Mapping[str, Any]) -> List[str]:
+    index = {**{k: v for k, v in _UNRECORDED_BEFORE.items() if k in run}, **index}
     return [f"{k}: index {index.get(k)!r}, this recipe {run.get(k)!r}"
             for k in sorted(set(index) | set(run)) if index.get(k) != run.get(k)]
 

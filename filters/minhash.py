@@ -1,7 +1,11 @@
 """MinHash signatures and LSH band keys for near-duplicate detection, value-identical to datasketch.
 
 A document becomes the set of its word n-grams (`shingles`: `ngram` consecutive words of the
-`normalize_for_dedup` text, joined by one space; a text shorter than `ngram` words is one shingle). Each
+`normalize_for_dedup` text, joined by one space; a text shorter than `ngram` words is one shingle). Words
+(`dedup_words`) are split at whitespace, and with `words: scripts` (the default) each letter of a script written
+without spaces (Chinese, Japanese, Thai, ...: `SOLO_RANGES`) is a word, so such texts are shingled by characters.
+A text longer than `_BATCH_CHARS` code points is hashed a step at a time with the same result (bounded memory
+for a 40M-character token). Each
 shingle gets one 64-bit hash (`hashfunc`), then all `num_perm` permutations are applied in one numpy
 operation over a (shingles x permutations) block and the minimum is taken per permutation.
 
@@ -41,7 +45,7 @@ import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Iterable, Iterator, List, Sequence, Tuple
+from typing import Annotated, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,6 +54,7 @@ from filters.text import normalize_for_dedup
 
 SCHEMES = ("affine64", "affine32", "legacy")
 HASHFUNCS = ("words64", "sha1")
+WORDS = ("scripts", "whitespace")
 _MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH_32 = np.uint64((1 << 32) - 1)
 _MASK64 = (1 << 64) - 1
@@ -77,6 +82,10 @@ class MinHashParams:
     seed: Annotated[int, Range(0, 2 ** 32 - 1)] = 1  # np.random.RandomState's seed range
     scheme: Annotated[str, OneOf(*SCHEMES)] = "affine64"
     hashfunc: Annotated[str, OneOf(*HASHFUNCS)] = "words64"
+    # "scripts": words split at whitespace, and each letter of a script written without spaces (Chinese,
+    # Japanese, Thai, ...; `SOLO_RANGES`) a word. "whitespace": split at whitespace only (indexes built before
+    # this option; such texts are then one word).
+    words: Annotated[str, OneOf(*WORDS)] = "scripts"
 
     def __post_init__(self):
         if self.bands * self.rows > self.num_perm:
@@ -94,10 +103,10 @@ class MinHashParams:
         return cls(num_perm=num_perm, bands=bands, rows=rows, **kwargs)
 
 
-def shingles(text: str, n: int) -> List[str]:
-    """Distinct word n-grams of the normalised text, in first-seen order."""
-    words = normalize_for_dedup(text).split(" ")
-    if not words or words == [""]:
+def shingles(text: str, n: int, words: str = "scripts") -> List[str]:
+    """Distinct word n-grams (words: `dedup_words`) joined by one space, in first-seen order."""
+    words = dedup_words(text, words)
+    if not words:
         return []
     if len(words) <= n:
         return [" ".join(words)]
@@ -161,14 +170,34 @@ def _powers_at_least(length: int) -> np.ndarray:
     return _powers(size)
 
 
-_KEEP, _DROP, _DIGIT, _SPACE, _UNSEEN = 0, 1, 2, 3, 255
+_KEEP, _DROP, _DIGIT, _SPACE, _SOLO, _UNSEEN = 0, 1, 2, 3, 4, 255
 _class_table = None  # this process's per-code-point classes, filled as code points are first seen
+
+# Scripts written without spaces between words (words "scripts"): each of these code points is a word by
+# itself, so a Chinese, Japanese, Thai, Lao, Khmer, Myanmar or Tibetan text is shingled by characters. Split
+# at whitespace only, such a text was one word and one shingle: near-duplicates never matched. Hangul is
+# written with spaces and stays as it is.
+SOLO_RANGES = ((0x0E00, 0x0EFF),    # Thai, Lao
+               (0x0F00, 0x0FFF),    # Tibetan
+               (0x1000, 0x109F),    # Myanmar
+               (0x1780, 0x17FF),    # Khmer
+               (0x19E0, 0x19FF),    # Khmer symbols
+               (0x3005, 0x3007),    # CJK iteration and closing marks, ideographic zero
+               (0x3040, 0x30FF),    # Hiragana, Katakana
+               (0x31F0, 0x31FF),    # Katakana phonetic extensions
+               (0x3400, 0x4DBF),    # CJK Unified Ideographs extension A
+               (0x4E00, 0x9FFF),    # CJK Unified Ideographs
+               (0xA9E0, 0xA9FF),    # Myanmar extended-B
+               (0xAA60, 0xAA7F),    # Myanmar extended-A
+               (0xF900, 0xFAFF),    # CJK compatibility ideographs
+               (0x20000, 0x3FFFF))  # CJK extensions B-I and compatibility supplement
+_SOLO_RE = re.compile("([" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in SOLO_RANGES) + "])")
 
 
 def _char_class(cp: int) -> int:
     """What `normalize_for_dedup` does to one code point after NFKC and lower-casing: Unicode punctuation
     (category P*) is deleted, decimal digits (Nd, re's \\d) become "0", whitespace (str.isspace, what str.split
-    splits on) separates words."""
+    splits on) separates words; a letter of a script in `SOLO_RANGES` is a word by itself (words "scripts")."""
     import unicodedata
 
     ch = chr(cp)
@@ -176,7 +205,9 @@ def _char_class(cp: int) -> int:
         return _SPACE
     if ch.isdecimal():
         return _DIGIT
-    return _DROP if unicodedata.category(ch)[0] == "P" else _KEEP
+    if unicodedata.category(ch)[0] == "P":
+        return _DROP
+    return _SOLO if any(lo <= cp <= hi for lo, hi in SOLO_RANGES) else _KEEP
 
 
 def _char_classes(cps: np.ndarray) -> np.ndarray:
@@ -196,41 +227,66 @@ def _char_classes(cps: np.ndarray) -> np.ndarray:
     return cls
 
 
-def batch_shingle_hashes(texts: Sequence[str], n: int, short_texts: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-    """words64 hashes of every shingle position of every text, and the text index of each (`short_texts`
-    False: a text shorter than n words gives none, as a piece of a longer text must not; see `_hash_parts`).
+def dedup_words(text: str, words: str = "scripts") -> List[str]:
+    """The words MinHash shingles: those of `normalize_for_dedup(text)` split at spaces, and with words
+    "scripts" each letter of a script written without spaces (`SOLO_RANGES`) a word of its own."""
+    norm = normalize_for_dedup(text)
+    if words == "scripts":
+        norm = _SOLO_RE.sub(r" \1 ", norm)
+    return norm.split()
 
-    The whole batch is one array of code points (NFKC and lower-casing per text, in C); the rest of
-    `normalize_for_dedup` is a table lookup per code point (punctuation deleted, digits -> "0", whitespace
-    runs separate words), so the words are exactly those of `normalize_for_dedup(text).split(" ")` (tested).
-    Word hashes are per-character polynomial terms summed with `np.add.reduceat`; n-gram hashes are n
-    shifted multiply-adds. No Python loop runs per word or shingle. Repeated shingles stay (a MinHash of a
-    set ignores repeats).
-    """
-    import unicodedata
 
-    folded = [unicodedata.normalize("NFKC", t).lower() for t in texts]
-    if not any(folded):
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    cps = np.frombuffer("".join(folded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    doc_of = np.repeat(np.arange(len(folded), dtype=np.int64), [len(t) for t in folded])
+@dataclass
+class _Words:
+    """The words of a run of code points: polynomial sums of their code points (before the length term and
+    fmix64), their lengths and owners; `joins`: the run's first word continues a word left open before it;
+    `open`: its last word may go on in the next run (a run of one long text hashed a batch at a time)."""
+    sums: np.ndarray
+    lengths: np.ndarray
+    owner: np.ndarray
+    joins: bool
+    open: bool
+
+    def hashes(self) -> np.ndarray:
+        return _fmix(self.sums + self.lengths.astype(np.uint64) * np.uint64(_LEN_MULT), 64)
+
+
+def _words_of(cps: np.ndarray, doc_of: np.ndarray, solo: bool) -> Optional[_Words]:
+    """The words of code points `cps` (already NFKC-folded) owned by texts `doc_of`; None when every code point
+    is punctuation (deleted; a word left open before goes on after them)."""
     cls = _char_classes(cps)
     keep = cls != _DROP
     cps, cls, doc_of = cps[keep], cls[keep], doc_of[keep]
+    if len(cps) == 0:
+        return None
     cps = np.where(cls == _DIGIT, np.uint32(ord("0")), cps)
+    single = cls == _SOLO
+    solo = solo and bool(single.any())
     is_char = cls != _SPACE
+    joins = bool(is_char[0] and not (solo and single[0]))
+    ends_open = bool(is_char[-1] and not (solo and single[-1]))
+    pos = np.flatnonzero(is_char)
     cps, doc_of = cps[is_char], doc_of[is_char]
     if len(cps) == 0:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    # A word starts where a character follows a separator or starts a text (original positions tell).
-    pos = np.flatnonzero(is_char)
-    starts = np.flatnonzero(np.concatenate(([True], (np.diff(pos) > 1) | (doc_of[1:] != doc_of[:-1]))))
+        return _Words(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), False, False)
+    # A word starts where a character follows a separator or starts a text (original positions tell), and
+    # at each letter of a script without spaces and after it.
+    brk = (np.diff(pos) > 1) | (doc_of[1:] != doc_of[:-1])
+    if solo:
+        single = single[is_char]
+        brk |= single[1:] | single[:-1]
+    starts = np.flatnonzero(np.concatenate(([True], brk)))
     lengths = np.diff(np.concatenate((starts, [len(cps)])))
     offset = np.arange(len(cps), dtype=np.int64) - np.repeat(starts, lengths)
     pw = _powers_at_least(int(lengths.max()))
-    terms = (cps.astype(np.uint64) + np.uint64(1)) * pw[offset]
-    word_hash = _fmix(np.add.reduceat(terms, starts) + lengths.astype(np.uint64) * np.uint64(_LEN_MULT), 64)
-    word_text = doc_of[starts]
+    sums = np.add.reduceat((cps.astype(np.uint64) + np.uint64(1)) * pw[offset], starts)
+    return _Words(sums, lengths, doc_of[starts], joins, ends_open)
+
+
+def _ngram_hashes(word_hash: np.ndarray, word_text: np.ndarray, n: int,
+                  short_texts: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """The hash of every n-gram of consecutive words of one text, and the text of each; with `short_texts`,
+    a text of fewer than n words gives one shingle of all its words."""
     n_words = len(word_hash)
     pad_text = np.concatenate((word_text, np.full(n, -1)))
     pad_hash = np.concatenate((word_hash, np.zeros(n, dtype=np.uint64)))
@@ -245,72 +301,97 @@ def batch_shingle_hashes(texts: Sequence[str], n: int, short_texts: bool = True)
     return _fmix(acc[valid], 64), word_text[valid]
 
 
-# Code points per batch_shingle_hashes call: its arrays peak near 60 bytes per code point, so a batch of long
-# texts, or one 50 MB document, took ~3 GB in one call; calls of at most this many hold ~60 MB.
-_BATCH_CHARS = 1 << 20
-_SPACE_RE = re.compile(r"\s")   # str.isspace, what separates words before and after normalisation
-_TOKEN_RE = re.compile(r"\S+")
-_OVERLAP_WINDOW_MAX = 1 << 22
+def batch_shingle_hashes(texts: Sequence[str], n: int, words: str = "scripts") -> Tuple[np.ndarray, np.ndarray]:
+    """words64 hashes of every shingle position of every text, and the text index of each.
 
-
-def _has_word(token: str) -> bool:
-    """Whether a whitespace-free piece of raw text leaves at least one word after normalisation."""
+    The whole batch is one array of code points (NFKC and lower-casing per text, in C); the rest of
+    `normalize_for_dedup` is a table lookup per code point (punctuation deleted, digits -> "0", whitespace
+    runs separate words, letters of scripts without spaces are words), so the words are exactly those of
+    `dedup_words(text, words)` (tested). Word hashes are per-character polynomial terms summed with
+    `np.add.reduceat`; n-gram hashes are n shifted multiply-adds. No Python loop runs per word or shingle.
+    Repeated shingles stay (a MinHash of a set ignores repeats). Its arrays peak near 60 bytes per code point:
+    `_hash_parts` bounds what one call holds.
+    """
     import unicodedata
 
-    folded = unicodedata.normalize("NFKC", token).lower()
-    cls = _char_classes(np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32))
-    return bool(((cls == _KEEP) | (cls == _DIGIT)).any())
+    folded = [unicodedata.normalize("NFKC", t).lower() for t in texts]
+    empty = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    if not any(folded):
+        return empty
+    cps = np.frombuffer("".join(folded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    doc_of = np.repeat(np.arange(len(folded), dtype=np.int64), [len(t) for t in folded])
+    found = _words_of(cps, doc_of, words == "scripts")
+    if found is None or len(found.sums) == 0:
+        return empty
+    return _ngram_hashes(found.hashes(), found.owner, n, short_texts=True)
 
 
-def _overlap_start(text: str, cut: int, words: int) -> int:
-    """Where the piece after `cut` (a whitespace position) starts: `words` words before it, so that every
-    shingle that crosses the cut lies whole in the next piece. Looked for in a window that grows up to
-    `_OVERLAP_WINDOW_MAX` characters (past that, a text of punctuation-only tokens, the window's start)."""
-    if words == 0:
-        return cut
-    window = 4096
-    while True:
-        lo = max(0, cut - window)
-        tokens = list(_TOKEN_RE.finditer(text, lo, cut))
-        if lo > 0 and tokens and tokens[0].start() == lo:  # may be the tail of a longer token
-            tokens = tokens[1:]
-        found = 0
-        for m in reversed(tokens):
-            if _has_word(m.group()):
-                found += 1
-                if found == words:
-                    return m.start()
-        if lo == 0 or window >= _OVERLAP_WINDOW_MAX:
-            return lo
-        window *= 4
+# Code points per batch_shingle_hashes call, and per step of a longer text: the arrays peak near 60 bytes per
+# code point, so a batch of long texts, or one 50 MB document, took ~3 GB in one call; steps of at most this
+# many hold ~60 MB.
+_BATCH_CHARS = 1 << 20
+_WORD_MOD = 1 << 64
 
 
-def _pieces(text: str, n: int) -> List[str]:
-    """A text longer than `_BATCH_CHARS`, cut at whitespace into pieces of about that size, each starting
-    n - 1 words before the previous one ended (the same word n-grams, hashed a piece at a time). A text
-    without whitespace to cut at stays whole."""
-    pieces, start, floor = [], 0, 0
-    while True:
-        m = _SPACE_RE.search(text, max(start + _BATCH_CHARS, floor))
-        if m is None:
-            pieces.append(text[start:])
-            return pieces
-        cut = m.start()
-        pieces.append(text[start:cut])
-        # the next cut at least half a batch further on: an overlap that reached far back (a long wordless
-        # stretch) made each piece advance by one space, a hang with ~1 MB more memory a piece
-        start, floor = _overlap_start(text, cut, n - 1), cut + _BATCH_CHARS // 2
+def _long_text_hashes(text: str, n: int, words: str) -> np.ndarray:
+    """The shingle hashes of one text longer than `_BATCH_CHARS`, equal to batch_shingle_hashes([text], n)'s,
+    computed `_BATCH_CHARS` code points at a time: a word cut by a step boundary is carried over as its
+    polynomial sum and length (the sum of the next part is scaled by _BASE^length), and the last n-1 words
+    of each step start the next one's n-grams. Memory stays bounded by the step, whatever the text: one
+    40M-character token (no whitespace to cut at) took 2.9 GB when hashed whole."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", text).lower()
+    solo = words == "scripts"
+    carry: Optional[Tuple[int, int]] = None     # (sum, length) of a word still open at a step's end
+    tail = np.zeros(0, dtype=np.uint64)         # the last n-1 word hashes
+    total, out = 0, []
+
+    def emit(word_hash: np.ndarray) -> None:
+        nonlocal tail, total
+        seq = np.concatenate((tail, word_hash))
+        total += len(word_hash)
+        out.append(_ngram_hashes(seq, np.zeros(len(seq), dtype=np.int64), n, short_texts=False)[0])
+        tail = seq[max(0, len(seq) - (n - 1)):] if n > 1 else seq[:0]
+
+    def closed(sum_: int, length: int) -> np.ndarray:
+        return _Words(np.array([sum_], np.uint64), np.array([length], np.int64), None, False, False).hashes()
+
+    for start in range(0, len(folded), _BATCH_CHARS):
+        cps = np.frombuffer(folded[start:start + _BATCH_CHARS].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        found = _words_of(cps, np.zeros(len(cps), dtype=np.int64), solo)
+        if found is None:
+            continue
+        sums, lengths = found.sums, found.lengths
+        if carry is not None:
+            if found.joins and len(sums):
+                sums, lengths = sums.copy(), lengths.copy()
+                sums[0] = (carry[0] + pow(_BASE, carry[1], _WORD_MOD) * int(sums[0])) % _WORD_MOD
+                lengths[0] += carry[1]
+            else:
+                emit(closed(*carry))
+            carry = None
+        if found.open and len(sums):
+            carry = (int(sums[-1]), int(lengths[-1]))
+            sums, lengths = sums[:-1], lengths[:-1]
+        if len(sums):
+            emit(_Words(sums, lengths, None, False, False).hashes())
+    if carry is not None:
+        emit(closed(*carry))
+    if 0 < total < n:  # fewer than n words in all: one shingle of them (the tail holds them all)
+        return _ngram_hashes(tail, np.zeros(len(tail), dtype=np.int64), n, short_texts=True)[0]
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)
 
 
-def _hash_parts(texts: Sequence[str], n: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-    """(shingle hashes, text index of each) of `texts`, in batch_shingle_hashes calls of about `_BATCH_CHARS`
-    code points at most: short texts grouped, a longer one hashed piece by piece (`_pieces`). A long text
-    whose pieces hold no n-gram (fewer than n words in all) is hashed whole, to get its one short shingle."""
+def _hash_parts(texts: Sequence[str], n: int, words: str = "scripts") -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """(shingle hashes, text index of each) of `texts`, in steps of about `_BATCH_CHARS` code points at most:
+    short texts grouped into one batch_shingle_hashes call, a longer one hashed a step at a time
+    (`_long_text_hashes`)."""
     group: List[int] = []
     size = 0
 
     def flush():
-        hv, owner = batch_shingle_hashes([texts[j] for j in group], n)
+        hv, owner = batch_shingle_hashes([texts[j] for j in group], n, words)
         return hv, np.asarray(group, dtype=np.int64)[owner]
 
     for i, text in enumerate(texts):
@@ -318,11 +399,7 @@ def _hash_parts(texts: Sequence[str], n: int) -> Iterator[Tuple[np.ndarray, np.n
             if group:
                 yield flush()
                 group, size = [], 0
-            pieces = _pieces(text, n)
-            parts = [batch_shingle_hashes([piece], n, short_texts=len(pieces) == 1)[0] for piece in pieces]
-            hv = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
-            if len(hv) == 0:
-                hv = batch_shingle_hashes([text], n)[0]
+            hv = _long_text_hashes(text, n, words)
             yield hv, np.full(len(hv), i, dtype=np.int64)
             continue
         if group and size + len(text) > _BATCH_CHARS:
@@ -417,13 +494,14 @@ def minhash_signatures(texts: Sequence[str], params: MinHashParams = MinHashPara
     """(len(texts), num_perm) uint64 signatures of many documents in one vectorised pass (the fast path)."""
     if params.hashfunc == "words64":
         out = None
-        for hv, owner in _hash_parts(texts, params.ngram):
+        for hv, owner in _hash_parts(texts, params.ngram, params.words):
             part = _permuted_min(_to_scheme_dtype(hv, params.scheme), owner, len(texts), params)
             out = part if out is None else np.minimum(out, part)
         return out if out is not None else _permuted_min(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64),
                                                          len(texts), params)
-    return np.stack([signature_from_shingles(shingles(t, params.ngram), params) for t in texts]) if len(texts) \
-        else np.zeros((0, params.num_perm), dtype=np.uint64)
+    if not len(texts):
+        return np.zeros((0, params.num_perm), dtype=np.uint64)
+    return np.stack([signature_from_shingles(shingles(t, params.ngram, params.words), params) for t in texts])
 
 
 def minhash_signature(text: str, params: MinHashParams = MinHashParams()) -> np.ndarray:
@@ -468,12 +546,12 @@ def shingle_hash_sets(texts: Sequence[str], params: MinHashParams = MinHashParam
     Jaccard `hash_set_jaccard` computes (exact up to 64-bit hash collisions)."""
     if params.hashfunc == "words64":
         found: List[List[np.ndarray]] = [[] for _ in texts]
-        for hv, owner in _hash_parts(texts, params.ngram):
+        for hv, owner in _hash_parts(texts, params.ngram, params.words):
             cuts = np.searchsorted(owner, np.arange(len(texts) + 1))
             for i in np.unique(owner).tolist():
                 found[i].append(hv[cuts[i]:cuts[i + 1]])
         return [np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64) for parts in found]
-    return [np.unique(hash_shingles(shingles(t, params.ngram), "affine64", "sha1")) for t in texts]
+    return [np.unique(hash_shingles(shingles(t, params.ngram, params.words), "affine64", "sha1")) for t in texts]
 
 
 def hash_set_jaccard(a: np.ndarray, b: np.ndarray) -> float:

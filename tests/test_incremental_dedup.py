@@ -94,6 +94,24 @@ def test_index_with_other_parameters_is_refused_before_the_job(tmp_path):
     assert not (tmp_path / "out" / "report.json").exists()
 
 
+def test_an_index_from_before_the_words_option_is_refused_unless_the_recipe_says_whitespace(tmp_path):
+    """Indexes written before `words` existed do not record it and were built splitting at whitespace only: the
+    default ("scripts": Chinese, Japanese, Thai, ... by characters) would give other band keys for such texts,
+    so the run is refused naming the option, and `words: whitespace` matches the index."""
+    from filters.minhash import MinHashParams
+    from pipelines.jobs.curate import check_against_indexes
+
+    index = tmp_path / "old" / "index" / MINHASH_STAGE
+    params = dix.minhash_params(MinHashParams())
+    del params["words"]  # as an index of an earlier release describes itself
+    _write_index(index, [], 4, stage=MINHASH_STAGE, params=params)
+    against = [str(tmp_path / "old")]
+    with pytest.raises(RecipeError, match=r"words: index 'whitespace', this recipe 'scripts'"):
+        check_against_indexes(parse_recipe({"dedup_minhash": {"verify_threshold": None, "against": against}}))
+    check_against_indexes(parse_recipe({"dedup_minhash": {"verify_threshold": None, "words": "whitespace",
+                                                          "against": against}}))
+
+
 def test_merge_is_the_union_and_refuses_other_parameters(tmp_path, capsys):
     a, b = _rows(3000, "a"), _rows(2000, "b")
     _write_index(tmp_path / "a", a, 4)

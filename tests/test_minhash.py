@@ -76,11 +76,12 @@ def test_batch_path_sees_the_words_of_normalize_for_dedup_in_75_languages(shared
         texts += [" ".join(lines[i:i + 4]) for i in range(0, 12, 4)]
     texts += ["Ａｂｃ ①②③ ﬁne ǅ ΣΑΣ Σίσυφος ٣٤ x_y a‿b \x1c z\u00a0q", "", " ... ", "one", "tab\tsep\x0bv 12.5% «q»"]
     assert len(texts) > 200
-    for params in (MinHashParams(), MinHashParams(ngram=2, num_perm=16, bands=4, rows=4)):
+    for params in (MinHashParams(), MinHashParams(ngram=2, num_perm=16, bands=4, rows=4),
+                   MinHashParams(words="whitespace")):
         batch = minhash_signatures(texts, params)
         assert batch.shape == (len(texts), params.num_perm)
         for text, row in zip(texts, batch):
-            assert np.array_equal(row, _datasketch(shingles(text, params.ngram), params)), text[:80]
+            assert np.array_equal(row, _datasketch(shingles(text, params.ngram, params.words), params)), text[:80]
 
 
 def test_code_point_classes_are_filled_as_seen_and_agree_with_normalize_for_dedup(monkeypatch):
@@ -244,15 +245,81 @@ def test_signing_one_long_document_holds_a_bounded_batch(tmp_path):
     assert peak < 200 << 20, peak >> 20  # the whole-text path peaked near 0.75 GB on this text
 
 
-@pytest.mark.slow  # ~15 s: two 1 MiB pieces with a 1.1 MB wordless stretch between them
-def test_a_long_wordless_stretch_past_a_cut_ends_and_keeps_the_sets():
-    """A document over a batch with a long stretch of punctuation-only tokens (`- - -`): each piece started at
-    the overlap far back and advanced one space, a hang of the whole curate (found by an audit)."""
-    from filters.minhash import _hash_parts, _pieces, batch_shingle_hashes
+def test_a_long_wordless_stretch_and_a_long_token_give_the_sets_of_hashing_whole():
+    """A document over a step with a long stretch of punctuation-only tokens (`- - -`; it once hung the cutting
+    of texts at whitespace), and one whose 1.5 MB token has no whitespace at all: hashed a step at a time,
+    the same shingles as hashed whole, and no text gives more than one part."""
+    from filters.minhash import _hash_parts, batch_shingle_hashes
 
-    text = ("alpha beta gamma delta epsilon zeta eta theta " * 3000 + "- " * 550_000
-            + "iota kappa lambda mu nu xi omicron " * 3000)
-    assert len(_pieces(text, 5)) == 2
-    whole = np.unique(batch_shingle_hashes([text], 5)[0])
-    parts = np.unique(np.concatenate([hv for hv, _ in _hash_parts([text], 5)]))
-    assert np.array_equal(whole, parts)
+    texts = [("alpha beta gamma delta epsilon zeta eta theta " * 3000 + "- " * 550_000
+              + "iota kappa lambda mu nu xi omicron " * 3000),
+             "one two " + "ab-" * 500_000 + " three four five six",
+             "日本語の文章です。" * 200_000]
+    for words in ("scripts", "whitespace"):
+        for text in texts:
+            whole = np.unique(batch_shingle_hashes([text], 5, words)[0])
+            parts = list(_hash_parts([text], 5, words))
+            assert len(parts) == 1 and np.array_equal(whole, np.unique(parts[0][0])), (words, text[:20])
+
+
+def test_one_token_of_30_million_characters_is_signed_in_bounded_memory(monkeypatch):
+    """A 30M-character text with no whitespace (a base64 blob, a minified file): hashed whole it took ~55
+    bytes of arrays per character (2.9 GB for 40M characters in curate); a step at a time it holds ~60 MB.
+    Stepped, a token gives datasketch's signature of its one shingle (checked on a shorter one)."""
+    import tracemalloc
+
+    import filters.minhash as mh
+
+    short = "Zm9vYmFy" * 25_000
+    monkeypatch.setattr(mh, "_BATCH_CHARS", 4096)
+    assert np.array_equal(minhash_signatures([short])[0], _datasketch(shingles(short, 5), MinHashParams()))
+    monkeypatch.undo()
+    text = "Zm9vYmFy" * 3_750_000
+    assert mh._BATCH_CHARS < len(text) // 10
+    tracemalloc.start()
+    try:
+        sig = minhash_signatures([text, "a small doc"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 << 20, peak >> 20
+    assert sig.shape == (2, 112) and len(set(sig[0].tolist())) == 112
+
+
+def test_chinese_japanese_and_thai_near_duplicates_are_found_by_characters():
+    """Texts of scripts written without spaces are shingled by characters (words "scripts"): an edited copy
+    shares bands with its source and estimates a high Jaccard; with words "whitespace" (indexes built before
+    the option) each such text is one word and the copy shares nothing."""
+    from filters.minhash import band_hashes, dedup_words
+
+    sources = {
+        "zh": "今天早上我们在河边散步，看见很多人在钓鱼。天气很好，阳光照在水面上，孩子们在草地上跑来跑去。"
+              "中午我们在一家小饭馆吃了面条，然后坐公共汽车回家。晚上大家一起看电影，聊到很晚才睡觉。",
+        "ja": "昨日は朝から雨が降っていたので、家で本を読んで過ごしました。午後になると雨がやんで、"
+              "近くの公園まで散歩に出かけました。夕方には友達から電話があり、来週の旅行の計画を話し合いました。",
+        "th": "เมื่อวานนี้ฉันไปตลาดกับแม่ตั้งแต่เช้า เราซื้อผักและผลไม้หลายอย่าง หลังจากนั้นเราแวะกินก๋วยเตี๋ยวที่ร้านใกล้บ้าน"
+              "ตอนบ่ายฝนตกหนักมาก เราจึงอยู่บ้านดูโทรทัศน์และคุยกันจนถึงเย็น",
+    }
+    params = MinHashParams()
+    for lang, text in sources.items():
+        edited = text.replace(text[20:23], "", 1) + text[:6]  # three characters gone, six appended
+        assert dedup_words(text)[:3] == list(normalize_chars(text)[:3]), lang
+        sigs = minhash_signatures([text, edited], params)
+        estimate = float(np.mean(sigs[0] == sigs[1]))
+        exact = jaccard(shingles(text, 5), shingles(edited, 5))
+        assert exact > 0.8 and estimate > 0.7, (lang, exact, estimate)
+        assert set(band_hashes(sigs[0], 14, 8)) & set(band_hashes(sigs[1], 14, 8)), lang
+        old = MinHashParams(words="whitespace")
+        sigs = minhash_signatures([text, edited], old)
+        assert not set(band_hashes(sigs[0], 14, 8)) & set(band_hashes(sigs[1], 14, 8)), lang
+        unrelated = minhash_signatures([text, sources["ja" if lang != "ja" else "zh"]], params)
+        assert float(np.mean(unrelated[0] == unrelated[1])) < 0.1
+    assert shingles("日本語の文, end", 2) == ["日 本", "本 語", "語 の", "の 文", "文 end"]
+    assert shingles("日本語の文, end", 2, "whitespace") == ["日本語の文 end"]
+    assert dedup_words("한국어 문장") == ["한국어", "문장"]  # Hangul is written with spaces: words stay
+
+
+def normalize_chars(text):
+    from filters.text import normalize_for_dedup
+
+    return [c for c in normalize_for_dedup(text) if not c.isspace()]
