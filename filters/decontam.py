@@ -4,8 +4,10 @@ Normalisation (GPT-3's 13-gram overlap check, as datatrove 0.10's `simplify_text
 it): lowercase; every number (a run of digits, with one decimal part such as "3.14" or "1,5") becomes "0";
 punctuation becomes a space (every Unicode P* character plus datatrove's own list, which adds a few symbols such
 as `$ + < = > ^ | ~`), so "well-known" is "well known" and "DON'T" is "don t"; diacritics are stripped (NFD, then
-combining marks dropped); words are what whitespace separates. Newlines are whitespace, so an item split over
-lines still matches. datatrove then runs spaCy's English tokenizer, which differs from a whitespace split only on
+combining marks dropped); words are what whitespace separates, and each letter of a script written without
+spaces (Chinese, Japanese, Thai, ...: filters/text.py `SOLO_RANGES`) is a word of its own, so such an item is
+compared by n-grams of letters (split at whitespace only, a Chinese question was one or two words, fewer than n:
+no n-gram, never found). Newlines are whitespace, so an item split over lines still matches. datatrove then runs spaCy's English tokenizer, which differs from a whitespace split only on
 rare words ("cannot" -> "can not") and on symbols outside its punctuation list; `python -m benchmarks decontam`
 measures the agreement.
 
@@ -43,6 +45,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from filters.stage_options import OptionError
+from filters.text import split_unspaced_scripts
 
 ACTIONS = ("drop", "drop_lines", "mark")
 # Without `fields`: those of these a record has (`text` for a JSONL of plain passages).
@@ -91,7 +94,7 @@ def normalize_words(text: str) -> List[bytes]:
         return data.translate(ascii_punct).split()
     text = _NUMBERS.sub("0", text.lower()).translate(table)
     text = unicodedata.normalize("NFD", text).translate(table)  # the combining marks NFD splits off go
-    return [w.encode("utf-8", "surrogatepass") for w in text.split()]
+    return [w.encode("utf-8", "surrogatepass") for w in split_unspaced_scripts(text).split()]
 
 
 # --------------------------------------------------------------------------------------------- hashing

@@ -41,7 +41,6 @@ and parameter set (cached), i.e. in `DoFn.setup()`, not per document.
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,7 +49,7 @@ from typing import Annotated, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from filters.stage_options import NonNegative, OneOf, PositiveInt, Range, checked_options
-from filters.text import normalize_for_dedup
+from filters.text import SOLO_RANGES, normalize_for_dedup, split_unspaced_scripts
 
 SCHEMES = ("affine64", "affine32", "legacy")
 HASHFUNCS = ("words64", "sha1")
@@ -173,27 +172,6 @@ def _powers_at_least(length: int) -> np.ndarray:
 _KEEP, _DROP, _DIGIT, _SPACE, _SOLO, _UNSEEN = 0, 1, 2, 3, 4, 255
 _class_table = None  # this process's per-code-point classes, filled as code points are first seen
 
-# Scripts written without spaces between words (words "scripts"): each of these code points is a word by
-# itself, so a Chinese, Japanese, Thai, Lao, Khmer, Myanmar or Tibetan text is shingled by characters. Split
-# at whitespace only, such a text was one word and one shingle: near-duplicates never matched. Hangul is
-# written with spaces and stays as it is.
-SOLO_RANGES = ((0x0E00, 0x0EFF),    # Thai, Lao
-               (0x0F00, 0x0FFF),    # Tibetan
-               (0x1000, 0x109F),    # Myanmar
-               (0x1780, 0x17FF),    # Khmer
-               (0x19E0, 0x19FF),    # Khmer symbols
-               (0x3005, 0x3007),    # CJK iteration and closing marks, ideographic zero
-               (0x3040, 0x30FF),    # Hiragana, Katakana
-               (0x31F0, 0x31FF),    # Katakana phonetic extensions
-               (0x3400, 0x4DBF),    # CJK Unified Ideographs extension A
-               (0x4E00, 0x9FFF),    # CJK Unified Ideographs
-               (0xA9E0, 0xA9FF),    # Myanmar extended-B
-               (0xAA60, 0xAA7F),    # Myanmar extended-A
-               (0xF900, 0xFAFF),    # CJK compatibility ideographs
-               (0x20000, 0x3FFFF))  # CJK extensions B-I and compatibility supplement
-_SOLO_RE = re.compile("([" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in SOLO_RANGES) + "])")
-
-
 def _char_class(cp: int) -> int:
     """What `normalize_for_dedup` does to one code point after NFKC and lower-casing: Unicode punctuation
     (category P*) is deleted, decimal digits (Nd, re's \\d) become "0", whitespace (str.isspace, what str.split
@@ -231,9 +209,7 @@ def dedup_words(text: str, words: str = "scripts") -> List[str]:
     """The words MinHash shingles: those of `normalize_for_dedup(text)` split at spaces, and with words
     "scripts" each letter of a script written without spaces (`SOLO_RANGES`) a word of its own."""
     norm = normalize_for_dedup(text)
-    if words == "scripts":
-        norm = _SOLO_RE.sub(r" \1 ", norm)
-    return norm.split()
+    return (split_unspaced_scripts(norm) if words == "scripts" else norm).split()
 
 
 @dataclass

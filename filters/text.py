@@ -56,6 +56,33 @@ def normalize_for_dedup(text: str) -> str:
     return " ".join(text.split())
 
 
+# Scripts written without spaces between words: each of these code points is taken for a word by itself where
+# text is compared by words (MinHash's `words: scripts`, decontamination), so a Chinese, Japanese, Thai, Lao,
+# Khmer, Myanmar or Tibetan text is compared by characters. Split at whitespace only, such a text is one "word"
+# per run of script. Hangul is written with spaces and is not listed.
+SOLO_RANGES = ((0x0E00, 0x0EFF),    # Thai, Lao
+               (0x0F00, 0x0FFF),    # Tibetan
+               (0x1000, 0x109F),    # Myanmar
+               (0x1780, 0x17FF),    # Khmer
+               (0x19E0, 0x19FF),    # Khmer symbols
+               (0x3005, 0x3007),    # CJK iteration and closing marks, ideographic zero
+               (0x3040, 0x30FF),    # Hiragana, Katakana
+               (0x31F0, 0x31FF),    # Katakana phonetic extensions
+               (0x3400, 0x4DBF),    # CJK Unified Ideographs extension A
+               (0x4E00, 0x9FFF),    # CJK Unified Ideographs
+               (0xA9E0, 0xA9FF),    # Myanmar extended-B
+               (0xAA60, 0xAA7F),    # Myanmar extended-A
+               (0xF900, 0xFAFF),    # CJK compatibility ideographs
+               (0x20000, 0x3FFFF))  # CJK extensions B-I and compatibility supplement
+_SOLO_RE = re.compile("([" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in SOLO_RANGES) + "])")
+
+
+def split_unspaced_scripts(text: str) -> str:
+    """`text` with a space on each side of every letter of a script in `SOLO_RANGES` (then split() gives them
+    as words of one letter)."""
+    return text if text.isascii() else _SOLO_RE.sub(r" \1 ", text)
+
+
 # Sentence-final punctuation (Unicode Sentence_Terminal, the set datatrove's TERMINAL_PUNCTUATION and spaCy's
 # sentencizer draw from), restricted to the marks that occur in the scripts lid.176 labels most often.
 TERMINAL_PUNCTUATION = frozenset(

@@ -101,6 +101,24 @@ def test_normalisation_is_gpt3_datatrove_style():
     assert normalize_words("a\u00a0b\tc\x1dd") == [b"a", b"b", b"c", b"d"]  # every separator str.split knows
 
 
+def test_a_chinese_or_japanese_item_is_compared_by_letters_and_caught(tmp_path):
+    """Scripts written without spaces: each letter is a word, so a Chinese question (one or two whitespace
+    "words", no 13-gram: never found before) is caught inside a document, and 12 of its letters are not."""
+    item_zh = "下列哪一项是中国古代四大发明之一，并且最早出现在汉朝的造纸技术相关记载中？"
+    item_ja = "次のうち、日本で最も長い川はどれですか。信濃川、利根川、石狩川の中から選びなさい。"
+    path = tmp_path / "cjk.jsonl"
+    path.write_text(json.dumps({"question": item_zh}, ensure_ascii=False) + "\n"
+                    + json.dumps({"question": item_ja}, ensure_ascii=False) + "\n", encoding="utf-8")
+    index = build_index(parse_eval_sets([{"name": "cjk", "path": str(path)}]), N)
+    assert index.items == (2,) and index.short_items == (0,)
+    assert normalize_words("中国 abc")[:2] == ["中".encode(), "国".encode()]
+    doc = "今天我们复习历史。" + item_zh[4:4 + N + 2] + "明天继续学习地理。"
+    assert find_matches(doc, index) and find_matches(doc, index)[0].set_name == "cjk"
+    assert find_matches("昨日は雨でした。" + item_ja[6:6 + N] + "以上です。", index)
+    assert not find_matches("今天我们复习历史。" + item_zh[4:4 + N - 1] + "明天继续学习地理。", index)
+    assert not find_matches("今天我们复习历史，明天继续学习地理，后天去博物馆参观古代文物。", index)
+
+
 def test_planted_items_are_caught_and_near_misses_are_not(eval_sets, docs):
     frank, frank_path = eval_sets["frank"]
     sets = parse_eval_sets([{"name": "frank", "path": frank_path, "fields": ["question", "choices"]},
