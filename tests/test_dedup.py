@@ -17,7 +17,7 @@ from filters.components import edges_to_bucket_hubs, edges_to_bucket_min
 from pipelines.transforms.dedup import DedupExact, DedupLines, DedupMinhash, _send_hub_set, _VerifyJaccard
 from pipelines.runtime.options import make_pipeline
 from pipelines.transforms.counters import counters_by_stage, stage_counts
-from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DUPLICATE_OF, ID, REASON, TEXT, empty_document
+from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, DETAIL, DUPLICATE_OF, ID, REASON, TEXT, empty_document
 from pipelines.transforms.stages import REJECTED
 
 
@@ -193,6 +193,10 @@ def test_dedup_lines_removes_shared_lines_and_drops_documents_left_too_short():
                 equal_to([(f"d{i:02d}", False, False, 0) for i in range(1, 12)] + [("solo", False, False, 1)]),
                 label="kept")
     assert_that(_rejected(out), equal_to([("d00", "too_short_after_line_dedup", None)]), label="rejected")
+    # the rejected row holds the document as it came in; what the removal left of it is in `detail`
+    d00 = docs[0][TEXT]
+    assert_that(out[REJECTED] | beam.Map(lambda r: (r[TEXT], r[DETAIL])),
+                equal_to([(d00, {"units_removed": "2", "text_left": d00.split("\n")[1]})]), label="rejected text")
     result = p.run()
     result.wait_until_finish()
     counters = counters_by_stage(result)["dedup_lines"]

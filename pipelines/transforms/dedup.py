@@ -1149,11 +1149,15 @@ class _RemoveBoilerplate(beam.DoFn):
         if boilerplate:
             text, removed = remove_units(doc[TEXT], boilerplate, self._params)
             self._removed.inc(removed)
-            doc[TEXT] = text
             if too_short(text, self._params):
+                # the rejected row holds the document as it came in (what was dropped, to inspect), and what
+                # the removal left of it in `detail`
                 self._c.dropped("too_short_after_line_dedup")
-                yield TaggedOutput(REJECTED, to_rejected_row(doc, LINES_STAGE, "too_short_after_line_dedup"))
+                detail = {"units_removed": str(removed), "text_left": text[:2000]}
+                yield TaggedOutput(REJECTED, to_rejected_row(doc, LINES_STAGE, "too_short_after_line_dedup",
+                                                             detail=detail))
                 return
+            doc = {**doc, TEXT: text}
         self._c.kept.inc()
         yield doc
 
