@@ -395,21 +395,25 @@ class CascadeEngine(Engine):
         precision = config.favor_precision
         article = declares_article_markup(html)
         text = ""
-        if not precision:
+        # A declared article always keeps trafilatura's text (cascade_first_choice and cascade_second_choice
+        # say so whatever the lengths): resiliparse's two passes are skipped there.
+        if not precision and not article:
             text = extract_plain_text(rtree, main_content=True, preserve_formatting=True, skip_elements=skip)
             visible = extract_plain_text(rtree, main_content=False, preserve_formatting=True, skip_elements=skip)
-        if precision or not cascade_first_choice(len(text), len(visible), article):
+        if precision or article or not cascade_first_choice(len(text), len(visible), article):
             tree = load_html(html)
             second = self._trafilatura(tree, url, recall=not precision, html=html) if tree is not None else ""
-            if precision:
+            if precision or article:
                 text = second
             else:
                 region_under = config.region_fallback  # 0.5 by default, engines.CASCADE_REGION_UNDER
+                # the main region's text only where it can decide (not when resiliparse's text is kept anyway)
+                choice = cascade_second_choice(len(text), len(second), 0, article, region_under=region_under)
                 region = ""
-                if tree is not None and region_under > 0 and not article:
+                if choice == "second" and tree is not None and region_under > 0:
                     region = main_region_text(tree) or ""
-                choice = cascade_second_choice(len(text), len(second), len(region), article,
-                                               region_under=region_under)
+                    choice = cascade_second_choice(len(text), len(second), len(region), article,
+                                                   region_under=region_under)
                 text = {"first": text, "second": second, "region": region}[choice]
         if config.drop_repeated_lines_over > 0:
             text = drop_repeated_lines(text, config.drop_repeated_lines_over)
