@@ -5,15 +5,18 @@ it): lowercase; every number (a run of digits, with one decimal part such as "3.
 punctuation becomes a space (every Unicode P* character plus datatrove's own list, which adds a few symbols such
 as `$ + < = > ^ | ~`), so "well-known" is "well known" and "DON'T" is "don t"; diacritics are stripped (NFD, then
 combining marks dropped); words are what whitespace separates, and each letter of a script written without
-spaces (Chinese, Japanese, Thai, ...: filters/text.py `SOLO_RANGES`) is a word of its own, so such an item is
-compared by n-grams of letters (split at whitespace only, a Chinese question was one or two words, fewer than n:
-no n-gram, never found). Newlines are whitespace, so an item split over lines still matches. datatrove then runs spaCy's English tokenizer, which differs from a whitespace split only on
+spaces (Chinese, Japanese, Thai, ...: filters/text.py `SOLO_RANGES`) is a word of its own that counts half: an
+n-gram is the shortest run of words from a position that counts n, so 2n letters of such a script (26 for the
+default 13: a Chinese word is 1-2 letters, and 13 letters flagged clean text that quoted a stock phrase such as
+the name of a law). Split at whitespace only, a Chinese question was one or two words, fewer than n: no n-gram,
+never found. Newlines are whitespace, so an item split over lines still matches. datatrove then runs spaCy's English tokenizer, which differs from a whitespace split only on
 rare words ("cannot" -> "can not") and on symbols outside its punctuation list; `python -m benchmarks decontam`
 measures the agreement.
 
 Hashing: each word gets a stable 64-bit BLAKE2b hash (cached per process: words are Zipfian), and the n-gram
-starting at word j gets `mix(sum_i h[j+i] * C_i mod 2^64)` with fixed odd constants C_i, computed for all j of a
-document in n vectorised numpy passes. No Python `hash()`: it is salted per process, and workers must agree.
+of words j..e gets `mix(sum_i h[j+i] * B^i mod 2^64)` with a fixed odd B, computed for all j of a document in n
+vectorised numpy passes (or, where half-counting letters make windows of several lengths, from prefix sums
+times B^-j). No Python `hash()`: it is salted per process, and workers must agree.
 
 Index (`DecontIndex`): the distinct n-gram hashes of all evaluation sets as one sorted uint64 array, with a
 parallel uint16 array naming the set of each (the first set in recipe order that has it). A lookup is a binary
@@ -45,7 +48,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from filters.stage_options import OptionError
-from filters.text import split_unspaced_scripts
+from filters.text import is_unspaced_letter, split_unspaced_scripts
 
 ACTIONS = ("drop", "drop_lines", "mark")
 # Without `fields`: those of these a record has (`text` for a JSONL of plain passages).
@@ -88,13 +91,25 @@ _ASCII_NUMBERS = re.compile(rb"[0-9]+(?:[.,][0-9]+)?")
 
 def normalize_words(text: str) -> List[bytes]:
     """The document's words as decontamination compares them (module docstring), UTF-8 encoded."""
+    return weighted_words(text)[0]
+
+
+def weighted_words(text: str) -> Tuple[List[bytes], Optional[np.ndarray]]:
+    """(words, weights): the words of `normalize_words`, and what each counts towards n, in halves (uint8: 2 for
+    a word, 1 for a letter of a script written without spaces); None when every word counts whole."""
     table, ascii_lower, ascii_punct = _tables()
     if text.isascii():  # the common case: bytes operations, no Unicode tables
         data = _ASCII_NUMBERS.sub(b"0", text.encode("ascii").translate(ascii_lower))
-        return data.translate(ascii_punct).split()
+        return data.translate(ascii_punct).split(), None
     text = _NUMBERS.sub("0", text.lower()).translate(table)
     text = unicodedata.normalize("NFD", text).translate(table)  # the combining marks NFD splits off go
-    return [w.encode("utf-8", "surrogatepass") for w in split_unspaced_scripts(text).split()]
+    spaced = split_unspaced_scripts(text)
+    words = spaced.split()
+    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+    if spaced is text:
+        return encoded, None
+    weights = np.array([1 if len(w) == 1 and is_unspaced_letter(w) else 2 for w in words], dtype=np.uint8)
+    return encoded, (None if (weights == 2).all() else weights)
 
 
 # --------------------------------------------------------------------------------------------- hashing
@@ -114,20 +129,37 @@ def word_hashes(words: Sequence[bytes]) -> np.ndarray:
     if None in hashes:
         if len(cache) > _WORD_CACHE_MAX:
             cache.clear()
+        room = _WORD_CACHE_MAX - len(cache)  # a document of millions of distinct words filled it 6x over
         for i, h in enumerate(hashes):
             if h is None:
                 h = cache.get(words[i])
                 if h is None:
-                    h = cache[words[i]] = _word_hash(words[i])
+                    h = _word_hash(words[i])
+                    if room > 0:
+                        cache[words[i]] = h
+                        room -= 1
                 hashes[i] = h
     return np.array(hashes, dtype=np.uint64)
 
 
+# The odd base of the n-gram hash: word i of an n-gram weighs B^i (word order matters); odd, so B^-1 exists mod
+# 2^64 and a window of any length is a difference of prefix sums times B^-j.
+_BASE = int.from_bytes(hashlib.blake2b(b"winnow.decontam.base", digest_size=8).digest(), "little") | 1
+_BASE_INVERSE = pow(_BASE, -1, 1 << 64)
+
+
+def _powers(base: int, count: int) -> np.ndarray:
+    """base^i mod 2^64 for i < count (uint64 products wrap, which is the mod)."""
+    pw = np.full(max(count, 1), base, dtype=np.uint64)
+    pw[0] = 1
+    with np.errstate(over="ignore"):
+        return np.multiply.accumulate(pw)[:count]
+
+
 @functools.lru_cache(maxsize=None)
 def _position_constants(n: int) -> np.ndarray:
-    """n fixed odd 64-bit multipliers, one per position of the n-gram (word order matters)."""
-    return np.array([int.from_bytes(hashlib.blake2b(f"winnow.decontam.{i}".encode(), digest_size=8).digest(),
-                                    "little") | 1 for i in range(n)], dtype=np.uint64)
+    """B^i for i < n: the multiplier of each position of a window of n words."""
+    return _powers(_BASE, n)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -150,6 +182,25 @@ def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
         for i in range(1, n):
             acc += hashes[i:i + count] * consts[i]
         return _mix(acc)
+
+
+def ngram_windows(hashes: np.ndarray, weights: Optional[np.ndarray], n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(hash, end) of each n-gram window: from each word j, the shortest run j..end-1 whose weights (halves,
+    `weighted_words`) sum to 2n; starts whose window would run past the text give none, so the windows are
+    those of the first len(result) starts. With every weight whole, the n-grams of `ngram_hashes`."""
+    if weights is None:
+        found = ngram_hashes(hashes, n)
+        return found, np.arange(n, n + len(found), dtype=np.int64)
+    total = np.concatenate(([0], np.cumsum(weights, dtype=np.int64)))
+    ends = np.searchsorted(total, total[:-1] + 2 * n, side="left")
+    count = int(np.searchsorted(ends, len(hashes), side="right"))  # ends never decrease
+    if count == 0:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    ends = ends[:count]
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate(([np.uint64(0)], np.cumsum(hashes * _powers(_BASE, len(hashes)), dtype=np.uint64)))
+        window = (prefix[ends] - prefix[:count]) * _powers(_BASE_INVERSE, count)
+        return _mix(window), ends.astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------- evaluation sets
@@ -198,19 +249,36 @@ def parse_eval_sets(sets: Any) -> Tuple[EvalSet, ...]:
     return tuple(out)
 
 
+# Files of an evaluation-set directory that are read: records, and plain text items. Anything else (a cloned
+# benchmark repository's LICENSE, README.md, scripts) is not an item: read as one, an MIT licence's 13-grams
+# flagged every MIT-licensed code document.
+RECORD_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".parquet")
+TEXT_SUFFIXES = (".txt",)
+# A plain text item (or a record file's line) larger than this is refused: a link to /dev/zero read until memory
+# ran out.
+MAX_ITEM_BYTES = 64 << 20
+
+
 def _set_files(path: str) -> List[str]:
+    """The files of a set: `path` itself when it is a regular file; in a directory, its record files and
+    `.txt` files (not hidden, regular files only: a FIFO hung the recipe check)."""
     if os.path.isfile(path):
         return [path]
+    if not os.path.isdir(path):
+        raise ValueError(f"{path} is neither a regular file nor a directory")
     files = []
     for root, dirs, names in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+        files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith(".")
+                     and n.lower().endswith(RECORD_SUFFIXES + TEXT_SUFFIXES) and os.path.isfile(os.path.join(root, n)))
     return files
 
 
 def _string_leaves(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
+    elif isinstance(value, (bytes, bytearray)):  # a Parquet binary column of text
+        yield bytes(value).decode("utf-8", "replace")
     elif isinstance(value, Mapping):
         for v in value.values():
             yield from _string_leaves(v)
@@ -241,11 +309,25 @@ def _records(path: str) -> Iterator[Dict[str, Any]]:
                 yield record
     else:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_ITEM_BYTES + 1)
+        if len(data) > MAX_ITEM_BYTES:
+            raise ValueError(f"{path}: a plain text item over {MAX_ITEM_BYTES >> 20} MiB")
         try:
             yield {"text": data.decode("utf-8")}
         except UnicodeDecodeError:
             raise ValueError(f"{path} is neither JSONL, Parquet nor UTF-8 text") from None
+
+
+def _records_named(path: str) -> Iterator[Dict[str, Any]]:
+    """`_records`, with a failure of the file's format (a cut gzip, not gzip at all, not UTF-8) naming it."""
+    import zlib
+
+    try:
+        yield from _records(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def eval_items(eval_set: EvalSet) -> Iterator[str]:
@@ -253,7 +335,7 @@ def eval_items(eval_set: EvalSet) -> Iterator[str]:
     found = set()
     seen_keys = set()
     for path in _set_files(eval_set.path):
-        for record in _records(path):
+        for record in _records_named(path):
             if set(record) == {"text"} and not path.lower().endswith((".parquet", ".jsonl", ".jsonl.gz", ".json",
                                                                       ".json.gz", ".ndjson")):
                 yield record["text"]  # a plain text file: the whole file is one item
@@ -308,7 +390,8 @@ class DecontIndex:
 
 
 def item_ngram_hashes(text: str, n: int) -> np.ndarray:
-    return ngram_hashes(word_hashes(normalize_words(text)), n)
+    words, weights = weighted_words(text)
+    return ngram_windows(word_hashes(words), weights, n)[0]
 
 
 def build_index(sets: Sequence[EvalSet], n: int) -> DecontIndex:
@@ -347,25 +430,25 @@ def build_index(sets: Sequence[EvalSet], n: int) -> DecontIndex:
 
 @dataclasses.dataclass(frozen=True)
 class Match:
-    """A document n-gram found in the index: where it starts (word position), its set and its words."""
+    """A document n-gram found in the index: where it starts and ends (word positions, end excluded), its set
+    and its words."""
     start: int
     set_name: str
     ngram: str
+    end: int
 
 
 def find_matches(text: str, index: DecontIndex, first_only: bool = True) -> List[Match]:
     """The document's n-grams found in `index`, in document order (only the first with `first_only`)."""
-    words = normalize_words(text)
-    if len(words) < index.n:
-        return []
-    hashes = ngram_hashes(word_hashes(words), index.n)
+    words, weights = weighted_words(text)
+    hashes, ends = ngram_windows(word_hashes(words), weights, index.n)
     hits = index.lookup(hashes)
     if len(hits) == 0:
         return []
     if first_only:
         hits = hits[:1]
-    return [Match(start=int(j), set_name=index.set_of(hashes[j]),
-                  ngram=b" ".join(words[j:j + index.n]).decode("utf-8", "surrogatepass")) for j in hits]
+    return [Match(start=int(j), set_name=index.set_of(hashes[j]), end=int(ends[j]),
+                  ngram=b" ".join(words[j:ends[j]]).decode("utf-8", "surrogatepass")) for j in hits]
 
 
 def remove_matched_lines(text: str, index: DecontIndex) -> Tuple[str, Dict[str, int], List[Match]]:
@@ -381,7 +464,7 @@ def remove_matched_lines(text: str, index: DecontIndex) -> Tuple[str, Dict[str, 
     line_of_word = np.repeat(np.arange(len(lines)), [len(normalize_words(line)) for line in lines])
     removed_by: List[Optional[str]] = [None] * len(lines)
     for m in matches:
-        for line in range(int(line_of_word[m.start]), int(line_of_word[m.start + index.n - 1]) + 1):
+        for line in range(int(line_of_word[m.start]), int(line_of_word[m.end - 1]) + 1):
             if removed_by[line] is None:
                 removed_by[line] = m.set_name
     kept = [line for line, by in zip(lines, removed_by) if by is None]

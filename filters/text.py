@@ -77,6 +77,11 @@ SOLO_RANGES = ((0x0E00, 0x0EFF),    # Thai, Lao
 _SOLO_RE = re.compile("([" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in SOLO_RANGES) + "])")
 
 
+def is_unspaced_letter(char: str) -> bool:
+    """Whether a character belongs to a script in `SOLO_RANGES`."""
+    return _SOLO_RE.fullmatch(char) is not None
+
+
 def split_unspaced_scripts(text: str) -> str:
     """`text` with a space on each side of every letter of a script in `SOLO_RANGES` (then split() gives them
     as words of one letter)."""

@@ -8,7 +8,9 @@ One real curate run (in-process Beam) checks rejected rows, their detail and rep
 from __future__ import annotations
 
 import glob
+import gzip
 import json
+import os
 import re
 
 import pyarrow.parquet as pq
@@ -102,21 +104,32 @@ def test_normalisation_is_gpt3_datatrove_style():
 
 
 def test_a_chinese_or_japanese_item_is_compared_by_letters_and_caught(tmp_path):
-    """Scripts written without spaces: each letter is a word, so a Chinese question (one or two whitespace
-    "words", no 13-gram: never found before) is caught inside a document, and 12 of its letters are not."""
+    """Scripts written without spaces: each letter is a word that counts half, so an n-gram there is 2n letters.
+    A Chinese question (one or two whitespace "words", no 13-gram: never found before) is caught inside a
+    document; 2n - 1 of its letters are not, nor a clean clause that quotes the same stock phrase (the name of
+    a law, 15 letters: flagged when a letter counted whole)."""
     item_zh = "下列哪一项是中国古代四大发明之一，并且最早出现在汉朝的造纸技术相关记载中？"
     item_ja = "次のうち、日本で最も長い川はどれですか。信濃川、利根川、石狩川の中から選びなさい。"
+    item_law = "根据《中华人民共和国民法典》的规定，下列关于合同无效情形的说法中，哪一项是正确的？"
     path = tmp_path / "cjk.jsonl"
-    path.write_text(json.dumps({"question": item_zh}, ensure_ascii=False) + "\n"
-                    + json.dumps({"question": item_ja}, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text("".join(json.dumps({"question": q}, ensure_ascii=False) + "\n" for q in (item_zh, item_ja, item_law)),
+                    encoding="utf-8")
     index = build_index(parse_eval_sets([{"name": "cjk", "path": str(path)}]), N)
-    assert index.items == (2,) and index.short_items == (0,)
+    assert index.items == (3,) and index.short_items == (0,)
     assert normalize_words("中国 abc")[:2] == ["中".encode(), "国".encode()]
-    doc = "今天我们复习历史。" + item_zh[4:4 + N + 2] + "明天继续学习地理。"
-    assert find_matches(doc, index) and find_matches(doc, index)[0].set_name == "cjk"
-    assert find_matches("昨日は雨でした。" + item_ja[6:6 + N] + "以上です。", index)
-    assert not find_matches("今天我们复习历史。" + item_zh[4:4 + N - 1] + "明天继续学习地理。", index)
-    assert not find_matches("今天我们复习历史，明天继续学习地理，后天去博物馆参观古代文物。", index)
+    letters = "".join(c for c in item_zh if c not in "，？")
+    doc = "今天我们复习历史。" + letters[3:3 + 2 * N + 1] + "明天继续学习地理。"
+    found = find_matches(doc, index)
+    assert found and found[0].set_name == "cjk" and len(found[0].ngram.split()) == 2 * N
+    assert find_matches("昨日は雨でした。" + "".join(c for c in item_ja if c not in "、。")[4:4 + 2 * N] + "以上です。", index)
+    assert not find_matches("今天我们复习历史。" + letters[3:3 + 2 * N - 1] + "明天继续学习地理。", index)
+    assert not find_matches("根据《中华人民共和国民法典》的规定，本合同自双方签字盖章之日起生效，任何一方不得擅自变更。", index)
+    # mixed with English words: a word counts whole, a letter half
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(json.dumps({"question": "The 中华人民共和国 constitution was adopted in the year 0 by the national "
+                                             "people congress of the country"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    index = build_index(parse_eval_sets([{"name": "mixed", "path": str(mixed)}]), N)
+    assert find_matches("Notes: the 中华人民共和国 constitution was adopted in the year 1982 by the national people", index)
 
 
 def test_planted_items_are_caught_and_near_misses_are_not(eval_sets, docs):
@@ -243,9 +256,54 @@ def test_bad_options_fail_before_the_job(eval_sets, tmp_path):
         "no item of 60 words": {"sets": [{"name": "a", "path": frank_path, "fields": ["question"]}], "ngram": 60},
         "sets[0].split": {"sets": [{"name": "a", "path": frank_path, "split": "test"}]},
     }
+    # one set of two that gives no n-gram checked nothing and was accepted: refused, naming it
+    short = tmp_path / "short.jsonl"
+    short.write_text('{"question": "too short to hold a thirteen word run"}\n')
+    cases["'short' holds no item of 13 words"] = {"sets": [{"name": "frank", "path": frank_path},
+                                                           {"name": "short", "path": str(short)}]}
+    cut = tmp_path / "cut.jsonl.gz"  # a traceback (EOFError) before
+    words = " ".join(f"w{i * 7919 % 100003}" for i in range(4000)).encode()
+    cut.write_bytes(gzip.compress(b'{"question": "' + words + b'"}\n')[:300])
+    cases[f"{cut} cannot be read (EOFError"] = {"sets": [{"name": "cut", "path": str(cut)}]}
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"question": "caf\u00e9"}\n'.encode("latin-1"))
+    cases[f"{latin} is not UTF-8"] = {"sets": [{"name": "latin", "path": str(latin)}]}
+    fifo = tmp_path / "fifo.jsonl"  # hung the recipe check
+    os.mkfifo(fifo)
+    cases["fifo.jsonl is neither a regular file nor a directory"] = {"sets": [{"name": "f", "path": str(fifo)}]}
     for needle, opts in cases.items():
         with pytest.raises(RecipeError, match=re.escape(needle)):
             parse_recipe({"decontaminate": opts})
+
+
+def test_a_set_directory_reads_record_and_text_files_only(eval_sets, tmp_path):
+    """A cloned benchmark repository: its LICENSE, README and scripts are not items (an MIT licence read as
+    one flagged every MIT-licensed code document); a FIFO and a link to /dev/zero in it are not read."""
+    frank, frank_path = eval_sets["frank"]
+    repo = tmp_path / "bench"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "test.jsonl").write_text(open(frank_path).read())
+    mit = ("Permission is hereby granted, free of charge, to any person obtaining a copy of this software and "
+           "associated documentation files (the Software), to deal in the Software without restriction")
+    (repo / "LICENSE").write_text(mit)
+    (repo / "README.md").write_text(mit)
+    (repo / "extra.txt").write_text(frank[0]["question"])
+    os.mkfifo(repo / "pipe.txt")
+    os.symlink("/dev/zero", repo / "zero.txt")
+    index = build_index(parse_eval_sets([{"name": "bench", "path": str(repo)}]), N)
+    assert index.items == (21,)  # 20 records and extra.txt
+    assert not find_matches("# mit code\n" + mit + "\nimport os", index)
+    assert find_matches("so " + frank[0]["question"], index)
+
+
+def test_a_parquet_binary_text_column_is_read_as_utf8(eval_sets, tmp_path):
+    import pyarrow as pa
+
+    frank, _ = eval_sets["frank"]
+    path = tmp_path / "bin.parquet"
+    pq.write_table(pa.table({"question": pa.array([frank[0]["question"].encode()], type=pa.binary())}), path)
+    index = build_index(parse_eval_sets([{"name": "bin", "path": str(path)}]), N)
+    assert find_matches("so " + frank[0]["question"], index)
 
 
 def test_curate_rejects_contaminated_documents_and_counts_them_per_set(eval_sets, docs, tmp_path):

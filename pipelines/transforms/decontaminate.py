@@ -120,10 +120,12 @@ class Decontaminate(beam.PTransform):
             self._index = load_index(eval_sets, ngram)
         except (OSError, ValueError) as exc:
             raise OptionError("sets", f"could not be read: {exc}") from None
-        if len(self._index.hashes) == 0:
-            raise OptionError("sets", f"hold no item of {ngram} words or more (items per set: "
-                                      f"{dict(zip(self._index.set_names, self._index.items))}); "
-                                      f"check the fields or lower ngram")
+        index = self._index
+        empty = {name: items for name, items, count in zip(index.set_names, index.items, index.ngrams) if not count}
+        if empty:  # one set that gives nothing was accepted when another did: it checked nothing
+            raise OptionError("sets", f"{', '.join(map(repr, empty))} hold{'s' if len(empty) == 1 else ''} no item "
+                                      f"of {ngram} words or more (items read per set: {empty}); check the path, "
+                                      f"the fields or lower ngram")
         self._action = action
 
     @property
