@@ -101,6 +101,11 @@ def test_weights_and_budget_hit_the_token_shares_within_one_document():
     plan = plan_mixture(spec, histogram_of(docs))
     assert abs(plan.planned_tokens - 1_200_000) <= 3 * 420, spec_text
     assert plan.source("books").full_copies == 1_200_000 * 0.1 // tokens["books"]
+    # weights are relative: scaled by 1e306 (their sum overflowed to inf and planned NaN tokens) they plan the same
+    huge = parse_mixture("sources: [{name: web, input: a, weight: 6.0e+305}, {name: code, input: b, weight: "
+                         "3.0e+305}, {name: books, input: c, weight: 1.0e+305}]\ntotal_tokens: 1200000")
+    assert [s.planned_tokens for s in plan_mixture(huge, histogram_of(docs)).sources] == \
+        [s.planned_tokens for s in plan.sources]
 
 
 def test_fill_reaches_the_target_past_a_long_document_where_a_threshold_cannot():
@@ -188,7 +193,11 @@ def test_two_entries_over_one_file_are_refused_unless_their_selectors_differ(wor
     cases = {"twice": "  - {name: one, input: docs/a.jsonl, weight: 0.5}\n"
                       "  - {name: two, input: docs/a.jsonl, weight: 0.5}\n",
              "glob": "  - {name: all, input: 'docs/*.jsonl', weight: 0.5}\n"
-                     "  - {name: more, input: docs/a.jsonl, epochs: 2, source: web}\n"}
+                     "  - {name: more, input: docs/a.jsonl, epochs: 2, source: web}\n",
+             # a symlink to the other entry's file (passed before: one document written twice, one id)
+             "link": "  - {name: one, input: docs/a.jsonl, weight: 0.5}\n"
+                     "  - {name: two, input: link.jsonl, weight: 0.5}\n"}
+    (tmp_path / "link.jsonl").symlink_to(docs / "a.jsonl")
     for case, sources in cases.items():
         mix = tmp_path / f"{case}.yaml"
         mix.write_text("sources:\n" + sources)

@@ -317,17 +317,23 @@ def plan_mixture(spec: MixtureSpec, histogram: Histogram) -> MixturePlan:
     fixed = sum(p.planned_tokens for p in plans.values())
     weighted = [s for s in spec.sources if s.weight is not None]
     if weighted:
-        total_weight = sum(s.weight for s in weighted)
+        # weights relative to the largest: two weights of 1e308 summed to inf and planned NaN tokens
+        top = max(s.weight for s in weighted)
+        weight = {s.name: s.weight / top for s in weighted}
+        if not all(weight.values()) or not math.isfinite(top):
+            raise MixtureError(f"weights {[s.weight for s in weighted]} are too far apart to share a budget: "
+                               f"give weights of comparable size (they are relative)")
+        total_weight = sum(weight.values())
         if spec.total_tokens is not None:
             budget = spec.total_tokens - fixed
             if budget <= 0:
                 raise MixtureError(f"total_tokens {spec.total_tokens:,} leaves nothing for the weighted sources: "
                                    f"the `epochs` sources already write {fixed:,} tokens; raise total_tokens")
         else:
-            budget = min(float(dense[s.name][1].sum()) * total_weight / s.weight for s in weighted)
+            budget = min(float(dense[s.name][1].sum()) * total_weight / weight[s.name] for s in weighted)
         for s in weighted:
             available = float(dense[s.name][1].sum())
-            plans[s.name] = _plan_source(s.name, budget * s.weight / total_weight / available, False,
+            plans[s.name] = _plan_source(s.name, budget * weight[s.name] / total_weight / available, False,
                                          *dense[s.name])
     return MixturePlan(sources=tuple(plans[s.name] for s in spec.sources))
 
@@ -338,7 +344,9 @@ def refuse_shared_files(spec: MixtureSpec, files: Sequence[Iterable[str]], where
     entry, and the copies of one entry would not keep out of the rows of the other's. `files`: the files each
     entry's input matches, in the spec's order. Entries that split one input by different `source:` values
     (the embedded default's docs and code) read disjoint documents and pass."""
-    matched = [set(f) for f in files]
+    # a local file by its real path: a symlink to another entry's file, or the same file through a linked
+    # directory, read the same documents under the same ids
+    matched = [{p if "://" in p else os.path.realpath(p) for p in f} for f in files]
     for i, a in enumerate(spec.sources):
         for j in range(i + 1, len(spec.sources)):
             b = spec.sources[j]

@@ -165,13 +165,18 @@ def _mixture_entry(plan, spec: MixtureSpec, sources) -> Dict[str, Any]:
 def load_mixture_spec(path: str) -> MixtureSpec:
     """The mixture file's spec (relative local inputs resolved against its directory); a missing or bad file
     raises before the job starts."""
+    from pipelines.jobs.recipe import MAX_RECIPE_BYTES
     from tokenizer.mixture import MixtureError
 
     try:
-        text = read_bytes(path).decode("utf-8")
+        text = read_bytes(path, max_bytes=MAX_RECIPE_BYTES).decode("utf-8")
     except (FileNotFoundError, OSError, IOError) as exc:
         raise MixtureError(f"no mixture file at {path!r}: pass a YAML file {{sources: [{{name, input, weight or "
                            f"epochs}}, ...], total_tokens: N}} ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise MixtureError(f"mixture file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:  # not a regular file, or far larger than any mixture
+        raise MixtureError(f"mixture file {exc}: a mixture is a small YAML file") from None
     return parse_mixture(text, path, None if "://" in path else os.path.dirname(os.path.abspath(path)))
 
 

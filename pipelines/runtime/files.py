@@ -5,7 +5,8 @@ FileSystems, so a path may be local or gs://. Only Beam's file-system layer is i
 from __future__ import annotations
 
 import logging
-from typing import List
+import os
+from typing import List, Optional
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
@@ -25,9 +26,16 @@ def path_matches(pattern: str) -> bool:
         return False
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, max_bytes: Optional[int] = None) -> bytes:
+    """The bytes of a file (local or gs://). A local path that is not a regular file is refused (a FIFO blocked
+    the read, /dev/zero never ended it), and so is a file over `max_bytes` when given (ValueError)."""
+    if "://" not in path and os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"{path} is not a regular file")
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return f.read()
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ValueError(f"{path} is over {max_bytes:,} bytes")
+    return data
 
 
 def write_bytes(path: str, data: bytes) -> None:
