@@ -169,7 +169,7 @@ def test_dedup_counts_documents_without_the_quality_score(stage):
 
 # --- 6. a recipe mixture's `source` is one of the curated documents' sources -----------------------------------
 
-def test_recipe_mixture_source_must_be_a_curated_documents_source():
+def test_recipe_mixture_source_must_be_a_curated_documents_source(tmp_path):
     from filters.stage_options import DOCUMENT_SOURCES
     from pipelines.ingest.inputs import SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB
 
@@ -183,8 +183,10 @@ def test_recipe_mixture_source_must_be_a_curated_documents_source():
     for source in CURATED_SOURCES:
         assert parse_recipe({"dedup_exact": {}, "mixture": {"sources": [{"name": "w", "source": source, "weight": 1}]}})
     # another documents input may carry sources of its own (a Parquet file's `source` column): not refused
+    (tmp_path / "books.jsonl").write_text('{"id": "b", "text": "a book", "source": "books"}\n')
     other = parse_recipe({"dedup_exact": {}, "mixture": {"sources": [
-        {"name": "w", "source": "web", "weight": 1}, {"name": "b", "input": "elsewhere", "source": "books", "weight": 1}]}})
+        {"name": "w", "source": "web", "weight": 1},
+        {"name": "b", "input": str(tmp_path / "books.jsonl"), "source": "books", "weight": 1}]}})
     assert [s["source"] for s in other.mixture["sources"]] == ["web", "books"]
 
 
@@ -192,8 +194,20 @@ def test_recipe_mixture_inputs_resolve_from_where_the_run_starts(tmp_path, monke
     # `inputs:` were read from the working directory, a mixture source's `input` from OUT (written into
     # OUT/mixture.yaml): `input: d/b.jsonl` failed after curate and tokenizer training, or read another file
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.jsonl").write_text('{"id": "b", "text": "b"}\n')
     recipe = parse_recipe({"dedup_exact": {}, "inputs": ["d/a.jsonl"], "mixture": {"sources": [
         {"name": "w", "source": "web", "weight": 1}, {"name": "b", "input": "d/b.jsonl", "weight": 1},
         {"name": "g", "input": "gs://bucket/docs/*.parquet", "weight": 1}]}})
     assert [s["input"] for s in recipe.mixture["sources"]] == ["curated", str(tmp_path / "d" / "b.jsonl"),
                                                                 "gs://bucket/docs/*.parquet"]
+
+
+def test_a_recipe_mixture_input_without_documents_stops_the_recipe_before_any_job(tmp_path):
+    """Found when the mixture was tokenized, a missing `input` lost the curate and tokenizer training before it."""
+    message = _refusal({"dedup_exact": {}, "mixture": {"sources": [
+        {"name": "w", "weight": 1}, {"name": "extra", "input": str(tmp_path / "missing.jsonl"), "weight": 1}]}})
+    assert "mixture: source 'extra': no documents found at" in message and "missing.jsonl" in message, message
+    message = _refusal({"dedup_exact": {}, "mixture": {"sources": [
+        {"name": "w", "weight": 1}, {"name": "src", "input": f"code:{tmp_path}", "weight": 1}]}})
+    assert "source 'src': input 'code:" in message and "is a source tree" in message, message

@@ -313,7 +313,10 @@ def test_curate_with_a_bad_recipe_exits_non_zero_before_any_work(tmp_path):
     assert not out.exists() or not any(os.scandir(out))  # nothing was read, nothing written
 
 
-def test_recipe_mixture_is_checked_at_load_and_its_sources_default_to_the_curated_documents():
+def test_recipe_mixture_is_checked_at_load_and_its_sources_default_to_the_curated_documents(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "a.jsonl").write_text('{"id": "a", "text": "a"}\n')
     recipe = parse_recipe({"dedup_exact": {}, "mixture": {"sources": [
         {"name": "web", "source": "web", "weight": 0.7}, {"name": "all", "input": "elsewhere", "epochs": 0.5}],
         "total_tokens": 1000}}, name="mixed")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
@@ -220,7 +220,27 @@ def run_mixture(mixture: Any, where: str) -> Dict[str, Any]:
         parse_mixture(yaml.safe_dump(filled), where, curated_inputs=(RUN_CURATED,))
     except MixtureError as exc:
         raise RecipeError(str(exc)) from None
+    _check_mixture_inputs(filled["sources"], where)
     return filled
+
+
+def _check_mixture_inputs(sources: List[Dict[str, Any]], where: str) -> None:
+    """A local `input` of a mixture source that holds no documents stops the recipe here: found when the
+    mixture was tokenized, it lost the curate and tokenizer training that ran before."""
+    from schemas.io import document_patterns
+
+    for entry in sources:
+        path = entry.get("input")
+        if not isinstance(path, str) or path == RUN_CURATED or "://" in path:
+            continue
+        if path.startswith("code:"):
+            raise RecipeError(f"{where}: source {entry.get('name')!r}: input {path!r} is a source tree; a mixture "
+                              f"reads documents (JSONL, Parquet, a curate output): put the tree in the recipe's "
+                              f"`inputs:` and leave this source's `input` out (the run's curated documents)")
+        try:
+            document_patterns(path)
+        except FileNotFoundError as exc:
+            raise RecipeError(f"{where}: source {entry.get('name')!r}: {exc}") from None
 
 
 def load_recipe(path: str | os.PathLike | None = None) -> Recipe:
