@@ -4,7 +4,8 @@ Normalisation (GPT-3's 13-gram overlap check, as datatrove 0.10's `simplify_text
 it): lowercase; every number (a run of digits, with one decimal part such as "3.14" or "1,5") becomes "0";
 punctuation becomes a space (every Unicode P* character plus datatrove's own list, which adds a few symbols such
 as `$ + < = > ^ | ~`), so "well-known" is "well known" and "DON'T" is "don t"; diacritics are stripped (NFD, then
-combining marks dropped); words are what whitespace separates, and each letter of a script written without
+combining marks dropped); text that is not ASCII is NFKC-folded first (full-width forms, ligatures) and
+invisible format characters are deleted (a soft hyphen inside a word), a zero-width space separating words; words are what whitespace separates, and each letter of a script written without
 spaces (Chinese, Japanese, Thai, ...: filters/text.py `SOLO_RANGES`) is a word of its own that counts half: an
 n-gram is the shortest run of words from a position that counts n, so 2n letters of such a script (26 for the
 default 13: a Chinese word is 1-2 letters, and 13 letters flagged clean text that quoted a stock phrase such as
@@ -71,8 +72,9 @@ def _tables():
         category = unicodedata.category(chr(cp))
         if category.startswith("P"):
             table[cp] = " "
-        elif category == "Mn":
-            table[cp] = None
+        elif category in ("Mn", "Cf"):  # marks, and invisible format characters (a soft hyphen inside a word,
+            table[cp] = None           # a zero-width joiner) that hid an item
+    table[0x200B] = " "  # a zero-width space separates words
     lower = bytearray(range(256))
     for c in range(ord("A"), ord("Z") + 1):
         lower[c] = c + 32
@@ -101,7 +103,8 @@ def weighted_words(text: str) -> Tuple[List[bytes], Optional[np.ndarray]]:
     if text.isascii():  # the common case: bytes operations, no Unicode tables
         data = _ASCII_NUMBERS.sub(b"0", text.encode("ascii").translate(ascii_lower))
         return data.translate(ascii_punct).split(), None
-    text = _NUMBERS.sub("0", text.lower()).translate(table)
+    # NFKC first: full-width letters and digits, ligatures and other compatibility forms hid an item
+    text = _NUMBERS.sub("0", unicodedata.normalize("NFKC", text).lower()).translate(table)
     text = unicodedata.normalize("NFD", text).translate(table)  # the combining marks NFD splits off go
     spaced = split_unspaced_scripts(text)
     words = spaced.split()

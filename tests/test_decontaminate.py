@@ -276,6 +276,23 @@ def test_bad_options_fail_before_the_job(eval_sets, tmp_path):
             parse_recipe({"decontaminate": opts})
 
 
+def test_invisible_characters_and_full_width_forms_do_not_hide_an_item(eval_sets):
+    """Text inputs (JSONL, Parquet, WET) can carry soft hyphens inside words, zero-width spaces between them and
+    full-width letters: each hid a planted item before (format characters were kept, NFD leaves full-width
+    forms as they are)."""
+    frank, frank_path = eval_sets["frank"]
+    index = build_index(parse_eval_sets([{"name": "frank", "path": frank_path}]), N)
+    question = frank[0]["question"]
+    words = question.split()
+    full_width = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in question)
+    for kind, text in {"soft hyphens": " ".join(w[:2] + "\u00ad" + w[2:] if len(w) > 3 else w for w in words),
+                       "zero-width spaces": "\u200b".join(words),
+                       "zero-width joiners": " ".join(w[:1] + "\u200d" + w[1:] for w in words),
+                       "full-width": full_width}.items():
+        assert find_matches("so " + text + " and more", index), kind
+    assert normalize_words("ﬁne ＡＢＣ ａ\u00adb") == [b"fine", b"abc", b"ab"]
+
+
 def test_a_set_directory_reads_record_and_text_files_only(eval_sets, tmp_path):
     """A cloned benchmark repository: its LICENSE, README and scripts are not items (an MIT licence read as
     one flagged every MIT-licensed code document); a FIFO and a link to /dev/zero in it are not read."""
