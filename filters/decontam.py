@@ -255,7 +255,8 @@ def parse_eval_sets(sets: Any) -> Tuple[EvalSet, ...]:
 # Files of an evaluation-set directory that are read: records, and plain text items. Anything else (a cloned
 # benchmark repository's LICENSE, README.md, scripts) is not an item: read as one, an MIT licence's 13-grams
 # flagged every MIT-licensed code document.
-RECORD_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".parquet")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".ndjson")
+RECORD_SUFFIXES = JSONL_SUFFIXES + (".parquet",)
 TEXT_SUFFIXES = (".txt",)
 # A plain text item (or a record file's line) larger than this is refused: a link to /dev/zero read until memory
 # ran out.
@@ -290,6 +291,19 @@ def _string_leaves(value: Any) -> Iterator[str]:
             yield from _string_leaves(v)
 
 
+def _open_jsonl(path: str, name: str):
+    """A JSONL evaluation set as text (gzip and zstd as the document readers take them)."""
+    if name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    if name.endswith(".zst"):  # zstandard's own reader stops quietly where a cut file ends: CompressedFrames raises
+        import io
+
+        from schemas.io import CompressedFrames
+
+        return io.TextIOWrapper(io.BufferedReader(CompressedFrames(open(path, "rb"), "zstd")), encoding="utf-8-sig")
+    return open(path, "rt", encoding="utf-8-sig")
+
+
 def _records(path: str) -> Iterator[Dict[str, Any]]:
     name = path.lower()
     if name.endswith(".parquet"):
@@ -297,9 +311,8 @@ def _records(path: str) -> Iterator[Dict[str, Any]]:
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
             yield from batch.to_pylist()
-    elif name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson")):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8-sig") as f:
+    elif name.endswith(JSONL_SUFFIXES):
+        with _open_jsonl(path, name) as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -325,11 +338,15 @@ def _records_named(path: str) -> Iterator[Dict[str, Any]]:
     """`_records`, with a failure of the file's format (a cut gzip, not gzip at all, not UTF-8) naming it."""
     import zlib
 
+    import zstandard
+
+    from schemas.io import TruncatedStream
+
     try:
         yield from _records(path)
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, TruncatedStream) as exc:
         raise ValueError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
 
 
@@ -339,8 +356,7 @@ def eval_items(eval_set: EvalSet) -> Iterator[str]:
     seen_keys = set()
     for path in _set_files(eval_set.path):
         for record in _records_named(path):
-            if set(record) == {"text"} and not path.lower().endswith((".parquet", ".jsonl", ".jsonl.gz", ".json",
-                                                                      ".json.gz", ".ndjson")):
+            if set(record) == {"text"} and not path.lower().endswith(RECORD_SUFFIXES):
                 yield record["text"]  # a plain text file: the whole file is one item
                 found.update(eval_set.fields)
                 continue

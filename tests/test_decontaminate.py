@@ -313,6 +313,20 @@ def test_a_set_directory_reads_record_and_text_files_only(eval_sets, tmp_path):
     assert find_matches("so " + frank[0]["question"], index)
 
 
+def test_a_zstd_evaluation_set_is_read_and_a_cut_one_is_named(eval_sets, tmp_path):
+    import zstandard
+
+    frank, frank_path = eval_sets["frank"]
+    data = open(frank_path, "rb").read()
+    whole, cut = tmp_path / "set.jsonl.zst", tmp_path / "cut.jsonl.zst"
+    whole.write_bytes(zstandard.ZstdCompressor().compress(data))
+    cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])
+    index = build_index(parse_eval_sets([{"name": "z", "path": str(whole)}]), N)
+    assert index.items == (20,) and find_matches("so " + frank[0]["question"], index)
+    with pytest.raises(ValueError, match=re.escape(f"{cut} cannot be read")):
+        build_index(parse_eval_sets([{"name": "z", "path": str(cut)}]), N)
+
+
 def test_a_parquet_binary_text_column_is_read_as_utf8(eval_sets, tmp_path):
     import pyarrow as pa
 

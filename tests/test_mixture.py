@@ -3,6 +3,8 @@ group of repeated copies, and one real job on real books, code and web text from
 epochs, budget, lineage of copies, verify, byte-identical across worker counts)."""
 from __future__ import annotations
 
+import re
+
 import glob
 import gzip
 import json
@@ -130,6 +132,9 @@ def test_plan_refuses_an_empty_source_and_a_budget_the_epochs_exceed():
     with pytest.raises(MixtureError, match="raise total_tokens"):
         plan_mixture(parse_mixture("sources: [{name: a, input: x, epochs: 3}, {name: b, input: y, weight: 1}]\n"
                                    "total_tokens: 1000"), histogram_of(docs))
+    # YAML 1.1 reads 1e-3 as text: the message says how to write it
+    with pytest.raises(MixtureError, match=re.escape("got '1e-3'; YAML reads 1e-3 as text: write 1.0e-3")):
+        parse_mixture("sources: [{name: a, input: x, weight: 1e-3}]")
 
 
 def test_copies_have_distinct_ids_and_never_share_a_packing_group():

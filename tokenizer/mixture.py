@@ -81,7 +81,15 @@ class MixtureSpec:
 
 def _number(value: Any, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise MixtureError(f"{where}: {what} must be a positive number, got {value!r}")
+        hint = ""
+        if isinstance(value, str) and "e" in value.lower():
+            from filters.stage_options import yaml_float
+
+            try:
+                hint = f"; YAML reads {value} as text: write {yaml_float(value)}" if math.isfinite(float(value)) else ""
+            except ValueError:
+                pass
+        raise MixtureError(f"{where}: {what} must be a positive number, got {value!r}{hint}")
     return float(value)
 
 
