@@ -246,6 +246,34 @@ def test_export_refuses_bad_arguments_before_writing(shards, tmp_path, capsys):
     (other / "shard-00000-of-00001.parquet").write_bytes(b"kept")
     assert cli_main(["export", str(shards), "--format", "mds", "--output", str(other)]) == 1
     assert sorted(p.name for p in other.iterdir()) == ["manifest.json", "shard-00000-of-00001.parquet"]
+    # token shards without a manifest (an interrupted tokenize): refused, not deleted as an earlier export's files
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "shard-00000-of-00013.arrow").write_bytes(b"kept")
+    (loose / "notes.txt").write_text("kept")
+    assert cli_main(["export", str(shards), "--format", "llmc", "--output", str(loose)]) == 1
+    assert "--output holds token shards (shard-00000-of-00013.arrow)" in capsys.readouterr().err
+    assert sorted(p.name for p in loose.iterdir()) == ["notes.txt", "shard-00000-of-00013.arrow"]
+
+
+def test_two_shards_of_one_stem_are_refused_before_writing(shards, tmp_path, capsys):
+    """x.parquet and x.zst (a valid shard set to verify) were both exported as x.bin: one overwrote the other and
+    the export reported success with half the tokens gone."""
+    import shutil
+
+    from pipelines.cli import main as cli_main
+
+    twin = tmp_path / "twin"
+    shutil.copytree(shards, twin)
+    manifest = json.loads((twin / "manifest.json").read_text())
+    first = manifest["shards"][0]["path"]
+    (twin / first).rename(twin / (first.rsplit(".", 1)[0] + ".zst"))
+    (twin / manifest["shards"][1]["path"]).rename(twin / first)
+    manifest["shards"][0]["path"], manifest["shards"][1]["path"] = first.rsplit(".", 1)[0] + ".zst", first
+    (twin / "manifest.json").write_text(json.dumps(manifest))
+    assert cli_main(["export", str(twin), "--format", "megatron", "--output", str(tmp_path / "out")]) == 1
+    assert "would both be exported as" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 # -- the Beam composite of `winnow tokenize --format` -----------------------------------------------------------

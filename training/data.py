@@ -272,6 +272,10 @@ class ShardReader:
                 with self.storage.open(self.manifest.shards[shard_i].path) as f:
                     batch = ShardFile(f, "parquet").read_batch(group, [TOKENS, DOC_LENGTHS])
             toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
+        width = getattr(toks.type, "list_size", None)
+        if width != self.seq_len + 1:  # a hand-edited manifest: numpy's bare "cannot reshape" named nothing
+            raise WinnowError(f"rows hold {width} token ids, and the manifest's seq_len {self.seq_len} needs "
+                              f"{self.seq_len + 1}", path=where, fix="check the shards with `winnow verify`")
         # flatten() honours a sliced array's offset; the schema forbids nulls, so to_numpy never copies.
         tokens = toks.flatten().to_numpy(zero_copy_only=True).reshape(len(toks), self.seq_len + 1)
         values = lens.flatten().to_numpy(zero_copy_only=True)

@@ -90,7 +90,7 @@ def _join(*parts: str) -> str:
     return FileSystems.join(*parts)
 
 
-def _children(directory: str, prefix: str) -> List[str]:
+def children(directory: str, prefix: str = "") -> List[str]:
     """Paths of the entries of `directory` whose names start with `prefix` (directories included)."""
     if not is_uri(directory):
         try:  # a local directory can be empty, which a listing of files would not show
@@ -126,9 +126,9 @@ class StagedOutput:
     def prepare(self) -> None:
         """Delete what killed runs left (stale staging directories, Beam temp directories in the tables) and
         warn about files in the tables that are not ours."""
-        stale = _children(self.output_dir, STAGING_PREFIX)
+        stale = children(self.output_dir, STAGING_PREFIX)
         for table in self.tables:
-            stale += _children(_join(self.output_dir, table), BEAM_TEMP_PREFIX)
+            stale += children(_join(self.output_dir, table), BEAM_TEMP_PREFIX)
         for path in stale:
             log.warning("deleting %s, left by an earlier run that did not finish", path)
             delete_tree(path)
@@ -148,7 +148,7 @@ class StagedOutput:
         found = [p for t in self.tables for p in self._table_files(t) if PART_FILE.fullmatch(posixpath.basename(p))]
         found += [p for p in (_join(self.output_dir, n) for n in self.owned_files) if FileSystems.exists(p)]
         if self.owned_names is not None:  # e.g. tokenize's shard-NNNNN-of-NNNNN.* files
-            found += [p for p in _children(self.output_dir, "") if self.owned_names.fullmatch(posixpath.basename(p))]
+            found += [p for p in children(self.output_dir, "") if self.owned_names.fullmatch(posixpath.basename(p))]
         for tree in self.owned_trees:  # the dedup index: part files and index.json of each stage
             found += [p for p in _files_under(_join(self.output_dir, tree))
                       if PART_FILE.fullmatch(posixpath.basename(p)) or posixpath.basename(p) in OWNED_TREE_FILES]

@@ -32,13 +32,15 @@ import dataclasses
 import hashlib
 import json
 import logging
+import posixpath
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.arguments import positive_int
-from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
+from pipelines.runtime.staging import StagedOutput, children, refuse_inputs_inside_output
 from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.tools.verify import check_listed, read_listed_shard
 from schemas import DOC_IDS, MANIFEST_NAME
@@ -99,9 +101,16 @@ def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any
     return files, entry, tally
 
 
+# The files an export writes (and a later export into the same directory replaces): the trainer formats'
+# shards. Not token shards: owning every `shard-*` name deleted the .parquet/.arrow shards of an interrupted
+# `winnow tokenize` found in --output.
+EXPORT_FILE_NAME = re.compile(r"shard-\d+-of-\d+\.(?:bin|idx|mds)")
+
+
 def _prepare_output(output_dir: str) -> StagedOutput:
-    """Refuse a directory that holds Winnow's Parquet/Arrow shards; the export is written under its staging
-    directory, and replaces a previous export's files once it is complete (`publish`)."""
+    """Refuse a directory that holds token shards (Parquet/Arrow, with a manifest or without); the export is
+    written under its staging directory, and replaces a previous export's files once it is complete
+    (`publish`)."""
     manifest = FileSystems.join(output_dir, MANIFEST_NAME)
     if FileSystems.exists(manifest):
         try:
@@ -111,7 +120,13 @@ def _prepare_output(output_dir: str) -> StagedOutput:
         if not ours:
             raise WinnowError("--output holds a manifest.json that is not an export's (token shards?)", path=output_dir,
                               fix="write the export to a directory of its own")
-    staged = StagedOutput(output_dir, (), last=MANIFEST_NAME, owned_files=(MDS_INDEX,), owned_names=SHARD_FILE_NAME)
+    names = [posixpath.basename(p) for p in children(output_dir)]
+    tokens = [n for n in names if SHARD_FILE_NAME.fullmatch(n) and not EXPORT_FILE_NAME.fullmatch(n)]
+    if tokens:
+        raise WinnowError(f"--output holds token shards ({tokens[0]}"
+                          f"{', ...' if len(tokens) > 1 else ''}), which an export does not write", path=output_dir,
+                          fix="write the export to a directory of its own")
+    staged = StagedOutput(output_dir, (), last=MANIFEST_NAME, owned_files=(MDS_INDEX,), owned_names=EXPORT_FILE_NAME)
     staged.prepare()
     FileSystems.mkdirs(staged.staging)
     return staged
@@ -147,6 +162,12 @@ def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, 
             workers: int) -> Dict[str, Any]:
     # each task carries the fields the checks read, not the whole shard list (tasks x shards to pickle)
     header = dataclasses.replace(manifest, shards=[])
+    stems: Dict[str, str] = {}
+    for shard in manifest.shards:  # two shards of one stem (x.parquet, x.zst) wrote one file: half the tokens lost
+        other = stems.setdefault(_stem(shard.path), shard.path)
+        if other != shard.path:
+            raise WinnowError(f"shards {other!r} and {shard.path!r} would both be exported as {_stem(shard.path)}.*",
+                              path=shards_dir, fix="give each shard a name of its own before the suffix")
     tasks = [(shards_dir, header, shard, dtype, file_format, output_dir, manifest.tokenizer.special_ids.get(EOT))
              for shard in manifest.shards]
     tally = ShardTally(manifest.seq_len + 1, manifest.with_doc_ids)
@@ -162,9 +183,17 @@ def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, 
 
     if workers > 1 and len(tasks) > 1:
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
-            collect(pool.imap(export_one_shard, tasks, chunksize=1))
+        # not multiprocessing.Pool: a worker killed (out of memory) lost its task and imap waited forever
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                collect(pool.map(export_one_shard, tasks))
+            except BrokenProcessPool:
+                raise WinnowError("a worker process died before its shard was written (killed, or out of memory?)",
+                                  path=posixpath.dirname(output_dir.rstrip("/")),  # the --output, not its staging
+                                  fix="run again with fewer --workers") from None
     else:
         collect(export_one_shard(t) for t in tasks)
     check_totals(manifest, tally)  # the manifest's totals and packing are those of the shards, as verify requires
