@@ -183,6 +183,17 @@ def test_the_trainers_reader_refuses_a_vocabulary_past_the_dtype(shards, tmp_pat
         ShardReader(str(bad), 4, pin_memory=False)
 
 
+def test_the_trainers_reader_names_the_shard_when_rows_are_not_the_manifests_width(shards, tmp_path):
+    """seq_len 16 for rows of 33 ids: `winnow train` stopped with numpy's "cannot reshape array of size ..."."""
+    from training.data import ShardReader
+
+    bad = edited(shards, tmp_path / "seq16", setter("seq_len", value=16))
+    reader = ShardReader(str(bad), 4, pin_memory=False)
+    with pytest.raises(WinnowError, match=r"shard-00000-of-\d+\.\w+: rows hold 33 token ids, and the manifest's "
+                                          r"seq_len 16 needs 17; check the shards with `winnow verify`"):
+        reader._load_unit(0)
+
+
 def test_the_manifests_seq_len_limit_is_tokenizes():
     from pipelines.transforms.tokenize import MAX_SEQ_LEN as TOKENIZE_MAX
 
