@@ -328,8 +328,17 @@ def shard_problems(manifest: Manifest, shard: ShardInfo, num_rows: int, schema: 
     problems, name, row_len = [], shard.path, manifest.seq_len + 1
     expected = shard_schema(manifest.seq_len, manifest.dtype, manifest.with_doc_ids)
     if not schema.equals(expected, check_metadata=False):
-        problems.append(f"{name}: schema is {schema.to_string(show_schema_metadata=False)!r}, expected "
-                        f"{expected.to_string(show_schema_metadata=False)!r} (seq_len {manifest.seq_len}, {manifest.dtype})")
+        width = schema.field(TOKENS).type.list_size if TOKENS in schema.names and hasattr(
+            schema.field(TOKENS).type, "list_size") else None
+        if width is not None and width != row_len:  # the common case, said plainly
+            problems.append(f"{name}: rows hold {width} token ids, and the manifest's seq_len {manifest.seq_len} "
+                            f"needs {row_len}")
+        else:
+            def one_line(s: pa.Schema) -> str:
+                return "; ".join(" ".join(line.split()) for line in s.to_string(show_schema_metadata=False).splitlines())
+
+            problems.append(f"{name}: schema is {one_line(schema)!r}, expected {one_line(expected)!r} "
+                            f"(seq_len {manifest.seq_len}, {manifest.dtype})")
     if num_rows != shard.sequences:
         problems.append(f"{name}: {num_rows} sequences, manifest says {shard.sequences}")
     if num_rows * row_len != shard.tokens:

@@ -91,7 +91,7 @@ def test_export_refuses_rows_wider_than_the_manifests_seq_len(shards, tmp_path, 
     out = tmp_path / "out"
     code, last = cli(capsys, "export", str(bad), "--format", fmt, "--output", str(out))
     assert code == 1 and last.startswith("winnow export: error: shard-00000-of-"), last
-    assert "[33]" in last and "seq_len 10" in last
+    assert "rows hold 33 token ids, and the manifest's seq_len 10 needs 11" in last, last
     assert not out.exists() or not any(out.iterdir())  # nothing written, no staging left
 
 
