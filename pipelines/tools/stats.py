@@ -467,7 +467,7 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
                 n_segs = np.diff(np.frombuffer(lengths.buffers()[1], np.int32, len(lengths) + 1, lengths.offset * 4))
                 per_row += np.bincount(np.minimum(n_segs, row_len), minlength=row_len + 1)
                 if DOC_IDS in rg.schema.names:
-                    tally.add_ids(rg.column(DOC_IDS).flatten().to_pylist(), seg.tolist())
+                    tally.add_ids(rg.column(DOC_IDS).flatten(), seg)
                 prog.add("sequences", rg.num_rows)
     sequences, files_tokens, non_pad = tally.sequences, tally.tokens, tally.non_pad
     t = manifest.totals
@@ -487,9 +487,9 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
         decoded = {i: tok.decode([i], skip_special_tokens=False) for i in top_ids}
     nz = np.nonzero(per_row)[0]
     doc_lengths = LengthDistribution()
-    if tally.doc_segments:
-        doc_lengths.extend(np.fromiter((tokens for _, tokens in tally.doc_segments.values()), dtype=np.int64,
-                                       count=len(tally.doc_segments)))
+    document_tokens = tally.document_tokens()
+    if document_tokens is not None and len(document_tokens):
+        doc_lengths.extend(document_tokens)
     stats = {
         "format": STATS_FORMAT, "kind": "shards", "path": path, "manifest_format": manifest.format,
         "file_format": manifest.file_format, "seq_len": manifest.seq_len, "dtype": manifest.dtype,
