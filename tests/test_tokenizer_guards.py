@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.jobs.tokenize import run_tokenize_job
 from schemas.io import iter_documents
-from tokenizer.encode import TokenizerHandle, tokenizer_handle
+from tokenizer.encode import TokenizerHandle, tiktoken_unsupported, tokenizer_handle
 from tokenizer.evaluate import evaluate_tokenizer
 from tokenizer.train import parse_source_weights, plan_sample, source_budgets, train_tokenizer
 
@@ -96,6 +96,29 @@ def test_auto_uses_hf_for_what_tiktoken_cannot_reproduce(word_corpus, tmp_path, 
     run_tokenize_job(str(src), str(tok_dir), str(tmp_path / "auto"), SEQ_LEN, doc_ids=True)
     run_tokenize_job(str(src), str(tok_dir), str(tmp_path / "hf"), SEQ_LEN, doc_ids=True, encoder="hf")
     assert snapshot(tmp_path / "auto") == snapshot(tmp_path / "hf")
+
+
+def test_added_tokens_that_are_not_special_are_matched_as_hf_matches_them(word_corpus, tmp_path):
+    """Vocabulary added to a tokenizer (`add_tokens`, special False) is matched in the text as HF matches it; the
+    encoder dropped every added token and split these into BPE pieces (other ids than HF's). Special tokens in
+    a document's text stay text, and auto leaves tiktoken (which cannot match added tokens) for HF."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(word_corpus / "tok" / "tokenizer.json"))
+    base = tok.get_vocab_size()
+    tok.add_tokens(["qzmarkerzq", "<fn_call>"])
+    data = tok.to_str().encode()
+    text = "the harbour qzmarkerzq kept <fn_call> its light <|endoftext|> too"
+    handle = tokenizer_handle(data, "auto")
+    assert handle.backend == "hf"
+    ids = handle.encode(text)
+    assert base in ids and base + 1 in ids
+    expected = Tokenizer.from_str(data.decode())
+    eot = expected.token_to_id("<|endoftext|>")
+    assert eot not in ids  # the special token in the text is text
+    plain = text.replace(" <|endoftext|>", "")
+    assert handle.encode(plain) == expected.encode(plain, add_special_tokens=False).ids
+    assert "not special" in (tiktoken_unsupported(json.loads(data)) or "")
 
 
 # 3. the sample of rows that share ids -------------------------------------------------------------------

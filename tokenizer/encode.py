@@ -3,7 +3,8 @@
 Documents are encoded as ordinary text: a document that happens to contain the string `<|endoftext|>` must
 not get a real document boundary in the middle of it (nor lose those characters on decode). HF tokenizers
 always matches added tokens in the input, so the handle encodes with a copy of the tokenizer whose added-token
-list is empty (same BPE model, same ids); special ids are only ever inserted by the packer.
+list holds only the added tokens that are not special (vocabulary added to the BPE, matched as HF matches them;
+same model, same ids); special ids are only ever inserted by the packer.
 
 Two encoders give the same ids: HF tokenizers (`backend="hf"`, the default) and tiktoken (`backend="tiktoken"`,
 optional package), built from the same vocabulary and split pattern. tiktoken ranks a merge by the bytes it
@@ -16,9 +17,12 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from tokenizer.train import EOT_TOKEN, FIM_TOKENS, PAD_TOKEN, SPLIT_PATTERNS, TOKENIZER_FILE
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,10 @@ def tiktoken_unsupported(spec: Dict) -> Optional[str]:
     for part in ("post_processor", "decoder"):
         if spec.get(part) is not None and spec[part].get("type") != "ByteLevel":
             return f"the tokenizer's {part} is {spec[part].get('type')}, not ByteLevel"
+    plain = [t["content"] for t in spec.get("added_tokens", []) if not t.get("special", False)]
+    if plain:
+        return (f"the tokenizer has {len(plain)} added token(s) that are not special ({plain[0]!r}, ...), which HF "
+                f"matches in the text and tiktoken does not")
     return None
 
 
@@ -121,7 +129,10 @@ class TokenizerHandle:
             raise MissingSpecialToken(source, missing)
         spec = json.loads(tokenizer_json.decode("utf-8"))
         self._tiktoken = tiktoken_encoding(spec, name=f"winnow-{self.sha256[:12]}") if backend == "tiktoken" else None
-        spec["added_tokens"] = []
+        # special added tokens are never matched in a document's text; added tokens that are not special are
+        # vocabulary and are matched as HF matches them (emptying the list split them into BPE pieces, other
+        # ids than the tokenizer's own encode)
+        spec["added_tokens"] = [t for t in spec.get("added_tokens", []) if not t.get("special", False)]
         self._ordinary = Tokenizer.from_str(json.dumps(spec))
         self.backend = backend
         self.eot_id = self._full.token_to_id(EOT_TOKEN)
