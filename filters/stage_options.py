@@ -25,6 +25,7 @@ import reprlib
 import typing
 from typing import Annotated, Any, Callable, Optional, Tuple
 
+from schemas.yaml_files import yaml_float
 from filters.fasttext_files import fasttext_model_labels, model_problem  # noqa: F401 (re-exported)
 
 # The `source` values readers give documents (pipelines/ingest/inputs.py SOURCE_*): a filter's `sources` naming
@@ -259,15 +260,6 @@ def check_option(name: str, tp, value) -> None:
         message += ("; YAML reads unquoted yes, no, on, off, y and n as booleans: quote the word (e.g. 'no', "
                     "Norwegian)")
     raise OptionError(name, message)
-
-
-def yaml_float(text: str) -> str:
-    """A number written with an exponent (`1e-3`, `1.0e2`) as YAML 1.1 reads it as a float: a dot in the
-    mantissa and a sign on the exponent (`1.0e-3`, `1.0e+2`)."""
-    mantissa, exponent = text.strip().lower().split("e", 1)
-    if "." not in mantissa:
-        mantissa += ".0"
-    return f"{mantissa}e{exponent if exponent[:1] in ('+', '-') else '+' + exponent}"
 
 
 def _holds_yaml_boolean(value) -> bool:

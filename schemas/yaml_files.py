@@ -39,3 +39,12 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
 def load_unique_keys(text: str):
     """The YAML document of `text`, refusing repeated keys (DuplicateKeyError)."""
     return yaml.load(text, Loader=UniqueKeySafeLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def yaml_float(text: str) -> str:
+    """A number written with an exponent (`1e-3`, `1.0e2`) as YAML 1.1 reads it as a float: a dot in the
+    mantissa and a sign on the exponent (`1.0e-3`, `1.0e+2`)."""
+    mantissa, exponent = text.strip().lower().split("e", 1)
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{exponent if exponent[:1] in ('+', '-') else '+' + exponent}"

@@ -43,7 +43,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
-from schemas.yaml_files import DuplicateKeyError, load_unique_keys
+from schemas.yaml_files import DuplicateKeyError, load_unique_keys, yaml_float
 from tokenizer.pack_groups import groups_for
 from tokenizer.train import sample_hash
 
@@ -83,8 +83,6 @@ def _number(value: Any, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         hint = ""
         if isinstance(value, str) and "e" in value.lower():
-            from filters.stage_options import yaml_float
-
             try:
                 hint = f"; YAML reads {value} as text: write {yaml_float(value)}" if math.isfinite(float(value)) else ""
             except ValueError:
