@@ -229,18 +229,23 @@ def test_bounded_batches_and_pieces_give_the_same_signatures_and_sets(monkeypatc
         assert all(np.array_equal(a, b) for a, b in zip(sets, expected_sets)), params
 
 
+def _signed_with_peak(texts):
+    """(signatures, peak bytes the signing allocated: numpy's arrays are traced)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        sig = minhash_signatures(texts)
+        return sig, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_signing_one_long_document_holds_a_bounded_batch(tmp_path):
     """A 50 MB document: the signing arrays were ~58 bytes per byte of text at once (2.9 GB in curate); now
     they are held a piece of ~1 MiB code points at a time."""
-    import tracemalloc
-
     text = " ".join(f"w{i % 5000}" for i in range(2_000_000))  # ~13 MB
-    tracemalloc.start()
-    try:
-        sig = minhash_signatures([text, "a small doc"])
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    sig, peak = _signed_with_peak([text, "a small doc"])
     assert sig.shape == (2, 112)
     assert peak < 200 << 20, peak >> 20  # the whole-text path peaked near 0.75 GB on this text
 
@@ -266,8 +271,6 @@ def test_one_token_of_30_million_characters_is_signed_in_bounded_memory(monkeypa
     """A 30M-character text with no whitespace (a base64 blob, a minified file): hashed whole it took ~55
     bytes of arrays per character (2.9 GB for 40M characters in curate); a step at a time it holds ~60 MB.
     Stepped, a token gives datasketch's signature of its one shingle (checked on a shorter one)."""
-    import tracemalloc
-
     import filters.minhash as mh
 
     short = "Zm9vYmFy" * 25_000
@@ -276,12 +279,7 @@ def test_one_token_of_30_million_characters_is_signed_in_bounded_memory(monkeypa
     monkeypatch.undo()
     text = "Zm9vYmFy" * 3_750_000
     assert mh._BATCH_CHARS < len(text) // 10
-    tracemalloc.start()
-    try:
-        sig = minhash_signatures([text, "a small doc"])
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    sig, peak = _signed_with_peak([text, "a small doc"])
     assert peak < 200 << 20, peak >> 20
     assert sig.shape == (2, 112) and len(set(sig[0].tolist())) == 112
 
