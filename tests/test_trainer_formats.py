@@ -352,7 +352,7 @@ def test_tokenize_composite_writes_each_format_deterministically(tmp_path):
 
 # -- winnow tokenize --format F: the job writes the trainer's files itself --------------------------------------
 
-def test_tokenize_job_writes_each_trainer_format_and_verify_accepts_it(shards, tmp_path, word_corpus):
+def test_tokenize_job_writes_each_trainer_format_and_verify_accepts_it(shards, tmp_path, word_corpus, capsys):
     """`winnow tokenize --format megatron|mds|llmc` (the CLI, in-process): the files verify, the whole documents
     (megatron, llmc) are exactly the tokenizer's encoding of each input document (and <|endoftext|>), and a
     mixture keeps its `mixture` entry in the trainer manifest."""
@@ -374,6 +374,11 @@ def test_tokenize_job_writes_each_trainer_format_and_verify_accepts_it(shards, t
                          "--seq-len", "64", "--format", fmt, "--output", str(out)]) == 0
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["file_format"] == fmt
+        said, totals = capsys.readouterr().out, manifest["totals"]
+        if fmt == "mds":  # rows holding document segments, not "documents" (a split document is in several)
+            assert f"{totals['samples']} samples (packed rows) holding {totals['documents']} document segments" in said
+        else:
+            assert f"{fmt} files: {totals['documents']} documents" in said, said
         assert verify_shards(str(out), str(word_corpus / "tok")) == manifest
         if fmt != "mds":  # whole documents, each ending in <|endoftext|>
             assert manifest["totals"]["documents"] == parquet.totals.documents == 100

@@ -414,8 +414,11 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
         return 0
     if isinstance(m, dict):  # a trainer format
         totals = m.get("totals", {})
-        print(f"tokenize: {args.file_format} files: {totals.get('documents', 0)} documents, "
-              f"{totals.get('tokens', 0):,} tokens in {len(m.get('files', []))} files; counters {result.counters}")
+        held = (f"{totals.get('samples', 0)} samples (packed rows) holding {totals.get('documents', 0)} document "
+                f"segments (a document longer than a row is in several)" if "samples" in totals
+                else f"{totals.get('documents', 0)} documents")
+        print(f"tokenize: {args.file_format} files: {held}, {totals.get('tokens', 0):,} tokens in "
+              f"{len(m.get('files', []))} files; counters {result.counters}")
         if m.get("mixture"):
             print(format_mixture(m["mixture"]))
             for line in empty_sources(m["mixture"]):
