@@ -45,7 +45,8 @@ from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.tools.verify import check_listed, read_listed_shard
 from schemas import DOC_IDS, MANIFEST_NAME
 from schemas.errors import WinnowError
-from schemas.shard_files import SHARD_FILE_NAME, ShardTally, check_shard_content, check_totals, read_manifest
+from schemas.shard_files import (SHARD_FILE_NAME, RowLengths, ShardTally, check_shard_content, check_totals,
+                                 read_manifest)
 from schemas.trainer_formats import (
     EOT, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds, file_dtype, file_entry,
     is_trainer_manifest, mds_index, trainer_manifest,
@@ -68,11 +69,10 @@ def _stem(path: str) -> str:
     return path.rsplit(".", 1)[0]
 
 
-def segments(tokens: np.ndarray, lengths: List[List[int]]):
+def segments(tokens: np.ndarray, lengths: RowLengths):
     """The rows' segments back to back (padding dropped) and their lengths, in row order."""
-    sums = np.fromiter((sum(x) for x in lengths), dtype=np.int64, count=len(lengths))
-    keep = np.arange(tokens.shape[1])[None, :] < sums[:, None]
-    return tokens[keep], np.fromiter((n for row in lengths for n in row), dtype=np.int64)
+    keep = np.arange(tokens.shape[1])[None, :] < lengths.sums[:, None]
+    return tokens[keep], lengths.flat.astype(np.int64)
 
 
 def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any]], ShardTally]:
@@ -83,13 +83,13 @@ def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any
     shards_dir, manifest, shard, dtype, file_format, output_dir, eot_id = task
     tally = ShardTally(manifest.seq_len + 1, manifest.with_doc_ids)
     table, tokens, lengths = check_shard_content(manifest, shard, read_listed_shard(shards_dir, shard), tally)
-    if not lengths:
+    if not len(lengths):
         return [], None, tally
     entry = None
     if file_format == "mds":
         name = _stem(shard.path) + ".mds"
         ids = table.column(DOC_IDS).to_pylist() if manifest.with_doc_ids else None
-        out, counts, entry = encode_rows_mds(name, tokens, lengths, ids, manifest.seq_len, dtype)
+        out, counts, entry = encode_rows_mds(name, tokens, lengths.lists(), ids, manifest.seq_len, dtype)
         outputs = [(name, out, counts)]
     else:
         flat, seg_lengths = segments(tokens, lengths)
