@@ -129,7 +129,7 @@ def load_against(stage: str, dirs: Sequence[str], run_params: Dict[str, Any],
         if sets:
             found = dix.load_sets(stage_dir)
             if found is None:
-                why, again = ((f"it was merged from an index without them", "merge only indexes that have sets")
+                why, again = (("it was merged from an index without them", "merge only indexes that have sets")
                               if desc.get("sources") else
                               ("its run had verify_threshold: null", f"curate the run of {given} again with "
                                                                      f"verification"))
