@@ -13,6 +13,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -377,3 +378,17 @@ def test_curate_rejects_contaminated_documents_and_counts_them_per_set(eval_sets
     kept = [r for f in glob.glob(str(tmp_path / "out" / "documents" / "*.parquet"))
             for r in pq.read_table(f).to_pylist()]
     assert len(kept) == 25 and "pp-021" in {r["id"] for r in kept}
+
+
+def test_the_word_cache_stops_at_its_cap(monkeypatch):
+    """One document of more distinct words than the cache holds filled it several times over (6.6M entries for
+    a cap of 1M, ~1 GB held after the document); the hashes are the same cached or not."""
+    import filters.decontam as dc
+
+    monkeypatch.setattr(dc, "_WORD_CACHE", {})
+    monkeypatch.setattr(dc, "_WORD_CACHE_MAX", 1000)
+    words = [f"w{i}".encode() for i in range(5000)]
+    first = dc.word_hashes(words)
+    assert len(dc._WORD_CACHE) == 1000
+    assert np.array_equal(first, dc.word_hashes(words))  # cached and uncached words hash alike
+    assert np.array_equal(first, np.array([dc._word_hash(w) for w in words], dtype=np.uint64))
