@@ -479,19 +479,25 @@ def remove_matched_lines(text: str, index: DecontIndex) -> Tuple[str, Dict[str, 
     matches = find_matches(text, index, first_only=False)
     if not matches:
         return text, {}, []
-    lines = text.split("\n")
+    # every line break str.splitlines knows (\r alone, U+2028, ...), each kept with its line: split at "\n" only,
+    # a text with \r line ends was one line and one match removed all of it
+    lines = text.splitlines(keepends=True)
     line_of_word = np.repeat(np.arange(len(lines)), [len(normalize_words(line)) for line in lines])
     removed_by: List[Optional[str]] = [None] * len(lines)
     for m in matches:
         for line in range(int(line_of_word[m.start]), int(line_of_word[m.end - 1]) + 1):
             if removed_by[line] is None:
                 removed_by[line] = m.set_name
-    kept = [line for line, by in zip(lines, removed_by) if by is None]
+    kept = "".join(line for line, by in zip(lines, removed_by) if by is None)
+    if kept and removed_by[-1] is not None and lines[-1] == lines[-1].splitlines()[0]:
+        # the text's last line went and the text ended without a line break: so does what is left
+        last = kept.splitlines(keepends=True)[-1]
+        kept = kept[:len(kept) - len(last)] + last.splitlines()[0]
     per_set: Dict[str, int] = {}
     for by in removed_by:
         if by is not None:
             per_set[by] = per_set.get(by, 0) + 1
-    return "\n".join(kept), per_set, matches
+    return kept, per_set, matches
 
 
 def _files_signature(sets: Sequence[EvalSet]) -> Tuple:

@@ -392,3 +392,16 @@ def test_the_word_cache_stops_at_its_cap(monkeypatch):
     assert len(dc._WORD_CACHE) == 1000
     assert np.array_equal(first, dc.word_hashes(words))  # cached and uncached words hash alike
     assert np.array_equal(first, np.array([dc._word_hash(w) for w in words], dtype=np.uint64))
+
+
+def test_drop_lines_splits_at_every_line_break(tmp_path):
+    """Text with \\r line ends (or U+2028) was one line for drop_lines: one match removed the whole document."""
+    question = "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day long"
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps({"question": question}) + "\n")
+    index = build_index(parse_eval_sets([{"name": "e", "path": str(path)}]), N)
+    for sep in ("\n", "\r\n", "\r", "\u2028"):
+        doc = sep.join(["first clean line here", question, "last clean line here"])
+        assert remove_matched_lines(doc, index)[:2] == (f"first clean line here{sep}last clean line here", {"e": 1})
+        assert remove_matched_lines(sep.join(["first", question]), index)[0] == "first"  # no break added or kept
+        assert remove_matched_lines(sep.join(["first", question]) + sep, index)[0] == "first" + sep
