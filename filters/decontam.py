@@ -50,6 +50,7 @@ import numpy as np
 
 from filters.stage_options import OptionError
 from filters.text import is_unspaced_letter, split_unspaced_scripts
+from schemas.hashing import powers64
 
 ACTIONS = ("drop", "drop_lines", "mark")
 # Without `fields`: those of these a record has (`text` for a JSONL of plain passages).
@@ -151,18 +152,10 @@ _BASE = int.from_bytes(hashlib.blake2b(b"winnow.decontam.base", digest_size=8).d
 _BASE_INVERSE = pow(_BASE, -1, 1 << 64)
 
 
-def _powers(base: int, count: int) -> np.ndarray:
-    """base^i mod 2^64 for i < count (uint64 products wrap, which is the mod)."""
-    pw = np.full(max(count, 1), base, dtype=np.uint64)
-    pw[0] = 1
-    with np.errstate(over="ignore"):
-        return np.multiply.accumulate(pw)[:count]
-
-
 @functools.lru_cache(maxsize=None)
 def _position_constants(n: int) -> np.ndarray:
     """B^i for i < n: the multiplier of each position of a window of n words."""
-    return _powers(_BASE, n)
+    return powers64(_BASE, n)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -201,8 +194,8 @@ def ngram_windows(hashes: np.ndarray, weights: Optional[np.ndarray], n: int) -> 
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
     ends = ends[:count]
     with np.errstate(over="ignore"):
-        prefix = np.concatenate(([np.uint64(0)], np.cumsum(hashes * _powers(_BASE, len(hashes)), dtype=np.uint64)))
-        window = (prefix[ends] - prefix[:count]) * _powers(_BASE_INVERSE, count)
+        prefix = np.concatenate(([np.uint64(0)], np.cumsum(hashes * powers64(_BASE, len(hashes)), dtype=np.uint64)))
+        window = (prefix[ends] - prefix[:count]) * powers64(_BASE_INVERSE, count)
         return _mix(window), ends.astype(np.int64)
 
 

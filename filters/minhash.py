@@ -50,6 +50,7 @@ import numpy as np
 
 from filters.stage_options import NonNegative, OneOf, PositiveInt, Range, checked_options
 from filters.text import SOLO_RANGES, normalize_for_dedup, split_unspaced_scripts
+from schemas.hashing import fmix64, polynomial_sums, powers64
 
 SCHEMES = ("affine64", "affine32", "legacy")
 HASHFUNCS = ("words64", "sha1")
@@ -59,9 +60,8 @@ _MAX_HASH_32 = np.uint64((1 << 32) - 1)
 _MASK64 = (1 << 64) - 1
 # Rows of the (shingles x permutations) block per numpy op: ~2048 * 112 * 8 bytes = 1.8 MB stays in cache.
 _CHUNK = 2048
-_FMIX = {
+_FMIX = {  # MurmurHash3's fmix32 (64: schemas.hashing.fmix64)
     32: (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16)),
-    64: (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(33), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33)),
 }
 # words64 constants: an odd polynomial base, an odd length multiplier, and odd per-position shingle weights
 # (the first 64 bits of the fractional parts of square roots of primes, as SHA-512 takes its constants).
@@ -113,7 +113,9 @@ def shingles(text: str, n: int, words: str = "scripts") -> List[str]:
 
 
 def _fmix(hv: np.ndarray, width: int) -> np.ndarray:
-    s1, m1, s2, m2, s3 = _FMIX[width]
+    if width == 64:
+        return fmix64(hv)
+    s1, m1, s2, m2, s3 = _FMIX[32]
     hv = hv ^ (hv >> s1)
     hv = hv * m1
     hv = hv ^ (hv >> s2)
@@ -156,10 +158,8 @@ def shingle_hash32(shingle: bytes) -> int:
 
 @lru_cache(maxsize=4)
 def _powers(length: int) -> np.ndarray:
-    """_BASE^i mod 2^64 for i < length (uint64 products wrap, which is the mod)."""
-    pw = np.full(length, _BASE, dtype=np.uint64)
-    pw[0] = 1
-    return np.multiply.accumulate(pw)
+    """_BASE^i mod 2^64 for i < length."""
+    return powers64(_BASE, length)
 
 
 def _powers_at_least(length: int) -> np.ndarray:
@@ -253,9 +253,7 @@ def _words_of(cps: np.ndarray, doc_of: np.ndarray, solo: bool) -> Optional[_Word
         brk |= single[1:] | single[:-1]
     starts = np.flatnonzero(np.concatenate(([True], brk)))
     lengths = np.diff(np.concatenate((starts, [len(cps)])))
-    offset = np.arange(len(cps), dtype=np.int64) - np.repeat(starts, lengths)
-    pw = _powers_at_least(int(lengths.max()))
-    sums = np.add.reduceat((cps.astype(np.uint64) + np.uint64(1)) * pw[offset], starts)
+    sums = polynomial_sums(cps, starts, lengths, _powers_at_least(int(lengths.max())))
     return _Words(sums, lengths, doc_of[starts], joins, ends_open)
 
 

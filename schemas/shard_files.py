@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from schemas.hashing import fmix64, polynomial_sums, powers64
 from schemas.shards import (
     DOC_IDS, DOC_LENGTHS, FIX_RETOKENIZE, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardError, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, check_token_ids, local_shard_file, packing_problems, shard_schema, shown,
@@ -232,15 +233,7 @@ def _read_local(path: str) -> bytes:
 MAX_TRACKED_DOC_IDS = 20_000_000
 
 
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
+_ID_BASE, _ID_LENGTH_MULT = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F  # odd constants (golden ratio, murmur's)
 
 
 def string_hashes64(strings: pa.Array) -> np.ndarray:
@@ -256,19 +249,9 @@ def string_hashes64(strings: pa.Array) -> np.ndarray:
     data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
     data = data[offsets[0]:offsets[-1]]
     starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
-    sums = np.zeros(n, dtype=np.uint64)
-    if len(data):
-        width = int(lengths.max())
-        powers = np.full(max(width, 1), 0x9E3779B97F4A7C15, dtype=np.uint64)
-        powers[0] = 1
-        with np.errstate(over="ignore"):
-            powers = np.multiply.accumulate(powers)
-            position = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)
-            terms = (data.astype(np.uint64) + np.uint64(1)) * powers[position]
-            filled = lengths > 0
-            sums[filled] = np.add.reduceat(terms, starts[filled])
+    sums = polynomial_sums(data, starts, lengths, powers64(_ID_BASE, int(lengths.max())))
     with np.errstate(over="ignore"):
-        return _fmix64(sums + lengths.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+        return fmix64(sums + lengths.astype(np.uint64) * np.uint64(_ID_LENGTH_MULT))
 
 
 class ShardTally:
