@@ -25,7 +25,7 @@ import reprlib
 import typing
 from typing import Annotated, Any, Callable, Optional, Tuple
 
-from schemas.yaml_files import yaml_float
+from schemas.yaml_files import number_as_text_hint
 from filters.fasttext_files import fasttext_model_labels, model_problem  # noqa: F401 (re-exported)
 
 # The `source` values readers give documents (pipelines/ingest/inputs.py SOURCE_*): a filter's `sources` naming
@@ -246,16 +246,7 @@ def check_option(name: str, tp, value) -> None:
     path_check = _file_constraint(tp)
     if path_check is not None and isinstance(value, str):
         message += f" ({path_check.explain(value)})"
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            pass
-        else:
-            if "e" in value.lower() and math.isfinite(number):  # YAML 1.1: an exponent needs a dot and a sign
-                message += f"; YAML reads {value} as text: write {yaml_float(value)}"
-            else:
-                message += "; write the number without quotes"
+    message += number_as_text_hint(value)
     if _holds_yaml_boolean(value) and "string" in describe(tp):
         message += ("; YAML reads unquoted yes, no, on, off, y and n as booleans: quote the word (e.g. 'no', "
                     "Norwegian)")

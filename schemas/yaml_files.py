@@ -3,6 +3,8 @@ mapping. PyYAML keeps the last of two equal keys without a word, so a recipe wit
 the second stage's options only, and the first's were lost."""
 from __future__ import annotations
 
+import math
+
 import yaml
 from yaml.nodes import MappingNode
 
@@ -48,3 +50,17 @@ def yaml_float(text: str) -> str:
     if "." not in mantissa:
         mantissa += ".0"
     return f"{mantissa}e{exponent if exponent[:1] in ('+', '-') else '+' + exponent}"
+
+
+def number_as_text_hint(value: object) -> str:
+    """For a string that reads as a number: how to write it so that YAML reads a number ("; YAML reads 1e-3 as
+    text: write 1.0e-3", or "; write the number without quotes"); "" for anything else."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if "e" in value.lower() and math.isfinite(number):  # YAML 1.1: an exponent needs a dot and a sign
+        return f"; YAML reads {value} as text: write {yaml_float(value)}"
+    return "; write the number without quotes"

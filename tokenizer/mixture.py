@@ -43,7 +43,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
-from schemas.yaml_files import DuplicateKeyError, load_unique_keys, yaml_float
+from schemas.yaml_files import DuplicateKeyError, load_unique_keys, number_as_text_hint
 from tokenizer.pack_groups import groups_for
 from tokenizer.train import sample_hash
 
@@ -81,13 +81,7 @@ class MixtureSpec:
 
 def _number(value: Any, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        hint = ""
-        if isinstance(value, str) and "e" in value.lower():
-            try:
-                hint = f"; YAML reads {value} as text: write {yaml_float(value)}" if math.isfinite(float(value)) else ""
-            except ValueError:
-                pass
-        raise MixtureError(f"{where}: {what} must be a positive number, got {value!r}{hint}")
+        raise MixtureError(f"{where}: {what} must be a positive number, got {value!r}{number_as_text_hint(value)}")
     return float(value)
 
 
@@ -326,7 +320,7 @@ def plan_mixture(spec: MixtureSpec, histogram: Histogram) -> MixturePlan:
         # weights relative to the largest: two weights of 1e308 summed to inf and planned NaN tokens
         top = max(s.weight for s in weighted)
         weight = {s.name: s.weight / top for s in weighted}
-        if not all(weight.values()) or not math.isfinite(top):
+        if not all(weight.values()):  # a weight 1e300 times smaller than another underflows to 0
             raise MixtureError(f"weights {[s.weight for s in weighted]} are too far apart to share a budget: "
                                f"give weights of comparable size (they are relative)")
         total_weight = sum(weight.values())
