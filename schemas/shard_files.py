@@ -416,6 +416,11 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
     return table, tokens, lengths
 
 
+def row_width_problem(width: Optional[int], seq_len: int) -> str:
+    """What is wrong when a shard's rows hold `width` ids and its manifest says `seq_len` (a hand-edited one)."""
+    return f"rows hold {width} token ids, and the manifest's seq_len {seq_len} needs {seq_len + 1}"
+
+
 def shard_problems(manifest: Manifest, shard: ShardInfo, num_rows: int, schema: pa.Schema) -> List[str]:
     """What is wrong with one shard file's schema and row count, given the manifest's entry for it."""
     problems, name, row_len = [], shard.path, manifest.seq_len + 1
@@ -424,8 +429,7 @@ def shard_problems(manifest: Manifest, shard: ShardInfo, num_rows: int, schema: 
         width = schema.field(TOKENS).type.list_size if TOKENS in schema.names and hasattr(
             schema.field(TOKENS).type, "list_size") else None
         if width is not None and width != row_len:  # the common case, said plainly
-            problems.append(f"{name}: rows hold {width} token ids, and the manifest's seq_len {manifest.seq_len} "
-                            f"needs {row_len}")
+            problems.append(f"{name}: {row_width_problem(width, manifest.seq_len)}")
         else:
             def one_line(s: pa.Schema) -> str:
                 return "; ".join(" ".join(line.split()) for line in s.to_string(show_schema_metadata=False).splitlines())

@@ -44,7 +44,7 @@ import torch
 from schemas import DOC_LENGTHS, MANIFEST_NAME, TOKENS
 from schemas.errors import WinnowError, reading
 from schemas.io import sha256_file
-from schemas.shard_files import ShardFile, read_manifest
+from schemas.shard_files import ShardFile, read_manifest, row_width_problem
 from schemas.shards import (
     FIX_RETOKENIZE, ShardError, check_shard_digest, check_token_ids, local_shard_file, sha256_stream,
 )
@@ -284,8 +284,8 @@ class ShardReader:
             toks, lens = batch.column(TOKENS), batch.column(DOC_LENGTHS)
         width = getattr(toks.type, "list_size", None)
         if width != self.seq_len + 1:  # a hand-edited manifest: numpy's bare "cannot reshape" named nothing
-            raise WinnowError(f"rows hold {width} token ids, and the manifest's seq_len {self.seq_len} needs "
-                              f"{self.seq_len + 1}", path=where, fix="check the shards with `winnow verify`")
+            raise WinnowError(row_width_problem(width, self.seq_len), path=where,
+                              fix="check the shards with `winnow verify`")
         # flatten() honours a sliced array's offset; the schema forbids nulls, so to_numpy never copies.
         tokens = toks.flatten().to_numpy(zero_copy_only=True).reshape(len(toks), self.seq_len + 1)
         values = lens.flatten().to_numpy(zero_copy_only=True)
