@@ -49,7 +49,7 @@ from typing import Annotated, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from filters.stage_options import NonNegative, OneOf, PositiveInt, Range, checked_options
-from filters.text import SOLO_RANGES, normalize_for_dedup, split_unspaced_scripts
+from filters.text import is_unspaced_letter, normalize_for_dedup, split_unspaced_scripts
 from schemas.hashing import fmix64, polynomial_sums, powers64
 
 SCHEMES = ("affine64", "affine32", "legacy")
@@ -185,7 +185,7 @@ def _char_class(cp: int) -> int:
         return _DIGIT
     if unicodedata.category(ch)[0] == "P":
         return _DROP
-    return _SOLO if any(lo <= cp <= hi for lo, hi in SOLO_RANGES) else _KEEP
+    return _SOLO if is_unspaced_letter(ch) else _KEEP
 
 
 def _char_classes(cps: np.ndarray) -> np.ndarray:
