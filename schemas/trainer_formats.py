@@ -282,7 +282,10 @@ def is_trainer_manifest(data: Mapping[str, Any]) -> bool:
     return isinstance(data, Mapping) and data.get("format") == TRAINER_MANIFEST_FORMAT
 
 
-COUNTS = ("tokens", "documents", "samples", "non_pad_tokens")  # a file entry's and the totals' counts
+COUNTS = ("tokens", "documents", "samples", "non_pad_tokens")
+# `winnow export` to megatron or llmc: the `<|endoftext|>` it appended to the pieces of documents that packing split
+# (pipelines/tools/export.py `end_pieces`), counted in the files' tokens but in no source's
+EOT_APPENDED = "eot_appended"  # a file entry's and the totals' counts
 
 
 def check_trainer_manifest(manifest: Any) -> None:
@@ -316,6 +319,9 @@ def check_trainer_manifest(manifest: Any) -> None:
         source = manifest_object(sources, name, "sources.")
         for key in source:
             manifest_int(source, key, f"sources.{name}.")
+    origin = manifest_object(manifest, "origin") if "origin" in manifest else {}
+    if EOT_APPENDED in origin:
+        manifest_int(origin, EOT_APPENDED, "origin.")
     for i, f in enumerate(check_listed_files(manifest, "files", ("bytes",))):
         for key in COUNTS:
             if key in f:
@@ -425,9 +431,11 @@ def check_trainer_files(manifest: Mapping[str, Any], read, names_present: Sequen
             raise ShardError(f"totals.{k} is {v}, the files hold {found[k]}", path=MANIFEST_NAME)
     src = manifest.get("sources") or {}
     src_tokens = sum(int(s.get("tokens", 0)) for s in src.values())
-    if src and fmt != "mds" and src_tokens != found["tokens"]:
-        raise ShardError(f"the sources' tokens add up to {src_tokens}, the files hold {found['tokens']}",
-                         path=MANIFEST_NAME)
+    appended = int((manifest.get("origin") or {}).get(EOT_APPENDED, 0))  # an export's ends of split pieces
+    if src and fmt != "mds" and src_tokens + appended != found["tokens"]:
+        plus = f" + {appended} {EOT} appended to pieces" if appended else ""
+        raise ShardError(f"the sources' tokens{plus} add up to {src_tokens + appended}, the files hold "
+                         f"{found['tokens']}", path=MANIFEST_NAME)
     return found
 
 

@@ -146,14 +146,19 @@ def test_export_megatron_documents_are_the_row_segments(shards, tmp_path, word_c
     IndexedDataset, _ = _megatron()
     src, rows = _rows(shards)
     out, manifest = _export_and_verify(shards, tmp_path, "megatron", word_corpus / "tok")
+    eot = src.tokenizer.special_ids["<|endoftext|>"]
     segments = [r["tokens"][sum(r["doc_lengths"][:j]):sum(r["doc_lengths"][:j + 1])]
                 for r in rows for j in range(len(r["doc_lengths"]))]
+    pieces = [s for s in segments if s[-1] != eot]  # pieces of documents split by packing, all but their last
+    assert pieces and len(segments) == src.totals.documents + len(pieces)
     read = []
     for f in (p for p in manifest["files"] if p["path"].endswith(".bin")):  # listed by path
         ds = IndexedDataset(str(out / f["path"][:-4]))
         read += [ds[i].tolist() for i in range(len(ds))]
-    assert read == segments and len(read) > src.totals.documents  # some documents were split by packing
-    assert manifest["totals"]["tokens"] == src.totals.non_pad_tokens == sum(len(s) for s in segments)
+    # every exported document ends in <|endoftext|>: the pieces get one, so none runs on into the next document
+    assert read == [s if s[-1] == eot else s + [eot] for s in segments]
+    assert manifest["origin"]["eot_appended"] == len(pieces)
+    assert manifest["totals"]["tokens"] == src.totals.non_pad_tokens + len(pieces)
     assert "split by packing" in manifest["documents_are"]
 
 
@@ -206,9 +211,12 @@ def test_export_llmc_and_verify_catches_a_changed_byte(shards, tmp_path, word_co
     in_two = export_shards(str(shards), "llmc", str(tmp_path / "llmc-2"), workers=2)  # processes: same files
     assert [(f["path"], f["sha256"]) for f in in_two["files"]] == [(f["path"], f["sha256"]) for f in manifest["files"]]
     flat = [t for f in sorted(out.glob("shard-*.bin")) for t in load_llmc_shard(f).tolist()]
-    assert flat == [t for r in rows for t in r["tokens"][:sum(r["doc_lengths"])]]
     eot = src.tokenizer.special_ids["<|endoftext|>"]
-    assert manifest["totals"]["documents"] == flat.count(eot) == src.totals.documents
+    segments = [r["tokens"][sum(r["doc_lengths"][:j]):sum(r["doc_lengths"][:j + 1])]
+                for r in rows for j in range(len(r["doc_lengths"]))]
+    assert flat == [t for s in segments for t in (s if s[-1] == eot else s + [eot])]
+    assert manifest["totals"]["documents"] == flat.count(eot) == len(segments) > src.totals.documents
+    assert manifest["origin"]["eot_appended"] == len(segments) - src.totals.documents
     from pipelines.cli import main as cli_main
 
     assert cli_main(["stats", str(out), "--html", str(tmp_path / "stats.html")]) == 0
@@ -217,6 +225,10 @@ def test_export_llmc_and_verify_catches_a_changed_byte(shards, tmp_path, word_co
     (out / "manifest.json").write_text(original.replace(f'"tokens": {manifest["totals"]["tokens"]}',
                                                         f'"tokens": {manifest["totals"]["tokens"] + 1}'))
     with pytest.raises(VerifyError, match="totals.tokens"):
+        verify_shards(str(out))
+    appended = manifest["origin"]["eot_appended"]
+    (out / "manifest.json").write_text(original.replace(f'"eot_appended": {appended}', f'"eot_appended": {appended - 1}'))
+    with pytest.raises(VerifyError, match="appended to pieces"):  # the pieces' ends are counted, not taken on trust
         verify_shards(str(out))
     (out / "manifest.json").write_text(original)
     victim = sorted(out.glob("shard-*.bin"))[0]

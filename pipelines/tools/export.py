@@ -17,7 +17,12 @@ CPU, README "Trainer formats").
 
 What a document is: the shards hold packed rows, so for megatron and llmc each row's segments
 (`doc_lengths`, padding dropped) are the documents; a document longer than a row was already split by packing
-into row-sized pieces, only the last of which ends in `<|endoftext|>` (the manifest's `documents_are` says so).
+into row-sized pieces, and only the last of them ends in `<|endoftext|>` in the rows. Each other piece gets
+an `<|endoftext|>` appended here (`end_pieces`; their count is the manifest's `origin.eot_appended`): both
+formats are read as one token stream in which `<|endoftext|>` is the only document boundary (llm.c's loader,
+Megatron's GPTDataset and its EOD masks), so a piece without it ran on into the next, unrelated document (an
+audit counted 219 of 400 EOT-delimited spans of a real run holding more than one document). A long document
+is then trained as row-sized documents, as in the Parquet rows, where no attention crosses a segment.
 `winnow tokenize --format megatron|llmc` writes whole documents instead. MDS samples are the rows themselves
 (`tokens`, `doc_lengths` and `doc_ids` when the shards have them).
 
@@ -48,14 +53,15 @@ from schemas.errors import WinnowError
 from schemas.shard_files import (SHARD_FILE_NAME, RowLengths, ShardTally, check_shard_content, check_totals,
                                  read_manifest)
 from schemas.trainer_formats import (
-    EOT, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds, file_dtype, file_entry,
+    EOT, EOT_APPENDED, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds, file_dtype, file_entry,
     is_trainer_manifest, mds_index, trainer_manifest,
 )
 
 log = logging.getLogger(__name__)
 
 SEGMENTS_NOTE = ("row segments of packed shards: a document longer than a row was split by packing into "
-                 "row-sized pieces (only the last ends in <|endoftext|>); shorter documents are whole")
+                 "row-sized pieces, each ending in <|endoftext|> (appended to all but the last: origin.eot_appended); "
+                 "shorter documents are whole")
 ROWS_NOTE = "MDS samples are the shards' rows (tokens, doc_lengths, doc_ids when present)"
 
 
@@ -75,30 +81,46 @@ def segments(tokens: np.ndarray, lengths: RowLengths):
     return tokens[keep], lengths.flat.astype(np.int64)
 
 
-def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any]], ShardTally]:
+def end_pieces(flat: np.ndarray, lengths: np.ndarray, eot_id: Optional[int]) -> Tuple[np.ndarray, np.ndarray, int]:
+    """(tokens, lengths, count) with `eot_id` appended to every segment that does not end in it: the pieces of a
+    document that packing split, all but its last (tokenize ends every document with `<|endoftext|>`)."""
+    if eot_id is None or not lengths.size:
+        return flat, lengths, 0
+    ends = np.cumsum(lengths) - 1
+    open_ends = np.flatnonzero(flat[ends] != eot_id)
+    if not open_ends.size:
+        return flat, lengths, 0
+    flat = np.insert(flat, ends[open_ends] + 1, np.asarray(eot_id, dtype=flat.dtype))
+    lengths = lengths.copy()
+    lengths[open_ends] += 1
+    return flat, lengths, int(open_ends.size)
+
+
+def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any]], ShardTally, int]:
     """One input shard -> its output files, written once the shard passed verify's checks; returns their
-    manifest entries, its MDS index entry and what the shard holds (for the totals). `task`: (shards_dir, the
+    manifest entries, its MDS index entry, what the shard holds (for the totals) and the `<|endoftext|>`
+    appended to pieces (`end_pieces`). `task`: (shards_dir, the
     manifest without its shard list, ShardInfo, dtype, output format, output dir, eot id), picklable so
     `--workers` can hand shards to processes."""
     shards_dir, manifest, shard, dtype, file_format, output_dir, eot_id = task
     tally = ShardTally(manifest.seq_len + 1, manifest.with_doc_ids)
     table, tokens, lengths = check_shard_content(manifest, shard, read_listed_shard(shards_dir, shard), tally)
     if not len(lengths):
-        return [], None, tally
-    entry = None
+        return [], None, tally, 0
+    entry, appended = None, 0
     if file_format == "mds":
         name = _stem(shard.path) + ".mds"
         ids = table.column(DOC_IDS).to_pylist() if manifest.with_doc_ids else None
         out, counts, entry = encode_rows_mds(name, tokens, lengths.lists(), ids, manifest.seq_len, dtype)
         outputs = [(name, out, counts)]
     else:
-        flat, seg_lengths = segments(tokens, lengths)
+        flat, seg_lengths, appended = end_pieces(*segments(tokens, lengths), eot_id)
         outputs = encode_documents(file_format, _stem(shard.path), flat, seg_lengths, dtype, eot_id)
     files = []
     for name, out, counts in outputs:
         write_bytes(FileSystems.join(output_dir, name), out)
         files.append(file_entry(name, out, **counts))
-    return files, entry, tally
+    return files, entry, tally, appended
 
 
 # The files an export writes (and a later export into the same directory replaces): the trainer formats'
@@ -173,10 +195,13 @@ def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, 
     tally = ShardTally(manifest.seq_len + 1, manifest.with_doc_ids)
     files: List[Dict[str, Any]] = []
     entries = []
+    appended = 0
 
     def collect(done) -> None:
-        for shard_files, entry, shard_tally in done:  # one shard's tally at a time, whatever the shard count
+        nonlocal appended
+        for shard_files, entry, shard_tally, shard_appended in done:  # one shard's tally at a time
             files.extend(shard_files)
+            appended += shard_appended
             if entry is not None:
                 entries.append(entry)
             tally.merge(shard_tally)
@@ -207,7 +232,8 @@ def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, 
         documents_are=ROWS_NOTE if file_format == "mds" else SEGMENTS_NOTE,
         origin={"command": "winnow export", "shards_file_format": manifest.file_format,
                 "shards_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-                "shards_totals": vars(manifest.totals)},
+                "shards_totals": vars(manifest.totals),
+                **({} if file_format == "mds" else {EOT_APPENDED: appended})},
         versions={"numpy": np.__version__}, packing=vars(manifest.packing))
     write_bytes(FileSystems.join(output_dir, MANIFEST_NAME), dumps_manifest(result))
     return result
