@@ -525,3 +525,24 @@ def test_whitespace_only_documents_are_empty(corpus, tmp_path):
     result = run_tokenize_job(str(src), str(tok_dir), str(tmp_path / "out"), SEQ_LEN)
     assert result.counters == {"in": 4, "kept": 2, "dropped_empty": 2}
     assert result.manifest.totals.documents == 2
+
+
+def test_documents_sharing_an_id_are_all_packed_and_counted(corpus, tmp_path, caplog):
+    """Input with repeated ids (not curate's output, whose ids stage renames repeats): every document is packed,
+    and the repeats are counted and named in a warning, since doc_ids and lineage cannot tell them apart."""
+    import logging
+
+    _, tok_dir, _ = corpus
+    src = tmp_path / "d.jsonl"
+    texts = [f"text number {i} of the input" for i in range(40)]
+    src.write_text("".join(json.dumps({"id": f"d{i % 20}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    with caplog.at_level(logging.WARNING):
+        result = run_tokenize_job(str(src), str(tok_dir), str(tmp_path / "out"), SEQ_LEN, doc_ids=True)
+    assert result.counters["kept"] == 40 and result.counters["duplicate_ids"] == 20
+    assert result.manifest.totals.documents == 40
+    rows = read_rows(tmp_path / "out", result.manifest)
+    assert Counter(i for r in rows for i in r[DOC_IDS]) == {f"d{i}": 2 for i in range(20)}
+    assert "20 documents have an id that another document of the input has" in caplog.text
+    unique = tmp_path / "u.jsonl"
+    unique.write_text("".join(json.dumps({"id": f"u{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    assert "duplicate_ids" not in run_tokenize_job(str(unique), str(tok_dir), str(tmp_path / "out2"), SEQ_LEN).counters

@@ -34,7 +34,7 @@ from pipelines.runtime.options import (
 from pipelines.transforms.counters import counters_by_stage
 from pipelines.transforms.tokenize import (
     DEFAULT_ROW_GROUP_MB, DEFAULT_ROWS_PER_GROUP, DEFAULT_SHARD_MB, ERRORS_DIR, NAMESPACE, READ_BUNDLE_BYTES, STAGE,
-    STATS, EncodeDocuments, PackSequences, ReadDocuments, ReadMixture, SelectMixture, TokenizeConfig, WriteManifest,
+    DUPLICATE_IDS, STATS, EncodeDocuments, PackSequences, ReadDocuments, ReadMixture, SelectMixture, TokenizeConfig, WriteManifest,
     WriteShards, read_bundle_bytes, source_counts,
 )
 from pipelines.transforms.stages import ERRORS
@@ -310,11 +310,19 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
         if staged is not None:
             staged.discard()
         raise
+    if counters.get(DUPLICATE_IDS):
+        log.warning("%s", duplicate_ids_warning(counters[DUPLICATE_IDS]))
     if counters.get("errors"):
         log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
                     "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
                     FileSystems.join(output_dir, ERRORS_DIR))
     return TokenizeResult(manifest, counters)
+
+
+def duplicate_ids_warning(repeated: int) -> str:
+    return (f"tokenize: {repeated} documents have an id that another document of the input has (counter "
+            f"{NAMESPACE}/{DUPLICATE_IDS}): all are packed, but doc_ids and `winnow lineage` cannot tell them apart; "
+            f"give each document its own id (`winnow curate` does: its ids stage renames repeats)")
 
 
 def run_tokenize(input_path: str, tokenizer_path: str, output_dir: str, seq_len: int, packing: str = "best-fit",

@@ -97,6 +97,7 @@ DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens
 # range (zstd frames and page headers are amortised over MiBs, not KiBs).
 DEFAULT_ROW_GROUP_MB = 4.0
 STATS = "stats"
+DUPLICATE_IDS = "duplicate_ids"  # counter: documents packed under an id another input document has
 # JSONL files are read in ranges of at most this many bytes, the unit that workers share (Parquet files are
 # shared by row group). On the local runner, where the input is listed before the job starts, ranges are made
 # smaller still so that each of the `--workers` gets about RANGES_PER_WORKER of them: the runner hands whole
@@ -475,9 +476,16 @@ class _PackGroupFn(beam.DoFn):
     def __init__(self, method: str, row_len: int, pad_id: int, seed: int, dtype: str, with_doc_ids: bool):
         self._method, self._row_len, self._pad_id, self._seed = method, row_len, pad_id, seed
         self._dtype, self._with_doc_ids = dtype, with_doc_ids
+        # documents whose id an earlier document of the input already has (one id lands in one group, so a
+        # group sees all of its holders): row lineage (`doc_ids`, `winnow lineage`) cannot tell them apart
+        self._duplicate_ids = beam.metrics.Metrics.counter(NAMESPACE, DUPLICATE_IDS)
 
     def process(self, element, n_shards: int):
         group, docs = element
+        docs = list(docs)
+        repeated = len(docs) - len({doc_id for doc_id, _ in docs})
+        if repeated:
+            self._duplicate_ids.inc(repeated)
         for row in pack_group(group, docs, self._method, self._row_len, self._pad_id, self._seed, self._dtype,
                               self._with_doc_ids):
             yield row_shard(row[0], self._seed, n_shards), row
