@@ -259,7 +259,17 @@ def test_url_normalisation_unit():
 
     assert normalize_url("HTTP://Example.COM:80/%7Ea/%2Fb?q=%41&r=%2F#f") == "http://example.com/~a/%2Fb?q=A&r=%2F"
     assert normalize_url("https://example.com:443") == "https://example.com/"
-    assert normalize_url("https://example.com:8443/%e2%82%ac") == "https://example.com:8443/%e2%82%ac"
+    # escapes in one case (RFC 3986 6.2.2.1), and what a browser encodes before sending: space, non-ASCII
+    assert normalize_url("https://example.com:8443/%e2%82%ac") == "https://example.com:8443/%E2%82%AC"
+    assert normalize_url("http://h/a%2fb") == normalize_url("http://h/a%2Fb") == "http://h/a%2Fb"
+    assert normalize_url("http://h/a b.html?q=c d") == "http://h/a%20b.html?q=c%20d"
+    assert normalize_url("http://h/café?é") == "http://h/caf%C3%A9?%C3%A9"
+    assert normalize_url("http://h/100%/x|y") == "http://h/100%/x|y"  # a lone % and | are sent as they are
+    # dot segments (RFC 3986 5.2.4) and an internationalised host in its punycode form
+    assert normalize_url("http://h/a/./b/../c/.") == "http://h/a/c/"
+    assert normalize_url("http://h/../x") == "http://h/x"
+    assert normalize_url("http://Café.example/") == normalize_url("http://xn--caf-dma.example/") == \
+        "http://xn--caf-dma.example/"
     assert normalize_url("http://user@[::1]:80/x") == "http://user@[::1]/x"
     assert host_of("HTTP://Example.com:80/x") == host_of("http://example.com/y") == "example.com"
     assert host_of("https://example.com:80/") == "example.com:80"
@@ -311,3 +321,107 @@ def test_the_crawler_archives_what_extraction_reads(server):
     by_path = {f.url[len(server.url):]: f for f in fetched}
     assert by_path["/"].body == untyped and by_path["/after"].status == 200, sorted(by_path)
     assert by_path["/notes.txt"].skipped == "content_type" and not by_path["/notes.txt"].body
+
+
+# --- 8. links that do not parse, failing links, huge link lists, odd robots.txt (an audit's findings) ------------
+
+def test_a_link_or_location_that_does_not_parse_is_skipped_and_the_crawl_goes_on(server, tmp_path):
+    """`http://[oops/` in a link, a <base> or a Location raised ValueError out of the crawl: the job failed and
+    every WARC file of the host was deleted."""
+    server.routes["/"] = html(page("http://[oops/", "/ok"))
+    server.routes["/based"] = html(b"<base href='http://[x'><a href='rel'>r</a>")
+    server.routes["/moved"] = answer("302 Found", headers=[("Location", "http://[x/")])
+    seeds = [server.url + "/", server.url + "/based", server.url + "/moved"]
+    paths = crawl_host_to_warc(seeds, str(tmp_path), CrawlConfig(delay=0, max_depth=1, retries=0,
+                                                                 allow_private=True))
+    assert server.hits["/ok"] == 1 and server.hits["/rel"] == 1  # <base> unusable: the page's own URL is the base
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(paths[0], "rb") as fh:
+        archived = {r.rec_headers.get_header("WARC-Target-URI"): r.http_headers.get_statuscode()
+                    for r in ArchiveIterator(fh) if r.rec_type == "response"}
+    assert archived[server.url + "/moved"] == "302"  # the redirect is archived once, not retried as a failure
+    assert server.hits["/moved"] == 1
+
+
+def test_failed_fetches_count_toward_max_pages_and_unsendable_urls_are_not_retried(server):
+    """Only fetches with an HTTP answer counted, and each failure was retried: max_pages=2 made 91 requests."""
+    def reset(conn):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()
+
+    server.routes["/"] = html(page(*[f"/bad{i}" for i in range(20)]))
+    for i in range(20):
+        server.routes[f"/bad{i}"] = reset
+    report, fetched = crawl([server.url + "/"], max_depth=1, max_pages=3, retries=1, backoff=0)
+    pages = [f for f in fetched if not f.url.endswith("/robots.txt")]
+    assert len(pages) == 3 and sum(server.hits[f"/bad{i}"] for i in range(20)) == 2 * 2  # 2 failures, 2 attempts
+    assert Crawler(CrawlConfig(retries=3, backoff=0, allow_private=True)).fetch("http://h:99999/").attempts == 1
+
+
+def test_the_frontier_holds_no_more_urls_than_can_be_fetched(server):
+    from pipelines.ingest import fetch as fetch_module
+
+    server.routes["/"] = html(page(*[f"/p{i}" for i in range(3000)]))
+    crawler = Crawler(CrawlConfig(delay=0, max_depth=1, max_pages=5, retries=0, allow_private=True))
+    old = fetch_module.FRONTIER_SLACK
+    fetch_module.FRONTIER_SLACK = 100
+    try:
+        report = crawler.crawl([server.url + "/"], lambda f: None)
+    finally:
+        fetch_module.FRONTIER_SLACK = old
+    assert report.frontier_full == 3000 - (5 - 1 + 100) and len(report.fetches) == 1 + 5  # robots.txt + 5 pages
+
+
+def test_refused_links_stop_at_a_budget_and_robots_rules_are_indexed(server):
+    from pipelines.ingest.fetch import MIN_REFUSED, RobotsRules, robots_pattern_matches
+
+    server.routes["/robots.txt"] = robots(b"User-agent: *\nDisallow: /d\n")
+    server.routes["/"] = html(page(*[f"/d{i}" for i in range(MIN_REFUSED + 50)], "/after"))
+    report, fetched = crawl([server.url + "/"], max_depth=1, max_pages=5)
+    assert report.robots_refused == MIN_REFUSED and server.hits["/after"] == 0  # the host's crawl stopped there
+    # the indexed matcher decides as a scan of every rule does (longest wins, Allow wins a tie)
+    rules = RobotsRules.parse(["User-agent: *", "Disallow: /a", "Allow: /a/b", "Disallow: /a/b$", "Allow: /*.html$",
+                               "Disallow: /*/private/*", "Allow: /a/x", "Disallow: /a/x", "Disallow: /q?*"], "bot")
+    for path in ("/a", "/a/b", "/a/b/c", "/a/x/y", "/z/private/p.html", "/p.html", "/z/private/q", "/q?x=1", "/q",
+                 "/robots.txt", "/"):
+        best = None
+        for pattern, allow in rules.rules:
+            if robots_pattern_matches(pattern, path) and (best is None or (len(pattern), allow) > best):
+                best = (len(pattern), allow)
+        assert rules.allows("http://h" + path) == (best is None or best[1] or path == "/robots.txt"), path
+
+
+@pytest.mark.parametrize("encoding, body", [("compress", b"User-agent: *\nDisallow: /\n"),
+                                            ("gzip", b"\x1f\x8b\x08\x00corrupt")])
+def test_a_robots_txt_whose_encoding_does_not_decode_is_not_an_empty_one(server, encoding, body):
+    """Read as empty it allowed everything: plain text under an unknown coding is read as sent, bytes that do not
+    decode disallow everything (no robots.txt could be read)."""
+    server.routes["/robots.txt"] = answer("200 OK", body, [("Content-Type", "text/plain"),
+                                                           ("Content-Encoding", encoding)])
+    report, _ = crawl([server.url + "/secret"])
+    assert server.hits["/secret"] == 0 and report.seed_outcomes[server.url + "/secret"] == "robots"
+
+
+def test_the_delay_runs_from_the_end_of_the_previous_response(server):
+    def slow(conn):
+        time.sleep(0.3)
+        conn.sendall(html(page()))
+
+    server.routes["/a"] = slow
+    waits = []
+    crawl([server.url + "/a", server.url + "/b"], sleep=waits.append, delay=0.5)
+    assert waits and all(0.45 < w <= 0.5 for w in waits), waits  # not 0.5 - 0.3 after the slow answer
+
+
+def test_seeds_file_with_bom_and_comments(tmp_path):
+    from pipelines.jobs.crawl import read_seed_args
+    from schemas.errors import WinnowError
+
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_bytes("\ufeffhttp://a.example/ # the first\n# a comment\n\nhttp://b.example/#frag\n".encode("utf-8"))
+    assert read_seed_args([str(seeds)]) == ["http://a.example/", "http://b.example/#frag"]
+    seeds.write_bytes(b"http://caf\xe9.example/\n")
+    with pytest.raises(WinnowError, match="seeds.txt: not UTF-8"):
+        read_seed_args([str(seeds)])
+    assert crawl_main(["--seeds", "http://h:99999/", "--output", str(tmp_path / "o")]) == 2

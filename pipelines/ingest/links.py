@@ -55,11 +55,21 @@ def extract_links(html: str, page_url: str, max_seconds: Optional[float] = None)
                     "are followed", page_url, max_seconds, len(parser.links))
     except Exception:  # html.parser is lenient; whatever was parsed before a failure still counts
         pass
-    base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
+    base = page_url
+    if parser.base:
+        try:
+            base = urllib.parse.urljoin(page_url, parser.base.strip())
+            urllib.parse.urlsplit(base)
+        except ValueError:  # `<base href="http://[x">`: the page's own URL is the base
+            base = page_url
     seen, out = set(), []
     for href in parser.links:
-        url, _ = urllib.parse.urldefrag(urllib.parse.urljoin(base, href.strip()))
-        if urllib.parse.urlsplit(url).scheme in ("http", "https") and url not in seen:
+        try:
+            url, _ = urllib.parse.urldefrag(urllib.parse.urljoin(base, href.strip()))
+            scheme = urllib.parse.urlsplit(url).scheme
+        except ValueError:  # `http://[oops/`: one link that leads nowhere, skipped (it failed the whole crawl)
+            continue
+        if scheme in ("http", "https") and url not in seen:
             seen.add(url)
             out.append(url)
     return out

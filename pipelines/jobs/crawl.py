@@ -11,6 +11,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import urllib.parse
 from typing import Dict, List, Optional, Sequence
 
@@ -20,6 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from pipelines.ingest.fetch import MAX_LIMIT_SECONDS, SEED_REFUSAL_HINTS, CrawlConfig, host_of, host_safe_name
 from schemas.arguments import positive_int
+from schemas.errors import WinnowError
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.transforms.counters import counters_by_stage
 from pipelines.transforms.crawl import CRAWL_STAGE, CrawlSeeds
@@ -43,7 +45,11 @@ def validate_seeds(seeds: Sequence[str]) -> List[str]:
     out = []
     for seed in seeds:
         seed = seed.strip()
-        parts = urllib.parse.urlsplit(seed)
+        try:
+            parts = urllib.parse.urlsplit(seed)
+            parts.port  # noqa: B018 -- a port that is not a number from 0 to 65535 raises here
+        except ValueError as exc:
+            raise ValueError(f"seed {seed!r} is not a valid URL ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"seed {seed!r} is not an http(s) URL")
         out.append(seed)
@@ -105,12 +111,21 @@ def seconds_over_zero(value: str) -> float:
 
 
 def read_seed_args(values: Sequence[str]) -> List[str]:
-    """A seed argument that names an existing file is read as one URL per line (# comments allowed)."""
+    """A seed argument that names an existing file is read as one URL per line: blank lines and lines starting
+    with `#` are skipped, a ` #` after a URL starts a comment, a UTF-8 byte-order mark is skipped."""
     seeds: List[str] = []
     for value in values:
         if os.path.isfile(value):
-            with open(value, encoding="utf-8") as fh:
-                seeds.extend(line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#"))
+            try:
+                with open(value, encoding="utf-8-sig") as fh:
+                    lines = fh.read().splitlines()
+            except UnicodeDecodeError as exc:
+                raise WinnowError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=value,
+                                  fix="save the seeds file as UTF-8, one URL per line") from None
+            for line in lines:
+                line = re.split(r"\s#", line, maxsplit=1)[0].strip()
+                if line and not line.startswith("#"):
+                    seeds.append(line)
         else:
             seeds.append(value)
     return seeds
@@ -147,15 +162,16 @@ def main(args) -> int:
         configure_parser(parser)
         args, beam_args = parser.parse_known_args(list(args))
     beam_args = list(getattr(args, "beam_args", None) or beam_args)
-    try:
-        paths = run_crawl(read_seed_args(args.seeds), args.output, max_pages=args.max_pages, delay=args.delay,
-                          max_depth=args.max_depth, beam_args=beam_args, runner=args.runner,
-                          workers=args.workers, timeout=args.timeout, allow_private=args.allow_private,
-                          max_bytes=args.max_bytes, retries=args.retries, max_redirects=args.max_redirects,
-                          max_seconds=args.max_seconds)
+    limits = dict(max_pages=args.max_pages, delay=args.delay, max_depth=args.max_depth, timeout=args.timeout,
+                  allow_private=args.allow_private, max_bytes=args.max_bytes, retries=args.retries,
+                  max_redirects=args.max_redirects, max_seconds=args.max_seconds)
+    try:  # a usage error is rc 2; a failure of the crawl itself is reported as any command's (rc 1)
+        seeds = validate_seeds(read_seed_args(args.seeds))
+        CrawlConfig(**limits)
     except ValueError as exc:
         print(f"winnow crawl: {exc}")
         return 2
+    paths = run_crawl(seeds, args.output, beam_args=beam_args, runner=args.runner, workers=args.workers, **limits)
     if PipelineOptions(list(beam_args)).view_as(TestOptions).dry_run:
         print("dry run: the crawl job was built and not submitted")
         return 0
