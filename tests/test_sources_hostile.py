@@ -194,10 +194,15 @@ def test_zip_of_compressible_members_is_capped_per_archive(tmp_path):
     assert result["vm_hwm_mb"] < MAX_ARCHIVE_BYTES / MB + 500, result["vm_hwm_mb"]  # was > 1,600 MB
 
 
-def test_tarball_member_past_the_archive_cap_is_not_inflated(tmp_path):
-    """A .tar.gz of ~100 KB whose second member declares 100 MiB of zeros: the walk stops at that member's
-    header with the archive-cap error row (its payload is never inflated), after the member before it."""
+def test_tarball_member_past_the_archive_cap_is_not_inflated(tmp_path, monkeypatch):
+    """A .tar.gz of ~100 KB whose second member declares 100 MiB of zeros, with the stream's cap at 64 MiB: the
+    walk stops at that member's header with the archive-cap error row (its payload is never inflated), after the
+    member before it."""
     import zlib
+
+    from pipelines.ingest import code_trees
+
+    monkeypatch.setattr(code_trees, "MAX_ARCHIVE_STREAM_BYTES", 64 * MB)
 
     head = io.BytesIO()
     with tarfile.open(fileobj=head, mode="w", format=tarfile.USTAR_FORMAT) as tar:
@@ -397,3 +402,22 @@ def test_git_pointer_to_another_repository_is_not_followed(tmp_path, how):
     texts = [v[TEXT] for s, v in outs if s == "kept"]
     assert kept_ids(outs) == ["code:tree/mine.py"] and texts == ["x = 1\n"]
     assert not errors(outs)
+
+
+def test_skipped_payloads_of_a_tarball_do_not_use_up_the_cap_of_what_is_read(tmp_path):
+    """70 MB of node_modules/ before src/ (a 74 KB .tar.gz) counted against the 64 MiB cap of bytes read: the
+    read stopped there and every file of src/ was lost. Skipped payloads are only walked (their own, larger cap)."""
+    path = tmp_path / "proj.tar.gz"
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for i in range(7):
+            info = tarfile.TarInfo(f"proj/node_modules/pkg{i}/blob.js")
+            info.size = 10 * MB
+            tar.addfile(info, io.BytesIO(bytes(10 * MB)))
+        for name in ("proj/src/a.py", "proj/src/b.py"):
+            info = tarfile.TarInfo(name)
+            info.size = len(py_member(1))
+            tar.addfile(info, io.BytesIO(py_member(1)))
+    outs = outcomes("code:" + str(path))
+    assert [v for s, v in outs if s == "dropped"] == ["vendored"] * 7
+    assert sorted(v[ID] for s, v in outs if s == "kept") == ["code:proj/proj/src/a.py", "code:proj/proj/src/b.py"]
+    assert not [v for s, v in outs if s == "error"]

@@ -22,6 +22,7 @@ import logging
 import os
 import posixpath
 import re
+import stat
 import struct
 import subprocess
 import tarfile
@@ -63,6 +64,10 @@ MAX_CODE_BYTES = 1 << 20
 # source trees are far below 64 MiB of text; a larger one is read file by file as a directory (code:DIR),
 # which spreads over workers.
 MAX_ARCHIVE_BYTES = 64 << 20
+# A tarball is one compressed stream: members that are skipped (vendored directories, payloads over the file cap)
+# are still inflated on the way past them, without being held. That walk has its own, larger cap: counted against
+# the 64 MiB above, 70 MB of node_modules/ before src/ ended the read there and every file of src/ was lost.
+MAX_ARCHIVE_STREAM_BYTES = 1 << 30
 LICENSE_MAX_BYTES = 200_000   # a license text is a few KB; more is not a license file
 
 
@@ -134,17 +139,37 @@ def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optio
                                      "license": license_id or "NOASSERTION"}})
 
 
+def _regular_file_inside(root: str, name: str) -> bool:
+    """Whether ROOT/NAME is a regular file (through a link only to one inside the tree), as `read_code_file`
+    reads files: a LICENSE that is a directory, a FIFO (whose open blocks) or a link out of the tree is not."""
+    path = os.path.join(root, name)
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+    except (OSError, ValueError):
+        return False
+    if os.path.islink(path):
+        real_root = os.path.realpath(root)
+        return os.path.commonpath([real_root, os.path.realpath(path)]) == real_root
+    return True
+
+
 def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[str]:
-    """SPDX id of a directory tree's top-level license file (None when it has none)."""
+    """SPDX id of a directory tree's top-level license file (None when it has none, or it cannot be read: a
+    warning, never a failed listing)."""
     try:
         names = names if names is not None else os.listdir(root)
     except OSError:
         return None
-    found = find_license_file(names)
+    found = find_license_file([n for n in names if find_license_file([n]) and _regular_file_inside(root, n)])
     if not found:
         return None
-    with open(os.path.join(root, found), "rb") as fh:
-        return spdx_of_text(fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace"))
+    try:
+        with open(os.path.join(root, found), "rb") as fh:
+            return spdx_of_text(fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace"))
+    except OSError as exc:
+        log.warning("code tree %s: cannot read its license file %s (%s); its files get NOASSERTION", root, found, exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -216,7 +241,12 @@ def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
     found = find_license_file(sorted(top))
     if not found or (top[found].size or 0) > LICENSE_MAX_BYTES:
         return None
-    return spdx_of_text(_git(root, "cat-file", "blob", top[found].object).decode("utf-8", "replace"))
+    try:
+        blob = _git(root, "cat-file", "blob", top[found].object)
+    except (OSError, subprocess.SubprocessError) as exc:  # a missing blob (partial or damaged clone)
+        log.warning("code tree %s: cannot read %s at HEAD (%s); its files get NOASSERTION", root, found, exc)
+        return None
+    return spdx_of_text(blob.decode("utf-8", "replace"))
 
 
 def list_code_tree(root: str) -> Iterator[InputFile]:
@@ -240,18 +270,38 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
                             git_object=f"{entry.mode}:{entry.object}", size=entry.size)
         return
     license_id = tree_license(root)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        keep = []
-        for d in sorted(dirnames):
-            if d in SKIP_DIRS:
+    stack = [root]  # an explicit stack: os.walk recurses (on 3.11), and 1,200 nested directories failed the job
+    while stack:
+        dirpath = stack.pop()
+        try:
+            with os.scandir(dirpath) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:  # unreadable, or its path past PATH_MAX: one error row, where its files vanished
+            yield InputFile(CODE_FILE, dirpath, root, license_id,
+                            problem=f"cannot list directory: {type(exc).__name__}: {exc.strerror or exc}")
+            continue
+        subdirs = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if not is_dir:  # files, and links (a link to a directory is dropped as `symlink`, never followed)
                 continue
-            if d in VENDORED_DIRS:
-                yield InputFile(CODE_FILE, os.path.join(dirpath, d), root, license_id)
+            if entry.name in SKIP_DIRS:
                 continue
-            keep.append(d)
-        dirnames[:] = keep
-        for fn in sorted(filenames):
-            yield InputFile(CODE_FILE, os.path.join(dirpath, fn), root, license_id)
+            if entry.name in VENDORED_DIRS:
+                yield InputFile(CODE_FILE, entry.path, root, license_id)
+                continue
+            subdirs.append(entry.path)
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                yield InputFile(CODE_FILE, entry.path, root, license_id)
+        stack.extend(reversed(subdirs))  # depth first, in name order, as os.walk lists a tree
 
 
 def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[Outcome]:
@@ -291,7 +341,8 @@ def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
         if os.path.islink(path):
             real_root = os.path.realpath(root)
             target = os.path.realpath(path)
-            if os.path.commonpath([real_root, target]) != real_root:
+            # a link out of the tree, or to a directory (never followed: a loop, or the same files twice)
+            if os.path.commonpath([real_root, target]) != real_root or os.path.isdir(path):
                 yield ("dropped", "symlink")
                 return
         if not os.path.isfile(path):
@@ -389,6 +440,13 @@ def _zip_members_from_local_headers(path: str, file_size: int) -> Iterator[_Memb
             offset = data_start + csize
 
 
+def _zip_name(name: str) -> str:
+    """A zip member's path with `/` separators: older Windows tools wrote `proj\\src\\a.py`, where the vendored,
+    skipped and license rules (which split on `/`) saw one file name. Only a name without any `/` is converted
+    (a `\\` in a POSIX name is a legal character of that name)."""
+    return name.replace("\\", "/") if "\\" in name and "/" not in name else name
+
+
 def _zip_members(path: str) -> Iterator[_Member]:
     file_size = os.path.getsize(path)
     try:
@@ -409,7 +467,7 @@ def _zip_members(path: str) -> Iterator[_Member]:
             if info.header_offset + info.compress_size > file_size:
                 problem = (f"member declares {info.compress_size} compressed bytes at offset {info.header_offset}, "
                            f"past the end of the {file_size}-byte file: the archive is truncated or damaged")
-            yield _Member(info.filename, info.header_offset, None if is_link else info.file_size,
+            yield _Member(_zip_name(info.filename), info.header_offset, None if is_link else info.file_size,
                           lambda i=info: zf.open(i), problem)
 
 
@@ -447,25 +505,40 @@ def archive_members(path: str) -> Iterator[_Member]:
 
 
 def _archive_license(path: str, max_bytes: int) -> Optional[str]:
-    """SPDX id of the archive's top-level license file (at the root or under one top directory). A zip names
-    its members in the central directory, so only that file is read; a tarball is walked up to it (headers,
-    payloads skipped), stopping without a license at the first damage or after `max_bytes` of the stream."""
+    """SPDX id of the archive's top-level license file: at its root, or, when every member lies under one top
+    directory (`proj-1.0/...`), under that one; of several, the one `find_license_file` prefers, as for a
+    directory. The first license-named file in archive order won before, so `deps/LICENSE` (a vendored
+    dependency's) labelled the whole tree. A zip names its members in the central directory, so only the
+    candidates are read; a tarball is walked (headers, payloads skipped, candidates read), stopping at the first
+    damage or after `max_bytes` of the stream."""
+    texts: Dict[str, str] = {}
+    tops, root_files = set(), False
     try:
         for member in archive_members(path):
             if max(member.offset, member.stream_end) > max_bytes:
-                return None
+                break
             parts = _member_rel(member.name).split("/")
+            if len(parts) == 1:
+                root_files = True
+            else:
+                tops.add(parts[0])
             if (len(parts) <= 2 and find_license_file([parts[-1]]) and member.size is not None
                     and member.size < LICENSE_MAX_BYTES and member.problem is None):
                 with member.open() as fh:
-                    return spdx_of_text(fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace"))
+                    texts[_member_rel(member.name)] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
     except Exception as exc:  # the reading pass reports the damage, member by member
         log.debug("license pass over %s stopped: %s", path, exc)
-    return None
+    if root_files or len(tops) != 1:
+        candidates = {rel: rel for rel in texts if "/" not in rel}
+    else:
+        (top,) = tops
+        candidates = {rel.split("/", 1)[1]: rel for rel in texts if rel.startswith(top + "/")}
+    found = find_license_file(candidates)
+    return spdx_of_text(texts[candidates[found]]) if found else None
 
 
-def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
-                      max_archive_bytes: int = MAX_ARCHIVE_BYTES) -> Iterator[Outcome]:
+def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+                      max_stream_bytes: Optional[int] = None) -> Iterator[Outcome]:
     """One outcome per member of a tarball or zip, streamed (links and devices dropped as `not_a_file`; files
     under a vendored directory as `vendored`, one outcome each since an archive is read in one pass).
 
@@ -475,25 +548,31 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
     offset) and the next member is read; damage that ends the walk (a truncated tarball) is one error row at
     the offset where it stopped, after every member before it. Decompressed bytes are capped per archive
     (`max_archive_bytes`, payloads read plus, for a tarball, the stream walked): past it, one error row and
-    the rest is not read, so a small archive of compressible members cannot fill memory."""
+    the rest is not read, so a small archive of compressible members cannot fill memory. A tarball's stream,
+    which is inflated through skipped payloads too (not held), has its own cap, `max_stream_bytes` (default
+    MAX_ARCHIVE_STREAM_BYTES)."""
+    max_stream_bytes = MAX_ARCHIVE_STREAM_BYTES if max_stream_bytes is None else max_stream_bytes
     tree = _utf8_name(_tree_name(path))
     shown = _utf8_name(path)
     used = 0
     offset = 0
     try:
-        license_id = _archive_license(path, max_archive_bytes)
+        license_id = _archive_license(path, max_stream_bytes)
         is_zip = path.lower().endswith(".zip")
         for member in archive_members(path):
             offset = member.offset
             rel = _utf8_name(_member_rel(member.name))
             pointer = f"{shown}!{rel}"
-            if not is_zip:  # a tarball's stream is inflated through this payload, even one that is skipped
-                used = member.stream_end
+            over = None
             if used > max_archive_bytes:
+                over = f"more than {max_archive_bytes} decompressed bytes of members read from this archive"
+            elif not is_zip and member.stream_end > max_stream_bytes:  # inflated through, even when skipped
+                over = f"its stream goes past {max_stream_bytes} decompressed bytes here"
+            if over:
                 yield ("error", to_error_row(
-                    READ_STAGE, f"archive cap: more than {max_archive_bytes} decompressed bytes read from this "
-                    f"archive; the members from here on are not read (unpack it and pass code:DIR, which is read "
-                    f"file by file)", source=SOURCE_CODE, input_path=shown, input_offset=member.offset))
+                    READ_STAGE, f"archive cap: {over}; the members from here on are not read (unpack it and pass "
+                    f"code:DIR, which is read file by file)", source=SOURCE_CODE, input_path=shown,
+                    input_offset=member.offset))
                 return
             parts = rel.split("/")
             if any(part in SKIP_DIRS for part in parts[:-1]):
@@ -513,8 +592,7 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES,
                 else:
                     with member.open() as fh:  # a zip member's CRC is checked when the read reaches its end
                         data = fh.read(max_bytes + 1)
-                    if is_zip:
-                        used += len(data)
+                    used += len(data)
                     if len(data) > max_bytes:  # its declared size was smaller
                         yield _too_large(tree, rel, pointer, member.offset, None, max_bytes)
                     else:

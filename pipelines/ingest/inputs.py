@@ -81,6 +81,7 @@ class InputFile:
     size: Optional[int] = None        # ... and the blob's size from `git ls-tree --long`
     shard: Optional[Tuple[int, int]] = None
     claims: Optional[str] = None
+    problem: Optional[str] = None     # what listing a code tree met here (an unreadable directory): one error row
 
 
 def stable_id(*parts: Any) -> str:

@@ -4,11 +4,12 @@ sentences no other license has). The licenses that name each other in their term
 MPL-2.0's "Secondary License" both name the GNU Affero GPL) are told apart by their title instead: the first
 of those titles in the text that a version follows ("GNU GENERAL PUBLIC LICENSE Version 3", "Mozilla Public
 License Version 2.0", "under the terms of the GNU General Public License ... either version 2") decides.
-Unknown text gives "NOASSERTION"; no license file gives None. License file names match in any case."""
+Of several licenses in one file, the one that starts first is the file's (`spdx_of_text`). Unknown text gives
+"NOASSERTION"; no license file gives None. License file names match in any case."""
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENSE.rst", "LICENCE", "LICENCE.md",
                       "LICENCE.txt", "COPYING", "COPYING.md", "COPYING.txt", "LICENSE-MIT", "LICENSE-APACHE",
@@ -53,8 +54,8 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def _titled_spdx(norm: str) -> Optional[str]:
-    """The id named by the first title in the text that a version follows ("NOASSERTION" for a version we do
+def _titled_spdx(norm: str) -> Optional[Tuple[int, str]]:
+    """(position, id) of the first title in the text that a version follows ("NOASSERTION" for a version we do
     not know, such as GPL-1 or MPL-1.1); None when no title has a version."""
     versions = dict(_TITLES)
     for title in _TITLE.finditer(norm):
@@ -62,19 +63,26 @@ def _titled_spdx(norm: str) -> Optional[str]:
         version = _VERSION.search(norm, title.end(), title.end() + TITLE_VERSION_WINDOW + 20)
         if version and version.start() - title.end() <= TITLE_VERSION_WINDOW:
             number = re.sub(r"\.0$", "", version.group(1))
-            return versions[title.group(0)].get(number, "NOASSERTION")
+            return title.start(), versions[title.group(0)].get(number, "NOASSERTION")
     return None
 
 
 def spdx_of_text(text: str) -> str:
+    """The license whose text starts first in the file: its title with a version, or the first of its phrases
+    (rules in `_RULES` order at one position, so BSD-3 before BSD-2). A license file that appends the notices
+    of bundled third-party code (numpy's and scipy's BSD-3 followed by a GPL-3.0 component's terms, MIT
+    followed by an MPL-2.0 one) is the project's own license, the one at its head: the titled check ran first
+    and won wherever it matched, which made those files GPL-3.0."""
     norm = normalise(text)
+    found = []  # (position, rank, spdx)
     titled = _titled_spdx(norm)
     if titled:
-        return titled
-    for spdx, phrases in _RULES:
-        if all(p in norm for p in phrases):
-            return spdx
-    return "NOASSERTION"
+        found.append((titled[0], -1, titled[1]))
+    for rank, (spdx, phrases) in enumerate(_RULES):
+        positions = [norm.find(p) for p in phrases]
+        if min(positions) >= 0:
+            found.append((min(positions), rank, spdx))
+    return min(found)[2] if found else "NOASSERTION"
 
 
 def find_license_file(names: Iterable[str]) -> Optional[str]:

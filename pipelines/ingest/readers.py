@@ -530,7 +530,11 @@ def split_input(item: InputFile, shards: int = 1, claims_dir: Optional[str] = No
     `claims_dir` (a local directory the workers share), the shards of a file share one claim file there and
     take its records as they get free (RecordClaims) instead of a fixed stride each."""
     if item.kind == CODE and os.path.isdir(item.path):
-        yield from list_code_tree(item.path)
+        try:
+            yield from list_code_tree(item.path)
+        except Exception as exc:  # noqa: BLE001 -- whatever stops a listing is one error row, not a failed job
+            yield InputFile(CODE_FILE, item.path, item.path, problem=f"listing the tree stopped here: "
+                                                                     f"{type(exc).__name__}: {exc}")
     elif (shards > 1 and item.kind == ARCHIVE and item.shard is None and "://" not in item.path
           and os.path.isfile(item.path) and os.path.getsize(item.path) >= SHARD_MIN_BYTES):
         claims = None
@@ -563,6 +567,9 @@ def order_for_workers(items: Sequence[InputFile]) -> List[InputFile]:
 def read_input_file(item: InputFile, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Outcome]:
     """Read outcomes of one InputFile, whatever its kind. A whole-file input that is not a regular file is
     one error row naming it (code trees check their own files: a FIFO there is `not_a_file`)."""
+    if item.problem:  # a code tree's directory that could not be listed (code_trees.list_code_tree)
+        yield ("error", to_error_row(READ_STAGE, item.problem, source=SOURCE_CODE, input_path=item.path))
+        return
     if item.kind in (ARCHIVE, JSONL, PARQUET) or (item.kind == CODE and not os.path.isdir(item.path)):
         problem = not_a_regular_file(item.path)
         if problem and item.shard is not None and item.shard[0] != 0:  # one error row for the file
@@ -584,7 +591,7 @@ def read_input_file(item: InputFile, max_record_bytes: int = MAX_RECORD_BYTES) -
             yield from read_code_file(item.path, item.root or os.path.dirname(item.path), license_id=item.license)
     elif item.kind == CODE:
         if os.path.isdir(item.path):
-            for f in list_code_tree(item.path):
+            for f in split_input(item):
                 yield from read_input_file(f)
         else:
             yield from read_code_tarball(item.path)

@@ -1,0 +1,159 @@
+"""Listing code trees and finding their license when the tree is odd (an audit's findings, each failing before
+its fix): a LICENSE that is a directory failed the curate job and one that is a FIFO hung it, 1,200 nested
+directories exceeded the recursion limit, an unreadable directory's files vanished from every count, an
+archive's license came from a vendored dependency, zips with `\\` separators got round the path rules, and a
+license file that appends a bundled component's GPL terms was read as GPL."""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import zipfile
+
+import pytest
+
+from pipelines.ingest.inputs import CODE, InputFile
+from pipelines.ingest.licenses import spdx_of_text
+from pipelines.ingest.readers import read_input_file, split_input
+from schemas import ERROR, ID, INPUT_PATH, METADATA
+
+MIT = ("MIT License\n\nCopyright (c) 2024 Someone\n\nPermission is hereby granted, free of charge, to any person "
+       "obtaining a copy of this software ...\n")
+APACHE = "                                 Apache License\n                           Version 2.0, January 2004\n"
+GPL3 = "                    GNU GENERAL PUBLIC LICENSE\n                       Version 3, 29 June 2007\n"
+
+
+def outcomes(path):
+    out = []
+    for part in split_input(InputFile(CODE, str(path))):
+        out.extend(read_input_file(part))
+    return out
+
+
+def licenses(outs):
+    """The license of each kept source file (license files themselves are kept too, as text)."""
+    return {v[ID]: v[METADATA]["license"] for s, v in outs if s == "kept" and v[ID].endswith(".py")}
+
+
+def code_tree(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_a_license_that_is_a_directory_or_a_fifo_is_no_license_and_the_tree_is_read(tmp_path):
+    tree = code_tree(tmp_path / "t", {"a.py": "x = 1\n", "LICENSE/notes.py": "y = 2\n"})
+    outs = outcomes(tree)  # IsADirectoryError failed the job before
+    assert licenses(outs) == {"code:t/a.py": "NOASSERTION", "code:t/LICENSE/notes.py": "NOASSERTION"}
+    fifo = code_tree(tmp_path / "f", {"a.py": "x = 1\n", "COPYING": MIT})
+    os.mkfifo(fifo / "LICENSE")  # preferred to COPYING by name, and its open would block forever
+    assert licenses(outcomes(fifo)) == {"code:f/a.py": "MIT"}
+    outside = tmp_path / "elsewhere-LICENSE"
+    outside.write_text(GPL3)
+    linked = code_tree(tmp_path / "l", {"a.py": "x = 1\n"})
+    (linked / "LICENSE").symlink_to(outside)  # a link out of the tree is not read, as for any other file
+    assert licenses(outcomes(linked)) == {"code:l/a.py": "NOASSERTION"}
+
+
+def test_a_deeply_nested_tree_is_listed(tmp_path):
+    tree = tmp_path / "deep"
+    tree.mkdir()
+    path = tree
+    for _ in range(1200):  # os.walk recursed once per level: RecursionError at ~1,000 on Python 3.11
+        path = path / "d"
+        path.mkdir()  # one level at a time: mkdir(parents=True) recurses too
+    (path / "x.py").write_text("y = 2\n")
+    (tree / "top.py").write_text("z = 3\n")
+    try:
+        outs = outcomes(tree)
+    finally:  # pytest's own clean-up (shutil.rmtree) recurses per level too: remove the chain bottom up
+        (path / "x.py").unlink()
+        while path != tree:
+            path.rmdir()
+            path = path.parent
+    assert sorted(licenses(outs)) == sorted(["code:deep/top.py", "code:deep/" + "d/" * 1200 + "x.py"])
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error_row(tmp_path, monkeypatch):
+    tree = code_tree(tmp_path / "t", {"a.py": "x = 1\n", "locked/b.py": "y = 2\n", "locked/c.py": "z = 3\n"})
+    real_scandir = os.scandir
+
+    def scandir(path):  # what an unreadable directory (chmod 000, not root) or one past PATH_MAX gives
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    outs = outcomes(tree)
+    assert list(licenses(outs)) == ["code:t/a.py"]
+    (err,) = [v for s, v in outs if s == "error"]  # before: its two files were in no count at all
+    assert err[INPUT_PATH] == str(tree / "locked") and "cannot list directory: PermissionError" in err[ERROR]
+
+
+def test_a_listing_that_fails_is_an_error_row_not_a_failed_job(tmp_path, monkeypatch):
+    from pipelines.ingest import readers
+
+    tree = code_tree(tmp_path / "t", {"a.py": "x = 1\n"})
+
+    def broken(root):
+        yield InputFile("code_file", str(tree / "a.py"), str(tree))
+        raise RuntimeError("git went away")
+
+    monkeypatch.setattr(readers, "list_code_tree", broken)
+    outs = outcomes(tree)
+    assert list(licenses(outs)) == ["code:t/a.py"]
+    (err,) = [v for s, v in outs if s == "error"]
+    assert "listing the tree stopped here: RuntimeError: git went away" in err[ERROR]
+
+
+def test_a_link_to_a_directory_is_dropped_as_symlink(tmp_path):
+    tree = code_tree(tmp_path / "t", {"src/a.py": "x = 1\n"})
+    (tree / "vendor").symlink_to(tree / "src")  # never followed: the same files twice, or a loop
+    (tree / "loop").symlink_to(tree)
+    outs = outcomes(tree)
+    assert list(licenses(outs)) == ["code:t/src/a.py"]
+    assert sorted(v for s, v in outs if s == "dropped") == ["symlink", "symlink"]
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in members:
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("members, expected", [
+    # a vendored dependency's license first in the archive: the tree's own (at its root) wins
+    ([("deps/LICENSE", MIT), ("LICENSE", APACHE), ("src/app.py", "x = 1\n")], "Apache-2.0"),
+    # under one top directory, the preferred name wins (LICENSE before COPYING), not archive order
+    ([("proj/COPYING", GPL3), ("proj/LICENSE", MIT), ("proj/src/app.py", "x = 1\n")], "MIT"),
+])
+def test_an_archives_license_is_chosen_as_a_directorys(tmp_path, members, expected):
+    outs = outcomes(_tar(tmp_path / "p.tar.gz", members))
+    assert set(licenses(outs).values()) == {expected}
+
+
+def test_zip_members_named_with_backslashes_follow_the_path_rules(tmp_path):
+    path = tmp_path / "w.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("proj\\LICENSE", MIT)
+        zf.writestr("proj\\src\\a.py", "x = 1\n")
+        zf.writestr("proj\\node_modules\\pkg\\index.js", "module.exports = 1;\n")
+        zf.writestr("proj\\.git\\config", "[core]\n")
+    outs = outcomes(path)
+    assert licenses(outs) == {"code:w/proj/src/a.py": "MIT"}
+    assert [v for s, v in outs if s == "dropped"] == ["vendored"]
+
+
+def test_the_license_at_the_head_of_the_file_is_the_files():
+    bundled = MIT + "\n\nThis package bundles libfoo, under:\n\n" + GPL3 + "\nTERMS AND CONDITIONS ...\n"
+    assert spdx_of_text(bundled) == "MIT"
+    assert spdx_of_text(MIT + "\nIt is NOT distributed under the GNU General Public License version 3.\n") == "MIT"
+    assert spdx_of_text(GPL3 + "\nPermission is hereby granted, free of charge, to any person obtaining a copy") \
+        == "GPL-3.0"
+    assert spdx_of_text(APACHE) == "Apache-2.0"
