@@ -211,10 +211,15 @@ def complete_document(row: Dict[str, Any], columns: Sequence[str], fallback_sour
     return out
 
 
+def fallback_source_of(file_path: str) -> str:
+    """The source of a document that has none (null or empty): its file's name (`part-0` for `part-0.parquet`)."""
+    return os.path.basename(file_path).split(".")[0]
+
+
 def iter_documents(path: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> Iterator[Dict[str, Any]]:
     """Documents as dicts with exactly `columns` (text always present)."""
     for file_path in document_files(path):
-        fallback_source = os.path.basename(file_path).split(".")[0]
+        fallback_source = fallback_source_of(file_path)
         if file_path.endswith(".parquet"):
             pf = pq.ParquetFile(file_path)
             present = [c for c in columns if c in pf.schema_arrow.names]

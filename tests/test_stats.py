@@ -430,10 +430,11 @@ def test_documents_not_written_by_curate_get_stats_or_one_line(tmp_path, capsys)
     for name, columns in cases.items():
         (tmp_path / name).mkdir()
         pq.write_table(pa.table(columns), tmp_path / name / "p.parquet")
+    # a missing source is the file's name, as every reader of documents names it (schemas.io.fallback_source_of)
     assert compute_stats(str(tmp_path / "nosource"), progress=False)["by_source"] == {
-        "unknown": {"documents": 2, "characters": 14}}
+        "p": {"documents": 2, "characters": 14}}
     assert compute_stats(str(tmp_path / "nullsource"), progress=False)["by_source"] == {
-        "unknown": {"documents": 1, "characters": 11}, "web": {"documents": 1, "characters": 3}}
+        "p": {"documents": 1, "characters": 11}, "web": {"documents": 1, "characters": 3}}
     stats = compute_stats(str(tmp_path / "nulltext"), progress=False)
     assert (stats["documents"], stats["characters"]) == (2, 3)
     (tmp_path / "ints").mkdir()

@@ -18,15 +18,21 @@ segment of X, with the segment's offset and length and its decoded text.
 
 Sampling stays cheap on large outputs: it picks Parquet row groups (Arrow shards: record batches) at random
 (from the file metadata, with `--seed`) and random rows inside them, reading only those row groups, until it
-has `-n` rows that match.
-Grouping rejected rows reads only the `stage` and `reason` columns; `--doc-id` reads only `id` or `doc_ids`.
+has `-n` rows that match. Grouping rejected rows is one pass over the `stage` and `reason` columns:
+`--stage`/`--reason` select the groups first, each group keeps the rows with the lowest seeded random
+priorities (a uniform sample), and only the row groups that hold those rows are then read for their text.
+`--doc-id` reads only `id` or `doc_ids`.
+
+Every data value printed goes through `printable`: a document is untrusted input, and a control or bidi
+character in its text, id or url would otherwise drive the terminal (clear it, retitle it, reorder a line).
+Paths are local: a `scheme://` path is refused in one line, not reported as missing.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
-import textwrap
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,12 +45,37 @@ from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET
 from schemas.arguments import positive_int, seed_number
 from schemas.errors import WinnowError, reading
 from schemas.io import table_files
-from schemas.shard_files import ShardFile, read_manifest
-from schemas.shards import FIX_RETOKENIZE
+from schemas.shard_files import ShardFile, read_manifest, shard_problems
+from schemas.shards import FIX_RETOKENIZE, ShardInfo, shard_schema
 
 BOUNDARY = " ⟦|⟧ "
 TABLES = ("documents", "rejected", "errors")
 DOCUMENT_FILTERS = ("language", "source", "stage", "reason")  # options that only apply to a curate output
+
+# C0 controls, DEL, C1 controls (U+009B alone is a CSI to some terminals), the bidi embeddings, overrides and
+# isolates (U+202A-202E, U+2066-2069: they reorder the rest of the line) and lone surrogates (which stdout
+# cannot encode: a traceback instead of the line).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: Any) -> str:
+    """`str(value)` safe to print on a terminal: control, bidi and surrogate characters become `\\xNN` /
+    `\\uNNNN`. Every data value that `inspect` and `stats` print goes through it (`--json` escapes controls
+    itself, and report_html escapes the HTML)."""
+    text = value if isinstance(value, str) else str(value)
+    return _UNPRINTABLE.sub(_escape, text) if _UNPRINTABLE.search(text) else text
+
+
+def refuse_remote(path: str, command: str) -> None:
+    """These tools read local files: a `gs://` path would otherwise be reported as not found."""
+    if "://" in path:
+        raise WinnowError(f"winnow {command} reads local files only", path=path,
+                          fix="copy the directory to a local disk first (e.g. `gsutil -m cp -r`)")
 
 
 def _row_groups(files: Sequence[str]) -> List[Tuple[str, int, int]]:
@@ -54,6 +85,17 @@ def _row_groups(files: Sequence[str]) -> List[Tuple[str, int, int]]:
             md = pq.ParquetFile(f).metadata
         out += [(f, i, md.row_group(i).num_rows) for i in range(md.num_row_groups)]
     return out
+
+
+def _read_rows(f: str, i: int, columns: Optional[Sequence[str]] = None) -> pa.Table:
+    """Row group `i` of Parquet file `f` (only the `columns` it has), its strings checked as UTF-8: a damaged
+    string fails here naming the file, not as a bare UnicodeDecodeError when the rows become Python values."""
+    with reading(f):
+        pf = pq.ParquetFile(f)
+        present = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
+        table = pf.read_row_group(i, columns=present)
+        table.validate(full=True)
+    return table
 
 
 def _sample_groups(groups: Sequence[Any], read_group, n: int, seed: int) -> List[Dict[str, Any]]:
@@ -78,13 +120,12 @@ def sample_rows(files: Sequence[str], columns: Sequence[str], n: int, seed: int 
 
     def read_group(group):
         f, i, _ = group
-        pf = pq.ParquetFile(f)
-        names = pf.schema_arrow.names
+        with reading(f):
+            names = pq.ParquetFile(f).schema_arrow.names
         if any(c not in names for c in (where or {})):
             return None  # a column this file does not have cannot match
         present = [c for c in columns if c in names]
-        with reading(f):
-            rg = pf.read_row_group(i, columns=present + [c for c in (where or {}) if c not in present])
+        rg = _read_rows(f, i, present + [c for c in (where or {}) if c not in present])
         mask = None
         for col, value in (where or {}).items():
             m = pc.fill_null(pc.equal(rg.column(col), value), False)
@@ -95,28 +136,100 @@ def sample_rows(files: Sequence[str], columns: Sequence[str], n: int, seed: int 
 
 
 def _snippet(text: Optional[str], width: int) -> str:
+    """Whitespace folded, cut to `width` (at a space when one is near the end, else mid-word: a text that is
+    one long word must still show its start), then made `printable`."""
     text = " ".join((text or "").split())
-    return textwrap.shorten(text, width=max(width, 20), placeholder=" ...") if text else "(empty)"
+    if not text:
+        return "(empty)"
+    width = max(width, 20)
+    if len(text) > width:
+        cut = text[: width - 4]
+        space = cut.rfind(" ")
+        text = (cut[:space] if space > width // 2 else cut) + " ..."
+    return printable(text)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Curate outputs
 # ---------------------------------------------------------------------------------------------------------
 
-def rejected_groups(files: Sequence[str], examples: int, seed: int = 0) -> List[Dict[str, Any]]:
-    """Rejected rows by (stage, reason), largest first, each with up to `examples` random rows."""
-    counts: Dict[Tuple[str, str], int] = {}
-    for f, i, _ in _row_groups(files):
-        agg = (pq.ParquetFile(f).read_row_group(i, columns=[STAGE, REASON])
-               .group_by([STAGE, REASON]).aggregate([(STAGE, "count")]).to_pydict())
-        for s, r, c in zip(agg[STAGE], agg[REASON], agg[f"{STAGE}_count"]):
-            counts[(s, r)] = counts.get((s, r), 0) + c
-    out = []
-    for (stage, reason), count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        rows = sample_rows(files, [ID, URL, TEXT, DUPLICATE_OF], examples, seed,
-                           where={STAGE: stage, REASON: reason}) if examples else []
-        out.append({"stage": stage, "reason": reason, "rows": count, "examples": rows})
-    return out
+def _column_or_nulls(table: pa.Table, name: str) -> pa.Array:
+    """A string column of `table`, or nulls where the file has no such column (an errors file without `stage`)."""
+    if name in table.column_names:
+        return table.column(name).combine_chunks()
+    return pa.nulls(table.num_rows, pa.string())
+
+
+def _sort_key(kv) -> Tuple[int, str, str]:
+    """Largest group first, then by stage and reason; a null stage or reason sorts as "" (None < str fails)."""
+    (stage, reason), count = kv
+    return -count, stage or "", reason or ""
+
+
+def rejected_groups(files: Sequence[str], examples: int, seed: int = 0, stage: Optional[str] = None,
+                    reason: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Rejected rows by (stage, reason), largest first, each with up to `examples` random rows; only the groups
+    of `stage` and `reason` when given.
+
+    One pass over the `stage` and `reason` columns: every row gets a seeded random priority, and each group
+    keeps the rows of its `examples` lowest priorities (a uniform sample without replacement); then only the
+    row groups holding those rows are read for their id, url and text. Re-reading the table for each group's
+    examples cost minutes with a thousand reasons, and before any `--stage` had selected them."""
+    rng = np.random.default_rng(seed)
+    groups = _row_groups(files)
+    counts: Dict[Tuple[Optional[str], Optional[str]], int] = {}
+    kept: Dict[Tuple[Optional[str], Optional[str]], List[Tuple[float, int, int]]] = {}  # (priority, group, row)
+    for gi, (f, i, _) in enumerate(groups):
+        rg = _read_rows(f, i, [STAGE, REASON])
+        prios = rng.random(rg.num_rows)  # for every row: a seed picks the same rows with or without filters
+        stages, reasons = _column_or_nulls(rg, STAGE), _column_or_nulls(rg, REASON)
+        mask = None
+        for column, value in ((stages, stage), (reasons, reason)):
+            if value is not None:
+                m = pc.fill_null(pc.equal(column, value), False)
+                mask = m if mask is None else pc.and_(mask, m)
+        rows = np.arange(rg.num_rows)
+        if mask is not None:
+            keep = mask.to_numpy(zero_copy_only=False)
+            stages, reasons, rows, prios = stages.filter(mask), reasons.filter(mask), rows[keep], prios[keep]
+        if not len(rows):
+            continue
+        s_enc, r_enc = pc.dictionary_encode(stages), pc.dictionary_encode(reasons)
+        s_keys, r_keys = [None] + s_enc.dictionary.to_pylist(), [None] + r_enc.dictionary.to_pylist()
+        s_idx = pc.fill_null(s_enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        r_idx = pc.fill_null(r_enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        codes = s_idx * len(r_keys) + r_idx
+        order = np.lexsort((prios, codes))  # by group, then priority
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+        sizes = np.diff(np.r_[starts, len(order)])
+        rank = np.arange(len(order)) - np.repeat(starts, sizes)
+        for start, size in zip(starts.tolist(), sizes.tolist()):
+            code = int(sorted_codes[start])
+            key = (s_keys[code // len(r_keys)], r_keys[code % len(r_keys)])
+            counts[key] = counts.get(key, 0) + size
+        if examples:
+            for j in np.flatnonzero(rank < examples).tolist():
+                code = int(sorted_codes[j])
+                key = (s_keys[code // len(r_keys)], r_keys[code % len(r_keys)])
+                best = kept.setdefault(key, [])
+                best.append((float(prios[order[j]]), gi, int(rows[order[j]])))
+                if len(best) > examples:
+                    best.sort()
+                    del best[examples:]
+    wanted: Dict[int, List[int]] = {}
+    for picks in kept.values():
+        for _, gi, row in picks:
+            wanted.setdefault(gi, []).append(row)
+    fetched: Dict[Tuple[int, int], Dict[str, Any]] = {}
+    for gi, rows in sorted(wanted.items()):
+        f, i, _ = groups[gi]
+        rows = sorted(set(rows))
+        for row, values in zip(rows, _read_rows(f, i, [ID, URL, TEXT, DUPLICATE_OF]).take(pa.array(rows)).to_pylist()):
+            fetched[(gi, row)] = values
+    return [{"stage": s, "reason": r, "rows": count,
+             "examples": [fetched[(gi, row)] for _, gi, row in sorted(kept.get((s, r), []), key=lambda p: p[1:])]}
+            for (s, r), count in sorted(counts.items(), key=_sort_key)]
 
 
 def inspect_documents(path: str, n: int, width: int, language: Optional[str], source: Optional[str],
@@ -124,31 +237,34 @@ def inspect_documents(path: str, n: int, width: int, language: Optional[str], so
     docs_dir = os.path.join(path, "documents")
     where = {k: v for k, v in ((LANGUAGE, language), (SOURCE, source)) if v}
     label = ", ".join(f"{k}={v}" for k, v in where.items())
-    print(f"== documents ({docs_dir}){': ' + label if label else ''}, {n} sampled (seed {seed})")
+    print(printable(f"== documents ({docs_dir}){': ' + label if label else ''}, {n} sampled (seed {seed})"))
     rows = sample_rows(table_files(path, "documents"), [ID, SOURCE, URL, LANGUAGE, LANGUAGE_SCORE, TEXT], n, seed, where)
-    for row in rows:
+    for row in rows:  # documents not written by curate may lack any column but text
         score = row.get(LANGUAGE_SCORE)
-        print(f"- [{row[SOURCE]}/{row.get(LANGUAGE)}{'' if score is None else f' {score:.2f}'}] {row[ID]} {row.get(URL) or ''}")
-        print("  " + _snippet(row[TEXT], width))
+        score = "" if not isinstance(score, (int, float)) else f" {score:.2f}"
+        print(f"- [{printable(row.get(SOURCE))}/{printable(row.get(LANGUAGE))}{score}] {printable(row.get(ID))} "
+              f"{printable(row.get(URL) or '')}")
+        print("  " + _snippet(row.get(TEXT), width))
     if not rows:
         print("  (none match)")
     rejected_dir = os.path.join(path, "rejected")
-    print(f"\n== rejected by stage and reason ({rejected_dir})")
-    groups = rejected_groups(table_files(path, "rejected"), max(1, n // 2), seed)
-    groups = [g for g in groups if (not stage or g["stage"] == stage) and (not reason or g["reason"] == reason)]
+    print("\n" + printable(f"== rejected by stage and reason ({rejected_dir})"))
+    groups = rejected_groups(table_files(path, "rejected"), max(1, n // 2), seed, stage=stage, reason=reason)
     for g in groups:
-        print(f"* {g['stage']}/{g['reason']}: {g['rows']:,}")
+        print(f"* {printable(g['stage'])}/{printable(g['reason'])}: {g['rows']:,}")
         for row in g["examples"]:
-            dup = f" (duplicate of {row[DUPLICATE_OF]})" if row.get(DUPLICATE_OF) else ""
-            print(f"  - {row[ID]} {row.get(URL) or ''}{dup}: {_snippet(row[TEXT], width - 10)}")
+            dup = f" (duplicate of {printable(row[DUPLICATE_OF])})" if row.get(DUPLICATE_OF) else ""
+            print(f"  - {printable(row.get(ID))} {printable(row.get(URL) or '')}{dup}: "
+                  f"{_snippet(row.get(TEXT), width - 10)}")
     if not groups:
         print("  (none)")
     errors_dir = os.path.join(path, "errors")
-    print(f"\n== errors ({errors_dir})")
+    print("\n" + printable(f"== errors ({errors_dir})"))
     errors = sample_rows(table_files(path, "errors"), [STAGE, ERROR, INPUT_PATH, INPUT_OFFSET, URL], n, seed,
                          {STAGE: stage} if stage else None)
     for row in errors:
-        print(f"- {row[STAGE]}: {(row[ERROR] or '')[:width]}  at {row.get(INPUT_PATH)}:{row.get(INPUT_OFFSET)}")
+        print(f"- {printable(row.get(STAGE))}: {printable((row.get(ERROR) or '')[:width])}  "
+              f"at {printable(row.get(INPUT_PATH))}:{printable(row.get(INPUT_OFFSET))}")
     if not errors:
         print("  (none)")
 
@@ -158,12 +274,13 @@ def find_document(path: str, doc_id: str) -> List[Dict[str, Any]]:
     found = []
     for table_name in TABLES:
         for f, i, _ in _row_groups(table_files(path, table_name)):
-            pf = pq.ParquetFile(f)
-            if ID not in pf.schema_arrow.names:
-                continue
-            mask = pc.fill_null(pc.equal(pf.read_row_group(i, columns=[ID]).column(ID), doc_id), False)
+            with reading(f):
+                pf = pq.ParquetFile(f)
+                if ID not in pf.schema_arrow.names:
+                    continue
+                mask = pc.fill_null(pc.equal(pf.read_row_group(i, columns=[ID]).column(ID), doc_id), False)
             if pc.any(mask).as_py():
-                for row in pf.read_row_group(i).filter(mask).to_pylist():
+                for row in _read_rows(f, i).filter(mask).to_pylist():
                     found.append(dict(row, table=table_name, file=os.path.basename(f)))
     return found
 
@@ -208,13 +325,31 @@ def _load_tokenizer(path: str, tokenizer: Optional[str], manifest: Manifest):
     return read_tokenizer_file(tok_path), tok_path
 
 
+def shard_schema_problem(manifest: Manifest, shard: ShardInfo, shard_file: ShardFile) -> Optional[str]:
+    """What is wrong with a shard's schema (verify's wording, `shard_problems`, without the shard's name), or
+    None when it is the manifest's: a shard without `doc_lengths`, or of another width, cannot be decoded or
+    counted row by row."""
+    if shard_file.schema.equals(shard_schema(manifest.seq_len, manifest.dtype, manifest.with_doc_ids),
+                                check_metadata=False):
+        return None
+    problem = shard_problems(manifest, shard, shard_file.num_rows, shard_file.schema)[0]
+    return problem[len(shard.path) + 2:] if problem.startswith(f"{shard.path}: ") else problem  # named by the caller
+
+
 def _shard_files(path: str, manifest: Manifest) -> List[str]:
-    files = [os.path.join(path, s.path) for s in sorted(manifest.shards, key=lambda s: s.path)]
+    shards = sorted(manifest.shards, key=lambda s: s.path)
+    files = [os.path.join(path, s.path) for s in shards]
     missing = [f for f in files if not os.path.exists(f)]
     if missing:  # a sample of what is left would pass for the shards
         raise WinnowError(f"{len(missing)} of the {len(files)} shards listed in {MANIFEST_NAME} are missing "
                           f"({os.path.basename(missing[0])}{', ...' if len(missing) > 1 else ''})", path=path,
                           fix="re-run `winnow tokenize` into this directory (`winnow verify` checks every shard)")
+    for shard, f in zip(shards, files):  # footers only: rows of another shape would fail mid-print
+        with reading(f, FIX_RETOKENIZE):
+            problem = shard_schema_problem(manifest, shard, ShardFile(f, manifest.file_format))
+        if problem:
+            raise WinnowError(f"not the shard its manifest describes: {problem}", path=f,
+                              fix=f"{FIX_RETOKENIZE} (`winnow verify` checks every shard)")
     return files
 
 
@@ -263,13 +398,13 @@ def decode_sequence(tokens: Sequence[int], doc_lengths: Sequence[int], tok) -> T
 def inspect_shards(path: str, n: int, width: int, tokenizer: Optional[str], seed: int = 0) -> None:
     manifest = read_manifest(path)
     tok, tok_path = _load_tokenizer(path, tokenizer, manifest)
-    print(f"== {n} sequences sampled (seed {seed}) from {path}; tokenizer {tok_path or 'none: showing ids'}; "
-          f"document boundaries as {BOUNDARY.strip()}")
     files = _shard_files(path, manifest)
+    print(printable(f"== {n} sequences sampled (seed {seed}) from {path}; tokenizer "
+                    f"{tok_path or 'none: showing ids'}; document boundaries as {BOUNDARY.strip()}"))
     rows = sample_shard_rows(files, manifest.file_format, [TOKENS, DOC_LENGTHS, DOC_IDS], n, seed)
     for shown, row in enumerate(rows):
         parts, pad = decode_sequence(row[TOKENS], row[DOC_LENGTHS], tok)
-        ids = f" docs={row[DOC_IDS]}" if row.get(DOC_IDS) else ""
+        ids = f" docs={printable(row[DOC_IDS])}" if row.get(DOC_IDS) else ""
         print(f"- sequence {shown}: {len(row[DOC_LENGTHS])} segments {row[DOC_LENGTHS]}, {pad} pad{ids}")
         print("  " + _snippet(BOUNDARY.join(parts), width * 2))
     if not rows:
@@ -280,13 +415,14 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
     if os.path.exists(os.path.join(path, MANIFEST_NAME)):
         from pipelines.tools.lineage import find_document_segments
 
-        hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id)]
         manifest = read_manifest(path)
+        files = _shard_files(path, manifest)  # missing or misshapen shards refused before the scan
+        hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id)]
         tok, _ = _load_tokenizer(path, tokenizer, manifest)
-        print(f"== document {doc_id}: {len(hits)} segment(s) in {path}")
+        print(printable(f"== document {doc_id}: {len(hits)} segment(s) in {path}"))
         wanted = {(h["shard"], h["row"]) for h in hits}
         texts: Dict[Tuple[str, int], Dict[str, Any]] = {}
-        for f, start, piece in _iter_shard_pieces(_shard_files(path, manifest), manifest.file_format, [TOKENS, DOC_LENGTHS]):
+        for f, start, piece in _iter_shard_pieces(files, manifest.file_format, [TOKENS, DOC_LENGTHS]):
             for shard, row in wanted:
                 if shard == os.path.basename(f) and start <= row < start + piece.num_rows:
                     texts[(shard, row)] = piece.slice(row - start, 1).to_pylist()[0]
@@ -294,18 +430,18 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
             row = texts[(h["shard"], h["row"])]
             seg = row[TOKENS][h["offset"]:h["offset"] + h["length"]]
             text = tok.decode(seg, skip_special_tokens=False) if tok else " ".join(map(str, seg))
-            print(f"- {h['shard']} row {h['row']}: segment {h['segment']} of {len(row[DOC_LENGTHS])}, "
+            print(f"- {printable(h['shard'])} row {h['row']}: segment {h['segment']} of {len(row[DOC_LENGTHS])}, "
                   f"tokens {h['offset']}..{h['offset'] + h['length']}")
             print("  " + _snippet(text, width))
         return 0 if hits else 1
     rows = find_document(path, doc_id)
-    print(f"== document {doc_id}: {len(rows)} row(s) in {path}")
+    print(printable(f"== document {doc_id}: {len(rows)} row(s) in {path}"))
     for row in rows:
         where = {"documents": "kept", "rejected": f"rejected at {row.get(STAGE)}: {row.get(REASON)}",
                  "errors": f"error at {row.get(STAGE)}: {row.get(ERROR)}"}[row["table"]]
         dup = f" (duplicate of {row[DUPLICATE_OF]})" if row.get(DUPLICATE_OF) else ""
-        print(f"- {row['table']}/{row['file']}: {where}{dup}; source {row.get(SOURCE)}, language {row.get(LANGUAGE)}, "
-              f"url {row.get(URL)}")
+        print(printable(f"- {row['table']}/{row['file']}: {where}{dup}; source {row.get(SOURCE)}, "
+                        f"language {row.get(LANGUAGE)}, url {row.get(URL)}"))
         print("  " + _snippet(row.get(TEXT), width))
     return 0 if rows else 1
 
@@ -319,11 +455,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", help="only rejected rows with this reason")
     parser.add_argument("--doc-id", help="where document ID is: its table (curate output) or its shard rows")
     parser.add_argument("--seed", type=seed_number, default=0, help="sampling seed (default 0)")
-    parser.add_argument("--width", type=int, default=160, help="characters per text snippet")
+    parser.add_argument("--width", type=positive_int, default=160, help="characters per text snippet")
     parser.add_argument("--tokenizer", help="tokenizer.json or its directory (shards)")
 
 
 def main(args: argparse.Namespace) -> int:
+    refuse_remote(args.path, "inspect")
     is_shards = os.path.exists(os.path.join(args.path, MANIFEST_NAME))
     if not is_shards and not os.path.isdir(os.path.join(args.path, "documents")):
         raise FileNotFoundError(f"{args.path} is neither a curate output (documents/) nor a shards directory (manifest.json)")

@@ -10,6 +10,10 @@ shard: measured in benchmarks/RESULTS.md (`tokenize`), together with the column'
 A long document split across rows appears in every row that holds one of its pieces; rows come back in shard
 order, then row order. Ids are matched as written: in a mixture's shards copy c >= 2 of a document is `ID#c`
 and copy 1 is `ID`, or `ID#1` when the id itself ends in `#<n>` (`tokenizer.mixture.copy_id`).
+
+Every row must hold one id per `doc_lengths` entry (verify's `check_shard_content` check), compared per batch:
+with more ids a segment has no length (an IndexError), with fewer each later id is paired with the wrong
+segment (a wrong or empty answer), so a mismatch is a LineageError naming the shard and the row.
 """
 from __future__ import annotations
 
@@ -63,12 +67,22 @@ def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]
         shard_location(shards_dir, shard.path)  # refuses a local shard that links outside the directory
         start = 0
         for batch in _lineage_batches(path, manifest.file_format, [DOC_IDS, DOC_LENGTHS]):
+            missing = [c for c in (DOC_IDS, DOC_LENGTHS) if c not in batch.schema.names]
+            if missing:
+                raise LineageError(f"has no {' or '.join(missing)} column (its manifest lists shards with doc_ids)",
+                                   path=path, fix=FIX_RETOKENIZE)
             ids = batch.column(batch.schema.get_field_index(DOC_IDS))
+            lengths = batch.column(batch.schema.get_field_index(DOC_LENGTHS))
+            id_counts = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
+            length_counts = pc.list_value_length(lengths).to_numpy(zero_copy_only=False)
+            if not np.array_equal(id_counts, length_counts):
+                i = int(np.argmax(id_counts != length_counts))
+                raise LineageError(f"row {start + i} has {id_counts[i]} doc_ids for {length_counts[i]} doc_lengths",
+                                   path=path, fix=FIX_RETOKENIZE)
             match = pc.fill_null(pc.equal(pc.list_flatten(ids), doc_id), False)
             if pc.any(match).as_py():
                 parents = pc.list_parent_indices(ids).to_numpy(zero_copy_only=False)
                 offsets = ids.offsets.to_numpy(zero_copy_only=False)
-                lengths = batch.column(batch.schema.get_field_index(DOC_LENGTHS))
                 for j in np.nonzero(match.to_numpy(zero_copy_only=False))[0]:
                     row = int(parents[j])
                     seg = int(j - (offsets[row] - offsets[0]))

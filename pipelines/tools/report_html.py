@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 DOCUMENT_PLOTS = ("funnel", "length_histogram", "source_mix", "language_mix", "cluster_sizes", "top_domains",
@@ -27,6 +28,25 @@ WIDTH = 720
 # runs to the end of the page. U+2028/2029 are line ends to older JavaScript parsers.
 SCRIPT_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                                      "\u2029": "\\u2029"})
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None (null): `json.dumps` would write the bare
+    tokens `NaN`/`Infinity`, which are not JSON (`JSON.parse` and strict parsers reject the whole document). A
+    damaged manifest or report.json can hold them; the figures read from it are shown, as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def dumps_stats(stats: Dict[str, Any], **kwargs: Any) -> str:
+    """The stats as strict JSON (`finite_json`, then `allow_nan=False` so a missed case fails here, not in a
+    reader): what `winnow stats --json` prints and the HTML page embeds."""
+    return json.dumps(finite_json(stats), default=str, allow_nan=False, **kwargs)
 
 
 def _e(s: Any) -> str:
@@ -215,7 +235,7 @@ def render_report(stats: Dict[str, Any], tables: str, title: Optional[str] = Non
         ok = checks == ["ok"]
         checks_html = (f'<p class="{"checks-ok" if ok else "checks-bad"}" id="checks">'
                        f'{"manifest" if kind == "shards" else "report"} checks: {_e("; ".join(checks))}</p>')
-    data = json.dumps(stats, default=str, sort_keys=False).translate(SCRIPT_JSON_ESCAPES)
+    data = dumps_stats(stats, sort_keys=False).translate(SCRIPT_JSON_ESCAPES)
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width\"><title>{_e(title)}</title>"
             f"<style>{CSS}</style></head><body>"

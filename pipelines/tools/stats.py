@@ -8,9 +8,13 @@ by one row group plus fixed-size accumulators, whatever the size of the output:
 - length distributions are exact log2 histograms (`np.frexp` buckets) plus quantiles from a bottom-k sample
   of fixed size (each value gets a random priority from a seeded generator; the k lowest priorities are a
   uniform sample without replacement, kept in amortised O(1) per value);
+- per-source length histograms come from one `group_by([source, bucket])` per row group into 64 counts a
+  source, for the first `MAX_SOURCE_HISTOGRAMS` sources (a corpus whose source is a per-document path would
+  otherwise grow without bound; `length_histogram_chars_by_source_capped` says when the cap was hit);
 - top domains and code languages use a bounded heavy-hitter counter (Misra-Gries style pruning at 10k keys:
   exact while there are fewer distinct keys, approximate and flagged beyond);
-- token frequencies are one `np.bincount` per row group into a vocabulary-sized array.
+- token frequencies are one `np.bincount` per row group into an array of vocab_size counts (the manifest's,
+  bounded; never sized from the ids read: an id at or above vocab_size is a manifest check, not a 32 GB array).
 
 Documents (Parquet and JSONL files alike, as every reader of documents takes them: `schemas.io`): totals and
 characters by source and language, length histograms, the filter funnel from report.json (per stage in, kept,
@@ -19,11 +23,18 @@ metadata, are checked against the report), dedup cluster sizes and the duplicate
 the cluster sizes, and of earlier runs' indexes, `duplicate_of_previous`), top domains and code languages.
 Trainer formats (`winnow export`, `winnow tokenize --format megatron|mds|llmc`): tokens and documents per file and
 per source, recounted from the files, and the documents' lengths. Shards: totals and per-source tokens from the manifest, recomputed from the files (rows from metadata,
-non-pad tokens from `doc_lengths`) and checked against the manifest, padding and truncation, segment lengths,
+non-pad tokens from `doc_lengths`) and checked against the manifest, with `winnow verify`'s row checks (ids
+below vocab_size, doc_lengths positive and within the row, padding after them, one doc_id per segment; a shard
+whose schema is not the manifest's is reported and not read), padding and truncation, segment lengths,
 sequences' segment counts, the most frequent tokens decoded (only with the tokenizer the manifest names: a
 `--tokenizer` that differs is refused, one found next to the shards that differs is not used). `--checksums`
 adds sha256 of every shard (what `winnow verify` does, at disk speed). `--html` may not be written inside the
 input it describes.
+
+A missing or empty `source` is the file's name (`schemas.io.iter_documents`: `part-0` for `part-0.parquet`),
+for Parquet and JSONL alike. Terminal tables print data values through `inspect.printable` (a source or domain
+is untrusted input); `--json` and the page's JSON are strict JSON (a NaN read from a damaged manifest or
+report.json is null). Paths are local: a `scheme://` path is refused in one line.
 """
 from __future__ import annotations
 
@@ -31,6 +42,7 @@ import argparse
 import collections
 import glob
 import json
+import math
 import os
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -41,17 +53,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.runtime.progress import Progress
-from pipelines.tools.inspect import shard_tokenizer
-from pipelines.tools.report_html import render_report
+from pipelines.tools.inspect import printable, refuse_remote, shard_schema_problem, shard_tokenizer
+from pipelines.tools.report_html import dumps_stats, render_report
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Report)
 from schemas.errors import WinnowError, reading
-from schemas.io import document_files, iter_documents, sha256_file, table_files
+from schemas.io import document_files, fallback_source_of, iter_documents, sha256_file, table_files, valid_utf8
 from schemas.shard_files import (
-    ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems, totals_problems,
-    unlisted_shards,
+    RowLengths, ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems,
+    totals_problems, unlisted_shards,
 )
-from schemas.shards import ShardError
+from schemas.shards import ShardError, check_token_ids
 from schemas.trainer_formats import (
     check_trainer_files, is_trainer_manifest, list_names as trainer_list_names, load_trainer_manifest,
     local_reader as trainer_local_reader,
@@ -65,6 +77,10 @@ HEAVY_HITTER_CAPACITY = 10_000
 PREVIOUS_REASON = "duplicate_of_previous"
 # Exact per-document token lengths need one dict entry per document (doc_ids column): bounded by this cap.
 MAX_DOC_IDS = 2_000_000
+# Per-source length histograms: 64 counts (~0.6 KB with the key) for each of at most this many sources.
+MAX_SOURCE_HISTOGRAMS = 10_000
+# Token counts are dense (8 bytes an id) up to this vocab_size; a manifest may claim up to 2**32 (uint32).
+DENSE_VOCAB = 1 << 22
 # scheme://[user@]host[:port]/... -> host; vectorised over a whole row group instead of urlsplit per row.
 _HOST_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^/:?#]+)"
 
@@ -152,14 +168,77 @@ class LengthDistribution:
         return out
 
     def histogram(self) -> List[Dict[str, int]]:
-        nz = np.nonzero(self.counts)[0]
-        if not nz.size:
-            return []
-        bins = []
-        for b in range(int(nz[0]), int(nz[-1]) + 1):
-            lo, hi = (0, 0) if b == 0 else (1 << (b - 1), (1 << b) - 1)
-            bins.append({"min": lo, "max": hi, "count": int(self.counts[b])})
-        return bins
+        return log2_histogram(self.counts)
+
+
+def log2_bucket(values: np.ndarray) -> np.ndarray:
+    """The log2 histogram bucket of each value: b holds [2**(b-1), 2**b), 0 holds the value 0."""
+    return np.frexp(np.asarray(values).astype(np.float64))[1]
+
+
+def log2_histogram(counts: np.ndarray) -> List[Dict[str, int]]:
+    """The buckets from the first to the last non-empty one, as {min, max, count}."""
+    nz = np.nonzero(counts)[0]
+    if not nz.size:
+        return []
+    bins = []
+    for b in range(int(nz[0]), int(nz[-1]) + 1):
+        lo, hi = (0, 0) if b == 0 else (1 << (b - 1), (1 << b) - 1)
+        bins.append({"min": lo, "max": hi, "count": int(counts[b])})
+    return bins
+
+
+class TokenCounts:
+    """Occurrences of every token id below `vocab_size` (the manifest's): dense up to DENSE_VOCAB ids, else
+    sorted (id, count) arrays merged per row group. Ids at or above vocab_size are not counted (verify refuses
+    such a shard, and stats reports it): growing the array to the largest id read took 7 GB for one id of
+    300M, and a 2**32-1 id asked for 32 GiB."""
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size = vocab_size
+        self.dense = np.zeros(vocab_size, np.int64) if vocab_size <= DENSE_VOCAB else None
+        self._ids, self._counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self._scratch = np.empty(0, np.intp)
+
+    def add(self, ids: np.ndarray) -> int:
+        """Counts `ids` (those below vocab_size); returns the largest id (>= vocab_size when one is out of range)."""
+        if not ids.size:
+            return -1
+        hi = int(ids.max())
+        if hi >= self.vocab_size:
+            ids = ids[ids < self.vocab_size]
+        if self.dense is not None:
+            if self._scratch.size < ids.size:
+                self._scratch = np.empty(ids.size, np.intp)
+            # bincount casts to intp anyway; into a reused buffer it skips a fresh allocation per group
+            np.copyto(self._scratch[: ids.size], ids, casting="safe")
+            self.dense += np.bincount(self._scratch[: ids.size], minlength=self.vocab_size)
+        elif ids.size:
+            new_ids, new_counts = np.unique(ids, return_counts=True)
+            keys, inverse = np.unique(np.concatenate([self._ids, new_ids.astype(np.int64)]), return_inverse=True)
+            self._counts = np.bincount(inverse, weights=np.concatenate([self._counts, new_counts]),
+                                       minlength=len(keys)).astype(np.int64)
+            self._ids = keys
+        return hi
+
+    def pop(self, token_id: Optional[int]) -> int:
+        """The count of `token_id` (0 for None or an id not counted), removed from the top tokens."""
+        if token_id is None or not 0 <= token_id < self.vocab_size:
+            return 0
+        if self.dense is not None:
+            count, self.dense[token_id] = int(self.dense[token_id]), 0
+            return count
+        at = np.searchsorted(self._ids, token_id)
+        if at < len(self._ids) and self._ids[at] == token_id:
+            count, self._counts[at] = int(self._counts[at]), 0
+            return count
+        return 0
+
+    def top(self, n: int) -> List[Tuple[int, int]]:
+        """The `n` most frequent (id, count), ties by id."""
+        ids, counts = (np.arange(self.vocab_size), self.dense) if self.dense is not None else (self._ids, self._counts)
+        order = np.argsort(-counts, kind="stable")[:n]
+        return [(int(ids[i]), int(counts[i])) for i in order if counts[i] > 0]
 
 
 class HeavyHitters:
@@ -198,7 +277,11 @@ def _value_counts(array) -> Tuple[List[Any], List[int]]:
 # ---------------------------------------------------------------------------------------------------------
 
 def parquet_rows(files: Sequence[str]) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    total = 0
+    for f in files:
+        with reading(f):  # a damaged rejected/ or errors/ part names itself
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
 
 
 def iter_row_groups(files: Sequence[str], columns: Sequence[str]) -> Iterator[pa.Table]:
@@ -213,6 +296,33 @@ def iter_row_groups(files: Sequence[str], columns: Sequence[str]) -> Iterator[pa
 
 JSONL_BATCH_ROWS = 8192
 _INT_COLUMNS = (DEDUP_CLUSTER_SIZE,)
+# The string columns whose values become Python strings (group keys, domains): checked as UTF-8 per row group.
+_KEY_COLUMNS = (SOURCE, LANGUAGE, URL, CODE_LANGUAGE)
+
+
+def _document_strings(batch: pa.Table, path: str) -> pa.Table:
+    """A Parquet row group's key columns as valid strings, and its source completed as every reader of
+    documents completes it (`schemas.io.complete_document`: a null or empty source is the file's name, an
+    integer is written in decimal)."""
+    for name in _KEY_COLUMNS:
+        if name not in batch.column_names:
+            continue
+        column = batch.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            try:
+                column = pc.cast(column, pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise WinnowError(f"column {name!r} holds {column.type}, not strings", path=path,
+                                  fix="give a documents directory (curate writes documents/*.parquet)") from exc
+        with reading(path):  # bytes that are not UTF-8 would fail where they become Python strings, unnamed
+            column.validate(full=True)
+        batch = batch.set_column(batch.column_names.index(name), name, column)
+    fallback = fallback_source_of(path)
+    if SOURCE in batch.column_names:
+        column = batch.column(SOURCE)
+        source = pc.fill_null(pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column), fallback)
+        return batch.set_column(batch.column_names.index(SOURCE), SOURCE, source)
+    return batch.append_column(SOURCE, pc.fill_null(pa.nulls(batch.num_rows, pa.string()), fallback))
 
 
 def _jsonl_batch(rows: List[Dict[str, Any]], columns: Sequence[str]) -> pa.Table:
@@ -224,18 +334,21 @@ def _jsonl_batch(rows: List[Dict[str, Any]], columns: Sequence[str]) -> pa.Table
             continue  # like a Parquet file without the column
         if c in _INT_COLUMNS:
             arrays[c] = pa.array(values, type=pa.int64())
-        else:
-            arrays[c] = pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], type=pa.string())
+        else:  # a lone surrogate (the JSON escape \ud800) in a source or url is replaced, as in the text
+            arrays[c] = pa.array([v if v is None else valid_utf8(v if isinstance(v, str) else str(v)) for v in values],
+                                 type=pa.string())
     return pa.table(arrays)
 
 
 def iter_document_batches(files: Sequence[str], columns: Sequence[str]) -> Iterator[pa.Table]:
     """`iter_row_groups` for a documents input: Parquet one row group at a time, JSONL (plain, .gz, .zst)
     `JSONL_BATCH_ROWS` lines at a time, read by `schemas.io.iter_documents` (a missing source is the file
-    name, as every reader of documents has it)."""
+    name, as every reader of documents has it: `_document_strings` does the same for Parquet). Every batch
+    has a `source` column."""
     for f in files:
         if f.endswith(".parquet"):
-            yield from iter_row_groups([f], columns)
+            for batch in iter_row_groups([f], columns):
+                yield _document_strings(batch, f)
             continue
         rows: List[Dict[str, Any]] = []
         try:
@@ -267,7 +380,8 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
     parquet_files = [f for f in files if f.endswith(".parquet")]
     pairs: Dict[Tuple[str, str], List[int]] = collections.defaultdict(lambda: [0, 0])
     lengths = LengthDistribution()
-    lengths_by_source: Dict[str, LengthDistribution] = {}
+    hist_by_source: Dict[str, np.ndarray] = {}  # log2 histogram counts, for the first MAX_SOURCE_HISTOGRAMS sources
+    sources_capped = False
     domains, code_languages = HeavyHitters(), HeavyHitters()
     clusters: collections.Counter = collections.Counter()
     duplicates_removed = 0
@@ -289,8 +403,7 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
             n_chars = pc.fill_null(pc.utf8_length(batch.column(TEXT)), 0)  # a null text: 0 characters
             language = (pc.fill_null(batch.column(LANGUAGE), "unknown") if LANGUAGE in batch.column_names
                         else pa.array(["unknown"] * n))
-            source = (pc.fill_null(batch.column(SOURCE), "unknown") if SOURCE in batch.column_names
-                      else pa.array(["unknown"] * n))
+            source = batch.column(SOURCE)  # completed by iter_document_batches
             keyed = pa.table({"s": source, "l": language, "c": n_chars})
             agg = keyed.group_by(["s", "l"]).aggregate([("c", "sum"), ("c", "count")]).to_pydict()
             for s, l, c, k in zip(agg["s"], agg["l"], agg["c_sum"], agg["c_count"]):
@@ -298,9 +411,18 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
                 pairs[(s, l)][1] += int(c or 0)
             chars = n_chars.to_numpy(zero_copy_only=False)
             lengths.extend(chars)
-            sources = source.to_numpy(zero_copy_only=False)
-            for src in np.unique(sources):
-                lengths_by_source.setdefault(str(src), LengthDistribution()).extend(chars[sources == src])
+            # one group_by per row group; a mask per source per row group was O(rows x sources)
+            buckets = pa.table({"s": source, "b": log2_bucket(chars)}).group_by(["s", "b"]).aggregate(
+                [("b", "count")]).to_pydict()
+            for s, b, c in zip(buckets["s"], buckets["b"], buckets["b_count"]):
+                hist = hist_by_source.get(s)
+                if hist is None:
+                    if len(hist_by_source) >= MAX_SOURCE_HISTOGRAMS:
+                        sources_capped = True
+                        continue
+                    hist = hist_by_source[s] = np.zeros(LengthDistribution.BUCKETS, np.int64)
+                if b < LengthDistribution.BUCKETS:
+                    hist[b] += c
             if URL in batch.column_names:
                 hosts = pc.utf8_lower(pc.struct_field(
                     pc.extract_regex(batch.column(URL), pattern=_HOST_PATTERN), "host"))
@@ -331,12 +453,14 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
                                for (s, l), v in sorted(pairs.items(), key=lambda kv: (kv[0][0], -kv[1][0], kv[0][1]))],
         "length_chars": lengths.summary(),
         "length_histogram_chars": lengths.histogram(),
-        "length_histogram_chars_by_source": {s: d.histogram() for s, d in sorted(lengths_by_source.items())},
+        "length_histogram_chars_by_source": {s: log2_histogram(h) for s, h in sorted(hist_by_source.items())},
         "dedup_cluster_sizes": {label: clusters[label] for _, label in CLUSTER_BUCKETS if clusters[label]},
         "dedup_duplicates_removed": duplicates_removed,
         "top_domains": domains.top(top), "top_domains_exact": domains.exact,
         "top_code_languages": code_languages.top(top),
     }
+    if sources_capped:  # only then, so the keys of a usual output stay as documented
+        stats["length_histogram_chars_by_source_capped"] = MAX_SOURCE_HISTOGRAMS
     stats.update(_funnel(path, lengths.n))
     # Duplicates of an earlier run's index (`against`) are rejected, not folded into a kept document's cluster
     # size: counted from report.json (complete when rejected/ is sampled), else from the rows of rejected/.
@@ -355,7 +479,12 @@ def _funnel(path: str, documents: int) -> Dict[str, Any]:
     report_path = os.path.join(path, "report.json") if os.path.isdir(path) else None
     if not report_path or not os.path.exists(report_path):
         return {}
-    report = Report.load(report_path)
+    try:
+        report = Report.load(report_path)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # json's or the schema's bare message
+        problem = " ".join(str(exc).split()) or type(exc).__name__
+        raise WinnowError(f"not a valid curate report ({problem})", path=report_path,
+                          fix="restore it from the run, or move it away to see the figures without the funnel") from exc
     out: Dict[str, Any] = {
         "funnel": [dict(s.to_json(), dropped_total=s.dropped_total, balanced=s.balanced) for s in report.stages],
         "funnel_balanced": all(s.balanced for s in report.stages),
@@ -364,7 +493,9 @@ def _funnel(path: str, documents: int) -> Dict[str, Any]:
     # A recipe may keep only a sample of rejected rows per reason (counts stay complete in the report).
     sampled = report.recipe.get("rejected_sample_per_reason") is not None
     out["rejected_sampled"] = sampled
-    checks = []
+    checks = [f"report.json: {where} is {value!r}" for where, value in _non_finite(
+        {"stages": {s.name: s.to_json() for s in report.stages}, "outputs": report.outputs,
+         "wall_seconds": report.wall_seconds})]
     expected = report.outputs.get("documents")
     if expected is not None and documents != expected:  # a part file added, lost or replaced since the run
         checks.append(f"documents/: {documents} documents, report.json outputs say {expected}")
@@ -388,13 +519,30 @@ def _funnel(path: str, documents: int) -> Dict[str, Any]:
     return out
 
 
+def _non_finite(value: Any, where: str = "") -> Iterator[Tuple[str, float]]:
+    """(dotted key, value) of every NaN or infinite float in nested dicts and lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, f"{where}[{i}]")
+
+
 def _rejected_by_stage_reason(files: Sequence[str]) -> List[Dict[str, Any]]:
     counts: collections.Counter = collections.Counter()
     for batch in iter_row_groups(files, ["stage", "reason"]):
-        agg = batch.group_by(["stage", "reason"]).aggregate([("stage", "count")]).to_pydict()
-        for s, r, c in zip(agg["stage"], agg["reason"], agg["stage_count"]):
+        for name in ("stage", "reason"):  # a file without the column: its rows count under null
+            if name not in batch.column_names:
+                batch = batch.append_column(name, pa.nulls(batch.num_rows, pa.string()))
+        agg = batch.group_by(["stage", "reason"]).aggregate([([], "count_all")]).to_pydict()
+        for s, r, c in zip(agg["stage"], agg["reason"], agg["count_all"]):
             counts[(s, r)] += c
-    return [{"stage": s, "reason": r, "rows": c} for (s, r), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    # a null stage or reason sorts as "": comparing None with a str raised TypeError on a tie
+    return [{"stage": s, "reason": r, "rows": c}
+            for (s, r), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0] or "", kv[0][1] or ""))]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -413,15 +561,17 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
     # before the scan: a --tokenizer the shards were not made with is refused at once
     tok_path = shard_tokenizer(path, tokenizer, manifest, "stats", "top tokens are shown as ids")
     row_len = manifest.seq_len + 1
+    vocab_size = manifest.tokenizer.vocab_size
+    pad_id = manifest.tokenizer.special_ids.get("<|pad|>")
     checks: List[str] = []
-    counts = np.zeros(1 << 16 if manifest.dtype == "uint16" else max(manifest.tokenizer.vocab_size, 1), np.int64)
+    counts = TokenCounts(vocab_size)
     segments = LengthDistribution()
     per_row = np.zeros(row_len + 1, dtype=np.int64)  # sequences by number of segments
     full_row_segments = 0
     files_bytes = 0
     # doc_ids give whole-document lengths (and the exact truncated_fraction check), up to MAX_DOC_IDS documents
     tally = ShardTally(row_len, manifest.with_doc_ids, max_ids=MAX_DOC_IDS)
-    scratch = np.empty(0, np.intp)
+    ids_unusable: Optional[str] = None  # why the doc_ids give no document lengths, though the shards have them
     present = [s for s in manifest.shards if os.path.exists(os.path.join(path, s.path))]
     for shard in manifest.shards:
         if shard not in present:
@@ -445,40 +595,47 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
             checks += shard_problems(manifest, shard, shard_file.num_rows, shard_file.schema)
             tally.sequences += shard_file.num_rows
             tally.tokens += shard_file.num_rows * row_len
+            if shard_schema_problem(manifest, shard, shard_file):  # reported above; its rows cannot be counted
+                tally.tracking = False  # nor its documents' lengths
+                if manifest.with_doc_ids:
+                    ids_unusable = "a shard's schema is not the manifest's"
+                prog.add("sequences", shard_file.num_rows)
+                continue
+            problems: Dict[str, str] = {}  # the first of each kind in this shard, in verify's words
+            start = 0
             for rg in _reading_batches(f, shard_file, [TOKENS, DOC_LENGTHS, DOC_IDS]):
                 if not rg.num_rows:
                     continue
                 ids = flat_values(rg.column(TOKENS))
-                if ids.size:
-                    hi = int(ids.max())
-                    if hi >= counts.size:
-                        counts = np.concatenate([counts, np.zeros(hi + 1 - counts.size, np.int64)])
-                    if scratch.size < ids.size:
-                        scratch = np.empty(ids.size, np.intp)
-                    # bincount casts to intp anyway; into a reused buffer it skips a fresh allocation per group
-                    np.copyto(scratch[: ids.size], ids, casting="safe")
-                    counts += np.bincount(scratch[: ids.size], minlength=counts.size)
-                lengths = rg.column(DOC_LENGTHS)
-                seg = flat_values(lengths)
+                hi = counts.add(ids)
+                lengths = RowLengths(rg.column(DOC_LENGTHS))
+                seg = lengths.flat
+                row_problems(problems, shard.path, start, ids, hi, lengths, row_len, vocab_size, pad_id)
                 segments.extend(seg)
                 tally.add_segments(seg)
                 tally.non_pad += int(seg.sum(dtype=np.int64))
                 full_row_segments += int((seg == row_len).sum())
-                n_segs = np.diff(np.frombuffer(lengths.buffers()[1], np.int32, len(lengths) + 1, lengths.offset * 4))
-                per_row += np.bincount(np.minimum(n_segs, row_len), minlength=row_len + 1)
-                if DOC_IDS in rg.schema.names:
-                    tally.add_ids(rg.column(DOC_IDS).flatten(), seg)
+                per_row += np.bincount(np.minimum(lengths.counts, row_len), minlength=row_len + 1)
+                if DOC_IDS in rg.schema.names and tally.tracking:
+                    doc_ids = rg.column(DOC_IDS)
+                    id_counts = pc.list_value_length(doc_ids).to_numpy(zero_copy_only=False)
+                    if np.array_equal(id_counts, lengths.counts):
+                        tally.add_ids(doc_ids.flatten(), seg)
+                    else:  # no id can be paired with its segment's length (verify refuses the shard)
+                        i = int(np.argmax(id_counts != lengths.counts))
+                        problems.setdefault("doc_ids", f"{shard.path}: row {start + i} has {id_counts[i]} doc_ids "
+                                                       f"for {lengths.counts[i]} doc_lengths")
+                        tally.tracking, ids_unusable = False, "doc_ids do not match doc_lengths"
+                start += rg.num_rows
                 prog.add("sequences", rg.num_rows)
+            checks += problems.values()
     sequences, files_tokens, non_pad = tally.sequences, tally.tokens, tally.non_pad
     t = manifest.totals
     if not checks:  # the totals only mean something once every shard matches its entry
         checks += totals_problems(manifest, tally) or tally_packing_problems(manifest, tally)
-    pad_id = manifest.tokenizer.special_ids.get("<|pad|>")
-    pad_count = int(counts[pad_id]) if pad_id is not None and pad_id < counts.size else 0
-    if pad_id is not None and pad_id < counts.size:
-        counts[pad_id] = 0
-    order = np.argsort(-counts, kind="stable")[:top]
-    top_ids = [int(i) for i in order if counts[i] > 0]
+    pad_count = counts.pop(pad_id)
+    top_counts = counts.top(top)
+    top_ids = [i for i, _ in top_counts]
     decoded: Dict[int, str] = {}
     if tok_path:
         from tokenizer.encode import read_tokenizer_file
@@ -490,6 +647,8 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
     document_tokens = tally.document_tokens()
     if document_tokens is not None and len(document_tokens):
         doc_lengths.extend(document_tokens)
+    elif manifest.with_doc_ids and document_tokens is None and ids_unusable is None:
+        ids_unusable = f"more than {MAX_DOC_IDS:,} documents (the cap on documents tracked by id)"
     stats = {
         "format": STATS_FORMAT, "kind": "shards", "path": path, "manifest_format": manifest.format,
         "file_format": manifest.file_format, "seq_len": manifest.seq_len, "dtype": manifest.dtype,
@@ -513,11 +672,39 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
         "document_length_histogram_tokens": doc_lengths.histogram(),
         "segments_per_sequence": ({str(int(k)): int(per_row[k]) for k in range(int(nz[0]), int(nz[-1]) + 1)}
                                   if nz.size else {}),
-        "top_tokens": [{"id": i, "count": int(counts[i]), "text": decoded.get(i)} for i in top_ids],
+        "top_tokens": [{"id": i, "count": c, "text": decoded.get(i)} for i, c in top_counts],
         "checksums_checked": checksums,
         "manifest_checks": checks or ["ok"],
     }
+    if ids_unusable:  # only then, so the keys of a usual output stay as documented
+        stats["document_length_tokens_unavailable"] = ids_unusable
     return stats
+
+
+def row_problems(problems: Dict[str, str], name: str, start: int, ids: np.ndarray, hi: int, lengths: RowLengths,
+                 row_len: int, vocab_size: int, pad_id: Optional[int]) -> None:
+    """`winnow verify`'s row checks (schemas.shard_files.check_shard_content) on one batch of shard `name`
+    whose first row is row `start`: the first problem of each kind goes into `problems`. Stats used to count
+    such rows into its figures and say "manifest checks: ok" for shards verify refuses."""
+    if hi >= vocab_size and "ids" not in problems:
+        row = start + int(np.argmax(ids.reshape(-1, row_len).max(axis=1) >= vocab_size))
+        try:
+            check_token_ids(hi, vocab_size, name, row=row)
+        except ShardError as exc:  # verify's wording
+            problems["ids"] = str(exc)
+    bad = (lengths.counts == 0) | (lengths.sums > row_len)
+    if (lengths.flat <= 0).any():
+        bad[np.searchsorted(lengths.starts + lengths.counts, np.flatnonzero(lengths.flat <= 0), side="right")] = True
+    if bad.any() and "lengths" not in problems:
+        i = int(np.argmax(bad))
+        problems["lengths"] = (f"{name}: row {start + i} has doc_lengths {lengths.row(i)} (need positive lengths "
+                               f"summing to at most {row_len})")
+    if pad_id is not None and "padding" not in problems and ids.size:
+        tails = (np.arange(row_len)[None, :] >= lengths.sums[:, None]) & (ids.reshape(-1, row_len) != pad_id)
+        if tails.any():
+            i = int(np.argmax(tails.any(axis=1)))
+            problems["padding"] = (f"{name}: row {start + i} has non-pad tokens after its documents end at "
+                                   f"{lengths.sums[i]}")
 
 
 def trainer_stats(path: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
@@ -577,7 +764,7 @@ def _cell(c: Any) -> str:
         return f"{c:,}"
     if isinstance(c, float):
         return f"{c:.2%}" if 0 <= c <= 1 else f"{c:,.1f}"
-    return str(c)
+    return printable(c)  # a source, language, domain or file name: data, which may hold terminal controls
 
 
 def table(rows: List[List[Any]], headers: List[str]) -> str:
@@ -609,7 +796,7 @@ def _hist_rows(hist: List[Dict[str, int]]) -> List[List[Any]]:
 
 
 def format_stats(stats: Dict[str, Any]) -> str:
-    out = [f"{stats['kind']}: {stats['path']}"]
+    out = [f"{stats['kind']}: {printable(stats['path'])}"]
     if stats["kind"] == "documents":
         docs, chars = stats["documents"], stats["characters"]
         out.append(f"{docs:,} documents, {chars:,} characters in {stats['files']} files")
@@ -632,7 +819,7 @@ def format_stats(stats: Dict[str, Any]) -> str:
                 [[s["name"], s["in"], s["kept"], s["dropped_total"], s["errors"],
                   ", ".join(f"{k}={v}" for k, v in sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:3])]
                  for s in stats["funnel"]], ["stage", "in", "kept", "dropped", "errors", "top reasons"]))
-            out.append("report checks: " + "; ".join(stats["report_checks"]))
+            out.append("report checks: " + printable("; ".join(stats["report_checks"])))
         if stats["dedup_cluster_sizes"]:
             out.append("\ndedup cluster sizes (kept documents)\n" + table(
                 [[k, v] for k, v in stats["dedup_cluster_sizes"].items()], ["cluster size", "documents"]))
@@ -651,7 +838,7 @@ def format_stats(stats: Dict[str, Any]) -> str:
         out.append(f"{stats['file_format']}: {t.get('tokens', 0):,} {stats['dtype']} tokens, {t.get('documents', 0):,} "
                    f"documents" + (f", {t['samples']:,} samples of {stats['seq_len']}+1" if "samples" in t else "")
                    + f" in {len(stats['files'])} files ({stats['bytes']:,} bytes)")
-        out.append(f"documents are: {stats['documents_are']}")
+        out.append(f"documents are: {printable(stats['documents_are'])}")
         if stats["by_source"]:
             out.append("\nby source (of the shards exported or written)\n" + table(
                 [[k, v.get("documents", 0), v.get("tokens", 0)] for k, v in stats["by_source"].items()],
@@ -663,7 +850,7 @@ def format_stats(stats: Dict[str, Any]) -> str:
         if q:
             out.append("\ndocument length in tokens (from the files): " + _quantiles(q))
             out.append(table(_hist_rows(stats["document_length_histogram_tokens"]), ["tokens", "documents", ""]))
-        out.append("\nmanifest checks (with sha256): " + "; ".join(stats["manifest_checks"]))
+        out.append("\nmanifest checks (with sha256): " + printable("; ".join(stats["manifest_checks"])))
     else:
         t, fs = stats["totals"], stats["files"]
         out.append(f"{t['sequences']:,} sequences of {stats['seq_len']}+1 {stats['dtype']} tokens in {stats['shards']} "
@@ -684,13 +871,16 @@ def format_stats(stats: Dict[str, Any]) -> str:
             out.append("\ndocument length in tokens (from doc_ids): " + _quantiles(q))
             out.append(table(_hist_rows(stats["document_length_histogram_tokens"]), ["tokens", "documents", ""]))
         else:
-            out.append("\nmean document length in tokens (manifest; per-document lengths need --doc-ids shards): " +
-                       ", ".join(f"{k} {v:,.0f}" for k, v in stats["mean_document_tokens_by_source"].items()))
+            why = (f"per-document lengths not counted: {stats['document_length_tokens_unavailable']}"
+                   if stats.get("document_length_tokens_unavailable") else "per-document lengths need --doc-ids shards")
+            out.append(f"\nmean document length in tokens (manifest; {why}): " +
+                       ", ".join(f"{printable(k)} {v:,.0f}"
+                                 for k, v in stats["mean_document_tokens_by_source"].items()))
         out.append("\nsegments per sequence: " + ", ".join(f"{k}: {v:,}" for k, v in stats["segments_per_sequence"].items()))
         out.append("\ntop tokens\n" + table([[repr(x["text"]) if x["text"] is not None else "?", x["id"], x["count"]]
                                               for x in stats["top_tokens"]], ["token", "id", "count"]))
         out.append("\nmanifest checks" + (" (with sha256)" if stats["checksums_checked"] else "") + ": "
-                   + "; ".join(stats["manifest_checks"]))
+                   + printable("; ".join(stats["manifest_checks"])))
     return "\n".join(out)
 
 
@@ -715,6 +905,7 @@ def html_inside_input(html_path: str, path: str) -> bool:
 
 
 def main(args: argparse.Namespace) -> int:
+    refuse_remote(args.path, "stats")
     if args.html and html_inside_input(args.html, args.path):  # it replaced manifest.json with the report
         raise WinnowError(f"--html {args.html} is inside {args.path}, the input being analysed",
                           fix="write the report outside it")
@@ -724,9 +915,8 @@ def main(args: argparse.Namespace) -> int:
                           f"{MANIFEST_NAME})", fix="drop them, or give a shards directory")
     stats = compute_stats(args.path, args.tokenizer, checksums=getattr(args, "checksums", False),
                           progress=not getattr(args, "no_progress", False))
-    if args.json:
-        json.dump(stats, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+    if args.json:  # strict JSON: a NaN from a damaged manifest or report.json is null
+        sys.stdout.write(dumps_stats(stats, indent=2) + "\n")
     else:
         print(format_stats(stats))
     if args.html:
@@ -741,7 +931,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"HTML report: {args.html}", file=sys.stderr)
     problems = [c for c in stats.get("manifest_checks", ["ok"]) if c != "ok"]
     if problems:  # the figures above are printed, but the shards are not what their manifest says
-        print(f"winnow stats: manifest checks failed ({len(problems)}): {problems[0]}"
+        print(f"winnow stats: manifest checks failed ({len(problems)}): {printable(problems[0])}"
               f"{' ...' if len(problems) > 1 else ''}; `winnow verify {args.path}` checks every shard", file=sys.stderr)
         return 1
     return 0
