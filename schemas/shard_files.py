@@ -13,7 +13,7 @@ import io
 import json
 import os
 import re
-from typing import Any, BinaryIO, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -365,6 +365,27 @@ class RowLengths:
         return [self.row(i) for i in range(len(self))]
 
 
+def row_layout_problems(name: str, tokens: np.ndarray, lengths: "RowLengths", row_len: int, pad_id: Optional[int],
+                        start: int = 0) -> Iterator[Tuple[str, str]]:
+    """verify's checks of packed rows (`tokens`, rows x row_len) against their doc_lengths, lazily and in this
+    order: ("lengths", ...) for the first row whose doc_lengths are not positive lengths summing to at most the
+    row, ("padding", ...) for the first row with a non-pad token after its documents. `start` is the first
+    row's number in the shard. verify raises the first; `winnow stats` reports the first of each kind."""
+    sums = lengths.sums
+    bad = (lengths.counts == 0) | (sums > row_len)
+    if (lengths.flat <= 0).any():
+        bad[np.searchsorted(lengths.starts + lengths.counts, np.flatnonzero(lengths.flat <= 0), side="right")] = True
+    if bad.any():
+        i = int(np.argmax(bad))
+        yield "lengths", (f"{name}: row {start + i} has doc_lengths {lengths.row(i)} (need positive lengths summing "
+                          f"to at most {row_len})")
+    if pad_id is not None and tokens.size:  # one mask over the rows, not a slice per row (export runs this too)
+        tails = (np.arange(row_len)[None, :] >= sums[:, None]) & (tokens.reshape(-1, row_len) != pad_id)
+        if tails.any():
+            i = int(np.argmax(tails.any(axis=1)))
+            yield "padding", f"{name}: row {start + i} has non-pad tokens after its documents end at {sums[i]}"
+
+
 def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
                         tally: ShardTally) -> Tuple[pa.Table, np.ndarray, RowLengths]:
     """One shard's bytes against the manifest: schema, row and token counts, token ids below vocab_size,
@@ -391,18 +412,8 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
     pad_id = manifest.tokenizer.special_ids.get("<|pad|>")
     lengths = RowLengths(table.column(DOC_LENGTHS).combine_chunks())
     sums = lengths.sums
-    bad = (lengths.counts == 0) | (sums > row_len)
-    if (lengths.flat <= 0).any():
-        bad[np.searchsorted(lengths.starts + lengths.counts, np.flatnonzero(lengths.flat <= 0), side="right")] = True
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ShardError(f"{name}: row {i} has doc_lengths {lengths.row(i)} (need positive lengths summing to "
-                         f"at most {row_len})")
-    if pad_id is not None:  # one mask over the shard, not a slice per row (`winnow export` runs this too)
-        tails = (np.arange(row_len)[None, :] >= sums[:, None]) & (tokens != pad_id)
-        if tails.any():
-            i = int(np.argmax(tails.any(axis=1)))
-            raise ShardError(f"{name}: row {i} has non-pad tokens after its documents end at {sums[i]}")
+    for _kind, problem in row_layout_problems(name, tokens, lengths, row_len, pad_id):
+        raise ShardError(problem)
     tally.add_segments(lengths.flat)
     if manifest.with_doc_ids:
         ids = table.column(DOC_IDS).combine_chunks()

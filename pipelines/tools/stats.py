@@ -60,7 +60,8 @@ from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LA
 from schemas.errors import WinnowError, reading
 from schemas.io import document_files, fallback_source_of, iter_documents, sha256_file, table_files, valid_utf8
 from schemas.shard_files import (
-    RowLengths, ShardFile, ShardTally, flat_values, read_manifest, shard_problems, tally_packing_problems,
+    RowLengths, ShardFile, ShardTally, flat_values, read_manifest, row_layout_problems, shard_problems,
+    tally_packing_problems,
     totals_problems, unlisted_shards,
 )
 from schemas.shards import ShardError, check_token_ids
@@ -692,19 +693,9 @@ def row_problems(problems: Dict[str, str], name: str, start: int, ids: np.ndarra
             check_token_ids(hi, vocab_size, name, row=row)
         except ShardError as exc:  # verify's wording
             problems["ids"] = str(exc)
-    bad = (lengths.counts == 0) | (lengths.sums > row_len)
-    if (lengths.flat <= 0).any():
-        bad[np.searchsorted(lengths.starts + lengths.counts, np.flatnonzero(lengths.flat <= 0), side="right")] = True
-    if bad.any() and "lengths" not in problems:
-        i = int(np.argmax(bad))
-        problems["lengths"] = (f"{name}: row {start + i} has doc_lengths {lengths.row(i)} (need positive lengths "
-                               f"summing to at most {row_len})")
-    if pad_id is not None and "padding" not in problems and ids.size:
-        tails = (np.arange(row_len)[None, :] >= lengths.sums[:, None]) & (ids.reshape(-1, row_len) != pad_id)
-        if tails.any():
-            i = int(np.argmax(tails.any(axis=1)))
-            problems["padding"] = (f"{name}: row {start + i} has non-pad tokens after its documents end at "
-                                   f"{lengths.sums[i]}")
+    if "lengths" not in problems or "padding" not in problems:
+        for kind, problem in row_layout_problems(name, ids, lengths, row_len, pad_id, start):
+            problems.setdefault(kind, problem)
 
 
 def trainer_stats(path: str, manifest: Dict[str, Any]) -> Dict[str, Any]:
