@@ -171,3 +171,28 @@ def test_lock_files_bom_nul_and_generated_markers(tmp_path):
     assert sorted(kept) == ["code:t/bom.py", "code:t/edit.py", "code:t/run"]
     assert kept["code:t/bom.py"]["text"] == "x = 1\n" and kept["code:t/run"]["code_language"] == "Python"
     assert sorted(v for s, v in outs if s == "dropped") == ["binary", "generated", "lock_file", "lock_file"]
+
+
+LGPL3 = "                   GNU LESSER GENERAL PUBLIC LICENSE\n                       Version 3, 29 June 2007\n"
+
+
+@pytest.mark.parametrize("kind", ["directory", "git", "tarball"])
+def test_dual_licenses_and_the_lgpl_beside_the_gpl(tmp_path, kind):
+    """LICENSE-MIT + LICENSE-APACHE (Rust's dual licensing) gave MIT alone, and COPYING + COPYING.LESSER (a GNU
+    project under the LGPL) gave GPL-3.0."""
+    import subprocess
+
+    cases = {"dual": ({"LICENSE-MIT": MIT, "LICENSE-APACHE": APACHE}, "Apache-2.0 OR MIT"),
+             "lgpl": ({"COPYING": GPL3, "COPYING.LESSER": LGPL3}, "LGPL-3.0"),
+             "plain": ({"LICENSE": MIT, "LICENSE-APACHE": APACHE}, "MIT")}  # a plain LICENSE is the tree's
+    for name, (files, expected) in cases.items():
+        tree = code_tree(tmp_path / kind / name, {"a.py": "x = 1\n", **files})
+        if kind == "git":
+            env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                   "GIT_COMMITTER_EMAIL": "t@t"}
+            for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "init"]):
+                subprocess.run(["git", "-C", str(tree), *args], check=True, capture_output=True, env=env)
+        if kind == "tarball":
+            tree = _tar(tmp_path / kind / f"{name}.tar.gz", [(f"{name}/{rel}", text) for rel, text in
+                                                            {"a.py": "x = 1\n", **files}.items()])
+        assert set(licenses(outcomes(tree)).values()) == {expected}, (kind, name)

@@ -34,7 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from pipelines.ingest.codelang import language_of
 from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL_EXTENSIONS, InputFile, Outcome,
                                      basename)
-from pipelines.ingest.licenses import find_license_file, spdx_of_text
+from pipelines.ingest.licenses import find_license_file, tree_spdx
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
                                      TRUNCATED, WARC_DATE, lost_record)
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
@@ -172,15 +172,14 @@ def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[s
         names = names if names is not None else os.listdir(root)
     except OSError:
         return None
-    found = find_license_file([n for n in names if find_license_file([n]) and _regular_file_inside(root, n)])
-    if not found:
-        return None
-    try:
-        with open(os.path.join(root, found), "rb") as fh:
-            return spdx_of_text(fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace"))
-    except OSError as exc:
-        log.warning("code tree %s: cannot read its license file %s (%s); its files get NOASSERTION", root, found, exc)
-        return None
+    texts = {}
+    for name in sorted(n for n in names if find_license_file([n]) and _regular_file_inside(root, n)):
+        try:
+            with open(os.path.join(root, name), "rb") as fh:
+                texts[name] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
+        except OSError as exc:
+            log.warning("code tree %s: cannot read its license file %s (%s)", root, name, exc)
+    return tree_spdx(texts)
 
 
 @dataclass(frozen=True)
@@ -248,16 +247,16 @@ def _git_files(root: str) -> Optional[List[GitEntry]]:
 
 def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
     """SPDX id of the top-level license file at HEAD."""
-    top = {e.path: e for e in entries if "/" not in e.path and e.mode.startswith("100")}
-    found = find_license_file(sorted(top))
-    if not found or (top[found].size or 0) > LICENSE_MAX_BYTES:
-        return None
-    try:
-        blob = _git(root, "cat-file", "blob", top[found].object)
-    except (OSError, subprocess.SubprocessError) as exc:  # a missing blob (partial or damaged clone)
-        log.warning("code tree %s: cannot read %s at HEAD (%s); its files get NOASSERTION", root, found, exc)
-        return None
-    return spdx_of_text(blob.decode("utf-8", "replace"))
+    texts = {}
+    for entry in entries:
+        if ("/" in entry.path or not entry.mode.startswith("100") or not find_license_file([entry.path])
+                or (entry.size or 0) > LICENSE_MAX_BYTES):
+            continue
+        try:
+            texts[entry.path] = _git(root, "cat-file", "blob", entry.object).decode("utf-8", "replace")
+        except (OSError, subprocess.SubprocessError) as exc:  # a missing blob (partial or damaged clone)
+            log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
+    return tree_spdx(texts)
 
 
 def list_code_tree(root: str) -> Iterator[InputFile]:
@@ -544,8 +543,7 @@ def _archive_license(path: str, max_bytes: int) -> Optional[str]:
     else:
         (top,) = tops
         candidates = {rel.split("/", 1)[1]: rel for rel in texts if rel.startswith(top + "/")}
-    found = find_license_file(candidates)
-    return spdx_of_text(texts[candidates[found]]) if found else None
+    return tree_spdx({name: texts[rel] for name, rel in candidates.items()})
 
 
 def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_bytes: int = MAX_ARCHIVE_BYTES,

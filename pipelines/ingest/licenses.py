@@ -9,11 +9,13 @@ Of several licenses in one file, the one that starts first is the file's (`spdx_
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
+# In order of preference. COPYING.LESSER before COPYING: a GNU project that ships both is under the LGPL (its
+# terms are the GPL's plus the LESSER's permissions), and COPYING alone read it as GPL.
 LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENSE.rst", "LICENCE", "LICENCE.md",
-                      "LICENCE.txt", "COPYING", "COPYING.md", "COPYING.txt", "LICENSE-MIT", "LICENSE-APACHE",
-                      "UNLICENSE")
+                      "LICENCE.txt", "COPYING.LESSER", "COPYING", "COPYING.md", "COPYING.txt", "LICENSE-MIT",
+                      "LICENSE-APACHE", "UNLICENSE")
 
 # Titled licenses: (title, {version: spdx id}); versions without a trailing ".0" ("2.0" and "2" are one).
 _TITLES = (
@@ -96,3 +98,18 @@ def find_license_file(names: Iterable[str]) -> Optional[str]:
         if found:
             return candidate if candidate in found else found[0]
     return None
+
+
+def tree_spdx(texts: Mapping[str, str]) -> Optional[str]:
+    """The SPDX expression of a tree from the texts of its top-level license files (file name -> text; None when
+    it has none): the preferred file's license (`find_license_file`), except that without a plain LICENSE the
+    `LICENSE-<X>` files of the dual-licensing convention (Rust's `LICENSE-MIT` + `LICENSE-APACHE`) give each of
+    their licenses, `MIT OR Apache-2.0`, where the first of them alone was taken before."""
+    found = find_license_file(texts)
+    if not found:
+        return None
+    if found.lower().startswith("license-"):
+        ids = sorted({spdx_of_text(t) for n, t in texts.items() if n.lower().startswith("license-")} - {"NOASSERTION"})
+        if len(ids) > 1:
+            return " OR ".join(ids)
+    return spdx_of_text(texts[found])
