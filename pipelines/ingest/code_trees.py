@@ -18,6 +18,7 @@ error row pointing at it (`ARCHIVE!member`, header offset) and the intact ones a
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import posixpath
@@ -26,11 +27,13 @@ import stat
 import struct
 import subprocess
 import tarfile
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
+from filters.deadline import deadline
 from pipelines.ingest.codelang import language_of
 from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL_EXTENSIONS, InputFile, Outcome,
                                      basename)
@@ -198,9 +201,80 @@ def _git_env(root: str) -> Dict[str, str]:
     return env
 
 
+GIT_SECONDS = 300  # one git call (a listing, a blob) that takes longer is killed
+
+
 def _git(root: str, *args: str) -> bytes:
-    return subprocess.run(["git", "-C", root, *args], check=True, capture_output=True, timeout=300,
+    return subprocess.run(["git", "-C", root, *args], check=True, capture_output=True, timeout=GIT_SECONDS,
                           env=_git_env(root)).stdout
+
+
+class _BlobReader:
+    """Blobs of a repository read through one `git cat-file --batch` process per repository and worker process,
+    kept open between files. One `git cat-file blob` per file cost a process start each: 2,000 files took 6.4 s,
+    against 0.1 s for the same tree read as a directory. A read that fails, or takes over GIT_SECONDS (the
+    process is then killed), closes that repository's process: the next read starts a fresh one."""
+
+    def __init__(self):
+        self._procs: Dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()  # one bundle thread at a time talks to a process
+        atexit.register(self.close_all)
+
+    def _process(self, root: str) -> subprocess.Popen:
+        proc = self._procs.get(root)
+        if proc is None or proc.poll() is not None:
+            proc = subprocess.Popen(["git", "-C", root, "cat-file", "--batch"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_git_env(root))
+            self._procs[root] = proc
+        return proc
+
+    def read(self, root: str, obj: str) -> bytes:
+        with self._lock:
+            proc = self._process(root)
+            try:
+                with deadline(GIT_SECONDS, on_expiry=proc.kill) as limit:
+                    proc.stdin.write(obj.encode("ascii") + b"\n")
+                    proc.stdin.flush()
+                    header = proc.stdout.readline().split()
+                    if len(header) == 2 and header[1] == b"missing":
+                        raise LookupError(f"git object {obj} is missing from the repository (a partial or damaged "
+                                          f"clone?)")
+                    if len(header) != 3 or header[1] != b"blob":
+                        raise RuntimeError(f"git cat-file --batch answered {b' '.join(header)[:200]!r} for {obj}")
+                    size = int(header[2])
+                    data = proc.stdout.read(size)
+                    proc.stdout.read(1)  # the line feed after the content
+                if limit.expired or len(data) != size:
+                    raise TimeoutError(f"git cat-file took over {GIT_SECONDS}s" if limit.expired else
+                                       f"git cat-file ended after {len(data)} of {size} bytes")
+                return data
+            except LookupError:  # a missing object: one answer line, the stream is where it should be
+                raise
+            except BaseException:
+                self._close(root)  # the stream is at an unknown place now
+                raise
+
+    def _close(self, root: str) -> None:
+        proc = self._procs.pop(root, None)
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def close_all(self) -> None:
+        for root in list(self._procs):
+            self._close(root)
+
+
+_BLOBS = _BlobReader()
 
 
 def foreign_git_dir(root: str) -> Optional[str]:
@@ -253,8 +327,8 @@ def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
                 or (entry.size or 0) > LICENSE_MAX_BYTES):
             continue
         try:
-            texts[entry.path] = _git(root, "cat-file", "blob", entry.object).decode("utf-8", "replace")
-        except (OSError, subprocess.SubprocessError) as exc:  # a missing blob (partial or damaged clone)
+            texts[entry.path] = _BLOBS.read(root, entry.object).decode("utf-8", "replace")
+        except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
             log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
     return tree_spdx(texts)
 
@@ -332,7 +406,7 @@ def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[
         elif item.size is not None and item.size > max_bytes:
             yield _too_large(tree, rel, shown, None, item.size, max_bytes)
         else:
-            yield _code_outcome(_git(root, "cat-file", "blob", obj), tree, rel, shown, item.license)
+            yield _code_outcome(_BLOBS.read(root, obj), tree, rel, shown, item.license)
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{tree}/{rel}",
                                      source=SOURCE_CODE, input_path=shown))
