@@ -231,3 +231,20 @@ def test_git_blobs_are_read_through_one_process_and_a_missing_one_is_an_error_ro
     (err,) = [v for s, v in outs if s == "error"]
     assert err[ID] == "code:repo/m2.py" and "is missing from the repository" in err[ERROR]
     assert len(spawned) == 1  # one process for the five blobs: a missing object leaves the stream where it was
+
+
+def test_a_notebook_is_read_as_the_script_it_holds(tmp_path):
+    import base64
+    import json
+
+    png = base64.b64encode(os.urandom(30000)).decode()
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+          "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Load\n", "Read the data."]},
+                    {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": ["import json\n", "x = 1"],
+                     "outputs": [{"output_type": "display_data", "data": {"image/png": png}, "metadata": {}}]},
+                    {"cell_type": "code", "metadata": {}, "source": [], "outputs": []}]}
+    tree = code_tree(tmp_path / "t", {"a.ipynb": json.dumps(nb), "bad.ipynb": "{not json"})
+    kept = {v[ID]: v for s, v in outcomes(tree) if s == "kept"}
+    assert kept["code:t/a.ipynb"]["text"] == "# # Load\n# Read the data.\n\nimport json\nx = 1\n"
+    assert kept["code:t/a.ipynb"]["code_language"] == "Jupyter Notebook"
+    assert kept["code:t/bad.ipynb"]["text"] == "{not json"  # not a notebook after all: kept as it is

@@ -146,11 +146,49 @@ def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optio
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return ("dropped", "binary")
+    if language == NOTEBOOK:
+        text = notebook_script(text) or text
     return ("kept", {ID: f"code:{tree}/{rel}", SOURCE: SOURCE_CODE, URL: None, INPUT_PATH: path,
                      INPUT_OFFSET: offset, RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None,
                      TEXT: text, CODE_LANGUAGE: language, WARC_DATE: None, RECORD_POSITION: None, TRUNCATED: None,
                      CODE_METADATA: {"repo": tree, "path": rel, "language": language,
                                      "license": license_id or "NOASSERTION"}})
+
+
+NOTEBOOK = "Jupyter Notebook"
+# Line comments of a notebook's kernel language, for its markdown cells (`#` for the rest: Python, R, Julia, ...).
+_NOTEBOOK_COMMENTS = {"javascript": "//", "typescript": "//", "java": "//", "scala": "//", "kotlin": "//",
+                      "c++": "//", "c#": "//", "csharp": "//", "go": "//", "rust": "//", "swift": "//",
+                      "sql": "--", "haskell": "--", "lua": "--", "matlab": "%", "octave": "%"}
+
+
+def notebook_script(text: str) -> Optional[str]:
+    """A Jupyter notebook (nbformat 3 or 4) as the script it holds: code cells as they are, markdown and raw
+    cells as line comments of the kernel's language, outputs left out, cells apart by a blank line; None when
+    the text is not such a notebook (it is then kept as it is). Kept as raw JSON, one embedded plot (a base64
+    line of kilobytes) made the code rules drop the whole notebook, and the code was buried in JSON quoting."""
+    import json
+
+    try:
+        nb = json.loads(text)
+        meta = nb.get("metadata") or {}
+        language = str((meta.get("kernelspec") or {}).get("language") or (meta.get("language_info") or {})
+                       .get("name") or "python").lower()
+        cells = nb["cells"] if "cells" in nb else nb["worksheets"][0]["cells"]
+        comment = _NOTEBOOK_COMMENTS.get(language, "#")
+        parts = []
+        for cell in cells:
+            source = cell.get("source", cell.get("input", ""))
+            source = "".join(source) if isinstance(source, list) else str(source)
+            if not source.strip():
+                continue
+            if cell.get("cell_type") == "code":
+                parts.append(source.rstrip())
+            else:
+                parts.append("\n".join(f"{comment} {line}".rstrip() for line in source.rstrip().splitlines()))
+        return "\n\n".join(parts) + "\n" if parts else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
 
 
 def _regular_file_inside(root: str, name: str) -> bool:
