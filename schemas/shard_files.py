@@ -386,6 +386,16 @@ def row_layout_problems(name: str, tokens: np.ndarray, lengths: "RowLengths", ro
             yield "padding", f"{name}: row {start + i} has non-pad tokens after its documents end at {sums[i]}"
 
 
+def doc_ids_problem(name: str, doc_ids: Any, length_counts: np.ndarray, start: int = 0) -> Optional[str]:
+    """Where rows of `doc_ids` (a list column) do not hold one id per doc_lengths entry (`length_counts`, per
+    row): the first such row, in verify's words; None when they all do. `start` is the first row's number."""
+    id_counts = pc.list_value_length(doc_ids).to_numpy(zero_copy_only=False)
+    if np.array_equal(id_counts, length_counts):
+        return None
+    i = int(np.argmax(id_counts != length_counts))
+    return f"{name}: row {start + i} has {id_counts[i]} doc_ids for {length_counts[i]} doc_lengths"
+
+
 def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
                         tally: ShardTally) -> Tuple[pa.Table, np.ndarray, RowLengths]:
     """One shard's bytes against the manifest: schema, row and token counts, token ids below vocab_size,
@@ -417,11 +427,9 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
     tally.add_segments(lengths.flat)
     if manifest.with_doc_ids:
         ids = table.column(DOC_IDS).combine_chunks()
-        id_counts = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
-        length_counts = lengths.counts
-        if not np.array_equal(id_counts, length_counts):
-            i = int(np.argmax(id_counts != length_counts))
-            raise ShardError(f"{name}: row {i} has {id_counts[i]} doc_ids for {length_counts[i]} doc_lengths")
+        problem = doc_ids_problem(name, ids, lengths.counts)
+        if problem:
+            raise ShardError(problem)
         tally.add_ids(ids.flatten(), lengths.flat)
     tally.non_pad += int(sums.sum())
     return table, tokens, lengths

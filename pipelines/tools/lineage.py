@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import DOC_IDS, DOC_LENGTHS, Manifest
 from schemas.errors import reading
-from schemas.shard_files import ShardFile, read_manifest, shard_location
+from schemas.shard_files import ShardFile, doc_ids_problem, read_manifest, shard_location
 from schemas.shards import FIX_RETOKENIZE, ShardError
 
 
@@ -73,12 +73,9 @@ def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]
                                    path=path, fix=FIX_RETOKENIZE)
             ids = batch.column(batch.schema.get_field_index(DOC_IDS))
             lengths = batch.column(batch.schema.get_field_index(DOC_LENGTHS))
-            id_counts = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
-            length_counts = pc.list_value_length(lengths).to_numpy(zero_copy_only=False)
-            if not np.array_equal(id_counts, length_counts):
-                i = int(np.argmax(id_counts != length_counts))
-                raise LineageError(f"row {start + i} has {id_counts[i]} doc_ids for {length_counts[i]} doc_lengths",
-                                   path=path, fix=FIX_RETOKENIZE)
+            problem = doc_ids_problem(path, ids, pc.list_value_length(lengths).to_numpy(zero_copy_only=False), start)
+            if problem:
+                raise LineageError(problem, fix=FIX_RETOKENIZE)
             match = pc.fill_null(pc.equal(pc.list_flatten(ids), doc_id), False)
             if pc.any(match).as_py():
                 parents = pc.list_parent_indices(ids).to_numpy(zero_copy_only=False)

@@ -60,7 +60,8 @@ from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LA
 from schemas.errors import WinnowError, reading
 from schemas.io import document_files, fallback_source_of, iter_documents, sha256_file, table_files, valid_utf8
 from schemas.shard_files import (
-    RowLengths, ShardFile, ShardTally, flat_values, read_manifest, row_layout_problems, shard_problems,
+    RowLengths, ShardFile, ShardTally, doc_ids_problem, flat_values, read_manifest, row_layout_problems,
+    shard_problems,
     tally_packing_problems,
     totals_problems, unlisted_shards,
 )
@@ -619,13 +620,11 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
                 per_row += np.bincount(np.minimum(lengths.counts, row_len), minlength=row_len + 1)
                 if DOC_IDS in rg.schema.names and tally.tracking:
                     doc_ids = rg.column(DOC_IDS)
-                    id_counts = pc.list_value_length(doc_ids).to_numpy(zero_copy_only=False)
-                    if np.array_equal(id_counts, lengths.counts):
+                    problem = doc_ids_problem(shard.path, doc_ids, lengths.counts, start)
+                    if problem is None:
                         tally.add_ids(doc_ids.flatten(), seg)
                     else:  # no id can be paired with its segment's length (verify refuses the shard)
-                        i = int(np.argmax(id_counts != lengths.counts))
-                        problems.setdefault("doc_ids", f"{shard.path}: row {start + i} has {id_counts[i]} doc_ids "
-                                                       f"for {lengths.counts[i]} doc_lengths")
+                        problems.setdefault("doc_ids", problem)
                         tally.tracking, ids_unusable = False, "doc_ids do not match doc_lengths"
                 start += rg.num_rows
                 prog.add("sequences", rg.num_rows)
