@@ -55,21 +55,23 @@ def extract_links(html: str, page_url: str, max_seconds: Optional[float] = None)
                     "are followed", page_url, max_seconds, len(parser.links))
     except Exception:  # html.parser is lenient; whatever was parsed before a failure still counts
         pass
-    base = page_url
-    if parser.base:
-        try:
-            base = urllib.parse.urljoin(page_url, parser.base.strip())
-            urllib.parse.urlsplit(base)
-        except ValueError:  # `<base href="http://[x">`: the page's own URL is the base
-            base = page_url
+    base = (join_link(page_url, parser.base) if parser.base else None) or page_url
     seen, out = set(), []
     for href in parser.links:
-        try:
-            url, _ = urllib.parse.urldefrag(urllib.parse.urljoin(base, href.strip()))
-            scheme = urllib.parse.urlsplit(url).scheme
-        except ValueError:  # `http://[oops/`: one link that leads nowhere, skipped (it failed the whole crawl)
-            continue
-        if scheme in ("http", "https") and url not in seen:
+        url = join_link(base, href)
+        if url is not None and url not in seen:
             seen.add(url)
             out.append(url)
     return out
+
+
+def join_link(base: str, ref: str) -> Optional[str]:
+    """`ref` (a link, a `<base href>`, a Location) made absolute against `base`, its fragment removed, when that
+    is an http(s) URL that parses; None otherwise. One unparseable link (`http://[oops/`) raised ValueError out of
+    the crawl, which failed the job and deleted the host's WARC files."""
+    try:
+        url = urllib.parse.urldefrag(urllib.parse.urljoin(base, ref.strip()))[0]
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
