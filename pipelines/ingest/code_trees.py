@@ -37,7 +37,7 @@ from filters.deadline import deadline
 from pipelines.ingest.codelang import language_of
 from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL_EXTENSIONS, InputFile, Outcome,
                                      basename)
-from pipelines.ingest.licenses import find_license_file, tree_spdx
+from pipelines.ingest.licenses import LICENSE_FILE_NAMES, find_license_file, tree_spdx
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
                                      TRUNCATED, WARC_DATE, lost_record)
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
@@ -191,6 +191,14 @@ def notebook_script(text: str) -> Optional[str]:
         return None
 
 
+def _links_out_of(root: str, path: str) -> bool:
+    """Whether `path` is a link whose target lies outside the tree `root` (never read: it could be any file)."""
+    if not os.path.islink(path):
+        return False
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(path)]) != real_root
+
+
 def _regular_file_inside(root: str, name: str) -> bool:
     """Whether ROOT/NAME is a regular file (through a link only to one inside the tree), as `read_code_file`
     reads files: a LICENSE that is a directory, a FIFO (whose open blocks) or a link out of the tree is not."""
@@ -200,10 +208,7 @@ def _regular_file_inside(root: str, name: str) -> bool:
             return False
     except (OSError, ValueError):
         return False
-    if os.path.islink(path):
-        real_root = os.path.realpath(root)
-        return os.path.commonpath([real_root, os.path.realpath(path)]) == real_root
-    return True
+    return not _links_out_of(root, path)
 
 
 def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[str]:
@@ -402,27 +407,20 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
             yield InputFile(CODE_FILE, dirpath, root, license_id,
                             problem=f"cannot list directory: {type(exc).__name__}: {exc.strerror or exc}")
             continue
-        subdirs = []
+        subdirs, files = [], []
         for entry in entries:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
             if not is_dir:  # files, and links (a link to a directory is dropped as `symlink`, never followed)
-                continue
-            if entry.name in SKIP_DIRS:
-                continue
-            if entry.name in VENDORED_DIRS:
+                files.append(entry.path)
+            elif entry.name in VENDORED_DIRS:
                 yield InputFile(CODE_FILE, entry.path, root, license_id)
-                continue
-            subdirs.append(entry.path)
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if not is_dir:
-                yield InputFile(CODE_FILE, entry.path, root, license_id)
+            elif entry.name not in SKIP_DIRS:
+                subdirs.append(entry.path)
+        for path in files:
+            yield InputFile(CODE_FILE, path, root, license_id)
         stack.extend(reversed(subdirs))  # depth first, in name order, as os.walk lists a tree
 
 
@@ -460,13 +458,10 @@ def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
         if os.path.isdir(path) and not os.path.islink(path):
             yield ("dropped", "vendored")
             return
-        if os.path.islink(path):
-            real_root = os.path.realpath(root)
-            target = os.path.realpath(path)
-            # a link out of the tree, or to a directory (never followed: a loop, or the same files twice)
-            if os.path.commonpath([real_root, target]) != real_root or os.path.isdir(path):
-                yield ("dropped", "symlink")
-                return
+        # a link out of the tree, or to a directory (never followed: a loop, or the same files twice)
+        if os.path.islink(path) and (_links_out_of(root, path) or os.path.isdir(path)):
+            yield ("dropped", "symlink")
+            return
         if not os.path.isfile(path):
             yield ("dropped", "not_a_file")
             return
@@ -631,8 +626,9 @@ def _archive_license(path: str, max_bytes: int) -> Optional[str]:
     directory (`proj-1.0/...`), under that one; of several, the one `find_license_file` prefers, as for a
     directory. The first license-named file in archive order won before, so `deps/LICENSE` (a vendored
     dependency's) labelled the whole tree. A zip names its members in the central directory, so only the
-    candidates are read; a tarball is walked (headers, payloads skipped, candidates read), stopping at the first
-    damage or after `max_bytes` of the stream."""
+    candidates are read; a tarball is walked (headers, payloads skipped, candidates read), stopping at a
+    `LICENSE` at its root (no other name can win over it), at the first damage, or after `max_bytes` of the
+    stream (this pass walks the stream a second time)."""
     texts: Dict[str, str] = {}
     tops, root_files = set(), False
     try:
@@ -648,6 +644,8 @@ def _archive_license(path: str, max_bytes: int) -> Optional[str]:
                     and member.size < LICENSE_MAX_BYTES and member.problem is None):
                 with member.open() as fh:
                     texts[_member_rel(member.name)] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
+                if parts == [LICENSE_FILE_NAMES[0]]:
+                    break
     except Exception as exc:  # the reading pass reports the damage, member by member
         log.debug("license pass over %s stopped: %s", path, exc)
     if root_files or len(tops) != 1:
@@ -678,7 +676,7 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_by
     used = 0
     offset = 0
     try:
-        license_id = _archive_license(path, max_stream_bytes)
+        license_id = _archive_license(path, max_archive_bytes)
         is_zip = path.lower().endswith(".zip")
         for member in archive_members(path):
             offset = member.offset
