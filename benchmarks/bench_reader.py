@@ -52,7 +52,8 @@ def write_shards(out: str, tokens: np.ndarray, lengths, file_format: str) -> str
         infos.append(ShardInfo(path=name, sequences=len(chunk), tokens=chunk.size, bytes=len(data),
                                sha256=hashlib.sha256(data).hexdigest()))
     manifest = Manifest(seq_len=SEQ_LEN, dtype="uint16",
-                        tokenizer=TokenizerInfo(sha256="0" * 64, vocab_size=VOCAB, special_ids={}),
+                        tokenizer=TokenizerInfo(sha256="0" * 64, vocab_size=VOCAB,
+                                                special_ids={"<|endoftext|>": VOCAB - 2, "<|pad|>": VOCAB - 1}),
                         packing=PackingStats(method="best-fit", pad_fraction=0.0, truncated_fraction=0.0),
                         totals=Totals(documents=sum(map(len, lengths)), sequences=len(tokens), tokens=tokens.size,
                                       non_pad_tokens=tokens.size),

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from schemas.hashing import fmix64, polynomial_sums, powers64
 from schemas.shards import (
-    DOC_IDS, DOC_LENGTHS, FIX_RETOKENIZE, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardError, ShardInfo,
+    DOC_IDS, DOC_LENGTHS, EOT, FIX_RETOKENIZE, PAD, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardError, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, check_token_ids, local_shard_file, packing_problems, shard_schema, shown,
 )
 from schemas.trainer_formats import TRAINER_MANIFEST_FORMAT
@@ -266,6 +266,7 @@ class ShardTally:
     def __init__(self, row_len: int, track_ids: bool, max_ids: int = MAX_TRACKED_DOC_IDS):
         self.row_len, self.max_ids = row_len, max_ids
         self.sequences = self.tokens = self.non_pad = 0
+        self.document_ends = 0  # <|endoftext|> tokens: tokenize ends each document with one, and writes no other
         self.segments_by_length = np.zeros(row_len + 1, dtype=np.int64)
         self.tracking = track_ids
         empty = np.zeros(0, dtype=np.int64)
@@ -314,6 +315,7 @@ class ShardTally:
         self.sequences += other.sequences
         self.tokens += other.tokens
         self.non_pad += other.non_pad
+        self.document_ends += other.document_ends
         self.segments_by_length += other.segments_by_length
         if not (self.tracking and other.tracking):
             self.tracking = False
@@ -419,7 +421,7 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
     if top >= manifest.tokenizer.vocab_size:
         check_token_ids(top, manifest.tokenizer.vocab_size, name,
                         row=int(np.argmax(tokens.max(axis=1) >= manifest.tokenizer.vocab_size)))
-    pad_id = manifest.tokenizer.special_ids.get("<|pad|>")
+    pad_id = manifest.tokenizer.special_ids[PAD]
     lengths = RowLengths(table.column(DOC_LENGTHS).combine_chunks())
     sums = lengths.sums
     for _kind, problem in row_layout_problems(name, tokens, lengths, row_len, pad_id):
@@ -432,6 +434,9 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
             raise ShardError(problem)
         tally.add_ids(ids.flatten(), lengths.flat)
     tally.non_pad += int(sums.sum())
+    eot_id = manifest.tokenizer.special_ids.get(EOT)
+    if eot_id is not None:
+        tally.document_ends += int(np.count_nonzero(tokens == eot_id))
     return table, tokens, lengths
 
 
@@ -463,13 +468,18 @@ def shard_problems(manifest: Manifest, shard: ShardInfo, num_rows: int, schema: 
 
 
 def totals_problems(manifest: Manifest, tally: ShardTally) -> List[str]:
-    """What is wrong with the manifest's totals and per-source figures, given what the shards hold (`tally`)."""
+    """What is wrong with the manifest's totals and per-source figures, given what the shards hold (`tally`).
+    The documents are counted in the shards by their <|endoftext|>: tokenize ends every document with it and
+    encodes no other (a document's text that spells it is encoded as text), so a raised `documents` or a wrong
+    `special_ids` entry does not describe the shards."""
     t = manifest.totals
+    eot_id = manifest.tokenizer.special_ids[EOT]
     return [f"{MANIFEST_NAME}: {what} add up to {got} over the shards, totals say {want}"
             for what, got, want in (("sequences", tally.sequences, t.sequences), ("tokens", tally.tokens, t.tokens),
                                     ("non_pad_tokens", tally.non_pad, t.non_pad_tokens),
                                     ("source tokens", sum(s.tokens for s in manifest.sources.values()), t.non_pad_tokens),
-                                    ("source documents", sum(s.documents for s in manifest.sources.values()), t.documents))
+                                    ("source documents", sum(s.documents for s in manifest.sources.values()), t.documents),
+                                    (f"documents (counted by their {EOT}, id {eot_id})", tally.document_ends, t.documents))
             if got != want]
 
 

@@ -25,6 +25,10 @@ MANIFEST_NAME = "manifest.json"
 TOKENS = "tokens"
 DOC_LENGTHS = "doc_lengths"
 DOC_IDS = "doc_ids"
+# the special tokens packing writes (tokenize refuses a tokenizer without them): every document ends in EOT,
+# every row is filled up with PAD
+EOT = "<|endoftext|>"
+PAD = "<|pad|>"
 
 _DTYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
 # `winnow tokenize --seq-len` refuses more (pipelines.transforms.tokenize.MAX_SEQ_LEN; a test keeps them equal):
@@ -141,6 +145,11 @@ class Manifest:
         special = manifest_object(tok, "special_ids", "tokenizer.")
         for name in special:
             manifest_int(special, name, "tokenizer.special_ids.", low=0, high=vocab - 1)
+        for name in (EOT, PAD):
+            if name not in special:
+                raise ValueError(f"tokenizer.special_ids has no {name} (tokenize always writes it)")
+        if special[EOT] == special[PAD]:
+            raise ValueError(f"tokenizer.special_ids gives {EOT} and {PAD} the same id {special[EOT]}")
         packing = manifest_object(d, "packing")
         manifest_str(packing, "method", "packing.")
         for key in ("pad_fraction", "truncated_fraction"):  # their range: packing_problems, which verify reports

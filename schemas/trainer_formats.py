@@ -34,14 +34,13 @@ import numpy as np
 
 from schemas.errors import WinnowError
 from schemas.shards import (
-    MANIFEST_NAME, MAX_SEQ_LEN, ShardError, check_listed_files, check_token_ids, manifest_int, manifest_object,
+    EOT, MANIFEST_NAME, MAX_SEQ_LEN, ShardError, check_listed_files, check_token_ids, manifest_int, manifest_object,
     manifest_str, shown,
 )
 
 TRAINER_MANIFEST_FORMAT = "winnow.trainer/1"
 TRAINER_FORMATS = ("megatron", "mds", "llmc")
 WHOLE_DOCUMENT_FORMATS = ("megatron", "llmc")  # whole documents; mds holds packed rows of seq_len + 1 ids
-EOT = "<|endoftext|>"
 MDS_INDEX = "index.json"
 
 # -- Megatron indexed dataset -------------------------------------------------------------------------------

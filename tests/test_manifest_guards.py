@@ -103,12 +103,18 @@ CONTRADICTIONS = {
     "totals_sequences": lambda m: m["totals"].update(sequences=m["totals"]["sequences"] + 1),
     "source_documents": lambda m: m["sources"][sorted(m["sources"])[0]].update(documents=1),
     "truncated_fraction": lambda m: m["packing"].update(truncated_fraction=m["packing"]["truncated_fraction"] * 0.99),
+    # a source's documents and the totals raised together, and another id named <|endoftext|>: both passed,
+    # the documents are now counted in the shards by their <|endoftext|>
+    "documents_raised": lambda m: [part.update(documents=part["documents"] + 5)
+                                   for part in (m["sources"][sorted(m["sources"])[0]], m["totals"])] and None,
+    "eot_id_changed": lambda m: m["tokenizer"]["special_ids"].update({"<|endoftext|>": 5}),
 }
 
 
 # the per-shard and totals checks also with --workers 2 (shards checked in other processes, tallies merged)
 @pytest.mark.parametrize("case,workers", [(c, 1) for c in sorted(CONTRADICTIONS)] +
-                         [(c, 2) for c in ("vocab_below_the_ids", "totals_sequences", "truncated_fraction")])
+                         [(c, 2) for c in ("vocab_below_the_ids", "totals_sequences", "truncated_fraction",
+                                           "documents_raised")])
 def test_export_refuses_what_verify_refuses_with_its_message(shards, exports, tmp_path, capsys, monkeypatch, case,
                                                              workers):
     """A shard listed twice (23 files from 22), `shards: []` (0 files), ids past vocab_size, totals, sources or
@@ -125,6 +131,24 @@ def test_export_refuses_what_verify_refuses_with_its_message(shards, exports, tm
     assert code == 1 and last.startswith("winnow export: error: "), last
     assert last.split(": error: ", 1)[1] == verdict.split(": ", 2)[2]  # verify's message, word for word
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_documents_are_counted_by_their_endoftext(shards, tmp_path, capsys, monkeypatch):
+    """verify and stats count the documents in the shards by their <|endoftext|>: a manifest whose documents were
+    raised (sources and totals together) or whose <|endoftext|> names another id is refused, naming both counts."""
+    monkeypatch.delenv("WINNOW_DEBUG", raising=False)
+    documents = json.loads((shards / MANIFEST_NAME).read_text())["totals"]["documents"]
+    for case, found, said in (("documents_raised", documents, documents + 5), ("eot_id_changed", 0, documents)):
+        bad = edited(shards, tmp_path / case, CONTRADICTIONS[case])
+        eot = json.loads((bad / MANIFEST_NAME).read_text())["tokenizer"]["special_ids"]["<|endoftext|>"]
+        want = (f"manifest.json: documents (counted by their <|endoftext|>, id {eot}) add up to {found} over the "
+                f"shards, totals say {said}")
+        code, verdict = cli(capsys, "verify", str(bad))
+        assert code == 1 and verdict.endswith(want), verdict
+        from pipelines.cli import main as cli_main
+        capsys.readouterr()
+        assert cli_main(["stats", str(bad), "--json", "--no-progress"]) == 1
+        assert json.loads(capsys.readouterr().out)["manifest_checks"] == [want]
 
 
 # -- malformed manifest values: one line naming the field and its value --------------------------------------
@@ -145,6 +169,10 @@ MALFORMED = {
     "special_ids_null": (setter("tokenizer", "special_ids", value=None), "tokenizer.special_ids is null"),
     "special_id_past_the_vocab": (setter("tokenizer", "special_ids", "<|pad|>", value=300),
                                   "tokenizer.special_ids.<|pad|> is 300"),
+    "special_ids_empty": (setter("tokenizer", "special_ids", value={}), "tokenizer.special_ids has no <|endoftext|>"),
+    "no_pad_id": (remover("tokenizer", "special_ids", "<|pad|>"), "tokenizer.special_ids has no <|pad|>"),
+    "pad_id_is_eot": (lambda m: m["tokenizer"]["special_ids"].update(
+        {"<|pad|>": m["tokenizer"]["special_ids"]["<|endoftext|>"]}), "the same id"),
     "totals_missing": (remover("totals"), "totals is missing"),
     "totals_negative": (setter("totals", "tokens", value=-3), "totals.tokens is -3"),
     "shards_null": (setter("shards", value=None), "shards is null"),

@@ -46,14 +46,15 @@ def _curate_like(root: Path, documents: dict, rejected: dict = None, errors: dic
 
 def _shards(root: Path, *, dtype: str = "uint16", vocab: int = 100, damage: str = None, rows: int = 4,
             pad_fraction: float = None) -> Path:
-    """Two Parquet shards of `rows` rows (seq_len 7; each row two documents of 3 and 2 tokens, then padding),
+    """Two Parquet shards of `rows` rows (seq_len 7; each row two documents of 3 and 2 tokens, each ending in
+    <|endoftext|>, then padding),
     doc_ids d<row>a/b, and their manifest; `damage` changes shard 1 the way a hand edit or a bug would."""
     root.mkdir(parents=True)
     row_len, pad = 8, 1
     infos = []
     for s in range(2):
         tok = np.full((rows, row_len), pad, dtype=dtype)
-        tok[:, :5] = np.arange(2, 7)
+        tok[:, :5] = [2, 3, 0, 5, 0]  # each document ends in <|endoftext|> (id 0), as tokenize writes them
         lens = [[3, 2] for _ in range(rows)]
         ids = [[f"d{s * rows + r}a", f"d{s * rows + r}b"] for r in range(rows)]
         if s == 1 and damage == "bigid":

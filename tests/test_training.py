@@ -28,7 +28,8 @@ from training.model import GPT, GPTConfig
 from training.train import TrainConfig, main, train
 
 PAD = 256
-VOCAB = 257
+EOT = 257  # in the manifest as tokenize writes it; these hand-made rows do not use it
+VOCAB = 258
 SEQ_LEN = 128
 
 # One thread: on a shared 2-core machine two OpenMP threads spin against other processes and run ~5x slower
@@ -65,7 +66,7 @@ def write_shards(out: Path, rows: Sequence[List[List[int]]], tokenizer_sha: str,
     non_pad = sum(len(t) for row in rows for t in row)
     manifest = Manifest(
         seq_len=seq_len, dtype="uint16", tokenizer=TokenizerInfo(sha256=tokenizer_sha, vocab_size=VOCAB,
-                                                                 special_ids={"<|pad|>": PAD}),
+                                                                 special_ids={"<|endoftext|>": EOT, "<|pad|>": PAD}),
         packing=PackingStats(method="best-fit", pad_fraction=1 - non_pad / n_tokens, truncated_fraction=0.0),
         totals=Totals(documents=sum(len(r) for r in rows), sequences=len(rows), tokens=n_tokens,
                       non_pad_tokens=non_pad),

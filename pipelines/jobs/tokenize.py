@@ -44,6 +44,7 @@ from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_voca
 from schemas.errors import WinnowError
 from schemas.io import document_patterns
 from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
+from schemas.shards import PAD
 from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, WHOLE_DOCUMENT_FORMATS, load_trainer_manifest
 from tokenizer.encode import ENCODERS, MissingSpecialToken, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
@@ -101,7 +102,7 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
                             config: TokenizeConfig, tokenizer_info: Dict[str, Any], versions: Dict[str, str],
                             bundle_bytes: int = READ_BUNDLE_BYTES):
     dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
-    pad_id = tokenizer_info["special_ids"]["<|pad|>"]
+    pad_id = tokenizer_info["special_ids"][PAD]
     docs, text_bytes, read_errors = pipeline | "ReadDocuments" >> ReadDocuments(
         patterns, bundle_bytes, with_text_bytes=True, with_errors=True)
     encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
@@ -133,7 +134,7 @@ def build_mixture_pipeline(pipeline: beam.Pipeline, spec: MixtureSpec, patterns:
     """The mixture job: like `build_tokenize_pipeline`, with the selection between encoding and packing and
     the packing groups sized by the plan's output tokens instead of the input's bytes."""
     dtype = token_dtype_for_vocab(tokenizer_info["vocab_size"])
-    pad_id = tokenizer_info["special_ids"]["<|pad|>"]
+    pad_id = tokenizer_info["special_ids"][PAD]
     docs, read_errors = pipeline | "ReadMixture" >> ReadMixture(spec, patterns, bundle_bytes)
     encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
                                                          config.encode_threads)

@@ -65,7 +65,7 @@ from schemas.shard_files import (
     tally_packing_problems,
     totals_problems, unlisted_shards,
 )
-from schemas.shards import ShardError, check_token_ids
+from schemas.shards import EOT, PAD, ShardError, check_token_ids
 from schemas.trainer_formats import (
     check_trainer_files, is_trainer_manifest, list_names as trainer_list_names, load_trainer_manifest,
     local_reader as trainer_local_reader,
@@ -564,7 +564,7 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
     tok_path = shard_tokenizer(path, tokenizer, manifest, "stats", "top tokens are shown as ids")
     row_len = manifest.seq_len + 1
     vocab_size = manifest.tokenizer.vocab_size
-    pad_id = manifest.tokenizer.special_ids.get("<|pad|>")
+    pad_id, eot_id = manifest.tokenizer.special_ids[PAD], manifest.tokenizer.special_ids[EOT]
     checks: List[str] = []
     counts = TokenCounts(vocab_size)
     segments = LengthDistribution()
@@ -610,6 +610,7 @@ def shards_stats(path: str, tokenizer: Optional[str] = None, top: int = 20, chec
                     continue
                 ids = flat_values(rg.column(TOKENS))
                 hi = counts.add(ids)
+                tally.document_ends += int(np.count_nonzero(ids == eot_id))
                 lengths = RowLengths(rg.column(DOC_LENGTHS))
                 seg = lengths.flat
                 row_problems(problems, shard.path, start, ids, hi, lengths, row_len, vocab_size, pad_id)
