@@ -248,3 +248,28 @@ def test_a_notebook_is_read_as_the_script_it_holds(tmp_path):
     assert kept["code:t/a.ipynb"]["text"] == "# # Load\n# Read the data.\n\nimport json\nx = 1\n"
     assert kept["code:t/a.ipynb"]["code_language"] == "Jupyter Notebook"
     assert kept["code:t/bad.ipynb"]["text"] == "{not json"  # not a notebook after all: kept as it is
+
+
+def test_archives_past_the_member_cap(tmp_path, monkeypatch):
+    """A zip of 300,000 empty files peaked at 525 MB in curate (its directory, tarfile's headers and one outcome a
+    member are held, and empty members cost nothing against the byte caps). A zip that lists more than
+    MAX_ARCHIVE_MEMBERS is one error row, read no further; a tarball is read up to the cap, then one error row."""
+    from pipelines.ingest import code_trees
+
+    monkeypatch.setattr(code_trees, "MAX_ARCHIVE_MEMBERS", 10)
+    files = [(f"proj/src/m{i:02d}.py", f"x = {i}\n") for i in range(12)]
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files:
+            zf.writestr(name, text)
+    outs = outcomes(path)
+    assert [s for s, _ in outs] == ["error"]
+    assert "the zip lists 12 members, more than 10" in outs[0][1][ERROR] and "code:DIR" in outs[0][1][ERROR]
+    outs = outcomes(_tar(tmp_path / "many.tar.gz", files))
+    assert [s for s, _ in outs] == ["kept"] * 10 + ["error"]
+    assert sorted(licenses(outs)) == [f"code:many/proj/src/m{i:02d}.py" for i in range(10)]
+    assert "more than 10 members" in outs[-1][1][ERROR]
+    # at the cap, every member is read
+    monkeypatch.setattr(code_trees, "MAX_ARCHIVE_MEMBERS", 12)
+    assert [s for s, _ in outcomes(path)] == ["kept"] * 12
+    assert [s for s, _ in outcomes(tmp_path / "many.tar.gz")] == ["kept"] * 12

@@ -72,6 +72,11 @@ MAX_ARCHIVE_BYTES = 64 << 20
 # are still inflated on the way past them, without being held. That walk has its own, larger cap: counted against
 # the 64 MiB above, 70 MB of node_modules/ before src/ ended the read there and every file of src/ was lost.
 MAX_ARCHIVE_STREAM_BYTES = 1 << 30
+# Members of one archive. Empty members cost nothing against the byte caps, yet each is held (a zip's directory
+# entry, a tarball's header that tarfile keeps, the outcome the runner holds): a zip of 300,000 empty files
+# peaked at 525 MB in curate, growing linearly. A zip past the cap is refused before its directory is read; a
+# tarball is read up to it. A larger tree is read as a directory (code:DIR).
+MAX_ARCHIVE_MEMBERS = 100_000
 LICENSE_MAX_BYTES = 200_000   # a license text is a few KB; more is not a license file
 
 
@@ -564,8 +569,20 @@ def _zip_name(name: str) -> str:
     return name.replace("\\", "/") if "\\" in name and "/" not in name else name
 
 
-def _zip_members(path: str) -> Iterator[_Member]:
+def _zip_entry_count(path: str) -> Optional[int]:
+    """The member count a zip's end-of-directory record declares (zip64 included), None without one."""
+    with open(path, "rb") as fh:
+        end = zipfile._EndRecData(fh)  # the stdlib's own reader of that record, also used by ZipFile
+    return None if end is None else int(end[zipfile._ECD_ENTRIES_TOTAL])
+
+
+def _zip_members(path: str, max_members: int = MAX_ARCHIVE_MEMBERS) -> Iterator[_Member]:
     file_size = os.path.getsize(path)
+    declared = _zip_entry_count(path)
+    if declared is not None and declared > max_members:
+        raise ValueError(f"archive cap: the zip lists {declared:,} members, more than {max_members:,}; nothing of "
+                         f"it is read (its directory alone is held whole): unpack it and pass code:DIR, which is "
+                         f"read file by file")
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -613,27 +630,28 @@ def _tar_members(path: str) -> Iterator[_Member]:
                           lambda m=member: tar.extractfile(m), problem, member.offset_data + member.size)
 
 
-def archive_members(path: str) -> Iterator[_Member]:
-    """Every non-directory member of a tarball or zip, in archive order, read in one pass."""
+def archive_members(path: str, max_members: int = MAX_ARCHIVE_MEMBERS) -> Iterator[_Member]:
+    """Every non-directory member of a tarball or zip, in archive order, read in one pass (a zip that lists more
+    than `max_members` is refused here; a tarball's count is its reader's to cap)."""
     if path.lower().endswith(".zip"):
-        yield from _zip_members(path)
+        yield from _zip_members(path, max_members)
     else:
         yield from _tar_members(path)
 
 
-def _archive_license(path: str, max_bytes: int) -> Optional[str]:
+def _archive_license(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE_MEMBERS) -> Optional[str]:
     """SPDX id of the archive's top-level license file: at its root, or, when every member lies under one top
     directory (`proj-1.0/...`), under that one; of several, the one `find_license_file` prefers, as for a
     directory. The first license-named file in archive order won before, so `deps/LICENSE` (a vendored
     dependency's) labelled the whole tree. A zip names its members in the central directory, so only the
     candidates are read; a tarball is walked (headers, payloads skipped, candidates read), stopping at a
     `LICENSE` at its root (no other name can win over it), at the first damage, or after `max_bytes` of the
-    stream (this pass walks the stream a second time)."""
+    stream or `max_members` members (this pass walks the stream a second time)."""
     texts: Dict[str, str] = {}
     tops, root_files = set(), False
     try:
-        for member in archive_members(path):
-            if max(member.offset, member.stream_end) > max_bytes:
+        for count, member in enumerate(archive_members(path, max_members), 1):
+            if max(member.offset, member.stream_end) > max_bytes or count > max_members:
                 break
             parts = _member_rel(member.name).split("/")
             if len(parts) == 1:
@@ -657,7 +675,8 @@ def _archive_license(path: str, max_bytes: int) -> Optional[str]:
 
 
 def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_bytes: int = MAX_ARCHIVE_BYTES,
-                      max_stream_bytes: Optional[int] = None) -> Iterator[Outcome]:
+                      max_stream_bytes: Optional[int] = None,
+                      max_members: Optional[int] = None) -> Iterator[Outcome]:
     """One outcome per member of a tarball or zip, streamed (links and devices dropped as `not_a_file`; files
     under a vendored directory as `vendored`, one outcome each since an archive is read in one pass).
 
@@ -669,21 +688,25 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_by
     (`max_archive_bytes`, payloads read plus, for a tarball, the stream walked): past it, one error row and
     the rest is not read, so a small archive of compressible members cannot fill memory. A tarball's stream,
     which is inflated through skipped payloads too (not held), has its own cap, `max_stream_bytes` (default
-    MAX_ARCHIVE_STREAM_BYTES)."""
+    MAX_ARCHIVE_STREAM_BYTES). Members are capped too (`max_members`): a tarball is read up to the cap, then
+    one error row; a zip that lists more is one error row and nothing else (defaults: MAX_ARCHIVE_MEMBERS)."""
     max_stream_bytes = MAX_ARCHIVE_STREAM_BYTES if max_stream_bytes is None else max_stream_bytes
+    max_members = MAX_ARCHIVE_MEMBERS if max_members is None else max_members
     tree = _utf8_name(_tree_name(path))
     shown = _utf8_name(path)
     used = 0
     offset = 0
     try:
-        license_id = _archive_license(path, max_archive_bytes)
+        license_id = _archive_license(path, max_archive_bytes, max_members)
         is_zip = path.lower().endswith(".zip")
-        for member in archive_members(path):
+        for count, member in enumerate(archive_members(path, max_members), 1):
             offset = member.offset
             rel = _utf8_name(_member_rel(member.name))
             pointer = f"{shown}!{rel}"
             over = None
-            if used > max_archive_bytes:
+            if count > max_members:
+                over = f"more than {max_members:,} members"
+            elif used > max_archive_bytes:
                 over = f"more than {max_archive_bytes} decompressed bytes of members read from this archive"
             elif not is_zip and member.stream_end > max_stream_bytes:  # inflated through, even when skipped
                 over = f"its stream goes past {max_stream_bytes} decompressed bytes here"
