@@ -167,17 +167,24 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+_WINDOW_BLOCK = 1 << 16
+
+
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     """The hash of the n-gram starting at each word position (len(hashes) - n + 1 values; none if shorter)."""
     count = len(hashes) - n + 1
     if count <= 0:
         return np.empty(0, dtype=np.uint64)
     consts = _position_constants(n)
+    out = np.empty(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        acc = hashes[:count] * consts[0]
-        for i in range(1, n):
-            acc += hashes[i:i + count] * consts[i]
-        return _mix(acc)
+        for start in range(0, count, _WINDOW_BLOCK):  # the temporaries of a block, not of the whole document
+            stop = min(start + _WINDOW_BLOCK, count)
+            acc = hashes[start:stop] * consts[0]
+            for i in range(1, n):
+                acc += hashes[start + i:stop + i] * consts[i]
+            out[start:stop] = _mix(acc)
+    return out
 
 
 def ngram_windows(hashes: np.ndarray, weights: Optional[np.ndarray], n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -406,6 +413,75 @@ def item_ngram_hashes(text: str, n: int) -> np.ndarray:
     return ngram_windows(word_hashes(words), weights, n)[0]
 
 
+# A long document is split into words a piece at a time: its words as Python bytes objects and their hashes
+# as Python ints took ~24 bytes of memory per byte of text (979 MB over the text for a 40 MB document, the size
+# JSONL lines may have). Only the words' 64-bit hashes and weights are kept for the whole text.
+PIECE_CHARS = 1 << 22
+
+
+def text_pieces(text: str, size: Optional[int] = None) -> Iterator[str]:
+    """`text` in consecutive pieces of about `size` characters, each cut just after an ASCII space or newline
+    (or at the end): no word, number or normalised character sequence spans a cut (both are starters that
+    compose with nothing), so the pieces' words are the text's words. A run of `size` characters without such
+    a separator goes on to the next one. `size`: PIECE_CHARS when None."""
+    size = PIECE_CHARS if size is None else size
+    start, end_of_text = 0, len(text)
+    while end_of_text - start > size:
+        cut = max(text.rfind(" ", start, start + size), text.rfind("\n", start, start + size))
+        if cut < start:
+            after = [i for i in (text.find(" ", start + size), text.find("\n", start + size)) if i >= 0]
+            if not after:
+                break
+            cut = min(after)
+        yield text[start:cut + 1]
+        start = cut + 1
+    if start < end_of_text or not end_of_text:
+        yield text[start:]
+
+
+@dataclasses.dataclass
+class DocumentWindows:
+    """A document's n-gram windows (`hashes`, `ends`: word positions, end excluded) and how to get the words
+    of a window back (`words_between`) without holding the whole document's words."""
+    text: str
+    hashes: np.ndarray
+    ends: np.ndarray
+    piece_words: List[int]  # words in each of text_pieces(text), in order
+    _words: Dict[int, List[bytes]] = dataclasses.field(default_factory=dict)
+
+    def words_between(self, start: int, end: int) -> List[bytes]:
+        out: List[bytes] = []
+        first = 0
+        for k, (piece, count) in enumerate(zip(text_pieces(self.text), self.piece_words)):
+            if first < end and start < first + count:
+                if k not in self._words:
+                    self._words[k] = weighted_words(piece)[0]
+                out.extend(self._words[k][max(start - first, 0):end - first])
+            first += count
+            if first >= end:
+                break
+        return out
+
+
+def document_windows(text: str, n: int) -> DocumentWindows:
+    """The n-gram windows of a document, split into words piece by piece (`text_pieces`)."""
+    if len(text) <= PIECE_CHARS:  # one piece: its words are kept for words_between
+        words, weights = weighted_words(text)
+        found, ends = ngram_windows(word_hashes(words), weights, n)
+        return DocumentWindows(text, found, ends, [len(words)], {0: words})
+    hashes, weights, counts = [], [], []
+    for piece in text_pieces(text):
+        words, piece_weights = weighted_words(piece)
+        hashes.append(word_hashes(words))
+        weights.append(piece_weights)
+        counts.append(len(words))
+        del words
+    whole = None if all(w is None for w in weights) else np.concatenate(
+        [np.full(c, 2, dtype=np.uint8) if w is None else w for w, c in zip(weights, counts)])
+    found, ends = ngram_windows(np.concatenate(hashes), whole, n)
+    return DocumentWindows(text, found, ends, counts)
+
+
 def build_index(sets: Sequence[EvalSet], n: int) -> DecontIndex:
     """Read every set and index its n-grams. A hash found in several sets belongs to the first of them."""
     per_set: List[np.ndarray] = []
@@ -452,15 +528,16 @@ class Match:
 
 def find_matches(text: str, index: DecontIndex, first_only: bool = True) -> List[Match]:
     """The document's n-grams found in `index`, in document order (only the first with `first_only`)."""
-    words, weights = weighted_words(text)
-    hashes, ends = ngram_windows(word_hashes(words), weights, index.n)
-    hits = index.lookup(hashes)
+    windows = document_windows(text, index.n)
+    hits = index.lookup(windows.hashes)
     if len(hits) == 0:
         return []
     if first_only:
         hits = hits[:1]
-    return [Match(start=int(j), set_name=index.set_of(hashes[j]), end=int(ends[j]),
-                  ngram=b" ".join(words[j:ends[j]]).decode("utf-8", "surrogatepass")) for j in hits]
+    ends = windows.ends
+    return [Match(start=int(j), set_name=index.set_of(windows.hashes[j]), end=int(ends[j]),
+                  ngram=b" ".join(windows.words_between(int(j), int(ends[j]))).decode("utf-8", "surrogatepass"))
+            for j in hits]
 
 
 def remove_matched_lines(text: str, index: DecontIndex) -> Tuple[str, Dict[str, int], List[Match]]:

@@ -178,6 +178,40 @@ def test_planted_items_are_caught_and_near_misses_are_not(eval_sets, docs):
         assert find_matches(doc, build_index(sets, N - 1)), f"{kind}: caught with ngram {N - 1}"
 
 
+def test_a_long_document_is_read_in_pieces_with_the_same_windows_and_matches(shared_data, eval_sets, docs,
+                                                                            monkeypatch):
+    """A long document is split into words a piece at a time (its words as Python objects took ~11 bytes of
+    memory per byte of text, 435 MB over a 40 MB document): the windows, matches and removed lines are those of
+    the whole text, in every script of the language-ID sentences, however small the pieces and window blocks."""
+    from filters import decontam
+
+    sentences = sorted((shared_data / "langid" / "lingua_testdata" / "sentences").glob("*.txt"))
+    assert len(sentences) > 50
+    texts = [path.read_text(encoding="utf-8")[:6000] for path in sentences]
+    texts += ["\n".join(texts), "x" * 3000 + " a b", "", " \n "]
+
+    def whole(text):
+        words, weights = decontam.weighted_words(text)
+        return words, decontam.ngram_windows(decontam.word_hashes(words), weights, N)
+
+    expected = [whole(text) for text in texts]
+    frank, frank_path = eval_sets["frank"]
+    index = build_index(parse_eval_sets([{"name": "frank", "path": frank_path}]), N)
+    planted = docs[0] + "\n" + _split_lines(frank[0]["question"], 5) + "\n" + docs[1]
+    before = (find_matches(planted, index, first_only=False), remove_matched_lines(planted, index))
+    monkeypatch.setattr(decontam, "_WINDOW_BLOCK", 7)
+    for size in (1, 50, 997):
+        monkeypatch.setattr(decontam, "PIECE_CHARS", size)
+        for text, (words, (hashes, ends)) in zip(texts, expected):
+            got = decontam.document_windows(text, N)
+            assert np.array_equal(got.hashes, hashes) and np.array_equal(got.ends, ends), (size, text[:30])
+            for j in range(0, len(hashes), max(1, len(hashes) // 5)):
+                assert got.words_between(j, int(ends[j])) == words[j:ends[j]]
+        assert len(list(decontam.text_pieces(texts[-4], size))) > 1
+        assert (find_matches(planted, index, first_only=False), remove_matched_lines(planted, index)) == before
+    assert len(before[0]) == 40 - N + 1
+
+
 def test_default_fields_take_what_a_record_has(eval_sets, docs, tmp_path):
     frank, _ = eval_sets["frank"]
     passages = _write_jsonl(tmp_path / "passages.jsonl", [{"text": frank[0]["question"], "n": 1}])
