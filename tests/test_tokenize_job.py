@@ -301,13 +301,13 @@ def test_curate_writes_bounded_row_groups_that_tokenize_reads_one_unit_each(tmp_
     read = [d for unit in groups for d in read_row_group(unit)]
     assert sorted((d["id"], d["text"]) for d in read) == sorted((d["id"], d["text"]) for d in docs)
 
-    # a file without a source column: the source is filled in, not an error
+    # a file without a source column: the source is its file's name (as for JSONL and in `winnow stats`)
     pq.write_table(pa.table({"id": ["a", "b", "c"], "text": ["x", "y", "z"]}), tmp_path / "bare.parquet",
                    row_group_size=1)
     bare = list(parquet_row_groups(str(tmp_path / "bare.parquet")))
     assert [i for _, i, _ in bare] == [0, 1, 2] and all(size > 0 for _, _, size in bare)
     assert [(d["id"], d["source"], d["text"]) for u in bare for d in read_row_group(u)] == \
-        [("a", "parquet", "x"), ("b", "parquet", "y"), ("c", "parquet", "z")]
+        [("a", "bare", "x"), ("b", "bare", "y"), ("c", "bare", "z")]
 
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all" * 10)
     with pytest.raises(ValueError, match="broken.parquet is not a readable Parquet file"):

@@ -70,7 +70,7 @@ from pipelines.ingest.readers import (MAX_LINE_BYTES, iter_bounded_lines, jsonl_
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
-from schemas.io import GLOB_CHARS, TruncatedStream, complete_document, parquet_text_problem
+from schemas.io import GLOB_CHARS, TruncatedStream, complete_document, fallback_source_of, parquet_text_problem
 from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
 from schemas.trainer_formats import TRAINER_FORMATS
 from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
@@ -178,7 +178,7 @@ def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]
         raise ValueError(f"no {TEXT!r} field (fields: {', '.join(sorted(record)[:8]) or 'none'})")
     if not isinstance(record[TEXT], str):
         raise TypeError(f"field {TEXT!r} is {type(record[TEXT]).__name__}, not a string")
-    fallback_source = file_name.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
+    fallback_source = fallback_source_of(file_name.rstrip("/"))
     # a lone surrogate (the JSON escape \ud800) cannot be serialised between steps and would fail the whole job:
     # U+FFFD instead, as curate's JSONL reader does
     values = {c: valid_utf8(v) if isinstance(v, str) else v
@@ -231,10 +231,6 @@ class _ReadJsonlRangeFn(beam.DoFn):
         except TruncatedStream as exc:  # a .gz/.zst cut short: its whole lines were read, then one row says so
             self._counters.in_.inc()
             yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
-
-
-def fill_document(row: Dict[str, Any]) -> Dict[str, Any]:
-    return complete_document(row, (ID, SOURCE, TEXT), "parquet")
 
 
 def _open_parquet(path: str):
@@ -290,8 +286,9 @@ def read_row_group(unit: Tuple[str, int, int]) -> Iterable[Dict[str, Any]]:
         rows = parquet.read_row_group(index, columns=columns).to_pylist()
     finally:
         parquet.close()
+    fallback_source = fallback_source_of(path)  # the file's name, as for JSONL and in `winnow stats`
     for row in rows:
-        yield fill_document(row)
+        yield complete_document(row, (ID, SOURCE, TEXT), fallback_source)
 
 
 # Compression assumed for the size of a gzip JSONL file's text, when the packing groups are sized from the
