@@ -139,6 +139,8 @@ _TAGS = re.compile(r"<(/?)(?!(?:area|base|br|col|embed|hr|img|input|link|meta|pa
 
 def _depth_over(tree, html: str, limit: int) -> bool:
     """Whether the parsed page nests deeper than `limit` elements."""
+    if html.count("<") <= limit:  # each level opens with a "<": no deeper than that (most pages, no regex pass)
+        return False
     steps = (-1 if slash else 1 for slash in _TAGS.findall(html))
     if max(itertools.accumulate(steps, initial=0)) <= limit:
         return False
@@ -368,15 +370,17 @@ CASCADE_FIRST_SHARE = 0.7
 # region's text (html.py `main_region_text`) when trafilatura kept under half of it. Grid 0-1.0 and 0-0.7.
 CASCADE_KEEP_FIRST_UNDER = 0.3
 CASCADE_REGION_UNDER = 0.5
-_ARTICLE_DECLARED = re.compile(
-    r"""<meta[^>]+(?:property|name)\s*=\s*["']?og:type["']?[^>]+content\s*=\s*["']?article"""
-    r"""|"@type"\s*:\s*\[?\s*"(?:\w*Article|BlogPosting|Report)\"""", re.I)
+# Two expressions, not one alternation: searched one after the other they take a quarter of the time (1.46 ->
+# 0.40 ms a page on the benchmark's pages, same answers).
+_ARTICLE_JSONLD = re.compile(r""""@type"\s*:\s*\[?\s*"(?:\w*Article|BlogPosting|Report)\"""", re.I)
+_ARTICLE_OG = re.compile(r"""<meta[^>]+(?:property|name)\s*=\s*["']?og:type["']?[^>]+content\s*=\s*["']?article""",
+                         re.I)
 
 
 def declares_article_markup(html: str) -> bool:
     """Whether the page declares itself an article: Open Graph `og:type` article, or a schema.org JSON-LD
     type ending in Article (NewsArticle, BlogPosting, Report, ...)."""
-    return bool(_ARTICLE_DECLARED.search(html))
+    return bool(_ARTICLE_JSONLD.search(html) or _ARTICLE_OG.search(html))
 
 
 def cascade_first_choice(first_length: int, visible_length: int, article: bool,
