@@ -137,13 +137,21 @@ _TAGS = re.compile(r"<(/?)(?!(?:area|base|br|col|embed|hr|img|input|link|meta|pa
                    re.I)
 
 
-def _depth_over(tree, html: str, limit: int) -> bool:
-    """Whether the parsed page nests deeper than `limit` elements."""
+def _estimated_depth(html: str) -> int:
+    return max(itertools.accumulate((-1 if slash else 1 for slash in _TAGS.findall(html)), initial=0))
+
+
+def _depth_over(html: str, limit: int, tree=None) -> bool:
+    """Whether the page nests deeper than `limit` elements. Only a page that the tag estimate flags is walked
+    in its resiliparse tree (`tree`, parsed here when None)."""
     if html.count("<") <= limit:  # each level opens with a "<": no deeper than that (most pages, no regex pass)
         return False
-    steps = (-1 if slash else 1 for slash in _TAGS.findall(html))
-    if max(itertools.accumulate(steps, initial=0)) <= limit:
+    if _estimated_depth(html) <= limit:
         return False
+    if tree is None:
+        from resiliparse.parse.html import HTMLTree
+
+        tree = HTMLTree.parse(html)
     node, depth = tree.document, 0
     while node is not None:
         child = node.first_child
@@ -175,7 +183,7 @@ class ResiliparseEngine(Engine):
         from resiliparse.parse.html import HTMLTree
 
         tree = HTMLTree.parse(html)
-        if _depth_over(tree, html, RESILIPARSE_MAX_DEPTH):
+        if _depth_over(html, RESILIPARSE_MAX_DEPTH, tree):
             raise PageTooComplex(f"nesting deeper than {RESILIPARSE_MAX_DEPTH} elements")
         text = extract_plain_text(tree, main_content=True, preserve_formatting=True,
                                   skip_elements=None if self.config.include_tables else ["table"])
@@ -191,10 +199,6 @@ class ResiliparseEngine(Engine):
 # rs-trafilatura 0.1.1 is superlinear in nesting depth too, in Rust (measured on 3.12: 1,000 levels 1.1 s, 2,000
 # 1.9 s, 10,000 45 s, 50,000 over 60 s; 200k never ends), where no Python time limit reaches.
 RS_TRAFILATURA_MAX_DEPTH = 1_000
-
-
-def _estimated_depth(html: str) -> int:
-    return max(itertools.accumulate((-1 if slash else 1 for slash in _TAGS.findall(html)), initial=0))
 
 
 class RsTrafilaturaEngine(Engine):
@@ -216,11 +220,8 @@ class RsTrafilaturaEngine(Engine):
     def _extract(self, html: str, url: Optional[str]) -> Extraction:
         import rs_trafilatura
 
-        if _estimated_depth(html) > RS_TRAFILATURA_MAX_DEPTH:  # the exact walk only for the pages it flags
-            from resiliparse.parse.html import HTMLTree
-
-            if _depth_over(HTMLTree.parse(html), html, RS_TRAFILATURA_MAX_DEPTH):
-                raise PageTooComplex(f"nesting deeper than {RS_TRAFILATURA_MAX_DEPTH} elements")
+        if _depth_over(html, RS_TRAFILATURA_MAX_DEPTH):
+            raise PageTooComplex(f"nesting deeper than {RS_TRAFILATURA_MAX_DEPTH} elements")
         # Decoded text, never extract_bytes: that trusts a wrong declared charset (issue 17). The result is an
         # ExtractResult (rs-trafilatura 0.1.1's README and package: main_content, title, author, date, sitename,
         # description, page_type, extraction_quality), so the metadata come from it, not from a second pass.

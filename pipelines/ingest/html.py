@@ -340,6 +340,15 @@ class TrafilaturaEngine(Engine):
         return Extraction(text, metadata.get("title"), metadata)
 
 
+def _title_of(tree) -> Optional[str]:
+    """The text of the page's first <title> in lxml's tree, spaces collapsed as resiliparse's `title` gives it
+    (None without a tree or a title)."""
+    if tree is None:
+        return None
+    found = tree.find(".//title")
+    return None if found is None else " ".join(found.text_content().split())
+
+
 class CascadeEngine(Engine):
     """Engine `cascade`, the default: resiliparse's main-content text first (an order of magnitude faster than
     trafilatura); trafilatura (fast mode, recall focus, comments off) as a second opinion only where the first
@@ -388,19 +397,20 @@ class CascadeEngine(Engine):
         from trafilatura.utils import load_html
 
         config = self.config
-        rtree = HTMLTree.parse(html)
-        if _depth_over(rtree, html, RESILIPARSE_MAX_DEPTH):
-            return TrafilaturaEngine(config)._extract(html, url)
         skip = None if config.include_tables else ["table"]
         precision = config.favor_precision
         article = declares_article_markup(html)
-        text = ""
         # A declared article always keeps trafilatura's text (cascade_first_choice and cascade_second_choice
-        # say so whatever the lengths): resiliparse's two passes are skipped there.
-        if not precision and not article:
+        # say so whatever the lengths): resiliparse's parse and two passes are skipped there.
+        rtree = None if precision or article else HTMLTree.parse(html)
+        if _depth_over(html, RESILIPARSE_MAX_DEPTH, rtree):
+            return TrafilaturaEngine(config)._extract(html, url)
+        text = ""
+        tree = None
+        if rtree is not None:
             text = extract_plain_text(rtree, main_content=True, preserve_formatting=True, skip_elements=skip)
             visible = extract_plain_text(rtree, main_content=False, preserve_formatting=True, skip_elements=skip)
-        if precision or article or not cascade_first_choice(len(text), len(visible), article):
+        if rtree is None or not cascade_first_choice(len(text), len(visible), article):
             tree = load_html(html)
             second = self._trafilatura(tree, url, recall=not precision, html=html) if tree is not None else ""
             if precision or article:
@@ -417,8 +427,9 @@ class CascadeEngine(Engine):
                 text = {"first": text, "second": second, "region": region}[choice]
         if config.drop_repeated_lines_over > 0:
             text = drop_repeated_lines(text, config.drop_repeated_lines_over)
-        metadata = light_metadata(html, url, rtree.title) if config.with_metadata else {}
-        title = metadata.get("title") or (rtree.title or "").strip() or None
+        page_title = rtree.title if rtree is not None else _title_of(tree)
+        metadata = light_metadata(html, url, page_title) if config.with_metadata else {}
+        title = metadata.get("title") or (page_title or "").strip() or None
         return Extraction(text.strip(), title, metadata)
 
 
