@@ -401,9 +401,10 @@ class CascadeEngine(Engine):
         precision = config.favor_precision
         article = declares_article_markup(html)
         # A declared article always keeps trafilatura's text (cascade_first_choice and cascade_second_choice
-        # say so whatever the lengths): resiliparse's parse and two passes are skipped there.
+        # say so whatever the lengths): resiliparse's parse and two passes are skipped there, and so is the depth
+        # check that guards them (lxml's parser, under trafilatura, stops at 256 levels).
         rtree = None if precision or article else HTMLTree.parse(html)
-        if _depth_over(html, RESILIPARSE_MAX_DEPTH, rtree):
+        if rtree is not None and _depth_over(html, RESILIPARSE_MAX_DEPTH, rtree):
             return TrafilaturaEngine(config)._extract(html, url)
         text = ""
         tree = None
