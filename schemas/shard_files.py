@@ -25,7 +25,7 @@ from schemas.shards import (
     DOC_IDS, DOC_LENGTHS, EOT, FIX_RETOKENIZE, PAD, MANIFEST_NAME, TOKENS, Manifest, PackingStats, ShardError, ShardInfo,
     SourceTotals, TokenizerInfo, Totals, check_token_ids, local_shard_file, packing_problems, shard_schema, shown,
 )
-from schemas.trainer_formats import TRAINER_MANIFEST_FORMAT
+from schemas.trainer_formats import ARRAY_CHUNK, TRAINER_MANIFEST_FORMAT
 
 FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}  # --format -> file extension
 
@@ -344,7 +344,7 @@ class RowLengths:
     """The doc_lengths of a shard's rows as flat numpy arrays: `flat` (every segment's length, row after row),
     `counts` (segments per row) and `sums` (tokens per row). A list of Python ints per row held ~100 bytes a
     segment (3.2 GB for one shard of 1-token documents in `winnow export`); `lists()` gives them where a
-    writer needs them (MDS samples)."""
+    writer needs them (MDS samples). Only `flat` has an entry per segment, a view of the column's buffer."""
 
     def __init__(self, column: Optional[pa.Array] = None):
         if column is None or len(column) == 0:
@@ -354,8 +354,7 @@ class RowLengths:
             self.counts = pc.list_value_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
         ends = np.cumsum(self.counts)
         self.starts = ends - self.counts
-        csum = np.concatenate(([0], np.cumsum(self.flat, dtype=np.int64)))
-        self.sums = csum[ends] - csum[self.starts]
+        self.sums = np.diff(prefix_sums_at(self.flat, ends), prepend=0)
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -367,6 +366,27 @@ class RowLengths:
         return [self.row(i) for i in range(len(self))]
 
 
+def prefix_sums_at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """`values[:p].sum()` (int64) for each of the sorted `positions`, summed `ARRAY_CHUNK` values at a time:
+    a cumsum over a whole shard's doc_lengths was an int64 copy of 8 bytes a segment (twice, concatenated)."""
+    out = np.zeros(len(positions), np.int64)
+    total = 0
+    for a in range(0, len(values), ARRAY_CHUNK):
+        csum = np.cumsum(values[a:a + ARRAY_CHUNK], dtype=np.int64)
+        csum += total
+        lo, hi = np.searchsorted(positions, (a, a + len(csum)), side="right")
+        out[lo:hi] = csum[positions[lo:hi] - a - 1]
+        total = int(csum[-1])
+    return out
+
+
+def row_blocks(rows: int, row_len: int) -> Iterator[slice]:
+    """Consecutive slices of `rows` rows of `row_len` tokens, each about `ARRAY_CHUNK` tokens (at least one
+    row): the per-token masks of the checks, one block at a time instead of a byte a token of the whole shard."""
+    step = max(1, ARRAY_CHUNK // row_len)
+    return (slice(a, min(a + step, rows)) for a in range(0, rows, step))
+
+
 def row_layout_problems(name: str, tokens: np.ndarray, lengths: "RowLengths", row_len: int, pad_id: Optional[int],
                         start: int = 0) -> Iterator[Tuple[str, str]]:
     """verify's checks of packed rows (`tokens`, rows x row_len) against their doc_lengths, lazily and in this
@@ -375,17 +395,21 @@ def row_layout_problems(name: str, tokens: np.ndarray, lengths: "RowLengths", ro
     row's number in the shard. verify raises the first; `winnow stats` reports the first of each kind."""
     sums = lengths.sums
     bad = (lengths.counts == 0) | (sums > row_len)
-    if (lengths.flat <= 0).any():
+    if lengths.flat.size and lengths.flat.min() <= 0:  # the mask of the bad segments only when there is one
         bad[np.searchsorted(lengths.starts + lengths.counts, np.flatnonzero(lengths.flat <= 0), side="right")] = True
     if bad.any():
         i = int(np.argmax(bad))
         yield "lengths", (f"{name}: row {start + i} has doc_lengths {lengths.row(i)} (need positive lengths summing "
                           f"to at most {row_len})")
-    if pad_id is not None and tokens.size:  # one mask over the rows, not a slice per row (export runs this too)
-        tails = (np.arange(row_len)[None, :] >= sums[:, None]) & (tokens.reshape(-1, row_len) != pad_id)
-        if tails.any():
-            i = int(np.argmax(tails.any(axis=1)))
-            yield "padding", f"{name}: row {start + i} has non-pad tokens after its documents end at {sums[i]}"
+    if pad_id is not None and tokens.size:  # masks over blocks of rows, not a slice per row (export runs this too)
+        rows = tokens.reshape(-1, row_len)
+        for block in row_blocks(len(rows), row_len):
+            tails = (np.arange(row_len)[None, :] >= sums[block, None]) & (rows[block] != pad_id)
+            found = tails.any(axis=1)
+            if found.any():
+                i = block.start + int(np.argmax(found))
+                yield "padding", f"{name}: row {start + i} has non-pad tokens after its documents end at {sums[i]}"
+                return
 
 
 def doc_ids_problem(name: str, doc_ids: Any, length_counts: np.ndarray, start: int = 0) -> Optional[str]:
@@ -405,9 +429,13 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
     Returns what it read, checked: the table, its tokens (rows x (seq_len + 1)) and its doc_lengths."""
     name = shard.path
     try:
-        table = ShardFile(data, manifest.file_format).read_all()
+        shard_file = ShardFile(data, manifest.file_format)
+        # a row group (record batch) at a time, then one chunk per column: Parquet's read of the whole file at
+        # once peaked at 6x the table in Arrow buffers (1.2 GB for a shard of 33M one-token documents)
+        table = pa.Table.from_batches(list(shard_file.iter_batches()), shard_file.schema).combine_chunks()
     except Exception as exc:
         raise ShardError(f"cannot be read as {manifest.file_format} ({exc})", path=name, fix=FIX_RETOKENIZE) from exc
+    pa.default_memory_pool().release_unused()  # the batches' pages, which the pool keeps for reuse otherwise
     problems = shard_problems(manifest, shard, table.num_rows, table.schema)
     if problems:
         raise ShardError(problems[0])
@@ -416,19 +444,21 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
     tally.tokens += shard.tokens
     if table.num_rows == 0:
         return table, np.zeros((0, row_len), np.dtype(manifest.dtype)), RowLengths()
-    tokens = flat_values(table.column(TOKENS).combine_chunks()).reshape(-1, row_len)
+    # each column is one chunk now (combine_chunks on a column would copy it again)
+    tokens = flat_values(table.column(TOKENS).chunk(0)).reshape(-1, row_len)
     top = int(tokens.max())
     if top >= manifest.tokenizer.vocab_size:
         check_token_ids(top, manifest.tokenizer.vocab_size, name,
                         row=int(np.argmax(tokens.max(axis=1) >= manifest.tokenizer.vocab_size)))
     pad_id = manifest.tokenizer.special_ids[PAD]
-    lengths = RowLengths(table.column(DOC_LENGTHS).combine_chunks())
+    lengths = RowLengths(table.column(DOC_LENGTHS).chunk(0))
     sums = lengths.sums
     for _kind, problem in row_layout_problems(name, tokens, lengths, row_len, pad_id):
         raise ShardError(problem)
-    tally.add_segments(lengths.flat)
+    for a in range(0, lengths.flat.size, ARRAY_CHUNK):  # bincount's int64 copy of the lengths, a chunk at a time
+        tally.add_segments(lengths.flat[a:a + ARRAY_CHUNK])
     if manifest.with_doc_ids:
-        ids = table.column(DOC_IDS).combine_chunks()
+        ids = table.column(DOC_IDS).chunk(0)
         problem = doc_ids_problem(name, ids, lengths.counts)
         if problem:
             raise ShardError(problem)
@@ -436,7 +466,8 @@ def check_shard_content(manifest: Manifest, shard: ShardInfo, data: bytes,
     tally.non_pad += int(sums.sum())
     eot_id = manifest.tokenizer.special_ids.get(EOT)
     if eot_id is not None:
-        tally.document_ends += int(np.count_nonzero(tokens == eot_id))
+        tally.document_ends += sum(int(np.count_nonzero(tokens[block] == eot_id))
+                                   for block in row_blocks(len(tokens), row_len))
     return table, tokens, lengths
 
 

@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import struct
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -50,6 +50,13 @@ MEGATRON_HEADER = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPE_CODES = {"uint8": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5, "float64": 6, "float32": 7,
                         "uint16": 8}
 MEGATRON_CODE_DTYPES = {v: k for k, v in MEGATRON_DTYPE_CODES.items()}
+MEGATRON_INDEX_START = 34  # bytes before the sequence lengths: header, version, dtype code, the two counts
+
+# Entries per numpy pass over an array with one entry per document or per token of a whole shard (`winnow
+# export`, `winnow verify`): a pass's temporaries (int64 sums, masks) stay near 8 MB. Whole-array passes over
+# a shard of one-token documents held several int64 copies of 8 bytes a document at once (3 GB of memory to
+# export 67 MB of tokens).
+ARRAY_CHUNK = 1 << 20
 
 
 def file_dtype(file_format: str, dtype: str) -> str:
@@ -59,21 +66,39 @@ def file_dtype(file_format: str, dtype: str) -> str:
     return dtype
 
 
-def megatron_index(lengths: np.ndarray, dtype: str) -> bytes:
-    """The `.idx` bytes for documents of `lengths` tokens (one sequence each) stored back to back as `dtype`."""
-    lengths = np.asarray(lengths, dtype=np.int64)
+def megatron_index(lengths: np.ndarray, dtype: str) -> bytearray:
+    """The `.idx` bytes for documents of `lengths` tokens (one sequence each) stored back to back as `dtype`.
+
+    One buffer of the file's size (20 bytes a document), its sections filled `ARRAY_CHUNK` documents at a
+    time: the sections built whole and joined held about three times the file in int64 copies at once (2 GB
+    for a shard of 33M one-token documents)."""
+    lengths = np.asarray(lengths)
     n = int(lengths.size)
-    pointers = np.zeros(n, dtype=np.int64)
-    if n:
-        np.cumsum(lengths[:-1] * np.dtype(dtype).itemsize, out=pointers[1:])
-    return b"".join((MEGATRON_HEADER, struct.pack("<Q", 1), struct.pack("<B", MEGATRON_DTYPE_CODES[dtype]),
-                     struct.pack("<Q", n), struct.pack("<Q", n + 1), lengths.astype(np.int32).tobytes(),
-                     pointers.tobytes(), np.arange(n + 1, dtype=np.int64).tobytes()))
+    itemsize = np.dtype(dtype).itemsize
+    out = bytearray(MEGATRON_INDEX_START + 20 * n + 8)
+    out[:MEGATRON_INDEX_START] = MEGATRON_HEADER + struct.pack("<QBQQ", 1, MEGATRON_DTYPE_CODES[dtype], n, n + 1)
+    sizes = np.frombuffer(out, np.int32, n, MEGATRON_INDEX_START)
+    pointers = np.frombuffer(out, np.int64, n, MEGATRON_INDEX_START + 4 * n)
+    documents = np.frombuffer(out, np.int64, n + 1, MEGATRON_INDEX_START + 12 * n)
+    start = 0  # byte offset of the chunk's first document in the .bin
+    for a in range(0, n, ARRAY_CHUNK):
+        part = lengths[a:a + ARRAY_CHUNK]
+        b = a + part.size
+        sizes[a:b] = part
+        ends = np.cumsum(part, dtype=np.int64)
+        ends *= itemsize
+        ends += start
+        pointers[a] = start
+        pointers[a + 1:b] = ends[:-1]
+        start = int(ends[-1])
+        documents[a:b] = np.arange(a, b)
+    documents[n] = n
+    return out
 
 
 def read_megatron_index(data: bytes, where: str) -> Tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """(dtype, sequence lengths, pointers, document indices) of `.idx` bytes, as megatron-core reads them."""
-    if data[:9] != MEGATRON_HEADER or len(data) < 34:
+    if data[:9] != MEGATRON_HEADER or len(data) < MEGATRON_INDEX_START:
         raise ShardError("not a Megatron index (bad header)", path=where)
     version, = struct.unpack_from("<Q", data, 9)
     code, = struct.unpack_from("<B", data, 17)
@@ -81,13 +106,13 @@ def read_megatron_index(data: bytes, where: str) -> Tuple[str, np.ndarray, np.nd
     if version != 1 or code not in MEGATRON_CODE_DTYPES:
         raise ShardError(f"Megatron index version {version}, dtype code {code}: not what megatron-core reads",
                          path=where)
-    need = 34 + 4 * n_seq + 8 * n_seq + 8 * n_doc
+    need = MEGATRON_INDEX_START + 4 * n_seq + 8 * n_seq + 8 * n_doc
     if len(data) != need:
         raise ShardError(f"{len(data)} bytes for {n_seq} sequences and {n_doc} document indices ({need} expected)",
                          path=where)
-    lengths = np.frombuffer(data, np.int32, n_seq, 34)
-    pointers = np.frombuffer(data, np.int64, n_seq, 34 + 4 * n_seq)
-    docs = np.frombuffer(data, np.int64, n_doc, 34 + 12 * n_seq)
+    lengths = np.frombuffer(data, np.int32, n_seq, MEGATRON_INDEX_START)
+    pointers = np.frombuffer(data, np.int64, n_seq, MEGATRON_INDEX_START + 4 * n_seq)
+    docs = np.frombuffer(data, np.int64, n_doc, MEGATRON_INDEX_START + 12 * n_seq)
     return MEGATRON_CODE_DTYPES[code], lengths, pointers, docs
 
 
@@ -216,19 +241,22 @@ def decode_mds_row(sample: bytes, config: Mapping[str, Any], dtype: str) -> Tupl
 # -- one file set -------------------------------------------------------------------------------------------
 
 def encode_documents(file_format: str, stem: str, flat: np.ndarray, lengths: np.ndarray, dtype: str,
-                     eot_id: Optional[int]) -> List[Tuple[str, bytes, Dict[str, int]]]:
+                     eot_id: Optional[int]) -> List[Tuple[str, Union[bytes, bytearray, memoryview], Dict[str, int]]]:
     """The files (name, bytes, counts) of documents given as their tokens back to back (`flat`, Winnow's
-    shard dtype) and their `lengths`, in the order given: megatron `STEM.bin` + `STEM.idx`, llm.c `STEM.bin`."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if int(lengths.sum()) != flat.size:
-        raise ValueError(f"{flat.size} tokens for documents of {int(lengths.sum())}")
+    shard dtype) and their `lengths` (any integer dtype: export's are the shards' int32 doc_lengths, not an
+    int64 copy), in the order given: megatron `STEM.bin` + `STEM.idx`, llm.c `STEM.bin`. The bytes are
+    bytes-like (written and hashed as they are): the megatron `.bin` is a view of `flat`'s own buffer."""
+    lengths = np.asarray(lengths)
+    total = int(lengths.sum(dtype=np.int64))
+    if total != flat.size:
+        raise ValueError(f"{flat.size} tokens for documents of {total}")
     if file_format == "megatron":
         fdtype = file_dtype("megatron", dtype)
-        data = flat.astype(fdtype, copy=False).tobytes()
+        data = memoryview(np.ascontiguousarray(flat, dtype=fdtype)).cast("B")  # the tokens' own bytes, no copy
         return [(stem + ".bin", data, {"tokens": int(flat.size), "documents": int(lengths.size)}),
                 (stem + ".idx", megatron_index(lengths, fdtype), {"documents": int(lengths.size)})]
-    if file_format == "llmc":
-        data = llmc_header(int(flat.size), dtype) + flat.astype(dtype, copy=False).tobytes()
+    if file_format == "llmc":  # joined from the array's buffer: no tokens copy to concatenate
+        data = b"".join((llmc_header(int(flat.size), dtype), np.ascontiguousarray(flat, dtype=dtype)))
         eots = int((flat == eot_id).sum()) if eot_id is not None else 0
         return [(stem + ".bin", data, {"tokens": int(flat.size), "documents": eots})]
     raise ValueError(f"encode_documents writes megatron or llmc, not {file_format!r} (MDS: encode_rows_mds)")
