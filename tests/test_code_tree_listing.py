@@ -273,3 +273,43 @@ def test_archives_past_the_member_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(code_trees, "MAX_ARCHIVE_MEMBERS", 12)
     assert [s for s, _ in outcomes(path)] == ["kept"] * 12
     assert [s for s, _ in outcomes(tmp_path / "many.tar.gz")] == ["kept"] * 12
+
+
+def test_a_files_own_spdx_header_is_its_license(tmp_path):
+    """`SPDX-License-Identifier:` in a file's first lines (REUSE, the Linux kernel) is that file's license, over
+    the tree's; prose after the marker is not an expression, and the tree's license stays."""
+    tree = code_tree(tmp_path / "t", {
+        "LICENSE": MIT,
+        "a.py": "# SPDX-License-Identifier: Apache-2.0\nx = 1\n",
+        "b.c": "// SPDX-License-Identifier: gpl-2.0 with Linux-syscall-note\nint x;\n",
+        "c.h": "/* SPDX-License-Identifier: (GPL-2.0+ OR bsd-3-clause) */\nint y;\n",
+        "d.py": "x = 1\n",
+        "e.py": "# SPDX-License-Identifier: MIT license, see the LICENSE file\nx = 1\n",
+        "f.py": "\n".join(["x = 1"] * 1000) + "\n# SPDX-License-Identifier: GPL-3.0\n",
+    })
+    found = {v[ID]: v[METADATA]["license"] for s, v in outcomes(tree) if s == "kept" and v[ID] != "code:t/LICENSE"}
+    assert found == {"code:t/a.py": "Apache-2.0", "code:t/b.c": "GPL-2.0 WITH Linux-syscall-note",
+                     "code:t/c.h": "(GPL-2.0+ OR BSD-3-Clause)", "code:t/d.py": "MIT", "code:t/e.py": "MIT",
+                     "code:t/f.py": "MIT"}
+
+
+def test_spdx_headers_of_real_files_are_read_whole(shared_data):
+    """Every SPDX header among Linguist's samples gives the expression written after it (comment marks off)."""
+    import base64
+    import gzip
+    import json
+    import re
+
+    from pipelines.ingest.licenses import spdx_header
+
+    seen = 0
+    with gzip.open(shared_data / "code" / "linguist_samples_dev.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            raw = base64.b64decode(d["content"]) if d["encoding"] == "base64" else d["content"].encode("utf-8")
+            text = raw.decode("utf-8", "replace")
+            written = re.search(r"SPDX-License-Identifier:\s*(.*)", text[:4096])
+            if written:
+                seen += 1
+                assert spdx_header(text) == re.sub(r"\s*(\*/)?\s*$", "", written.group(1)), d["filename"]
+    assert seen >= 15

@@ -37,7 +37,7 @@ from filters.deadline import deadline
 from pipelines.ingest.codelang import language_of
 from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL_EXTENSIONS, InputFile, Outcome,
                                      basename)
-from pipelines.ingest.licenses import LICENSE_FILE_NAMES, find_license_file, tree_spdx
+from pipelines.ingest.licenses import LICENSE_FILE_NAMES, find_license_file, spdx_header, tree_spdx
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
                                      TRUNCATED, WARC_DATE, lost_record)
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
@@ -157,7 +157,7 @@ def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optio
                      INPUT_OFFSET: offset, RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None,
                      TEXT: text, CODE_LANGUAGE: language, WARC_DATE: None, RECORD_POSITION: None, TRUNCATED: None,
                      CODE_METADATA: {"repo": tree, "path": rel, "language": language,
-                                     "license": license_id or "NOASSERTION"}})
+                                     "license": spdx_header(text) or license_id or "NOASSERTION"}})
 
 
 NOTEBOOK = "Jupyter Notebook"

@@ -5,7 +5,9 @@ MPL-2.0's "Secondary License" both name the GNU Affero GPL) are told apart by th
 of those titles in the text that a version follows ("GNU GENERAL PUBLIC LICENSE Version 3", "Mozilla Public
 License Version 2.0", "under the terms of the GNU General Public License ... either version 2") decides.
 Of several licenses in one file, the one that starts first is the file's (`spdx_of_text`). Unknown text gives
-"NOASSERTION"; no license file gives None. License file names match in any case."""
+"NOASSERTION"; no license file gives None. License file names match in any case. A source file that states
+its own license (`SPDX-License-Identifier: MIT` in its first lines, as REUSE and the Linux kernel require) is
+under that license, whatever the tree's (`spdx_header`)."""
 from __future__ import annotations
 
 import re
@@ -113,3 +115,32 @@ def tree_spdx(texts: Mapping[str, str]) -> Optional[str]:
         if len(ids) > 1:
             return " OR ".join(ids)
     return spdx_of_text(texts[found])
+
+
+# `SPDX-License-Identifier: <expression>` in a file's first lines (the SPDX specification's short-form
+# identifier, annex E): the expression runs to the end of the line, less a comment's closing mark.
+SPDX_HEADER_CHARS = 4096
+_SPDX_HEADER = re.compile(r"SPDX-License-Identifier:[ \t]*([^\r\n]*)")
+_SPDX_CLOSERS = re.compile(r"\s*(?:\*/|-->|--}}|#}|\*\)|-})?\s*$")
+_SPDX_TOKEN = re.compile(r"\(|\)|[A-Za-z0-9][A-Za-z0-9.+-]*(?::[A-Za-z0-9][A-Za-z0-9.+-]*)?")
+_SPDX_OPERATORS = {"and": "AND", "or": "OR", "with": "WITH"}
+# SPDX ids match in any case (specification, annex D); the ones this module gives are written as it gives them
+_KNOWN_IDS = {spdx.lower(): spdx for spdx in [s for _, ids in _TITLES for s in ids.values()] + [s for s, _ in _RULES]}
+
+
+def spdx_header(text: str) -> Optional[str]:
+    """The license expression a source file states in its first SPDX_HEADER_CHARS characters
+    (`// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note`), operators in capitals; None without
+    one, or when what follows is not an SPDX expression (ids, `AND`/`OR`/`WITH`, parentheses)."""
+    match = _SPDX_HEADER.search(text, 0, SPDX_HEADER_CHARS)
+    if not match:
+        return None
+    expression = _SPDX_CLOSERS.sub("", match.group(1)).strip()
+    tokens = expression.replace("(", " ( ").replace(")", " ) ").split()
+    if not tokens or not all(_SPDX_TOKEN.fullmatch(t) for t in tokens):
+        return None
+    words = [_SPDX_OPERATORS.get(t.lower()) or _KNOWN_IDS.get(t.lower(), t) for t in tokens]
+    operand = [w not in ("AND", "OR", "WITH", "(", ")") for w in words]
+    if not operand[0] and words[0] != "(" or any(a and b for a, b in zip(operand, operand[1:])):
+        return None  # prose after the id ("MIT license"), not an expression
+    return " ".join(words).replace("( ", "(").replace(" )", ")")
