@@ -1,7 +1,8 @@
-"""Language labels of pipelines/ingest/codelang.py (file name, extension, shebang, a few content checks) on GitHub
-Linguist's own samples (../shared/data/code, 70 % of linguist's samples), for the languages the table
-covers, side by side with a plain extension-only lookup (the peer: the same table without file names,
-shebangs or content checks). Accuracy = labels equal to Linguist's; speed over 3 repeats, min and median."""
+"""Language labels of pipelines/ingest/codelang.py (file name, modeline, shebang, extension, Linguist's content rules
+for shared extensions) on GitHub Linguist's own samples (../shared/data/code, 70 % of linguist's samples), for the
+languages the table covers, side by side with a plain extension-only lookup (the peer: the same table without
+file names, modelines, shebangs or content rules). Accuracy = labels equal to Linguist's; speed over 3 repeats,
+min and median."""
 from __future__ import annotations
 
 import base64
