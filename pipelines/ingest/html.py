@@ -357,8 +357,9 @@ class CascadeEngine(Engine):
     by lengths (`cascade_second_choice`): trafilatura's, resiliparse's when trafilatura kept under 0.3 of it,
     the declared main region's when trafilatura kept under half of it (not on articles). Metadata: what the page
     declares (`light_metadata`), not trafilatura's heuristic pass (14-25 ms a page, half of raw trafilatura's
-    time). Pages nested deeper than resiliparse can take within the limit go to the `trafilatura` engine.
-    `favor_precision`: trafilatura in precision mode on every page, its text kept."""
+    time). A declared article is read by trafilatura alone (resiliparse does not parse it). Other pages nested
+    deeper than resiliparse can take within the limit go to the `trafilatura` engine. `favor_precision`:
+    trafilatura in precision mode on every page, its text kept."""
     name = "cascade"
     package = "resiliparse==2.0.1"
     options = ("favor_precision", "region_fallback", "include_tables", "include_comments", "drop_repeated_lines_over",
