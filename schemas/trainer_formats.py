@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import struct
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -66,6 +66,22 @@ def file_dtype(file_format: str, dtype: str) -> str:
     return dtype
 
 
+def _document_offsets(lengths: np.ndarray, itemsize: int) -> Iterator[Tuple[int, int, np.ndarray]]:
+    """(a, b, byte offsets in the .bin of documents a..b-1) for documents of `lengths` tokens stored back to
+    back, `ARRAY_CHUNK` documents at a time (no int64 copy of all the lengths)."""
+    start = 0  # byte offset of the chunk's first document
+    for a in range(0, lengths.size, ARRAY_CHUNK):
+        part = lengths[a:a + ARRAY_CHUNK]
+        ends = np.cumsum(part, dtype=np.int64)
+        ends *= itemsize
+        ends += start
+        offsets = np.empty_like(ends)
+        offsets[0] = start
+        offsets[1:] = ends[:-1]
+        yield a, a + part.size, offsets
+        start = int(ends[-1])
+
+
 def megatron_index(lengths: np.ndarray, dtype: str) -> bytearray:
     """The `.idx` bytes for documents of `lengths` tokens (one sequence each) stored back to back as `dtype`.
 
@@ -74,26 +90,27 @@ def megatron_index(lengths: np.ndarray, dtype: str) -> bytearray:
     for a shard of 33M one-token documents)."""
     lengths = np.asarray(lengths)
     n = int(lengths.size)
-    itemsize = np.dtype(dtype).itemsize
     out = bytearray(MEGATRON_INDEX_START + 20 * n + 8)
     out[:MEGATRON_INDEX_START] = MEGATRON_HEADER + struct.pack("<QBQQ", 1, MEGATRON_DTYPE_CODES[dtype], n, n + 1)
     sizes = np.frombuffer(out, np.int32, n, MEGATRON_INDEX_START)
     pointers = np.frombuffer(out, np.int64, n, MEGATRON_INDEX_START + 4 * n)
     documents = np.frombuffer(out, np.int64, n + 1, MEGATRON_INDEX_START + 12 * n)
-    start = 0  # byte offset of the chunk's first document in the .bin
-    for a in range(0, n, ARRAY_CHUNK):
-        part = lengths[a:a + ARRAY_CHUNK]
-        b = a + part.size
-        sizes[a:b] = part
-        ends = np.cumsum(part, dtype=np.int64)
-        ends *= itemsize
-        ends += start
-        pointers[a] = start
-        pointers[a + 1:b] = ends[:-1]
-        start = int(ends[-1])
+    for a, b, offsets in _document_offsets(lengths, np.dtype(dtype).itemsize):
+        sizes[a:b] = lengths[a:b]
+        pointers[a:b] = offsets
         documents[a:b] = np.arange(a, b)
     documents[n] = n
     return out
+
+
+def megatron_index_consistent(lengths: np.ndarray, pointers: np.ndarray, documents: np.ndarray, dtype: str) -> bool:
+    """Whether a read `.idx` holds what `megatron_index` writes for its `lengths`: the pointers of back-to-back
+    documents and document indices 0..n, compared `ARRAY_CHUNK` documents at a time (not a second index)."""
+    n = int(lengths.size)
+    if pointers.size != n or documents.size != n + 1 or int(documents[n]) != n:
+        return False
+    return all(np.array_equal(pointers[a:b], offsets) and np.array_equal(documents[a:b], np.arange(a, b))
+               for a, b, offsets in _document_offsets(lengths, np.dtype(dtype).itemsize))
 
 
 def read_megatron_index(data: bytes, where: str) -> Tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -410,16 +427,16 @@ def check_trainer_files(manifest: Mapping[str, Any], read, names_present: Sequen
             if idx_name not in listed:
                 raise ShardError(f"{idx_name} is not listed beside it", path=name)
             idx = checked(listed[idx_name])
-            dtype, seq_lengths, _, _ = read_megatron_index(idx, idx_name)
+            dtype, seq_lengths, pointers, documents = read_megatron_index(idx, idx_name)
             itemsize = np.dtype(dtype).itemsize
             if int(seq_lengths.sum(dtype=np.int64)) * itemsize != len(data):
                 raise ShardError(f"{len(data)} bytes, its index describes {int(seq_lengths.sum()) * itemsize}", path=name)
-            if megatron_index(seq_lengths, dtype) != idx:
+            if not megatron_index_consistent(seq_lengths, pointers, documents, dtype):
                 raise ShardError("pointers or document indices are not those of back-to-back documents",
                                  path=idx_name)
             tokens = np.frombuffer(data, dtype)
             got = {"tokens": int(tokens.size), "documents": int(seq_lengths.size)}
-            lengths = seq_lengths.astype(np.int64)
+            lengths = seq_lengths  # int32, read in place
         elif fmt == "llmc" and name.endswith(".bin"):
             _, tokens = read_llmc(data, name)
             got = {"tokens": int(tokens.size), "documents": int((tokens == eot).sum()) if eot is not None else 0}

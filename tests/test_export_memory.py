@@ -185,3 +185,26 @@ def test_verify_names_the_damaged_row_past_the_first_chunk(tmp_path, damage, mes
     _one_token_shard(tmp_path / "shards", _rows_for(2 * ARRAY_CHUNK), damage)
     with pytest.raises(VerifyError, match=re.escape(message)):
         verify_shards(str(tmp_path / "shards"))
+
+
+def test_verify_of_a_megatron_export_reads_its_index_in_place(one_token_shards, tmp_path):
+    """verify of a megatron export holds the files it reads (22 bytes a one-token document: .idx and .bin), not
+    a second index built to compare with (20 bytes more) nor an int64 copy of the lengths (8 more); a pointer
+    or document index off by one, past the first chunk, is still found."""
+    from schemas.trainer_formats import megatron_index_consistent, read_megatron_index
+
+    peaks = {}
+    for k, (shards, sizes, _) in one_token_shards.items():
+        export_shards(str(shards), "megatron", str(tmp_path / f"m{k}"))
+        verify_shards(str(tmp_path / f"m{k}"))
+        peaks[k] = (len(sizes), _traced_peak(lambda: verify_shards(str(tmp_path / f"m{k}"))))
+    (n2, peak2), (n4, peak4) = peaks[2], peaks[4]
+    assert (peak4 - peak2) / (n4 - n2) < 24, peaks
+    idx = next((tmp_path / "m2").glob("*.idx")).read_bytes()
+    dtype, lengths, pointers, documents = read_megatron_index(idx, "x.idx")
+    assert megatron_index_consistent(lengths, pointers, documents, dtype)
+    for array in (pointers, documents):
+        bad = array.copy()
+        bad[ARRAY_CHUNK + 5] += 1
+        arrays = (bad, documents) if array is pointers else (pointers, bad)
+        assert not megatron_index_consistent(lengths, *arrays, dtype)
