@@ -343,8 +343,9 @@ class ShardTally:
 class RowLengths:
     """The doc_lengths of a shard's rows as flat numpy arrays: `flat` (every segment's length, row after row),
     `counts` (segments per row) and `sums` (tokens per row). A list of Python ints per row held ~100 bytes a
-    segment (3.2 GB for one shard of 1-token documents in `winnow export`); `lists()` gives them where a
-    writer needs them (MDS samples). Only `flat` has an entry per segment, a view of the column's buffer."""
+    segment (3.2 GB for one shard of 1-token documents in `winnow export`, again in its MDS samples); `views()`
+    gives them per row, as views of `flat`, where a writer needs them (MDS samples). Only `flat` has an entry
+    per segment, a view of the column's buffer."""
 
     def __init__(self, column: Optional[pa.Array] = None):
         if column is None or len(column) == 0:
@@ -362,8 +363,9 @@ class RowLengths:
     def row(self, i: int) -> List[int]:
         return self.flat[self.starts[i]:self.starts[i] + self.counts[i]].tolist()
 
-    def lists(self) -> List[List[int]]:
-        return [self.row(i) for i in range(len(self))]
+    def views(self) -> List[np.ndarray]:
+        """Each row's doc_lengths, a view of `flat` (the MDS writer's per-row arrays)."""
+        return [self.flat[s:s + c] for s, c in zip(self.starts.tolist(), self.counts.tolist())]
 
 
 def prefix_sums_at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:

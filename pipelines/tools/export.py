@@ -124,7 +124,7 @@ def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any
     if file_format == "mds":
         name = _stem(shard.path) + ".mds"
         ids = table.column(DOC_IDS).to_pylist() if manifest.with_doc_ids else None
-        out, counts, entry = encode_rows_mds(name, tokens, lengths.lists(), ids, manifest.seq_len, dtype)
+        out, counts, entry = encode_rows_mds(name, tokens, lengths.views(), ids, manifest.seq_len, dtype)
         outputs = [(name, out, counts)]
     else:
         flat, seg_lengths, appended = end_pieces(*segments(tokens, lengths), eot_id)
