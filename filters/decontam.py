@@ -35,6 +35,7 @@ Items shorter than n words give no n-gram (as in datatrove) and are counted as `
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import gzip
@@ -446,20 +447,19 @@ class DocumentWindows:
     text: str
     hashes: np.ndarray
     ends: np.ndarray
-    piece_words: List[int]  # words in each of text_pieces(text), in order
+    pieces: List[Tuple[int, int, int]]  # (first character, end character, first word) of each text piece
     _words: Dict[int, List[bytes]] = dataclasses.field(default_factory=dict)
 
     def words_between(self, start: int, end: int) -> List[bytes]:
+        """The words start..end-1, from the pieces that hold them (each split into words once)."""
         out: List[bytes] = []
-        first = 0
-        for k, (piece, count) in enumerate(zip(text_pieces(self.text), self.piece_words)):
-            if first < end and start < first + count:
-                if k not in self._words:
-                    self._words[k] = weighted_words(piece)[0]
-                out.extend(self._words[k][max(start - first, 0):end - first])
-            first += count
-            if first >= end:
-                break
+        k = bisect.bisect_right([first for _, _, first in self.pieces], start) - 1
+        while k < len(self.pieces) and self.pieces[k][2] < end:
+            a, b, first = self.pieces[k]
+            if k not in self._words:
+                self._words[k] = weighted_words(self.text[a:b])[0]
+            out.extend(self._words[k][max(start - first, 0):end - first])
+            k += 1
         return out
 
 
@@ -468,18 +468,21 @@ def document_windows(text: str, n: int) -> DocumentWindows:
     if len(text) <= PIECE_CHARS:  # one piece: its words are kept for words_between
         words, weights = weighted_words(text)
         found, ends = ngram_windows(word_hashes(words), weights, n)
-        return DocumentWindows(text, found, ends, [len(words)], {0: words})
-    hashes, weights, counts = [], [], []
+        return DocumentWindows(text, found, ends, [(0, len(text), 0)], {0: words})
+    hashes, weights, counts, pieces = [], [], [], []
+    at = first = 0
     for piece in text_pieces(text):
         words, piece_weights = weighted_words(piece)
         hashes.append(word_hashes(words))
         weights.append(piece_weights)
         counts.append(len(words))
+        pieces.append((at, at + len(piece), first))
+        at, first = at + len(piece), first + len(words)
         del words
     whole = None if all(w is None for w in weights) else np.concatenate(
         [np.full(c, 2, dtype=np.uint8) if w is None else w for w, c in zip(weights, counts)])
     found, ends = ngram_windows(np.concatenate(hashes), whole, n)
-    return DocumentWindows(text, found, ends, counts)
+    return DocumentWindows(text, found, ends, pieces)
 
 
 def build_index(sets: Sequence[EvalSet], n: int) -> DecontIndex:
