@@ -82,25 +82,26 @@ def _document_offsets(lengths: np.ndarray, itemsize: int) -> Iterator[Tuple[int,
         start = int(ends[-1])
 
 
-def megatron_index(lengths: np.ndarray, dtype: str) -> bytearray:
-    """The `.idx` bytes for documents of `lengths` tokens (one sequence each) stored back to back as `dtype`.
-
-    One buffer of the file's size (20 bytes a document), its sections filled `ARRAY_CHUNK` documents at a
-    time: the sections built whole and joined held about three times the file in int64 copies at once (2 GB
-    for a shard of 33M one-token documents)."""
+def megatron_index_pieces(lengths: np.ndarray, dtype: str) -> Iterator[bytes]:
+    """The `.idx` bytes for documents of `lengths` tokens (one sequence each) stored back to back as `dtype`,
+    in pieces of at most `ARRAY_CHUNK` entries (8 MiB) to be written in turn: the header, the sequence lengths
+    (int32), the pointers (int64 byte offsets in the .bin) and the document indices 0..n (int64). The file is
+    20 bytes a document: held whole it was the largest part of exporting a shard of one-token documents (671 MB
+    for 33.5M of them)."""
     lengths = np.asarray(lengths)
     n = int(lengths.size)
-    out = bytearray(MEGATRON_INDEX_START + 20 * n + 8)
-    out[:MEGATRON_INDEX_START] = MEGATRON_HEADER + struct.pack("<QBQQ", 1, MEGATRON_DTYPE_CODES[dtype], n, n + 1)
-    sizes = np.frombuffer(out, np.int32, n, MEGATRON_INDEX_START)
-    pointers = np.frombuffer(out, np.int64, n, MEGATRON_INDEX_START + 4 * n)
-    documents = np.frombuffer(out, np.int64, n + 1, MEGATRON_INDEX_START + 12 * n)
-    for a, b, offsets in _document_offsets(lengths, np.dtype(dtype).itemsize):
-        sizes[a:b] = lengths[a:b]
-        pointers[a:b] = offsets
-        documents[a:b] = np.arange(a, b)
-    documents[n] = n
-    return out
+    yield MEGATRON_HEADER + struct.pack("<QBQQ", 1, MEGATRON_DTYPE_CODES[dtype], n, n + 1)
+    for a in range(0, n, ARRAY_CHUNK):
+        yield lengths[a:a + ARRAY_CHUNK].astype("<i4").tobytes()
+    for _, _, offsets in _document_offsets(lengths, np.dtype(dtype).itemsize):
+        yield offsets.astype("<i8", copy=False).tobytes()
+    for a in range(0, n + 1, ARRAY_CHUNK):
+        yield np.arange(a, min(a + ARRAY_CHUNK, n + 1), dtype="<i8").tobytes()
+
+
+def megatron_index(lengths: np.ndarray, dtype: str) -> bytes:
+    """The whole `.idx` of `megatron_index_pieces`."""
+    return b"".join(megatron_index_pieces(lengths, dtype))
 
 
 def megatron_index_consistent(lengths: np.ndarray, pointers: np.ndarray, documents: np.ndarray, dtype: str) -> bool:
@@ -262,7 +263,9 @@ def encode_documents(file_format: str, stem: str, flat: np.ndarray, lengths: np.
     """The files (name, bytes, counts) of documents given as their tokens back to back (`flat`, Winnow's
     shard dtype) and their `lengths` (any integer dtype: export's are the shards' int32 doc_lengths, not an
     int64 copy), in the order given: megatron `STEM.bin` + `STEM.idx`, llm.c `STEM.bin`. The bytes are
-    bytes-like (written and hashed as they are): the megatron `.bin` is a view of `flat`'s own buffer."""
+    bytes-like (written and hashed as they are: the megatron `.bin` is a view of `flat`'s own buffer), except
+    the megatron `.idx`: an iterator of its pieces (`megatron_index_pieces`), to be written in turn
+    (pipelines.runtime.files.write_pieces)."""
     lengths = np.asarray(lengths)
     total = int(lengths.sum(dtype=np.int64))
     if total != flat.size:
@@ -271,7 +274,7 @@ def encode_documents(file_format: str, stem: str, flat: np.ndarray, lengths: np.
         fdtype = file_dtype("megatron", dtype)
         data = memoryview(np.ascontiguousarray(flat, dtype=fdtype)).cast("B")  # the tokens' own bytes, no copy
         return [(stem + ".bin", data, {"tokens": int(flat.size), "documents": int(lengths.size)}),
-                (stem + ".idx", megatron_index(lengths, fdtype), {"documents": int(lengths.size)})]
+                (stem + ".idx", megatron_index_pieces(lengths, fdtype), {"documents": int(lengths.size)})]
     if file_format == "llmc":  # joined from the array's buffer: no tokens copy to concatenate
         data = b"".join((llmc_header(int(flat.size), dtype), np.ascontiguousarray(flat, dtype=dtype)))
         eots = int((flat == eot_id).sum()) if eot_id is not None else 0
@@ -295,6 +298,12 @@ def encode_rows_mds(name: str, rows: np.ndarray, doc_lengths: Sequence[Sequence[
 
 def file_entry(path: str, data: bytes, **counts: int) -> Dict[str, Any]:
     return {"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), **counts}
+
+
+
+def written_entry(path: str, written: Tuple[int, str], **counts: int) -> Dict[str, Any]:
+    """The manifest entry of a file written in pieces: `written` = (bytes, sha256 hex) of what was written."""
+    return {"path": path, "bytes": written[0], "sha256": written[1], **counts}
 
 
 def trainer_manifest(file_format: str, dtype: str, tokenizer: Mapping[str, Any], files: Sequence[Mapping[str, Any]],

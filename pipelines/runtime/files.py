@@ -4,9 +4,10 @@ FileSystems, so a path may be local or gs://. Only Beam's file-system layer is i
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-from typing import List, Optional
+from typing import Iterable, List, Optional, Tuple, Union
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
@@ -42,6 +43,19 @@ def write_bytes(path: str, data: bytes) -> None:
     with FileSystems.create(path, mime_type="application/octet-stream",
                             compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write(data)
+
+
+def write_pieces(path: str, data: Union[bytes, bytearray, memoryview, Iterable[bytes]]) -> Tuple[int, str]:
+    """Writes `data` (bytes-like, or an iterable of bytes-like pieces written in turn, never held together);
+    returns (bytes written, their sha256 hex)."""
+    digest, size = hashlib.sha256(), 0
+    with FileSystems.create(path, mime_type="application/octet-stream",
+                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for piece in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+            f.write(piece)
+            digest.update(piece)
+            size += memoryview(piece).nbytes
+    return size, digest.hexdigest()
 
 
 def files_under(directory: str) -> List[str]:

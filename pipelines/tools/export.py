@@ -48,7 +48,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.arguments import positive_int
 from pipelines.runtime.staging import StagedOutput, children, refuse_inputs_inside_output
-from pipelines.runtime.files import read_bytes, write_bytes
+from pipelines.runtime.files import read_bytes, write_bytes, write_pieces
 from pipelines.tools.verify import check_listed, read_listed_shard
 from schemas import DOC_IDS, MANIFEST_NAME
 from schemas.errors import WinnowError
@@ -56,7 +56,7 @@ from schemas.shard_files import (SHARD_FILE_NAME, RowLengths, ShardTally, check_
                                  read_manifest)
 from schemas.trainer_formats import (
     ARRAY_CHUNK, EOT, EOT_APPENDED, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds,
-    file_dtype, file_entry, is_trainer_manifest, mds_index, trainer_manifest,
+    file_dtype, file_entry, is_trainer_manifest, mds_index, trainer_manifest, written_entry,
 )
 
 log = logging.getLogger(__name__)
@@ -131,8 +131,7 @@ def export_one_shard(task) -> Tuple[List[Dict[str, Any]], Optional[Dict[str, Any
         outputs = encode_documents(file_format, _stem(shard.path), flat, seg_lengths, dtype, eot_id)
     files = []
     for name, out, counts in outputs:
-        write_bytes(FileSystems.join(output_dir, name), out)
-        files.append(file_entry(name, out, **counts))
+        files.append(written_entry(name, write_pieces(FileSystems.join(output_dir, name), out), **counts))
     return files, entry, tally, appended
 
 

@@ -27,12 +27,12 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
 
-from pipelines.runtime.files import write_bytes
+from pipelines.runtime.files import write_bytes, write_pieces
 from pipelines.transforms.tokenize import STATS, PackSequences, TokenizeConfig, source_counts, token_count
 from schemas import MANIFEST_NAME
 from schemas.trainer_formats import (
     EOT, MDS_INDEX, TRAINER_FORMATS, dumps_manifest, encode_documents, encode_rows_mds, file_dtype, file_entry,
-    mds_index, trainer_manifest,
+    mds_index, trainer_manifest, written_entry,
 )
 from tokenizer.pack_groups import sum_counts
 from tokenizer.train import sample_hash
@@ -69,8 +69,7 @@ def write_document_shard(file_format: str, output_dir: str, dtype: str, eot_id: 
     lengths = np.array([len(d[1]) // np.dtype(dtype).itemsize for d in docs], dtype=np.int64)
     files = []
     for name, data, counts in encode_documents(file_format, shard_stem(index, n_shards), flat, lengths, dtype, eot_id):
-        write_bytes(FileSystems.join(output_dir, name), data)
-        files.append(file_entry(name, data, **counts))
+        files.append(written_entry(name, write_pieces(FileSystems.join(output_dir, name), data), **counts))
     return {"files": files}
 
 
