@@ -37,7 +37,8 @@ from filters.deadline import deadline
 from pipelines.ingest.codelang import language_of
 from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL_EXTENSIONS, InputFile, Outcome,
                                      basename)
-from pipelines.ingest.licenses import LICENSE_FILE_NAMES, find_license_file, spdx_header, tree_spdx
+from pipelines.ingest.licenses import (LICENSE_FILE_NAMES, REUSE_DIR, REUSE_MAX_FILES, find_license_file, spdx_header,
+                                       tree_spdx)
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
                                      TRUNCATED, WARC_DATE, lost_record)
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
@@ -216,9 +217,27 @@ def _regular_file_inside(root: str, name: str) -> bool:
     return not _links_out_of(root, path)
 
 
+def _reuse_names(root: str) -> List[str]:
+    """Names of the regular files in a REUSE project's ROOT/LICENSES directory (the first REUSE_MAX_FILES listed;
+    none when it is not a directory of the tree's own)."""
+    path = os.path.join(root, REUSE_DIR)
+    names: List[str] = []
+    if not os.path.isdir(path) or _links_out_of(root, path):
+        return names
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                if len(names) >= REUSE_MAX_FILES:
+                    break
+                names.append(entry.name)
+    except OSError as exc:
+        log.warning("code tree %s: cannot list %s (%s)", root, path, exc)
+    return [n for n in names if _regular_file_inside(root, os.path.join(REUSE_DIR, n))]
+
+
 def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[str]:
-    """SPDX id of a directory tree's top-level license file (None when it has none, or it cannot be read: a
-    warning, never a failed listing)."""
+    """SPDX id of a directory tree's top-level license file, or without one of its REUSE `LICENSES/` directory
+    (None when it has neither, or they cannot be read: a warning, never a failed listing)."""
     try:
         names = names if names is not None else os.listdir(root)
     except OSError:
@@ -230,7 +249,7 @@ def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[s
                 texts[name] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
         except OSError as exc:
             log.warning("code tree %s: cannot read its license file %s (%s)", root, name, exc)
-    return tree_spdx(texts)
+    return tree_spdx(texts, _reuse_names(root) if not texts and REUSE_DIR in names else ())
 
 
 @dataclass(frozen=True)
@@ -368,9 +387,12 @@ def _git_files(root: str) -> Optional[List[GitEntry]]:
 
 
 def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
-    """SPDX id of the top-level license file at HEAD."""
-    texts = {}
+    """SPDX id of the top-level license file at HEAD, or without one of the files in its REUSE `LICENSES/`."""
+    texts, reuse = {}, []
     for entry in entries:
+        if (entry.path.startswith(REUSE_DIR + "/") and entry.path.count("/") == 1 and entry.mode.startswith("100")
+                and len(reuse) < REUSE_MAX_FILES):
+            reuse.append(entry.path[len(REUSE_DIR) + 1:])
         if ("/" in entry.path or not entry.mode.startswith("100") or not find_license_file([entry.path])
                 or (entry.size or 0) > LICENSE_MAX_BYTES):
             continue
@@ -378,7 +400,7 @@ def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
             texts[entry.path] = _BLOBS.read(root, entry.object).decode("utf-8", "replace")
         except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
             log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
-    return tree_spdx(texts)
+    return tree_spdx(texts, reuse)
 
 
 def list_code_tree(root: str) -> Iterator[InputFile]:
@@ -646,14 +668,19 @@ def _archive_license(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE_M
     dependency's) labelled the whole tree. A zip names its members in the central directory, so only the
     candidates are read; a tarball is walked (headers, payloads skipped, candidates read), stopping at a
     `LICENSE` at its root (no other name can win over it), at the first damage, or after `max_bytes` of the
-    stream or `max_members` members (this pass walks the stream a second time)."""
+    stream or `max_members` members (this pass walks the stream a second time). Without a license file, the
+    names of the files in the REUSE `LICENSES/` directory beside where it would be decide (none is read)."""
     texts: Dict[str, str] = {}
+    reuse: List[str] = []
     tops, root_files = set(), False
     try:
         for count, member in enumerate(archive_members(path, max_members), 1):
             if max(member.offset, member.stream_end) > max_bytes or count > max_members:
                 break
             parts = _member_rel(member.name).split("/")
+            if (len(parts) in (2, 3) and parts[-2] == REUSE_DIR and member.size is not None and member.problem is None
+                    and len(reuse) < REUSE_MAX_FILES):
+                reuse.append(_member_rel(member.name))
             if len(parts) == 1:
                 root_files = True
             else:
@@ -668,10 +695,14 @@ def _archive_license(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE_M
         log.debug("license pass over %s stopped: %s", path, exc)
     if root_files or len(tops) != 1:
         candidates = {rel: rel for rel in texts if "/" not in rel}
+        reuse_dir = REUSE_DIR + "/"
     else:
         (top,) = tops
         candidates = {rel.split("/", 1)[1]: rel for rel in texts if rel.startswith(top + "/")}
-    return tree_spdx({name: texts[rel] for name, rel in candidates.items()})
+        reuse_dir = f"{top}/{REUSE_DIR}/"
+    reuse_names = [rel[len(reuse_dir):] for rel in reuse
+                   if rel.startswith(reuse_dir) and rel.count("/") == reuse_dir.count("/")]
+    return tree_spdx({name: texts[rel] for name, rel in candidates.items()}, reuse_names)
 
 
 def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_bytes: int = MAX_ARCHIVE_BYTES,
