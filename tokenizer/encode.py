@@ -94,7 +94,13 @@ def tiktoken_encoding(spec: Dict, name: str = "winnow"):
     byte_of = {c: b for b, c in bytes_to_unicode().items()}
     specials = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
     vocab = {tok: i for tok, i in model["vocab"].items() if tok not in specials}
-    ranks = {bytes(byte_of[c] for c in tok): i for tok, i in vocab.items()}
+    try:
+        ranks = {bytes(byte_of[c] for c in tok): i for tok, i in vocab.items()}
+    except KeyError as exc:  # a token spelled outside the byte-level alphabet: not byte-level BPE
+        raise ValueError(f"tiktoken backend needs byte-level tokens; the vocabulary spells one with {exc}") from None
+    # tiktoken panics (a BaseException, past every `except Exception`) on an id that two tokens share
+    if len(set(ranks.values()) | set(specials.values())) != len(ranks) + len(specials):
+        raise ValueError("tiktoken backend needs one token per id; the vocabulary gives two tokens one id")
     merges = [m if isinstance(m, list) else m.split(" ", 1) for m in model["merges"]]
     made = [vocab["".join(m)] for m in merges]
     if len(set(made)) != len(made) or made != sorted(made):
@@ -137,7 +143,11 @@ class TokenizerHandle:
         self.backend = backend
         self.eot_id = self._full.token_to_id(EOT_TOKEN)
         self.pad_id = self._full.token_to_id(PAD_TOKEN)
-        self.vocab_size = self._full.get_vocab_size(with_added_tokens=True)
+        # the ids' range, not the entry count: a vocabulary with gaps (an id past its number of entries) would
+        # otherwise get a dtype too narrow for its ids (70000 written as 4464 in uint16, without a word) and a
+        # manifest vocab_size its own ids exceed
+        self.vocab_size = max([self._full.get_vocab_size(with_added_tokens=True)]
+                              + [i + 1 for i in self._full.get_vocab(with_added_tokens=True).values()])
         self._pool, self._pool_threads = None, 0  # encode_batch_arrays' threads, started once per handle
 
     @property

@@ -70,7 +70,7 @@ from pipelines.ingest.readers import (MAX_LINE_BYTES, iter_bounded_lines, jsonl_
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
-from schemas.io import GLOB_CHARS, TruncatedStream, complete_document, fallback_source_of, parquet_text_problem
+from schemas.io import GLOB_CHARS, complete_document, fallback_source_of, parquet_text_problem
 from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
 from schemas.trainer_formats import TRAINER_FORMATS
 from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
@@ -220,7 +220,7 @@ class _ReadJsonlRangeFn(beam.DoFn):
         offset = start
         try:
             with open_jsonl(path) as fh:
-                for offset, raw, size in iter_bounded_lines(fh, start, end, self._max_line_bytes):
+                for offset, raw, size in iter_bounded_lines(fh, start, end, self._max_line_bytes, skip_blank=True):
                     try:
                         if raw is None:
                             raise ValueError(line_too_long(size, self._max_line_bytes))
@@ -228,7 +228,10 @@ class _ReadJsonlRangeFn(beam.DoFn):
                     except Exception as exc:  # one bad line is one error row, never a failed job
                         self._counters.in_.inc()
                         yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
-        except TruncatedStream as exc:  # a .gz/.zst cut short: its whole lines were read, then one row says so
+        except Exception as exc:  # noqa: BLE001 -- the file, not a line: cut short (TruncatedStream), damaged
+            # (zlib.error, ZstdError: a flipped bit, garbage after the last member, a .gz that is no gzip) or
+            # unreadable. Its lines before that point were read; one row says where reading stopped, as curate's
+            # reader does, instead of the whole job failing on one file
             self._counters.in_.inc()
             yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
 
