@@ -83,10 +83,18 @@ class TruncatedStream(OSError):
     file in the one line a command prints."""
 
 
+class DamagedStream(OSError):
+    """Compressed data that does not decompress (a flipped bit, garbage after the last member or frame, a file
+    that is not compressed at all): raised where it starts, once what decompressed before it was handed out. An
+    OSError without a file name, as TruncatedStream."""
+
+
 class CompressedFrames(io.RawIOBase):
     """`read(n)` over the gzip members or zstd frames (`kind`: "gzip" or "zstd") of a binary file object (a file
-    may hold several), raising TruncatedStream where the file ends inside one, once the lines before it have
-    been handed out.
+    may hold several), raising TruncatedStream where the file ends inside one, or DamagedStream where its data
+    stops decompressing, once the bytes before it have been handed out (zlib and zstandard raise from the call
+    that met the damage, and what that call and the buffer held was lost with it: the lines of the members
+    before trailing garbage).
     zstandard's stream_reader (and so Beam's ZSTD reading) returns what it has and stops, so a .zst file cut in
     half read as 0 lines; Beam's gzip reading stops quietly at a cut between lines; GzipFile raises, but drops
     what the failing read had inflated. Compressed bytes go in `FEED` at a time, which bounds one step's output
@@ -123,7 +131,13 @@ class CompressedFrames(io.RawIOBase):
                 self._pending = b""
                 return
         feed, self._pending = data[:self.FEED], data[self.FEED:]
-        self._out += self._frame.decompress(feed)
+        try:
+            self._out += self._frame.decompress(feed)
+        except Exception as exc:  # zlib.error, zstandard.ZstdError: nothing past this point can be read
+            self._done, self._pending = True, b""
+            self._failure = DamagedStream(f"the {'gzip' if self._gzip else 'zstd'} data is damaged "
+                                          f"({type(exc).__name__}: {exc}); the lines before the damage were read")
+            return
         self._fed = True
         if self._frame.eof:  # the next member or frame starts in what was fed after this one
             rest = self._frame.unused_data + self._pending
