@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tokenizer.mixture import (
-    BUCKETS, MixtureError, add_entry, copy_id, histogram_entry, merge_histograms, mixture_group, parse_mixture,
+    BUCKETS, MAX_EPOCHS, MixtureError, add_entry, copy_id, histogram_entry, merge_histograms, mixture_group, parse_mixture,
     plan_mixture, split_copy_id,
 )
 from tokenizer.pack_groups import packing_group
@@ -135,6 +135,22 @@ def test_plan_refuses_an_empty_source_and_a_budget_the_epochs_exceed():
     # YAML 1.1 reads 1e-3 as text: the message says how to write it
     with pytest.raises(MixtureError, match=re.escape("got '1e-3'; YAML reads 1e-3 as text: write 1.0e-3")):
         parse_mixture("sources: [{name: a, input: x, weight: 1e-3}]")
+
+
+def test_more_passes_than_max_epochs_over_one_source_are_refused():
+    """`total_tokens: 1e12` over a 1.3M-token corpus planned 750,000 copies of every document and ran until the
+    machine gave out; epochs past MAX_EPOCHS stop at parsing, a budget that needs them at planning."""
+    docs = synthetic_docs("a", 100, 10)
+    tokens = sum(n for _, _, n in docs)
+    plan = plan_mixture(parse_mixture(f"sources: [{{name: a, input: x, weight: 1}}]\ntotal_tokens: "
+                                      f"{tokens * MAX_EPOCHS}"), histogram_of(docs))
+    assert plan.source("a").full_copies == MAX_EPOCHS
+    with pytest.raises(MixtureError, match=r"'a' would be written 1,001 times over .* more than 1,000 passes"):
+        plan_mixture(parse_mixture(f"sources: [{{name: a, input: x, weight: 1}}]\ntotal_tokens: "
+                                   f"{tokens * (MAX_EPOCHS + 1)}"), histogram_of(docs))
+    assert parse_mixture(f"sources: [{{name: a, input: x, epochs: {MAX_EPOCHS}}}]").sources[0].epochs == MAX_EPOCHS
+    with pytest.raises(MixtureError, match="source 'a': epochs 1001 is more than 1,000 passes"):
+        parse_mixture(f"sources: [{{name: a, input: x, epochs: {MAX_EPOCHS + 1}}}]")
 
 
 def test_copies_have_distinct_ids_and_never_share_a_packing_group():

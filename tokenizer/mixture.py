@@ -48,6 +48,11 @@ from tokenizer.pack_groups import groups_for
 from tokenizer.train import sample_hash
 
 BUCKETS = 1 << 16
+# Passes over one source's documents, at most: each pass writes every document again (a copy id, a place in
+# every packing group), so `total_tokens: 1e12` over a corpus of 1.3M tokens planned 750,000 copies of each
+# document and ran until the machine gave out. Upsampled sources in published mixtures repeat a few to tens of
+# times; past this the budget or the weight is a mistake.
+MAX_EPOCHS = 1000
 COPY_SEPARATOR = "#"
 SOURCE_KEYS = ("name", "input", "weight", "epochs", "source")
 # The `source` values Winnow's readers give documents (pipelines/ingest/inputs.py SOURCE_*, the same as
@@ -136,6 +141,9 @@ def parse_mixture(text: str, where: str = "mixture", base_dir: Optional[str] = N
             path = os.path.join(base_dir, path)
         weight = _number(entry["weight"], "weight", at) if "weight" in entry else None
         epochs = _number(entry["epochs"], "epochs", at) if "epochs" in entry else None
+        if epochs is not None and epochs > MAX_EPOCHS:
+            raise MixtureError(f"{at}: epochs {epochs:g} is more than {MAX_EPOCHS:,} passes over the same documents; "
+                               f"write at most {MAX_EPOCHS}")
         sources.append(MixtureSource(name=name, input=path, weight=weight, epochs=epochs, source=selector,
                                      written_input=entry["input"]))
     names = [s.name for s in sources]
@@ -289,6 +297,10 @@ def _plan_source(name: str, epochs: float, by_documents: bool, docs: np.ndarray,
     """floor(epochs) copies of everything plus one more for the buckets `fill_buckets` selects for the
     fractional part's target (documents or tokens)."""
     n_docs, n_tokens = int(docs.sum()), int(tokens.sum())
+    if epochs > MAX_EPOCHS:  # a weighted source's epochs come from the budget: known only once its tokens are
+        raise MixtureError(f"mixture source {name!r} would be written {epochs:,.0f} times over to give its share "
+                           f"({epochs * n_tokens:,.0f} tokens; it has {n_tokens:,}): more than {MAX_EPOCHS:,} passes "
+                           f"over the same documents; lower total_tokens or its weight, or give it more documents")
     full = int(math.floor(epochs + 1e-12))
     unit = docs if by_documents else tokens
     mask = fill_buckets(unit, (epochs - full) * float(unit.sum()))
