@@ -196,11 +196,21 @@ def _open_text(path: str):
     return open(path, encoding="utf-8-sig", errors="replace")
 
 
+def holds_strings(dtype: pa.DataType) -> bool:
+    """Whether an Arrow column of `dtype` reads as Python strings (or None): string, large_string and
+    string_view, dictionary-encoded or not (pandas' categoricals, Spark's and DuckDB's dictionary pages), and a
+    column of nulls only."""
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+            or getattr(pa.types, "is_string_view", lambda _t: False)(dtype) or pa.types.is_null(dtype))
+
+
 def parquet_text_problem(path: str, schema: pa.Schema) -> Optional[str]:
     """Why a Parquet file's `text` column cannot be read as documents (None when it can): it must hold strings
     (an integer or binary column would only have Python reprs to encode)."""
     text_type = schema.field(TEXT).type
-    if pa.types.is_string(text_type) or pa.types.is_large_string(text_type):
+    if holds_strings(text_type):
         return None
     return f"{path}: column {TEXT!r} holds {text_type}, not strings"
 

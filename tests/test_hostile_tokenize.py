@@ -138,3 +138,21 @@ def test_a_gzip_bomb_of_newlines_is_read_a_run_at_a_time_not_a_line_at_a_time(wo
     assert yielded < 1000, yielded  # before: a yield (~1 us of Python) for each of the 128 Mi lines, minutes
     result = run_tokenize_job(str(bomb), str(word_corpus / "tok"), str(tmp_path / "out"), SEQ_LEN, doc_ids=True)
     assert result.manifest.totals.documents == 2 and not result.counters.get("errors")
+
+
+def test_dictionary_and_string_view_text_columns_are_read_as_curate_reads_them(word_corpus, tmp_path):
+    """pandas' categoricals and Spark's/DuckDB's dictionary pages give a dictionary<string> `text` column, newer
+    writers string_view: curate read both, tokenize refused the file ("holds dictionary<...>, not strings")."""
+    import pyarrow as pa
+
+    texts = ["the cat sat on the mat", "the dog sat on the log", "the cat sat on the mat"]
+    columns = {"dict": pa.array(texts).dictionary_encode(), "nulls": pa.nulls(3)}
+    if hasattr(pa, "string_view"):
+        columns["view"] = pa.array(texts, type=pa.string_view())
+    for name, column in columns.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"id": [f"{name}{i}" for i in range(3)], "text": column}), path)
+        result = run_tokenize_job(str(path), str(word_corpus / "tok"), str(tmp_path / f"out-{name}"), SEQ_LEN)
+        read = 0 if name == "nulls" else 3
+        assert result.manifest.totals.documents == read, name
+        assert result.counters["in"] == 3 and result.counters.get("dropped_empty", 0) == 3 - read, result.counters

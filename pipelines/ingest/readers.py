@@ -39,7 +39,7 @@ from pipelines.ingest.records import (BODY, CONTENT_TYPE, EMPTY_TEXT, HTTP_STATU
                                       TRUNCATED, WARC_DATE, lost_record)
 from filters.dedup_index import PREVIOUS_PREFIX
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
-from schemas.io import BOM_UTF8, CompressedFrames, valid_utf8
+from schemas.io import BOM_UTF8, CompressedFrames, holds_strings, valid_utf8
 
 log = logging.getLogger(__name__)
 
@@ -479,14 +479,11 @@ def _parquet_column_problem(name: str, dtype, allow_integers: bool) -> Optional[
     (binary, lists, structs, floats) would only have its Python repr to offer."""
     import pyarrow as pa
 
-    if pa.types.is_dictionary(dtype):
-        dtype = dtype.value_type
-    string_types = (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
-                    or getattr(pa.types, "is_string_view", lambda _t: False)(dtype) or pa.types.is_null(dtype))
-    if string_types or (allow_integers and pa.types.is_integer(dtype)):
+    values = dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+    if holds_strings(values) or (allow_integers and pa.types.is_integer(values)):
         return None
     wanted = "a string column" if not allow_integers else "a string or integer column"
-    return (f"Parquet column {name!r} is {dtype}, not {wanted}: no row of this file is read; "
+    return (f"Parquet column {name!r} is {values}, not {wanted}: no row of this file is read; "
             f"rewrite the column as UTF-8 strings")
 
 
