@@ -156,3 +156,19 @@ def test_dictionary_and_string_view_text_columns_are_read_as_curate_reads_them(w
         read = 0 if name == "nulls" else 3
         assert result.manifest.totals.documents == read, name
         assert result.counters["in"] == 3 and result.counters.get("dropped_empty", 0) == 3 - read, result.counters
+
+
+def test_jsonl_ids_are_taken_as_curate_takes_them(word_corpus, tmp_path):
+    """A string or an integer id is the document's; a boolean, a fraction, a list or an object is an error row,
+    as in curate (pipelines/ingest/readers.py `input_id`): tokenize wrote `True`, `1.0` and `['x']` as ids."""
+    lines = [{"id": 7, "text": "the cat"}, {"id": "s", "text": "the dog"}, {"id": None, "text": "no id given"},
+             {"id": 1.5, "text": "a"}, {"id": True, "text": "b"}, {"id": ["x"], "text": "c"}, {"id": {"k": 1}, "text": "d"}]
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "out"
+    result = run_tokenize_job(str(path), str(word_corpus / "tok"), str(out), SEQ_LEN, doc_ids=True)
+    assert result.counters["in"] == 7 and result.counters["kept"] == 3 and result.counters["errors"] == 4
+    ids = {i for f in out.glob("*.parquet") for row in pq.read_table(f).column("doc_ids").to_pylist() for i in row}
+    assert {"7", "s"} <= ids and len(ids) == 3  # the third made from the text
+    assert sorted(r["error"].split(" is a JSON ")[1].split(" ")[0] for r in _error_rows(out)) == [
+        "array", "boolean", "number", "object"]

@@ -65,7 +65,7 @@ from apache_beam.pvalue import AsList, AsSingleton
 
 from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.ingest.inputs import JSONL_EXTENSIONS, PARQUET_EXTENSIONS, not_a_regular_file
-from pipelines.ingest.readers import (MAX_LINE_BYTES, iter_bounded_lines, jsonl_compression, jsonl_line_text,
+from pipelines.ingest.readers import (MAX_LINE_BYTES, input_id, iter_bounded_lines, jsonl_compression, jsonl_line_text,
                                       line_too_long, open_jsonl, valid_utf8)
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
@@ -183,6 +183,8 @@ def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]
     # U+FFFD instead, as curate's JSONL reader does
     values = {c: valid_utf8(v) if isinstance(v, str) else v
               for c, v in ((c, record.get(c)) for c in (ID, SOURCE, TEXT))}
+    if values[ID] is not None and values[ID] != "":  # a string or an integer, as curate takes it: `True`, `1.0`
+        values[ID] = input_id(values[ID])            # or `['x']` written with str() was no id the user gave
     yield complete_document(values, (ID, SOURCE, TEXT), fallback_source)
 
 
