@@ -11,11 +11,15 @@ Layers:
 - `ArchiveStream`: the file's bytes as one uncompressed stream. Gzip is read member after member with zlib,
   so records may span members or share one (whole-file gzip); the compressed offset of every member start
   is kept so that a record's pointer is the member to seek to. A member cut short raises `ArchiveDamage`
-  (never a silently short record). bzip2/xz/zstd files raise `ArchiveDamage("unsupported compression")`.
+  (never a silently short record). A member that does not inflate (corrupt data, a bad CRC, cut short by
+  the next one) or bytes between members that are not gzip cost that member's record only: `iter_archive`
+  yields one `DAMAGED` record and reading goes on at the next member that inflates (`CorruptMember`).
+  bzip2/xz/zstd files raise `ArchiveDamage("unsupported compression")`.
 - `iter_archive(stream)`: records (`ArchiveRecord`) of WARC 0.17/0.18/1.0/1.1 and ARC v1/v2. Header lines
   may end in LF, CRLF or CR CR LF. A wrong Content-Length is detected (the block must be followed by blank
   lines and the next header, or the end) and repaired by resynchronising on the next `WARC/x.y` header
-  line; the record is marked `length_repaired`. ARC header lines with spaces inside the URL are parsed
+  line; the record is marked `length_repaired`; a Content-Length that is not a number (`-5`, `abc`, empty)
+  costs that record only, resynchronised the same way. ARC header lines with spaces inside the URL are parsed
   from the right. Anything that cannot be parsed raises `ArchiveDamage` with the offset of the damage.
 - Memory is one record at most, capped by `max_block_bytes`: a longer block is counted and skipped a chunk
   at a time, never held (`block` None: the caller's `too_large`). A declared length that cannot be right
@@ -68,6 +72,16 @@ class ArchiveDamage(Exception):
         self.offset = offset
 
 
+class CorruptMember(ArchiveDamage):
+    """A gzip member that does not inflate (corrupt deflate data, a wrong CRC, a member cut short by the next
+    one) or bytes between members that are not gzip. The records of the other members are still readable:
+    `ArchiveStream.resume_at_next_member` goes on at the next member that inflates, from `resume_from`."""
+
+    def __init__(self, message: str, offset: int, resume_from: int):
+        super().__init__(message, offset)
+        self.resume_from = resume_from
+
+
 class UnsupportedEncoding(ValueError):
     """A payload Content-Encoding this reader does not decode (the record becomes an error row)."""
 
@@ -111,6 +125,8 @@ class ArchiveStream:
                 raise ArchiveDamage(f"unsupported compression: {name} (read .warc, .warc.gz, .arc, .arc.gz)", 0)
         self._pending = head       # compressed bytes not yet given to zlib
         self._inflater = None
+        self._member_compressed = 0  # compressed offset of the member being inflated
+        self._deferred: Optional[CorruptMember] = None  # damage found by a `peek`, raised by the next read
         if self.gzip:
             self._new_member()
         else:
@@ -121,11 +137,15 @@ class ArchiveStream:
     def _new_member(self) -> None:
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._members.append((self._start + len(self._buf) - self._pos, self._compressed_in))
+        self._member_compressed = self._compressed_in
         self._member_fed = 0
 
     def _fill(self) -> bool:
         """Add at least one byte to the buffer; False at the end of the data. Each call adds at most
         _READ_CHUNK uncompressed bytes, so a gzip bomb (tiny file, huge expansion) never inflates at once."""
+        if self._deferred is not None:
+            damage, self._deferred = self._deferred, None
+            raise damage
         if self._eof:
             return False
         if self._pos:
@@ -150,7 +170,7 @@ class ArchiveStream:
                 out = self._inflater.decompress(data, _READ_CHUNK)
             except zlib.error as exc:
                 self._eof = True
-                raise ArchiveDamage(f"corrupt gzip data: {exc}", self._compressed_in)
+                raise CorruptMember(f"corrupt gzip data: {exc}", self._compressed_in, self._member_compressed + 1)
             # at a member's end the rest is unused_data (CPython may leave a stale copy in unconsumed_tail)
             rest = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
             used = len(data) - len(rest)
@@ -177,7 +197,8 @@ class ArchiveStream:
                 if rest and rest[:2] != b"\x1f\x8b":
                     self._eof = True
                     self._buf += out
-                    raise ArchiveDamage("data after a gzip member is not gzip", self._compressed_in)
+                    raise CorruptMember("data after a gzip member is not gzip", self._compressed_in,
+                                        self._compressed_in)
                 if rest:
                     self._buf += out
                     self._new_member()
@@ -308,14 +329,65 @@ class ArchiveStream:
         return skipped
 
     def peek(self, n: int) -> bytes:
-        while self._available() < n and self._fill():
-            pass
+        try:
+            while self._available() < n and self._fill():
+                pass
+        except CorruptMember as damage:  # a look past a whole record: the damage belongs to the next one
+            self._deferred = damage
         return self._buf[self._pos:self._pos + n]
+
+    def resume_at_next_member(self, damage: CorruptMember) -> Optional[int]:
+        """After `damage`: drop what is buffered and go on at the first gzip member from `damage.resume_from`
+        on that inflates (its magic number, then a trial inflation of its first bytes). Returns that member's
+        compressed offset, or None when there is none (or the file cannot seek): the damage then ends the file.
+        The scan reads the rest of the file once, a chunk at a time."""
+        try:
+            if not self.gzip or not self._raw.seekable():
+                return None
+            pos, tail = damage.resume_from, b""
+            while True:
+                self._raw.seek(pos)
+                chunk = self._raw.read(_READ_CHUNK)
+                if not chunk:
+                    return None
+                data, base = tail + chunk, pos - len(tail)
+                i = data.find(_GZIP_MEMBER_MAGIC)
+                while i >= 0:
+                    if len(data) - i < _MEMBER_PROBE and len(chunk) == _READ_CHUNK:
+                        break  # too little left to try it: it is tried again with the next chunk
+                    if _inflates(memoryview(data)[i:i + _MEMBER_PROBE]):
+                        self._raw.seek(base + i)
+                        self._start += self._available()
+                        self._buf, self._pos, self._pending = b"", 0, b""
+                        self._compressed_in, self._eof, self._deferred = base + i, False, None
+                        self._new_member()
+                        return base + i
+                    i = data.find(_GZIP_MEMBER_MAGIC, i + 1)
+                if i < 0:
+                    i = max(len(data) - len(_GZIP_MEMBER_MAGIC) + 1, 0)
+                pos, tail = base + len(data), data[i:]
+        except (OSError, ValueError):
+            return None
 
     def unread(self, data: bytes) -> None:
         self._buf = data + self._buf[self._pos:]
         self._pos = 0
         self._start -= len(data)
+
+
+_GZIP_MEMBER_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 and CM = deflate: how every gzip member starts
+_MEMBER_PROBE = 1 << 14  # compressed bytes inflated to tell a real member from its magic by chance
+
+
+def _inflates(probe) -> bool:
+    """Whether `probe` starts a gzip member: its header parses and its first blocks inflate."""
+    if len(probe) < 18 or probe[3] & 0xE0:  # shorter than an empty member, or reserved flag bits set
+        return False
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        return bool(inflater.decompress(probe, 1 << 16)) or inflater.eof
+    except zlib.error:
+        return False
 
 
 def _file_size(raw: BinaryIO) -> Optional[int]:
@@ -535,120 +607,133 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
         return rec
 
     while True:
-        _skip_blank(stream)
-        offset = stream.tell
-        pointer = stream.member_offset(offset)
-        first = stream.readline()
-        if not first:
-            return
-        line = first.rstrip(b"\r\n")
-        if line.startswith(b"WARC/"):
-            headers = _parse_fields(_header_lines(stream, pointer))
-            try:
-                length = int(headers.get("content-length", "").strip())
-                if length < 0:
-                    raise ValueError
-            except ValueError:
-                raise ArchiveDamage("WARC record without a valid Content-Length", pointer)
-            rec = ArchiveRecord(headers.get("warc-type", "").strip().lower(), headers, None, offset, pointer,
-                                version=line.decode("ascii", "replace").strip(), declared_length=length)
-            if length > max_block_bytes:
-                # Over the cap: counted and skipped, never held. A length the file cannot hold (2^40, 2^63), or
-                # one that runs past the next record, is damage to this record only: reading resumes at the
-                # next record and this one becomes a damaged record (an error row with its pointer).
-                bound = stream.remaining_bound()
-                impossible = bound is not None and length > bound
-                block_start = stream.tell
-                skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_NEXT, impossible)
-                whole = not at_record and skipped == length
-                if whole and (_follows_header_or_end(stream) or stream.peek(4) == b"\r\n\r\n"):
-                    yield rec
+        offset = pointer = None
+        try:
+            _skip_blank(stream)
+            offset = stream.tell
+            pointer = stream.member_offset(offset)
+            first = stream.readline()
+            if not first:
+                return
+            line = first.rstrip(b"\r\n")
+            if line.startswith(b"WARC/"):
+                headers = _parse_fields(_header_lines(stream, pointer))
+                declared = headers.get("content-length", "").strip()
+                length = int(declared) if declared.isascii() and declared.isdigit() and len(declared) < 40 else -1
+                if length < 0:  # that record only: its block runs to the next WARC header line
+                    skipped, found = _repair_length(stream, b"", max_block_bytes)
+                    if not found:
+                        raise ArchiveDamage("WARC record without a valid Content-Length", pointer)
+                    yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, extra={
+                        "error": f"WARC record without a valid Content-Length ({declared[:40]!r}); "
+                                 f"{len(skipped)} bytes skipped to the next record"})
                     continue
-                if _resync_after_wrong_length(stream, first, at_record):
-                    why = "more than the rest of the file" if impossible else "the next record starts inside it"
-                    yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, version=rec.version,
-                                        declared_length=length,
-                                        extra={"error": f"WARC record declares Content-Length {length} ({why}); "
-                                                        f"{stream.tell - block_start} bytes skipped to the next record"})
+                rec = ArchiveRecord(headers.get("warc-type", "").strip().lower(), headers, None, offset, pointer,
+                                    version=line.decode("ascii", "replace").strip(), declared_length=length)
+                if length > max_block_bytes:
+                    # Over the cap: counted and skipped, never held. A length the file cannot hold (2^40, 2^63), or
+                    # one that runs past the next record, is damage to this record only: reading resumes at the
+                    # next record and this one becomes a damaged record (an error row with its pointer).
+                    bound = stream.remaining_bound()
+                    impossible = bound is not None and length > bound
+                    block_start = stream.tell
+                    skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_NEXT, impossible)
+                    whole = not at_record and skipped == length
+                    if whole and (_follows_header_or_end(stream) or stream.peek(4) == b"\r\n\r\n"):
+                        yield rec
+                        continue
+                    if _resync_after_wrong_length(stream, first, at_record):
+                        why = "more than the rest of the file" if impossible else "the next record starts inside it"
+                        yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, version=rec.version,
+                                            declared_length=length,
+                                            extra={"error": f"WARC record declares Content-Length {length} ({why}); "
+                                                            f"{stream.tell - block_start} bytes skipped to the next record"})
+                        continue
+                    if not whole:
+                        raise ArchiveDamage("archive ends inside a record block", pointer)
+                    yield rec  # the whole block is there and garbage follows: the next turn reports the garbage
                     continue
-                if not whole:
-                    raise ArchiveDamage("archive ends inside a record block", pointer)
-                yield rec  # the whole block is there and garbage follows: the next turn reports the garbage
-                continue
-            block = stream.read(length)
-            # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
-            # garbage, reported on the next turn); otherwise the length is wrong and is repaired.
-            if len(block) < length or (not _follows_header_or_end(stream) and stream.peek(4) != b"\r\n\r\n"):
-                repaired, ok = _repair_length(stream, block, max_block_bytes)
-                if ok:
-                    block, rec.length_repaired = repaired, True
-                elif len(block) < length:
-                    raise ArchiveDamage("archive ends inside a record block", pointer)
-                # else: the block is whole and garbage follows it; the next turn reports the garbage
-            rec.block = block
-            yield within_budget(rec)
-        elif line.startswith(b"filedesc://") or arc_version is not None:
-            fields = line.split()
-            if line.startswith(b"filedesc://"):
-                arc_version = 1
-            n = _ARC_FIELDS[arc_version] if len(fields) >= _ARC_FIELDS[arc_version] else 5
-            if len(fields) < 5:
-                raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
-            url = b" ".join(fields[: len(fields) - (n - 1)])  # spaces inside the URL: parse from the right
-            rest = fields[len(fields) - (n - 1):]
-            if not _ARC_DATE.match(rest[1]):
-                raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
-            try:
-                length = int(rest[-1])
-            except ValueError:
-                length = -1
-            version = f"ARC/{arc_version}"
-            if length < 0:  # seen in the wild (`-1` in a filedesc): the block runs to a blank line
-                block, length = _read_to_blank_line(stream, max_block_bytes)
-            elif length > max_block_bytes:  # counted and skipped, never held; a wrong length: see WARC above
-                bound = stream.remaining_bound()
-                impossible = bound is not None and length > bound
-                block_start = stream.tell
-                skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_NEXT, impossible)
-                # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last
-                # block short by up to 64 bytes at the end of the file is whole, as warcio has it.
-                if not at_record and skipped >= length - 64:
-                    block = None
-                elif _resync_after_wrong_length(stream, first, at_record):
-                    why = "more than the rest of the file" if impossible else "the next record starts inside it"
-                    yield ArchiveRecord(DAMAGED, {"warc-target-uri": url.decode("utf-8", "replace")}, None, offset, pointer,
-                                        version=version, declared_length=length,
-                                        extra={"error": f"ARC record declares length {length} ({why}); "
-                                                        f"{stream.tell - block_start} bytes skipped to the next record"})
-                    continue
-                else:
-                    raise ArchiveDamage("archive ends inside an ARC record", pointer)
-            else:
                 block = stream.read(length)
-                if len(block) < length - 64:  # see above: a short last block is kept, more is a cut file
-                    raise ArchiveDamage("archive ends inside an ARC record", pointer)
-            headers = {"arc-url": url.decode("utf-8", "replace"), "arc-ip": rest[0].decode("ascii", "replace"),
-                       "arc-date": rest[1].decode("ascii", "replace"), "content-type": rest[2].decode("latin-1")}
-            if url.startswith(b"filedesc://"):
-                version_line = (block or b"").split(b"\n", 1)[0].split()
-                if version_line[:1] == [b"2"]:
-                    arc_version = 2
-                yield within_budget(ArchiveRecord("warcinfo", headers, block, offset, pointer,
-                                                  version=f"ARC/{arc_version}"))
-                continue
-            headers["warc-target-uri"] = headers["arc-url"]
-            headers["warc-date"] = headers["arc-date"]
-            yield within_budget(ArchiveRecord("response", headers, block, offset, pointer,
-                                              version=f"ARC/{arc_version}", declared_length=length))
-        else:
-            # Garbage where a header should be: skip to the next WARC header line and report the skipped
-            # bytes as one damaged record; with no next header, the rest of the file is the damage.
-            skipped, ok = _repair_length(stream, first, max_block_bytes)
-            if not ok:
-                raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
-            yield ArchiveRecord(DAMAGED, {}, skipped, offset, pointer, version="",
-                                extra={"error": f"not a WARC or ARC record header: {line[:80]!r}; "
-                                                f"{len(skipped)} bytes skipped to the next record"})
+                # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
+                # garbage, reported on the next turn); otherwise the length is wrong and is repaired.
+                if len(block) < length or (not _follows_header_or_end(stream) and stream.peek(4) != b"\r\n\r\n"):
+                    repaired, ok = _repair_length(stream, block, max_block_bytes)
+                    if ok:
+                        block, rec.length_repaired = repaired, True
+                    elif len(block) < length:
+                        raise ArchiveDamage("archive ends inside a record block", pointer)
+                    # else: the block is whole and garbage follows it; the next turn reports the garbage
+                rec.block = block
+                yield within_budget(rec)
+            elif line.startswith(b"filedesc://") or arc_version is not None:
+                fields = line.split()
+                if line.startswith(b"filedesc://"):
+                    arc_version = 1
+                n = _ARC_FIELDS[arc_version] if len(fields) >= _ARC_FIELDS[arc_version] else 5
+                if len(fields) < 5:
+                    raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
+                url = b" ".join(fields[: len(fields) - (n - 1)])  # spaces inside the URL: parse from the right
+                rest = fields[len(fields) - (n - 1):]
+                if not _ARC_DATE.match(rest[1]):
+                    raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
+                try:
+                    length = int(rest[-1])
+                except ValueError:
+                    length = -1
+                version = f"ARC/{arc_version}"
+                if length < 0:  # seen in the wild (`-1` in a filedesc): the block runs to a blank line
+                    block, length = _read_to_blank_line(stream, max_block_bytes)
+                elif length > max_block_bytes:  # counted and skipped, never held; a wrong length: see WARC above
+                    bound = stream.remaining_bound()
+                    impossible = bound is not None and length > bound
+                    block_start = stream.tell
+                    skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_NEXT, impossible)
+                    # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last
+                    # block short by up to 64 bytes at the end of the file is whole, as warcio has it.
+                    if not at_record and skipped >= length - 64:
+                        block = None
+                    elif _resync_after_wrong_length(stream, first, at_record):
+                        why = "more than the rest of the file" if impossible else "the next record starts inside it"
+                        yield ArchiveRecord(DAMAGED, {"warc-target-uri": url.decode("utf-8", "replace")}, None, offset, pointer,
+                                            version=version, declared_length=length,
+                                            extra={"error": f"ARC record declares length {length} ({why}); "
+                                                            f"{stream.tell - block_start} bytes skipped to the next record"})
+                        continue
+                    else:
+                        raise ArchiveDamage("archive ends inside an ARC record", pointer)
+                else:
+                    block = stream.read(length)
+                    if len(block) < length - 64:  # see above: a short last block is kept, more is a cut file
+                        raise ArchiveDamage("archive ends inside an ARC record", pointer)
+                headers = {"arc-url": url.decode("utf-8", "replace"), "arc-ip": rest[0].decode("ascii", "replace"),
+                           "arc-date": rest[1].decode("ascii", "replace"), "content-type": rest[2].decode("latin-1")}
+                if url.startswith(b"filedesc://"):
+                    version_line = (block or b"").split(b"\n", 1)[0].split()
+                    if version_line[:1] == [b"2"]:
+                        arc_version = 2
+                    yield within_budget(ArchiveRecord("warcinfo", headers, block, offset, pointer,
+                                                      version=f"ARC/{arc_version}"))
+                    continue
+                headers["warc-target-uri"] = headers["arc-url"]
+                headers["warc-date"] = headers["arc-date"]
+                yield within_budget(ArchiveRecord("response", headers, block, offset, pointer,
+                                                  version=f"ARC/{arc_version}", declared_length=length))
+            else:
+                # Garbage where a header should be: skip to the next WARC header line and report the skipped
+                # bytes as one damaged record; with no next header, the rest of the file is the damage.
+                skipped, ok = _repair_length(stream, first, max_block_bytes)
+                if not ok:
+                    raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
+                yield ArchiveRecord(DAMAGED, {}, skipped, offset, pointer, version="",
+                                    extra={"error": f"not a WARC or ARC record header: {line[:80]!r}; "
+                                                    f"{len(skipped)} bytes skipped to the next record"})
+        except CorruptMember as damage:  # that member only: the records of the next ones are read on
+            resumed = stream.resume_at_next_member(damage)
+            if resumed is None:
+                raise
+            yield ArchiveRecord(DAMAGED, {}, None, stream.tell if offset is None else offset,
+                                damage.offset if pointer is None else pointer, version="",
+                                extra={"error": f"{damage}; skipped to the next gzip member, at offset {resumed}"})
 
 
 # --- HTTP payloads -----------------------------------------------------------------------------------
@@ -675,6 +760,8 @@ def _dechunk(body: bytes) -> Optional[bytes]:
             return b"".join(out) if out else None
         if size == 0:
             return b"".join(out)
+        if size < 0:  # not a chunk size ('-4' would walk back to where it started, for ever)
+            return b"".join(out) if out else None
         start = eol + 1
         out.append(body[start:start + size])
         if start + size >= len(body):

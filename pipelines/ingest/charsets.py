@@ -65,7 +65,7 @@ def _normalize_codec(label: Optional[str]) -> Optional[str]:
     label = _WHATWG_SUPERSETS.get(label, label)
     try:
         name = codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL inside the label (`charset=utf-8\x00...`)
         return None
     return name if name in _WHATWG_CODECS else None
 
