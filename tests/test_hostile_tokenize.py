@@ -118,14 +118,15 @@ def test_a_vocabulary_outside_the_byte_alphabet_is_refused_by_tiktoken_with_a_va
 
 def test_blank_lines_are_skipped_in_runs_with_their_offsets_kept():
     data = b'{"a":1}\n' + b"\n" * 5000 + b"  \t\r\n" * 300 + b' {"b":2}\n\n' + b"   " + b'{"c":3}'
-    got = [(o, r) for o, r, _ in iter_bounded_lines(io.BytesIO(data), chunk_bytes=4096, skip_blank=True)]
+    got = [(o, r) for o, r, _, _ in iter_bounded_lines(io.BytesIO(data), chunk_bytes=4096, skip_blank=True)]
     assert [r for _, r in got if r.strip()] == [b'{"a":1}', b' {"b":2}', b'   {"c":3}']
     assert all(data[o:o + len(r)] == r for o, r in got)
     assert len(got) < 10  # not one yield per blank line
     # ranges: every non-blank line once, in the range it starts in
     cuts = [0, 3000, 6100, 6900, len(data)]
     ranged = [r for a, b in zip(cuts, cuts[1:])
-              for _, r, _ in iter_bounded_lines(io.BytesIO(data), a, b, chunk_bytes=512, skip_blank=True) if r.strip()]
+              for _, r, _, _ in iter_bounded_lines(io.BytesIO(data), a, b, chunk_bytes=512, skip_blank=True)
+              if r.strip()]
     assert ranged == [b'{"a":1}', b' {"b":2}', b'   {"c":3}']
 
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from pipelines.ingest.inputs import ARCHIVE, JSONL, PARQUET, kind_of_path, not_a_regular_file
+from pipelines.ingest.inputs import ARCHIVE, JSONL, PARQUET, kind_of_path, not_a_regular_file, stable_id
 from pipelines.ingest.readers import iter_bounded_lines, read_jsonl
 from schemas import ERROR, ID, INPUT_OFFSET, TEXT
 
@@ -16,7 +16,7 @@ DATA = b"alpha\n\nbravo charlie\n" + b"x" * 40 + b"\ndelta\nlast line without ne
 
 
 def _lines(data: bytes, **kwargs):
-    return list(iter_bounded_lines(io.BytesIO(data), **kwargs))
+    return [(offset, line, size) for offset, line, size, _ in iter_bounded_lines(io.BytesIO(data), **kwargs)]
 
 
 def test_bounded_lines_give_offsets_and_sizes_whatever_the_chunk_size():
@@ -45,6 +45,30 @@ def test_byte_ranges_split_the_lines_once_each(chunk):
         first = _lines(DATA, start=0, end=cut, chunk_bytes=chunk)
         second = _lines(DATA, start=cut, end=len(DATA), chunk_bytes=chunk)
         assert first + second == whole, cut  # a line belongs to the range it starts in
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 16, 1 << 20])
+def test_skipping_blank_lines_keeps_every_line_number(chunk):
+    """Runs of blank lines are passed over a chunk at a time, and the lines after them keep the numbers (and
+    offsets) that reading every line gives: curate's JSONL offsets and made-up ids are line numbers."""
+    data = b'{"a":1}\n' + b"\n" * 50 + b" \t\r\n" * 7 + b'  {"b":2}\n\n\n{"c":3}\n' + b"\n" * 9 + b"tail"
+    every = [(o, r, s, n) for o, r, s, n in iter_bounded_lines(io.BytesIO(data), chunk_bytes=chunk)]
+    assert [n for *_, n in every] == list(range(len(data.split(b"\n"))))
+    skipping = list(iter_bounded_lines(io.BytesIO(data), chunk_bytes=chunk, skip_blank=True))
+    assert [t for t in skipping if t[1].strip()] == [t for t in every if t[1].strip()]
+
+
+def test_curate_numbers_jsonl_lines_past_a_gzip_bomb_of_newlines(tmp_path):
+    """16 Mi blank lines (16 KB of gzip) took curate's reader 48 s, a yield each; the next document's offset
+    and made-up id are still its line number."""
+    import gzip
+
+    path = tmp_path / "bomb.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"text": "first"}\n' + b"\n" * (16 << 20) + b'{"text": "second"}\n'))
+    outcomes = list(read_jsonl(str(path)))
+    assert [(kind, row[TEXT], row[INPUT_OFFSET]) for kind, row in outcomes] == [
+        ("kept", "first", 0), ("kept", "second", (16 << 20) + 1)]
+    assert outcomes[1][1][ID] == stable_id("jsonl", "bomb.jsonl.gz", (16 << 20) + 1)
 
 
 def test_kind_of_path_from_the_extension():

@@ -326,9 +326,10 @@ _NOT_BLANK = re.compile(rb"[^ \t\r\n\f\v]")  # what makes a line more than blank
 
 def iter_bounded_lines(fh, start: int = 0, end: Optional[int] = None, max_line_bytes: int = MAX_LINE_BYTES,
                        chunk_bytes: int = LINE_CHUNK_BYTES,
-                       skip_blank: bool = False) -> Iterator[Tuple[int, Optional[bytes], int]]:
-    """(byte offset, line without its newline or None when longer than `max_line_bytes`, line length) of
-    every line that starts in [start, end) of a binary file object, read in chunks of `chunk_bytes`.
+                       skip_blank: bool = False) -> Iterator[Tuple[int, Optional[bytes], int, int]]:
+    """(byte offset, line without its newline or None when longer than `max_line_bytes`, line length, line
+    number counted from the range's first line) of every line that starts in [start, end) of a binary file
+    object, read in chunks of `chunk_bytes`.
 
     Memory is bounded by one line up to the cap plus one chunk: a longer line is only counted while the reader
     looks for its newline, where it resynchronises. Each chunk is searched once, so a 50 MB line costs what its
@@ -336,10 +337,10 @@ def iter_bounded_lines(fh, start: int = 0, end: Optional[int] = None, max_line_b
     file is seeked to `start - 1` and the line in progress there belongs to the range before (the split of
     Beam's text ranges); if no newline is found before `end`, no line starts in the range.
 
-    `skip_blank`: whole lines of ASCII whitespace within a chunk are passed over in one regex search instead of
-    one yield each (for a caller that skips them and numbers lines by offset, not by count: tokenize). A
-    gzip bomb of newlines (1 GiB from 1 MiB) is a billion lines of ~1 us each, a hang of 20 minutes; skipped,
-    it costs its inflation."""
+    `skip_blank`: whole lines of ASCII whitespace within a chunk are passed over in one regex search and
+    counted in C instead of one yield each (the line numbers stay those of every line). A gzip bomb of newlines
+    (1 GiB from 1 MiB) is a billion lines of ~1 us each, a hang of 20 minutes; skipped, it costs its
+    inflation."""
     pos = start
     chunk = b""
     i = 0
@@ -359,6 +360,7 @@ def iter_bounded_lines(fh, start: int = 0, end: Optional[int] = None, max_line_b
                 break
             pos += len(chunk)
     line_start = pos      # file offset of the line being read
+    line_no = 0           # its number, from the range's first line
     parts: List[bytes] = []
     size = 0              # bytes of the line so far (counted past the cap, not held)
     while True:
@@ -369,12 +371,13 @@ def iter_bounded_lines(fh, start: int = 0, end: Optional[int] = None, max_line_b
             i = 0
             if not chunk:
                 if size:
-                    yield line_start, (b"".join(parts) if size <= max_line_bytes else None), size
+                    yield line_start, (b"".join(parts) if size <= max_line_bytes else None), size, line_no
                 return
         if skip_blank and size == 0:
             text = _NOT_BLANK.search(chunk, i)
             last_nl = chunk.rfind(b"\n", i, len(chunk) if text is None else text.start())
             if last_nl >= 0:  # the blank lines from i up to that newline: none is a document
+                line_no += chunk.count(b"\n", i, last_nl + 1)
                 line_start += last_nl + 1 - i
                 i = last_nl + 1
                 continue
@@ -388,8 +391,9 @@ def iter_bounded_lines(fh, start: int = 0, end: Optional[int] = None, max_line_b
         if nl < 0:
             i = len(chunk)
             continue
-        yield line_start, (b"".join(parts) if size <= max_line_bytes else None), size
+        yield line_start, (b"".join(parts) if size <= max_line_bytes else None), size, line_no
         line_start += size + 1
+        line_no += 1
         parts, size, i = [], 0, nl + 1
 
 
@@ -432,7 +436,8 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
     line_no = -1
     try:
         with open_jsonl(path) as fh:
-            for line_no, (_offset, raw_line, size) in enumerate(iter_bounded_lines(fh, max_line_bytes=max_line_bytes)):
+            for _offset, raw_line, size, line_no in iter_bounded_lines(fh, max_line_bytes=max_line_bytes,
+                                                                      skip_blank=True):
                 if raw_line is None:
                     yield ("error", to_error_row(READ_STAGE, line_too_long(size, max_line_bytes), source=SOURCE_TEXT,
                                                  input_path=path, input_offset=line_no))

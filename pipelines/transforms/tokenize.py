@@ -222,7 +222,8 @@ class _ReadJsonlRangeFn(beam.DoFn):
         offset = start
         try:
             with open_jsonl(path) as fh:
-                for offset, raw, size in iter_bounded_lines(fh, start, end, self._max_line_bytes, skip_blank=True):
+                for offset, raw, size, _ in iter_bounded_lines(fh, start, end, self._max_line_bytes,
+                                                                skip_blank=True):
                     try:
                         if raw is None:
                             raise ValueError(line_too_long(size, self._max_line_bytes))
