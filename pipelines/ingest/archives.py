@@ -19,8 +19,13 @@ Layers:
   may end in LF, CRLF or CR CR LF. A wrong Content-Length is detected (the block must be followed by blank
   lines and the next header, or the end) and repaired by resynchronising on the next `WARC/x.y` header
   line; the record is marked `length_repaired`; a Content-Length that is not a number (`-5`, `abc`, empty)
-  costs that record only, resynchronised the same way. ARC header lines with spaces inside the URL are parsed
-  from the right. Anything that cannot be parsed raises `ArchiveDamage` with the offset of the damage.
+  costs that record only, resynchronised the same way, and so does a header that never ends (past
+  `_MAX_HEADER_LINES`). ARC the same: a block must be followed by the next ARC header line (strictly: a URL
+  with a scheme, an IP address, a 12-20 digit date) or the end, else its length is repaired by reading on to
+  the next one; a length that is missing or not a number (`-1`, `abc`) runs to the next header line. ARC header
+  lines with spaces inside the URL are parsed from the right. Garbage where a header should be is skipped to
+  the next header line as one `DAMAGED` record. Anything that cannot be parsed, with no next header to go on
+  at, raises `ArchiveDamage` with the offset of the damage.
 - Memory is one record at most, capped by `max_block_bytes`: a longer block is counted and skipped a chunk
   at a time, never held (`block` None: the caller's `too_large`). A declared length that cannot be right
   (more than the rest of the file could inflate to, e.g. 2^40 or 2^63, or one that runs into a gzip member
@@ -56,6 +61,14 @@ _WARC_NEXT = re.compile(rb"\n(" + _WARC_HEAD.pattern + rb")")
 _ARC_NEXT = re.compile(rb"\n(" + _ARC_HEAD.pattern + rb")")
 _ARC_FIELDS = {1: 5, 2: 10}  # URL IP DATE MIME LENGTH (v1); + STATUS CHECKSUM LOCATION OFFSET FILENAME (v2)
 _ARC_DATE = re.compile(rb"^\d{4,20}$")  # 14 digits by the spec; 18 seen in the wild
+# What an ARC header line must also have where a record boundary is in doubt (after a block, or looked for in
+# bytes that a wrong length left unread): a URL with a scheme, an IP address (or `-`), a 12-20 digit date.
+_ARC_URL = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:")
+_ARC_IP = re.compile(rb"(?:[0-9A-Fa-f.:]+|-)\Z")
+# Where a record may start, after a newline: the lines `_read_on` puts to the strict checks (a literal first byte
+# lets the regex engine scan for it at memchr speed).
+_WARC_START = re.compile(rb"\n(?=WARC/)")
+_ARC_START = re.compile(rb"\n(?=WARC/|" + _ARC_URL.pattern + rb")")
 # Magic numbers of compressions we do not read.
 _UNSUPPORTED_MAGIC = ((b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
                       (b"\x04\x22\x4d\x18", "lz4"), (b"PK\x03\x04", "zip"))
@@ -452,17 +465,22 @@ def parse_warc_date(value: Optional[str]) -> Optional[str]:
 
 
 def _header_lines(stream: ArchiveStream, offset: int) -> List[bytes]:
+    """The header lines up to the blank one. Past _MAX_HEADER_LINES lines (a header that never ends; a long line
+    counts a line per 64 KiB) the lines so far come back, more than _MAX_HEADER_LINES of them, with the stream at
+    the start of the next line (the rest of a long line is skipped): the caller goes on at the next record."""
     lines = []
     while True:
-        line = stream.readline()
-        if not line:
+        raw = stream.readline()
+        if not raw:
             raise ArchiveDamage("archive ends inside a record header", offset)
-        line = line.rstrip(b"\r\n")
+        line = raw.rstrip(b"\r\n")
         if not line:
             return lines
         lines.append(line)
         if len(lines) > _MAX_HEADER_LINES:
-            raise ArchiveDamage("record header too long", offset)
+            while raw and not raw.endswith(b"\n"):
+                raw = stream.readline(_READ_CHUNK)
+            return lines
 
 
 def _parse_fields(lines: List[bytes]) -> dict:
@@ -517,19 +535,91 @@ def _repair_length(stream: ArchiveStream, block: bytes, max_bytes: int) -> Tuple
     return None, False
 
 
-def _read_to_blank_line(stream: ArchiveStream, max_bytes: int) -> Tuple[Optional[bytes], int]:
-    """(block, its length) of an ARC record without a length: the lines up to a blank one. A block over
-    `max_bytes` is counted and skipped, not held: (None, length)."""
-    lines, size = [], 0
-    while True:
-        line = stream.readline()
-        if not line.strip():
-            return (b"".join(lines) if size <= max_bytes else None), size
-        size += len(line)
-        if size <= max_bytes:
-            lines.append(line)
-        else:
-            lines = []
+def _arc_fields(line: bytes, version: int) -> Optional[Tuple[bytes, List[bytes], int]]:
+    """(URL, the fields after it, the length: -1 when missing or not a number) of an ARC header line, None when
+    `line` is not one. URL IP DATE MIME LENGTH (v1; v2 has more fields) are parsed from the right (URLs with
+    spaces are seen in the wild); a line without its length field (URL IP DATE MIME) needs a 12-20 digit date."""
+    fields = line.split()
+    n = _ARC_FIELDS[version] if len(fields) >= _ARC_FIELDS[version] else 5
+    if len(fields) >= 5 and _ARC_DATE.match(fields[len(fields) - n + 2]):
+        url, rest = b" ".join(fields[:len(fields) - n + 1]), fields[len(fields) - n + 1:]
+        length = rest[-1]
+    elif len(fields) >= 4 and _ARC_DATE.match(fields[-2]) and len(fields[-2]) >= 12:
+        url, rest, length = b" ".join(fields[:-3]), fields[-3:], b""
+    else:
+        return None
+    return url, rest, int(length) if length.isdigit() and len(length) < 40 else -1
+
+
+def _is_arc_header(line: bytes) -> bool:
+    """Whether `line` is an ARC header line (v1 or v2), strictly: see _ARC_URL. Its length field may be anything
+    (`-1` and `abc` are seen in the wild)."""
+    if len(line) > _MAX_HEADER_LINE or not _ARC_URL.match(line):
+        return False
+    for version in (2, 1):
+        parsed = _arc_fields(line, version)
+        if parsed and _ARC_IP.match(parsed[1][0]) and len(parsed[1][1]) >= 12:
+            return True
+    return False
+
+
+def _is_arc_or_warc_header(line: bytes) -> bool:
+    return _is_arc_header(line) or _WARC_VERSION.match(line) is not None
+
+
+def _arc_header_in(block: bytes) -> bool:
+    """Whether an ARC header line starts after a newline in `block`."""
+    for m in _ARC_START.finditer(block):
+        end = block.find(b"\n", m.end())
+        if _is_arc_header(block[m.end():end + 1 if end >= 0 else len(block)]):
+            return True
+    return False
+
+
+def _follows_arc_header_or_end(stream: ArchiveStream) -> bool:
+    """True when what follows an ARC block is blank lines, then an ARC header line or the end."""
+    for size in (1024, _MAX_HEADER_LINE):  # the next line is short, most of the time
+        probe = stream.peek(size)
+        stripped = probe.lstrip(b"\r\n\x00")
+        eol = stripped.find(b"\n")
+        if eol >= 0 or len(probe) < size:
+            break
+    if not stripped:
+        return len(probe) < size
+    return _is_arc_header(stripped if eol < 0 else stripped[:eol + 1])
+
+
+def _read_on(stream: ArchiveStream, start: "re.Pattern", is_head, max_bytes: int,
+             head: bytes = b"") -> Tuple[Optional[bytes], int, bool]:
+    """Read from here (`head`: bytes of the same stretch already read) to the next line that starts a record, or
+    the end: (the bytes less one trailing newline, None past `max_bytes`: counted, not held; their length; True
+    when a record follows). A chunk at a time: the lines that `start` finds (after a newline) go to `is_head`."""
+    parts, size, at_start, found = [head], len(head), not head or head.endswith(b"\n"), False
+    while not found:
+        chunk = stream.read(_READ_CHUNK)
+        if not chunk:
+            break
+        whole = chunk.rfind(b"\n") + 1
+        if 0 < whole < len(chunk) == _READ_CHUNK:  # a line cut by the chunk: read again from its start
+            stream.unread(chunk[whole:])
+            chunk = chunk[:whole]
+        lead = b"\n" if at_start else b""
+        for m in start.finditer(lead + chunk):
+            p = m.end() - len(lead)
+            end = chunk.find(b"\n", p)
+            if is_head(chunk[p:] if end < 0 else chunk[p:end + 1]):
+                stream.unread(chunk[p:])
+                chunk, found = chunk[:p], True
+                break
+        at_start = chunk.endswith(b"\n")
+        size += len(chunk)
+        parts = parts if parts is not None and size <= max_bytes else None
+        if parts is not None:
+            parts.append(chunk)
+    if parts is None:
+        return None, size, found
+    block = b"".join(parts)
+    return (block[:-1] if block.endswith(b"\n") else block), size, found
 
 
 def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", after_newline: "re.Pattern",
@@ -616,8 +706,18 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
             if not first:
                 return
             line = first.rstrip(b"\r\n")
+            arc = (_arc_fields(line, arc_version or 1)
+                   if arc_version is not None or line.startswith(b"filedesc://") else None)
             if line.startswith(b"WARC/"):
-                headers = _parse_fields(_header_lines(stream, pointer))
+                lines = _header_lines(stream, pointer)
+                if len(lines) > _MAX_HEADER_LINES:  # a header that never ends: that record only
+                    if not _read_on(stream, _WARC_START, _WARC_VERSION.match, 0)[2]:
+                        raise ArchiveDamage("record header too long", pointer)
+                    yield ArchiveRecord(DAMAGED, _parse_fields(lines[:64]), None, offset, pointer, extra={
+                        "error": f"record header too long (no end within {_MAX_HEADER_LINES} lines); "
+                                 f"{stream.tell - offset} bytes skipped to the next record"})
+                    continue
+                headers = _parse_fields(lines)
                 declared = headers.get("content-length", "").strip()
                 length = int(declared) if declared.isascii() and declared.isdigit() and len(declared) < 40 else -1
                 if length < 0:  # that record only: its block runs to the next WARC header line
@@ -665,24 +765,15 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                     # else: the block is whole and garbage follows it; the next turn reports the garbage
                 rec.block = block
                 yield within_budget(rec)
-            elif line.startswith(b"filedesc://") or arc_version is not None:
-                fields = line.split()
+            elif arc is not None:
+                url, rest, length = arc
                 if line.startswith(b"filedesc://"):
                     arc_version = 1
-                n = _ARC_FIELDS[arc_version] if len(fields) >= _ARC_FIELDS[arc_version] else 5
-                if len(fields) < 5:
-                    raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
-                url = b" ".join(fields[: len(fields) - (n - 1)])  # spaces inside the URL: parse from the right
-                rest = fields[len(fields) - (n - 1):]
-                if not _ARC_DATE.match(rest[1]):
-                    raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
-                try:
-                    length = int(rest[-1])
-                except ValueError:
-                    length = -1
                 version = f"ARC/{arc_version}"
-                if length < 0:  # seen in the wild (`-1` in a filedesc): the block runs to a blank line
-                    block, length = _read_to_blank_line(stream, max_block_bytes)
+                repaired = False
+                if length < 0:  # no length (`-1` is seen in the wild), or not a number: the block runs to the next record
+                    block, size, _ = _read_on(stream, _ARC_START, _is_arc_header, max_block_bytes)
+                    length = size if block is None else len(block)
                 elif length > max_block_bytes:  # counted and skipped, never held; a wrong length: see WARC above
                     bound = stream.remaining_bound()
                     impossible = bound is not None and length > bound
@@ -690,7 +781,8 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                     skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_NEXT, impossible)
                     # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last
                     # block short by up to 64 bytes at the end of the file is whole, as warcio has it.
-                    if not at_record and skipped >= length - 64:
+                    whole = not at_record and skipped >= length - 64
+                    if whole and _follows_arc_header_or_end(stream):
                         block = None
                     elif _resync_after_wrong_length(stream, first, at_record):
                         why = "more than the rest of the file" if impossible else "the next record starts inside it"
@@ -699,12 +791,23 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                                             extra={"error": f"ARC record declares length {length} ({why}); "
                                                             f"{stream.tell - block_start} bytes skipped to the next record"})
                         continue
+                    elif whole:
+                        block = None  # garbage follows the block: the next turn reports it
                     else:
                         raise ArchiveDamage("archive ends inside an ARC record", pointer)
                 else:
                     block = stream.read(length)
-                    if len(block) < length - 64:  # see above: a short last block is kept, more is a cut file
-                        raise ArchiveDamage("archive ends inside an ARC record", pointer)
+                    cut = len(block) < length - 64  # see above: a short last block is whole, more is a cut file
+                    # Not followed by the next record: the length is wrong (read on to the next record), unless
+                    # the block ends as a record does (its newline) with no record inside: garbage follows it,
+                    # reported on the next turn.
+                    if cut or not _follows_arc_header_or_end(stream) and (
+                            stream.peek(1) != b"\n" or _arc_header_in(block)):
+                        stream.unread(block)
+                        block, _, found = _read_on(stream, _ARC_START, _is_arc_header, max_block_bytes)
+                        if cut and not found:
+                            raise ArchiveDamage("archive ends inside an ARC record", pointer)
+                        repaired = True
                 headers = {"arc-url": url.decode("utf-8", "replace"), "arc-ip": rest[0].decode("ascii", "replace"),
                            "arc-date": rest[1].decode("ascii", "replace"), "content-type": rest[2].decode("latin-1")}
                 if url.startswith(b"filedesc://"):
@@ -712,21 +815,24 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                     if version_line[:1] == [b"2"]:
                         arc_version = 2
                     yield within_budget(ArchiveRecord("warcinfo", headers, block, offset, pointer,
-                                                      version=f"ARC/{arc_version}"))
+                                                      version=f"ARC/{arc_version}", length_repaired=repaired))
                     continue
                 headers["warc-target-uri"] = headers["arc-url"]
                 headers["warc-date"] = headers["arc-date"]
-                yield within_budget(ArchiveRecord("response", headers, block, offset, pointer,
-                                                  version=f"ARC/{arc_version}", declared_length=length))
+                yield within_budget(ArchiveRecord("response", headers, block, offset, pointer, version=version,
+                                                  length_repaired=repaired, declared_length=length))
             else:
-                # Garbage where a header should be: skip to the next WARC header line and report the skipped
-                # bytes as one damaged record; with no next header, the rest of the file is the damage.
-                skipped, ok = _repair_length(stream, first, max_block_bytes)
+                # Garbage where a header should be: skip to the next header line (WARC; in an ARC file, ARC or
+                # WARC) and report the skipped bytes as one damaged record; with no next header, the rest of the
+                # file is the damage.
+                start, is_head = ((_WARC_START, _WARC_VERSION.match) if arc_version is None
+                                  else (_ARC_START, _is_arc_or_warc_header))
+                _, size, ok = _read_on(stream, start, is_head, 0, first)
                 if not ok:
                     raise ArchiveDamage(f"not a WARC or ARC record header: {line[:80]!r}", pointer)
-                yield ArchiveRecord(DAMAGED, {}, skipped, offset, pointer, version="",
+                yield ArchiveRecord(DAMAGED, {}, None, offset, pointer, version="",
                                     extra={"error": f"not a WARC or ARC record header: {line[:80]!r}; "
-                                                    f"{len(skipped)} bytes skipped to the next record"})
+                                                    f"{size} bytes skipped to the next record"})
         except CorruptMember as damage:  # that member only: the records of the next ones are read on
             resumed = stream.resume_at_next_member(damage)
             if resumed is None:
