@@ -10,11 +10,7 @@ garbage to the next header as one error row. Real ARC/WARC bytes are built here 
 from __future__ import annotations
 
 import gzip
-import json
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -22,6 +18,7 @@ from pipelines.ingest import archives
 from pipelines.ingest.records import BODY
 from schemas import ERROR, INPUT_OFFSET, URL
 from test_archive_damage import http_response, page, read, responses, urls
+from test_archive_resync import curate_extract_only
 
 FILEDESC = (b"filedesc://x.arc 0.0.0.0 20080101000000 text/plain 77\n"
             + b"1 0 Test\nURL IP-address Archive-date Content-type Archive-length\n".ljust(77, b" ") + b"\n")
@@ -175,13 +172,7 @@ def test_curate_accounts_for_every_record_of_a_damaged_arc_file(tmp_path):
     recs[5] = arc_record(5, len(arc_body(5)) + 150)   # long: repaired
     data = FILEDESC + b"".join(recs[:7]) + b"JUNK\n" * 10 + recs[7]  # and garbage: one error row
     (tmp_path / "in.arc").write_bytes(data)
-    (tmp_path / "r.yaml").write_text("name: t\nseed: 0\nextract: {}\n")
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", "--input", str(tmp_path / "in.arc"),
-                           "--output", str(out), "--recipe", str(tmp_path / "r.yaml"), "--workers", "1"],
-                          capture_output=True, text=True, timeout=300, cwd=str(Path(__file__).resolve().parents[1]))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    stages = {s["name"]: s for s in json.loads((out / "report.json").read_text())["stages"]}
+    stages = curate_extract_only(tmp_path / "in.arc", tmp_path)
     read_stage = stages["read"]
     # 10 outcomes: the filedesc (dropped), 8 responses (kept), the garbage (one error row)
     assert (read_stage["in"], read_stage["kept"], read_stage["errors"]) == (10, 8, 1), read_stage

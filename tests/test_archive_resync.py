@@ -175,17 +175,22 @@ def test_a_page_whose_charset_has_a_nul_is_extracted(tmp_path):
 
 # --- end to end: the curate job accounts for every record of a damaged file ----------------------------
 
+def curate_extract_only(path: Path, tmp_path: Path) -> dict:
+    """The report's stages (by name) of `winnow curate` on `path` with an extract-only recipe, as a user runs it."""
+    (tmp_path / "r.yaml").write_text("name: t\nseed: 0\nextract: {}\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", "--input", str(path),
+                           "--output", str(out), "--recipe", str(tmp_path / "r.yaml"), "--workers", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=str(Path(__file__).resolve().parents[1]))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {s["name"]: s for s in json.loads((out / "report.json").read_text())["stages"]}
+
+
 def test_curate_reads_past_a_broken_member_and_a_bad_length(tmp_path):
     ms = _members(8)
     ms[2] = _corrupt(ms[2])
     bad = responses(8)[5].replace(b"Content-Length: ", b"Content-Length: -")
     ms[5] = gzip.compress(bad)
     (tmp_path / "in.warc.gz").write_bytes(b"".join(ms))
-    (tmp_path / "r.yaml").write_text("name: t\nseed: 0\nextract: {}\n")
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", "--input", str(tmp_path / "in.warc.gz"),
-                           "--output", str(out), "--recipe", str(tmp_path / "r.yaml"), "--workers", "1"],
-                          capture_output=True, text=True, timeout=300, cwd=str(Path(__file__).resolve().parents[1]))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    read_stage = {s["name"]: s for s in json.loads((out / "report.json").read_text())["stages"]}["read"]
+    read_stage = curate_extract_only(tmp_path / "in.warc.gz", tmp_path)["read"]
     assert (read_stage["in"], read_stage["kept"], read_stage["errors"]) == (8, 6, 2), read_stage
