@@ -194,3 +194,20 @@ def test_curate_reads_past_a_broken_member_and_a_bad_length(tmp_path):
     (tmp_path / "in.warc.gz").write_bytes(b"".join(ms))
     read_stage = curate_extract_only(tmp_path / "in.warc.gz", tmp_path)["read"]
     assert (read_stage["in"], read_stage["kept"], read_stage["errors"]) == (8, 6, 2), read_stage
+
+
+@pytest.mark.parametrize("name", ["t.warc", "t.warc.gz"])
+def test_blank_padding_between_records_is_skipped_across_buffer_fills(tmp_path, name):
+    """Blank lines and NUL padding between records are matched where they start in the buffer (they were
+    sliced off it, a copy of up to a chunk for each record): a run longer than a read chunk (1 MiB), and runs
+    of every mix, still leave each record whole at its own offset."""
+    recs = responses(4)
+    padding = [b"\r\n" * (3 << 19), b"\x00" * 5 + b"\n\r\n", b"", b"\n" * 7]
+    data = b"".join(r + p for r, p in zip(recs, padding))
+    if name.endswith(".gz"):
+        data = b"".join(gzip.compress(r + p) for r, p in zip(recs, padding))
+    counts, kept, errors = read(tmp_path, data, name)
+    assert not errors and urls(kept) == [f"http://example.com/{i}" for i in range(4)]
+    if name == "t.warc":  # each record's pointer is where it starts, past the padding before it
+        starts = [sum(len(r) + len(p) for r, p in zip(recs[:i], padding)) for i in range(4)]
+        assert [d[INPUT_OFFSET] for d in kept] == starts

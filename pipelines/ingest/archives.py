@@ -320,16 +320,17 @@ class ArchiveStream:
             pass
         return self._consume(n)
 
-    def skip_bytes(self, chars: bytes) -> None:
-        """Consume a run of bytes from `chars` (blank lines and NUL padding between records), in bulk."""
+    def skip_blank(self) -> None:
+        """Consume a run of blank lines and NUL padding (between records), in bulk: matched where it starts in
+        the buffer, not sliced off it (a copy of up to a chunk for every record: a third of the reading time of
+        a file of tiny records)."""
         while True:
             if self._pos >= len(self._buf) and not self._fill():
                 return
-            view = self._buf[self._pos:self._pos + _READ_CHUNK]
-            n = len(view) - len(view.lstrip(chars))
+            n = _BLANK_RUN.match(self._buf, self._pos).end() - self._pos
             self._pos += n
             self._start += n
-            if n < len(view):
+            if self._pos < len(self._buf):
                 return
 
     def skip(self, n: int) -> int:
@@ -388,6 +389,7 @@ class ArchiveStream:
         self._start -= len(data)
 
 
+_BLANK_RUN = re.compile(rb"[\r\n\x00]*")  # blank lines and NUL padding between records
 _GZIP_MEMBER_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 and CM = deflate: how every gzip member starts
 _MEMBER_PROBE = 1 << 14  # compressed bytes inflated to tell a real member from its magic by chance
 
@@ -497,10 +499,6 @@ def _parse_fields(lines: List[bytes]) -> dict:
         last = name.strip().lower()
         headers.setdefault(last, value.strip())
     return headers
-
-
-def _skip_blank(stream: ArchiveStream) -> None:
-    stream.skip_bytes(b"\r\n\x00")
 
 
 def _follows_header_or_end(stream: ArchiveStream) -> bool:
@@ -699,7 +697,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
     while True:
         offset = pointer = None
         try:
-            _skip_blank(stream)
+            stream.skip_blank()
             offset = stream.tell
             pointer = stream.member_offset(offset)
             first = stream.readline()
