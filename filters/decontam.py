@@ -314,7 +314,15 @@ def _records(path: str) -> Iterator[Dict[str, Any]]:
             yield from batch.to_pylist()
     elif name.endswith(JSONL_SUFFIXES):
         with _open_jsonl(path, name) as f:
-            for lineno, line in enumerate(f, 1):
+            lineno = 0
+            while True:  # read up to the cap, never whole: a 29 MB line took ~0.5 GB (~18 bytes a byte)
+                line = f.readline(MAX_ITEM_BYTES + 1)
+                if not line:
+                    break
+                lineno += 1
+                if len(line) > MAX_ITEM_BYTES:
+                    raise ValueError(f"{path} line {lineno} is over {MAX_ITEM_BYTES >> 20} MiB; an evaluation item "
+                                     f"is a question, not a corpus: split it into records")
                 if not line.strip():
                     continue
                 try:

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from schemas.errors import reading
+from schemas.errors import WinnowError, reading
 
 INDEX_DIR = "index"
 DESCRIPTION = "index.json"
@@ -160,6 +160,9 @@ def _description_problem(desc: Any) -> Optional[str]:
         if not (isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("partition"), int)
                 and isinstance(f.get("rows"), int) and isinstance(f.get("buckets"), list) and len(f["buckets"]) == 2):
             return f"the file entry {f!r:.120} lacks a path, partition, rows or buckets"
+        if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < BUCKETS for b in f["buckets"]):
+            # the merge compares them with bucket numbers: a None or a string was a TypeError traceback
+            return f"the file entry {f!r:.120} has buckets that are not two bucket numbers (0 to {BUCKETS - 1})"
     if not isinstance(desc.get("params", {}), dict):
         return "'params' is not an object"
     return None
@@ -269,6 +272,16 @@ def write_description(directory: str, desc: Mapping[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------ read
 
+def check_part_schema(path: str, found: pa.Schema, expected: pa.Schema) -> None:
+    """WinnowError naming a part file whose columns are not the index's (names, order and types): a key column of
+    strings matched no key, so every document passed as new, and other shapes failed as `int('x')` naming no file."""
+    if [(f.name, f.type) for f in found] != [(f.name, f.type) for f in expected]:
+        have = ", ".join(f"{f.name}: {f.type}" for f in found)
+        want = ", ".join(f"{f.name}: {f.type}" for f in expected)
+        raise WinnowError(f"holds columns ({have:.200}), not a dedup index part's ({want})", path=path,
+                          fix=FIX_DAMAGED_INDEX)
+
+
 def _open_seekable(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
@@ -283,6 +296,7 @@ class IndexReader:
     def __init__(self, stage_dir: str, desc: Mapping[str, Any], cache_groups: int = 64,
                  key_column: str = KEY, value_column: str = KEPT_ID):
         self._dir, self._columns = stage_dir, [key_column, value_column]
+        self._schema = SETS_SCHEMA if value_column == SET else INDEX_SCHEMA
         self._partitions = int(desc["partitions"])
         self._files = {int(f["partition"]): f["path"] for f in desc.get("files", ()) if f.get("rows")}
         self._meta: Dict[int, Tuple[Any, List[Tuple[int, int, int]]]] = {}
@@ -295,10 +309,13 @@ class IndexReader:
             path = self._path(partition)
             with reading(path, FIX_DAMAGED_INDEX), _open_seekable(path) as f:  # reads the footer only
                 meta = pq.ParquetFile(f).metadata
+            check_part_schema(path, meta.schema.to_arrow_schema(), self._schema)
             ranges = []
             for g in range(meta.num_row_groups):
                 rg = meta.row_group(g)
                 stats = rg.column(0).statistics
+                if stats is None or not stats.has_min_max:  # row groups are found by these statistics alone
+                    raise WinnowError(f"row group {g} has no {BUCKET} statistics", path=path, fix=FIX_DAMAGED_INDEX)
                 ranges.append((int(stats.min), int(stats.max),
                                sum(rg.column(c).total_compressed_size for c in range(rg.num_columns))))
             self._meta[partition] = (meta, ranges)
@@ -379,6 +396,7 @@ def _merge_tables(loaded, output: str, stage: str, params, partitions: int, keys
                     continue
                 path = FileSystems.join(stage_dir, f["path"])
                 with reading(path, FIX_DAMAGED_INDEX):
+                    check_part_schema(path, pq.read_schema(FileSystems.open(path)), schema)
                     table = pq.read_table(FileSystems.open(path), filters=[(BUCKET, ">=", lo), (BUCKET, "<=", hi)])
                 rows.extend(zip(*(table.column(c).to_pylist() for c in columns)))
         if rows:

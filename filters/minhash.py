@@ -60,6 +60,7 @@ _MAX_HASH_32 = np.uint64((1 << 32) - 1)
 _MASK64 = (1 << 64) - 1
 # Rows of the (shingles x permutations) block per numpy op: ~2048 * 112 * 8 bytes = 1.8 MB stays in cache.
 _CHUNK = 2048
+_BLOCK_VALUES = 1 << 20  # caps the block for large num_perm (rows = _CHUNK up to num_perm 512)
 _FMIX = {  # MurmurHash3's fmix32 (64: schemas.hashing.fmix64)
     32: (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16)),
 }
@@ -440,9 +441,12 @@ def _permuted_min(hv: np.ndarray, owner: np.ndarray, n_docs: int, params: MinHas
         return out.astype(np.uint64)
     if params.scheme != "legacy":
         hv = _fmix(hv, 64 if params.scheme == "affine64" else 32)  # once per shingle, not per permutation
-    buf = np.empty((_CHUNK, params.num_perm), dtype=a.dtype)
-    for start in range(0, len(hv), _CHUNK):
-        h = hv[start:start + _CHUNK, None]
+    # At most _BLOCK_VALUES values (8 MB) per block whatever num_perm is: at _CHUNK rows, num_perm 100,000 took a
+    # 1.6 GB buffer to sign any batch (a 300-document curate peaked at 1.9 GB, 0.3 GB bounded).
+    rows = max(1, min(_CHUNK, _BLOCK_VALUES // params.num_perm))
+    buf = np.empty((rows, params.num_perm), dtype=a.dtype)
+    for start in range(0, len(hv), rows):
+        h = hv[start:start + rows, None]
         block = buf[:len(h)]
         np.multiply(h, a, out=block)
         block += b
@@ -450,7 +454,7 @@ def _permuted_min(hv: np.ndarray, owner: np.ndarray, n_docs: int, params: MinHas
             # uint64 a*h wraps mod 2^64 before the mod prime, exactly as in datasketch.
             np.remainder(block, _MERSENNE_PRIME, out=block)
             np.bitwise_and(block, _MAX_HASH_32, out=block)
-        own = owner[start:start + _CHUNK]
+        own = owner[start:start + rows]
         cut = np.flatnonzero(np.concatenate(([True], own[1:] != own[:-1])))
         docs = own[cut]
         out[docs] = np.minimum(out[docs], np.minimum.reduceat(block, cut, axis=0))
