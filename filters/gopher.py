@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 
 from filters.base import Document, DocumentFilter
 from filters.stage_options import Fraction, NonNegative, NonNegativeInt, OptionError, Sources, checked_options
-from filters.text import CHUNK_CACHE_SIZE, GOPHER_PUNCTUATION, word_tokens
+from filters.text import CHUNK_CACHE_SIZE, GOPHER_PUNCTUATION, MAX_CACHED_CHUNK, word_tokens
 from schemas import TEXT
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -41,9 +41,11 @@ _TOKEN_KINDS: dict = {}  # token -> (is a symbol word, has a letter): the rules 
 def _token_kind(token: str) -> tuple:
     kind = _TOKEN_KINDS.get(token)
     if kind is None:
-        if len(_TOKEN_KINDS) >= CHUNK_CACHE_SIZE:
-            _TOKEN_KINDS.clear()
-        kind = _TOKEN_KINDS[token] = (is_symbol_word(token), any(c.isalpha() for c in token))
+        kind = (is_symbol_word(token), any(c.isalpha() for c in token))
+        if len(token) <= MAX_CACHED_CHUNK:  # the cache is bounded by count: long tokens would make it large
+            if len(_TOKEN_KINDS) >= CHUNK_CACHE_SIZE:
+                _TOKEN_KINDS.clear()
+            _TOKEN_KINDS[token] = kind
     return kind
 
 

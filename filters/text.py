@@ -25,6 +25,12 @@ in a bounded per-process cache (spaCy's own cache skips words outside its vocabu
 and its affix regexes cost ~50 us a chunk); a chunk of ASCII letters that is not one of spaCy's special cases
 ("cannot", "gonna", "dont") is one token without asking. Measured: same tokens as one spaCy call on every text
 and line of the parity set, 5-10x faster. `word_count` is `len(word_tokens(text))` without the list.
+spaCy's affix loop re-scans the rest of a chunk for every prefix or suffix it peels off, so a chunk that is a
+long run of punctuation or symbols costs quadratic time in one uninterruptible C call (measured: 2,000 "$" take
+1.3 s, 8,000 "'" 9 s, 100 KB hours; filters/deadline.py cannot stop it). A chunk over `MAX_CHUNK_CHARS` is
+therefore tokenized in pieces of that many characters (the longest chunk in the web and book texts of
+shared/data has 4,479 characters, so their tokens are unchanged), and only chunks of up to `MAX_CACHED_CHUNK`
+characters are cached, so the cache holds words, not up to CHUNK_CACHE_SIZE copies of long runs.
 `sentence_count` splits a line into sentences the way spaCy's rule-based sentencizer does: a
 sentence ends at a terminal punctuation token that is followed by a token that is not punctuation.
 """
@@ -152,6 +158,10 @@ def _spacy_tokenizer():
 _SPECIAL_CASES: frozenset = frozenset()
 _CHUNK_TOKENS: dict = {}  # whitespace-free chunk -> its spaCy tokens (tuple)
 CHUNK_CACHE_SIZE = 1 << 17  # ~20 MB at most; cleared when full (results never depend on it)
+MAX_CACHED_CHUNK = 64  # longer chunks (and tokens) are not cached: they seldom repeat, and the bound above is by count
+# Bounds spaCy's quadratic affix loop on one chunk (the worst run of this length, "$" or "%", ~7 s; real chunks
+# of this length ~0.02 s); a 1 MB run costs ~200 such pieces, which the quality stage's time limit cuts short.
+MAX_CHUNK_CHARS = 5000
 
 
 def _chunk_tokens(chunk: str) -> tuple:
@@ -161,11 +171,15 @@ def _chunk_tokens(chunk: str) -> tuple:
         _SPECIAL_CASES = frozenset(tokenizer.rules)
     if chunk.isascii() and chunk.isalpha() and chunk not in _SPECIAL_CASES:
         tokens = (chunk,)  # no prefix, suffix or infix rule of spaCy's English applies to bare ASCII letters
+    elif len(chunk) > MAX_CHUNK_CHARS:
+        tokens = tuple(t for i in range(0, len(chunk), MAX_CHUNK_CHARS)
+                       for t in _chunk_tokens(chunk[i:i + MAX_CHUNK_CHARS]))
     else:
         tokens = tuple(t.text for t in tokenizer(chunk) if not t.is_space)
-    if len(_CHUNK_TOKENS) >= CHUNK_CACHE_SIZE:
-        _CHUNK_TOKENS.clear()
-    _CHUNK_TOKENS[chunk] = tokens
+    if len(chunk) <= MAX_CACHED_CHUNK:
+        if len(_CHUNK_TOKENS) >= CHUNK_CACHE_SIZE:
+            _CHUNK_TOKENS.clear()
+        _CHUNK_TOKENS[chunk] = tokens
     return tokens
 
 
@@ -211,9 +225,11 @@ def sentence_count(tokens: List[str]) -> int:
         if seen_end:
             is_punct = punct.get(tok)
             if is_punct is None:
-                if len(punct) >= CHUNK_CACHE_SIZE:
-                    punct.clear()
-                is_punct = punct[tok] = all(unicodedata.category(c)[0] == "P" for c in tok)
+                is_punct = all(unicodedata.category(c)[0] == "P" for c in tok)
+                if len(tok) <= MAX_CACHED_CHUNK:
+                    if len(punct) >= CHUNK_CACHE_SIZE:
+                        punct.clear()
+                    punct[tok] = is_punct
             if not is_punct:
                 n += 1
                 seen_end = False

@@ -114,6 +114,7 @@ class UrlFilter(DocumentFilter):
                 if why:
                     raise OptionError(option, f"= {_SHOWN.repr(value)} is not allowed: {why}")
         self.domains = {normalize_host(d) for d in set(domains or ()) | listed_domains}
+        self._longest_domain = max(map(len, self.domains), default=0)
         self.urls = {_url_key(u) for u in set(urls or ()) | read_list(urls_file)}
         self.banned_words = {w.lower() for w in set(banned_words or ()) | listed_words}
         self.banned_subwords = {_NON_ALNUM.sub("", w.lower()) for w in banned_subwords or ()} - {""}
@@ -125,9 +126,15 @@ class UrlFilter(DocumentFilter):
             host = ""
         if host in self.domains:
             return "url_domain"
-        labels = host.split(".")
-        if any(".".join(labels[i:]) in self.domains for i in range(1, len(labels))):
-            return "url_parent_domain"
+        # Parent domains from the nearest up; one longer than every listed domain cannot be listed, and stopping
+        # there keeps a host of many labels ("a.a.a...", any length in a JSONL url field) linear, not quadratic.
+        dot = host.find(".")
+        while dot >= 0 and len(host) - dot - 1 > self._longest_domain:
+            dot = host.find(".", dot + 1)
+        while dot >= 0:
+            if host[dot + 1:] in self.domains:
+                return "url_parent_domain"
+            dot = host.find(".", dot + 1)
         if _url_key(url) in self.urls:
             return "url_listed"
         lower = url.lower()
