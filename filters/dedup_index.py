@@ -395,9 +395,9 @@ def _merge_tables(loaded, output: str, stage: str, params, partitions: int, keys
                 if not f.get("rows") or b[1] < lo or b[0] > hi:
                     continue
                 path = FileSystems.join(stage_dir, f["path"])
-                with reading(path, FIX_DAMAGED_INDEX):
-                    check_part_schema(path, pq.read_schema(FileSystems.open(path)), schema)
-                    table = pq.read_table(FileSystems.open(path), filters=[(BUCKET, ">=", lo), (BUCKET, "<=", hi)])
+                with reading(path, FIX_DAMAGED_INDEX), FileSystems.open(path) as fh:
+                    table = pq.read_table(fh, filters=[(BUCKET, ">=", lo), (BUCKET, "<=", hi)])
+                check_part_schema(path, table.schema, schema)  # the part as read: no second open per range
                 rows.extend(zip(*(table.column(c).to_pylist() for c in columns)))
         if rows:
             files.append(write_partition(output, p, partitions, rows, schema))

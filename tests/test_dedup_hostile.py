@@ -162,3 +162,13 @@ def test_an_evaluation_record_line_over_the_item_cap_is_refused_naming_it(tmp_pa
         list(decontam.eval_items(eval_set))
     path.write_text(small + "\n" + small)  # lines under the cap (the last without a newline) are read as before
     assert list(decontam.eval_items(eval_set)) == [_prose(1), _prose(1)]
+
+
+def test_index_merge_refuses_a_part_of_another_shape_naming_it(earlier_run, tmp_path, capsys):
+    out, _docs = earlier_run
+    damaged = _damaged_copy(out, tmp_path / "damaged", "dedup_exact", _string_keys)
+    code, _out, err = winnow(capsys, "index", "merge", out, damaged, "--stage", "dedup_exact", "-o", tmp_path / "m")
+    assert code == 1, err
+    line = last_error_line(err, "index merge")
+    assert "holds columns (bucket: uint16, key: string, kept_id: int64)" in line, line
+    assert str(damaged / "index" / "dedup_exact") in line, line
