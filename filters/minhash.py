@@ -60,6 +60,10 @@ _MAX_HASH_32 = np.uint64((1 << 32) - 1)
 _MASK64 = (1 << 64) - 1
 # Rows of the (shingles x permutations) block per numpy op: ~2048 * 112 * 8 bytes = 1.8 MB stays in cache.
 _CHUNK = 2048
+# The most permutations a signature may have: a batch's signatures are _SIGN_BATCH x num_perm uint64 values
+# (num_perm 1,000,000 held ~2 GB per batch of 256 documents, and its permutations took minutes to draw). Published
+# setups use 112 (FineWeb: 14 bands x 8 rows) to 256; 8,192 leaves room to experiment at 16 MB per batch.
+MAX_NUM_PERM = 8192
 _BLOCK_VALUES = 1 << 20  # caps the block for large num_perm (rows = _CHUNK up to num_perm 512)
 _FMIX = {  # MurmurHash3's fmix32 (64: schemas.hashing.fmix64)
     32: (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16)),
@@ -75,7 +79,7 @@ _POSITION_WEIGHTS = (0x6A09E667F3BCC909, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B,
 @checked_options
 @dataclass(frozen=True)
 class MinHashParams:
-    num_perm: PositiveInt = 112
+    num_perm: Annotated[int, Range(1, MAX_NUM_PERM)] = 112
     bands: PositiveInt = 14
     rows: PositiveInt = 8
     ngram: PositiveInt = 5
@@ -96,7 +100,7 @@ class MinHashParams:
     @classmethod
     @checked_options
     def for_threshold(cls, threshold: Annotated[float, Range(0, 1, low_open=True, high_open=True)],
-                      num_perm: PositiveInt = 112, false_positive_weight: NonNegative = 0.5,
+                      num_perm: Annotated[int, Range(1, MAX_NUM_PERM)] = 112, false_positive_weight: NonNegative = 0.5,
                       false_negative_weight: NonNegative = 0.5, **kwargs) -> "MinHashParams":
         """Parameters whose bands x rows datasketch's optimiser picks for `threshold` and `num_perm`."""
         bands, rows = optimal_bands_rows(threshold, num_perm, false_positive_weight, false_negative_weight)

@@ -130,10 +130,10 @@ def test_a_description_whose_bucket_range_is_not_numbers_is_one_line_for_merge_a
     assert code == 1 and "buckets that are not two bucket numbers" in line, line
 
 
-def test_signing_with_a_huge_num_perm_holds_a_bounded_block(monkeypatch):
+def test_signing_with_the_largest_num_perm_holds_a_bounded_block(monkeypatch):
     # before: the block was 2,048 x num_perm values whatever the batch: num_perm 100,000 allocated 1.6 GB (a 300-
-    # document curate peaked at 1.9 GB RSS; 337 MB after)
-    params = MinHashParams(num_perm=100_000, bands=10, rows=10)
+    # document curate peaked at 1.9 GB RSS; 337 MB after); at the largest num_perm allowed, 134 MB
+    params = MinHashParams(num_perm=minhash.MAX_NUM_PERM, bands=10, rows=10)
     texts = [_prose(i) for i in range(3)]
     minhash_signatures(texts[:1], params)  # permutations cached outside the measurement
     tracemalloc.start()
@@ -142,7 +142,7 @@ def test_signing_with_a_huge_num_perm_holds_a_bounded_block(monkeypatch):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    # the 3 signatures (2.4 MB) and their uint64 copy, plus one block of at most 8 MB and its reduction
+    # the 3 signatures (0.2 MB) and their uint64 copy, plus one block of at most 8 MB and its reduction
     assert peak < 64 << 20, peak
     # the same signatures as with whole 2,048-row blocks, and per document as in a batch
     monkeypatch.setattr(minhash, "_BLOCK_VALUES", 1 << 40)
@@ -172,3 +172,15 @@ def test_index_merge_refuses_a_part_of_another_shape_naming_it(earlier_run, tmp_
     line = last_error_line(err, "index merge")
     assert "holds columns (bucket: uint16, key: string, kept_id: int64)" in line, line
     assert str(damaged / "index" / "dedup_exact") in line, line
+
+
+def test_a_recipe_num_perm_over_the_cap_is_refused_before_any_work(tmp_path, capsys):
+    # before: num_perm had no upper bound; 1,000,000 drew a million permutations and held 256 x 1M uint64
+    # signatures (~2 GB) per batch
+    docs = _write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "text": _prose(1)}])
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\ndedup_minhash: {num_perm: 1000000, bands: 10, rows: 10}\n")
+    code, _out, err = winnow(capsys, "curate", "-i", docs, "-o", tmp_path / "out", "--recipe", recipe)
+    line = last_error_line(err, "curate")
+    assert code == 1 and "num_perm" in line and "1000000" in line and f"[1, {minhash.MAX_NUM_PERM}]" in line, line
+    assert not (tmp_path / "out").exists()
