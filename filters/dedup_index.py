@@ -160,6 +160,10 @@ def _description_problem(desc: Any) -> Optional[str]:
         if not (isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("partition"), int)
                 and isinstance(f.get("rows"), int) and isinstance(f.get("buckets"), list) and len(f["buckets"]) == 2):
             return f"the file entry {f!r:.120} lacks a path, partition, rows or buckets"
+        if isinstance(f["rows"], bool) or f["rows"] < 1:
+            # a written part always has rows (empty partitions get no file); readers skip an entry of 0 rows, so
+            # its file's keys would silently match nothing
+            return f"the file entry {f!r:.120} has rows {f['rows']!r}, not a count of at least 1"
         if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < BUCKETS for b in f["buckets"]):
             # the merge compares them with bucket numbers: a None or a string was a TypeError traceback
             return f"the file entry {f!r:.120} has buckets that are not two bucket numbers (0 to {BUCKETS - 1})"
@@ -299,6 +303,7 @@ class IndexReader:
         self._schema = SETS_SCHEMA if value_column == SET else INDEX_SCHEMA
         self._partitions = int(desc["partitions"])
         self._files = {int(f["partition"]): f["path"] for f in desc.get("files", ()) if f.get("rows")}
+        self._rows = {int(f["partition"]): f["rows"] for f in desc.get("files", ()) if f.get("rows")}
         self._meta: Dict[int, Tuple[Any, List[Tuple[int, int, int]]]] = {}
         self._groups: "OrderedDict[Tuple[int, int], Dict[bytes, List[str]]]" = OrderedDict()
         self._cache = cache_groups
@@ -310,6 +315,9 @@ class IndexReader:
             with reading(path, FIX_DAMAGED_INDEX), _open_seekable(path) as f:  # reads the footer only
                 meta = pq.ParquetFile(f).metadata
             check_part_schema(path, meta.schema.to_arrow_schema(), self._schema)
+            if meta.num_rows != self._rows[partition]:  # a replaced or truncated part, or an edited count
+                raise WinnowError(f"has {meta.num_rows} rows where {DESCRIPTION} lists {self._rows[partition]}",
+                                  path=path, fix=FIX_DAMAGED_INDEX)
             ranges = []
             for g in range(meta.num_row_groups):
                 rg = meta.row_group(g)

@@ -184,3 +184,30 @@ def test_a_recipe_num_perm_over_the_cap_is_refused_before_any_work(tmp_path, cap
     line = last_error_line(err, "curate")
     assert code == 1 and "num_perm" in line and "1000000" in line and f"[1, {minhash.MAX_NUM_PERM}]" in line, line
     assert not (tmp_path / "out").exists()
+
+
+def _edited_rows(out: Path, dst: Path, rows) -> Path:
+    damaged = _damaged_copy(out, dst, "dedup_exact", lambda part: None)
+    desc_path = damaged / "index" / "dedup_exact" / dix.DESCRIPTION
+    desc = json.loads(desc_path.read_text())
+    for f in desc["files"]:
+        f["rows"] = rows(f["rows"])
+    desc_path.write_text(json.dumps(desc))
+    return damaged
+
+
+@pytest.mark.parametrize("rows, needle", [
+    # before: readers skip entries of 0 rows, so all 40 earlier documents passed as new, exit 0
+    (lambda n: 0, "has rows 0, not a count of at least 1"),
+    # before: a count that disagrees with the part went unnoticed (a replaced or truncated part)
+    (lambda n: n + 1, "rows where index.json lists"),
+])
+def test_an_index_entry_whose_row_count_is_wrong_fails_the_run(earlier_run, tmp_path, capsys, rows, needle):
+    out, docs = earlier_run
+    damaged = _edited_rows(out, tmp_path / "damaged", rows)
+    recipe = tmp_path / "b.yaml"
+    recipe.write_text(f"name: b\ndedup_exact: {{against: ['{damaged}']}}\n")
+    code, _out, err = winnow(capsys, "curate", "-i", docs, "-o", tmp_path / "b_out", "--recipe", recipe)
+    line = last_error_line(err, "curate")
+    assert code == 1 and needle in line and str(damaged / "index" / "dedup_exact") in line, line
+    assert not (tmp_path / "b_out" / "documents").exists()
