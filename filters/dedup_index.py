@@ -299,7 +299,7 @@ class IndexReader:
 
     def __init__(self, stage_dir: str, desc: Mapping[str, Any], cache_groups: int = 64,
                  key_column: str = KEY, value_column: str = KEPT_ID):
-        self._dir, self._columns = stage_dir, [key_column, value_column]
+        self.directory, self._columns = stage_dir, [key_column, value_column]
         self._schema = SETS_SCHEMA if value_column == SET else INDEX_SCHEMA
         self._partitions = int(desc["partitions"])
         self._files = {int(f["partition"]): f["path"] for f in desc.get("files", ()) if f.get("rows")}
@@ -332,7 +332,7 @@ class IndexReader:
         return self._meta[partition]
 
     def _path(self, partition: int) -> str:
-        return FileSystems.join(self._dir, self._files[partition])
+        return FileSystems.join(self.directory, self._files[partition])
 
     def _group(self, partition: int, g: int) -> Dict[bytes, List[str]]:
         cached = self._groups.get((partition, g))

@@ -211,3 +211,28 @@ def test_an_index_entry_whose_row_count_is_wrong_fails_the_run(earlier_run, tmp_
     line = last_error_line(err, "curate")
     assert code == 1 and needle in line and str(damaged / "index" / "dedup_exact") in line, line
     assert not (tmp_path / "b_out" / "documents").exists()
+
+
+def test_an_earlier_index_whose_sets_lack_a_kept_document_fails_the_run(earlier_run, tmp_path, capsys):
+    # before: a candidate pair whose earlier document had no set was dropped unverified and uncounted, so the 40
+    # near-duplicates of the earlier run passed as new documents, exit 0
+    out, _docs = earlier_run
+
+    def keep_first_row(part: Path) -> None:
+        pq.write_table(pq.read_table(part).slice(0, 1), part)
+
+    damaged = _damaged_copy(out, tmp_path / "damaged", "dedup_minhash/sets", keep_first_row)
+    sets_dir = damaged / "index" / "dedup_minhash" / "sets"
+    desc = json.loads((sets_dir / dix.DESCRIPTION).read_text())
+    for f in desc["files"]:  # counts that agree with the shortened parts: only the sets themselves are missing
+        f["rows"] = pq.read_metadata(sets_dir / f["path"]).num_rows
+    (sets_dir / dix.DESCRIPTION).write_text(json.dumps(desc))
+    b_docs = [{"id": f"b{i:03d}", "text": _prose(i).replace(" ", " changed ", 1)} for i in range(40)]
+    b = _write_jsonl(tmp_path / "b.jsonl", b_docs)
+    recipe = tmp_path / "b.yaml"
+    recipe.write_text(f"name: b\ndedup_minhash: {{against: ['{damaged}']}}\n")
+    code, _out, err = winnow(capsys, "curate", "-i", b, "-o", tmp_path / "b_out", "--recipe", recipe)
+    line = last_error_line(err, "curate")
+    assert code == 1 and "holds no shingle-hash set for 'a0" in line and str(sets_dir) in line, line
+    assert "the index file is damaged or truncated" in line
+    assert not (tmp_path / "b_out" / "documents").exists()

@@ -93,6 +93,7 @@ from pipelines.transforms.phases import CHUNK_ROWS, PTR, lean, read_texts
 from pipelines.transforms.stages import (ERRORS, FAILED, REJECTED, StageCounters, batch_then_one_by_one, count_and_compute,
                              error_output, metrics_namespace)
 from schemas import DEDUP_CLUSTER_ID, DEDUP_CLUSTER_SIZE, ID, TEXT, to_rejected_row
+from schemas.errors import WinnowError
 
 EXACT_STAGE = "dedup_exact"
 MINHASH_STAGE = "dedup_minhash"
@@ -303,9 +304,13 @@ class _ReadPreviousSets(beam.DoFn):
             before = reader.bytes_read
             found = reader.lookup(bucket, [kept_id])
             self._bytes.inc(reader.bytes_read - before)
-            if found:
-                for u in members[v]:
-                    yield u, (v, found[0][1])
+            if not found:
+                # every kept id of a verified index has its set (merges keep sets only when all inputs have them):
+                # one missing means a damaged sets/ part, and the pair could not be verified either way
+                raise WinnowError(f"holds no shingle-hash set for {kept_id!r}, which its index lists as kept",
+                                  path=reader.directory, fix=dix.FIX_DAMAGED_INDEX)
+            for u in members[v]:
+                yield u, (v, found[0][1])
 
 
 # ---------------------------------------------------------------------------------------------- exact
