@@ -61,6 +61,10 @@ def number_as_text_hint(value: object) -> str:
         number = float(value)
     except ValueError:
         return ""
-    if "e" in value.lower() and math.isfinite(number):  # YAML 1.1: an exponent needs a dot and a sign
+    if not math.isfinite(number):
+        if "e" in value.lower():  # 1e309: unquoted, or written 1.0e+309, it is infinity
+            return f"; {value} is beyond the range of a number (it reads as infinity): write a smaller one"
+        return "; YAML writes infinity .inf" if "inf" in value.lower() else ""
+    if "e" in value.lower():  # YAML 1.1: an exponent needs a dot and a sign
         return f"; YAML reads {value} as text: write {yaml_float(value)}"
     return "; write the number without quotes"

@@ -65,7 +65,7 @@ BAD_OPTIONS = [
     ("dedup_exact", {"normalize": "true"}, "normalize", "true or false"),
     ("dedup_exact", {"representative": "biggest"}, "representative", "one of 'smallest_id', 'longest', 'quality'"),
     ("dedup_minhash", {"verify_threshold": 0}, "verify_threshold", "within (0, 1]"),
-    ("dedup_minhash", {"num_perm": "112"}, "num_perm", "an integer >= 1"),
+    ("dedup_minhash", {"num_perm": "112"}, "num_perm", "an integer within [1, 8192]"),
     ("dedup_minhash", {"threshold": "1e-3"}, "threshold", "write 1.0e-3"),
     ("dedup_lines", {"unit": "word"}, "unit", "one of 'line', 'paragraph'"),
     ("dedup_lines", {"max_docs": 0}, "max_docs", ">= 1"),
@@ -378,3 +378,8 @@ def test_empty_sources_and_yaml_lookalikes_are_refused_with_what_to_write():
     assert "YAML reads 1.0e2 as text: write 1.0e+2" in _refusal(yaml.safe_load("extract: {max_seconds: 1.0e2}"))
     assert "YAML reads 1e-3 as text: write 1.0e-3" in _refusal(yaml.safe_load("extract: {max_seconds: 1e-3}"))
     assert yaml.safe_load("x: [1.0e+2, 1.0e-3]") == {"x": [100.0, 0.001]}  # what the messages advise is a number
+    # before: "write the number without quotes" for text that was never quoted, or for words that are no numbers
+    message = _refusal(yaml.safe_load("extract: {max_seconds: 1e309}"))
+    assert message.endswith("1e309 is beyond the range of a number (it reads as infinity): write a smaller one")
+    assert _refusal(yaml.safe_load("extract: {max_seconds: inf}")).endswith("; YAML writes infinity .inf")
+    assert "quotes" not in _refusal(yaml.safe_load("extract: {max_seconds: nan}"))
