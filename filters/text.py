@@ -162,6 +162,24 @@ MAX_CACHED_CHUNK = 64  # longer chunks (and tokens) are not cached: they seldom 
 # Bounds spaCy's quadratic affix loop on one chunk (the worst run of this length, "$" or "%", ~7 s; real chunks
 # of this length ~0.02 s); a 1 MB run costs ~200 such pieces, which the quality stage's time limit cuts short.
 MAX_CHUNK_CHARS = 5000
+# The affix loop's cost is about (characters peeled at the ends) x (the chunk's length): 5,000 "$" took 5.2 s,
+# "$" x 2,500 + "a" x 2,500 3.9 s, while a 5,000-character chunk with no run at its ends takes ~0.02 s. A chunk
+# whose leading plus trailing run of characters that are not word characters, times its length, is over
+# MAX_AFFIX_WORK is tokenized in pieces of AFFIX_PIECE_CHARS (at most ~0.2 s each: 1,000 "$" took 0.21 s). The
+# largest such product among the chunks of over 300 characters in the texts of shared/data is 14,535, so their
+# tokens are unchanged.
+MAX_AFFIX_WORK = 1_000_000
+AFFIX_PIECE_CHARS = 1000
+_LEADING_RUN = re.compile(r"\W*")
+_TRAILING_RUN = re.compile(r"\W*\Z")
+
+
+def _affix_work(chunk: str) -> int:
+    """(leading + trailing run of non-word characters) x length: what spaCy's affix loop costs on `chunk`."""
+    lead = _LEADING_RUN.match(chunk).end()
+    if lead == len(chunk):
+        return lead * lead
+    return (lead + len(chunk) - _TRAILING_RUN.search(chunk, lead).start()) * len(chunk)
 
 
 def _chunk_tokens(chunk: str) -> tuple:
@@ -171,9 +189,9 @@ def _chunk_tokens(chunk: str) -> tuple:
         _SPECIAL_CASES = frozenset(tokenizer.rules)
     if chunk.isascii() and chunk.isalpha() and chunk not in _SPECIAL_CASES:
         tokens = (chunk,)  # no prefix, suffix or infix rule of spaCy's English applies to bare ASCII letters
-    elif len(chunk) > MAX_CHUNK_CHARS:
-        tokens = tuple(t for i in range(0, len(chunk), MAX_CHUNK_CHARS)
-                       for t in _chunk_tokens(chunk[i:i + MAX_CHUNK_CHARS]))
+    elif len(chunk) > MAX_CHUNK_CHARS or (len(chunk) > AFFIX_PIECE_CHARS and _affix_work(chunk) > MAX_AFFIX_WORK):
+        step = MAX_CHUNK_CHARS if len(chunk) > MAX_CHUNK_CHARS else AFFIX_PIECE_CHARS
+        tokens = tuple(t for i in range(0, len(chunk), step) for t in _chunk_tokens(chunk[i:i + step]))
     else:
         tokens = tuple(t.text for t in tokenizer(chunk) if not t.is_space)
     if len(chunk) <= MAX_CACHED_CHUNK:

@@ -48,6 +48,23 @@ def test_a_long_whitespace_free_run_reaches_spacy_in_bounded_pieces(recording_to
     assert tokens[:3] == ["Some", "words", "before"] and tokens[-3:] == ["and", "after", "."]
 
 
+def test_a_chunk_with_a_long_symbol_run_at_an_end_reaches_spacy_in_small_pieces(recording_tokenizer):
+    from filters.text import AFFIX_PIECE_CHARS, word_tokens
+
+    # before: handed whole up to 5,000 characters, where spaCy peels the run one character at a time and re-scans
+    # the rest each time (5,000 "$": 5.2 s in one uninterruptible call; 1,000: 0.2 s)
+    for run in ("$" * 4_900, "'" * 3_000 + "word", "word" + "%" * 3_000):
+        recording_tokenizer.lengths.clear()
+        tokens = word_tokens(f"Before {run} after")
+        assert max(recording_tokenizer.lengths) <= AFFIX_PIECE_CHARS, (run[:8], recording_tokenizer.lengths)
+        assert "".join(tokens) == "Before" + run + "after"
+    # a long chunk with no run at its ends is one call, as spaCy would tokenize it
+    recording_tokenizer.lengths.clear()
+    chunk = "a" + "-b" * 2_000 + "c"
+    assert word_tokens(chunk) == [t.text for t in recording_tokenizer._tokenizer(chunk)]
+    assert recording_tokenizer.lengths == [len(chunk)]
+
+
 def test_chunks_of_real_lengths_are_tokenized_whole(recording_tokenizer):
     from filters.text import word_tokens
 
