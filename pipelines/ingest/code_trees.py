@@ -1,10 +1,11 @@
 """Reading source code: a directory, a git repository (the files of its HEAD commit), or a tarball or zip.
 
 Each file is one read outcome (pipelines/ingest/inputs.py): kept with its Linguist language
-(pipelines/ingest/codelang.py) and the tree's license (pipelines/ingest/licenses.py), or dropped with a reason:
-`vendored` (a whole vendored/generated directory, one outcome per directory), `lock_file`, `minified`,
-`generated` (a generator's marker in the head), `extension` (no known language), `binary` (NUL bytes or not
-UTF-8), `symlink`, `not_a_file`; or, over the per-file cap, `too_large` with a rejected row of stage `read` (its
+(pipelines/ingest/codelang.py) and its license (pipelines/ingest/licenses.py), or dropped with a reason:
+`vendored` (a whole vendored/generated directory, one outcome per directory), `license_sidecar` (a REUSE
+`foo.json.license` file, which holds foo.json's license), `lock_file`, `minified`, `generated` (a generator's
+marker in the head), `extension` (no known language), `binary` (NUL bytes or not UTF-8), `symlink`,
+`not_a_file`; or, over the per-file cap, `too_large` with a rejected row of stage `read` (its
 id, path and size; never read). A file's id is `code:<tree name>/<relative path>`. A name that is not UTF-8
 (a file named b'\\xe9t\\xe9.py' on disk, in a git tree or in a tarball) is read like any other, its undecodable
 bytes written `\\xNN` in its id, metadata path and input_path (`code:proj/\\xe9t\\xe9.py`), which stay the same
@@ -15,6 +16,14 @@ workers; a git repository's files are read from its object store at HEAD. A code
 another repository (a `gitdir:` file, a link, alternates) is read as a plain directory. Tarballs and zips are
 streamed member by member with a per-member and a per-archive cap on decompressed bytes; a broken member is an
 error row pointing at it (`ARCHIVE!member`, header offset) and the intact ones are all read.
+
+A file's license is, in order: a REUSE.toml annotation of precedence "override" that covers it; what the file
+states itself, in its `.license` sidecar (`foo.json.license`) or else in its `SPDX-License-Identifier` header
+(joined with AND to an "aggregate" annotation's, as a `.reuse/dep5` paragraph's); a "closest" annotation's; the
+tree's license (its LICENSE file, or its REUSE `LICENSES/` directory); NOASSERTION. The tree's license and its
+root REUSE.toml (or `.reuse/dep5`) are read once per tree, when a directory or git repository is listed or before
+an archive's members are read, and each file's item carries its rule (licenses.license_rule); a sidecar is read
+with its file (an archive's, in the pass before, since a tarball's `foo.json.license` follows `foo.json`).
 """
 from __future__ import annotations
 
@@ -31,14 +40,16 @@ import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from filters.deadline import deadline
 from pipelines.ingest.codelang import language_of
 from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL_EXTENSIONS, InputFile, Outcome,
                                      basename)
-from pipelines.ingest.licenses import (LICENSE_FILE_NAMES, REUSE_DIR, REUSE_MAX_FILES, find_license_file, spdx_header,
-                                       tree_spdx)
+from pipelines.ingest.licenses import (REUSE_CONFIG_MAX_BYTES, REUSE_DEP5, REUSE_DIR, REUSE_MAX_FILES, REUSE_TOML,
+                                       SIDECAR_MAX_BYTES, SIDECAR_SUFFIX, AnnotationMatcher, file_license,
+                                       find_license_file, is_sidecar, parse_dep5, parse_reuse_toml, sidecar_spdx,
+                                       spdx_header, tree_spdx)
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
                                      TRUNCATED, WARC_DATE, lost_record)
 from schemas import CODE_LANGUAGE, ID, INPUT_OFFSET, INPUT_PATH, SOURCE, TEXT, URL, to_error_row
@@ -135,9 +146,19 @@ def _too_large(tree: str, rel: str, path: str, offset: Optional[int], size: Opti
                        detail=detail)
 
 
+# What a file's `.license` sidecar says: (whether the file has one, the license it states).
+Sidecar = Tuple[bool, Optional[str]]
+_NO_SIDECAR: Sidecar = (False, None)
+
+
 def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optional[str],
-                  offset: Optional[int] = None) -> Outcome:
+                  offset: Optional[int] = None, sidecar: Optional[Callable[[], Sidecar]] = None) -> Outcome:
+    """The outcome of one file of a code tree. `license_id` is the tree's license rule for the file
+    (licenses.license_rule: the tree's license, or what its REUSE.toml says of the file), `sidecar` looks up its
+    `.license` sidecar (called only for a file that is kept)."""
     rel = rel.replace(os.sep, "/")
+    if is_sidecar(rel):  # a REUSE `.license` file: another file's licensing information, no code of its own
+        return ("dropped", "license_sidecar")
     if _is_lock_file(rel):  # before the language: most lock files (yarn.lock, go.sum) have none
         return ("dropped", "lock_file")
     if data.startswith(UTF8_BOM):  # an editor's encoding mark, not text (it also hid a shebang)
@@ -154,11 +175,13 @@ def _code_outcome(data: bytes, tree: str, rel: str, path: str, license_id: Optio
         return ("dropped", "binary")
     if language == NOTEBOOK:
         text = notebook_script(text) or text
+    found, stated = sidecar() if sidecar is not None else _NO_SIDECAR
+    own = stated if found else spdx_header(text)  # a sidecar's statement is the file's, its header ignored
     return ("kept", {ID: f"code:{tree}/{rel}", SOURCE: SOURCE_CODE, URL: None, INPUT_PATH: path,
                      INPUT_OFFSET: offset, RECORD_TYPE: None, CONTENT_TYPE: None, HTTP_STATUS: None, BODY: None,
                      TEXT: text, CODE_LANGUAGE: language, WARC_DATE: None, RECORD_POSITION: None, TRUNCATED: None,
                      CODE_METADATA: {"repo": tree, "path": rel, "language": language,
-                                     "license": spdx_header(text) or license_id or "NOASSERTION"}})
+                                     "license": file_license(license_id, own)}})
 
 
 NOTEBOOK = "Jupyter Notebook"
@@ -250,6 +273,66 @@ def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[s
         except OSError as exc:
             log.warning("code tree %s: cannot read its license file %s (%s)", root, name, exc)
     return tree_spdx(texts, _reuse_names(root) if not texts and REUSE_DIR in names else ())
+
+
+def _reuse_annotations(where: str, configs: Dict[str, Optional[bytes]]) -> AnnotationMatcher:
+    """The annotations of a tree from its root REUSE.toml, or without one its `.reuse/dep5` (`configs`: those of
+    the two the tree has, each as its first REUSE_CONFIG_MAX_BYTES + 1 bytes, or None where it is known to be
+    larger and was not read). One that is too large or does not parse is ignored with one warning: the tree's
+    files are then under their own license or the tree's, as without it. REUSE forbids both at once; REUSE.toml
+    is then the one read."""
+    if REUSE_TOML in configs and REUSE_DEP5 in configs:
+        log.warning("code tree %s: it has both %s and %s, which REUSE forbids together; %s is not read", where,
+                    REUSE_TOML, REUSE_DEP5, REUSE_DEP5)
+    name, parse = (REUSE_TOML, parse_reuse_toml) if REUSE_TOML in configs else (REUSE_DEP5, parse_dep5)
+    if name not in configs:
+        return AnnotationMatcher(())
+    data = configs[name]
+    try:
+        if data is None or len(data) > REUSE_CONFIG_MAX_BYTES:
+            raise ValueError(f"larger than {REUSE_CONFIG_MAX_BYTES} bytes")
+        return AnnotationMatcher(parse(data.decode("utf-8-sig")))
+    except (ValueError, TypeError, RecursionError) as exc:  # ReuseConfigError, UnicodeDecodeError; a deep nesting
+        log.warning("code tree %s: %s is ignored (%s); its files are under their own license or the tree's",
+                    where, name, str(exc)[:500])
+        return AnnotationMatcher(())
+
+
+def _read_tree_file(root: str, path: str, cap: int) -> Optional[bytes]:
+    """The first `cap` + 1 bytes of PATH, a regular file of the tree ROOT (not through a link, of it or of a
+    directory above it, out of the tree); None when it is none, or cannot be read (a warning)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+    except (OSError, ValueError):  # none there (the usual answer for a sidecar), or a name too long to be one
+        return None
+    try:
+        real_root = os.path.realpath(root)
+        if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+            return None
+        with open(path, "rb") as fh:
+            return fh.read(cap + 1)
+    except (OSError, ValueError) as exc:
+        log.warning("code tree %s: cannot read %s (%s)", root, path, exc)
+        return None
+
+
+def _dir_annotations(root: str) -> AnnotationMatcher:
+    """The annotations of a directory tree's REUSE.toml (or `.reuse/dep5`), read once for the whole tree."""
+    configs: Dict[str, Optional[bytes]] = {}
+    for name in (REUSE_TOML, REUSE_DEP5):
+        data = _read_tree_file(root, os.path.join(root, name), REUSE_CONFIG_MAX_BYTES)
+        if data is not None:
+            configs[name] = data
+    return _reuse_annotations(root, configs) if configs else AnnotationMatcher(())
+
+
+def _dir_sidecar(root: str, path: str) -> Sidecar:
+    """The `.license` sidecar of the file PATH of a directory tree (one over SIDECAR_MAX_BYTES is not read)."""
+    data = _read_tree_file(root, path + SIDECAR_SUFFIX, SIDECAR_MAX_BYTES)
+    if data is None or len(data) > SIDECAR_MAX_BYTES:
+        return _NO_SIDECAR
+    return True, sidecar_spdx(data.decode("utf-8", "replace"))
 
 
 @dataclass(frozen=True)
@@ -403,13 +486,42 @@ def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
     return tree_spdx(texts, reuse)
 
 
+def _git_annotations(root: str, entries: Sequence[GitEntry]) -> AnnotationMatcher:
+    """The annotations of the REUSE.toml (or `.reuse/dep5`) at HEAD, read once for the whole repository."""
+    configs: Dict[str, Optional[bytes]] = {}
+    for entry in entries:
+        if entry.path not in (REUSE_TOML, REUSE_DEP5) or not entry.mode.startswith("100"):
+            continue
+        if (entry.size or 0) > REUSE_CONFIG_MAX_BYTES:
+            configs[entry.path] = None
+            continue
+        try:
+            configs[entry.path] = _BLOBS.read(root, entry.object)
+        except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
+            log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
+    return _reuse_annotations(root, configs) if configs else AnnotationMatcher(())
+
+
+def _git_sidecar(root: str, obj: str) -> Sidecar:
+    try:
+        return True, sidecar_spdx(_BLOBS.read(root, obj).decode("utf-8", "replace"))
+    except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
+        log.warning("code tree %s: cannot read the .license sidecar %s at HEAD (%s)", root, obj, exc)
+        return _NO_SIDECAR
+
+
 def list_code_tree(root: str) -> Iterator[InputFile]:
     """Every file of a tree as CODE_FILE items (a git repository: the files of its HEAD commit, read from the
     object store, so uncommitted edits and untracked files are not read), and one item per vendored directory
-    (dropped whole). Never descends into symlinked or VCS/cache directories. Sorted."""
+    (dropped whole). Never descends into symlinked or VCS/cache directories. Sorted. Each file's item carries its
+    license rule (licenses.license_rule: the tree's license, or what the tree's REUSE.toml says of it, read here
+    once for the tree); a git file's also names its `.license` sidecar's blob, `<mode>:<blob>:<sidecar blob>`."""
     tracked = _git_files(root)
     if tracked is not None:
         license_id = _git_license(root, tracked)
+        annotations = _git_annotations(root, tracked)
+        sidecars = {e.path: e.object for e in tracked if is_sidecar(e.path) and e.mode.startswith("100")
+                    and (e.size or 0) <= SIDECAR_MAX_BYTES}
         vendored_seen = set()
         for entry in tracked:
             parts = entry.path.split("/")
@@ -420,10 +532,13 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
                     vendored_seen.add(top)
                     yield InputFile(CODE_FILE, os.path.join(root, top), root, license_id, git_object="tree")
                 continue
-            yield InputFile(CODE_FILE, os.path.join(root, entry.path), root, license_id,
-                            git_object=f"{entry.mode}:{entry.object}", size=entry.size)
+            sidecar = sidecars.get(entry.path + SIDECAR_SUFFIX)
+            yield InputFile(CODE_FILE, os.path.join(root, entry.path), root, annotations.rule(entry.path, license_id),
+                            git_object=f"{entry.mode}:{entry.object}" + (f":{sidecar}" if sidecar else ""),
+                            size=entry.size)
         return
     license_id = tree_license(root)
+    annotations = _dir_annotations(root)
     stack = [root]  # an explicit stack: os.walk recurses (on 3.11), and 1,200 nested directories failed the job
     while stack:
         dirpath = stack.pop()
@@ -447,7 +562,9 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
             elif entry.name not in SKIP_DIRS:
                 subdirs.append(entry.path)
         for path in files:
-            yield InputFile(CODE_FILE, path, root, license_id)
+            rule = (annotations.rule(os.path.relpath(path, root).replace(os.sep, "/"), license_id)
+                    if annotations.annotations else license_id)
+            yield InputFile(CODE_FILE, path, root, rule)
         stack.extend(reversed(subdirs))  # depth first, in name order, as os.walk lists a tree
 
 
@@ -461,7 +578,7 @@ def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[
         if item.git_object == "tree":
             yield ("dropped", "vendored")
             return
-        mode, obj = item.git_object.split(":", 1)
+        mode, obj, *sidecar = item.git_object.split(":")
         if mode == "120000":
             yield ("dropped", "symlink")
         elif not mode.startswith("100"):  # a submodule (160000) is a commit, not a file
@@ -469,7 +586,8 @@ def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[
         elif item.size is not None and item.size > max_bytes:
             yield _too_large(tree, rel, shown, None, item.size, max_bytes)
         else:
-            yield _code_outcome(_BLOBS.read(root, obj), tree, rel, shown, item.license)
+            yield _code_outcome(_BLOBS.read(root, obj), tree, rel, shown, item.license,
+                                sidecar=(lambda: _git_sidecar(root, sidecar[0])) if sidecar else None)
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{tree}/{rel}",
                                      source=SOURCE_CODE, input_path=shown))
@@ -477,7 +595,8 @@ def read_git_file(item: InputFile, max_bytes: int = MAX_CODE_BYTES) -> Iterator[
 
 def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
                    license_id: Optional[str] = None) -> Iterator[Outcome]:
-    """One outcome for one file (or vendored directory) of a code tree."""
+    """One outcome for one file (or vendored directory) of a code tree; `license_id` is the listing's license
+    rule for it (`list_code_tree`), and its `.license` sidecar, if it has one, is read with it."""
     rel = _utf8_name(os.path.relpath(path, root))
     tree = _utf8_name(basename(root))
     shown = _utf8_name(path)
@@ -498,7 +617,7 @@ def read_code_file(path: str, root: str, max_bytes: int = MAX_CODE_BYTES,
             return
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
-        yield _code_outcome(data, tree, rel, shown, license_id)
+        yield _code_outcome(data, tree, rel, shown, license_id, sidecar=lambda: _dir_sidecar(root, path))
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, doc_id=f"code:{tree}/{rel}",
                                      source=SOURCE_CODE, input_path=shown))
@@ -661,48 +780,92 @@ def archive_members(path: str, max_members: int = MAX_ARCHIVE_MEMBERS) -> Iterat
         yield from _tar_members(path)
 
 
-def _archive_license(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE_MEMBERS) -> Optional[str]:
-    """SPDX id of the archive's top-level license file: at its root, or, when every member lies under one top
-    directory (`proj-1.0/...`), under that one; of several, the one `find_license_file` prefers, as for a
-    directory. The first license-named file in archive order won before, so `deps/LICENSE` (a vendored
-    dependency's) labelled the whole tree. A zip names its members in the central directory, so only the
-    candidates are read; a tarball is walked (headers, payloads skipped, candidates read), stopping at a
-    `LICENSE` at its root (no other name can win over it), at the first damage, or after `max_bytes` of the
-    stream or `max_members` members (this pass walks the stream a second time). Without a license file, the
-    names of the files in the REUSE `LICENSES/` directory beside where it would be decide (none is read)."""
+@dataclass
+class _ArchiveLicensing:
+    """What an archive says of its members' licenses: the tree's license, the REUSE.toml (or `.reuse/dep5`)
+    annotations with the prefix of the directory they are at (`proj-1.0/` or none), and the license each
+    `.license` sidecar states, by the sidecar's member path."""
+    tree: Optional[str]
+    prefix: str
+    annotations: AnnotationMatcher
+    sidecars: Dict[str, Optional[str]]
+
+    def rule(self, rel: str) -> Optional[str]:
+        if not self.annotations.annotations or not rel.startswith(self.prefix):
+            return self.tree
+        return self.annotations.rule(rel[len(self.prefix):], self.tree)
+
+    def sidecar(self, rel: str) -> Sidecar:
+        rel += SIDECAR_SUFFIX
+        return (True, self.sidecars[rel]) if rel in self.sidecars else _NO_SIDECAR
+
+
+def _archive_licensing(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE_MEMBERS) -> _ArchiveLicensing:
+    """The licensing of an archive, from one pass over it before its members are read. The tree's license is
+    its top-level license file's: at its root, or, when every member lies under one top directory
+    (`proj-1.0/...`), under that one; of several, the one `find_license_file` prefers, as for a directory. The
+    first license-named file in archive order won before, so `deps/LICENSE` (a vendored dependency's) labelled
+    the whole tree. Without a license file, the names of the files in the REUSE `LICENSES/` directory beside
+    where it would be decide (none is read). REUSE.toml (or `.reuse/dep5`) is read from the same place, and
+    every `.license` sidecar up to SIDECAR_MAX_BYTES: a tarball is one stream, and `foo.json.license` comes
+    after `foo.json` in it. A zip names its members in the central directory, so only those files are read; a
+    tarball is walked (headers, other payloads skipped), stopping at the first damage, or after `max_bytes` of
+    the stream or `max_members` members (this pass walks the stream a second time)."""
     texts: Dict[str, str] = {}
     reuse: List[str] = []
+    configs: Dict[str, Optional[bytes]] = {}
+    sidecars: Dict[str, Optional[str]] = {}
     tops, root_files = set(), False
     try:
         for count, member in enumerate(archive_members(path, max_members), 1):
             if max(member.offset, member.stream_end) > max_bytes or count > max_members:
                 break
-            parts = _member_rel(member.name).split("/")
+            rel = _member_rel(member.name)
+            parts = rel.split("/")
             if (len(parts) in (2, 3) and parts[-2] == REUSE_DIR and member.size is not None and member.problem is None
                     and len(reuse) < REUSE_MAX_FILES):
-                reuse.append(_member_rel(member.name))
+                reuse.append(rel)
             if len(parts) == 1:
                 root_files = True
             else:
                 tops.add(parts[0])
-            if (len(parts) <= 2 and find_license_file([parts[-1]]) and member.size is not None
-                    and member.size < LICENSE_MAX_BYTES and member.problem is None):
+            if member.size is None or member.problem is not None:
+                continue
+            if len(parts) <= 2 and find_license_file([parts[-1]]) and member.size < LICENSE_MAX_BYTES:
                 with member.open() as fh:
-                    texts[_member_rel(member.name)] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
-                if parts == [LICENSE_FILE_NAMES[0]]:
-                    break
+                    texts[rel] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
+            elif ((len(parts) <= 2 and parts[-1] == REUSE_TOML)
+                  or (len(parts) in (2, 3) and "/".join(parts[-2:]) == REUSE_DEP5)):
+                configs[rel] = None
+                if member.size <= REUSE_CONFIG_MAX_BYTES:
+                    with member.open() as fh:
+                        configs[rel] = fh.read(REUSE_CONFIG_MAX_BYTES + 1)
+            elif is_sidecar(rel) and member.size <= SIDECAR_MAX_BYTES:
+                with member.open() as fh:
+                    data = fh.read(SIDECAR_MAX_BYTES + 1)
+                if len(data) <= SIDECAR_MAX_BYTES:
+                    sidecars[rel] = sidecar_spdx(data.decode("utf-8", "replace"))
     except Exception as exc:  # the reading pass reports the damage, member by member
         log.debug("license pass over %s stopped: %s", path, exc)
     if root_files or len(tops) != 1:
+        prefix = ""
         candidates = {rel: rel for rel in texts if "/" not in rel}
-        reuse_dir = REUSE_DIR + "/"
     else:
         (top,) = tops
-        candidates = {rel.split("/", 1)[1]: rel for rel in texts if rel.startswith(top + "/")}
-        reuse_dir = f"{top}/{REUSE_DIR}/"
+        prefix = top + "/"
+        candidates = {rel.split("/", 1)[1]: rel for rel in texts if rel.startswith(prefix)}
+    reuse_dir = prefix + REUSE_DIR + "/"
     reuse_names = [rel[len(reuse_dir):] for rel in reuse
                    if rel.startswith(reuse_dir) and rel.count("/") == reuse_dir.count("/")]
-    return tree_spdx({name: texts[rel] for name, rel in candidates.items()}, reuse_names)
+    tree = tree_spdx({name: texts[rel] for name, rel in candidates.items()}, reuse_names)
+    found = {name: configs[prefix + name] for name in (REUSE_TOML, REUSE_DEP5) if prefix + name in configs}
+    annotations = _reuse_annotations(_utf8_name(path), found) if found else AnnotationMatcher(())
+    return _ArchiveLicensing(tree, prefix, annotations, sidecars)
+
+
+def _archive_license(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE_MEMBERS) -> Optional[str]:
+    """SPDX id of the archive's top-level license file (`_archive_licensing`)."""
+    return _archive_licensing(path, max_bytes, max_members).tree
 
 
 def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_bytes: int = MAX_ARCHIVE_BYTES,
@@ -728,7 +891,7 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_by
     used = 0
     offset = 0
     try:
-        license_id = _archive_license(path, max_archive_bytes, max_members)
+        licensing = _archive_licensing(path, max_archive_bytes, max_members)
         is_zip = path.lower().endswith(".zip")
         for count, member in enumerate(archive_members(path, max_members), 1):
             offset = member.offset
@@ -769,7 +932,9 @@ def read_code_tarball(path: str, max_bytes: int = MAX_CODE_BYTES, max_archive_by
                     if len(data) > max_bytes:  # its declared size was smaller
                         yield _too_large(tree, rel, pointer, member.offset, None, max_bytes)
                     else:
-                        yield _code_outcome(data, tree, rel, pointer, license_id, offset=member.offset)
+                        member_rel = _member_rel(member.name)
+                        yield _code_outcome(data, tree, rel, pointer, licensing.rule(member_rel), offset=member.offset,
+                                            sidecar=lambda r=member_rel: licensing.sidecar(r))
             except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
                     NotImplementedError, RuntimeError) as exc:
                 # a zip's members are independent (the central directory says where each starts); a tarball

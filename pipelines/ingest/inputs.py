@@ -76,8 +76,12 @@ class InputFile:
     kind: str
     path: str
     root: Optional[str] = None
-    license: Optional[str] = None   # SPDX id of the tree's license, for a code file
-    git_object: Optional[str] = None  # a file of a git repository: its blob at HEAD (read with `git cat-file`)
+    # a code file's license rule (pipelines/ingest/licenses.py `license_rule`): the tree's SPDX expression, or
+    # what its REUSE.toml says of the file (`override=...`, `aggregate=...`)
+    license: Optional[str] = None
+    # a file of a git repository: `<mode>:<blob at HEAD>`, plus `:<blob>` of its `.license` sidecar when it has one
+    # (read with `git cat-file`)
+    git_object: Optional[str] = None
     size: Optional[int] = None        # ... and the blob's size from `git ls-tree --long`
     shard: Optional[Tuple[int, int]] = None
     claims: Optional[str] = None

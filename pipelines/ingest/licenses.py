@@ -8,11 +8,25 @@ Of several licenses in one file, the one that starts first, within its first LIC
 (`spdx_of_text`). Unknown text gives "NOASSERTION"; no license file gives None. License file names match in any
 case. A source file that states its own license (`SPDX-License-Identifier: MIT` in its first lines, as REUSE and
 the Linux kernel require) is under that license, whatever the tree's (`spdx_header`). A REUSE tree without a
-top-level license file is under the license its `LICENSES/` directory names, when it names one (`reuse_spdx`)."""
+top-level license file is under the license its `LICENSES/` directory names, when it names one (`reuse_spdx`).
+
+REUSE (https://reuse.software/spec-3.3/) also states a file's license outside the file. A `.license` sidecar
+beside it (`foo.json.license`) is the file's own statement, in place of its header (`sidecar_spdx`). The
+`[[annotations]]` tables of a REUSE.toml at the tree's root (`parse_reuse_toml`) cover paths by globs
+(`reuse_glob`, matched by `AnnotationMatcher`); the last table that covers a file decides, by its precedence:
+"closest" yields to the file's own statement, "override" does not, "aggregate" joins both with AND (`file_license`,
+from the rule `license_rule` gives a tree's listing). The deprecated `.reuse/dep5` (Debian copyright format 1.0)
+is read where there is no REUSE.toml, each `Files:` paragraph an "aggregate" annotation (`parse_dep5`). Not read:
+REUSE.toml files below the root (REUSE lets each directory have its own), copyright (`SPDX-FileCopyrightText`),
+snippets (`SPDX-SnippetBegin`), `REUSE-IgnoreStart`/`REUSE-IgnoreEnd` blocks, and which files REUSE leaves
+uncovered (`LICENSES/`, `.reuse/`, files git ignores): an annotation's glob covers those like any other file."""
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 # In order of preference. COPYING.LESSER before COPYING: a GNU project that ships both is under the LGPL (its
 # terms are the GPL's plus the LESSER's permissions), and COPYING alone read it as GPL.
@@ -180,10 +194,13 @@ def spdx_header(text: str) -> Optional[str]:
     (`// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note`), operators in capitals; None without
     one, or when what follows is not an SPDX expression (ids, `AND`/`OR`/`WITH`, parentheses)."""
     match = _SPDX_HEADER.search(text, 0, SPDX_HEADER_CHARS)
-    if not match:
-        return None
-    expression = _SPDX_CLOSERS.sub("", match.group(1)).strip()
-    tokens = expression.replace("(", " ( ").replace(")", " ) ").split()
+    return spdx_expression(_SPDX_CLOSERS.sub("", match.group(1))) if match else None
+
+
+def spdx_expression(value: str) -> Optional[str]:
+    """An SPDX license expression as this module writes it (operators in capitals, the ids it knows in their
+    canonical case, `(A OR B)` without spaces inside the parentheses); None when `value` is not one."""
+    tokens = value.replace("(", " ( ").replace(")", " ) ").split()
     if not tokens or not all(_SPDX_TOKEN.fullmatch(t) for t in tokens):
         return None
     words = [_SPDX_OPERATORS.get(t.lower()) or _KNOWN_IDS.get(t.lower(), t) for t in tokens]
@@ -240,3 +257,317 @@ def reuse_spdx(names: Iterable[str]) -> Optional[str]:
     if not ids:
         return None
     return next(iter(ids.values())) if len(ids) == 1 else "NOASSERTION"
+
+
+# A file's license stated outside the file (REUSE 3.3, "Comment headers", "REUSE.toml", "Order of precedence"; and
+# DEP5, which REUSE deprecates, as the Debian copyright format 1.0 writes it).
+#
+# `foo.json.license` beside `foo.json` holds foo.json's licensing information ("an adjacent text file of the same
+# name with the additional extension `.license`"); where the file also states its own, the sidecar's "takes
+# precedence, and the Commentable File's contents are ignored". A sidecar larger than SIDECAR_MAX_BYTES is not
+# read (as a LICENSE file over its cap is not a license file): the file's own header decides.
+SIDECAR_SUFFIX = ".license"
+SIDECAR_MAX_BYTES = 64 << 10
+SIDECAR_MAX_IDENTIFIERS = 64
+# REUSE.toml at a tree's root, and DEP5 at `.reuse/dep5`; a bigger one is not read (a warning).
+REUSE_TOML = "REUSE.toml"
+REUSE_DEP5 = ".reuse/dep5"
+REUSE_CONFIG_MAX_BYTES = 1 << 20
+PRECEDENCES = ("closest", "aggregate", "override")
+
+# A glob, as tokens: ("lit", character), ("star",) any run of characters but `/`, ("globstar",) any run of
+# characters, ("one",) any one character.
+Token = Tuple[str, ...]
+_STAR, _GLOBSTAR, _ONE = ("star",), ("globstar",), ("one",)
+
+
+class ReuseConfigError(ValueError):
+    """A REUSE.toml or DEP5 file that does not follow its format (the message says where)."""
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One `[[annotations]]` table of a REUSE.toml (or one `Files:` paragraph of a DEP5 file): the paths it
+    covers as written and as globs, its precedence, and the license expression it states (its
+    `SPDX-License-Identifier` values joined with AND; None when it states none)."""
+    paths: Tuple[str, ...]
+    globs: Tuple[Tuple[Token, ...], ...]
+    precedence: str
+    license: Optional[str]
+
+
+def is_sidecar(rel: str) -> bool:
+    """Whether a tree path names a REUSE `.license` sidecar (`data/cat.jpg.license`; a file named `.license`
+    alone covers no file)."""
+    name = rel.rsplit("/", 1)[-1]
+    return name.endswith(SIDECAR_SUFFIX) and name != SIDECAR_SUFFIX
+
+
+def sidecar_spdx(text: str) -> Optional[str]:
+    """The license a `.license` sidecar states: each of its `SPDX-License-Identifier` lines ("one or more"),
+    joined with AND (a line that is no SPDX expression is skipped; the first SIDECAR_MAX_IDENTIFIERS lines are
+    read: a real sidecar has one to a few, and 64 KB of them took ~36 ms to join); None when it states none."""
+    matches = itertools.islice(_SPDX_HEADER.finditer(text), SIDECAR_MAX_IDENTIFIERS)
+    found = [spdx_expression(_SPDX_CLOSERS.sub("", m.group(1))) for m in matches]
+    return and_expressions(e for e in found if e)
+
+
+def _top_level(tokens: Sequence[str], operator: str) -> List[List[str]]:
+    """The tokens of an expression split at each `operator` outside parentheses."""
+    parts: List[List[str]] = [[]]
+    depth = 0
+    for token in tokens:
+        depth += (token == "(") - (token == ")")
+        if token == operator and depth == 0:
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return parts
+
+
+def and_expressions(expressions: Iterable[Optional[str]]) -> Optional[str]:
+    """Several SPDX expressions that all apply, as one: their operands joined with AND, each once, in the order
+    first given; an operand with an OR outside parentheses is put in parentheses (AND binds tighter than OR:
+    `MIT OR Apache-2.0` and `GPL-3.0-only` give `(MIT OR Apache-2.0) AND GPL-3.0-only`). None for none."""
+    operands: Dict[str, None] = {}  # ordered, and a set: a sidecar of thousands of lines stays linear
+    for expression in expressions:
+        if not expression:
+            continue
+        tokens = re.findall(r"\(|\)|[^\s()]+", expression)
+        parts = [tokens] if len(_top_level(tokens, "OR")) > 1 else [p for p in _top_level(tokens, "AND") if p]
+        for part in parts:
+            text = " ".join(part).replace("( ", "(").replace(" )", ")")
+            if len(_top_level(part, "OR")) > 1:
+                text = f"({text})"
+            operands.setdefault(text)
+    return " AND ".join(operands) if operands else None
+
+
+def _add(tokens: List[Token], token: Token) -> None:
+    """Append a glob token; two wildcards in a row are one (`**/*` is `**`), so that none follows another."""
+    if token in (_STAR, _GLOBSTAR) and tokens and tokens[-1] in (_STAR, _GLOBSTAR):
+        tokens[-1] = _GLOBSTAR if _GLOBSTAR in (token, tokens[-1]) else _STAR
+    else:
+        tokens.append(token)
+
+
+def reuse_glob(path: str) -> Tuple[Token, ...]:
+    """A REUSE.toml `path` as glob tokens (spec 3.3): `*` matches everything but `/`; `**` and `**/` match
+    everything, `/` included (as the reference tool, reuse-tool, reads them: `**/x.py` is `x.py` in any
+    directory, and also any name that ends in `x.py`); a backslash takes the next character as it is (`\\*` an
+    asterisk, `\\\\` a backslash: in TOML, "\\\\*" and "\\\\\\\\"). `?` and `[...]` are plain characters: spec 3.2
+    gave them a meaning that 3.3 dropped."""
+    tokens: List[Token] = []
+    i, n = 0, len(path)
+    while i < n:
+        if path[i] == "\\":
+            if i + 1 < n:
+                _add(tokens, ("lit", path[i + 1]))
+            i += 2
+        elif path.startswith("**", i):
+            while i < n and path[i] == "*":
+                i += 1
+            while i < n and path[i] == "/":
+                i += 1
+            _add(tokens, _GLOBSTAR)
+        elif path[i] == "*":
+            _add(tokens, _STAR)
+            i += 1
+        else:
+            _add(tokens, ("lit", path[i]))
+            i += 1
+    return tuple(tokens)
+
+
+def dep5_glob(pattern: str) -> Tuple[Token, ...]:
+    """A DEP5 `Files:` pattern as glob tokens (Debian copyright format 1.0): `*` matches any run of characters
+    and `?` any one, `/` included; `\\*`, `\\?` and `\\\\` are those characters themselves."""
+    tokens: List[Token] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            _add(tokens, ("lit", pattern[i + 1]))
+            i += 2
+            continue
+        _add(tokens, _GLOBSTAR if char == "*" else _ONE if char == "?" else ("lit", char))
+        i += 1
+    return tuple(tokens)
+
+
+class AnnotationMatcher:
+    """The annotations of a tree, matched against its paths all at once: their globs are one automaton whose
+    states are the bits of an int, run over the path a character at a time. A file is matched in time linear in
+    its path's length whatever the globs, where a regular expression for `**a**a**a**b` backtracks without end
+    over a long hostile name; the state after a directory's path is kept for that directory's other files."""
+
+    def __init__(self, annotations: Sequence[Annotation]):
+        self.annotations = list(annotations)
+        self._lit: Dict[str, int] = {}  # bit j: the token after state j is this character
+        self._one = self._skip = self._stay = self._stay_in_name = self._start = self._accept = 0
+        self._firsts: List[int] = []    # per annotation, its first state (a later annotation's are higher)
+        bit = 0
+        for annotation in self.annotations:
+            self._firsts.append(bit)
+            for glob in annotation.globs:
+                self._start |= 1 << bit
+                for token in glob:  # state `bit` is before `token`, bit + 1 after it
+                    if token[0] == "lit":
+                        self._lit[token[1]] = self._lit.get(token[1], 0) | 1 << bit
+                    elif token == _ONE:
+                        self._one |= 1 << bit
+                    else:  # a wildcard: matches nothing (state `bit` is also after it) or loops on bit + 1
+                        self._skip |= 1 << bit
+                        if token == _GLOBSTAR:
+                            self._stay |= 1 << bit + 1
+                        else:
+                            self._stay_in_name |= 1 << bit + 1
+                    bit += 1
+                self._accept |= 1 << bit
+                bit += 1
+        self._initial = self._close(self._start)
+        self._dirs: Dict[str, int] = {}
+
+    def _close(self, states: int) -> int:
+        return states | (states & self._skip) << 1  # no wildcard follows another (`_add`): one step is all
+
+    def _run(self, states: int, text: str) -> int:
+        for char in text:
+            if not states:
+                break
+            states = self._close(((states & (self._lit.get(char, 0) | self._one)) << 1) | (states & self._stay)
+                                 | (states & self._stay_in_name if char != "/" else 0))
+        return states
+
+    def annotation(self, rel: str) -> Optional[Annotation]:
+        """The annotation that covers a '/'-separated path relative to the tree's root: the last one whose paths
+        match it ("exclusively the last matching table in the file is used"); None when none does."""
+        if not self.annotations:
+            return None
+        head, sep, name = rel.rpartition("/")
+        states = self._dirs.get(head) if sep else self._initial
+        if states is None:
+            if len(self._dirs) >= 4096:
+                self._dirs.clear()
+            states = self._dirs[head] = self._run(self._initial, head + sep)
+        accepted = self._run(states, name) & self._accept
+        if not accepted:
+            return None
+        return self.annotations[bisect.bisect_right(self._firsts, accepted.bit_length() - 1) - 1]
+
+    def rule(self, rel: str, tree_license: Optional[str]) -> Optional[str]:
+        """The license rule of a file of the tree (`license_rule`)."""
+        return license_rule(self.annotation(rel), tree_license)
+
+
+def _strings(value: Any, key: str, where: str, required: bool) -> List[str]:
+    if value is None and not required:
+        return []
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or (required and not values):
+        raise ReuseConfigError(f"{where}: `{key}` must be a string or a list of strings, not {value!r}"[:300])
+    return values
+
+
+def _license_of(values: Sequence[str], where: str) -> Optional[str]:
+    expressions = []
+    for value in values:
+        expression = spdx_expression(value)
+        if expression is None:
+            raise ReuseConfigError(f"{where}: {value!r} is not an SPDX license expression"[:300])
+        expressions.append(expression)
+    return and_expressions(expressions)
+
+
+def parse_reuse_toml(text: str) -> List[Annotation]:
+    """The `[[annotations]]` tables of a REUSE.toml, in file order (`version = 1`; `path`, a string or a list of
+    strings, required; `precedence`, one of PRECEDENCES, "closest" when absent; `SPDX-License-Identifier`, a string
+    or a list of strings, each an SPDX expression; other keys, the copyright ones included, are not read). Raises
+    ReuseConfigError for text that is not TOML or not this schema: the reference tool rejects such a file whole."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ReuseConfigError(f"not valid TOML: {exc}") from exc
+    version = data.get("version")
+    if type(version) is not int:
+        raise ReuseConfigError(f"`version` must be an integer (1), not {version!r}"[:300])
+    if version != 1:
+        raise ReuseConfigError(f"version {version} is not one this reader knows (1)")
+    tables = data.get("annotations", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ReuseConfigError("`annotations` must be an array of tables ([[annotations]])")
+    annotations = []
+    for number, table in enumerate(tables, 1):
+        where = f"annotation {number}"
+        paths = _strings(table.get("path"), "path", where, required=True)
+        precedence = table.get("precedence", "closest")
+        if precedence not in PRECEDENCES:
+            raise ReuseConfigError(f"{where}: `precedence` must be one of {', '.join(PRECEDENCES)}, not "
+                                   f"{precedence!r}"[:300])
+        values = _strings(table.get("SPDX-License-Identifier"), "SPDX-License-Identifier", where, required=False)
+        annotations.append(Annotation(tuple(paths), tuple(map(reuse_glob, paths)), precedence,
+                                      _license_of(values, where)))
+    return annotations
+
+
+def parse_dep5(text: str) -> List[Annotation]:
+    """The `Files:` paragraphs of a REUSE project's `.reuse/dep5` (Debian copyright format 1.0: paragraphs apart
+    by blank lines, a field's continuation lines indented, `#` lines comments), each an annotation of precedence
+    "aggregate" (REUSE: what DEP5 says is aggregated with what the file says) whose license is the first line of
+    its `License:` field. Raises ReuseConfigError for a `Files:` paragraph without a `License:` that is an SPDX
+    expression."""
+    annotations = []
+    for number, paragraph in enumerate(re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").strip()), 1):
+        fields: Dict[str, str] = {}
+        name = None
+        for line in paragraph.split("\n"):
+            if line.startswith("#"):
+                continue
+            if line[:1] in (" ", "\t") and name:
+                fields[name] += "\n" + line.strip()
+            elif ":" in line:
+                name, value = line.split(":", 1)
+                name = name.strip().lower()
+                fields[name] = value.strip()
+        if "files" not in fields:
+            continue
+        where = f"paragraph {number}"
+        paths = fields["files"].split()
+        if not paths or "license" not in fields:
+            raise ReuseConfigError(f"{where}: a `Files:` paragraph needs its paths and a `License:`")
+        annotations.append(Annotation(tuple(paths), tuple(map(dep5_glob, paths)), "aggregate",
+                                      _license_of([fields["license"].split("\n", 1)[0]], where)))
+    return annotations
+
+
+# What a tree's listing says of one file's license (`license_rule`), for the reading of the file to complete with
+# what the file states itself (`file_license`): an SPDX expression, which the file's own statement replaces (the
+# tree's license, or a REUSE.toml annotation of precedence "closest"), or "override=<expression>" or
+# "aggregate=<expression>" (no SPDX expression has an `=` in it). A tree without REUSE.toml or DEP5 gives every
+# file its tree license, as before either was read.
+_RULE_PREFIXES = ("override=", "aggregate=")
+
+
+def license_rule(annotation: Optional[Annotation], tree_license: Optional[str]) -> Optional[str]:
+    """The license rule of a file: its annotation's license with the annotation's precedence, or the tree's license
+    where no annotation covers the file or the one that does states no license (it speaks of copyright only)."""
+    if annotation is None or annotation.license is None:
+        return tree_license
+    if annotation.precedence == "closest":
+        return annotation.license
+    return f"{annotation.precedence}={annotation.license}"
+
+
+def file_license(rule: Optional[str], own: Optional[str]) -> str:
+    """The license of one file of a code tree, from its tree's rule (`license_rule`) and `own`, what the file states
+    itself (its `.license` sidecar, else its `SPDX-License-Identifier` header): "override", the annotation's
+    license whatever the file says; "aggregate", both (`own AND annotation`, once where they are the same);
+    otherwise the file's own license, else the rule's; "NOASSERTION" when neither says one."""
+    if rule and rule.startswith(_RULE_PREFIXES):
+        precedence, expression = rule.split("=", 1)
+        if precedence == "override":
+            return expression
+        return and_expressions([own, expression]) or expression
+    return own or rule or "NOASSERTION"
