@@ -147,11 +147,22 @@ def _import_spacy():
     return spacy
 
 
+# spaCy keeps every new token text its tokenizer meets in the tokenizer's vocab (a Lexeme and its string) for the
+# life of the process: a worker grew by ~130 MB per 300,000 distinct tokens (numbers, URLs, typos: web text never
+# runs out of them) and never gave it back. Past MAX_VOCAB_GROWTH entries more than it was loaded with (~110 MB),
+# the tokenizer is loaded afresh (~0.25 s; it holds rules only, so its tokens are the same) and the old one freed.
+# The WCXB pages add ~42 entries a document, so that is once per ~6,000 documents (~1 % of the quality stage).
+MAX_VOCAB_GROWTH = 250_000
+_VOCAB_LIMIT = 0
+
+
 def _spacy_tokenizer():
-    """spaCy's blank English tokenizer (rules only, no model), loaded once per process."""
-    global _SPACY_TOKENIZER
+    """spaCy's blank English tokenizer (rules only, no model), loaded once per process (and again when its vocab
+    has grown past _VOCAB_LIMIT: `_chunk_tokens`)."""
+    global _SPACY_TOKENIZER, _VOCAB_LIMIT
     if _SPACY_TOKENIZER is None:
         _SPACY_TOKENIZER = _import_spacy().blank("en").tokenizer
+        _VOCAB_LIMIT = len(_SPACY_TOKENIZER.vocab) + MAX_VOCAB_GROWTH
     return _SPACY_TOKENIZER
 
 
@@ -183,7 +194,7 @@ def _affix_work(chunk: str) -> int:
 
 
 def _chunk_tokens(chunk: str) -> tuple:
-    global _SPECIAL_CASES
+    global _SPECIAL_CASES, _SPACY_TOKENIZER
     tokenizer = _spacy_tokenizer()
     if not _SPECIAL_CASES:
         _SPECIAL_CASES = frozenset(tokenizer.rules)
@@ -194,6 +205,9 @@ def _chunk_tokens(chunk: str) -> tuple:
         tokens = tuple(t for i in range(0, len(chunk), step) for t in _chunk_tokens(chunk[i:i + step]))
     else:
         tokens = tuple(t.text for t in tokenizer(chunk) if not t.is_space)
+        vocab = getattr(tokenizer, "vocab", None)
+        if vocab is not None and len(vocab) > _VOCAB_LIMIT:
+            _SPACY_TOKENIZER = None  # the next chunk loads a fresh one; this one and its vocab are let go
     if len(chunk) <= MAX_CACHED_CHUNK:
         if len(_CHUNK_TOKENS) >= CHUNK_CACHE_SIZE:
             _CHUNK_TOKENS.clear()

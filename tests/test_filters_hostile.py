@@ -175,3 +175,25 @@ def test_quality_stage_counts_a_slow_page_as_rejected_within_its_limit():
                 if c.key.metric.namespace == "winnow.quality"}
     assert counters["in"] == 3 and counters["kept"] == 2 and counters["dropped_quality_timeout"] == 1
     assert counters.get("errors", 0) == 0
+
+
+def test_spacy_vocab_growth_is_bounded_across_documents(monkeypatch):
+    import filters.text as text_module
+    from filters.text import word_tokens
+
+    # before: every new token text stayed in spaCy's vocab for the life of the worker (~130 MB per 300,000
+    # distinct tokens, never given back)
+    monkeypatch.setattr(text_module, "MAX_VOCAB_GROWTH", 1_000, raising=False)
+    monkeypatch.setattr(text_module, "_VOCAB_LIMIT", 0, raising=False)
+    monkeypatch.setattr(text_module, "_SPACY_TOKENIZER", None)
+    monkeypatch.setattr(text_module, "_CHUNK_TOKENS", {})
+    base = len(text_module._spacy_tokenizer().vocab)
+    documents = [" ".join(f"id-{d}.{i}" for i in range(500)) for d in range(8)]  # 4,000 new tokens, 2 each
+    tokens = [word_tokens(doc) for doc in documents]
+    assert len(text_module._spacy_tokenizer().vocab) <= base + 1_000 + 10
+    # a fresh tokenizer's tokens, as if the vocab had never been let go
+    monkeypatch.setattr(text_module, "MAX_VOCAB_GROWTH", 10 ** 9)
+    monkeypatch.setattr(text_module, "_SPACY_TOKENIZER", None)
+    monkeypatch.setattr(text_module, "_CHUNK_TOKENS", {})
+    assert tokens == [word_tokens(doc) for doc in documents]
+    assert tokens[3][:2] == ["id-3.0", "id-3.1"] and len(tokens[3]) == 500
