@@ -10,6 +10,12 @@ Two encoders give the same ids: HF tokenizers (`backend="hf"`, the default) and 
 optional package), built from the same vocabulary and split pattern. tiktoken ranks a merge by the bytes it
 produces, HF by the merge's position; they agree when token ids follow merge order and no token is produced by
 two merges, which the handle checks before it builds the tiktoken encoder (tests compare the ids on real text).
+
+A text longer than LONG_TEXT_CHARS characters is encoded in pieces (`piece_cuts`) when the tokenizer's
+configuration makes the cuts invisible (`piecewise_unsupported`): the ids are those of the whole text, but the
+encoder holds one piece's UTF-8 copy and ids at a time instead of the whole text's (tiktoken keeps a UTF-8 copy
+with the str and fills one uint32 vector; HF builds an Encoding of ~500 bytes a token), and `encode_batch_bytes`
+turns each piece's ids into the shard dtype as it goes.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from tokenizer.train import EOT_TOKEN, FIM_TOKENS, PAD_TOKEN, SPLIT_PATTERNS, TOKENIZER_FILE
@@ -28,6 +35,19 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("hf", "tiktoken")
 ENCODERS = ("auto",) + BACKENDS  # `winnow tokenize --encoder`: auto picks one of the backends (tokenizer_handle)
+
+# Texts longer than LONG_TEXT_CHARS characters are encoded in pieces of at least PIECE_CHARS (`piece_cuts`),
+# one after another in the calling thread, when the tokenizer allows it (`piecewise_unsupported`). Shorter
+# texts, nearly every document, take the whole-text path unchanged (and the thread pool). HF's encoder takes
+# ~15 MB for a piece of 64K characters (~230 MB for 1M characters); tiktoken's time is the same in pieces.
+LONG_TEXT_CHARS = 1 << 20
+PIECE_CHARS = 1 << 16
+
+# Where a text may be cut: a single space with a character that is not whitespace on either side. Python's `\s`
+# in a str pattern is `str.isspace()`, which holds for every character the split patterns' `\s` matches
+# (Unicode White_Space; tests check every code point against both regex engines), so `\S` here is never `\s`
+# there.
+_CUT = re.compile(r"(?<=\S) (?=\S)")
 
 
 def bytes_to_unicode() -> Dict[int, str]:
@@ -108,6 +128,67 @@ def tiktoken_encoding(spec: Dict, name: str = "winnow"):
     return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
 
 
+def piecewise_unsupported(spec: Dict) -> Optional[str]:
+    """Why a tokenizer.json (parsed) cannot encode a text in pieces cut by `piece_cuts` with the ids of the whole
+    text, or None when it can.
+
+    It can when the text reaches the BPE model unchanged (no normalizer, no added token that is not special: HF
+    matches those in the raw text before splitting it), is split by one of Winnow's patterns (`split_pattern_of`)
+    or by GPT-2's (a lone ByteLevel with its own regex, no prefix space), each split piece is merged on its own (a
+    plain BPE: no dropout, no subword prefix or suffix) and nothing acts on the whole sequence of ids
+    (truncation, padding, a post-processor other than ByteLevel). Then the ids of a text are those of its split
+    pieces one after another, and a cut at a single space between two characters that are not whitespace is
+    where a split piece ends in the whole text and in the text that stops there:
+
+    - no alternative of these patterns matches a character that is not whitespace followed by a space: a space
+      is only ever the first character of a match (` ?`, `[^\\r\\n\\p{L}\\p{N}]?`) or part of a run that is all
+      whitespace (`\\s+`, `\\s*[\\r\\n]`, the indentation after a line break), so the match that holds the
+      character before the cut ends at the cut;
+    - what the regex reads at the cut decides nothing before it: the space and the end of the text are both
+      rejected by every character class that could extend that match (letters, digits, punctuation, line
+      breaks), and the lookaheads (`(?!\\S)` after whitespace, `(?=[^\\S\\r\\n]?\\S)` after a line break's
+      indentation) only follow whitespace, which the character before the cut is not;
+    - the patterns have no lookbehind or anchor, so the matches from the cut on are those of the text that
+      starts there."""
+    model = spec.get("model") or {}
+    if model.get("type") != "BPE":
+        return "the model is not BPE"
+    for option in ("dropout", "continuing_subword_prefix", "end_of_word_suffix"):
+        if model.get(option):
+            return f"the BPE model sets {option}"
+    for part in ("normalizer", "truncation", "padding"):
+        if spec.get(part) is not None:
+            return f"the tokenizer has a {part}"
+    if spec.get("post_processor") is not None and spec["post_processor"].get("type") != "ByteLevel":
+        return "the tokenizer's post-processor is not ByteLevel"
+    if any(not t.get("special", False) for t in spec.get("added_tokens", [])):
+        return "the tokenizer has added tokens that are not special"
+    pre = spec.get("pre_tokenizer") or {}
+    gpt2 = (pre.get("type") == "ByteLevel" and pre.get("use_regex", True)
+            and not pre.get("add_prefix_space", False))
+    if split_pattern_of(spec) is None and not gpt2:
+        return "the pre-tokenizer is neither one of Winnow's split patterns nor GPT-2's"
+    return None
+
+
+def piece_cuts(text: str, piece_chars: int) -> List[int]:
+    """Where to cut `text` into pieces of at least `piece_chars` characters: at single spaces between two
+    characters that are not whitespace (see `piecewise_unsupported`), the first one `piece_chars` or more past
+    the previous cut. A stretch with no such space stays in one piece; [] when the text is no longer than
+    `piece_chars`."""
+    if piece_chars < 1:
+        raise ValueError(f"piece_chars must be positive, got {piece_chars}")
+    cuts: List[int] = []
+    at = piece_chars
+    while at < len(text):
+        match = _CUT.search(text, at)
+        if match is None:
+            break
+        cuts.append(match.start())
+        at = match.start() + piece_chars
+    return cuts
+
+
 class MissingSpecialToken(ValueError):
     """A tokenizer without a special token its caller needs (tokenize pads rows with <|pad|>): no encoder helps."""
 
@@ -149,6 +230,8 @@ class TokenizerHandle:
         self.vocab_size = max([self._full.get_vocab_size(with_added_tokens=True)]
                               + [i + 1 for i in self._full.get_vocab(with_added_tokens=True).values()])
         self._pool, self._pool_threads = None, 0  # encode_batch_arrays' threads, started once per handle
+        # whether a long text may be encoded in pieces (with the ids of the whole text)
+        self.piecewise = piecewise_unsupported(spec) is None
 
     @property
     def special_ids(self) -> Dict[str, int]:
@@ -184,7 +267,9 @@ class TokenizerHandle:
             return [self._hf_ids(t) for t in texts]
         return [e.ids for e in self._ordinary.encode_batch(list(texts), add_special_tokens=False)]
 
-    def encode_batch_arrays(self, texts: Sequence[str], threads: Optional[int] = None) -> List["np.ndarray"]:
+    def encode_batch_arrays(self, texts: Sequence[str], threads: Optional[int] = None, *,
+                            long_chars: Optional[int] = None,
+                            piece_chars: Optional[int] = None) -> List["np.ndarray"]:
         """Ids of each text as a uint32 numpy array, the same ids as `encode_batch`. tiktoken writes them straight
         into the array's buffer (no Python int per token: ~15% less CPU than a list plus `np.asarray`); with
         `threads` 1 the texts are encoded in the calling thread, which on 2 cores was as fast as tiktoken's
@@ -192,22 +277,87 @@ class TokenizerHandle:
 
         tiktoken's regex engine gives up on a long run it would backtrack through (~1M spaces or dashes in a row:
         "Max stack size exceeded for backtracking"); HF's splits it, so a text tiktoken raises on is encoded by
-        HF's tokenizer, whose ids tiktoken's are (the shards stay those of `--encoder hf`). Only that text pays."""
+        HF's tokenizer, whose ids tiktoken's are (the shards stay those of `--encoder hf`). Only that text pays.
+
+        A text longer than `long_chars` (default LONG_TEXT_CHARS) is encoded in pieces of `piece_chars` (default
+        PIECE_CHARS) when the tokenizer allows it (`_pieces`), and the batch in the calling thread."""
+        import numpy as np
+
+        long_chars, piece_chars = self._piece_sizes(long_chars, piece_chars)
+        if any(self._in_pieces(t, long_chars) for t in texts):
+            return [np.concatenate(self._pieces(t, piece_chars)) if self._in_pieces(t, long_chars)
+                    else self._whole_array(t) for t in texts]
+        if self._tiktoken is None or not hasattr(self._tiktoken, "encode_to_numpy"):
+            return [np.asarray(ids, dtype=np.uint32) for ids in self.encode_batch(texts, threads)]
+        if threads == 1 or len(texts) < 2:
+            return [self._whole_array(t) for t in texts]
+        return list(self._threads(threads or 8).map(self._whole_array, texts))
+
+    def encode_batch_bytes(self, texts: Sequence[str], dtype: str, append: Optional[int] = None,
+                           threads: Optional[int] = None, *, long_chars: Optional[int] = None,
+                           piece_chars: Optional[int] = None) -> List[bytes]:
+        """The ids of each text in `dtype` (uint16 or uint32), then `append` when given, as bytes: the same ids
+        as `encode_batch_arrays`, laid out as the tokenize job carries a document to packing.
+
+        A text longer than `long_chars` (default LONG_TEXT_CHARS) is encoded in pieces of `piece_chars` (default
+        PIECE_CHARS) when the tokenizer allows it, each piece's ids turned into `dtype` before the next piece is
+        encoded: the text costs its ids in `dtype` twice (the pieces, then the bytes they are joined into), not a
+        UTF-8 copy of the whole text, its uint32 ids and their copies. The other texts are encoded by
+        `encode_batch_arrays`, as one batch."""
+        import numpy as np
+
+        long_chars, piece_chars = self._piece_sizes(long_chars, piece_chars)
+        tail = [] if append is None else [np.array([append], dtype=dtype)]
+        out: List[Optional[bytes]] = [None] * len(texts)
+        short = [k for k, t in enumerate(texts) if not self._in_pieces(t, long_chars)]
+        if short:
+            arrays = self.encode_batch_arrays([texts[k] for k in short], threads)
+            arrays.reverse()
+            for k in short:  # each uint32 array is dropped once it is converted
+                ids = arrays.pop()
+                row = np.empty(len(ids) + len(tail), dtype=dtype)
+                row[:len(ids)] = ids
+                if tail:
+                    row[-1] = append
+                out[k] = row.tobytes()
+        for k, text in enumerate(texts):
+            if out[k] is None:
+                out[k] = b"".join(self._pieces(text, piece_chars, dtype) + tail)
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _piece_sizes(long_chars: Optional[int], piece_chars: Optional[int]) -> Tuple[int, int]:
+        return (LONG_TEXT_CHARS if long_chars is None else long_chars,
+                PIECE_CHARS if piece_chars is None else piece_chars)
+
+    def _in_pieces(self, text: str, long_chars: int) -> bool:
+        return self.piecewise and len(text) > long_chars
+
+    def _whole_array(self, text: str) -> "np.ndarray":
+        """The uint32 ids of a whole text: tiktoken's straight into an array, HF's when tiktoken raises (see
+        `encode_batch_arrays`) or is not the backend."""
         import numpy as np
 
         if self._tiktoken is None or not hasattr(self._tiktoken, "encode_to_numpy"):
-            return [np.asarray(ids, dtype=np.uint32) for ids in self.encode_batch(texts, threads)]
-        enc = self._tiktoken
+            return np.asarray(self.encode(text), dtype=np.uint32)
+        try:
+            return self._tiktoken.encode_to_numpy(text, disallowed_special=())  # specials in the text stay text
+        except ValueError:
+            return np.asarray(self._hf_ids(text), dtype=np.uint32)
 
-        def one(text: str):
-            try:
-                return enc.encode_to_numpy(text, disallowed_special=())  # specials in the text stay text
-            except ValueError:
-                return np.asarray(self._hf_ids(text), dtype=np.uint32)
-
-        if threads == 1 or len(texts) < 2:
-            return [one(t) for t in texts]
-        return list(self._threads(threads or 8).map(one, texts))
+    def _pieces(self, text: str, piece_chars: int, dtype: str = "uint32") -> List["np.ndarray"]:
+        """The ids of `text` in `dtype`, one array per piece cut by `piece_cuts`: one after another, the ids of the
+        whole text (`piecewise_unsupported` says why). Each piece is its own short str, so the encoder's UTF-8
+        copy of it and its uint32 ids go before the next piece is encoded. Should a piece fail to encode, the
+        whole text is encoded instead, so that the text fails (or not) exactly as it does whole."""
+        bounds = [0] + piece_cuts(text, piece_chars) + [len(text)]
+        try:
+            return [self._whole_array(text[start:end]).astype(dtype, copy=False)
+                    for start, end in zip(bounds, bounds[1:])]
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 -- the whole text decides, as without pieces
+            return [self._whole_array(text).astype(dtype, copy=False)]
 
     def _threads(self, threads: int):
         """A thread pool of `threads`, kept for the handle's life (a worker encodes every batch with it)."""

@@ -284,14 +284,24 @@ def parquet_row_groups(pattern: str) -> Iterable[Tuple[str, int, int]]:
 
 
 def read_row_group(unit: Tuple[str, int, int]) -> Iterable[Dict[str, Any]]:
-    """The documents of one row group: id, source and text where the file has them, the rest filled in."""
+    """The documents of one row group: id, source and text where the file has them, the rest filled in.
+
+    Decoding a text column takes Arrow about three times its size, which Arrow's allocator keeps once freed:
+    it is handed back to the system before the Python strings are made, and the table's own memory after, or a
+    row group of one 100 MB document kept ~340 MB beside its text while it was encoded."""
+    import pyarrow as pa
+
     path, index = unit[0], unit[1]
     parquet = _open_parquet(path)
     try:
         columns = [c for c in (ID, SOURCE, TEXT) if c in parquet.schema_arrow.names]
-        rows = parquet.read_row_group(index, columns=columns).to_pylist()
+        table = parquet.read_row_group(index, columns=columns)
+        pa.default_memory_pool().release_unused()
+        rows = table.to_pylist()
+        del table
     finally:
         parquet.close()
+    pa.default_memory_pool().release_unused()
     fallback_source = fallback_source_of(path)  # the file's name, as for JSONL and in `winnow stats`
     for row in rows:
         yield complete_document(row, (ID, SOURCE, TEXT), fallback_source)
@@ -381,7 +391,10 @@ class _EncodeBatchFn(beam.DoFn):
     """(list of documents) -> (id, source, token count, token bytes in the shard dtype, eot appended).
 
     Tokens travel between steps as bytes of the final dtype (2 bytes a token for uint16): Beam's coder copies
-    bytes without pickling, and packing reads them back with `np.frombuffer`, no per-token Python work.
+    bytes without pickling, and packing reads them back with `np.frombuffer`, no per-token Python work. The
+    handle makes those bytes itself (`TokenizerHandle.encode_batch_bytes`): a document of hundreds of MB is
+    encoded in pieces, one piece's ids in uint32 at a time, and its ids are held in the shard dtype twice at
+    most (the pieces, then the bytes they are joined into).
     """
 
     def __init__(self, tokenizer_path: str, dtype: str, encoder: str = "auto", threads: int = 1):
@@ -396,10 +409,11 @@ class _EncodeBatchFn(beam.DoFn):
         self._counters = StageCounters(STAGE)
 
     def _encode_batch(self, docs: List[Dict[str, Any]]):
-        return self._tok.encode_batch_arrays([d[TEXT] for d in docs], threads=self._threads)
+        return self._tok.encode_batch_bytes([d[TEXT] for d in docs], self._dtype, self._tok.eot_id,
+                                            threads=self._threads)
 
     def _encode_one(self, doc: Dict[str, Any]):
-        return self._tok.encode_batch_arrays([doc[TEXT]], threads=1)[0]
+        return self._tok.encode_batch_bytes([doc[TEXT]], self._dtype, self._tok.eot_id, threads=1)[0]
 
     def process(self, batch: List[Dict[str, Any]]):
         c = self._counters
@@ -408,17 +422,18 @@ class _EncodeBatchFn(beam.DoFn):
         c.in_.inc(len(batch))
         if len(docs) < len(batch):
             c.dropped("empty", len(batch) - len(docs))
-        eot = self._tok.eot_id
+        itemsize = np.dtype(self._dtype).itemsize
         kept = 0
-        for doc, ids, exc in batch_then_one_by_one(docs, self._encode_batch, self._encode_one):
+        outcomes = batch_then_one_by_one(docs, self._encode_batch, self._encode_one)
+        outcomes.reverse()
+        while outcomes:  # popped: a document's bytes are not held here once downstream has had them
+            doc, data, exc = outcomes.pop()
             if exc is not None:
                 yield error_output(c, STAGE, doc, exc)
                 continue
             kept += 1
-            row = np.empty(len(ids) + 1, dtype=self._dtype)  # the ids in the shard dtype, then the eot
-            row[:-1] = ids
-            row[-1] = eot
-            yield doc[ID], doc[SOURCE], len(row), row.tobytes()
+            yield doc[ID], doc[SOURCE], len(data) // itemsize, data
+            del data
         if docs:
             c.kept.inc(kept)
 
