@@ -182,7 +182,6 @@ MAX_CHUNK_CHARS = 5000
 MAX_AFFIX_WORK = 1_000_000
 AFFIX_PIECE_CHARS = 1000
 _LEADING_RUN = re.compile(r"\W*")
-_TRAILING_RUN = re.compile(r"\W*\Z")
 
 
 def _affix_work(chunk: str) -> int:
@@ -190,7 +189,8 @@ def _affix_work(chunk: str) -> int:
     lead = _LEADING_RUN.match(chunk).end()
     if lead == len(chunk):
         return lead * lead
-    return (lead + len(chunk) - _TRAILING_RUN.search(chunk, lead).start()) * len(chunk)
+    trail = _LEADING_RUN.match(chunk[::-1]).end()  # from the end: a search for `\W*\Z` is quadratic
+    return (lead + trail) * len(chunk)
 
 
 def _chunk_tokens(chunk: str) -> tuple:
