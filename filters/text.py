@@ -170,8 +170,9 @@ _SPECIAL_CASES: frozenset = frozenset()
 _CHUNK_TOKENS: dict = {}  # whitespace-free chunk -> its spaCy tokens (tuple)
 CHUNK_CACHE_SIZE = 1 << 17  # ~20 MB at most; cleared when full (results never depend on it)
 MAX_CACHED_CHUNK = 64  # longer chunks (and tokens) are not cached: they seldom repeat, and the bound above is by count
-# Bounds spaCy's quadratic affix loop on one chunk (the worst run of this length, "$" or "%", ~7 s; real chunks
-# of this length ~0.02 s); a 1 MB run costs ~200 such pieces, which the quality stage's time limit cuts short.
+# Bounds spaCy's quadratic affix loop on one chunk (a run of this length of "$" or "%" alone took ~5-7 s, hence
+# the affix bound below; real chunks of this length ~0.02 s); a 1 MB chunk is ~200 such pieces, which the quality
+# stage's time limit cuts short.
 MAX_CHUNK_CHARS = 5000
 # The affix loop's cost is about (characters peeled at the ends) x (the chunk's length): 5,000 "$" took 5.2 s,
 # "$" x 2,500 + "a" x 2,500 3.9 s, while a 5,000-character chunk with no run at its ends takes ~0.02 s. A chunk
