@@ -15,12 +15,11 @@ first that fails names the reason. Any threshold set to None (or a pair removed 
 
 N-grams of a document under ARRAY_MIN_WORDS words are counted as tuples and joined strings in a Counter; from it
 on, as int32 class ids in numpy arrays (`_NgramClasses`: exact classes, hashes only ever proposing candidates
-that are then compared), which keeps the peak to a few dozen bytes per word (10 MB of distinct words: ~70 MiB
+that are then compared), which keeps the peak to a few dozen bytes per word (10 MB of distinct words: ~45 MiB
 instead of ~250 MiB) and gives the same numbers to the last bit.
 """
 from __future__ import annotations
 
-import random
 import re
 from collections import Counter
 from itertools import chain, compress
@@ -152,35 +151,6 @@ def _chunks(a: np.ndarray):
         yield a[k:k + _CHUNK]
 
 
-def _is_prime(n: int) -> bool:
-    """Miller-Rabin with the bases 2, 3, 5, 7: exact for 7 < n < 3,215,031,751."""
-    d, s = n - 1, 0
-    while d % 2 == 0:
-        d, s = d // 2, s + 1
-    for a in (2, 3, 5, 7):
-        x = pow(a, d, n)
-        if x in (1, n - 1):
-            continue
-        for _ in range(s - 1):
-            x = x * x % n
-            if x == n - 1:
-                break
-        else:
-            return False
-    return True
-
-
-_RNG = random.Random()  # seeded by the OS: no text can be written in advance to collide under the primes drawn
-
-
-def _random_prime() -> int:
-    """A random prime in [2^30, 2^31): a product of two residues plus a third stays within int64."""
-    while True:
-        p = _RNG.randrange(1 << 30, 1 << 31) | 1
-        if _is_prime(p):
-            return p
-
-
 class _NgramClasses:
     """Exact classes of the n-grams of a word list, for n = 1, 2, ... in turn: an int32 id per position.
 
@@ -188,14 +158,9 @@ class _NgramClasses:
     ids come from the pairs (id of the (n-1)-gram at i, id of word i+n-1), packed in one int64 and sorted, for
     the positions whose (n-1)-gram occurs more than once; any other n-gram occurs once and gets an id of its own.
     The characters of a gram's words come from prefix sums of the word lengths.
+    """
 
-    With `joined`, each gram also has a hash of its joined string "".join(words[i:i + n]) (duplicated n-grams
-    compare those strings): the string's code points read as a number in base 2^32, modulo two random primes.
-    A word's residue is computed once per distinct word; a gram's follows from its (n-1)-gram's, as
-    X(gram + word) = X(gram) * 2^(32 len(word)) + X(word), whatever the boundaries between the words: equal
-    strings have equal hashes."""
-
-    def __init__(self, words: Sequence[str], joined: bool = False):
+    def __init__(self, words: Sequence[str]):
         self.words = words
         count = len(words)
         get = words.__getitem__
@@ -209,22 +174,6 @@ class _NgramClasses:
         if self.prefix[-1] < 1 << 31:
             self.prefix = self.prefix.astype(np.int32)
         self.n = 1
-        # per prime: (prime, residue of each distinct word, residue of gram i)
-        self.residues: List[Tuple[int, np.ndarray, np.ndarray]] = []
-        if joined:
-            primes = (_random_prime(), _random_prime())
-            both = primes[0] * primes[1]
-            tables = [np.empty(self.vocab, dtype=np.int32) for _ in primes]
-            for part in _chunks(np.sort(self.members)):  # in text order, as the words lie in memory
-                number = np.array([int.from_bytes(get(p).encode("utf-32-be", "surrogatepass"), "big") % both
-                                   for p in part.tolist()], dtype=np.int64)
-                for table, prime in zip(tables, primes):
-                    table[self.word_ids[part]] = number % prime
-            self.residues = [(prime, table, table[self.word_ids]) for prime, table in zip(primes, tables)]
-            # 2^(32 x length) modulo each prime, for every length of a word
-            self.word_lengths = np.unique(self.lengths(self.members))
-            self.shifts = [np.array([pow(1 << 32, length, prime) for length in self.word_lengths.tolist()],
-                                    dtype=np.int64) for prime in primes]
 
     def advance(self) -> None:
         """From the n-grams' classes to the (n+1)-grams'."""
@@ -265,17 +214,6 @@ class _NgramClasses:
             self.ids[once] = np.arange(len(members), len(members) + len(once), dtype=np.int32)
             self.members = np.concatenate([sorted_at[members], once]).astype(np.int32)
         self.classes = len(self.members)
-        for k, (prime, table, grams) in enumerate(self.residues):
-            shift = self.shifts[k]
-            out = np.empty(size, dtype=np.int32)
-            for a in range(0, size, _CHUNK):
-                added = last[a:a + _CHUNK]
-                x = grams[a:a + len(added)].astype(np.int64)
-                x *= shift[np.searchsorted(self.word_lengths, np.diff(self.prefix[a + n - 1:a + n + len(added)]))]
-                x += table[added]
-                x %= prime
-                out[a:a + len(added)] = x
-            self.residues[k] = (prime, table, out)
 
     def lengths(self, positions: np.ndarray) -> np.ndarray:
         """Characters of the words of the grams at `positions`, without separators."""
@@ -296,7 +234,7 @@ class _NgramClasses:
         raise AssertionError("a most frequent gram occurs")
 
     def duplicated_chars(self) -> int:
-        """duplicated_ngram_chars(words, n); needs `joined` for n > 1."""
+        """duplicated_ngram_chars(words, n)."""
         n, words = self.n, self.words
         if len(self.ids) == 0:
             return 0
@@ -304,18 +242,20 @@ class _NgramClasses:
             cls, classes = self.ids, self.classes
         else:
             # Grams compare as joined strings: word tuples that join to one string ("ab c", "a bc") are one
-            # gram. Classes are merged by their joined strings: by hash (a class's grams all join alike), the
-            # strings compared where hashes are equal.
-            (_, _, x1), (p2, _, x2) = self.residues
+            # gram. Classes are merged by their joined strings: by the hash of one gram's string per class (a
+            # class's grams all join alike; each string made and dropped a chunk at a time), the strings compared
+            # where hashes are equal.
             members = self.members
-            joined = x1[members].astype(np.int64)  # the class's gram at `members`, as good as any of its grams
-            joined *= p2
-            joined += x2[members]
 
             def gram_strings(classes):  # the joined string of each class, from one of its grams
                 starts = members[classes].tolist()
                 return map("".join, map(words.__getitem__, map(slice, starts, [p + n for p in starts])))
 
+            joined = np.empty(len(members), dtype=np.int64)
+            for a in range(0, len(members), _CHUNK):
+                part = range(a, min(a + _CHUNK, len(members)))
+                joined[a:a + len(part)] = np.fromiter(map(hash, gram_strings(part)), dtype=np.int64,
+                                                      count=len(part))
             consumed = [joined]
             del joined
             merged, kept = _group(consumed, gram_strings)
@@ -354,7 +294,7 @@ def ngram_chars(words: Sequence[str], top: Iterable[int] = (), duplicated: Itera
     dup_chars = {n: 0 for n in duplicated if n > len(words)}
     wanted = set(top + duplicated) - set(top_chars) - set(dup_chars)
     if wanted:
-        grams = _NgramClasses(words, joined=any(n > 1 for n in duplicated))
+        grams = _NgramClasses(words)
         for n in range(1, max(wanted) + 1):
             if n > 1:
                 grams.advance()
