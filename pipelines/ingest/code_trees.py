@@ -221,9 +221,8 @@ def notebook_script(text: str) -> Optional[str]:
 
 
 def _links_out_of(root: str, path: str) -> bool:
-    """Whether `path` is a link whose target lies outside the tree `root` (never read: it could be any file)."""
-    if not os.path.islink(path):
-        return False
+    """Whether `path` leads outside the tree `root`, through a link of its own or of a directory on its way
+    (never read: it could be any file)."""
     real_root = os.path.realpath(root)
     return os.path.commonpath([real_root, os.path.realpath(path)]) != real_root
 
@@ -299,20 +298,14 @@ def _reuse_annotations(where: str, configs: Dict[str, Optional[bytes]]) -> Annot
 
 
 def _read_tree_file(root: str, path: str, cap: int) -> Optional[bytes]:
-    """The first `cap` + 1 bytes of PATH, a regular file of the tree ROOT (not through a link, of it or of a
-    directory above it, out of the tree); None when it is none, or cannot be read (a warning)."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-    except (OSError, ValueError):  # none there (the usual answer for a sidecar), or a name too long to be one
+    """The first `cap` + 1 bytes of PATH, a regular file of the tree ROOT (`_regular_file_inside`); None when it is
+    none (the usual answer for a sidecar), or cannot be read (a warning)."""
+    if not _regular_file_inside(root, os.path.relpath(path, root)):
         return None
     try:
-        real_root = os.path.realpath(root)
-        if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
-            return None
         with open(path, "rb") as fh:
             return fh.read(cap + 1)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         log.warning("code tree %s: cannot read %s (%s)", root, path, exc)
         return None
 
