@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipelines.ingest.inputs import InputFile
+from pipelines.ingest.inputs import REPLACED_INVALID_UTF8, InputFile
 from pipelines.ingest.readers import read_input_file, read_jsonl, valid_utf8
 from pipelines.jobs.curate import run_curate
 from pipelines.jobs.recipe import parse_recipe
@@ -110,8 +110,24 @@ def test_a_lone_surrogate_is_one_replacement_character(tmp_path):
     assert valid_utf8("fine \U0001F600") == "fine \U0001F600"
     path = tmp_path / "sur.jsonl"
     path.write_text('{"id": "s", "text": "lone \\ud800 surrogate"}\n')
-    [(status, record)] = list(read_input_file(InputFile("jsonl", str(path))))
+    [warned, (status, record)] = list(read_input_file(InputFile("jsonl", str(path))))
     assert (status, record["text"]) == ("kept", "lone \ufffd surrogate")
+    assert warned == ("warned", REPLACED_INVALID_UTF8)
+
+
+def test_replaced_bytes_are_counted_and_reported_not_silent(tmp_path):
+    """Bytes that are not UTF-8 (a Latin-1 file) and lone surrogate escapes become U+FFFD; the documents are
+    kept, and report.json counts them as a warning of stage read (before: nothing said a character was lost)."""
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'{"id": "l", "text": "caf\xe9 cr\xe8me"}\n{"id": "s", "text": "a \\ud800 b"}\n'
+                     b'{"id": "ok", "text": "caf\xc3\xa9 and \xef\xbf\xbd as written"}\n')
+    outcomes = list(read_jsonl(str(path)))
+    assert [s for s, _ in outcomes] == ["warned", "kept", "warned", "kept", "kept"]  # a U+FFFD in the file: no warning
+    report = run_curate([str(path)], str(tmp_path / "out"), parse_recipe({"url": {}}))
+    read = report.stage("read")
+    assert (read.in_, read.kept) == (3, 3) and read.balanced
+    stages = json.loads((tmp_path / "out" / "report.json").read_text())["stages"]
+    assert [s.get("warnings") for s in stages if s["name"] == "read"] == [{REPLACED_INVALID_UTF8: 2}]
 
 
 def test_a_null_text_is_a_rejected_row_and_an_error_row_names_its_id(tmp_path):

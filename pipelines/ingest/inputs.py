@@ -11,6 +11,8 @@ reader yields read outcomes (`Outcome`), one per archive record / line / row / f
                                its reason and written as a rejected row of stage `read` (empty text, with its id,
                                URL, input pointer and sizes in `detail`), so that what was lost can be found
     ("error", error_row)       the rest of a file that could not be parsed, with the offset it stopped at
+    ("warned", counter)        no record: says that the record after it was read, but not as its file spells it
+                               (`REPLACED_INVALID_UTF8`); counted under that name, beside in/kept
 
 Record ids are stable across runs: WARC-Record-ID for WARC records, sha1(file name, offset) for ARC
 records (warcio's ARC->WARC conversion invents random ids), the `id` field or sha1(file name, line/row)
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
 READ_STAGE = "read"
+# a JSONL document whose line held bytes that are not UTF-8 (or whose text held a lone surrogate): kept, with U+FFFD
+REPLACED_INVALID_UTF8 = "replaced_invalid_utf8"
 
 SOURCE_WEB = "web"
 SOURCE_TEXT = "text"

@@ -33,8 +33,9 @@ from pipelines.ingest.archives import (DAMAGED, ArchiveDamage, ArchiveRecord, Ar
                                        iter_archive, parse_http_response)
 from pipelines.ingest.code_trees import list_code_tree, read_code_file, read_code_tarball, read_git_file
 from pipelines.ingest.inputs import (ACCEPTED_KINDS, ARCHIVE, CODE, CODE_FILE, JSONL, MAX_RECORD_BYTES, PARQUET,
-                                     READ_STAGE, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB, TARBALL_EXTENSIONS, InputFile,
-                                     Outcome, basename, kind_of_path, not_a_regular_file, stable_id)
+                                     READ_STAGE, REPLACED_INVALID_UTF8, SOURCE_CODE, SOURCE_TEXT, SOURCE_WEB,
+                                     TARBALL_EXTENSIONS, InputFile, Outcome, basename, kind_of_path, not_a_regular_file,
+                                     stable_id)
 from pipelines.ingest.records import (BODY, CONTENT_TYPE, EMPTY_TEXT, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
                                       TRUNCATED, WARC_DATE, lost_record)
 from filters.dedup_index import PREVIOUS_PREFIX
@@ -422,9 +423,17 @@ def open_jsonl(path: str):
 def jsonl_line_text(raw_line: bytes, first: bool) -> str:
     """A JSONL line's text: UTF-8 (bad bytes as U+FFFD), without the byte-order mark an editor may put at the
     start of the file (`first`: the file's first line; json.loads refuses it, which lost the first document)."""
+    return decode_jsonl_line(raw_line, first)[0]
+
+
+def decode_jsonl_line(raw_line: bytes, first: bool) -> Tuple[str, bool]:
+    """`jsonl_line_text` and whether some bytes were not UTF-8 (and so became U+FFFD)."""
     if first and raw_line.startswith(BOM_UTF8):
         raw_line = raw_line[3:]
-    return raw_line.decode("utf-8", errors="replace")
+    try:
+        return raw_line.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw_line.decode("utf-8", errors="replace"), True
 
 
 def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outcome]:
@@ -442,7 +451,7 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                     yield ("error", to_error_row(READ_STAGE, line_too_long(size, max_line_bytes), source=SOURCE_TEXT,
                                                  input_path=path, input_offset=line_no))
                     continue
-                line = jsonl_line_text(raw_line, line_no == 0)
+                line, replaced = decode_jsonl_line(raw_line, line_no == 0)
                 if not line.strip():
                     continue
                 doc_id = None
@@ -465,7 +474,10 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                 if text is None:  # `"text": null`, as a Parquet null: a rejected row, reason empty
                     yield lost_record(doc_id, SOURCE_TEXT, EMPTY_TEXT, path, line_no, url=url)
                     continue
-                yield ("kept", _text_record(doc_id, valid_utf8(text), url, path, line_no))
+                valid = valid_utf8(text)
+                if replaced or valid is not text:  # kept, but not as the file spells it: counted, not silent
+                    yield ("warned", REPLACED_INVALID_UTF8)
+                yield ("kept", _text_record(doc_id, valid, url, path, line_no))
     except Exception as exc:
         yield ("error", to_error_row(READ_STAGE, exc, source=SOURCE_TEXT, input_path=path, input_offset=line_no + 1))
 

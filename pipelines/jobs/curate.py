@@ -44,7 +44,7 @@ from pipelines.transforms.progress import CountProgress
 from pipelines.jobs.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
 from pipelines.transforms.counters import (breakdowns_by_stage, counters_by_stage, renamed_by_stage, span_seconds,
                                            stage_counts)
-from pipelines.ingest.inputs import record_cap
+from pipelines.ingest.inputs import READ_STAGE, REPLACED_INVALID_UTF8, record_cap
 from pipelines.ingest.readers import expand_input_specs
 from pipelines.transforms.read import RECORDS, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
@@ -56,7 +56,6 @@ from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, ID, REASON, REJECTED_SCHEMA
 
 log = logging.getLogger(__name__)
 
-READ_STAGE = "read"
 SPACY_TOKENIZER_LOADER = "filters.text:_spacy_tokenizer"
 ID_PASS_STAGE = "read_ids"  # the counters of the ids-only read pass (not a stage of the report)
 REPORT_NAME = "report.json"
@@ -289,6 +288,11 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
 # Counters that say a stage's result is weaker than it should be, though every document is accounted for: put in
 # report.json as the stage's `warnings` and logged, so that a local run shows what Dataflow's metrics would.
 WARNING_COUNTERS = {
+    READ_STAGE: {
+        REPLACED_INVALID_UTF8: "JSONL documents whose line held bytes that are not UTF-8 (or whose text held a "
+                               "lone surrogate escape such as \\ud800): each became U+FFFD in the text kept; "
+                               "convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) to keep their characters",
+    },
     "dedup_minhash": {
         "cc_unconverged": "documents whose cluster was not final after the last component round (raise "
                           "dedup_minhash `rounds`); each cluster still keeps one document",

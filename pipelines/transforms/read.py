@@ -51,6 +51,9 @@ class _ReadInputFn(beam.DoFn):
         start = time.perf_counter()
         try:
             for status, value in read_input_file(item, self._max_record_bytes):
+                if status == "warned":  # about the next record, which is counted as it comes
+                    c.count(value)
+                    continue
                 c.in_.inc()
                 if status == "kept":
                     c.kept.inc()

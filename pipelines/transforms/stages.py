@@ -38,12 +38,16 @@ class StageCounters:
         self.kept = Metrics.counter(self.namespace, "kept")
         self.errors = Metrics.counter(self.namespace, "errors")
         self.micros = Metrics.counter(self.namespace, "micros")
-        self._dropped: Dict[str, Any] = {}
+        self._named: Dict[str, Any] = {}  # dropped_<reason> and other named counters
 
     def dropped(self, reason: str, n: int = 1) -> None:
-        counter = self._dropped.get(reason)
+        self.count("dropped_" + reason, n)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Counter `name` of this stage (made on first use)."""
+        counter = self._named.get(name)
         if counter is None:
-            counter = self._dropped[reason] = Metrics.counter(self.namespace, "dropped_" + reason)
+            counter = self._named[name] = Metrics.counter(self.namespace, name)
         counter.inc(n)
 
 
