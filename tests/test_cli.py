@@ -13,10 +13,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from filters.classifier import roc_auc, train_quality_classifier
 from pipelines.cli import main as cli_main
+from pipelines.jobs.curate import run_curate
+from pipelines.jobs.recipe import parse_recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WINNOW = [sys.executable, "-m", "pipelines.cli"]
@@ -81,7 +84,6 @@ def test_output_into_a_reader_that_quits_ends_quietly(tmp_path):
     """`winnow stats DOCS --json | head`: once the reader has gone, the command stops as `cat` would (exit 141,
     nothing on stderr), instead of `winnow stats: error: [Errno 32] Broken pipe`."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     docs = tmp_path / "curated"
     (docs / "documents").mkdir(parents=True)
@@ -140,7 +142,6 @@ def test_input_and_seeds_given_twice_add_up(tmp_path, capsys):
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     assert report["stages"][0]["name"] == "read" and report["stages"][0]["in"] == 1 + 2 + 3
-    import pyarrow.parquet as pq
 
     ids = sorted(pq.read_table(out / "documents").column("id").to_pylist())
     assert ids == sorted(f"f{k}d{i}" for k in range(3) for i in range(k + 1))
@@ -228,11 +229,25 @@ def test_one_file_under_two_spellings_is_read_once(tmp_path, capsys, monkeypatch
     assert code == 0, err
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["stages"][0]["in"] == 4 and "renamed" not in report["stages"][0], report["stages"][0]
-    import pyarrow.parquet as pq
 
     table = pq.read_table(tmp_path / "out" / "documents")
     assert sorted(table.column("id").to_pylist()) == ["x0", "x1", "x2", "x3"]
-    assert set(table.column("input_path").to_pylist()) == {"./d/a.jsonl"}  # the first spelling in sorted order
+    # one pointer whatever the spelling or working directory (it was the first spelling, `./d/a.jsonl`)
+    assert set(table.column("input_path").to_pylist()) == {str(tmp_path / "d" / "a.jsonl")}
+
+
+def test_renamed_ids_do_not_depend_on_how_the_input_is_spelt(tmp_path, monkeypatch):
+    # two files numbered from 0: the repeat is renamed `0@<path>:0`; the path was the spelling of the command line
+    # (`0@ids/b.jsonl:0`, `0@./ids/b.jsonl:0`, `0@/abs/ids/b.jsonl:0` for one file), so ids changed between runs
+    (tmp_path / "ids").mkdir()
+    for name, text in (("a", "alpha beta gamma"), ("b", "other words here")):
+        (tmp_path / "ids" / f"{name}.jsonl").write_text(json.dumps({"id": "0", "text": text}) + "\n")
+    monkeypatch.chdir(tmp_path)
+    ids = []
+    for n, spec in enumerate(("ids/*.jsonl", "./ids/*.jsonl", str(tmp_path / "ids" / "*.jsonl"))):
+        run_curate([spec], str(tmp_path / f"out{n}"), parse_recipe({"dedup_exact": {}}))
+        ids.append(sorted(pq.read_table(tmp_path / f"out{n}" / "documents").column("id").to_pylist()))
+    assert ids == [["0", f"0@{tmp_path / 'ids' / 'b.jsonl'}:0"]] * 3
 
 
 @pytest.mark.parametrize("argv, said", [

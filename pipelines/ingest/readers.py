@@ -81,8 +81,9 @@ def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
         known = []
         for p in matched:
             kind = forced or kind_of_path(p)
-            if kind is not None:
-                known.append(InputFile(kind, p))
+            if kind is not None:  # a local file by its absolute, normalised path: the pointer in error rows and
+                # renamed ids (`ID@path:offset`) is then the same whatever the spelling or working directory
+                known.append(InputFile(kind, p if "://" in p else os.path.abspath(p)))
             elif not _has_glob(path):
                 raise ValueError(f"input {spec!r}: unknown input kind; accepted kinds are {ACCEPTED_KINDS}")
             else:
@@ -96,7 +97,8 @@ def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
 def same_file_key(item: InputFile) -> Tuple[str, str, Optional[str]]:
     """What makes two InputFiles one read: a local path is compared absolute and normalised (`d/a.jsonl`,
     `./d/a.jsonl` and its absolute form are one file), without resolving links (a link under another name is
-    another input, as its name says)."""
+    another input, as its name says). `expand_input_specs` already gives local files so; InputFiles made
+    elsewhere may not be."""
     path = item.path if "://" in item.path else os.path.abspath(item.path)
     return item.kind, path, item.root
 
