@@ -442,3 +442,31 @@ def test_documents_not_written_by_curate_get_stats_or_one_line(tmp_path, capsys)
     assert cli.main(["stats", str(tmp_path / "ints")]) == 1
     err = capsys.readouterr().err
     assert "ints/p.parquet: column 'text' holds int64, not strings" in err and "Traceback" not in err
+
+
+def test_a_source_per_document_prints_the_largest_sources_and_sums_the_rest(tmp_path, capsys):
+    # a corpus whose `source` is a per-document path or URL: the table listed every source (300,000 sources printed
+    # 300,000 lines and made a 152 MB page); now the 29 largest and one line summing the others, as the plot does
+    n = 500
+    sources = [f"site{i:03d}" for i in range(n)]
+    texts = ["word " * (1 + i % 7) for i in range(n)]
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(n)], "source": sources, "text": texts,
+                             "language": ["en"] * n}), tmp_path / "docs.parquet")
+    pq.write_table(pa.table({"id": ["big1", "big2"], "source": ["site250", "site250"], "text": ["x y z"] * 2,
+                             "language": ["en"] * 2}), tmp_path / "more.parquet")
+    glob_arg = str(tmp_path / "*.parquet")
+    stats = compute_stats(glob_arg, progress=False)
+    assert len(stats["by_source"]) == n  # the JSON keeps every source
+    text = format_stats(stats)
+    table_lines = text.split("\nby source\n")[1].split("\n\n")[0].splitlines()[2:]
+    assert len(table_lines) == 30 and table_lines[0].split()[:2] == ["site250", "3"]  # largest first
+    rest = table_lines[-1]
+    assert rest.startswith("(471 other sources)")
+    shown_docs = sum(int(line.split()[1]) for line in table_lines[:-1])
+    assert int(rest.split()[3].replace(",", "")) == n + 2 - shown_docs
+    html_path = tmp_path / "report.html"
+    assert cli.main(["stats", glob_arg, "--html", str(html_path), "--no-progress"]) == 0
+    page = html_path.read_text()
+    mix = page.split('data-plot="source_mix"')[1].split("</svg>")[0]
+    assert mix.count("<rect class=\"bar\"") == 2 * 12 and "(489 other sources)" in mix
+    capsys.readouterr()

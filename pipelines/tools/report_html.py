@@ -30,6 +30,25 @@ SCRIPT_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u00
                                      "\u2029": "\\u2029"})
 
 
+# Sources shown one by one in the terminal tables and the source-mix plot; the rest are summed on one line (a
+# corpus whose `source` is a URL or a file path has one per document: 300,000 of them printed 300,000 lines and
+# made a 152 MB page). The JSON (`--json`, and the copy inside the page) keeps every source.
+SHOWN_SOURCES = 30
+SOURCE_MIX_SEGMENTS = 12
+
+
+def top_with_rest(items: Dict[str, Dict[str, Any]], n: int, metrics: Sequence[str]) -> List[Tuple[str, Dict[str, Any]]]:
+    """`items` (name -> figures) as a list: all of them when there are at most `n`, else the `n - 1` largest by
+    the first of `metrics` (ties by name) and one `(K other sources)` entry holding the sums of `metrics` over
+    the K others."""
+    rows = list(items.items())
+    if len(rows) <= n:
+        return rows
+    rows.sort(key=lambda kv: (-(kv[1].get(metrics[0]) or 0), kv[0]))
+    shown, rest = rows[:n - 1], rows[n - 1:]
+    return shown + [(f"({len(rest):,} other sources)", {m: sum(v.get(m) or 0 for _, v in rest) for m in metrics})]
+
+
 def finite_json(value: Any) -> Any:
     """`value` with every NaN or infinite float replaced by None (null): `json.dumps` would write the bare
     tokens `NaN`/`Infinity`, which are not JSON (`JSON.parse` and strict parsers reject the whole document). A
@@ -167,7 +186,7 @@ def document_plots(stats: Dict[str, Any]) -> List[str]:
                          ("errors", s["errors"], COLORS["errors"])]) for s in stats["funnel"]]))
     plots.append(vbar_chart("length_histogram", "Document length (characters, log2 bins)",
                             _hist_bins(stats["length_histogram_chars"]), "characters", "documents"))
-    sources = list(stats["by_source"].items())
+    sources = top_with_rest(stats["by_source"], SOURCE_MIX_SEGMENTS, ("documents", "characters"))
     plots.append(stacked_hbar_chart("source_mix", "Source mix: documents and characters (share of total)", [
         (metric, [(src, v[metric], PALETTE[i % len(PALETTE)]) for i, (src, v) in enumerate(sources)])
         for metric in ("documents", "characters")], scale_to_max=False))
@@ -191,7 +210,7 @@ def document_plots(stats: Dict[str, Any]) -> List[str]:
 
 def shard_plots(stats: Dict[str, Any]) -> List[str]:
     plots = []
-    sources = list(stats["by_source"].items())
+    sources = top_with_rest(stats["by_source"], SOURCE_MIX_SEGMENTS, ("documents", "tokens"))
     plots.append(stacked_hbar_chart("source_mix", "Source mix: documents and tokens (share of total)", [
         (metric, [(src, v[metric], PALETTE[i % len(PALETTE)]) for i, (src, v) in enumerate(sources)])
         for metric in ("documents", "tokens")], scale_to_max=False))

@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 
 from pipelines.runtime.progress import Progress
 from pipelines.tools.inspect import printable, refuse_remote, shard_schema_problem, shard_tokenizer
-from pipelines.tools.report_html import dumps_stats, render_report
+from pipelines.tools.report_html import SHOWN_SOURCES, dumps_stats, render_report, top_with_rest
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Report)
 from schemas.errors import WinnowError, reading
@@ -792,7 +792,9 @@ def format_stats(stats: Dict[str, Any]) -> str:
         docs, chars = stats["documents"], stats["characters"]
         out.append(f"{docs:,} documents, {chars:,} characters in {stats['files']} files")
         out.append("\nby source\n" + table([[k, v["documents"], _share(v["documents"], docs), v["characters"],
-                                             _share(v["characters"], chars)] for k, v in stats["by_source"].items()],
+                                             _share(v["characters"], chars)]
+                                            for k, v in top_with_rest(stats["by_source"], SHOWN_SOURCES,
+                                                                      ("documents", "characters"))],
                                            ["source", "documents", "share", "characters", "share"]))
         out.append("\nby language (top 15)\n" + table(
             [[k, v["documents"], _share(v["documents"], docs), v["characters"]]
@@ -832,7 +834,8 @@ def format_stats(stats: Dict[str, Any]) -> str:
         out.append(f"documents are: {printable(stats['documents_are'])}")
         if stats["by_source"]:
             out.append("\nby source (of the shards exported or written)\n" + table(
-                [[k, v.get("documents", 0), v.get("tokens", 0)] for k, v in stats["by_source"].items()],
+                [[k, v.get("documents", 0), v.get("tokens", 0)]
+                 for k, v in top_with_rest(stats["by_source"], SHOWN_SOURCES, ("documents", "tokens"))],
                 ["source", "documents", "tokens"]))
         out.append("\nfiles\n" + table([[f["path"], f["bytes"], f.get("tokens", ""), f.get("documents", ""),
                                            f.get("samples", "")] for f in stats["files"]],
@@ -851,7 +854,8 @@ def format_stats(stats: Dict[str, Any]) -> str:
         out.append(f"packing {p['method']}: pad {p['pad_fraction']:.2%} (measured in files {p['pad_fraction_measured']:.2%}), "
                    f"truncated {p['truncated_fraction']:.2%}; {stats['full_row_segments']:,} segments fill a whole row")
         out.append("\nby source\n" + table([[k, v["documents"], v["tokens"], v["token_share"]]
-                                            for k, v in stats["by_source"].items()],
+                                            for k, v in top_with_rest(stats["by_source"], SHOWN_SOURCES,
+                                                                      ("documents", "tokens", "token_share"))],
                                            ["source", "documents", "tokens", "share"]))
         q = stats["segment_length_tokens"]
         if q:
@@ -864,9 +868,11 @@ def format_stats(stats: Dict[str, Any]) -> str:
         else:
             why = (f"per-document lengths not counted: {stats['document_length_tokens_unavailable']}"
                    if stats.get("document_length_tokens_unavailable") else "per-document lengths need --doc-ids shards")
+            means = stats["mean_document_tokens_by_source"]
+            shown = [k for k, _ in top_with_rest(stats["by_source"], SHOWN_SOURCES, ("documents",)) if k in means]
             out.append(f"\nmean document length in tokens (manifest; {why}): " +
-                       ", ".join(f"{printable(k)} {v:,.0f}"
-                                 for k, v in stats["mean_document_tokens_by_source"].items()))
+                       ", ".join(f"{printable(k)} {means[k]:,.0f}" for k in shown) +
+                       (f" (and {len(means) - len(shown):,} other sources)" if len(shown) < len(means) else ""))
         out.append("\nsegments per sequence: " + ", ".join(f"{k}: {v:,}" for k, v in stats["segments_per_sequence"].items()))
         out.append("\ntop tokens\n" + table([[repr(x["text"]) if x["text"] is not None else "?", x["id"], x["count"]]
                                               for x in stats["top_tokens"]], ["token", "id", "count"]))
