@@ -93,3 +93,27 @@ def test_tokenize_reads_a_bom_and_says_when_a_compressed_file_is_cut(word_corpus
     assert 0 < result.manifest.totals.documents < 3000 and result.counters.get("errors") == 1
     [row] = [r for f in sorted(out.glob("errors/*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert "cut short" in row["error"] and row["input_path"] == str(cut)
+
+
+def test_tokenize_counts_what_did_not_reach_the_shards_in_report_json(word_corpus, tmp_path):
+    # empty documents were only printed (`counters {... 'dropped_empty': 2}`): nothing in the output said that 5
+    # documents went in and 1 came out; report.json now balances in = kept + dropped + errors, as curate's does
+    src = tmp_path / "docs.jsonl"
+    src.write_text('{"id": "a", "text": "the cat sat on a mat"}\n{"id": "b", "text": "   "}\nnot json\n'
+                   '{"id": "c", "text": ""}\n{"id": "d"}\n')
+    out = tmp_path / "out"
+    run_tokenize_job(str(src), str(word_corpus / "tok"), str(out), SEQ_LEN)
+    report = json.loads((out / "report.json").read_text())
+    [stage] = report["stages"]
+    assert (stage["name"], stage["in"], stage["kept"], stage["dropped"], stage["errors"]) == (
+        "tokenize", 5, 1, {"empty": 2}, 2)
+    error_rows = pq.read_table(out / "errors").num_rows
+    assert report["outputs"] == {"documents": 1, "errors": error_rows}
+    assert Manifest.from_json(json.loads((out / MANIFEST_NAME).read_text())).totals.documents == 1
+    assert report["inputs"] == [str(src)] and report["recipe"]["seq_len"] == SEQ_LEN
+
+    src.write_text('{"id": "a", "text": "the cat sat on a mat"}\n')  # a clean re-run replaces it
+    run_tokenize_job(str(src), str(word_corpus / "tok"), str(out), SEQ_LEN)
+    [stage] = json.loads((out / "report.json").read_text())["stages"]
+    assert (stage["in"], stage["kept"], stage["dropped"], stage["errors"]) == (1, 1, {}, 0)
+    assert not (out / "errors").exists()

@@ -31,7 +31,7 @@ from pipelines.runtime.files import path_matches, read_bytes, write_bytes
 from pipelines.runtime.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
-from pipelines.transforms.counters import counters_by_stage
+from pipelines.transforms.counters import counters_by_stage, stage_counts
 from pipelines.transforms.tokenize import (
     DEFAULT_ROW_GROUP_MB, DEFAULT_ROWS_PER_GROUP, DEFAULT_SHARD_MB, ERRORS_DIR, NAMESPACE, READ_BUNDLE_BYTES, STAGE,
     DUPLICATE_IDS, STATS, EncodeDocuments, PackSequences, ReadDocuments, ReadMixture, SelectMixture, TokenizeConfig, WriteManifest,
@@ -40,7 +40,7 @@ from pipelines.transforms.tokenize import (
 from pipelines.transforms.stages import ERRORS
 from pipelines.transforms.tables import write_tables
 from pipelines.transforms.trainer_formats import WriteTrainerFormat
-from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, token_dtype_for_vocab
+from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, Report, token_dtype_for_vocab
 from schemas.errors import WinnowError
 from schemas.io import document_patterns
 from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
@@ -51,6 +51,7 @@ from tokenizer.pack import METHODS
 from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture, refuse_shared_files
 from tokenizer.pack_groups import estimated_tokens, sum_counts
 
+REPORT_NAME = "report.json"  # as curate's: the stage's counts (tokenize_report)
 # The error table's row groups: Beam's WriteToParquet defaults, which wrote it before (64 MiB, 1,000-row batches).
 ERRORS_ROW_GROUP_BYTES = 64 * 2 ** 20
 ERRORS_RECORD_BATCH = 1000
@@ -280,7 +281,7 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
             bundle_bytes = read_bundle_bytes(input_bytes([p for p in patterns if not p.endswith(".parquet")]), workers)
         # written under OUT/.winnow-staging-<run> and moved into OUT once complete: a run that fails leaves the
         # previous shards and manifest as they were
-        staged = StagedOutput(output_dir, (ERRORS_DIR,), last=MANIFEST_NAME, owned_files=(MDS_INDEX,),
+        staged = StagedOutput(output_dir, (ERRORS_DIR,), last=MANIFEST_NAME, owned_files=(MDS_INDEX, REPORT_NAME),
                               owned_names=SHARD_FILE_NAME)
         staged.prepare()
         config = dataclasses.replace(config, output_dir=staged.staging)
@@ -301,6 +302,8 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
         except Exception:  # some runners (dry runs) report no metrics
             pass
         _drop_empty_errors(staged.staging)
+        write_bytes(FileSystems.join(staged.staging, REPORT_NAME),
+                    tokenize_report(counters, inputs, config, tokenizer_path, mixture).dumps().encode("utf-8"))
         manifest_path = FileSystems.join(staged.staging, MANIFEST_NAME)
         if file_format in TRAINER_FORMATS:
             manifest = load_trainer_manifest(read_bytes(manifest_path), manifest_path)
@@ -318,6 +321,21 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
                     "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
                     FileSystems.join(output_dir, ERRORS_DIR))
     return TokenizeResult(manifest, counters)
+
+
+def tokenize_report(counters: Dict[str, int], inputs: Sequence[str], config: TokenizeConfig, tokenizer_path: str,
+                    mixture: Optional[str]) -> Report:
+    """report.json beside the shards, as curate writes one: the stage's in, kept, dropped (`empty`: no text, or
+    whitespace alone) and errors (lines that could not be read and documents the tokenizer failed on, one row
+    each under errors/), so that what did not reach the shards is counted in the output, not only printed. No
+    timings (wall_seconds null): like the shards and manifest, it is the same for the same inputs and settings."""
+    stage = stage_counts({STAGE: counters}, (STAGE,))[0]
+    settings = {"tokenizer": tokenizer_path, "seq_len": config.seq_len, "packing": config.packing,
+                "seed": config.seed, "format": config.file_format}
+    if mixture is not None:
+        settings["mixture"] = mixture
+    return Report(stages=[stage], inputs=list(inputs), recipe=settings, versions=_versions(),
+                  outputs={"documents": stage.kept, "errors": stage.errors})
 
 
 def duplicate_ids_warning(repeated: int) -> str:
