@@ -84,12 +84,13 @@ def row_shard(key: str, seed: int, n_shards: int) -> int:
 def pack_group(group: int, docs: Iterable[Tuple[str, bytes]], method: str, row_len: int, pad_id: int, seed: int,
                dtype: str, with_doc_ids: bool) -> Iterator[KeyedRow]:
     """(group, [(id, token bytes)]) -> its rows, keyed `group:index`: the layout is made on lengths (as
-    `plan_group` made it) and the rows are filled with one numpy copy per segment."""
+    `plan_group` made it) and each row is filled, with one numpy copy per segment, as it is yielded (a matrix
+    of the whole group would be one more copy of its tokens)."""
     itemsize = np.dtype(dtype).itemsize
     docs = sorted(((doc_id, len(data) // itemsize, data) for doc_id, data in docs), key=packing_order(method, seed))
     arrays = [np.frombuffer(data, dtype=dtype) for _, _, data in docs]
     layout, _ = pack_layout(method, [len(a) for a in arrays], row_len)
-    matrix, doc_lengths = fill_rows(arrays, layout, row_len, pad_id, dtype)
     for index, row in enumerate(layout):
+        tokens, doc_lengths = fill_rows(arrays, [row], row_len, pad_id, dtype)
         ids = [docs[doc][0] for doc, _, _ in row] if with_doc_ids else None
-        yield f"{group}:{index}", matrix[index].tobytes(), doc_lengths[index], ids
+        yield f"{group}:{index}", tokens.tobytes(), doc_lengths[0], ids

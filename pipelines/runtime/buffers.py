@@ -19,7 +19,13 @@ that was most of the memory that grew with the corpus (benchmarks/bench_memory.p
 - `SpillingDataChannel`: the in-process data channel between the runner and its embedded worker, which hands a
   bundle its whole input, and the runner the bundle's whole output, as a list of chunks held until the other
   side has read them all; here the chunks past `SPILL_BYTES` wait in a temporary file and each is dropped as it
-  is read.
+  is read, and the worker's coder stream hands each chunk it flushes to the runner's queue as it is.
+- `StreamReleasingDataOutputOperation`: Beam's worker-side sink of a bundle's output, which drops its coder
+  stream when the bundle ends (the stream's buffer stays as large as the largest element it held, and Beam keeps
+  finished bundles' operations for reuse).
+
+One huge element (a document of hundreds of MB, its token bytes) is thus held in one or two copies at a time on
+its way through a group-by, not three to six (tests/test_tokenize_huge_doc.py bounds the peak).
 
 What a stage's DoFns hold while they run (a group's values, a decoded chunk) is still in memory; what only waits
 between stages does not. `install()` makes the runner create these buffers and channels (it replaces the class
@@ -36,13 +42,14 @@ from typing import Iterator, List, Sequence, Tuple, Union
 from apache_beam.coders.coder_impl import create_InputStream, create_OutputStream
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import execution
-from apache_beam.runners.worker import data_plane
+from apache_beam.runners.worker import bundle_processor, data_plane
 from apache_beam.transforms import window
 from apache_beam.utils import windowed_value
 
 _BeamGroupingBuffer = execution.GroupingBuffer
 _BeamListBuffer = execution.ListBuffer
 _BeamInMemoryDataChannel = data_plane.InMemoryDataChannel
+_BeamDataOutputOperation = bundle_processor.DataOutputOperation
 SPILL_BYTES = 16 << 20  # a buffer holding more than this (encoded) keeps it on disk
 CHUNK_BYTES = 1 << 20   # the size of the chunks a spilled grouped output is written in
 
@@ -212,25 +219,32 @@ class EncodedGroupingBuffer(_BeamGroupingBuffer):
             self._write_run()
 
     def _write_run(self) -> None:
-        """The in-memory table -> one run on disk (records of length-prefixed values, written in chunks)."""
+        """The in-memory table -> one run on disk (records of length-prefixed values, written in chunks). A value
+        of CHUNK_BYTES or more is written as it is, after the part of its record before it: gathering it into
+        the record and the chunk first took three more copies of it."""
         if self._run_file is None:
             self._run_file = _SpillFile()
             self._order = dict.fromkeys(self._table)
-        out = bytearray()
-        start = self._run_file._end
+        run, out = self._run_file, bytearray()
         for key, values in self._table.items():
+            start = run._end + len(out)
             stream = create_OutputStream()
             for value in values:
                 stream.write_var_int64(len(value))
-                stream.write(value)
-            record = stream.get()
-            self._runs.setdefault(key, []).append((start + len(out), len(record)))
-            out += record
+                if len(value) < CHUNK_BYTES:
+                    stream.write(value)
+                    continue
+                out += stream.get()
+                run.write(out)
+                run.write(value)
+                out, stream = bytearray(), create_OutputStream()
+            out += stream.get()
+            self._runs.setdefault(key, []).append((start, run._end + len(out) - start))
             if len(out) >= CHUNK_BYTES:
-                self._run_file.write(bytes(out))
-                start, out = self._run_file._end, bytearray()
+                run.write(out)
+                out = bytearray()
         if out:
-            self._run_file.write(bytes(out))
+            run.write(out)
         self._table.clear()
         self._bytes = 0
 
@@ -245,9 +259,7 @@ class EncodedGroupingBuffer(_BeamGroupingBuffer):
         for key in self._order:
             values: List[bytes] = []
             for handle in runs.pop(key, ()):
-                stream = create_InputStream(run_file.read(handle))
-                while stream.size() > 0:
-                    values.append(stream.read(stream.read_var_int64()))
+                values.extend(_record_values(run_file.read(handle)))
             values.extend(table.pop(key, ()))
             yield key, values
 
@@ -274,6 +286,7 @@ class EncodedGroupingBuffer(_BeamGroupingBuffer):
         parts: List[List[Chunk]] = [[] for _ in range(n)]
         for idx, (encoded_key, encoded_values) in enumerate(self._encoded_groups()):
             values = [decode_value(v) for v in encoded_values]
+            encoded_values.clear()  # before the group is encoded again: one copy less of a huge value
             stream = streams[idx % n]
             coder_impl.encode_to_stream(as_windowed((decode_key(encoded_key), values)), stream, True)
             if spill is not None and stream.size() >= CHUNK_BYTES:
@@ -289,6 +302,15 @@ class EncodedGroupingBuffer(_BeamGroupingBuffer):
                     part.append(spill.write(stream.get()))
             self._grouped_output = [SpilledChunks(spill, part) for part in parts]
         return self._grouped_output
+
+
+def _record_values(record: bytes) -> List[bytes]:
+    """The values of one record of a run (each length-prefixed); the record itself is not kept."""
+    stream = create_InputStream(record)
+    values = []
+    while stream.size() > 0:
+        values.append(stream.read(stream.read_var_int64()))
+    return values
 
 
 # The pane Beam's GroupingBuffer gives every grouped element under the default windowing.
@@ -349,7 +371,10 @@ class _ElementQueue:
                             self._memory_bytes -= len(payload)
                     else:
                         payload = spill.read(payload)
-                    yield beam_fn_api_pb2.Elements.Data(instruction_id=item[0], transform_id=item[1], data=payload)
+                    message = beam_fn_api_pb2.Elements.Data(instruction_id=item[0], transform_id=item[1],
+                                                            data=payload)
+                    item = payload = None  # the message holds its own copy while the reader has it
+                    yield message
                 elif item.instruction_id != instruction_id:
                     others.append(item)
                 else:
@@ -364,7 +389,8 @@ class _ElementQueue:
 class _ChunkWriter:
     """The runner's stream of a bundle's input: each chunk the runner writes (a collection's chunk, a group-by's
     output chunk) becomes one Data element of the worker's queue as it is. Beam's stream would first gather the
-    whole input in one growing buffer and then copy it twice (bytes, then message)."""
+    whole input in one growing buffer and then copy it twice (bytes, then message). `write` is also where the
+    worker's coder stream flushes the bundle's output to the runner's queue."""
 
     def __init__(self, queue: _ElementQueue, instruction_id: str, transform_id: str) -> None:
         self._queue, self._instruction_id, self._transform_id = queue, instruction_id, transform_id
@@ -388,9 +414,12 @@ class SpillingDataChannel(_BeamInMemoryDataChannel):
         self._inputs = _ElementQueue()
 
     def output_stream(self, instruction_id, transform_id):
+        writer = _ChunkWriter(self._inverse._inputs, instruction_id, transform_id)
         if self._runner_side:  # only the runner writes whole chunks (the worker's DataOutputOperation encodes
-            return _ChunkWriter(self._inverse._inputs, instruction_id, transform_id)  # into a coder stream)
-        return super().output_stream(instruction_id, transform_id)
+            return writer      # into a coder stream)
+        # the worker's coder stream hands each flushed chunk to the runner's queue as it is: Beam's would wrap it
+        # in a Data message, and the queue copy it out again (two more copies of a bundle's largest element)
+        return data_plane.ClosableOutputStream.create(writer.write, writer.write, self._data_buffer_time_limit_ms)
 
     def input_elements(self, instruction_id, unused_expected_inputs, abort_callback=None):
         for element in self._inputs.take(instruction_id):
@@ -399,6 +428,17 @@ class SpillingDataChannel(_BeamInMemoryDataChannel):
                     yield element
             elif element.data or element.is_last:
                 yield element
+
+
+class StreamReleasingDataOutputOperation(_BeamDataOutputOperation):
+    """Beam's worker-side sink of a bundle's output, which lets its coder stream go once the bundle is done. The
+    stream's buffer only ever grows (to the largest element it was given, rounded up to a power of two) and Beam
+    keeps finished bundles' operations for reuse, so one huge element's buffer would otherwise stay for the rest
+    of the job; the next bundle gets a fresh stream anyway (`set_output_stream`)."""
+
+    def finish(self) -> None:
+        super().finish()
+        self.output_stream = None
 
 
 def holds_data(chunks) -> bool:
@@ -413,3 +453,4 @@ def install() -> None:
     execution.GroupingBuffer = EncodedGroupingBuffer
     execution.ListBuffer = SpillingListBuffer
     data_plane.InMemoryDataChannel = SpillingDataChannel
+    bundle_processor.DataOutputOperation = StreamReleasingDataOutputOperation

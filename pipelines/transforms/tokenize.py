@@ -61,7 +61,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.pvalue import AsList, AsSingleton
+from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
 
 from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.ingest.inputs import JSONL_EXTENSIONS, PARQUET_EXTENSIONS, not_a_regular_file
@@ -288,14 +288,16 @@ def read_row_group(unit: Tuple[str, int, int]) -> Iterable[Dict[str, Any]]:
 
     Decoding a text column takes Arrow about three times its size, which Arrow's allocator keeps once freed:
     it is handed back to the system before the Python strings are made, and the table's own memory after, or a
-    row group of one 100 MB document kept ~340 MB beside its text while it was encoded."""
+    row group of one 100 MB document kept ~340 MB beside its text while it was encoded. The row group is decoded
+    in this thread: buffers that Arrow's decoding threads free are not always free yet when this thread hands
+    memory back, and one 200 MB document then kept ~400 MB more while its str was made."""
     import pyarrow as pa
 
     path, index = unit[0], unit[1]
     parquet = _open_parquet(path)
     try:
         columns = [c for c in (ID, SOURCE, TEXT) if c in parquet.schema_arrow.names]
-        table = parquet.read_row_group(index, columns=columns)
+        table = parquet.read_row_group(index, columns=columns, use_threads=False)
         pa.default_memory_pool().release_unused()
         rows = table.to_pylist()
         del table
@@ -423,19 +425,19 @@ class _EncodeBatchFn(beam.DoFn):
         if len(docs) < len(batch):
             c.dropped("empty", len(batch) - len(docs))
         itemsize = np.dtype(self._dtype).itemsize
-        kept = 0
-        outcomes = batch_then_one_by_one(docs, self._encode_batch, self._encode_one)
-        outcomes.reverse()
-        while outcomes:  # popped: a document's bytes are not held here once downstream has had them
-            doc, data, exc = outcomes.pop()
-            if exc is not None:
-                yield error_output(c, STAGE, doc, exc)
-                continue
-            kept += 1
-            yield doc[ID], doc[SOURCE], len(data) // itemsize, data
-            del data
+        outputs = [(doc[ID], doc[SOURCE], len(data) // itemsize, data) if exc is None
+                   else error_output(c, STAGE, doc, exc)
+                   for doc, data, exc in batch_then_one_by_one(docs, self._encode_batch, self._encode_one)]
         if docs:
-            c.kept.inc(kept)
+            c.kept.inc(sum(not isinstance(out, TaggedOutput) for out in outputs))
+        # The texts go before the first output does: the steps after this one run inside the yield, where a huge
+        # document's str (4 bytes a character once it holds one emoji) would otherwise sit beside its token bytes
+        # and their copies. `batch` is BatchElements' own list, made for this call and read by no other step.
+        del docs
+        batch.clear()
+        outputs.reverse()
+        while outputs:  # popped: a document's bytes are not held here once downstream has had them
+            yield outputs.pop()
 
 
 class EncodeDocuments(beam.PTransform):
