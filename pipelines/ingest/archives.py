@@ -25,8 +25,11 @@ Layers:
   the next one; a length that is missing or not a number (`-1`, `abc`) runs to the next header line. ARC header
   lines with spaces inside the URL are parsed from the right. Garbage where a header should be is skipped to
   the next header line as one `DAMAGED` record. Anything that cannot be parsed, with no next header to go on
-  at, raises `ArchiveDamage` with the offset of the damage.
-- Memory is one record at most, capped by `max_block_bytes`: a longer block is counted and skipped a chunk
+  at, raises `ArchiveDamage` with the offset of the damage. A header line met while a length is repaired starts the
+  next record only when its own declared length checks out (`_HeaderCheck`): one inside the payload (an archive or
+  a listing of one, served as a page) is payload; when none checks out, the first is taken, as before the check.
+- Memory is one record at most, capped by `max_block_bytes`, plus up to as much again looked at ahead while a
+  length is repaired (where a header line's declared length ends): a longer block is counted and skipped a chunk
   at a time, never held (`block` None: the caller's `too_large`). A declared length that cannot be right
   (more than the rest of the file could inflate to, e.g. 2^40 or 2^63, or one that runs into a gzip member
   opening the next record, or past the next header line) costs that record only: reading resumes at the
@@ -40,10 +43,12 @@ Layers:
 """
 from __future__ import annotations
 
+import bisect
 import datetime
 import re
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import BinaryIO, Iterator, List, Optional, Tuple
 
 _READ_CHUNK = 1 << 20
@@ -59,6 +64,7 @@ _ARC_HEAD = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:\S+ \S+ \d{12,20} \S+ [^\n]{0
 # The same after a newline; a literal first byte lets the regex engine scan for it at memchr speed.
 _WARC_NEXT = re.compile(rb"\n(" + _WARC_HEAD.pattern + rb")")
 _ARC_NEXT = re.compile(rb"\n(" + _ARC_HEAD.pattern + rb")")
+_ARC_SLACK = 64  # bytes an ARC record's last block may fall short of its declared length (warcio's tolerance)
 _ARC_FIELDS = {1: 5, 2: 10}  # URL IP DATE MIME LENGTH (v1); + STATUS CHECKSUM LOCATION OFFSET FILENAME (v2)
 _ARC_DATE = re.compile(rb"^\d{4,20}$")  # 14 digits by the spec; 18 seen in the wild
 # What an ARC header line must also have where a record boundary is in doubt (after a block, or looked for in
@@ -251,8 +257,14 @@ class ArchiveStream:
         return best
 
     def members_between(self, start: int, end: int) -> List[int]:
-        """Uncompressed offsets of the gzip members that start in (start, end)."""
-        return [m[0] for m in self._members if start < m[0] < end] if self.gzip else []
+        """Uncompressed offsets of the gzip members that start in (start, end). A bisection: a resync asks for every
+        header line it finds, and the table grows with the members it reads past."""
+        if not self.gzip:
+            return []
+        i = j = bisect.bisect_right(self._members, start, key=lambda m: m[0])
+        while j < len(self._members) and self._members[j][0] < end:
+            j += 1
+        return [m[0] for m in self._members[i:j]]
 
     def remaining_bound(self) -> Optional[int]:
         """An upper bound on the uncompressed bytes left to read, or None when the file size is unknown.
@@ -343,12 +355,17 @@ class ArchiveStream:
         return skipped
 
     def peek(self, n: int) -> bytes:
+        return self.peek_at(0, n)
+
+    def peek_at(self, ahead: int, n: int) -> bytes:
+        """`n` bytes from `ahead` bytes past the read position (fewer at the end), not consumed; only those `n` are
+        copied, so many looks far ahead cost what they return."""
         try:
-            while self._available() < n and self._fill():
+            while self._available() < ahead + n and self._fill():
                 pass
         except CorruptMember as damage:  # a look past a whole record: the damage belongs to the next one
             self._deferred = damage
-        return self._buf[self._pos:self._pos + n]
+        return self._buf[self._pos + ahead:self._pos + ahead + n]
 
     def resume_at_next_member(self, damage: CorruptMember) -> Optional[int]:
         """After `damage`: drop what is buffered and go on at the first gzip member from `damage.resume_from`
@@ -384,9 +401,14 @@ class ArchiveStream:
             return None
 
     def unread(self, data: bytes) -> None:
-        self._buf = data + self._buf[self._pos:]
-        self._pos = 0
-        self._start -= len(data)
+        n = len(data)
+        if n <= self._pos and self._buf[self._pos - n:self._pos] == data:
+            self._pos -= n  # the bytes just consumed, still in the buffer: step back (a copy of the buffer for
+            # every unread made scanning for the next record cost a MiB per record)
+        else:
+            self._buf = data + self._buf[self._pos:]
+            self._pos = 0
+        self._start -= n
 
 
 _BLANK_RUN = re.compile(rb"[\r\n\x00]*")  # blank lines and NUL padding between records
@@ -501,34 +523,51 @@ def _parse_fields(lines: List[bytes]) -> dict:
     return headers
 
 
-def _follows_header_or_end(stream: ArchiveStream) -> bool:
-    """True when what follows a block is blank lines, then the next WARC header line or the end."""
-    probe = stream.peek(64)
+def _content_length(headers: dict) -> int:
+    """A WARC header's Content-Length, -1 when it is missing or not a number (`-5`, `abc`, empty)."""
+    declared = headers.get("content-length", "").strip()
+    return int(declared) if declared.isascii() and declared.isdigit() and len(declared) < 40 else -1
+
+
+def _follows_header_or_end(peek) -> bool:
+    """True when what follows a block is blank lines, then the next WARC header line or the end (`peek(n)`: the next
+    `n` bytes, `stream.peek` after a block just read)."""
+    probe = peek(64)
     stripped = probe.lstrip(b"\r\n\x00")
     if not stripped:
-        return not stream.peek(len(probe) + 1)[len(probe):] if len(probe) == 64 else True
+        return not peek(len(probe) + 1)[len(probe):] if len(probe) == 64 else True
     return bool(_WARC_VERSION.match(stripped)) or (len(stripped) < 12 and b"WARC/".startswith(stripped[:5]))
 
 
-def _repair_length(stream: ArchiveStream, block: bytes, max_bytes: int) -> Tuple[bytes, bool]:
-    """The true block when Content-Length was wrong: the bytes up to the next WARC header line. Raises
-    ArchiveDamage when no next header is found and the data ended early (a truncated record)."""
-    m = _WARC_RESYNC.search(block, 1)
-    if m:  # declared too long: the block swallowed the next record's header
-        stream.unread(block[m.start(1):])
-        return block[:m.start(1)].rstrip(b"\r\n"), True
+def _repair_length(stream: ArchiveStream, block: bytes, check: "_HeaderCheck") -> Tuple[bytes, bool]:
+    """The true block when Content-Length was wrong: the bytes up to the next WARC header that `check` takes (a
+    `WARC/1.0` header inside the payload is not one). (None, False) when there is none within `check.max_bytes`."""
+    check.begin()
+    for m in _WARC_RESYNC.finditer(block, 1):  # declared too long: the block swallowed the next record's header
+        cut = check.record_at(block, m.start(1), m.start(1))
+        if cut is not None:
+            stream.unread(block[cut:])
+            return block[:cut].rstrip(b"\r\n"), True
     # declared too short (or the block is cut): read on, line by line, to the next header
     extra = []
     size = len(block)
-    while size <= max_bytes:
+    while size <= check.max_bytes:
         line = stream.readline(_READ_CHUNK)
         if not line:
             break
         if _WARC_VERSION.match(line):
-            stream.unread(line)
-            return (block + b"".join(extra)).rstrip(b"\r\n"), True
+            cut = check.record_at(line, 0, size)
+            if cut is not None:
+                read = block + b"".join(extra)
+                stream.unread(read[cut:] + line)
+                return read[:cut].rstrip(b"\r\n"), True
         extra.append(line)
         size += len(line)
+    cut = check.fall_back(stream.tell)
+    if cut is not None:  # the end, or the cap, and no header taken: the first one passed over
+        read = block + b"".join(extra)
+        stream.unread(read[cut:])
+        return read[:cut].rstrip(b"\r\n"), True
     stream.unread(b"".join(extra))  # no next header: leave the bytes for the caller to report
     return None, False
 
@@ -549,16 +588,20 @@ def _arc_fields(line: bytes, version: int) -> Optional[Tuple[bytes, List[bytes],
     return url, rest, int(length) if length.isdigit() and len(length) < 40 else -1
 
 
-def _is_arc_header(line: bytes) -> bool:
-    """Whether `line` is an ARC header line (v1 or v2), strictly: see _ARC_URL. Its length field may be anything
-    (`-1` and `abc` are seen in the wild)."""
+def _arc_header_length(line: bytes) -> Optional[int]:
+    """The declared length of an ARC header line (v1 or v2), strictly: see _ARC_URL; -1 when the length field is
+    missing or not a number (`-1` and `abc` are seen in the wild); None when `line` is not an ARC header line."""
     if len(line) > _MAX_HEADER_LINE or not _ARC_URL.match(line):
-        return False
+        return None
     for version in (2, 1):
         parsed = _arc_fields(line, version)
         if parsed and _ARC_IP.match(parsed[1][0]) and len(parsed[1][1]) >= 12:
-            return True
-    return False
+            return parsed[2]
+    return None
+
+
+def _is_arc_header(line: bytes) -> bool:
+    return _arc_header_length(line) is not None
 
 
 def _is_arc_or_warc_header(line: bytes) -> bool:
@@ -574,10 +617,10 @@ def _arc_header_in(block: bytes) -> bool:
     return False
 
 
-def _follows_arc_header_or_end(stream: ArchiveStream) -> bool:
-    """True when what follows an ARC block is blank lines, then an ARC header line or the end."""
+def _follows_arc_header_or_end(peek) -> bool:
+    """True when what follows an ARC block is blank lines, then an ARC header line or the end (`peek`: as above)."""
     for size in (1024, _MAX_HEADER_LINE):  # the next line is short, most of the time
-        probe = stream.peek(size)
+        probe = peek(size)
         stripped = probe.lstrip(b"\r\n\x00")
         eol = stripped.find(b"\n")
         if eol >= 0 or len(probe) < size:
@@ -587,28 +630,175 @@ def _follows_arc_header_or_end(stream: ArchiveStream) -> bool:
     return _is_arc_header(stripped if eol < 0 else stripped[:eol + 1])
 
 
+def _bytes_at(stream: ArchiveStream, data: bytes, at: int, n: int) -> bytes:
+    """Bytes `at` to `at + n` of `data` (the bytes just read) and on into what the stream has not read yet."""
+    if at + n <= len(data):
+        return data[at:at + n]
+    if at >= len(data):
+        return stream.peek_at(at - len(data), n)
+    return data[at:] + stream.peek_at(0, at + n - len(data))
+
+
+_HEADER_END = re.compile(rb"\n\r*\n")
+
+
+def _arc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[int, Optional[int]]]:
+    """(start, end) of the block of the ARC header line at `at` in `data` by its declared length (end None: no length
+    to go by); None when the line is not an ARC header line."""
+    eol = data.find(b"\n", at, at + _MAX_HEADER_LINE)
+    line = data[at:eol + 1] if eol >= 0 else _bytes_at(stream, data, at, _MAX_HEADER_LINE)
+    line = line[:line.find(b"\n") + 1] or line
+    length = _arc_header_length(line)
+    if length is None:
+        return None
+    return at + len(line), None if length < 0 else at + len(line) + length
+
+
+def _warc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[int, Optional[int]]]:
+    """The same for the WARC header at `at` (end None: a Content-Length that is not a number); None when the header
+    does not end within 16 KiB or has no Content-Length."""
+    for probe in (1 << 11, 1 << 14):  # a WARC header is a few hundred bytes, most of the time
+        head = _bytes_at(stream, data, at, probe)
+        m = _HEADER_END.search(head)
+        if m:
+            break
+    else:
+        return None
+    headers = _parse_fields(head[:m.start()].split(b"\n"))
+    if "content-length" not in headers:
+        return None
+    length = _content_length(headers)
+    return at + m.end(), None if length < 0 else at + m.end() + length
+
+
+def _warc_length_right(stream: ArchiveStream, data: bytes, at: int, end: int) -> bool:
+    """Whether the WARC record at `at` in `data`, its block ending at `end`, is whole as `iter_archive` reads one: the
+    block is followed by the next header line or the end, or by the CRLF CRLF that ends a record."""
+    after = partial(_bytes_at, stream, data, end)
+    return _follows_header_or_end(after) or after(4) == b"\r\n\r\n"
+
+
+def _arc_length_right(stream: ArchiveStream, data: bytes, at: int, end: int) -> bool:
+    """The same for an ARC record: the block is followed by the next header line (at the start of a line: a length
+    that lands inside a payload line can leave `p://...` of a lookalike line, which parses as one) or the end, or by
+    the newline that ends a record, with no record inside it (looked for in its first 64 KiB)."""
+    after = partial(_bytes_at, stream, data, end)
+    if _follows_arc_header_or_end(after):
+        return after(1) in b"\r\n\x00" or _bytes_at(stream, data, end - 1, 1) == b"\n"
+    return after(1) == b"\n" and not _arc_header_in(_bytes_at(stream, data, at, min(end - at, 1 << 16)))
+
+
+class _HeaderCheck:
+    """While a wrong length is repaired by reading on to the next header line: whether a header line found there starts
+    the next record, or is a line of the payload that only looks like one (an archive, or a listing of one, stored
+    as a page). One per format and file; `begin` at each repair.
+
+    A header line is taken when its declared length is right as `iter_archive` judges a block (`length_right`:
+    followed by the next header line or the end, at most `max_bytes` ahead and not past the end, or by the end of a
+    record and garbage), when it opens a gzip member, or when it declares no length to go by (ARC `-1`, a WARC
+    Content-Length that is not a number). The header line passed over just before one taken starts a record too when
+    its declared length is within a factor of two of the length it would then have: a wrong length, like the one
+    being repaired (a lookalike line's length is that of another record, or a few bytes). Any other header line is
+    passed over as payload. When none is taken within `max_bytes` or before the end, nothing tells a lookalike from
+    a record and the repair falls back to the first line passed over, as before these checks (`fall_back`). Either
+    way the lines judged record starts are remembered for the repairs that follow, so that a file whose every length
+    is wrong is still read in one pass: each look is a few bytes at a declared end and no line is looked at twice,
+    so a repair is linear in what it reads."""
+
+    def __init__(self, stream: ArchiveStream, block, length_right, max_bytes: int):
+        self.stream, self.block, self.length_right, self.max_bytes = stream, block, length_right, max_bytes
+        self.passed: List[Tuple[int, int, int, int]] = []  # (offset, block start, block end, file offset) passed over
+        self.judged_until, self.starts = 0, set()  # after a fall-back: before `judged_until`, `starts` start records
+
+    def begin(self) -> None:
+        self.passed = []
+
+    def record_at(self, data: bytes, at: int, offset: int) -> Optional[int]:
+        """The offset (counted as `offset`, that of `at`) where the next record starts, when the header line at `at`
+        in `data` (the bytes just read) settles it; None to read on."""
+        here = self.stream.tell - len(data) + at
+        if here < self.judged_until:
+            return offset if here in self.starts else None
+        block = self.block(self.stream, data, at)
+        if block is None:
+            return None
+        start, end = block
+        if end is not None and not (end - at <= self.max_bytes and _bytes_at(self.stream, data, end - 1, 1)
+                                    and self.length_right(self.stream, data, at, end)) \
+                and not self.stream.members_between(here - 1, here + 1):
+            self.passed.append((offset, offset + start - at, offset + end - at, here))
+            return None
+        taken, chain = offset, []
+        for passed, passed_start, passed_end, passed_here in reversed(self.passed):  # back from the line taken, while
+            would = taken - passed_start - 4  # the lengths passed over are wrong by less than a factor of two (4: the
+            if not would <= 2 * (passed_end - passed_start) <= 4 * would:  # blank line ending a record, CRLF CRLF)
+                break
+            taken = passed
+            chain.append(passed_here)
+        if chain:  # the repairs of the records in the chain go straight to the next one
+            self.judged_until, self.starts = here, set(chain)
+        return taken
+
+    def fall_back(self, judged_until: int) -> Optional[int]:
+        """No header line taken up to file offset `judged_until`: the offset of the first one passed over (None when
+        there is none); the others passed over are remembered as record starts for the repairs that follow."""
+        if not self.passed:
+            return None
+        self.judged_until, self.starts = judged_until, {here for *_, here in self.passed}
+        return self.passed[0][0]
+
+
+_ARC_CHECK = (_arc_block, _arc_length_right)
+_WARC_CHECK = (_warc_block, _warc_length_right)
+
+
+_FIRST_STEP = 1 << 12  # `_read_on` reads 4 KiB first, then twice as much each time up to _READ_CHUNK
+
+
 def _read_on(stream: ArchiveStream, start: "re.Pattern", is_head, max_bytes: int,
-             head: bytes = b"") -> Tuple[Optional[bytes], int, bool]:
+             head: bytes = b"", check: Optional[_HeaderCheck] = None) -> Tuple[Optional[bytes], int, bool]:
     """Read from here (`head`: bytes of the same stretch already read) to the next line that starts a record, or
     the end: (the bytes less one trailing newline, None past `max_bytes`: counted, not held; their length; True
-    when a record follows). A chunk at a time: the lines that `start` finds (after a newline) go to `is_head`."""
+    when a record follows). A chunk at a time, the first ones short (a record read on to is often short, and a chunk
+    read and given back per record made a file of small records cost a MiB each): the lines that `start` finds
+    (after a newline) go to `is_head`, then to `check` when a wrong length is being repaired."""
     parts, size, at_start, found = [head], len(head), not head or head.endswith(b"\n"), False
+    step = _FIRST_STEP
+    if check is not None:
+        check.begin()
     while not found:
-        chunk = stream.read(_READ_CHUNK)
-        if not chunk:
-            break
-        whole = chunk.rfind(b"\n") + 1
-        if 0 < whole < len(chunk) == _READ_CHUNK:  # a line cut by the chunk: read again from its start
-            stream.unread(chunk[whole:])
-            chunk = chunk[:whole]
-        lead = b"\n" if at_start else b""
-        for m in start.finditer(lead + chunk):
+        chunk = stream.read(step)
+        end_of_data = not chunk
+        if len(chunk) == step:  # a line cut by the chunk: read again from its start, in the next (longer) chunk
+            whole = chunk.rfind(b"\n") + 1
+            if whole < len(chunk) and (whole or step < _READ_CHUNK):
+                stream.unread(chunk[whole:])
+                chunk = chunk[:whole]
+        step = min(2 * step, _READ_CHUNK)
+        cut, lead = None, b"\n" if at_start else b""
+        for m in start.finditer(lead + chunk) if chunk else ():
             p = m.end() - len(lead)
             end = chunk.find(b"\n", p)
             if is_head(chunk[p:] if end < 0 else chunk[p:end + 1]):
-                stream.unread(chunk[p:])
-                chunk, found = chunk[:p], True
-                break
+                cut = size + p if check is None else check.record_at(chunk, p, size + p)
+                if cut is not None:
+                    break
+        if cut is None and check is not None and parts is not None and (end_of_data or size + len(chunk) > max_bytes):
+            cut = check.fall_back(stream.tell)  # the end, or the cap, and no header line taken: see _HeaderCheck
+        if cut is not None:
+            found = True
+            if cut < size and parts is not None:  # the record starts in a chunk read before: give back from there
+                held = b"".join(parts)
+                stream.unread(held[cut:] + chunk)
+                parts, size, chunk = [held[:cut]], cut, b""
+            else:
+                cut = cut - size if cut >= size else p  # (a start that is no longer held: this header line instead)
+                stream.unread(chunk[cut:])
+                chunk = chunk[:cut]
+        elif end_of_data:
+            break
+        elif not chunk:
+            continue
         at_start = chunk.endswith(b"\n")
         size += len(chunk)
         parts = parts if parts is not None and size <= max_bytes else None
@@ -621,15 +811,17 @@ def _read_on(stream: ArchiveStream, start: "re.Pattern", is_head, max_bytes: int
 
 
 def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", after_newline: "re.Pattern",
-                        impossible: bool) -> Tuple[int, Optional[Tuple[int, Tuple[int, int]]], bool]:
+                        impossible: bool,
+                        check: _HeaderCheck) -> Tuple[int, Optional[Tuple[int, Tuple[int, int]]], bool]:
     """Skip a block over the size cap without holding it (one chunk at a time), watching for the next
     record in case the declared length is wrong. Returns (bytes skipped, the first record start seen inside
     the block as (offset, member) for `rewind`, True when it stopped at a record start).
 
     It stops at a gzip member that opens with a record header (a block never runs on into a member that
     starts a record: that is how per-record gzip files are written) and, when the length is `impossible`
-    (more than the rest of the file), at the first record header line."""
+    (more than the rest of the file), at the first record header line that `check` takes."""
     skipped, first, prev = 0, None, b""
+    check.begin()
     while skipped < length:
         start = stream.tell
         chunk = stream.read(min(length - skipped, _READ_CHUNK))
@@ -643,18 +835,25 @@ def _skip_claimed_block(stream: ArchiveStream, length: int, head: "re.Pattern", 
                 return skipped + member - start, None, True
         if first is None or impossible:
             end = len(prev) + len(chunk)  # a header may run on into the lookahead, but must start in the chunk
-            at = 0 if not skipped and head.match(window) else None  # the block itself opens a record
-            if at is None:
-                m = after_newline.search(window)
-                at = m.start(1) if m and m.start(1) < end else None
-            if at is not None:
-                found = base + at
-                if impossible:
+            found = base if not skipped and head.match(window) else None  # the block itself opens a record
+            for m in after_newline.finditer(window) if found is None else ():
+                if m.start(1) >= end:
+                    break
+                found = check.record_at(prev + chunk, m.start(1), base + m.start(1))
+                if found is not None:
+                    break
+            if found is not None:
+                if impossible and found >= start:
                     stream.unread(chunk[found - start:])
                     return skipped + found - start, None, True
                 first = (found, stream.member_at(found))
+                if impossible:  # taken back to a header line of a chunk before
+                    return skipped, first, False
         skipped += len(chunk)
         prev = chunk[-1:]
+    if first is None:
+        found = check.fall_back(stream.tell)
+        first = None if found is None else (found, stream.member_at(found))
     return skipped, first, False
 
 
@@ -683,6 +882,8 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
     `floor_bytes`) comes with `block` None and `extra["dropped"] = "archive_cap"`."""
     arc_version = None
     held = 0
+    arc_check = _HeaderCheck(stream, *_ARC_CHECK, max_block_bytes)  # see _HeaderCheck: a wrong length is
+    warc_check = _HeaderCheck(stream, *_WARC_CHECK, max_block_bytes)  # repaired up to a header line checked
 
     def within_budget(rec: ArchiveRecord) -> ArchiveRecord:
         nonlocal held
@@ -717,9 +918,9 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                     continue
                 headers = _parse_fields(lines)
                 declared = headers.get("content-length", "").strip()
-                length = int(declared) if declared.isascii() and declared.isdigit() and len(declared) < 40 else -1
+                length = _content_length(headers)
                 if length < 0:  # that record only: its block runs to the next WARC header line
-                    skipped, found = _repair_length(stream, b"", max_block_bytes)
+                    skipped, found = _repair_length(stream, b"", warc_check)
                     if not found:
                         raise ArchiveDamage("WARC record without a valid Content-Length", pointer)
                     yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, extra={
@@ -735,9 +936,10 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                     bound = stream.remaining_bound()
                     impossible = bound is not None and length > bound
                     block_start = stream.tell
-                    skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_NEXT, impossible)
+                    skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_NEXT, impossible,
+                                                                    warc_check)
                     whole = not at_record and skipped == length
-                    if whole and (_follows_header_or_end(stream) or stream.peek(4) == b"\r\n\r\n"):
+                    if whole and (_follows_header_or_end(stream.peek) or stream.peek(4) == b"\r\n\r\n"):
                         yield rec
                         continue
                     if _resync_after_wrong_length(stream, first, at_record):
@@ -754,8 +956,8 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 block = stream.read(length)
                 # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
                 # garbage, reported on the next turn); otherwise the length is wrong and is repaired.
-                if len(block) < length or (not _follows_header_or_end(stream) and stream.peek(4) != b"\r\n\r\n"):
-                    repaired, ok = _repair_length(stream, block, max_block_bytes)
+                if len(block) < length or (not _follows_header_or_end(stream.peek) and stream.peek(4) != b"\r\n\r\n"):
+                    repaired, ok = _repair_length(stream, block, warc_check)
                     if ok:
                         block, rec.length_repaired = repaired, True
                     elif len(block) < length:
@@ -770,17 +972,18 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 version = f"ARC/{arc_version}"
                 repaired = False
                 if length < 0:  # no length (`-1` is seen in the wild), or not a number: the block runs to the next record
-                    block, size, _ = _read_on(stream, _ARC_START, _is_arc_header, max_block_bytes)
+                    block, size, _ = _read_on(stream, _ARC_START, _is_arc_header, max_block_bytes, check=arc_check)
                     length = size if block is None else len(block)
                 elif length > max_block_bytes:  # counted and skipped, never held; a wrong length: see WARC above
                     bound = stream.remaining_bound()
                     impossible = bound is not None and length > bound
                     block_start = stream.tell
-                    skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_NEXT, impossible)
+                    skipped, first, at_record = _skip_claimed_block(stream, length, _ARC_HEAD, _ARC_NEXT, impossible,
+                                                                    arc_check)
                     # ARC lengths are often miscounted by the tools that wrote them (no digests to check): a last
                     # block short by up to 64 bytes at the end of the file is whole, as warcio has it.
-                    whole = not at_record and skipped >= length - 64
-                    if whole and _follows_arc_header_or_end(stream):
+                    whole = not at_record and skipped >= length - _ARC_SLACK
+                    if whole and _follows_arc_header_or_end(stream.peek):
                         block = None
                     elif _resync_after_wrong_length(stream, first, at_record):
                         why = "more than the rest of the file" if impossible else "the next record starts inside it"
@@ -795,14 +998,15 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                         raise ArchiveDamage("archive ends inside an ARC record", pointer)
                 else:
                     block = stream.read(length)
-                    cut = len(block) < length - 64  # see above: a short last block is whole, more is a cut file
+                    cut = len(block) < length - _ARC_SLACK  # see above: a short last block is whole, more is a cut file
                     # Not followed by the next record: the length is wrong (read on to the next record), unless
                     # the block ends as a record does (its newline) with no record inside: garbage follows it,
                     # reported on the next turn.
-                    if cut or not _follows_arc_header_or_end(stream) and (
+                    if cut or not _follows_arc_header_or_end(stream.peek) and (
                             stream.peek(1) != b"\n" or _arc_header_in(block)):
                         stream.unread(block)
-                        block, _, found = _read_on(stream, _ARC_START, _is_arc_header, max_block_bytes)
+                        block, _, found = _read_on(stream, _ARC_START, _is_arc_header, max_block_bytes,
+                                                   check=arc_check)
                         if cut and not found:
                             raise ArchiveDamage("archive ends inside an ARC record", pointer)
                         repaired = True
