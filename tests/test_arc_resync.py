@@ -317,3 +317,18 @@ def test_curate_accounts_for_every_record_of_a_damaged_arc_file(tmp_path):
     assert (read_stage["in"], read_stage["kept"], read_stage["errors"]) == (10, 8, 1), read_stage
     assert read_stage["dropped"] == {"record_type": 1}, read_stage
     assert stages["extract"]["kept"] == 8, stages["extract"]  # every body whole: none is headers only
+
+
+@pytest.mark.parametrize("name", ["t.warc", "t.warc.gz"])
+def test_a_content_length_too_long_by_a_few_bytes_loses_no_record(tmp_path, name):
+    # Too long by 5 to 18 bytes, the block ended inside the next record's `WARC/1.0` line: no header was found in
+    # it, the repair read on to the header after, and the next record became part of this one's block (4 of 5
+    # records read, no error row)
+    for extra in range(1, 24):
+        recs = responses(5)
+        body = http_response(page(2))
+        recs[2] = warc_record(body, uri=b"http://example.com/2", length=len(body) + extra)
+        data = b"".join(recs)
+        counts, kept, errors = read(tmp_path, data if name == "t.warc" else gzip.compress(data), name)
+        assert counts == Counter({"kept": 5}) and urls(kept) == good_urls(5), (extra, counts)
+        assert kept[2][BODY].rstrip(b"\r\n") == page(2) and kept[3][BODY] == page(3), extra

@@ -539,12 +539,28 @@ def _follows_header_or_end(peek) -> bool:
     return bool(_WARC_VERSION.match(stripped)) or (len(stripped) < 12 and b"WARC/".startswith(stripped[:5]))
 
 
+_HEADER_OPENING = 24  # more than what `_WARC_RESYNC` needs to see of a header: `WARC/1.0`, its line end, `WARC-`
+
+
+def _header_starts(block: bytes, ahead: bytes) -> Iterator[int]:
+    """Where WARC header lines start in `block`, the bytes just read (`ahead`: those that follow, not read): after a
+    newline, and also those the block's end cuts. A Content-Length too long by a few bytes (5 to 18 with CRLF line
+    ends) ends the block inside the next record's `WARC/1.0` line, which then matched nowhere: reading on to the
+    header after it made that record part of this one's block, lost without a row."""
+    for m in _WARC_RESYNC.finditer(block, 1):
+        yield m.start(1)
+    base = max(0, len(block) - _HEADER_OPENING)
+    for m in _WARC_RESYNC.finditer(block[base:] + ahead, 1):
+        if base + m.start(1) < len(block) < base + m.end(1):  # starts in the block and runs on past its end
+            yield base + m.start(1)
+
+
 def _repair_length(stream: ArchiveStream, block: bytes, check: "_HeaderCheck") -> Tuple[bytes, bool]:
     """The true block when Content-Length was wrong: the bytes up to the next WARC header that `check` takes (a
     `WARC/1.0` header inside the payload is not one). (None, False) when there is none within `check.max_bytes`."""
     check.begin()
-    for m in _WARC_RESYNC.finditer(block, 1):  # declared too long: the block swallowed the next record's header
-        cut = check.record_at(block, m.start(1), m.start(1))
+    for at in _header_starts(block, stream.peek(_HEADER_OPENING)):  # declared too long: the block swallowed the
+        cut = check.record_at(block, at, at)                          # next record's header, or its first bytes
         if cut is not None:
             stream.unread(block[cut:])
             return block[:cut].rstrip(b"\r\n"), True
