@@ -332,3 +332,15 @@ def test_a_content_length_too_long_by_a_few_bytes_loses_no_record(tmp_path, name
         counts, kept, errors = read(tmp_path, data if name == "t.warc" else gzip.compress(data), name)
         assert counts == Counter({"kept": 5}) and urls(kept) == good_urls(5), (extra, counts)
         assert kept[2][BODY].rstrip(b"\r\n") == page(2) and kept[3][BODY] == page(3), extra
+
+
+@pytest.mark.parametrize("name", ["t.arc", "t.arc.gz"])
+def test_an_arc_length_too_long_by_a_few_bytes_leaves_the_next_url_whole(tmp_path, name):
+    # Too long by 2 to 4 bytes, the block ate the separator and the start of the next header line, whose rest
+    # (`ttp://example.com/3 ...`) still parsed as a header: the next record was kept under a URL it does not have
+    for extra in range(-80, 80):
+        recs = [arc_record(i) for i in range(5)]
+        recs[2] = arc_record(2, len(arc_body(2)) + extra)
+        counts, kept, errors = read(tmp_path, arc_file(recs, name), name)
+        assert urls(kept) == good_urls(5), (extra, urls(kept), [e[ERROR] for e in errors])
+        assert [r[BODY] for r in kept[3:]] == [page(3), page(4)], extra

@@ -646,6 +646,12 @@ def _follows_arc_header_or_end(peek) -> bool:
     return _is_arc_header(stripped if eol < 0 else stripped[:eol + 1])
 
 
+def _at_line_start(peek, last: bytes) -> bool:
+    """Whether what follows a block whose last byte is `last` starts a line: a length too long by a few bytes eats
+    the start of the next header line, and `ttp://example.com/ ...` still parses as one (with the wrong URL)."""
+    return peek(1) in b"\r\n\x00" or last == b"\n"
+
+
 def _bytes_at(stream: ArchiveStream, data: bytes, at: int, n: int) -> bytes:
     """Bytes `at` to `at + n` of `data` (the bytes just read) and on into what the stream has not read yet."""
     if at + n <= len(data):
@@ -700,7 +706,7 @@ def _arc_length_right(stream: ArchiveStream, data: bytes, at: int, end: int) -> 
     the newline that ends a record, with no record inside it (looked for in its first 64 KiB)."""
     after = partial(_bytes_at, stream, data, end)
     if _follows_arc_header_or_end(after):
-        return after(1) in b"\r\n\x00" or _bytes_at(stream, data, end - 1, 1) == b"\n"
+        return _at_line_start(after, _bytes_at(stream, data, end - 1, 1))
     return after(1) == b"\n" and not _arc_header_in(_bytes_at(stream, data, at, min(end - at, 1 << 16)))
 
 
@@ -1018,8 +1024,8 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                     # Not followed by the next record: the length is wrong (read on to the next record), unless
                     # the block ends as a record does (its newline) with no record inside: garbage follows it,
                     # reported on the next turn.
-                    if cut or not _follows_arc_header_or_end(stream.peek) and (
-                            stream.peek(1) != b"\n" or _arc_header_in(block)):
+                    header_next = _follows_arc_header_or_end(stream.peek) and _at_line_start(stream.peek, block[-1:])
+                    if cut or not header_next and (stream.peek(1) != b"\n" or _arc_header_in(block)):
                         stream.unread(block)
                         block, _, found = _read_on(stream, _ARC_START, _is_arc_header, max_block_bytes,
                                                    check=arc_check)
