@@ -117,3 +117,14 @@ def test_tokenize_counts_what_did_not_reach_the_shards_in_report_json(word_corpu
     [stage] = json.loads((out / "report.json").read_text())["stages"]
     assert (stage["in"], stage["kept"], stage["dropped"], stage["errors"]) == (1, 1, {}, 0)
     assert not (out / "errors").exists()
+
+
+def test_tokenize_counts_documents_kept_with_replaced_bytes_as_curate_does(word_corpus, tmp_path):
+    # a Latin-1 byte and a lone surrogate escape become U+FFFD (as in curate); the report now says how many
+    src = tmp_path / "latin1.jsonl"
+    src.write_bytes(b'{"id": "l", "text": "caf\xe9 au lait"}\n{"id": "s", "text": "a \\ud800 b"}\n'
+                    b'{"id": "e", "text": "pair \\ud83d\\ude00 and \xef\xbf\xbd written"}\n')
+    out = tmp_path / "out"
+    run_tokenize_job(str(src), str(word_corpus / "tok"), str(out), SEQ_LEN)
+    [stage] = json.loads((out / "report.json").read_text())["stages"]
+    assert (stage["in"], stage["kept"], stage.get("warnings")) == (3, 3, {"replaced_invalid_utf8": 2})

@@ -422,14 +422,10 @@ def open_jsonl(path: str):
     return CompressedFrames(raw, "zstd" if kind == CompressionTypes.ZSTD else "gzip")
 
 
-def jsonl_line_text(raw_line: bytes, first: bool) -> str:
-    """A JSONL line's text: UTF-8 (bad bytes as U+FFFD), without the byte-order mark an editor may put at the
-    start of the file (`first`: the file's first line; json.loads refuses it, which lost the first document)."""
-    return decode_jsonl_line(raw_line, first)[0]
-
-
 def decode_jsonl_line(raw_line: bytes, first: bool) -> Tuple[str, bool]:
-    """`jsonl_line_text` and whether some bytes were not UTF-8 (and so became U+FFFD)."""
+    """A JSONL line's text, UTF-8 with bad bytes as U+FFFD, without the byte-order mark an editor may put at the
+    start of the file (`first`: the file's first line; json.loads refuses it, which lost the first document); and
+    whether some bytes were not UTF-8."""
     if first and raw_line.startswith(BOM_UTF8):
         raw_line = raw_line[3:]
     try:

@@ -25,6 +25,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList
 
+from pipelines.ingest.inputs import REPLACED_INVALID_UTF8
 from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
 from schemas.arguments import positive_int, seed_number
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
@@ -303,7 +304,7 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
             pass
         _drop_empty_errors(staged.staging)
         write_bytes(FileSystems.join(staged.staging, REPORT_NAME),
-                    tokenize_report(counters, inputs, config, tokenizer_path, mixture).dumps().encode("utf-8"))
+                    tokenize_report(counters, inputs, config, tokenizer_path, mixture).encode("utf-8"))
         manifest_path = FileSystems.join(staged.staging, MANIFEST_NAME)
         if file_format in TRAINER_FORMATS:
             manifest = load_trainer_manifest(read_bytes(manifest_path), manifest_path)
@@ -324,7 +325,7 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
 
 
 def tokenize_report(counters: Dict[str, int], inputs: Sequence[str], config: TokenizeConfig, tokenizer_path: str,
-                    mixture: Optional[str]) -> Report:
+                    mixture: Optional[str]) -> str:
     """report.json beside the shards, as curate writes one: the stage's in, kept, dropped (`empty`: no text, or
     whitespace alone) and errors (lines that could not be read and documents the tokenizer failed on, one row
     each under errors/), so that what did not reach the shards is counted in the output, not only printed. No
@@ -334,8 +335,11 @@ def tokenize_report(counters: Dict[str, int], inputs: Sequence[str], config: Tok
                 "seed": config.seed, "format": config.file_format}
     if mixture is not None:
         settings["mixture"] = mixture
-    return Report(stages=[stage], inputs=list(inputs), recipe=settings, versions=_versions(),
-                  outputs={"documents": stage.kept, "errors": stage.errors})
+    payload = Report(stages=[stage], inputs=list(inputs), recipe=settings, versions=_versions(),
+                     outputs={"documents": stage.kept, "errors": stage.errors}).to_json()
+    if counters.get(REPLACED_INVALID_UTF8):  # as in curate's report.json: kept, but not as the file spells them
+        payload["stages"][0]["warnings"] = {REPLACED_INVALID_UTF8: counters[REPLACED_INVALID_UTF8]}
+    return json.dumps(payload, indent=2) + "\n"
 
 
 def duplicate_ids_warning(repeated: int) -> str:

@@ -64,8 +64,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
 
 from pipelines.runtime.files import read_bytes, write_bytes
-from pipelines.ingest.inputs import JSONL_EXTENSIONS, PARQUET_EXTENSIONS, not_a_regular_file
-from pipelines.ingest.readers import (MAX_LINE_BYTES, input_id, iter_bounded_lines, jsonl_compression, jsonl_line_text,
+from pipelines.ingest.inputs import JSONL_EXTENSIONS, PARQUET_EXTENSIONS, REPLACED_INVALID_UTF8, not_a_regular_file
+from pipelines.ingest.readers import (MAX_LINE_BYTES, decode_jsonl_line, input_id, iter_bounded_lines, jsonl_compression,
                                       line_too_long, open_jsonl, valid_utf8)
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
@@ -167,10 +167,11 @@ def read_bundle_bytes(total_bytes: int, workers: int) -> int:
     return int(min(READ_BUNDLE_BYTES, max(MIN_READ_BUNDLE_BYTES, share)))
 
 
-def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]:
-    file_name, line = file_and_line
+def parse_jsonl_document(file_name: str, line: str) -> Optional[Tuple[Dict[str, Any], bool]]:
+    """The document of one JSONL line (None for a blank line) and whether its text held a lone surrogate escape,
+    replaced by U+FFFD; a line that is no document raises, naming why."""
     if not line.strip():
-        return
+        return None
     record = json.loads(line)
     if not isinstance(record, dict):
         raise ValueError(f"a JSONL line must be a JSON object, not {type(record).__name__}")
@@ -185,7 +186,7 @@ def parse_jsonl_line(file_and_line: Tuple[str, str]) -> Iterable[Dict[str, Any]]
               for c, v in ((c, record.get(c)) for c in (ID, SOURCE, TEXT))}
     if values[ID] is not None and values[ID] != "":  # a string or an integer, as curate takes it: `True`, `1.0`
         values[ID] = input_id(values[ID])            # or `['x']` written with str() was no id the user gave
-    yield complete_document(values, (ID, SOURCE, TEXT), fallback_source)
+    return complete_document(values, (ID, SOURCE, TEXT), fallback_source), values[TEXT] is not record[TEXT]
 
 
 def jsonl_ranges(pattern: str, bundle_bytes: int) -> Iterable[Tuple[str, int, Optional[int]]]:
@@ -227,7 +228,13 @@ class _ReadJsonlRangeFn(beam.DoFn):
                     try:
                         if raw is None:
                             raise ValueError(line_too_long(size, self._max_line_bytes))
-                        yield from parse_jsonl_line((path, jsonl_line_text(raw, offset == 0)))
+                        line, replaced = decode_jsonl_line(raw, offset == 0)
+                        parsed = parse_jsonl_document(path, line)
+                        if parsed is None:
+                            continue
+                        if replaced or parsed[1]:  # kept, with U+FFFD where the file had no character: counted
+                            self._counters.count(REPLACED_INVALID_UTF8)
+                        yield parsed[0]
                     except Exception as exc:  # one bad line is one error row, never a failed job
                         self._counters.in_.inc()
                         yield error_output(self._counters, STAGE, {INPUT_PATH: path, INPUT_OFFSET: offset}, exc)
