@@ -192,7 +192,7 @@ def test_tokenize_a_lone_surrogate_in_jsonl_does_not_fail_the_job(tokenize_input
     from tokenizer.encode import load_tokenizer
 
     result = _run(tokenize_inputs, "surrogate", tmp_path / "out")
-    assert result.counters == {"in": 6, "kept": 6}
+    assert result.counters == {"in": 6, "kept": 6, "replaced_invalid_utf8": 1}  # counted, not silent
     tok = load_tokenizer(str(tokenize_inputs / "tok"))
     lone = [r for r in (json.loads(line) for line in
                         (tokenize_inputs / "surrogate" / "docs.jsonl").read_text().splitlines()) if r["id"] == "lone"]
