@@ -128,3 +128,18 @@ def test_tokenize_counts_documents_kept_with_replaced_bytes_as_curate_does(word_
     run_tokenize_job(str(src), str(word_corpus / "tok"), str(out), SEQ_LEN)
     [stage] = json.loads((out / "report.json").read_text())["stages"]
     assert (stage["in"], stage["kept"], stage.get("warnings")) == (3, 3, {"replaced_invalid_utf8": 2})
+
+
+def test_no_report_when_the_runner_gives_no_metrics(word_corpus, tmp_path, monkeypatch):
+    # a runner that reports no metrics would have made a report saying 0 documents went in, beside shards of 1
+    import pipelines.jobs.tokenize as job
+
+    def no_metrics(result):
+        raise NotImplementedError("this runner reports no metrics")
+
+    monkeypatch.setattr(job, "counters_by_stage", no_metrics)
+    src = tmp_path / "docs.jsonl"
+    src.write_text('{"id": "a", "text": "the cat sat on a mat"}\n')
+    out = tmp_path / "out"
+    assert run_tokenize_job(str(src), str(word_corpus / "tok"), str(out), SEQ_LEN).manifest.totals.documents == 1
+    assert not (out / "report.json").exists()

@@ -298,13 +298,15 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
         if result is None:
             return TokenizeResult(None, {})
         counters: Dict[str, int] = {}
+        counted = False
         try:
-            counters = counters_by_stage(result).get(STAGE, {})
+            counters, counted = counters_by_stage(result).get(STAGE, {}), True
         except Exception:  # some runners (dry runs) report no metrics
             pass
         _drop_empty_errors(staged.staging)
-        write_bytes(FileSystems.join(staged.staging, REPORT_NAME),
-                    tokenize_report(counters, inputs, config, tokenizer_path, mixture).encode("utf-8"))
+        if counted:  # without metrics a report would say 0 documents went in: none rather than a wrong one
+            write_bytes(FileSystems.join(staged.staging, REPORT_NAME),
+                        tokenize_report(counters, inputs, config, tokenizer_path, mixture).encode("utf-8"))
         manifest_path = FileSystems.join(staged.staging, MANIFEST_NAME)
         if file_format in TRAINER_FORMATS:
             manifest = load_trainer_manifest(read_bytes(manifest_path), manifest_path)
@@ -317,6 +319,10 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
         raise
     if counters.get(DUPLICATE_IDS):
         log.warning("%s", duplicate_ids_warning(counters[DUPLICATE_IDS]))
+    if counters.get(REPLACED_INVALID_UTF8):
+        log.warning("tokenize: %d JSONL documents held bytes that are not UTF-8 (or lone surrogate escapes), encoded as "
+                    "U+FFFD (counter %s/%s); convert the input to UTF-8 to keep their characters",
+                    counters[REPLACED_INVALID_UTF8], NAMESPACE, REPLACED_INVALID_UTF8)
     if counters.get("errors"):
         log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
                     "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
