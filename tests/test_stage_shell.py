@@ -118,6 +118,9 @@ def tokenize_inputs(tmp_path_factory, word_corpus):
     (root / "surrogate").mkdir()
     _write_jsonl(root / "surrogate" / "docs.jsonl",
                  good[:5] + ['{"id": "lone", "source": "web", "text": "fine words \\ud800 then more"}'])
+    (root / "nulls").mkdir()  # `"text": null` is an empty document, as curate reads it; no `text` is an error
+    _write_jsonl(root / "nulls" / "docs.jsonl",
+                 good[:5] + ['{"id": "null", "source": "web", "text": null}', '{"id": "none", "source": "web"}'])
     return root
 
 
@@ -166,7 +169,7 @@ def test_tokenize_documents_that_fail_become_counted_error_rows_and_the_shards_s
     dirty_input = tokenize_inputs / "dirty" / "docs.jsonl"
     line_offset = dirty_input.read_bytes().index(b"[1, 2]")
     assert (unreadable[INPUT_PATH], unreadable[INPUT_OFFSET]) == (str(dirty_input), line_offset)
-    assert unreadable[ERROR].startswith("ValueError: a JSONL line must be a JSON object")
+    assert unreadable[ERROR].startswith("TypeError: the line is a JSON array, not an object with a 'text' field")
     assert unencodable[ERROR] == "RuntimeError: encoder failed on this text"
 
     # the other documents' shards are those of a run without the bad records, byte for byte
@@ -185,6 +188,19 @@ def test_tokenize_clears_a_stale_error_table_of_an_earlier_run(tokenize_inputs, 
     assert list((out / "errors").glob("*.parquet"))
     _run(tokenize_inputs, "clean", out)
     assert not (out / "errors").exists()
+
+
+def test_tokenize_reads_a_null_text_as_an_empty_document_and_a_missing_one_as_an_error(tokenize_inputs, tmp_path):
+    """The same JSONL line checks as curate's reader (pipelines/ingest/readers.py `jsonl_text`): a null text was an
+    error row here and a rejected empty document there."""
+    import pyarrow.parquet as pq
+
+    from schemas import ERROR, ID
+
+    result = _run(tokenize_inputs, "nulls", tmp_path / "out")
+    assert result.counters == {"in": 7, "kept": 5, "dropped_empty": 1, "errors": 1}
+    rows = pq.read_table(sorted((tmp_path / "out" / "errors").glob("*.parquet"))).to_pylist()
+    assert [(r[ID], r[ERROR]) for r in rows] == [(None, "ValueError: no 'text' field (fields: id, source)")]
 
 
 def test_tokenize_a_lone_surrogate_in_jsonl_does_not_fail_the_job(tokenize_inputs, tmp_path):

@@ -434,6 +434,26 @@ def decode_jsonl_line(raw_line: bytes, first: bool) -> Tuple[str, bool]:
         return raw_line.decode("utf-8", errors="replace"), True
 
 
+def jsonl_object(line: str) -> Dict[str, Any]:
+    """The JSON object of a JSONL document line; a line that is not one raises, saying what it is."""
+    obj = json.loads(line)
+    if not isinstance(obj, dict):
+        raise TypeError(f"the line is a JSON {_json_kind(obj)}, not an object with a {TEXT!r} field")
+    return obj
+
+
+def jsonl_text(obj: Dict[str, Any]) -> Optional[str]:
+    """The `text` of a JSONL document object, as every reader of JSONL documents (curate, tokenize) takes it: a
+    string, or None for `"text": null` (an empty document, as a Parquet null is); a missing field or a value of
+    another type raises (an error row, not an empty document)."""
+    if TEXT not in obj:
+        raise ValueError(f"no {TEXT!r} field (fields: {', '.join(sorted(obj)[:8]) or 'none'})")
+    text = obj[TEXT]
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"field {TEXT!r} is a JSON {_json_kind(text)}, not a string")
+    return text
+
+
 def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outcome]:
     """One outcome per non-blank line; the offset is the 0-based line number. A line that is not a JSON
     object with a string `text`, or that is longer than `max_line_bytes`, is an error row (with the line's id
@@ -454,15 +474,9 @@ def read_jsonl(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Outc
                     continue
                 doc_id = None
                 try:
-                    obj = json.loads(line)
-                    if not isinstance(obj, dict):
-                        raise TypeError(f"the line is a JSON {_json_kind(obj)}, not an object with a {TEXT!r} field")
+                    obj = jsonl_object(line)
                     doc_id = input_id(obj[ID]) if obj.get(ID) is not None else stable_id("jsonl", name, line_no)
-                    if TEXT not in obj:
-                        raise ValueError(f"no {TEXT!r} field (fields: {', '.join(sorted(obj)[:8]) or 'none'})")
-                    text = obj[TEXT]
-                    if text is not None and not isinstance(text, str):
-                        raise TypeError(f"field {TEXT!r} is {type(text).__name__}, not a string")
+                    text = jsonl_text(obj)
                 except Exception as exc:
                     yield ("error", to_error_row(READ_STAGE, exc, doc_id=doc_id, source=SOURCE_TEXT, input_path=path,
                                                  input_offset=line_no))

@@ -52,7 +52,6 @@ shard) meet in one place.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -66,7 +65,7 @@ from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
 from pipelines.runtime.files import read_bytes, write_bytes
 from pipelines.ingest.inputs import JSONL_EXTENSIONS, PARQUET_EXTENSIONS, REPLACED_INVALID_UTF8, not_a_regular_file
 from pipelines.ingest.readers import (MAX_LINE_BYTES, decode_jsonl_line, input_id, iter_bounded_lines, jsonl_compression,
-                                      line_too_long, open_jsonl, valid_utf8)
+                                      jsonl_object, jsonl_text, line_too_long, open_jsonl, valid_utf8)
 from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by_one, error_output, metrics_namespace
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
@@ -172,13 +171,8 @@ def parse_jsonl_document(file_name: str, line: str) -> Optional[Tuple[Dict[str, 
     replaced by U+FFFD; a line that is no document raises, naming why."""
     if not line.strip():
         return None
-    record = json.loads(line)
-    if not isinstance(record, dict):
-        raise ValueError(f"a JSONL line must be a JSON object, not {type(record).__name__}")
-    if TEXT not in record:  # as curate reads it: an error row, not an empty document
-        raise ValueError(f"no {TEXT!r} field (fields: {', '.join(sorted(record)[:8]) or 'none'})")
-    if not isinstance(record[TEXT], str):
-        raise TypeError(f"field {TEXT!r} is {type(record[TEXT]).__name__}, not a string")
+    record = jsonl_object(line)  # checked as curate reads it: no `text` is an error row, `"text": null` an
+    jsonl_text(record)            # empty document (dropped, reason empty), as a Parquet null is
     fallback_source = fallback_source_of(file_name.rstrip("/"))
     # a lone surrogate (the JSON escape \ud800) cannot be serialised between steps and would fail the whole job:
     # U+FFFD instead, as curate's JSONL reader does
