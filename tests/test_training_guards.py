@@ -221,3 +221,43 @@ def test_impossible_doc_lengths_are_refused_naming_shard_and_row(shards, tmp_pat
     extra = ["--doc-mask"] if doc_mask else []
     refused(args(bad, tmp_path / "out", "--max-steps", "2", *extra), capsys,
             f"{shard}: row 3 (row group 0) has doc_lengths {lengths}", "summing to at most 33")
+
+
+# -- 6. what a step costs on CPU ---------------------------------------------------------------------------------
+
+def test_a_dense_document_mask_that_cannot_fit_is_refused_before_training(shards, tmp_path, capsys, monkeypatch):
+    """Document masking on CPU builds a dense seq_len x seq_len mask per sequence: past the memory there is, the
+    kernel killed the process at the first step with nothing said. Here the machine is made to have 10,000 bytes."""
+    import training.train as train
+
+    monkeypatch.setattr(train, "available_memory", lambda: 10_000)
+    out = tmp_path / "out"
+    refused(args(shards["a"], out, "--doc-mask", "--max-steps", "2"), capsys,
+            "builds a 32 x 32 mask per sequence", "micro-batch of 2", "lower --batch-size to 1 or less",
+            "train on CUDA")
+    assert not (out / "ckpt.pt").exists() and not (out / "log.jsonl").exists()
+    # the same run without --doc-mask builds no dense mask, and trains
+    assert main(args(shards["a"], tmp_path / "plain", "--max-steps", "1")) == 0
+
+
+def test_check_dense_mask_fits_counts_the_mask_of_each_sequence():
+    from training.train import DENSE_MASK_BYTES_PER_CELL, check_dense_mask_fits
+
+    need = DENSE_MASK_BYTES_PER_CELL * 8 * 4096 * 4096
+    check_dense_mask_fits(8, 4096, need)  # exactly enough
+    check_dense_mask_fits(8, 4096, None)  # no /proc/meminfo: nothing to go by
+    with pytest.raises(ValueError, match=r"lower --batch-size to 7 or less"):
+        check_dense_mask_fits(8, 4096, need - 1)
+
+
+def test_a_long_cpu_step_is_announced_before_the_first(shards, tmp_path, capsys, monkeypatch):
+    import training.train as train
+
+    monkeypatch.setattr(train, "CPU_STEP_NOTICE_FLOPS", 0)  # any step counts as long
+    capsys.readouterr()
+    assert main(args(shards["a"], tmp_path / "out", "--max-steps", "1", "--log-interval", "5")) == 0
+    err = capsys.readouterr().err
+    assert "training on CPU: a step is 64 tokens" in err and "after 5 steps" in err
+    monkeypatch.setattr(train, "CPU_STEP_NOTICE_FLOPS", 1e12)  # the tiny preset's step is far below it
+    assert main(args(shards["a"], tmp_path / "out2", "--max-steps", "1")) == 0
+    assert "training on CPU" not in capsys.readouterr().err

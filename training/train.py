@@ -31,7 +31,7 @@ from schemas import MANIFEST_NAME
 from schemas.arguments import fraction_over_zero, positive_int, seed_number
 from schemas.errors import WinnowError, check_writable_dir, report_errors
 from training.data import ShardReader
-from training.model import GPT, GPTConfig
+from training.model import GPT, GPTConfig, attention_kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +124,43 @@ def _peak_flops(cfg: TrainConfig, device: torch.device) -> Optional[float]:
         return None  # CPU peak depends on the machine; MFU is reported as null rather than guessed
     name = torch.cuda.get_device_name(device)
     return next((v for k, v in _PEAK_BF16.items() if k in name), None)
+
+
+# Document masking on CPU builds a dense (B, 1, T, T) mask for every micro-batch (training/model.py), which SDPA
+# reads beside the bool tensors it is built from. Measured with the tiny preset (2 layers, 2 heads), peak RSS with
+# masking minus without: 7.7 bytes per B x T^2 at B=4, T=4096 and 8.4 at B=2, T=8192, whatever the layer count
+# (one mask per micro-batch). 9 bytes leaves a margin; at T=32,768 and the tiny preset's B=8 that is 77 GB.
+DENSE_MASK_BYTES_PER_CELL = 9
+# A step of more FLOPs than this on CPU (the tiny preset at the default seq_len is ~1e10) takes minutes on a few
+# cores: said before the first step, whose log line comes only after --log-interval steps.
+CPU_STEP_NOTICE_FLOPS = 1e12
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory the kernel says are available without swapping (MemAvailable); None where there is no
+    /proc/meminfo to ask."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_dense_mask_fits(batch_size: int, seq_len: int, available: Optional[int]) -> None:
+    """Refuse, before the model is built, a document-masked run whose dense masks cannot fit in memory: past that
+    point the process is killed by the kernel at the first step, with nothing said."""
+    need = DENSE_MASK_BYTES_PER_CELL * batch_size * seq_len * seq_len
+    if available is not None and need > available:
+        per_sequence = DENSE_MASK_BYTES_PER_CELL * seq_len * seq_len
+        raise WinnowError(
+            f"--doc-mask with dense attention builds a {seq_len} x {seq_len} mask per sequence: about "
+            f"{need / 1e9:.1f} GB for a micro-batch of {batch_size} ({per_sequence / 1e9:.2f} GB a sequence), and "
+            f"{available / 1e9:.1f} GB of memory is available",
+            fix=f"lower --batch-size to {max(1, available // per_sequence)} or less, train on CUDA (FlexAttention "
+                f"keeps no dense mask), tokenize with a smaller --seq-len, or leave out --doc-mask")
 
 
 FIX_CHECKPOINT = "remove it to train from step 0, or pass a new --out"
@@ -255,6 +292,8 @@ def train(config: TrainConfig) -> Dict[str, Any]:
                           tie_embeddings=cfg.tie_embeddings, attention=cfg.attention)
     if checkpoint is not None:  # its shape (checked against the manifest) wins over the preset; the kernel does not
         model_cfg = GPTConfig(**{**checkpoint["model_config"], "attention": cfg.attention})
+    if cfg.document_masking and attention_kind(cfg.attention, device) == "dense":
+        check_dense_mask_fits(cfg.batch_size, reader.seq_len, available_memory())
     model = GPT(model_cfg).to(device)
     optimizer = model.configure_optimizer(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2),
                                           fused=device.type == "cuda")
@@ -279,6 +318,12 @@ def train(config: TrainConfig) -> Dict[str, Any]:
     flops_per_token = raw_model.estimate_flops_per_token()
     peak = _peak_flops(cfg, device)
     tokens_per_step = cfg.batch_size * reader.seq_len * accum * world_size
+    if master and device.type == "cpu" and flops_per_token * tokens_per_step > CPU_STEP_NOTICE_FLOPS:
+        print(f"training on CPU: a step is {tokens_per_step:,} tokens, about "
+              f"{flops_per_token * tokens_per_step / 1e12:.1f} TFLOP, which takes minutes on a few cores; the first "
+              f"log line comes after {cfg.log_interval} steps. "
+              f"A GPU (--device cuda), a smaller --batch-size or --grad-accum, or shards with a smaller --seq-len "
+              f"make steps shorter", file=sys.stderr)
     losses: List[float] = []
     records: List[Dict[str, Any]] = []
     interval_steps, interval_seconds = 0, 0.0
