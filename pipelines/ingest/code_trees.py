@@ -47,7 +47,7 @@ from pipelines.ingest.codelang import language_of
 from pipelines.ingest.inputs import (CODE_FILE, READ_STAGE, SOURCE_CODE, TARBALL_EXTENSIONS, InputFile, Outcome,
                                      basename)
 from pipelines.ingest.licenses import (REUSE_CONFIG_MAX_BYTES, REUSE_DEP5, REUSE_DIR, REUSE_MAX_FILES, REUSE_TOML,
-                                       SIDECAR_MAX_BYTES, SIDECAR_SUFFIX, AnnotationMatcher, file_license,
+                                       SIDECAR_MAX_BYTES, SIDECAR_SUFFIX, AnnotationMatcher, TreeAnnotations, file_license,
                                        find_license_file, is_sidecar, parse_dep5, parse_reuse_toml, sidecar_spdx,
                                        spdx_header, tree_spdx)
 from pipelines.ingest.records import (BODY, CODE_METADATA, CONTENT_TYPE, HTTP_STATUS, RECORD_POSITION, RECORD_TYPE,
@@ -274,11 +274,12 @@ def tree_license(root: str, names: Optional[Sequence[str]] = None) -> Optional[s
     return tree_spdx(texts, _reuse_names(root) if not texts and REUSE_DIR in names else ())
 
 
-def _reuse_annotations(where: str, configs: Dict[str, Optional[bytes]]) -> AnnotationMatcher:
+def _reuse_annotations(where: str, configs: Dict[str, Optional[bytes]], directory: str = "") -> AnnotationMatcher:
     """The annotations of a tree from its root REUSE.toml, or without one its `.reuse/dep5` (`configs`: those of
     the two the tree has, each as its first REUSE_CONFIG_MAX_BYTES + 1 bytes, or None where it is known to be
-    larger and was not read). One that is too large or does not parse is ignored with one warning: the tree's
-    files are then under their own license or the tree's, as without it. REUSE forbids both at once; REUSE.toml
+    larger and was not read); with `directory`, those of the REUSE.toml of that directory of the tree. One that
+    is too large or does not parse is ignored with one warning: the files it covers are then under their own
+    license or what the REUSE.toml files above them say, as without it. REUSE forbids both at once; REUSE.toml
     is then the one read."""
     if REUSE_TOML in configs and REUSE_DEP5 in configs:
         log.warning("code tree %s: it has both %s and %s, which REUSE forbids together; %s is not read", where,
@@ -287,6 +288,7 @@ def _reuse_annotations(where: str, configs: Dict[str, Optional[bytes]]) -> Annot
     if name not in configs:
         return AnnotationMatcher(())
     data = configs[name]
+    name = f"{directory}/{name}" if directory else name
     try:
         if data is None or len(data) > REUSE_CONFIG_MAX_BYTES:
             raise ValueError(f"larger than {REUSE_CONFIG_MAX_BYTES} bytes")
@@ -295,6 +297,32 @@ def _reuse_annotations(where: str, configs: Dict[str, Optional[bytes]]) -> Annot
         log.warning("code tree %s: %s is ignored (%s); its files are under their own license or the tree's",
                     where, name, str(exc)[:500])
         return AnnotationMatcher(())
+
+
+# REUSE.toml files below a tree's root that are read, at most (a project has a handful; each may be 1 MiB, and a
+# repository's or an archive's are held until the listing is made).
+REUSE_MAX_NESTED = 100
+
+
+class _NestedTomls:
+    """The REUSE.toml files below a tree's root, added to its TreeAnnotations as they are found, up to
+    REUSE_MAX_NESTED of them (one warning names the first left out: its files keep what the files above say)."""
+
+    def __init__(self, where: str, annotations: TreeAnnotations):
+        self.where, self.annotations, self.count = where, annotations, 0
+
+    def full(self, rel: str) -> bool:
+        """Whether the REUSE.toml at `rel` is one too many (counted; the first such is named in a warning)."""
+        self.count += 1
+        if self.count == REUSE_MAX_NESTED + 1:
+            log.warning("code tree %s: more than %d REUSE.toml files below its root; %s and those after it are not "
+                        "read", self.where, REUSE_MAX_NESTED, rel)
+        return self.count > REUSE_MAX_NESTED
+
+    def add(self, rel: str, data: Optional[bytes]) -> None:
+        """`rel`: the REUSE.toml's path in the tree; `data` as `_reuse_annotations` takes it."""
+        directory = rel[:-len(REUSE_TOML) - 1]
+        self.annotations.add(directory, _reuse_annotations(self.where, {REUSE_TOML: data}, directory))
 
 
 def _read_tree_file(root: str, path: str, cap: int) -> Optional[bytes]:
@@ -311,7 +339,7 @@ def _read_tree_file(root: str, path: str, cap: int) -> Optional[bytes]:
 
 
 def _dir_annotations(root: str) -> AnnotationMatcher:
-    """The annotations of a directory tree's REUSE.toml (or `.reuse/dep5`), read once for the whole tree."""
+    """The annotations of a directory tree's root REUSE.toml (or `.reuse/dep5`); the walk adds those below."""
     configs: Dict[str, Optional[bytes]] = {}
     for name in (REUSE_TOML, REUSE_DEP5):
         data = _read_tree_file(root, os.path.join(root, name), REUSE_CONFIG_MAX_BYTES)
@@ -479,11 +507,18 @@ def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
     return tree_spdx(texts, reuse)
 
 
-def _git_annotations(root: str, entries: Sequence[GitEntry]) -> AnnotationMatcher:
-    """The annotations of the REUSE.toml (or `.reuse/dep5`) at HEAD, read once for the whole repository."""
+def _git_annotations(root: str, entries: Sequence[GitEntry]) -> TreeAnnotations:
+    """The annotations of the REUSE.toml files (or the root `.reuse/dep5`) at HEAD, read once for the whole
+    repository."""
     configs: Dict[str, Optional[bytes]] = {}
+    nested: List[GitEntry] = []
     for entry in entries:
-        if entry.path not in (REUSE_TOML, REUSE_DEP5) or not entry.mode.startswith("100"):
+        if not entry.mode.startswith("100"):
+            continue
+        if entry.path.endswith("/" + REUSE_TOML):
+            nested.append(entry)
+            continue
+        if entry.path not in (REUSE_TOML, REUSE_DEP5):
             continue
         if (entry.size or 0) > REUSE_CONFIG_MAX_BYTES:
             configs[entry.path] = None
@@ -492,7 +527,19 @@ def _git_annotations(root: str, entries: Sequence[GitEntry]) -> AnnotationMatche
             configs[entry.path] = _BLOBS.read(root, entry.object)
         except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
             log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
-    return _reuse_annotations(root, configs) if configs else AnnotationMatcher(())
+    annotations = TreeAnnotations(_reuse_annotations(root, configs) if configs else None)
+    tomls = _NestedTomls(root, annotations)
+    for entry in nested:
+        if tomls.full(entry.path):
+            break
+        if (entry.size or 0) > REUSE_CONFIG_MAX_BYTES:
+            tomls.add(entry.path, None)
+            continue
+        try:
+            tomls.add(entry.path, _BLOBS.read(root, entry.object))
+        except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
+            log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
+    return annotations
 
 
 def _git_sidecar(root: str, obj: str) -> Sidecar:
@@ -531,7 +578,8 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
                             size=entry.size)
         return
     license_id = tree_license(root)
-    annotations = _dir_annotations(root)
+    annotations = TreeAnnotations(_dir_annotations(root))
+    tomls = _NestedTomls(root, annotations)
     stack = [root]  # an explicit stack: os.walk recurses (on 3.11), and 1,200 nested directories failed the job
     while stack:
         dirpath = stack.pop()
@@ -554,6 +602,11 @@ def list_code_tree(root: str) -> Iterator[InputFile]:
                 yield InputFile(CODE_FILE, entry.path, root, license_id)
             elif entry.name not in SKIP_DIRS:
                 subdirs.append(entry.path)
+        toml = os.path.join(dirpath, REUSE_TOML)
+        if dirpath != root and toml in files:  # read before the files it covers are ruled
+            rel = os.path.relpath(toml, root).replace(os.sep, "/")
+            if not tomls.full(rel):
+                tomls.add(rel, _read_tree_file(root, toml, REUSE_CONFIG_MAX_BYTES))
         for path in files:
             rule = (annotations.rule(os.path.relpath(path, root).replace(os.sep, "/"), license_id)
                     if annotations.annotations else license_id)
@@ -780,7 +833,7 @@ class _ArchiveLicensing:
     `.license` sidecar states, by the sidecar's member path."""
     tree: Optional[str]
     prefix: str
-    annotations: AnnotationMatcher
+    annotations: TreeAnnotations
     sidecars: Dict[str, Optional[str]]
 
     def rule(self, rel: str) -> Optional[str]:
@@ -807,6 +860,7 @@ def _archive_licensing(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE
     texts: Dict[str, str] = {}
     reuse: List[str] = []
     configs: Dict[str, Optional[bytes]] = {}
+    deeper: List[str] = []  # REUSE.toml files below the second level, in archive order
     sidecars: Dict[str, Optional[str]] = {}
     tops, root_files = set(), False
     try:
@@ -827,6 +881,13 @@ def _archive_licensing(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE
             if len(parts) <= 2 and find_license_file([parts[-1]]) and member.size < LICENSE_MAX_BYTES:
                 with member.open() as fh:
                     texts[rel] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
+            elif len(parts) > 2 and parts[-1] == REUSE_TOML:  # below the root, whatever the prefix: its bytes
+                deeper.append(rel)                                # are read up to REUSE_MAX_NESTED of them
+                if len(deeper) <= REUSE_MAX_NESTED and member.size <= REUSE_CONFIG_MAX_BYTES:
+                    with member.open() as fh:
+                        configs[rel] = fh.read(REUSE_CONFIG_MAX_BYTES + 1)
+                elif len(deeper) <= REUSE_MAX_NESTED:
+                    configs[rel] = None
             elif ((len(parts) <= 2 and parts[-1] == REUSE_TOML)
                   or (len(parts) in (2, 3) and "/".join(parts[-2:]) == REUSE_DEP5)):
                 configs[rel] = None
@@ -852,7 +913,12 @@ def _archive_licensing(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE
                    if rel.startswith(reuse_dir) and rel.count("/") == reuse_dir.count("/")]
     tree = tree_spdx({name: texts[rel] for name, rel in candidates.items()}, reuse_names)
     found = {name: configs[prefix + name] for name in (REUSE_TOML, REUSE_DEP5) if prefix + name in configs}
-    annotations = _reuse_annotations(_utf8_name(path), found) if found else AnnotationMatcher(())
+    annotations = TreeAnnotations(_reuse_annotations(_utf8_name(path), found) if found else None)
+    tomls = _NestedTomls(_utf8_name(path), annotations)
+    below = [rel for rel in configs if rel.endswith("/" + REUSE_TOML) and rel != prefix + REUSE_TOML] + deeper
+    for rel in dict.fromkeys(below):  # the REUSE.toml files below the root (under `prefix`), in archive order
+        if rel.startswith(prefix) and not tomls.full(rel[len(prefix):]):
+            tomls.add(rel[len(prefix):], configs.get(rel))
     return _ArchiveLicensing(tree, prefix, annotations, sidecars)
 
 

@@ -12,12 +12,13 @@ top-level license file is under the license its `LICENSES/` directory names, whe
 
 REUSE (https://reuse.software/spec-3.3/) also states a file's license outside the file. A `.license` sidecar
 beside it (`foo.json.license`) is the file's own statement, in place of its header (`sidecar_spdx`). The
-`[[annotations]]` tables of a REUSE.toml at the tree's root (`parse_reuse_toml`) cover paths by globs
-(`reuse_glob`, matched by `AnnotationMatcher`); the last table that covers a file decides, by its precedence:
-"closest" yields to the file's own statement, "override" does not, "aggregate" joins both with AND (`file_license`,
-from the rule `license_rule` gives a tree's listing). The deprecated `.reuse/dep5` (Debian copyright format 1.0)
-is read where there is no REUSE.toml, each `Files:` paragraph an "aggregate" annotation (`parse_dep5`). Not read:
-REUSE.toml files below the root (REUSE lets each directory have its own), copyright (`SPDX-FileCopyrightText`),
+`[[annotations]]` tables of a REUSE.toml (`parse_reuse_toml`) cover paths by globs (`reuse_glob`, matched by
+`AnnotationMatcher`); the last table that covers a file decides, by its precedence: "closest" yields to the file's
+own statement, "override" does not, "aggregate" joins both with AND (`file_license`, from the rule `license_rule`
+gives a tree's listing). Any directory may have a REUSE.toml, covering the files at and below it (`TreeAnnotations`):
+the outermost override decides, the deepest "closest" applies, and every "aggregate" adds (`nested_rule`). The
+deprecated `.reuse/dep5` (Debian copyright format 1.0) is read where there is no root REUSE.toml, each `Files:`
+paragraph an "aggregate" annotation (`parse_dep5`). Not read: copyright (`SPDX-FileCopyrightText`),
 snippets (`SPDX-SnippetBegin`), `REUSE-IgnoreStart`/`REUSE-IgnoreEnd` blocks, and which files REUSE leaves
 uncovered (`LICENSES/`, `.reuse/`, files git ignores): an annotation's glob covers those like any other file."""
 from __future__ import annotations
@@ -560,14 +561,74 @@ def license_rule(annotation: Optional[Annotation], tree_license: Optional[str]) 
     return f"{annotation.precedence}={annotation.license}"
 
 
+# A file covered by the REUSE.toml files of several of its directories has a rule of several parts, one per
+# annotation, joined with RULE_SEPARATOR (no SPDX expression has a `;` in it): `nested_rule`.
+RULE_SEPARATOR = ";"
+
+
+def nested_rule(found: Sequence[Annotation], tree_license: Optional[str]) -> Optional[str]:
+    """The license rule of a file that the REUSE.toml files of its directories cover, `found` holding the annotation
+    each gives it, from the tree's root down, and ending at the first "override" (REUSE 3.3: the outermost override
+    decides, in place of what the file states; of the annotations of precedence "closest", the deepest, which
+    yields to the file's own statement and to an override below it; every "aggregate" adds its license). An
+    annotation that states no license (copyright only) says nothing of the license. One annotation gives
+    `license_rule`'s rule; none, the tree's license."""
+    found = [a for a in found if a.license is not None]
+    if len(found) <= 1:
+        return license_rule(found[0] if found else None, tree_license)
+    parts = [f"{a.precedence}={a.license}" for a in found if a.precedence != "closest"]
+    closest = [] if found[-1].precedence == "override" else [a.license for a in found if a.precedence == "closest"]
+    return RULE_SEPARATOR.join(parts + closest[-1:])
+
+
 def file_license(rule: Optional[str], own: Optional[str]) -> str:
-    """The license of one file of a code tree, from its tree's rule (`license_rule`) and `own`, what the file states
-    itself (its `.license` sidecar, else its `SPDX-License-Identifier` header): "override", the annotation's
-    license whatever the file says; "aggregate", both (`own AND annotation`, once where they are the same);
-    otherwise the file's own license, else the rule's; "NOASSERTION" when neither says one."""
-    if rule and rule.startswith(_RULE_PREFIXES):
-        precedence, expression = rule.split("=", 1)
-        if precedence == "override":
-            return expression
-        return and_expressions([own, expression]) or expression
-    return own or rule or "NOASSERTION"
+    """The license of one file of a code tree, from its tree's rule (`license_rule`, `nested_rule`) and `own`, what
+    the file states itself (its `.license` sidecar, else its `SPDX-License-Identifier` header): "override", the
+    annotation's license whatever the file says (and the licenses of the annotations above it that aggregate);
+    "aggregate", both (`own AND annotation`, once where they are the same); otherwise the file's own license, else
+    the rule's; "NOASSERTION" when neither says one."""
+    parts = rule.split(RULE_SEPARATOR) if rule else []
+    override = [p.split("=", 1)[1] for p in parts if p.startswith("override=")]
+    aggregate = [p.split("=", 1)[1] for p in parts if p.startswith("aggregate=")]
+    closest = next((p for p in parts if not p.startswith(_RULE_PREFIXES)), None)
+    operands = [e for e in (override + aggregate + [closest] if override else [own or closest] + aggregate) if e]
+    if len(operands) <= 1:  # as stated, not rewritten by and_expressions
+        return operands[0] if operands else "NOASSERTION"
+    return and_expressions(operands) or "NOASSERTION"
+
+
+class TreeAnnotations:
+    """The annotations of every REUSE.toml of a tree (REUSE 3.3: any directory may have one, covering the files
+    at and below it, its paths relative to it), or of its root `.reuse/dep5`: one AnnotationMatcher per
+    directory ('' for the root, 'src/vendor' for src/vendor/REUSE.toml). `add` may be called while a tree is walked
+    from its root down, before the files of the directory it names are ruled."""
+
+    def __init__(self, root: Optional[AnnotationMatcher] = None):
+        self.matchers: Dict[str, AnnotationMatcher] = {}
+        if root is not None:
+            self.add("", root)
+
+    def add(self, directory: str, matcher: AnnotationMatcher) -> None:
+        if matcher.annotations:
+            self.matchers[directory] = matcher
+
+    @property
+    def annotations(self) -> bool:
+        """Whether any REUSE.toml (or DEP5) of the tree has an annotation (without one, every rule is the tree's
+        license)."""
+        return bool(self.matchers)
+
+    def rule(self, rel: str, tree_license: Optional[str]) -> Optional[str]:
+        """The license rule of a file of the tree (`nested_rule`), `rel` its '/'-separated path from the root."""
+        if not self.matchers:
+            return tree_license
+        found: List[Annotation] = []
+        parts = rel.split("/")
+        for depth in range(len(parts)):
+            matcher = self.matchers.get("/".join(parts[:depth]))
+            annotation = matcher.annotation("/".join(parts[depth:])) if matcher is not None else None
+            if annotation is not None and annotation.license is not None:
+                found.append(annotation)
+                if annotation.precedence == "override":
+                    break
+        return nested_rule(found, tree_license)
