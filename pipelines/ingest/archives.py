@@ -28,6 +28,9 @@ Layers:
   at, raises `ArchiveDamage` with the offset of the damage. A header line met while a length is repaired starts the
   next record only when its own declared length checks out (`_HeaderCheck`): one inside the payload (an archive or
   a listing of one, served as a page) is payload; when none checks out, the first is taken, as before the check.
+  A WARC-Block-Digest (sha1, sha256; base32, hex or base64) settles it where it matches: the bytes up to a header
+  line, less the CRLF CRLF ending a record, that hash to the digest of the record being repaired or of one passed
+  over are that record's block (two wrong lengths in a row); a digest that does not match proves nothing.
 - Memory is one record at most, capped by `max_block_bytes`, plus up to as much again looked at ahead while a
   length is repaired (where a header line's declared length ends): a longer block is counted and skipped a chunk
   at a time, never held (`block` None: the caller's `too_large`). A declared length that cannot be right
@@ -43,13 +46,16 @@ Layers:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import datetime
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
-from typing import BinaryIO, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 _READ_CHUNK = 1 << 20
 _MAX_HEADER_LINE = 1 << 16
@@ -555,36 +561,111 @@ def _header_starts(block: bytes, ahead: bytes) -> Iterator[int]:
             yield base + m.start(1)
 
 
-def _repair_length(stream: ArchiveStream, block: bytes, check: "_HeaderCheck") -> Tuple[bytes, bool]:
+# WARC-Block-Digest algorithms, as writers name them, to hashlib's names. The WARC spec leaves the algorithm open;
+# Common Crawl and most crawlers write sha1, some sha256; any other is not checked.
+_DIGEST_ALGORITHMS = {"sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256",
+                      "sha512": "sha512", "sha-512": "sha512", "md5": "md5"}
+_RECORD_END = b"\r\n\r\n"  # what ends a WARC record after its block, by the spec
+
+
+def _block_digest(value: str) -> Optional[Tuple[str, bytes]]:
+    """(hashlib algorithm, digest) of a WARC-Block-Digest `algorithm:value`, the value in base32 (the spec's examples,
+    Common Crawl), hex or base64 (as warcio reads them); None when it is missing, of an algorithm not known here, or
+    does not decode to a digest of that algorithm's size."""
+    name, sep, text = value.strip().partition(":")
+    algorithm = _DIGEST_ALGORITHMS.get(name.strip().lower())
+    text = text.strip()
+    if not sep or algorithm is None or not text.isascii():
+        return None
+    size = hashlib.new(algorithm).digest_size
+    b32, b64 = text.upper() + "=" * (-len(text) % 8), text + "=" * (-len(text) % 4)
+    for decode in (partial(base64.b32decode, b32), partial(bytes.fromhex, text),
+                   partial(base64.b64decode, b64, validate=True),
+                   partial(base64.b64decode, b64, altchars=b"-_", validate=True)):
+        try:
+            digest = decode()
+        except (binascii.Error, ValueError):
+            continue
+        if len(digest) == size:
+            return algorithm, digest
+    return None
+
+
+def _digest_matches(digest: Tuple[str, bytes], block) -> bool:
+    return hashlib.new(digest[0], block).digest() == digest[1]
+
+
+class _RunningDigest:
+    """A record's block digest, checked at each header line met while its wrong length is repaired: whether the bytes
+    read so far are its block then the CRLF CRLF that ends a record. The bytes are hashed as they come, the last 4
+    held back (the record's end, when the next header follows), so that a repair that meets many header lines (an
+    archive stored as a page) hashes what it reads once."""
+
+    def __init__(self, digest: Tuple[str, bytes]):
+        self._hash, self._expected, self._tail = hashlib.new(digest[0]), digest[1], b""
+
+    def add(self, data) -> None:
+        if len(data) >= len(_RECORD_END):
+            self._hash.update(self._tail)
+            self._hash.update(memoryview(data)[:-len(_RECORD_END)])
+            self._tail = bytes(data[-len(_RECORD_END):])
+        else:
+            tail = self._tail + bytes(data)
+            self._hash.update(tail[:-len(_RECORD_END)])
+            self._tail = tail[-len(_RECORD_END):]
+
+    def ends_block(self) -> bool:
+        return self._tail == _RECORD_END and self._hash.digest() == self._expected
+
+
+def _repair_length(stream: ArchiveStream, block: bytes, check: "_HeaderCheck",
+                   digest: Optional[Tuple[str, bytes]] = None) -> Tuple[bytes, bool]:
     """The true block when Content-Length was wrong: the bytes up to the next WARC header that `check` takes (a
-    `WARC/1.0` header inside the payload is not one). (None, False) when there is none within `check.max_bytes`."""
-    check.begin()
+    `WARC/1.0` header inside the payload is not one). (None, False) when there is none within `check.max_bytes`.
+    With the record's block `digest`, a header line (or the end) where the bytes before it are the block that
+    hashes to it, then CRLF CRLF, is the next record whatever `check` says: the block comes back exactly, its own
+    line ends included."""
+    running = None if digest is None else _RunningDigest(digest)
+    parts, hashed = [block], 0  # what has been read of this stretch; the bytes of `block` given to `running`
+    check.begin(partial(b"".join, parts))
     for at in _header_starts(block, stream.peek(_HEADER_OPENING)):  # declared too long: the block swallowed the
-        cut = check.record_at(block, at, at)                          # next record's header, or its first bytes
+        if running is not None and at >= hashed:                      # next record's header, or its first bytes
+            running.add(memoryview(block)[hashed:at])
+            hashed = at
+            if running.ends_block():
+                stream.unread(block[at:])
+                return block[:at - len(_RECORD_END)], True
+        cut = check.record_at(block, at, at)
         if cut is not None:
             stream.unread(block[cut:])
             return block[:cut].rstrip(b"\r\n"), True
+    if running is not None:
+        running.add(memoryview(block)[hashed:])
     # declared too short (or the block is cut): read on, line by line, to the next header
-    extra = []
     size = len(block)
     while size <= check.max_bytes:
         line = stream.readline(_READ_CHUNK)
+        if running is not None and (not line or _WARC_VERSION.match(line)) and running.ends_block():
+            stream.unread(line)
+            return b"".join(parts)[:size - len(_RECORD_END)], True
         if not line:
             break
         if _WARC_VERSION.match(line):
             cut = check.record_at(line, 0, size)
             if cut is not None:
-                read = block + b"".join(extra)
+                read = b"".join(parts)
                 stream.unread(read[cut:] + line)
                 return read[:cut].rstrip(b"\r\n"), True
-        extra.append(line)
+        parts.append(line)
         size += len(line)
+        if running is not None:
+            running.add(line)
     cut = check.fall_back(stream.tell)
     if cut is not None:  # the end, or the cap, and no header taken: the first one passed over
-        read = block + b"".join(extra)
+        read = b"".join(parts)
         stream.unread(read[cut:])
         return read[:cut].rstrip(b"\r\n"), True
-    stream.unread(b"".join(extra))  # no next header: leave the bytes for the caller to report
+    stream.unread(b"".join(parts[1:]))  # no next header: leave the bytes for the caller to report
     return None, False
 
 
@@ -664,21 +745,22 @@ def _bytes_at(stream: ArchiveStream, data: bytes, at: int, n: int) -> bytes:
 _HEADER_END = re.compile(rb"\n\r*\n")
 
 
-def _arc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[int, Optional[int]]]:
-    """(start, end) of the block of the ARC header line at `at` in `data` by its declared length (end None: no length
-    to go by); None when the line is not an ARC header line."""
+def _arc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[int, Optional[int], None]]:
+    """(start, end, digest) of the block of the ARC header line at `at` in `data` by its declared length (end None: no
+    length to go by; an ARC header has no digest); None when the line is not an ARC header line."""
     eol = data.find(b"\n", at, at + _MAX_HEADER_LINE)
     line = data[at:eol + 1] if eol >= 0 else _bytes_at(stream, data, at, _MAX_HEADER_LINE)
     line = line[:line.find(b"\n") + 1] or line
     length = _arc_header_length(line)
     if length is None:
         return None
-    return at + len(line), None if length < 0 else at + len(line) + length
+    return at + len(line), None if length < 0 else at + len(line) + length, None
 
 
-def _warc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[int, Optional[int]]]:
-    """The same for the WARC header at `at` (end None: a Content-Length that is not a number); None when the header
-    does not end within 16 KiB or has no Content-Length."""
+def _warc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[int, Optional[int], Optional[str]]]:
+    """The same for the WARC header at `at` (end None: a Content-Length that is not a number; digest: its
+    WARC-Block-Digest as written, decoded only where it is checked); None when the header does not end within 16 KiB
+    or has no Content-Length."""
     for probe in (1 << 11, 1 << 14):  # a WARC header is a few hundred bytes, most of the time
         head = _bytes_at(stream, data, at, probe)
         m = _HEADER_END.search(head)
@@ -690,7 +772,7 @@ def _warc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[i
     if "content-length" not in headers:
         return None
     length = _content_length(headers)
-    return at + m.end(), None if length < 0 else at + m.end() + length
+    return at + m.end(), None if length < 0 else at + m.end() + length, headers.get("warc-block-digest")
 
 
 def _warc_length_right(stream: ArchiveStream, data: bytes, at: int, end: int) -> bool:
@@ -720,20 +802,42 @@ class _HeaderCheck:
     record and garbage), when it opens a gzip member, or when it declares no length to go by (ARC `-1`, a WARC
     Content-Length that is not a number). The header line passed over just before one taken starts a record too when
     its declared length is within a factor of two of the length it would then have: a wrong length, like the one
-    being repaired (a lookalike line's length is that of another record, or a few bytes). Any other header line is
-    passed over as payload. When none is taken within `max_bytes` or before the end, nothing tells a lookalike from
-    a record and the repair falls back to the first line passed over, as before these checks (`fall_back`). Either
-    way the lines judged record starts are remembered for the repairs that follow, so that a file whose every length
-    is wrong is still read in one pass: each look is a few bytes at a declared end and no line is looked at twice,
-    so a repair is linear in what it reads."""
+    being repaired (a lookalike line's length is that of another record, or a few bytes); so does one whose
+    WARC-Block-Digest is that of the bytes from its block up to the line taken less the CRLF CRLF ending a record,
+    whatever its length (two wrong lengths in a row, the second by more than a factor of two, made that record part
+    of the block being repaired, lost without a row). A digest that does not match proves nothing: a lookalike's
+    counts as none. Any other header line is passed over as payload. When none is taken within `max_bytes` or before
+    the end, nothing tells a lookalike from a record and the repair falls back to the first line passed over, as
+    before these checks (`fall_back`). Either way the lines judged record starts are remembered for the repairs that
+    follow, so that a file whose every length is wrong is still read in one pass: each look is a few bytes at a
+    declared end and no line is looked at twice, so a repair is linear in what it reads (digests are checked only
+    when a line is taken, walking back over the bytes of this repair to the first line that is not a record start:
+    each byte is hashed once at most)."""
 
     def __init__(self, stream: ArchiveStream, block, length_right, max_bytes: int):
         self.stream, self.block, self.length_right, self.max_bytes = stream, block, length_right, max_bytes
-        self.passed: List[Tuple[int, int, int, int]] = []  # (offset, block start, block end, file offset) passed over
+        # (offset, block start, block end, file offset, WARC-Block-Digest) of the header lines passed over
+        self.passed: List[Tuple[int, int, int, int, Optional[str]]] = []
         self.judged_until, self.starts = 0, set()  # after a fall-back: before `judged_until`, `starts` start records
+        self.held: Optional[Callable[[], bytes]] = None
 
-    def begin(self) -> None:
-        self.passed = []
+    def begin(self, held: Optional[Callable[[], bytes]] = None) -> None:
+        """A new repair; `held`: the bytes it has read so far, from offset 0 as the offsets given to `record_at` count
+        them (without them, as where a block over the cap is skipped, no digest is checked)."""
+        self.passed, self.held = [], held
+
+    def _digest_proves(self, value: Optional[str], start: int, cut: int, read: List[bytes]) -> bool:
+        """Whether the bytes from offset `start` to the header line at `cut` are the block of the WARC-Block-Digest
+        `value`, then the end of its record (`read`: the bytes of this repair, fetched once per line taken). Not an
+        empty block: the digest of no bytes matches wherever a header is followed by CRLF CRLF, as a lookalike at the
+        end of a payload is."""
+        digest = None if value is None or self.held is None or start >= cut - len(_RECORD_END) else _block_digest(value)
+        if digest is None:
+            return False
+        if not read:
+            read.append(self.held())
+        return read[0][cut - len(_RECORD_END):cut] == _RECORD_END and _digest_matches(
+            digest, memoryview(read[0])[start:cut - len(_RECORD_END)])
 
     def record_at(self, data: bytes, at: int, offset: int) -> Optional[int]:
         """The offset (counted as `offset`, that of `at`) where the next record starts, when the header line at `at`
@@ -744,16 +848,17 @@ class _HeaderCheck:
         block = self.block(self.stream, data, at)
         if block is None:
             return None
-        start, end = block
+        start, end, digest = block
         if end is not None and not (end - at <= self.max_bytes and _bytes_at(self.stream, data, end - 1, 1)
                                     and self.length_right(self.stream, data, at, end)) \
                 and not self.stream.members_between(here - 1, here + 1):
-            self.passed.append((offset, offset + start - at, offset + end - at, here))
+            self.passed.append((offset, offset + start - at, offset + end - at, here, digest))
             return None
-        taken, chain = offset, []
-        for passed, passed_start, passed_end, passed_here in reversed(self.passed):  # back from the line taken, while
-            would = taken - passed_start - 4  # the lengths passed over are wrong by less than a factor of two (4: the
-            if not would <= 2 * (passed_end - passed_start) <= 4 * would:  # blank line ending a record, CRLF CRLF)
+        taken, chain, read = offset, [], []
+        for passed, passed_start, passed_end, passed_here, digest in reversed(self.passed):  # back from the line taken,
+            would = taken - passed_start - 4  # while the lengths passed over are wrong by less than a factor of two (4:
+            if not (would <= 2 * (passed_end - passed_start) <= 4 * would  # the blank line ending a record, CRLF CRLF)
+                    or self._digest_proves(digest, passed_start, taken, read)):  # or their digests say so
                 break
             taken = passed
             chain.append(passed_here)
@@ -766,7 +871,7 @@ class _HeaderCheck:
         there is none); the others passed over are remembered as record starts for the repairs that follow."""
         if not self.passed:
             return None
-        self.judged_until, self.starts = judged_until, {here for *_, here in self.passed}
+        self.judged_until, self.starts = judged_until, {here for _, _, _, here, _ in self.passed}
         return self.passed[0][0]
 
 
@@ -942,7 +1047,8 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 declared = headers.get("content-length", "").strip()
                 length = _content_length(headers)
                 if length < 0:  # that record only: its block runs to the next WARC header line
-                    skipped, found = _repair_length(stream, b"", warc_check)
+                    skipped, found = _repair_length(stream, b"", warc_check,
+                                                    _block_digest(headers.get("warc-block-digest", "")))
                     if not found:
                         raise ArchiveDamage("WARC record without a valid Content-Length", pointer)
                     yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, extra={
@@ -979,7 +1085,8 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
                 # garbage, reported on the next turn); otherwise the length is wrong and is repaired.
                 if len(block) < length or (not _follows_header_or_end(stream.peek) and stream.peek(4) != b"\r\n\r\n"):
-                    repaired, ok = _repair_length(stream, block, warc_check)
+                    repaired, ok = _repair_length(stream, block, warc_check,
+                                                  _block_digest(headers.get("warc-block-digest", "")))
                     if ok:
                         block, rec.length_repaired = repaired, True
                     elif len(block) < length:
