@@ -261,3 +261,20 @@ def test_a_long_cpu_step_is_announced_before_the_first(shards, tmp_path, capsys,
     monkeypatch.setattr(train, "CPU_STEP_NOTICE_FLOPS", 1e12)  # the tiny preset's step is far below it
     assert main(args(shards["a"], tmp_path / "out2", "--max-steps", "1")) == 0
     assert "training on CPU" not in capsys.readouterr().err
+
+
+def test_available_memory_is_the_smaller_of_the_machines_and_the_cgroups(tmp_path):
+    from training.train import available_memory
+
+    (tmp_path / "meminfo").write_text("MemTotal:  32000000 kB\nMemAvailable:  20000000 kB\n")
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    assert available_memory(str(tmp_path / "meminfo"), str(cgroup)) == 20_000_000 * 1024  # no cgroup files
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text("1000\n")
+    assert available_memory(str(tmp_path / "meminfo"), str(cgroup)) == 20_000_000 * 1024  # no limit
+    (cgroup / "memory.max").write_text(f"{8 << 30}\n")  # a container of 8 GiB using 1 GiB of it
+    (cgroup / "memory.current").write_text(f"{1 << 30}\n")
+    assert available_memory(str(tmp_path / "meminfo"), str(cgroup)) == 7 << 30
+    assert available_memory(str(tmp_path / "none"), str(cgroup)) == 7 << 30
+    assert available_memory(str(tmp_path / "none"), str(tmp_path / "none")) is None

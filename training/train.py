@@ -136,17 +136,24 @@ DENSE_MASK_BYTES_PER_CELL = 9
 CPU_STEP_NOTICE_FLOPS = 1e12
 
 
-def available_memory() -> Optional[int]:
-    """Bytes of memory the kernel says are available without swapping (MemAvailable); None where there is no
-    /proc/meminfo to ask."""
+def available_memory(meminfo: str = "/proc/meminfo", cgroup: str = "/sys/fs/cgroup") -> Optional[int]:
+    """Bytes of memory the kernel says are available without swapping (MemAvailable), or less where the process's
+    cgroup (v2: a container, a Kubernetes pod) has a limit: that limit less what the cgroup uses. None where
+    neither can be read."""
+    found = []
     try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+        with open(meminfo) as fh:
+            found += [int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:")]
     except (OSError, ValueError, IndexError):
-        return None
-    return None
+        pass
+    try:
+        with open(os.path.join(cgroup, "memory.max")) as fh, open(os.path.join(cgroup, "memory.current")) as used:
+            limit = fh.read().strip()
+            if limit != "max":
+                found.append(max(0, int(limit) - int(used.read().strip())))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
 
 
 def check_dense_mask_fits(batch_size: int, seq_len: int, available: Optional[int]) -> None:
