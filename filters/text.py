@@ -20,11 +20,14 @@ tokens of spaCy's blank English tokenizer (rules only, no model to download), wh
 use, with whitespace tokens dropped as datatrove does. Using the library itself keeps the counts identical to
 datatrove's: "don't" -> "do", "n't"; `key":"value"` is one token and `\\in` one. spaCy cuts a text at whitespace
 first and tokenizes each whitespace-free chunk on its own (its `_tokenize_affixes`), so the tokens of a text are
-the concatenation of its chunks' tokens: `word_tokens` asks spaCy once per distinct chunk and keeps the answer
-in a bounded per-process cache (spaCy's own cache skips words outside its vocabulary, i.e. nearly all of them,
-and its affix regexes cost ~50 us a chunk); a chunk of ASCII letters that is not one of spaCy's special cases
-("cannot", "gonna", "dont") is one token without asking. Measured: same tokens as one spaCy call on every text
-and line of the parity set, 5-10x faster. `word_count` is `len(word_tokens(text))` without the list.
+the concatenation of its chunks' tokens (spaCy then matches its multi-token special cases over the whole text,
+so a contrived text like "x(._. )" gets other tokens from one call: `_spacy_tokens`). `word_tokens` keeps each
+chunk's tokens in a bounded per-process cache (spaCy's own cache skips words outside its vocabulary, i.e. nearly
+all of them, and its affix regexes cost ~50 us a chunk) and hands spaCy the uncached chunks of a text together,
+joined by newlines, up to `BATCH_CHARS` characters a call (each call has a fixed cost); a chunk of ASCII letters
+that is not one of spaCy's special cases ("cannot", "gonna", "dont") is one token without asking. Measured: same
+tokens as one spaCy call on every text and line of the parity set, 5-10x faster. `word_count` is
+`len(word_tokens(text))` without the list.
 spaCy's affix loop re-scans the rest of a chunk for every prefix or suffix it peels off, so a chunk that is a
 long run of punctuation or symbols costs quadratic time in one uninterruptible C call (measured: 2,000 "$" take
 1.3 s, 8,000 "'" 9 s, 100 KB hours; filters/deadline.py cannot stop it). A chunk over `MAX_CHUNK_CHARS` is
@@ -36,9 +39,10 @@ sentence ends at a terminal punctuation token that is followed by a token that i
 """
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from typing import List
+from typing import Iterator, List
 
 
 _WORD_RE = re.compile(r"\w(?:\S*\w)?")
@@ -158,7 +162,7 @@ _VOCAB_LIMIT = 0
 
 def _spacy_tokenizer():
     """spaCy's blank English tokenizer (rules only, no model), loaded once per process (and again when its vocab
-    has grown past _VOCAB_LIMIT: `_chunk_tokens`)."""
+    has grown past _VOCAB_LIMIT: `_spacy_tokens`)."""
     global _SPACY_TOKENIZER, _VOCAB_LIMIT
     if _SPACY_TOKENIZER is None:
         _SPACY_TOKENIZER = _import_spacy().blank("en").tokenizer
@@ -183,6 +187,11 @@ MAX_CHUNK_CHARS = 5000
 MAX_AFFIX_WORK = 1_000_000
 AFFIX_PIECE_CHARS = 1000
 _LEADING_RUN = re.compile(r"\W*")
+# Uncached chunks of up to MAX_CACHED_CHUNK characters reach spaCy together, up to this many characters a call
+# (measured on 10 MB of distinct chunks like "w123": 32 s one call each, 27 s batched; most of the rest is spaCy
+# building a Lexeme for each new token). Longer chunks go alone, so a batch of the slowest short chunks, runs
+# of 64 "$" (~1.2 ms each), is ~0.2 s in one uninterruptible C call.
+BATCH_CHARS = 10_000
 
 
 def _affix_work(chunk: str) -> int:
@@ -194,46 +203,107 @@ def _affix_work(chunk: str) -> int:
     return (lead + trail) * len(chunk)
 
 
-def _chunk_tokens(chunk: str) -> tuple:
-    global _SPECIAL_CASES, _SPACY_TOKENIZER
-    tokenizer = _spacy_tokenizer()
+def _is_plain_word(chunk: str) -> bool:
+    """A chunk of ASCII letters that is not one of spaCy's special cases ("cannot", "gonna", "dont") is one token:
+    no prefix, suffix or infix rule of spaCy's English applies to bare ASCII letters."""
+    global _SPECIAL_CASES
     if not _SPECIAL_CASES:
-        _SPECIAL_CASES = frozenset(tokenizer.rules)
-    if chunk.isascii() and chunk.isalpha() and chunk not in _SPECIAL_CASES:
-        tokens = (chunk,)  # no prefix, suffix or infix rule of spaCy's English applies to bare ASCII letters
-    elif len(chunk) > MAX_CHUNK_CHARS or (len(chunk) > AFFIX_PIECE_CHARS and _affix_work(chunk) > MAX_AFFIX_WORK):
-        step = MAX_CHUNK_CHARS if len(chunk) > MAX_CHUNK_CHARS else AFFIX_PIECE_CHARS
-        tokens = tuple(t for i in range(0, len(chunk), step) for t in _chunk_tokens(chunk[i:i + step]))
-    else:
-        tokens = tuple(t.text for t in tokenizer(chunk) if not t.is_space)
-        vocab = getattr(tokenizer, "vocab", None)
-        if vocab is not None and len(vocab) > _VOCAB_LIMIT:
-            _SPACY_TOKENIZER = None  # the next chunk loads a fresh one; this one and its vocab are let go
+        _SPECIAL_CASES = frozenset(_spacy_tokenizer().rules)
+    return chunk.isascii() and chunk.isalpha() and chunk not in _SPECIAL_CASES
+
+
+def _remember(chunk: str, tokens: tuple) -> None:
     if len(chunk) <= MAX_CACHED_CHUNK:
         if len(_CHUNK_TOKENS) >= CHUNK_CACHE_SIZE:
             _CHUNK_TOKENS.clear()
         _CHUNK_TOKENS[chunk] = tokens
-    return tokens
+
+
+def _spacy_tokens(chunks: List[str]) -> List[tuple]:
+    """spaCy's tokens of each chunk, from one call on the chunks joined by newlines (then the vocab guard).
+
+    spaCy tokenizes each whitespace-free span on its own, but then matches its multi-token special cases over the
+    whole Doc, and a match across a space can displace one inside a chunk: "x(._." and ")" joined by a space hold
+    "(._.)", which keeps "._." from being one token. A newline is a token of its own, which no special case
+    spans, so each chunk's tokens are those it gets alone (checked on the books, the lingua test sets and the raw
+    HTML pages of shared/data, and on 127,000 texts built from the special cases, where a space failed)."""
+    global _SPACY_TOKENIZER
+    tokenizer = _spacy_tokenizer()
+    tokens: List[list] = [[] for _ in chunks]
+    ends = list(itertools.accumulate(len(chunk) + 1 for chunk in chunks))  # each chunk's end, plus its newline
+    i = 0
+    for token in tokenizer("\n".join(chunks)):
+        if not token.is_space:
+            while token.idx >= ends[i]:
+                i += 1
+            tokens[i].append(token.text)
+    vocab = getattr(tokenizer, "vocab", None)
+    if vocab is not None and len(vocab) > _VOCAB_LIMIT:
+        _SPACY_TOKENIZER = None  # the next call loads a fresh one; this one and its vocab are let go
+    return [tuple(t) for t in tokens]
+
+
+def _tokens_alone(chunk: str) -> tuple:
+    """spaCy's tokens of one chunk tokenized on its own; a long or affix-heavy one in pieces."""
+    if _is_plain_word(chunk):
+        return (chunk,)
+    if len(chunk) > MAX_CHUNK_CHARS or (len(chunk) > AFFIX_PIECE_CHARS and _affix_work(chunk) > MAX_AFFIX_WORK):
+        step = MAX_CHUNK_CHARS if len(chunk) > MAX_CHUNK_CHARS else AFFIX_PIECE_CHARS
+        return tuple(t for i in range(0, len(chunk), step) for t in _tokens_alone(chunk[i:i + step]))
+    return _spacy_tokens([chunk])[0]
+
+
+def _token_windows(text: str) -> Iterator[List[tuple]]:
+    """The tokens of `text`'s whitespace-free chunks in order (one tuple per chunk), a window of chunks at a time.
+
+    Each chunk's tokens come from the cache, else (a plain word, or one over MAX_CACHED_CHUNK characters: rare,
+    seldom repeated) from `_tokens_alone`, else from one spaCy call for all the window's distinct uncached chunks:
+    a window ends when they reach BATCH_CHARS characters. A window holds tuples, so a cache cleared meanwhile
+    loses nothing."""
+    cache = _CHUNK_TOKENS
+    window: list = []  # tuples, and the uncached chunks (str) that the batch fills in
+    batch: dict = {}  # the window's uncached chunks, distinct, in order
+    size = 0
+    for chunk in text.split():  # str.split and spaCy cut at the same characters (str.isspace)
+        tokens = cache.get(chunk)
+        if tokens is not None:
+            window.append(tokens)
+        elif len(chunk) <= MAX_CACHED_CHUNK and not _is_plain_word(chunk):
+            window.append(chunk)
+            if chunk not in batch:
+                batch[chunk] = None
+                size += len(chunk) + 1
+                if size >= BATCH_CHARS:
+                    yield _filled(window, batch)
+                    window, batch, size = [], {}, 0
+        else:
+            tokens = _tokens_alone(chunk)
+            _remember(chunk, tokens)
+            window.append(tokens)
+    yield _filled(window, batch)
+
+
+def _filled(window: list, batch: dict) -> List[tuple]:
+    if not batch:
+        return window
+    found = dict(zip(batch, _spacy_tokens(list(batch))))
+    for chunk, tokens in found.items():
+        _remember(chunk, tokens)
+    return [found[t] if t.__class__ is str else t for t in window]
 
 
 def word_tokens(text: str) -> List[str]:
     """Tokens of spaCy's blank English tokenizer, punctuation included, whitespace tokens dropped."""
-    cache = _CHUNK_TOKENS
     out: List[str] = []
-    for chunk in text.split():  # str.split and spaCy cut at the same characters (str.isspace)
-        tokens = cache.get(chunk)
-        out += tokens if tokens is not None else _chunk_tokens(chunk)
+    for window in _token_windows(text):
+        for tokens in window:
+            out += tokens
     return out
 
 
 def word_count(text: str) -> int:
     """len(word_tokens(text))."""
-    cache = _CHUNK_TOKENS
-    n = 0
-    for chunk in text.split():
-        tokens = cache.get(chunk)
-        n += len(tokens if tokens is not None else _chunk_tokens(chunk))
-    return n
+    return sum(len(tokens) for window in _token_windows(text) for tokens in window)
 
 
 _PUNCT_TOKENS: dict = {}
