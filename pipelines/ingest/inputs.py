@@ -33,6 +33,9 @@ from typing import Any, Optional, Tuple
 READ_STAGE = "read"
 # a JSONL document whose line held bytes that are not UTF-8 (or whose text held a lone surrogate): kept, with U+FFFD
 REPLACED_INVALID_UTF8 = "replaced_invalid_utf8"
+REPLACED_INVALID_UTF8_MEANING = ("JSONL documents whose line held bytes that are not UTF-8 (or whose text held a lone "
+                                 "surrogate escape such as \\ud800): each became U+FFFD in the text kept; convert "
+                                 "the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) to keep their characters")
 
 SOURCE_WEB = "web"
 SOURCE_TEXT = "text"

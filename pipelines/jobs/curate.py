@@ -42,9 +42,9 @@ from pipelines.runtime.local_runner import warm_workers
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
 from pipelines.jobs.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
-from pipelines.transforms.counters import (breakdowns_by_stage, counters_by_stage, renamed_by_stage, span_seconds,
-                                           stage_counts)
-from pipelines.ingest.inputs import READ_STAGE, REPLACED_INVALID_UTF8, record_cap
+from pipelines.transforms.counters import (breakdowns_by_stage, counters_by_stage, renamed_by_stage, report_json,
+                                           span_seconds, stage_counts)
+from pipelines.ingest.inputs import READ_STAGE, REPLACED_INVALID_UTF8, REPLACED_INVALID_UTF8_MEANING, record_cap
 from pipelines.ingest.readers import expand_input_specs
 from pipelines.transforms.read import RECORDS, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
@@ -289,9 +289,7 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
 # report.json as the stage's `warnings` and logged, so that a local run shows what Dataflow's metrics would.
 WARNING_COUNTERS = {
     READ_STAGE: {
-        REPLACED_INVALID_UTF8: "JSONL documents whose line held bytes that are not UTF-8 (or whose text held a "
-                               "lone surrogate escape such as \\ud800): each became U+FFFD in the text kept; "
-                               "convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) to keep their characters",
+        REPLACED_INVALID_UTF8: REPLACED_INVALID_UTF8_MEANING,
     },
     "dedup_minhash": {
         "cc_unconverged": "documents whose cluster was not final after the last component round (raise "
@@ -337,27 +335,6 @@ def _index_summaries(write_dir: str, recipe: Recipe) -> Dict[str, Any]:
                 desc = json.loads(f.read().decode("utf-8"))
             out[name] = {"path": f"{INDEX_DIR}/{name}", **index_summary(desc)}
     return out
-
-
-def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
-                breakdowns: Optional[Mapping[str, Mapping[str, Mapping[str, int]]]] = None,
-                index: Optional[Mapping[str, Any]] = None, spans: Optional[Mapping[str, float]] = None) -> str:
-    """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, its
-    breakdowns (decontaminate's `contaminated_by_set`: set -> documents), and `span_seconds` where the stage
-    records one (read: wall seconds from the first read bundle's start to the last one's end, i.e. the fused
-    read -> extract -> filters pass over all workers; its `seconds` are the summed time of its calls), and its
-    `warnings` (WARNING_COUNTERS that are not 0)."""
-    payload = report.to_json()
-    for entry in payload["stages"]:
-        if (spans or {}).get(entry["name"]) is not None:
-            entry["span_seconds"] = spans[entry["name"]]
-        if renamed.get(entry["name"]):
-            entry["renamed"] = dict(sorted(renamed[entry["name"]].items()))
-        for group, counts in sorted((breakdowns or {}).get(entry["name"], {}).items()):
-            entry[group] = dict(sorted(counts.items()))
-    if index:  # what each dedup stage's index holds (filters/dedup_index.py), for later runs' `against`
-        payload["index"] = dict(index)
-    return json.dumps(payload, indent=2) + "\n"
 
 
 def _renamed_line(renamed: Mapping[str, Mapping[str, int]]) -> str:

@@ -25,14 +25,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList
 
-from pipelines.ingest.inputs import REPLACED_INVALID_UTF8
+from pipelines.ingest.inputs import REPLACED_INVALID_UTF8, REPLACED_INVALID_UTF8_MEANING
 from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
 from schemas.arguments import positive_int, seed_number
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
 from pipelines.runtime.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
-from pipelines.transforms.counters import counters_by_stage, stage_counts
+from pipelines.transforms.counters import counters_by_stage, report_json, stage_counts
 from pipelines.transforms.tokenize import (
     DEFAULT_ROW_GROUP_MB, DEFAULT_ROWS_PER_GROUP, DEFAULT_SHARD_MB, ERRORS_DIR, NAMESPACE, READ_BUNDLE_BYTES, STAGE,
     DUPLICATE_IDS, STATS, EncodeDocuments, PackSequences, ReadDocuments, ReadMixture, SelectMixture, TokenizeConfig, WriteManifest,
@@ -320,9 +320,8 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
     if counters.get(DUPLICATE_IDS):
         log.warning("%s", duplicate_ids_warning(counters[DUPLICATE_IDS]))
     if counters.get(REPLACED_INVALID_UTF8):
-        log.warning("tokenize: %d JSONL documents held bytes that are not UTF-8 (or lone surrogate escapes), encoded as "
-                    "U+FFFD (counter %s/%s); convert the input to UTF-8 to keep their characters",
-                    counters[REPLACED_INVALID_UTF8], NAMESPACE, REPLACED_INVALID_UTF8)
+        log.warning("tokenize: %s %d (counter %s/%s): %s", REPLACED_INVALID_UTF8, counters[REPLACED_INVALID_UTF8],
+                    NAMESPACE, REPLACED_INVALID_UTF8, REPLACED_INVALID_UTF8_MEANING)
     if counters.get("errors"):
         log.warning("tokenize: %d documents could not be read or encoded (counter %s/errors); one row each, with "
                     "the error and the document id or input file and offset, in %s", counters["errors"], NAMESPACE,
@@ -341,11 +340,10 @@ def tokenize_report(counters: Dict[str, int], inputs: Sequence[str], config: Tok
                 "seed": config.seed, "format": config.file_format}
     if mixture is not None:
         settings["mixture"] = mixture
-    payload = Report(stages=[stage], inputs=list(inputs), recipe=settings, versions=_versions(),
-                     outputs={"documents": stage.kept, "errors": stage.errors}).to_json()
-    if counters.get(REPLACED_INVALID_UTF8):  # as in curate's report.json: kept, but not as the file spells them
-        payload["stages"][0]["warnings"] = {REPLACED_INVALID_UTF8: counters[REPLACED_INVALID_UTF8]}
-    return json.dumps(payload, indent=2) + "\n"
+    report = Report(stages=[stage], inputs=list(inputs), recipe=settings, versions=_versions(),
+                    outputs={"documents": stage.kept, "errors": stage.errors})
+    replaced = counters.get(REPLACED_INVALID_UTF8)  # as in curate's report.json: kept, but not as the file spells them
+    return report_json(report, {}, {STAGE: {"warnings": {REPLACED_INVALID_UTF8: replaced}}} if replaced else None)
 
 
 def duplicate_ids_warning(repeated: int) -> str:

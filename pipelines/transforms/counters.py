@@ -7,12 +7,13 @@ finished pipeline result. Counters named `renamed_<reason>` count documents that
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.transforms.stages import METRICS_PREFIX
-from schemas import StageCounts
+from schemas import Report, StageCounts
 
 
 def _counter_value(result) -> int:
@@ -86,3 +87,24 @@ def stage_counts(counters: Dict[str, Dict[str, int]], stage_order: Iterable[str]
         stages.append(StageCounts(name=stage, in_=c.get("in", 0), kept=c.get("kept", 0), dropped=dropped,
                                   errors=c.get("errors", 0), seconds=c.get("micros", 0) / 1e6))
     return stages
+
+
+def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
+                breakdowns: Optional[Mapping[str, Mapping[str, Mapping[str, int]]]] = None,
+                index: Optional[Mapping[str, Any]] = None, spans: Optional[Mapping[str, float]] = None) -> str:
+    """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, its
+    breakdowns (decontaminate's `contaminated_by_set`: set -> documents), and `span_seconds` where the stage
+    records one (read: wall seconds from the first read bundle's start to the last one's end, i.e. the fused
+    read -> extract -> filters pass over all workers; its `seconds` are the summed time of its calls), and its
+    `warnings` (WARNING_COUNTERS that are not 0)."""
+    payload = report.to_json()
+    for entry in payload["stages"]:
+        if (spans or {}).get(entry["name"]) is not None:
+            entry["span_seconds"] = spans[entry["name"]]
+        if renamed.get(entry["name"]):
+            entry["renamed"] = dict(sorted(renamed[entry["name"]].items()))
+        for group, counts in sorted((breakdowns or {}).get(entry["name"], {}).items()):
+            entry[group] = dict(sorted(counts.items()))
+    if index:  # what each dedup stage's index holds (filters/dedup_index.py), for later runs' `against`
+        payload["index"] = dict(index)
+    return json.dumps(payload, indent=2) + "\n"
