@@ -545,6 +545,13 @@ def _follows_header_or_end(peek) -> bool:
     return bool(_WARC_VERSION.match(stripped)) or (len(stripped) < 12 and b"WARC/".startswith(stripped[:5]))
 
 
+def _warc_block_ends(peek) -> bool:
+    """Whether a WARC block ends here (`peek` as above): the next header line or the end follows, or the CRLF CRLF
+    that ends a record (then whatever follows is garbage, reported on the next turn). What tells a right
+    Content-Length from a wrong one, for a record read and for a header line met while another is repaired."""
+    return _follows_header_or_end(peek) or peek(4) == b"\r\n\r\n"
+
+
 _HEADER_OPENING = 24  # more than what `_WARC_RESYNC` needs to see of a header: `WARC/1.0`, its line end, `WARC-`
 
 
@@ -778,8 +785,7 @@ def _warc_block(stream: ArchiveStream, data: bytes, at: int) -> Optional[Tuple[i
 def _warc_length_right(stream: ArchiveStream, data: bytes, at: int, end: int) -> bool:
     """Whether the WARC record at `at` in `data`, its block ending at `end`, is whole as `iter_archive` reads one: the
     block is followed by the next header line or the end, or by the CRLF CRLF that ends a record."""
-    after = partial(_bytes_at, stream, data, end)
-    return _follows_header_or_end(after) or after(4) == b"\r\n\r\n"
+    return _warc_block_ends(partial(_bytes_at, stream, data, end))
 
 
 def _arc_length_right(stream: ArchiveStream, data: bytes, at: int, end: int) -> bool:
@@ -1067,7 +1073,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                     skipped, first, at_record = _skip_claimed_block(stream, length, _WARC_HEAD, _WARC_NEXT, impossible,
                                                                     warc_check)
                     whole = not at_record and skipped == length
-                    if whole and (_follows_header_or_end(stream.peek) or stream.peek(4) == b"\r\n\r\n"):
+                    if whole and _warc_block_ends(stream.peek):
                         yield rec
                         continue
                     if _resync_after_wrong_length(stream, first, at_record):
@@ -1084,7 +1090,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 block = stream.read(length)
                 # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
                 # garbage, reported on the next turn); otherwise the length is wrong and is repaired.
-                if len(block) < length or (not _follows_header_or_end(stream.peek) and stream.peek(4) != b"\r\n\r\n"):
+                if len(block) < length or not _warc_block_ends(stream.peek):
                     repaired, ok = _repair_length(stream, block, warc_check,
                                                   _block_digest(headers.get("warc-block-digest", "")))
                     if ok:
