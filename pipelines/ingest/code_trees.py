@@ -860,7 +860,8 @@ def _archive_licensing(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE
     texts: Dict[str, str] = {}
     reuse: List[str] = []
     configs: Dict[str, Optional[bytes]] = {}
-    deeper: List[str] = []  # REUSE.toml files below the second level, in archive order
+    tomls_seen: List[str] = []  # every REUSE.toml member, in archive order (the root's is told by the prefix)
+    deeper = 0  # those below the second level read so far: up to REUSE_MAX_NESTED, whatever the prefix
     sidecars: Dict[str, Optional[str]] = {}
     tops, root_files = set(), False
     try:
@@ -881,15 +882,12 @@ def _archive_licensing(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE
             if len(parts) <= 2 and find_license_file([parts[-1]]) and member.size < LICENSE_MAX_BYTES:
                 with member.open() as fh:
                     texts[rel] = fh.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
-            elif len(parts) > 2 and parts[-1] == REUSE_TOML:  # below the root, whatever the prefix: its bytes
-                deeper.append(rel)                                # are read up to REUSE_MAX_NESTED of them
-                if len(deeper) <= REUSE_MAX_NESTED and member.size <= REUSE_CONFIG_MAX_BYTES:
-                    with member.open() as fh:
-                        configs[rel] = fh.read(REUSE_CONFIG_MAX_BYTES + 1)
-                elif len(deeper) <= REUSE_MAX_NESTED:
-                    configs[rel] = None
-            elif ((len(parts) <= 2 and parts[-1] == REUSE_TOML)
-                  or (len(parts) in (2, 3) and "/".join(parts[-2:]) == REUSE_DEP5)):
+            elif parts[-1] == REUSE_TOML and len(parts) > 2 and deeper >= REUSE_MAX_NESTED:
+                tomls_seen.append(rel)  # one too many: not read (the warning names the first such)
+            elif parts[-1] == REUSE_TOML or (len(parts) in (2, 3) and "/".join(parts[-2:]) == REUSE_DEP5):
+                if parts[-1] == REUSE_TOML:
+                    tomls_seen.append(rel)
+                    deeper += len(parts) > 2
                 configs[rel] = None
                 if member.size <= REUSE_CONFIG_MAX_BYTES:
                     with member.open() as fh:
@@ -915,9 +913,8 @@ def _archive_licensing(path: str, max_bytes: int, max_members: int = MAX_ARCHIVE
     found = {name: configs[prefix + name] for name in (REUSE_TOML, REUSE_DEP5) if prefix + name in configs}
     annotations = TreeAnnotations(_reuse_annotations(_utf8_name(path), found) if found else None)
     tomls = _NestedTomls(_utf8_name(path), annotations)
-    below = [rel for rel in configs if rel.endswith("/" + REUSE_TOML) and rel != prefix + REUSE_TOML] + deeper
-    for rel in dict.fromkeys(below):  # the REUSE.toml files below the root (under `prefix`), in archive order
-        if rel.startswith(prefix) and not tomls.full(rel[len(prefix):]):
+    for rel in tomls_seen:  # the REUSE.toml files below the root (under `prefix`)
+        if rel != prefix + REUSE_TOML and rel.startswith(prefix) and not tomls.full(rel[len(prefix):]):
             tomls.add(rel[len(prefix):], configs.get(rel))
     return _ArchiveLicensing(tree, prefix, annotations, sidecars)
 
