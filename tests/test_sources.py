@@ -142,6 +142,23 @@ def test_expand_specs_globs_and_unknown_kinds(tmp_path):
         expand_input_specs([str(tmp_path / "dangl*.warc.gz")])
 
 
+
+def test_a_glob_warns_once_about_a_file_it_skips(tmp_path, caplog):
+    """The driver expands a spec before the job and each worker expands it again: the warning about a file
+    of no known kind came once per expansion (three lines for one file under `--workers 2`)."""
+    from pipelines.jobs.curate import run_curate
+    from pipelines.jobs.recipe import parse_recipe
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps({"id": "a", "text": "a document of a few words"}) + "\n")
+    (tmp_path / "in" / "notes.txt").write_text("not an input\n")
+    with caplog.at_level("WARNING", logger="pipelines.ingest.readers"):
+        report = run_curate([str(tmp_path / "in" / "*")], str(tmp_path / "out"), parse_recipe({"url": {}}))
+    skipped = [r.getMessage() for r in caplog.records if "not a known input kind" in r.getMessage()]
+    assert len(skipped) == 1 and skipped[0].endswith("notes.txt (not a known input kind)")
+    read = report.stage("read")
+    assert (read.in_, read.kept) == (1, 1) and read.balanced
+
 def test_jsonl_and_parquet(tmp_path):
     rows = [{"text": "first doc", "id": "x1", "url": "http://a.test/"}, {"text": "second doc"}]
     plain = tmp_path / "d.jsonl"

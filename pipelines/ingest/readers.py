@@ -48,9 +48,11 @@ log = logging.getLogger(__name__)
 CONTENT_RECORD_TYPES = frozenset({"response", "resource", "conversion"})
 
 
-def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
+def expand_input_specs(specs: Sequence[str], warn_skipped: bool = True) -> List[InputFile]:
     """Turn input SPECs into InputFiles (sorted, de-duplicated). Raises ValueError naming the spec for a
-    spec of unknown kind or one that matches nothing: a bad input list stops a job before it starts."""
+    spec of unknown kind or one that matches nothing: a bad input list stops a job before it starts. A glob's
+    files of no known kind are skipped, with a warning unless `warn_skipped` is false (the workers' second
+    expansion of a spec the driver has already expanded and warned about)."""
     if isinstance(specs, str):
         specs = [specs]
     files: List[InputFile] = []
@@ -86,7 +88,7 @@ def expand_input_specs(specs: Sequence[str]) -> List[InputFile]:
                 known.append(InputFile(kind, p if "://" in p else os.path.abspath(p)))
             elif not _has_glob(path):
                 raise ValueError(f"input {spec!r}: unknown input kind; accepted kinds are {ACCEPTED_KINDS}")
-            else:
+            elif warn_skipped:
                 log.warning("input %s: skipping %s (not a known input kind)", spec, p)
         if not known:
             raise ValueError(f"input {spec!r} matches no file of a known kind; accepted kinds are {ACCEPTED_KINDS}")

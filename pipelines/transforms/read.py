@@ -75,8 +75,10 @@ class _ReadInputFn(beam.DoFn):
 
 
 def expand_input_spec(spec: str) -> List[InputFile]:
-    """The InputFiles of one SPEC (see expand_input_specs); the worker-side step of ReadInputs."""
-    return expand_input_specs([spec])
+    """The InputFiles of one SPEC (see expand_input_specs); the worker-side step of ReadInputs. The driver
+    expanded the spec before the job started and warned there about files of unknown kind: no second warning
+    from each worker."""
+    return expand_input_specs([spec], warn_skipped=False)
 
 
 def input_file_key(item: InputFile) -> Tuple[Tuple[str, str, Optional[str]], InputFile]:
