@@ -17,7 +17,7 @@ import pytest
 from schemas import DOCUMENTS_SCHEMA, empty_document
 from schemas.io import iter_documents
 from tokenizer.encode import load_tokenizer
-from tokenizer.evaluate import evaluate_tokenizer, whole_word_tokens
+from tokenizer.evaluate import choose_documents, evaluate_tokenizer, whole_word_tokens
 from tokenizer.train import (
     CL100K_SPLIT_PATTERN, EOT_TOKEN, FIM_TOKENS, WINNOW_SPLIT_PATTERN, PAD_TOKEN, build_tokenizer,
     parse_source_weights, plan_sample, sample_documents, train_from_texts, train_tokenizer,
@@ -209,6 +209,15 @@ def test_jsonl_input_and_evaluate(trained, tmp_path, capsys):
     assert report["bytes"] == total_bytes
     assert report["bytes_per_token"] == pytest.approx(total_bytes / report["tokens"])
     assert 0 < report["vocab_utilisation"] <= 1
+    assert report["sample"] == {"documents_available": len(PHRASES), "documents": len(PHRASES), "max_docs": 2000,
+                                "seed": 0, "max_doc_chars": 100_000, "documents_cut": 0}
+    # the report says when its figures are of a sample, and of documents cut short
+    small = evaluate_tokenizer(str(out), str(jsonl), max_docs=3, max_doc_chars=10)
+    assert small["documents"] == 3 and small["sample"]["documents_available"] == len(PHRASES)
+    chosen, available = choose_documents(str(jsonl), 3, 0)
+    assert available == len(PHRASES)
+    assert small["sample"]["documents_cut"] == sum(len(d["text"]) > 10 for d in chosen) > 0
+    assert small["bytes"] == sum(len(d["text"][:10].encode("utf-8")) for d in chosen)
     from tokenizer.evaluate import main
 
     assert main(["--tokenizer", str(out), "--input", str(jsonl)]) == 0

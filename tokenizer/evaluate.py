@@ -1,7 +1,9 @@
 """How well a tokenizer compresses a corpus: UTF-8 bytes per token, per source and per language, against a baseline.
 
 The documents evaluated are the `max_docs` with the smallest (seed, id) hashes (a bounded heap while
-streaming), so the figure is reproducible and does not favour whichever file comes first.
+streaming), so the figure is reproducible and does not favour whichever file comes first; each is encoded up to
+its first `max_doc_chars` characters. The report's `sample` says so: documents available and chosen, the caps,
+the seed, and how many chosen documents were cut.
 
 - bytes per token: UTF-8 bytes of the text over tokens, in total, per source and per language (higher is better).
 - vocabulary utilisation: the fraction of the vocabulary's ids that occur at least once in the encoded sample; a
@@ -60,10 +62,18 @@ def _ratio(entry: Dict[str, int]) -> Dict[str, Any]:
     return out
 
 
-def choose_documents(docs_path: str, max_docs: int, seed: int) -> List[Dict[str, Any]]:
-    keyed = ((sample_hash(d[ID], seed), d[ID], d) for d in iter_documents(docs_path) if d[TEXT])
-    chosen: List[Tuple[int, str, Dict[str, Any]]] = heapq.nsmallest(max_docs, keyed, key=lambda k: (k[0], k[1]))
-    return [d for _, _, d in chosen]
+def choose_documents(docs_path: str, max_docs: int, seed: int) -> Tuple[List[Dict[str, Any]], int]:
+    """(the chosen documents, how many documents with text there were to choose from)."""
+    available = [0]
+
+    def keyed():
+        for d in iter_documents(docs_path):
+            if d[TEXT]:
+                available[0] += 1
+                yield sample_hash(d[ID], seed), d[ID], d
+
+    chosen: List[Tuple[int, str, Dict[str, Any]]] = heapq.nsmallest(max_docs, keyed(), key=lambda k: (k[0], k[1]))
+    return [d for _, _, d in chosen], available[0]
 
 
 def evaluate_documents(tok: TokenizerHandle, docs: Sequence[Dict[str, Any]], max_doc_chars: int = DEFAULT_MAX_DOC_CHARS,
@@ -107,9 +117,13 @@ def evaluate_tokenizer(tokenizer_path: str, docs_path: str, max_docs: int = DEFA
                        max_doc_chars: int = DEFAULT_MAX_DOC_CHARS, seed: int = 0, batch_size: int = 256,
                        baseline_path: Optional[str] = None) -> Dict[str, Any]:
     """Report of `tokenizer_path` on the chosen documents; with a baseline, its report and the ratios too."""
-    docs = choose_documents(docs_path, max_docs, seed)
+    docs, available = choose_documents(docs_path, max_docs, seed)
     # no special token is required: eval encodes text only, and a baseline may be GPT-2's (no <|pad|>)
     report = evaluate_documents(load_tokenizer(tokenizer_path, required=()), docs, max_doc_chars, batch_size)
+    # what the figures were measured on: a sample of the documents, each cut to its first max_doc_chars
+    report["sample"] = {"documents_available": available, "documents": len(docs), "max_docs": max_docs,
+                        "seed": seed, "max_doc_chars": max_doc_chars,
+                        "documents_cut": sum(len(d[TEXT]) > max_doc_chars for d in docs)}
     if baseline_path:
         base = evaluate_documents(load_tokenizer(baseline_path, required=()), docs, max_doc_chars, batch_size)
         report["baseline"] = base
