@@ -136,6 +136,7 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
     train_lines: List[str] = []
     test: List[Tuple[int, str]] = []
     problems = []
+    sides = {}
     for label, texts, name in ((1, positive, names[0]), (0, negative, names[1])):
         read = usable = train = held = 0
         capped = False
@@ -154,6 +155,10 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
             else:
                 train_lines.append(f"{POSITIVE if label else NEGATIVE} {line}")
                 train += 1
+        # what each side gave: documents read, those skipped for want of a word, the cap, the split
+        sides["positive" if label else "negative"] = {
+            "input": name, "documents_read": read, "skipped_without_words": read - usable, "capped_at_max_docs": capped,
+            "train_examples": train, "held_out_examples": held}
         problem = _side_problem(name, read, usable, train, held, held_out, capped)
         if problem:
             problems.append(problem)
@@ -181,9 +186,9 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
     scores = [_p_hq(model, line) for _, line in test]
     auc = roc_auc([label for label, _ in test], scores)
     meta = {"model": "model.bin", "held_out_auc": round(auc, 6), "train_examples": len(train_lines),
-            "held_out_examples": len(test), "labels": labels,
+            "held_out_examples": len(test), "labels": labels, "sides": sides,
             "params": {"epoch": epoch, "lr": lr, "wordNgrams": word_ngrams, "dim": dim, "bucket": bucket,
-                       "seed": seed}}
+                       "seed": seed, "held_out": held_out, "max_docs": max_docs}}
     with open(os.path.join(output_dir, "classifier_meta.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")

@@ -267,3 +267,20 @@ def test_training_twice_in_one_process_gives_the_same_model(tmp_path):
         digests.append((out / "model.bin").read_bytes())
         fasttext.load_model(str(out / "model.bin"))  # loaded and freed: its memory is reused by the next run
     assert digests[0] == digests[1] == digests[2]
+
+
+def test_the_meta_accounts_for_every_document_of_each_side(tmp_path):
+    """classifier_meta.json says, per side, how many documents were read, how many had no word and were skipped,
+    whether the cap stopped the reading, and how they were split (before: only the totals of the split)."""
+    positive = _prose(120) + ["", "  ...  ", "12 34"]  # two without a word character (digits are word characters)
+    meta = train_quality_classifier(positive, _spam(150), str(tmp_path), max_docs=100, **SMALL)
+    pos, neg = meta["sides"]["positive"], meta["sides"]["negative"]
+    assert (pos["documents_read"], pos["skipped_without_words"], pos["capped_at_max_docs"]) == (100, 0, True)
+    assert (neg["documents_read"], neg["capped_at_max_docs"]) == (100, True)
+    assert pos["train_examples"] + pos["held_out_examples"] == 100
+    assert pos["train_examples"] + neg["train_examples"] == meta["train_examples"]
+    assert pos["held_out_examples"] + neg["held_out_examples"] == meta["held_out_examples"]
+    meta = train_quality_classifier(positive, _spam(150), str(tmp_path))
+    pos = meta["sides"]["positive"]
+    assert (pos["documents_read"], pos["skipped_without_words"], pos["capped_at_max_docs"]) == (123, 2, False)
+    assert json.loads((tmp_path / "classifier_meta.json").read_text())["sides"] == meta["sides"]
