@@ -55,7 +55,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
-from typing import BinaryIO, Callable, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
 _READ_CHUNK = 1 << 20
 _MAX_HEADER_LINE = 1 << 16
@@ -598,6 +598,11 @@ def _block_digest(value: str) -> Optional[Tuple[str, bytes]]:
     return None
 
 
+def _declared_digest(headers: Dict[str, str]) -> Optional[Tuple[str, bytes]]:
+    """The record's WARC-Block-Digest as `_block_digest` reads it (None when absent or unreadable)."""
+    return _block_digest(headers.get("warc-block-digest", ""))
+
+
 def _digest_matches(digest: Tuple[str, bytes], block) -> bool:
     return hashlib.new(digest[0], block).digest() == digest[1]
 
@@ -1053,8 +1058,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 declared = headers.get("content-length", "").strip()
                 length = _content_length(headers)
                 if length < 0:  # that record only: its block runs to the next WARC header line
-                    skipped, found = _repair_length(stream, b"", warc_check,
-                                                    _block_digest(headers.get("warc-block-digest", "")))
+                    skipped, found = _repair_length(stream, b"", warc_check, _declared_digest(headers))
                     if not found:
                         raise ArchiveDamage("WARC record without a valid Content-Length", pointer)
                     yield ArchiveRecord(DAMAGED, headers, None, offset, pointer, extra={
@@ -1091,8 +1095,7 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
                 # A whole block followed by the CRLF CRLF trailer has a right length (what follows is then
                 # garbage, reported on the next turn); otherwise the length is wrong and is repaired.
                 if len(block) < length or not _warc_block_ends(stream.peek):
-                    repaired, ok = _repair_length(stream, block, warc_check,
-                                                  _block_digest(headers.get("warc-block-digest", "")))
+                    repaired, ok = _repair_length(stream, block, warc_check, _declared_digest(headers))
                     if ok:
                         block, rec.length_repaired = repaired, True
                     elif len(block) < length:
