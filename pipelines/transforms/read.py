@@ -12,7 +12,7 @@ so that extraction of one file's records spreads over all workers.
 from __future__ import annotations
 
 import time
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -48,9 +48,9 @@ class _ReadInputFn(beam.DoFn):
 
     def process(self, item: InputFile):
         c = self._counters
-        start = time.perf_counter()
+        reading = [0.0]
         try:
-            for status, value in read_input_file(item, self._max_record_bytes):
+            for status, value in _timed(iter(read_input_file(item, self._max_record_bytes)), reading):
                 if status == "warned":  # about the next record, which is counted as it comes
                     c.count(value)
                     continue
@@ -71,7 +71,22 @@ class _ReadInputFn(beam.DoFn):
             c.errors.inc()
             yield TaggedOutput(ERRORS, to_error_row(self._stage, exc, input_path=item.path))
         finally:
-            c.micros.inc(int((time.perf_counter() - start) * 1e6))
+            c.micros.inc(int(reading[0] * 1e6))
+
+
+def _timed(items: Iterator, elapsed: List[float]) -> Iterator:
+    """`items`, adding to elapsed[0] the time spent producing each one and not the time between: the stages fused
+    after read (extract, the filters, the phase files) run while this waits at its yield, and their time is
+    theirs (a 5,000-document JSONL curate gave read 6.9 s, the whole fused pass, for ~1 s of reading)."""
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        finally:
+            elapsed[0] += time.perf_counter() - start
+        yield item
 
 
 def expand_input_spec(spec: str) -> List[InputFile]:
