@@ -160,6 +160,28 @@ def test_a_glob_warns_once_about_a_file_it_skips(tmp_path, caplog):
     assert (read.in_, read.kept) == (1, 1) and read.balanced
 
 
+
+def test_a_curate_with_error_rows_says_where_they_are(tmp_path, caplog):
+    """The funnel printed after a curate gives the error count only: the log names the stages, the errors
+    directory and the command that prints the rows (before: nothing said where to look)."""
+    from pipelines.jobs.curate import run_curate
+    from pipelines.jobs.recipe import parse_recipe
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "a document of a few words"}) + "\n[1, 2]\n{broken\n")
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING", logger="pipelines.jobs.curate"):
+        report = run_curate([str(src)], str(out), parse_recipe({"url": {}}))
+    assert report.stage("read").errors == 2
+    said = [r.getMessage() for r in caplog.records if "could not be processed" in r.getMessage()]
+    assert said == [f"curate: 2 record(s) could not be processed (read 2): one error row each, with the error and "
+                    f"the input file and offset, in {out / 'errors'} (`winnow inspect {out}` prints them)"]
+    src.write_text(json.dumps({"id": "a", "text": "a document of a few words"}) + "\n")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipelines.jobs.curate"):
+        run_curate([str(src)], str(tmp_path / "clean"), parse_recipe({"url": {}}))
+    assert not [r for r in caplog.records if "could not be processed" in r.getMessage()]
+
 def test_read_seconds_are_the_readers_own_not_the_stages_fused_after_it(monkeypatch):
     """read yields records to the stages fused after it, which run while it waits at its yield: its `seconds`
     summed their time too (a 5,000-document JSONL curate: read 6.9 s, the whole pass, for ~0.1 s of reading).

@@ -282,7 +282,17 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
     staged.publish()
     if renamed:
         log.warning("curate: %s", _renamed_line(renamed))
+    if report.outputs["errors"]:
+        log.warning("curate: %s", _errors_line(report, output_dir))
     return report
+
+
+def _errors_line(report: Report, output_dir: str) -> str:
+    """Where the error rows are and how to see them: the funnel gives only their counts."""
+    by_stage = ", ".join(f"{s.name} {s.errors:,}" for s in report.stages if s.errors)
+    return (f"{report.outputs['errors']:,} record(s) could not be processed ({by_stage}): one error row each, with "
+            f"the error and the input file and offset, in {FileSystems.join(output_dir, 'errors')} "
+            f"(`winnow inspect {output_dir}` prints them)")
 
 
 # Counters that say a stage's result is weaker than it should be, though every document is accounted for: put in
