@@ -462,7 +462,8 @@ def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:
         return 0
     print(f"tokenize: {m.totals.documents} documents -> {m.totals.sequences} sequences of {m.seq_len + 1} "
           f"({m.totals.non_pad_tokens:,} tokens, pad {m.packing.pad_fraction:.2%}, truncated "
-          f"{m.packing.truncated_fraction:.2%} = tokens of documents split across rows) in {len(m.shards)} shards; counters {result.counters}")
+          f"{m.packing.truncated_fraction:.2%} = tokens of documents split across rows) in {len(m.shards)} shards; "
+          f"counters {result.counters}")
     if m.mixture:
         print(format_mixture(m.mixture))
         for line in empty_sources(m.mixture):

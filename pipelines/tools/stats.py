@@ -852,7 +852,8 @@ def format_stats(stats: Dict[str, Any]) -> str:
                    f"{t['non_pad_tokens']:,} non-pad of {t['tokens']:,} tokens")
         p = stats["packing"]
         out.append(f"packing {p['method']}: pad {p['pad_fraction']:.2%} (measured in files {p['pad_fraction_measured']:.2%}), "
-                   f"truncated {p['truncated_fraction']:.2%} (tokens of documents split across rows, none dropped); {stats['full_row_segments']:,} segments fill a whole row")
+                   f"truncated {p['truncated_fraction']:.2%} (tokens of documents split across rows, none dropped); "
+                   f"{stats['full_row_segments']:,} segments fill a whole row")
         out.append("\nby source\n" + table([[k, v["documents"], v["tokens"], v["token_share"]]
                                             for k, v in top_with_rest(stats["by_source"], SHOWN_SOURCES,
                                                                       ("documents", "tokens", "token_share"))],
