@@ -400,7 +400,8 @@ def inspect_shards(path: str, n: int, width: int, tokenizer: Optional[str], seed
     tok, tok_path = _load_tokenizer(path, tokenizer, manifest)
     files = _shard_files(path, manifest)
     print(printable(f"== {n} sequences sampled (seed {seed}) from {path}; tokenizer "
-                    f"{tok_path or 'none: showing ids'}; document boundaries as {BOUNDARY.strip()}"))
+                    f"{tok_path or 'none: showing ids (--tokenizer DIR decodes them)'}; document boundaries as "
+                    f"{BOUNDARY.strip()}"))
     rows = sample_shard_rows(files, manifest.file_format, [TOKENS, DOC_LENGTHS, DOC_IDS], n, seed)
     for shown, row in enumerate(rows):
         parts, pad = decode_sequence(row[TOKENS], row[DOC_LENGTHS], tok)
