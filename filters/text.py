@@ -165,8 +165,14 @@ def _spacy_tokenizer():
     has grown past _VOCAB_LIMIT: `_spacy_tokens`)."""
     global _SPACY_TOKENIZER, _VOCAB_LIMIT
     if _SPACY_TOKENIZER is None:
-        _SPACY_TOKENIZER = _import_spacy().blank("en").tokenizer
-        _VOCAB_LIMIT = len(_SPACY_TOKENIZER.vocab) + MAX_VOCAB_GROWTH
+        tokenizer = _import_spacy().blank("en").tokenizer
+        # Only the tokens' texts are read here, never a lexeme attribute (norm, shape, prefix, suffix, like_num,
+        # ...), which spaCy computes with Python functions for every token text it has not met before; its
+        # tokenizer cuts by its rules and regexes alone, so the tokens are the same without them. Measured: 200,000
+        # distinct new chunks 6.3-7.1 s -> 4.0-4.2 s.
+        tokenizer.vocab.lex_attr_getters = {}
+        _SPACY_TOKENIZER = tokenizer
+        _VOCAB_LIMIT = len(tokenizer.vocab) + MAX_VOCAB_GROWTH
     return _SPACY_TOKENIZER
 
 
@@ -233,10 +239,11 @@ def _spacy_tokens(chunks: List[str]) -> List[tuple]:
     ends = list(itertools.accumulate(len(chunk) + 1 for chunk in chunks))  # each chunk's end, plus its newline
     i = 0
     for token in tokenizer("\n".join(chunks)):
-        if not token.is_space:
+        text = token.text
+        if not text.isspace():  # spaCy's is_space, which the lexemes no longer carry (_spacy_tokenizer)
             while token.idx >= ends[i]:
                 i += 1
-            tokens[i].append(token.text)
+            tokens[i].append(text)
     vocab = getattr(tokenizer, "vocab", None)
     if vocab is not None and len(vocab) > _VOCAB_LIMIT:
         _SPACY_TOKENIZER = None  # the next call loads a fresh one; this one and its vocab are let go

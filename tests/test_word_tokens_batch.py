@@ -38,6 +38,15 @@ def counting_tokenizer(monkeypatch):
     return counter
 
 
+@pytest.fixture(scope="module")
+def pristine_tokenizer():
+    """spaCy's blank English tokenizer as spaCy makes it, its lexeme attributes computed (`word_tokens`' own
+    computes none: filters/text.py `_spacy_tokenizer`), the reference the tokens are checked against."""
+    from filters.text import _import_spacy
+
+    return _import_spacy().blank("en").tokenizer
+
+
 def _spacy_chunk_by_chunk(tokenizer, text):
     return [t.text for chunk in text.split() for t in tokenizer(chunk) if not t.is_space]
 
@@ -50,10 +59,10 @@ def _varied_text(seed: int, chunks: int) -> str:
     return "".join(word + rng.choice(spaces) for word in words)
 
 
-def test_tokens_are_spacys_chunk_by_chunk(counting_tokenizer):
+def test_tokens_are_spacys_chunk_by_chunk(counting_tokenizer, pristine_tokenizer):
     from filters.text import word_count, word_tokens
 
-    spacy_tokenizer = counting_tokenizer._tokenizer
+    spacy_tokenizer = pristine_tokenizer
     for seed in range(3):
         text = _varied_text(seed, 3_000)
         expected = _spacy_chunk_by_chunk(spacy_tokenizer, text)
@@ -127,14 +136,30 @@ def test_a_cache_cleared_during_a_text_loses_no_tokens(counting_tokenizer, monke
     assert len(text_module._CHUNK_TOKENS) <= 20
 
 
-def test_book_tokens_are_spacys_chunk_by_chunk(shared_data, counting_tokenizer):
+def test_book_tokens_are_spacys_chunk_by_chunk(shared_data, counting_tokenizer, pristine_tokenizer):
     from filters.text import word_tokens
 
     book = (shared_data / "text" / "gutenberg" / "pg11__Alice-s-Adventures-in-Wonderland.txt")
     if not book.is_file():
         pytest.skip(f"{book} not found")
     text = book.read_text(encoding="utf-8")[:200_000]
-    expected = _spacy_chunk_by_chunk(counting_tokenizer._tokenizer, text)
+    expected = _spacy_chunk_by_chunk(pristine_tokenizer, text)
     counting_tokenizer.texts.clear()
     assert word_tokens(text) == expected
     assert len(counting_tokenizer.texts) < len(set(text.split())) / 50
+
+
+def test_no_lexeme_attribute_is_computed_and_spaces_are_what_spacy_calls_spaces(pristine_tokenizer):
+    """spaCy computes a lexeme's attributes (norm, shape, like_num, ...) in Python for every token text it has not
+    met, ~35 % of the cost of new text; `word_tokens` reads only the tokens' texts, and tells the whitespace tokens
+    by `str.isspace`, which is spaCy's own `is_space` (checked on every kind of space, joined as the batches join)."""
+    import filters.text as text_module
+
+    assert text_module._spacy_tokenizer().vocab.lex_attr_getters == {}
+    spaces = ["\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u00a0", "\u1680", "\u2003", "\u2028", "\u3000",
+              "\n\n", " \n "]
+    text = "".join(f"word{i}{space}" for i, space in enumerate(spaces))
+    doc = pristine_tokenizer(text)
+    assert [t.is_space for t in doc] == [t.text.isspace() for t in doc]
+    assert any(t.is_space for t in doc)
+    assert text_module.word_tokens(text) == [t.text for t in doc if not t.is_space]
