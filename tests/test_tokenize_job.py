@@ -546,3 +546,29 @@ def test_documents_sharing_an_id_are_all_packed_and_counted(corpus, tmp_path, ca
     unique = tmp_path / "u.jsonl"
     unique.write_text("".join(json.dumps({"id": f"u{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
     assert "duplicate_ids" not in run_tokenize_job(str(unique), str(tok_dir), str(tmp_path / "out2"), SEQ_LEN).counters
+
+
+def test_a_local_tokenize_counts_its_encoded_documents_live(corpus, tmp_path, monkeypatch):
+    """Like curate, a tokenize on the in-process runner shows how many documents it has encoded while it runs
+    (a line redrawn on a terminal, one a minute in a log); it showed nothing until the end before."""
+    import contextlib
+    import io
+
+    import pipelines.jobs.tokenize as tokenize_job
+    from pipelines.runtime.progress import beam_progress
+
+    root, tok_dir, docs = corpus
+    shown = []
+
+    @contextlib.contextmanager
+    def recorded(name, counters, unit="docs"):
+        with beam_progress(name, counters, unit=unit, stream=io.StringIO(), tty=False) as rep:
+            shown.append(rep)
+            yield rep
+
+    monkeypatch.setattr(tokenize_job, "beam_progress", recorded)
+    result = run_tokenize_job(str(root), str(tok_dir), str(tmp_path / "out"), SEQ_LEN)
+    encoded = sum(1 for d in docs if d["text"])  # the empty document is dropped before encoding
+    assert result.manifest.totals.documents == encoded
+    (rep,) = shown
+    assert rep.label == "tokenize" and rep.counts == {"encoded": encoded} and rep.closed

@@ -26,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList
 
 from pipelines.ingest.inputs import REPLACED_INVALID_UTF8, REPLACED_INVALID_UTF8_MEANING
+from pipelines.runtime.progress import beam_progress
 from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
 from schemas.arguments import positive_int, seed_number
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
@@ -33,6 +34,7 @@ from pipelines.runtime.options import (
     add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
 from pipelines.transforms.counters import counters_by_stage, report_json, stage_counts
+from pipelines.transforms.progress import CountProgress
 from pipelines.transforms.tokenize import (
     DEFAULT_ROW_GROUP_MB, DEFAULT_ROWS_PER_GROUP, DEFAULT_SHARD_MB, ERRORS_DIR, NAMESPACE, READ_BUNDLE_BYTES, STAGE,
     DUPLICATE_IDS, STATS, EncodeDocuments, PackSequences, ReadDocuments, ReadMixture, SelectMixture, TokenizeConfig, WriteManifest,
@@ -58,6 +60,7 @@ ERRORS_ROW_GROUP_BYTES = 64 * 2 ** 20
 ERRORS_RECORD_BATCH = 1000
 
 log = logging.getLogger(__name__)
+PROGRESS = "tokenize"  # the name of the live count of encoded documents (pipelines/runtime/progress.py)
 
 
 def any_present(pattern: str) -> bool:
@@ -109,7 +112,7 @@ def build_tokenize_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], to
         patterns, bundle_bytes, with_text_bytes=True, with_errors=True)
     encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
                                                          config.encode_threads)
-    encoded = encode.encoded
+    encoded = encode.encoded | "ProgressEncoded" >> CountProgress(PROGRESS, "encoded")
     # error rows go beside the shards, under errors/: readers list shards from the manifest (or `shard-*`), so
     # the folder is outside the shard set; run_tokenize_job removes it again when no record failed
     _write_errors((read_errors, encode[ERRORS]), config.output_dir)
@@ -141,8 +144,8 @@ def build_mixture_pipeline(pipeline: beam.Pipeline, spec: MixtureSpec, patterns:
     encode = docs | "EncodeDocuments" >> EncodeDocuments(tokenizer_path, dtype, config.batch_size, config.encoder,
                                                          config.encode_threads)
     _write_errors((read_errors, encode[ERRORS]), config.output_dir)
-    mixture = encode.encoded | "SelectMixture" >> SelectMixture(spec, config.seed, config.row_len,
-                                                                config.rows_per_group)
+    mixture = (encode.encoded | "ProgressEncoded" >> CountProgress(PROGRESS, "encoded")
+               | "SelectMixture" >> SelectMixture(spec, config.seed, config.row_len, config.rows_per_group))
     selected = mixture["selected"]
     if config.file_format in TRAINER_FORMATS:
         extra = mixture["plan"] | "MixtureEntry" >> beam.Map(_mixture_entry, spec, AsList(
@@ -294,7 +297,8 @@ def run_tokenize_job(input_path: str, tokenizer_path: str, output_dir: str, seq_
         else:
             build_mixture_pipeline(pipeline, spec, per_input, worker_tokenizer, config, tokenizer_info, _versions(),
                                    bundle_bytes)
-        result = run_pipeline(pipeline)
+        with beam_progress(PROGRESS, ("encoded",), unit="docs"):  # a live count on the in-process runner
+            result = run_pipeline(pipeline)
         if result is None:
             return TokenizeResult(None, {})
         counters: Dict[str, int] = {}
