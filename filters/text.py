@@ -263,9 +263,9 @@ def _tokens_alone(chunk: str) -> tuple:
 def _token_windows(text: str) -> Iterator[List[tuple]]:
     """The tokens of `text`'s whitespace-free chunks in order (one tuple per chunk), a window of chunks at a time.
 
-    Each chunk's tokens come from the cache, else (a plain word, or one over MAX_CACHED_CHUNK characters: rare,
-    seldom repeated) from `_tokens_alone`, else from one spaCy call for all the window's distinct uncached chunks:
-    a window ends when they reach BATCH_CHARS characters. A window holds tuples, so a cache cleared meanwhile
+    Each chunk's tokens come from the cache, else itself for a plain word, else from `_tokens_alone` for one over
+    MAX_CACHED_CHUNK characters (rare, seldom repeated), else from one spaCy call for all the window's distinct
+    uncached chunks: a window ends when they reach BATCH_CHARS characters. A window holds tuples, so a cache cleared meanwhile
     loses nothing."""
     cache = _CHUNK_TOKENS
     window: list = []  # tuples, and the uncached chunks (str) that the batch fills in
@@ -273,20 +273,22 @@ def _token_windows(text: str) -> Iterator[List[tuple]]:
     size = 0
     for chunk in text.split():  # str.split and spaCy cut at the same characters (str.isspace)
         tokens = cache.get(chunk)
-        if tokens is not None:
-            window.append(tokens)
-        elif len(chunk) <= MAX_CACHED_CHUNK and not _is_plain_word(chunk):
-            window.append(chunk)
-            if chunk not in batch:
-                batch[chunk] = None
-                size += len(chunk) + 1
-                if size >= BATCH_CHARS:
-                    yield _filled(window, batch)
-                    window, batch, size = [], {}, 0
-        else:
-            tokens = _tokens_alone(chunk)
+        if tokens is None:
+            if _is_plain_word(chunk):
+                tokens = (chunk,)
+            elif len(chunk) > MAX_CACHED_CHUNK:
+                tokens = _tokens_alone(chunk)
+            else:
+                window.append(chunk)
+                if chunk not in batch:
+                    batch[chunk] = None
+                    size += len(chunk) + 1
+                    if size >= BATCH_CHARS:
+                        yield _filled(window, batch)
+                        window, batch, size = [], {}, 0
+                continue
             _remember(chunk, tokens)
-            window.append(tokens)
+        window.append(tokens)
     yield _filled(window, batch)
 
 

@@ -95,7 +95,7 @@ def report_json(report: Report, renamed: Mapping[str, Mapping[str, int]],
     """report.json: the Report, each stage's entry with `renamed` (reason -> count) where ids were renamed, its
     breakdowns (decontaminate's `contaminated_by_set`: set -> documents), and `span_seconds` where the stage
     records one (read: wall seconds from the first read bundle's start to the last one's end, i.e. the fused
-    read -> extract -> filters pass over all workers; its `seconds` are the summed time of its calls), and its
+    read -> extract -> filters pass over all workers; its `seconds` are the reader's own time), and its
     `warnings` (WARNING_COUNTERS that are not 0)."""
     payload = report.to_json()
     for entry in payload["stages"]:
