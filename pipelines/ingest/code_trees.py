@@ -507,6 +507,18 @@ def _git_license(root: str, entries: Sequence[GitEntry]) -> Optional[str]:
     return tree_spdx(texts, reuse)
 
 
+def _git_config(root: str, entry: GitEntry) -> Tuple[bool, Optional[bytes]]:
+    """(read, data) of a REUSE.toml or dep5 at HEAD: data None when it is larger than REUSE_CONFIG_MAX_BYTES (not
+    read: `_reuse_annotations` says so); read False when its blob is missing (a warning)."""
+    if (entry.size or 0) > REUSE_CONFIG_MAX_BYTES:
+        return True, None
+    try:
+        return True, _BLOBS.read(root, entry.object)
+    except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
+        log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
+        return False, None
+
+
 def _git_annotations(root: str, entries: Sequence[GitEntry]) -> TreeAnnotations:
     """The annotations of the REUSE.toml files (or the root `.reuse/dep5`) at HEAD, read once for the whole
     repository."""
@@ -517,28 +529,18 @@ def _git_annotations(root: str, entries: Sequence[GitEntry]) -> TreeAnnotations:
             continue
         if entry.path.endswith("/" + REUSE_TOML):
             nested.append(entry)
-            continue
-        if entry.path not in (REUSE_TOML, REUSE_DEP5):
-            continue
-        if (entry.size or 0) > REUSE_CONFIG_MAX_BYTES:
-            configs[entry.path] = None
-            continue
-        try:
-            configs[entry.path] = _BLOBS.read(root, entry.object)
-        except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
-            log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
+        elif entry.path in (REUSE_TOML, REUSE_DEP5):
+            read, data = _git_config(root, entry)
+            if read:
+                configs[entry.path] = data
     annotations = TreeAnnotations(_reuse_annotations(root, configs) if configs else None)
     tomls = _NestedTomls(root, annotations)
     for entry in nested:
         if tomls.full(entry.path):
             break
-        if (entry.size or 0) > REUSE_CONFIG_MAX_BYTES:
-            tomls.add(entry.path, None)
-            continue
-        try:
-            tomls.add(entry.path, _BLOBS.read(root, entry.object))
-        except (OSError, subprocess.SubprocessError, LookupError, RuntimeError) as exc:  # a missing blob
-            log.warning("code tree %s: cannot read %s at HEAD (%s)", root, entry.path, exc)
+        read, data = _git_config(root, entry)
+        if read:
+            tomls.add(entry.path, data)
     return annotations
 
 
