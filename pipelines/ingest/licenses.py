@@ -570,10 +570,9 @@ def nested_rule(found: Sequence[Annotation], tree_license: Optional[str]) -> Opt
     """The license rule of a file that the REUSE.toml files of its directories cover, `found` holding the annotation
     each gives it, from the tree's root down, and ending at the first "override" (REUSE 3.3: the outermost override
     decides, in place of what the file states; of the annotations of precedence "closest", the deepest, which
-    yields to the file's own statement and to an override below it; every "aggregate" adds its license). An
-    annotation that states no license (copyright only) says nothing of the license. One annotation gives
-    `license_rule`'s rule; none, the tree's license."""
-    found = [a for a in found if a.license is not None]
+    yields to the file's own statement and to an override below it; every "aggregate" adds its license). `found`
+    holds only annotations that state a license: one of copyright only says nothing of it (`TreeAnnotations.rule`
+    leaves those out). One annotation gives `license_rule`'s rule; none, the tree's license."""
     if len(found) <= 1:
         return license_rule(found[0] if found else None, tree_license)
     parts = [f"{a.precedence}={a.license}" for a in found if a.precedence != "closest"]
