@@ -32,6 +32,7 @@ from filters.stage_options import (Fraction, ModelPath, OptionError, Sources, ch
 from schemas import TEXT, ID
 from schemas.arguments import fasttext_seed, positive_int
 from schemas.io import document_files, iter_documents
+from schemas.progress import Progress
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 QUALITY_LABELS = (POSITIVE, NEGATIVE)  # exactly the labels of a model this module trains and the stage accepts
@@ -130,9 +131,12 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
                              held_out: float = 0.1, epoch: int = 5, lr: float = 0.1, word_ngrams: int = 2,
                              dim: int = 64, seed: int = 0, max_docs: int = 200_000,
                              bucket: int = DEFAULT_BUCKET,
-                             names: Tuple[str, str] = ("the positive side", "the negative side")) -> dict:
+                             names: Tuple[str, str] = ("the positive side", "the negative side"),
+                             progress: Optional[Progress] = None) -> dict:
     """Train on up to `max_docs` documents with text per side and write model.bin and classifier_meta.json.
-    `names`: how errors name the two sides (the command passes `--positive PATH`, `--negative PATH`)."""
+    `names`: how errors name the two sides (the command passes `--positive PATH`, `--negative PATH`).
+    `progress` (schemas/progress.py) counts each side's documents read (counters `positive`, `negative`); on a
+    terminal it is closed once both are read, and fastText's own progress line shows the training."""
     train_lines: List[str] = []
     test: List[Tuple[int, str]] = []
     problems = []
@@ -145,6 +149,8 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
                 capped = True
                 break
             read += 1
+            if progress is not None:
+                progress.add("positive" if label else "negative")
             line = fasttext_line(text or "")
             if not has_words(line):  # nothing to learn from; such a document scores 0.0
                 continue
@@ -167,13 +173,16 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
     # fastText shuffles nothing itself: present the examples in a fixed, label-mixed order.
     train_lines.sort(key=lambda l: hashlib.blake2b(f"{seed}:{l}".encode(), digest_size=8).digest())
     fasttext = _load_fasttext()
+    bars = progress is not None and progress.tty
+    if bars:
+        progress.close()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
         f.write("\n".join(train_lines) + "\n")
         train_path = f.name
     try:
         with _zero_filled_allocations():  # thread=1: the same examples in the same order, the same model
             model = fasttext.train_supervised(input=train_path, epoch=epoch, lr=lr, wordNgrams=word_ngrams,
-                                              dim=dim, bucket=bucket, thread=1, seed=seed, verbose=0)
+                                              dim=dim, bucket=bucket, thread=1, seed=seed, verbose=2 if bars else 0)
     finally:
         os.unlink(train_path)
     labels = list(model.get_labels())
@@ -311,9 +320,11 @@ def main(args: argparse.Namespace) -> int:
                          f"{shared}): give the high-quality and the low-quality examples separately")
     pos = (d[TEXT] for d in iter_documents(args.positive, [ID, TEXT]))
     neg = (d[TEXT] for d in iter_documents(args.negative, [ID, TEXT]))
-    meta = train_quality_classifier(pos, neg, args.output, epoch=args.epoch, seed=args.seed, max_docs=args.max_docs,
-                                     bucket=args.bucket,
-                                     names=(f"--positive {args.positive}", f"--negative {args.negative}"))
+    with Progress("classifier train", ("positive", "negative"), unit="docs") as progress:
+        meta = train_quality_classifier(pos, neg, args.output, epoch=args.epoch, seed=args.seed,
+                                         max_docs=args.max_docs, bucket=args.bucket,
+                                         names=(f"--positive {args.positive}", f"--negative {args.negative}"),
+                                         progress=progress)
     # meta's "model" is relative to its own directory; the summary names the file
     print(json.dumps({**meta, "model": os.path.join(args.output, "model.bin")}, indent=2))
     return 0

@@ -284,3 +284,28 @@ def test_the_meta_accounts_for_every_document_of_each_side(tmp_path):
     pos = meta["sides"]["positive"]
     assert (pos["documents_read"], pos["skipped_without_words"], pos["capped_at_max_docs"]) == (123, 2, False)
     assert json.loads((tmp_path / "classifier_meta.json").read_text())["sides"] == meta["sides"]
+
+
+def test_training_progress_counts_each_sides_documents_read(tmp_path):
+    """`winnow classifier train` shows the documents read per side (schemas/progress.py): the counts are the
+    meta's `documents_read`, the cap included, and the model is the one trained without a reporter. On a
+    terminal the line ends before fastText trains (its own progress line follows)."""
+    import io
+
+    from schemas.progress import Progress
+
+    positive = _prose(120) + ["", "12 34"]
+    plain = train_quality_classifier(positive, _spam(150), str(tmp_path / "plain"), max_docs=100, **SMALL)
+    for tty in (False, True):
+        out = tmp_path / f"tty{tty}"
+        stream = io.StringIO()
+        with Progress("classifier train", ("positive", "negative"), unit="docs", stream=stream, tty=tty,
+                      tty_interval=0.0, log_interval=0.0) as progress:
+            meta = train_quality_classifier(positive, _spam(150), str(out), max_docs=100, progress=progress,
+                                            **SMALL)
+            assert progress.closed is tty
+        assert progress.counts == {"positive": 100, "negative": 100}
+        assert meta["sides"] == plain["sides"]
+        assert (out / "model.bin").read_bytes() == (tmp_path / "plain" / "model.bin").read_bytes()
+        last = stream.getvalue().replace("\r", "\n").splitlines()[-1]
+        assert last.startswith("[classifier train] positive 100, negative 100;"), last

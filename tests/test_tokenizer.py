@@ -440,3 +440,34 @@ def test_a_run_without_baseline_removes_an_earlier_runs_baseline(word_corpus, tm
                                          r"sources are books, web"):
         train_tokenizer(str(word_corpus / "documents"), vocab_size=300, output_dir=str(tmp_path / "t2"),
                         source_weights={"nosuch": 1.0})
+
+
+def test_training_progress_counts_every_document_read_and_every_text_fed(docs_dir, tmp_path):
+    """Pass 1 counts every document (the sample plan reads them all), pass 2 every sampled text handed to the
+    trainer, once per tokenizer trained; the tokenizer is the one trained without a reporter. On a terminal the
+    line ends after pass 1 (HF tokenizers' own bars show the training)."""
+    import io
+
+    from schemas.progress import Progress
+
+    plain = train_tokenizer(str(docs_dir), vocab_size=500, output_dir=str(tmp_path / "plain"), seed=3,
+                            max_chars=20_000, baseline=True)
+    log = io.StringIO()
+    with Progress("tokenizer train", ("read", "fed"), unit="docs", stream=log, tty=False, log_interval=0.0) as p:
+        meta = train_tokenizer(str(docs_dir), vocab_size=500, output_dir=str(tmp_path / "logged"), seed=3,
+                               max_chars=20_000, baseline=True, progress=p)
+    assert meta["sha256"] == plain["sha256"] and meta["baseline"]["sha256"] == plain["baseline"]["sha256"]
+    sampled = meta["sample"]["documents"]
+    assert 0 < sampled < 150 and meta["sample"]["documents_seen"] == 150
+    assert p.counts == {"read": 150, "fed": 2 * sampled}
+    lines = log.getvalue().splitlines()
+    assert lines[-1].startswith(f"[tokenizer train] read 150, fed {2 * sampled};") and lines[-1].endswith("(done)")
+
+    term = io.StringIO()
+    with Progress("tokenizer train", ("read", "fed"), unit="docs", stream=term, tty=True, tty_interval=0.0) as p:
+        meta = train_tokenizer(str(docs_dir), vocab_size=500, output_dir=str(tmp_path / "term"), seed=3,
+                               max_chars=20_000, progress=p)
+        assert p.closed and p.counts == {"read": 150, "fed": 0}
+    assert meta["sha256"] == plain["sha256"]
+    last = term.getvalue().split("\r")[-1]
+    assert last.startswith("[tokenizer train] read 150, fed 0;") and last.endswith("\x1b[K\n")

@@ -445,3 +445,35 @@ def test_a_failed_export_leaves_the_previous_export(shards, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".winnow-staging-")]
     with pytest.raises(ValueError, match="is inside the output directory"):
         export_shards(str(damaged), "llmc", str(tmp_path))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_export_and_verify_progress_count_every_shard_file_and_token(shards, tmp_path, workers):
+    """`winnow export` and `winnow verify` show their progress (schemas/progress.py): export counts each shard of
+    the manifest and its tokens, in any worker count; verify counts each file it checks, of the shards and of the
+    exported set, and its bytes. The counts are the manifests' own."""
+    import io
+
+    from pipelines.tools.export import export_shards
+    from pipelines.tools.verify import verify_shards
+    from schemas.progress import Progress
+    from schemas.shard_files import read_manifest
+
+    source = read_manifest(str(shards))
+    assert len(source.shards) > 2
+
+    def reporter(label, counters):
+        return Progress(label, counters, stream=io.StringIO(), tty=False, log_interval=0.0)
+
+    with reporter("export", ("shards", "tokens")) as p:
+        exported = export_shards(str(shards), "megatron", str(tmp_path / "megatron"), workers=workers, progress=p)
+    assert p.counts == {"shards": len(source.shards), "tokens": source.totals.tokens}
+    assert p.total == len(source.shards)
+    assert p.stream.getvalue().splitlines()[-1].startswith(f"[export] shards {len(source.shards)}/")
+
+    with reporter("verify", ("files", "bytes")) as p:
+        verify_shards(str(shards), progress=p)
+    assert p.counts == {"files": len(source.shards), "bytes": sum(s.bytes for s in source.shards)}
+    with reporter("verify", ("files", "bytes")) as p:
+        assert verify_shards(str(tmp_path / "megatron"), progress=p) == exported
+    assert p.counts == {"files": len(exported["files"]), "bytes": sum(f["bytes"] for f in exported["files"])}

@@ -43,6 +43,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from schemas import ID, SOURCE, TEXT
 from schemas.arguments import fraction_over_zero, seed_number
 from schemas.io import iter_documents
+from schemas.progress import Progress
 
 # cl100k's split pattern with the possessive quantifiers removed: Oniguruma reads `\p{N}{1,3}+` as
 # `(\p{N}{1,3})+`, which would let digit runs of any length through as one piece. Without possessives the
@@ -332,8 +333,9 @@ def build_gpt2_baseline():
 
 
 def train_from_texts(texts: Iterable[str], vocab_size: int, fim: bool = False, length: Optional[int] = None,
-                     build: Callable[[], Any] = build_tokenizer):
-    """Train `build()` on `texts` (any iterable; streamed into the trainer) with the byte alphabet and specials."""
+                     build: Callable[[], Any] = build_tokenizer, show_progress: bool = False):
+    """Train `build()` on `texts` (any iterable; streamed into the trainer) with the byte alphabet and specials;
+    `show_progress`: HF tokenizers' own bars on stderr (reading the texts, counting pairs, computing merges)."""
     from tokenizers import pre_tokenizers, trainers
 
     specials = special_tokens(fim)
@@ -343,7 +345,7 @@ def train_from_texts(texts: Iterable[str], vocab_size: int, fim: bool = False, l
                          f"got {vocab_size}")
     tok = build()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  special_tokens=specials, show_progress=False)
+                                  special_tokens=specials, show_progress=show_progress)
     if length is None and hasattr(texts, "__len__"):
         length = len(texts)  # type: ignore[arg-type]
     tok.train_from_iterator(texts, trainer=trainer, length=length)
@@ -387,14 +389,29 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
                     max_chars: int = DEFAULT_MAX_CHARS, max_doc_chars: int = DEFAULT_MAX_DOC_CHARS,
                     fim: bool = False, sample_rate: float = 1.0,
                     source_weights: Optional[Mapping[str, float]] = None, baseline: bool = False,
-                    split: str = DEFAULT_SPLIT) -> Dict[str, Any]:
+                    split: str = DEFAULT_SPLIT, progress: Optional[Progress] = None) -> Dict[str, Any]:
     """Train on a sample of the documents at `input_path`; write tokenizer.json, tokenizer_meta.json and the
-    transformers config files (plus `baseline/` trained on the same sample when `baseline`)."""
+    transformers config files (plus `baseline/` trained on the same sample when `baseline`).
+
+    `progress` (schemas/progress.py) counts the documents of pass 1 (`read`: every document, for the sample
+    plan) and the sampled texts handed to the trainer (`fed`, for each tokenizer trained). On a terminal it
+    is closed after pass 1 and HF tokenizers' own bars show the training instead (two reporters would draw
+    over each other on one line)."""
     import tokenizers
 
     columns = (ID, SOURCE, TEXT)
-    plan, stats = plan_sample(iter_documents(input_path, columns), seed=seed, max_chars=max_chars,
-                              max_doc_chars=max_doc_chars, sample_rate=sample_rate, source_weights=source_weights)
+    docs = iter_documents(input_path, columns)
+    plan, stats = plan_sample(progress.wrap(docs, "read") if progress is not None else docs, seed=seed,
+                              max_chars=max_chars, max_doc_chars=max_doc_chars, sample_rate=sample_rate,
+                              source_weights=source_weights)
+    bars = progress is not None and progress.tty
+    if bars:
+        progress.close()
+
+    def sampled_texts() -> Iterable[str]:
+        texts = plan.texts(iter_documents(input_path, columns))
+        return progress.wrap(texts, "fed") if progress is not None and not bars else texts
+
     pattern = split_pattern(split)
     if not plan.keys:
         if source_weights:  # (the error path only) name the sources the documents do have
@@ -403,8 +420,8 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
                              f"{', '.join(f'{k}={v:g}' for k, v in sorted(source_weights.items()))}, and the "
                              f"documents' sources are {', '.join(present) or 'none (every text is empty)'}")
         raise ValueError(f"no non-empty documents sampled from {input_path!r}")
-    tok = train_from_texts(plan.texts(iter_documents(input_path, columns)), vocab_size, fim=fim,
-                           length=stats.documents, build=lambda: build_tokenizer(split))
+    tok = train_from_texts(sampled_texts(), vocab_size, fim=fim, length=stats.documents,
+                           build=lambda: build_tokenizer(split), show_progress=bars)
     tok_path, sha = _save_tokenizer(tok, output_dir)
     config, special_map = hf_config(fim)
     _write_json(os.path.join(output_dir, HF_CONFIG_FILE), config)
@@ -428,8 +445,8 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
         "versions": {"tokenizers": tokenizers.__version__},
     }
     if baseline:
-        base = train_from_texts(plan.texts(iter_documents(input_path, columns)), vocab_size, fim=fim,
-                                length=stats.documents, build=build_gpt2_baseline)
+        base = train_from_texts(sampled_texts(), vocab_size, fim=fim, length=stats.documents,
+                                build=build_gpt2_baseline, show_progress=bars)
         base_dir = os.path.join(output_dir, BASELINE_DIR)
         _, base_sha = _save_tokenizer(base, base_dir)
         _write_json(os.path.join(base_dir, HF_CONFIG_FILE), config)
@@ -479,10 +496,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 def main(args: Any = None) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args = configure_parser(argparse.ArgumentParser(prog="winnow tokenizer train")).parse_args(args)
-    meta = train_tokenizer(args.input, args.vocab_size, args.output, seed=args.seed, max_chars=args.max_chars,
-                           max_doc_chars=args.max_doc_chars, fim=args.fim, sample_rate=args.sample_rate,
-                           source_weights=parse_source_weights(args.source_weight), baseline=args.baseline,
-                           split=args.split)
+    with Progress("tokenizer train", ("read", "fed"), unit="docs") as progress:
+        meta = train_tokenizer(args.input, args.vocab_size, args.output, seed=args.seed, max_chars=args.max_chars,
+                               max_doc_chars=args.max_doc_chars, fim=args.fim, sample_rate=args.sample_rate,
+                               source_weights=parse_source_weights(args.source_weight), baseline=args.baseline,
+                               split=args.split, progress=progress)
     print(f"tokenizer: {os.path.join(args.output, TOKENIZER_FILE)} vocab_size={meta['vocab_size']} "
           f"sha256={meta['sha256'][:12]} sample={meta['sample']['documents']} docs / {meta['sample']['chars']:,} chars")
     if meta["vocab_size"] < meta["requested_vocab_size"]:  # BPE stops when no pair occurs twice in the sample

@@ -52,6 +52,7 @@ from pipelines.runtime.files import read_bytes, write_bytes, write_pieces
 from pipelines.tools.verify import check_listed, read_listed_shard
 from schemas import DOC_IDS, MANIFEST_NAME
 from schemas.errors import WinnowError
+from schemas.progress import Progress
 from schemas.shard_files import (SHARD_FILE_NAME, RowLengths, ShardTally, check_shard_content, check_totals,
                                  read_manifest)
 from schemas.trainer_formats import (
@@ -166,10 +167,12 @@ def _prepare_output(output_dir: str) -> StagedOutput:
     return staged
 
 
-def export_shards(shards_dir: str, file_format: str, output_dir: str, workers: int = 1) -> Dict[str, Any]:
+def export_shards(shards_dir: str, file_format: str, output_dir: str, workers: int = 1,
+                  progress: Optional[Progress] = None) -> Dict[str, Any]:
     """Writes the file set and manifest.json of `file_format` for the shards in `shards_dir` (`workers`
     processes, one shard at a time each; the files are the same for any count); returns the manifest dict.
-    Bad arguments fail before anything is written."""
+    Bad arguments fail before anything is written. `progress` (schemas/progress.py) counts the shards
+    exported (`shards`, of the manifest's list) and their `tokens`."""
     if file_format not in TRAINER_FORMATS:
         raise WinnowError(f"--format {file_format!r} is not one of {', '.join(TRAINER_FORMATS)}", path=output_dir)
     if workers < 1:
@@ -184,7 +187,7 @@ def export_shards(shards_dir: str, file_format: str, output_dir: str, workers: i
     check_listed(shards_dir, manifest)
     staged = _prepare_output(output_dir)
     try:
-        result = _export(manifest, manifest_bytes, shards_dir, file_format, dtype, staged.staging, workers)
+        result = _export(manifest, manifest_bytes, shards_dir, file_format, dtype, staged.staging, workers, progress)
         staged.publish()
     except BaseException:
         staged.discard()
@@ -193,7 +196,7 @@ def export_shards(shards_dir: str, file_format: str, output_dir: str, workers: i
 
 
 def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, dtype: str, output_dir: str,
-            workers: int) -> Dict[str, Any]:
+            workers: int, progress: Optional[Progress] = None) -> Dict[str, Any]:
     # each task carries the fields the checks read, not the whole shard list (tasks x shards to pickle)
     header = dataclasses.replace(manifest, shards=[])
     stems: Dict[str, str] = {}
@@ -209,9 +212,16 @@ def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, 
     entries = []
     appended = 0
 
+    if progress is not None:
+        progress.total = len(tasks)
+
     def collect(done) -> None:
         nonlocal appended
-        for shard_files, entry, shard_tally, shard_appended in done:  # one shard's tally at a time
+        # one shard's tally at a time, in the manifest's order (ProcessPoolExecutor.map keeps it)
+        for shard, (shard_files, entry, shard_tally, shard_appended) in zip(manifest.shards, done):
+            if progress is not None:
+                progress.add("shards")
+                progress.add("tokens", shard.tokens)
             files.extend(shard_files)
             appended += shard_appended
             if entry is not None:
@@ -268,7 +278,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 def main(args: Any = None) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args = configure_parser(argparse.ArgumentParser(prog="winnow export")).parse_args(args)
-    m = export_shards(args.shards, args.file_format, args.output, workers=args.workers)
+    with Progress("export", ("shards", "tokens"), unit="shards") as progress:
+        m = export_shards(args.shards, args.file_format, args.output, workers=args.workers, progress=progress)
     t = m["totals"]
     print(f"export: {m['file_format']}: {len(m['files'])} files, {t['tokens']:,} tokens, {t['documents']:,} "
           f"documents{', %d samples' % t['samples'] if 'samples' in t else ''} in {args.output}")

@@ -32,6 +32,7 @@ from schemas.shard_files import (
 )
 from schemas.shards import ShardError, ShardInfo, check_shard_digest
 from schemas.trainer_formats import check_trainer_files, is_trainer_manifest, load_trainer_manifest
+from schemas.progress import Progress
 
 # Verify's failures are shard errors: one class, so `winnow train` and `winnow verify` say the same thing.
 VerifyError = ShardError
@@ -66,10 +67,12 @@ def trainer_manifest_of(shards_dir: str) -> Optional[Dict[str, Any]]:
     return load_trainer_manifest(data, path) if is_trainer_manifest(doc) else None
 
 
-def verify_trainer_files(shards_dir: str, manifest: Dict[str, Any], tokenizer_path: Optional[str] = None) -> Dict[str, Any]:
+def verify_trainer_files(shards_dir: str, manifest: Dict[str, Any], tokenizer_path: Optional[str] = None,
+                         progress: Optional[Progress] = None) -> Dict[str, Any]:
     """A trainer-format directory: every listed file's size and sha256, then its parsed content (counts, token
     ids below vocab_size, the format's own structure: Megatron index pointers, llm.c header, MDS offsets and
-    index.json), unlisted files and the totals (`schemas.trainer_formats.check_trainer_files`)."""
+    index.json), unlisted files and the totals (`schemas.trainer_formats.check_trainer_files`). `progress`
+    counts the files read (`files`) and their bytes."""
     if tokenizer_path is not None:
         _check_tokenizer(tokenizer_path, manifest["tokenizer"]["sha256"], manifest["tokenizer"]["vocab_size"])
     names = [m.path.rstrip("/").rsplit("/", 1)[-1]
@@ -79,8 +82,14 @@ def verify_trainer_files(shards_dir: str, manifest: Dict[str, Any], tokenizer_pa
         full = shard_location(shards_dir, path)
         if not FileSystems.exists(full):
             raise VerifyError(f"{path}: missing (listed in {MANIFEST_NAME})")
-        return read_bytes(full)
+        data = read_bytes(full)
+        if progress is not None:
+            progress.add("files")
+            progress.add("bytes", len(data))
+        return data
 
+    if progress is not None:
+        progress.total = len(manifest["files"])
     check_trainer_files(manifest, read, names)
     return manifest
 
@@ -106,10 +115,13 @@ def check_listed(shards_dir: str, manifest: Manifest) -> None:
                           f"a stale or mixed run?)")
 
 
-def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Union[Manifest, Dict[str, Any]]:
+def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None,
+                  progress: Optional[Progress] = None) -> Union[Manifest, Dict[str, Any]]:
+    """Every shard of `shards_dir` against its manifest (`winnow verify`); `progress` (schemas/progress.py)
+    counts the files read (`files`, of the manifest's list) and their `bytes`."""
     trainer = trainer_manifest_of(shards_dir)
     if trainer is not None:
-        return verify_trainer_files(shards_dir, trainer, tokenizer_path)
+        return verify_trainer_files(shards_dir, trainer, tokenizer_path, progress)
     manifest = read_manifest(shards_dir, _read_existing)
 
     if tokenizer_path is not None:
@@ -117,8 +129,13 @@ def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None) -> Unio
 
     check_listed(shards_dir, manifest)
     tally = ShardTally(manifest.seq_len + 1, manifest.with_doc_ids)
+    if progress is not None:
+        progress.total = len(manifest.shards)
     for shard in manifest.shards:
         check_shard_content(manifest, shard, read_listed_shard(shards_dir, shard), tally)
+        if progress is not None:
+            progress.add("files")
+            progress.add("bytes", shard.bytes)
     check_totals(manifest, tally)
     return manifest
 
@@ -133,7 +150,8 @@ def main(args: Any = None) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args = configure_parser(argparse.ArgumentParser(prog="winnow verify")).parse_args(args)
     try:
-        m = verify_shards(args.shards, args.tokenizer)
+        with Progress("verify", ("files", "bytes"), unit="files") as progress:
+            m = verify_shards(args.shards, args.tokenizer, progress)
     except VerifyError as exc:
         # The verdict of the check, not a crash: one line, the file, what differs (other errors reach the CLI).
         print(f"winnow verify: FAILED: {exc}", file=sys.stderr)
