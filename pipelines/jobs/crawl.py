@@ -24,7 +24,8 @@ from schemas.arguments import positive_int
 from schemas.errors import WinnowError
 from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
 from pipelines.transforms.counters import counters_by_stage
-from pipelines.transforms.crawl import CRAWL_STAGE, CrawlSeeds
+from pipelines.runtime.progress import beam_progress
+from pipelines.transforms.crawl import CRAWL_STAGE, PROGRESS, PROGRESS_COUNTERS, CrawlSeeds
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay
     patterns = [FileSystems.join(output_dir, f"{host_safe_name(h)}-*.warc.gz") for h in sorted({host_of(s) for s in seeds})]
     earlier = set() if dry_run else {m.path for r in FileSystems.match(patterns) for m in r.metadata_list}
     _ = p | "Seeds" >> beam.Create(seeds) | "Crawl" >> CrawlSeeds(output_dir, config)
-    result = run_pipeline(p)
+    with beam_progress(PROGRESS, PROGRESS_COUNTERS, unit="pages"):  # a live count on the in-process runner
+        result = run_pipeline(p)
     if result is None:  # a Dataflow dry run: the job was built (and written), nothing was crawled
         return []
     summary = crawl_summary(counters_by_stage(result).get(CRAWL_STAGE, {}))

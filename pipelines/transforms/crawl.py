@@ -10,7 +10,9 @@ the job and its CLI are pipelines/jobs/crawl.py.
 Counters (namespace `winnow.crawl`): `in` = seeds, then exactly one of `kept` (fetched), `dropped_robots`,
 `dropped_max_pages`, `dropped_duplicate` or `errors` per seed; plus `pages`, `bytes` and `fetch_errors`
 over all fetches. A seed refused (private address, robots.txt, no answer) is logged with its reason at WARNING
-on the worker.
+on the worker. Where the crawl runs in the driver's process (the in-process runner, one worker), every fetch also
+feeds the live progress line `PROGRESS` (pipelines/runtime/progress.py): pages answered, their body bytes,
+fetches that failed.
 """
 from __future__ import annotations
 
@@ -25,11 +27,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.ingest.fetch import CrawlConfig, Crawler, Fetch, host_of, host_safe_name, seed_refusal_detail
 from pipelines.ingest.warc_writer import WarcRecorder
+from pipelines.runtime.progress import reporter
 from pipelines.transforms.stages import StageCounters
 
 log = logging.getLogger(__name__)
 
 CRAWL_STAGE = "crawl"
+PROGRESS = "crawl"  # the live progress line's name, and its counters
+PROGRESS_COUNTERS = ("pages", "bytes", "failed")
 
 
 def _create_new_warc(output_dir: str, host: str, n: int):
@@ -60,6 +65,7 @@ def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfi
     host = host_safe_name(host_of(seeds[0]))
     paths: List[str] = []
     state = {"fh": None, "recorder": None, "bytes": 0, "next": 0}
+    live = reporter(PROGRESS)
 
     def open_next() -> None:
         if state["fh"] is not None:
@@ -76,6 +82,12 @@ def crawl_host_to_warc(seeds: Sequence[str], output_dir: str, config: CrawlConfi
             else:
                 counters.pages.inc()
                 counters.bytes.inc(len(fetch.body))
+        if live is not None:
+            if fetch.status is None:
+                live.add("failed")
+            else:
+                live.add("pages")
+                live.add("bytes", len(fetch.body))
         if fetch.status is None:
             log.info("crawl: %s failed: %s", fetch.url, fetch.error)
             return
