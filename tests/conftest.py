@@ -81,3 +81,27 @@ def fresh_run(tmp_path_factory):
     proc = subprocess.run(cmd + ["run"], cwd=cwd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"winnow run exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return cwd, proc.stdout
+
+
+@pytest.fixture()
+def live_progress(monkeypatch):
+    """`live_progress(job_module)`: the live progress lines `job_module` opens with `beam_progress` while a job
+    runs, each into a StringIO as a log (not a terminal); returns the list the reporters are appended to."""
+    import contextlib
+    import io
+
+    from pipelines.runtime.progress import beam_progress
+
+    def record(module):
+        shown = []
+
+        @contextlib.contextmanager
+        def recorded(name, counters, unit="docs"):
+            with beam_progress(name, counters, unit=unit, stream=io.StringIO(), tty=False) as rep:
+                shown.append(rep)
+                yield rep
+
+        monkeypatch.setattr(module, "beam_progress", recorded)
+        return shown
+
+    return record

@@ -164,27 +164,15 @@ def test_crawl_counters(site, tmp_path):
     assert counters["pages"] == 4  # robots.txt + 3 pages
 
 
-def test_a_local_crawl_counts_its_fetches_live(site, tmp_path, monkeypatch):
+def test_a_local_crawl_counts_its_fetches_live(site, tmp_path, live_progress):
     """A crawl on the in-process runner shows pages fetched, their bytes and failed fetches while it runs (a
     polite crawl at the default delay of 1 s takes 100 s a host and showed nothing until the end). The counts
     are those of the WARC file: every response archived (robots.txt included), its body bytes; the missing page
     is an answer (404), not a failed fetch."""
-    import contextlib
-    import io
-
     import pipelines.jobs.crawl as crawl_job
-    from pipelines.runtime.progress import beam_progress
 
     base, _, _ = site
-    shown = []
-
-    @contextlib.contextmanager
-    def recorded(name, counters, unit="docs"):
-        with beam_progress(name, counters, unit=unit, stream=io.StringIO(), tty=False) as rep:
-            shown.append(rep)
-            yield rep
-
-    monkeypatch.setattr(crawl_job, "beam_progress", recorded)
+    shown = live_progress(crawl_job)
     paths = run_crawl([base + "index.html", base + "no-such-page.html"], str(tmp_path), max_pages=4, delay=0,
                       max_depth=1, allow_private=True, retries=0)
     (rep,) = shown

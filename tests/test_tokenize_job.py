@@ -548,25 +548,13 @@ def test_documents_sharing_an_id_are_all_packed_and_counted(corpus, tmp_path, ca
     assert "duplicate_ids" not in run_tokenize_job(str(unique), str(tok_dir), str(tmp_path / "out2"), SEQ_LEN).counters
 
 
-def test_a_local_tokenize_counts_its_encoded_documents_live(corpus, tmp_path, monkeypatch):
+def test_a_local_tokenize_counts_its_encoded_documents_live(corpus, tmp_path, live_progress):
     """Like curate, a tokenize on the in-process runner shows how many documents it has encoded while it runs
     (a line redrawn on a terminal, one a minute in a log); it showed nothing until the end before."""
-    import contextlib
-    import io
-
     import pipelines.jobs.tokenize as tokenize_job
-    from pipelines.runtime.progress import beam_progress
 
     root, tok_dir, docs = corpus
-    shown = []
-
-    @contextlib.contextmanager
-    def recorded(name, counters, unit="docs"):
-        with beam_progress(name, counters, unit=unit, stream=io.StringIO(), tty=False) as rep:
-            shown.append(rep)
-            yield rep
-
-    monkeypatch.setattr(tokenize_job, "beam_progress", recorded)
+    shown = live_progress(tokenize_job)
     result = run_tokenize_job(str(root), str(tok_dir), str(tmp_path / "out"), SEQ_LEN)
     encoded = sum(1 for d in docs if d["text"])  # the empty document is dropped before encoding
     assert result.manifest.totals.documents == encoded
