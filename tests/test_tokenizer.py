@@ -1,6 +1,7 @@
 """Tokenizer training, encoding and evaluation: round trips, digit splitting, determinism, sampling."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import pytest
 
 from schemas import DOCUMENTS_SCHEMA, empty_document
 from schemas.io import iter_documents
+from schemas.progress import Progress
 from tokenizer.encode import load_tokenizer
 from tokenizer.evaluate import choose_documents, evaluate_tokenizer, whole_word_tokens
 from tokenizer.train import (
@@ -216,6 +218,12 @@ def test_jsonl_input_and_evaluate(trained, tmp_path, capsys):
     assert small["documents"] == 3 and small["sample"]["documents_available"] == len(PHRASES)
     chosen, available = choose_documents(str(jsonl), 3, 0)
     assert available == len(PHRASES)
+    # every document is read to choose the sample: the progress line counts them (one empty-text line more)
+    with jsonl.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"text": ""}) + "\n")
+    with Progress("tokenizer eval", ("read",), stream=io.StringIO(), tty=False) as progress:
+        assert evaluate_tokenizer(str(out), str(jsonl), max_docs=3, max_doc_chars=10, progress=progress) == small
+    assert progress.counts == {"read": len(PHRASES) + 1}
     assert small["sample"]["documents_cut"] == sum(len(d["text"]) > 10 for d in chosen) > 0
     assert small["bytes"] == sum(len(d["text"][:10].encode("utf-8")) for d in chosen)
     from tokenizer.evaluate import main
@@ -446,10 +454,6 @@ def test_training_progress_counts_every_document_read_and_every_text_fed(docs_di
     """Pass 1 counts every document (the sample plan reads them all), pass 2 every sampled text handed to the
     trainer, once per tokenizer trained; the tokenizer is the one trained without a reporter. On a terminal the
     line ends after pass 1 (HF tokenizers' own bars show the training)."""
-    import io
-
-    from schemas.progress import Progress
-
     plain = train_tokenizer(str(docs_dir), vocab_size=500, output_dir=str(tmp_path / "plain"), seed=3,
                             max_chars=20_000, baseline=True)
     log = io.StringIO()

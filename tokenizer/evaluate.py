@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from schemas import ID, LANGUAGE, SOURCE, TEXT
 from schemas.arguments import positive_int, seed_number
 from schemas.io import iter_documents
+from schemas.progress import Progress
 from tokenizer.encode import TokenizerHandle, load_tokenizer, tokenizer_file
 from tokenizer.train import BASELINE_DIR, sample_hash
 
@@ -62,12 +63,15 @@ def _ratio(entry: Dict[str, int]) -> Dict[str, Any]:
     return out
 
 
-def choose_documents(docs_path: str, max_docs: int, seed: int) -> Tuple[List[Dict[str, Any]], int]:
-    """(the chosen documents, how many documents with text there were to choose from)."""
+def choose_documents(docs_path: str, max_docs: int, seed: int,
+                     progress: Optional[Progress] = None) -> Tuple[List[Dict[str, Any]], int]:
+    """(the chosen documents, how many documents with text there were to choose from). Every document is read
+    (the sample is the `max_docs` smallest hashes of the ids); `progress` counts them (`read`)."""
     available = [0]
+    docs = iter_documents(docs_path)
 
     def keyed():
-        for d in iter_documents(docs_path):
+        for d in (progress.wrap(docs, "read") if progress is not None else docs):
             if d[TEXT]:
                 available[0] += 1
                 yield sample_hash(d[ID], seed), d[ID], d
@@ -115,9 +119,10 @@ def default_baseline(tokenizer_path: str) -> Optional[str]:
 
 def evaluate_tokenizer(tokenizer_path: str, docs_path: str, max_docs: int = DEFAULT_MAX_DOCS,
                        max_doc_chars: int = DEFAULT_MAX_DOC_CHARS, seed: int = 0, batch_size: int = 256,
-                       baseline_path: Optional[str] = None) -> Dict[str, Any]:
-    """Report of `tokenizer_path` on the chosen documents; with a baseline, its report and the ratios too."""
-    docs, available = choose_documents(docs_path, max_docs, seed)
+                       baseline_path: Optional[str] = None, progress: Optional[Progress] = None) -> Dict[str, Any]:
+    """Report of `tokenizer_path` on the chosen documents; with a baseline, its report and the ratios too.
+    `progress` counts the documents read to choose the sample (schemas/progress.py)."""
+    docs, available = choose_documents(docs_path, max_docs, seed, progress)
     # no special token is required: eval encodes text only, and a baseline may be GPT-2's (no <|pad|>)
     report = evaluate_documents(load_tokenizer(tokenizer_path, required=()), docs, max_doc_chars, batch_size)
     # what the figures were measured on: a sample of the documents, each cut to its first max_doc_chars
@@ -152,8 +157,9 @@ def main(args: Any = None) -> int:
     if args is None or isinstance(args, (list, tuple)):
         args = configure_parser(argparse.ArgumentParser(prog="winnow tokenizer eval")).parse_args(args)
     baseline = None if args.no_baseline else (args.baseline or default_baseline(args.tokenizer))
-    report = evaluate_tokenizer(args.tokenizer, args.input, max_docs=args.max_docs, seed=args.seed,
-                                baseline_path=baseline)
+    with Progress("tokenizer eval", ("read",), unit="docs") as progress:
+        report = evaluate_tokenizer(args.tokenizer, args.input, max_docs=args.max_docs, seed=args.seed,
+                                    baseline_path=baseline, progress=progress)
     print(json.dumps(report, indent=2, sort_keys=True))
     return 0
 
