@@ -39,6 +39,10 @@ WORKER_REQUIREMENTS = [
     "spacy>=3.7,<4",
     # pipelines/runtime/options.py and local_runner.py convert Beam's pipeline and endpoint protos (Beam pins the range).
     "protobuf>=4.25",
+    # A Dataflow launch ships Winnow as an sdist that Beam builds with `python -m build --no-isolation --sdist`;
+    # without `build` it printed "No module named build" (which reads as a failure) and fell back to
+    # `setup.py sdist` (the same files).
+    "build>=1",
 ]
 
 setup(

@@ -157,7 +157,7 @@ def test_curate_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
     assert {"Read/ExpandSpecs", "Read/SpreadFiles", "Read/ReadFiles"} <= {n for n in all_names if n.count("/") == 1}
 
 
-def test_crawl_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
+def test_crawl_dry_run_builds_dataflow_job_offline(no_network, tmp_path, capfd):
     from pipelines.jobs.crawl import run_crawl
 
     job_file = tmp_path / "crawl.job.json"
@@ -170,6 +170,8 @@ def test_crawl_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
     assert {"Seeds", "Crawl", "Crawl/GroupByHost", "Crawl/CrawlHost"} <= names
     # the workers' SDK container is the launching interpreter's (issue 17: a 3.12 launcher gets 3.12 workers)
     assert set(_container_images(proto)) == {expected_container_image()}
+    # Beam built the sdist with `python -m build` (a requirement), not after printing that it has no such module
+    assert "No module named build" not in capfd.readouterr().err
 
 
 def _container_images(proto):
