@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from schemas.errors import WinnowError, reading
+from schemas.progress import Progress
 
 INDEX_DIR = "index"
 DESCRIPTION = "index.json"
@@ -370,10 +371,12 @@ class IndexReader:
 
 # ------------------------------------------------------------------------------------------ merge
 
-def merge_indexes(inputs: Sequence[str], output: str, stage: str, partitions: Optional[int] = None) -> Dict[str, Any]:
+def merge_indexes(inputs: Sequence[str], output: str, stage: str, partitions: Optional[int] = None,
+                  progress: Optional[Progress] = None) -> Dict[str, Any]:
     """Merge indexes of one stage built with the same parameters into `output` (the union of their rows, and of
     their shingle-hash sets when every input has them); one output partition at a time, reading only the input
-    row groups of its bucket range."""
+    row groups of its bucket range. `progress` (schemas/progress.py) counts the output partitions done
+    (`partitions`: of the index, then of the sets when they are merged) and the rows they hold (`rows`)."""
     loaded = [load_description(d, stage) for d in inputs]
     first_dir, first = loaded[0]
     for stage_dir, desc in loaded[1:]:
@@ -381,17 +384,19 @@ def merge_indexes(inputs: Sequence[str], output: str, stage: str, partitions: Op
         if diff:
             raise ValueError(f"cannot merge {stage_dir} into {first_dir}: built with other parameters ({'; '.join(diff)})")
     partitions = check_partitions(partitions or max(int(d["partitions"]) for _, d in loaded))
-    desc = _merge_tables(loaded, output, stage, first["params"], partitions, int(first["params"].get("bands", 1)),
-                         INDEX_SCHEMA, None)
     sets = [load_sets(d) for d, _ in loaded]
+    if progress is not None:
+        progress.total = partitions * (2 if all(sets) else 1)
+    desc = _merge_tables(loaded, output, stage, first["params"], partitions, int(first["params"].get("bands", 1)),
+                         INDEX_SCHEMA, None, progress)
     if all(sets):
         _merge_tables(sets, FileSystems.join(output, SETS_DIR), stage, first["params"], partitions, 1, SETS_SCHEMA,
-                      SETS_HOLDS)
+                      SETS_HOLDS, progress)
     return desc
 
 
 def _merge_tables(loaded, output: str, stage: str, params, partitions: int, keys_per_doc: int, schema,
-                  holds: Optional[str]) -> Dict[str, Any]:
+                  holds: Optional[str], progress: Optional[Progress] = None) -> Dict[str, Any]:
     columns = schema.names
     files = []
     for p in range(partitions):
@@ -409,6 +414,9 @@ def _merge_tables(loaded, output: str, stage: str, params, partitions: int, keys
                 rows.extend(zip(*(table.column(c).to_pylist() for c in columns)))
         if rows:
             files.append(write_partition(output, p, partitions, rows, schema))
+        if progress is not None:
+            progress.add("partitions")
+            progress.add("rows", len(rows))
     desc = describe(stage, params, partitions, files, keys_per_doc, sources=[d for d, _ in loaded], holds=holds)
     write_description(output, desc)
     return desc

@@ -3,6 +3,7 @@ with one joint run, on real prose split in two with planted cross-split duplicat
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from filters.dedup import exact_dedup_key
 from pipelines.jobs.recipe import RecipeError, parse_recipe
 from pipelines.transforms.dedup import EXACT_STAGE, MINHASH_STAGE, PREVIOUS_REASON, DedupExact
 from pipelines.transforms.stages import REJECTED
+from schemas.progress import Progress
 
 BOOKS = Path("text") / "gutenberg"  # under the shared data directory (the `shared_data` fixture)
 ARTICLES = Path("html") / "scrapinghub_aeb" / "ground-truth.json"
@@ -323,8 +325,12 @@ def test_merge_carries_the_minhash_sets_when_every_input_has_them(tmp_path):
         entries = [dix.write_partition(str(stage_dir / dix.SETS_DIR), 0, 1, sets, dix.SETS_SCHEMA)]
         dix.write_description(str(stage_dir / dix.SETS_DIR), dix.describe(MINHASH_STAGE, params, 1, entries, 1,
                                                                           holds=dix.SETS_HOLDS))
-    merged = dix.merge_indexes([str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path / "m"), MINHASH_STAGE)
+    progress = Progress("index merge", ("partitions", "rows"), stream=io.StringIO(), tty=False)
+    merged = dix.merge_indexes([str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path / "m"), MINHASH_STAGE,
+                               progress=progress)
     assert merged["rows"] == 56
+    # the progress line counts the partitions of the index and of the sets (2 + 2), and every row of both
+    assert progress.total == 4 and progress.counts == {"partitions": 4, "rows": 56 + 3}
     sets_dir, sets = dix.load_sets(str(tmp_path / "m"))
     reader = dix.IndexReader(sets_dir, sets, key_column=dix.KEPT_ID, value_column=dix.SET)
     assert reader.lookup(dix.id_bucket("a2"), ["a2"]) == [("a2", bytes(range(8)) * 2)]

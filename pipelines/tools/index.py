@@ -21,6 +21,7 @@ from filters.dedup_index import (DESCRIPTION, HOLDS, INDEX_DIR, load_description
                                  read_description, stage_index_dir)
 from schemas.arguments import positive_int
 from schemas.errors import WinnowError
+from schemas.progress import Progress
 
 
 def _stages_of(directory: str) -> List[str]:
@@ -78,7 +79,8 @@ def main(args: Any = None) -> int:
         out = FileSystems.join(args.output, INDEX_DIR, stage)
         written.append(out)
         try:
-            desc = merge_indexes(args.indexes, out, stage, args.partitions)
+            with Progress(f"index merge {stage}", ("partitions", "rows"), unit="partitions") as progress:
+                desc = merge_indexes(args.indexes, out, stage, args.partitions, progress)
         except BaseException:  # a damaged input part: no half-written index that a retry or an `against` would
             for path in written:  # meet (this run's other stages too: the retry would be refused for them)
                 if FileSystems.exists(path):
