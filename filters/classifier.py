@@ -32,7 +32,7 @@ from filters.stage_options import (Fraction, ModelPath, OptionError, Sources, ch
 from schemas import TEXT, ID
 from schemas.arguments import fasttext_seed, positive_int
 from schemas.io import document_files, iter_documents
-from schemas.progress import Progress
+from schemas.progress import Progress, hand_over_terminal
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 QUALITY_LABELS = (POSITIVE, NEGATIVE)  # exactly the labels of a model this module trains and the stage accepts
@@ -173,9 +173,7 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
     # fastText shuffles nothing itself: present the examples in a fixed, label-mixed order.
     train_lines.sort(key=lambda l: hashlib.blake2b(f"{seed}:{l}".encode(), digest_size=8).digest())
     fasttext = _load_fasttext()
-    bars = progress is not None and progress.tty
-    if bars:
-        progress.close()
+    bars = hand_over_terminal(progress)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
         f.write("\n".join(train_lines) + "\n")
         train_path = f.name

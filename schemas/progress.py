@@ -104,3 +104,17 @@ class Progress:
         for item in items:
             yield item
             self.add(counter, weight(item) if weight else 1)
+
+
+def counted(items: Iterable, progress: Optional[Progress], counter: str) -> Iterable:
+    """`items`, each one added to `progress`'s `counter` as it is taken (`items` itself without a reporter)."""
+    return items if progress is None or progress.closed else progress.wrap(items, counter)
+
+
+def hand_over_terminal(progress: Optional[Progress]) -> bool:
+    """On a terminal, end `progress`'s line so that a library's own progress display (HF tokenizers' bars,
+    fastText's line) can draw there instead; True when it did, and the library should show its own."""
+    if progress is None or not progress.tty:
+        return False
+    progress.close()
+    return True

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from schemas import ID, LANGUAGE, SOURCE, TEXT
 from schemas.arguments import positive_int, seed_number
 from schemas.io import iter_documents
-from schemas.progress import Progress
+from schemas.progress import Progress, counted
 from tokenizer.encode import TokenizerHandle, load_tokenizer, tokenizer_file
 from tokenizer.train import BASELINE_DIR, sample_hash
 
@@ -71,7 +71,7 @@ def choose_documents(docs_path: str, max_docs: int, seed: int,
     docs = iter_documents(docs_path)
 
     def keyed():
-        for d in (progress.wrap(docs, "read") if progress is not None else docs):
+        for d in counted(docs, progress, "read"):
             if d[TEXT]:
                 available[0] += 1
                 yield sample_hash(d[ID], seed), d[ID], d

@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from schemas import ID, SOURCE, TEXT
 from schemas.arguments import fraction_over_zero, seed_number
 from schemas.io import iter_documents
-from schemas.progress import Progress
+from schemas.progress import Progress, counted, hand_over_terminal
 
 # cl100k's split pattern with the possessive quantifiers removed: Oniguruma reads `\p{N}{1,3}+` as
 # `(\p{N}{1,3})+`, which would let digit runs of any length through as one piece. Without possessives the
@@ -401,16 +401,12 @@ def train_tokenizer(input_path: str, vocab_size: int, output_dir: str, seed: int
 
     columns = (ID, SOURCE, TEXT)
     docs = iter_documents(input_path, columns)
-    plan, stats = plan_sample(progress.wrap(docs, "read") if progress is not None else docs, seed=seed,
-                              max_chars=max_chars, max_doc_chars=max_doc_chars, sample_rate=sample_rate,
-                              source_weights=source_weights)
-    bars = progress is not None and progress.tty
-    if bars:
-        progress.close()
+    plan, stats = plan_sample(counted(docs, progress, "read"), seed=seed, max_chars=max_chars,
+                              max_doc_chars=max_doc_chars, sample_rate=sample_rate, source_weights=source_weights)
+    bars = hand_over_terminal(progress)  # then `counted` counts nothing: the reporter is closed
 
     def sampled_texts() -> Iterable[str]:
-        texts = plan.texts(iter_documents(input_path, columns))
-        return progress.wrap(texts, "fed") if progress is not None and not bars else texts
+        return counted(plan.texts(iter_documents(input_path, columns)), progress, "fed")
 
     pattern = split_pattern(split)
     if not plan.keys:
