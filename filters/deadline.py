@@ -24,17 +24,27 @@ around the interrupted code does not swallow it; callers catch it by name. If th
 deadline passed but before the exception arrived (or a bare `except:` swallowed it), leaving the block still
 raises it: a record over its limit is over its limit, however the race falls. Forked children (Beam's
 forked SDK workers) start their own watchdog on first use.
+
+The exception can also land on the first instruction of `__exit__` itself, before it tells the watchdog the block
+is over: the `with` statement then raises it (right), but the watchdog still counted the owner as inside and, from
+then on, sent it again every `RESEND_SECONDS` into whatever the thread did next (a CI run: pytest's own code, until
+the session died). No Python code can close that gap, so the watchdog asks the interpreter instead: `__exit__` is a
+descriptor, the `with` statement looks it up before `__enter__` and holds what it got on its frame's stack until the
+statement ends, however it ends; the watchdog keeps only a weak reference to that object and sends nothing once it
+is gone (`Deadline._left`).
 """
 from __future__ import annotations
 
 import _thread
 import ctypes
+import functools
 import heapq
 import itertools
 import logging
 import os
 import threading
 import time
+import weakref
 from typing import Callable, List, Optional
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,20 @@ def _set_async_exc(thread_id: int, exc_type: Optional[type]) -> int:
         ctypes.c_ulong(thread_id), ctypes.py_object(exc_type) if exc_type is not None else None)
 
 
+class _ExitLookup:
+    """`Deadline.__exit__`: each lookup on an instance returns a fresh callable and records a weak reference to
+    it. The `with` statement looks `__exit__` up before calling `__enter__` and holds the result on its frame's
+    stack until the statement ends (normally, or by an exception, even one raised before `__exit__` ran a line);
+    `__enter__` adopts that reference, so the watchdog can tell from it whether the owner is still inside."""
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return owner._exit
+        bound = functools.partial(owner._exit, instance)  # a partial, not a method: its frame holds no `bound`
+        instance._looked_up = weakref.ref(bound)
+        return bound
+
+
 class Deadline:
     """A context manager: `with deadline(seconds):` raises DeadlineExceeded in this thread after `seconds`;
     `with deadline(seconds, on_expiry=f):` calls `f()` from the watchdog thread instead. `expired` tells
@@ -69,6 +93,14 @@ class Deadline:
         self._active = False
         self._inside = False  # the raising form's owner is inside its block (under the watchdog's lock)
         self._resend_at = 0.0
+        self._looked_up: Optional[weakref.ref] = None  # what `__exit__`'s lookup handed out last
+        self._statement: Optional[weakref.ref] = None  # the same, held by the `with` statement that armed this
+
+    def _left(self) -> bool:
+        """Whether the `with` statement that armed this limit has ended (its hold on the looked-up `__exit__`
+        is gone) without `__exit__` getting as far as disarming it. False when armed some other way
+        (`__enter__` called by hand, contextlib.ExitStack): then only `__exit__` disarms."""
+        return self._statement is not None and self._statement() is None
 
     def remaining(self) -> Optional[float]:
         """Seconds left (not below 0), or None without a limit."""
@@ -77,7 +109,9 @@ class Deadline:
         return max(0.0, self.when - time.monotonic())
 
     def __enter__(self) -> "Deadline":
+        looked_up, self._looked_up = self._looked_up, None
         if self.seconds and self.seconds > 0:
+            self._statement = looked_up if looked_up is not None and looked_up() is not None else None
             self._thread_id = threading.get_ident()
             self.when = time.monotonic() + self.seconds
             try:
@@ -87,7 +121,7 @@ class Deadline:
                 raise
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def _exit(self, exc_type, exc, tb) -> bool:
         if not (self.seconds and self.seconds > 0):
             return False
         try:
@@ -102,6 +136,8 @@ class Deadline:
         if exc_type is None or issubclass(exc_type, DeadlineExceeded):
             raise DeadlineExceeded(self.message) from None
         return False  # another exception ended the block first: let it through
+
+    __exit__ = _ExitLookup()
 
 
 def deadline(seconds: Optional[float], on_expiry: Optional[Callable[[], None]] = None,
@@ -167,7 +203,7 @@ class _Watchdog:
         while self._heap and not self._heap[0][2]._active:
             heapq.heappop(self._heap)
             self._cancelled = max(0, self._cancelled - 1)
-        self._fired = [d for d in self._fired if d._inside]
+        self._fired = [d for d in self._fired if d._inside and not d._left()]
         times = ([self._heap[0][0]] if self._heap else []) + [d._resend_at for d in self._fired]
         return min(times) - time.monotonic() if times else None
 
@@ -185,13 +221,16 @@ class _Watchdog:
             with self._lock:
                 now = time.monotonic()
                 for d in self._fired:  # fired, owner still inside: the exception was lost, send it again
-                    if d._inside and d._resend_at <= now:
+                    if d._inside and d._resend_at <= now and not d._left():
                         d._resend_at = now + RESEND_SECONDS
                         _set_async_exc(d._thread_id, DeadlineExceeded)
                 while self._heap and self._heap[0][0] <= now:
                     d = heapq.heappop(self._heap)[2]
                     if not d._active:
                         self._cancelled = max(0, self._cancelled - 1)
+                        continue
+                    if d._left():  # an exception (an enclosing limit's) ended the statement before `__exit__` ran
+                        d._active = d._inside = False
                         continue
                     d._active, d.expired = False, True
                     if d.on_expiry is not None:
