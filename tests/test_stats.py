@@ -303,8 +303,15 @@ def test_inspect_documents_rejected_and_errors(outputs, capsys):
 
 
 def test_inspect_doc_id_in_curate_output_and_in_shards(outputs, capsys):
-    rows = find_document(str(outputs["curated"]), "dup-exact")
+    term = io.StringIO()
+    with Progress("inspect", ("rows", "found"), stream=term, tty=True, tty_interval=0.0) as prog:
+        rows = find_document(str(outputs["curated"]), "dup-exact", prog)
     assert [r["table"] for r in rows] == ["rejected"] and rows[0]["reason"] == "exact_duplicate"
+    report = Report.load(str(outputs["curated"] / "report.json"))
+    every_row = sum(pq.ParquetFile(f).metadata.num_rows
+                    for t in ("documents", "rejected", "errors") for f in glob.glob(str(outputs["curated"] / t / "*.parquet")))
+    assert prog.counts == {"rows": every_row, "found": 1} and prog.total == every_row >= report.stage("read").in_
+    assert f"rows {every_row}/{every_row} (100%), found 1" in term.getvalue()
     out = _winnow(capsys, "inspect", str(outputs["curated"]), "--doc-id", "doc-05")
     assert "documents/" in out and "kept" in out
 
@@ -313,7 +320,10 @@ def test_inspect_doc_id_in_curate_output_and_in_shards(outputs, capsys):
     tok = Tokenizer.from_file(str(outputs["tokenizer"] / "tokenizer.json"))
     docs = {d["id"]: d["text"] for d in _read(outputs["curated"] / "documents").to_pylist()}
     doc_id = max(docs, key=lambda k: len(docs[k]))  # long enough to span rows
-    hits = find_document_segments(str(outputs["shards"]), doc_id)
+    with Progress("inspect", ("rows", "found"), stream=io.StringIO(), tty=False) as prog:
+        hits = find_document_segments(str(outputs["shards"]), doc_id, prog)
+    manifest = json.loads((outputs["shards"] / "manifest.json").read_text())
+    assert prog.counts == {"rows": sum(s["sequences"] for s in manifest["shards"]), "found": len(hits)}
     expected = len(tok.encode(docs[doc_id]).ids) + 1  # plus <|endoftext|>
     assert len(hits) >= 2 and sum(h["length"] for h in hits) == expected
     out = _winnow(capsys, "inspect", str(outputs["shards"]), "--doc-id", doc_id)

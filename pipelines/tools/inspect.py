@@ -45,6 +45,7 @@ from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET
 from schemas.arguments import positive_int, seed_number
 from schemas.errors import WinnowError, reading
 from schemas.io import table_files
+from schemas.progress import Progress
 from schemas.shard_files import ShardFile, read_manifest, shard_problems
 from schemas.shards import FIX_RETOKENIZE, ShardInfo, shard_schema
 
@@ -269,19 +270,25 @@ def inspect_documents(path: str, n: int, width: int, language: Optional[str], so
         print("  (none)")
 
 
-def find_document(path: str, doc_id: str) -> List[Dict[str, Any]]:
-    """Rows with id `doc_id` in a curate output's documents, rejected and errors tables (reads `id` first)."""
+def find_document(path: str, doc_id: str, progress: Optional[Progress] = None) -> List[Dict[str, Any]]:
+    """Rows with id `doc_id` in a curate output's documents, rejected and errors tables (reads `id` first).
+    `progress` counts the rows scanned (`rows`, its total set here) and the rows found (`found`)."""
+    groups = [(name, f, i, n) for name in TABLES for f, i, n in _row_groups(table_files(path, name))]
+    if progress is not None:
+        progress.total = sum(n for *_, n in groups)
     found = []
-    for table_name in TABLES:
-        for f, i, _ in _row_groups(table_files(path, table_name)):
-            with reading(f):
-                pf = pq.ParquetFile(f)
-                if ID not in pf.schema_arrow.names:
-                    continue
-                mask = pc.fill_null(pc.equal(pf.read_row_group(i, columns=[ID]).column(ID), doc_id), False)
-            if pc.any(mask).as_py():
-                for row in _read_rows(f, i).filter(mask).to_pylist():
-                    found.append(dict(row, table=table_name, file=os.path.basename(f)))
+    for table_name, f, i, n in groups:
+        with reading(f):
+            pf = pq.ParquetFile(f)
+            mask = (pc.fill_null(pc.equal(pf.read_row_group(i, columns=[ID]).column(ID), doc_id), False)
+                    if ID in pf.schema_arrow.names else None)
+        if mask is not None and pc.any(mask).as_py():
+            for row in _read_rows(f, i).filter(mask).to_pylist():
+                found.append(dict(row, table=table_name, file=os.path.basename(f)))
+                if progress is not None:
+                    progress.add("found")
+        if progress is not None:
+            progress.add("rows", n)
     return found
 
 
@@ -418,12 +425,14 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
 
         manifest = read_manifest(path)
         files = _shard_files(path, manifest)  # missing or misshapen shards refused before the scan
-        hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id)]
+        with Progress("inspect", ("rows", "found"), total=sum(s.sequences for s in manifest.shards)) as prog:
+            hits = [dict(h, shard=os.path.basename(h["shard"])) for h in find_document_segments(path, doc_id, prog)]
         tok, _ = _load_tokenizer(path, tokenizer, manifest)
         print(printable(f"== document {doc_id}: {len(hits)} segment(s) in {path}"))
         wanted = {(h["shard"], h["row"]) for h in hits}
         texts: Dict[Tuple[str, int], Dict[str, Any]] = {}
-        for f, start, piece in _iter_shard_pieces(files, manifest.file_format, [TOKENS, DOC_LENGTHS]):
+        holding = [f for f in files if os.path.basename(f) in {shard for shard, _ in wanted}]  # only those read
+        for f, start, piece in _iter_shard_pieces(holding, manifest.file_format, [TOKENS, DOC_LENGTHS]):
             for shard, row in wanted:
                 if shard == os.path.basename(f) and start <= row < start + piece.num_rows:
                     texts[(shard, row)] = piece.slice(row - start, 1).to_pylist()[0]
@@ -435,7 +444,8 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
                   f"tokens {h['offset']}..{h['offset'] + h['length']}")
             print("  " + _snippet(text, width))
         return 0 if hits else 1
-    rows = find_document(path, doc_id)
+    with Progress("inspect", ("rows", "found")) as prog:
+        rows = find_document(path, doc_id, prog)
     print(printable(f"== document {doc_id}: {len(rows)} row(s) in {path}"))
     for row in rows:
         where = {"documents": "kept", "rejected": f"rejected at {row.get(STAGE)}: {row.get(REASON)}",

@@ -18,13 +18,14 @@ segment (a wrong or empty answer), so a mismatch is a LineageError naming the sh
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import DOC_IDS, DOC_LENGTHS, Manifest
 from schemas.errors import reading
+from schemas.progress import Progress
 from schemas.shard_files import ShardFile, doc_ids_problem, read_manifest, shard_location
 from schemas.shards import FIX_RETOKENIZE, ShardError
 
@@ -55,9 +56,10 @@ def _read_existing(path: str) -> bytes:
         return f.read()
 
 
-def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]:
+def find_document_segments(shards_dir: str, doc_id: str, progress: Optional[Progress] = None) -> List[Dict[str, Any]]:
     """Every segment of document `doc_id`: {shard (path), row, segment (index in the row), offset, length} in
-    tokens, in shard then row order; [] when none. Raises LineageError without a manifest or `doc_ids`."""
+    tokens, in shard then row order; [] when none. Raises LineageError without a manifest or `doc_ids`.
+    `progress` counts the rows scanned (`rows`) and the segments found (`found`)."""
     import pyarrow.compute as pc
 
     manifest = _load_manifest(shards_dir)
@@ -86,7 +88,11 @@ def find_document_segments(shards_dir: str, doc_id: str) -> List[Dict[str, Any]]
                     row_lengths = lengths[row].as_py()
                     found.append({"shard": path, "row": start + row, "segment": seg,
                                   "offset": int(sum(row_lengths[:seg])), "length": int(row_lengths[seg])})
+                    if progress is not None:
+                        progress.add("found")
             start += batch.num_rows
+            if progress is not None:
+                progress.add("rows", batch.num_rows)
     return found
 
 
