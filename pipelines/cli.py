@@ -8,7 +8,8 @@ traceback; `--log-level DEBUG` or `WINNOW_DEBUG=1` shows the traceback too (sche
 directory that cannot be written is refused before any work starts. The Beam jobs (`run`, `crawl`, `curate`, `tokenize`) accept any Beam or Dataflow
 option they do not define themselves (`--project`, `--region`, `--temp_location`, `--setup_file`, ...)
 and pass it through to the runner as `args.beam_args`. `winnow train` hands its arguments to the bundled
-trainer, which imports torch, so torch is loaded only by that command.
+trainer, which imports torch, so torch is loaded only by that command (not for its `--help` or a refused option:
+training/options.py parses them first).
 """
 from __future__ import annotations
 
@@ -177,6 +178,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                           (i == 0 or argv[i - 1] != "--log-level")), None)
     if command_index is not None and argv[command_index] == "train":
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+        from training.options import build_parser as train_parser
+
+        train_parser().parse_args(argv[command_index + 1:])  # --help and a refused option before torch loads
         from training.train import main as train_main
 
         return train_main(argv[command_index + 1:])  # reports its errors through report_errors too

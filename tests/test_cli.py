@@ -59,6 +59,19 @@ def test_every_command_has_help(cmd, capsys):
     assert code == 0 and "usage:" in out and "--help" in out
 
 
+def test_train_help_and_a_refused_option_do_not_load_torch():
+    # torch takes seconds to import (3.5 s here for `winnow train --help` when the trainer's module parsed it)
+    probe = ("import sys\nfrom pipelines.cli import main\n"
+             "for argv in (['train', '--help'], ['train', '--shards', 'x', '--lr', 'inf']):\n"
+             "    try:\n        main(argv)\n    except SystemExit as exc:\n        print('exit', exc.code)\n"
+             "print('torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.stdout.split("\n")[-2:] == ["False", ""], (proc.stdout, proc.stderr[-2000:])
+    assert "--preset" in proc.stdout and "exit 0" in proc.stdout and "exit 2" in proc.stdout
+    assert "argument --lr" in proc.stderr
+
+
 def test_beam_commands_take_workers_and_runner(capsys):
     for cmd in ("run", "crawl", "curate", "tokenize"):
         _, out, _ = winnow_in_process(capsys, cmd, "--help")
