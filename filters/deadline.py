@@ -145,6 +145,25 @@ def deadline(seconds: Optional[float], on_expiry: Optional[Callable[[], None]] =
     return Deadline(seconds, on_expiry, message)
 
 
+def armed(thread_id: Optional[int] = None) -> List[Deadline]:
+    """The limits of this process (of `thread_id`'s blocks only, when given) whose owner has not left its block:
+    set and not yet passed, or passed with the exception still being sent. After a block ends there is none of
+    it: tests/conftest.py checks that after every test, so that a limit left behind fails the test that left it
+    instead of firing into later ones."""
+    dog = _instance
+    if dog is None:
+        return []
+    with dog._lock:
+        found = [entry[2] for entry in dog._heap if entry[2]._active] + [d for d in dog._fired if d._inside]
+    return [d for d in found if not d._left() and (thread_id is None or d._thread_id == thread_id)]
+
+
+def disarm(d: Deadline) -> None:
+    """Take `d` off the watchdog (nothing fires or is sent again), whatever its block did."""
+    if _instance is not None:
+        _instance.cancel(d)
+
+
 class _Watchdog:
     """One daemon thread and a heap of (when, seq, Deadline). Cancelled entries are removed lazily, and the
     heap is compacted when they outnumber the live ones (a stream of fast records leaves many behind).

@@ -83,6 +83,23 @@ def fresh_run(tmp_path_factory):
     return cwd, proc.stdout
 
 
+@pytest.fixture(autouse=True)
+def no_time_limit_outlives_its_test():
+    """After each test, no `filters.deadline` limit of the main thread may still be armed: one left behind
+    fires into whatever runs next (a CI run died of one inside pytest's own code). It is disarmed and this
+    test, the one that left it, fails."""
+    yield
+    deadline = sys.modules.get("filters.deadline")
+    if deadline is None:
+        return
+    import threading
+
+    left = deadline.armed(threading.main_thread().ident)
+    for d in left:
+        deadline.disarm(d)
+    assert not left, f"time limits still armed after the test: {[d.message for d in left]}"
+
+
 @pytest.fixture()
 def live_progress(monkeypatch):
     """`live_progress(job_module)`: the live progress lines `job_module` opens with `beam_progress` while a job

@@ -18,7 +18,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from filters.deadline import DeadlineExceeded, deadline
+from filters.deadline import DeadlineExceeded, armed, deadline, disarm
 from pipelines.ingest.html import ExtractConfig, extract_record
 from pipelines.ingest.records import BODY, CONTENT_TYPE, HTTP_STATUS
 from schemas import ID, SOURCE, URL
@@ -139,6 +139,7 @@ def test_a_limit_whose_exit_never_ran_sends_nothing_after_its_statement():
             with limit:
                 sys.settrace(raise_at_exit)
         sys.settrace(None)
+        assert limit not in armed(threading.get_ident())  # the statement has ended: nothing of it is armed
         end = time.monotonic() + 0.5  # the limit passes in here, outside its statement: nothing may arrive
         while time.monotonic() < end:
             sum(range(100))
@@ -173,6 +174,40 @@ def test_nested_deadlines_report_the_one_that_passed():
         with deadline(0.2, message="outer"):
             with deadline(30, message="inner"):
                 _busy_forever()
+
+
+def test_armed_lists_the_limits_of_blocks_still_open_and_disarm_takes_one_off():
+    me = threading.get_ident()
+    with deadline(30) as outer:
+        with deadline(20, on_expiry=lambda: None) as inner:
+            assert {id(d) for d in armed(me)} == {id(outer), id(inner)}
+        assert [id(d) for d in armed(me)] == [id(outer)]
+    assert armed(me) == []
+    entered, release, theirs = threading.Event(), threading.Event(), []
+
+    def other_thread():
+        with deadline(30) as d:
+            theirs.append((threading.get_ident(), d))
+            entered.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    assert entered.wait(10)
+    try:
+        assert armed(me) == [] and [id(d) for d in armed(theirs[0][0])] == [id(theirs[0][1])]
+    finally:
+        release.set()
+        worker.join(10)
+    assert armed(theirs[0][0]) == []
+    by_hand = deadline(0.2)
+    by_hand.__enter__()  # no `with` statement: only disarming ends it
+    assert [id(d) for d in armed(me)] == [id(by_hand)]
+    disarm(by_hand)
+    assert armed(me) == []
+    time.sleep(0.4)
+    sum(range(200_000))  # disarmed before its 0.2 s: nothing arrives
+    assert not by_hand.expired
 
 
 def test_callback_form_runs_on_expiry_and_not_after_cancel():
