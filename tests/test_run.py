@@ -13,7 +13,9 @@ import pytest
 
 from schemas import DOCUMENTS_SCHEMA, ERRORS_SCHEMA, MANIFEST_FORMAT, REJECTED_SCHEMA, Manifest, Report
 
-pytestmark = pytest.mark.slow
+# The whole chain runs once in the first test's setup (`fresh_run`, whose subprocess may take up to 900 s): the
+# suite's 300 s per test would cut it short on a busy host (a full suite beside a CPU-bound process: over 300 s).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 WINNOW = os.path.join(os.path.dirname(sys.executable), "winnow")
 
