@@ -32,7 +32,7 @@ from filters.stage_options import (Fraction, ModelPath, OptionError, Sources, ch
 from schemas import TEXT, ID
 from schemas.arguments import fasttext_seed, positive_int
 from schemas.io import document_files, iter_documents
-from schemas.progress import Progress, hand_over_terminal
+from schemas.progress import Progress, add_to, hand_over_terminal
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 QUALITY_LABELS = (POSITIVE, NEGATIVE)  # exactly the labels of a model this module trains and the stage accepts
@@ -149,8 +149,7 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], o
                 capped = True
                 break
             read += 1
-            if progress is not None:
-                progress.add("positive" if label else "negative")
+            add_to(progress, **{"positive" if label else "negative": 1})
             line = fasttext_line(text or "")
             if not has_words(line):  # nothing to learn from; such a document scores 0.0
                 continue

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from schemas.errors import WinnowError, reading
-from schemas.progress import Progress
+from schemas.progress import Progress, add_to
 
 INDEX_DIR = "index"
 DESCRIPTION = "index.json"
@@ -414,9 +414,7 @@ def _merge_tables(loaded, output: str, stage: str, params, partitions: int, keys
                 rows.extend(zip(*(table.column(c).to_pylist() for c in columns)))
         if rows:
             files.append(write_partition(output, p, partitions, rows, schema))
-        if progress is not None:
-            progress.add("partitions")
-            progress.add("rows", len(rows))
+        add_to(progress, partitions=1, rows=len(rows))
     desc = describe(stage, params, partitions, files, keys_per_doc, sources=[d for d, _ in loaded], holds=holds)
     write_description(output, desc)
     return desc

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Dict, Iterable, Iterator, Optional, Sequence, TextIO
+from typing import Dict, Iterable, Iterator, Mapping, Optional, Sequence, TextIO
 
 TTY_INTERVAL = 0.2
 LOG_INTERVAL = 60.0
@@ -57,8 +57,13 @@ class Progress:
         return self._clock() - self.started
 
     def add(self, counter: str = "read", n: int = 1) -> None:
+        self.add_counts({counter: n})
+
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        """Add to several counters at once (one line drawn at most)."""
         with self._lock:
-            self.counts[counter] = self.counts.get(counter, 0) + n
+            for counter, n in counts.items():
+                self.counts[counter] = self.counts.get(counter, 0) + n
             now = self._clock()
             if now - self._last >= self.interval and not self.closed:
                 self._last = now
@@ -109,6 +114,12 @@ class Progress:
 def counted(items: Iterable, progress: Optional[Progress], counter: str) -> Iterable:
     """`items`, each one added to `progress`'s `counter` as it is taken (`items` itself without a reporter)."""
     return items if progress is None or progress.closed else progress.wrap(items, counter)
+
+
+def add_to(progress: Optional[Progress], **counts: int) -> None:
+    """Add `counts` (counter=n, ...) to `progress`; nothing without a reporter. For work that reports when asked."""
+    if progress is not None:
+        progress.add_counts(counts)
 
 
 def hand_over_terminal(progress: Optional[Progress]) -> bool:

@@ -52,7 +52,7 @@ from pipelines.runtime.files import read_bytes, write_bytes, write_pieces
 from pipelines.tools.verify import check_listed, read_listed_shard
 from schemas import DOC_IDS, MANIFEST_NAME
 from schemas.errors import WinnowError
-from schemas.progress import Progress
+from schemas.progress import Progress, add_to
 from schemas.shard_files import (SHARD_FILE_NAME, RowLengths, ShardTally, check_shard_content, check_totals,
                                  read_manifest)
 from schemas.trainer_formats import (
@@ -219,9 +219,7 @@ def _export(manifest, manifest_bytes: bytes, shards_dir: str, file_format: str, 
         nonlocal appended
         # one shard's tally at a time, in the manifest's order (ProcessPoolExecutor.map keeps it)
         for shard, (shard_files, entry, shard_tally, shard_appended) in zip(manifest.shards, done):
-            if progress is not None:
-                progress.add("shards")
-                progress.add("tokens", shard.tokens)
+            add_to(progress, shards=1, tokens=shard.tokens)
             files.extend(shard_files)
             appended += shard_appended
             if entry is not None:

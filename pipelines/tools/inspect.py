@@ -45,7 +45,7 @@ from schemas import (DOC_IDS, DOC_LENGTHS, DUPLICATE_OF, ERROR, ID, INPUT_OFFSET
 from schemas.arguments import positive_int, seed_number
 from schemas.errors import WinnowError, reading
 from schemas.io import table_files
-from schemas.progress import Progress
+from schemas.progress import Progress, add_to
 from schemas.shard_files import ShardFile, read_manifest, shard_problems
 from schemas.shards import FIX_RETOKENIZE, ShardInfo, shard_schema
 
@@ -285,10 +285,8 @@ def find_document(path: str, doc_id: str, progress: Optional[Progress] = None) -
         if mask is not None and pc.any(mask).as_py():
             for row in _read_rows(f, i).filter(mask).to_pylist():
                 found.append(dict(row, table=table_name, file=os.path.basename(f)))
-                if progress is not None:
-                    progress.add("found")
-        if progress is not None:
-            progress.add("rows", n)
+                add_to(progress, found=1)
+        add_to(progress, rows=n)
     return found
 
 

@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import DOC_IDS, DOC_LENGTHS, Manifest
 from schemas.errors import reading
-from schemas.progress import Progress
+from schemas.progress import Progress, add_to
 from schemas.shard_files import ShardFile, doc_ids_problem, read_manifest, shard_location
 from schemas.shards import FIX_RETOKENIZE, ShardError
 
@@ -88,11 +88,9 @@ def find_document_segments(shards_dir: str, doc_id: str, progress: Optional[Prog
                     row_lengths = lengths[row].as_py()
                     found.append({"shard": path, "row": start + row, "segment": seg,
                                   "offset": int(sum(row_lengths[:seg])), "length": int(row_lengths[seg])})
-                    if progress is not None:
-                        progress.add("found")
+                    add_to(progress, found=1)
             start += batch.num_rows
-            if progress is not None:
-                progress.add("rows", batch.num_rows)
+            add_to(progress, rows=batch.num_rows)
     return found
 
 

@@ -32,7 +32,7 @@ from schemas.shard_files import (
 )
 from schemas.shards import ShardError, ShardInfo, check_shard_digest
 from schemas.trainer_formats import check_trainer_files, is_trainer_manifest, load_trainer_manifest
-from schemas.progress import Progress
+from schemas.progress import Progress, add_to
 
 # Verify's failures are shard errors: one class, so `winnow train` and `winnow verify` say the same thing.
 VerifyError = ShardError
@@ -83,9 +83,7 @@ def verify_trainer_files(shards_dir: str, manifest: Dict[str, Any], tokenizer_pa
         if not FileSystems.exists(full):
             raise VerifyError(f"{path}: missing (listed in {MANIFEST_NAME})")
         data = read_bytes(full)
-        if progress is not None:
-            progress.add("files")
-            progress.add("bytes", len(data))
+        add_to(progress, files=1, bytes=len(data))
         return data
 
     if progress is not None:
@@ -133,9 +131,7 @@ def verify_shards(shards_dir: str, tokenizer_path: Optional[str] = None,
         progress.total = len(manifest.shards)
     for shard in manifest.shards:
         check_shard_content(manifest, shard, read_listed_shard(shards_dir, shard), tally)
-        if progress is not None:
-            progress.add("files")
-            progress.add("bytes", shard.bytes)
+        add_to(progress, files=1, bytes=shard.bytes)
     check_totals(manifest, tally)
     return manifest
 
