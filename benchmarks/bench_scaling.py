@@ -78,7 +78,7 @@ def _run(paths, workers: int, root: str, recipe) -> dict:
     result.update(records=read["in"], span=read.get("span_seconds") or float("nan"),
                   documents=report.get("outputs", {}).get("documents", 0),
                   timeouts=extract[0].get("dropped", {}).get("timeout", 0) if extract else 0,
-                  digest=_curate_digest(out))
+                  digest=_curate_digest(out), timings=report.get("timings") or {})
     return result
 
 
@@ -126,6 +126,7 @@ def _copies(paths, root: str, copies: int) -> list:
 def _measure_recipe(name: str, recipe, paths, root: str, rows: list, probes: list, repeats: int = REPEATS,
                     concurrent: bool = True) -> list:
     times, spans = {1: [], 2: []}, {1: [], 2: []}
+    timings = {1: [], 2: []}  # report.json `timings` of each run
     together = []  # (wall, mean span) of two independent 1-worker runs at once, per repeat
     digests, timeouts = set(), []
     records = documents = 0
@@ -138,6 +139,7 @@ def _measure_recipe(name: str, recipe, paths, root: str, rows: list, probes: lis
                   f"(read pass {r['span']:.1f} s)", flush=True)
             times[workers].append(r["seconds"])
             spans[workers].append(r["span"])
+            timings[workers].append(r["timings"])
             digests.add(r["digest"])
             timeouts.append(r["timeouts"])
             records, documents = r["records"], r["documents"]
@@ -162,11 +164,31 @@ def _measure_recipe(name: str, recipe, paths, root: str, rows: list, probes: lis
             *(_ceiling_lines(times, spans, together) if together else []),
             f"Fixed cost of this job outside the read pass (wall - span, 1 worker): median "
             f"{statistics.median(t - s for t, s in zip(times[1], spans[1])):.1f} s; {documents} documents kept.  ",
+            _fixed_cost_line(timings),
             f"Outputs (documents, rejected, errors) equal across all {2 * repeats + 2 * len(together)} runs and both "
             f"worker counts: "
             f"{'yes' if len(digests) == 1 else 'NO (' + str(len(digests)) + ' distinct)'}"
             + (f"; pages dropped as extract `timeout` per run: {timeouts} (the per-page wall limit fires under "
                f"load, so outputs then differ with the machine's load)." if any(timeouts) else "."), ""]
+
+
+TIMING_PARTS = (("startup_seconds", "start-up"), ("setup_seconds", "setup"), ("before_read_seconds", "runner start"),
+                ("read_pass_seconds", "read pass"), ("after_read_seconds", "after it (dedup, tables)"))
+
+
+def _fixed_cost_line(timings) -> str:
+    """Where the wall time of the runs went, from report.json's `timings` (pipelines/transforms/counters.py
+    `job_timings`), medians per worker count: the parts outside the read pass are the job's fixed cost."""
+    cells = []
+    for workers in (1, 2):
+        runs = [t for t in timings[workers] if all(t.get(key) is not None for key, _ in TIMING_PARTS)]
+        if runs:
+            cells.append(f"{workers} worker(s): " + ", ".join(
+                f"{label} {statistics.median(t[key] for t in runs):.1f}" for key, label in TIMING_PARTS))
+    return (f"Where the time went (report.json `timings`, medians, seconds; start-up: interpreter and imports; "
+            f"setup: inputs, building the job; runner start: workers, models, the id pass): {'; '.join(cells)}.  "
+            if cells
+            else "report.json gave no `timings` (older Winnow?).  ")
 
 
 def _ceiling_lines(times, spans, together) -> list:

@@ -20,6 +20,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 from typing import List, Optional
 
 from schemas.errors import check_writable_dir, debugging, report_errors
@@ -170,7 +171,24 @@ def _expand_home(args: argparse.Namespace) -> None:
             setattr(args, name, _home(value))
 
 
+def process_started_at() -> Optional[float]:
+    """When this process started, in epoch seconds (Linux: /proc, to 10 ms), or None where that is unknown: the
+    start-up part of a job's timings (the interpreter and the imports, before any of the job's own code)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start, in ticks after boot
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - max(0.0, age)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    # The process's own command line (not a call from Python code that started earlier): a job can tell how long the
+    # start-up took (args.process_start; curate's report.json `timings`).
+    process_start = process_started_at() if argv is None else None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # Options before the command (only --log-level) are parsed by the top-level parser.
@@ -195,6 +213,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         _refuse_unknown(leaf or parser, unknown)
     # a Beam job hands what it does not take to Beam; pipelines/runtime/options.py refuses what Beam does not take
     args.beam_args = unknown
+    args.process_start = process_start
     _expand_home(args)
     logging.getLogger("apache_beam.runners.common").addFilter(_DropReraisedTracebacks())
     module = importlib.import_module(args._module)

@@ -48,6 +48,8 @@ class Report:
     outputs: Dict[str, int] = dataclasses.field(default_factory=dict)
     wall_seconds: Optional[float] = None
     format: str = REPORT_FORMAT
+    # where the wall time went (curate: pipelines/transforms/counters.py `job_timings`); None: not measured
+    timings: Optional[Dict[str, Optional[float]]] = None
 
     def stage(self, name: str) -> StageCounts:
         for s in self.stages:
@@ -56,8 +58,9 @@ class Report:
         raise KeyError(f"no stage {name!r} in report; stages are {[s.name for s in self.stages]}")
 
     def to_json(self) -> Dict[str, Any]:
+        timings = {} if self.timings is None else {"timings": dict(self.timings)}
         return {"format": self.format, "inputs": self.inputs, "stages": [s.to_json() for s in self.stages],
-                "outputs": self.outputs, "wall_seconds": self.wall_seconds, "recipe": self.recipe,
+                "outputs": self.outputs, "wall_seconds": self.wall_seconds, **timings, "recipe": self.recipe,
                 "versions": self.versions}
 
     def dumps(self) -> str:
@@ -69,7 +72,7 @@ class Report:
             raise ValueError(f"report format {d.get('format')!r} is not {REPORT_FORMAT!r}")
         return cls(stages=[StageCounts.from_json(s) for s in d["stages"]], inputs=d.get("inputs", []),
                    recipe=d.get("recipe", {}), versions=d.get("versions", {}), outputs=d.get("outputs", {}),
-                   wall_seconds=d.get("wall_seconds"))
+                   wall_seconds=d.get("wall_seconds"), timings=d.get("timings"))
 
     @classmethod
     def load(cls, path: str) -> "Report":

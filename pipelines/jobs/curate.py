@@ -42,11 +42,11 @@ from pipelines.runtime.local_runner import warm_workers
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
 from pipelines.jobs.recipe import Recipe, RecipeError, check_inputs_need_no_extract, load_recipe
-from pipelines.transforms.counters import (breakdowns_by_stage, counters_by_stage, renamed_by_stage, report_json,
-                                           span_seconds, stage_counts)
+from pipelines.transforms.counters import (breakdowns_by_stage, bundle_clocks, counters_by_stage, format_timings,
+                                           job_timings, renamed_by_stage, report_json, span_seconds, stage_counts)
 from pipelines.ingest.inputs import READ_STAGE, REPLACED_INVALID_UTF8, REPLACED_INVALID_UTF8_MEANING, record_cap
 from pipelines.ingest.readers import expand_input_specs
-from pipelines.transforms.read import RECORDS, ReadInputs
+from pipelines.transforms.read import RECORDS, ClockPass, ReadInputs
 from pipelines.jobs.stage_registry import build_stage
 from pipelines.runtime.staging import StagedOutput, delete_tree, refuse_inputs_inside_output
 from pipelines.transforms.stages import ERRORS, REJECTED
@@ -130,6 +130,8 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
             phase += 1
             lean_dir = phase_dir(output_dir, phase)
             files = current | f"Phase{phase}" >> WritePhase(lean_dir, ROW_GROUP_BYTES, ROW_GROUP_RECORD_BATCH)
+            if phase == 1:  # the end of the read pass: its phase files written (report.json span_seconds, timings)
+                _ = files | "ReadPassEnd" >> beam.ParDo(ClockPass(READ_STAGE))
             current = files | f"ReadPhase{phase}" >> ReadPhaseFiles()
         else:  # the previous dedup stage's kept documents are lean: their text again for this stage's keys
             current = current | f"{label}Texts" >> AttachText(lean_dir)
@@ -146,6 +148,8 @@ def build_curate_pipeline(p: beam.Pipeline, inputs: Sequence[str], output_dir: s
         stage.write_index(out, index_dir, label)
     if lean_dir is not None:
         current = current | "KeptTexts" >> AttachText(lean_dir)
+    if phase == 0:  # no dedup: the read pass goes on into the documents table; its end is clocked before the writer
+        current = current | "ReadPassEnd" >> beam.ParDo(ClockPass(READ_STAGE))
     current = current | "ProgressKept" >> CountProgress("curate", "kept")
     tables = [_table(current, output_dir, "documents")]
     tables += _rejected_tables(rejected, output_dir, recipe.rejected_sample_per_reason)
@@ -232,7 +236,10 @@ def package_versions() -> Dict[str, str]:
 
 
 def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] = None,
-               beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1) -> Optional[Report]:
+               beam_args: Sequence[str] = (), runner: Optional[str] = None, workers: int = 1,
+               process_start: Optional[float] = None) -> Optional[Report]:
+    """Run the curate job; the Report, or None after a Dataflow dry run. `process_start` (epoch seconds), when the
+    job is the process's command, gives report.json's `timings` their start-up part."""
     recipe = recipe or load_recipe()
     if not inputs:
         raise ValueError("curate needs at least one --input")
@@ -261,13 +268,17 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
     claims_dir = tempfile.mkdtemp(prefix="winnow-claims-") if shared else None
     build_curate_pipeline(p, inputs, write_dir, recipe, read_shards=workers if is_local(p) else 1,
                           claims_dir=claims_dir)
+    built = time.time()
     try:
         with beam_progress("curate", ("read", "kept"), unit="docs"):
             result = run_pipeline(p)
         if result is None:  # a Dataflow dry run: the job was built, nothing ran, there is nothing to report
             return None
+        finished = time.time()
         delete_tree(FileSystems.join(write_dir, PHASES_DIR))  # the hand-over files are not outputs
         report, renamed, breakdowns = _report(result, inputs, recipe, started)
+        report.timings = job_timings(process_start, started, built, finished,
+                                     bundle_clocks(result).get(READ_STAGE))
         _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed, breakdowns,
                                                                            index=_index_summaries(write_dir, recipe),
                                                                            spans=span_seconds(result)))
@@ -364,11 +375,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
-    report = run_curate(args.input, args.output, recipe, getattr(args, "beam_args", ()), args.runner, args.workers)
+    report = run_curate(args.input, args.output, recipe, getattr(args, "beam_args", ()), args.runner, args.workers,
+                        process_start=getattr(args, "process_start", None))
     if report is None:
         print("dry run: the job was built and not submitted")
         return 0
     print(format_funnel(report))
+    if report.timings:
+        print(format_timings(report.timings, report.wall_seconds))
     print(f"documents: {FileSystems.join(args.output, 'documents')}  report: {FileSystems.join(args.output, 'report.json')}")
     return 0
 

@@ -8,7 +8,7 @@ finished pipeline result. Counters named `renamed_<reason>` count documents that
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from apache_beam.metrics.metric import MetricsFilter
 
@@ -37,18 +37,64 @@ def counters_by_stage(pipeline_result) -> Dict[str, Dict[str, int]]:
 BUNDLE_CLOCK = "bundle_clock_ms"  # a distribution of wall-clock times (ms) at bundle starts and ends
 
 
-def span_seconds(pipeline_result) -> Dict[str, float]:
-    """stage -> seconds from its first bundle's start to its last bundle's end, for the stages that record a
-    `BUNDLE_CLOCK` (read: the wall time of the pass it is fused with, across all workers)."""
-    out: Dict[str, float] = {}
+def bundle_clocks(pipeline_result) -> Dict[str, Tuple[float, float]]:
+    """stage -> (its first bundle's start, its last bundle's end) in epoch seconds, for the stages that record a
+    `BUNDLE_CLOCK`; where a stage records it in several steps, the step with the longest span."""
+    out: Dict[str, Tuple[float, float]] = {}
     for dist in pipeline_result.metrics().query(MetricsFilter().with_name(BUNDLE_CLOCK))["distributions"]:
         namespace = dist.key.metric.namespace
         value = dist.committed if dist.committed is not None else dist.attempted
         if not namespace.startswith(METRICS_PREFIX) or value is None or not value.count:
             continue
         stage = namespace[len(METRICS_PREFIX):]
-        out[stage] = max(out.get(stage, 0.0), round((value.max - value.min) / 1000.0, 3))
+        window = (value.min / 1000.0, value.max / 1000.0)
+        if stage not in out or window[1] - window[0] > out[stage][1] - out[stage][0]:
+            out[stage] = window
     return out
+
+
+def span_seconds(pipeline_result) -> Dict[str, float]:
+    """stage -> seconds from its first bundle's start to its last bundle's end, for the stages that record a
+    `BUNDLE_CLOCK` (read: the wall time of the pass it is fused with, across all workers)."""
+    return {stage: round(last - first, 3) for stage, (first, last) in bundle_clocks(pipeline_result).items()}
+
+
+def job_timings(process_start: Optional[float], started: float, built: float, finished: float,
+                read_window: Optional[Tuple[float, float]]) -> Dict[str, Optional[float]]:
+    """Where a job's wall time went, in seconds (report.json `timings`; epoch-second arguments):
+    `startup` (the process's start to the job's: the interpreter and the imports; None where the process's start
+    time is unknown), `setup` (listing inputs, checks, building the job), `run` (the runner, from the built job to
+    its end), split by the read pass's window (`read_window`, the read stage's `bundle_clocks`) into
+    `before_read` (the runner's start, the id planning pass), `read_pass` (read -> extract -> filters -> phase
+    files, every worker) and `after_read` (dedup, the final pass that writes the tables). A worker's clock
+    that is not the driver's (Dataflow) can put the window a little outside the run: the parts are clipped to it."""
+    def seconds(a: float, b: float) -> float:
+        return round(max(0.0, b - a), 3)
+
+    out: Dict[str, Optional[float]] = {
+        "startup_seconds": seconds(process_start, started) if process_start is not None else None,
+        "setup_seconds": seconds(started, built), "run_seconds": seconds(built, finished),
+        "before_read_seconds": None, "read_pass_seconds": None, "after_read_seconds": None}
+    if read_window is not None:
+        first, last = (min(max(t, built), finished) for t in read_window)
+        out.update(before_read_seconds=seconds(built, first), read_pass_seconds=seconds(first, last),
+                   after_read_seconds=seconds(last, finished))
+    return out
+
+
+def format_timings(timings: Mapping[str, Optional[float]], wall: Optional[float]) -> str:
+    """One line of `job_timings` for the terminal, "time: 8.7 s: start-up 1.9 (interpreter, imports), setup 0.3
+    (inputs, building the job), ...", the total being the start-up plus the job's `wall` seconds."""
+    labels = (("startup_seconds", "start-up", " (interpreter, imports)"),
+              ("setup_seconds", "setup", " (inputs, building the job)"),
+              ("before_read_seconds", "runner start", " (workers, models, id pass)"),
+              ("read_pass_seconds", "read pass", " (read, extract, filters)"),
+              ("after_read_seconds", "after it", " (dedup, tables)"))
+    parts = [f"{label} {timings[key]:.1f}{note}" for key, label, note in labels if timings.get(key) is not None]
+    if timings.get("read_pass_seconds") is None and timings.get("run_seconds") is not None:
+        parts.append(f"run {timings['run_seconds']:.1f}")
+    total = (wall or 0.0) + (timings.get("startup_seconds") or 0.0)
+    return f"time: {total:.1f} s: {', '.join(parts)}"
 
 
 RENAMED_PREFIX = "renamed_"

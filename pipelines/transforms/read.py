@@ -28,6 +28,30 @@ from schemas import REASON, to_error_row
 RECORDS = "records"
 
 
+class ClockPass(beam.DoFn):
+    """A step that passes its elements on and clocks its bundles into `stage`'s `BUNDLE_CLOCK`, placed at the far
+    end of a fused pass: Beam starts a bundle's steps from the last to the first and finishes them from the first
+    to the last, so this step's bundles start before any other step of the pass starts one and end after every step
+    before it has flushed. The min..max of the clock is then the wall span of the whole pass (counters.bundle_clocks
+    and span_seconds; DoFn setup, such as loading a model, comes before the first bundle and is not in it)."""
+
+    def __init__(self, stage: str = READ_STAGE):
+        super().__init__()
+        self._stage = stage
+
+    def setup(self):
+        self._clock = Metrics.distribution(metrics_namespace(self._stage), BUNDLE_CLOCK)
+
+    def start_bundle(self):
+        self._clock.update(int(time.time() * 1000))
+
+    def process(self, element):
+        yield element
+
+    def finish_bundle(self):
+        self._clock.update(int(time.time() * 1000))
+
+
 class _ReadInputFn(beam.DoFn):
     def __init__(self, max_record_bytes: int = MAX_RECORD_BYTES, stage: str = READ_STAGE):
         super().__init__()
@@ -42,8 +66,9 @@ class _ReadInputFn(beam.DoFn):
         self._clock.update(int(time.time() * 1000))
 
     def finish_bundle(self):
-        # read is fused with what follows it, so the last read bundle ends when its records have been extracted,
-        # filtered and written: min..max of this clock is the wall span of that pass (counters.span_seconds)
+        # read is fused with what follows it, but Beam finishes a bundle's steps from the first to the last: the
+        # steps after it flush what they hold later (the language stage's batches, the phase file's last row
+        # group). `ClockPass` at the far end of the pass clocks that end (curate.build_curate_pipeline)
         self._clock.update(int(time.time() * 1000))
 
     def process(self, item: InputFile):
