@@ -38,8 +38,8 @@ BUNDLE_CLOCK = "bundle_clock_ms"  # a distribution of wall-clock times (ms) at b
 
 
 def bundle_clocks(pipeline_result) -> Dict[str, Tuple[float, float]]:
-    """stage -> (its first bundle's start, its last bundle's end) in epoch seconds, for the stages that record a
-    `BUNDLE_CLOCK`; where a stage records it in several steps, the step with the longest span."""
+    """stage -> (its first bundle's start, its last bundle's end) in epoch seconds, over every step that records
+    the stage's `BUNDLE_CLOCK` (read: the reader and `ClockPass` at the far end of its pass)."""
     out: Dict[str, Tuple[float, float]] = {}
     for dist in pipeline_result.metrics().query(MetricsFilter().with_name(BUNDLE_CLOCK))["distributions"]:
         namespace = dist.key.metric.namespace
@@ -47,9 +47,8 @@ def bundle_clocks(pipeline_result) -> Dict[str, Tuple[float, float]]:
         if not namespace.startswith(METRICS_PREFIX) or value is None or not value.count:
             continue
         stage = namespace[len(METRICS_PREFIX):]
-        window = (value.min / 1000.0, value.max / 1000.0)
-        if stage not in out or window[1] - window[0] > out[stage][1] - out[stage][0]:
-            out[stage] = window
+        first, last = out.get(stage, (value.min / 1000.0, value.max / 1000.0))
+        out[stage] = (min(first, value.min / 1000.0), max(last, value.max / 1000.0))
     return out
 
 
@@ -65,9 +64,10 @@ def job_timings(process_start: Optional[float], started: float, built: float, fi
     `startup` (the process's start to the job's: the interpreter and the imports; None where the process's start
     time is unknown), `setup` (listing inputs, checks, building the job), `run` (the runner, from the built job to
     its end), split by the read pass's window (`read_window`, the read stage's `bundle_clocks`) into
-    `before_read` (the runner's start, the id planning pass), `read_pass` (read -> extract -> filters -> phase
-    files, every worker) and `after_read` (dedup, the final pass that writes the tables). A worker's clock
-    that is not the driver's (Dataflow) can put the window a little outside the run: the parts are clipped to it."""
+    `before_read` (the runner's and its workers' start, DoFn set-up such as loading models, the id planning pass),
+    `read_pass` (read -> extract -> filters -> phase files, every worker) and `after_read` (dedup, the final pass
+    that writes the tables). A worker's clock that is not the driver's (Dataflow) can put the window a little
+    outside the run: the parts are clipped to it."""
     def seconds(a: float, b: float) -> float:
         return round(max(0.0, b - a), 3)
 
