@@ -1,9 +1,9 @@
 """report.json `timings`: where a curate's wall time went (start-up, setup, runner start, read pass, after it).
 
-The read pass is clocked at both of its ends: by the reader and by `ClockPass` after the phase files are written.
-Beam finishes a bundle's steps from the first to the last, so a clock in the reader alone stopped before the
-steps after it had flushed what they held (the language stage's batches): on one real WARC the read pass measured
-0.3 s while the quality stage alone had spent 1.6 s inside it.
+The read pass is clocked by `ClockPass` at its far end, after the phase files are written. Beam finishes a bundle's
+steps from the first to the last, so the reader's own clock, used before, stopped before the steps after it had
+flushed what they held (the language stage's batches): on one real WARC the read pass measured 0.3 s while the
+quality stage alone had spent 1.6 s inside it.
 """
 from __future__ import annotations
 

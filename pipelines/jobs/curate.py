@@ -277,11 +277,11 @@ def run_curate(inputs: Sequence[str], output_dir: str, recipe: Optional[Recipe] 
         finished = time.time()
         delete_tree(FileSystems.join(write_dir, PHASES_DIR))  # the hand-over files are not outputs
         report, renamed, breakdowns = _report(result, inputs, recipe, started)
-        report.timings = job_timings(process_start, started, built, finished,
-                                     bundle_clocks(result).get(READ_STAGE))
+        clocks = bundle_clocks(result)
+        report.timings = job_timings(process_start, started, built, finished, clocks.get(READ_STAGE))
         _write_text(FileSystems.join(write_dir, REPORT_NAME), report_json(report, renamed, breakdowns,
                                                                            index=_index_summaries(write_dir, recipe),
-                                                                           spans=span_seconds(result)))
+                                                                           spans=span_seconds(clocks)))
         _write_text(FileSystems.join(write_dir, RECIPE_NAME), recipe.to_yaml())
     except BaseException:  # the previous outputs stay as they were; this run's partial files go
         if staged is not None:

@@ -39,7 +39,7 @@ BUNDLE_CLOCK = "bundle_clock_ms"  # a distribution of wall-clock times (ms) at b
 
 def bundle_clocks(pipeline_result) -> Dict[str, Tuple[float, float]]:
     """stage -> (its first bundle's start, its last bundle's end) in epoch seconds, over every step that records
-    the stage's `BUNDLE_CLOCK` (read: the reader and `ClockPass` at the far end of its pass)."""
+    the stage's `BUNDLE_CLOCK` (read: `ClockPass` at the far end of its pass, pipelines/transforms/read.py)."""
     out: Dict[str, Tuple[float, float]] = {}
     for dist in pipeline_result.metrics().query(MetricsFilter().with_name(BUNDLE_CLOCK))["distributions"]:
         namespace = dist.key.metric.namespace
@@ -52,10 +52,10 @@ def bundle_clocks(pipeline_result) -> Dict[str, Tuple[float, float]]:
     return out
 
 
-def span_seconds(pipeline_result) -> Dict[str, float]:
-    """stage -> seconds from its first bundle's start to its last bundle's end, for the stages that record a
-    `BUNDLE_CLOCK` (read: the wall time of the pass it is fused with, across all workers)."""
-    return {stage: round(last - first, 3) for stage, (first, last) in bundle_clocks(pipeline_result).items()}
+def span_seconds(clocks: Mapping[str, Tuple[float, float]]) -> Dict[str, float]:
+    """stage -> seconds from its first bundle's start to its last bundle's end, from `bundle_clocks` (read: the
+    wall time of the pass it is fused with, across all workers)."""
+    return {stage: round(last - first, 3) for stage, (first, last) in clocks.items()}
 
 
 def job_timings(process_start: Optional[float], started: float, built: float, finished: float,

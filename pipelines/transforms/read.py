@@ -32,8 +32,9 @@ class ClockPass(beam.DoFn):
     """A step that passes its elements on and clocks its bundles into `stage`'s `BUNDLE_CLOCK`, placed at the far
     end of a fused pass: Beam starts a bundle's steps from the last to the first and finishes them from the first
     to the last, so this step's bundles start before any other step of the pass starts one and end after every step
-    before it has flushed. The min..max of the clock is then the wall span of the whole pass (counters.bundle_clocks
-    and span_seconds; DoFn setup, such as loading a model, comes before the first bundle and is not in it)."""
+    before it has flushed (the language stage's batches, the phase file's last row group). The min..max of the clock
+    is then the wall span of the whole pass (counters.bundle_clocks; DoFn setup, such as loading a model, comes
+    before the first bundle and is not in it)."""
 
     def __init__(self, stage: str = READ_STAGE):
         super().__init__()
@@ -59,17 +60,9 @@ class _ReadInputFn(beam.DoFn):
         self._stage = stage
 
     def setup(self):
+        # no clock of its own: Beam starts the reader last and finishes it first of the steps fused with it, so its
+        # bundles would miss what those steps do at their ends; curate clocks the pass with `ClockPass`
         self._counters = StageCounters(self._stage)
-        self._clock = Metrics.distribution(metrics_namespace(self._stage), BUNDLE_CLOCK)
-
-    def start_bundle(self):
-        self._clock.update(int(time.time() * 1000))
-
-    def finish_bundle(self):
-        # read is fused with what follows it, but Beam finishes a bundle's steps from the first to the last: the
-        # steps after it flush what they hold later (the language stage's batches, the phase file's last row
-        # group). `ClockPass` at the far end of the pass clocks that end (curate.build_curate_pipeline)
-        self._clock.update(int(time.time() * 1000))
 
     def process(self, item: InputFile):
         c = self._counters
