@@ -66,7 +66,9 @@ setup(
         "train": ["torch>=2.4", "fsspec>=2023.1"],
         # Test tools, and the libraries tests and benchmarks compare against or load our outputs with.
         # import-linter checks the import contracts in .importlinter (tests/test_layering.py).
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "pyflakes>=3", "import-linter>=2.1", "hypothesis>=6.100",
+        # pytest-xdist runs the test files in parallel (dev.sh test).
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "pyflakes>=3", "import-linter>=2.1",
+                "hypothesis>=6.100",
                 "transformers>=4.45", "datasets>=3", "fastwarc>=0.14",
                 # what megatron-core's IndexedDataset and streaming's StreamingDataset import (those two readers
                 # themselves are installed without their declared dependencies by dev.sh: see there)
