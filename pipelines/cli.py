@@ -1,15 +1,16 @@
 """The `winnow` command line.
 
-Each command lives in the module that owns it and exposes `configure_parser(parser)` and `main(args)`;
-this file only routes, and reports errors: an input, output or configuration problem (a `WinnowError` raised
-where the file is known, or a well-known OSError/pyarrow error) ends the command with one line,
-`winnow CMD: error: <file>: <problem>; <fix>`, and exit status 1 (`winnow train`: 2), never a bare
-traceback; `--log-level DEBUG` or `WINNOW_DEBUG=1` shows the traceback too (schemas/errors.py). An output
-directory that cannot be written is refused before any work starts. The Beam jobs (`run`, `crawl`, `curate`, `tokenize`) accept any Beam or Dataflow
-option they do not define themselves (`--project`, `--region`, `--temp_location`, `--setup_file`, ...)
-and pass it through to the runner as `args.beam_args`. `winnow train` hands its arguments to the bundled
-trainer, which imports torch, so torch is loaded only by that command (not for its `--help` or a refused option:
-training/options.py parses them first).
+Each command lives in the module that owns it and exposes `main(args)`, and `configure_parser(parser)` unless
+`ARGUMENTS` names where its options are declared (the Beam commands: a Beam-free module, so that their `--help` and
+a refused option answer without importing Beam, ~1.5 s). This file only routes, and reports errors: an input,
+output or configuration problem (a `WinnowError` raised where the file is known, or a well-known OSError/pyarrow
+error) ends the command with one line, `winnow CMD: error: <file>: <problem>; <fix>`, and exit status 1 (`winnow
+train`: 2), never a bare traceback; `--log-level DEBUG` or `WINNOW_DEBUG=1` shows the traceback too
+(schemas/errors.py). An output directory that cannot be written is refused before any work starts. The Beam jobs
+(`run`, `crawl`, `curate`, `tokenize`) accept any Beam or Dataflow option they do not define themselves
+(`--project`, `--region`, `--temp_location`, `--setup_file`, ...) and pass it through to the runner as
+`args.beam_args`. `winnow train` hands its arguments to the bundled trainer, which imports torch, so torch is
+loaded only by that command (not for its `--help` or a refused option: training/options.py parses them first).
 """
 from __future__ import annotations
 
@@ -47,6 +48,13 @@ GROUPS = {
     "index": ("dedup indexes that later curates dedup against (`against:`)", {
         "merge": ("pipelines.tools.index", "merge the dedup index of a new curate into an earlier one"),
     }),
+}
+# Beam command -> (module, function) that declares its options without importing Beam.
+ARGUMENTS = {
+    "pipelines.demo.run": ("pipelines.demo.arguments", "configure_run"),
+    "pipelines.jobs.crawl": ("pipelines.jobs.arguments", "configure_crawl"),
+    "pipelines.jobs.curate": ("pipelines.jobs.arguments", "configure_curate"),
+    "pipelines.jobs.tokenize": ("pipelines.jobs.arguments", "configure_tokenize"),
 }
 TRAIN_HELP = "the bundled GPT trainer on token shards (run `winnow train --help`)"
 
@@ -103,7 +111,10 @@ def _configure(parser: argparse.ArgumentParser, argv: List[str]) -> Optional[arg
             return None
         leaf = sub_action.choices[argv[1]]
     module = leaf.get_default("_module")
-    if module:
+    if module in ARGUMENTS:
+        declared_in, function = ARGUMENTS[module]
+        getattr(importlib.import_module(declared_in), function)(leaf)
+    elif module:
         _import_command(module).configure_parser(leaf)
     return leaf
 
@@ -216,7 +227,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.process_start = process_start
     _expand_home(args)
     logging.getLogger("apache_beam.runners.common").addFilter(_DropReraisedTracebacks())
-    module = importlib.import_module(args._module)
+    module = _import_command(args._module)
     command = " ".join(argv[command_index:command_index + (2 if args.command in GROUPS else 1)])
 
     def run() -> int:

@@ -28,6 +28,11 @@ from schemas.shards import (
 from schemas.trainer_formats import ARRAY_CHUNK, TRAINER_MANIFEST_FORMAT
 
 FILE_FORMATS = {"parquet": "parquet", "arrow": "arrow"}  # --format -> file extension
+DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens, ~16k rows at seq_len 2048
+# Rows per Parquet row group / Arrow record batch: a streaming reader holds one at a time, so a few MiB (512
+# rows of 2049 uint16 at seq_len 2048) keeps its memory small while each read is still one large sequential
+# range (zstd frames and page headers are amortised over MiBs, not KiBs).
+DEFAULT_ROW_GROUP_MB = 4.0
 
 FIX_TOKENIZE_DIR = "pass a directory `winnow tokenize` (or `winnow export`) wrote, and let that run finish (or re-run it)"
 

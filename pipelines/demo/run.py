@@ -28,20 +28,12 @@ import sysconfig
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from pipelines.runtime.options import add_beam_arguments, dry_run_requested
+from pipelines.demo.arguments import DEFAULT_DOCS_PORT, MIN_VOCAB_SIZE
+from pipelines.runtime.options import dry_run_requested
 from pipelines.jobs.recipe import load_recipe
-from schemas.arguments import port_number, positive_int, seed_number
 from schemas.errors import WinnowError
-from tokenizer.train import special_tokens
 
-MIN_VOCAB_SIZE = 256 + len(special_tokens())  # the byte alphabet and the special tokens (tokenizer/train.py)
 MIXTURE_HEADER = "# the mixture `winnow run` tokenized: `winnow tokenize --mixture` this file (see README)\n"
-
-# Standard-library packages copied into the code corpus besides the top-level modules. `encodings` holds
-# ~120 near-identical codec tables: a real near-duplicate population for the MinHash stage.
-# The local docs site's port is part of every crawled URL and so of every web document's id: a fixed port keeps
-# `winnow run` deterministic from run to run (an ephemeral port is used, with a warning, when it is taken).
-DEFAULT_DOCS_PORT = 8741
 
 # The embedded default's mixture: 40 % docs pages and 60 % standard-library code of a 1M-token budget. The
 # curated docs hold ~0.19M tokens and the code ~2M (Python 3.11), so the docs repeat (~2.2 epochs, copies
@@ -55,6 +47,8 @@ HELD_OUT_MODULES = ("textwrap", "fnmatch", "shlex", "glob", "colorsys")
 HELD_OUT_SET = "stdlib-docstrings"
 DOCSTRING_MIN_WORDS = 20
 
+# Standard-library packages copied into the code corpus besides the top-level modules. `encodings` holds
+# ~120 near-identical codec tables: a real near-duplicate population for the MinHash stage.
 STDLIB_PACKAGES = ("json", "email", "http", "urllib", "collections", "concurrent", "logging", "html", "wsgiref",
                    "encodings", "importlib", "xml")
 
@@ -319,23 +313,6 @@ def print_summary(summary: Dict[str, Any]) -> None:
         if path:
             print(f"    {name:<12} {path}")
     print(f"    {'run summary':<12} {os.path.join(summary['output'], 'run.json')}")
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", "-o", default="out", help="output directory (default ./out)")
-    parser.add_argument("--recipe", help="recipe YAML; its `inputs:` replace the embedded default")
-    # checked here, not when each step is reached: a bad --train-steps failed after crawl, curate and tokenize
-    parser.add_argument("--max-pages", type=positive_int, default=60, help="pages to crawl from the local docs site")
-    parser.add_argument("--vocab-size", type=positive_int, default=4096,
-                        help=f"BPE vocabulary size (default 4096; at least {MIN_VOCAB_SIZE})")
-    parser.add_argument("--seq-len", type=positive_int, default=256, help="tokens per packed sequence (default 256)")
-    parser.add_argument("--train-steps", type=positive_int, default=120, help="steps of the CPU training run")
-    parser.add_argument("--seed", type=seed_number, default=None,
-                        help="seed of the tokenizer sample, packing and training (default: the recipe's `seed:`, "
-                             "0 when it has none, as the embedded default's)")
-    parser.add_argument("--docs-port", type=port_number, default=DEFAULT_DOCS_PORT,
-                        help=f"loopback port of the local docs site (default {DEFAULT_DOCS_PORT}; 0: any free port)")
-    add_beam_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:

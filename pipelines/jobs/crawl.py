@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import re
 import urllib.parse
@@ -19,10 +18,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
-from pipelines.ingest.fetch import MAX_LIMIT_SECONDS, SEED_REFUSAL_HINTS, CrawlConfig, host_of, host_safe_name
-from schemas.arguments import positive_int
+from pipelines.ingest.fetch import SEED_REFUSAL_HINTS, CrawlConfig, host_of, host_safe_name
 from schemas.errors import WinnowError
-from pipelines.runtime.options import add_beam_arguments, is_dry_run, make_pipeline, run_pipeline
+from pipelines.jobs.arguments import configure_crawl as configure_parser
+from pipelines.runtime.options import is_dry_run, make_pipeline, run_pipeline
 from pipelines.transforms.counters import counters_by_stage
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.crawl import CRAWL_STAGE, PROGRESS, PROGRESS_COUNTERS, CrawlSeeds
@@ -87,31 +86,6 @@ def run_crawl(seeds: Sequence[str], output_dir: str, max_pages: int = 100, delay
     return sorted(m.path for r in FileSystems.match(patterns) for m in r.metadata_list if m.path not in earlier)
 
 
-def _seconds(value: str, allow_zero: bool) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    # float() reads nan and inf: nan switched the per-response time limit off, inf overflowed the watchdog
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number of seconds")
-    if number < 0 or (number == 0 and not allow_zero):
-        raise argparse.ArgumentTypeError(f"{value} is not {'at least 0' if allow_zero else 'over 0'}")
-    if number > MAX_LIMIT_SECONDS:  # 1e12 overflowed the socket timeout
-        raise argparse.ArgumentTypeError(f"{value} is over {MAX_LIMIT_SECONDS:g} seconds (a day)")
-    return number
-
-
-def seconds_at_least_zero(value: str) -> float:
-    """argparse type of a finite wait (`--delay 0` is allowed, `nan` and `inf` are usage errors)."""
-    return _seconds(value, allow_zero=True)
-
-
-def seconds_over_zero(value: str) -> float:
-    """argparse type of a finite, positive time limit (`--max-seconds nan` once disabled the limit)."""
-    return _seconds(value, allow_zero=False)
-
-
 def read_seed_args(values: Sequence[str]) -> List[str]:
     """A seed argument that names an existing file is read as one URL per line: blank lines and lines starting
     with `#` are skipped, a ` #` after a URL starts a comment, a UTF-8 byte-order mark is skipped."""
@@ -131,30 +105,6 @@ def read_seed_args(values: Sequence[str]) -> List[str]:
         else:
             seeds.append(value)
     return seeds
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", nargs="+", action="extend", required=True, metavar="FILE_OR_URL",
-                        help="seed URLs, or files with one URL per line (several after one --seeds, or --seeds "
-                             "given again)")
-    parser.add_argument("--output", required=True, help="directory for the WARC files (any Beam filesystem)")
-    parser.add_argument("--max-pages", type=positive_int, default=100, help="fetches per host (default 100)")
-    parser.add_argument("--delay", type=seconds_at_least_zero, default=1.0,
-                        help="seconds between requests to a host (default 1)")
-    parser.add_argument("--max-depth", type=int, default=3, help="link hops from a seed (default 3)")
-    parser.add_argument("--timeout", type=seconds_over_zero, default=10.0,
-                        help="socket timeout for the connect and each read (default 10)")
-    parser.add_argument("--max-seconds", type=seconds_over_zero, default=30.0,
-                        help="wall time per response, connect to last byte, however slowly bytes arrive (default 30)")
-    parser.add_argument("--max-bytes", type=positive_int, default=5 << 20,
-                        help="body bytes kept per response (default 5 MiB)")
-    parser.add_argument("--retries", type=int, default=2,
-                        help="retries after a 429 or 5xx answer or a fetch with no answer (refused, reset, timed "
-                             "out), with exponential backoff (default 2)")
-    parser.add_argument("--max-redirects", type=int, default=5, help="hops per redirect chain (default 5)")
-    parser.add_argument("--allow-private", action="store_true",
-                        help="fetch private, loopback and link-local addresses (refused by default)")
-    add_beam_arguments(parser)
 
 
 def main(args) -> int:

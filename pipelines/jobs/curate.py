@@ -37,7 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.transforms.extract import AsDocuments
 from pipelines.transforms.ids import ApplyIdPlan, IdPlan, id_and_order_key
 from pipelines.transforms.phases import AttachText, ReadPhaseFiles, WritePhase, phase_dir, PHASES_DIR
-from pipelines.runtime.options import add_beam_arguments, is_dry_run, is_local, make_pipeline, run_pipeline
+from pipelines.runtime.options import is_dry_run, is_local, make_pipeline, run_pipeline
 from pipelines.runtime.local_runner import warm_workers
 from pipelines.runtime.progress import beam_progress
 from pipelines.transforms.progress import CountProgress
@@ -361,16 +361,6 @@ def _index_summaries(write_dir: str, recipe: Recipe) -> Dict[str, Any]:
 def _renamed_line(renamed: Mapping[str, Mapping[str, int]]) -> str:
     return "; ".join(f"{stage}: {n} document(s) renamed ({reason}: their input repeats an id, the new id names "
                      f"the input pointer)" for stage, reasons in renamed.items() for reason, n in sorted(reasons.items()))
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", "-i", nargs="+", action="extend", required=True, metavar="SPEC",
-                        help="inputs: paths, globs or gs:// URIs of .warc(.gz), .arc(.gz), .wet.gz, .jsonl(.gz|.zst), "
-                             ".parquet, or code:PATH for a source tree (several after one --input, or --input "
-                             "given again)")
-    parser.add_argument("--output", "-o", required=True, help="output directory (local or gs://)")
-    parser.add_argument("--recipe", default=None, help="recipe YAML (default: recipes/default.yaml)")
-    add_beam_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:

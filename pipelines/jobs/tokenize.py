@@ -28,10 +28,10 @@ from apache_beam.pvalue import AsList
 from pipelines.ingest.inputs import REPLACED_INVALID_UTF8, REPLACED_INVALID_UTF8_MEANING
 from pipelines.runtime.progress import beam_progress
 from pipelines.runtime.staging import StagedOutput, refuse_inputs_inside_output
-from schemas.arguments import positive_int, seed_number
 from pipelines.runtime.files import path_matches, read_bytes, write_bytes
+from pipelines.jobs.arguments import configure_tokenize as configure_parser
 from pipelines.runtime.options import (
-    add_beam_arguments, is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
+    is_dry_run, is_local, make_pipeline, quiet_beam_logging, run_pipeline, threads_per_worker,
 )
 from pipelines.transforms.counters import counters_by_stage, report_json, stage_counts
 from pipelines.transforms.progress import CountProgress
@@ -46,11 +46,10 @@ from pipelines.transforms.trainer_formats import WriteTrainerFormat
 from schemas import ERRORS_SCHEMA, MANIFEST_NAME, Manifest, Report, token_dtype_for_vocab
 from schemas.errors import WinnowError
 from schemas.io import document_patterns
-from schemas.shard_files import FILE_FORMATS, SHARD_FILE_NAME
+from schemas.shard_files import SHARD_FILE_NAME
 from schemas.shards import PAD
 from schemas.trainer_formats import MDS_INDEX, TRAINER_FORMATS, WHOLE_DOCUMENT_FORMATS, load_trainer_manifest
-from tokenizer.encode import ENCODERS, MissingSpecialToken, parse_tokenizer_json, tokenizer_file, tokenizer_handle
-from tokenizer.pack import METHODS
+from tokenizer.encode import MissingSpecialToken, parse_tokenizer_json, tokenizer_file, tokenizer_handle
 from tokenizer.mixture import MixtureSpec, mixture_group, mixture_manifest, parse_mixture, refuse_shared_files
 from tokenizer.pack_groups import estimated_tokens, sum_counts
 
@@ -382,50 +381,6 @@ def format_mixture(mixture: Dict[str, Any]) -> str:
                      f"epochs {s['epochs']:.3f} (requested {s['requested_epochs']:.3f})  "
                      f"{s['documents']:,} documents of {s['available_documents']:,}, {s['tokens']:,} tokens")
     return "\n".join(lines)
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    given = parser.add_mutually_exclusive_group(required=True)
-    given.add_argument("--input", help="documents: curate output dir, dir/file/glob of .parquet or .jsonl")
-    given.add_argument("--mixture", metavar="FILE",
-                       help="instead of --input: a mixture YAML {sources: [{name, input, weight: SHARE} or {name, "
-                            "input, epochs: E}, optional source: COLUMN_VALUE], total_tokens: N (optional)}; "
-                            "weights are shares of the output tokens, epochs may be fractional (0.3 keeps 30%% of "
-                            "the documents, 2.5 repeats them twice and half of them a third time), selection by "
-                            "hash of seed and id; manifest.json records requested and written counts and shares")
-    parser.add_argument("--tokenizer", required=True, help="directory with tokenizer.json (or the file)")
-    parser.add_argument("--seq-len", type=positive_int, required=True,
-                        help="sequence length (rows hold seq_len + 1 ids); megatron and llmc write whole documents, "
-                             "where it only sizes shards given with --rows-per-shard")
-    parser.add_argument("--output", required=True, help="directory for the shards and manifest.json")
-    parser.add_argument("--packing", choices=METHODS, default="best-fit", help="packing method (default best-fit)")
-    parser.add_argument("--format", dest="file_format", choices=sorted(FILE_FORMATS) + list(TRAINER_FORMATS),
-                        default="parquet",
-                        help="output: parquet (default) or arrow token shards, or a trainer's own files: megatron "
-                             "(Megatron-LM/NeMo .bin + .idx, whole documents), mds (MosaicML streaming shards of the "
-                             "packed rows + index.json) or llmc (llm.c/nanoGPT .bin with its 256-int32 header)")
-    parser.add_argument("--doc-ids", action="store_true", help="add a doc_ids column (row-level lineage)")
-    parser.add_argument("--seed", type=seed_number, default=0, help="packing/shuffle seed (default 0)")
-    parser.add_argument("--rows-per-shard", type=positive_int, default=None,
-                        help="rows per shard (overrides --shard-mb)")
-    parser.add_argument("--shard-mb", type=float, default=DEFAULT_SHARD_MB,
-                        help=f"target shard size in MiB of uncompressed tokens (default {DEFAULT_SHARD_MB:g}; "
-                             f"Parquet shards are smaller on disk, zstd)")
-    parser.add_argument("--row-group-mb", type=float, default=DEFAULT_ROW_GROUP_MB,
-                        help=f"MiB of uncompressed tokens per Parquet row group / Arrow record batch, the unit a "
-                             f"streaming reader holds in memory (default {DEFAULT_ROW_GROUP_MB:g})")
-    parser.add_argument("--encoder", choices=ENCODERS, default="auto",
-                        help="encoder: auto (default: tiktoken when installed and it gives the same ids as HF, "
-                             "checked; else HF), hf (HF tokenizers) or tiktoken (built from the same vocabulary; "
-                             "several times less CPU; needs the tiktoken package). Shards are identical either way")
-    parser.add_argument("--batch-size", type=positive_int, default=256,
-                        help="documents per encode_batch call (default 256)")
-    parser.add_argument("--encode-threads", type=positive_int, default=None,
-                        help="threads one worker encodes with (default: on the local runner the cores divided "
-                             "among --workers, at most 8; 1 on other runners, which already run one worker "
-                             "process per core)")
-    add_beam_arguments(parser)
-    return parser
 
 
 def main(args: Any = None, beam_args: Sequence[str] = ()) -> int:

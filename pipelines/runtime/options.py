@@ -35,18 +35,8 @@ from typing import List, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TypeOptions
 
-from schemas.arguments import positive_int
 from schemas.errors import WinnowError
 from pipelines.runtime.local_runner import make_local_runner
-
-
-def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("execution")
-    group.add_argument("--workers", type=positive_int, default=1,
-                       help="local worker processes for the in-process runner (default 1)")
-    group.add_argument("--runner", default=None,
-                       help="Beam runner (default: in-process FnApiRunner; e.g. DataflowRunner). "
-                            "Other Beam/Dataflow options (--project, --region, --temp_location, ...) pass through.")
 
 
 # Beam has only `--no_pipeline_type_check` (the check is on by default); Winnow turns it off for local jobs, and

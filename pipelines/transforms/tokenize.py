@@ -70,7 +70,9 @@ from pipelines.transforms.stages import ERRORS, StageCounters, batch_then_one_by
 from schemas import ID, INPUT_OFFSET, INPUT_PATH, MANIFEST_NAME, SOURCE, TEXT
 from schemas import shard_files
 from schemas.io import GLOB_CHARS, complete_document, fallback_source_of, parquet_text_problem
-from schemas.shard_files import FILE_FORMATS, build_manifest, shard_info, shard_name
+from schemas.shard_files import (
+    DEFAULT_ROW_GROUP_MB, DEFAULT_SHARD_MB, FILE_FORMATS, build_manifest, shard_info, shard_name,
+)
 from schemas.trainer_formats import TRAINER_FORMATS
 from tokenizer.encode import ENCODERS, tokenizer_file, tokenizer_handle
 from tokenizer.pack import METHODS
@@ -90,11 +92,6 @@ NAMESPACE = metrics_namespace(STAGE)
 MAX_SEQ_LEN = 1 << 22  # 4,194,304 tokens a row: past the longest contexts trained; a typo beyond it took gigabytes
 ERRORS_DIR = ERRORS  # <output>/errors/*.parquet: the documents and lines that failed, one row each
 DEFAULT_ROWS_PER_GROUP = 8192
-DEFAULT_SHARD_MB = 64.0  # uncompressed token bytes per shard: 32M uint16 tokens, ~16k rows at seq_len 2048
-# Rows per Parquet row group / Arrow record batch: a streaming reader holds one at a time, so a few MiB (512
-# rows of 2049 uint16 at seq_len 2048) keeps its memory small while each read is still one large sequential
-# range (zstd frames and page headers are amortised over MiBs, not KiBs).
-DEFAULT_ROW_GROUP_MB = 4.0
 STATS = "stats"
 DUPLICATE_IDS = "duplicate_ids"  # counter: documents packed under an id another input document has
 # JSONL files are read in ranges of at most this many bytes, the unit that workers share (Parquet files are
