@@ -111,7 +111,7 @@ case "$cmd" in
     setup; ensure_chromium
     # Test files run in parallel, one worker process per core (at most 4; WINNOW_TEST_WORKERS=N sets it, 0 runs
     # them in this process), each file whole in one worker so that its module fixtures are built once. On 2
-    # cores the whole suite took 441 s against 747 s in one process. A later `-m EXPR` among the options
+    # cores the whole suite took 406-441 s against 747 s in one process. A later `-m EXPR` among the options
     # replaces the default lane's `-m "not slow"`, and a later `-n N` the worker count (pytest keeps the last).
     parallel=(-n "${WINNOW_TEST_WORKERS:-auto}" --maxprocesses=4 --dist=loadfile)
     if [ "${1:-}" = "--all" ]; then shift; exec "$VENV/bin/python" -m pytest "${parallel[@]}" "$@"; fi

@@ -23,6 +23,16 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 
+def pytest_collection_modifyitems(config, items):
+    """In a parallel run (pytest-xdist's workers, `bash dev.sh test`), the files that hold a `slow` test come first,
+    each file whole and in its own order: the workers are handed files in this order, so the long files start at
+    once and the many short ones fill the end, instead of one long file starting last while the other worker idles."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the order inside each group stays
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
