@@ -1,7 +1,7 @@
 """The options of the Beam jobs `crawl`, `curate` and `tokenize`, declared without importing Beam (or anything
 that does): cli.py builds a command's parser from here, so `--help` and a refused option answer in a fraction
-of a second, and imports the job's module (Beam, ~1.5 s) only to run it. Each job module exposes its function
-here as its own `configure_parser`."""
+of a second, and imports the job's module (Beam, ~1.5 s) only to run it. `crawl` and `tokenize` also parse with
+theirs (as `configure_parser`) when their `main` is given a list of arguments."""
 from __future__ import annotations
 
 import argparse
