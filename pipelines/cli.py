@@ -1,7 +1,7 @@
 """The `winnow` command line.
 
 Each command lives in the module that owns it and exposes `main(args)`, and `configure_parser(parser)` unless
-`ARGUMENTS` names where its options are declared (the Beam commands: a Beam-free module, so that their `--help` and
+`COMMANDS` names where its options are declared (the Beam commands: a Beam-free module, so that their `--help` and
 a refused option answer without importing Beam, ~1.5 s). This file only routes, and reports errors: an input,
 output or configuration problem (a `WinnowError` raised where the file is known, or a well-known OSError/pyarrow
 error) ends the command with one line, `winnow CMD: error: <file>: <problem>; <fix>`, and exit status 1 (`winnow
@@ -26,16 +26,22 @@ from typing import List, Optional
 
 from schemas.errors import check_writable_dir, debugging, report_errors
 
-# command -> (module, help, takes Beam options)
+# command -> (module, help, Beam options): a Beam job (its options declared by "module:function" in a Beam-free
+# module, so that its `--help` and a refused option answer without importing Beam, ~1.5 s; the options it does not
+# define pass through to Beam), or None (the module's own `configure_parser`; unknown options are refused).
 COMMANDS = {
-    "run": ("pipelines.demo.run", "the whole chain on the embedded default (or on a recipe's inputs)", True),
-    "crawl": ("pipelines.jobs.crawl", "polite crawl of seed URLs into WARC files (Beam job)", True),
-    "curate": ("pipelines.jobs.curate", "extract, filter and deduplicate inputs into documents (Beam job)", True),
-    "tokenize": ("pipelines.jobs.tokenize", "tokenize, pack and shard documents into token shards (Beam job)", True),
-    "stats": ("pipelines.tools.stats", "statistics of a documents directory or a shards directory", False),
-    "inspect": ("pipelines.tools.inspect", "sample documents, rejected and error rows, decoded sequences", False),
-    "verify": ("pipelines.tools.verify", "re-check token shards against their manifest", False),
-    "export": ("pipelines.tools.export", "rewrite token shards for Megatron, MosaicML streaming or llm.c", False),
+    "run": ("pipelines.demo.run", "the whole chain on the embedded default (or on a recipe's inputs)",
+            "pipelines.demo.arguments:configure_run"),
+    "crawl": ("pipelines.jobs.crawl", "polite crawl of seed URLs into WARC files (Beam job)",
+              "pipelines.jobs.arguments:configure_crawl"),
+    "curate": ("pipelines.jobs.curate", "extract, filter and deduplicate inputs into documents (Beam job)",
+               "pipelines.jobs.arguments:configure_curate"),
+    "tokenize": ("pipelines.jobs.tokenize", "tokenize, pack and shard documents into token shards (Beam job)",
+                 "pipelines.jobs.arguments:configure_tokenize"),
+    "stats": ("pipelines.tools.stats", "statistics of a documents directory or a shards directory", None),
+    "inspect": ("pipelines.tools.inspect", "sample documents, rejected and error rows, decoded sequences", None),
+    "verify": ("pipelines.tools.verify", "re-check token shards against their manifest", None),
+    "export": ("pipelines.tools.export", "rewrite token shards for Megatron, MosaicML streaming or llm.c", None),
 }
 GROUPS = {
     "tokenizer": ("train and evaluate BPE tokenizers", {
@@ -48,13 +54,6 @@ GROUPS = {
     "index": ("dedup indexes that later curates dedup against (`against:`)", {
         "merge": ("pipelines.tools.index", "merge the dedup index of a new curate into an earlier one"),
     }),
-}
-# Beam command -> (module, function) that declares its options without importing Beam.
-ARGUMENTS = {
-    "pipelines.demo.run": ("pipelines.demo.arguments", "configure_run"),
-    "pipelines.jobs.crawl": ("pipelines.jobs.arguments", "configure_crawl"),
-    "pipelines.jobs.curate": ("pipelines.jobs.arguments", "configure_curate"),
-    "pipelines.jobs.tokenize": ("pipelines.jobs.arguments", "configure_tokenize"),
 }
 TRAIN_HELP = "the bundled GPT trainer on token shards (run `winnow train --help`)"
 
@@ -84,15 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS,
                         help="Python log level: DEBUG, INFO, WARNING, ERROR or CRITICAL (default WARNING)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text, _beam) in COMMANDS.items():
+    for name, (module, help_text, beam_options) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module, _beam=_beam)
+        p.set_defaults(_module=module, _beam=beam_options)
     for group, (help_text, children) in GROUPS.items():
         gp = sub.add_parser(group, help=help_text, description=help_text)
         gsub = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
         for name, (module, child_help) in children.items():
             p = gsub.add_parser(name, help=child_help, description=child_help)
-            p.set_defaults(_module=module, _beam=False)
+            p.set_defaults(_module=module, _beam=None)
     sub.add_parser("train", help=TRAIN_HELP, add_help=False)
     return parser
 
@@ -110,9 +109,9 @@ def _configure(parser: argparse.ArgumentParser, argv: List[str]) -> Optional[arg
         if len(argv) < 2 or argv[1] not in sub_action.choices:
             return None
         leaf = sub_action.choices[argv[1]]
-    module = leaf.get_default("_module")
-    if module in ARGUMENTS:
-        declared_in, function = ARGUMENTS[module]
+    module, beam_options = leaf.get_default("_module"), leaf.get_default("_beam")
+    if beam_options:
+        declared_in, function = beam_options.split(":")
         getattr(importlib.import_module(declared_in), function)(leaf)
     elif module:
         _import_command(module).configure_parser(leaf)

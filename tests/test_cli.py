@@ -59,37 +59,42 @@ def test_every_command_has_help(cmd, capsys):
     assert code == 0 and "usage:" in out and "--help" in out
 
 
-def test_train_help_and_a_refused_option_do_not_load_torch():
-    # torch takes seconds to import (3.5 s here for `winnow train --help` when the trainer's module parsed it)
+def modules_loaded_after(commands, package):
+    """Run `winnow` in-process in a fresh interpreter on each argv of `commands` (printing `exit CODE` for each
+    SystemExit), then print which modules of `package` are loaded; returns (stdout lines, stderr)."""
     probe = ("import sys\nfrom pipelines.cli import main\n"
-             "for argv in (['train', '--help'], ['train', '--shards', 'x', '--lr', 'inf']):\n"
+             f"for argv in {list(map(list, commands))!r}:\n"
              "    try:\n        main(argv)\n    except SystemExit as exc:\n        print('exit', exc.code)\n"
-             "print('torch' in sys.modules)\n")
+             f"print(sorted(m for m in sys.modules if m == {package!r} or m.startswith({package + '.'!r})))\n")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert proc.stdout.split("\n")[-2:] == ["False", ""], (proc.stdout, proc.stderr[-2000:])
-    assert "--preset" in proc.stdout and "exit 0" in proc.stdout and "exit 2" in proc.stdout
-    assert "argument --lr" in proc.stderr
+    return proc.stdout.split("\n"), proc.stderr
 
+
+def test_train_help_and_a_refused_option_do_not_load_torch():
+    # torch takes seconds to import (3.5 s here for `winnow train --help` when the trainer's module parsed it)
+    lines, err = modules_loaded_after([["train", "--help"], ["train", "--shards", "x", "--lr", "inf"]], "torch")
+    assert lines[-2:] == ["[]", ""], (lines[-20:], err[-2000:])
+    out = "\n".join(lines)
+    assert "--preset" in out and "exit 0" in out and "exit 2" in out
+    assert "argument --lr" in err
 
 
 def test_beam_commands_help_and_a_refused_option_do_not_load_beam():
     # importing Beam took ~1.5 s of the ~2 s that `winnow curate --help` took when the job's module declared
     # its options; a run still imports the job's module (and Beam) after its arguments are parsed
-    probe = ("import sys\nfrom pipelines.cli import main\n"
-             "for argv in (['run', '--help'], ['crawl', '--help'], ['curate', '--help'], ['tokenize', '--help'],\n"
-             "             ['tokenize', '--input', 'x', '--tokenizer', 't', '--seq-len', '0', '-o', 'y'],\n"
-             "             ['curate', '-o', 'y']):\n"
-             "    try:\n        main(argv)\n    except SystemExit as exc:\n        print('exit', exc.code)\n"
-             "print(sorted(m for m in sys.modules if m == 'apache_beam' or m.startswith('apache_beam.')))\n")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert proc.stdout.split("\n")[-2:] == ["[]", ""], (proc.stdout[-2000:], proc.stderr[-2000:])
-    assert proc.stdout.count("exit 0") == 4 and proc.stdout.count("exit 2") == 2, proc.stdout
+    lines, err = modules_loaded_after([["run", "--help"], ["crawl", "--help"], ["curate", "--help"],
+                                       ["tokenize", "--help"],
+                                       ["tokenize", "--input", "x", "--tokenizer", "t", "--seq-len", "0", "-o", "y"],
+                                       ["curate", "-o", "y"]], "apache_beam")
+    assert lines[-2:] == ["[]", ""], (lines[-20:], err[-2000:])
+    out = "\n".join(lines)
+    assert out.count("exit 0") == 4 and out.count("exit 2") == 2, out
     for option in ("--max-pages", "--seeds", "--recipe", "--seq-len", "--encoder", "--workers", "--runner"):
-        assert option in proc.stdout, option
-    assert "argument --seq-len: 0 is not at least 1" in proc.stderr
-    assert "the following arguments are required: --input/-i" in proc.stderr
+        assert option in out, option
+    assert "argument --seq-len: 0 is not at least 1" in err
+    assert "the following arguments are required: --input/-i" in err
+
 
 def test_beam_commands_take_workers_and_runner(capsys):
     for cmd in ("run", "crawl", "curate", "tokenize"):
