@@ -136,15 +136,25 @@ def _top_level_names(proto):
 
 
 @pytest.mark.slow  # ~10 s: builds the whole curate job graph with every stage
-def test_curate_dry_run_builds_dataflow_job_offline(no_network, tmp_path):
+def test_curate_dry_run_builds_dataflow_job_offline(no_network, tmp_path, monkeypatch):
+    import tempfile
+
     from pipelines.cli import main
     from pipelines.jobs.recipe import load_recipe
 
     job_file = tmp_path / "curate.job.json"
+    own_tmp = tmp_path / "tmp"  # the job's $TMPDIR, to see what the submission leaves there
+    own_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
     rc = main(["curate", "--input", f"{BUCKET}/crawl/*.warc.gz", f"{BUCKET}/code/*.jsonl.zst",
                "--output", f"{BUCKET}/curated"] + DATAFLOW_OPTIONS + [f"--dataflow_job_file={job_file}"])
     assert rc == 0
     assert not no_network, f"the dry run tried the network: {no_network}"
+    # Beam built the SDK environment (sdist, pickled main session: 1.7 MB) in a temporary directory of its own
+    # and left it behind, one per submission; what stays is Beam's (empty) cache of requirements downloads
+    left = sorted(p.name for p in own_tmp.iterdir())
+    assert left == ["beam-requirements-cache"], f"a Dataflow submission left {left} in $TMPDIR"
+    assert not any((own_tmp / "beam-requirements-cache").iterdir())
     proto = assert_job_is_portable(job_file)
     names = _top_level_names(proto)
     for stage in load_recipe().stage_names:

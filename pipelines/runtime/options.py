@@ -23,12 +23,14 @@ job records it as its default environment's Docker image.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
 import sys
+import tempfile
 import weakref
 from typing import List, Optional, Sequence
 
@@ -105,6 +107,12 @@ def unrecognised_beam_args(args: Sequence[str]) -> List[str]:
 _GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 
 
+def is_dataflow_runner(runner) -> bool:
+    """Whether a `--runner` value (a name, dotted or not, or a runner object) is Dataflow's."""
+    name = runner if isinstance(runner, str) else type(runner).__name__ if runner else ""
+    return name.split(".")[-1] in ("DataflowRunner", "TestDataflowRunner")
+
+
 def check_dry_run(options: PipelineOptions, runner: str) -> None:
     """`--dry_run=True` builds a Dataflow job without submitting it. On any other runner Beam ignores it and the
     job runs (a local curate replaced its output while saying "dry run: not submitted"); on Dataflow without a
@@ -114,7 +122,7 @@ def check_dry_run(options: PipelineOptions, runner: str) -> None:
 
     if not options.view_as(TestOptions).dry_run:
         return
-    if runner.split(".")[-1] not in ("DataflowRunner", "TestDataflowRunner"):
+    if not is_dataflow_runner(runner):
         raise WinnowError(f"--dry_run=True builds a Dataflow job without submitting it; on the "
                           f"{runner or 'local'} runner the job would run for real",
                           fix="add --runner DataflowRunner (with --project, --region and --temp_location), or "
@@ -159,7 +167,7 @@ def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] =
     check_dry_run(options, chosen)
     if not chosen:
         options = LocalPipelineOptions(args)
-    if chosen.split(".")[-1] in ("DataflowRunner", "TestDataflowRunner") and \
+    if is_dataflow_runner(chosen) and \
             not any(a.split("=", 1)[0] in _SHIPPING_OPTIONS for a in args):
         setup_file = winnow_setup_file()
         if setup_file:
@@ -167,7 +175,7 @@ def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] =
         else:
             logging.getLogger(__name__).warning(
                 "DataflowRunner without --setup_file or --sdk_container_image: workers must already have Winnow")
-    if chosen.split(".")[-1] in ("DataflowRunner", "TestDataflowRunner"):
+    if is_dataflow_runner(chosen):
         logging.getLogger(__name__).info("Dataflow workers run %s (launched from Python %d.%d)",
                                          dataflow_container_image(options), *sys.version_info[:2])
     if not runner:
@@ -315,6 +323,30 @@ def is_dry_run(pipeline: beam.Pipeline) -> bool:
     return bool(pipeline.options.view_as(TestOptions).dry_run)
 
 
+@contextlib.contextmanager
+def _submission_scratch(pipeline: beam.Pipeline):
+    """While a Dataflow job is built and submitted, Python's temporary directory is a fresh one, removed after.
+    Beam builds the job's SDK environment in a new temporary directory (Winnow's sdist, the pickled main session,
+    the list of the submission's packages: 1.7 MB) and never removes it, although the files are staged to
+    `--staging_location` before `run()` returns: every submission and dry run left one in $TMPDIR. Beam's cache
+    of `--requirements_file` downloads stays where Beam keeps it, in $TMPDIR, unless `--requirements_cache` says."""
+    from apache_beam.options.pipeline_options import SetupOptions
+
+    if not is_dataflow_runner(pipeline.options.view_as(StandardOptions).runner):
+        yield
+        return
+    setup = pipeline.options.view_as(SetupOptions)
+    if setup.requirements_cache is None:
+        setup.requirements_cache = os.path.join(tempfile.gettempdir(), "beam-requirements-cache")
+    scratch = tempfile.mkdtemp(prefix="winnow-submit-")
+    previous, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run_pipeline(pipeline: beam.Pipeline):
     """Run to completion. On a Dataflow dry run (`--dry_run=True`) nothing is submitted, and Beam writes no
     `--dataflow_job_file`; Winnow writes the built job there itself: the Dataflow job JSON (name, type) plus,
@@ -322,7 +354,8 @@ def run_pipeline(pipeline: beam.Pipeline):
     payload, the environments with the staged artifacts). Returns the result, or None after a dry run."""
     from apache_beam.options.pipeline_options import DebugOptions
 
-    result = pipeline.run()
+    with _submission_scratch(pipeline):
+        result = pipeline.run()
     result.wait_until_finish()
     if not is_dry_run(pipeline):
         return result
