@@ -66,8 +66,11 @@ def _kill_while_writing(cmd, out: Path, attempts: int = 3) -> list:
     for attempt in range(attempts):
         shutil.rmtree(out, ignore_errors=True)
         log = out.parent / f"{out.name}-attempt{attempt}.log"  # a file, not a pipe nobody drains while it runs
+        own_tmp = out.parent / f"{out.name}-tmp{attempt}"  # what the killed child leaves in $TMPDIR stays here
+        own_tmp.mkdir(exist_ok=True)
         with open(log, "wb") as stderr:
-            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                                    env={**os.environ, "TMPDIR": str(own_tmp)})
         written, manifests, deadline = [], None, time.time() + 300
         try:
             while time.time() < deadline and proc.poll() is None and not written:

@@ -144,7 +144,10 @@ def test_killed_run_leaves_previous_outputs_and_the_next_run_cleans_up(previous_
     big = _jsonl(tmp_path / "big.jsonl", 20000, "big")
     cmd = [sys.executable, "-m", "pipelines.cli", "curate", "-i", str(big), "-o", str(out),
            "--recipe", str(_recipe_file(tmp_path))]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    own_tmp = tmp_path / "tmp"  # what the killed child cannot clean up (Beam's pipeline temp dir) stays in here
+    own_tmp.mkdir()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(own_tmp)})
     killed = False
     deadline = time.time() + 120
     try:
