@@ -301,15 +301,15 @@ def _encoded(n: int = 40):
 
 
 def _run_composite(out: Path, encoded):
-    """One tiny DirectRunner pipeline writing all three formats (out/megatron, out/llmc, out/mds)."""
+    """One tiny pipeline on Winnow's local runner writing all three formats (out/megatron, out/llmc, out/mds)."""
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
+    from pipelines.runtime.options import make_pipeline
     from pipelines.transforms.tokenize import TokenizeConfig
     from pipelines.transforms.trainer_formats import WriteTrainerFormat
 
     tok = {"sha256": "0" * 64, "vocab_size": 300, "special_ids": {"<|endoftext|>": 0, "<|pad|>": 1}}
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+    with make_pipeline() as p:
         docs = p | "Documents" >> beam.Create(encoded)
         extra = p | "Extra" >> beam.Create([{"mixture": {"sources": []}}])  # what a mixture job adds to the manifest
         for fmt in ("megatron", "llmc", "mds"):
