@@ -302,6 +302,26 @@ def test_inspect_documents_rejected_and_errors(outputs, capsys):
     assert "(none match)" in none
 
 
+def test_inspect_language_unknown_finds_what_stats_counts_as_unknown(outputs, capsys, tmp_path):
+    """The fixture's recipe has no language stage: stats counts every document under language "unknown", and
+    `inspect --language unknown` selects them by that name (it matched none); a documents file without a
+    language column counts as unknown too."""
+    docs = json.loads(_winnow(capsys, "stats", str(outputs["curated"]), "--json", "--no-progress"))
+    kept = _read(outputs["curated"] / "documents").num_rows
+    assert kept > 40 and _read(outputs["curated"] / "documents").column("language").null_count == kept
+    assert "unknown" in json.dumps(docs) and "None" not in _winnow(capsys, "stats", str(outputs["curated"]),
+                                                                    "--no-progress")
+    out = _winnow(capsys, "inspect", str(outputs["curated"]), "-n", str(kept + 10), "--language", "unknown")
+    assert out.count("\n- [text/unknown]") == kept, out[:500]
+    bare = tmp_path / "bare"
+    (bare / "documents").mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["first text", "second text"]}),
+                   str(bare / "documents" / "part-0.parquet"))
+    out = _winnow(capsys, "inspect", str(bare), "-n", "5", "--language", "unknown")
+    assert out.count("\n- [") == 2 and "/unknown] a" in out and "/unknown] b" in out, out
+    assert "(none match)" in _winnow(capsys, "inspect", str(bare), "--language", "en")
+
+
 def test_inspect_doc_id_in_curate_output_and_in_shards(outputs, capsys):
     term = io.StringIO()
     with Progress("inspect", ("rows", "found"), stream=term, tty=True, tty_interval=0.0) as prog:

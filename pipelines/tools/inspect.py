@@ -115,21 +115,34 @@ def _sample_groups(groups: Sequence[Any], read_group, n: int, seed: int) -> List
     return out
 
 
+# How `stats` and `inspect` name the language of a document that has none (a null, or no language column: code,
+# documents not written by curate); `inspect --language unknown` selects those documents.
+UNKNOWN_LANGUAGE = "unknown"
+
+
+def _is_unknown_language(col: str, value: str) -> bool:
+    return col == LANGUAGE and value == UNKNOWN_LANGUAGE
+
+
 def sample_rows(files: Sequence[str], columns: Sequence[str], n: int, seed: int = 0,
                 where: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
-    """Up to `n` random rows (whose columns equal `where`), reading random row groups until enough match."""
+    """Up to `n` random rows (whose columns equal `where`; language "unknown" is a null or missing language),
+    reading random row groups until enough match."""
 
     def read_group(group):
         f, i, _ = group
         with reading(f):
             names = pq.ParquetFile(f).schema_arrow.names
-        if any(c not in names for c in (where or {})):
+        if any(c not in names and not _is_unknown_language(c, v) for c, v in (where or {}).items()):
             return None  # a column this file does not have cannot match
         present = [c for c in columns if c in names]
-        rg = _read_rows(f, i, present + [c for c in (where or {}) if c not in present])
+        rg = _read_rows(f, i, present + [c for c in (where or {}) if c not in present and c in names])
         mask = None
         for col, value in (where or {}).items():
-            m = pc.fill_null(pc.equal(rg.column(col), value), False)
+            if col not in names:  # no language column: every row's language is unknown
+                continue
+            m = pc.equal(rg.column(col), value)
+            m = pc.fill_null(m, True) if _is_unknown_language(col, value) else pc.fill_null(m, False)
             mask = m if mask is None else pc.and_(mask, m)
         return (rg if mask is None else rg.filter(mask)).select(present)
 
@@ -243,7 +256,8 @@ def inspect_documents(path: str, n: int, width: int, language: Optional[str], so
     for row in rows:  # documents not written by curate may lack any column but text
         score = row.get(LANGUAGE_SCORE)
         score = "" if not isinstance(score, (int, float)) else f" {score:.2f}"
-        print(f"- [{printable(row.get(SOURCE))}/{printable(row.get(LANGUAGE))}{score}] {printable(row.get(ID))} "
+        language = row.get(LANGUAGE) or UNKNOWN_LANGUAGE
+        print(f"- [{printable(row.get(SOURCE))}/{printable(language)}{score}] {printable(row.get(ID))} "
               f"{printable(row.get(URL) or '')}")
         print("  " + _snippet(row.get(TEXT), width))
     if not rows:
@@ -450,7 +464,7 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
                  "errors": f"error at {row.get(STAGE)}: {row.get(ERROR)}"}[row["table"]]
         dup = f" (duplicate of {row[DUPLICATE_OF]})" if row.get(DUPLICATE_OF) else ""
         print(printable(f"- {row['table']}/{row['file']}: {where}{dup}; source {row.get(SOURCE)}, "
-                        f"language {row.get(LANGUAGE)}, url {row.get(URL)}"))
+                        f"language {row.get(LANGUAGE) or UNKNOWN_LANGUAGE}, url {row.get(URL)}"))
         print("  " + _snippet(row.get(TEXT), width))
     return 0 if rows else 1
 
@@ -458,7 +472,8 @@ def inspect_doc_id(path: str, doc_id: str, width: int, tokenizer: Optional[str])
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="a curate output directory or a shards directory")
     parser.add_argument("-n", type=positive_int, default=5, help="rows to show per section (default 5)")
-    parser.add_argument("--language", help="only documents of this language")
+    parser.add_argument("--language", help=f"only documents of this language ({UNKNOWN_LANGUAGE!r}: those without one, "
+                                           "as `winnow stats` counts them)")
     parser.add_argument("--source", help="only documents of this source")
     parser.add_argument("--stage", help="only rejected/error rows of this stage")
     parser.add_argument("--reason", help="only rejected rows with this reason")

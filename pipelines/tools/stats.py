@@ -53,7 +53,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.runtime.progress import Progress
-from pipelines.tools.inspect import printable, refuse_remote, shard_schema_problem, shard_tokenizer
+from pipelines.tools.inspect import (UNKNOWN_LANGUAGE, printable, refuse_remote, shard_schema_problem,
+                                     shard_tokenizer)
 from pipelines.tools.report_html import SHOWN_SOURCES, dumps_stats, render_report, top_with_rest
 from schemas import (CODE_LANGUAGE, DEDUP_CLUSTER_SIZE, DOC_IDS, DOC_LENGTHS, LANGUAGE, MANIFEST_NAME, SOURCE, TEXT, TOKENS,
                      URL, Report)
@@ -403,8 +404,8 @@ def documents_stats(path: str, top: int = 10, progress: bool = True) -> Dict[str
         for batch in iter_document_batches(files, [TEXT, SOURCE, LANGUAGE, URL, CODE_LANGUAGE, DEDUP_CLUSTER_SIZE]):
             n = batch.num_rows
             n_chars = pc.fill_null(pc.utf8_length(batch.column(TEXT)), 0)  # a null text: 0 characters
-            language = (pc.fill_null(batch.column(LANGUAGE), "unknown") if LANGUAGE in batch.column_names
-                        else pa.array(["unknown"] * n))
+            language = (pc.fill_null(batch.column(LANGUAGE), UNKNOWN_LANGUAGE) if LANGUAGE in batch.column_names
+                        else pa.array([UNKNOWN_LANGUAGE] * n))
             source = batch.column(SOURCE)  # completed by iter_document_batches
             keyed = pa.table({"s": source, "l": language, "c": n_chars})
             agg = keyed.group_by(["s", "l"]).aggregate([("c", "sum"), ("c", "count")]).to_pydict()
