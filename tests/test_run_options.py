@@ -1,6 +1,8 @@
-"""`winnow run` checks its options before the first step, and a Ctrl-C that Beam wraps still ends a command as
-interrupted (exit 130)."""
+"""`winnow run` checks its options before the first step, a Ctrl-C that Beam wraps still ends a command as
+interrupted (exit 130), and a pipeline built and never run leaves no temporary directory behind."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -53,3 +55,30 @@ def test_a_ctrl_c_inside_a_beam_transform_ends_the_command_as_interrupted(capsys
 
     assert report_errors("curate", job) == 130
     assert capsys.readouterr().err.strip().endswith("winnow curate: interrupted")
+
+
+def test_an_unrun_pipelines_temporary_directory_goes_with_it_even_when_a_time_limit_lands_in_the_removal(monkeypatch):
+    """Beam's Pipeline makes a temporary directory that only `run()` removes; make_pipeline removes it when the
+    pipeline object goes. That removal runs wherever garbage collection runs, and a per-record time limit's
+    exception landing in it left the directory (the finalizer swallowed the exception): it is tried again."""
+    import gc
+
+    from filters.deadline import DeadlineExceeded
+    from pipelines.runtime import options
+
+    pipeline = options.make_pipeline()  # built, never run
+    tempdir = pipeline.local_tempdir
+    assert os.path.isdir(tempdir)
+    real_rmdir, calls = os.rmdir, []
+
+    def interrupted_once(path, *args, **kwargs):  # shutil.rmtree's last step, the directory itself
+        calls.append(os.fspath(path))
+        if len(calls) == 1:
+            raise DeadlineExceeded("over 1s of wall time")
+        return real_rmdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rmdir", interrupted_once)
+    del pipeline
+    gc.collect()
+    monkeypatch.undo()
+    assert len(calls) == 2 and not os.path.exists(tempdir), calls
