@@ -325,3 +325,80 @@ def test_cascade_reads_a_table_laid_out_page_as_lines(shared_data):
         assert text.count("\n") >= 8 and text.startswith("Frequently Asked Questions\n")
         assert len(text.split()) >= len(raw.replace("|", " ").split())  # nothing of the table's text lost
         assert "FLAC stands for free lossless audio codec." in text
+
+
+PLAIN_PAGE = ("<html><head><title>&#xFEFF;Abstract&nbsp;Base\n Classes&#8201;</title>"
+              "<meta name='description' content='Abstract&nbsp;base class&shy;es,&#8239;explained'>"
+              "<meta name='author' content='Guido&nbsp;van&nbsp;Rossum'></head><body><article>"
+              "<p>Abstract&nbsp;Base&nbsp;Classes according&nbsp;to PEP&nbsp;3119: a paragraph long enough for every "
+              "engine to keep it as the main content of this page.&nbsp;</p>"
+              "<pre>def f():\n    return&nbsp;1</pre>"
+              "<p>Prix&nbsp;: 10&#8239;000&nbsp;&euro; for the Ver&shy;sicherungs&shy;gesellschaft's item&#8203;, "
+              "and another sentence of some length so that it counts as text &#x1F469;&#x200D;&#x1F4BB;.</p>"
+              "</article></body></html>").encode()
+NOT_PLAIN = re.compile("[\u00a0\u2000-\u200a\u202f\u205f\u00ad\u200b\u2060\ufeff\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+
+
+@pytest.mark.parametrize("name", ["cascade", "trafilatura", "resiliparse", "rs_trafilatura"])
+def test_the_stage_gives_plain_text_whichever_engine_read_the_page(name):
+    """`&nbsp;`, thin and narrow no-break spaces become plain spaces in the stage's text, title and prose
+    metadata, soft hyphens, zero-width spaces and byte-order marks go, a zero-width joiner (an emoji sequence)
+    stays, lines lose trailing blanks, code keeps its indentation; `plain_text: false` keeps the engine's own
+    text (each of the four keeps a no-break space somewhere: trafilatura inside <pre>, the others everywhere)."""
+    require_engine(name)
+    doc, reason = extract_record(_raw(PLAIN_PAGE), ExtractConfig(engine=name))
+    assert reason is None, reason
+    text, title = doc[TEXT], doc[TITLE]
+    assert not NOT_PLAIN.search(text) and not NOT_PLAIN.search(title), (text, title)
+    assert "Abstract Base Classes according to PEP 3119" in text and "Prix : 10 000 €" in text, text
+    assert "Versicherungsgesellschaft's item," in text, text
+    assert not re.search(r"[ \t]$", text, re.MULTILINE), text
+    assert title == "Abstract Base Classes", title
+    metadata = doc["metadata"]
+    assert metadata.get("description") == "Abstract base classes, explained", metadata
+    assert metadata.get("author") == "Guido van Rossum", metadata
+    kept, _ = extract_record(_raw(PLAIN_PAGE), ExtractConfig(engine=name, plain_text=False))
+    # the emoji's zero-width joiner stays where the engine kept it (trafilatura drops every format character)
+    assert ("\U0001F469\u200d\U0001F4BB" in text) == ("\U0001F469\u200d\U0001F4BB" in kept[TEXT]) == (name != "trafilatura")
+    assert "\u00a0" in kept[TEXT], kept[TEXT]
+    assert INVISIBLE.sub("", kept[TEXT]).split() == text.split()  # only spaces and invisible characters differ
+    own_lines, lines = kept[TEXT].split("\n"), text.split("\n")
+    assert len(own_lines) == len(lines)
+    for own, line in zip(own_lines, lines):  # the indentation the engine gave stays (rs_trafilatura drops <pre>'s)
+        assert len(own) - len(own.lstrip()) == len(line) - len(line.lstrip()) or not line.strip(), (own, line)
+    if name != "rs_trafilatura":
+        assert "    return 1" in text, text
+
+
+def test_plain_text_changes_only_spaces_and_invisible_characters_on_real_pages(resiliparse, shared_data):
+    """On real pages the default's text and title differ from the engine's own only in spaces and invisible
+    characters: the same words, in the same order; pages whose text held no-break spaces hold none."""
+    with_nbsp = 0
+    for body, url in _pages(shared_data, 12):
+        raw = {**_raw(body), URL: url}
+        doc, _ = extract_record(raw, ExtractConfig())
+        own, _ = extract_record(raw, ExtractConfig(plain_text=False))
+        assert INVISIBLE.sub("", own[TEXT]).split() == doc[TEXT].split(), url
+        assert INVISIBLE.sub("", own[TITLE] or "").split() == (doc[TITLE] or "").split(), url
+        assert not NOT_PLAIN.search(doc[TEXT] + (doc[TITLE] or "")), url
+        with_nbsp += bool(NOT_PLAIN.search(own[TEXT]))
+    assert with_nbsp >= 2, with_nbsp  # the pages do exercise it
+
+
+def test_wet_text_gets_plain_text_too():
+    """...and mojibake's C1 characters stay (`youâ\x80\x99re`: a repair such as ftfy's needs them)."""
+    text = "Caf\u00e9\u00a0au\u00a0lait \t\nsecond\u00adline\x0cthird\x07 you\u00e2\x80\x99re"
+    raw = {**_raw(text.encode(), "text/plain"), "record_type": "conversion"}
+    doc, reason = extract_record(raw, ExtractConfig())
+    assert reason is None and doc[TEXT] == "Café au lait\nsecondline\nthird you\u00e2\x80\x99re", doc[TEXT]
+    doc, _ = extract_record(raw, ExtractConfig(plain_text=False))
+    assert doc[TEXT] == text
+
+
+def test_plain_text_is_an_option_of_every_engine():
+    for name in ENGINES:
+        if name == "rs_trafilatura" and sys.version_info[:2] != (3, 12):
+            continue
+        recipe = parse_recipe({"extract": {"engine": name, "plain_text": False}})
+        assert dict(recipe.stages)["extract"]["plain_text"] is False

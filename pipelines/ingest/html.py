@@ -122,6 +122,15 @@ class ExtractConfig:
     # region_fallback is the cascade's main-region threshold when it is not the default (0 turns it off).
     # The caps, the time limit, metadata and repeated-line dropping apply to all.
     engine: Annotated[str, OneOf(*ENGINE_NAMES)] = DEFAULT_ENGINE
+    # The stage's text, title and prose metadata (PLAIN_METADATA) in plain characters (`plain_text`), whichever
+    # engine read the page: no-break and
+    # typographic spaces become the space character, invisible characters (soft hyphens, zero-width spaces, word
+    # joiners, byte-order marks, C0 control characters) go, and lines lose trailing spaces and tabs. trafilatura's
+    # text has them so (its `trim` and `remove_control_characters`) outside <pre>; resiliparse and rs_trafilatura
+    # keep every `&nbsp;` and `&shy;` (72 of the 139 documents the default recipe keeps from the shared WARC files
+    # held U+00A0, 3,970 in all), so the cascade's text changed convention with the engine that won, and a
+    # tokenizer trained on it learned `\xa0the` beside ` the`. false: each engine's text as it gives it.
+    plain_text: bool = True
 
     def __post_init__(self):
         # An engine that cannot run here (a package missing, or rs_trafilatura off Python 3.12) is refused when
@@ -149,7 +158,46 @@ class ExtractConfig:
 
 # Options every engine is run with (extract_record's caps, status check and time limit, and the engine's name);
 # the others are read by the engines whose `options` name them (None: all).
-ALL_ENGINES_OPTIONS = frozenset({"engine", "only_http_200", "max_html_bytes", "max_tags", "max_seconds"})
+ALL_ENGINES_OPTIONS = frozenset({"engine", "only_http_200", "max_html_bytes", "max_tags", "max_seconds",
+                                 "plain_text"})
+
+# No-break and typographic spaces (Unicode Zs but the space itself, the ideographic space of CJK text and the
+# Ogham space mark): U+00A0 (`&nbsp;`), U+2000-U+200A (en, em, thin, hair, figure, ... spaces), U+202F (narrow
+# no-break), U+205F (medium mathematical).
+_TYPOGRAPHIC_SPACES = re.compile("[\u00a0\u2000-\u200a\u202f\u205f]")
+# Characters that show nothing and only split words for a tokenizer, a word rule or a dedup hash: the soft hyphen
+# (U+00AD, `&shy;`), the zero-width space (U+200B), the word joiner (U+2060), the byte-order mark (U+FEFF), and C0
+# control characters but tab, newline, carriage return and the line breaks below, and DEL. Zero-width joiners and
+# non-joiners (emoji sequences; Persian and Indic spelling) and bidirectional marks stay, and so do C1 control
+# characters (U+0080-U+009F): on the web they are nearly always mojibake (UTF-8 read as Latin-1, `youâ\x80\x99re`),
+# which a repair such as ftfy's can undo only while they are there.
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\x00-\x08\x0e-\x1b\x7f]")
+# What Python's str.splitlines() breaks lines at besides \n, \r and NEL (vertical tab, form feed, the file, group
+# and record separators, U+2028, U+2029): a newline, so that the words on either side stay apart.
+_LINE_BREAKS = re.compile("[\x0b\x0c\x1c-\x1f\u2028\u2029]")
+_TRAILING_BLANKS = re.compile("[ \t]+$", re.MULTILINE)
+
+
+def as_plain_text(text: str) -> str:
+    """`text` with every no-break or typographic space as a plain space, no invisible characters (_INVISIBLE),
+    every other line break a newline, and no spaces or tabs at the end of a line; leading indentation (code in
+    <pre>) and runs of spaces inside a line stay as they are."""
+    if not text:
+        return text
+    text = _LINE_BREAKS.sub("\n", _INVISIBLE.sub("", _TYPOGRAPHIC_SPACES.sub(" ", text)))
+    return _TRAILING_BLANKS.sub("", text)
+
+
+# The metadata values that are prose, put on one line in plain characters as the title is (`plain_text`): URLs, dates,
+# language codes and hostnames are left as the engine gave them.
+PLAIN_METADATA = ("title", "author", "sitename", "description")
+
+
+def plain_title(title: Optional[str]) -> Optional[str]:
+    """A title in plain characters on one line, runs of spaces collapsed (None or empty: None)."""
+    if not title:
+        return None
+    return " ".join(re.split(r"[ \t\r\n]+", as_plain_text(title).strip())) or None
 
 
 def _media_type(content_type: Optional[str]) -> str:
@@ -461,7 +509,7 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
     body = inflate_body(body, max(MAX_INFLATED_BYTES, config.max_html_bytes + 1))  # over the cap: too_large below
     if media_type in PLAIN_TYPES and raw.get(RECORD_TYPE) == "conversion":  # WET: text already extracted
         text, _ = decode_html(body, raw.get(CONTENT_TYPE))
-        doc[TEXT] = text.strip()
+        doc[TEXT] = (as_plain_text(text) if config.plain_text else text).strip()
         return doc, (None if doc[TEXT] else "no_text")
     if not is_html(media_type, body):  # no declared type (some resource records): sniffed
         return doc, "content_type"
@@ -480,12 +528,21 @@ def extract_record(raw: Dict[str, Any], config: ExtractConfig = ExtractConfig())
     except PageTooComplex:  # beyond what the engine's uninterruptible C code finishes within the limit
         return doc, "too_complex"
     doc[TEXT], metadata = extraction.text, extraction.metadata
+    if config.plain_text:
+        doc[TEXT] = as_plain_text(doc[TEXT]).strip()
+        for key in PLAIN_METADATA:
+            if isinstance(metadata.get(key), str):
+                value = plain_title(metadata[key])
+                if value:
+                    metadata[key] = value
+                else:
+                    del metadata[key]
     metadata["encoding"] = encoding
     if raw.get(WARC_DATE):
         metadata["crawl_date"] = raw[WARC_DATE]
     if raw.get(TRUNCATED):  # the archive holds only part of the page (WARC-Truncated): the text may end early
         metadata["truncated"] = str(raw[TRUNCATED])
-    doc[TITLE] = extraction.title
+    doc[TITLE] = plain_title(extraction.title) if config.plain_text else extraction.title
     doc[METADATA] = metadata
     return doc, (None if doc[TEXT] else "no_text")
 
