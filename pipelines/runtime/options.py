@@ -37,6 +37,7 @@ from typing import List, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TypeOptions
 
+from schemas.arguments import AutoWorkers, usable_cores
 from schemas.errors import WinnowError
 from pipelines.runtime.local_runner import make_local_runner
 
@@ -151,7 +152,8 @@ def make_pipeline_options(beam_args: Sequence[str] = (), runner: Optional[str] =
                           f"Beam or Dataflow pipeline option", fix="check the spelling against the command's --help")
     runner_given = runner or next((a.split("=", 1)[1] if "=" in a else "" for a in args
                                    if a.split("=", 1)[0] == "--runner"), None)
-    if runner_given is not None and workers > 1:  # the local runner's process count; another runner has its own
+    # the local runner's process count; another runner has its own (`auto` is refused there whatever it came to)
+    if runner_given is not None and (workers > 1 or isinstance(workers, AutoWorkers)):
         raise WinnowError(f"--workers {workers} sets the local runner's worker processes and does nothing with "
                           f"--runner {runner_given}".rstrip(), fix="leave --workers out and give that runner's own option "
                           "(DirectRunner: --direct_num_workers=N --direct_running_mode=multi_processing; Dataflow: "
@@ -305,18 +307,15 @@ def is_local(pipeline: beam.Pipeline) -> bool:
 
 def threads_per_worker(pipeline: beam.Pipeline, workers: int = 1) -> int:
     """Threads one worker process may spend on work that releases the GIL (tokenizer encoding): on the
-    in-process runner, the cores this process may run on divided among its `--workers`, at most 8; on any
+    in-process runner, the cores this process may run on (schemas.arguments.usable_cores: its CPU affinity and
+    cgroup quota) divided among its `--workers`, at most 8; on any
     other runner 1, since Dataflow (and the portable runners) already start one SDK process per vCPU, and
     threads of their own would oversubscribe the machine. Measured on 2 cores: tiktoken's default of 8 threads
     per batch cost 1.4x the CPU of one thread alone, 2.1x inside a tokenize job, and with 2 workers each
     encoding on 8 threads a job's encoding took 1.8x the CPU (and wall time) of 2 workers x 1 thread."""
     if not is_local(pipeline):
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores // max(1, int(workers))))
+    return max(1, min(8, usable_cores() // max(1, int(workers))))
 
 
 def quiet_beam_logging() -> None:

@@ -46,7 +46,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.arguments import positive_int
+from schemas.arguments import worker_count
 from pipelines.runtime.staging import StagedOutput, children, refuse_inputs_inside_output
 from pipelines.runtime.files import read_bytes, write_bytes, write_pieces
 from pipelines.tools.verify import check_listed, read_listed_shard
@@ -268,8 +268,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--format", dest="file_format", required=True, choices=TRAINER_FORMATS,
                         help="output format: megatron, mds or llmc")
     parser.add_argument("--output", required=True, help="directory for the exported files and manifest.json")
-    parser.add_argument("--workers", type=positive_int, default=1,
-                        help="processes, each exporting one shard at a time (default 1; same files for any count)")
+    parser.add_argument("--workers", type=worker_count, default=1,
+                        help="processes, each exporting one shard at a time (default 1; `auto`: one per usable "
+                             "core; same files for any count)")
     return parser
 
 
