@@ -28,13 +28,10 @@ AUTO_WORKER_BYTES = 1 << 30
 
 
 class AutoWorkers(int):
-    """The worker count `--workers auto` came to; says so where it is printed (`auto (4)`)."""
+    """The worker count `--workers auto` came to; says so where it is printed (`auto (4)`; `{n:d}` gives 4)."""
 
     def __str__(self) -> str:
         return f"{AUTO} ({int(self)})"
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
 
 
 def cgroup_cpu_limit(root: str = "/sys/fs/cgroup") -> Optional[float]:

