@@ -306,6 +306,17 @@ class ArchiveStream:
         self.skip(offset - member[0])
         return True
 
+    def jump(self, offset: int, member: Tuple[int, int]) -> bool:
+        """Go on at uncompressed `offset`, a record start whose member is `member` (iter_archive's ResumePoint),
+        ahead of or behind the read position: `rewind`, dropping any damage a look ahead found on the way."""
+        self._deferred = None
+        return self.rewind(offset, member)
+
+    @property
+    def damage_ahead(self) -> bool:
+        """Whether a look ahead found damage that the next read raises."""
+        return self._deferred is not None
+
     # -- reading --
     @property
     def tell(self) -> int:
@@ -462,6 +473,9 @@ class ArchiveRecord:
     length_repaired: bool = False
     declared_length: int = 0
     extra: dict = field(default_factory=dict)
+    index: int = field(default=-1, compare=False)  # the record's number in its file, from 0 (iter_archive)
+    # where a reader can start afresh at this record (iter_archive with `jump`), or None
+    resume: Optional["ResumePoint"] = field(default=None, compare=False, repr=False)
 
     @property
     def target_uri(self) -> Optional[str]:
@@ -838,6 +852,10 @@ class _HeaderCheck:
         self.judged_until, self.starts = 0, set()  # after a fall-back: before `judged_until`, `starts` start records
         self.held: Optional[Callable[[], bytes]] = None
 
+    def forget(self) -> None:
+        """After a jump to a ResumePoint (iter_archive): nothing judged before it holds after it."""
+        self.passed, self.held, self.judged_until, self.starts = [], None, 0, set()
+
     def begin(self, held: Optional[Callable[[], bytes]] = None) -> None:
         """A new repair; `held`: the bytes it has read so far, from offset 0 as the offsets given to `record_at` count
         them (without them, as where a block over the cap is skipped, no digest is checked)."""
@@ -1019,11 +1037,45 @@ ARCHIVE_FLOOR_BYTES = 64 << 20
 ARCHIVE_CAP = "archive_cap"  # the reason a record's block was let go (`extra["dropped"]`)
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a reader can start afresh at a record and read on exactly as one that came from the file's start: the
+    record's uncompressed offset, the (uncompressed, compressed) start of its gzip member (the offset twice in a
+    plain file), the block bytes handed on before it (the file's cap, `max_expansion`) and the ARC version read so
+    far (0: none yet)."""
+    offset: int
+    member: Tuple[int, int]
+    held: int
+    arc_version: int
+
+
+Jump = Callable[[], Optional[Tuple[int, ResumePoint]]]
+
+
 def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_expansion: int = MAX_EXPANSION,
-                 floor_bytes: int = ARCHIVE_FLOOR_BYTES) -> Iterator[ArchiveRecord]:
+                 floor_bytes: int = ARCHIVE_FLOOR_BYTES, jump: Optional[Jump] = None) -> Iterator[ArchiveRecord]:
     """Every record of a WARC or ARC stream; raises ArchiveDamage where the rest cannot be read. A record
     whose block would take a gzip file's blocks past `max_expansion` x its compressed bytes read (and past
-    `floor_bytes`) comes with `block` None and `extra["dropped"] = "archive_cap"`."""
+    `floor_bytes`) comes with `block` None and `extra["dropped"] = "archive_cap"`.
+
+    Records are numbered from 0 (`index`). With `jump`, every record that a reader could start afresh at (one that
+    opens its gzip member, or any in a plain file, with no damage or repair in flight: `resume`) carries its
+    ResumePoint, and before each record `jump()` may name a later one, `(index, point)`, to go on at instead:
+    the stream seeks there (`ArchiveStream.jump`) and reads on as if it had come through the records between
+    (readers.RecordClaims: the workers that share a file skip the records the others took without parsing them)."""
+    at = {"index": 0, "resume": None}
+    for rec in _archive_records(stream, max_block_bytes, max_expansion, floor_bytes, jump, at):
+        rec.index = at["index"]
+        at["index"] += 1
+        if at["resume"] is not None and rec.rec_type != DAMAGED and not rec.length_repaired:
+            rec.resume = at["resume"]
+        yield rec
+
+
+def _archive_records(stream: ArchiveStream, max_block_bytes: int, max_expansion: int, floor_bytes: int,
+                     jump: Optional[Jump], at: dict) -> Iterator[ArchiveRecord]:
+    """iter_archive's records; `at["index"]` is the index of the next one (set here on a jump), `at["resume"]`
+    the ResumePoint of the record about to be yielded, when it has one."""
     arc_version = None
     held = 0
     arc_check = _HeaderCheck(stream, *_ARC_CHECK, max_block_bytes)  # see _HeaderCheck: a wrong length is
@@ -1040,11 +1092,22 @@ def iter_archive(stream: ArchiveStream, max_block_bytes: int = 16 << 20, max_exp
         return rec
 
     while True:
-        offset = pointer = None
+        offset = pointer = at["resume"] = None
+        if jump is not None:
+            target = jump()
+            if target is not None and target[0] > at["index"] and stream.jump(target[1].offset, target[1].member):
+                at["index"], held, arc_version = target[0], target[1].held, target[1].arc_version or None
+                arc_check.forget()
+                warc_check.forget()
         try:
             stream.skip_blank()
             offset = stream.tell
             pointer = stream.member_offset(offset)
+            if jump is not None and not stream.damage_ahead and max(arc_check.judged_until,
+                                                                    warc_check.judged_until) <= offset:
+                member = stream.member_at(offset)
+                if not stream.gzip or member[0] == offset:
+                    at["resume"] = ResumePoint(offset, member, held, arc_version or 0)
             first = stream.readline()
             if not first:
                 return
