@@ -152,8 +152,8 @@ class RecordClaims:
     claim file beside the counter, and a shard that finds a record taken goes on at the latest point left
     there, before each record it reads, when that point is ahead of it (`jump`): it parses the record there (taken)
     and then the next. So the shards together parse a file at most twice over (1.5-1.75 times in a random
-    interleaving, tests/test_claims_jump.py), instead of once per shard (16 workers parsed each shared file 16
-    times). A file that gives no resume points (one gzip member for the whole file) is still parsed whole by every
+    interleaving, tests/test_claims_jump.py; 1.05-1.24 times in a curate of the shared WARC files with 2-8 workers),
+    where each shard used to parse the whole file (16 times over with 16 workers). A file that gives no resume points (one gzip member for the whole file) is still parsed whole by every
     shard.
 
     The file must be on a disk all the readers share (the local runner's workers; never used on Dataflow,
@@ -233,8 +233,9 @@ def read_archive(path: str, max_record_bytes: int = MAX_RECORD_BYTES,
     parses the whole file, which costs little next to extraction, and sees the same records, caps and damage);
     the damage that ends the file is shard 0's row. The k shards together give the file's outcomes once each.
     With `claims` (a RecordClaims file), a shard takes the records it claims first instead of a fixed stride,
-    skips what the others took by going on at the resume points they leave (so the shards parse the file about
-    once between them), and the damage that ends the file goes to whichever shard claims its position."""
+    skips what the others took by going on at the resume points they leave (so the shards parse the file at most
+    twice over between them, not once each), and the damage that ends the file goes to whichever shard claims its
+    position."""
     if claims is not None:
         with RecordClaims(claims) as taken:
             yield from _read_archive(path, max_record_bytes, None, taken.take, taken)
